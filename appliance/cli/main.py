@@ -1,0 +1,32 @@
+"""The ``appliance`` command: one group per area, each in its own module."""
+
+from __future__ import annotations
+
+import sys
+from typing import Any
+
+import click
+
+from appliance import __version__
+from appliance.errors import ApplianceError
+from appliance.cli.kms import kms
+
+
+class ApplianceGroup(click.Group):
+    """Reports domain errors as one line on stderr and exit status 1."""
+
+    def invoke(self, ctx: click.Context) -> Any:
+        try:
+            return super().invoke(ctx)
+        except ApplianceError as exc:
+            click.echo(f"error: {exc.message}", err=True)
+            sys.exit(1)
+
+
+@click.group(cls=ApplianceGroup)
+@click.version_option(__version__, prog_name="appliance")
+def cli() -> None:
+    """An HSM- and KMS-centric certificate authority."""
+
+
+cli.add_command(kms)

@@ -1,0 +1,144 @@
+"""Key types and signature algorithms, named as JOSE and step-kms-plugin name them."""
+
+from __future__ import annotations
+
+import enum
+from dataclasses import dataclass
+
+from cryptography.hazmat.primitives import hashes
+from cryptography.hazmat.primitives.asymmetric import ec, ed25519, padding, rsa
+from cryptography.hazmat.primitives.asymmetric.types import (
+    PrivateKeyTypes,
+    PublicKeyTypes,
+)
+
+from appliance.kms.errors import UnsupportedKeyOperation
+
+RSA_SIZES = (2048, 3072, 4096)
+
+
+class KeyType(enum.Enum):
+    """The key pairs a backend may be asked to create."""
+
+    EC_P256 = ("EC", "P-256", 256)
+    EC_P384 = ("EC", "P-384", 384)
+    RSA_2048 = ("RSA", None, 2048)
+    RSA_3072 = ("RSA", None, 3072)
+    RSA_4096 = ("RSA", None, 4096)
+    ED25519 = ("OKP", "Ed25519", 256)
+
+    @property
+    def kty(self) -> str:
+        return self.value[0]
+
+    @property
+    def curve(self) -> str | None:
+        return self.value[1]
+
+    @property
+    def size(self) -> int:
+        return self.value[2]
+
+    @classmethod
+    def parse(cls, kty: str = "EC", crv: str | None = None, size: int | None = None) -> KeyType:
+        """``--kty/--crv/--size`` to a key type; defaults: P-256, RSA 3072."""
+        kty = kty.upper()
+        if kty == "EC":
+            crv = (crv or "P-256").upper()
+            for member in (cls.EC_P256, cls.EC_P384):
+                if member.curve == crv:
+                    return member
+            raise UnsupportedKeyOperation(f"unsupported EC curve '{crv}' (use P-256 or P-384)")
+        if kty == "RSA":
+            size = size or 3072
+            for member in (cls.RSA_2048, cls.RSA_3072, cls.RSA_4096):
+                if member.size == size:
+                    return member
+            raise UnsupportedKeyOperation(f"unsupported RSA size {size} (use 2048, 3072 or 4096)")
+        if kty == "OKP":
+            if (crv or "Ed25519").lower() != "ed25519":
+                raise UnsupportedKeyOperation(f"unsupported OKP curve '{crv}' (use Ed25519)")
+            return cls.ED25519
+        raise UnsupportedKeyOperation(f"unsupported key type '{kty}' (use EC, RSA or OKP)")
+
+    @classmethod
+    def of(cls, key: PublicKeyTypes | PrivateKeyTypes) -> KeyType:
+        """The key type of an existing public or private key."""
+        if isinstance(key, (ec.EllipticCurvePublicKey, ec.EllipticCurvePrivateKey)):
+            return cls.parse("EC", {"secp256r1": "P-256", "secp384r1": "P-384"}.get(key.curve.name, key.curve.name))
+        if isinstance(key, (rsa.RSAPublicKey, rsa.RSAPrivateKey)):
+            return cls.parse("RSA", size=key.key_size)
+        if isinstance(key, (ed25519.Ed25519PublicKey, ed25519.Ed25519PrivateKey)):
+            return cls.ED25519
+        raise UnsupportedKeyOperation(f"unsupported key {type(key).__name__}")
+
+
+_HASHES: dict[str, type[hashes.HashAlgorithm]] = {
+    "256": hashes.SHA256,
+    "384": hashes.SHA384,
+    "512": hashes.SHA512,
+}
+
+
+@dataclass(frozen=True)
+class SignatureAlgorithm:
+    """A JOSE-named signature algorithm: ES256, RS256, PS256, EdDSA, ..."""
+
+    name: str
+
+    @property
+    def family(self) -> str:
+        return "EdDSA" if self.name == "EdDSA" else self.name[:2]
+
+    @property
+    def hash(self) -> hashes.HashAlgorithm | None:
+        return None if self.name == "EdDSA" else _HASHES[self.name[2:]]()
+
+    @classmethod
+    def parse(cls, name: str) -> SignatureAlgorithm:
+        if name == "EdDSA" or (name[:2] in ("ES", "RS", "PS") and name[2:] in _HASHES):
+            return cls(name)
+        raise UnsupportedKeyOperation(
+            f"unsupported signature algorithm '{name}' (use ES256, ES384, RS256, PS256 or EdDSA)"
+        )
+
+    @classmethod
+    def default_for(cls, key: PublicKeyTypes | PrivateKeyTypes) -> SignatureAlgorithm:
+        """ES256/ES384 by curve, RS256 for RSA, EdDSA for Ed25519."""
+        key_type = KeyType.of(key)
+        if key_type is KeyType.EC_P384:
+            return cls("ES384")
+        return cls({"EC": "ES256", "RSA": "RS256", "OKP": "EdDSA"}[key_type.kty])
+
+    def check_key(self, key: PublicKeyTypes | PrivateKeyTypes) -> None:
+        kty = KeyType.of(key).kty
+        expected = {"ES": "EC", "RS": "RSA", "PS": "RSA", "EdDSA": "OKP"}[self.family]
+        if kty != expected:
+            raise UnsupportedKeyOperation(f"algorithm {self.name} does not fit a {kty} key")
+
+    def sign(self, key: PrivateKeyTypes, data: bytes) -> bytes:
+        """Sign ``data`` (ECDSA signatures are DER)."""
+        self.check_key(key)
+        if isinstance(key, ec.EllipticCurvePrivateKey):
+            return key.sign(data, ec.ECDSA(self.hash))
+        if isinstance(key, rsa.RSAPrivateKey):
+            return key.sign(data, self.rsa_padding(), self.hash)
+        assert isinstance(key, ed25519.Ed25519PrivateKey)
+        return key.sign(data)
+
+    def verify(self, key: PublicKeyTypes, signature: bytes, data: bytes) -> None:
+        """Raise ``cryptography.exceptions.InvalidSignature`` unless it verifies."""
+        self.check_key(key)
+        if isinstance(key, ec.EllipticCurvePublicKey):
+            key.verify(signature, data, ec.ECDSA(self.hash))
+        elif isinstance(key, rsa.RSAPublicKey):
+            key.verify(signature, data, self.rsa_padding(), self.hash)
+        else:
+            assert isinstance(key, ed25519.Ed25519PublicKey)
+            key.verify(signature, data)
+
+    def rsa_padding(self) -> padding.AsymmetricPadding:
+        if self.family == "PS":
+            assert self.hash is not None
+            return padding.PSS(mgf=padding.MGF1(self.hash), salt_length=padding.PSS.DIGEST_LENGTH)
+        return padding.PKCS1v15()

@@ -1,0 +1,244 @@
+"""Device-backed private keys that ``cryptography``'s builders use unchanged.
+
+A backend implements :class:`DeviceKey` for one key on its device: sign a
+digest (EC, RSA) or a message (Ed25519). :func:`device_private_key` wraps it
+in a subclass of ``ec.EllipticCurvePrivateKey`` / ``rsa.RSAPrivateKey`` /
+``ed25519.Ed25519PrivateKey`` that hashes on the host, normalises ECDSA to
+DER, and verifies every signature against the public key before returning it.
+"""
+
+from __future__ import annotations
+
+import enum
+from typing import NoReturn, Protocol
+
+from cryptography.exceptions import InvalidSignature
+from cryptography.hazmat.primitives import hashes, serialization
+from cryptography.hazmat.primitives.asymmetric import ec, ed25519, padding, rsa, utils
+from cryptography.hazmat.primitives.asymmetric.types import PrivateKeyTypes, PublicKeyTypes
+
+from appliance.kms.errors import SignatureCheckFailed, UnsupportedKeyOperation
+
+
+class RsaPadding(enum.Enum):
+    PKCS1V15 = "pkcs1v15"
+    PSS = "pss"  # MGF1 with the signature hash, salt length = digest length
+
+
+class DeviceKey(Protocol):
+    """One key on a device. Implement the method that fits the key type."""
+
+    def sign_digest(
+        self, digest: bytes, algorithm: hashes.HashAlgorithm, rsa_padding: RsaPadding | None
+    ) -> bytes:
+        """ECDSA (DER or raw r||s) or RSA signature over a digest made on the host."""
+        ...
+
+    def sign_message(self, message: bytes) -> bytes:
+        """Ed25519 signature over the whole message."""
+        ...
+
+
+def _digest(data: bytes, algorithm: hashes.HashAlgorithm | utils.Prehashed) -> tuple[bytes, hashes.HashAlgorithm]:
+    if isinstance(algorithm, utils.Prehashed):
+        hash_alg = algorithm._algorithm  # cryptography exposes no public accessor
+        if len(data) != hash_alg.digest_size:
+            raise UnsupportedKeyOperation(
+                f"prehashed data is {len(data)} bytes, {hash_alg.name} needs {hash_alg.digest_size}"
+            )
+        return data, hash_alg
+    h = hashes.Hash(algorithm)
+    h.update(data)
+    return h.finalize(), algorithm
+
+
+def _no_export() -> NoReturn:
+    raise UnsupportedKeyOperation("the private key lives in the device and cannot be exported")
+
+
+def ecdsa_raw_to_der(signature: bytes) -> bytes:
+    """r||s (as PKCS#11, Azure and some KMSs return it) to a DER ECDSA-Sig-Value."""
+    if not signature or len(signature) % 2:
+        raise SignatureCheckFailed("device returned a malformed ECDSA signature")
+    half = len(signature) // 2
+    r = int.from_bytes(signature[:half], "big")
+    s = int.from_bytes(signature[half:], "big")
+    return utils.encode_dss_signature(r, s)
+
+
+def _ecdsa_candidates(signature: bytes, curve: ec.EllipticCurve) -> list[bytes]:
+    """The DER forms a device answer may stand for: itself, or r||s converted."""
+    candidates = [signature]
+    if len(signature) == 2 * ((curve.key_size + 7) // 8):
+        candidates.append(ecdsa_raw_to_der(signature))
+    return candidates
+
+
+class DeviceEllipticCurveKey(ec.EllipticCurvePrivateKey):
+    """An EC private key whose ``sign`` runs on a device."""
+
+    def __init__(self, public_key: ec.EllipticCurvePublicKey, device: DeviceKey, *, deterministic: bool = False) -> None:
+        self._public_key = public_key
+        self._device = device
+        self._deterministic = deterministic
+
+    @property
+    def device(self) -> DeviceKey:
+        return self._device
+
+    def sign(self, data: bytes, signature_algorithm: ec.EllipticCurveSignatureAlgorithm) -> bytes:
+        if not isinstance(signature_algorithm, ec.ECDSA):
+            raise UnsupportedKeyOperation("only ECDSA signatures are supported")
+        if getattr(signature_algorithm, "deterministic_signing", False) and not self._deterministic:
+            raise UnsupportedKeyOperation("this device cannot make deterministic (RFC 6979) signatures")
+        digest, hash_alg = _digest(data, signature_algorithm.algorithm)
+        answer = self._device.sign_digest(digest, hash_alg, None)
+        for der in _ecdsa_candidates(answer, self._public_key.curve):
+            try:
+                self._public_key.verify(der, digest, ec.ECDSA(utils.Prehashed(hash_alg)))
+                return der
+            except (InvalidSignature, ValueError):
+                continue
+        raise SignatureCheckFailed("device returned an ECDSA signature that does not verify")
+
+    @property
+    def curve(self) -> ec.EllipticCurve:
+        return self._public_key.curve
+
+    @property
+    def key_size(self) -> int:
+        return self._public_key.key_size
+
+    def public_key(self) -> ec.EllipticCurvePublicKey:
+        return self._public_key
+
+    def exchange(self, algorithm: ec.ECDH, peer_public_key: ec.EllipticCurvePublicKey) -> bytes:
+        raise UnsupportedKeyOperation("key agreement is not supported on device keys")
+
+    def private_numbers(self) -> ec.EllipticCurvePrivateNumbers:
+        _no_export()
+
+    def private_bytes(self, encoding: serialization.Encoding, format: serialization.PrivateFormat,
+                      encryption_algorithm: serialization.KeySerializationEncryption) -> bytes:
+        _no_export()
+
+    def __copy__(self) -> DeviceEllipticCurveKey:
+        return self
+
+    def __deepcopy__(self, memo: dict) -> DeviceEllipticCurveKey:
+        return self
+
+
+def _rsa_padding(pad: padding.AsymmetricPadding, hash_alg: hashes.HashAlgorithm) -> RsaPadding:
+    if isinstance(pad, padding.PKCS1v15):
+        return RsaPadding.PKCS1V15
+    if isinstance(pad, padding.PSS):
+        salt = pad._salt_length  # cryptography exposes no public accessor
+        if salt is not padding.PSS.DIGEST_LENGTH and salt != hash_alg.digest_size:
+            raise UnsupportedKeyOperation("RSA-PSS on a device needs salt length = digest length")
+        mgf = pad.mgf
+        if not isinstance(mgf, padding.MGF1) or type(mgf._algorithm) is not type(hash_alg):
+            raise UnsupportedKeyOperation("RSA-PSS on a device needs MGF1 with the signature hash")
+        return RsaPadding.PSS
+    raise UnsupportedKeyOperation(f"unsupported RSA padding {pad.name}")
+
+
+class DeviceRSAKey(rsa.RSAPrivateKey):
+    """An RSA private key whose ``sign`` runs on a device."""
+
+    def __init__(self, public_key: rsa.RSAPublicKey, device: DeviceKey) -> None:
+        self._public_key = public_key
+        self._device = device
+
+    @property
+    def device(self) -> DeviceKey:
+        return self._device
+
+    def sign(self, data: bytes, padding: padding.AsymmetricPadding,
+             algorithm: hashes.HashAlgorithm | utils.Prehashed) -> bytes:
+        digest, hash_alg = _digest(data, algorithm)
+        kind = _rsa_padding(padding, hash_alg)
+        signature = self._device.sign_digest(digest, hash_alg, kind)
+        check = padding_for(kind, hash_alg)
+        try:
+            self._public_key.verify(signature, digest, check, utils.Prehashed(hash_alg))
+        except InvalidSignature:
+            raise SignatureCheckFailed("device returned an RSA signature that does not verify") from None
+        return signature
+
+    @property
+    def key_size(self) -> int:
+        return self._public_key.key_size
+
+    def public_key(self) -> rsa.RSAPublicKey:
+        return self._public_key
+
+    def decrypt(self, ciphertext: bytes, padding: padding.AsymmetricPadding) -> bytes:
+        raise UnsupportedKeyOperation("decryption is not supported on device keys")
+
+    def private_numbers(self) -> rsa.RSAPrivateNumbers:
+        _no_export()
+
+    def private_bytes(self, encoding: serialization.Encoding, format: serialization.PrivateFormat,
+                      encryption_algorithm: serialization.KeySerializationEncryption) -> bytes:
+        _no_export()
+
+    def __copy__(self) -> DeviceRSAKey:
+        return self
+
+    def __deepcopy__(self, memo: dict) -> DeviceRSAKey:
+        return self
+
+
+def padding_for(kind: RsaPadding, hash_alg: hashes.HashAlgorithm) -> padding.AsymmetricPadding:
+    """The ``cryptography`` padding object for a device padding kind."""
+    if kind is RsaPadding.PSS:
+        return padding.PSS(mgf=padding.MGF1(hash_alg), salt_length=padding.PSS.DIGEST_LENGTH)
+    return padding.PKCS1v15()
+
+
+class DeviceEd25519Key(ed25519.Ed25519PrivateKey):
+    """An Ed25519 private key whose ``sign`` runs on a device."""
+
+    def __init__(self, public_key: ed25519.Ed25519PublicKey, device: DeviceKey) -> None:
+        self._public_key = public_key
+        self._device = device
+
+    @property
+    def device(self) -> DeviceKey:
+        return self._device
+
+    def sign(self, data: bytes) -> bytes:
+        signature = self._device.sign_message(data)
+        try:
+            self._public_key.verify(signature, data)
+        except InvalidSignature:
+            raise SignatureCheckFailed("device returned an Ed25519 signature that does not verify") from None
+        return signature
+
+    def public_key(self) -> ed25519.Ed25519PublicKey:
+        return self._public_key
+
+    def private_bytes(self, encoding: serialization.Encoding, format: serialization.PrivateFormat,
+                      encryption_algorithm: serialization.KeySerializationEncryption) -> bytes:
+        _no_export()
+
+    def private_bytes_raw(self) -> bytes:
+        _no_export()
+
+    def __copy__(self) -> DeviceEd25519Key:
+        return self
+
+    def __deepcopy__(self, memo: dict) -> DeviceEd25519Key:
+        return self
+
+
+def device_private_key(public_key: PublicKeyTypes, device: DeviceKey, *, deterministic: bool = False) -> PrivateKeyTypes:
+    """Wrap ``device`` in the ``cryptography`` private-key class for ``public_key``."""
+    if isinstance(public_key, ec.EllipticCurvePublicKey):
+        return DeviceEllipticCurveKey(public_key, device, deterministic=deterministic)
+    if isinstance(public_key, rsa.RSAPublicKey):
+        return DeviceRSAKey(public_key, device)
+    if isinstance(public_key, ed25519.Ed25519PublicKey):
+        return DeviceEd25519Key(public_key, device)
+    raise UnsupportedKeyOperation(f"unsupported public key {type(public_key).__name__}")

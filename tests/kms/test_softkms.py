@@ -1,0 +1,84 @@
+from __future__ import annotations
+
+import base64
+import subprocess
+from pathlib import Path
+
+import pytest
+from cryptography.hazmat.primitives import serialization
+
+from appliance.kms import KeyType, open_key_manager
+from appliance.kms.errors import KeyNotFound, KmsAuthenticationFailed, MissingDependency, UnsupportedKeyOperation
+from appliance.kms.registry import BACKENDS, backend_class
+from tests.kms.artefacts import verify_artefacts
+
+APPLIANCE = str(Path(__file__).resolve().parents[2] / ".venv" / "bin" / "appliance")
+
+
+@pytest.mark.parametrize("key_type", list(KeyType))
+def test_create_sign_and_verify_every_key_type(key_type: KeyType, tmp_path: Path) -> None:
+    manager = open_key_manager("softkms:", password=b"pw")
+    created = manager.create_key(f"softkms:path={tmp_path}/k.pem", key_type)
+    assert KeyType.of(created.public_key) is key_type
+    assert manager.get_public_key(created.uri) == created.public_key
+    verify_artefacts(manager.create_signer(created.uri), tmp_path)
+
+
+def test_keys_are_written_aes_encrypted_and_private(tmp_path: Path) -> None:
+    manager = open_key_manager("softkms:", password=b"pw")
+    manager.create_key(str(tmp_path / "k.pem"), KeyType.EC_P256)
+    pem = (tmp_path / "k.pem").read_bytes()
+    assert pem.startswith(b"-----BEGIN ENCRYPTED PRIVATE KEY-----")
+    parsed = subprocess.run(["openssl", "asn1parse", "-in", str(tmp_path / "k.pem")], capture_output=True, text=True, check=True)
+    assert "aes-256-cbc" in parsed.stdout
+    assert (tmp_path / "k.pem").stat().st_mode & 0o077 == 0
+
+
+def test_refuses_to_overwrite_and_to_write_unencrypted(tmp_path: Path) -> None:
+    manager = open_key_manager("softkms:", password=b"pw")
+    manager.create_key(str(tmp_path / "k.pem"), KeyType.EC_P256)
+    before = (tmp_path / "k.pem").read_bytes()
+    with pytest.raises(UnsupportedKeyOperation, match="refusing to overwrite"):
+        manager.create_key(str(tmp_path / "k.pem"), KeyType.EC_P256)
+    assert (tmp_path / "k.pem").read_bytes() == before
+    with pytest.raises(UnsupportedKeyOperation, match="password is required"):
+        open_key_manager("softkms:").create_key(str(tmp_path / "other.pem"), KeyType.EC_P256)
+
+
+def test_wrong_password_and_missing_key_are_clear(tmp_path: Path) -> None:
+    open_key_manager("softkms:", password=b"pw").create_key(str(tmp_path / "k.pem"), KeyType.EC_P256)
+    with pytest.raises(KmsAuthenticationFailed, match="wrong password"):
+        open_key_manager("softkms:", password=b"nope").create_signer(str(tmp_path / "k.pem"))
+    with pytest.raises(KmsAuthenticationFailed, match="password is required"):
+        open_key_manager("softkms:").create_signer(str(tmp_path / "k.pem"))
+    with pytest.raises(KeyNotFound):
+        open_key_manager("softkms:", password=b"pw").get_public_key(str(tmp_path / "absent.pem"))
+
+
+def test_missing_sdk_names_the_extra(monkeypatch: pytest.MonkeyPatch) -> None:
+    import sys
+
+    monkeypatch.setitem(sys.modules, "boto3", None)  # import boto3 -> ImportError(name="boto3")
+    monkeypatch.delitem(sys.modules, BACKENDS["awskms"].module, raising=False)
+    with pytest.raises(MissingDependency, match=r"pip install 'appliance\[aws\]'"):
+        backend_class("awskms")
+
+
+def test_cli_create_key_sign_matches_openssl(tmp_path: Path) -> None:
+    password = tmp_path / "pw"
+    password.write_text("pw\n")
+    key = f"softkms:path={tmp_path}/k.pem"
+    pem = subprocess.run([APPLIANCE, "kms", "create", key, "--password-file", str(password)], capture_output=True, check=True).stdout
+    assert subprocess.run([APPLIANCE, "kms", "key", key, "--password-file", str(password)], capture_output=True, check=True).stdout == pem
+    (tmp_path / "pub.pem").write_bytes(pem)
+    (tmp_path / "data").write_bytes(b"sign me")
+    out = subprocess.run([APPLIANCE, "kms", "sign", key, "--password-file", str(password), "--in", str(tmp_path / "data")], capture_output=True, check=True).stdout
+    (tmp_path / "sig.der").write_bytes(base64.b64decode(out))
+    subprocess.run(["openssl", "dgst", "-sha256", "-verify", str(tmp_path / "pub.pem"), "-signature", str(tmp_path / "sig.der"), str(tmp_path / "data")], check=True, capture_output=True)
+    serialization.load_pem_public_key(pem)
+
+
+def test_cli_reports_errors_in_one_line(tmp_path: Path) -> None:
+    result = subprocess.run([APPLIANCE, "kms", "key", "pkcs11:token=a;token=b"], capture_output=True, text=True)
+    assert result.returncode == 1
+    assert result.stderr.strip() == "error: invalid KMS URI: attribute 'token' given twice in the path"
