@@ -1,0 +1,77 @@
+"""The narrow interface that the API and the protocol cores (ACME, SCEP, SSH)
+use; ``appliance.authority.authority.Authority`` implements it."""
+
+from __future__ import annotations
+
+import datetime
+from dataclasses import dataclass, field
+from typing import Any, Protocol
+
+from cryptography import x509
+
+
+@dataclass(frozen=True)
+class IssuedCertificate:
+    """A verified, recorded certificate and the chain up to (not including) the root."""
+
+    certificate: x509.Certificate
+    chain: tuple[x509.Certificate, ...]
+
+
+@dataclass(frozen=True)
+class SignRequest:
+    """``POST /sign``: a CSR authorised by a one-time token."""
+
+    csr: x509.CertificateSigningRequest
+    token: str
+    not_before: datetime.datetime | None = None
+    not_after: datetime.datetime | None = None
+    template_data: dict[str, Any] = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
+class RevokeRequest:
+    """``POST /revoke``: by token, or by the certificate presented over mTLS."""
+
+    serial: str
+    reason_code: int = 0
+    reason: str = ""
+    passive: bool = True
+    token: str | None = None
+    client_certificate: x509.Certificate | None = None
+
+
+class AuthorityInterface(Protocol):
+    """Everything the HTTP API and protocol cores may ask of the CA."""
+
+    def sign(self, request: SignRequest) -> IssuedCertificate: ...
+
+    def renew(self, certificate: x509.Certificate) -> IssuedCertificate:
+        """Renew a certificate whose possession was proven (mTLS or x5c token)."""
+        ...
+
+    def authorize_renew_token(self, token: str) -> x509.Certificate:
+        """Check a renew token (x5c header, signed by the certificate's key); the certificate."""
+        ...
+
+    def rekey(self, certificate: x509.Certificate, csr: x509.CertificateSigningRequest) -> IssuedCertificate: ...
+
+    def revoke(self, request: RevokeRequest) -> None: ...
+
+    def roots(self) -> list[x509.Certificate]: ...
+
+    def intermediates(self) -> list[x509.Certificate]: ...
+
+    def federated_roots(self) -> list[x509.Certificate]: ...
+
+    def provisioners(self, cursor: str = "", limit: int = 20) -> tuple[list[dict[str, Any]], str]:
+        """Provisioners as step-ca's JSON, and the next cursor ("" at the end)."""
+        ...
+
+    def encrypted_key(self, kid: str) -> str:
+        """The JWE of a JWK provisioner's private key; ``NotFound`` if none."""
+        ...
+
+    def crl(self) -> bytes:
+        """The current CRL, DER."""
+        ...

@@ -1,0 +1,70 @@
+"""What the authority needs from storage; ``appliance.db.sql`` implements it.
+
+Serials are decimal strings (as step-ca's API carries them). Every method is
+safe to call from several threads and from several processes sharing one
+database: uniqueness (serials, token ids) is enforced by the database itself.
+"""
+
+from __future__ import annotations
+
+import datetime
+from dataclasses import dataclass, field
+from typing import Protocol
+
+
+@dataclass(frozen=True)
+class CertificateRecord:
+    """An issued certificate, recorded before it is returned to the client."""
+
+    serial: str
+    subject: str
+    sans: tuple[str, ...]
+    not_before: datetime.datetime
+    not_after: datetime.datetime
+    provisioner: str
+    pem: str
+    issued_at: datetime.datetime = field(default_factory=lambda: datetime.datetime.now(datetime.timezone.utc))
+
+
+@dataclass(frozen=True)
+class RevocationRecord:
+    """A revoked serial; ``passive`` revocations only stop renewals."""
+
+    serial: str
+    reason_code: int
+    reason: str
+    revoked_at: datetime.datetime
+    provisioner: str
+    passive: bool = True
+    mtls: bool = False
+
+
+class Database(Protocol):
+    """Storage of certificates, revocations and used one-time tokens."""
+
+    def record_certificate(self, record: CertificateRecord) -> None:
+        """Store an issued certificate; ``Conflict`` if the serial exists."""
+        ...
+
+    def get_certificate(self, serial: str) -> CertificateRecord | None: ...
+
+    def revoke(self, record: RevocationRecord) -> None:
+        """Record a revocation; ``Conflict`` if the serial is already revoked."""
+        ...
+
+    def get_revocation(self, serial: str) -> RevocationRecord | None: ...
+
+    def list_revocations(self, *, active_only: bool = False) -> list[RevocationRecord]:
+        """All revocations (for the CRL), oldest first."""
+        ...
+
+    def use_token(self, token_id: str, provisioner: str, expires_at: datetime.datetime) -> bool:
+        """Mark a one-time token used: True the first time, False ever after,
+        across every process sharing the database."""
+        ...
+
+    def purge_expired(self, now: datetime.datetime) -> int:
+        """Delete used tokens (and later ACME state) past their expiry; the count."""
+        ...
+
+    def close(self) -> None: ...
