@@ -17,7 +17,12 @@ from tests.conftest import run_openssl
 
 
 def _hash_for(key: PrivateKeyTypes) -> hashes.HashAlgorithm | None:
-    return None if isinstance(key, ed25519.Ed25519PrivateKey) else hashes.SHA256()
+    """The hash that fits the key: cloud KMSs bind P-384 to SHA-384 (ES384)."""
+    if isinstance(key, ed25519.Ed25519PrivateKey):
+        return None
+    if isinstance(key, ec.EllipticCurvePrivateKey) and key.curve.key_size > 256:
+        return hashes.SHA384() if key.curve.key_size == 384 else hashes.SHA512()
+    return hashes.SHA256()
 
 
 def self_signed_ca(signer: PrivateKeyTypes, name: str = "KMS test CA", *, pss: bool = False) -> x509.Certificate:
