@@ -1,0 +1,59 @@
+"""Shared by cloud KMSs that sign a host-made digest under a named algorithm (AWS, Azure).
+
+Such services bind the hash to the key: an ECDSA key signs only with the hash
+of its curve's size (P-256/SHA-256, P-384/SHA-384), and RSA takes PKCS#1 v1.5
+or PSS with salt = digest length. :func:`jose_algorithm` names the operation
+the ``cryptography`` caller asked for, or refuses it before any network call.
+"""
+
+from __future__ import annotations
+
+import abc
+
+from cryptography.hazmat.primitives import hashes
+from cryptography.hazmat.primitives.asymmetric import ec, rsa
+from cryptography.hazmat.primitives.asymmetric.types import PublicKeyTypes
+
+from appliance.kms.algorithms import SignatureAlgorithm
+from appliance.kms.errors import UnsupportedKeyOperation
+from appliance.kms.signer import RsaPadding
+
+_EC_HASH_BITS = {"secp256r1": 256, "secp384r1": 384, "secp521r1": 512}
+
+
+def jose_algorithm(
+    public_key: PublicKeyTypes, hash_alg: hashes.HashAlgorithm, rsa_padding: RsaPadding | None
+) -> SignatureAlgorithm:
+    """ES256/ES384/ES512, RS256..., PS256... for a digest made with ``hash_alg``."""
+    if hash_alg.name not in ("sha256", "sha384", "sha512"):
+        raise UnsupportedKeyOperation(f"cloud KMS keys sign SHA-256, SHA-384 or SHA-512 digests, not {hash_alg.name}")
+    bits = hash_alg.digest_size * 8
+    if isinstance(public_key, ec.EllipticCurvePublicKey):
+        expected = _EC_HASH_BITS.get(public_key.curve.name)
+        if expected != bits:
+            raise UnsupportedKeyOperation(
+                f"a cloud KMS {public_key.curve.name} key signs only SHA-{expected} digests, not {hash_alg.name}"
+            )
+        return SignatureAlgorithm(f"ES{bits}")
+    if isinstance(public_key, rsa.RSAPublicKey):
+        return SignatureAlgorithm(f"{'PS' if rsa_padding is RsaPadding.PSS else 'RS'}{bits}")
+    raise UnsupportedKeyOperation(f"unsupported cloud KMS key {type(public_key).__name__}")
+
+
+class RemoteDigestKey(abc.ABC):
+    """A :class:`~appliance.kms.signer.DeviceKey` for a cloud key that signs digests."""
+
+    def __init__(self, public_key: PublicKeyTypes) -> None:
+        self.public_key = public_key
+
+    def sign_digest(
+        self, digest: bytes, algorithm: hashes.HashAlgorithm, rsa_padding: RsaPadding | None
+    ) -> bytes:
+        return self.sign_with(jose_algorithm(self.public_key, algorithm, rsa_padding), digest)
+
+    @abc.abstractmethod
+    def sign_with(self, algorithm: SignatureAlgorithm, digest: bytes) -> bytes:
+        """The service's signature (DER or raw r||s for ECDSA) over ``digest``."""
+
+    def sign_message(self, message: bytes) -> bytes:
+        raise UnsupportedKeyOperation("cloud KMS keys here are EC or RSA: no Ed25519 signatures")

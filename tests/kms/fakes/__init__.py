@@ -1,0 +1,1 @@
+"""Test doubles for KMS backends: emulators and wire-protocol servers."""
