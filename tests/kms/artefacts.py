@@ -25,6 +25,12 @@ def _hash_for(key: PrivateKeyTypes) -> hashes.HashAlgorithm | None:
     return hashes.SHA256()
 
 
+def _rsa_padding(signer: PrivateKeyTypes, pss: bool) -> padding.PSS | None:
+    if pss and isinstance(signer, rsa.RSAPrivateKey):
+        return padding.PSS(mgf=padding.MGF1(hashes.SHA256()), salt_length=padding.PSS.DIGEST_LENGTH)
+    return None
+
+
 def self_signed_ca(signer: PrivateKeyTypes, name: str = "KMS test CA", *, pss: bool = False) -> x509.Certificate:
     now = datetime.datetime.now(datetime.timezone.utc)
     subject = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, name)])
@@ -41,17 +47,15 @@ def self_signed_ca(signer: PrivateKeyTypes, name: str = "KMS test CA", *, pss: b
             x509.KeyUsage(False, False, False, False, False, True, True, False, False), critical=True
         )
     )
-    rsa_padding = None
-    if pss and isinstance(signer, rsa.RSAPrivateKey):
-        rsa_padding = padding.PSS(mgf=padding.MGF1(hashes.SHA256()), salt_length=padding.PSS.DIGEST_LENGTH)
-    return builder.sign(signer, _hash_for(signer), rsa_padding=rsa_padding)
+    return builder.sign(signer, _hash_for(signer), rsa_padding=_rsa_padding(signer, pss))
 
 
-def verify_artefacts(signer: PrivateKeyTypes, workdir: Path, *, ssh: bool = True) -> None:
+def verify_artefacts(signer: PrivateKeyTypes, workdir: Path, *, ssh: bool = True, pss: bool = False) -> None:
     """Sign a root certificate, a CRL, a CSR and (optionally) an SSH certificate
-    with ``signer``, and verify each with openssl / ssh-keygen."""
+    with ``signer`` (RSA-PSS with ``pss``), and verify each with openssl / ssh-keygen."""
     now = datetime.datetime.now(datetime.timezone.utc)
-    ca = self_signed_ca(signer)
+    rsa_padding = _rsa_padding(signer, pss)
+    ca = self_signed_ca(signer, pss=pss)
     ca_pem = workdir / "ca.pem"
     ca_pem.write_bytes(ca.public_bytes(serialization.Encoding.PEM))
     run_openssl("verify", "-CAfile", ca_pem, ca_pem)
@@ -65,7 +69,7 @@ def verify_artefacts(signer: PrivateKeyTypes, workdir: Path, *, ssh: bool = True
             x509.RevokedCertificateBuilder().serial_number(4242).revocation_date(now).build()
         )
         .add_extension(x509.CRLNumber(1), critical=False)
-        .sign(signer, _hash_for(signer))
+        .sign(signer, _hash_for(signer), rsa_padding=rsa_padding)
     )
     crl_pem = workdir / "ca.crl"
     crl_pem.write_bytes(crl.public_bytes(serialization.Encoding.PEM))
@@ -75,7 +79,7 @@ def verify_artefacts(signer: PrivateKeyTypes, workdir: Path, *, ssh: bool = True
     csr = (
         x509.CertificateSigningRequestBuilder()
         .subject_name(x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "csr.example")]))
-        .sign(signer, _hash_for(signer))
+        .sign(signer, _hash_for(signer), rsa_padding=rsa_padding)
     )
     csr_pem = workdir / "req.pem"
     csr_pem.write_bytes(csr.public_bytes(serialization.Encoding.PEM))

@@ -1,0 +1,347 @@
+"""cloudkms: asymmetric signing keys in Google Cloud KMS.
+
+Key URIs name a crypto key version, as step-ca does:
+``cloudkms:projects/P/locations/L/keyRings/R/cryptoKeys/K/cryptoKeyVersions/N``
+(or ``cloudkms:name=projects/...``). ``create_key`` takes the crypto key
+(``.../cryptoKeys/K``) and returns the URI of its version 1.
+
+Options, in the KMS URI or the key URI:
+
+- ``credentials-file``: a service-account key (JSON);
+  without it, Application Default Credentials.
+- ``endpoint``: the API endpoint as ``host:port`` (default: Cloud KMS).
+- ``insecure=true``: plaintext gRPC without credentials, for a test server.
+  Allowed only with an ``endpoint`` on a loopback address and without a
+  ``credentials-file``, so that no request and no token ever crosses a
+  network in the clear.
+- ``protection-level=HSM|SOFTWARE``: for ``create_key`` (default ``HSM``).
+- ``algorithm``: for ``create_key``, the JOSE name of the signatures the key
+  will make (``ES256``, ``RS256``, ``PS256``, ``RS512``, ...); the default
+  follows the key type (RSA keys: ``RS256``).
+
+Every response is checked as Google recommends: the resource name, and the
+CRC32C of the public key, of the digest (``verified_digest_crc32c``) and of
+the signature. A key version fixes its algorithm and padding; a signature it
+cannot make is refused before any request is sent.
+"""
+
+from __future__ import annotations
+
+import ipaddress
+import re
+import threading
+import time
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
+
+import google.auth
+import google_crc32c
+import grpc
+from cryptography.hazmat.primitives import hashes, serialization
+from cryptography.hazmat.primitives.asymmetric.types import PrivateKeyTypes, PublicKeyTypes
+from google.api_core import exceptions as api_exceptions
+from google.api_core.client_options import ClientOptions
+from google.auth import exceptions as auth_exceptions
+from google.auth.credentials import AnonymousCredentials, Credentials
+from google.oauth2 import service_account
+from google.cloud import kms_v1
+from google.cloud.kms_v1.services.key_management_service.transports import (
+    KeyManagementServiceGrpcTransport,
+)
+
+from appliance.errors import ErrorKind
+from appliance.kms.algorithms import RSA_SIZES, KeyType, SignatureAlgorithm
+from appliance.kms.errors import (
+    InvalidKmsUri,
+    KeyNotFound,
+    KmsAuthenticationFailed,
+    KmsError,
+    UnsupportedKeyOperation,
+)
+from appliance.kms.interface import CreatedKey, KeyManager
+from appliance.kms.signer import RsaPadding, device_private_key
+from appliance.kms.uri import KmsUri
+
+_KEY = r"projects/[^/]+/locations/[^/]+/keyRings/[^/]+/cryptoKeys/[^/]+"
+_KEY_NAME = re.compile(rf"^{_KEY}$")
+_VERSION_NAME = re.compile(rf"^{_KEY}/cryptoKeyVersions/[^/]+$")
+_SCOPES = ("https://www.googleapis.com/auth/cloud-platform",)
+_GENERATION_TIMEOUT = 60.0  # seconds an HSM key may stay PENDING_GENERATION
+
+Algorithm = kms_v1.CryptoKeyVersion.CryptoKeyVersionAlgorithm
+ProtectionLevel = kms_v1.ProtectionLevel
+
+
+@dataclass(frozen=True)
+class _Spec:
+    """What a Cloud KMS signing algorithm fixes: the key pair and the signature."""
+
+    key_type: KeyType
+    signature: SignatureAlgorithm
+
+
+def _specs() -> dict[Algorithm, _Spec]:
+    table = {
+        Algorithm.EC_SIGN_P256_SHA256: _Spec(KeyType.EC_P256, SignatureAlgorithm("ES256")),
+        Algorithm.EC_SIGN_P384_SHA384: _Spec(KeyType.EC_P384, SignatureAlgorithm("ES384")),
+        Algorithm.EC_SIGN_ED25519: _Spec(KeyType.ED25519, SignatureAlgorithm("EdDSA")),
+    }
+    rsa_variants = [(size, "256") for size in RSA_SIZES] + [(4096, "512")]
+    for size, bits in rsa_variants:
+        for padding_name, family in (("PKCS1", "RS"), ("PSS", "PS")):
+            table[Algorithm[f"RSA_SIGN_{padding_name}_{size}_SHA{bits}"]] = _Spec(
+                KeyType.parse("RSA", size=size), SignatureAlgorithm(f"{family}{bits}")
+            )
+    return table
+
+
+SPECS = _specs()
+
+
+def crc32c(data: bytes) -> int:
+    return google_crc32c.value(data)
+
+
+def _flag(uri: KmsUri, name: str) -> bool:
+    value = (uri.get(name) or "false").lower()
+    if value not in ("true", "false"):
+        raise InvalidKmsUri(f"invalid cloudkms: URI: '{name}' must be true or false")
+    return value == "true"
+
+
+def _is_loopback(endpoint: str) -> bool:
+    host = endpoint.rsplit(":", 1)[0].strip("[]") if ":" in endpoint else endpoint
+    if host.lower() == "localhost":
+        return True
+    try:
+        return ipaddress.ip_address(host).is_loopback
+    except ValueError:
+        return False
+
+
+def load_credentials(uri: KmsUri) -> Credentials:
+    """The credentials for a (non-insecure) URI: its service-account
+    ``credentials-file``, else Application Default Credentials."""
+    path = uri.get("credentials-file")
+    if path is None:
+        try:
+            credentials, _ = google.auth.default(scopes=_SCOPES)
+        except auth_exceptions.DefaultCredentialsError:
+            raise KmsAuthenticationFailed(
+                "cloudkms: cannot load Google credentials from Application Default Credentials"
+            ) from None
+        return credentials
+    try:
+        return service_account.Credentials.from_service_account_file(path, scopes=_SCOPES)
+    except (OSError, ValueError):
+        raise KmsAuthenticationFailed(
+            f"cloudkms: cannot load a service-account key from credentials-file {path}"
+        ) from None
+
+
+def _connection(uri: KmsUri) -> tuple[str | None, str | None, bool]:
+    """The options that pick a client: endpoint, credentials file, insecure."""
+    endpoint = uri.get("endpoint")
+    credentials_file = uri.get("credentials-file")
+    insecure = _flag(uri, "insecure")
+    if insecure and (endpoint is None or not _is_loopback(endpoint)):
+        raise InvalidKmsUri("invalid cloudkms: URI: 'insecure=true' needs an 'endpoint' on a loopback address")
+    if insecure and credentials_file is not None:
+        raise InvalidKmsUri("invalid cloudkms: URI: 'insecure=true' would send the credentials-file's tokens in the clear")
+    return endpoint, credentials_file, insecure
+
+
+def _algorithm_for(key_type: KeyType, requested: str | None) -> Algorithm:
+    """The Cloud KMS algorithm for a key type and a JOSE signature name
+    (default: the first in ``SPECS``, which lists PKCS#1 v1.5 with SHA-256 first)."""
+    wanted = SignatureAlgorithm.parse(requested) if requested else None
+    for algorithm, spec in SPECS.items():
+        if spec.key_type is key_type and (wanted is None or spec.signature == wanted):
+            return algorithm
+    offered = sorted({spec.signature.name for spec in SPECS.values() if spec.key_type is key_type})
+    raise UnsupportedKeyOperation(
+        f"cloudkms: no {requested} key of type {key_type.name} (for it Cloud KMS offers {', '.join(offered)})"
+    )
+
+
+def _load_pem(pem: str) -> PublicKeyTypes:
+    return serialization.load_pem_public_key(pem.encode())
+
+
+def _status(exc: api_exceptions.GoogleAPICallError) -> str:
+    return exc.grpc_status_code.name if exc.grpc_status_code is not None else str(exc.code)
+
+
+@contextmanager
+def _translated(action: str, name: str) -> Iterator[None]:
+    """Turn Google API errors into domain errors with a clean message."""
+    try:
+        yield
+    except api_exceptions.NotFound:
+        raise KeyNotFound(f"cloudkms: {name} not found") from None
+    except (api_exceptions.PermissionDenied, api_exceptions.Unauthenticated) as exc:
+        raise KmsAuthenticationFailed(f"cloudkms: {action} {name}: {_status(exc)}: {exc.message}") from None
+    except api_exceptions.AlreadyExists:
+        raise KmsError(f"cloudkms: {name} exists: refusing to replace a key", kind=ErrorKind.CONFLICT) from None
+    except api_exceptions.GoogleAPICallError as exc:
+        raise KmsError(f"cloudkms: {action} {name} failed: {_status(exc)}: {exc.message}") from None
+    except api_exceptions.RetryError:
+        raise KmsError(f"cloudkms: {action} {name} failed: no answer before the deadline",
+                       kind=ErrorKind.UNAVAILABLE) from None
+    except auth_exceptions.GoogleAuthError:
+        raise KmsAuthenticationFailed(f"cloudkms: {action} {name}: cannot obtain an access token") from None
+
+
+def _integrity_error(what: str, name: str) -> KmsError:
+    return KmsError(f"cloudkms: {what} for {name} failed its integrity check (corrupted in transit); retry",
+                    kind=ErrorKind.UNAVAILABLE)
+
+
+class _CloudKmsKey:
+    """One crypto key version: signs digests (or messages, Ed25519) with AsymmetricSign."""
+
+    def __init__(self, client: kms_v1.KeyManagementServiceClient, name: str, algorithm: Algorithm) -> None:
+        self._client = client
+        self._name = name
+        self._algorithm = algorithm
+        self._spec = SPECS[algorithm]
+
+    def _refuse(self, requested: str) -> UnsupportedKeyOperation:
+        return UnsupportedKeyOperation(
+            f"cloudkms: key version {self._name} is {self._algorithm.name}: "
+            f"it makes {self._spec.signature.name} signatures, not {requested}"
+        )
+
+    def sign_digest(self, digest: bytes, algorithm: hashes.HashAlgorithm,
+                    rsa_padding: RsaPadding | None) -> bytes:
+        family = "ES" if rsa_padding is None else "PS" if rsa_padding is RsaPadding.PSS else "RS"
+        requested = f"{family}{algorithm.name.removeprefix('sha')}"
+        if requested != self._spec.signature.name:
+            raise self._refuse(f"{family} with {algorithm.name.upper()}")
+        request = kms_v1.AsymmetricSignRequest(
+            name=self._name, digest=kms_v1.Digest(**{algorithm.name: digest}), digest_crc32c=crc32c(digest)
+        )
+        response = self._sign(request)
+        if not response.verified_digest_crc32c:
+            raise _integrity_error("the digest sent", self._name)
+        return response.signature
+
+    def sign_message(self, message: bytes) -> bytes:
+        if self._spec.signature.name != "EdDSA":
+            raise self._refuse("EdDSA")
+        request = kms_v1.AsymmetricSignRequest(name=self._name, data=message, data_crc32c=crc32c(message))
+        response = self._sign(request)
+        if not response.verified_data_crc32c:
+            raise _integrity_error("the data sent", self._name)
+        return response.signature
+
+    def _sign(self, request: kms_v1.AsymmetricSignRequest) -> kms_v1.AsymmetricSignResponse:
+        with _translated("signing with", self._name):
+            response = self._client.asymmetric_sign(request=request)
+        if response.name != self._name or response.signature_crc32c != crc32c(response.signature):
+            raise _integrity_error("the signature", self._name)
+        return response
+
+
+class CloudKMS(KeyManager):
+    """Google Cloud KMS over gRPC; one client per endpoint and credentials."""
+
+    scheme = "cloudkms"
+
+    def __init__(self, uri: KmsUri, *, password: bytes | None = None) -> None:
+        super().__init__(uri, password=password)
+        self._clients: dict[tuple[str | None, str | None, bool], kms_v1.KeyManagementServiceClient] = {}
+        self._lock = threading.Lock()
+
+    def _client(self, uri: KmsUri) -> kms_v1.KeyManagementServiceClient:
+        connection = _connection(uri)
+        with self._lock:
+            client = self._clients.get(connection)
+            if client is None:
+                client = self._clients[connection] = self._new_client(uri, *connection)
+            return client
+
+    @staticmethod
+    def _new_client(uri: KmsUri, endpoint: str | None, _credentials_file: str | None,
+                    insecure: bool) -> kms_v1.KeyManagementServiceClient:
+        if insecure:
+            assert endpoint is not None
+            transport = KeyManagementServiceGrpcTransport(
+                host=endpoint, credentials=AnonymousCredentials(), channel=grpc.insecure_channel(endpoint)
+            )
+            return kms_v1.KeyManagementServiceClient(transport=transport)
+        options = ClientOptions(api_endpoint=endpoint) if endpoint else None
+        return kms_v1.KeyManagementServiceClient(credentials=load_credentials(uri), client_options=options)
+
+    def _name(self, uri: KmsUri, pattern: re.Pattern[str], what: str) -> str:
+        name = uri.get("name") or uri.resource
+        if not name or not pattern.match(name):
+            raise InvalidKmsUri(f"invalid cloudkms: URI: expected a {what} name (projects/P/locations/L/"
+                                f"keyRings/R/cryptoKeys/K{'/cryptoKeyVersions/N' if pattern is _VERSION_NAME else ''})")
+        return name
+
+    def _public_key(self, client: kms_v1.KeyManagementServiceClient, name: str, *,
+                    wait: bool = False) -> kms_v1.PublicKey:
+        """GetPublicKey, checked; with ``wait``, while the version is PENDING_GENERATION."""
+        deadline = time.monotonic() + (_GENERATION_TIMEOUT if wait else 0.0)
+        delay = 0.05
+        with _translated("reading the public key of", name):
+            while True:
+                try:
+                    response = client.get_public_key(request={"name": name})
+                    break
+                except api_exceptions.FailedPrecondition:
+                    if time.monotonic() + delay > deadline:
+                        raise
+                    time.sleep(delay)
+                    delay = min(delay * 2, 2.0)
+        if response.name != name or response.pem_crc32c != crc32c(response.pem.encode()):
+            raise _integrity_error("the public key", name)
+        return response
+
+    def get_public_key(self, key: str | KmsUri) -> PublicKeyTypes:
+        uri = self.key_uri(key)
+        name = self._name(uri, _VERSION_NAME, "crypto key version")
+        return _load_pem(self._public_key(self._client(uri), name).pem)
+
+    def create_key(self, key: str | KmsUri, key_type: KeyType) -> CreatedKey:
+        uri = self.key_uri(key)
+        name = self._name(uri, _KEY_NAME, "crypto key")
+        algorithm = _algorithm_for(key_type, uri.get("algorithm"))
+        level = (uri.get("protection-level") or "HSM").upper()
+        if level not in ("HSM", "SOFTWARE"):
+            raise InvalidKmsUri("invalid cloudkms: URI: 'protection-level' must be HSM or SOFTWARE")
+        parent, _, key_id = name.rpartition("/cryptoKeys/")
+        crypto_key = kms_v1.CryptoKey(
+            purpose=kms_v1.CryptoKey.CryptoKeyPurpose.ASYMMETRIC_SIGN,
+            version_template=kms_v1.CryptoKeyVersionTemplate(
+                algorithm=algorithm, protection_level=ProtectionLevel[level]
+            ),
+        )
+        client = self._client(uri)
+        with _translated("creating", name):
+            client.create_crypto_key(request={"parent": parent, "crypto_key_id": key_id, "crypto_key": crypto_key})
+        version = f"{name}/cryptoKeyVersions/1"
+        return CreatedKey(uri=f"cloudkms:{version}", public_key=_load_pem(self._public_key(client, version, wait=True).pem))
+
+    def create_signer(self, key: str | KmsUri) -> PrivateKeyTypes:
+        uri = self.key_uri(key)
+        name = self._name(uri, _VERSION_NAME, "crypto key version")
+        client = self._client(uri)
+        response = self._public_key(client, name)
+        algorithm = Algorithm(response.algorithm)
+        spec = SPECS.get(algorithm)
+        if spec is None:
+            raise UnsupportedKeyOperation(f"cloudkms: key version {name} is {algorithm.name}: not a supported "
+                                          "signing algorithm")
+        public_key = _load_pem(response.pem)
+        if KeyType.of(public_key) is not spec.key_type:
+            raise KmsError(f"cloudkms: the public key of {name} does not fit its algorithm {algorithm.name}")
+        return device_private_key(public_key, _CloudKmsKey(client, name, algorithm))
+
+    def close(self) -> None:
+        with self._lock:
+            for client in self._clients.values():
+                client.transport.close()
+            self._clients.clear()
