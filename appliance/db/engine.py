@@ -1,0 +1,142 @@
+"""step-ca's ``db`` configuration section -> a configured SQLAlchemy engine."""
+
+from __future__ import annotations
+
+import logging
+import os
+import weakref
+from pathlib import Path
+from typing import Any
+
+from sqlalchemy import Engine, create_engine, event
+from sqlalchemy.engine import URL, make_url
+from sqlalchemy.pool import StaticPool
+
+from appliance.errors import BadRequest, NotImplementedFeature
+
+log = logging.getLogger(__name__)
+
+SQLITE_BUSY_TIMEOUT_MS = 30_000
+SQLITE_FILE_IN_DIRECTORY = "appliance.sqlite"
+_BADGER_TYPES = frozenset({"badger", "badgerv1", "badgerv2"})
+_POSTGRES_TYPES = frozenset({"postgresql", "postgres"})
+_POSTGRES_DRIVER = "postgresql+psycopg"
+
+
+def database_url(db_config: dict[str, Any]) -> URL:
+    """The URL that step-ca's ``db`` section (``type``, ``dataSource``, ``database``) names."""
+    db_type = str(db_config.get("type", "")).lower()
+    source = str(db_config.get("dataSource", "") or "")
+    if db_type in _POSTGRES_TYPES:
+        return _postgres_url(source, db_config.get("database"))
+    if db_type == "mysql":
+        raise NotImplementedFeature("db.type 'mysql' is not supported yet: use 'sqlite' or 'postgresql'")
+    if not source:
+        raise BadRequest(f"db.dataSource is required for db.type '{db_type}'")
+    if db_type == "sqlite":
+        return _sqlite_url(source)
+    if db_type in _BADGER_TYPES or db_type == "bbolt":
+        directory = Path(source) if db_type in _BADGER_TYPES else Path(source).parent
+        path = directory / SQLITE_FILE_IN_DIRECTORY
+        log.warning("db.type '%s' is step-ca's embedded store: using SQLite at %s instead "
+                    "(step-ca's data is not imported)", db_type, path)
+        return _sqlite_url(str(path))
+    raise BadRequest(f"unknown db.type '{db_type}' (supported: sqlite, postgresql; "
+                     "badger, badgerv1, badgerv2 and bbolt are mapped to sqlite)")
+
+
+def _sqlite_url(source: str) -> URL:
+    if source.startswith("sqlite:"):
+        return make_url(source)
+    if source == ":memory:":
+        return URL.create("sqlite+pysqlite", database=":memory:")
+    path = Path(source).expanduser()
+    path.parent.mkdir(parents=True, exist_ok=True)
+    return URL.create("sqlite+pysqlite", database=str(path))
+
+
+def _postgres_url(source: str, database: Any) -> URL:
+    """A postgres[ql]:// URL or a libpq ``key=value`` DSN, on the psycopg 3 driver."""
+    if not source:
+        raise BadRequest("db.dataSource is required for db.type 'postgresql'")
+    if "://" in source:
+        try:
+            url = make_url(source)
+        except Exception:
+            raise BadRequest("db.dataSource is not a valid PostgreSQL URL") from None
+        if url.get_backend_name() not in _POSTGRES_TYPES:
+            raise BadRequest(f"db.dataSource for postgresql must start with postgresql://, not {url.drivername}://")
+        url = url.set(drivername=_POSTGRES_DRIVER)
+    else:
+        url = _url_from_conninfo(source)
+    return url.set(database=str(database)) if database else url
+
+
+def _url_from_conninfo(source: str) -> URL:
+    from psycopg.conninfo import conninfo_to_dict
+
+    try:
+        params = {k: str(v) for k, v in conninfo_to_dict(source).items() if v is not None}
+    except Exception:
+        raise BadRequest("db.dataSource is neither a postgresql:// URL nor a key=value DSN") from None
+    port = params.pop("port", None)
+    return URL.create(
+        _POSTGRES_DRIVER,
+        username=params.pop("user", None),
+        password=params.pop("password", None),
+        host=params.pop("host", None),
+        port=int(port) if port else None,
+        database=params.pop("dbname", None),
+        query=params,
+    )
+
+
+def create_database_engine(url: URL) -> Engine:
+    """A pooled engine tuned for short transactions on the issuance hot path."""
+    if url.get_backend_name() == "sqlite":
+        engine = _sqlite_engine(url)
+    else:
+        engine = create_engine(url, pool_size=10, max_overflow=20, hide_parameters=True,
+                               connect_args={"connect_timeout": 10, "application_name": "appliance"})
+    _dispose_in_forked_children(engine)
+    return engine
+
+
+def _sqlite_engine(url: URL) -> Engine:
+    """WAL, a busy timeout so that worker processes wait for each other's
+    writes, foreign keys, and transactions begun by us (``BEGIN IMMEDIATE``
+    when a connection asks for it with ``sqlite_begin="IMMEDIATE"``)."""
+    memory = url.database in (None, "", ":memory:")
+    engine = create_engine(
+        url, hide_parameters=True,
+        connect_args={"check_same_thread": False, "timeout": SQLITE_BUSY_TIMEOUT_MS / 1000},
+        **({"poolclass": StaticPool} if memory else {"pool_size": 8, "max_overflow": 8}),
+    )
+
+    @event.listens_for(engine, "connect")
+    def _configure(dbapi_conn: Any, _record: Any) -> None:
+        dbapi_conn.isolation_level = None  # no implicit BEGIN from the sqlite3 module
+        cursor = dbapi_conn.cursor()
+        for pragma in (f"busy_timeout = {SQLITE_BUSY_TIMEOUT_MS}", "journal_mode = WAL",
+                       "synchronous = NORMAL", "foreign_keys = ON"):
+            cursor.execute(f"PRAGMA {pragma}")
+        cursor.close()
+
+    @event.listens_for(engine, "begin")
+    def _begin(conn: Any) -> None:
+        mode = conn.get_execution_options().get("sqlite_begin", "")
+        conn.exec_driver_sql(f"BEGIN {mode}".strip())
+
+    return engine
+
+
+def _dispose_in_forked_children(engine: Engine) -> None:
+    """A forked worker must not reuse its parent's pooled connections."""
+    ref = weakref.ref(engine)
+
+    def after_fork() -> None:
+        alive = ref()
+        if alive is not None:
+            alive.dispose(close=False)
+
+    os.register_at_fork(after_in_child=after_fork)

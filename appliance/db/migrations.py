@@ -1,0 +1,81 @@
+"""Versioned schema migrations, applied when a database is opened.
+
+Steps run in order, each at most once, inside one transaction that holds a
+database-wide lock (``pg_advisory_xact_lock`` on PostgreSQL, ``BEGIN
+IMMEDIATE`` on SQLite), so several CA processes starting at once against one
+database migrate it exactly once. PostgreSQL and SQLite have transactional
+DDL: a failed step leaves nothing behind. Adding tables (ACME state, ...) is a
+new entry at the end of ``STEPS``; never edit or reorder a released step.
+"""
+
+from __future__ import annotations
+
+import datetime
+import logging
+from dataclasses import dataclass
+from typing import Callable
+
+from sqlalchemy import Connection, Engine, Table, select, text
+
+from appliance.db import schema
+
+log = logging.getLogger(__name__)
+
+# Any constant shared by every appliance: advisory locks are per database.
+_PG_LOCK_KEY = 0x61707069616E6365  # "appliance"
+
+
+@dataclass(frozen=True)
+class Step:
+    """One migration: ``apply`` runs inside the migration transaction."""
+
+    version: int
+    name: str
+    apply: Callable[[Connection], None]
+
+
+def _create(*tables: Table) -> Callable[[Connection], None]:
+    """A step that creates tables (with their indexes)."""
+
+    def apply(conn: Connection) -> None:
+        schema.metadata.create_all(conn, tables=list(tables), checkfirst=False)
+
+    return apply
+
+
+STEPS: tuple[Step, ...] = (
+    Step(1, "certificates, revocations, used tokens",
+         _create(schema.certificates, schema.revocations, schema.used_tokens)),
+    Step(2, "provisioners and admins", _create(schema.provisioners, schema.admins)),
+)
+
+LATEST = STEPS[-1].version
+
+
+def _lock(conn: Connection) -> None:
+    """Serialise migrators; the lock ends with the transaction."""
+    if conn.dialect.name == "postgresql":
+        conn.execute(text("SELECT pg_advisory_xact_lock(:key)"), {"key": _PG_LOCK_KEY})
+
+
+def migrate(engine: Engine) -> list[int]:
+    """Apply the steps this database lacks; the versions applied now."""
+    applied_now: list[int] = []
+    with engine.connect().execution_options(sqlite_begin="IMMEDIATE") as conn, conn.begin():
+        _lock(conn)
+        schema.schema_migrations.create(conn, checkfirst=True)
+        done = set(conn.scalars(select(schema.schema_migrations.c.version)))
+        for step in STEPS:
+            if step.version in done:
+                continue
+            log.info("database migration %d: %s", step.version, step.name)
+            step.apply(conn)
+            conn.execute(schema.schema_migrations.insert().values(
+                version=step.version, name=step.name,
+                applied_at=datetime.datetime.now(datetime.timezone.utc)))
+            applied_now.append(step.version)
+        newer = sorted(v for v in done if v > LATEST)
+    if newer:
+        log.warning("the database has migrations %s that this version does not know; "
+                    "a newer appliance shares it", newer)
+    return applied_now

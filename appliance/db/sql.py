@@ -1,0 +1,157 @@
+"""The ``Database`` protocol on SQLAlchemy Core: one short transaction per call."""
+
+from __future__ import annotations
+
+import contextlib
+import datetime
+import logging
+from typing import Any, Iterator
+
+from sqlalchemy import Connection, Engine, Insert, Row, delete, exc, insert, or_, select
+from sqlalchemy.dialects import postgresql, sqlite
+from sqlalchemy.engine import URL
+
+from appliance.db import migrations
+from appliance.db.engine import create_database_engine, database_url
+from appliance.db.interfaces import CertificateRecord, RevocationRecord
+from appliance.db.schema import certificates, revocations, used_tokens
+from appliance.errors import Conflict, Unavailable
+
+log = logging.getLogger(__name__)
+
+UTC = datetime.timezone.utc
+# Engines that lose the connection or time out; a bad statement is a bug, not these.
+_UNAVAILABLE = (exc.OperationalError, exc.InterfaceError, exc.DisconnectionError, exc.TimeoutError)
+
+
+def _insert_if_absent(dialect: str) -> Insert:
+    """``INSERT ... ON CONFLICT DO NOTHING RETURNING``: a row back only for the first use.
+
+    The primary key makes it atomic across processes; no error, so no aborted
+    transaction to roll back on PostgreSQL."""
+    dialect_insert = postgresql.insert if dialect == "postgresql" else sqlite.insert
+    return dialect_insert(used_tokens).on_conflict_do_nothing().returning(used_tokens.c.token_id)
+
+
+class SQLDatabase:
+    """Certificates, revocations and used tokens in SQLite or PostgreSQL."""
+
+    def __init__(self, engine: Engine, *, url: URL) -> None:
+        self.engine = engine
+        self.description = url.render_as_string(hide_password=True)
+        self._secret = url.password
+        self._use_token = _insert_if_absent(engine.dialect.name)
+
+    @property
+    def dialect(self) -> str:
+        return self.engine.dialect.name
+
+    @contextlib.contextmanager
+    def _reachable(self) -> Iterator[None]:
+        """Turn connection failures into ``Unavailable`` (without the password) and
+        give back the caller's own mistakes (a naive datetime) unwrapped."""
+        try:
+            yield
+        except _UNAVAILABLE as err:
+            raise Unavailable(f"database {self.description} is unavailable: {self._describe(err)}") from None
+        except exc.StatementError as err:
+            if isinstance(err.orig, ValueError):
+                raise err.orig from None
+            raise
+
+    @contextlib.contextmanager
+    def _begin(self) -> Iterator[Connection]:
+        """One short transaction."""
+        with self._reachable(), self.engine.begin() as conn:
+            yield conn
+
+    def _describe(self, err: exc.DBAPIError | exc.SQLAlchemyError) -> str:
+        """The driver's first line, with any password scrubbed."""
+        orig = getattr(err, "orig", None) or err
+        first = (str(orig).strip().splitlines() or [type(orig).__name__])[0]
+        return first.replace(str(self._secret), "***") if self._secret else first
+
+    def migrate(self) -> list[int]:
+        """Bring the schema up to date; the versions applied now."""
+        with self._reachable():
+            return migrations.migrate(self.engine)
+
+    def record_certificate(self, record: CertificateRecord) -> None:
+        try:
+            with self._begin() as conn:
+                conn.execute(insert(certificates), {
+                    "serial": record.serial, "subject": record.subject, "sans": list(record.sans),
+                    "not_before": record.not_before, "not_after": record.not_after,
+                    "provisioner": record.provisioner, "pem": record.pem, "issued_at": record.issued_at,
+                })
+        except exc.IntegrityError:
+            raise Conflict(f"a certificate with serial {record.serial} is already recorded") from None
+
+    def get_certificate(self, serial: str) -> CertificateRecord | None:
+        with self._begin() as conn:
+            row = conn.execute(select(certificates).where(certificates.c.serial == serial)).first()
+        return None if row is None else _certificate(row)
+
+    def revoke(self, record: RevocationRecord) -> None:
+        try:
+            with self._begin() as conn:
+                conn.execute(insert(revocations), {
+                    "serial": record.serial, "reason_code": record.reason_code, "reason": record.reason,
+                    "revoked_at": record.revoked_at, "provisioner": record.provisioner,
+                    "passive": record.passive, "mtls": record.mtls,
+                })
+        except exc.IntegrityError:
+            raise Conflict(f"serial {record.serial} is already revoked") from None
+
+    def get_revocation(self, serial: str) -> RevocationRecord | None:
+        with self._begin() as conn:
+            row = conn.execute(select(revocations).where(revocations.c.serial == serial)).first()
+        return None if row is None else _revocation(row)
+
+    def list_revocations(self, *, active_only: bool = False) -> list[RevocationRecord]:
+        query = select(revocations).order_by(revocations.c.revoked_at, revocations.c.serial)
+        if active_only:
+            now = datetime.datetime.now(UTC)
+            query = query.outerjoin(certificates, certificates.c.serial == revocations.c.serial).where(
+                or_(certificates.c.not_after.is_(None), certificates.c.not_after > now))
+        with self._begin() as conn:
+            return [_revocation(row) for row in conn.execute(query)]
+
+    def use_token(self, token_id: str, provisioner: str, expires_at: datetime.datetime) -> bool:
+        params: dict[str, Any] = {"token_id": token_id, "provisioner": provisioner,
+                                  "expires_at": expires_at, "used_at": datetime.datetime.now(UTC)}
+        with self._begin() as conn:
+            return conn.execute(self._use_token, params).first() is not None
+
+    def purge_expired(self, now: datetime.datetime) -> int:
+        with self._begin() as conn:
+            return conn.execute(delete(used_tokens).where(used_tokens.c.expires_at < now)).rowcount
+
+    def close(self) -> None:
+        self.engine.dispose()
+
+
+def _certificate(row: Row[Any]) -> CertificateRecord:
+    return CertificateRecord(
+        serial=row.serial, subject=row.subject, sans=tuple(row.sans), not_before=row.not_before,
+        not_after=row.not_after, provisioner=row.provisioner, pem=row.pem, issued_at=row.issued_at)
+
+
+def _revocation(row: Row[Any]) -> RevocationRecord:
+    return RevocationRecord(
+        serial=row.serial, reason_code=row.reason_code, reason=row.reason, revoked_at=row.revoked_at,
+        provisioner=row.provisioner, passive=bool(row.passive), mtls=bool(row.mtls))
+
+
+def open_database(db_config: dict[str, Any]) -> SQLDatabase:
+    """Open the database of step-ca's ``db`` section and migrate it to the latest schema."""
+    url = database_url(db_config)
+    database = SQLDatabase(create_database_engine(url), url=url)
+    try:
+        applied = database.migrate()
+    except BaseException:
+        database.close()
+        raise
+    if applied:
+        log.info("database %s migrated to version %d", database.description, applied[-1])
+    return database
