@@ -1,0 +1,44 @@
+"""The ASGI applications: the HTTPS API and the plain-HTTP CRL endpoint."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from fastapi import APIRouter, FastAPI
+from starlette.types import ASGIApp
+
+from appliance import __version__
+from appliance.api.errors import install_error_handlers
+from appliance.api.middleware import DEFAULT_MAX_BODY, AccessLog, BodyLimit
+from appliance.api.routes import certificate_router, crl_router, read_only_router
+from appliance.authority.interfaces import AuthorityInterface
+
+API_PREFIXES = ("", "/1.0")
+
+
+@dataclass(frozen=True)
+class ApiSettings:
+    """What the HTTP layer takes from ca.json (``logger.format``) and its own limits."""
+
+    log_format: str = "text"
+    max_body_bytes: int = DEFAULT_MAX_BODY
+
+
+def _build(authority: AuthorityInterface, settings: ApiSettings, routers: list[APIRouter]) -> ASGIApp:
+    app = FastAPI(title="appliance", version=__version__, docs_url=None, redoc_url=None, openapi_url=None)
+    app.state.authority = authority
+    install_error_handlers(app)
+    for prefix in API_PREFIXES:
+        for router in routers:
+            app.include_router(router, prefix=prefix)
+    return AccessLog(BodyLimit(app, settings.max_body_bytes), log_format=settings.log_format)
+
+
+def create_app(authority: AuthorityInterface, settings: ApiSettings | None = None) -> ASGIApp:
+    """The step-ca API, at ``/`` and ``/1.0/``."""
+    return _build(authority, settings or ApiSettings(), [read_only_router(), certificate_router(), crl_router()])
+
+
+def create_insecure_app(authority: AuthorityInterface, settings: ApiSettings | None = None) -> ASGIApp:
+    """Only the CRL, for the plain-HTTP ``insecureAddress``."""
+    return _build(authority, settings or ApiSettings(), [crl_router()])

@@ -1,0 +1,117 @@
+"""Pure ASGI middleware around the FastAPI app: request body limit and the
+one-line-per-request access log (which also turns stray exceptions into 500)."""
+
+from __future__ import annotations
+
+import json
+import logging
+import time
+from typing import Any
+
+from starlette.exceptions import HTTPException
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
+
+from appliance.api.errors import INTERNAL_MESSAGE, error_response
+
+DEFAULT_MAX_BODY = 1024 * 1024
+LOG_FIELDS = ("provisioner", "subject", "serial", "error")
+
+_log = logging.getLogger("appliance.api")
+
+
+class BodyTooLarge(HTTPException):
+    """The request body is larger than the limit (413)."""
+
+    def __init__(self, limit: int) -> None:
+        super().__init__(413, f"request body larger than {limit} bytes")
+
+
+class BodyLimit:
+    """Refuses bodies over ``max_bytes``: at once by Content-Length, else while
+    streaming, so an oversized body is never buffered."""
+
+    def __init__(self, app: ASGIApp, max_bytes: int = DEFAULT_MAX_BODY) -> None:
+        self.app = app
+        self.max_bytes = max_bytes
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        declared = dict(scope["headers"]).get(b"content-length")
+        if declared is not None and (not declared.isdigit() or int(declared) > self.max_bytes):
+            status = 413 if declared.isdigit() else 400
+            message = BodyTooLarge(self.max_bytes).detail if status == 413 else "invalid Content-Length"
+            await error_response(status, message)(scope, receive, send)
+            return
+        received = 0
+
+        async def limited() -> Message:
+            nonlocal received
+            message = await receive()
+            if message["type"] == "http.request":
+                received += len(message.get("body", b""))
+                if received > self.max_bytes:
+                    raise BodyTooLarge(self.max_bytes)
+            return message
+
+        await self.app(scope, limited, send)
+
+
+def format_line(fields: dict[str, Any], log_format: str) -> str:
+    """A log record as one JSON object or one ``key=value`` text line."""
+    if log_format == "json":
+        return json.dumps(fields, separators=(",", ":"), default=str)
+    return " ".join(f"{key}={_text_value(value)}" for key, value in fields.items())
+
+
+def _text_value(value: Any) -> str:
+    """A value for a text line, quoted when it is empty or has spaces, quotes or '='."""
+    text = str(value)
+    return json.dumps(text) if not text or any(c in text for c in ' "=') else text
+
+
+class AccessLog:
+    """Logs method, path, status, duration, remote address and what the handler
+    recorded in ``scope["state"]["log"]`` (provisioner, subject, serial, error).
+    Never logs bodies, query strings or headers, so no token or password."""
+
+    def __init__(self, app: ASGIApp, *, log_format: str = "text", logger: logging.Logger | None = None) -> None:
+        self.app = app
+        self.log_format = log_format
+        self.logger = logger or logging.getLogger("appliance.access")
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        noted: dict[str, Any] = {}
+        scope.setdefault("state", {})["log"] = noted
+        started = time.perf_counter()
+        status = 0
+
+        async def watching(message: Message) -> None:
+            nonlocal status
+            if message["type"] == "http.response.start":
+                status = message["status"]
+            await send(message)
+
+        try:
+            await self.app(scope, receive, watching)
+        except Exception as exc:  # the last line of defence: log it, answer 500
+            _log.exception("unexpected error handling %s %s", scope["method"], scope["path"])
+            noted.setdefault("error", type(exc).__name__)
+            if status == 0:
+                await error_response(500, INTERNAL_MESSAGE)(scope, receive, watching)
+        finally:
+            client = scope.get("client")
+            fields: dict[str, Any] = {
+                "method": scope["method"],
+                "path": scope["path"],
+                "status": status or 500,
+                "outcome": "ok" if 0 < status < 400 else "error",
+                "duration_ms": round((time.perf_counter() - started) * 1000, 2),
+                "remote": client[0] if client else "",
+            }
+            fields.update((key, noted[key]) for key in LOG_FIELDS if noted.get(key))
+            self.logger.info(format_line(fields, self.log_format))

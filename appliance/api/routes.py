@@ -1,0 +1,221 @@
+"""step-ca's core API: read-only endpoints, then sign, renew, rekey, revoke, CRL.
+
+Handlers validate what they were sent, then call the authority in the thread
+pool (device keys are slow) and never touch HTTP status codes themselves:
+domain errors carry their kind, ``errors.py`` maps it.
+"""
+
+from __future__ import annotations
+
+import base64
+import binascii
+import datetime
+import json
+from typing import Any, Callable, TypeVar
+
+from cryptography import x509
+from cryptography.hazmat.primitives import hashes
+from fastapi import APIRouter, Request
+from fastapi.responses import JSONResponse, Response
+from starlette.concurrency import run_in_threadpool
+
+from appliance import __version__
+from appliance.api.schemas import RekeyBody, RevokeBody, SignBody, parse_csr, parse_time_duration, to_pem
+from appliance.api.tls import peer_certificate
+from appliance.authority.interfaces import AuthorityInterface, IssuedCertificate, RevokeRequest, SignRequest
+from appliance.errors import BadRequest, NotFound
+
+PEM_MEDIA_TYPE = "application/x-pem-file"
+MAX_PROVISIONERS_PAGE = 100
+T = TypeVar("T")
+
+
+def _authority(request: Request) -> AuthorityInterface:
+    authority: AuthorityInterface = request.app.state.authority
+    return authority
+
+
+def _note(request: Request, **fields: Any) -> None:
+    """Fields for this request's access-log line."""
+    request.scope.setdefault("state", {}).setdefault("log", {}).update(fields)
+
+
+def _note_certificate(request: Request, certificate: x509.Certificate) -> None:
+    names = certificate.subject.get_attributes_for_oid(x509.NameOID.COMMON_NAME)
+    _note(request, subject=str(names[0].value) if names else certificate.subject.rfc4514_string(),
+          serial=str(certificate.serial_number))
+
+
+def claimed_issuer(token: str) -> str:
+    """The ``iss`` a token claims, unverified, for the access log only."""
+    try:
+        payload = token.split(".")[1]
+        claims = json.loads(base64.urlsafe_b64decode(payload + "=" * (-len(payload) % 4)))
+        issuer = claims.get("iss", "") if isinstance(claims, dict) else ""
+    except (IndexError, ValueError, binascii.Error, UnicodeDecodeError):
+        return ""
+    return issuer[:64] if isinstance(issuer, str) else ""
+
+
+async def _off_loop(function: Callable[..., T], *args: Any) -> T:
+    """Run a (possibly device-bound) authority call in the thread pool."""
+    return await run_in_threadpool(function, *args)
+
+
+def _issued(request: Request, issued: IssuedCertificate) -> JSONResponse:
+    """step-ca's ``SignResponse``: leaf, issuing CA and the chain, 201."""
+    _note_certificate(request, issued.certificate)
+    chain = [to_pem(issued.certificate), *(to_pem(c) for c in issued.chain)]
+    return JSONResponse({"crt": chain[0], "ca": chain[1] if len(chain) > 1 else "", "certChain": chain},
+                        status_code=201)
+
+
+def _pem_bundle(certificates: list[x509.Certificate]) -> Response:
+    return Response("".join(to_pem(c) for c in certificates), media_type=PEM_MEDIA_TYPE)
+
+
+def _bearer_token(request: Request) -> str | None:
+    scheme, _, token = request.headers.get("authorization", "").partition(" ")
+    return token.strip() or None if scheme.lower() == "bearer" else None
+
+
+def _provisioner_limit(value: str) -> int:
+    if not value:
+        return 20
+    try:
+        limit = int(value)
+    except ValueError:
+        raise BadRequest(f"invalid limit '{value[:20]}'") from None
+    if limit < 1:
+        raise BadRequest("limit must be positive")
+    return min(limit, MAX_PROVISIONERS_PAGE)
+
+
+def read_only_router() -> APIRouter:
+    """Health, version, roots, intermediates, federation, provisioners."""
+    router = APIRouter()
+
+    @router.get("/health")
+    async def health() -> dict[str, str]:
+        return {"status": "ok"}
+
+    @router.get("/version")
+    async def version() -> dict[str, Any]:
+        return {"version": __version__, "requireClientAuthentication": False}
+
+    @router.get("/root/{sha}")
+    async def root(sha: str, request: Request) -> dict[str, str]:
+        wanted = sha.lower().replace("-", "").replace(":", "")
+        for certificate in _authority(request).roots():
+            if certificate.fingerprint(hashes.SHA256()).hex() == wanted:
+                return {"ca": to_pem(certificate)}
+        raise NotFound(f"no root with fingerprint {wanted[:64]}")
+
+    @router.get("/roots")
+    async def roots(request: Request) -> dict[str, list[str]]:
+        return {"crts": [to_pem(c) for c in _authority(request).roots()]}
+
+    @router.get("/roots.pem")
+    async def roots_pem(request: Request) -> Response:
+        return _pem_bundle(_authority(request).roots())
+
+    @router.get("/intermediates")
+    async def intermediates(request: Request) -> dict[str, list[str]]:
+        return {"crts": [to_pem(c) for c in _authority(request).intermediates()]}
+
+    @router.get("/intermediates.pem")
+    async def intermediates_pem(request: Request) -> Response:
+        return _pem_bundle(_authority(request).intermediates())
+
+    @router.get("/federation")
+    async def federation(request: Request) -> dict[str, list[str]]:
+        return {"crts": [to_pem(c) for c in _authority(request).federated_roots()]}
+
+    @router.get("/provisioners")
+    async def provisioners(request: Request, cursor: str = "", limit: str = "") -> dict[str, Any]:
+        page, next_cursor = _authority(request).provisioners(cursor, _provisioner_limit(limit))
+        return {"provisioners": page, "nextCursor": next_cursor}
+
+    @router.get("/provisioners/{kid}/encrypted-key")
+    async def encrypted_key(kid: str, request: Request) -> dict[str, str]:
+        return {"key": _authority(request).encrypted_key(kid)}
+
+    return router
+
+
+def certificate_router() -> APIRouter:
+    """Sign, renew, rekey and revoke."""
+    router = APIRouter()
+
+    @router.post("/sign", status_code=201)
+    async def sign(body: SignBody, request: Request) -> JSONResponse:
+        _note(request, provisioner=claimed_issuer(body.ott))
+        if not body.ott:
+            raise BadRequest("missing ott")
+        now = datetime.datetime.now(datetime.timezone.utc)
+        sign_request = SignRequest(
+            csr=parse_csr(body.csr),
+            token=body.ott,
+            not_before=parse_time_duration(body.notBefore, now),
+            not_after=parse_time_duration(body.notAfter, now),
+            template_data=body.templateData or {},
+        )
+        return _issued(request, await _off_loop(_authority(request).sign, sign_request))
+
+    @router.post("/renew", status_code=201)
+    async def renew(request: Request) -> JSONResponse:
+        authority = _authority(request)
+        certificate = peer_certificate(request.scope)
+        token = _bearer_token(request) if certificate is None else None
+        if token is not None:
+            certificate = await _off_loop(authority.authorize_renew_token, token)
+        if certificate is None:
+            raise BadRequest("missing client certificate")
+        _note_certificate(request, certificate)
+        return _issued(request, await _off_loop(authority.renew, certificate))
+
+    @router.post("/rekey", status_code=201)
+    async def rekey(body: RekeyBody, request: Request) -> JSONResponse:
+        certificate = peer_certificate(request.scope)
+        if certificate is None:
+            raise BadRequest("missing client certificate")
+        _note_certificate(request, certificate)
+        csr = parse_csr(body.csr)
+        return _issued(request, await _off_loop(_authority(request).rekey, certificate, csr))
+
+    @router.post("/revoke")
+    async def revoke(body: RevokeBody, request: Request) -> dict[str, str]:
+        _note(request, serial=body.serial)
+        certificate = None
+        if body.ott:
+            _note(request, provisioner=claimed_issuer(body.ott))
+        else:
+            certificate = peer_certificate(request.scope)
+            if certificate is None:
+                raise BadRequest("missing ott or client certificate")
+            if str(certificate.serial_number) != body.serial:
+                raise BadRequest("serial number in client certificate different than body")
+        revoke_request = RevokeRequest(
+            serial=body.serial, reason_code=body.reasonCode, reason=body.reason, passive=body.passive,
+            token=body.ott or None, client_certificate=certificate,
+        )
+        await _off_loop(_authority(request).revoke, revoke_request)
+        return {"status": "ok"}
+
+    return router
+
+
+def crl_router() -> APIRouter:
+    """The CRL, DER (``?pem`` for PEM); also served on the insecure address."""
+    router = APIRouter()
+
+    @router.get("/crl")
+    async def crl(request: Request) -> Response:
+        der = await _off_loop(_authority(request).crl)
+        if "pem" in request.query_params:
+            body = base64.encodebytes(der).decode().replace("\n", "")
+            lines = "\n".join(body[i : i + 64] for i in range(0, len(body), 64))
+            return Response(f"-----BEGIN X509 CRL-----\n{lines}\n-----END X509 CRL-----\n", media_type=PEM_MEDIA_TYPE)
+        return Response(der, media_type="application/pkix-crl")
+
+    return router
