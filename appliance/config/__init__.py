@@ -1,0 +1,35 @@
+"""Configuration: step-ca's ca.json and defaults.json, loaded into objects."""
+
+from __future__ import annotations
+
+from appliance.config.duration import format_duration, parse_duration
+from appliance.config.load import (
+    ConfigError,
+    config_to_dict,
+    load_config,
+    load_defaults,
+    parse_config,
+    write_config,
+    write_defaults,
+    write_json,
+)
+from appliance.config.model import AuthorityConfig, CaConfig, CrlConfig, DefaultsConfig, KmsConfig, address_host
+
+__all__ = [
+    "AuthorityConfig",
+    "CaConfig",
+    "ConfigError",
+    "CrlConfig",
+    "DefaultsConfig",
+    "KmsConfig",
+    "address_host",
+    "config_to_dict",
+    "format_duration",
+    "load_config",
+    "load_defaults",
+    "parse_config",
+    "parse_duration",
+    "write_config",
+    "write_defaults",
+    "write_json",
+]

@@ -1,0 +1,50 @@
+"""Which ca.json fields we implement, and which are valid step-ca fields we accept
+but do not implement yet (reported once at load, never fatal)."""
+
+from __future__ import annotations
+
+SUPPORTED = {
+    "": frozenset({
+        "root", "federatedRoots", "crt", "key", "address", "insecureAddress", "dnsNames",
+        "logger", "db", "tls", "kms", "crl", "authority", "password", "commonName", "metricsAddress",
+    }),
+    "authority": frozenset({"provisioners", "claims", "disableIssuedAtCheck", "backdate"}),
+    "authority.claims": frozenset({
+        "minTLSCertDuration", "maxTLSCertDuration", "defaultTLSCertDuration",
+        "disableRenewal", "allowRenewalAfterExpiry", "disableIssuedAtCheck",
+    }),
+    "crl": frozenset({"enabled", "generateOnRevoke", "cacheDuration", "renewPeriod", "idpURL"}),
+    "kms": frozenset({"type", "uri"}),
+    "tls": frozenset({"cipherSuites", "minVersion", "maxVersion", "renegotiation"}),
+    "logger": frozenset({"format", "level"}),
+}
+
+STEP_CA_ONLY = {
+    "": frozenset({"ssh", "templates", "monitoring", "skipValidation", "debug", "storage"}),
+    "authority": frozenset({
+        "template", "policy", "enableAdmin", "admins", "disableGetSSHHosts", "deploymentType",
+        "authorityId", "type", "certificateAuthority", "certificateAuthorityFingerprint",
+        "credentialsFile", "certificateIssuer", "options", "disableCurrentTimeCheck",
+    }),
+    "authority.claims": frozenset({
+        "minUserSSHCertDuration", "maxUserSSHCertDuration", "defaultUserSSHCertDuration",
+        "minHostSSHCertDuration", "maxHostSSHCertDuration", "defaultHostSSHCertDuration",
+        "enableSSHCA", "disableSmallstepExtensions",
+    }),
+    "kms": frozenset({"credentialsFile", "region", "profile", "pin", "managementKey"}),
+    "logger": frozenset({"traceHeader"}),
+}
+
+
+def unsupported_notices(section: str, members: dict[str, object]) -> list[str]:
+    """Notices for the members of one section that we do not implement."""
+    path = f"{section}." if section else ""
+    notices = []
+    for name in members:
+        if name in SUPPORTED.get(section, frozenset()):
+            continue
+        if name in STEP_CA_ONLY.get(section, frozenset()):
+            notices.append(f"ca.json: '{path}{name}' is a step-ca setting that appliance does not implement yet; ignored")
+        else:
+            notices.append(f"ca.json: unknown field '{path}{name}'; ignored")
+    return notices

@@ -1,0 +1,272 @@
+"""Load, validate and write ca.json and defaults.json."""
+
+from __future__ import annotations
+
+import json
+import logging
+import os
+import re
+import tempfile
+from pathlib import Path
+from typing import Any
+
+from appliance.config.duration import format_duration, parse_duration
+from appliance.config.fields import unsupported_notices
+from appliance.config.model import AuthorityConfig, CaConfig, CrlConfig, DefaultsConfig, KmsConfig
+from appliance.errors import BadRequest
+
+log = logging.getLogger(__name__)
+_KMS_URI = re.compile(r"^[a-z][a-z0-9]*:")
+
+
+class ConfigError(BadRequest):
+    """ca.json or defaults.json is unreadable or invalid; the message names the field."""
+
+
+def _object(data: dict[str, Any], name: str) -> dict[str, Any]:
+    value = data.get(name)
+    if value is None:
+        return {}
+    if not isinstance(value, dict):
+        raise ConfigError(f"ca.json: '{name}' must be an object")
+    return value
+
+
+def _string(data: dict[str, Any], name: str, *, required: bool = False) -> str:
+    value = data.get(name)
+    if value is None or value == "":
+        if required:
+            raise ConfigError(f"ca.json: '{name}' is required")
+        return ""
+    if not isinstance(value, str):
+        raise ConfigError(f"ca.json: '{name}' must be a string")
+    return value
+
+
+def _strings(data: dict[str, Any], name: str) -> tuple[str, ...]:
+    """A string or a list of strings (step-ca accepts both for ``root``)."""
+    value = data.get(name)
+    if value is None:
+        return ()
+    if isinstance(value, str):
+        return (value,) if value else ()
+    if not isinstance(value, list) or not all(isinstance(v, str) for v in value):
+        raise ConfigError(f"ca.json: '{name}' must be a string or a list of strings")
+    return tuple(value)
+
+
+def _bool(data: dict[str, Any], name: str, default: bool, section: str) -> bool:
+    value = data.get(name, default)
+    if not isinstance(value, bool):
+        raise ConfigError(f"ca.json: '{section}.{name}' must be true or false")
+    return value
+
+
+def _duration(data: dict[str, Any], name: str, section: str, default: Any) -> Any:
+    value = data.get(name)
+    if value in (None, ""):
+        return default
+    try:
+        return parse_duration(value)
+    except BadRequest as exc:
+        raise ConfigError(f"ca.json: '{section}.{name}': {exc.message}") from None
+
+
+def _resolve(base: Path | None, value: str) -> Path:
+    path = Path(value).expanduser()
+    return path if path.is_absolute() or base is None else base / path
+
+
+def _provisioners(authority: dict[str, Any]) -> tuple[dict[str, Any], ...]:
+    value = authority.get("provisioners") or []
+    if not isinstance(value, list):
+        raise ConfigError("ca.json: 'authority.provisioners' must be a list")
+    names: set[str] = set()
+    for index, item in enumerate(value):
+        if not isinstance(item, dict) or not isinstance(item.get("type"), str) or not item.get("name"):
+            raise ConfigError(f"ca.json: authority.provisioners[{index}] needs a 'type' and a 'name'")
+        key = (item["type"].upper(), item["name"])
+        if key in names:
+            raise ConfigError(f"ca.json: duplicate provisioner {item['type']} '{item['name']}'")
+        names.add(key)
+    return tuple(value)
+
+
+def _authority(data: dict[str, Any]) -> tuple[AuthorityConfig, list[str]]:
+    authority = _object(data, "authority")
+    claims = _object(authority, "claims")
+    notices = unsupported_notices("authority", authority) + unsupported_notices("authority.claims", claims)
+    config = AuthorityConfig(
+        provisioners=_provisioners(authority),
+        claims=claims,
+        disable_issued_at_check=_bool(authority, "disableIssuedAtCheck", False, "authority"),
+        backdate=_duration(authority, "backdate", "authority", AuthorityConfig().backdate),
+    )
+    return config, notices
+
+
+def _crl(data: dict[str, Any]) -> CrlConfig:
+    crl = _object(data, "crl")
+    return CrlConfig(
+        enabled=_bool(crl, "enabled", False, "crl"),
+        generate_on_revoke=_bool(crl, "generateOnRevoke", True, "crl"),
+        cache_duration=_duration(crl, "cacheDuration", "crl", CrlConfig().cache_duration),
+        idp_url=_string(crl, "idpURL"),
+    )
+
+
+def _kms(data: dict[str, Any]) -> KmsConfig | None:
+    kms = _object(data, "kms")
+    if not kms:
+        return None
+    kms_type = _string(kms, "type") or "softkms"
+    return KmsConfig(type=kms_type.lower(), uri=_string(kms, "uri"))
+
+
+def parse_config(data: dict[str, Any], *, path: Path | None = None, base_dir: Path | None = None) -> CaConfig:
+    """Validate a ca.json object. Relative paths resolve against ``base_dir``
+    (default: the directory above the file's, i.e. $STEPPATH for ``config/ca.json``)."""
+    if not isinstance(data, dict):
+        raise ConfigError("ca.json must be a JSON object")
+    if base_dir is None and path is not None:
+        base_dir = path.resolve().parent.parent
+    notices = unsupported_notices("", data)
+    for section in ("crl", "kms", "tls", "logger"):
+        notices += unsupported_notices(section, _object(data, section))
+    authority, authority_notices = _authority(data)
+    roots = _strings(data, "root")
+    if not roots:
+        raise ConfigError("ca.json: 'root' is required")
+    dns_names = _strings(data, "dnsNames")
+    if not dns_names:
+        raise ConfigError("ca.json: 'dnsNames' must name at least one host")
+    key = _string(data, "key", required=True)
+    kms = _kms(data)
+    if not _KMS_URI.match(key):
+        key = str(_resolve(base_dir, key))
+    return CaConfig(
+        root=tuple(_resolve(base_dir, r) for r in roots),
+        federated_roots=tuple(_resolve(base_dir, r) for r in _strings(data, "federatedRoots")),
+        crt=_resolve(base_dir, _string(data, "crt", required=True)),
+        key=key,
+        address=_string(data, "address", required=True),
+        insecure_address=_string(data, "insecureAddress"),
+        metrics_address=_string(data, "metricsAddress"),
+        dns_names=dns_names,
+        common_name=_string(data, "commonName"),
+        password=_string(data, "password"),
+        kms=kms,
+        db=_object(data, "db"),
+        tls=_object(data, "tls"),
+        logger=_object(data, "logger"),
+        crl=_crl(data),
+        authority=authority,
+        path=path,
+        raw=data,
+        notices=tuple(notices + authority_notices),
+    )
+
+
+def _read_json(path: Path) -> dict[str, Any]:
+    try:
+        data = json.loads(path.read_text(encoding="utf-8"))
+    except OSError as exc:
+        raise ConfigError(f"cannot read {path}: {exc.strerror}") from None
+    except ValueError as exc:
+        raise ConfigError(f"{path} is not valid JSON: {exc}") from None
+    if not isinstance(data, dict):
+        raise ConfigError(f"{path} must contain a JSON object")
+    return data
+
+
+def load_config(path: str | Path, *, report: bool = True) -> CaConfig:
+    """Read and validate ca.json; log each unsupported field once when ``report``."""
+    path = Path(path)
+    config = parse_config(_read_json(path), path=path)
+    if report:
+        for notice in config.notices:
+            log.warning("%s", notice)
+    return config
+
+
+def write_json(path: str | Path, data: dict[str, Any], *, mode: int = 0o600) -> None:
+    """Write JSON atomically (temporary file + rename), indented as step writes it."""
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.")
+    try:
+        with os.fdopen(fd, "w", encoding="utf-8") as f:
+            json.dump(data, f, indent="\t")
+            f.write("\n")
+        os.chmod(tmp, mode)
+        os.replace(tmp, path)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
+
+
+def config_to_dict(config: CaConfig) -> dict[str, Any]:
+    """ca.json for ``config``: ``raw`` with the modelled fields laid over it."""
+    data = dict(config.raw)
+    data.update({
+        "root": str(config.root[0]) if len(config.root) == 1 else [str(r) for r in config.root],
+        "crt": str(config.crt),
+        "key": config.key,
+        "address": config.address,
+        "dnsNames": list(config.dns_names),
+    })
+    optional = {
+        "federatedRoots": [str(r) for r in config.federated_roots],
+        "insecureAddress": config.insecure_address,
+        "metricsAddress": config.metrics_address,
+        "commonName": config.common_name,
+        "password": config.password,
+        "db": config.db,
+        "tls": config.tls,
+        "logger": config.logger,
+    }
+    for name, value in optional.items():
+        if value or name in data:
+            data[name] = value
+    if config.kms is not None:
+        data["kms"] = {**data.get("kms", {}), "type": config.kms.type, **({"uri": config.kms.uri} if config.kms.uri else {})}
+    if config.crl.enabled or "crl" in data:
+        data["crl"] = {
+            **data.get("crl", {}),
+            "enabled": config.crl.enabled,
+            "generateOnRevoke": config.crl.generate_on_revoke,
+            "cacheDuration": format_duration(config.crl.cache_duration),
+            **({"idpURL": config.crl.idp_url} if config.crl.idp_url else {}),
+        }
+    authority = dict(data.get("authority", {}))
+    authority["provisioners"] = [dict(p) for p in config.authority.provisioners]
+    if config.authority.claims:
+        authority["claims"] = dict(config.authority.claims)
+    if config.authority.disable_issued_at_check:
+        authority["disableIssuedAtCheck"] = True
+    authority["backdate"] = format_duration(config.authority.backdate)
+    data["authority"] = authority
+    return data
+
+
+def write_config(config: CaConfig, path: str | Path | None = None) -> Path:
+    """Write ca.json (to ``path`` or where it was read from); the path written."""
+    target = Path(path) if path is not None else config.path
+    if target is None:
+        raise ConfigError("no path to write ca.json to")
+    write_json(target, config_to_dict(config))
+    return target
+
+
+def load_defaults(path: str | Path) -> DefaultsConfig:
+    """Read defaults.json (``ca-url``, ``fingerprint``, ``root``, ``ca-config``)."""
+    data = _read_json(Path(path))
+    for name in ("ca-url", "fingerprint", "root"):
+        if not isinstance(data.get(name), str) or not data[name]:
+            raise ConfigError(f"{path}: '{name}' is required")
+    return DefaultsConfig(ca_url=data["ca-url"], fingerprint=data["fingerprint"].lower(), root=data["root"],
+                          ca_config=str(data.get("ca-config", "")), raw=data)
+
+
+def write_defaults(defaults: DefaultsConfig, path: str | Path) -> None:
+    write_json(path, defaults.to_dict(), mode=0o644)

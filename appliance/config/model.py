@@ -1,0 +1,100 @@
+"""The ca.json model (step-ca's schema) and the client's defaults.json."""
+
+from __future__ import annotations
+
+import datetime
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+DEFAULT_BACKDATE = datetime.timedelta(minutes=1)
+DEFAULT_CRL_CACHE = datetime.timedelta(hours=24)
+
+
+@dataclass(frozen=True)
+class CrlConfig:
+    """``crl``: a CRL signed by the intermediate, served at ``/crl``."""
+
+    enabled: bool = False
+    generate_on_revoke: bool = True
+    cache_duration: datetime.timedelta = DEFAULT_CRL_CACHE
+    idp_url: str = ""
+
+
+@dataclass(frozen=True)
+class KmsConfig:
+    """``kms``: the backend that holds the intermediate key (``key`` names the key in it)."""
+
+    type: str = "softkms"
+    uri: str = ""
+
+
+@dataclass(frozen=True)
+class AuthorityConfig:
+    """``authority``: provisioners (raw step-ca JSON objects) and authority-level claims."""
+
+    provisioners: tuple[dict[str, Any], ...] = ()
+    claims: dict[str, Any] = field(default_factory=dict)
+    disable_issued_at_check: bool = False
+    backdate: datetime.timedelta = DEFAULT_BACKDATE
+
+
+@dataclass(frozen=True)
+class CaConfig:
+    """A loaded ca.json. Paths are resolved; ``raw`` is the file as read, kept so
+    that writing it back preserves every field (including ones we ignore)."""
+
+    root: tuple[Path, ...]
+    crt: Path
+    key: str
+    address: str
+    dns_names: tuple[str, ...]
+    authority: AuthorityConfig
+    federated_roots: tuple[Path, ...] = ()
+    insecure_address: str = ""
+    metrics_address: str = ""
+    common_name: str = ""
+    password: str = ""
+    kms: KmsConfig | None = None
+    db: dict[str, Any] = field(default_factory=dict)
+    tls: dict[str, Any] = field(default_factory=dict)
+    logger: dict[str, Any] = field(default_factory=dict)
+    crl: CrlConfig = field(default_factory=CrlConfig)
+    path: Path | None = None
+    raw: dict[str, Any] = field(default_factory=dict)
+    notices: tuple[str, ...] = ()
+
+    @property
+    def hosts(self) -> tuple[str, ...]:
+        """The names and addresses tokens may be addressed to (dnsNames plus the
+        address host when it names one)."""
+        names = [name.lower() for name in self.dns_names]
+        host = address_host(self.address)
+        if host and host not in names:
+            names.append(host)
+        return tuple(names)
+
+
+def address_host(address: str) -> str:
+    """The host part of ``host:port`` / ``[v6]:port``; "" for a wildcard bind."""
+    host = address.rsplit(":", 1)[0] if ":" in address else address
+    host = host.strip("[]").lower()
+    return "" if host in ("", "0.0.0.0", "::") else host
+
+
+@dataclass(frozen=True)
+class DefaultsConfig:
+    """``config/defaults.json``: what client commands use by default."""
+
+    ca_url: str
+    fingerprint: str
+    root: str
+    ca_config: str = ""
+    raw: dict[str, Any] = field(default_factory=dict)
+
+    def to_dict(self) -> dict[str, Any]:
+        data = dict(self.raw)
+        data.update({"ca-url": self.ca_url, "fingerprint": self.fingerprint, "root": self.root})
+        if self.ca_config:
+            data["ca-config"] = self.ca_config
+        return data
