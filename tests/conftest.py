@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import ctypes
 import itertools
 import os
 import shutil
@@ -46,11 +47,27 @@ class SoftHSMToken:
 
 
 def init_softhsm_token(label: str, pin: str = "1234", so_pin: str = "5678") -> SoftHSMToken:
-    """Initialise a new SoftHSM2 token in the private token directory."""
-    subprocess.run(
-        ["softhsm2-util", "--init-token", "--free", "--label", label, "--pin", pin, "--so-pin", so_pin],
-        check=True, capture_output=True,
-    )
+    """Initialise a new SoftHSM2 token in the private token directory.
+
+    Done through the module in this process (C_InitToken on the free slot, then
+    C_InitPIN), not with softhsm2-util: SoftHSM2 reads its token directory when
+    it is initialised, so a token another process adds later stays invisible to
+    a process that has already loaded the module. Other processes (pkcs11-tool,
+    the CLI) see it, as the token is written to the directory."""
+    from pkcs11 import TokenFlag
+
+    from appliance.kms.pkcs11_module import load_module
+
+    module = load_module(SOFTHSM_MODULE)
+    with module.lock:
+        free = next(s for s in module.lib.get_slots() if not s.get_token().flags & TokenFlag.TOKEN_INITIALIZED)
+        c_init_token = ctypes.CDLL(module.path).C_InitToken  # python-pkcs11 does not wrap C_InitToken
+        c_init_token.argtypes = [ctypes.c_ulong, ctypes.c_char_p, ctypes.c_ulong, ctypes.c_char_p]
+        rv = c_init_token(free.slot_id, so_pin.encode(), len(so_pin), label.encode().ljust(32, b" "))
+        if rv != 0:
+            pytest.fail(f"C_InitToken for SoftHSM2 token '{label}' failed: CKR 0x{rv:x}")
+        with module.lib.get_token(token_label=label).open(rw=True, so_pin=so_pin) as session:
+            session.init_pin(pin)
     return SoftHSMToken(label=label, pin=pin, so_pin=so_pin)
 
 

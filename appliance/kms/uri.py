@@ -25,7 +25,8 @@ _EMPTY: Mapping[str, str] = MappingProxyType({})
 def _decode(value: str, what: str) -> str:
     if _BAD_ESCAPE.search(value):
         raise InvalidKmsUri(f"invalid KMS URI: bad percent-encoding in {what}")
-    return unquote(value, errors="strict")
+    # surrogateescape keeps percent-encoded bytes that are not UTF-8 (RFC 7512 ids)
+    return unquote(value, errors="surrogateescape")
 
 
 def _pairs(text: str, separator: str, where: str) -> tuple[dict[str, str], list[str]]:
@@ -70,13 +71,14 @@ class KmsUri:
         return value
 
     def get_bytes(self, name: str) -> bytes | None:
-        """A value as bytes: hex-decoded when it is hex (``id=7331``), else UTF-8."""
+        """A value as bytes: hex-decoded when it is hex (``id=7331``), else its
+        percent-decoded bytes (``id=%be%ef``)."""
         value = self.get(name)
         if value is None:
             return None
         if _HEX.match(value):
             return bytes.fromhex(value)
-        return value.encode()
+        return value.encode(errors="surrogateescape")
 
     def get_int(self, name: str) -> int | None:
         value = self.get(name)

@@ -1,0 +1,175 @@
+"""PKCS#11 modules and tokens as the process sees them.
+
+A PKCS#11 module has process-wide state: python-pkcs11 loads each library
+once per process (``pkcs11.lib`` is a singleton) and the login state of a
+token belongs to the whole application, not to a session. The objects here
+mirror that state, so they are process-wide too (the one deliberate
+exception to "no module-level singletons"):
+
+* :class:`Module` - one loaded library and the lock that serialises every
+  call into it. python-pkcs11 0.10 calls ``C_Initialize(NULL)``; by the
+  PKCS#11 spec that promises the module no concurrent calls, and SoftHSM2
+  turns its own locking off in response. Concurrent calls then crash the
+  process or corrupt the token, so every device call holds ``Module.lock``.
+* :class:`TokenSession` - one logged-in read/write session per token, shared
+  by every key manager of the process and closed (logging the token out)
+  when the last one releases it. Since calls are serialised, one session is
+  all the throughput a module can give this process.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import hashlib
+import hmac
+import os
+import secrets
+import threading
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Iterator
+
+import pkcs11
+from pkcs11 import exceptions as p11
+
+from appliance.errors import ErrorKind
+from appliance.kms.errors import KeyNotFound, KmsAuthenticationFailed, KmsError
+
+_AUTH_ERRORS = (p11.PinIncorrect, p11.PinInvalid, p11.PinLenRange, p11.PinExpired, p11.PinLocked,
+                p11.UserNotLoggedIn, p11.UserPinNotInitialized)
+
+
+@contextlib.contextmanager
+def device_errors(what: str) -> Iterator[None]:
+    """Turn python-pkcs11 exceptions into domain errors (their text holds no secret)."""
+    try:
+        yield
+    except _AUTH_ERRORS as exc:
+        raise KmsAuthenticationFailed(f"PKCS#11 {what}: the token refused the PIN ({type(exc).__name__})") from None
+    except p11.PKCS11Error as exc:
+        raise KmsError(f"PKCS#11 {what} failed: {type(exc).__name__} {exc}".rstrip()) from None
+
+
+@dataclass(eq=False)
+class Module:
+    """A loaded PKCS#11 library; hold ``lock`` around every call into it."""
+
+    path: str
+    lib: pkcs11.lib
+    lock: threading.RLock = field(default_factory=threading.RLock)
+    sessions: dict[int, TokenSession] = field(default_factory=dict)  # by slot id
+
+
+_modules: dict[str, Module] = {}
+_modules_lock = threading.Lock()
+
+
+def load_module(path: str) -> Module:
+    """The process's :class:`Module` for a library path (loaded on first use)."""
+    if not Path(path).is_file():
+        raise KmsError(f"PKCS#11 module-path {path} does not exist", kind=ErrorKind.NOT_FOUND)
+    real = os.path.realpath(path)  # python-pkcs11 keys its singleton by the string
+    with _modules_lock:
+        module = _modules.get(real)
+        if module is None:
+            with device_errors(f"loading module {path}"):
+                module = Module(path=real, lib=pkcs11.lib(real))
+            _modules[real] = module
+        return module
+
+
+@dataclass(frozen=True)
+class TokenSelector:
+    """Which token to use: by label, serial number and/or slot id (all given must match)."""
+
+    label: str | None = None
+    serial: str | None = None
+    slot_id: int | None = None
+
+    def __str__(self) -> str:
+        parts = [f"label '{self.label}'"] if self.label is not None else []
+        parts += [f"serial '{self.serial}'"] if self.serial is not None else []
+        parts += [f"slot-id {self.slot_id}"] if self.slot_id is not None else []
+        return " and ".join(parts)
+
+    def matches(self, slot: pkcs11.Slot, token: pkcs11.Token) -> bool:
+        return (
+            (self.label is None or token.label == self.label)
+            and (self.serial is None or _serial(token) == self.serial)
+            and (self.slot_id is None or slot.slot_id == self.slot_id)
+        )
+
+
+def _serial(token: pkcs11.Token) -> str:
+    serial = token.serial
+    return (serial.decode(errors="replace") if isinstance(serial, bytes) else str(serial)).strip()
+
+
+def _find_token(module: Module, selector: TokenSelector) -> pkcs11.Token:
+    with device_errors("listing tokens"):
+        for slot in module.lib.get_slots(token_present=True):
+            token = slot.get_token()
+            if selector.matches(slot, token):
+                return token
+    raise KeyNotFound(f"no PKCS#11 token with {selector} in module {module.path}")
+
+
+def _pin_digest(pin: str, salt: bytes) -> bytes:
+    return hashlib.sha256(salt + pin.encode()).digest()
+
+
+@dataclass(eq=False)
+class TokenSession:
+    """The process's logged-in session on one token, shared and reference-counted."""
+
+    module: Module
+    token: pkcs11.Token
+    session: pkcs11.Session
+    _salt: bytes
+    _pin_digest: bytes
+    _users: int = 1
+
+    @classmethod
+    def acquire(cls, module: Module, selector: TokenSelector, pin: str | None) -> TokenSession:
+        """Log in to the selected token, or join the session already logged in."""
+        with module.lock:
+            token = _find_token(module, selector)
+            shared = module.sessions.get(token.slot.slot_id)
+            if shared is not None:
+                shared._check_pin(pin)
+                shared._users += 1
+                return shared
+            if pin is None:
+                raise KmsAuthenticationFailed(
+                    f"PKCS#11 token '{token.label}' needs a PIN: pin-value, pin-source or --password-file"
+                )
+            with device_errors(f"login to token '{token.label}'"):
+                session = token.open(rw=True, user_pin=pin)
+            salt = secrets.token_bytes(16)
+            shared = cls(module, token, session, salt, _pin_digest(pin, salt))
+            module.sessions[token.slot.slot_id] = shared
+            return shared
+
+    def _check_pin(self, pin: str | None) -> None:
+        """A second user of a logged-in token must know the PIN the token accepted."""
+        if pin is None or not hmac.compare_digest(_pin_digest(pin, self._salt), self._pin_digest):
+            raise KmsAuthenticationFailed(f"PKCS#11 login to token '{self.token.label}': wrong PIN")
+
+    @contextlib.contextmanager
+    def use(self, what: str) -> Iterator[pkcs11.Session]:
+        """The session, with the module lock held and device errors translated."""
+        with self.module.lock, device_errors(what):
+            if self._users <= 0:
+                raise KmsError("the PKCS#11 key manager is closed")
+            yield self.session
+
+    def release(self) -> None:
+        """Drop one user; the last one closes the session and logs the token out."""
+        with self.module.lock:
+            if self._users <= 0:
+                return
+            self._users -= 1
+            if self._users == 0:
+                del self.module.sessions[self.token.slot.slot_id]
+                with contextlib.suppress(p11.PKCS11Error):
+                    self.session.close()
