@@ -9,6 +9,7 @@ import click
 
 from appliance import __version__
 from appliance.errors import ApplianceError
+from appliance.cli.ceremony import ceremony
 from appliance.cli.kms import kms
 
 
@@ -30,3 +31,4 @@ def cli() -> None:
 
 
 cli.add_command(kms)
+cli.add_command(ceremony)
