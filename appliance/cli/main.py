@@ -10,6 +10,7 @@ import click
 from appliance import __version__
 from appliance.errors import ApplianceError
 from appliance.cli.ceremony import ceremony
+from appliance.cli.init import init
 from appliance.cli.kms import kms
 
 
@@ -30,5 +31,6 @@ def cli() -> None:
     """An HSM- and KMS-centric certificate authority."""
 
 
+cli.add_command(init)
 cli.add_command(kms)
 cli.add_command(ceremony)

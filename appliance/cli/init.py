@@ -1,0 +1,268 @@
+"""``appliance init``: a new PKI in step-ca's layout (root, intermediate, one JWK
+provisioner, ca.json, defaults.json), keys on disk or in an HSM/KMS."""
+
+from __future__ import annotations
+
+import datetime
+import os
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import click
+from cryptography import x509
+from cryptography.hazmat.primitives import hashes, serialization
+from cryptography.hazmat.primitives.asymmetric.types import PrivateKeyTypes
+
+from appliance.ceremony.build import ca_certificate
+from appliance.ceremony.model import CertificateProfile, Subject
+from appliance.cli.options import password_file_option, read_password_file
+from appliance.config import DefaultsConfig, parse_config, write_defaults, write_json
+from appliance.errors import BadRequest
+from appliance.jose import encrypt_jwk, generate_jwk, public_dict
+from appliance.kms import KeyManager, KeyType, open_key_manager, parse_uri
+from appliance.kms.softkms import load_private_key
+
+CA_VALIDITY = datetime.timedelta(days=3650)
+CA_KEY_USAGES = frozenset({"cert-sign", "crl-sign"})
+KEY_TYPE = KeyType.EC_P256
+TLS_DEFAULTS = {
+    "cipherSuites": [
+        "TLS_ECDHE_ECDSA_WITH_CHACHA20_POLY1305_SHA256",
+        "TLS_ECDHE_ECDSA_WITH_AES_128_GCM_SHA256",
+    ],
+    "minVersion": 1.2,
+    "maxVersion": 1.3,
+    "renegotiation": False,
+}
+
+
+def default_path() -> str:
+    return os.environ.get("APPLIANCE_PATH") or str(Path.home() / ".appliance")
+
+
+@dataclass(frozen=True)
+class Layout:
+    """step-ca's directory layout under ``$STEPPATH``."""
+
+    base: Path
+
+    @property
+    def root_crt(self) -> Path:
+        return self.base / "certs" / "root_ca.crt"
+
+    @property
+    def intermediate_crt(self) -> Path:
+        return self.base / "certs" / "intermediate_ca.crt"
+
+    @property
+    def root_key(self) -> Path:
+        return self.base / "secrets" / "root_ca_key"
+
+    @property
+    def intermediate_key(self) -> Path:
+        return self.base / "secrets" / "intermediate_ca_key"
+
+    @property
+    def ca_json(self) -> Path:
+        return self.base / "config" / "ca.json"
+
+    @property
+    def defaults_json(self) -> Path:
+        return self.base / "config" / "defaults.json"
+
+    @property
+    def database(self) -> Path:
+        return self.base / "db" / "appliance.sqlite"
+
+
+@dataclass(frozen=True)
+class InitOptions:
+    """Everything ``appliance init`` asks for."""
+
+    path: Path
+    name: str
+    dns_names: tuple[str, ...]
+    address: str
+    provisioner: str
+    password: bytes
+    kms_uri: str | None = None
+    root_key_uri: str | None = None
+    intermediate_key_uri: str | None = None
+    root_cert: Path | None = None
+    root_key_file: Path | None = None
+
+
+@dataclass(frozen=True)
+class CaKey:
+    """A CA key: its signer and what ca.json calls it."""
+
+    signer: PrivateKeyTypes
+    reference: str
+
+
+def _profile(common_name: str, organization: str, path_length: int) -> CertificateProfile:
+    now = datetime.datetime.now(datetime.timezone.utc).replace(microsecond=0)
+    return CertificateProfile(
+        subject=Subject(common_name=common_name, organization=organization),
+        not_before=now - datetime.timedelta(minutes=1),
+        not_after=now + CA_VALIDITY,
+        path_length=path_length,
+        key_usages=CA_KEY_USAGES,
+    )
+
+
+def _new_key(manager: KeyManager, uri: str) -> CaKey:
+    """A new P-256 key named ``uri`` (a KMS key URI, or a path for softkms)."""
+    created = manager.create_key(uri, KEY_TYPE)
+    return CaKey(manager.create_signer(created.uri), uri)
+
+
+def load_certificate_file(path: Path) -> x509.Certificate:
+    """A PEM or DER certificate."""
+    try:
+        data = path.read_bytes()
+        if b"-----BEGIN" in data:
+            return x509.load_pem_x509_certificate(data)
+        return x509.load_der_x509_certificate(data)
+    except OSError as exc:
+        raise BadRequest(f"cannot read {path}: {exc.strerror}") from None
+    except ValueError:
+        raise BadRequest(f"{path} is not a PEM or DER certificate") from None
+
+
+def _existing_root(options: InitOptions) -> tuple[x509.Certificate, PrivateKeyTypes]:
+    """``--root CERT --key KEY``: the key may be PKCS#1, PKCS#8 or SEC1, PEM or DER, encrypted or not."""
+    assert options.root_cert is not None and options.root_key_file is not None
+    certificate = load_certificate_file(options.root_cert)
+    try:
+        data = options.root_key_file.read_bytes()
+    except OSError as exc:
+        raise BadRequest(f"cannot read {options.root_key_file}: {exc.strerror}") from None
+    encrypted = b"ENCRYPTED" in data
+    key = load_private_key(data, options.password if encrypted else None)
+    public = serialization.PublicFormat.SubjectPublicKeyInfo
+    if key.public_key().public_bytes(serialization.Encoding.DER, public) != certificate.public_key().public_bytes(
+        serialization.Encoding.DER, public
+    ):
+        raise BadRequest(f"{options.root_key_file} is not the key of {options.root_cert}")
+    return certificate, key
+
+
+def _pem(certificate: x509.Certificate) -> bytes:
+    return certificate.public_bytes(serialization.Encoding.PEM)
+
+
+def _provisioner(name: str, password: bytes) -> dict[str, Any]:
+    """A JWK provisioner whose private key is stored encrypted, like step's."""
+    key = generate_jwk()
+    return {"type": "JWK", "name": name, "key": public_dict(key), "encryptedKey": encrypt_jwk(key, password)}
+
+
+def _ca_json(options: InitOptions, layout: Layout, intermediate_key: str) -> dict[str, Any]:
+    data: dict[str, Any] = {
+        "root": str(layout.root_crt),
+        "federatedRoots": None,
+        "crt": str(layout.intermediate_crt),
+        "key": intermediate_key,
+        "address": options.address,
+        "insecureAddress": "",
+        "dnsNames": list(options.dns_names),
+        "logger": {"format": "text"},
+        "db": {"type": "sqlite", "dataSource": str(layout.database)},
+        "authority": {"provisioners": [_provisioner(options.provisioner, options.password)]},
+        "tls": TLS_DEFAULTS,
+        "crl": {"enabled": True},
+    }
+    if options.kms_uri:
+        data["kms"] = {"type": parse_uri(options.kms_uri).scheme, "uri": options.kms_uri}
+    return data
+
+
+def _check(options: InitOptions, layout: Layout) -> None:
+    if layout.ca_json.exists():
+        raise BadRequest(f"{layout.ca_json} exists: refusing to overwrite an initialised CA")
+    if not options.dns_names:
+        raise BadRequest("at least one --dns name is required")
+    if not options.password:
+        raise BadRequest("a password is required (it encrypts the keys on disk and the provisioner key)")
+    if (options.root_cert is None) != (options.root_key_file is None):
+        raise BadRequest("--root and --key go together")
+    if options.kms_uri and not options.intermediate_key_uri:
+        raise BadRequest("--kms needs --intermediate-key-uri (and --root-key-uri unless --root is given)")
+    if options.kms_uri and options.root_cert is None and not options.root_key_uri:
+        raise BadRequest("--kms needs --root-key-uri unless an existing root is given with --root/--key")
+
+
+def initialise(options: InitOptions) -> Layout:
+    """Create the PKI and its configuration; the layout written."""
+    layout = Layout(options.path.expanduser().resolve())
+    _check(options, layout)
+    for directory, mode in (("certs", 0o755), ("secrets", 0o700), ("config", 0o755), ("db", 0o700)):
+        (layout.base / directory).mkdir(parents=True, exist_ok=True, mode=mode)
+    kms_uri = options.kms_uri or "softkms:"
+    with open_key_manager(kms_uri, password=options.password) as manager:
+        if options.root_cert is not None:
+            root, root_signer = _existing_root(options)
+        else:
+            root_key = _new_key(manager, options.root_key_uri or str(layout.root_key))
+            root = ca_certificate(_profile(f"{options.name} Root CA", options.name, 1),
+                                  root_key.signer.public_key(), root_key.signer, None)
+            root_signer = root_key.signer
+        intermediate_key = _new_key(manager, options.intermediate_key_uri or str(layout.intermediate_key))
+        intermediate = ca_certificate(_profile(f"{options.name} Intermediate CA", options.name, 0),
+                                      intermediate_key.signer.public_key(), root_signer, root)
+    layout.root_crt.write_bytes(_pem(root))
+    layout.intermediate_crt.write_bytes(_pem(intermediate))
+    data = _ca_json(options, layout, intermediate_key.reference)
+    parse_config(data, path=layout.ca_json)
+    write_json(layout.ca_json, data)
+    write_defaults(DefaultsConfig(
+        ca_url=f"https://{options.dns_names[0]}:{options.address.rsplit(':', 1)[-1] or '443'}",
+        fingerprint=root.fingerprint(hashes.SHA256()).hex(),
+        root=str(layout.root_crt),
+        ca_config=str(layout.ca_json),
+    ), layout.defaults_json)
+    return layout
+
+
+def _prompt_dns(dns: tuple[str, ...]) -> tuple[str, ...]:
+    if dns:
+        return dns
+    answer = click.prompt("DNS names or IP addresses of the CA (comma separated)", default="localhost")
+    return tuple(name.strip() for name in answer.split(",") if name.strip())
+
+
+@click.command()
+@click.option("--path", default=default_path, show_default="$APPLIANCE_PATH or ~/.appliance",
+              type=click.Path(file_okay=False), help="Directory of the new CA ($STEPPATH layout).")
+@click.option("--name", prompt="Name of the new PKI", help="The PKI's name (root and intermediate subjects).")
+@click.option("--dns", multiple=True, help="A DNS name or IP address of the CA (repeatable).")
+@click.option("--address", prompt="Address the CA listens on", default=":8443", show_default=True,
+              help="host:port to listen on.")
+@click.option("--provisioner", prompt="Name of the first provisioner", help="Name of the first JWK provisioner.")
+@password_file_option
+@click.option("--kms", "kms_uri", help="Create the CA keys in this KMS/HSM (e.g. a pkcs11: URI).")
+@click.option("--root-key-uri", help="The root key's URI in --kms.")
+@click.option("--intermediate-key-uri", help="The intermediate key's URI in --kms.")
+@click.option("--root", "root_cert", type=click.Path(exists=True, dir_okay=False), help="Reuse this root certificate.")
+@click.option("--key", "root_key_file", type=click.Path(exists=True, dir_okay=False), help="The key of --root.")
+def init(path: str, name: str, dns: tuple[str, ...], address: str, provisioner: str, password_file: str | None,
+         kms_uri: str | None, root_key_uri: str | None, intermediate_key_uri: str | None,
+         root_cert: str | None, root_key_file: str | None) -> None:
+    """Create a root and an intermediate CA, a JWK provisioner, ca.json and defaults.json."""
+    password = read_password_file(password_file)
+    if password is None:
+        password = click.prompt("Password for the CA keys and the provisioner key", hide_input=True,
+                                confirmation_prompt=True).encode()
+    layout = initialise(InitOptions(
+        path=Path(path), name=name, dns_names=_prompt_dns(dns), address=address, provisioner=provisioner,
+        password=password, kms_uri=kms_uri, root_key_uri=root_key_uri, intermediate_key_uri=intermediate_key_uri,
+        root_cert=Path(root_cert) if root_cert else None, root_key_file=Path(root_key_file) if root_key_file else None,
+    ))
+    root = load_certificate_file(layout.root_crt)
+    click.echo(f"Root certificate: {layout.root_crt}")
+    click.echo(f"Root fingerprint: {root.fingerprint(hashes.SHA256()).hex()}")
+    click.echo(f"Intermediate certificate: {layout.intermediate_crt}")
+    click.echo(f"Configuration: {layout.ca_json}")
+    click.echo(f"Defaults: {layout.defaults_json}")

@@ -1,0 +1,130 @@
+"""``appliance init``: step-ca's layout, a verifiable chain, an encrypted provisioner
+key, keys on disk, in SoftHSM2, or an existing root reused."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Callable
+
+import pytest
+from click.testing import CliRunner
+from cryptography import x509
+from cryptography.hazmat.primitives import hashes, serialization
+from cryptography.hazmat.primitives.asymmetric import ec, rsa
+
+from appliance.cli.main import cli
+from appliance.config import load_config, load_defaults
+from appliance.jose import decrypt_jwk, public_dict
+from appliance.kms import open_key_manager
+from tests.api.pki import make_certificate
+from tests.conftest import SoftHSMToken
+
+PASSWORD = "correct horse"
+
+
+def _init(tmp_path: Path, *extra: str) -> tuple[Path, str]:
+    password_file = tmp_path / "password"
+    password_file.write_text(PASSWORD + "\n")
+    ca = tmp_path / "ca"
+    result = CliRunner().invoke(cli, [
+        "init", "--path", str(ca), "--name", "Test", "--dns", "ca.test", "--dns", "127.0.0.1",
+        "--address", "127.0.0.1:9443", "--provisioner", "admin", "--password-file", str(password_file), *extra,
+    ])
+    return ca, result.output if result.exit_code == 0 else pytest.fail(result.output)
+
+
+def _basic_constraints(certificate: x509.Certificate) -> x509.BasicConstraints:
+    return certificate.extensions.get_extension_for_class(x509.BasicConstraints).value
+
+
+def _check_pki(ca: Path, openssl: Callable[..., object]) -> tuple[x509.Certificate, x509.Certificate]:
+    root_file, intermediate_file = ca / "certs" / "root_ca.crt", ca / "certs" / "intermediate_ca.crt"
+    openssl("verify", "-CAfile", root_file, intermediate_file)
+    root = x509.load_pem_x509_certificate(root_file.read_bytes())
+    intermediate = x509.load_pem_x509_certificate(intermediate_file.read_bytes())
+    assert _basic_constraints(root).path_length == 1 and _basic_constraints(intermediate).path_length == 0
+    assert isinstance(intermediate.public_key(), ec.EllipticCurvePublicKey)
+    assert (intermediate.not_valid_after_utc - intermediate.not_valid_before_utc).days >= 3649
+    config = load_config(ca / "config" / "ca.json")
+    assert config.dns_names == ("ca.test", "127.0.0.1") and config.address == "127.0.0.1:9443"
+    assert config.db == {"type": "sqlite", "dataSource": str(ca / "db" / "appliance.sqlite")}
+    (provisioner,) = config.authority.provisioners
+    key = decrypt_jwk(provisioner["encryptedKey"], PASSWORD.encode())
+    assert public_dict(key) == provisioner["key"] and provisioner["type"] == "JWK"
+    defaults = load_defaults(ca / "config" / "defaults.json")
+    assert defaults.ca_url == "https://ca.test:9443"
+    assert defaults.fingerprint == root.fingerprint(hashes.SHA256()).hex()
+    return root, intermediate
+
+
+def test_init_with_softkms(tmp_path: Path, openssl: Callable[..., object]) -> None:
+    ca, output = _init(tmp_path)
+    root, intermediate = _check_pki(ca, openssl)
+    assert root.fingerprint(hashes.SHA256()).hex() in output
+    for name in ("root_ca_key", "intermediate_ca_key"):
+        key_file = ca / "secrets" / name
+        assert b"ENCRYPTED PRIVATE KEY" in key_file.read_bytes() and key_file.stat().st_mode & 0o077 == 0
+    config = load_config(ca / "config" / "ca.json")
+    assert config.key == str(ca / "secrets" / "intermediate_ca_key") and config.kms is None
+    signer = open_key_manager("softkms:", password=PASSWORD.encode()).create_signer(config.key)
+    assert signer.public_key() == intermediate.public_key()
+
+
+def test_init_refuses_an_initialised_directory(tmp_path: Path) -> None:
+    ca, _ = _init(tmp_path)
+    before = (ca / "config" / "ca.json").read_bytes()
+    result = CliRunner().invoke(cli, ["init", "--path", str(ca), "--name", "T", "--dns", "x", "--address", ":1",
+                                      "--provisioner", "p", "--password-file", str(tmp_path / "password")])
+    assert result.exit_code == 1 and "refusing to overwrite" in result.output
+    assert (ca / "config" / "ca.json").read_bytes() == before
+
+
+@pytest.mark.hsm
+def test_init_with_keys_in_softhsm(tmp_path: Path, softhsm_token: SoftHSMToken,
+                                   openssl: Callable[..., object]) -> None:
+    ca, _ = _init(tmp_path, "--kms", softhsm_token.kms_uri, "--root-key-uri", "pkcs11:id=01;object=root-key",
+                  "--intermediate-key-uri", "pkcs11:id=02;object=intermediate-key")
+    _, intermediate = _check_pki(ca, openssl)
+    assert not (ca / "secrets" / "root_ca_key").exists() and not (ca / "secrets" / "intermediate_ca_key").exists()
+    data = json.loads((ca / "config" / "ca.json").read_text())
+    assert data["key"] == "pkcs11:id=02;object=intermediate-key"
+    assert data["kms"] == {"type": "pkcs11", "uri": softhsm_token.kms_uri}
+    with open_key_manager(softhsm_token.kms_uri) as manager:
+        assert manager.get_public_key(data["key"]) == intermediate.public_key()
+
+
+@pytest.mark.parametrize(
+    ("key_format", "cert_encoding", "key_encoding"),
+    [(serialization.PrivateFormat.TraditionalOpenSSL, serialization.Encoding.DER, serialization.Encoding.PEM),
+     (serialization.PrivateFormat.PKCS8, serialization.Encoding.PEM, serialization.Encoding.DER)],
+    ids=["sec1-pem-key-der-cert", "pkcs8-der-key-pem-cert"],
+)
+def test_init_reuses_an_existing_root(tmp_path: Path, openssl: Callable[..., object],
+                                      key_format: serialization.PrivateFormat,
+                                      cert_encoding: serialization.Encoding, key_encoding: serialization.Encoding) -> None:
+    key = ec.generate_private_key(ec.SECP256R1())
+    root = make_certificate("Existing Root", key, None, key, ca=True)
+    (tmp_path / "root.crt").write_bytes(root.public_bytes(cert_encoding))
+    (tmp_path / "root.key").write_bytes(key.private_bytes(key_encoding, key_format, serialization.NoEncryption()))
+    ca, _ = _init(tmp_path, "--root", str(tmp_path / "root.crt"), "--key", str(tmp_path / "root.key"))
+    assert x509.load_pem_x509_certificate((ca / "certs" / "root_ca.crt").read_bytes()) == root
+    assert not (ca / "secrets" / "root_ca_key").exists()
+    openssl("verify", "-CAfile", ca / "certs" / "root_ca.crt", ca / "certs" / "intermediate_ca.crt")
+
+
+def test_init_reuses_an_rsa_pkcs1_root_and_refuses_a_foreign_key(tmp_path: Path) -> None:
+    key = rsa.generate_private_key(public_exponent=65537, key_size=2048)
+    other = rsa.generate_private_key(public_exponent=65537, key_size=2048)
+    root = make_certificate("RSA Root", key, None, key, ca=True)  # type: ignore[arg-type]
+    (tmp_path / "root.crt").write_bytes(root.public_bytes(serialization.Encoding.PEM))
+    pkcs1 = serialization.PrivateFormat.TraditionalOpenSSL
+    (tmp_path / "other.key").write_bytes(other.private_bytes(serialization.Encoding.PEM, pkcs1,
+                                                             serialization.NoEncryption()))
+    result = CliRunner().invoke(cli, ["init", "--path", str(tmp_path / "ca"), "--name", "T", "--dns", "x",
+                                      "--address", ":1", "--provisioner", "p", "--root", str(tmp_path / "root.crt"),
+                                      "--key", str(tmp_path / "other.key")], input=f"{PASSWORD}\n{PASSWORD}\n")
+    assert result.exit_code == 1 and "is not the key of" in result.output
+    (tmp_path / "root.key").write_bytes(key.private_bytes(serialization.Encoding.PEM, pkcs1,
+                                                          serialization.NoEncryption()))
+    _init(tmp_path, "--root", str(tmp_path / "root.crt"), "--key", str(tmp_path / "root.key"))
