@@ -20,6 +20,7 @@ _SCHEME = re.compile(r"^([A-Za-z][A-Za-z0-9+.-]*):")
 _BAD_ESCAPE = re.compile(r"%(?![0-9A-Fa-f]{2})")
 _HEX = re.compile(r"^(?:[0-9A-Fa-f]{2})+$")
 _EMPTY: Mapping[str, str] = MappingProxyType({})
+_SECRET_ATTRIBUTES = frozenset({"management-key"})  # step's yubikey: puts it in the path
 
 
 def _decode(value: str, what: str) -> str:
@@ -124,7 +125,8 @@ class KmsUri:
         """The URI without its query, safe for logs and transcripts."""
         parts = [self.resource] if self.resource else []
         parts += [
-            f"{k}={'***' if k.endswith('-value') else v}" for k, v in self.attributes.items()
+            f"{k}={'***' if k.endswith('-value') or k in _SECRET_ATTRIBUTES else v}"
+            for k, v in self.attributes.items()
         ]
         return f"{self.scheme}:{';'.join(parts)}"
 

@@ -1,0 +1,481 @@
+"""yubikey: keys in a YubiKey's PIV slots, through yubikit (yubikey-manager).
+
+Key URIs follow step-kms-plugin: ``yubikey:slot-id=9a`` (9a, 9c, 9d, 9e and the
+retired slots 82-95), with ``serial`` to choose among several YubiKeys,
+``pin-value``/``pin-source`` and ``management-key`` (hex; also
+``management-key-value``/``management-key-source``). Creating keys takes
+``pin-policy`` (never, once, always) and ``touch-policy`` (never, always, cached).
+
+Like step, a missing management key means the factory default
+(010203...08): a warning is logged and the error says so if the card refuses
+it. Unlike step there is no default PIN, since a wrong guess would burn one of
+the card's few retries; and with several YubiKeys connected ``serial`` is
+required rather than taking whichever comes first.
+
+The manager talks to one card, opened on first use. Cards are found by a
+*reader list* (:data:`pcsc_readers` in production: ykman over PC/SC); tests
+pass their own, or monkeypatch :data:`pcsc_readers` when going through the CLI.
+A lock keeps each operation's APDUs together, and the PIN is verified before
+every signature, so keys with PIN policy "always" work. ECDSA digests and RSA
+padding (PKCS#1 v1.5, PSS) are prepared here and sent through one raw GENERAL
+AUTHENTICATE: yubikit's own RSA padding generates a throw-away RSA key per call.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import logging
+import os
+import threading
+from dataclasses import dataclass
+from typing import Callable, Iterator, NamedTuple
+
+from cryptography import x509
+from cryptography.hazmat.primitives import hashes
+from cryptography.hazmat.primitives.asymmetric import rsa
+from cryptography.hazmat.primitives.asymmetric.types import PrivateKeyTypes, PublicKeyTypes
+from yubikit.core import BadResponseError, CommandError, InvalidPinError, NotSupportedError, Tlv
+from yubikit.core.smartcard import SW, ApduError, SmartCardConnection
+from yubikit.piv import (
+    DEFAULT_MANAGEMENT_KEY,
+    INS_AUTHENTICATE,
+    KEY_TYPE,
+    PIN_POLICY,
+    SLOT,
+    TAG_AUTH_CHALLENGE,
+    TAG_AUTH_RESPONSE,
+    TAG_DYN_AUTH,
+    TOUCH_POLICY,
+    PivSession,
+)
+
+from appliance.kms.algorithms import KeyType
+from appliance.kms.errors import (
+    InvalidKmsUri,
+    KeyNotFound,
+    KmsAuthenticationFailed,
+    KmsError,
+    UnsupportedKeyOperation,
+)
+from appliance.kms.interface import CreatedKey, KeyManager
+from appliance.kms.signer import RsaPadding, device_private_key
+from appliance.kms.uri import KmsUri
+
+logger = logging.getLogger(__name__)
+
+KEY_SLOTS = tuple(slot for slot in SLOT if slot is not SLOT.ATTESTATION)
+
+_KEY_TYPES = {
+    KeyType.EC_P256: KEY_TYPE.ECCP256,
+    KeyType.EC_P384: KEY_TYPE.ECCP384,
+    KeyType.RSA_2048: KEY_TYPE.RSA2048,
+    KeyType.RSA_3072: KEY_TYPE.RSA3072,
+    KeyType.RSA_4096: KEY_TYPE.RSA4096,
+    KeyType.ED25519: KEY_TYPE.ED25519,
+}
+
+# DER of DigestInfo up to the digest (RFC 8017 section 9.2, note 1).
+_DIGEST_INFO = {
+    "sha224": bytes.fromhex("302d300d06096086480165030402040500041c"),
+    "sha256": bytes.fromhex("3031300d060960864801650304020105000420"),
+    "sha384": bytes.fromhex("3041300d060960864801650304020205000430"),
+    "sha512": bytes.fromhex("3051300d060960864801650304020305000440"),
+}
+
+
+class Reader(NamedTuple):
+    """A connected YubiKey: its serial (None if hidden) and how to open it."""
+
+    serial: int | None
+    connect: Callable[[], SmartCardConnection]
+
+
+ReaderList = Callable[[], list[Reader]]
+
+
+def pcsc_readers() -> list[Reader]:
+    """The YubiKeys ykman finds over PC/SC."""
+    from ykman.device import list_all_devices
+
+    return [
+        Reader(info.serial, lambda device=device: device.open_connection(SmartCardConnection))
+        for device, info in list_all_devices([SmartCardConnection])
+    ]
+
+
+# --- RSA encoding (RFC 8017): the card only does raw RSA on the block we send.
+
+
+def encode_pkcs1v15(digest: bytes, algorithm: hashes.HashAlgorithm, key_bytes: int) -> bytes:
+    """EMSA-PKCS1-v1_5: 00 01 FF..FF 00 DigestInfo(digest), ``key_bytes`` long."""
+    prefix = _DIGEST_INFO.get(algorithm.name)
+    if prefix is None:
+        raise UnsupportedKeyOperation(f"RSA PKCS#1 v1.5 with {algorithm.name} is not supported")
+    info = prefix + digest
+    if key_bytes < len(info) + 11:
+        raise UnsupportedKeyOperation("the RSA key is too small for this digest")
+    return b"\x00\x01" + b"\xff" * (key_bytes - len(info) - 3) + b"\x00" + info
+
+
+def _mgf1(seed: bytes, length: int, algorithm: hashes.HashAlgorithm) -> bytes:
+    output = b""
+    counter = 0
+    while len(output) < length:
+        h = hashes.Hash(algorithm)
+        h.update(seed + counter.to_bytes(4, "big"))
+        output += h.finalize()
+        counter += 1
+    return output[:length]
+
+
+def encode_pss(digest: bytes, algorithm: hashes.HashAlgorithm, modulus_bits: int) -> bytes:
+    """EMSA-PSS with MGF1(``algorithm``) and a salt as long as the digest,
+    left-padded to the modulus length."""
+    em_bits = modulus_bits - 1
+    em_len = (em_bits + 7) // 8
+    h_len = algorithm.digest_size
+    if em_len < 2 * h_len + 2:
+        raise UnsupportedKeyOperation("the RSA key is too small for PSS with this digest")
+    salt = os.urandom(h_len)
+    h = hashes.Hash(algorithm)
+    h.update(b"\x00" * 8 + digest + salt)
+    m_hash = h.finalize()
+    db = b"\x00" * (em_len - 2 * h_len - 2) + b"\x01" + salt
+    masked = bytearray(a ^ b for a, b in zip(db, _mgf1(m_hash, len(db), algorithm)))
+    masked[0] &= 0xFF >> (8 * em_len - em_bits)
+    em = bytes(masked) + m_hash + b"\xbc"
+    return em.rjust((modulus_bits + 7) // 8, b"\x00")
+
+
+def ecdsa_block(digest: bytes, key_bytes: int) -> bytes:
+    """The digest as the card wants it: exactly the curve's size, keeping the
+    leftmost bytes (as ECDSA does) or left-padding with zeros."""
+    return digest[:key_bytes].rjust(key_bytes, b"\x00")
+
+
+# --- URI options
+
+
+def _slot(uri: KmsUri) -> SLOT:
+    value = uri.require("slot-id")
+    try:
+        slot = SLOT(int(value, 16))
+    except ValueError:
+        slot = None
+    if slot not in KEY_SLOTS:
+        raise InvalidKmsUri(
+            f"invalid yubikey: URI: slot-id '{value}' is not a key slot (9a, 9c, 9d, 9e or 82-95)"
+        )
+    return slot
+
+
+def _serial(uri: KmsUri) -> int | None:
+    value = uri.get("serial")
+    if value is None:
+        return None
+    if not value.isdigit():
+        raise InvalidKmsUri("invalid yubikey: URI: serial must be a decimal number")
+    return int(value)
+
+
+def _policy(uri: KmsUri, name: str, enum: type[PIN_POLICY] | type[TOUCH_POLICY]) -> PIN_POLICY | TOUCH_POLICY:
+    value = uri.get(name)
+    if value is None:
+        return enum.DEFAULT
+    choices = [member.name.lower() for member in enum if member.name not in ("DEFAULT", "MATCH_ONCE", "MATCH_ALWAYS")]
+    if value.lower() not in choices:
+        raise InvalidKmsUri(f"invalid yubikey: URI: {name} must be one of {', '.join(choices)}")
+    return enum[value.upper()]
+
+
+@dataclass(frozen=True)
+class _ManagementKey:
+    value: bytes
+    defaulted: bool  # none was given: the factory default
+
+    @classmethod
+    def from_uri(cls, uri: KmsUri) -> _ManagementKey:
+        value = uri.get("management-key") or uri.secret("management-key")
+        if value is None:
+            logger.warning("no management-key given for the YubiKey: using the factory default")
+            return cls(DEFAULT_MANAGEMENT_KEY, True)
+        try:
+            key = bytes.fromhex(value)
+        except ValueError:
+            raise InvalidKmsUri("invalid yubikey: URI: management-key must be hex") from None
+        return cls(key, False)
+
+
+# --- the card
+
+
+@contextlib.contextmanager
+def _device_errors(action: str) -> Iterator[None]:
+    """yubikit's exceptions as domain errors."""
+    try:
+        yield
+    except ApduError as exc:
+        if exc.sw == SW.SECURITY_CONDITION_NOT_SATISFIED:
+            raise KmsAuthenticationFailed(
+                f"YubiKey {action}: access denied (the key needs the PIN: give pin-value or pin-source)"
+            ) from None
+        if exc.sw == SW.AUTH_METHOD_BLOCKED:
+            raise KmsAuthenticationFailed(f"YubiKey {action}: the PIN is blocked") from None
+        if exc.sw in (SW.REFERENCE_DATA_NOT_FOUND, SW.FILE_NOT_FOUND):
+            raise KeyNotFound(f"YubiKey {action}: not found") from None
+        raise KmsError(f"YubiKey {action} failed: status word {exc.sw:04X}") from None
+    except NotSupportedError as exc:
+        raise UnsupportedKeyOperation(f"YubiKey {action}: {exc}") from None
+    except (BadResponseError, CommandError) as exc:
+        raise KmsError(f"YubiKey {action} failed: {type(exc).__name__}") from None
+
+
+class _Card:
+    """One PIV session; ``lock`` keeps an operation's APDUs together."""
+
+    def __init__(self, connection: SmartCardConnection) -> None:
+        self.lock = threading.RLock()
+        self._connection = connection
+        try:
+            with _device_errors("open PIV"):
+                self.session = PivSession(connection)
+                self.serial = self.session.get_serial() if self.session.version >= (5, 0, 3) else None
+        except BaseException:
+            connection.close()
+            raise
+
+    def close(self) -> None:
+        self._connection.close()
+
+    def verify_pin(self, pin: str | None) -> None:
+        """VERIFY the PIN; with none given, leave it to the key's PIN policy."""
+        if pin is None:
+            return
+        if len(pin.encode()) > 8:
+            raise InvalidKmsUri("invalid yubikey: URI: a PIV PIN is at most 8 bytes")
+        try:
+            self.session.verify_pin(pin)
+        except InvalidPinError as exc:
+            if exc.attempts_remaining == 0:
+                raise KmsAuthenticationFailed("the YubiKey rejected the PIN: it is now blocked") from None
+            raise KmsAuthenticationFailed(
+                f"the YubiKey rejected the PIN ({exc.attempts_remaining} retries left)"
+            ) from None
+
+    def authenticate(self, management_key: _ManagementKey) -> None:
+        """Mutual authentication with the management key."""
+        expected = self.session.management_key_type
+        if len(management_key.value) != expected.key_len:
+            raise InvalidKmsUri(
+                f"invalid yubikey: URI: the card's {expected.name} management key is "
+                f"{expected.key_len} bytes, not {len(management_key.value)}"
+            )
+        try:
+            self.session.authenticate(management_key.value)
+        except ApduError as exc:
+            if exc.sw != SW.SECURITY_CONDITION_NOT_SATISFIED:
+                raise
+            hint = " (none was given, so the factory default was tried)" if management_key.defaulted else ""
+            raise KmsAuthenticationFailed(f"the YubiKey refused the management key{hint}") from None
+        except BadResponseError:
+            raise KmsAuthenticationFailed("the YubiKey answered the management key challenge wrongly") from None
+
+    def key(self, slot: SLOT) -> tuple[KEY_TYPE, PublicKeyTypes] | None:
+        """The slot's key type and public key, from the device or else (firmware
+        before 5.3: no metadata; imported keys have no attestation) from the
+        slot's certificate."""
+        found = self.device_key(slot)
+        if found is not None or self.session.version >= (5, 3, 0):
+            return found
+        certificate = self.certificate(slot)
+        if certificate is None:
+            return None
+        public_key = certificate.public_key()
+        return KEY_TYPE.from_public_key(public_key), public_key
+
+    def device_key(self, slot: SLOT) -> tuple[KEY_TYPE, PublicKeyTypes] | None:
+        """The slot's key as the device reports it: GET METADATA (5.3+) or, like
+        step, an attestation (4.3+); None if the slot is empty or cannot tell."""
+        version = self.session.version
+        try:
+            if version >= (5, 3, 0):
+                metadata = self.session.get_slot_metadata(slot)
+                return metadata.key_type, metadata.public_key
+            if version >= (4, 3, 0):
+                public_key = self.session.attest_key(slot).public_key()
+                return KEY_TYPE.from_public_key(public_key), public_key
+        except ApduError as exc:
+            if exc.sw in (SW.REFERENCE_DATA_NOT_FOUND, SW.INCORRECT_PARAMETERS):
+                return None
+            raise
+        return None
+
+    def certificate(self, slot: SLOT) -> x509.Certificate | None:
+        try:
+            return self.session.get_certificate(slot)
+        except ApduError as exc:
+            if exc.sw == SW.FILE_NOT_FOUND:
+                return None
+            raise
+
+    def sign(self, slot: SLOT, key_type: KEY_TYPE, data: bytes) -> bytes:
+        """GENERAL AUTHENTICATE with a prepared block (hash, padded RSA block or message)."""
+        response = self.session.protocol.send_apdu(
+            0,
+            INS_AUTHENTICATE,
+            key_type,
+            slot,
+            Tlv(TAG_DYN_AUTH, Tlv(TAG_AUTH_RESPONSE) + Tlv(TAG_AUTH_CHALLENGE, data)),
+        )
+        try:
+            return Tlv.unpack(TAG_AUTH_RESPONSE, Tlv.unpack(TAG_DYN_AUTH, response))
+        except ValueError:
+            raise BadResponseError("malformed GENERAL AUTHENTICATE response") from None
+
+
+@dataclass(frozen=True)
+class _SlotKey:
+    """The ``DeviceKey`` of one slot: verify the PIN, then sign on the card."""
+
+    card: _Card
+    slot: SLOT
+    key_type: KEY_TYPE
+    public_key: PublicKeyTypes
+    pin: str | None
+
+    def sign_digest(self, digest: bytes, algorithm: hashes.HashAlgorithm, rsa_padding: RsaPadding | None) -> bytes:
+        if isinstance(self.public_key, rsa.RSAPublicKey):
+            size = self.public_key.key_size
+            if rsa_padding is RsaPadding.PSS:
+                return self._sign(encode_pss(digest, algorithm, size))
+            return self._sign(encode_pkcs1v15(digest, algorithm, (size + 7) // 8))
+        return self._sign(ecdsa_block(digest, self.key_type.bit_len // 8))
+
+    def sign_message(self, message: bytes) -> bytes:
+        return self._sign(message)
+
+    def _sign(self, data: bytes) -> bytes:
+        with self.card.lock, _device_errors(f"sign with slot {self.slot:02x}"):
+            self.card.verify_pin(self.pin)
+            return self.card.sign(self.slot, self.key_type, data)
+
+
+class YubiKeyKMS(KeyManager):
+    """PIV slots of one YubiKey; also a ``CertificateStore`` and an ``Attester``."""
+
+    scheme = "yubikey"
+
+    def __init__(self, uri: KmsUri, *, password: bytes | None = None, readers: ReaderList | None = None) -> None:
+        """``readers`` lists the connected cards (default: :func:`pcsc_readers`)."""
+        super().__init__(uri, password=password)
+        self._readers = readers or pcsc_readers
+        self._lock = threading.Lock()
+        self._open_card: _Card | None = None
+
+    def _card(self, uri: KmsUri) -> _Card:
+        """The card for ``uri``'s serial, opened on first use."""
+        serial = _serial(uri)
+        with self._lock:
+            card = self._open_card
+            if card is None:
+                card = self._open_card = _Card(_choose(self._readers(), serial).connect())
+            if serial is not None and card.serial != serial:
+                raise InvalidKmsUri(
+                    f"invalid yubikey: URI: this key manager uses YubiKey {card.serial}, not {serial}"
+                )
+            return card
+
+    def _pin(self, uri: KmsUri) -> str | None:
+        pin = uri.pin()
+        if pin is None and self.password is not None:
+            return self.password.decode()
+        return pin
+
+    def _existing(self, key: str | KmsUri) -> tuple[_Card, SLOT, KEY_TYPE, PublicKeyTypes]:
+        uri = self.key_uri(key)
+        card, slot = self._card(uri), _slot(uri)
+        with card.lock, _device_errors(f"read slot {slot:02x}"):
+            found = card.key(slot)
+        if found is None:
+            raise KeyNotFound(f"YubiKey slot {slot:02x} holds no key")
+        return card, slot, *found
+
+    def get_public_key(self, key: str | KmsUri) -> PublicKeyTypes:
+        return self._existing(key)[3]
+
+    def create_key(self, key: str | KmsUri, key_type: KeyType) -> CreatedKey:
+        uri = self.key_uri(key)
+        card, slot = self._card(uri), _slot(uri)
+        management_key = _ManagementKey.from_uri(uri)
+        pin_policy = _policy(uri, "pin-policy", PIN_POLICY)
+        touch_policy = _policy(uri, "touch-policy", TOUCH_POLICY)
+        with card.lock, _device_errors(f"generate a key in slot {slot:02x}"):
+            if card.key(slot) is not None:
+                raise UnsupportedKeyOperation(
+                    f"YubiKey slot {slot:02x} already holds a key: refusing to replace it"
+                )
+            card.authenticate(management_key)
+            public_key = card.session.generate_key(slot, _KEY_TYPES[key_type], pin_policy, touch_policy)
+        return CreatedKey(uri=_key_name(card, slot), public_key=public_key)
+
+    def create_signer(self, key: str | KmsUri) -> PrivateKeyTypes:
+        card, slot, key_type, public_key = self._existing(key)
+        pin = self._pin(self.key_uri(key))
+        with card.lock:
+            card.verify_pin(pin)  # fail early on a wrong PIN
+        return device_private_key(public_key, _SlotKey(card, slot, key_type, public_key, pin))
+
+    def load_certificate(self, key: str | KmsUri) -> x509.Certificate:
+        uri = self.key_uri(key)
+        card, slot = self._card(uri), _slot(uri)
+        with card.lock, _device_errors(f"read the certificate of slot {slot:02x}"):
+            certificate = card.certificate(slot)
+        if certificate is None:
+            raise KeyNotFound(f"YubiKey slot {slot:02x} holds no certificate")
+        return certificate
+
+    def store_certificate(self, key: str | KmsUri, certificate: x509.Certificate) -> None:
+        """Write the slot's certificate; refuses one for another key than the slot's."""
+        uri = self.key_uri(key)
+        card, slot = self._card(uri), _slot(uri)
+        management_key = _ManagementKey.from_uri(uri)
+        with card.lock, _device_errors(f"write the certificate of slot {slot:02x}"):
+            found = card.device_key(slot)
+            if found is not None and found[1] != certificate.public_key():
+                raise UnsupportedKeyOperation(
+                    f"the certificate's public key is not the key in YubiKey slot {slot:02x}"
+                )
+            card.authenticate(management_key)
+            card.session.put_certificate(slot, certificate)
+
+    def attest(self, key: str | KmsUri) -> list[x509.Certificate]:
+        """[slot attestation certificate, F9 attestation certificate]; Yubico's
+        PIV root CA (not on the card) completes the chain."""
+        uri = self.key_uri(key)
+        card, slot = self._card(uri), _slot(uri)
+        with card.lock, _device_errors(f"attest slot {slot:02x}"):
+            return [card.session.attest_key(slot), card.session.get_certificate(SLOT.ATTESTATION)]
+
+    def close(self) -> None:
+        with self._lock:
+            if self._open_card is not None:
+                self._open_card.close()
+                self._open_card = None
+
+
+def _choose(readers: list[Reader], serial: int | None) -> Reader:
+    if serial is not None:
+        for reader in readers:
+            if reader.serial == serial:
+                return reader
+        raise KeyNotFound(f"no YubiKey with serial {serial} is connected")
+    if not readers:
+        raise KeyNotFound("no YubiKey is connected")
+    if len(readers) > 1:
+        raise InvalidKmsUri("invalid yubikey: URI: several YubiKeys are connected: choose one with serial=")
+    return readers[0]
+
+
+def _key_name(card: _Card, slot: SLOT) -> str:
+    serial = f"serial={card.serial};" if card.serial is not None else ""
+    return f"yubikey:{serial}slot-id={slot:02x}"
