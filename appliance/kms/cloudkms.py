@@ -44,11 +44,11 @@ from google.api_core import exceptions as api_exceptions
 from google.api_core.client_options import ClientOptions
 from google.auth import exceptions as auth_exceptions
 from google.auth.credentials import AnonymousCredentials, Credentials
-from google.oauth2 import service_account
 from google.cloud import kms_v1
 from google.cloud.kms_v1.services.key_management_service.transports import (
     KeyManagementServiceGrpcTransport,
 )
+from google.oauth2 import service_account
 
 from appliance.errors import ErrorKind
 from appliance.kms.algorithms import RSA_SIZES, KeyType, SignatureAlgorithm
@@ -120,10 +120,8 @@ def _is_loopback(endpoint: str) -> bool:
         return False
 
 
-def load_credentials(uri: KmsUri) -> Credentials:
-    """The credentials for a (non-insecure) URI: its service-account
-    ``credentials-file``, else Application Default Credentials."""
-    path = uri.get("credentials-file")
+def load_credentials(path: str | None) -> Credentials:
+    """A service-account key file's credentials, else Application Default Credentials."""
     if path is None:
         try:
             credentials, _ = google.auth.default(scopes=_SCOPES)
@@ -140,16 +138,37 @@ def load_credentials(uri: KmsUri) -> Credentials:
         ) from None
 
 
-def _connection(uri: KmsUri) -> tuple[str | None, str | None, bool]:
+@dataclass(frozen=True)
+class _Connection:
     """The options that pick a client: endpoint, credentials file, insecure."""
-    endpoint = uri.get("endpoint")
-    credentials_file = uri.get("credentials-file")
-    insecure = _flag(uri, "insecure")
-    if insecure and (endpoint is None or not _is_loopback(endpoint)):
-        raise InvalidKmsUri("invalid cloudkms: URI: 'insecure=true' needs an 'endpoint' on a loopback address")
-    if insecure and credentials_file is not None:
-        raise InvalidKmsUri("invalid cloudkms: URI: 'insecure=true' would send the credentials-file's tokens in the clear")
-    return endpoint, credentials_file, insecure
+
+    endpoint: str | None
+    credentials_file: str | None
+    insecure: bool
+
+    @classmethod
+    def of(cls, uri: KmsUri) -> _Connection:
+        connection = cls(uri.get("endpoint"), uri.get("credentials-file"), _flag(uri, "insecure"))
+        if connection.insecure and (connection.endpoint is None or not _is_loopback(connection.endpoint)):
+            raise InvalidKmsUri("invalid cloudkms: URI: 'insecure=true' needs an 'endpoint' on a loopback address")
+        if connection.insecure and connection.credentials_file is not None:
+            raise InvalidKmsUri(
+                "invalid cloudkms: URI: 'insecure=true' would send the credentials-file's tokens in the clear"
+            )
+        return connection
+
+    def client(self) -> kms_v1.KeyManagementServiceClient:
+        if self.insecure:
+            assert self.endpoint is not None
+            transport = KeyManagementServiceGrpcTransport(
+                host=self.endpoint, credentials=AnonymousCredentials(),
+                channel=grpc.insecure_channel(self.endpoint),
+            )
+            return kms_v1.KeyManagementServiceClient(transport=transport)
+        options = ClientOptions(api_endpoint=self.endpoint) if self.endpoint else None
+        return kms_v1.KeyManagementServiceClient(
+            credentials=load_credentials(self.credentials_file), client_options=options
+        )
 
 
 def _algorithm_for(key_type: KeyType, requested: str | None) -> Algorithm:
@@ -165,8 +184,11 @@ def _algorithm_for(key_type: KeyType, requested: str | None) -> Algorithm:
     )
 
 
-def _load_pem(pem: str) -> PublicKeyTypes:
-    return serialization.load_pem_public_key(pem.encode())
+def _load_pem(pem: str, name: str) -> PublicKeyTypes:
+    try:
+        return serialization.load_pem_public_key(pem.encode())
+    except ValueError:
+        raise KmsError(f"cloudkms: the public key of {name} is not a PEM public key") from None
 
 
 def _status(exc: api_exceptions.GoogleAPICallError) -> str:
@@ -251,28 +273,16 @@ class CloudKMS(KeyManager):
 
     def __init__(self, uri: KmsUri, *, password: bytes | None = None) -> None:
         super().__init__(uri, password=password)
-        self._clients: dict[tuple[str | None, str | None, bool], kms_v1.KeyManagementServiceClient] = {}
+        self._clients: dict[_Connection, kms_v1.KeyManagementServiceClient] = {}
         self._lock = threading.Lock()
 
     def _client(self, uri: KmsUri) -> kms_v1.KeyManagementServiceClient:
-        connection = _connection(uri)
+        connection = _Connection.of(uri)
         with self._lock:
             client = self._clients.get(connection)
             if client is None:
-                client = self._clients[connection] = self._new_client(uri, *connection)
+                client = self._clients[connection] = connection.client()
             return client
-
-    @staticmethod
-    def _new_client(uri: KmsUri, endpoint: str | None, _credentials_file: str | None,
-                    insecure: bool) -> kms_v1.KeyManagementServiceClient:
-        if insecure:
-            assert endpoint is not None
-            transport = KeyManagementServiceGrpcTransport(
-                host=endpoint, credentials=AnonymousCredentials(), channel=grpc.insecure_channel(endpoint)
-            )
-            return kms_v1.KeyManagementServiceClient(transport=transport)
-        options = ClientOptions(api_endpoint=endpoint) if endpoint else None
-        return kms_v1.KeyManagementServiceClient(credentials=load_credentials(uri), client_options=options)
 
     def _name(self, uri: KmsUri, pattern: re.Pattern[str], what: str) -> str:
         name = uri.get("name") or uri.resource
@@ -303,7 +313,7 @@ class CloudKMS(KeyManager):
     def get_public_key(self, key: str | KmsUri) -> PublicKeyTypes:
         uri = self.key_uri(key)
         name = self._name(uri, _VERSION_NAME, "crypto key version")
-        return _load_pem(self._public_key(self._client(uri), name).pem)
+        return _load_pem(self._public_key(self._client(uri), name).pem, name)
 
     def create_key(self, key: str | KmsUri, key_type: KeyType) -> CreatedKey:
         uri = self.key_uri(key)
@@ -323,7 +333,8 @@ class CloudKMS(KeyManager):
         with _translated("creating", name):
             client.create_crypto_key(request={"parent": parent, "crypto_key_id": key_id, "crypto_key": crypto_key})
         version = f"{name}/cryptoKeyVersions/1"
-        return CreatedKey(uri=f"cloudkms:{version}", public_key=_load_pem(self._public_key(client, version, wait=True).pem))
+        public_key = _load_pem(self._public_key(client, version, wait=True).pem, version)
+        return CreatedKey(uri=f"cloudkms:{version}", public_key=public_key)
 
     def create_signer(self, key: str | KmsUri) -> PrivateKeyTypes:
         uri = self.key_uri(key)
@@ -335,7 +346,7 @@ class CloudKMS(KeyManager):
         if spec is None:
             raise UnsupportedKeyOperation(f"cloudkms: key version {name} is {algorithm.name}: not a supported "
                                           "signing algorithm")
-        public_key = _load_pem(response.pem)
+        public_key = _load_pem(response.pem, name)
         if KeyType.of(public_key) is not spec.key_type:
             raise KmsError(f"cloudkms: the public key of {name} does not fit its algorithm {algorithm.name}")
         return device_private_key(public_key, _CloudKmsKey(client, name, algorithm))

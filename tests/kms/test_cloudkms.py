@@ -34,7 +34,6 @@ from appliance.kms.errors import (
     SignatureCheckFailed,
     UnsupportedKeyOperation,
 )
-from appliance.kms.uri import parse_uri
 from tests.kms.artefacts import self_signed_ca, verify_artefacts
 from tests.kms.fakes.cloudkms_server import FakeCloudKms
 
@@ -259,7 +258,8 @@ def test_insecure_mode_is_only_for_loopback_without_credentials(uri: str, messag
         open_key_manager(uri).get_public_key(f"cloudkms:{RING}/cryptoKeys/k/cryptoKeyVersions/1")
 
 
-def test_credentials_file_is_loaded(tmp_path: Path) -> None:
+@pytest.fixture
+def service_account_file(tmp_path: Path) -> Path:
     key = rsa.generate_private_key(public_exponent=65537, key_size=2048)
     pem = key.private_bytes(serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8, serialization.NoEncryption())
     path = tmp_path / "sa.json"
@@ -267,14 +267,28 @@ def test_credentials_file_is_loaded(tmp_path: Path) -> None:
         "type": "service_account", "project_id": "p", "private_key_id": "1", "private_key": pem.decode(),
         "client_email": "ca@p.iam.gserviceaccount.com", "client_id": "1", "token_uri": "https://oauth2.googleapis.com/token",
     }))
-    credentials = load_credentials(parse_uri(f"cloudkms:credentials-file={path}"))
+    return path
+
+
+def test_credentials_file_is_loaded(service_account_file: Path, tmp_path: Path) -> None:
+    credentials = load_credentials(str(service_account_file))
     assert credentials.service_account_email == "ca@p.iam.gserviceaccount.com"  # type: ignore[attr-defined]
     for bad in (tmp_path / "absent.json", tmp_path):
         with pytest.raises(KmsAuthenticationFailed, match=f"service-account key from credentials-file {bad}$"):
-            load_credentials(parse_uri(f"cloudkms:credentials-file={bad}"))
+            load_credentials(str(bad))
     (tmp_path / "user.json").write_text(json.dumps({"type": "authorized_user", "refresh_token": "secret"}))
     with pytest.raises(KmsAuthenticationFailed, match="service-account key"):
-        load_credentials(parse_uri(f"cloudkms:credentials-file={tmp_path}/user.json"))
+        load_credentials(f"{tmp_path}/user.json")
+
+
+def test_endpoint_without_insecure_is_tls_with_the_credentials_file(service_account_file: Path) -> None:
+    manager = open_key_manager(f"cloudkms:endpoint=kms.example.com:8443;credentials-file={service_account_file}")
+    assert isinstance(manager, CloudKMS)
+    client = manager._client(manager.uri)  # builds the client; connects on first call only
+    assert client.api_endpoint == "kms.example.com:8443"
+    assert client.transport._credentials.service_account_email == "ca@p.iam.gserviceaccount.com"  # type: ignore[attr-defined]
+    assert manager._client(manager.uri) is client  # one client per connection
+    manager.close()
 
 
 def _run(*args: str, env: dict[str, str] | None = None) -> subprocess.CompletedProcess[bytes]:

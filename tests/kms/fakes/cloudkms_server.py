@@ -33,6 +33,7 @@ from google.cloud import kms_v1
 
 SERVICE = "google.cloud.kms.v1.KeyManagementService"
 Algorithm = kms_v1.CryptoKeyVersion.CryptoKeyVersionAlgorithm
+Handler = Callable[[Any, grpc.ServicerContext], Any]
 FAILING_PROJECTS = {
     "denied": grpc.StatusCode.PERMISSION_DENIED,
     "unauthenticated": grpc.StatusCode.UNAUTHENTICATED,
@@ -84,7 +85,7 @@ class FakeCloudKms:
 
     def start(self) -> int:
         self._server = grpc.server(futures.ThreadPoolExecutor(max_workers=8))
-        methods: dict[str, tuple[Callable[[Any, grpc.ServicerContext], Any], type, type]] = {
+        methods: dict[str, tuple[Handler, type, type]] = {
             "CreateCryptoKey": (self._create_crypto_key, kms_v1.CreateCryptoKeyRequest, kms_v1.CryptoKey),
             "GetPublicKey": (self._get_public_key, kms_v1.GetPublicKeyRequest, kms_v1.PublicKey),
             "AsymmetricSign": (self._asymmetric_sign, kms_v1.AsymmetricSignRequest, kms_v1.AsymmetricSignResponse),
@@ -105,7 +106,7 @@ class FakeCloudKms:
         if self._server is not None:
             self._server.stop(grace=None)
 
-    def _recorded(self, method: str, fn: Callable[[Any, grpc.ServicerContext], Any]) -> Callable[[Any, grpc.ServicerContext], Any]:
+    def _recorded(self, method: str, fn: Handler) -> Handler:
         def handle(request: Any, context: grpc.ServicerContext) -> Any:
             with self._lock:
                 self.requests.append((method, request))
@@ -140,7 +141,8 @@ class FakeCloudKms:
             context.abort(grpc.StatusCode.NOT_FOUND, f"{name} not found.")
         if version.pending_reads:
             version.pending_reads -= 1
-            context.abort(grpc.StatusCode.FAILED_PRECONDITION, f"{name} is not in state ENABLED, actual state: PENDING_GENERATION")
+            context.abort(grpc.StatusCode.FAILED_PRECONDITION,
+                          f"{name} is not in state ENABLED, actual state: PENDING_GENERATION")
         return version
 
     def _create_crypto_key(self, request: kms_v1.CreateCryptoKeyRequest, context: grpc.ServicerContext) -> kms_v1.CryptoKey:
@@ -148,14 +150,16 @@ class FakeCloudKms:
         template = request.crypto_key.version_template
         if not _KEY_ID.match(request.crypto_key_id):
             context.abort(grpc.StatusCode.INVALID_ARGUMENT, "crypto_key_id is invalid")
-        if request.crypto_key.purpose != kms_v1.CryptoKey.CryptoKeyPurpose.ASYMMETRIC_SIGN or "_SIGN_" not in template.algorithm.name:
+        asymmetric_sign = kms_v1.CryptoKey.CryptoKeyPurpose.ASYMMETRIC_SIGN
+        if request.crypto_key.purpose != asymmetric_sign or "_SIGN_" not in template.algorithm.name:
             context.abort(grpc.StatusCode.INVALID_ARGUMENT, "this fake makes ASYMMETRIC_SIGN keys only")
         if name in self._keys:
             context.abort(grpc.StatusCode.ALREADY_EXISTS, f"{name} already exists.")
         level = template.protection_level or kms_v1.ProtectionLevel.SOFTWARE
         self._keys.add(name)
         if not request.skip_initial_version_creation:
-            self._versions[f"{name}/cryptoKeyVersions/1"] = _Version(_generate(template.algorithm), template.algorithm, level, self.pending_reads)
+            version = _Version(_generate(template.algorithm), template.algorithm, level, self.pending_reads)
+            self._versions[f"{name}/cryptoKeyVersions/1"] = version
         return kms_v1.CryptoKey(
             name=name, purpose=request.crypto_key.purpose,
             version_template=kms_v1.CryptoKeyVersionTemplate(algorithm=template.algorithm, protection_level=level),
@@ -171,7 +175,8 @@ class FakeCloudKms:
             algorithm=version.algorithm, protection_level=version.protection_level,
         )
 
-    def _asymmetric_sign(self, request: kms_v1.AsymmetricSignRequest, context: grpc.ServicerContext) -> kms_v1.AsymmetricSignResponse:
+    def _asymmetric_sign(self, request: kms_v1.AsymmetricSignRequest,
+                         context: grpc.ServicerContext) -> kms_v1.AsymmetricSignResponse:
         version = self._version(request.name, context)
         hash_alg = _hash_of(version.algorithm)
         if "_RAW_" in version.algorithm.name:
