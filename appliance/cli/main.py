@@ -12,6 +12,7 @@ from appliance.errors import ApplianceError
 from appliance.cli.ceremony import ceremony
 from appliance.cli.init import init
 from appliance.cli.kms import kms
+from appliance.cli.serve import serve
 
 
 class ApplianceGroup(click.Group):
@@ -33,4 +34,5 @@ def cli() -> None:
 
 cli.add_command(init)
 cli.add_command(kms)
+cli.add_command(serve)
 cli.add_command(ceremony)

@@ -14,7 +14,7 @@ from starlette.types import ASGIApp, Receive, Scope, Send
 from appliance.api import ApiSettings, create_app
 from appliance.authority.interfaces import IssuedCertificate, RevokeRequest, SignRequest
 from appliance.errors import NotFound, Unauthorized
-from tests.api.pki import TestPKI
+from tests.api.pki import FakePKI
 
 GOOD_TOKEN = "eyJhbGciOiJFUzI1NiJ9.eyJpc3MiOiJhZG1pbiJ9.c2ln"  # iss=admin
 
@@ -23,7 +23,7 @@ GOOD_TOKEN = "eyJhbGciOiJFUzI1NiJ9.eyJpc3MiOiJhZG1pbiJ9.c2ln"  # iss=admin
 class FakeAuthority:
     """Implements AuthorityInterface; records every call; ``fail`` makes the next call raise."""
 
-    pki: TestPKI = field(default_factory=TestPKI.create)
+    pki: FakePKI = field(default_factory=FakePKI.create)
     calls: list[tuple[str, Any]] = field(default_factory=list)
     fail: Exception | None = None
 

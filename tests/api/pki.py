@@ -51,14 +51,14 @@ def make_csr(common_name: str, key: ec.EllipticCurvePrivateKey | None = None) ->
 
 
 @dataclass
-class TestPKI:
+class FakePKI:
     root_key: ec.EllipticCurvePrivateKey
     root: x509.Certificate
     intermediate_key: ec.EllipticCurvePrivateKey
     intermediate: x509.Certificate
 
     @classmethod
-    def create(cls) -> TestPKI:
+    def create(cls) -> FakePKI:
         root_key = ec.generate_private_key(ec.SECP256R1())
         root = make_certificate("Test Root", root_key, None, root_key, ca=True)
         intermediate_key = ec.generate_private_key(ec.SECP256R1())

@@ -1,0 +1,306 @@
+"""``appliance serve``: a supervisor process and N uvicorn worker processes.
+
+The supervisor binds the sockets, issues the server certificate, starts the
+workers (spawned, so each opens its own database and KMS sessions) and
+replaces them on SIGHUP (new ca.json) or before the certificate expires: the
+new generation starts on the same sockets, then the old one drains its
+in-flight requests and exits. A ca.json that fails to load is logged and the
+running generation keeps serving.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import datetime
+import logging
+import multiprocessing
+import os
+import shutil
+import signal
+import socket
+import tempfile
+import threading
+import time
+from dataclasses import dataclass, field, replace
+from multiprocessing.context import SpawnProcess
+from multiprocessing.synchronize import Event
+from pathlib import Path
+from typing import Iterator
+
+import uvicorn
+from cryptography.hazmat.primitives.asymmetric import ec
+
+from appliance.api.app import create_app, create_insecure_app
+from appliance.api.runtime import Runtime, load_runtime
+from appliance.api.servercert import TLSFiles, server_csr, write_tls_files
+from appliance.api.tls import TLSH11Protocol, server_ssl_context
+from appliance.errors import BadRequest
+
+log = logging.getLogger("appliance.server")
+READY_TIMEOUT = 60.0
+GRACEFUL_TIMEOUT = 30.0
+POLL_INTERVAL = 0.5
+RENEWAL_RETRY = 60.0
+
+
+@dataclass(frozen=True)
+class ServeOptions:
+    """``appliance serve`` flags."""
+
+    config_path: Path
+    password: bytes | None = None
+    workers: int = field(default_factory=lambda: os.cpu_count() or 1)
+
+
+@dataclass(frozen=True)
+class WorkerSpec:
+    """Everything a spawned worker gets (pickled): no open resources but sockets."""
+
+    options: ServeOptions
+    tls: TLSFiles
+    sockets: tuple[socket.socket, ...]
+    insecure_sockets: tuple[socket.socket, ...]
+
+
+def configure_logging() -> None:
+    """Plain lines on stderr; access-log lines are already formatted (text or JSON)."""
+    handler = logging.StreamHandler()
+    handler.setFormatter(logging.Formatter("%(asctime)s %(levelname)s %(name)s: %(message)s"))
+    access = logging.StreamHandler()
+    access.setFormatter(logging.Formatter("%(message)s"))
+    logging.basicConfig(level=logging.INFO, handlers=[handler], force=True)
+    access_logger = logging.getLogger("appliance.access")
+    access_logger.handlers[:] = [access]
+    access_logger.propagate = False
+
+
+def bind(address: str) -> socket.socket:
+    """A listening TCP socket for ``host:port`` (an empty host binds every address)."""
+    host, sep, port = address.rpartition(":")
+    if not sep or not port.isdigit():
+        raise BadRequest(f"invalid address '{address}': expected host:port")
+    host = host.strip("[]") or "::"
+    family = socket.AF_INET6 if ":" in host else socket.AF_INET
+    sock = socket.socket(family, socket.SOCK_STREAM)
+    sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+    if family == socket.AF_INET6 and host == "::":
+        sock.setsockopt(socket.IPPROTO_IPV6, socket.IPV6_V6ONLY, 0)
+    sock.bind((host, int(port)))
+    sock.listen(2048)
+    sock.set_inheritable(True)
+    return sock
+
+
+class _Server(uvicorn.Server):
+    """A uvicorn server that leaves signal handling to the worker."""
+
+    @contextlib.contextmanager
+    def capture_signals(self) -> Iterator[None]:
+        yield
+
+
+def _uvicorn_server(app: object, *, ssl_files: TLSFiles | None) -> _Server:
+    def ssl_context(config: uvicorn.Config, default: object) -> object:
+        assert ssl_files is not None
+        return server_ssl_context(ssl_files.cert, ssl_files.key, ssl_files.key_password, ssl_files.client_cas)
+
+    config = uvicorn.Config(
+        app, http=TLSH11Protocol, lifespan="off", log_config=None, access_log=False, server_header=False,
+        timeout_graceful_shutdown=int(GRACEFUL_TIMEOUT), ssl_context_factory=ssl_context if ssl_files else None,
+    )
+    return _Server(config)
+
+
+async def _serve(spec: WorkerSpec, runtime: Runtime, ready: Event) -> None:
+    servers = [(_uvicorn_server(create_app(runtime.authority, runtime.settings), ssl_files=spec.tls), spec.sockets)]
+    if spec.insecure_sockets:
+        servers.append((_uvicorn_server(create_insecure_app(runtime.authority, runtime.settings), ssl_files=None),
+                        spec.insecure_sockets))
+    loop = asyncio.get_running_loop()
+    for sig in (signal.SIGTERM, signal.SIGINT):
+        loop.add_signal_handler(sig, lambda: [setattr(s, "should_exit", True) for s, _ in servers])
+    tasks = [asyncio.create_task(server.serve(sockets=list(sockets))) for server, sockets in servers]
+    while not all(server.started for server, _ in servers) and not any(t.done() for t in tasks):
+        await asyncio.sleep(0.01)
+    if all(server.started for server, _ in servers):
+        ready.set()
+    await asyncio.gather(*tasks)
+
+
+def worker_main(spec: WorkerSpec, ready: Event) -> None:
+    """One worker process: its own authority (database, KMS session), one event loop."""
+    signal.signal(signal.SIGHUP, signal.SIG_IGN)
+    configure_logging()
+    runtime = load_runtime(spec.options.config_path, spec.options.password)
+    try:
+        asyncio.run(_serve(spec, runtime, ready))
+    finally:
+        runtime.close()
+
+
+@dataclass
+class _Worker:
+    process: SpawnProcess
+    ready: Event
+
+
+class Supervisor:
+    """Owns the sockets, the server certificate and the worker generations."""
+
+    def __init__(self, options: ServeOptions) -> None:
+        self.options = options
+        self.context = multiprocessing.get_context("spawn")
+        self.wake = threading.Event()
+        self.reload_requested = False
+        self.stopping = False
+        self.generation = 0
+        self.renewal_retry_at = 0.0
+        self.workers: list[_Worker] = []
+        self.retiring: list[_Worker] = []
+        self.directory = Path(tempfile.mkdtemp(prefix="appliance-tls-"))
+
+    def run(self) -> None:
+        """Serve until SIGTERM/SIGINT."""
+        self.runtime = load_runtime(self.options.config_path, self.options.password, report=True)
+        try:
+            self.spec = WorkerSpec(
+                options=self.options, tls=self._issue_tls(),
+                sockets=(bind(self.runtime.config.address),),
+                insecure_sockets=(bind(self.runtime.config.insecure_address),)
+                if self.runtime.config.insecure_address else (),
+            )
+            if not self._start_generation():
+                raise BadRequest("the workers failed to start: see the log above")
+            log.info("serving https://%s with %d workers", self.runtime.config.address, self.options.workers)
+            self._install_signal_handlers()
+            self._loop()
+        finally:
+            self._stop_all()
+            self.runtime.close()
+            shutil.rmtree(self.directory, ignore_errors=True)
+
+    def _install_signal_handlers(self) -> None:
+        def reload(signum: int, frame: object) -> None:
+            self.reload_requested = True
+            self.wake.set()
+
+        def stop(signum: int, frame: object) -> None:
+            self.stopping = True
+            self.wake.set()
+
+        signal.signal(signal.SIGHUP, reload)
+        signal.signal(signal.SIGTERM, stop)
+        signal.signal(signal.SIGINT, stop)
+
+    def _loop(self) -> None:
+        while not self.stopping:
+            self.wake.wait(POLL_INTERVAL)
+            self.wake.clear()
+            if self.stopping:
+                break
+            if self.reload_requested:
+                self.reload_requested = False
+                self._reload()
+            elif self._renewal_due():
+                log.info("renewing the server certificate")
+                if not self._roll(self.runtime):
+                    self.renewal_retry_at = time.monotonic() + RENEWAL_RETRY
+            self._reap()
+
+    def _renewal_due(self) -> bool:
+        return (datetime.datetime.now(datetime.timezone.utc) >= self.spec.tls.renew_at
+                and time.monotonic() >= self.renewal_retry_at)
+
+    def _issue_tls(self, runtime: Runtime | None = None) -> TLSFiles:
+        runtime = runtime or self.runtime
+        self.generation += 1
+        key = ec.generate_private_key(ec.SECP256R1())
+        issued = runtime.authority.issue_server_certificate(server_csr(key, runtime.config.dns_names))
+        client_cas = [*runtime.authority.roots(), *runtime.authority.intermediates()]
+        return write_tls_files(self.directory, key, issued, client_cas, self.generation)
+
+    def _reload(self) -> None:
+        """SIGHUP: load the new ca.json; keep serving the old one if it fails."""
+        try:
+            runtime = load_runtime(self.options.config_path, self.options.password, report=True)
+        except Exception as exc:
+            log.error("reload failed, still serving the previous configuration: %s", exc)
+            return
+        if (runtime.config.address, runtime.config.insecure_address) != (
+            self.runtime.config.address, self.runtime.config.insecure_address
+        ):
+            log.warning("address changes take effect after a restart; keeping the current listeners")
+        if self._roll(runtime):
+            self.runtime.close()
+            self.runtime = runtime
+            log.info("reloaded %s", self.options.config_path)
+        else:
+            runtime.close()
+
+    def _roll(self, runtime: Runtime) -> bool:
+        """Start a new generation with a fresh certificate; retire the old one once it is ready."""
+        try:
+            tls = self._issue_tls(runtime)
+        except Exception as exc:
+            log.error("cannot issue the server certificate, keeping the running workers: %s", exc)
+            return False
+        previous_spec, previous_workers = self.spec, self.workers
+        self.spec = replace(self.spec, tls=tls)
+        if not self._start_generation():
+            self.spec, self.workers = previous_spec, previous_workers
+            return False
+        self._retire(previous_workers)
+        return True
+
+    def _start_generation(self) -> bool:
+        """Start ``workers`` processes on the current spec; True once all are serving."""
+        started = [self._spawn() for _ in range(self.options.workers)]
+        deadline = time.monotonic() + READY_TIMEOUT
+        while time.monotonic() < deadline and not all(w.ready.is_set() for w in started):
+            if any(not w.process.is_alive() for w in started):
+                break
+            time.sleep(0.05)
+        if all(w.ready.is_set() for w in started):
+            self.workers = started
+            return True
+        log.error("new workers failed to start; keeping the running ones")
+        self._retire(started)
+        return False
+
+    def _spawn(self) -> _Worker:
+        ready = self.context.Event()
+        process = self.context.Process(target=worker_main, args=(self.spec, ready), daemon=False,
+                                       name=f"appliance-worker-{self.generation}")
+        process.start()
+        return _Worker(process, ready)
+
+    def _retire(self, workers: list[_Worker]) -> None:
+        for worker in workers:
+            if worker.process.is_alive():
+                worker.process.terminate()
+        self.retiring.extend(workers)
+
+    def _reap(self) -> None:
+        """Forget retired workers that exited; replace current ones that died."""
+        self.retiring = [w for w in self.retiring if w.process.is_alive()]
+        for index, worker in enumerate(self.workers):
+            if not worker.process.is_alive() and not self.stopping:
+                log.warning("worker %d exited with %s; starting another", worker.process.pid, worker.process.exitcode)
+                self.workers[index] = self._spawn()
+
+    def _stop_all(self) -> None:
+        everyone = self.workers + self.retiring
+        self._retire(self.workers)
+        deadline = time.monotonic() + GRACEFUL_TIMEOUT + 5
+        for worker in everyone:
+            worker.process.join(max(0.0, deadline - time.monotonic()))
+            if worker.process.is_alive():
+                worker.process.kill()
+                worker.process.join()
+
+
+def serve(options: ServeOptions) -> None:
+    """Run the CA until SIGTERM or SIGINT."""
+    configure_logging()
+    Supervisor(options).run()
