@@ -56,9 +56,9 @@ def describe_token(manager: KeyManager, kms: str, key: str) -> dict[str, str]:
 def _existing_key(manager: KeyManager, key: str) -> PublicKeyTypes:
     try:
         public_key = manager.get_public_key(key)
-    except KeyNotFound as exc:
+        signature_hash(public_key)  # rejects key types a ceremony does not use
+    except (KeyNotFound, InvalidCeremony) as exc:
         raise InvalidCeremony(f"hsm.key: {exc.message}") from None
-    signature_hash(public_key)  # rejects key types a ceremony does not use
     return public_key
 
 
@@ -70,6 +70,13 @@ def _same_key(public_key: PublicKeyTypes, cert: x509.Certificate, where: str) ->
 def preflight(ceremony: AnyCeremony, manager: KeyManager) -> PublicKeyTypes | None:
     """Read-only checks on the HSM: a new key's name is free; an existing key exists,
     has a usable type, and is the issuer's (or the certificate's) key. Returns that key."""
+    try:
+        return _preflight(ceremony, manager)
+    except InvalidCeremony as exc:
+        raise InvalidCeremony(f"{ceremony.source}: {exc.message}") from None
+
+
+def _preflight(ceremony: AnyCeremony, manager: KeyManager) -> PublicKeyTypes | None:
     if isinstance(ceremony, KeyCeremony):
         try:
             manager.get_public_key(ceremony.key)
