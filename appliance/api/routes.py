@@ -193,8 +193,6 @@ def certificate_router() -> APIRouter:
             certificate = peer_certificate(request.scope)
             if certificate is None:
                 raise BadRequest("missing ott or client certificate")
-            if str(certificate.serial_number) != body.serial:
-                raise BadRequest("serial number in client certificate different than body")
         revoke_request = RevokeRequest(
             serial=body.serial, reason_code=body.reasonCode, reason=body.reason, passive=body.passive,
             token=body.ott or None, client_certificate=certificate,

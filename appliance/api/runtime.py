@@ -1,4 +1,5 @@
-"""What one process serves from: the loaded ca.json, its authority and API settings."""
+"""What one process serves from: the loaded ca.json, its database, its authority
+and the API settings."""
 
 from __future__ import annotations
 
@@ -6,28 +7,32 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from appliance.api.app import ApiSettings
-from appliance.authority.interfaces import AuthorityInterface
+from appliance.authority.authority import Authority
 from appliance.config import CaConfig, load_config
+from appliance.db import Database, open_database
 
 
 @dataclass
 class Runtime:
-    """A configuration and the authority built from it."""
+    """A configuration and the authority built from it; ``close`` releases both."""
 
     config: CaConfig
-    authority: AuthorityInterface
+    database: Database
+    authority: Authority
     settings: ApiSettings
 
     def close(self) -> None:
-        close = getattr(self.authority, "close", None)
-        if close is not None:
-            close()
+        self.authority.close()
+        self.database.close()
 
 
 def load_runtime(config_path: Path, password: bytes | None, *, report: bool = False) -> Runtime:
-    """Load ca.json and open its authority (database, KMS); raises on any error."""
-    from appliance.authority import open_authority  # provided by the authority package
-
+    """Load ca.json, open (and migrate) its database and the intermediate key; raises on any error."""
     config = load_config(config_path, report=report)
-    authority = open_authority(config, password=password)
-    return Runtime(config, authority, ApiSettings(log_format=str(config.logger.get("format", "text"))))
+    database = open_database(config.db)
+    try:
+        authority = Authority.from_config(config, database, password=password)
+    except BaseException:
+        database.close()
+        raise
+    return Runtime(config, database, authority, ApiSettings(log_format=str(config.logger.get("format", "text"))))

@@ -33,7 +33,7 @@ from cryptography.hazmat.primitives.asymmetric import ec
 
 from appliance.api.app import create_app, create_insecure_app
 from appliance.api.runtime import Runtime, load_runtime
-from appliance.api.servercert import TLSFiles, server_csr, write_tls_files
+from appliance.api.servercert import TLSFiles, write_tls_files
 from appliance.api.tls import TLSH11Protocol, server_ssl_context
 from appliance.errors import BadRequest
 
@@ -216,7 +216,7 @@ class Supervisor:
         runtime = runtime or self.runtime
         self.generation += 1
         key = ec.generate_private_key(ec.SECP256R1())
-        issued = runtime.authority.issue_server_certificate(server_csr(key, runtime.config.dns_names))
+        issued = runtime.authority.issue_server_certificate(key.public_key())
         client_cas = [*runtime.authority.roots(), *runtime.authority.intermediates()]
         return write_tls_files(self.directory, key, issued, client_cas, self.generation)
 

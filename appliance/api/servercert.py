@@ -1,17 +1,15 @@
-"""The server's own TLS certificate: a fresh key, a certificate the CA issues to
-itself for its dnsNames (through the authority, so it is recorded), and the
-files the workers' TLS contexts load."""
+"""The files of the server's own TLS certificate (issued by the authority to
+itself for its dnsNames, so it is recorded) that the workers' TLS contexts load."""
 
 from __future__ import annotations
 
 import datetime
-import ipaddress
 import secrets
 from dataclasses import dataclass
 from pathlib import Path
 
 from cryptography import x509
-from cryptography.hazmat.primitives import hashes, serialization
+from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import ec
 
 from appliance.api.schemas import to_pem
@@ -29,27 +27,6 @@ class TLSFiles:
     key_password: bytes
     client_cas: Path
     renew_at: datetime.datetime
-
-
-def general_names(dns_names: tuple[str, ...]) -> list[x509.GeneralName]:
-    """DNS names and IP addresses, as SANs."""
-    names: list[x509.GeneralName] = []
-    for name in dns_names:
-        try:
-            names.append(x509.IPAddress(ipaddress.ip_address(name)))
-        except ValueError:
-            names.append(x509.DNSName(name))
-    return names
-
-
-def server_csr(key: ec.EllipticCurvePrivateKey, dns_names: tuple[str, ...]) -> x509.CertificateSigningRequest:
-    """A CSR for the server's names (the first is the subject)."""
-    return (
-        x509.CertificateSigningRequestBuilder()
-        .subject_name(x509.Name([x509.NameAttribute(x509.NameOID.COMMON_NAME, dns_names[0])]))
-        .add_extension(x509.SubjectAlternativeName(general_names(dns_names)), critical=False)
-        .sign(key, hashes.SHA256())
-    )
 
 
 def write_tls_files(directory: Path, key: ec.EllipticCurvePrivateKey, issued: IssuedCertificate,
