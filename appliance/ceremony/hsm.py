@@ -39,7 +39,7 @@ def open_hsm(kms: str, key: str, prompt: PinPrompt | None) -> KeyManager:
     secret = _PROMPTED_SECRETS.get(merged.scheme)
     password = None
     if secret is not None and merged.get(f"{secret}-source") is None and prompt is not None:
-        password = prompt(f"{secret} for {merged}").encode()
+        password = prompt(f"{'PIN' if secret == 'pin' else 'Password'} for {merged}").encode()
     return open_key_manager(kms, password=password)
 
 

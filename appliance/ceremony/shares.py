@@ -43,9 +43,12 @@ def split_secret(secret: bytes, threshold: int, shares: int) -> list[str]:
 
 
 def combine_secret(mnemonics: list[str]) -> bytes:
-    """The secret from at least ``threshold`` shares of one split."""
+    """The secret from at least ``threshold`` shares of one split (extra shares are not needed:
+    SLIP-39 takes exactly the threshold, so the first ones given are used)."""
+    normalised = list(dict.fromkeys(" ".join(m.split()) for m in mnemonics))
     try:
-        master = shamir_mnemonic.combine_mnemonics([" ".join(m.split()) for m in mnemonics])
+        threshold = shamir_mnemonic.Share.from_mnemonic(normalised[0]).member_threshold if normalised else 0
+        master = shamir_mnemonic.combine_mnemonics(normalised[:threshold])
     except shamir_mnemonic.MnemonicError as exc:
         raise BadRequest(f"cannot combine the shares: {exc}") from None
     return _unframe(master)

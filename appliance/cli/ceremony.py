@@ -15,7 +15,7 @@ from appliance.errors import BadRequest, Conflict
 
 def _prompt(label: str) -> str:
     """The PIN, typed without echo; never taken from argv."""
-    return click.prompt(label[0].upper() + label[1:], hide_input=True)
+    return click.prompt(label, hide_input=True)
 
 
 ceremony_file = click.argument("ceremony_file", type=click.Path(exists=True, dir_okay=False, path_type=Path))
