@@ -71,8 +71,12 @@ CLOUDS: dict[str, Cloud] = {
 _CURVES: dict[str, ec.EllipticCurve] = {"P-256": ec.SECP256R1(), "P-384": ec.SECP384R1(), "P-521": ec.SECP521R1()}
 
 
-def _first_line(text: str) -> str:
-    return text.strip().splitlines()[0] if text.strip() else "no details"
+def _describe(action: str, exc: AzureError) -> str:
+    """``azurekms: <action>: <first line of the service's message> (<code>)``."""
+    error = getattr(exc, "error", None)
+    text = (getattr(error, "message", None) or exc.message or "").strip()
+    code = getattr(error, "code", None)
+    return f"azurekms: {action}: {text.splitlines()[0] if text else type(exc).__name__}" + (f" ({code})" if code else "")
 
 
 @contextmanager
@@ -80,25 +84,22 @@ def azure_errors(action: str) -> Iterator[None]:
     """Turn azure-core exceptions into domain errors with a one-line message."""
     try:
         yield
+    except ResourceNotFoundError as exc:
+        raise KeyNotFound(_describe(action, exc)) from None
+    except ClientAuthenticationError as exc:  # a 401, or a credential that could not get a token
+        raise KmsAuthenticationFailed(_describe(action, exc)) from None
+    except ResourceExistsError as exc:
+        raise KmsError(_describe(action, exc), kind=ErrorKind.CONFLICT) from None
     except HttpResponseError as exc:
-        error = getattr(exc, "error", None)
-        code = getattr(error, "code", None) or str(exc.status_code or exc.reason)
-        message = f"azurekms: {action}: {_first_line(getattr(error, 'message', None) or exc.message)} ({code})"
-        if isinstance(exc, ResourceNotFoundError):
-            raise KeyNotFound(message) from None
-        if isinstance(exc, ClientAuthenticationError) or exc.status_code in (401, 403):
-            raise KmsAuthenticationFailed(message) from None
-        if isinstance(exc, ResourceExistsError):
-            raise KmsError(message, kind=ErrorKind.CONFLICT) from None
+        if exc.status_code == 403:
+            raise KmsAuthenticationFailed(_describe(action, exc)) from None
         if exc.status_code == 400:
-            raise UnsupportedKeyOperation(message) from None
-        raise KmsError(message) from None
-    except ClientAuthenticationError as exc:  # a credential could not get a token
-        raise KmsAuthenticationFailed(f"azurekms: {action}: {_first_line(exc.message)}") from None
+            raise UnsupportedKeyOperation(_describe(action, exc)) from None
+        raise KmsError(_describe(action, exc)) from None
     except ServiceRequestError as exc:
-        raise KmsError(f"azurekms: {action}: {_first_line(exc.message)}", kind=ErrorKind.UNAVAILABLE) from None
+        raise KmsError(_describe(action, exc), kind=ErrorKind.UNAVAILABLE) from None
     except AzureError as exc:
-        raise KmsError(f"azurekms: {action}: {_first_line(exc.message)}") from None
+        raise KmsError(_describe(action, exc)) from None
 
 
 def _text(value: object) -> str:

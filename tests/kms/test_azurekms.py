@@ -11,13 +11,14 @@ from pathlib import Path
 from typing import Iterator
 
 import pytest
+from azure.core.exceptions import ClientAuthenticationError
 from azure.identity import ClientSecretCredential
 from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import ec, padding
 
 from appliance.errors import ErrorKind
 from appliance.kms import KeyType, open_key_manager
-from appliance.kms.azurekms import AzureKMS
+from appliance.kms.azurekms import AzureKMS, azure_errors
 from appliance.kms.errors import (
     InvalidKmsUri,
     KeyNotFound,
@@ -173,3 +174,10 @@ def test_cli_reports_an_unknown_key_in_one_line(kms_uri: str) -> None:
     assert result.stderr.strip().splitlines() == [
         "error: azurekms: get key absent: A key with (name/id) absent was not found in this key vault. (KeyNotFound)"
     ]
+
+
+def test_credential_failures_are_authentication_errors() -> None:
+    failure = "DefaultAzureCredential failed to retrieve a token from the included credentials.\nAttempted credentials: ..."
+    with pytest.raises(KmsAuthenticationFailed, match=r"^azurekms: get key k: DefaultAzureCredential failed to retrieve a token from the included credentials\.$"):
+        with azure_errors("get key k"):
+            raise ClientAuthenticationError(message=failure)
