@@ -13,8 +13,10 @@ the card's few retries; and with several YubiKeys connected ``serial`` is
 required rather than taking whichever comes first.
 
 The manager talks to one card, opened on first use. Cards are found by a
-*reader list* (:data:`pcsc_readers` in production: ykman over PC/SC); tests
-pass their own, or monkeypatch :data:`pcsc_readers` when going through the CLI.
+*reader list*, one connector per reader: :func:`pcsc_readers` in production
+(PC/SC, exclusive access); tests pass their own, or monkeypatch
+:func:`pcsc_readers` when going through the CLI. ``serial`` is matched with
+PIV's GET SERIAL (firmware 5.0.3+).
 A lock keeps each operation's APDUs together, and the PIN is verified before
 every signature, so keys with PIN policy "always" work. ECDSA digests and RSA
 padding (PKCS#1 v1.5, PSS) are prepared here and sent through one raw GENERAL
@@ -24,16 +26,21 @@ AUTHENTICATE: yubikit's own RSA padding generates a throw-away RSA key per call.
 from __future__ import annotations
 
 import contextlib
+import functools
 import logging
 import os
 import threading
 from dataclasses import dataclass
-from typing import Callable, Iterator, NamedTuple
+from typing import Any, Callable, Iterator
 
 from cryptography import x509
 from cryptography.hazmat.primitives import hashes
 from cryptography.hazmat.primitives.asymmetric import rsa
 from cryptography.hazmat.primitives.asymmetric.types import PrivateKeyTypes, PublicKeyTypes
+from smartcard.Exceptions import SmartcardException
+from smartcard.ExclusiveConnectCardConnection import ExclusiveConnectCardConnection
+from smartcard.pcsc.PCSCExceptions import BaseSCardException
+from ykman.pcsc import ScardSmartCardConnection, list_devices
 from yubikit.core import BadResponseError, CommandError, InvalidPinError, NotSupportedError, Tlv
 from yubikit.core.smartcard import SW, ApduError, SmartCardConnection
 from yubikit.piv import (
@@ -49,6 +56,7 @@ from yubikit.piv import (
     PivSession,
 )
 
+from appliance.errors import ErrorKind
 from appliance.kms.algorithms import KeyType
 from appliance.kms.errors import (
     InvalidKmsUri,
@@ -83,24 +91,29 @@ _DIGEST_INFO = {
 }
 
 
-class Reader(NamedTuple):
-    """A connected YubiKey: its serial (None if hidden) and how to open it."""
-
-    serial: int | None
-    connect: Callable[[], SmartCardConnection]
+Connector = Callable[[], SmartCardConnection]
+ReaderList = Callable[[], list[Connector]]
 
 
-ReaderList = Callable[[], list[Reader]]
+def pcsc_readers() -> list[Connector]:
+    """One connector per YubiKey reader that PC/SC lists."""
+    try:
+        devices = list_devices()
+    except (SmartcardException, BaseSCardException) as exc:
+        raise KmsError(f"PC/SC is not available (is pcscd running?): {exc}", kind=ErrorKind.UNAVAILABLE) from None
+    return [functools.partial(_connect_exclusive, device.reader) for device in devices]
 
 
-def pcsc_readers() -> list[Reader]:
-    """The YubiKeys ykman finds over PC/SC."""
-    from ykman.device import list_all_devices
-
-    return [
-        Reader(info.serial, lambda device=device: device.open_connection(SmartCardConnection))
-        for device, info in list_all_devices([SmartCardConnection])
-    ]
+def _connect_exclusive(reader: Any) -> SmartCardConnection:
+    """An exclusive connection: another program could otherwise use the card
+    while its PIN is verified. Unlike ykman we never kill gpg's scdaemon."""
+    try:
+        return ScardSmartCardConnection(ExclusiveConnectCardConnection(reader.createConnection()))
+    except SmartcardException as exc:
+        raise KmsError(
+            f"cannot open the YubiKey in '{reader.name}' exclusively (in use by another program?): {exc}",
+            kind=ErrorKind.UNAVAILABLE,
+        ) from None
 
 
 # --- RSA encoding (RFC 8017): the card only does raw RSA on the block we send.
@@ -366,7 +379,7 @@ class YubiKeyKMS(KeyManager):
     scheme = "yubikey"
 
     def __init__(self, uri: KmsUri, *, password: bytes | None = None, readers: ReaderList | None = None) -> None:
-        """``readers`` lists the connected cards (default: :func:`pcsc_readers`)."""
+        """``readers`` connects to the cards (default: :func:`pcsc_readers`)."""
         super().__init__(uri, password=password)
         self._readers = readers or pcsc_readers
         self._lock = threading.Lock()
@@ -378,7 +391,7 @@ class YubiKeyKMS(KeyManager):
         with self._lock:
             card = self._open_card
             if card is None:
-                card = self._open_card = _Card(_choose(self._readers(), serial).connect())
+                card = self._open_card = _open_card(self._readers(), serial)
             if serial is not None and card.serial != serial:
                 raise InvalidKmsUri(
                     f"invalid yubikey: URI: this key manager uses YubiKey {card.serial}, not {serial}"
@@ -391,21 +404,25 @@ class YubiKeyKMS(KeyManager):
             return self.password.decode()
         return pin
 
-    def _existing(self, key: str | KmsUri) -> tuple[_Card, SLOT, KEY_TYPE, PublicKeyTypes]:
+    def _locate(self, key: str | KmsUri) -> tuple[KmsUri, _Card, SLOT]:
+        """The merged URI, its card and its slot (checked before the card is opened)."""
         uri = self.key_uri(key)
-        card, slot = self._card(uri), _slot(uri)
+        slot = _slot(uri)
+        return uri, self._card(uri), slot
+
+    def _existing(self, key: str | KmsUri) -> tuple[KmsUri, _Card, SLOT, KEY_TYPE, PublicKeyTypes]:
+        uri, card, slot = self._locate(key)
         with card.lock, _device_errors(f"read slot {slot:02x}"):
             found = card.key(slot)
         if found is None:
             raise KeyNotFound(f"YubiKey slot {slot:02x} holds no key")
-        return card, slot, *found
+        return uri, card, slot, *found
 
     def get_public_key(self, key: str | KmsUri) -> PublicKeyTypes:
-        return self._existing(key)[3]
+        return self._existing(key)[4]
 
     def create_key(self, key: str | KmsUri, key_type: KeyType) -> CreatedKey:
-        uri = self.key_uri(key)
-        card, slot = self._card(uri), _slot(uri)
+        uri, card, slot = self._locate(key)
         management_key = _ManagementKey.from_uri(uri)
         pin_policy = _policy(uri, "pin-policy", PIN_POLICY)
         touch_policy = _policy(uri, "touch-policy", TOUCH_POLICY)
@@ -419,15 +436,14 @@ class YubiKeyKMS(KeyManager):
         return CreatedKey(uri=_key_name(card, slot), public_key=public_key)
 
     def create_signer(self, key: str | KmsUri) -> PrivateKeyTypes:
-        card, slot, key_type, public_key = self._existing(key)
-        pin = self._pin(self.key_uri(key))
-        with card.lock:
+        uri, card, slot, key_type, public_key = self._existing(key)
+        pin = self._pin(uri)
+        with card.lock, _device_errors("verify the PIN"):
             card.verify_pin(pin)  # fail early on a wrong PIN
         return device_private_key(public_key, _SlotKey(card, slot, key_type, public_key, pin))
 
     def load_certificate(self, key: str | KmsUri) -> x509.Certificate:
-        uri = self.key_uri(key)
-        card, slot = self._card(uri), _slot(uri)
+        _, card, slot = self._locate(key)
         with card.lock, _device_errors(f"read the certificate of slot {slot:02x}"):
             certificate = card.certificate(slot)
         if certificate is None:
@@ -436,8 +452,7 @@ class YubiKeyKMS(KeyManager):
 
     def store_certificate(self, key: str | KmsUri, certificate: x509.Certificate) -> None:
         """Write the slot's certificate; refuses one for another key than the slot's."""
-        uri = self.key_uri(key)
-        card, slot = self._card(uri), _slot(uri)
+        uri, card, slot = self._locate(key)
         management_key = _ManagementKey.from_uri(uri)
         with card.lock, _device_errors(f"write the certificate of slot {slot:02x}"):
             found = card.device_key(slot)
@@ -451,8 +466,7 @@ class YubiKeyKMS(KeyManager):
     def attest(self, key: str | KmsUri) -> list[x509.Certificate]:
         """[slot attestation certificate, F9 attestation certificate]; Yubico's
         PIV root CA (not on the card) completes the chain."""
-        uri = self.key_uri(key)
-        card, slot = self._card(uri), _slot(uri)
+        _, card, slot = self._locate(key)
         with card.lock, _device_errors(f"attest slot {slot:02x}"):
             return [card.session.attest_key(slot), card.session.get_certificate(SLOT.ATTESTATION)]
 
@@ -463,17 +477,24 @@ class YubiKeyKMS(KeyManager):
                 self._open_card = None
 
 
-def _choose(readers: list[Reader], serial: int | None) -> Reader:
-    if serial is not None:
-        for reader in readers:
-            if reader.serial == serial:
-                return reader
-        raise KeyNotFound(f"no YubiKey with serial {serial} is connected")
-    if not readers:
+def _open_card(connectors: list[Connector], serial: int | None) -> _Card:
+    """The only YubiKey, or the one with ``serial`` (read with GET SERIAL)."""
+    if not connectors:
         raise KeyNotFound("no YubiKey is connected")
-    if len(readers) > 1:
-        raise InvalidKmsUri("invalid yubikey: URI: several YubiKeys are connected: choose one with serial=")
-    return readers[0]
+    if serial is None:
+        if len(connectors) > 1:
+            raise InvalidKmsUri("invalid yubikey: URI: several YubiKeys are connected: choose one with serial=")
+        return _Card(connectors[0]())
+    for connect in connectors:
+        try:
+            card = _Card(connect())
+        except KmsError as exc:
+            logger.info("skipping a YubiKey while looking for serial %d: %s", serial, exc.message)
+            continue
+        if card.serial == serial:
+            return card
+        card.close()
+    raise KeyNotFound(f"no YubiKey with serial {serial} is connected")
 
 
 def _key_name(card: _Card, slot: SLOT) -> str:

@@ -14,6 +14,7 @@ from pathlib import Path
 
 import pytest
 from click.testing import CliRunner
+from smartcard.pcsc.PCSCExceptions import EstablishContextException
 from cryptography import x509
 from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import ec, padding, rsa
@@ -23,11 +24,18 @@ from yubikit.piv import DEFAULT_MANAGEMENT_KEY, MANAGEMENT_KEY_TYPE, PIN_POLICY,
 from appliance.cli.main import cli
 from appliance.kms import KeyType, parse_uri
 from appliance.kms import yubikey
-from appliance.kms.errors import InvalidKmsUri, KeyNotFound, KmsAuthenticationFailed, UnsupportedKeyOperation
-from appliance.kms.yubikey import Reader, YubiKeyKMS, encode_pkcs1v15, encode_pss
+from appliance.errors import ErrorKind
+from appliance.kms.errors import (
+    InvalidKmsUri,
+    KeyNotFound,
+    KmsAuthenticationFailed,
+    KmsError,
+    UnsupportedKeyOperation,
+)
+from appliance.kms.yubikey import YubiKeyKMS, encode_pkcs1v15, encode_pss
 from tests.conftest import run_openssl
 from tests.kms.artefacts import self_signed_ca, verify_artefacts
-from tests.kms.fakes.piv_card import OID_FIRMWARE, OID_POLICY, OID_SERIAL, SoftPivCard
+from tests.kms.fakes.piv_card import OID_FIRMWARE, OID_POLICY, OID_SERIAL, SoftPivCard, SoftPivConnection
 
 PIN = "123456"
 MGMT = DEFAULT_MANAGEMENT_KEY.hex()
@@ -35,7 +43,7 @@ KEY = f"yubikey:slot-id=9a?pin-value={PIN}&management-key={MGMT}"
 
 
 def kms_for(*cards: SoftPivCard, uri: str = "yubikey:") -> YubiKeyKMS:
-    return YubiKeyKMS(parse_uri(uri), readers=lambda: [Reader(card.serial, card.connect) for card in cards])
+    return YubiKeyKMS(parse_uri(uri), readers=lambda: [card.connect for card in cards])
 
 
 @pytest.fixture
@@ -142,7 +150,7 @@ def test_pin_from_file_or_password_and_pin_policies(card: SoftPivCard, kms: Yubi
     kms.create_key("yubikey:slot-id=9e?pin-policy=once", KeyType.EC_P256)
     with pytest.raises(KmsAuthenticationFailed, match="needs the PIN"):
         kms_for(card).create_signer("yubikey:slot-id=9e").sign(b"data", ec.ECDSA(hashes.SHA256()))
-    password_kms = YubiKeyKMS(parse_uri("yubikey:"), password=PIN.encode(), readers=lambda: [Reader(card.serial, card.connect)])
+    password_kms = YubiKeyKMS(parse_uri("yubikey:"), password=PIN.encode(), readers=lambda: [card.connect])
     password_kms.create_signer("yubikey:slot-id=9e").sign(b"data", ec.ECDSA(hashes.SHA256()))
 
 
@@ -288,7 +296,7 @@ def test_concurrent_signers_do_not_interleave_apdus(tmp_path: Path) -> None:
 
     def work() -> None:
         try:
-            for i in range(5):
+            for i in range(3):
                 signer.sign(b"%d" % i, padding.PKCS1v15(), hashes.SHA256())
         except BaseException as exc:  # noqa: BLE001 (reported by the assertion below)
             errors.append(exc)
@@ -302,20 +310,32 @@ def test_concurrent_signers_do_not_interleave_apdus(tmp_path: Path) -> None:
 
 
 def test_close_releases_the_connection(card: SoftPivCard) -> None:
-    connections = []
+    connections: list[SoftPivConnection] = []
 
-    def connect() -> object:
+    def connect() -> SoftPivConnection:
         connections.append(card.connect())
         return connections[-1]
 
-    kms = YubiKeyKMS(parse_uri("yubikey:"), readers=lambda: [Reader(card.serial, connect)])  # type: ignore[list-item]
+    kms = YubiKeyKMS(parse_uri("yubikey:"), readers=lambda: [connect])
     kms.create_key(KEY, KeyType.EC_P256)
+    kms.create_signer(KEY)
+    assert len(connections) == 1 and not connections[0].closed
     kms.close()
-    assert len(connections) == 1 and connections[0].closed
+    assert connections[0].closed
+
+
+def test_pcsc_unavailable_is_reported(monkeypatch: pytest.MonkeyPatch) -> None:
+    def no_pcscd() -> list[object]:
+        raise EstablishContextException(0x8010001D)
+
+    monkeypatch.setattr(yubikey, "list_devices", no_pcscd)
+    with pytest.raises(KmsError, match="PC/SC is not available") as err:
+        YubiKeyKMS(parse_uri("yubikey:")).get_public_key("yubikey:slot-id=9a")
+    assert err.value.kind is ErrorKind.UNAVAILABLE
 
 
 def test_cli_create_sign_and_attest(card: SoftPivCard, monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
-    monkeypatch.setattr(yubikey, "pcsc_readers", lambda: [Reader(card.serial, card.connect)])
+    monkeypatch.setattr(yubikey, "pcsc_readers", lambda: [card.connect])
     runner = CliRunner()
     created = runner.invoke(cli, ["kms", "create", KEY, "--kty", "RSA", "--size", "2048"])
     assert created.exit_code == 0, created.stderr

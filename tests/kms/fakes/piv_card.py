@@ -130,7 +130,8 @@ def _sign(key: PrivateKeyTypes, data: bytes) -> bytes:
         block = int.from_bytes(data, "big")
         if len(data) != key.key_size // 8 or block >= numbers.public_numbers.n:
             raise CardError(SW_INCORRECT_DATA)
-        return pow(block, numbers.d, numbers.public_numbers.n).to_bytes(len(data), "big")
+        m1, m2 = pow(block, numbers.dmp1, numbers.p), pow(block, numbers.dmq1, numbers.q)  # CRT
+        return (m2 + numbers.iqmp * (m1 - m2) % numbers.p * numbers.q).to_bytes(len(data), "big")
     assert isinstance(key, ed25519.Ed25519PrivateKey)
     return key.sign(data)
 
