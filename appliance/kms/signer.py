@@ -67,11 +67,11 @@ def ecdsa_raw_to_der(signature: bytes) -> bytes:
 
 
 def _ecdsa_candidates(signature: bytes, curve: ec.EllipticCurve) -> list[bytes]:
-    """The DER forms a device answer may stand for: itself, or r||s converted."""
-    candidates = [signature]
+    """The DER forms a device answer may stand for: r||s converted (tried first when
+    the length fits, as PKCS#11 answers so: saves a failed verify), or itself."""
     if len(signature) == 2 * ((curve.key_size + 7) // 8):
-        candidates.append(ecdsa_raw_to_der(signature))
-    return candidates
+        return [ecdsa_raw_to_der(signature), signature]
+    return [signature]
 
 
 class DeviceEllipticCurveKey(ec.EllipticCurvePrivateKey):
