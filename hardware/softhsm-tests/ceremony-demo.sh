@@ -1,0 +1,67 @@
+#!/usr/bin/env bash
+# Runs the whole two-tier ceremony from hardware/yubihsm/ceremonies/ on SoftHSM2
+# tokens of its own (a "root HSM" and an "online HSM"), the way the operators run
+# it on YubiHSM 2s: same files, with --kms pointing at the SoftHSM2 tokens.
+#
+#   hardware/softhsm-tests/ceremony-demo.sh OUTDIR
+#
+# Leaves in OUTDIR: root.crt, intermediate.crt, root.crl (DER), root.crl.pem,
+# the public keys, intermediate.csr, root-cross.csr, transcript.jsonl, and the
+# SoftHSM2 tokens (OUTDIR/softhsm, config OUTDIR/softhsm2.conf) with their PINs
+# (OUTDIR/pins) so that the online CA can be started on the intermediate key.
+set -euo pipefail
+
+if [ "$#" -ne 1 ]; then
+    echo "usage: $0 OUTDIR" >&2
+    exit 2
+fi
+repo="$(cd "$(dirname "$0")/../.." && pwd)"
+ceremonies="$repo/hardware/yubihsm/ceremonies"
+appliance="${APPLIANCE:-}"
+if [ -z "$appliance" ]; then
+    if [ -x "$repo/.venv/bin/appliance" ]; then appliance="$repo/.venv/bin/appliance"; else appliance="appliance"; fi
+fi
+module="${SOFTHSM_MODULE:-/usr/lib/softhsm/libsofthsm2.so}"
+
+mkdir -p "$1"
+out="$(cd "$1" && pwd)"
+if [ -e "$out/transcript.jsonl" ] || [ -e "$out/softhsm" ]; then
+    echo "$out already holds a ceremony: use an empty folder" >&2
+    exit 1
+fi
+
+# SoftHSM2 tokens of its own, whatever SOFTHSM2_CONF the caller has.
+mkdir -p "$out/softhsm" "$out/pins"
+chmod 700 "$out/pins"
+export SOFTHSM2_CONF="$out/softhsm2.conf"
+printf 'directories.tokendir = %s\nobjectstore.backend = file\nlog.level = ERROR\n' "$out/softhsm" > "$SOFTHSM2_CONF"
+
+declare -A kms
+for token in root-hsm online-hsm; do
+    pin="$(od -An -N8 -tx1 /dev/urandom | tr -d ' \n')"
+    (umask 077 && printf '%s\n' "$pin" > "$out/pins/$token.pin")
+    softhsm2-util --init-token --free --label "$token" --pin "$pin" --so-pin "$(od -An -N8 -tx1 /dev/urandom | tr -d ' \n')" >/dev/null
+    kms[$token]="pkcs11:module-path=$module;token=$token?pin-source=$out/pins/$token.pin"
+done
+
+# The ceremony files and the revocation list, copied so that outputs land in OUTDIR.
+cp "$ceremonies"/*.yaml "$out/"
+
+run() {  # run CEREMONY_FILE TOKEN
+    echo "== $1 on $2"
+    "$appliance" ceremony run "$out/$1" --kms "${kms[$2]}" --operator "ceremony-demo"
+}
+run 01-root-key.yaml root-hsm
+run 02-root-certificate.yaml root-hsm
+run 03-online-key.yaml online-hsm
+run 04-intermediate-certificate.yaml root-hsm
+run 05-root-crl.yaml root-hsm
+run 06-online-csr.yaml online-hsm
+run 07-root-cross-csr.yaml root-hsm
+
+echo "== checks"
+"$appliance" ceremony verify-transcript "$out/transcript.jsonl"
+openssl verify -x509_strict -CAfile "$out/root.crt" "$out/intermediate.crt"
+openssl crl -inform DER -in "$out/root.crl" -CAfile "$out/root.crt" -noout -verify
+echo "online CA: certificate $out/intermediate.crt, key pkcs11:id=0201;object=intermediate-ca-key" \
+     "on ${kms[online-hsm]%%\?*} (PIN in $out/pins/online-hsm.pin)"
