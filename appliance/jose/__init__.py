@@ -9,13 +9,14 @@ from __future__ import annotations
 from appliance.jose.errors import DecryptionFailed, InvalidKey, InvalidToken
 from appliance.jose.jwe import decrypt, decrypt_jwk, encrypt, encrypt_jwk
 from appliance.jose.jwk import algorithm_for, generate_jwk, key_from_dict, public_dict, thumbprint
-from appliance.jose.jws import SIGNATURE_ALGORITHMS, UnverifiedToken, sign
+from appliance.jose.jws import SIGNATURE_ALGORITHMS, PublicKey, UnverifiedToken, sign, verification_key
 
 __all__ = [
     "SIGNATURE_ALGORITHMS",
     "DecryptionFailed",
     "InvalidKey",
     "InvalidToken",
+    "PublicKey",
     "UnverifiedToken",
     "algorithm_for",
     "decrypt",
@@ -27,4 +28,5 @@ __all__ = [
     "public_dict",
     "sign",
     "thumbprint",
+    "verification_key",
 ]

@@ -1,0 +1,287 @@
+"""The online CA: sign, renew, rekey and revoke, authorised by provisioners."""
+
+from __future__ import annotations
+
+import datetime
+import logging
+from typing import Any, Callable
+
+from cryptography import x509
+from cryptography.exceptions import InvalidSignature
+from cryptography.hazmat.primitives.asymmetric.types import CertificatePublicKeyTypes, PrivateKeyTypes
+
+from appliance.authority.crl import CrlPublisher
+from appliance.authority.interfaces import IssuedCertificate, RevokeRequest, SignRequest
+from appliance.authority.leaf import IssuanceFailed, LeafSigner
+from appliance.authority.pem import fingerprint, load_certificates, to_pem
+from appliance.authority.renew_token import verify_renew_token
+from appliance.authority.request import authorised_names, csr_public_key, validity
+from appliance.config import CaConfig
+from appliance.db.interfaces import CertificateRecord, Database, RevocationRecord
+from appliance.errors import BadRequest, Conflict, NotImplementedFeature, Unauthorized
+from appliance.jose import UnverifiedToken
+from appliance.kms import KeyManager, open_key_manager
+from appliance.provisioner import (
+    Audiences,
+    Claimer,
+    Collection,
+    Names,
+    Provisioner,
+    ProvisionerContext,
+    ProvisionerExtension,
+    TokenUse,
+)
+from appliance.provisioner.base import utc_now
+
+log = logging.getLogger(__name__)
+
+SERIAL_ATTEMPTS = 3
+#: RFC 5280 reason codes; 7 is unused.
+REASON_CODES = frozenset(range(11)) - {7}
+AUTHORITY_PROVISIONER = "authority"
+
+
+def parse_serial(serial: str) -> str:
+    """A serial as decimal (step-ca's form); ``0x``-prefixed hex is accepted too."""
+    text = serial.strip().lower() if isinstance(serial, str) else ""
+    try:
+        value = int(text[2:], 16) if text.startswith("0x") else int(text, 10)
+    except ValueError:
+        raise BadRequest("serial must be a decimal number (or 0x-prefixed hex)") from None
+    if value <= 0:
+        raise BadRequest("serial must be positive")
+    return str(value)
+
+
+def _verifies(child: x509.Certificate, parent: x509.Certificate) -> bool:
+    try:
+        child.verify_directly_issued_by(parent)
+    except (InvalidSignature, ValueError, TypeError):
+        return False
+    return True
+
+
+class Authority:
+    """Implements ``AuthorityInterface``; thread-safe, built once per configuration."""
+
+    def __init__(self, config: CaConfig, database: Database, signer: PrivateKeyTypes, *,
+                 roots: list[x509.Certificate], intermediates: list[x509.Certificate],
+                 federated_roots: list[x509.Certificate] | None = None,
+                 now: Callable[[], datetime.datetime] = utc_now, key_manager: KeyManager | None = None) -> None:
+        if not roots or not intermediates:
+            raise BadRequest("the CA needs a root and an intermediate certificate")
+        self.config = config
+        self.database = database
+        self._now = now
+        self._key_manager = key_manager
+        self._roots = list(roots)
+        self._intermediates = list(intermediates)
+        self._federated = list(federated_roots or [])
+        self._check_chain(signer)
+        self.leaf_signer = LeafSigner(self._intermediates[0], signer)
+        self.root_fingerprint = fingerprint(self._roots[0])
+        self.started_at = now()
+        self.audiences = Audiences(frozenset(config.hosts))
+        claims = Claimer(disable_issued_at_check=config.authority.disable_issued_at_check)
+        context = ProvisionerContext(
+            audiences=self.audiences,
+            root_fingerprint=self.root_fingerprint,
+            started_at=self.started_at.replace(microsecond=0),
+            claims=claims.merged(config.authority.claims, "authority"),
+            now=now,
+        )
+        self.provisioner_collection = Collection.from_config(config.authority.provisioners, context)
+        for notice in self.provisioner_collection.notices:
+            log.warning("%s", notice)
+        self._crl = CrlPublisher(config.crl, self._intermediates[0], signer, database, now)
+
+    @classmethod
+    def from_config(cls, config: CaConfig, database: Database, *, password: bytes | None = None) -> Authority:
+        """Load certificates and open the intermediate's key through the configured KMS."""
+        if password is None and config.password:
+            password = config.password.encode()
+        key_manager = open_key_manager(config.kms.uri if config.kms and config.kms.uri else
+                                       (f"{config.kms.type}:" if config.kms else None), password=password)
+        try:
+            signer = key_manager.create_signer(config.key)
+            return cls(
+                config, database, signer,
+                roots=[c for path in config.root for c in load_certificates(path)],
+                intermediates=load_certificates(config.crt),
+                federated_roots=[c for path in config.federated_roots for c in load_certificates(path)],
+                key_manager=key_manager,
+            )
+        except BaseException:
+            key_manager.close()
+            raise
+
+    def _check_chain(self, signer: PrivateKeyTypes) -> None:
+        """The key is the intermediate's, and the intermediates chain to a root."""
+        if signer.public_key() != self._intermediates[0].public_key():
+            raise BadRequest("the intermediate key does not match the intermediate certificate")
+        links = zip(self._intermediates, self._intermediates[1:])
+        if not all(_verifies(child, parent) for child, parent in links) or not any(
+            _verifies(self._intermediates[-1], root) for root in self._roots
+        ):
+            raise BadRequest("the intermediate certificate does not chain to the root")
+
+    def close(self) -> None:
+        if self._key_manager is not None:
+            self._key_manager.close()
+
+    # -- issuance -------------------------------------------------------------------
+
+    def _use_token(self, use: TokenUse, provisioner: str) -> None:
+        if not self.database.use_token(use.token_id, provisioner, use.expires_at):
+            raise Unauthorized("token already used")
+
+    def _issue(self, build: Callable[[], x509.Certificate], names: tuple[str, ...], provisioner: str) -> IssuedCertificate:
+        """Build (and verify) a certificate, record it, return it with its chain."""
+        for attempt in range(SERIAL_ATTEMPTS):
+            certificate = build()
+            try:
+                self.database.record_certificate(CertificateRecord(
+                    serial=str(certificate.serial_number),
+                    subject=certificate.subject.rfc4514_string(),
+                    sans=names,
+                    not_before=certificate.not_valid_before_utc,
+                    not_after=certificate.not_valid_after_utc,
+                    provisioner=provisioner,
+                    pem=to_pem(certificate),
+                ))
+            except Conflict:
+                if attempt + 1 == SERIAL_ATTEMPTS:
+                    raise
+                continue
+            return IssuedCertificate(certificate=certificate, chain=tuple(self._intermediates))
+        raise IssuanceFailed("could not allocate a serial")  # unreachable: the loop returns or raises
+
+    def sign(self, request: SignRequest) -> IssuedCertificate:
+        token = UnverifiedToken.parse(request.token)
+        provisioner = self.provisioner_collection.for_token(token)
+        options = provisioner.authorize_sign(token)
+        public_key = csr_public_key(request.csr)
+        names = authorised_names(request.csr, options.subject, options.names)
+        now = self._now()
+        not_before, not_after = validity(now, self.config.authority.backdate, provisioner.claimer,
+                                         request.not_before, request.not_after)
+        self._use_token(options.token, provisioner.name)
+        extension = provisioner.extension.to_extension()
+        return self._issue(
+            lambda: self.leaf_signer.new_leaf(common_name=options.subject, san=names.general_names(),
+                                              public_key=public_key, not_before=not_before,
+                                              not_after=not_after, extensions=[extension]),
+            names.as_strings(), provisioner.name,
+        )
+
+    def issue_server_certificate(self, public_key: CertificatePublicKeyTypes,
+                                 lifetime: datetime.timedelta = datetime.timedelta(hours=24)) -> IssuedCertificate:
+        """The CA's own TLS certificate for its dnsNames (no token: the CA authorises itself)."""
+        names = Names.parse(list(self.config.dns_names))
+        now = self._now()
+        return self._issue(
+            lambda: self.leaf_signer.new_leaf(common_name=self.config.dns_names[0], san=names.general_names(),
+                                              public_key=public_key,
+                                              not_before=now - self.config.authority.backdate,
+                                              not_after=now + lifetime, extensions=[]),
+            names.as_strings(), AUTHORITY_PROVISIONER,
+        )
+
+    # -- renewal ---------------------------------------------------------------------
+
+    def _renewable(self, certificate: x509.Certificate) -> Provisioner:
+        """Issued here, not revoked, and its provisioner allows renewal now."""
+        try:
+            self.leaf_signer.verify(certificate)
+        except IssuanceFailed:
+            raise Unauthorized("the certificate was not issued by this CA") from None
+        if self.database.get_revocation(str(certificate.serial_number)) is not None:
+            raise Unauthorized("the certificate has been revoked")
+        provisioner = self.provisioner_collection.for_certificate(certificate)
+        provisioner.authorize_renew(certificate, self._now())
+        return provisioner
+
+    def _reissue(self, old: x509.Certificate, public_key: CertificatePublicKeyTypes,
+                 provisioner: Provisioner) -> IssuedCertificate:
+        duration = old.not_valid_after_utc - old.not_valid_before_utc
+        not_before = self._now() - self.config.authority.backdate
+        try:
+            san = old.extensions.get_extension_for_class(x509.SubjectAlternativeName).value
+        except x509.ExtensionNotFound:
+            san = None
+        return self._issue(
+            lambda: self.leaf_signer.reissue(old, public_key, not_before, not_before + duration),
+            Names.from_san(san).as_strings(), provisioner.name,
+        )
+
+    def renew(self, certificate: x509.Certificate) -> IssuedCertificate:
+        provisioner = self._renewable(certificate)
+        return self._reissue(certificate, certificate.public_key(), provisioner)  # type: ignore[arg-type]
+
+    def rekey(self, certificate: x509.Certificate, csr: x509.CertificateSigningRequest) -> IssuedCertificate:
+        provisioner = self._renewable(certificate)
+        return self._reissue(certificate, csr_public_key(csr), provisioner)
+
+    def authorize_renew_token(self, token: str) -> x509.Certificate:
+        parsed = UnverifiedToken.parse(token)
+        certificate, use = verify_renew_token(parsed, self.leaf_signer, self.audiences, self._now())
+        if self.database.get_certificate(str(certificate.serial_number)) is None:
+            raise Unauthorized("renew token certificate is not one this CA issued")
+        provisioner = self.provisioner_collection.for_certificate(certificate)
+        self._use_token(use, provisioner.name)
+        return certificate
+
+    # -- revocation ------------------------------------------------------------------
+
+    def revoke(self, request: RevokeRequest) -> None:
+        serial = parse_serial(request.serial)
+        if request.reason_code not in REASON_CODES:
+            raise BadRequest(f"reasonCode {request.reason_code} is not an RFC 5280 reason code")
+        if not request.passive:
+            raise NotImplementedFeature("active revocation is not supported: revoke passively")
+        if request.token:
+            token = UnverifiedToken.parse(request.token)
+            provisioner = self.provisioner_collection.for_token(token)
+            authorization = provisioner.authorize_revoke(token)
+            if parse_serial(authorization.serial) != serial:
+                raise Unauthorized("token subject (sub) is not the serial being revoked")
+            self._use_token(authorization.token, provisioner.name)
+            name, mtls = provisioner.name, False
+        elif request.client_certificate is not None:
+            certificate = request.client_certificate
+            if str(certificate.serial_number) != serial:
+                raise Unauthorized("the client certificate's serial is not the serial being revoked")
+            try:
+                self.leaf_signer.verify(certificate)
+            except IssuanceFailed:
+                raise Unauthorized("the client certificate was not issued by this CA") from None
+            extension = ProvisionerExtension.from_certificate(certificate)
+            name, mtls = (extension.name if extension else AUTHORITY_PROVISIONER), True
+        else:
+            raise Unauthorized("revocation needs a token or a client certificate")
+        self.database.revoke(RevocationRecord(
+            serial=serial, reason_code=request.reason_code, reason=request.reason,
+            revoked_at=self._now(), provisioner=name, passive=True, mtls=mtls,
+        ))
+        if self.config.crl.generate_on_revoke:
+            self._crl.invalidate()
+
+    def crl(self) -> bytes:
+        return self._crl.current()
+
+    # -- discovery -------------------------------------------------------------------
+
+    def roots(self) -> list[x509.Certificate]:
+        return list(self._roots)
+
+    def intermediates(self) -> list[x509.Certificate]:
+        return list(self._intermediates)
+
+    def federated_roots(self) -> list[x509.Certificate]:
+        return self._roots + self._federated
+
+    def provisioners(self, cursor: str = "", limit: int = 20) -> tuple[list[dict[str, Any]], str]:
+        return self.provisioner_collection.page(cursor, limit)
+
+    def encrypted_key(self, kid: str) -> str:
+        return self.provisioner_collection.encrypted_key(kid)

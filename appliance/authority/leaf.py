@@ -1,0 +1,99 @@
+"""Build, sign and verify leaf certificates under the intermediate."""
+
+from __future__ import annotations
+
+import datetime
+import os
+
+from cryptography import x509
+from cryptography.exceptions import InvalidSignature
+from cryptography.hazmat.primitives.asymmetric import rsa
+from cryptography.hazmat.primitives.asymmetric.types import CertificatePublicKeyTypes, PrivateKeyTypes
+from cryptography.x509.oid import ExtendedKeyUsageOID, ExtensionOID, NameOID
+
+from appliance.errors import ApplianceError
+from appliance.authority.keys import signature_hash
+
+_REGENERATED = (ExtensionOID.SUBJECT_KEY_IDENTIFIER, ExtensionOID.AUTHORITY_KEY_IDENTIFIER)
+
+
+class IssuanceFailed(ApplianceError):
+    """A certificate we signed does not verify: never returned, never recorded."""
+
+
+def random_serial() -> int:
+    """A random positive serial of up to 127 bits (never zero)."""
+    return (int.from_bytes(os.urandom(16), "big") >> 1) or 1
+
+
+def key_usage(public_key: CertificatePublicKeyTypes) -> x509.KeyUsage:
+    """digitalSignature, plus keyEncipherment for RSA keys."""
+    rsa_key = isinstance(public_key, rsa.RSAPublicKey)
+    return x509.KeyUsage(True, False, rsa_key, False, False, False, False, False, False)
+
+
+class LeafSigner:
+    """The intermediate's signer and everything per-issuance work can reuse."""
+
+    def __init__(self, issuer: x509.Certificate, signer: PrivateKeyTypes) -> None:
+        self.issuer = issuer
+        self.signer = signer
+        self._hash = signature_hash(signer)
+        self._aki = x509.AuthorityKeyIdentifier.from_issuer_public_key(issuer.public_key())  # type: ignore[arg-type]
+        self._eku = x509.ExtendedKeyUsage([ExtendedKeyUsageOID.SERVER_AUTH, ExtendedKeyUsageOID.CLIENT_AUTH])
+
+    def cap(self, not_after: datetime.datetime) -> datetime.datetime:
+        """No leaf outlives its issuer."""
+        return min(not_after, self.issuer.not_valid_after_utc)
+
+    def new_leaf(self, *, common_name: str, san: list[x509.GeneralName], public_key: CertificatePublicKeyTypes,
+                 not_before: datetime.datetime, not_after: datetime.datetime,
+                 extensions: list[x509.ExtensionType]) -> x509.Certificate:
+        """A leaf with step-ca's defaults: CN, SANs, KU, EKU serverAuth+clientAuth, SKI/AKI."""
+        subject = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, common_name)]) if common_name else x509.Name([])
+        builder = self._builder(subject, public_key, not_before, not_after)
+        builder = builder.add_extension(x509.BasicConstraints(ca=False, path_length=None), critical=True)
+        builder = builder.add_extension(key_usage(public_key), critical=True)
+        builder = builder.add_extension(self._eku, critical=False)
+        if san:
+            builder = builder.add_extension(x509.SubjectAlternativeName(san), critical=not common_name)
+        for extension in extensions:
+            builder = builder.add_extension(extension, critical=False)
+        return self._sign(builder)
+
+    def reissue(self, old: x509.Certificate, public_key: CertificatePublicKeyTypes,
+                not_before: datetime.datetime, not_after: datetime.datetime) -> x509.Certificate:
+        """``old`` with a new serial, validity and (for rekey) key; SKI/AKI regenerated."""
+        builder = self._builder(old.subject, public_key, not_before, not_after)
+        for extension in old.extensions:
+            if extension.oid in _REGENERATED:
+                continue
+            value = key_usage(public_key) if extension.oid == ExtensionOID.KEY_USAGE else extension.value
+            builder = builder.add_extension(value, critical=extension.critical)
+        return self._sign(builder)
+
+    def _builder(self, subject: x509.Name, public_key: CertificatePublicKeyTypes,
+                 not_before: datetime.datetime, not_after: datetime.datetime) -> x509.CertificateBuilder:
+        return (
+            x509.CertificateBuilder()
+            .subject_name(subject)
+            .issuer_name(self.issuer.subject)
+            .public_key(public_key)
+            .serial_number(random_serial())
+            .not_valid_before(not_before)
+            .not_valid_after(self.cap(not_after))
+            .add_extension(x509.SubjectKeyIdentifier.from_public_key(public_key), critical=False)
+            .add_extension(self._aki, critical=False)
+        )
+
+    def _sign(self, builder: x509.CertificateBuilder) -> x509.Certificate:
+        certificate = builder.sign(self.signer, self._hash)  # type: ignore[arg-type]
+        self.verify(certificate)
+        return certificate
+
+    def verify(self, certificate: x509.Certificate) -> None:
+        """The certificate's signature verifies with the intermediate's public key."""
+        try:
+            certificate.verify_directly_issued_by(self.issuer)
+        except (InvalidSignature, ValueError, TypeError) as exc:
+            raise IssuanceFailed(f"issued certificate does not verify against the intermediate: {exc}") from None

@@ -1,0 +1,77 @@
+"""Checks of what a client sends: the CSR and the requested validity."""
+
+from __future__ import annotations
+
+import datetime
+
+from cryptography import x509
+from cryptography.hazmat.primitives.asymmetric.types import CertificatePublicKeyTypes
+from cryptography.x509.oid import NameOID
+
+from appliance.authority.keys import check_public_key
+from appliance.errors import BadRequest, Forbidden
+from appliance.provisioner import Claimer, Names
+
+
+def csr_public_key(csr: x509.CertificateSigningRequest) -> CertificatePublicKeyTypes:
+    """The CSR's key, once its self-signature verifies and the key is acceptable."""
+    try:
+        valid = csr.is_signature_valid
+        key = csr.public_key()
+    except (ValueError, TypeError, x509.UnsupportedGeneralNameType) as exc:
+        raise BadRequest(f"malformed certificate request: {exc}") from None
+    if not valid:
+        raise BadRequest("the certificate request signature does not verify")
+    check_public_key(key)  # type: ignore[arg-type]
+    return key  # type: ignore[return-value]
+
+
+def csr_common_name(csr: x509.CertificateSigningRequest) -> str:
+    values = csr.subject.get_attributes_for_oid(NameOID.COMMON_NAME)
+    return str(values[0].value) if values else ""
+
+
+def csr_names(csr: x509.CertificateSigningRequest) -> Names:
+    try:
+        san = csr.extensions.get_extension_for_class(x509.SubjectAlternativeName).value
+    except x509.ExtensionNotFound:
+        return Names()
+    except (ValueError, x509.DuplicateExtension) as exc:
+        raise BadRequest(f"malformed certificate request extensions: {exc}") from None
+    return Names.from_san(san)
+
+
+def authorised_names(csr: x509.CertificateSigningRequest, subject: str, allowed: Names) -> Names:
+    """The SANs to certify: the CSR's, each authorised by the token (the token's if the
+    CSR has none); the CSR's common name, if any, must be the token subject."""
+    common_name = csr_common_name(csr)
+    if common_name and common_name != subject and common_name.lower() not in allowed.as_strings():
+        raise Forbidden(f"certificate request common name '{common_name}' is not authorised by the token")
+    requested = csr_names(csr)
+    outside = requested.outside(allowed)
+    if outside:
+        raise Forbidden(f"certificate request names {', '.join(outside)} are not authorised by the token")
+    return requested or allowed
+
+
+def _utc(value: datetime.datetime) -> datetime.datetime:
+    return value.replace(tzinfo=datetime.timezone.utc) if value.tzinfo is None else value.astimezone(datetime.timezone.utc)
+
+
+def validity(now: datetime.datetime, backdate: datetime.timedelta, claimer: Claimer,
+             not_before: datetime.datetime | None, not_after: datetime.datetime | None
+             ) -> tuple[datetime.datetime, datetime.datetime]:
+    """Requested or default validity within the claims' bounds (step-ca's rules:
+    default duration from now, notBefore backdated unless requested)."""
+    start = _utc(not_before) if not_before else now
+    end = _utc(not_after) if not_after else start + claimer.default_tls_duration
+    if end <= start:
+        raise BadRequest("notAfter must be after notBefore")
+    if end <= now:
+        raise BadRequest("notAfter is in the past")
+    duration = end - start
+    if duration < claimer.min_tls_duration:
+        raise Forbidden(f"requested duration {duration} is less than the authorised minimum {claimer.min_tls_duration}")
+    if duration > claimer.max_tls_duration:
+        raise Forbidden(f"requested duration {duration} is more than the authorised maximum {claimer.max_tls_duration}")
+    return (start if not_before else now - backdate), end

@@ -1,0 +1,109 @@
+"""The provisioner interface: every type turns a credential into sign options
+(or a revoke authorisation) and says whether a certificate may be renewed."""
+
+from __future__ import annotations
+
+import abc
+import datetime
+from dataclasses import dataclass
+from typing import Any, Callable, ClassVar
+
+from cryptography import x509
+
+from appliance.errors import Unauthorized
+from appliance.jose import UnverifiedToken
+from appliance.provisioner.audience import Audiences
+from appliance.provisioner.claims import Claimer
+from appliance.provisioner.extension import ProvisionerExtension
+from appliance.provisioner.names import Names
+
+
+def utc_now() -> datetime.datetime:
+    return datetime.datetime.now(datetime.timezone.utc)
+
+
+@dataclass(frozen=True)
+class ProvisionerContext:
+    """What the authority gives every provisioner when it loads them."""
+
+    audiences: Audiences
+    root_fingerprint: str
+    started_at: datetime.datetime
+    claims: Claimer
+    now: Callable[[], datetime.datetime] = utc_now
+
+
+@dataclass(frozen=True)
+class TokenUse:
+    """A verified one-time token: its id and when it stops mattering."""
+
+    token_id: str
+    expires_at: datetime.datetime
+
+
+@dataclass(frozen=True)
+class SignOptions:
+    """What a verified sign token authorises."""
+
+    provisioner: Provisioner
+    subject: str
+    names: Names
+    token: TokenUse
+
+
+@dataclass(frozen=True)
+class RevokeAuthorization:
+    """A verified revoke token: which serial it names."""
+
+    provisioner: Provisioner
+    serial: str
+    token: TokenUse
+
+
+class Provisioner(abc.ABC):
+    """One configured provisioner; built once at load, then shared by requests."""
+
+    type_name: ClassVar[str]
+    type_code: ClassVar[int]
+
+    def __init__(self, config: dict[str, Any], context: ProvisionerContext) -> None:
+        self.config = config
+        self.name = str(config["name"])
+        self.context = context
+        self.claimer = context.claims.merged(config.get("claims"), f"provisioner '{self.name}'")
+
+    @property
+    @abc.abstractmethod
+    def credential_id(self) -> str:
+        """What identifies the credential within the provisioner (JWK: the kid)."""
+
+    @property
+    def id(self) -> str:
+        return f"{self.name}:{self.credential_id}"
+
+    @property
+    def extension(self) -> ProvisionerExtension:
+        return ProvisionerExtension(self.type_code, self.name, self.credential_id)
+
+    @abc.abstractmethod
+    def authorize_sign(self, token: UnverifiedToken) -> SignOptions:
+        """Verify a sign token; ``Unauthorized`` if it is not acceptable."""
+
+    @abc.abstractmethod
+    def authorize_revoke(self, token: UnverifiedToken) -> RevokeAuthorization:
+        """Verify a revoke token."""
+
+    def authorize_renew(self, certificate: x509.Certificate, now: datetime.datetime) -> None:
+        """Refuse renewal when disabled, or after expiry unless allowed."""
+        if self.claimer.disable_renewal:
+            raise Unauthorized(f"renewal is disabled for provisioner '{self.name}'")
+        if now > certificate.not_valid_after_utc and not self.claimer.allow_renewal_after_expiry:
+            raise Unauthorized("the certificate has expired; renewal after expiry is not allowed")
+
+    def encrypted_key(self) -> str | None:
+        """The JWE of the provisioner's private key, if it publishes one."""
+        return None
+
+    def to_json(self) -> dict[str, Any]:
+        """The provisioner as step-ca's ``/provisioners`` lists it."""
+        return dict(self.config)

@@ -1,0 +1,70 @@
+"""Claims: certificate durations and renewal rules, merged provisioner over
+authority over step-ca's defaults (as step-ca's Claimer does)."""
+
+from __future__ import annotations
+
+import datetime
+from dataclasses import dataclass
+from typing import Any
+
+from appliance.config.duration import parse_duration
+from appliance.errors import BadRequest
+
+
+class ClaimsError(BadRequest):
+    """A claims object in ca.json is invalid."""
+
+
+_DURATIONS = {
+    "minTLSCertDuration": "min_tls_duration",
+    "maxTLSCertDuration": "max_tls_duration",
+    "defaultTLSCertDuration": "default_tls_duration",
+}
+_FLAGS = {
+    "disableRenewal": "disable_renewal",
+    "allowRenewalAfterExpiry": "allow_renewal_after_expiry",
+    "disableIssuedAtCheck": "disable_issued_at_check",
+}
+
+
+@dataclass(frozen=True)
+class Claimer:
+    """Resolved claims for one provisioner."""
+
+    min_tls_duration: datetime.timedelta = datetime.timedelta(minutes=5)
+    max_tls_duration: datetime.timedelta = datetime.timedelta(hours=24)
+    default_tls_duration: datetime.timedelta = datetime.timedelta(hours=24)
+    disable_renewal: bool = False
+    allow_renewal_after_expiry: bool = False
+    disable_issued_at_check: bool = False
+
+    def merged(self, claims: dict[str, Any] | None, where: str) -> Claimer:
+        """These claims with the members of a ca.json ``claims`` object laid over them."""
+        if not claims:
+            return self
+        if not isinstance(claims, dict):
+            raise ClaimsError(f"{where}: claims must be an object")
+        values: dict[str, Any] = {}
+        for name, attribute in _DURATIONS.items():
+            if claims.get(name) not in (None, ""):
+                try:
+                    value = parse_duration(claims[name])
+                except BadRequest as exc:
+                    raise ClaimsError(f"{where}: claims.{name}: {exc.message}") from None
+                if value:
+                    values[attribute] = value
+        for name, attribute in _FLAGS.items():
+            if name in claims and claims[name] is not None:
+                if not isinstance(claims[name], bool):
+                    raise ClaimsError(f"{where}: claims.{name} must be true or false")
+                values[attribute] = claims[name]
+        result = Claimer(**{**self.__dict__, **values})
+        result.validate(where)
+        return result
+
+    def validate(self, where: str) -> None:
+        """min <= default <= max, as step-ca requires."""
+        if self.max_tls_duration < self.min_tls_duration:
+            raise ClaimsError(f"{where}: maxTLSCertDuration is less than minTLSCertDuration")
+        if not self.min_tls_duration <= self.default_tls_duration <= self.max_tls_duration:
+            raise ClaimsError(f"{where}: defaultTLSCertDuration must lie between the minimum and maximum")

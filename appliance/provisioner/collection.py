@@ -1,0 +1,102 @@
+"""The provisioners of a CA: built once from ca.json, found by token or certificate."""
+
+from __future__ import annotations
+
+import logging
+from typing import Any
+
+from cryptography import x509
+
+from appliance.errors import BadRequest, NotFound, Unauthorized
+from appliance.jose import UnverifiedToken
+from appliance.provisioner.base import Provisioner, ProvisionerContext
+from appliance.provisioner.extension import ProvisionerExtension
+from appliance.provisioner.jwk import JWKProvisioner
+
+log = logging.getLogger(__name__)
+
+PROVISIONER_TYPES: dict[str, type[Provisioner]] = {"JWK": JWKProvisioner}
+#: step-ca types that later issues implement; skipped with a notice until then.
+STEP_CA_TYPES = frozenset({"OIDC", "GCP", "AWS", "AZURE", "ACME", "X5C", "K8SSA", "SSHPOP", "SCEP", "NEBULA"})
+MAX_LIMIT = 100
+
+
+class Collection:
+    """Provisioners by id (``name:credentialID``) in configuration order."""
+
+    def __init__(self, provisioners: list[Provisioner], notices: tuple[str, ...] = ()) -> None:
+        self._by_id: dict[str, Provisioner] = {}
+        for p in provisioners:
+            if p.id in self._by_id:
+                raise BadRequest(f"two provisioners share the id '{p.id}'")
+            self._by_id[p.id] = p
+        self._by_kid = {p.credential_id: p for p in provisioners}
+        self._order = list(self._by_id)
+        self.notices = notices
+
+    @classmethod
+    def from_config(cls, configs: tuple[dict[str, Any], ...] | list[dict[str, Any]],
+                    context: ProvisionerContext) -> Collection:
+        provisioners: list[Provisioner] = []
+        notices: list[str] = []
+        for config in configs:
+            kind = str(config.get("type", "")).upper()
+            impl = PROVISIONER_TYPES.get(kind)
+            if impl is None:
+                if kind not in STEP_CA_TYPES:
+                    raise BadRequest(f"provisioner '{config.get('name')}': unknown type '{config.get('type')}'")
+                notices.append(f"provisioner '{config.get('name')}' of type {kind} is not supported yet; skipped")
+                continue
+            provisioners.append(impl(config, context))
+        return cls(provisioners, tuple(notices))
+
+    def __len__(self) -> int:
+        return len(self._order)
+
+    def __iter__(self):  # type: ignore[no-untyped-def]
+        return (self._by_id[i] for i in self._order)
+
+    def for_token(self, token: UnverifiedToken) -> Provisioner:
+        """The provisioner a token names by ``iss`` and the ``kid`` header."""
+        issuer, kid = token.claims.get("iss"), token.header.get("kid")
+        found = self._by_id.get(f"{issuer}:{kid}") if isinstance(issuer, str) and isinstance(kid, str) else None
+        if found is None and kid is None and isinstance(issuer, str):
+            named = [p for p in self._by_id.values() if p.name == issuer]
+            found = named[0] if len(named) == 1 else None
+        if found is None:
+            raise Unauthorized("token names no provisioner of this CA (iss/kid)")
+        return found
+
+    def for_certificate(self, certificate: x509.Certificate) -> Provisioner:
+        """The provisioner recorded in a certificate's provisioner extension."""
+        try:
+            ext = ProvisionerExtension.from_certificate(certificate)
+        except BadRequest:
+            ext = None
+        found = self._by_id.get(f"{ext.name}:{ext.credential_id}") if ext else None
+        if found is None or found.type_code != ext.type:  # type: ignore[union-attr]
+            raise Unauthorized("the certificate was not authorised by a provisioner of this CA")
+        return found
+
+    def by_name(self, name: str) -> Provisioner:
+        for p in self._by_id.values():
+            if p.name == name:
+                return p
+        raise NotFound(f"no provisioner named '{name}'")
+
+    def encrypted_key(self, kid: str) -> str:
+        p = self._by_kid.get(kid)
+        key = p.encrypted_key() if p is not None else None
+        if key is None:
+            raise NotFound(f"no encrypted key for kid '{kid}'")
+        return key
+
+    def page(self, cursor: str = "", limit: int = 20) -> tuple[list[dict[str, Any]], str]:
+        """step-ca's JSON for up to ``limit`` provisioners from ``cursor``; the next cursor."""
+        if limit <= 0:
+            limit = 20
+        limit = min(limit, MAX_LIMIT)
+        start = self._order.index(cursor) if cursor in self._by_id else (0 if not cursor else len(self._order))
+        ids = self._order[start:start + limit]
+        following = self._order[start + limit:start + limit + 1]
+        return [self._by_id[i].to_json() for i in ids], (following[0] if following else "")

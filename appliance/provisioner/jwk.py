@@ -1,0 +1,90 @@
+"""The JWK provisioner: one-time tokens signed by a key listed in ca.json."""
+
+from __future__ import annotations
+
+import hmac
+from typing import Any
+
+from appliance.errors import BadRequest, Unauthorized
+from appliance.jose import (
+    SIGNATURE_ALGORITHMS,
+    InvalidKey,
+    InvalidToken,
+    UnverifiedToken,
+    key_from_dict,
+    thumbprint,
+    verification_key,
+)
+from appliance.provisioner.base import (
+    ProvisionerContext,
+    Provisioner,
+    RevokeAuthorization,
+    SignOptions,
+    TokenUse,
+)
+from appliance.provisioner.names import Names
+from appliance.provisioner.token import check_times, string_claim
+
+
+class JWKProvisioner(Provisioner):
+    """step-ca's ``JWK`` type: ``{type, name, key, encryptedKey?, claims?}``."""
+
+    type_name = "JWK"
+    type_code = 1
+
+    def __init__(self, config: dict[str, Any], context: ProvisionerContext) -> None:
+        super().__init__(config, context)
+        try:
+            self.key = key_from_dict(config.get("key"))  # type: ignore[arg-type]
+        except InvalidKey as exc:
+            raise BadRequest(f"provisioner '{self.name}': {exc.message}") from None
+        if self.key.has_private:
+            raise BadRequest(f"provisioner '{self.name}': ca.json must hold the public key only")
+        alg = self.key.get("alg")
+        if alg is not None and alg not in SIGNATURE_ALGORITHMS:
+            raise BadRequest(f"provisioner '{self.name}': unsupported key algorithm '{alg}'")
+        try:
+            self._verify_key = verification_key(self.key)
+        except InvalidToken:
+            raise BadRequest(f"provisioner '{self.name}': the key cannot verify signatures") from None
+        self._kid = str(self.key.get("kid") or thumbprint(self.key))
+        encrypted = config.get("encryptedKey")
+        if encrypted is not None and not isinstance(encrypted, str):
+            raise BadRequest(f"provisioner '{self.name}': encryptedKey must be a compact JWE string")
+        self._encrypted_key = encrypted or None
+
+    @property
+    def credential_id(self) -> str:
+        return self._kid
+
+    def encrypted_key(self) -> str | None:
+        return self._encrypted_key
+
+    def _authorize(self, token: UnverifiedToken, endpoint: str) -> tuple[dict[str, Any], TokenUse]:
+        """Signature, issuer, audience, times, root fingerprint, subject and id."""
+        claims = token.verify(self._verify_key)
+        if claims.get("iss") != self.name:
+            raise Unauthorized("token issuer (iss) does not name this provisioner")
+        if not self.context.audiences.matches(claims.get("aud"), endpoint):
+            raise Unauthorized(f"token audience (aud) is not this CA's /{endpoint} endpoint")
+        now = self.context.now()
+        times = check_times(claims, now)
+        if (times.issued_at is not None and times.issued_at < self.context.started_at
+                and not self.claimer.disable_issued_at_check):
+            raise Unauthorized("token was issued before the CA started (iat)")
+        sha = claims.get("sha")
+        if not isinstance(sha, str) or not hmac.compare_digest(sha.lower(), self.context.root_fingerprint):
+            raise Unauthorized("token root fingerprint (sha) does not match this CA's root")
+        string_claim(claims, "sub")
+        return claims, TokenUse(token_id=string_claim(claims, "jti"), expires_at=times.expires_at)
+
+    def authorize_sign(self, token: UnverifiedToken) -> SignOptions:
+        claims, use = self._authorize(token, "sign")
+        sans = claims.get("sans") or [claims["sub"]]
+        if not isinstance(sans, list) or not all(isinstance(s, str) and s for s in sans):
+            raise Unauthorized("token 'sans' claim must be a list of names")
+        return SignOptions(provisioner=self, subject=claims["sub"], names=Names.parse(sans), token=use)
+
+    def authorize_revoke(self, token: UnverifiedToken) -> RevokeAuthorization:
+        claims, use = self._authorize(token, "revoke")
+        return RevokeAuthorization(provisioner=self, serial=claims["sub"], token=use)
