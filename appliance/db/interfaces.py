@@ -55,7 +55,8 @@ class Database(Protocol):
     def get_revocation(self, serial: str) -> RevocationRecord | None: ...
 
     def list_revocations(self, *, active_only: bool = False) -> list[RevocationRecord]:
-        """All revocations (for the CRL), oldest first."""
+        """All revocations, oldest first; with ``active_only``, only those whose
+        certificate has not expired yet or was never recorded here (what a CRL lists)."""
         ...
 
     def use_token(self, token_id: str, provisioner: str, expires_at: datetime.datetime) -> bool:

@@ -111,7 +111,7 @@ def test_token_is_used_once_across_processes(db_config: DbConfigFactory) -> None
     ctx = multiprocessing.get_context("spawn")
     start = ctx.Manager().Barrier(4)
     with ctx.Pool(4) as pool:
-        accepted = pool.starmap(workers.use_tokens, [(config, ids, start)] * 4)
+        accepted = pool.starmap(workers.use_tokens, [(config, ids, start, seed) for seed in range(4)])
     flat = [tid for batch in accepted for tid in batch]
     assert sorted(flat) == sorted(ids)
     assert sum(1 for batch in accepted if batch) > 1, "no race happened: one process took every token"

@@ -3,14 +3,17 @@
 from __future__ import annotations
 
 import datetime
+import random
 from typing import Any
 
 from appliance.db import open_database
 
 
-def use_tokens(db_config: dict[str, Any], token_ids: list[str], start: Any) -> list[str]:
-    """Open the database, wait for every racer, try each token; the ones accepted."""
+def use_tokens(db_config: dict[str, Any], token_ids: list[str], start: Any, seed: int) -> list[str]:
+    """Open the database, wait for every racer, try each token (in an order of
+    this racer's own, so that racers collide); the ones accepted."""
     database = open_database(db_config)
+    token_ids = random.Random(seed).sample(token_ids, len(token_ids))
     expires = datetime.datetime.now(datetime.timezone.utc) + datetime.timedelta(minutes=5)
     start.wait()
     try:

@@ -1,0 +1,103 @@
+"""step-ca's ``db`` section -> engine, and the errors a bad one gives."""
+
+from __future__ import annotations
+
+import logging
+from pathlib import Path
+
+import pytest
+
+from appliance.db import open_database
+from appliance.db.engine import SQLITE_FILE_IN_DIRECTORY, database_url
+from appliance.errors import BadRequest, ErrorKind, NotImplementedFeature, Unavailable
+
+PASSWORD = "s3cr3t-Pa55"
+
+
+def test_sqlite_path(tmp_path: Path) -> None:
+    url = database_url({"type": "sqlite", "dataSource": str(tmp_path / "sub" / "ca.db")})
+    assert (url.drivername, url.database) == ("sqlite+pysqlite", str(tmp_path / "sub" / "ca.db"))
+    assert (tmp_path / "sub").is_dir()
+
+
+@pytest.mark.parametrize("db_type", ["badgerv2", "badgerv1", "badger", "BadgerV2"])
+def test_badger_is_mapped_to_sqlite_in_its_directory(tmp_path: Path, db_type: str,
+                                                      caplog: pytest.LogCaptureFixture) -> None:
+    directory = tmp_path / "db"
+    with caplog.at_level(logging.WARNING, logger="appliance.db"):
+        database = open_database({"type": db_type, "dataSource": str(directory)})
+    try:
+        assert database.engine.url.database == str(directory / SQLITE_FILE_IN_DIRECTORY)
+        assert (directory / SQLITE_FILE_IN_DIRECTORY).is_file()
+        assert any(db_type.lower() in r.getMessage() and "SQLite" in r.getMessage() for r in caplog.records)
+    finally:
+        database.close()
+
+
+def test_bbolt_is_mapped_to_sqlite_beside_its_file(tmp_path: Path) -> None:
+    url = database_url({"type": "bbolt", "dataSource": str(tmp_path / "bolt.db")})
+    assert url.database == str(tmp_path / SQLITE_FILE_IN_DIRECTORY)
+
+
+def test_sqlite_in_memory_is_shared_by_threads() -> None:
+    database = open_database({"type": "sqlite", "dataSource": ":memory:"})
+    assert database.dialect == "sqlite"
+    database.close()
+
+
+@pytest.mark.parametrize("scheme", ["postgresql", "postgres"])
+def test_postgres_url_uses_psycopg(scheme: str) -> None:
+    url = database_url({"type": scheme, "dataSource": f"{scheme}://ca:{PASSWORD}@db.example:6432/ca?sslmode=require"})
+    assert url.drivername == "postgresql+psycopg"
+    assert (url.username, url.password, url.host, url.port, url.database) == ("ca", PASSWORD, "db.example", 6432, "ca")
+    assert url.query == {"sslmode": "require"}
+
+
+def test_postgres_keyword_dsn_and_step_ca_database_field() -> None:
+    url = database_url({"type": "postgresql", "database": "stepca",
+                        "dataSource": f"host=10.0.0.5 port=5433 user=ca password={PASSWORD} sslmode=verify-full"})
+    assert url.drivername == "postgresql+psycopg"
+    assert (url.username, url.password, url.host, url.port, url.database) == ("ca", PASSWORD, "10.0.0.5", 5433, "stepca")
+    assert url.query == {"sslmode": "verify-full"}
+
+
+@pytest.mark.parametrize("config, message", [
+    ({"type": "cassandra", "dataSource": "x"}, "unknown db.type 'cassandra'"),
+    ({"dataSource": "x"}, "unknown db.type ''"),
+    ({"type": "sqlite"}, "dataSource is required"),
+    ({"type": "postgresql", "dataSource": "mysql://x@y/z"}, "must start with postgresql://"),
+])
+def test_bad_config_is_a_bad_request(config: dict[str, str], message: str) -> None:
+    with pytest.raises(BadRequest, match=message) as info:
+        database_url(config)
+    assert info.value.kind is ErrorKind.BAD_REQUEST
+
+
+def test_mysql_is_not_implemented() -> None:
+    with pytest.raises(NotImplementedFeature, match="mysql"):
+        database_url({"type": "mysql", "dataSource": "root@tcp(127.0.0.1:3306)/"})
+
+
+@pytest.mark.parametrize("data_source", [
+    f"postgresql://ca:{PASSWORD}@127.0.0.1:1/ca",  # nothing listens on port 1
+    f"host=127.0.0.1 port=1 user=ca password={PASSWORD} dbname=ca",
+])
+def test_unreachable_postgres_is_unavailable_without_the_password(data_source: str) -> None:
+    with pytest.raises(Unavailable) as info:
+        open_database({"type": "postgresql", "dataSource": data_source})
+    assert "127.0.0.1" in str(info.value)
+    assert PASSWORD not in str(info.value)
+    assert info.value.__cause__ is None and info.value.__suppress_context__
+
+
+@pytest.mark.postgres
+def test_missing_postgres_database_is_unavailable_without_the_password() -> None:
+    with pytest.raises(Unavailable, match="does not exist") as info:
+        open_database({"type": "postgresql",
+                       "dataSource": f"postgresql://postgres:{PASSWORD}@127.0.0.1:5432/appliance_no_such_db"})
+    assert PASSWORD not in str(info.value)
+
+
+def test_unopenable_sqlite_file_is_unavailable(tmp_path: Path) -> None:
+    with pytest.raises(Unavailable, match="unable to open"):
+        open_database({"type": "sqlite", "dataSource": str(tmp_path)})  # a directory, not a file

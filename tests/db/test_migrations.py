@@ -1,0 +1,95 @@
+"""Migrations: ordered, applied once, atomic, safe when processes start together."""
+
+from __future__ import annotations
+
+import multiprocessing
+
+import pytest
+from sqlalchemy import Column, Connection, Integer, MetaData, Table, inspect, select, text
+
+from appliance.db import migrations, open_database, schema
+from tests.db import workers
+from tests.db.conftest import DbConfigFactory
+
+
+def versions(conn: Connection) -> list[int]:
+    return list(conn.scalars(select(schema.schema_migrations.c.version).order_by(text("version"))))
+
+
+def test_fresh_database_matches_the_schema(db_config: DbConfigFactory) -> None:
+    database = open_database(db_config())
+    try:
+        inspector = inspect(database.engine)
+        assert set(inspector.get_table_names()) == set(schema.metadata.tables)
+        for table in schema.metadata.sorted_tables:
+            assert [c["name"] for c in inspector.get_columns(table.name)] == [c.name for c in table.columns]
+            assert {i["name"] for i in inspector.get_indexes(table.name)} == {i.name for i in table.indexes}
+        with database.engine.connect() as conn:
+            assert versions(conn) == [step.version for step in migrations.STEPS]
+    finally:
+        database.close()
+
+
+def test_reopening_applies_nothing(db_config: DbConfigFactory) -> None:
+    database = open_database(db_config())
+    try:
+        assert database.migrate() == []
+    finally:
+        database.close()
+
+
+def test_a_new_step_is_applied_to_an_existing_database(db_config: DbConfigFactory,
+                                                       monkeypatch: pytest.MonkeyPatch) -> None:
+    config = db_config()
+    open_database(config).close()
+    extra = Table("acme_nonces", MetaData(), Column("id", Integer, primary_key=True))
+    step = migrations.Step(migrations.LATEST + 1, "acme nonces",
+                           lambda conn: extra.create(conn))
+    monkeypatch.setattr(migrations, "STEPS", (*migrations.STEPS, step))
+    database = open_database(config)
+    try:
+        assert database.migrate() == []
+        assert "acme_nonces" in inspect(database.engine).get_table_names()
+        with database.engine.connect() as conn:
+            assert versions(conn)[-1] == step.version
+    finally:
+        database.close()
+
+
+def test_a_failing_step_leaves_nothing_behind(db_config: DbConfigFactory, monkeypatch: pytest.MonkeyPatch) -> None:
+    config = db_config()
+    open_database(config).close()
+    extra = Table("half_done", MetaData(), Column("id", Integer, primary_key=True))
+
+    def fail(conn: Connection) -> None:
+        extra.create(conn)
+        raise RuntimeError("step failed")
+
+    monkeypatch.setattr(migrations, "STEPS", (*migrations.STEPS, migrations.Step(migrations.LATEST + 1, "bad", fail)))
+    with pytest.raises(RuntimeError, match="step failed"):
+        open_database(config)
+    monkeypatch.undo()
+    database = open_database(config)
+    try:
+        assert "half_done" not in inspect(database.engine).get_table_names()
+        with database.engine.connect() as conn:
+            assert versions(conn) == [step.version for step in migrations.STEPS]
+    finally:
+        database.close()
+
+
+def test_processes_starting_together_migrate_once(db_config: DbConfigFactory) -> None:
+    """Four CA processes open one fresh database at the same instant: every step
+    is applied by exactly one of them, and none fails."""
+    config = db_config()
+    ctx = multiprocessing.get_context("spawn")
+    start = ctx.Manager().Barrier(4)
+    with ctx.Pool(4) as pool:
+        applied = pool.starmap(workers.migrate, [(config, start)] * 4)
+    assert sorted(v for batch in applied for v in batch) == [step.version for step in migrations.STEPS]
+    database = open_database(config)
+    try:
+        with database.engine.connect() as conn:
+            assert versions(conn) == [step.version for step in migrations.STEPS]
+    finally:
+        database.close()
