@@ -10,7 +10,7 @@ import time
 import uuid
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, ClassVar
 
 from cryptography import x509
 from cryptography.hazmat.primitives import hashes, serialization
@@ -86,6 +86,8 @@ def make_csr(common_name: str, names: list[str] | None = None, key: PrivateKeyTy
 @dataclass
 class TestCA:
     """A CA on disk; ``config()`` loads its ca.json."""
+
+    __test__: ClassVar[bool] = False  # not a pytest test class
 
     path: Path
     config_path: Path
