@@ -17,6 +17,7 @@ The manager talks to one card, opened on first use. Cards are found by a
 (PC/SC, exclusive access); tests pass their own, or monkeypatch
 :func:`pcsc_readers` when going through the CLI. ``serial`` is matched with
 PIV's GET SERIAL (firmware 5.0.3+).
+
 A lock keeps each operation's APDUs together, and the PIN is verified before
 every signature, so keys with PIN policy "always" work. ECDSA digests and RSA
 padding (PKCS#1 v1.5, PSS) are prepared here and sent through one raw GENERAL
