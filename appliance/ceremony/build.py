@@ -15,6 +15,7 @@ from appliance.ceremony.model import (
     CrossCsrCeremony,
     CsrProfile,
     NameConstraints,
+    Network,
 )
 from appliance.kms import KeyType, SignatureAlgorithm
 from appliance.kms.errors import UnsupportedKeyOperation
@@ -64,7 +65,7 @@ def authority_key_identifier(issuer: x509.Certificate) -> x509.AuthorityKeyIdent
 
 
 def _name_constraints(nc: NameConstraints) -> x509.NameConstraints:
-    def subtrees(dns: tuple[str, ...], ips: tuple, emails: tuple[str, ...]) -> list[x509.GeneralName] | None:
+    def subtrees(dns: tuple[str, ...], ips: tuple[Network, ...], emails: tuple[str, ...]) -> list[x509.GeneralName] | None:
         names: list[x509.GeneralName] = [x509.DNSName(d) for d in dns]
         names += [x509.IPAddress(n) for n in ips]
         names += [x509.RFC822Name(e) for e in emails]

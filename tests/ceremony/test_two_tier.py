@@ -141,3 +141,21 @@ def test_failed_lint_writes_nothing_and_is_recorded(soft_ceremonies: Ceremonies,
     assert summary.entries == 2
     last = (c.folder / "transcript.jsonl").read_text().splitlines()[-1]
     assert '"outcome":"failed"' in last and "openssl verify" in last and '"step":"sign-certificate"' in last
+
+
+def test_intermediate_signs_an_empty_crl(soft_ceremonies: Ceremonies) -> None:
+    c = soft_ceremonies
+    for path in c.two_tier()[:4]:
+        run_ceremony(path)
+    document = c.crl(revoked=None)
+    document["hsm"] = {"kms": c.online_hsm.kms, "key": c.online_hsm.key("intermediate-key")}
+    document["inputs"]["issuer-certificate"] = "intermediate.crt"
+    document["crl"]["number"] = 2**120
+    document["outputs"] = {"crl-der": "intermediate.crl", "crl-pem": "intermediate.crl.pem"}
+    entry = run_ceremony(c.write("crl.yaml", document))
+    assert entry["crl"] == {"number": 2**120, "revoked": []}
+    listing = run_openssl("crl", "-in", c.folder / "intermediate.crl.pem", "-CAfile", c.folder / "intermediate.crt",
+                          "-noout", "-verify", "-text").stdout
+    assert "No Revoked Certificates" in listing
+    crl = x509.load_der_x509_crl((c.folder / "intermediate.crl").read_bytes())
+    assert crl.signature_algorithm_oid == x509.SignatureAlgorithmOID.ECDSA_WITH_SHA256  # P-256 intermediate key
