@@ -45,7 +45,8 @@ class SQLDatabase:
 
     def __init__(self, engine: Engine, *, url: URL) -> None:
         self.engine = engine
-        self.description = url.render_as_string(hide_password=True)
+        # Safe to log: no password, and no query (libpq accepts ?password=... too).
+        self.description = url.set(query={}).render_as_string(hide_password=True)
         self._secret = url.password
         self._use_token = _insert_if_absent(engine.dialect.name)
 
@@ -72,7 +73,7 @@ class SQLDatabase:
         with self._reachable(), self.engine.begin() as conn:
             yield conn
 
-    def _describe(self, err: exc.DBAPIError | exc.SQLAlchemyError) -> str:
+    def _describe(self, err: exc.SQLAlchemyError) -> str:
         """The driver's first line, with any password scrubbed."""
         orig = getattr(err, "orig", None) or err
         first = (str(orig).strip().splitlines() or [type(orig).__name__])[0]

@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import datetime
 import logging
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 import pytest
@@ -41,8 +43,13 @@ def test_bbolt_is_mapped_to_sqlite_beside_its_file(tmp_path: Path) -> None:
 
 def test_sqlite_in_memory_is_shared_by_threads() -> None:
     database = open_database({"type": "sqlite", "dataSource": ":memory:"})
-    assert database.dialect == "sqlite"
-    database.close()
+    expires = datetime.datetime.now(datetime.timezone.utc)
+    try:
+        with ThreadPoolExecutor(1) as pool:
+            assert pool.submit(database.use_token, "t", "p", expires).result() is True
+        assert database.use_token("t", "p", expires) is False
+    finally:
+        database.close()
 
 
 @pytest.mark.parametrize("scheme", ["postgresql", "postgres"])
@@ -81,6 +88,7 @@ def test_mysql_is_not_implemented() -> None:
 @pytest.mark.parametrize("data_source", [
     f"postgresql://ca:{PASSWORD}@127.0.0.1:1/ca",  # nothing listens on port 1
     f"host=127.0.0.1 port=1 user=ca password={PASSWORD} dbname=ca",
+    f"postgresql://ca@127.0.0.1:1/ca?password={PASSWORD}",
 ])
 def test_unreachable_postgres_is_unavailable_without_the_password(data_source: str) -> None:
     with pytest.raises(Unavailable) as info:
