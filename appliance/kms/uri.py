@@ -20,7 +20,7 @@ _SCHEME = re.compile(r"^([A-Za-z][A-Za-z0-9+.-]*):")
 _BAD_ESCAPE = re.compile(r"%(?![0-9A-Fa-f]{2})")
 _HEX = re.compile(r"^(?:[0-9A-Fa-f]{2})+$")
 _EMPTY: Mapping[str, str] = MappingProxyType({})
-_SECRET_ATTRIBUTES = frozenset({"management-key"})  # step's yubikey: puts it in the path
+_SECRET_ATTRIBUTES = frozenset({"management-key", "client-secret", "pin", "password"})  # secrets step users put in the path
 
 
 def _decode(value: str, what: str) -> str:

@@ -73,3 +73,10 @@ def test_key_uri_merges_over_kms_uri() -> None:
     assert merged.get("module-path") == "/m.so" and merged.get("object") == "k" and merged.pin() == "1"
     with pytest.raises(InvalidKmsUri, match="does not match"):
         kms.merged(parse_uri("awskms:key-id=x"))
+
+
+@pytest.mark.parametrize("attribute", ["management-key", "client-secret", "pin-value", "password-value"])
+def test_secret_attributes_in_the_path_are_masked(attribute: str) -> None:
+    uri = parse_uri(f"azurekms:name=k;vault=v;{attribute}=hunter2")
+    assert "hunter2" not in str(uri) and "hunter2" not in repr(uri)
+    assert "name=k" in str(uri)
