@@ -5,10 +5,9 @@ tokens and CSRs. Shared by tests/authority, tests/api and tests/e2e."""
 from __future__ import annotations
 
 import datetime
-import json
 import time
 import uuid
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, ClassVar
 
@@ -99,7 +98,6 @@ class TestCA:
     dns_names: tuple[str, ...]
     provisioner: str = PROVISIONER
     password: bytes = PASSWORD
-    extra: dict[str, Any] = field(default_factory=dict)
 
     @property
     def fingerprint(self) -> str:
@@ -184,7 +182,3 @@ def build_ca(tmp_path: Path, *, dns_names: tuple[str, ...] = ("ca.test", "localh
     write_json(config_path, ca_json)
     return TestCA(path=tmp_path, config_path=config_path, root=root, root_key=root_key, intermediate=intermediate,
                   intermediate_key=intermediate_key, provisioner_key=jwk, dns_names=dns_names)
-
-
-def write_json_file(path: Path, data: dict[str, Any]) -> None:
-    path.write_text(json.dumps(data))

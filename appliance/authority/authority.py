@@ -53,6 +53,13 @@ def parse_serial(serial: str) -> str:
     return str(value)
 
 
+def _kms_uri(config: CaConfig) -> str | None:
+    """The ``kms`` section as a KMS URI (softkms when there is none)."""
+    if config.kms is None:
+        return None
+    return config.kms.uri or f"{config.kms.type}:"
+
+
 def _verifies(child: x509.Certificate, parent: x509.Certificate) -> bool:
     try:
         child.verify_directly_issued_by(parent)
@@ -100,8 +107,7 @@ class Authority:
         """Load certificates and open the intermediate's key through the configured KMS."""
         if password is None and config.password:
             password = config.password.encode()
-        key_manager = open_key_manager(config.kms.uri if config.kms and config.kms.uri else
-                                       (f"{config.kms.type}:" if config.kms else None), password=password)
+        key_manager = open_key_manager(_kms_uri(config), password=password)
         try:
             signer = key_manager.create_signer(config.key)
             return cls(
@@ -137,7 +143,8 @@ class Authority:
 
     def _issue(self, build: Callable[[], x509.Certificate], names: tuple[str, ...], provisioner: str) -> IssuedCertificate:
         """Build (and verify) a certificate, record it, return it with its chain."""
-        for attempt in range(SERIAL_ATTEMPTS):
+        attempts = SERIAL_ATTEMPTS
+        while True:
             certificate = build()
             try:
                 self.database.record_certificate(CertificateRecord(
@@ -150,11 +157,11 @@ class Authority:
                     pem=to_pem(certificate),
                 ))
             except Conflict:
-                if attempt + 1 == SERIAL_ATTEMPTS:
+                attempts -= 1
+                if not attempts:
                     raise
                 continue
             return IssuedCertificate(certificate=certificate, chain=tuple(self._intermediates))
-        raise IssuanceFailed("could not allocate a serial")  # unreachable: the loop returns or raises
 
     def sign(self, request: SignRequest) -> IssuedCertificate:
         token = UnverifiedToken.parse(request.token)

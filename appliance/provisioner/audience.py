@@ -13,10 +13,6 @@ class Audiences:
 
     hosts: frozenset[str]
 
-    def url(self, endpoint: str) -> str:
-        """An audience a client would use (for tests and token-making tools)."""
-        return f"https://{sorted(self.hosts)[0]}/1.0/{endpoint}"
-
     def matches(self, audience: Any, endpoint: str) -> bool:
         """True if ``aud`` (a string or a list of strings) names ``endpoint`` here."""
         values = [audience] if isinstance(audience, str) else audience

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import logging
-from typing import Any
+from typing import Any, Iterator
 
 from cryptography import x509
 
@@ -53,7 +53,7 @@ class Collection:
     def __len__(self) -> int:
         return len(self._order)
 
-    def __iter__(self):  # type: ignore[no-untyped-def]
+    def __iter__(self) -> Iterator[Provisioner]:
         return (self._by_id[i] for i in self._order)
 
     def for_token(self, token: UnverifiedToken) -> Provisioner:
@@ -77,12 +77,6 @@ class Collection:
         if found is None or found.type_code != ext.type:  # type: ignore[union-attr]
             raise Unauthorized("the certificate was not authorised by a provisioner of this CA")
         return found
-
-    def by_name(self, name: str) -> Provisioner:
-        for p in self._by_id.values():
-            if p.name == name:
-                return p
-        raise NotFound(f"no provisioner named '{name}'")
 
     def encrypted_key(self, kid: str) -> str:
         p = self._by_kid.get(kid)
