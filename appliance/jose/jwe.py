@@ -27,7 +27,7 @@ ALGORITHM = "PBES2-HS256+A128KW"
 ENCRYPTION = "A256GCM"
 JWK_CONTENT_TYPE = "jwk+json"
 #: OWASP 2023 for PBKDF2-HMAC-SHA256. smallstep/crypto wrote 100000 for years; any p2c in
-#: [MIN_ITERATIONS, MAX_ITERATIONS] decrypts, and go-jose (step) accepts up to 1e6.
+#: [MIN_ITERATIONS, MAX_ITERATIONS] decrypts here.
 DEFAULT_ITERATIONS = 600_000
 SALT_SIZE = 16
 #: Refuse absurd work factors in JWEs we are asked to decrypt.
