@@ -61,6 +61,7 @@ class WorkerSpec:
     tls: TLSFiles
     sockets: tuple[socket.socket, ...]
     insecure_sockets: tuple[socket.socket, ...]
+    supervisor_pid: int
 
 
 def configure_logging() -> None:
@@ -125,7 +126,18 @@ async def _serve(spec: WorkerSpec, runtime: Runtime, ready: Event) -> None:
         await asyncio.sleep(0.01)
     if all(server.started for server, _ in servers):
         ready.set()
+    watchdog = asyncio.create_task(_exit_with_supervisor(spec.supervisor_pid, [s for s, _ in servers]))
     await asyncio.gather(*tasks)
+    watchdog.cancel()
+
+
+async def _exit_with_supervisor(supervisor_pid: int, servers: list[_Server]) -> None:
+    """Shut down gracefully if the supervisor disappears (no orphaned workers)."""
+    while os.getppid() == supervisor_pid:
+        await asyncio.sleep(POLL_INTERVAL)
+    log.warning("the supervisor exited; shutting down")
+    for server in servers:
+        server.should_exit = True
 
 
 def worker_main(spec: WorkerSpec, ready: Event) -> None:
@@ -161,7 +173,8 @@ class Supervisor:
         self.directory = Path(tempfile.mkdtemp(prefix="appliance-tls-"))
 
     def run(self) -> None:
-        """Serve until SIGTERM/SIGINT."""
+        """Serve until SIGTERM/SIGINT (a SIGHUP while starting reloads once started)."""
+        self._install_signal_handlers()
         self.runtime = load_runtime(self.options.config_path, self.options.password, report=True)
         try:
             self.spec = WorkerSpec(
@@ -169,11 +182,11 @@ class Supervisor:
                 sockets=(bind(self.runtime.config.address),),
                 insecure_sockets=(bind(self.runtime.config.insecure_address),)
                 if self.runtime.config.insecure_address else (),
+                supervisor_pid=os.getpid(),
             )
             if not self._start_generation():
                 raise BadRequest("the workers failed to start: see the log above")
             log.info("serving https://%s with %d workers", self.runtime.config.address, self.options.workers)
-            self._install_signal_handlers()
             self._loop()
         finally:
             self._stop_all()
@@ -258,7 +271,7 @@ class Supervisor:
         started = [self._spawn() for _ in range(self.options.workers)]
         deadline = time.monotonic() + READY_TIMEOUT
         while time.monotonic() < deadline and not all(w.ready.is_set() for w in started):
-            if any(not w.process.is_alive() for w in started):
+            if self.stopping or any(not w.process.is_alive() for w in started):
                 break
             time.sleep(0.05)
         if all(w.ready.is_set() for w in started):

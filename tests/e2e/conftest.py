@@ -1,0 +1,29 @@
+"""Fixtures: an initialised CA and a running server per module (killed in teardown)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Iterator
+
+import pytest
+
+from tests.e2e.harness import CA, Server, init_ca, start_server
+
+
+@pytest.fixture(scope="module")
+def softkms_ca(tmp_path_factory: pytest.TempPathFactory) -> CA:
+    return init_ca(tmp_path_factory.mktemp("softkms"))
+
+
+@pytest.fixture(scope="module")
+def server(softkms_ca: CA) -> Iterator[Server]:
+    running = start_server(softkms_ca)
+    try:
+        yield running
+    finally:
+        running.stop()
+
+
+@pytest.fixture
+def work(tmp_path: Path) -> Path:
+    return tmp_path
