@@ -22,7 +22,7 @@ import httpx
 from cryptography import x509
 from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import ec
-from sqlalchemy import MetaData, create_engine, func, select
+from sqlalchemy import create_engine, text
 
 from appliance.config import load_config
 from appliance.db.engine import database_url
@@ -95,17 +95,18 @@ class CA:
         (provisioner,) = [p for p in self.data()["authority"]["provisioners"] if p["name"] == name]
         return _decrypt(provisioner["encryptedKey"])
 
-    def rows(self) -> dict[str, int]:
-        """Row counts of the tables a request may write to."""
+    def query(self, sql: str) -> list[tuple[Any, ...]]:
+        """Rows of a query on the CA's database (SQLite or PostgreSQL)."""
         engine = create_engine(database_url(load_config(self.ca_json, report=False).db))
         try:
-            metadata = MetaData()
-            metadata.reflect(engine, only=TABLES)
             with engine.connect() as connection:
-                return {t: connection.execute(select(func.count()).select_from(metadata.tables[t])).scalar_one()
-                        for t in TABLES}
+                return [tuple(row) for row in connection.execute(text(sql))]
         finally:
             engine.dispose()
+
+    def rows(self) -> dict[str, int]:
+        """Row counts of the tables a request may write to."""
+        return {table: self.query(f"SELECT count(*) FROM {table}")[0][0] for table in TABLES}
 
     def client(self, **kwargs: Any) -> httpx.Client:
         return httpx.Client(base_url=self.url, verify=str(self.root), timeout=30, **kwargs)

@@ -137,3 +137,25 @@ def test_revoke_with_token(server: Server, work: Path) -> None:
                                                 "passive": True, "reasonCode": 4})
     assert response.status_code == 200, response.text
     assert ca.rows()["revocations"] >= 1
+
+
+def _s_client(ca: CA, *args: str) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        ["openssl", "s_client", "-connect", f"127.0.0.1:{ca.port}", "-servername", "localhost",
+         "-CAfile", str(ca.root), "-verify_return_error", *args],
+        input="", capture_output=True, text=True, timeout=30,
+    )
+
+
+def test_server_certificate_is_issued_by_the_ca_and_recorded(server: Server) -> None:
+    ca = server.ca
+    result = _s_client(ca, "-tls1_2")
+    assert result.returncode == 0 and "Verify return code: 0 (ok)" in result.stdout, result.stdout + result.stderr
+    assert "ECDHE" in result.stdout
+    subjects = ca.query("SELECT subject FROM certificates WHERE provisioner = 'authority'")
+    assert ("CN=localhost",) in subjects  # recorded like any other certificate
+
+
+@pytest.mark.parametrize("protocol", ["-tls1", "-tls1_1"])
+def test_tls_before_1_2_is_refused(server: Server, protocol: str) -> None:
+    assert _s_client(server.ca, protocol).returncode != 0
