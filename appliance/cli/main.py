@@ -9,7 +9,10 @@ import click
 
 from appliance import __version__
 from appliance.errors import ApplianceError
+from appliance.cli.ca import ca
 from appliance.cli.ceremony import ceremony
+from appliance.cli.certificate import certificate
+from appliance.cli.crypto import crypto
 from appliance.cli.init import init
 from appliance.cli.kms import kms
 from appliance.cli.serve import serve
@@ -36,3 +39,6 @@ cli.add_command(init)
 cli.add_command(kms)
 cli.add_command(serve)
 cli.add_command(ceremony)
+cli.add_command(ca)
+cli.add_command(certificate)
+cli.add_command(crypto)

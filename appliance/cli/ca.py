@@ -1,0 +1,239 @@
+"""``appliance ca ...``: the client commands of the online CA (as ``step ca ...``)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any, Callable, Sequence
+
+import click
+from cryptography.hazmat.primitives.asymmetric.types import PrivateKeyTypes
+
+from appliance.cli.ca_provisioner import provisioner
+from appliance.cli.init import default_path
+from appliance.cli.options import password_file_option, read_password_file
+from appliance.client.bootstrap import bootstrap as bootstrap_ca
+from appliance.client.files import refuse_overwrite, write_certificates, write_private_key
+from appliance.client.http import CaClient, SignedChain
+from appliance.client.keys import KeyType, created_kms_key, csr_pem, generate_private_key, make_csr
+from appliance.client.renewal import Renewer, expires_within, run_hook
+from appliance.client.settings import CaSettings, ClientPaths, resolve
+from appliance.client.tokens import find_jwk_provisioner, provisioner_token
+from appliance.config import parse_duration
+from appliance.errors import BadRequest
+from appliance.jose import UnverifiedToken, decrypt_jwk, key_from_dict, thumbprint
+
+F = Callable[..., Any]
+
+
+def client_paths() -> ClientPaths:
+    return ClientPaths.at(default_path())
+
+
+def ca_options(command: F) -> F:
+    """``--ca-url`` and ``--root``; both default to defaults.json."""
+    command = click.option("--root", type=click.Path(dir_okay=False),
+                           help="The pinned root certificate (default: from defaults.json).")(command)
+    return click.option("--ca-url", help="The CA's URL, e.g. https://ca.example:9000 (default: defaults.json).")(command)
+
+
+def secret(path: str | None, prompt: str) -> bytes:
+    """The password in ``path``, or one typed at a hidden prompt."""
+    password = read_password_file(path)
+    if password is None:
+        password = click.prompt(prompt, hide_input=True, err=True).encode()
+    return password
+
+
+def say(message: str) -> None:
+    """Progress for people, on stderr (stdout carries tokens and JSON)."""
+    click.echo(message, err=True)
+
+
+def provisioner_options(command: F) -> F:
+    """How to make a token when none is given."""
+    command = password_file_option(command)
+    command = click.option("--kid", help="The provisioner key id, when several share the name.")(command)
+    return click.option("--provisioner", "--issuer", "provisioner_name",
+                        help="The JWK provisioner that signs the token.")(command)
+
+
+def make_token(client: CaClient, settings: CaSettings, *, provisioner_name: str | None, kid: str | None,
+               password_file: str | None, endpoint: str, subject: str, sans: Sequence[str] = ()) -> str:
+    """A one-time token from the provisioner's encrypted key (fetched from the CA)."""
+    if not provisioner_name:
+        raise BadRequest("pass --token, or --provisioner (with --password-file) to make one")
+    entry = find_jwk_provisioner(client.provisioners(), provisioner_name, kid)
+    key_id = str(entry["key"].get("kid") or thumbprint(key_from_dict(entry["key"])))
+    encrypted = entry.get("encryptedKey") or client.encrypted_key(key_id)
+    key = decrypt_jwk(encrypted, secret(password_file, f"Password of provisioner '{provisioner_name}'"))
+    return provisioner_token(key, provisioner=provisioner_name, ca_url=settings.ca_url, endpoint=endpoint,
+                             subject=subject, sans=sans, root_fingerprint=settings.root_fingerprint)
+
+
+@click.group()
+def ca() -> None:
+    """Use an online CA: bootstrap trust, get, renew and revoke certificates."""
+
+
+ca.add_command(provisioner)
+
+
+@ca.command()
+@click.option("--ca-url", required=True, help="The CA's URL, e.g. https://ca.example:9000.")
+@click.option("--fingerprint", "sha256", required=True, help="The SHA-256 fingerprint of the CA's root.")
+@click.option("--force", is_flag=True, help="Overwrite an existing root and defaults.json.")
+def bootstrap(ca_url: str, sha256: str, force: bool) -> None:
+    """Download the root named by its fingerprint; write it and defaults.json."""
+    paths = client_paths()
+    settings = bootstrap_ca(paths, ca_url, sha256, force=force)
+    say(f"The root certificate has been saved in {settings.root}.")
+    say(f"The authority configuration has been saved in {paths.defaults}.")
+
+
+@ca.command()
+@ca_options
+def health(ca_url: str | None, root: str | None) -> None:
+    """Print "ok" if the CA answers over TLS trusted by the pinned root."""
+    with resolve(client_paths(), ca_url, root).client() as client:
+        click.echo(client.health())
+
+
+@ca.command()
+@click.argument("subject")
+@click.option("--san", multiple=True, help="A name the certificate may hold (repeatable; default: SUBJECT).")
+@click.option("--revoke", is_flag=True, help="A token to revoke SUBJECT, a serial number.")
+@provisioner_options
+@ca_options
+def token(subject: str, san: tuple[str, ...], revoke: bool, provisioner_name: str | None, kid: str | None,
+          password_file: str | None, ca_url: str | None, root: str | None) -> None:
+    """Print a one-time token for /sign (or /revoke) signed by a JWK provisioner."""
+    if not provisioner_name:
+        raise BadRequest("--provisioner is required")
+    settings = resolve(client_paths(), ca_url, root)
+    with settings.client() as client:
+        click.echo(make_token(client, settings, provisioner_name=provisioner_name, kid=kid,
+                              password_file=password_file, endpoint="revoke" if revoke else "sign",
+                              subject=subject, sans=san))
+
+
+def _token_sans(ott: str) -> list[str]:
+    """The names a given token authorises (its ``sans``), to put in the CSR."""
+    sans = UnverifiedToken.parse(ott).claims.get("sans")
+    return [s for s in sans if isinstance(s, str)] if isinstance(sans, list) else []
+
+
+def _issue(settings: CaSettings, key: PrivateKeyTypes, subject: str, sans: Sequence[str], ott: str | None,
+           token_options: dict[str, Any], not_before: str, not_after: str) -> SignedChain:
+    """CSR, token (unless given), POST /sign; the signed chain, checked to hold our key."""
+    with settings.client() as client:
+        ott = ott or make_token(client, settings, endpoint="sign", subject=subject, sans=sans, **token_options)
+        names = list(sans) or _token_sans(ott)
+        signed = client.sign(csr_pem(make_csr(subject, names, key)), ott, not_before=not_before, not_after=not_after)
+    if signed.leaf.public_key() != key.public_key():
+        raise BadRequest("the CA returned a certificate for another key")
+    return signed
+
+
+@ca.command()
+@click.argument("subject")
+@click.argument("crt_file", type=click.Path(dir_okay=False))
+@click.argument("key_file", required=False, type=click.Path(dir_okay=False))
+@click.option("--token", "ott", help="A one-time token (default: made with --provisioner).")
+@click.option("--san", multiple=True, help="A name for the certificate (repeatable; default: the token's).")
+@click.option("--not-before", default="", help="Validity start: RFC 3339 time or duration from now.")
+@click.option("--not-after", default="", help="Validity end: RFC 3339 time or duration from now (e.g. 2h).")
+@click.option("--kty", type=click.Choice(["EC", "RSA", "OKP"], case_sensitive=False), default="EC", show_default=True)
+@click.option("--crv", help="P-256 (default), P-384 or Ed25519.")
+@click.option("--size", type=int, help="RSA key size: 2048, 3072 (default) or 4096.")
+@click.option("--kms", "kms_uri", help="Create the key in this KMS/HSM instead of a file.")
+@click.option("--key-uri", help="The key's URI in --kms (default: KEY_FILE).")
+@click.option("--force", is_flag=True, help="Overwrite existing files.")
+@provisioner_options
+@ca_options
+def certificate(subject: str, crt_file: str, key_file: str | None, ott: str | None, san: tuple[str, ...],
+                not_before: str, not_after: str, kty: str, crv: str | None, size: int | None,
+                kms_uri: str | None, key_uri: str | None, force: bool, provisioner_name: str | None,
+                kid: str | None, password_file: str | None, ca_url: str | None, root: str | None) -> None:
+    """Create a key (file or KMS), get it certified, write CRT (leaf + chain) and KEY."""
+    settings = resolve(client_paths(), ca_url, root)
+    key_type = KeyType.parse(kty, crv, size)
+    token_options = {"provisioner_name": provisioner_name, "kid": kid, "password_file": password_file}
+    crt = Path(crt_file)
+    if kms_uri:
+        uri = key_uri or key_file
+        if not uri:
+            raise BadRequest("--kms needs --key-uri (or KEY_FILE as the key URI)")
+        refuse_overwrite([crt], force)
+        with created_kms_key(kms_uri, uri, key_type) as (created, signer):
+            signed = _issue(settings, signer, subject, san, ott, token_options, not_before, not_after)
+        write_certificates(crt, signed.certificates)
+        say(f"Your certificate has been saved in {crt}; its key is {created}.")
+        return
+    if not key_file:
+        raise BadRequest("KEY_FILE is required (or --kms with --key-uri)")
+    refuse_overwrite([crt, Path(key_file)], force)
+    key = generate_private_key(key_type)
+    signed = _issue(settings, key, subject, san, ott, token_options, not_before, not_after)
+    write_private_key(Path(key_file), key)
+    write_certificates(crt, signed.certificates)
+    say(f"Your certificate has been saved in {crt}.")
+    say(f"Your private key has been saved in {key_file}.")
+
+
+@ca.command()
+@click.argument("crt_file", type=click.Path(exists=True, dir_okay=False))
+@click.argument("key_file", type=click.Path(exists=True, dir_okay=False))
+@click.option("--force", is_flag=True, help="Overwrite CRT_FILE without asking.")
+@click.option("--daemon", is_flag=True, help="Keep renewing at 2/3 of each certificate's lifetime.")
+@click.option("--exec", "exec_command", help="Command to run after each renewal (not through a shell).")
+@click.option("--expires-in", help="Renew only if the certificate expires within this duration (e.g. 8h).")
+@password_file_option
+@ca_options
+def renew(crt_file: str, key_file: str, force: bool, daemon: bool, exec_command: str | None,
+          expires_in: str | None, password_file: str | None, ca_url: str | None, root: str | None) -> None:
+    """Renew a certificate over mutual TLS (an expired one with an x5c token)."""
+    renewer = Renewer(resolve(client_paths(), ca_url, root), Path(crt_file), Path(key_file),
+                      read_password_file(password_file))
+    if daemon:
+        say(f"renewing {crt_file} in the background; stop with Ctrl-C")
+        renewer.run_daemon(exec_command, say)
+        return
+    window = parse_duration(expires_in) if expires_in else None
+    if window is not None and not expires_within(renewer.current(), window, renewer.now()):
+        say(f"{crt_file} does not expire within {expires_in}: not renewed")
+        return
+    if not force:
+        click.confirm(f"Overwrite {crt_file} with the renewed certificate?", abort=True, err=True)
+    renewed = renewer.renew()
+    say(f"Your certificate has been saved in {crt_file} (serial {renewed.serial_number}).")
+    if exec_command:
+        run_hook(exec_command, say)
+
+
+@ca.command()
+@click.argument("serial")
+@click.option("--token", "ott", help="A revoke token for SERIAL.")
+@click.option("--cert", "cert_file", type=click.Path(exists=True, dir_okay=False),
+              help="Revoke over mutual TLS with this certificate (and --key).")
+@click.option("--key", "key_file", type=click.Path(exists=True, dir_okay=False), help="The key of --cert.")
+@click.option("--reason", default="", help="Free-text reason.")
+@click.option("--reasonCode", "--reason-code", "reason_code", type=click.IntRange(0, 10), default=0,
+              help="RFC 5280 reason code (1 key compromise, 4 superseded, ...).")
+@provisioner_options
+@ca_options
+def revoke(serial: str, ott: str | None, cert_file: str | None, key_file: str | None, reason: str,
+           reason_code: int, provisioner_name: str | None, kid: str | None, password_file: str | None,
+           ca_url: str | None, root: str | None) -> None:
+    """Revoke a certificate (passively) by serial number."""
+    settings = resolve(client_paths(), ca_url, root)
+    if (cert_file is None) != (key_file is None):
+        raise BadRequest("--cert and --key go together")
+    if cert_file and key_file:
+        with settings.client((Path(cert_file), Path(key_file))) as client:
+            client.revoke(serial, reason_code=reason_code, reason=reason)
+    else:
+        with settings.client() as client:
+            ott = ott or make_token(client, settings, provisioner_name=provisioner_name, kid=kid,
+                                    password_file=password_file, endpoint="revoke", subject=serial)
+            client.revoke(serial, reason_code=reason_code, reason=reason, ott=ott)
+    say(f"Certificate with serial number {serial} has been revoked.")

@@ -1,0 +1,134 @@
+"""``appliance ca provisioner ...``: list and edit the provisioners in ca.json
+(reload the CA with SIGHUP to apply an edit)."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any, Callable
+
+import click
+
+from appliance.cli.init import default_path
+from appliance.cli.options import password_file_option, read_password_file
+from appliance.client.provisioners import PROVISIONER_TYPES, CaJson, ProvisionerOptions
+from appliance.client.settings import ClientPaths, resolve_ca_config
+from appliance.config import parse_duration
+from appliance.errors import BadRequest
+
+F = Callable[..., Any]
+#: ``--option`` -> the claim it sets (step's flag names).
+DURATION_CLAIMS = {
+    "x509_min_dur": "minTLSCertDuration",
+    "x509_max_dur": "maxTLSCertDuration",
+    "x509_default_dur": "defaultTLSCertDuration",
+}
+FLAG_CLAIMS = {
+    "disable_renewal": "disableRenewal",
+    "allow_renewal_after_expiry": "allowRenewalAfterExpiry",
+}
+
+
+def _ca_json(ca_config: str | None) -> CaJson:
+    return CaJson(resolve_ca_config(ClientPaths.at(default_path()), ca_config))
+
+
+ca_config_option = click.option("--ca-config", type=click.Path(dir_okay=False),
+                                help="The CA's ca.json (default: defaults.json's ca-config, or config/ca.json).")
+type_option = click.option("--type", "type_name", type=click.Choice(sorted(PROVISIONER_TYPES), case_sensitive=False),
+                           help="The provisioner type.")
+
+
+def edit_options(command: F) -> F:
+    """Credential and claims options shared by ``add`` and ``update``."""
+    options = [
+        click.option("--create", is_flag=True, help="Generate a new key (JWK: encrypted with --password-file)."),
+        click.option("--public-key", type=click.Path(exists=True, dir_okay=False), help="A public JWK file."),
+        password_file_option,
+        click.option("--x509-min-dur", help="Shortest certificate lifetime (e.g. 5m)."),
+        click.option("--x509-max-dur", help="Longest certificate lifetime (e.g. 24h)."),
+        click.option("--x509-default-dur", help="Default certificate lifetime."),
+        click.option("--disable-renewal/--allow-renewal", default=None, help="Refuse or allow renewals."),
+        click.option("--allow-renewal-after-expiry/--disallow-renewal-after-expiry", default=None,
+                     help="Allow renewing an expired certificate (with an x5c token)."),
+    ]
+    for option in reversed(options):
+        command = option(command)
+    return command
+
+
+def _claims(values: dict[str, Any]) -> dict[str, Any]:
+    claims: dict[str, Any] = {}
+    for option, claim in DURATION_CLAIMS.items():
+        if values[option]:
+            parse_duration(values[option])
+            claims[claim] = values[option]
+    claims.update({claim: values[option] for option, claim in FLAG_CLAIMS.items() if values[option] is not None})
+    return claims
+
+
+def _options(values: dict[str, Any]) -> ProvisionerOptions:
+    public_key = None
+    if values["public_key"]:
+        try:
+            public_key = json.loads(Path(values["public_key"]).read_text(encoding="utf-8"))
+        except (OSError, ValueError) as exc:
+            raise BadRequest(f"cannot read a JWK from {values['public_key']}: {exc}") from None
+    password = read_password_file(values["password_file"])
+    if values["create"] and password is None:
+        password = click.prompt("Password to encrypt the new provisioner key", hide_input=True,
+                                confirmation_prompt=True, err=True).encode()
+    return ProvisionerOptions(create=values["create"], password=password, public_key=public_key,
+                              claims=_claims(values))
+
+
+def _saved(ca_json: CaJson, what: str) -> None:
+    ca_json.save()
+    click.echo(f"{what} in {ca_json.path}; reload the CA (SIGHUP) to apply it.", err=True)
+
+
+@click.group()
+def provisioner() -> None:
+    """List, add, remove and update the provisioners in ca.json."""
+
+
+@provisioner.command("list")
+@ca_config_option
+def list_provisioners(ca_config: str | None) -> None:
+    """Print the provisioners as JSON."""
+    click.echo(json.dumps(_ca_json(ca_config).provisioners, indent=3))
+
+
+@provisioner.command()
+@click.argument("name")
+@type_option
+@edit_options
+@ca_config_option
+def add(name: str, type_name: str | None, ca_config: str | None, **values: Any) -> None:
+    """Add a provisioner (JWK: --create a key, or --public-key FILE)."""
+    ca_json = _ca_json(ca_config)
+    ca_json.add(name, type_name or "JWK", _options(values))
+    _saved(ca_json, f"Added provisioner '{name}'")
+
+
+@provisioner.command()
+@click.argument("name")
+@type_option
+@ca_config_option
+def remove(name: str, type_name: str | None, ca_config: str | None) -> None:
+    """Remove a provisioner."""
+    ca_json = _ca_json(ca_config)
+    ca_json.remove(name, type_name)
+    _saved(ca_json, f"Removed provisioner '{name}'")
+
+
+@provisioner.command()
+@click.argument("name")
+@type_option
+@edit_options
+@ca_config_option
+def update(name: str, type_name: str | None, ca_config: str | None, **values: Any) -> None:
+    """Change a provisioner's key (--create, --public-key) or claims."""
+    ca_json = _ca_json(ca_config)
+    ca_json.update(name, type_name, _options(values))
+    _saved(ca_json, f"Updated provisioner '{name}'")

@@ -1,0 +1,162 @@
+"""``ca provisioner``: list, add, remove and update provisioners in ca.json.
+
+Each provisioner type is one entry of ``PROVISIONER_TYPES`` (how to make its
+credential, how to change it); later types (ACME, OIDC, X5C, ...) add an entry.
+The file is edited as JSON so every other field is kept, validated with the
+config loader, then written atomically.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Protocol
+
+from appliance.config import ConfigError, parse_config, write_json
+from appliance.errors import BadRequest, Conflict, NotFound
+from appliance.jose import encrypt_jwk, generate_jwk, key_from_dict, public_dict, thumbprint
+from appliance.provisioner import Audiences, Claimer, Collection, ProvisionerContext
+from appliance.provisioner.base import utc_now
+
+#: The claims ``--x509-*-dur`` and the renewal flags set (step-ca's names).
+CLAIM_NAMES = frozenset({
+    "minTLSCertDuration", "maxTLSCertDuration", "defaultTLSCertDuration",
+    "disableRenewal", "allowRenewalAfterExpiry",
+})
+
+
+@dataclass(frozen=True)
+class ProvisionerOptions:
+    """What the command line asks of a provisioner's credential and claims."""
+
+    create: bool = False
+    password: bytes | None = None
+    public_key: dict[str, Any] | None = None
+    claims: dict[str, Any] = field(default_factory=dict)
+
+
+class ProvisionerType(Protocol):
+    """How ``add`` and ``update`` handle one provisioner type."""
+
+    def new(self, name: str, options: ProvisionerOptions) -> dict[str, Any]:
+        """A new ca.json entry (without claims)."""
+        ...
+
+    def update(self, entry: dict[str, Any], options: ProvisionerOptions) -> dict[str, Any]:
+        """The entry with its credential changed as ``options`` ask."""
+        ...
+
+
+class JwkType:
+    """``JWK``: a public key in ca.json, the private key as an ``encryptedKey`` JWE."""
+
+    def _credential(self, options: ProvisionerOptions) -> dict[str, Any]:
+        if options.create and options.public_key is not None:
+            raise BadRequest("use either --create or --public-key")
+        if options.create:
+            if not options.password:
+                raise BadRequest("--create needs a password (--password-file) to encrypt the new key")
+            key = generate_jwk()
+            return {"key": public_dict(key), "encryptedKey": encrypt_jwk(key, options.password)}
+        if options.public_key is not None:
+            key = key_from_dict(options.public_key)
+            if key.has_private:
+                raise BadRequest("--public-key must hold a public JWK (ca.json never stores private keys)")
+            members = public_dict(key)
+            members.setdefault("kid", thumbprint(key))
+            return {"key": members}
+        return {}
+
+    def new(self, name: str, options: ProvisionerOptions) -> dict[str, Any]:
+        credential = self._credential(options)
+        if not credential:
+            raise BadRequest("a JWK provisioner needs --create (new key) or --public-key FILE")
+        return {"type": "JWK", "name": name, **credential}
+
+    def update(self, entry: dict[str, Any], options: ProvisionerOptions) -> dict[str, Any]:
+        credential = self._credential(options)
+        if credential and "encryptedKey" not in credential:
+            entry = {k: v for k, v in entry.items() if k != "encryptedKey"}  # it belonged to the old key
+        return {**entry, **credential}
+
+
+PROVISIONER_TYPES: dict[str, ProvisionerType] = {"JWK": JwkType()}
+
+
+def provisioner_type(name: str) -> ProvisionerType:
+    try:
+        return PROVISIONER_TYPES[name.upper()]
+    except KeyError:
+        raise BadRequest(f"unsupported provisioner type '{name}' (supported: {', '.join(PROVISIONER_TYPES)})") from None
+
+
+def _with_claims(entry: dict[str, Any], claims: dict[str, Any]) -> dict[str, Any]:
+    unknown = set(claims) - CLAIM_NAMES
+    if unknown:
+        raise BadRequest(f"unknown claims: {', '.join(sorted(unknown))}")
+    if not claims:
+        return entry
+    return {**entry, "claims": {**entry.get("claims", {}), **claims}}
+
+
+class CaJson:
+    """A ca.json being edited: its provisioners as a list of JSON objects."""
+
+    def __init__(self, path: Path) -> None:
+        self.path = path
+        try:
+            self.data: dict[str, Any] = json.loads(path.read_text(encoding="utf-8"))
+        except OSError as exc:
+            raise ConfigError(f"cannot read {path}: {exc.strerror}") from None
+        except ValueError as exc:
+            raise ConfigError(f"{path} is not valid JSON: {exc}") from None
+        if not isinstance(self.data, dict):
+            raise ConfigError(f"{path} must contain a JSON object")
+
+    @property
+    def provisioners(self) -> list[dict[str, Any]]:
+        authority = self.data.setdefault("authority", {})
+        provisioners = authority.get("provisioners")
+        if provisioners is None:
+            provisioners = authority["provisioners"] = []
+        if not isinstance(provisioners, list):
+            raise ConfigError(f"{self.path}: 'authority.provisioners' must be a list")
+        return provisioners
+
+    def _index(self, name: str, type_name: str | None = None) -> int:
+        matches = [i for i, p in enumerate(self.provisioners) if p.get("name") == name
+                   and (type_name is None or str(p.get("type", "")).upper() == type_name.upper())]
+        if not matches:
+            raise NotFound(f"no provisioner named '{name}' in {self.path}")
+        if len(matches) > 1:
+            raise BadRequest(f"several provisioners are named '{name}': pass --type")
+        return matches[0]
+
+    def add(self, name: str, type_name: str, options: ProvisionerOptions) -> dict[str, Any]:
+        if any(p.get("name") == name and str(p.get("type", "")).upper() == type_name.upper()
+               for p in self.provisioners):
+            raise Conflict(f"a {type_name.upper()} provisioner named '{name}' already exists")
+        entry = _with_claims(provisioner_type(type_name).new(name, options), options.claims)
+        self.provisioners.append(entry)
+        return entry
+
+    def remove(self, name: str, type_name: str | None = None) -> dict[str, Any]:
+        return self.provisioners.pop(self._index(name, type_name))
+
+    def update(self, name: str, type_name: str | None, options: ProvisionerOptions) -> dict[str, Any]:
+        index = self._index(name, type_name)
+        entry = self.provisioners[index]
+        updated = provisioner_type(str(entry.get("type", ""))).update(entry, options)
+        self.provisioners[index] = _with_claims(updated, options.claims)
+        return self.provisioners[index]
+
+    def save(self) -> None:
+        """Validate the edited file as the CA will load it (keys, claims), then replace ca.json."""
+        config = parse_config(self.data, path=self.path)
+        context = ProvisionerContext(
+            audiences=Audiences(frozenset(config.hosts)), root_fingerprint="", started_at=utc_now(),
+            claims=Claimer().merged(config.authority.claims, "authority"),
+        )
+        Collection.from_config(config.authority.provisioners, context)
+        write_json(self.path, self.data)

@@ -1,0 +1,73 @@
+"""One-time tokens as ``step ca token`` makes them, and ``x5c`` renew tokens."""
+
+from __future__ import annotations
+
+import base64
+import os
+import time
+from typing import Any, Sequence
+
+from cryptography import x509
+from cryptography.hazmat.primitives import serialization
+from cryptography.hazmat.primitives.asymmetric.types import PrivateKeyTypes
+
+from appliance.errors import NotFound
+from appliance.jose import sign
+from appliance.jose.jwk import JWK
+
+#: step's one-time token lifetime (the CA accepts at most 5 minutes).
+TOKEN_LIFETIME = 300
+#: step-ca checks this issuer in renew tokens.
+RENEW_TOKEN_ISSUER = "step-ca-client/1.0"
+
+
+def audience(ca_url: str, endpoint: str) -> str:
+    """``https://host[:port]/1.0/<endpoint>``, the audience step puts in tokens."""
+    return f"{ca_url.rstrip('/')}/1.0/{endpoint}"
+
+
+def _times(now: float | None) -> dict[str, int]:
+    issued = int(time.time() if now is None else now)
+    return {"iat": issued, "nbf": issued, "exp": issued + TOKEN_LIFETIME}
+
+
+def provisioner_token(key: JWK, *, provisioner: str, ca_url: str, endpoint: str, subject: str,
+                      root_fingerprint: str, sans: Sequence[str] = (), now: float | None = None) -> str:
+    """A JWK provisioner's token for ``/sign`` (with ``sans``) or ``/revoke`` (subject = serial)."""
+    claims: dict[str, Any] = {
+        "iss": provisioner,
+        "aud": audience(ca_url, endpoint),
+        "sub": subject,
+        "sha": root_fingerprint,
+        **_times(now),
+        "jti": os.urandom(32).hex(),
+    }
+    if endpoint == "sign":
+        claims["sans"] = list(sans) or [subject]
+    return sign(claims, key)
+
+
+def renew_token(chain: Sequence[x509.Certificate], key: PrivateKeyTypes, *, ca_url: str,
+                now: float | None = None) -> str:
+    """A renew token signed by the certificate's own key, the chain in the ``x5c`` header."""
+    common_names = chain[0].subject.get_attributes_for_oid(x509.NameOID.COMMON_NAME)
+    claims: dict[str, Any] = {
+        "iss": RENEW_TOKEN_ISSUER,
+        "aud": audience(ca_url, "renew"),
+        **_times(now),
+        "jti": os.urandom(32).hex(),
+    }
+    if common_names:
+        claims["sub"] = str(common_names[0].value)
+    x5c = [base64.b64encode(c.public_bytes(serialization.Encoding.DER)).decode("ascii") for c in chain]
+    return sign(claims, JWK.from_pyca(key), headers={"x5c": x5c})
+
+
+def find_jwk_provisioner(provisioners: list[dict[str, Any]], name: str, kid: str | None = None) -> dict[str, Any]:
+    """The JWK provisioner called ``name`` (and with key id ``kid`` when given)."""
+    for provisioner in provisioners:
+        key = provisioner.get("key") or {}
+        if (str(provisioner.get("type", "")).upper() == "JWK" and provisioner.get("name") == name
+                and (kid is None or key.get("kid") == kid)):
+            return provisioner
+    raise NotFound(f"the CA has no JWK provisioner named '{name}'" + (f" with kid '{kid}'" if kid else ""))
