@@ -10,8 +10,6 @@ running generation keeps serving.
 
 from __future__ import annotations
 
-import asyncio
-import contextlib
 import datetime
 import logging
 import multiprocessing
@@ -26,20 +24,16 @@ from dataclasses import dataclass, field, replace
 from multiprocessing.context import SpawnProcess
 from multiprocessing.synchronize import Event
 from pathlib import Path
-from typing import Iterator
 
-import uvicorn
 from cryptography.hazmat.primitives.asymmetric import ec
 
-from appliance.api.app import create_app, create_insecure_app
 from appliance.api.runtime import Runtime, load_runtime
 from appliance.api.servercert import TLSFiles, write_tls_files
-from appliance.api.tls import TLSH11Protocol, server_ssl_context
+from appliance.api.worker import GRACEFUL_TIMEOUT, WorkerSpec, configure_logging, worker_main
 from appliance.errors import BadRequest
 
 log = logging.getLogger("appliance.server")
 READY_TIMEOUT = 60.0
-GRACEFUL_TIMEOUT = 30.0
 POLL_INTERVAL = 0.5
 RENEWAL_RETRY = 60.0
 
@@ -51,29 +45,6 @@ class ServeOptions:
     config_path: Path
     password: bytes | None = None
     workers: int = field(default_factory=lambda: os.cpu_count() or 1)
-
-
-@dataclass(frozen=True)
-class WorkerSpec:
-    """Everything a spawned worker gets (pickled): no open resources but sockets."""
-
-    options: ServeOptions
-    tls: TLSFiles
-    sockets: tuple[socket.socket, ...]
-    insecure_sockets: tuple[socket.socket, ...]
-    supervisor_pid: int
-
-
-def configure_logging() -> None:
-    """Plain lines on stderr; access-log lines are already formatted (text or JSON)."""
-    handler = logging.StreamHandler()
-    handler.setFormatter(logging.Formatter("%(asctime)s %(levelname)s %(name)s: %(message)s"))
-    access = logging.StreamHandler()
-    access.setFormatter(logging.Formatter("%(message)s"))
-    logging.basicConfig(level=logging.INFO, handlers=[handler], force=True)
-    access_logger = logging.getLogger("appliance.access")
-    access_logger.handlers[:] = [access]
-    access_logger.propagate = False
 
 
 def bind(address: str) -> socket.socket:
@@ -91,64 +62,6 @@ def bind(address: str) -> socket.socket:
     sock.listen(2048)
     sock.set_inheritable(True)
     return sock
-
-
-class _Server(uvicorn.Server):
-    """A uvicorn server that leaves signal handling to the worker."""
-
-    @contextlib.contextmanager
-    def capture_signals(self) -> Iterator[None]:
-        yield
-
-
-def _uvicorn_server(app: object, *, ssl_files: TLSFiles | None) -> _Server:
-    def ssl_context(config: uvicorn.Config, default: object) -> object:
-        assert ssl_files is not None
-        return server_ssl_context(ssl_files.cert, ssl_files.key, ssl_files.key_password, ssl_files.client_cas)
-
-    config = uvicorn.Config(
-        app, http=TLSH11Protocol, lifespan="off", log_config=None, access_log=False, server_header=False,
-        timeout_graceful_shutdown=int(GRACEFUL_TIMEOUT), ssl_context_factory=ssl_context if ssl_files else None,
-    )
-    return _Server(config)
-
-
-async def _serve(spec: WorkerSpec, runtime: Runtime, ready: Event) -> None:
-    servers = [(_uvicorn_server(create_app(runtime.authority, runtime.settings), ssl_files=spec.tls), spec.sockets)]
-    if spec.insecure_sockets:
-        servers.append((_uvicorn_server(create_insecure_app(runtime.authority, runtime.settings), ssl_files=None),
-                        spec.insecure_sockets))
-    loop = asyncio.get_running_loop()
-    for sig in (signal.SIGTERM, signal.SIGINT):
-        loop.add_signal_handler(sig, lambda: [setattr(s, "should_exit", True) for s, _ in servers])
-    tasks = [asyncio.create_task(server.serve(sockets=list(sockets))) for server, sockets in servers]
-    while not all(server.started for server, _ in servers) and not any(t.done() for t in tasks):
-        await asyncio.sleep(0.01)
-    if all(server.started for server, _ in servers):
-        ready.set()
-    watchdog = asyncio.create_task(_exit_with_supervisor(spec.supervisor_pid, [s for s, _ in servers]))
-    await asyncio.gather(*tasks)
-    watchdog.cancel()
-
-
-async def _exit_with_supervisor(supervisor_pid: int, servers: list[_Server]) -> None:
-    """Shut down gracefully if the supervisor disappears (no orphaned workers)."""
-    while os.getppid() == supervisor_pid:
-        await asyncio.sleep(POLL_INTERVAL)
-    log.warning("the supervisor exited; shutting down")
-    for server in servers:
-        server.should_exit = True
-
-
-def worker_main(spec: WorkerSpec, ready: Event) -> None:
-    """One worker process: its own authority (database, KMS session), one event loop."""
-    signal.signal(signal.SIGHUP, signal.SIG_IGN)
-    configure_logging()
-    runtime = load_runtime(spec.options.config_path, spec.options.password)
-    try:
-        asyncio.run(_serve(spec, runtime, ready))
-    finally:
-        runtime.close()
 
 
 @dataclass
@@ -178,7 +91,7 @@ class Supervisor:
         self.runtime = load_runtime(self.options.config_path, self.options.password, report=True)
         try:
             self.spec = WorkerSpec(
-                options=self.options, tls=self._issue_tls(),
+                config_path=self.options.config_path, password=self.options.password, tls=self._issue_tls(),
                 sockets=(bind(self.runtime.config.address),),
                 insecure_sockets=(bind(self.runtime.config.insecure_address),)
                 if self.runtime.config.insecure_address else (),

@@ -15,7 +15,7 @@ from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import ec
 
 from appliance.api import create_app
-from appliance.api.server import _uvicorn_server
+from appliance.api.worker import uvicorn_server
 from appliance.api.servercert import write_tls_files
 from appliance.authority.interfaces import IssuedCertificate
 from tests.api.conftest import FakeAuthority
@@ -28,7 +28,7 @@ def served(tmp_path: Path, authority: FakeAuthority) -> Iterator[str]:
     key = ec.generate_private_key(ec.SECP256R1())
     leaf = make_certificate("localhost", key, pki.intermediate, pki.intermediate_key, ca=False, sans=("localhost",))
     tls = write_tls_files(tmp_path, key, IssuedCertificate(leaf, (pki.intermediate,)), [pki.root], 1)
-    server = _uvicorn_server(create_app(authority), ssl_files=tls)
+    server = uvicorn_server(create_app(authority), tls=tls)
     sock = socket.socket()
     sock.bind(("127.0.0.1", 0))
     thread = threading.Thread(target=server.run, kwargs={"sockets": [sock]}, daemon=True)

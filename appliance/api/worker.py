@@ -1,0 +1,118 @@
+"""One worker process: its own runtime (database, KMS session), one event loop,
+uvicorn serving the HTTPS API (and the plain-HTTP CRL) on inherited sockets."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import os
+import signal
+import socket
+import ssl
+from dataclasses import dataclass
+from multiprocessing.synchronize import Event
+from pathlib import Path
+from typing import Callable, Iterator
+
+import uvicorn
+from starlette.types import ASGIApp
+
+from appliance.api.app import create_app, create_insecure_app
+from appliance.api.runtime import Runtime, load_runtime
+from appliance.api.servercert import TLSFiles
+from appliance.api.tls import TLSH11Protocol, server_ssl_context
+
+log = logging.getLogger("appliance.server")
+GRACEFUL_TIMEOUT = 30
+SUPERVISOR_CHECK_INTERVAL = 0.5
+
+
+@dataclass(frozen=True)
+class WorkerSpec:
+    """Everything a spawned worker gets (pickled): no open resources but sockets."""
+
+    config_path: Path
+    password: bytes | None
+    tls: TLSFiles
+    sockets: tuple[socket.socket, ...]
+    insecure_sockets: tuple[socket.socket, ...]
+    supervisor_pid: int
+
+
+def configure_logging() -> None:
+    """Plain lines on stderr; access-log lines are already formatted (text or JSON)."""
+    handler = logging.StreamHandler()
+    handler.setFormatter(logging.Formatter("%(asctime)s %(levelname)s %(name)s: %(message)s"))
+    logging.basicConfig(level=logging.INFO, handlers=[handler], force=True)
+    access = logging.StreamHandler()
+    access.setFormatter(logging.Formatter("%(message)s"))
+    access_logger = logging.getLogger("appliance.access")
+    access_logger.handlers[:] = [access]
+    access_logger.propagate = False
+
+
+class WorkerServer(uvicorn.Server):
+    """A uvicorn server that leaves signal handling to the worker."""
+
+    @contextlib.contextmanager
+    def capture_signals(self) -> Iterator[None]:
+        yield
+
+
+def uvicorn_server(app: ASGIApp, *, tls: TLSFiles | None) -> WorkerServer:
+    """A server for ``app``: HTTPS with our TLS context and protocol when ``tls`` is given."""
+
+    def ssl_context(config: uvicorn.Config, default: Callable[[], ssl.SSLContext]) -> ssl.SSLContext:
+        assert tls is not None
+        return server_ssl_context(tls.cert, tls.key, tls.key_password, tls.client_cas)
+
+    config = uvicorn.Config(
+        app, http=TLSH11Protocol, lifespan="off", log_config=None, access_log=False, server_header=False,
+        timeout_graceful_shutdown=GRACEFUL_TIMEOUT, ssl_context_factory=ssl_context if tls else None,
+    )
+    return WorkerServer(config)
+
+
+def _stop(servers: list[WorkerServer]) -> None:
+    """Graceful shutdown: stop accepting, finish in-flight requests."""
+    for server in servers:
+        server.should_exit = True
+
+
+async def _exit_with_supervisor(supervisor_pid: int, servers: list[WorkerServer]) -> None:
+    """Shut down if the supervisor disappears (no orphaned workers)."""
+    while os.getppid() == supervisor_pid:
+        await asyncio.sleep(SUPERVISOR_CHECK_INTERVAL)
+    log.warning("the supervisor exited; shutting down")
+    _stop(servers)
+
+
+async def _serve(spec: WorkerSpec, runtime: Runtime, ready: Event) -> None:
+    listeners = [(uvicorn_server(create_app(runtime.authority, runtime.settings), tls=spec.tls), spec.sockets)]
+    if spec.insecure_sockets:
+        insecure = create_insecure_app(runtime.authority, runtime.settings)
+        listeners.append((uvicorn_server(insecure, tls=None), spec.insecure_sockets))
+    servers = [server for server, _ in listeners]
+    loop = asyncio.get_running_loop()
+    for sig in (signal.SIGTERM, signal.SIGINT):
+        loop.add_signal_handler(sig, _stop, servers)
+    tasks = [asyncio.create_task(server.serve(sockets=list(sockets))) for server, sockets in listeners]
+    while not all(server.started for server in servers) and not any(task.done() for task in tasks):
+        await asyncio.sleep(0.01)
+    if all(server.started for server in servers):
+        ready.set()
+    watchdog = asyncio.create_task(_exit_with_supervisor(spec.supervisor_pid, servers))
+    await asyncio.gather(*tasks)
+    watchdog.cancel()
+
+
+def worker_main(spec: WorkerSpec, ready: Event) -> None:
+    """Entry point of a spawned worker; ``ready`` is set once every listener serves."""
+    signal.signal(signal.SIGHUP, signal.SIG_IGN)  # reloads are the supervisor's business
+    configure_logging()
+    runtime = load_runtime(spec.config_path, spec.password)
+    try:
+        asyncio.run(_serve(spec, runtime, ready))
+    finally:
+        runtime.close()
