@@ -45,6 +45,7 @@ class ServeOptions:
     config_path: Path
     password: bytes | None = None
     workers: int = field(default_factory=lambda: os.cpu_count() or 1)
+    server_certificate_lifetime: datetime.timedelta = datetime.timedelta(hours=24)
 
 
 def bind(address: str) -> socket.socket:
@@ -142,7 +143,8 @@ class Supervisor:
         runtime = runtime or self.runtime
         self.generation += 1
         key = ec.generate_private_key(ec.SECP256R1())
-        issued = runtime.authority.issue_server_certificate(key.public_key())
+        issued = runtime.authority.issue_server_certificate(key.public_key(),
+                                                            self.options.server_certificate_lifetime)
         client_cas = [*runtime.authority.roots(), *runtime.authority.intermediates()]
         return write_tls_files(self.directory, key, issued, client_cas, self.generation)
 

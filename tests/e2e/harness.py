@@ -171,14 +171,11 @@ class Server:
         self.process.wait(STOP_TIMEOUT)
 
 
-def start_server(ca: CA, workers: int = 2) -> Server:
+def launch(ca: CA, argv: list[str]) -> Server:
+    """Start a server command in a process group of its own; return once it serves."""
     log_file = ca.path / f"serve-{uuid.uuid4().hex[:8]}.log"
     with log_file.open("wb") as log:
-        process = subprocess.Popen(
-            [str(APPLIANCE), "serve", str(ca.ca_json), "--password-file", str(ca.password_file),
-             "--workers", str(workers)],
-            stdout=log, stderr=subprocess.STDOUT, start_new_session=True,
-        )
+        process = subprocess.Popen(argv, stdout=log, stderr=subprocess.STDOUT, start_new_session=True)
     server = Server(ca, process, log_file)
     try:
         server.wait_ready()
@@ -186,6 +183,12 @@ def start_server(ca: CA, workers: int = 2) -> Server:
         server.stop()
         raise
     return server
+
+
+def start_server(ca: CA, workers: int = 2) -> Server:
+    """``appliance serve`` as an operator runs it."""
+    return launch(ca, [str(APPLIANCE), "serve", str(ca.ca_json), "--password-file", str(ca.password_file),
+                       "--workers", str(workers)])
 
 
 def new_key() -> ec.EllipticCurvePrivateKey:
