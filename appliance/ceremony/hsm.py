@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import Callable, Mapping, Protocol, runtime_checkable
+from typing import Callable
 
 from cryptography import x509
 from cryptography.hazmat.primitives.asymmetric.types import PublicKeyTypes
@@ -11,20 +11,13 @@ from appliance.ceremony.build import signature_hash
 from appliance.ceremony.errors import InvalidCeremony
 from appliance.ceremony.lint import spki
 from appliance.ceremony.model import AnyCeremony, CrlCeremony, CrossCsrCeremony, IntermediateCeremony, KeyCeremony
-from appliance.kms import KeyManager, KmsUri, open_key_manager, parse_uri
+from appliance.kms import KeyManager, KmsUri, TokenInfo, open_key_manager, parse_uri
 from appliance.kms.errors import KeyNotFound
 
 # Backends whose secret may be typed at a prompt, and what it is called.
 _PROMPTED_SECRETS = {"pkcs11": "pin", "yubikey": "pin", "softkms": "password"}
 
 PinPrompt = Callable[[str], str]
-
-
-@runtime_checkable
-class TokenInfo(Protocol):
-    """A backend that can describe the token it is logged in to (label, serial, model)."""
-
-    def token_info(self) -> Mapping[str, str]: ...
 
 
 def key_uri(kms: str, key: str) -> KmsUri:

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from appliance.kms.algorithms import KeyType, SignatureAlgorithm
-from appliance.kms.interface import Attester, CertificateStore, CreatedKey, KeyDeleter, KeyManager
+from appliance.kms.interface import Attester, CertificateStore, CreatedKey, KeyDeleter, KeyManager, TokenInfo
 from appliance.kms.registry import open_key_manager
 from appliance.kms.uri import KmsUri, parse_uri
 
@@ -16,6 +16,7 @@ __all__ = [
     "KeyType",
     "KmsUri",
     "SignatureAlgorithm",
+    "TokenInfo",
     "open_key_manager",
     "parse_uri",
 ]

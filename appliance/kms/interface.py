@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import abc
 from dataclasses import dataclass
-from typing import Protocol, runtime_checkable
+from typing import Mapping, Protocol, runtime_checkable
 
 from cryptography import x509
 from cryptography.hazmat.primitives.asymmetric.types import PrivateKeyTypes, PublicKeyTypes
@@ -78,6 +78,15 @@ class Attester(Protocol):
 
     def attest(self, key: str | KmsUri) -> list[x509.Certificate]:
         """The attestation chain, leaf (the attested key) first."""
+        ...
+
+
+@runtime_checkable
+class TokenInfo(Protocol):
+    """A backend that can describe the device it is logged in to (for transcripts)."""
+
+    def token_info(self) -> Mapping[str, str]:
+        """Label, serial number, manufacturer and model of the device."""
         ...
 
 

@@ -20,7 +20,7 @@ from __future__ import annotations
 
 import os
 import threading
-from typing import Any
+from typing import Any, Mapping
 from urllib.parse import quote
 
 import pkcs11
@@ -34,7 +34,7 @@ from appliance.kms.algorithms import KeyType
 from appliance.kms.errors import InvalidKmsUri, KeyNotFound, KmsError, UnsupportedKeyOperation
 from appliance.kms.interface import CreatedKey, KeyManager
 from appliance.kms.pkcs11_keys import keypair_templates, public_key_from_object, signing_input
-from appliance.kms.pkcs11_module import TokenSelector, TokenSession, load_module
+from appliance.kms.pkcs11_module import TokenSelector, TokenSession, load_module, token_serial
 from appliance.kms.signer import RsaPadding, device_private_key
 from appliance.kms.uri import KmsUri
 
@@ -120,6 +120,16 @@ class PKCS11KMS(KeyManager):
                 session = TokenSession.acquire(module, selector, pin)
                 self._tokens[(module.path, selector)] = session
             return session
+
+    def token_info(self) -> Mapping[str, str]:
+        """The token named by the KMS URI: label, serial, manufacturer, model."""
+        token = self._token(self.uri).token
+        return {
+            "label": token.label,
+            "serial": token_serial(token),
+            "manufacturer": token.manufacturer_id,
+            "model": token.model,
+        }
 
     def _public_key(self, session: pkcs11.Session, attributes: dict[Attribute, Any]) -> PublicKeyTypes | None:
         public = _find_one(session, ObjectClass.PUBLIC_KEY, attributes)

@@ -95,12 +95,13 @@ class TokenSelector:
     def matches(self, slot: pkcs11.Slot, token: pkcs11.Token) -> bool:
         return (
             (self.label is None or token.label == self.label)
-            and (self.serial is None or _serial(token) == self.serial)
+            and (self.serial is None or token_serial(token) == self.serial)
             and (self.slot_id is None or slot.slot_id == self.slot_id)
         )
 
 
-def _serial(token: pkcs11.Token) -> str:
+def token_serial(token: pkcs11.Token) -> str:
+    """The token's serial number as text."""
     serial = token.serial
     return (serial.decode(errors="replace") if isinstance(serial, bytes) else str(serial)).strip()
 

@@ -84,6 +84,11 @@ def test_two_tier_ceremony(ceremonies: Ceremonies) -> None:
     online_objects = "\n".join(online.snapshot())
     assert "intermediate-key" in online_objects and "root-key" not in online_objects
 
+    tokens = [entry["hsm"]["token"] for entry in entries]
+    if ceremonies.root_hsm.kms.startswith("pkcs11:"):  # the device's own serial, not just the URI's label
+        assert all(token["serial"] and token["manufacturer"] == "SoftHSM project" for token in tokens)
+        assert tokens[0]["serial"] != tokens[2]["serial"]  # root and online keys on different tokens
+
     summary = verify_transcript(work / "transcript.jsonl")
     assert (summary.entries, summary.outputs) == (5, 6)
     assert summary.head == entries[-1]["hash"]

@@ -14,7 +14,7 @@ from cryptography.hazmat.primitives.asymmetric import ec, padding, rsa
 
 from appliance.kms import KeyType, SignatureAlgorithm, open_key_manager
 from appliance.kms.errors import InvalidKmsUri, KeyNotFound, KmsAuthenticationFailed, KmsError, UnsupportedKeyOperation
-from appliance.kms.interface import CertificateStore, KeyDeleter
+from appliance.kms.interface import CertificateStore, KeyDeleter, TokenInfo
 from appliance.kms.pkcs11 import PKCS11KMS
 from tests.conftest import SOFTHSM_MODULE, SoftHSMToken
 from tests.kms.artefacts import self_signed_ca, verify_artefacts
@@ -241,3 +241,17 @@ def test_cli_full_key_uri_without_kms_and_errors(softhsm_token: SoftHSMToken) ->
     wrong = subprocess.run([APPLIANCE, "kms", "key", full.replace(f"pin-value={softhsm_token.pin}", "pin-value=4321")],
                            capture_output=True, text=True)
     assert wrong.returncode == 1 and "refused the PIN" in wrong.stderr and "4321" not in wrong.stderr
+
+
+def test_token_info_reports_the_serial_pkcs11_tool_sees(softhsm_token: SoftHSMToken) -> None:
+    listing = subprocess.run(
+        ["pkcs11-tool", "--module", softhsm_token.module, "--list-slots"], capture_output=True, text=True, check=True
+    ).stdout
+    with open_key_manager(softhsm_token.kms_uri) as manager:
+        assert isinstance(manager, TokenInfo)
+        info = manager.token_info()
+    assert info["label"] == softhsm_token.label
+    assert info["manufacturer"] == "SoftHSM project"
+    block = listing[listing.index(f"token label        : {softhsm_token.label}"):]
+    serial_line = next(line for line in block.splitlines() if line.strip().startswith("serial num"))
+    assert info["serial"] == serial_line.split(":", 1)[1].strip() != ""
