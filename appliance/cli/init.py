@@ -226,7 +226,8 @@ def initialise(options: InitOptions) -> Layout:
     return layout
 
 
-def _prompt_dns(dns: tuple[str, ...]) -> tuple[str, ...]:
+def _prompt_dns(ctx: click.Context, param: click.Parameter, dns: tuple[str, ...]) -> tuple[str, ...]:
+    """``--dns`` values, or asked for (in option order) when none were given."""
     if dns:
         return dns
     answer = click.prompt("DNS names or IP addresses of the CA (comma separated)", default="localhost")
@@ -237,7 +238,7 @@ def _prompt_dns(dns: tuple[str, ...]) -> tuple[str, ...]:
 @click.option("--path", default=default_path, show_default="$APPLIANCE_PATH or ~/.appliance",
               type=click.Path(file_okay=False), help="Directory of the new CA ($STEPPATH layout).")
 @click.option("--name", prompt="Name of the new PKI", help="The PKI's name (root and intermediate subjects).")
-@click.option("--dns", multiple=True, help="A DNS name or IP address of the CA (repeatable).")
+@click.option("--dns", multiple=True, callback=_prompt_dns, help="A DNS name or IP address of the CA (repeatable).")
 @click.option("--address", prompt="Address the CA listens on", default=":8443", show_default=True,
               help="host:port to listen on.")
 @click.option("--provisioner", prompt="Name of the first provisioner", help="Name of the first JWK provisioner.")
@@ -256,7 +257,7 @@ def init(path: str, name: str, dns: tuple[str, ...], address: str, provisioner: 
         password = click.prompt("Password for the CA keys and the provisioner key", hide_input=True,
                                 confirmation_prompt=True).encode()
     layout = initialise(InitOptions(
-        path=Path(path), name=name, dns_names=_prompt_dns(dns), address=address, provisioner=provisioner,
+        path=Path(path), name=name, dns_names=dns, address=address, provisioner=provisioner,
         password=password, kms_uri=kms_uri, root_key_uri=root_key_uri, intermediate_key_uri=intermediate_key_uri,
         root_cert=Path(root_cert) if root_cert else None, root_key_file=Path(root_key_file) if root_key_file else None,
     ))

@@ -128,3 +128,13 @@ def test_init_reuses_an_rsa_pkcs1_root_and_refuses_a_foreign_key(tmp_path: Path)
     (tmp_path / "root.key").write_bytes(key.private_bytes(serialization.Encoding.PEM, pkcs1,
                                                           serialization.NoEncryption()))
     _init(tmp_path, "--root", str(tmp_path / "root.crt"), "--key", str(tmp_path / "root.key"))
+
+
+def test_init_prompts_for_what_is_missing(tmp_path: Path) -> None:
+    answers = "\n".join(["Prompted", "ca.test, 10.0.0.1", "", "ops", PASSWORD, PASSWORD]) + "\n"
+    result = CliRunner().invoke(cli, ["init", "--path", str(tmp_path / "ca")], input=answers)
+    assert result.exit_code == 0, result.output
+    config = load_config(tmp_path / "ca" / "config" / "ca.json")
+    assert config.dns_names == ("ca.test", "10.0.0.1") and config.address == ":8443"
+    assert config.authority.provisioners[0]["name"] == "ops"
+    assert decrypt_jwk(config.authority.provisioners[0]["encryptedKey"], PASSWORD.encode())

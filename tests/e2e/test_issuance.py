@@ -159,3 +159,18 @@ def test_server_certificate_is_issued_by_the_ca_and_recorded(server: Server) -> 
 @pytest.mark.parametrize("protocol", ["-tls1", "-tls1_1"])
 def test_tls_before_1_2_is_refused(server: Server, protocol: str) -> None:
     assert _s_client(server.ca, protocol).returncode != 0
+
+
+def test_rekey_over_mutual_tls(server: Server, work: Path, openssl: Callable[..., Any]) -> None:
+    ca = server.ca
+    old, crt, key = _issue(ca, "rekey.example", work)
+    new_private = new_key()
+    status, body = _curl(ca, "/1.0/rekey", "--cert", str(crt), "--key", str(key),
+                         "-H", "content-type: application/json",
+                         "--data", json.dumps({"csr": csr_pem("rekey.example", new_private)}))
+    assert status == 201, body
+    new = x509.load_pem_x509_certificate(body["crt"].encode())
+    assert new.public_key() == new_private.public_key() and new.subject == old.subject
+    openssl("verify", "-CAfile", ca.root, "-untrusted", ca.intermediate, write_pem(work / "rekeyed.crt", body["crt"]))
+    assert _curl(ca, "/rekey", "-H", "content-type: application/json",
+                 "--data", json.dumps({"csr": csr_pem("rekey.example", new_private)}))[0] == 400
