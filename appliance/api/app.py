@@ -8,6 +8,8 @@ from fastapi import APIRouter, FastAPI
 from starlette.types import ASGIApp
 
 from appliance import __version__
+from appliance.acme import AcmeServer
+from appliance.api.acme import acme_router
 from appliance.api.errors import install_error_handlers
 from appliance.api.middleware import DEFAULT_MAX_BODY, AccessLog, BodyLimit
 from appliance.api.routes import certificate_router, crl_router, read_only_router
@@ -24,19 +26,25 @@ class ApiSettings:
     max_body_bytes: int = DEFAULT_MAX_BODY
 
 
-def _build(authority: AuthorityInterface, settings: ApiSettings, routers: list[APIRouter]) -> ASGIApp:
+def _build(authority: AuthorityInterface, settings: ApiSettings, routers: list[APIRouter],
+           acme: AcmeServer | None = None) -> ASGIApp:
     app = FastAPI(title="appliance", version=__version__, docs_url=None, redoc_url=None, openapi_url=None)
     app.state.authority = authority
     install_error_handlers(app)
     for prefix in API_PREFIXES:
         for router in routers:
             app.include_router(router, prefix=prefix)
+    if acme is not None:
+        app.state.acme = acme
+        app.include_router(acme_router())
     return AccessLog(BodyLimit(app, settings.max_body_bytes), log_format=settings.log_format)
 
 
-def create_app(authority: AuthorityInterface, settings: ApiSettings | None = None) -> ASGIApp:
-    """The step-ca API, at ``/`` and ``/1.0/``."""
-    return _build(authority, settings or ApiSettings(), [read_only_router(), certificate_router(), crl_router()])
+def create_app(authority: AuthorityInterface, settings: ApiSettings | None = None,
+               acme: AcmeServer | None = None) -> ASGIApp:
+    """The step-ca API, at ``/`` and ``/1.0/``; ACME at ``/acme/`` and ``/2.0/acme/`` when given."""
+    return _build(authority, settings or ApiSettings(), [read_only_router(), certificate_router(), crl_router()],
+                  acme)
 
 
 def create_insecure_app(authority: AuthorityInterface, settings: ApiSettings | None = None) -> ASGIApp:

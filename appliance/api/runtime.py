@@ -6,10 +6,12 @@ from __future__ import annotations
 from dataclasses import dataclass
 from pathlib import Path
 
+from appliance.acme import AcmeServer
 from appliance.api.app import ApiSettings
 from appliance.authority.authority import Authority
 from appliance.config import CaConfig, load_config
 from appliance.db import Database, open_database
+from appliance.db.acme_store import SQLAcmeStore
 
 
 @dataclass
@@ -20,8 +22,10 @@ class Runtime:
     database: Database
     authority: Authority
     settings: ApiSettings
+    acme: AcmeServer
 
     def close(self) -> None:
+        self.acme.close()
         self.authority.close()
         self.database.close()
 
@@ -35,4 +39,5 @@ def load_runtime(config_path: Path, password: bytes | None, *, report: bool = Fa
     except BaseException:
         database.close()
         raise
-    return Runtime(config, database, authority, ApiSettings(log_format=str(config.logger.get("format", "text"))))
+    return Runtime(config, database, authority, ApiSettings(log_format=str(config.logger.get("format", "text"))),
+                   AcmeServer(authority, SQLAcmeStore(database)))

@@ -89,7 +89,8 @@ async def _exit_with_supervisor(supervisor_pid: int, servers: list[WorkerServer]
 
 
 async def _serve(spec: WorkerSpec, runtime: Runtime, ready: Event) -> None:
-    listeners = [(uvicorn_server(create_app(runtime.authority, runtime.settings), tls=spec.tls), spec.sockets)]
+    app = create_app(runtime.authority, runtime.settings, runtime.acme)
+    listeners = [(uvicorn_server(app, tls=spec.tls), spec.sockets)]
     if spec.insecure_sockets:
         insecure = create_insecure_app(runtime.authority, runtime.settings)
         listeners.append((uvicorn_server(insecure, tls=None), spec.insecure_sockets))

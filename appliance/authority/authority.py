@@ -15,7 +15,7 @@ from appliance.authority.interfaces import IssuedCertificate, RevokeRequest, Sig
 from appliance.authority.leaf import IssuanceFailed, LeafSigner
 from appliance.authority.pem import fingerprint, load_certificates, to_pem
 from appliance.authority.renew_token import verify_renew_token
-from appliance.authority.request import authorised_names, csr_public_key, validity
+from appliance.authority.request import authorised_names, csr_common_name, csr_public_key, validity
 from appliance.config import CaConfig
 from appliance.db.interfaces import CertificateRecord, Database, RevocationRecord
 from appliance.errors import BadRequest, Conflict, NotImplementedFeature, Unauthorized
@@ -31,6 +31,7 @@ from appliance.provisioner import (
     ProvisionerExtension,
     TokenUse,
 )
+from appliance.provisioner.acme import ACMEProvisioner
 from appliance.provisioner.base import utc_now
 
 log = logging.getLogger(__name__)
@@ -181,6 +182,23 @@ class Authority:
             names.as_strings(), provisioner.name,
         )
 
+    def sign_for_order(self, csr: x509.CertificateSigningRequest, provisioner: ACMEProvisioner, names: Names,
+                       not_before: datetime.datetime | None = None,
+                       not_after: datetime.datetime | None = None) -> IssuedCertificate:
+        """The certificate of an ACME order whose challenges were met and whose CSR names are
+        the order's: the provisioner's policy and claims apply as for ``sign``."""
+        public_key = csr_public_key(csr)
+        provisioner.authorize_names(names)
+        common_name = csr_common_name(csr) or (names.as_strings()[0] if provisioner.force_cn else "")
+        start, end = validity(self._now(), self.config.authority.backdate, provisioner.claimer, not_before, not_after)
+        extension = provisioner.extension.to_extension()
+        return self._issue(
+            lambda: self.leaf_signer.new_leaf(common_name=common_name, san=names.general_names(),
+                                              public_key=public_key, not_before=start, not_after=end,
+                                              extensions=[extension]),
+            names.as_strings(), provisioner.name,
+        )
+
     def issue_server_certificate(self, public_key: CertificatePublicKeyTypes,
                                  lifetime: datetime.timedelta = datetime.timedelta(hours=24)) -> IssuedCertificate:
         """The CA's own TLS certificate for its dnsNames (no token: the CA authorises itself)."""
@@ -266,9 +284,18 @@ class Authority:
             name, mtls = (extension.name if extension else AUTHORITY_PROVISIONER), True
         else:
             raise Unauthorized("revocation needs a token or a client certificate")
+        self._record_revocation(serial, request.reason_code, request.reason, name, mtls=mtls)
+
+    def revoke_authorized(self, serial: str, reason_code: int, reason: str, provisioner: str) -> None:
+        if reason_code not in REASON_CODES:
+            raise BadRequest(f"reasonCode {reason_code} is not an RFC 5280 reason code")
+        self._record_revocation(parse_serial(serial), reason_code, reason, provisioner, mtls=False)
+
+    def _record_revocation(self, serial: str, reason_code: int, reason: str, provisioner: str, *, mtls: bool) -> None:
+        """Record a passive revocation (``Conflict`` if already revoked); refresh the CRL."""
         self.database.revoke(RevocationRecord(
-            serial=serial, reason_code=request.reason_code, reason=request.reason,
-            revoked_at=self._now(), provisioner=name, passive=True, mtls=mtls,
+            serial=serial, reason_code=reason_code, reason=reason,
+            revoked_at=self._now(), provisioner=provisioner, passive=True, mtls=mtls,
         ))
         if self.config.crl.generate_on_revoke:
             self._crl.invalidate()
@@ -292,3 +319,6 @@ class Authority:
 
     def encrypted_key(self, kid: str) -> str:
         return self.provisioner_collection.encrypted_key(kid)
+
+    def provisioner(self, name: str) -> Provisioner:
+        return self.provisioner_collection.by_name(name)

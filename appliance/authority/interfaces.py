@@ -9,6 +9,9 @@ from typing import Any, Protocol
 
 from cryptography import x509
 
+from appliance.provisioner import Names, Provisioner
+from appliance.provisioner.acme import ACMEProvisioner
+
 
 @dataclass(frozen=True)
 class IssuedCertificate:
@@ -57,6 +60,21 @@ class AuthorityInterface(Protocol):
     def rekey(self, certificate: x509.Certificate, csr: x509.CertificateSigningRequest) -> IssuedCertificate: ...
 
     def revoke(self, request: RevokeRequest) -> None: ...
+
+    def sign_for_order(self, csr: x509.CertificateSigningRequest, provisioner: ACMEProvisioner, names: Names,
+                       not_before: datetime.datetime | None = None,
+                       not_after: datetime.datetime | None = None) -> IssuedCertificate:
+        """Issue an ACME order's certificate for exactly ``names`` (challenges already met)."""
+        ...
+
+    def revoke_authorized(self, serial: str, reason_code: int, reason: str, provisioner: str) -> None:
+        """Revoke a certificate whose revocation a protocol core authorised (ACME);
+        ``Conflict`` if it is already revoked."""
+        ...
+
+    def provisioner(self, name: str) -> Provisioner:
+        """The provisioner called ``name``; ``NotFound`` if none."""
+        ...
 
     def roots(self) -> list[x509.Certificate]: ...
 

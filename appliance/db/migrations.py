@@ -17,7 +17,7 @@ from typing import Callable
 
 from sqlalchemy import Connection, Engine, Table, select, text
 
-from appliance.db import schema
+from appliance.db import acme_schema, schema
 
 log = logging.getLogger(__name__)
 
@@ -47,6 +47,8 @@ STEPS: tuple[Step, ...] = (
     Step(1, "certificates, revocations, used tokens",
          _create(schema.certificates, schema.revocations, schema.used_tokens)),
     Step(2, "provisioners and admins", _create(schema.provisioners, schema.admins)),
+    Step(3, "ACME accounts, EAB keys, orders, authorizations, challenges, nonces, certificates",
+         _create(*acme_schema.TABLES)),
 )
 
 LATEST = STEPS[-1].version

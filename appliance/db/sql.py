@@ -12,6 +12,7 @@ from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.engine import URL
 
 from appliance.db import migrations
+from appliance.db.acme_retention import purge_expired_acme
 from appliance.db.engine import create_database_engine, database_url
 from appliance.db.interfaces import CertificateRecord, RevocationRecord
 from appliance.db.schema import certificates, revocations, used_tokens
@@ -79,6 +80,10 @@ class SQLDatabase:
         first = (str(orig).strip().splitlines() or [type(orig).__name__])[0]
         return first.replace(str(self._secret), "***") if self._secret else first
 
+    def transaction(self) -> contextlib.AbstractContextManager[Connection]:
+        """One short transaction, for stores that share this database (ACME)."""
+        return self._begin()
+
     def migrate(self) -> list[int]:
         """Bring the schema up to date; the versions applied now."""
         with self._reachable():
@@ -135,7 +140,8 @@ class SQLDatabase:
 
     def purge_expired(self, now: datetime.datetime) -> int:
         with self._begin() as conn:
-            return conn.execute(delete(used_tokens).where(used_tokens.c.expires_at < now)).rowcount
+            used = conn.execute(delete(used_tokens).where(used_tokens.c.expires_at < now)).rowcount
+            return used + purge_expired_acme(conn, now)
 
     def close(self) -> None:
         self.engine.dispose()

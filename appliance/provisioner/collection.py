@@ -11,13 +11,14 @@ from appliance.errors import BadRequest, NotFound, Unauthorized
 from appliance.jose import UnverifiedToken
 from appliance.provisioner.base import Provisioner, ProvisionerContext
 from appliance.provisioner.extension import ProvisionerExtension
+from appliance.provisioner.acme import ACMEProvisioner
 from appliance.provisioner.jwk import JWKProvisioner
 
 log = logging.getLogger(__name__)
 
-PROVISIONER_TYPES: dict[str, type[Provisioner]] = {"JWK": JWKProvisioner}
+PROVISIONER_TYPES: dict[str, type[Provisioner]] = {"JWK": JWKProvisioner, "ACME": ACMEProvisioner}
 #: step-ca types that later issues implement; skipped with a notice until then.
-STEP_CA_TYPES = frozenset({"OIDC", "GCP", "AWS", "AZURE", "ACME", "X5C", "K8SSA", "SSHPOP", "SCEP", "NEBULA"})
+STEP_CA_TYPES = frozenset({"OIDC", "GCP", "AWS", "AZURE", "X5C", "K8SSA", "SSHPOP", "SCEP", "NEBULA"})
 MAX_LIMIT = 100
 
 
@@ -77,6 +78,13 @@ class Collection:
         if found is None or found.type_code != ext.type:  # type: ignore[union-attr]
             raise Unauthorized("the certificate was not authorised by a provisioner of this CA")
         return found
+
+    def by_name(self, name: str) -> Provisioner:
+        """The provisioner called ``name``; ``NotFound`` if none."""
+        for provisioner in self._by_id.values():
+            if provisioner.name == name:
+                return provisioner
+        raise NotFound(f"no provisioner named '{name}'")
 
     def encrypted_key(self, kid: str) -> str:
         p = self._by_kid.get(kid)

@@ -42,14 +42,14 @@ def test_a_new_step_is_applied_to_an_existing_database(db_config: DbConfigFactor
                                                        monkeypatch: pytest.MonkeyPatch) -> None:
     config = db_config()
     open_database(config).close()
-    extra = Table("acme_nonces", MetaData(), Column("id", Integer, primary_key=True))
-    step = migrations.Step(migrations.LATEST + 1, "acme nonces",
+    extra = Table("probe_table", MetaData(), Column("id", Integer, primary_key=True))
+    step = migrations.Step(migrations.LATEST + 1, "probe table",
                            lambda conn: extra.create(conn))
     monkeypatch.setattr(migrations, "STEPS", (*migrations.STEPS, step))
     database = open_database(config)
     try:
         assert database.migrate() == []
-        assert "acme_nonces" in inspect(database.engine).get_table_names()
+        assert "probe_table" in inspect(database.engine).get_table_names()
         with database.engine.connect() as conn:
             assert versions(conn)[-1] == step.version
     finally:

@@ -1,0 +1,97 @@
+"""What every ACME operation shares: settings, the per-request context, replies."""
+
+from __future__ import annotations
+
+import datetime
+from dataclasses import dataclass, field
+from typing import Any, Callable
+
+from appliance.acme.links import Links
+from appliance.acme.models import Account
+from appliance.acme.problems import AcmeError, Problem
+from appliance.acme.store import AcmeStore
+from appliance.acme.validation import ValidationSettings, Validator
+from appliance.authority.interfaces import AuthorityInterface
+from appliance.jose.jwk import JWK
+from appliance.provisioner.acme import ACMEProvisioner
+
+HOUR = datetime.timedelta(hours=1)
+
+
+@dataclass(frozen=True)
+class AcmeSettings:
+    """Lifetimes and polling hints (our defaults; step-ca uses 24 h for orders and authorizations)."""
+
+    order_lifetime: datetime.timedelta = 24 * HOUR
+    authorization_lifetime: datetime.timedelta = 24 * HOUR
+    nonce_lifetime: datetime.timedelta = HOUR
+    retry_after: int = 1
+    renewal_info_retry_after: int = 6 * 3600
+    validation: ValidationSettings = field(default_factory=ValidationSettings)
+
+
+@dataclass
+class Core:
+    """The collaborators every operation uses."""
+
+    authority: AuthorityInterface
+    store: AcmeStore
+    settings: AcmeSettings
+    validator: Validator
+    now: Callable[[], datetime.datetime]
+
+
+@dataclass(frozen=True)
+class AcmeRequest:
+    """One request's provisioner and the URLs as the client addressed them."""
+
+    provisioner: ACMEProvisioner
+    links: Links
+
+
+@dataclass(frozen=True)
+class Signed:
+    """A verified JWS request: its payload (None for POST-as-GET), the account
+    (kid requests) or the key (jwk requests), and the URL it was signed for."""
+
+    payload: dict[str, Any] | None
+    url: str
+    key: JWK
+    account: Account | None = None
+
+    @property
+    def owner(self) -> Account:
+        if self.account is None:
+            raise AcmeError(Problem.MALFORMED, "this request must be signed by an account (kid)")
+        return self.account
+
+    def fields(self) -> dict[str, Any]:
+        """The payload as an object ({} for POST-as-GET)."""
+        return self.payload or {}
+
+
+@dataclass(frozen=True)
+class Reply:
+    """A successful ACME response before HTTP: body (JSON object or PEM text) and headers' data."""
+
+    body: dict[str, Any] | str
+    location: str | None = None
+    created: bool = False
+    retry_after: int | None = None
+    up: str | None = None
+
+
+def rfc3339(value: datetime.datetime) -> str:
+    return value.astimezone(datetime.timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ")
+
+
+def parse_rfc3339(value: Any, what: str) -> datetime.datetime | None:
+    if value is None:
+        return None
+    if not isinstance(value, str):
+        raise AcmeError(Problem.MALFORMED, f"{what} must be an RFC 3339 date")
+    try:
+        parsed = datetime.datetime.fromisoformat(value.replace("Z", "+00:00"))
+    except ValueError:
+        raise AcmeError(Problem.MALFORMED, f"{what} must be an RFC 3339 date") from None
+    return parsed if parsed.tzinfo else parsed.replace(tzinfo=datetime.timezone.utc)

@@ -1,0 +1,256 @@
+"""Orders, authorizations and challenges (RFC 8555 sections 7.4, 7.5): create,
+read with current statuses, respond to a challenge, deactivate, finalize."""
+
+from __future__ import annotations
+
+import dataclasses
+import datetime
+import ipaddress
+import secrets
+
+from cryptography import x509
+from cryptography.hazmat.primitives.serialization import Encoding, PublicFormat
+
+from appliance.acme.challenges import ValidationTarget, key_authorization
+from appliance.acme.context import AcmeRequest, Core, Reply, Signed, parse_rfc3339
+from appliance.acme.identifiers import compound, parse_identifiers
+from appliance.acme.models import (Account, Authorization, Challenge, ChallengeType, Identifier, IssuedCertificate,
+                                   Order, Status, new_id)
+from appliance.acme.problems import AcmeError, Problem, Subproblem
+from appliance.acme.renewal import cert_id, check_replaces
+from appliance.acme.views import authorization_json, authorization_status, challenge_json, order_json
+from appliance.authority.pem import to_pem
+from appliance.errors import ApplianceError, ErrorKind
+from appliance.jose.b64 import b64decode
+from appliance.provisioner import Names
+from appliance.provisioner.acme import ACMEProvisioner
+
+FAILED = frozenset({Status.INVALID, Status.DEACTIVATED, Status.EXPIRED, Status.REVOKED})
+OPEN = frozenset({Status.PENDING, Status.READY})
+
+
+def challenge_types(provisioner: ACMEProvisioner, identifier: Identifier, wildcard: bool) -> list[ChallengeType]:
+    """dns-01 only for wildcards, never for IP addresses (RFC 8738)."""
+    allowed = [ChallengeType(c) for c in provisioner.challenges]
+    if wildcard:
+        return [c for c in allowed if c == ChallengeType.DNS_01]
+    if identifier.type == "ip":
+        return [c for c in allowed if c != ChallengeType.DNS_01]
+    return allowed
+
+
+def _public_key_der(key: object) -> bytes:
+    return key.public_bytes(Encoding.DER, PublicFormat.SubjectPublicKeyInfo)  # type: ignore[attr-defined]
+
+
+def csr_identifiers(csr: x509.CertificateSigningRequest) -> set[Identifier]:
+    """The identifiers a CSR asks for: its DNS and IP SANs and its common name."""
+    try:
+        extension = csr.extensions.get_extension_for_class(x509.SubjectAlternativeName).value
+        san = list(extension)
+    except x509.ExtensionNotFound:
+        san = []
+    except (ValueError, x509.DuplicateExtension) as exc:
+        raise AcmeError(Problem.BAD_CSR, f"malformed CSR extensions: {exc}") from None
+    found: set[Identifier] = set()
+    for name in san:
+        if isinstance(name, x509.DNSName):
+            found.add(Identifier("dns", name.value.lower().rstrip(".")))
+        elif isinstance(name, x509.IPAddress):
+            found.add(Identifier("ip", str(name.value)))
+        else:
+            raise AcmeError(Problem.BAD_CSR, f"the CSR asks for a {type(name).__name__}, which orders cannot authorize")
+    for attribute in csr.subject.get_attributes_for_oid(x509.NameOID.COMMON_NAME):
+        value = str(attribute.value).lower().rstrip(".")
+        try:
+            found.add(Identifier("ip", str(ipaddress.ip_address(value))))
+        except ValueError:
+            found.add(Identifier("dns", value))
+    return found
+
+
+class Orders:
+    def __init__(self, core: Core) -> None:
+        self._core = core
+
+    # -- reading ---------------------------------------------------------------------
+
+    def _authorization(self, authorization_id: str, account: Account) -> Authorization:
+        authz = self._core.store.get_authorization(authorization_id)
+        if authz is None or authz.account_id != account.id:
+            raise AcmeError(Problem.MALFORMED, "no such authorization", kind=ErrorKind.NOT_FOUND)
+        return authz
+
+    def _order(self, order_id: str, account: Account) -> Order:
+        """The account's order with its status brought up to date (compare-and-set)."""
+        store = self._core.store
+        order = store.get_order(order_id)
+        if order is None or order.account_id != account.id:
+            raise AcmeError(Problem.MALFORMED, "no such order", kind=ErrorKind.NOT_FOUND)
+        now = self._core.now()
+        status = order.status
+        if status in OPEN and order.expires <= now:
+            status = Status.INVALID
+        elif status == Status.PENDING:
+            statuses = [authorization_status(self._authorization(a, account), now) for a in order.authorization_ids]
+            if any(s in FAILED for s in statuses):
+                status = Status.INVALID
+            elif all(s == Status.VALID for s in statuses):
+                status = Status.READY
+        if status != order.status and not store.set_order_status(order.id, status, frozenset({order.status})):
+            return self._order(order_id, account)
+        return dataclasses.replace(order, status=status)
+
+    def order(self, request: AcmeRequest, signed: Signed, order_id: str) -> Reply:
+        order = self._order(order_id, signed.owner)
+        return Reply(order_json(request, order), location=request.links.order(order.id),
+                     retry_after=self._core.settings.retry_after if order.status == Status.PROCESSING else None)
+
+    def orders(self, request: AcmeRequest, signed: Signed, account_id: str) -> Reply:
+        if signed.owner.id != account_id:
+            raise AcmeError(Problem.UNAUTHORIZED, "the orders URL is not the signer's account's")
+        ids = self._core.store.account_orders(account_id)
+        return Reply({"orders": [request.links.order(i) for i in ids]})
+
+    # -- creation --------------------------------------------------------------------
+
+    def new_order(self, request: AcmeRequest, signed: Signed) -> Reply:
+        account, provisioner, core = signed.owner, request.provisioner, self._core
+        fields = signed.fields()
+        identifiers = parse_identifiers(fields.get("identifiers"))
+        problems: list[Subproblem] = []
+        rejected = provisioner.rejected_names([i.value for i in identifiers])
+        for identifier in identifiers:
+            wildcard = identifier.value.startswith("*.")
+            if identifier.value in rejected:
+                problems.append(Subproblem(Problem.REJECTED_IDENTIFIER, rejected[identifier.value], identifier.to_json()))
+            elif not challenge_types(provisioner, identifier, wildcard):
+                problems.append(Subproblem(Problem.REJECTED_IDENTIFIER,
+                                           f"no enabled challenge can validate {identifier.value}", identifier.to_json()))
+        if problems:
+            raise compound(tuple(problems))
+        replaces = fields.get("replaces")
+        if replaces is not None:
+            check_replaces(core.store, account, replaces)
+        now = core.now()
+        authorizations = [self._new_authorization(provisioner, account, i, now) for i in identifiers]
+        order = Order(
+            id=new_id(), account_id=account.id, provisioner=provisioner.name, status=Status.PENDING,
+            expires=now + core.settings.order_lifetime, identifiers=identifiers,
+            authorization_ids=tuple(a.id for a in authorizations), created_at=now,
+            not_before=parse_rfc3339(fields.get("notBefore"), "notBefore"),
+            not_after=parse_rfc3339(fields.get("notAfter"), "notAfter"), replaces=replaces,
+        )
+        core.store.create_order(order, authorizations)
+        return Reply(order_json(request, order), location=request.links.order(order.id), created=True)
+
+    def _new_authorization(self, provisioner: ACMEProvisioner, account: Account, identifier: Identifier,
+                           now: datetime.datetime) -> Authorization:
+        wildcard = identifier.value.startswith("*.")
+        authz_id = new_id()
+        challenges = tuple(
+            Challenge(id=new_id(), authorization_id=authz_id, type=kind, token=secrets.token_urlsafe(32),
+                      status=Status.PENDING)
+            for kind in challenge_types(provisioner, identifier, wildcard))
+        return Authorization(
+            id=authz_id, account_id=account.id,
+            identifier=Identifier("dns", identifier.value[2:]) if wildcard else identifier, wildcard=wildcard,
+            status=Status.PENDING, expires=now + self._core.settings.authorization_lifetime,
+            challenges=challenges)
+
+    # -- authorizations and challenges -------------------------------------------------
+
+    def authorization(self, request: AcmeRequest, signed: Signed, authorization_id: str) -> Reply:
+        """POST-as-GET, or ``{"status": "deactivated"}``."""
+        authz = self._authorization(authorization_id, signed.owner)
+        status = signed.fields().get("status")
+        if status is not None:
+            if status != Status.DEACTIVATED.value:
+                raise AcmeError(Problem.MALFORMED, "an authorization's status can only be set to deactivated")
+            if not self._core.store.set_authorization_status(authz.id, Status.DEACTIVATED,
+                                                             frozenset({Status.PENDING, Status.VALID})):
+                raise AcmeError(Problem.MALFORMED, f"the authorization is {authz.status.value}")
+            authz = self._authorization(authorization_id, signed.owner)
+        processing = any(c.status == Status.PROCESSING for c in authz.challenges)
+        return Reply(authorization_json(request, authz, self._core.now()),
+                     location=request.links.authorization(authz.id),
+                     retry_after=self._core.settings.retry_after if processing else None)
+
+    def challenge(self, request: AcmeRequest, signed: Signed, authorization_id: str, challenge_id: str) -> Reply:
+        """POST-as-GET, or ``{}`` to ask for validation (started once, off the request path)."""
+        account, core = signed.owner, self._core
+        authz = self._authorization(authorization_id, account)
+        challenge = next((c for c in authz.challenges if c.id == challenge_id), None)
+        if challenge is None:
+            raise AcmeError(Problem.MALFORMED, "no such challenge", kind=ErrorKind.NOT_FOUND)
+        if signed.payload is not None and challenge.status == Status.PENDING:
+            if authorization_status(authz, core.now()) != Status.PENDING:
+                raise AcmeError(Problem.MALFORMED, f"the authorization is {authorization_status(authz, core.now()).value}")
+            if core.store.set_challenge_status(challenge.id, Status.PROCESSING, frozenset({Status.PENDING})):
+                provisioner = request.provisioner
+                target = ValidationTarget(
+                    http_port=provisioner.challenge_ports["http-01"],
+                    tls_alpn_port=provisioner.challenge_ports["tls-alpn-01"],
+                    resolver=provisioner.challenge_resolver, timeout=core.settings.validation.timeout)
+                core.validator.submit(authz, challenge, key_authorization(challenge.token, account.thumbprint), target)
+            challenge = core.store.get_challenge(challenge.id) or challenge
+        return Reply(challenge_json(request, challenge), location=request.links.challenge(authz.id, challenge.id),
+                     up=request.links.authorization(authz.id),
+                     retry_after=core.settings.retry_after if challenge.status == Status.PROCESSING else None)
+
+    # -- finalize --------------------------------------------------------------------
+
+    def finalize(self, request: AcmeRequest, signed: Signed, order_id: str) -> Reply:
+        account, core = signed.owner, self._core
+        order = self._order(order_id, account)
+        if order.status != Status.READY:
+            raise AcmeError(Problem.ORDER_NOT_READY, f"the order is {order.status.value}, not ready")
+        csr = self._csr(signed, order)
+        if not core.store.set_order_status(order.id, Status.PROCESSING, frozenset({Status.READY})):
+            raise AcmeError(Problem.ORDER_NOT_READY, "the order is being finalized already")
+        names = Names.parse([i.value for i in order.identifiers])
+        try:
+            issued = core.authority.sign_for_order(csr, request.provisioner, names, order.not_before, order.not_after)
+        except ApplianceError as exc:
+            error = exc if isinstance(exc, AcmeError) else AcmeError(
+                Problem.BAD_CSR if exc.kind in (ErrorKind.BAD_REQUEST, ErrorKind.FORBIDDEN) else Problem.SERVER_INTERNAL,
+                exc.message)
+            core.store.set_order_status(order.id, Status.INVALID, frozenset({Status.PROCESSING}), error=error.to_json())
+            raise error from None
+        certificate = IssuedCertificate(
+            id=new_id(), account_id=account.id, order_id=order.id, serial=str(issued.certificate.serial_number),
+            cert_id=cert_id(issued.certificate),
+            chain_pem="".join(to_pem(c) for c in (issued.certificate, *issued.chain)),
+            not_before=issued.certificate.not_valid_before_utc, not_after=issued.certificate.not_valid_after_utc)
+        core.store.record_certificate(certificate)
+        core.store.set_order_status(order.id, Status.VALID, frozenset({Status.PROCESSING}), certificate_id=certificate.id)
+        if order.replaces is not None:
+            core.store.mark_replaced(order.replaces, order.id)
+        return self.order(request, signed, order.id)
+
+    def _csr(self, signed: Signed, order: Order) -> x509.CertificateSigningRequest:
+        """The finalize CSR, if it asks for exactly the order's identifiers with a key that is not the account's."""
+        value = signed.fields().get("csr")
+        try:
+            csr = x509.load_der_x509_csr(b64decode(value)) if isinstance(value, str) else None
+        except ValueError:
+            csr = None
+        if csr is None:
+            raise AcmeError(Problem.BAD_CSR, "csr must be a base64url DER certificate request")
+        try:
+            valid, public_key = csr.is_signature_valid, csr.public_key()
+        except (ValueError, TypeError, x509.UnsupportedGeneralNameType) as exc:
+            raise AcmeError(Problem.BAD_CSR, f"malformed CSR: {exc}") from None
+        if not valid:
+            raise AcmeError(Problem.BAD_CSR, "the CSR signature does not verify")
+        if _public_key_der(public_key) == _public_key_der(signed.key.get_op_key("verify")):
+            raise AcmeError(Problem.BAD_CSR, "the CSR key must not be the account key")
+        wanted = set(order.identifiers)
+        asked = csr_identifiers(csr)
+        if asked != wanted:
+            extra = sorted(i.value for i in asked - wanted)
+            missing = sorted(i.value for i in wanted - asked)
+            raise AcmeError(Problem.BAD_CSR, "the CSR names must be the order's identifiers"
+                            + (f"; not in the order: {', '.join(extra)}" if extra else "")
+                            + (f"; missing: {', '.join(missing)}" if missing else ""))
+        return csr

@@ -1,0 +1,84 @@
+"""Challenge validation off the request path: a thread pool, bounded retries.
+
+A challenge the client answered moves pending -> processing (compare-and-set,
+so only one process validates it); the pool tries it up to ``attempts`` times,
+``retry_delay`` apart, each attempt bounded by ``timeout``; then the challenge
+and its authorization become valid, or invalid with the last problem.
+"""
+
+from __future__ import annotations
+
+import datetime
+import logging
+import threading
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass
+from typing import Callable
+
+from appliance.acme.challenges import VALIDATORS, ValidationTarget
+from appliance.acme.models import Authorization, Challenge, Status
+from appliance.acme.problems import AcmeError, Problem
+from appliance.acme.store import AcmeStore
+
+log = logging.getLogger(__name__)
+
+PROCESSING = frozenset({Status.PROCESSING})
+PENDING = frozenset({Status.PENDING})
+
+
+@dataclass(frozen=True)
+class ValidationSettings:
+    attempts: int = 3
+    retry_delay: float = 2.0
+    timeout: float = 5.0
+    workers: int = 16
+
+
+class Validator:
+    """Runs challenge checks in a thread pool and records their outcome."""
+
+    def __init__(self, store: AcmeStore, settings: ValidationSettings,
+                 now: Callable[[], datetime.datetime]) -> None:
+        self._store = store
+        self._settings = settings
+        self._now = now
+        self._stopping = threading.Event()
+        self._pool = ThreadPoolExecutor(max_workers=settings.workers, thread_name_prefix="acme-validate")
+
+    def submit(self, authorization: Authorization, challenge: Challenge, key_auth: str,
+               target: ValidationTarget) -> None:
+        """Validate a challenge already moved to processing."""
+        self._pool.submit(self._run, authorization, challenge, key_auth, target)
+
+    def _attempt(self, authorization: Authorization, challenge: Challenge, key_auth: str,
+                 target: ValidationTarget) -> AcmeError | None:
+        try:
+            VALIDATORS[challenge.type](target, authorization.identifier, challenge.token, key_auth)
+        except AcmeError as exc:
+            return exc
+        except Exception as exc:  # a bug or an unexpected library error: never leave it processing
+            log.exception("validating challenge %s", challenge.id)
+            return AcmeError(Problem.SERVER_INTERNAL, f"validation failed: {type(exc).__name__}")
+        return None
+
+    def _run(self, authorization: Authorization, challenge: Challenge, key_auth: str,
+             target: ValidationTarget) -> None:
+        error: AcmeError | None = None
+        for attempt in range(self._settings.attempts):
+            if attempt and self._stopping.wait(self._settings.retry_delay):
+                return
+            error = self._attempt(authorization, challenge, key_auth, target)
+            if error is None:
+                break
+            log.info("challenge %s attempt %d: %s", challenge.id, attempt + 1, error.message)
+        if error is None:
+            self._store.set_challenge_status(challenge.id, Status.VALID, PROCESSING, validated_at=self._now())
+            self._store.set_authorization_status(authorization.id, Status.VALID, PENDING)
+        else:
+            self._store.set_challenge_status(challenge.id, Status.INVALID, PROCESSING, error=error.to_json())
+            self._store.set_authorization_status(authorization.id, Status.INVALID, PENDING)
+
+    def close(self) -> None:
+        """Stop retrying and let running attempts end (bounded by their timeout)."""
+        self._stopping.set()
+        self._pool.shutdown(wait=False, cancel_futures=True)

@@ -1,0 +1,213 @@
+"""ACME over HTTP: ``/acme/{provisioner}/...`` and ``/2.0/acme/{provisioner}/...``.
+
+Every response carries a fresh ``Replay-Nonce`` and ``Link: <directory>;rel="index"``;
+errors are RFC 7807 ``application/problem+json`` documents with the ACME
+problem type. The core (``appliance.acme``) runs in the thread pool: it talks
+to the database and, on finalize, to the signing key.
+"""
+
+from __future__ import annotations
+
+import logging
+from typing import Any, Callable
+
+from fastapi import APIRouter, Request
+from fastapi.responses import JSONResponse, Response
+from starlette.concurrency import run_in_threadpool
+
+from appliance.acme import AcmeError, AcmeRequest, AcmeServer, KeyUse, Problem, Reply, Signed
+from appliance.api.errors import status_for
+from appliance.errors import ApplianceError, ErrorKind
+
+ACME_PREFIXES = ("/acme", "/2.0/acme")
+JOSE_MEDIA_TYPE = "application/jose+json"
+PROBLEM_MEDIA_TYPE = "application/problem+json"
+CHAIN_MEDIA_TYPE = "application/pem-certificate-chain"
+
+_log = logging.getLogger("appliance.api")
+_PROBLEM_BY_KIND = {
+    ErrorKind.BAD_REQUEST: Problem.MALFORMED,
+    ErrorKind.UNAUTHORIZED: Problem.UNAUTHORIZED,
+    ErrorKind.FORBIDDEN: Problem.UNAUTHORIZED,
+    ErrorKind.NOT_FOUND: Problem.MALFORMED,
+    ErrorKind.CONFLICT: Problem.MALFORMED,
+}
+
+Operation = Callable[[AcmeRequest, Signed], Reply]
+
+
+def _server(request: Request) -> AcmeServer:
+    server: AcmeServer = request.app.state.acme
+    return server
+
+
+def problem_document(error: ApplianceError) -> tuple[int, dict[str, Any]]:
+    """The HTTP status and problem document of a domain error."""
+    status = status_for(error)
+    if isinstance(error, AcmeError):
+        document = error.to_json()
+    else:
+        problem = _PROBLEM_BY_KIND.get(error.kind, Problem.SERVER_INTERNAL)
+        document = {"type": problem.urn, "detail": error.message if status < 500 else "internal error"}
+    return status, {**document, "status": status}
+
+
+def _headers(server: AcmeServer, acme: AcmeRequest | None) -> dict[str, str]:
+    headers = {"Replay-Nonce": server.new_nonce(), "Cache-Control": "no-store"}
+    if acme is not None:
+        headers["Link"] = f'<{acme.links.directory}>;rel="index"'
+    return headers
+
+
+def _note(request: Request, **fields: Any) -> None:
+    request.scope.setdefault("state", {}).setdefault("log", {}).update(fields)
+
+
+def _reply_response(server: AcmeServer, acme: AcmeRequest, reply: Reply) -> Response:
+    headers = _headers(server, acme)
+    if reply.location:
+        headers["Location"] = reply.location
+    if reply.retry_after is not None:
+        headers["Retry-After"] = str(reply.retry_after)
+    if reply.up:
+        headers["Link"] += f', <{reply.up}>;rel="up"'
+    status = 201 if reply.created else 200
+    if isinstance(reply.body, str):
+        return Response(reply.body, status_code=status, media_type=CHAIN_MEDIA_TYPE, headers=headers)
+    return JSONResponse(reply.body, status_code=status, headers=headers)
+
+
+def _problem_response(request: Request, server: AcmeServer, acme: AcmeRequest | None,
+                      error: ApplianceError) -> Response:
+    status, document = problem_document(error)
+    if status >= 500:
+        _log.error("ACME internal error: %s", error.message)
+    _note(request, error=error.message)
+    try:
+        headers = _headers(server, acme)
+    except ApplianceError:
+        headers = {}
+    return JSONResponse(document, status_code=status, media_type=PROBLEM_MEDIA_TYPE, headers=headers)
+
+
+def _origin(request: Request) -> str:
+    return f"{request.url.scheme}://{request.url.netloc}"
+
+
+def _prefix(request: Request) -> str:
+    return "/2.0/acme" if request.url.path.startswith("/2.0/acme/") else "/acme"
+
+
+async def _respond(request: Request, provisioner: str, work: Callable[[AcmeServer, AcmeRequest], Reply]) -> Response:
+    """Run ``work`` in the thread pool; any domain error becomes a problem document."""
+    server = _server(request)
+    _note(request, provisioner=provisioner[:64])
+    acme: AcmeRequest | None = None
+
+    def run() -> Reply:
+        nonlocal acme
+        acme = server.request(_origin(request), _prefix(request), provisioner)
+        return work(server, acme)
+
+    try:
+        reply = await run_in_threadpool(run)
+    except ApplianceError as error:
+        return await run_in_threadpool(_problem_response, request, server, acme, error)
+    assert acme is not None
+    return await run_in_threadpool(_reply_response, server, acme, reply)
+
+
+async def _signed(request: Request, provisioner: str, operation: Operation,
+                  key_use: KeyUse = KeyUse.KID) -> Response:
+    """A POST with a JWS body: verify it, then run ``operation``."""
+    content_type = request.headers.get("content-type", "").split(";")[0].strip().lower()
+    body = await request.body()
+    url = str(request.url.replace(query=""))
+
+    def work(server: AcmeServer, acme: AcmeRequest) -> Reply:
+        if content_type != JOSE_MEDIA_TYPE:
+            raise AcmeError(Problem.MALFORMED, f"Content-Type must be {JOSE_MEDIA_TYPE}",
+                            kind=ErrorKind.BAD_REQUEST)
+        return operation(acme, server.verify(acme, body, url, key_use))
+
+    return await _respond(request, provisioner, work)
+
+
+def acme_router() -> APIRouter:
+    """Every ACME resource, under both prefixes."""
+    router = APIRouter()
+    for prefix in ACME_PREFIXES:
+        _add_routes(router, prefix + "/{provisioner}")
+    return router
+
+
+def _add_routes(router: APIRouter, base: str) -> None:
+    @router.get(base + "/directory")
+    async def directory(provisioner: str, request: Request) -> Response:
+        def work(server: AcmeServer, acme: AcmeRequest) -> Reply:
+            return Reply(server.directory(acme))
+
+        return await _respond(request, provisioner, work)
+
+    @router.api_route(base + "/new-nonce", methods=["GET", "HEAD"])
+    async def new_nonce(provisioner: str, request: Request) -> Response:
+        reply = await _respond(request, provisioner, lambda server, acme: Reply({}))
+        status = reply.status_code if reply.status_code >= 400 else (200 if request.method == "HEAD" else 204)
+        return Response(status_code=status, headers={k: v for k, v in reply.headers.items()
+                                                     if k.lower() in ("replay-nonce", "link", "cache-control")})
+
+    @router.post(base + "/new-account")
+    async def new_account(provisioner: str, request: Request) -> Response:
+        return await _signed(request, provisioner, lambda acme, s: _server(request).accounts.new_account(acme, s),
+                             KeyUse.JWK)
+
+    @router.post(base + "/account/{account_id}")
+    async def account(provisioner: str, account_id: str, request: Request) -> Response:
+        return await _signed(request, provisioner,
+                             lambda acme, s: _server(request).accounts.account(acme, s, account_id))
+
+    @router.post(base + "/account/{account_id}/orders")
+    async def orders(provisioner: str, account_id: str, request: Request) -> Response:
+        return await _signed(request, provisioner,
+                             lambda acme, s: _server(request).orders.orders(acme, s, account_id))
+
+    @router.post(base + "/key-change")
+    async def key_change(provisioner: str, request: Request) -> Response:
+        return await _signed(request, provisioner, lambda acme, s: _server(request).accounts.key_change(acme, s))
+
+    @router.post(base + "/new-order")
+    async def new_order(provisioner: str, request: Request) -> Response:
+        return await _signed(request, provisioner, lambda acme, s: _server(request).orders.new_order(acme, s))
+
+    @router.post(base + "/order/{order_id}")
+    async def order(provisioner: str, order_id: str, request: Request) -> Response:
+        return await _signed(request, provisioner, lambda acme, s: _server(request).orders.order(acme, s, order_id))
+
+    @router.post(base + "/order/{order_id}/finalize")
+    async def finalize(provisioner: str, order_id: str, request: Request) -> Response:
+        return await _signed(request, provisioner,
+                             lambda acme, s: _server(request).orders.finalize(acme, s, order_id))
+
+    @router.post(base + "/authz/{authz_id}")
+    async def authorization(provisioner: str, authz_id: str, request: Request) -> Response:
+        return await _signed(request, provisioner,
+                             lambda acme, s: _server(request).orders.authorization(acme, s, authz_id))
+
+    @router.post(base + "/challenge/{authz_id}/{challenge_id}")
+    async def challenge(provisioner: str, authz_id: str, challenge_id: str, request: Request) -> Response:
+        return await _signed(request, provisioner,
+                             lambda acme, s: _server(request).orders.challenge(acme, s, authz_id, challenge_id))
+
+    @router.post(base + "/certificate/{certificate_id}")
+    async def certificate(provisioner: str, certificate_id: str, request: Request) -> Response:
+        return await _signed(request, provisioner,
+                             lambda acme, s: _server(request).certificates.download(s, certificate_id))
+
+    @router.post(base + "/revoke-cert")
+    async def revoke_cert(provisioner: str, request: Request) -> Response:
+        return await _signed(request, provisioner, lambda acme, s: _server(request).certificates.revoke(acme, s),
+                             KeyUse.EITHER)
+
+    @router.get(base + "/renewal-info/{cert_id}")
+    async def renewal_info(provisioner: str, cert_id: str, request: Request) -> Response:
+        return await _respond(request, provisioner, lambda server, acme: server.renewal_info(cert_id))
