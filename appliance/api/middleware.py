@@ -1,5 +1,5 @@
 """Pure ASGI middleware around the FastAPI app: request body limit and the
-one-line-per-request access log (which also turns stray exceptions into 500)."""
+one-line-per-request access log (which also logs unexpected exceptions)."""
 
 from __future__ import annotations
 
@@ -11,7 +11,7 @@ from typing import Any
 from starlette.exceptions import HTTPException
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-from appliance.api.errors import INTERNAL_MESSAGE, error_response
+from appliance.api.errors import error_response
 
 DEFAULT_MAX_BODY = 1024 * 1024
 LOG_FIELDS = ("provisioner", "subject", "serial", "error")
@@ -66,9 +66,10 @@ def format_line(fields: dict[str, Any], log_format: str) -> str:
 
 
 def _text_value(value: Any) -> str:
-    """A value for a text line, quoted when it is empty or has spaces, quotes or '='."""
+    """A value for a text line, quoted (and escaped) when it is empty or has
+    whitespace, control characters, quotes or '=' (no forged log lines)."""
     text = str(value)
-    return json.dumps(text) if not text or any(c in text for c in ' "=') else text
+    return json.dumps(text) if not text or any(c.isspace() or not c.isprintable() or c in '"=' for c in text) else text
 
 
 class AccessLog:
@@ -98,11 +99,9 @@ class AccessLog:
 
         try:
             await self.app(scope, receive, watching)
-        except Exception as exc:  # the last line of defence: log it, answer 500
+        except Exception as exc:  # already answered 500 by errors.py; logged here, once
             _log.exception("unexpected error handling %s %s", scope["method"], scope["path"])
             noted.setdefault("error", type(exc).__name__)
-            if status == 0:
-                await error_response(500, INTERNAL_MESSAGE)(scope, receive, watching)
         finally:
             client = scope.get("client")
             fields: dict[str, Any] = {

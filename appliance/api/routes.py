@@ -76,7 +76,9 @@ def _pem_bundle(certificates: list[x509.Certificate]) -> Response:
 
 def _bearer_token(request: Request) -> str | None:
     scheme, _, token = request.headers.get("authorization", "").partition(" ")
-    return token.strip() or None if scheme.lower() == "bearer" else None
+    if scheme.lower() != "bearer":
+        return None
+    return token.strip() or None
 
 
 def _provisioner_limit(value: str) -> int:

@@ -69,4 +69,5 @@ def test_json_log_format(authority: FakeAuthority, caplog: pytest.LogCaptureFixt
 
 
 def test_text_values_are_quoted_when_needed() -> None:
-    assert format_line({"a": "x y", "b": 1, "c": ""}, "text") == 'a="x y" b=1 c=""'
+    assert format_line({"a": "x y", "b": 1, "c": "", "d": "x\nstatus=200"}, "text") == \
+        'a="x y" b=1 c="" d="x\\nstatus=200"'
