@@ -31,7 +31,8 @@ def _init(tmp_path: Path, *extra: str) -> tuple[Path, str]:
         "init", "--path", str(ca), "--name", "Test", "--dns", "ca.test", "--dns", "127.0.0.1",
         "--address", "127.0.0.1:9443", "--provisioner", "admin", "--password-file", str(password_file), *extra,
     ])
-    return ca, result.output if result.exit_code == 0 else pytest.fail(result.output)
+    assert result.exit_code == 0, result.output
+    return ca, result.output
 
 
 def _basic_constraints(certificate: x509.Certificate) -> x509.BasicConstraints:
@@ -102,7 +103,8 @@ def test_init_with_keys_in_softhsm(tmp_path: Path, softhsm_token: SoftHSMToken,
 )
 def test_init_reuses_an_existing_root(tmp_path: Path, openssl: Callable[..., object],
                                       key_format: serialization.PrivateFormat,
-                                      cert_encoding: serialization.Encoding, key_encoding: serialization.Encoding) -> None:
+                                      cert_encoding: serialization.Encoding,
+                                      key_encoding: serialization.Encoding) -> None:
     key = ec.generate_private_key(ec.SECP256R1())
     root = make_certificate("Existing Root", key, None, key, ca=True)
     (tmp_path / "root.crt").write_bytes(root.public_bytes(cert_encoding))

@@ -40,7 +40,8 @@ def test_ten_megabyte_body_is_refused(server: Server) -> None:
     ca = server.ca
     before = ca.rows()
     with ca.client() as client:
-        response = client.post("/sign", content=b"{" + b" " * TEN_MB + b"}", headers={"content-type": "application/json"})
+        response = client.post("/sign", content=b"{" + b" " * TEN_MB + b"}",
+                               headers={"content-type": "application/json"})
     assert response.status_code == 413
     assert ca.rows() == before
     assert server.process.poll() is None
