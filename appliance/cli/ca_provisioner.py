@@ -51,6 +51,11 @@ def edit_options(command: F) -> F:
         click.option("--disable-renewal/--allow-renewal", default=None, help="Refuse or allow renewals."),
         click.option("--allow-renewal-after-expiry/--disallow-renewal-after-expiry", default=None,
                      help="Allow renewing an expired certificate (with an x5c token)."),
+        click.option("--challenge", "challenges", multiple=True,
+                     type=click.Choice(["http-01", "dns-01", "tls-alpn-01"]),
+                     help="ACME: an enabled challenge type (repeatable; default all three)."),
+        click.option("--require-eab/--no-require-eab", default=None,
+                     help="ACME: require an External Account Binding to register."),
     ]
     for option in reversed(options):
         command = option(command)
@@ -79,7 +84,8 @@ def _options(values: dict[str, Any]) -> ProvisionerOptions:
         password = click.prompt("Password to encrypt the new provisioner key", hide_input=True,
                                 confirmation_prompt=True, err=True).encode()
     return ProvisionerOptions(create=values["create"], password=password, public_key=public_key,
-                              claims=_claims(values))
+                              claims=_claims(values), challenges=values["challenges"],
+                              require_eab=values["require_eab"])
 
 
 def _saved(ca_json: CaJson, what: str) -> None:

@@ -9,6 +9,7 @@ import click
 
 from appliance import __version__
 from appliance.errors import ApplianceError
+from appliance.cli.acme import acme
 from appliance.cli.ca import ca
 from appliance.cli.ceremony import ceremony
 from appliance.cli.certificate import certificate
@@ -40,5 +41,6 @@ cli.add_command(kms)
 cli.add_command(serve)
 cli.add_command(ceremony)
 cli.add_command(ca)
+ca.add_command(acme)
 cli.add_command(certificate)
 cli.add_command(crypto)

@@ -34,6 +34,8 @@ class ProvisionerOptions:
     password: bytes | None = None
     public_key: dict[str, Any] | None = None
     claims: dict[str, Any] = field(default_factory=dict)
+    challenges: tuple[str, ...] = ()
+    require_eab: bool | None = None
 
 
 class ProvisionerType(Protocol):
@@ -81,7 +83,24 @@ class JwkType:
         return {**entry, **credential}
 
 
-PROVISIONER_TYPES: dict[str, ProvisionerType] = {"JWK": JwkType()}
+class AcmeType:
+    """``ACME``: no credential; ``challenges`` and ``requireEAB`` as asked."""
+
+    def update(self, entry: dict[str, Any], options: ProvisionerOptions) -> dict[str, Any]:
+        if options.create or options.public_key is not None:
+            raise BadRequest("an ACME provisioner has no key: --create and --public-key do not apply")
+        entry = dict(entry)
+        if options.challenges:
+            entry["challenges"] = list(dict.fromkeys(options.challenges))
+        if options.require_eab is not None:
+            entry["requireEAB"] = options.require_eab
+        return entry
+
+    def new(self, name: str, options: ProvisionerOptions) -> dict[str, Any]:
+        return self.update({"type": "ACME", "name": name}, options)
+
+
+PROVISIONER_TYPES: dict[str, ProvisionerType] = {"JWK": JwkType(), "ACME": AcmeType()}
 
 
 def provisioner_type(name: str) -> ProvisionerType:

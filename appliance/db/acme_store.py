@@ -26,6 +26,10 @@ class SQLAcmeStore:
     def __init__(self, database: SQLDatabase) -> None:
         self._db = database
 
+    def close(self) -> None:
+        """Close the database this store shares."""
+        self._db.close()
+
     # -- nonces ----------------------------------------------------------------------
 
     def add_nonce(self, nonce: str, expires_at: datetime.datetime) -> None:
