@@ -166,7 +166,8 @@ class Lego(AcmeClient):
             "--path", self.directory, *binding, *[arg for name in names for arg in ("--domains", name)],
             *flags, *command,
             env={"LEGO_CA_CERTIFICATES": str(self.endpoint.root), "EXEC_PATH": str(HOOK),
-                 "EXEC_POLLING_INTERVAL": "1", "EXEC_PROPAGATION_TIMEOUT": "30"},
+                 "EXEC_POLLING_INTERVAL": "1", "EXEC_PROPAGATION_TIMEOUT": "30",
+                 "EXEC_SEQUENCE_INTERVAL": "1"},
         )
 
     def register(self, eab: tuple[str, str] | None = None) -> str:
