@@ -5,6 +5,7 @@ clients installed, revocation read from the CA's CRL."""
 from __future__ import annotations
 
 import datetime
+import json
 import re
 import subprocess
 import time
@@ -34,10 +35,10 @@ def add_acme_provisioner(ca: CA, name: str, *, require_eab: bool, http_port: int
                          resolver: str) -> None:
     """``appliance ca provisioner add NAME --type ACME``, then the test-only validation
     options (``challengePorts``, ``challengeResolver``), which have no flags."""
+    appliance(ca, "ca", "provisioner", "add", name, "--type", "ACME",
+              "--require-eab" if require_eab else "--no-require-eab")
     data = ca.data()
-    provisioner = {"type": "ACME", "name": name, "challenges": ["http-01", "dns-01", "tls-alpn-01"],
-                   "requireEAB": require_eab}
-    data["authority"]["provisioners"].append(provisioner)
+    (provisioner,) = [p for p in data["authority"]["provisioners"] if p["name"] == name]
     provisioner["challengePorts"] = {"http-01": http_port, "tls-alpn-01": tls_port}
     provisioner["challengeResolver"] = resolver
     ca.write(data)
@@ -63,10 +64,17 @@ class AcmeCA:
         return Endpoint(f"{self.base(provisioner)}/directory", self.ca.root, self.http_port, self.tls_port,
                         self.dns.resolver, self.dns.management_url)
 
-    def eab_key(self, provisioner: str, reference: str) -> tuple[str, str]:
-        """A new EAB key from ``appliance ca acme eab add``: (key id, base64url HMAC key)."""
-        output = appliance(self.ca, "ca", "acme", "eab", "add", provisioner, reference)
-        raise NotImplementedError(output)
+    def eab_key(self, provisioner: str, key_id: str) -> str:
+        """``appliance ca acme eab add``: a new EAB key ``key_id``; its base64url HMAC key."""
+        created = json.loads(appliance(self.ca, "ca", "acme", "eab", "add", provisioner, "--key-id", key_id))
+        assert created["keyID"] == key_id and created["account"] is None
+        return str(created["hmacKey"])
+
+    def eab_account(self, provisioner: str, key_id: str) -> str | None:
+        """The id of the account bound to an EAB key, from ``appliance ca acme eab list``."""
+        keys = json.loads(appliance(self.ca, "ca", "acme", "eab", "list", provisioner))
+        (key,) = [k for k in keys if k["keyID"] == key_id]
+        return key["account"]
 
     def account_status(self, url: str) -> str:
         """The status the CA's database holds for the account at ``url``."""

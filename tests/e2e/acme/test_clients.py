@@ -92,16 +92,19 @@ def test_revoke(acme: AcmeCA, clients: Clients, name: str) -> None:
 
 
 def test_certbot_external_account_binding(acme: AcmeCA, tmp_path: Path) -> None:
-    """The provisioner requires EAB: refused without, registered with a key from
-    ``appliance ca acme eab add``, which then cannot bind a second account."""
-    kid, hmac_key = acme.eab_key("acme-eab", "certbot-e2e")
+    """The provisioner requires EAB: certbot reads ``externalAccountRequired`` from the
+    directory and will not register without; with a key from ``appliance ca acme eab add``
+    it registers (the key is then listed as bound), and the key cannot bind a second account."""
+    kid = "certbot-e2e"
+    hmac_key = acme.eab_key("acme-eab", kid)
     endpoint = acme.endpoint("acme-eab")
     certbot = Certbot(endpoint, tmp_path / "bound")
-    with pytest.raises(ClientFailed, match="externalAccountRequired|[Ee]xternal account"):
+    with pytest.raises(ClientFailed, match="requires external account binding"):
         certbot.register()
     account = certbot.register(eab=(kid, hmac_key))
     assert account.startswith(acme.base("acme-eab") + "/account/")
     assert acme.account_status(account) == "valid"
+    assert acme.eab_account("acme-eab", kid) == account.rsplit("/", 1)[1]
     acme.verify(certbot.obtain(("eab.certbot.test",), HTTP_01))
-    with pytest.raises(ClientFailed):
+    with pytest.raises(ClientFailed, match="already used"):
         Certbot(endpoint, tmp_path / "second").register(eab=(kid, hmac_key))
