@@ -2,8 +2,7 @@
 
 from __future__ import annotations
 
-from sqlalchemy import (JSON, Boolean, Column, ForeignKey, Index, Integer, LargeBinary, String, Table, Text,
-                        UniqueConstraint)
+from sqlalchemy import (JSON, Boolean, Column, ForeignKey, Index, Integer, LargeBinary, String, Table, Text)
 
 from appliance.db.schema import NAME, SERIAL, metadata
 from appliance.db.types import UTCDateTime
@@ -22,7 +21,7 @@ acme_accounts = Table(
     Column("status", STATUS, nullable=False),
     Column("eab_key_id", NAME, nullable=True),
     Column("created_at", UTCDateTime, nullable=False),
-    UniqueConstraint("provisioner", "thumbprint", name="uq_acme_accounts_key"),
+    Index("uq_acme_accounts_key", "provisioner", "thumbprint", unique=True),
 )
 
 acme_eab_keys = Table(
@@ -105,12 +104,14 @@ acme_certificates = Table(
     Column("id", ID, primary_key=True),
     Column("account_id", ID, ForeignKey("acme_accounts.id"), nullable=False),
     Column("order_id", ID, nullable=False),
-    Column("serial", SERIAL, nullable=False, unique=True),
-    Column("cert_id", String(255), nullable=False, unique=True),
+    Column("serial", SERIAL, nullable=False),
+    Column("cert_id", String(255), nullable=False),
     Column("chain_pem", Text, nullable=False),
     Column("not_before", UTCDateTime, nullable=False),
     Column("not_after", UTCDateTime, nullable=False),
     Column("replaced_by", ID, nullable=True),
+    Index("uq_acme_certificates_serial", "serial", unique=True),
+    Index("uq_acme_certificates_cert_id", "cert_id", unique=True),
 )
 
 TABLES = (acme_accounts, acme_eab_keys, acme_orders, acme_authorizations, acme_order_authorizations,
