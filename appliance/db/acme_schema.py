@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from sqlalchemy import (JSON, Boolean, Column, ForeignKey, Index, Integer, LargeBinary, String, Table, Text)
+from sqlalchemy import JSON, Boolean, Column, ForeignKey, Index, Integer, LargeBinary, String, Table, Text
 
 from appliance.db.schema import NAME, SERIAL, metadata
 from appliance.db.types import UTCDateTime
