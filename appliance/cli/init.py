@@ -1,5 +1,7 @@
 """``appliance init``: a new PKI in step-ca's layout (root, intermediate, one JWK
-provisioner, ca.json, defaults.json), keys on disk or in an HSM/KMS."""
+provisioner, ca.json, defaults.json), keys on disk or in an HSM/KMS; or the online
+CA of a key ceremony (its root and intermediate certificates, the intermediate key
+in the online HSM, no root key)."""
 
 from __future__ import annotations
 
@@ -11,8 +13,9 @@ from typing import Any
 
 import click
 from cryptography import x509
+from cryptography.exceptions import InvalidSignature
 from cryptography.hazmat.primitives import hashes, serialization
-from cryptography.hazmat.primitives.asymmetric.types import PrivateKeyTypes
+from cryptography.hazmat.primitives.asymmetric.types import PrivateKeyTypes, PublicKeyTypes
 
 from appliance.ceremony.build import ca_certificate
 from appliance.ceremony.model import CertificateProfile, Subject
@@ -91,6 +94,7 @@ class InitOptions:
     intermediate_key_uri: str | None = None
     root_cert: Path | None = None
     root_key_file: Path | None = None
+    intermediate_cert: Path | None = None
 
 
 @dataclass(frozen=True)
@@ -131,6 +135,12 @@ def load_certificate_file(path: Path) -> x509.Certificate:
         raise BadRequest(f"{path} is not a PEM or DER certificate") from None
 
 
+def _is_key_of(public_key: PublicKeyTypes, certificate: x509.Certificate) -> bool:
+    public = serialization.PublicFormat.SubjectPublicKeyInfo
+    return public_key.public_bytes(serialization.Encoding.DER, public) == certificate.public_key().public_bytes(
+        serialization.Encoding.DER, public)
+
+
 def _existing_root(options: InitOptions) -> tuple[x509.Certificate, PrivateKeyTypes]:
     """``--root CERT --key KEY``: the key may be PKCS#1, PKCS#8 or SEC1, PEM or DER, encrypted or not."""
     assert options.root_cert is not None and options.root_key_file is not None
@@ -141,12 +151,38 @@ def _existing_root(options: InitOptions) -> tuple[x509.Certificate, PrivateKeyTy
         raise BadRequest(f"cannot read {options.root_key_file}: {exc.strerror}") from None
     encrypted = b"ENCRYPTED" in data
     key = load_private_key(data, options.password if encrypted else None)
-    public = serialization.PublicFormat.SubjectPublicKeyInfo
-    if key.public_key().public_bytes(serialization.Encoding.DER, public) != certificate.public_key().public_bytes(
-        serialization.Encoding.DER, public
-    ):
+    if not _is_key_of(key.public_key(), certificate):
         raise BadRequest(f"{options.root_key_file} is not the key of {options.root_cert}")
     return certificate, key
+
+
+def _ceremony_pki(options: InitOptions) -> tuple[x509.Certificate, x509.Certificate, str]:
+    """``--root CERT --intermediate CERT --intermediate-key-uri URI``: a key ceremony's outputs, checked
+    before anything is written: the intermediate is an unexpired CA certificate signed by the root, and
+    the key in the KMS is the intermediate's. The root key is never asked for."""
+    assert options.root_cert is not None and options.intermediate_cert is not None
+    assert options.intermediate_key_uri is not None
+    root = load_certificate_file(options.root_cert)
+    intermediate = load_certificate_file(options.intermediate_cert)
+    try:
+        intermediate.verify_directly_issued_by(root)
+    except (ValueError, TypeError, InvalidSignature):
+        raise BadRequest(f"{options.intermediate_cert} is not signed by {options.root_cert}") from None
+    try:
+        is_ca = intermediate.extensions.get_extension_for_class(x509.BasicConstraints).value.ca
+    except x509.ExtensionNotFound:
+        is_ca = False
+    if not is_ca:
+        raise BadRequest(f"{options.intermediate_cert} is not a CA certificate")
+    expiry = intermediate.not_valid_after_utc
+    if expiry <= datetime.datetime.now(datetime.timezone.utc):
+        raise BadRequest(f"{options.intermediate_cert} expired on {expiry:%Y-%m-%d %H:%M:%SZ}")
+    with open_key_manager(options.kms_uri or "softkms:", password=options.password) as manager:
+        public_key = manager.create_signer(options.intermediate_key_uri).public_key()
+    if not _is_key_of(public_key, intermediate):
+        key_name = parse_uri(options.intermediate_key_uri, default_scheme="softkms")  # str() leaves out the query
+        raise BadRequest(f"the key {key_name} is not the key of {options.intermediate_cert}")
+    return root, intermediate, options.intermediate_key_uri
 
 
 def _pem(certificate: x509.Certificate) -> bytes:
@@ -186,22 +222,28 @@ def _check(options: InitOptions, layout: Layout) -> None:
         raise BadRequest("at least one --dns name is required")
     if not options.password:
         raise BadRequest("a password is required (it encrypts the keys on disk and the provisioner key)")
-    if (options.root_cert is None) != (options.root_key_file is None):
-        raise BadRequest("--root and --key go together")
+    if options.intermediate_cert is not None:
+        if options.root_cert is None or not options.intermediate_key_uri:
+            raise BadRequest("--intermediate needs --root (the ceremony's root certificate) and --intermediate-key-uri")
+        if options.root_key_file is not None or options.root_key_uri:
+            raise BadRequest("--intermediate takes no root key (--key, --root-key-uri): the online CA never needs it")
+    elif (options.root_cert is None) != (options.root_key_file is None):
+        raise BadRequest("--root and --key go together (or --root with --intermediate, from a key ceremony)")
     if options.kms_uri and not options.intermediate_key_uri:
         raise BadRequest("--kms needs --intermediate-key-uri (and --root-key-uri unless --root is given)")
     if options.kms_uri and options.root_cert is None and not options.root_key_uri:
         raise BadRequest("--kms needs --root-key-uri unless an existing root is given with --root/--key")
 
 
-def initialise(options: InitOptions) -> Layout:
-    """Create the PKI and its configuration; the layout written."""
-    layout = Layout(options.path.expanduser().resolve())
-    _check(options, layout)
-    for directory, mode in (("certs", 0o755), ("secrets", 0o700), ("config", 0o755), ("db", 0o700)):
+def _make_directories(layout: Layout, *, secrets: bool) -> None:
+    directories = [("certs", 0o755), ("config", 0o755), ("db", 0o700)] + ([("secrets", 0o700)] if secrets else [])
+    for directory, mode in directories:
         (layout.base / directory).mkdir(parents=True, exist_ok=True, mode=mode)
-    kms_uri = options.kms_uri or "softkms:"
-    with open_key_manager(kms_uri, password=options.password) as manager:
+
+
+def _new_pki(options: InitOptions, layout: Layout) -> tuple[x509.Certificate, x509.Certificate, str]:
+    """A new intermediate (and root, unless reused) with new keys; the certificates and the key's reference."""
+    with open_key_manager(options.kms_uri or "softkms:", password=options.password) as manager:
         if options.root_cert is not None:
             root, root_signer = _existing_root(options)
         else:
@@ -212,9 +254,22 @@ def initialise(options: InitOptions) -> Layout:
         intermediate_key = _new_key(manager, options.intermediate_key_uri or str(layout.intermediate_key))
         intermediate = ca_certificate(_profile(f"{options.name} Intermediate CA", options.name, 0),
                                       intermediate_key.signer.public_key(), root_signer, root)
+    return root, intermediate, intermediate_key.reference
+
+
+def initialise(options: InitOptions) -> Layout:
+    """Create the PKI (or take a key ceremony's) and its configuration; the layout written."""
+    layout = Layout(options.path.expanduser().resolve())
+    _check(options, layout)
+    if options.intermediate_cert is not None:
+        root, intermediate, intermediate_key = _ceremony_pki(options)
+        _make_directories(layout, secrets=False)
+    else:
+        _make_directories(layout, secrets=True)
+        root, intermediate, intermediate_key = _new_pki(options, layout)
     layout.root_crt.write_bytes(_pem(root))
     layout.intermediate_crt.write_bytes(_pem(intermediate))
-    data = _ca_json(options, layout, intermediate_key.reference)
+    data = _ca_json(options, layout, intermediate_key)
     parse_config(data, path=layout.ca_json)
     write_json(layout.ca_json, data)
     write_defaults(DefaultsConfig(
@@ -224,6 +279,15 @@ def initialise(options: InitOptions) -> Layout:
         ca_config=str(layout.ca_json),
     ), layout.defaults_json)
     return layout
+
+
+def _prompt_name(ctx: click.Context, param: click.Parameter, name: str | None) -> str:
+    """``--name``, or asked for unless the PKI comes from a key ceremony (``--intermediate``)."""
+    if name is not None:
+        return name
+    if ctx.params.get("intermediate_cert") is not None:
+        return ""
+    return str(click.prompt("Name of the new PKI"))
 
 
 def _prompt_dns(ctx: click.Context, param: click.Parameter, dns: tuple[str, ...]) -> tuple[str, ...]:
@@ -237,21 +301,27 @@ def _prompt_dns(ctx: click.Context, param: click.Parameter, dns: tuple[str, ...]
 @click.command()
 @click.option("--path", default=default_path, show_default="$APPLIANCE_PATH or ~/.appliance",
               type=click.Path(file_okay=False), help="Directory of the new CA ($STEPPATH layout).")
-@click.option("--name", prompt="Name of the new PKI", help="The PKI's name (root and intermediate subjects).")
+@click.option("--name", callback=_prompt_name,
+              help="The PKI's name (root and intermediate subjects); not used with --intermediate.")
 @click.option("--dns", multiple=True, callback=_prompt_dns, help="A DNS name or IP address of the CA (repeatable).")
 @click.option("--address", prompt="Address the CA listens on", default=":8443", show_default=True,
               help="host:port to listen on.")
 @click.option("--provisioner", prompt="Name of the first provisioner", help="Name of the first JWK provisioner.")
 @password_file_option
-@click.option("--kms", "kms_uri", help="Create the CA keys in this KMS/HSM (e.g. a pkcs11: URI).")
+@click.option("--kms", "kms_uri", help="The KMS/HSM of the CA keys (e.g. a pkcs11: URI).")
 @click.option("--root-key-uri", help="The root key's URI in --kms.")
 @click.option("--intermediate-key-uri", help="The intermediate key's URI in --kms.")
-@click.option("--root", "root_cert", type=click.Path(exists=True, dir_okay=False), help="Reuse this root certificate.")
+@click.option("--root", "root_cert", type=click.Path(exists=True, dir_okay=False),
+              help="Reuse this root certificate (with --key, or with --intermediate from a key ceremony).")
 @click.option("--key", "root_key_file", type=click.Path(exists=True, dir_okay=False), help="The key of --root.")
+@click.option("--intermediate", "intermediate_cert", type=click.Path(exists=True, dir_okay=False),
+              help="Use this intermediate certificate from a key ceremony (signed by --root, its key at "
+                   "--intermediate-key-uri); no key is created and no root key is needed.")
 def init(path: str, name: str, dns: tuple[str, ...], address: str, provisioner: str, password_file: str | None,
          kms_uri: str | None, root_key_uri: str | None, intermediate_key_uri: str | None,
-         root_cert: str | None, root_key_file: str | None) -> None:
-    """Create a root and an intermediate CA, a JWK provisioner, ca.json and defaults.json."""
+         root_cert: str | None, root_key_file: str | None, intermediate_cert: str | None) -> None:
+    """Create a root and an intermediate CA, or take them from a key ceremony (--root, --intermediate);
+    a JWK provisioner, ca.json and defaults.json."""
     password = read_password_file(password_file)
     if password is None:
         password = click.prompt("Password for the CA keys and the provisioner key", hide_input=True,
@@ -260,6 +330,7 @@ def init(path: str, name: str, dns: tuple[str, ...], address: str, provisioner: 
         path=Path(path), name=name, dns_names=dns, address=address, provisioner=provisioner,
         password=password, kms_uri=kms_uri, root_key_uri=root_key_uri, intermediate_key_uri=intermediate_key_uri,
         root_cert=Path(root_cert) if root_cert else None, root_key_file=Path(root_key_file) if root_key_file else None,
+        intermediate_cert=Path(intermediate_cert) if intermediate_cert else None,
     ))
     root = load_certificate_file(layout.root_crt)
     click.echo(f"Root certificate: {layout.root_crt}")

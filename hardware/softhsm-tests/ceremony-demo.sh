@@ -3,16 +3,27 @@
 # tokens of its own (a "root HSM" and an "online HSM"), the way the operators run
 # it on YubiHSM 2s: same files, with --kms pointing at the SoftHSM2 tokens.
 #
-#   hardware/softhsm-tests/ceremony-demo.sh OUTDIR
+#   hardware/softhsm-tests/ceremony-demo.sh [--shift-dates] OUTDIR
+#
+# The files' dates are used as they are (a rehearsal checks them too). With
+# --shift-dates, every date in the copies moves by the same amount so that the
+# latest not-before, this-update or revoked-at is now: the demo then works
+# whenever it is run, long after the example dates.
 #
 # Leaves in OUTDIR: root.crt, intermediate.crt, root.crl (DER), root.crl.pem,
 # the public keys, intermediate.csr, root-cross.csr, transcript.jsonl, and the
 # SoftHSM2 tokens (OUTDIR/softhsm, config OUTDIR/softhsm2.conf) with their PINs
-# (OUTDIR/pins) so that the online CA can be started on the intermediate key.
+# (OUTDIR/pins) so that the online CA can be started on the intermediate key:
+# the script prints the `appliance init` command for it.
 set -euo pipefail
 
+shift_dates=0
+if [ "${1:-}" = "--shift-dates" ]; then
+    shift_dates=1
+    shift
+fi
 if [ "$#" -ne 1 ]; then
-    echo "usage: $0 OUTDIR" >&2
+    echo "usage: $0 [--shift-dates] OUTDIR" >&2
     exit 2
 fi
 repo="$(cd "$(dirname "$0")/../.." && pwd)"
@@ -46,6 +57,23 @@ done
 
 # The ceremony files and the revocation list, copied so that outputs land in OUTDIR.
 cp "$ceremonies"/*.yaml "$out/"
+if [ "$shift_dates" = 1 ]; then
+    python3 - "$out" <<'EOF'
+import datetime, re, sys
+from pathlib import Path
+
+FORMAT = "%Y-%m-%d %H:%M:%SZ"
+DATE = re.compile(r"(?m)^(\s*(not-before|not-after|this-update|next-update|revoked-at):\s*)"
+                  r"(\d{4}-\d\d-\d\d \d\d:\d\d:\d\dZ)")
+files = {path: path.read_text() for path in Path(sys.argv[1]).glob("*.yaml")}
+starts = [datetime.datetime.strptime(m[3], FORMAT) for text in files.values() for m in DATE.finditer(text)
+          if m[2] in ("not-before", "this-update", "revoked-at")]
+offset = datetime.datetime.now(datetime.timezone.utc).replace(tzinfo=None, microsecond=0) - max(starts)
+for path, text in files.items():
+    path.write_text(DATE.sub(lambda m: m[1] + (datetime.datetime.strptime(m[3], FORMAT) + offset).strftime(FORMAT),
+                             text))
+EOF
+fi
 
 run() {  # run CEREMONY_FILE TOKEN
     echo "== $1 on $2"
@@ -63,5 +91,7 @@ echo "== checks"
 "$appliance" ceremony verify-transcript "$out/transcript.jsonl"
 openssl verify -x509_strict -CAfile "$out/root.crt" "$out/intermediate.crt"
 openssl crl -inform DER -in "$out/root.crl" -CAfile "$out/root.crt" -noout -verify
-echo "online CA: certificate $out/intermediate.crt, key pkcs11:id=0201;object=intermediate-ca-key" \
-     "on ${kms[online-hsm]%%\?*} (PIN in $out/pins/online-hsm.pin)"
+echo "== the online CA (README: From ceremony to online CA), with SOFTHSM2_CONF=$SOFTHSM2_CONF:"
+echo "$appliance init --root $out/root.crt --intermediate $out/intermediate.crt" \
+     "--kms '${kms[online-hsm]}' --intermediate-key-uri 'pkcs11:id=0201;object=intermediate-ca-key'" \
+     "--path CA_DIR --dns NAME --address :8443 --provisioner admin --password-file PASSWORD_FILE"

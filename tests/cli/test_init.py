@@ -1,5 +1,6 @@
 """``appliance init``: step-ca's layout, a verifiable chain, an encrypted provisioner
-key, keys on disk, in SoftHSM2, or an existing root reused."""
+key, keys on disk, in SoftHSM2, or an existing root reused; the online CA of a key
+ceremony (no root key), refused with nothing written when its outputs do not fit."""
 
 from __future__ import annotations
 
@@ -8,7 +9,7 @@ from pathlib import Path
 from typing import Callable
 
 import pytest
-from click.testing import CliRunner
+from click.testing import CliRunner, Result
 from cryptography import x509
 from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import ec, rsa
@@ -16,23 +17,29 @@ from cryptography.hazmat.primitives.asymmetric import ec, rsa
 from appliance.cli.main import cli
 from appliance.config import load_config, load_defaults
 from appliance.jose import decrypt_jwk, public_dict
-from appliance.kms import open_key_manager
-from tests.api.pki import make_certificate
+from appliance.kms import KeyType, open_key_manager
+from appliance.kms.softkms import encrypted_pem
+from tests.api.pki import FakePKI, make_certificate
 from tests.conftest import SoftHSMToken
 
 PASSWORD = "correct horse"
 
 
-def _init(tmp_path: Path, *extra: str) -> tuple[Path, str]:
+def _invoke(tmp_path: Path, *extra: str | Path, name: bool = True) -> Result:
+    """``appliance init`` of ``tmp_path/ca`` with the test password (and ``--name Test`` if ``name``)."""
     password_file = tmp_path / "password"
     password_file.write_text(PASSWORD + "\n")
-    ca = tmp_path / "ca"
-    result = CliRunner().invoke(cli, [
-        "init", "--path", str(ca), "--name", "Test", "--dns", "ca.test", "--dns", "127.0.0.1",
-        "--address", "127.0.0.1:9443", "--provisioner", "admin", "--password-file", str(password_file), *extra,
+    return CliRunner().invoke(cli, [
+        "init", "--path", str(tmp_path / "ca"), *(["--name", "Test"] if name else []), "--dns", "ca.test",
+        "--dns", "127.0.0.1", "--address", "127.0.0.1:9443", "--provisioner", "admin",
+        "--password-file", str(password_file), *map(str, extra),
     ])
+
+
+def _init(tmp_path: Path, *extra: str | Path) -> tuple[Path, str]:
+    result = _invoke(tmp_path, *extra)
     assert result.exit_code == 0, result.output
-    return ca, result.output
+    return tmp_path / "ca", result.output
 
 
 def _basic_constraints(certificate: x509.Certificate) -> x509.BasicConstraints:
@@ -140,3 +147,91 @@ def test_init_prompts_for_what_is_missing(tmp_path: Path) -> None:
     assert config.dns_names == ("ca.test", "10.0.0.1") and config.address == ":8443"
     assert config.authority.provisioners[0]["name"] == "ops"
     assert decrypt_jwk(config.authority.provisioners[0]["encryptedKey"], PASSWORD.encode())
+
+
+def _ceremony_outputs(tmp_path: Path) -> tuple[Path, Path, str]:
+    """A ceremony's root and intermediate certificates, the intermediate key in softkms: their paths and key URI."""
+    pki = FakePKI.create()
+    root, intermediate, key = tmp_path / "root.crt", tmp_path / "intermediate.crt", tmp_path / "intermediate.key"
+    root.write_bytes(pki.root.public_bytes(serialization.Encoding.PEM))
+    intermediate.write_bytes(pki.intermediate.public_bytes(serialization.Encoding.PEM))
+    key.write_bytes(encrypted_pem(pki.intermediate_key, PASSWORD.encode()))
+    return root, intermediate, f"softkms:path={key}"
+
+
+def _init_fails(tmp_path: Path, *extra: str | Path, exit_code: int = 1) -> str:
+    """``appliance init`` that must fail and write nothing; its output."""
+    result = _invoke(tmp_path, *extra)
+    assert result.exit_code == exit_code, result.output
+    assert not (tmp_path / "ca").exists()
+    return result.output
+
+
+def test_init_from_ceremony_outputs_without_the_root_key(tmp_path: Path, openssl: Callable[..., object]) -> None:
+    root, intermediate, key_uri = _ceremony_outputs(tmp_path)
+    ca, _ = _init(tmp_path, "--root", root, "--intermediate", intermediate, "--intermediate-key-uri", key_uri)
+    assert (ca / "certs" / "root_ca.crt").read_bytes() == root.read_bytes()
+    assert (ca / "certs" / "intermediate_ca.crt").read_bytes() == intermediate.read_bytes()
+    assert not (ca / "secrets").exists()
+    data = json.loads((ca / "config" / "ca.json").read_text())
+    assert data["key"] == key_uri and "kms" not in data
+    openssl("verify", "-CAfile", ca / "certs" / "root_ca.crt", ca / "certs" / "intermediate_ca.crt")
+
+
+def test_init_from_ceremony_outputs_needs_no_name(tmp_path: Path) -> None:
+    root, intermediate, key_uri = _ceremony_outputs(tmp_path)
+    result = _invoke(tmp_path, "--root", root, "--intermediate", intermediate, "--intermediate-key-uri", key_uri,
+                     name=False)
+    assert result.exit_code == 0, result.output
+    assert "Name of the new PKI" not in result.output
+
+
+def test_init_from_ceremony_outputs_refuses_what_does_not_fit(tmp_path: Path) -> None:
+    root, intermediate, key_uri = _ceremony_outputs(tmp_path)
+    other = FakePKI.create()
+    other_root, other_intermediate = tmp_path / "other-root.crt", tmp_path / "other-intermediate.crt"
+    other_root.write_bytes(other.root.public_bytes(serialization.Encoding.PEM))
+    other_intermediate.write_bytes(other.intermediate.public_bytes(serialization.Encoding.PEM))
+    (tmp_path / "other.key").write_bytes(encrypted_pem(other.intermediate_key, PASSWORD.encode()))
+    leaf = tmp_path / "leaf.crt"
+    leaf.write_bytes(other.leaf("www.test").public_bytes(serialization.Encoding.PEM))
+    ceremony = ("--root", root, "--intermediate", intermediate, "--intermediate-key-uri")
+
+    output = _init_fails(tmp_path, *ceremony, f"softkms:path={tmp_path / 'other.key'}")
+    assert f"the key softkms:path={tmp_path / 'other.key'} is not the key of {intermediate}" in output
+    output = _init_fails(tmp_path, "--root", other_root, *ceremony[2:], key_uri)
+    assert f"{intermediate} is not signed by {other_root}" in output
+    assert f"{leaf} is not a CA certificate" in _init_fails(
+        tmp_path, "--root", other_intermediate, "--intermediate", leaf, "--intermediate-key-uri", key_uri)
+    output = _init_fails(tmp_path, *ceremony[:3], tmp_path / "missing.crt", exit_code=2)
+    assert f"'--intermediate': File '{tmp_path / 'missing.crt'}' does not exist" in output
+    assert "no key file at" in _init_fails(tmp_path, *ceremony, f"softkms:path={tmp_path / 'missing.key'}")
+    assert "--intermediate needs --root" in _init_fails(tmp_path, *ceremony[2:], key_uri)
+    assert "--intermediate needs --root" in _init_fails(tmp_path, *ceremony[:4])
+    assert "takes no root key" in _init_fails(tmp_path, *ceremony, key_uri, "--root-key-uri", "softkms:path=/x")
+
+
+@pytest.mark.hsm
+def test_init_from_ceremony_outputs_with_the_key_in_softhsm(tmp_path: Path, softhsm_token: SoftHSMToken) -> None:
+    key_uri = "pkcs11:id=0201;object=intermediate-ca-key"
+    root_key = ec.generate_private_key(ec.SECP256R1())
+    root = make_certificate("Ceremony Root", root_key, None, root_key, ca=True)
+    with open_key_manager(softhsm_token.kms_uri) as manager:
+        manager.create_key(key_uri, KeyType.EC_P256)
+        manager.create_key("pkcs11:id=0202;object=other-key", KeyType.EC_P256)
+        signer = manager.create_signer(key_uri)
+        assert isinstance(signer, ec.EllipticCurvePrivateKey)
+        intermediate = make_certificate("Ceremony Intermediate", signer, root, root_key, ca=True)
+    root_file, intermediate_file = tmp_path / "root.crt", tmp_path / "intermediate.crt"
+    root_file.write_bytes(root.public_bytes(serialization.Encoding.PEM))
+    intermediate_file.write_bytes(intermediate.public_bytes(serialization.Encoding.PEM))
+    ceremony = ("--kms", softhsm_token.kms_uri, "--root", root_file, "--intermediate", intermediate_file,
+                "--intermediate-key-uri")
+
+    output = _init_fails(tmp_path, *ceremony, "pkcs11:object=other-key")
+    assert f"the key pkcs11:object=other-key is not the key of {intermediate_file}" in output
+    assert "no key with" in _init_fails(tmp_path, *ceremony, "pkcs11:object=no-such-key")
+    ca, _ = _init(tmp_path, *ceremony, key_uri)
+    data = json.loads((ca / "config" / "ca.json").read_text())
+    assert data["key"] == key_uri and data["kms"] == {"type": "pkcs11", "uri": softhsm_token.kms_uri}
+    assert not (ca / "secrets").exists()
