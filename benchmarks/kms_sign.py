@@ -1,9 +1,13 @@
 """Signing throughput and latency per KMS backend, next to in-process baselines.
 
-    .venv/bin/python benchmarks/kms_sign.py [--seconds 1.0] [--threads 8] [--only pkcs11,softkms]
+    .venv/bin/python benchmarks/kms_sign.py [--seconds 1.5] [--rounds 5] [--threads 8] [--only pkcs11,softkms]
 
-Every row signs fresh 64-byte messages for ``--seconds`` with 1 and N caller
-threads and reports signatures per second and p50/p99 latency. Rows:
+Every row signs fresh 64-byte messages with 1 and N caller threads for
+``--seconds``, split into ``--rounds`` short bursts; in each round the rows of
+one algorithm and concurrency take turns, so rows compared with each other ran
+under the same machine load. It reports the median signatures per second, the
+p50/p99 latency over all calls, the CPU the process used (``cores``: CPU
+seconds per wall second; ``CPU us``: CPU microseconds per signature). Rows:
 
 * ``cryptography``       - the same signature made in-process (the ceiling);
 * ``softkms``, ``pkcs11`` - the appliance's signer (host hash, device call,
@@ -12,11 +16,13 @@ threads and reports signatures per second and p50/p99 latency. Rows:
 * ``python-pkcs11 raw``  - a bare ``C_Sign`` loop on the same token and key
   (host hash + CKM_ECDSA / CKM_RSA_PKCS), behind a plain lock for N callers
   since the module runs without its own locking;
-* ``pkcs11-tool``        - OpenSC, one process per signature (1 caller).
+* ``pkcs11-tool``        - OpenSC, one process per signature (1 caller; its
+  CPU is in child processes, not in the CPU columns).
 
-The ``% raw`` column compares a row with ``python-pkcs11 raw`` at the same
-algorithm and concurrency. SoftHSM2 runs on a token made in a temporary
-directory with its own SOFTHSM2_CONF.
+The ``% raw`` column is the median, over rounds, of a PKCS#11 row's rate
+divided by the ``python-pkcs11 raw`` rate of the same round, algorithm and
+concurrency. SoftHSM2 runs on a token made in a temporary directory with its
+own SOFTHSM2_CONF.
 
 To add a backend, add an entry to ``ENTRIES``: a function that gets the
 :class:`Bench` (an ExitStack for servers and managers, a work directory) and
@@ -181,18 +187,35 @@ ENTRIES: dict[str, Entry] = {
 }
 
 
+@dataclass
+class Burst:
+    """One short measurement: signatures, wall and process CPU seconds, latencies."""
+
+    count: int
+    elapsed: float
+    cpu: float
+    latencies: list[float]
+
+    @property
+    def rate(self) -> float:
+        return self.count / self.elapsed
+
+
 @dataclass(frozen=True)
 class Result:
     entry: str
     algorithm: str
     callers: int
-    rate: float
-    p50_ms: float
+    rate: float  # median over rounds
+    p50_ms: float  # over every call of every round
     p99_ms: float
+    cores: float  # median process CPU seconds per wall second
+    cpu_us: float  # median process CPU microseconds per signature
+    share: float | None  # median over rounds of rate / raw rate in the same round
 
 
-def measure(sign: SignFn, callers: int, seconds: float) -> tuple[float, list[float]]:
-    """Signatures per second and every call's latency, ``callers`` threads for ``seconds``."""
+def measure(sign: SignFn, callers: int, seconds: float) -> Burst:
+    """``callers`` threads signing for ``seconds``: count, CPU time and every call's latency."""
     for i in range(3):
         sign(b"warm-up %d" % i)
     latencies: list[list[float]] = [[] for _ in range(callers)]
@@ -213,40 +236,55 @@ def measure(sign: SignFn, callers: int, seconds: float) -> tuple[float, list[flo
     for thread in threads:
         thread.start()
     barrier.wait()
-    start = time.perf_counter()
+    cpu, start = time.process_time(), time.perf_counter()
     time.sleep(seconds)
     stop.set()
     for thread in threads:
         thread.join()
-    elapsed = time.perf_counter() - start
+    elapsed, cpu = time.perf_counter() - start, time.process_time() - cpu
     flat = [x for mine in latencies for x in mine]
-    return len(flat) / elapsed, flat
+    return Burst(len(flat), elapsed, cpu, flat)
 
 
-def run(entries: list[str], seconds: float, threads: int, workdir: Path) -> list[Result]:
+def summarise(entry: str, algorithm: str, callers: int, bursts: list[Burst], raw: list[Burst] | None) -> Result:
+    latencies = [x for burst in bursts for x in burst.latencies]
+    cuts = statistics.quantiles(latencies, n=100) if len(latencies) > 1 else latencies * 99
+    share = statistics.median(b.rate / r.rate for b, r in zip(bursts, raw)) if raw else None
+    return Result(entry, algorithm, callers, statistics.median(b.rate for b in bursts), cuts[49] * 1e3, cuts[98] * 1e3,
+                  statistics.median(b.cpu / b.elapsed for b in bursts),
+                  statistics.median(1e6 * b.cpu / max(b.count, 1) for b in bursts), share)
+
+
+def run(entries: list[str], seconds: float, rounds: int, threads: int, workdir: Path) -> list[Result]:
+    """Every row gets ``rounds`` bursts of ``seconds / rounds``; within one round the
+    rows take turns (in a rotated order), so a row and the raw baseline it is
+    compared with share the machine's load of that moment."""
     results = []
     with contextlib.ExitStack() as stack:
         bench = Bench(stack, workdir)
         for algorithm, key_type in ALGORITHMS.items():
-            for name in entries:
-                entry = ENTRIES[name]
-                sign = entry.factory(bench, key_type)
-                if sign is None:
-                    continue
-                for callers in (1, threads) if entry.concurrent else (1,):
-                    rate, latencies = measure(sign, callers, seconds)
-                    cuts = statistics.quantiles(latencies, n=100) if len(latencies) > 1 else latencies * 99
-                    results.append(Result(name, algorithm, callers, rate, cuts[49] * 1e3, cuts[98] * 1e3))
+            signers = {name: sign for name in entries if (sign := ENTRIES[name].factory(bench, key_type)) is not None}
+            for callers in (1, threads):
+                names = [name for name in signers if callers == 1 or ENTRIES[name].concurrent]
+                bursts: dict[str, list[Burst]] = {name: [] for name in names}
+                for round_ in range(rounds):
+                    shift = round_ % len(names)
+                    for name in names[shift:] + names[:shift]:
+                        bursts[name].append(measure(signers[name], callers, seconds / rounds))
+                raw = bursts.get(RAW)
+                for name in names:
+                    compared = raw if raw is not None and name.startswith("pkcs11") else None
+                    results.append(summarise(name, algorithm, callers, bursts[name], compared))
     return results
 
 
 def table(results: list[Result]) -> str:
-    raw = {(r.algorithm, r.callers): r.rate for r in results if r.entry == RAW}
-    lines = [f"{'backend':<20} {'algorithm':<12} {'callers':>7} {'sig/s':>9} {'p50 ms':>8} {'p99 ms':>8} {'% raw':>6}"]
+    lines = [f"{'backend':<20} {'algorithm':<12} {'callers':>7} {'sig/s':>9} {'p50 ms':>8} {'p99 ms':>8} "
+             f"{'cores':>5} {'CPU us':>7} {'% raw':>6}"]
     for r in results:
-        base = raw.get((r.algorithm, r.callers))
-        share = f"{100 * r.rate / base:5.0f}%" if base and r.entry.startswith("pkcs11") else ""
-        lines.append(f"{r.entry:<20} {r.algorithm:<12} {r.callers:>7} {r.rate:>9.0f} {r.p50_ms:>8.3f} {r.p99_ms:>8.3f} {share:>6}")
+        share = f"{100 * r.share:5.0f}%" if r.share is not None else ""
+        lines.append(f"{r.entry:<20} {r.algorithm:<12} {r.callers:>7} {r.rate:>9.0f} {r.p50_ms:>8.3f} {r.p99_ms:>8.3f} "
+                     f"{r.cores:>5.2f} {r.cpu_us:>7.0f} {share:>6}")
     return "\n".join(lines)
 
 
@@ -263,7 +301,8 @@ def softhsm_token(workdir: Path) -> None:
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("--seconds", type=float, default=1.0, help="measuring time per row (default 1)")
+    parser.add_argument("--seconds", type=float, default=1.5, help="measuring time per row (default 1.5)")
+    parser.add_argument("--rounds", type=int, default=5, help="interleaved bursts the time is split into (default 5)")
     parser.add_argument("--threads", type=int, default=8, help="concurrent callers for the second run (default 8)")
     parser.add_argument("--only", help=f"comma-separated entries (default all: {', '.join(ENTRIES)})")
     args = parser.parse_args()
@@ -274,9 +313,9 @@ def main() -> None:
     with tempfile.TemporaryDirectory(prefix="kms-bench-") as tmp:
         softhsm_token(Path(tmp))
         started = time.perf_counter()
-        results = run(entries, args.seconds, args.threads, Path(tmp))
-    print(f"# {os.cpu_count()} CPUs, SoftHSM2 {SOFTHSM_MODULE}, {args.seconds:g} s per row, "
-          f"total {time.perf_counter() - started:.0f} s")
+        results = run(entries, args.seconds, args.rounds, args.threads, Path(tmp))
+    print(f"# {os.cpu_count()} CPUs, SoftHSM2 {SOFTHSM_MODULE}, {args.seconds:g} s per row in {args.rounds} "
+          f"interleaved bursts, total {time.perf_counter() - started:.0f} s, load average {os.getloadavg()[0]:.1f}")
     print(table(results))
 
 

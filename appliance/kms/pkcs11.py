@@ -18,9 +18,10 @@ signs the message with CKM_EDDSA.
 
 from __future__ import annotations
 
+import functools
 import os
 import threading
-from typing import Any, Mapping
+from typing import Any, Callable, Mapping
 from urllib.parse import quote
 
 import pkcs11
@@ -33,7 +34,7 @@ from pkcs11.util.x509 import decode_x509_certificate
 from appliance.kms.algorithms import KeyType
 from appliance.kms.errors import InvalidKmsUri, KeyNotFound, KmsError, UnsupportedKeyOperation
 from appliance.kms.interface import CreatedKey, KeyManager
-from appliance.kms.pkcs11_keys import keypair_templates, public_key_from_object, signing_input
+from appliance.kms.pkcs11_keys import keypair_templates, public_key_from_object, signing_mechanism
 from appliance.kms.pkcs11_module import TokenSelector, TokenSession, load_module, token_serial
 from appliance.kms.signer import RsaPadding, device_private_key
 from appliance.kms.uri import KmsUri
@@ -49,15 +50,24 @@ class Pkcs11DeviceKey:
         self._session = session
         self._key = key
         self._public_key = public_key
+        self._operations: dict[tuple[str, int, RsaPadding | None], tuple[bytes, Callable[[bytes], bytes]]] = {}
+
+    def _operation(self, algorithm: hashes.HashAlgorithm, rsa_padding: RsaPadding | None) -> tuple[bytes, Callable[[bytes], bytes]]:
+        """(DigestInfo prefix, bound ``key.sign``) for a hash and padding, made once per key."""
+        cache_key = (algorithm.name, algorithm.digest_size, rsa_padding)
+        operation = self._operations.get(cache_key)
+        if operation is None:
+            prefix, mechanism, param = signing_mechanism(self._public_key, algorithm, rsa_padding)
+            operation = prefix, functools.partial(self._key.sign, mechanism=mechanism, mechanism_param=param)
+            self._operations[cache_key] = operation
+        return operation
 
     def sign_digest(self, digest: bytes, algorithm: hashes.HashAlgorithm, rsa_padding: RsaPadding | None) -> bytes:
-        data, mechanism, param = signing_input(self._public_key, digest, algorithm, rsa_padding)
-        with self._session.use("signing"):
-            return self._key.sign(data, mechanism=mechanism, mechanism_param=param)
+        prefix, sign = self._operation(algorithm, rsa_padding)
+        return self._session.call("signing", sign, prefix + digest)
 
     def sign_message(self, message: bytes) -> bytes:
-        with self._session.use("signing"):
-            return self._key.sign(message, mechanism=Mechanism.EDDSA)
+        return self._session.call("signing", functools.partial(self._key.sign, mechanism=Mechanism.EDDSA), message)
 
 
 def _key_attributes(uri: KmsUri) -> dict[Attribute, Any]:

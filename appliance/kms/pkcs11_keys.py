@@ -94,20 +94,20 @@ def public_key_from_object(obj: Any) -> PublicKeyTypes:
     raise UnsupportedKeyOperation(f"unsupported PKCS#11 key type {key_type!r}")
 
 
-def signing_input(public_key: PublicKeyTypes, digest: bytes, algorithm: hashes.HashAlgorithm,
-                  rsa_padding: RsaPadding | None) -> tuple[bytes, Mechanism, Any]:
-    """(data, mechanism, parameter) to sign a host-made digest with a raw mechanism:
-    CKM_ECDSA, CKM_RSA_PKCS over a DigestInfo, or CKM_RSA_PKCS_PSS."""
+def signing_mechanism(public_key: PublicKeyTypes, algorithm: hashes.HashAlgorithm,
+                      rsa_padding: RsaPadding | None) -> tuple[bytes, Mechanism, Any]:
+    """(prefix, mechanism, parameter) to sign ``prefix + digest`` of a host-made digest
+    with a raw mechanism: CKM_ECDSA, CKM_RSA_PKCS over a DigestInfo, or CKM_RSA_PKCS_PSS."""
     if isinstance(public_key, ec.EllipticCurvePublicKey):
-        return digest, Mechanism.ECDSA, None
+        return b"", Mechanism.ECDSA, None
     if not isinstance(public_key, rsa.RSAPublicKey):
         raise UnsupportedKeyOperation("digest signing needs an EC or RSA key")
     if rsa_padding is RsaPadding.PSS:
         if algorithm.name not in _PSS_HASHES:
             raise UnsupportedKeyOperation(f"RSA-PSS with {algorithm.name} is not supported")
         mechanism, mgf = _PSS_HASHES[algorithm.name]
-        return digest, Mechanism.RSA_PKCS_PSS, (mechanism, mgf, algorithm.digest_size)
+        return b"", Mechanism.RSA_PKCS_PSS, (mechanism, mgf, algorithm.digest_size)
     prefix = _DIGEST_INFO.get(algorithm.name)
     if prefix is None:
         raise UnsupportedKeyOperation(f"RSA PKCS#1 v1.5 with {algorithm.name} is not supported")
-    return prefix + digest, Mechanism.RSA_PKCS, None
+    return prefix, Mechanism.RSA_PKCS, None

@@ -27,7 +27,7 @@ import secrets
 import threading
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Iterator
+from typing import Callable, Iterator
 
 import pkcs11
 from pkcs11 import exceptions as p11
@@ -39,15 +39,20 @@ _AUTH_ERRORS = (p11.PinIncorrect, p11.PinInvalid, p11.PinLenRange, p11.PinExpire
                 p11.UserNotLoggedIn, p11.UserPinNotInitialized)
 
 
+def device_error(what: str, exc: p11.PKCS11Error) -> KmsError:
+    """The domain error for a python-pkcs11 exception (its text holds no secret)."""
+    if isinstance(exc, _AUTH_ERRORS):
+        return KmsAuthenticationFailed(f"PKCS#11 {what}: the token refused the PIN ({type(exc).__name__})")
+    return KmsError(f"PKCS#11 {what} failed: {type(exc).__name__} {exc}".rstrip())
+
+
 @contextlib.contextmanager
 def device_errors(what: str) -> Iterator[None]:
-    """Turn python-pkcs11 exceptions into domain errors (their text holds no secret)."""
+    """Turn python-pkcs11 exceptions into domain errors."""
     try:
         yield
-    except _AUTH_ERRORS as exc:
-        raise KmsAuthenticationFailed(f"PKCS#11 {what}: the token refused the PIN ({type(exc).__name__})") from None
     except p11.PKCS11Error as exc:
-        raise KmsError(f"PKCS#11 {what} failed: {type(exc).__name__} {exc}".rstrip()) from None
+        raise device_error(what, exc) from None
 
 
 @dataclass(eq=False)
@@ -163,6 +168,18 @@ class TokenSession:
             if self._users <= 0:
                 raise KmsError("the PKCS#11 key manager is closed")
             yield self.session
+
+    def call(self, what: str, operation: Callable[[bytes], bytes], data: bytes) -> bytes:
+        """``operation(data)`` as :meth:`use` runs it, without a generator context
+        manager: the signing path, where the lock holder's every GIL-held
+        microsecond keeps the device idle for all other callers."""
+        with self.module.lock:
+            if self._users <= 0:
+                raise KmsError("the PKCS#11 key manager is closed")
+            try:
+                return operation(data)
+            except p11.PKCS11Error as exc:
+                raise device_error(what, exc) from None
 
     def release(self) -> None:
         """Drop one user; the last one closes the session and logs the token out."""

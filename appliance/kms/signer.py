@@ -66,12 +66,18 @@ def ecdsa_raw_to_der(signature: bytes) -> bytes:
     return utils.encode_dss_signature(r, s)
 
 
-def _ecdsa_candidates(signature: bytes, curve: ec.EllipticCurve) -> list[bytes]:
-    """The DER forms a device answer may stand for: r||s converted (tried first when
-    the length fits, as PKCS#11 answers so: saves a failed verify), or itself."""
-    if len(signature) == 2 * ((curve.key_size + 7) // 8):
-        return [ecdsa_raw_to_der(signature), signature]
-    return [signature]
+_PREHASHED: dict[tuple[str, int], tuple[utils.Prehashed, ec.ECDSA]] = {}
+
+
+def _prehashed(hash_alg: hashes.HashAlgorithm) -> tuple[utils.Prehashed, ec.ECDSA]:
+    """``Prehashed(hash_alg)`` and ``ECDSA(Prehashed(hash_alg))``, made once per hash
+    (both are immutable): the verification of every signature reuses them."""
+    cache_key = (hash_alg.name, hash_alg.digest_size)
+    found = _PREHASHED.get(cache_key)
+    if found is None:
+        prehashed = utils.Prehashed(hash_alg)
+        found = _PREHASHED[cache_key] = prehashed, ec.ECDSA(prehashed)
+    return found
 
 
 class DeviceEllipticCurveKey(ec.EllipticCurvePrivateKey):
@@ -81,6 +87,7 @@ class DeviceEllipticCurveKey(ec.EllipticCurvePrivateKey):
         self._public_key = public_key
         self._device = device
         self._deterministic = deterministic
+        self._raw_size = 2 * ((public_key.curve.key_size + 7) // 8)  # r||s as PKCS#11 returns it
 
     @property
     def device(self) -> DeviceKey:
@@ -93,13 +100,21 @@ class DeviceEllipticCurveKey(ec.EllipticCurvePrivateKey):
             raise UnsupportedKeyOperation("this device cannot make deterministic (RFC 6979) signatures")
         digest, hash_alg = _digest(data, signature_algorithm.algorithm)
         answer = self._device.sign_digest(digest, hash_alg, None)
-        for der in _ecdsa_candidates(answer, self._public_key.curve):
-            try:
-                self._public_key.verify(der, digest, ec.ECDSA(utils.Prehashed(hash_alg)))
-                return der
-            except (InvalidSignature, ValueError):
-                continue
+        check = _prehashed(hash_alg)[1]
+        # r||s converted first when the length fits (PKCS#11 answers so: saves a
+        # failed verify), then the answer as DER.
+        if len(answer) == self._raw_size and self._verifies(der := ecdsa_raw_to_der(answer), digest, check):
+            return der
+        if self._verifies(answer, digest, check):
+            return answer
         raise SignatureCheckFailed("device returned an ECDSA signature that does not verify")
+
+    def _verifies(self, der: bytes, digest: bytes, check: ec.ECDSA) -> bool:
+        try:
+            self._public_key.verify(der, digest, check)
+        except (InvalidSignature, ValueError):
+            return False
+        return True
 
     @property
     def curve(self) -> ec.EllipticCurve:
@@ -161,7 +176,7 @@ class DeviceRSAKey(rsa.RSAPrivateKey):
         signature = self._device.sign_digest(digest, hash_alg, kind)
         check = padding_for(kind, hash_alg)
         try:
-            self._public_key.verify(signature, digest, check, utils.Prehashed(hash_alg))
+            self._public_key.verify(signature, digest, check, _prehashed(hash_alg)[0])
         except InvalidSignature:
             raise SignatureCheckFailed("device returned an RSA signature that does not verify") from None
         return signature
@@ -190,11 +205,14 @@ class DeviceRSAKey(rsa.RSAPrivateKey):
         return self
 
 
+_PKCS1V15 = padding.PKCS1v15()
+
+
 def padding_for(kind: RsaPadding, hash_alg: hashes.HashAlgorithm) -> padding.AsymmetricPadding:
     """The ``cryptography`` padding object for a device padding kind."""
     if kind is RsaPadding.PSS:
         return padding.PSS(mgf=padding.MGF1(hash_alg), salt_length=padding.PSS.DIGEST_LENGTH)
-    return padding.PKCS1v15()
+    return _PKCS1V15
 
 
 class DeviceEd25519Key(ed25519.Ed25519PrivateKey):

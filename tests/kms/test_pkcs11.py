@@ -62,6 +62,15 @@ def test_rsa_paddings_and_hashes(manager: PKCS11KMS, alg: str) -> None:
     algorithm.verify(created.public_key, algorithm.sign(signer, b"data"), b"data")
 
 
+def test_one_signer_alternates_paddings_and_hashes(manager: PKCS11KMS) -> None:
+    """The device key caches one mechanism per (hash, padding): each must stay apart."""
+    created = manager.create_key("pkcs11:object=mixed", KeyType.RSA_2048)
+    signer = manager.create_signer("pkcs11:object=mixed")
+    for alg in ["RS256", "PS256", "RS384", "PS512", "RS256", "PS256", "RS512", "PS384"]:
+        algorithm = SignatureAlgorithm.parse(alg)
+        algorithm.verify(created.public_key, algorithm.sign(signer, alg.encode()), alg.encode())
+
+
 def test_rsa_pss_root_certificate_verifies_with_openssl(manager: PKCS11KMS, tmp_path: Path, openssl) -> None:
     manager.create_key("pkcs11:object=pss", KeyType.RSA_3072)
     ca = self_signed_ca(manager.create_signer("pkcs11:object=pss"), pss=True)

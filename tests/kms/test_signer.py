@@ -97,6 +97,16 @@ def test_prehashed_input_is_signed_as_a_digest() -> None:
         signer.sign(b"short", ec.ECDSA(utils.Prehashed(hashes.SHA256())))
 
 
+@pytest.mark.parametrize("raw_ecdsa", [False, True])
+def test_one_ec_signer_alternates_hashes(raw_ecdsa: bool) -> None:
+    """The verification objects are cached per hash: alternating hashes must not mix them."""
+    key = KEYS["p384"]()
+    signer = device_private_key(key.public_key(), SoftwareDevice(key, raw_ecdsa=raw_ecdsa))
+    for hash_alg in [hashes.SHA256(), hashes.SHA384(), hashes.SHA512(), hashes.SHA256(), hashes.SHA3_256()]:
+        signature = signer.sign(b"m", ec.ECDSA(hash_alg))
+        key.public_key().verify(signature, b"m", ec.ECDSA(hash_alg))
+
+
 def test_deterministic_ecdsa_refused_unless_the_device_can() -> None:
     key = KEYS["p256"]()
     signer = device_private_key(key.public_key(), SoftwareDevice(key))
