@@ -12,7 +12,7 @@ from pathlib import Path
 import pytest
 from cryptography import x509
 
-from tests.e2e.acme.clients import CLIENTS, HTTP_01, AcmeClient, Certbot, ClientFailed, Endpoint, Issued
+from tests.e2e.acme.clients import CLIENTS, DNS_01, HTTP_01, AcmeClient, Certbot, ClientFailed, Endpoint, Issued
 from tests.e2e.acme.harness import AcmeCA
 
 pytestmark = pytest.mark.slow
@@ -89,6 +89,15 @@ def test_revoke(acme: AcmeCA, clients: Clients, name: str) -> None:
         assert not any(isinstance(e.value, x509.CRLReason) for e in entry.extensions)
     else:
         assert entry.extensions.get_extension_for_class(x509.CRLReason).value.reason == reason
+
+
+def test_lego_wildcard_only_with_dns01(acme: AcmeCA, clients: Clients) -> None:
+    """A wildcard is issued over dns-01; its authorization offers nothing else, so lego
+    with only an http-01 solver finds no challenge it can solve."""
+    lego, _ = clients.get("lego")
+    acme.verify(lego.obtain(("*.wild.lego.test",), DNS_01))
+    with pytest.raises(ClientFailed, match=r"(?s)Could not find solver for: dns-01\n.*could not determine solvers"):
+        lego.obtain(("*.nohttp.lego.test",), HTTP_01)
 
 
 def test_certbot_external_account_binding(acme: AcmeCA, tmp_path: Path) -> None:
