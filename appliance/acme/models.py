@@ -65,6 +65,7 @@ class Challenge:
     status: Status
     validated_at: datetime.datetime | None = None
     error: dict[str, Any] | None = None
+    processing_since: datetime.datetime | None = None
 
 
 @dataclass(frozen=True)

@@ -11,7 +11,7 @@ import secrets
 from cryptography import x509
 from cryptography.hazmat.primitives.serialization import Encoding, PublicFormat
 
-from appliance.acme.challenges import ValidationTarget, key_authorization
+from appliance.acme import scheduling
 from appliance.acme.context import AcmeRequest, Core, Reply, Signed, parse_rfc3339
 from appliance.acme.identifiers import compound, parse_identifiers
 from appliance.acme.models import (Account, Authorization, Challenge, ChallengeType, Identifier, IssuedCertificate,
@@ -22,6 +22,7 @@ from appliance.acme.views import authorization_json, authorization_status, chall
 from appliance.authority.pem import to_pem
 from appliance.errors import ApplianceError, ErrorKind
 from appliance.jose.b64 import b64decode
+from appliance.policy import NamesRefused
 from appliance.provisioner import Names
 from appliance.provisioner.acme import ACMEProvisioner
 
@@ -67,6 +68,23 @@ def csr_identifiers(csr: x509.CertificateSigningRequest) -> set[Identifier]:
         except ValueError:
             found.add(Identifier("dns", value))
     return found
+
+
+def rejections(identifiers: tuple[Identifier, ...], refused: dict[str, str]) -> list[Subproblem]:
+    """One ``rejectedIdentifier`` subproblem per identifier a policy refuses."""
+    return [Subproblem(Problem.REJECTED_IDENTIFIER, refused[i.value], i.to_json()) for i in identifiers
+            if i.value in refused]
+
+
+def _finalize_problem(order: Order, exc: ApplianceError) -> AcmeError:
+    """The ACME problem for an authority's refusal at finalize."""
+    if isinstance(exc, AcmeError):
+        return exc
+    if isinstance(exc, NamesRefused):
+        problems = tuple(rejections(order.identifiers, exc.refused))
+        return compound(problems) if problems else AcmeError(Problem.REJECTED_IDENTIFIER, exc.message)
+    bad_csr = exc.kind in (ErrorKind.BAD_REQUEST, ErrorKind.FORBIDDEN)
+    return AcmeError(Problem.BAD_CSR if bad_csr else Problem.SERVER_INTERNAL, exc.message)
 
 
 class Orders:
@@ -118,13 +136,11 @@ class Orders:
         account, provisioner, core = signed.owner, request.provisioner, self._core
         fields = signed.fields()
         identifiers = parse_identifiers(fields.get("identifiers"))
-        problems: list[Subproblem] = []
-        rejected = provisioner.rejected_names([i.value for i in identifiers])
+        refused = core.authority.refused_names(provisioner, Names.parse([i.value for i in identifiers]))
+        problems = rejections(identifiers, refused)
         for identifier in identifiers:
             wildcard = identifier.value.startswith("*.")
-            if identifier.value in rejected:
-                problems.append(Subproblem(Problem.REJECTED_IDENTIFIER, rejected[identifier.value], identifier.to_json()))
-            elif not challenge_types(provisioner, identifier, wildcard):
+            if identifier.value not in refused and not challenge_types(provisioner, identifier, wildcard):
                 problems.append(Subproblem(Problem.REJECTED_IDENTIFIER,
                                            f"no enabled challenge can validate {identifier.value}", identifier.to_json()))
         if problems:
@@ -160,9 +176,16 @@ class Orders:
 
     # -- authorizations and challenges -------------------------------------------------
 
+    def _current(self, request: AcmeRequest, account: Account, authorization_id: str) -> Authorization:
+        """The account's authorization, once its stale validations (if any) are started again."""
+        authz = self._authorization(authorization_id, account)
+        if scheduling.resume(self._core, request.provisioner, account, authz):
+            authz = self._authorization(authorization_id, account)
+        return authz
+
     def authorization(self, request: AcmeRequest, signed: Signed, authorization_id: str) -> Reply:
         """POST-as-GET, or ``{"status": "deactivated"}``."""
-        authz = self._authorization(authorization_id, signed.owner)
+        authz = self._current(request, signed.owner, authorization_id)
         status = signed.fields().get("status")
         if status is not None:
             if status != Status.DEACTIVATED.value:
@@ -179,20 +202,14 @@ class Orders:
     def challenge(self, request: AcmeRequest, signed: Signed, authorization_id: str, challenge_id: str) -> Reply:
         """POST-as-GET, or ``{}`` to ask for validation (started once, off the request path)."""
         account, core = signed.owner, self._core
-        authz = self._authorization(authorization_id, account)
+        authz = self._current(request, account, authorization_id)
         challenge = next((c for c in authz.challenges if c.id == challenge_id), None)
         if challenge is None:
             raise AcmeError(Problem.MALFORMED, "no such challenge", kind=ErrorKind.NOT_FOUND)
         if signed.payload is not None and challenge.status == Status.PENDING:
             if authorization_status(authz, core.now()) != Status.PENDING:
                 raise AcmeError(Problem.MALFORMED, f"the authorization is {authorization_status(authz, core.now()).value}")
-            if core.store.set_challenge_status(challenge.id, Status.PROCESSING, frozenset({Status.PENDING})):
-                provisioner = request.provisioner
-                target = ValidationTarget(
-                    http_port=provisioner.challenge_ports["http-01"],
-                    tls_alpn_port=provisioner.challenge_ports["tls-alpn-01"],
-                    resolver=provisioner.challenge_resolver, timeout=core.settings.validation.timeout)
-                core.validator.submit(authz, challenge, key_authorization(challenge.token, account.thumbprint), target)
+            scheduling.start(core, request.provisioner, account, authz, challenge)
             challenge = core.store.get_challenge(challenge.id) or challenge
         return Reply(challenge_json(request, challenge), location=request.links.challenge(authz.id, challenge.id),
                      up=request.links.authorization(authz.id),
@@ -212,9 +229,7 @@ class Orders:
         try:
             issued = core.authority.sign_for_order(csr, request.provisioner, names, order.not_before, order.not_after)
         except ApplianceError as exc:
-            error = exc if isinstance(exc, AcmeError) else AcmeError(
-                Problem.BAD_CSR if exc.kind in (ErrorKind.BAD_REQUEST, ErrorKind.FORBIDDEN) else Problem.SERVER_INTERNAL,
-                exc.message)
+            error = _finalize_problem(order, exc)
             core.store.set_order_status(order.id, Status.INVALID, frozenset({Status.PROCESSING}), error=error.to_json())
             raise error from None
         certificate = IssuedCertificate(

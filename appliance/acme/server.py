@@ -9,6 +9,7 @@ import enum
 import secrets
 from typing import Any, Callable
 
+from appliance.acme import scheduling
 from appliance.acme.accounts import Accounts
 from appliance.acme.certificates import Certificates
 from appliance.acme.context import AcmeRequest, AcmeSettings, Core, Reply, Signed
@@ -36,7 +37,8 @@ class KeyUse(enum.Enum):
 
 
 class AcmeServer:
-    """One per process; thread-safe; ``close`` stops validation."""
+    """One per process; thread-safe; ``close`` stops validation. Starting it starts
+    again the validations that a stopped process left unfinished."""
 
     def __init__(self, authority: AuthorityInterface, store: AcmeStore, settings: AcmeSettings | None = None,
                  now: Callable[[], datetime.datetime] = utc_now) -> None:
@@ -45,6 +47,7 @@ class AcmeServer:
         self.accounts = Accounts(self.core)
         self.orders = Orders(self.core)
         self.certificates = Certificates(self.core)
+        scheduling.resume_all(self.core)
 
     def close(self) -> None:
         self.core.validator.close()

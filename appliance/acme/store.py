@@ -82,6 +82,16 @@ class AcmeStore(Protocol):
                              error: dict[str, Any] | None = None,
                              validated_at: datetime.datetime | None = None) -> bool: ...
 
+    def start_challenge(self, challenge_id: str, now: datetime.datetime, stale_before: datetime.datetime) -> bool:
+        """Claim a validation: pending -> processing, or a processing one that started
+        before ``stale_before`` (its process died); either way ``processing_since = now``."""
+        ...
+
+    def stale_challenges(self, stale_before: datetime.datetime, now: datetime.datetime) -> list[str]:
+        """Ids of challenges processing since before ``stale_before`` (or since an unknown
+        time) whose authorization is still pending and unexpired."""
+        ...
+
     # certificates
     def record_certificate(self, certificate: IssuedCertificate) -> None: ...
 

@@ -1,7 +1,7 @@
 """Challenge validation off the request path: a thread pool, bounded retries.
 
 A challenge the client answered moves pending -> processing (compare-and-set,
-so only one process validates it); the pool tries it up to ``attempts`` times,
+so only one process validates it; ``appliance.acme.scheduling``); the pool tries it up to ``attempts`` times,
 ``retry_delay`` apart, each attempt bounded by ``timeout``; then the challenge
 and its authorization become valid, or invalid with the last problem.
 """
@@ -32,6 +32,13 @@ class ValidationSettings:
     retry_delay: float = 2.0
     timeout: float = 5.0
     workers: int = 16
+
+    @property
+    def stale_after(self) -> datetime.timedelta:
+        """Longer than one validation can take (each attempt: a DNS lookup and a connection,
+        each bounded by ``timeout``, then the retry delay): a challenge still processing
+        after this was left by a process that died, and is validated again."""
+        return datetime.timedelta(seconds=self.attempts * (2 * self.timeout + self.retry_delay))
 
 
 class Validator:

@@ -21,6 +21,7 @@ from appliance.db.interfaces import CertificateRecord, Database, RevocationRecor
 from appliance.errors import BadRequest, Conflict, NotImplementedFeature, Unauthorized
 from appliance.jose import UnverifiedToken
 from appliance.kms import KeyManager, open_key_manager
+from appliance.policy import NamePolicy, NamesRefused
 from appliance.provisioner import (
     Audiences,
     Claimer,
@@ -90,6 +91,7 @@ class Authority:
         self.root_fingerprint = fingerprint(self._roots[0])
         self.started_at = now()
         self.audiences = Audiences(frozenset(config.hosts))
+        self.policy = NamePolicy.from_config(config.authority.policy, "authority policy")
         claims = Claimer(disable_issued_at_check=config.authority.disable_issued_at_check)
         context = ProvisionerContext(
             audiences=self.audiences,
@@ -164,12 +166,29 @@ class Authority:
                 continue
             return IssuedCertificate(certificate=certificate, chain=tuple(self._intermediates))
 
+    def refused_names(self, provisioner: Provisioner, names: Names, common_name: str = "") -> dict[str, str]:
+        """The names the authority's or the provisioner's policy refuses (a name must
+        pass both, as in step-ca), each with the first reason."""
+        refused: dict[str, str] = {}
+        for policy in (self.policy, provisioner.policy):
+            found = policy.refusals(dns=names.dns, ips=names.ips, emails=names.emails, uris=names.uris,
+                                    common_name=common_name)
+            for name, reason in found.items():
+                refused.setdefault(name, reason)
+        return refused
+
+    def _check_policy(self, provisioner: Provisioner, common_name: str, names: Names) -> None:
+        refused = self.refused_names(provisioner, names, common_name)
+        if refused:
+            raise NamesRefused(refused)
+
     def sign(self, request: SignRequest) -> IssuedCertificate:
         token = UnverifiedToken.parse(request.token)
         provisioner = self.provisioner_collection.for_token(token)
         options = provisioner.authorize_sign(token)
         public_key = csr_public_key(request.csr)
         names = authorised_names(request.csr, options.subject, options.names)
+        self._check_policy(provisioner, options.subject, names)
         now = self._now()
         not_before, not_after = validity(now, self.config.authority.backdate, provisioner.claimer,
                                          request.not_before, request.not_after)
@@ -186,10 +205,10 @@ class Authority:
                        not_before: datetime.datetime | None = None,
                        not_after: datetime.datetime | None = None) -> IssuedCertificate:
         """The certificate of an ACME order whose challenges were met and whose CSR names are
-        the order's: the provisioner's policy and claims apply as for ``sign``."""
+        the order's: the policies and the provisioner's claims apply as for ``sign``."""
         public_key = csr_public_key(csr)
-        provisioner.authorize_names(names)
         common_name = csr_common_name(csr) or (names.as_strings()[0] if provisioner.force_cn else "")
+        self._check_policy(provisioner, common_name, names)
         start, end = validity(self._now(), self.config.authority.backdate, provisioner.claimer, not_before, not_after)
         extension = provisioner.extension.to_extension()
         return self._issue(
@@ -215,7 +234,8 @@ class Authority:
     # -- renewal ---------------------------------------------------------------------
 
     def _renewable(self, certificate: x509.Certificate) -> Provisioner:
-        """Issued here, not revoked, and its provisioner allows renewal now."""
+        """Issued here, not revoked, and its provisioner allows renewal now. Name policies
+        are not checked again: as in step-ca (``renewContext``), they apply at issuance."""
         try:
             self.leaf_signer.verify(certificate)
         except IssuanceFailed:

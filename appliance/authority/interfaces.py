@@ -67,6 +67,10 @@ class AuthorityInterface(Protocol):
         """Issue an ACME order's certificate for exactly ``names`` (challenges already met)."""
         ...
 
+    def refused_names(self, provisioner: Provisioner, names: Names, common_name: str = "") -> dict[str, str]:
+        """The names the authority's or the provisioner's policy refuses, each with the reason."""
+        ...
+
     def revoke_authorized(self, serial: str, reason_code: int, reason: str, provisioner: str) -> None:
         """Revoke a certificate whose revocation a protocol core authorised (ACME);
         ``Conflict`` if it is already revoked."""

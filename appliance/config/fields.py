@@ -8,7 +8,7 @@ SUPPORTED = {
         "root", "federatedRoots", "crt", "key", "address", "insecureAddress", "dnsNames",
         "logger", "db", "tls", "kms", "crl", "authority", "password", "commonName", "metricsAddress",
     }),
-    "authority": frozenset({"provisioners", "claims", "disableIssuedAtCheck", "backdate"}),
+    "authority": frozenset({"provisioners", "claims", "policy", "disableIssuedAtCheck", "backdate"}),
     "authority.claims": frozenset({
         "minTLSCertDuration", "maxTLSCertDuration", "defaultTLSCertDuration",
         "disableRenewal", "allowRenewalAfterExpiry", "disableIssuedAtCheck",
@@ -22,7 +22,7 @@ SUPPORTED = {
 STEP_CA_ONLY = {
     "": frozenset({"ssh", "templates", "monitoring", "skipValidation", "debug", "storage"}),
     "authority": frozenset({
-        "template", "policy", "enableAdmin", "admins", "disableGetSSHHosts", "deploymentType",
+        "template", "enableAdmin", "admins", "disableGetSSHHosts", "deploymentType",
         "authorityId", "type", "certificateAuthority", "certificateAuthorityFingerprint",
         "credentialsFile", "certificateIssuer", "options", "disableCurrentTimeCheck",
     }),

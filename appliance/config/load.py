@@ -99,6 +99,7 @@ def _authority(data: dict[str, Any]) -> tuple[AuthorityConfig, list[str]]:
     config = AuthorityConfig(
         provisioners=_provisioners(authority),
         claims=claims,
+        policy=_object(authority, "policy"),
         disable_issued_at_check=_bool(authority, "disableIssuedAtCheck", False, "authority"),
         backdate=_duration(authority, "backdate", "authority", AuthorityConfig().backdate),
     )
@@ -242,6 +243,8 @@ def config_to_dict(config: CaConfig) -> dict[str, Any]:
     authority["provisioners"] = [dict(p) for p in config.authority.provisioners]
     if config.authority.claims:
         authority["claims"] = dict(config.authority.claims)
+    if config.authority.policy:
+        authority["policy"] = dict(config.authority.policy)
     if config.authority.disable_issued_at_check:
         authority["disableIssuedAtCheck"] = True
     authority["backdate"] = format_duration(config.authority.backdate)

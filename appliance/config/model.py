@@ -31,10 +31,12 @@ class KmsConfig:
 
 @dataclass(frozen=True)
 class AuthorityConfig:
-    """``authority``: provisioners (raw step-ca JSON objects) and authority-level claims."""
+    """``authority``: provisioners (raw step-ca JSON objects), authority-level claims and
+    name policy (``appliance.policy`` reads it)."""
 
     provisioners: tuple[dict[str, Any], ...] = ()
     claims: dict[str, Any] = field(default_factory=dict)
+    policy: dict[str, Any] = field(default_factory=dict)
     disable_issued_at_check: bool = False
     backdate: datetime.timedelta = DEFAULT_BACKDATE
 

@@ -1,4 +1,5 @@
-"""The ACME tables (created by migration step 3), on the shared schema metadata."""
+"""The ACME tables (created by migration step 3, ``acme_challenges.processing_since``
+added by step 4), on the shared schema metadata."""
 
 from __future__ import annotations
 
@@ -87,6 +88,7 @@ acme_challenges = Table(
     Column("status", STATUS, nullable=False),
     Column("validated_at", UTCDateTime, nullable=True),
     Column("error", JSON, nullable=True),
+    Column("processing_since", UTCDateTime, nullable=True),
     Index("ix_acme_challenges_authorization_id", "authorization_id"),
 )
 

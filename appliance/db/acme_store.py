@@ -5,7 +5,7 @@ from __future__ import annotations
 import datetime
 from typing import Any
 
-from sqlalchemy import Connection, Row, delete, exc, insert, select, update
+from sqlalchemy import ColumnElement, Connection, Row, delete, exc, insert, or_, select, update
 
 from appliance.acme.models import (Account, Authorization, Challenge, ChallengeType, EabKey, Identifier,
                                    IssuedCertificate, Order, Status)
@@ -221,6 +221,21 @@ class SQLAcmeStore:
                 acme_challenges.c.id == challenge_id,
                 acme_challenges.c.status.in_(_values(expected))).values(**values)).rowcount == 1
 
+    def start_challenge(self, challenge_id: str, now: datetime.datetime, stale_before: datetime.datetime) -> bool:
+        pending = acme_challenges.c.status == Status.PENDING.value
+        with self._db.transaction() as conn:
+            return conn.execute(update(acme_challenges).where(
+                acme_challenges.c.id == challenge_id, pending | _stale(stale_before),
+            ).values(status=Status.PROCESSING.value, processing_since=now)).rowcount == 1
+
+    def stale_challenges(self, stale_before: datetime.datetime, now: datetime.datetime) -> list[str]:
+        with self._db.transaction() as conn:
+            return list(conn.scalars(select(acme_challenges.c.id).join(
+                acme_authorizations, acme_authorizations.c.id == acme_challenges.c.authorization_id,
+            ).where(
+                _stale(stale_before), acme_authorizations.c.status == Status.PENDING.value, acme_authorizations.c.expires > now,
+            )))
+
     # -- certificates ----------------------------------------------------------------
 
     def record_certificate(self, certificate: IssuedCertificate) -> None:
@@ -259,6 +274,12 @@ class SQLAcmeStore:
             return purge_expired_acme(conn, now)
 
 
+def _stale(stale_before: datetime.datetime) -> ColumnElement[bool]:
+    """Processing since before ``stale_before``, or since a time not recorded (before migration 4)."""
+    since = acme_challenges.c.processing_since
+    return (acme_challenges.c.status == Status.PROCESSING.value) & or_(since.is_(None), since < stale_before)
+
+
 def _insert_authorization(conn: Connection, authz: Authorization) -> None:
     conn.execute(insert(acme_authorizations), {
         "id": authz.id, "account_id": authz.account_id, "identifier_type": authz.identifier.type,
@@ -267,7 +288,7 @@ def _insert_authorization(conn: Connection, authz: Authorization) -> None:
     })
     conn.execute(insert(acme_challenges), [{
         "id": c.id, "authorization_id": authz.id, "type": c.type.value, "token": c.token, "status": c.status.value,
-        "validated_at": c.validated_at, "error": c.error,
+        "validated_at": c.validated_at, "error": c.error, "processing_since": c.processing_since,
     } for c in authz.challenges])
 
 
@@ -291,7 +312,8 @@ def _order(row: Row[Any], authorization_ids: tuple[str, ...]) -> Order:
 
 def _challenge(row: Row[Any]) -> Challenge:
     return Challenge(id=row.id, authorization_id=row.authorization_id, type=ChallengeType(row.type),
-                     token=row.token, status=Status(row.status), validated_at=row.validated_at, error=row.error)
+                     token=row.token, status=Status(row.status), validated_at=row.validated_at, error=row.error,
+                     processing_since=row.processing_since)
 
 
 def _authorization(conn: Connection, row: Row[Any]) -> Authorization:

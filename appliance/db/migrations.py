@@ -6,6 +6,10 @@ IMMEDIATE`` on SQLite), so several CA processes starting at once against one
 database migrate it exactly once. PostgreSQL and SQLite have transactional
 DDL: a failed step leaves nothing behind. Adding tables (ACME state, ...) is a
 new entry at the end of ``STEPS``; never edit or reorder a released step.
+
+Tables are declared once, as they are now: a step that creates a table creates
+it with the columns later steps add, and those steps (``_add_columns``) then
+skip what is already there.
 """
 
 from __future__ import annotations
@@ -15,7 +19,8 @@ import logging
 from dataclasses import dataclass
 from typing import Callable
 
-from sqlalchemy import Connection, Engine, Table, select, text
+from sqlalchemy import Connection, Engine, Table, inspect, select, text
+from sqlalchemy.schema import CreateColumn
 
 from appliance.db import acme_schema, schema
 
@@ -43,12 +48,27 @@ def _create(*tables: Table) -> Callable[[Connection], None]:
     return apply
 
 
+def _add_columns(table: Table, *names: str) -> Callable[[Connection], None]:
+    """A step that adds columns (as ``table`` declares them) to a table an earlier step created."""
+
+    def apply(conn: Connection) -> None:
+        present = {column["name"] for column in inspect(conn).get_columns(table.name)}
+        for name in names:
+            if name not in present:
+                column = CreateColumn(table.c[name]).compile(dialect=conn.dialect)
+                conn.execute(text(f"ALTER TABLE {table.name} ADD COLUMN {column}"))
+
+    return apply
+
+
 STEPS: tuple[Step, ...] = (
     Step(1, "certificates, revocations, used tokens",
          _create(schema.certificates, schema.revocations, schema.used_tokens)),
     Step(2, "provisioners and admins", _create(schema.provisioners, schema.admins)),
     Step(3, "ACME accounts, EAB keys, orders, authorizations, challenges, nonces, certificates",
          _create(*acme_schema.TABLES)),
+    Step(4, "ACME challenges: when validation started",
+         _add_columns(acme_schema.acme_challenges, "processing_since")),
 )
 
 LATEST = STEPS[-1].version

@@ -1,1 +1,7 @@
-"""policy."""
+"""Name policy: which names the CA may certify (step-ca's ``policy.x509``)."""
+
+from __future__ import annotations
+
+from appliance.policy.x509 import NamePolicy, NameRules, NamesRefused, name_kind
+
+__all__ = ["NamePolicy", "NameRules", "NamesRefused", "name_kind"]

@@ -12,6 +12,7 @@ from cryptography import x509
 
 from appliance.errors import Unauthorized
 from appliance.jose import UnverifiedToken
+from appliance.policy import NamePolicy
 from appliance.provisioner.audience import Audiences
 from appliance.provisioner.claims import Claimer
 from appliance.provisioner.extension import ProvisionerExtension
@@ -71,6 +72,7 @@ class Provisioner(abc.ABC):
         self.name = str(config["name"])
         self.context = context
         self.claimer = context.claims.merged(config.get("claims"), f"provisioner '{self.name}'")
+        self.policy = NamePolicy.from_config(config.get("policy"), f"policy of provisioner '{self.name}'")
 
     @property
     @abc.abstractmethod

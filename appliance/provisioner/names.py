@@ -5,9 +5,10 @@ from __future__ import annotations
 
 import ipaddress
 from dataclasses import dataclass
-from urllib.parse import urlsplit
 
 from cryptography import x509
+
+from appliance.policy import name_kind
 
 IPAddress = ipaddress.IPv4Address | ipaddress.IPv6Address
 
@@ -25,14 +26,12 @@ class Names:
     def parse(cls, values: list[str] | tuple[str, ...]) -> Names:
         dns, ips, emails, uris = set(), set(), set(), set()
         for value in values:
-            try:
+            kind = name_kind(value)
+            if kind == "ip":
                 ips.add(ipaddress.ip_address(value.strip("[]")))
-                continue
-            except ValueError:
-                pass
-            if ":" in value and urlsplit(value).scheme:
+            elif kind == "uri":
                 uris.add(value)
-            elif "@" in value:
+            elif kind == "email":
                 emails.add(value.lower())
             else:
                 dns.add(value.lower().rstrip("."))
