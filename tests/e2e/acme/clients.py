@@ -78,8 +78,8 @@ class AcmeClient(ABC):
         """A certificate for ``names``, proving control with ``challenge``."""
 
     @abstractmethod
-    def renew(self, issued: Issued) -> Issued:
-        """Renew now (forced), as the client's renewal command does."""
+    def renew(self, issued: Issued) -> None:
+        """Renew now (forced), as the client's renewal command does; ``issued``'s files are replaced."""
 
     @abstractmethod
     def revoke(self, issued: Issued) -> x509.ReasonFlags | None:
@@ -137,9 +137,8 @@ class Certbot(AcmeClient):
         live = self.directory / "config" / "live" / names[0]
         return Issued(names, challenge, live / "cert.pem", live / "fullchain.pem")
 
-    def renew(self, issued: Issued) -> Issued:
+    def renew(self, issued: Issued) -> None:
         self._certbot("renew", "--cert-name", issued.names[0], "--force-renewal", "--no-random-sleep-on-renew")
-        return issued
 
     def revoke(self, issued: Issued) -> x509.ReasonFlags | None:
         self._certbot("revoke", "--cert-name", issued.names[0], "--reason", "keycompromise",
@@ -154,13 +153,17 @@ class Lego(AcmeClient):
     challenges = frozenset({HTTP_01, DNS_01, TLS_ALPN_01})
     email = "admin@example.org"
 
-    def _lego(self, names: tuple[str, ...], challenge: str, *command: str, eab: tuple[str, str] | None = None) -> str:
+    def __init__(self, endpoint: Endpoint, directory: Path) -> None:
+        super().__init__(endpoint, directory)
+        self.eab: tuple[str, str] | None = None
+
+    def _lego(self, names: tuple[str, ...], challenge: str, *command: str) -> str:
         flags = {
             HTTP_01: ("--http", "--http.port", f"127.0.0.1:{self.endpoint.http_port}"),
             TLS_ALPN_01: ("--tls", "--tls.port", f"127.0.0.1:{self.endpoint.tls_port}"),
             DNS_01: ("--dns", "exec", "--dns.resolvers", self.endpoint.dns_resolver, "--dns.disable-cp"),
         }[challenge]
-        binding = ("--eab", "--kid", eab[0], "--hmac", eab[1]) if eab else ()
+        binding = ("--eab", "--kid", self.eab[0], "--hmac", self.eab[1]) if self.eab else ()
         return self.run(
             "lego", "--server", self.endpoint.directory, "--accept-tos", "--email", self.email,
             "--path", self.directory, *binding, *[arg for name in names for arg in ("--domains", name)],
@@ -171,8 +174,10 @@ class Lego(AcmeClient):
         )
 
     def register(self, eab: tuple[str, str] | None = None) -> str:
-        """lego registers with its first order (it has no register-only command)."""
-        self._lego(("register.lego.test",), HTTP_01, "run", eab=eab)
+        """lego registers with its first order (it has no register-only command). Where
+        the CA requires EAB, lego wants the binding flags on every later command too."""
+        self.eab = eab
+        self._lego(("register.lego.test",), HTTP_01, "run")
         return self._account_url("accounts/**/account.json", "registration", "uri")
 
     def obtain(self, names: tuple[str, ...], challenge: str) -> Issued:
@@ -181,9 +186,8 @@ class Lego(AcmeClient):
         bundle = self.directory / "certificates" / f"{names[0].replace('*', '_')}.crt"
         return Issued(names, challenge, bundle, bundle)
 
-    def renew(self, issued: Issued) -> Issued:
+    def renew(self, issued: Issued) -> None:
         self._lego(issued.names, issued.challenge, "renew", "--days", "3650", "--no-random-sleep")
-        return issued
 
     def revoke(self, issued: Issued) -> x509.ReasonFlags | None:
         self._lego(issued.names, issued.challenge, "revoke", "--keep", "--reason", "1")
@@ -202,18 +206,20 @@ class Dehydrated(AcmeClient):
         self.wellknown = self.webroot / ".well-known" / "acme-challenge"
         self.wellknown.mkdir(parents=True, exist_ok=True)
         self.config = directory / "config"
-        self.config.write_text("".join(f'{key}="{value}"\n' for key, value in {
-            "CA": endpoint.directory, "BASEDIR": directory, "WELLKNOWN": self.wellknown, "HOOK": HOOK,
-            "CURL_OPTS": f"--cacert {endpoint.root} --max-time 30", "KEY_ALGO": "prime256v1",
-            "RENEW_DAYS": "30",
-        }.items()))
+        self._configure(CA=endpoint.directory, BASEDIR=directory, WELLKNOWN=self.wellknown, HOOK=HOOK,
+                        CURL_OPTS=f"--cacert {endpoint.root} --max-time 30", KEY_ALGO="prime256v1", RENEW_DAYS=30)
+
+    def _configure(self, **settings: object) -> None:
+        """Add ``KEY="value"`` lines to the config file (a shell fragment dehydrated sources)."""
+        with self.config.open("a") as config:
+            config.writelines(f"{key}={shlex.quote(str(value))}\n" for key, value in settings.items())
 
     def _dehydrated(self, *args: str | Path) -> str:
         return self.run("dehydrated", "--config", self.config, *args)
 
     def register(self, eab: tuple[str, str] | None = None) -> str:
         if eab:
-            raise NotImplementedError("dehydrated 0.7 has no external account binding")
+            self._configure(EAB_KID=eab[0], EAB_HMAC_KEY=eab[1])
         self._dehydrated("--register", "--accept-terms")
         self._dehydrated("--account")  # looks the account up (onlyReturnExisting), stores its URL
         return self._account_url("accounts/*/account_id.json", "url")
@@ -229,9 +235,8 @@ class Dehydrated(AcmeClient):
         certs = self.directory / "certs" / names[0]
         return Issued(names, challenge, certs / "cert.pem", certs / "fullchain.pem")
 
-    def renew(self, issued: Issued) -> Issued:
+    def renew(self, issued: Issued) -> None:
         self._cron(issued.names, issued.challenge, "--force")
-        return issued
 
     def revoke(self, issued: Issued) -> x509.ReasonFlags | None:
         self._dehydrated("--revoke", issued.cert.resolve())

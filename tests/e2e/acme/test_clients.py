@@ -12,7 +12,7 @@ from pathlib import Path
 import pytest
 from cryptography import x509
 
-from tests.e2e.acme.clients import CLIENTS, DNS_01, HTTP_01, AcmeClient, Certbot, ClientFailed, Endpoint, Issued
+from tests.e2e.acme.clients import CLIENTS, DNS_01, HTTP_01, AcmeClient, ClientFailed, Endpoint, Issued
 from tests.e2e.acme.harness import AcmeCA
 
 pytestmark = pytest.mark.slow
@@ -100,20 +100,32 @@ def test_lego_wildcard_only_with_dns01(acme: AcmeCA, clients: Clients) -> None:
         lego.obtain(("*.nohttp.lego.test",), HTTP_01)
 
 
-def test_certbot_external_account_binding(acme: AcmeCA, tmp_path: Path) -> None:
-    """The provisioner requires EAB: certbot reads ``externalAccountRequired`` from the
-    directory and will not register without; with a key from ``appliance ca acme eab add``
-    it registers (the key is then listed as bound), and the key cannot bind a second account."""
-    kid = "certbot-e2e"
+#: What each client says when asked to register without EAB where EAB is required: all
+#: three read ``externalAccountRequired`` from the directory and refuse before asking
+#: the CA (the CA's own refusal is tested in tests/acme/).
+WITHOUT_EAB = {
+    "certbot": "requires external account binding",
+    "dehydrated": "requires an external account",
+    "lego": "requires External Account Binding",
+}
+
+
+@pytest.mark.parametrize("name", NAMES)
+def test_external_account_binding(acme: AcmeCA, tmp_path: Path, name: str) -> None:
+    """On a provisioner that requires EAB: no account without a binding; with a key from
+    ``appliance ca acme eab add`` the account is made, the key is listed as bound to it, a
+    certificate follows; the key cannot bind a second account."""
+    kid = f"{name}-e2e"
     hmac_key = acme.eab_key("acme-eab", kid)
     endpoint = acme.endpoint("acme-eab")
-    certbot = Certbot(endpoint, tmp_path / "bound")
-    with pytest.raises(ClientFailed, match="requires external account binding"):
-        certbot.register()
-    account = certbot.register(eab=(kid, hmac_key))
+    kind = CLIENTS[name]
+    with pytest.raises(ClientFailed, match=WITHOUT_EAB[name]):
+        kind(endpoint, tmp_path / "unbound").register()
+    client = kind(endpoint, tmp_path / "bound")
+    account = client.register(eab=(kid, hmac_key))
     assert account.startswith(acme.base("acme-eab") + "/account/")
     assert acme.account_status(account) == "valid"
     assert acme.eab_account("acme-eab", kid) == account.rsplit("/", 1)[1]
-    acme.verify(certbot.obtain(("eab.certbot.test",), HTTP_01))
+    acme.verify(client.obtain((f"eab.{name}.test",), HTTP_01))
     with pytest.raises(ClientFailed, match="already used"):
-        Certbot(endpoint, tmp_path / "second").register(eab=(kid, hmac_key))
+        kind(endpoint, tmp_path / "second").register(eab=(kid, hmac_key))
