@@ -50,6 +50,10 @@ class ChallTestSrv:
     def clear_txt(self, host: str) -> None:
         self._post("/clear-txt", {"host": fqdn(host)})
 
+    def add_a(self, host: str, address: str) -> None:
+        """Answer A queries for ``host`` with ``address`` instead of the default."""
+        self._post("/add-a", {"host": fqdn(host), "addresses": [address]})
+
     def txt(self, host: str) -> list[str]:
         """The TXT values served for ``host`` (asked over DNS, as a validator does)."""
         response = dns.query.udp(dns.message.make_query(fqdn(host), dns.rdatatype.TXT), "127.0.0.1",

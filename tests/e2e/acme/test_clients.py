@@ -100,6 +100,15 @@ def test_lego_wildcard_only_with_dns01(acme: AcmeCA, clients: Clients) -> None:
         lego.obtain(("*.nohttp.lego.test",), HTTP_01)
 
 
+def test_http01_connects_to_the_resolved_address(acme: AcmeCA, clients: Clients) -> None:
+    """The CA validates http-01 at the address its resolver gives: a name that resolves
+    to 127.0.0.2, where nothing listens (lego listens on 127.0.0.1), is not issued."""
+    lego, _ = clients.get("lego")
+    acme.dns.add_a("elsewhere.lego.test", "127.0.0.2")
+    with pytest.raises(ClientFailed, match=r"urn:ietf:params:acme:error:connection.*127\.0\.0\.2"):
+        lego.obtain(("elsewhere.lego.test",), HTTP_01)
+
+
 #: What each client says when asked to register without EAB where EAB is required: all
 #: three read ``externalAccountRequired`` from the directory and refuse before asking
 #: the CA (the CA's own refusal is tested in tests/acme/).
