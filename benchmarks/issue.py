@@ -8,16 +8,19 @@ CSRs of every request are made before the clock starts and the N connections
 are opened (TLS handshake and one request each) before it too; then each
 client sends its share of the fixed request count back to back, on its own
 connection, through a minimal HTTP/1.1 client on asyncio so that the client
-costs as little CPU as possible (its CPU share is reported: it runs on the
-same cores as the server).
+costs as little CPU as possible. The CPU used by the server (all its
+processes) and by the client is reported in cores (100 % = one core); "machine
+busy" is the share of all cores in use (it includes PostgreSQL and anything
+else running).
 
     .venv/bin/python benchmarks/issue.py                       # 4 configurations x N=2,8,32
     .venv/bin/python benchmarks/issue.py --only softkms/sqlite --clients 32 --requests 3000
     .venv/bin/python benchmarks/issue.py --only softkms/sqlite --clients 32 --profile /tmp/prof
 
 ``--profile DIR`` records every server worker with py-spy (``pip install py-spy``)
-during the measured runs and writes a flame graph (SVG) and a top-functions
-table per configuration.
+during the measured runs, sampling only threads that hold the GIL (Python CPU
+time, not waits), and writes a flame graph (SVG) and raw collapsed stacks per
+configuration and N.
 """
 
 from __future__ import annotations
@@ -54,6 +57,7 @@ PG_ADMIN_DSN = os.environ.get("APPLIANCE_BENCH_PG_DSN", "postgresql://postgres@1
 CONFIGURATIONS = ("softkms/sqlite", "softkms/postgresql", "softhsm/sqlite", "softhsm/postgresql")
 PROVISIONER = "bench"
 SUBJECT = "bench.example"
+STARTUP_GRACE = 2.0
 
 
 def free_port() -> int:
@@ -141,6 +145,9 @@ def running_server(ca: Ca, workers: int) -> Iterator[subprocess.Popen[bytes]]:
                                start_new_session=True)
     try:
         wait_ready(ca, process)
+        # Each worker refuses tokens issued (iat, whole seconds) before it started: let the
+        # slower one start before the first token is made.
+        time.sleep(STARTUP_GRACE)
         yield process
     finally:
         with contextlib.suppress(ProcessLookupError):
@@ -214,6 +221,8 @@ class Result:
     latencies: list[float]
     errors: int
     client_cpu: float
+    server_cpu: float
+    machine_busy: float
 
     @property
     def rate(self) -> float:
@@ -256,11 +265,31 @@ async def measure(ca: Ca, clients: int, warmup: list[bytes], requests: list[byte
     return elapsed, latencies, len(failures)
 
 
-def run_clients(ca: Ca, configuration: str, clients: int, count: int) -> Result:
+def cpu_seconds(pid: int) -> float:
+    """User + system CPU time of a process and its descendants (procfs)."""
+    try:
+        fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+        children = Path(f"/proc/{pid}/task/{pid}/children").read_text().split()
+    except FileNotFoundError:
+        return 0.0
+    own = (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+    return own + sum(cpu_seconds(int(child)) for child in children)
+
+
+def machine_busy() -> tuple[float, float]:
+    """Busy and total jiffies of all CPUs (procfs), for the machine's utilisation."""
+    values = [int(v) for v in Path("/proc/stat").read_text().split("\n", 1)[0].split()[1:]]
+    idle = values[3] + values[4]
+    return sum(values) - idle, sum(values)
+
+
+def run_clients(ca: Ca, server: subprocess.Popen[bytes], configuration: str, clients: int, count: int) -> Result:
     warmup, requests = sign_requests(ca, clients), sign_requests(ca, count)
-    cpu = time.process_time()
+    cpu, server_cpu, (busy, total) = time.process_time(), cpu_seconds(server.pid), machine_busy()
     elapsed, latencies, errors = asyncio.run(measure(ca, clients, warmup, requests))
-    return Result(configuration, clients, count, elapsed, latencies, errors, (time.process_time() - cpu) / elapsed)
+    busy_after, total_after = machine_busy()
+    return Result(configuration, clients, count, elapsed, latencies, errors, (time.process_time() - cpu) / elapsed,
+                  (cpu_seconds(server.pid) - server_cpu) / elapsed, (busy_after - busy) / (total_after - total))
 
 
 @contextlib.contextmanager
@@ -271,7 +300,7 @@ def profiling(server: subprocess.Popen[bytes], output: Path | None, name: str) -
         return
     output.mkdir(parents=True, exist_ok=True)
     stem = output / name.replace("/", "-")
-    recorders = [subprocess.Popen([str(Path(sys.executable).parent / "py-spy"), "record", "--pid", str(server.pid), "--subprocesses", "--nonblocking",
+    recorders = [subprocess.Popen([str(Path(sys.executable).parent / "py-spy"), "record", "--pid", str(server.pid), "--subprocesses", "--nonblocking", "--gil",
                                    "--rate", "200", "--format", fmt, "--output", f"{stem}.{ext}"],
                                   stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
                  for fmt, ext in (("flamegraph", "svg"), ("raw", "txt"))]
@@ -295,19 +324,20 @@ def run_configuration(configuration: str, clients: list[int], count: int, worker
         with running_server(ca, workers) as server:
             for n in clients:
                 with profiling(server, profile, f"{configuration}-n{n}"):
-                    result = run_clients(ca, configuration, n, count)
+                    result = run_clients(ca, server, configuration, n, count)
                 print(f"  {row(result)}", file=sys.stderr)
                 results.append(result)
     return results
 
 
-HEADER = "| configuration | N | requests | certs/s | p50 ms | p99 ms | errors | client CPU |"
+HEADER = ("| configuration | N | requests | certs/s | p50 ms | p99 ms | errors "
+          "| server CPU | client CPU | machine busy |")
 
 
 def row(result: Result) -> str:
     return (f"| {result.configuration} | {result.clients} | {result.requests} | {result.rate:,.0f} | "
             f"{result.percentile(0.5):.1f} | {result.percentile(0.99):.1f} | {result.errors} | "
-            f"{result.client_cpu:.0%} |")
+            f"{result.server_cpu:.0%} | {result.client_cpu:.0%} | {result.machine_busy:.0%} |")
 
 
 def main() -> None:
@@ -328,7 +358,7 @@ def main() -> None:
     results = [r for c in configurations for r in run_configuration(c, clients, args.requests, args.workers,
                                                                      args.profile)]
     print(HEADER)
-    print("|---|---|---|---|---|---|---|---|")
+    print("|---|---|---|---|---|---|---|---|---|---|")
     for result in results:
         print(row(result))
     if any(r.errors for r in results):
