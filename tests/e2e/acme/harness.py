@@ -23,7 +23,7 @@ CLI_TIMEOUT = 60
 CRL_CACHE = datetime.timedelta(seconds=4)
 
 
-def appliance(ca: CA, *args: str) -> str:
+def appliance_cli(ca: CA, *args: str) -> str:
     """Run an ``appliance ca ...`` command on the CA's ca.json; its standard output."""
     result = subprocess.run([str(APPLIANCE), *args, "--ca-config", str(ca.ca_json)], capture_output=True,
                             text=True, timeout=CLI_TIMEOUT)
@@ -35,7 +35,7 @@ def add_acme_provisioner(ca: CA, name: str, *, require_eab: bool, http_port: int
                          resolver: str) -> None:
     """``appliance ca provisioner add NAME --type ACME``, then the test-only validation
     options (``challengePorts``, ``challengeResolver``), which have no flags."""
-    appliance(ca, "ca", "provisioner", "add", name, "--type", "ACME",
+    appliance_cli(ca, "ca", "provisioner", "add", name, "--type", "ACME",
               "--require-eab" if require_eab else "--no-require-eab")
     data = ca.data()
     (provisioner,) = [p for p in data["authority"]["provisioners"] if p["name"] == name]
@@ -66,13 +66,13 @@ class AcmeCA:
 
     def eab_key(self, provisioner: str, key_id: str) -> str:
         """``appliance ca acme eab add``: a new EAB key ``key_id``; its base64url HMAC key."""
-        created = json.loads(appliance(self.ca, "ca", "acme", "eab", "add", provisioner, "--key-id", key_id))
+        created = json.loads(appliance_cli(self.ca, "ca", "acme", "eab", "add", provisioner, "--key-id", key_id))
         assert created["keyID"] == key_id and created["account"] is None
         return str(created["hmacKey"])
 
     def eab_account(self, provisioner: str, key_id: str) -> str | None:
         """The id of the account bound to an EAB key, from ``appliance ca acme eab list``."""
-        keys = json.loads(appliance(self.ca, "ca", "acme", "eab", "list", provisioner))
+        keys = json.loads(appliance_cli(self.ca, "ca", "acme", "eab", "list", provisioner))
         (key,) = [k for k in keys if k["keyID"] == key_id]
         return key["account"]
 
@@ -85,8 +85,8 @@ class AcmeCA:
         return str(rows[0][0])
 
     def verify(self, issued: Issued) -> x509.Certificate:
-        """openssl verifies the leaf against root + intermediate; the SANs are the names
-        ordered; the chain the client installed is the leaf then the intermediate."""
+        """openssl verifies the leaf against root + intermediate, its DNS names are exactly
+        the names ordered, and the chain the client installed is the leaf then the intermediate."""
         run_openssl("verify", "-CAfile", self.ca.root, "-untrusted", self.ca.intermediate, issued.cert)
         leaf = issued.certificate()
         san = leaf.extensions.get_extension_for_class(x509.SubjectAlternativeName).value

@@ -1,8 +1,9 @@
 """certbot, lego and dehydrated, unchanged, against the CA on loopback: register,
 order for one and for several names with each challenge the client solves
-(http-01 and dns-01; tls-alpn-01 with lego), renew, revoke; EAB with certbot.
-Every certificate is verified by openssl and its SANs checked; revocations are
-read back from the CA's CRL."""
+(http-01 and dns-01; tls-alpn-01 with lego), renew, revoke, register with EAB;
+a wildcard over dns-01 and http-01 at the resolved address with lego. Every
+certificate is verified by openssl and its SANs checked; revocations are read
+back from the CA's CRL."""
 
 from __future__ import annotations
 
