@@ -57,7 +57,6 @@ PG_ADMIN_DSN = os.environ.get("APPLIANCE_BENCH_PG_DSN", "postgresql://postgres@1
 CONFIGURATIONS = ("softkms/sqlite", "softkms/postgresql", "softhsm/sqlite", "softhsm/postgresql")
 PROVISIONER = "bench"
 SUBJECT = "bench.example"
-STARTUP_GRACE = 2.0
 
 
 def free_port() -> int:
@@ -145,9 +144,6 @@ def running_server(ca: Ca, workers: int) -> Iterator[subprocess.Popen[bytes]]:
                                start_new_session=True)
     try:
         wait_ready(ca, process)
-        # Each worker refuses tokens issued (iat, whole seconds) before it started: let the
-        # slower one start before the first token is made.
-        time.sleep(STARTUP_GRACE)
         yield process
     finally:
         with contextlib.suppress(ProcessLookupError):

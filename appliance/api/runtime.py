@@ -3,6 +3,7 @@ and the API settings."""
 
 from __future__ import annotations
 
+import datetime
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -30,12 +31,14 @@ class Runtime:
         self.database.close()
 
 
-def load_runtime(config_path: Path, password: bytes | None, *, report: bool = False) -> Runtime:
-    """Load ca.json, open (and migrate) its database and the intermediate key; raises on any error."""
+def load_runtime(config_path: Path, password: bytes | None, *, report: bool = False,
+                 started_at: datetime.datetime | None = None) -> Runtime:
+    """Load ca.json, open (and migrate) its database and the intermediate key; raises on any error.
+    ``started_at``: when the CA started (see ``Authority``)."""
     config = load_config(config_path, report=report)
     database = open_database(config.db)
     try:
-        authority = Authority.from_config(config, database, password=password)
+        authority = Authority.from_config(config, database, password=password, started_at=started_at)
     except BaseException:
         database.close()
         raise

@@ -31,6 +31,7 @@ from appliance.api.runtime import Runtime, load_runtime
 from appliance.api.servercert import TLSFiles, write_tls_files
 from appliance.api.worker import GRACEFUL_TIMEOUT, WorkerSpec, configure_logging, worker_main
 from appliance.errors import BadRequest
+from appliance.provisioner.base import utc_now
 
 log = logging.getLogger("appliance.server")
 READY_TIMEOUT = 60.0
@@ -89,14 +90,16 @@ class Supervisor:
     def run(self) -> None:
         """Serve until SIGTERM/SIGINT (a SIGHUP while starting reloads once started)."""
         self._install_signal_handlers()
-        self.runtime = load_runtime(self.options.config_path, self.options.password, report=True)
+        started_at = utc_now().replace(microsecond=0)  # the CA's start for every generation (token iat)
+        self.runtime = load_runtime(self.options.config_path, self.options.password, report=True,
+                                    started_at=started_at)
         try:
             self.spec = WorkerSpec(
                 config_path=self.options.config_path, password=self.options.password, tls=self._issue_tls(),
                 sockets=(bind(self.runtime.config.address),),
                 insecure_sockets=(bind(self.runtime.config.insecure_address),)
                 if self.runtime.config.insecure_address else (),
-                supervisor_pid=os.getpid(),
+                supervisor_pid=os.getpid(), started_at=started_at,
             )
             if not self._start_generation():
                 raise BadRequest("the workers failed to start: see the log above")
@@ -149,9 +152,16 @@ class Supervisor:
         return write_tls_files(self.directory, key, issued, client_cas, self.generation)
 
     def _reload(self) -> None:
-        """SIGHUP: load the new ca.json; keep serving the old one if it fails."""
+        """SIGHUP: load the new ca.json; keep serving the old one if it fails.
+
+        The CA's start time (tokens issued before it are refused) stays: used
+        tokens are in the database, so a token issued before the reload is still
+        refused if it was used. Only a new ``db`` section, which has no record of
+        the tokens used so far, moves it to now (step-ca refuses such a reload)."""
+        started_at = self.spec.started_at
         try:
-            runtime = load_runtime(self.options.config_path, self.options.password, report=True)
+            runtime = load_runtime(self.options.config_path, self.options.password, report=True,
+                                   started_at=started_at)
         except Exception as exc:
             log.error("reload failed, still serving the previous configuration: %s", exc)
             return
@@ -159,22 +169,26 @@ class Supervisor:
             self.runtime.config.address, self.runtime.config.insecure_address
         ):
             log.warning("address changes take effect after a restart; keeping the current listeners")
-        if self._roll(runtime):
+        if runtime.config.db != self.runtime.config.db:
+            log.warning("the db section changed: tokens issued before this reload are refused")
+            started_at = utc_now().replace(microsecond=0)
+        if self._roll(runtime, started_at):
             self.runtime.close()
             self.runtime = runtime
             log.info("reloaded %s", self.options.config_path)
         else:
             runtime.close()
 
-    def _roll(self, runtime: Runtime) -> bool:
-        """Start a new generation with a fresh certificate; retire the old one once it is ready."""
+    def _roll(self, runtime: Runtime, started_at: datetime.datetime | None = None) -> bool:
+        """Start a new generation with a fresh certificate (and the CA's start time,
+        unchanged unless given); retire the old one once it is ready."""
         try:
             tls = self._issue_tls(runtime)
         except Exception as exc:
             log.error("cannot issue the server certificate, keeping the running workers: %s", exc)
             return False
         previous_spec, previous_workers = self.spec, self.workers
-        self.spec = replace(self.spec, tls=tls)
+        self.spec = replace(self.spec, tls=tls, started_at=started_at or self.spec.started_at)
         if not self._start_generation():
             self.spec, self.workers = previous_spec, previous_workers
             return False

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import datetime
 import logging
 import os
 import signal
@@ -30,7 +31,9 @@ SUPERVISOR_CHECK_INTERVAL = 0.5
 
 @dataclass(frozen=True)
 class WorkerSpec:
-    """Everything a spawned worker gets (pickled): no open resources but sockets."""
+    """Everything a spawned worker gets (pickled): no open resources but sockets.
+    ``started_at`` is when the CA started (``appliance serve``, not the worker):
+    tokens issued before it are refused."""
 
     config_path: Path
     password: bytes | None
@@ -38,6 +41,7 @@ class WorkerSpec:
     sockets: tuple[socket.socket, ...]
     insecure_sockets: tuple[socket.socket, ...]
     supervisor_pid: int
+    started_at: datetime.datetime
 
 
 def configure_logging() -> None:
@@ -112,7 +116,7 @@ def worker_main(spec: WorkerSpec, ready: Event) -> None:
     """Entry point of a spawned worker; ``ready`` is set once every listener serves."""
     signal.signal(signal.SIGHUP, signal.SIG_IGN)  # reloads are the supervisor's business
     configure_logging()
-    runtime = load_runtime(spec.config_path, spec.password)
+    runtime = load_runtime(spec.config_path, spec.password, started_at=spec.started_at)
     try:
         asyncio.run(_serve(spec, runtime, ready))
     finally:

@@ -76,7 +76,11 @@ class Authority:
     def __init__(self, config: CaConfig, database: Database, signer: PrivateKeyTypes, *,
                  roots: list[x509.Certificate], intermediates: list[x509.Certificate],
                  federated_roots: list[x509.Certificate] | None = None,
-                 now: Callable[[], datetime.datetime] = utc_now, key_manager: KeyManager | None = None) -> None:
+                 now: Callable[[], datetime.datetime] = utc_now, key_manager: KeyManager | None = None,
+                 started_at: datetime.datetime | None = None) -> None:
+        """``started_at`` is when the CA started (tokens issued before it are refused
+        unless ``disableIssuedAtCheck``): ``appliance serve`` passes its own start so
+        that every worker, of every generation, uses the same one; default: now."""
         if not roots or not intermediates:
             raise BadRequest("the CA needs a root and an intermediate certificate")
         self.config = config
@@ -89,7 +93,7 @@ class Authority:
         self._check_chain(signer)
         self.leaf_signer = LeafSigner(self._intermediates[0], signer)
         self.root_fingerprint = fingerprint(self._roots[0])
-        self.started_at = now()
+        self.started_at = started_at or now()
         self.audiences = Audiences(frozenset(config.hosts))
         self.policy = NamePolicy.from_config(config.authority.policy, "authority policy")
         claims = Claimer(disable_issued_at_check=config.authority.disable_issued_at_check)
@@ -106,7 +110,8 @@ class Authority:
         self._crl = CrlPublisher(config.crl, self._intermediates[0], signer, database, now)
 
     @classmethod
-    def from_config(cls, config: CaConfig, database: Database, *, password: bytes | None = None) -> Authority:
+    def from_config(cls, config: CaConfig, database: Database, *, password: bytes | None = None,
+                    started_at: datetime.datetime | None = None) -> Authority:
         """Load certificates and open the intermediate's key through the configured KMS."""
         if password is None and config.password:
             password = config.password.encode()
@@ -118,7 +123,7 @@ class Authority:
                 roots=[c for path in config.root for c in load_certificates(path)],
                 intermediates=load_certificates(config.crt),
                 federated_roots=[c for path in config.federated_roots for c in load_certificates(path)],
-                key_manager=key_manager,
+                key_manager=key_manager, started_at=started_at,
             )
         except BaseException:
             key_manager.close()
@@ -312,13 +317,11 @@ class Authority:
         self._record_revocation(parse_serial(serial), reason_code, reason, provisioner, mtls=False)
 
     def _record_revocation(self, serial: str, reason_code: int, reason: str, provisioner: str, *, mtls: bool) -> None:
-        """Record a passive revocation (``Conflict`` if already revoked); refresh the CRL."""
+        """Record a passive revocation (``Conflict`` if already revoked); the next CRL lists it."""
         self.database.revoke(RevocationRecord(
             serial=serial, reason_code=reason_code, reason=reason,
             revoked_at=self._now(), provisioner=provisioner, passive=True, mtls=mtls,
         ))
-        if self.config.crl.generate_on_revoke:
-            self._crl.invalidate()
 
     def crl(self) -> bytes:
         return self._crl.current()

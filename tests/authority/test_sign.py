@@ -205,6 +205,21 @@ def test_disable_issued_at_check(make_authority: Callable[..., CA]) -> None:
     assert _sign(authority, test_ca, token=token).certificate
 
 
+def test_issued_at_is_checked_against_the_given_start(ca: CA) -> None:
+    """``appliance serve`` passes its own start to every worker: a token issued after
+    it is accepted however late the authority itself was built, one before it is not."""
+    authority, test_ca = ca
+    started = datetime.datetime.now(datetime.timezone.utc).replace(microsecond=0) - H
+    late = Authority(test_ca.config(), authority.database, test_ca.intermediate_key, roots=[test_ca.root],
+                     intermediates=[test_ca.intermediate], started_at=started)
+    assert late.started_at == started
+    after = test_ca.token("host.test", issued_at=started.timestamp() + 60, not_before=time.time())
+    assert _sign(late, test_ca, token=after).certificate
+    before = test_ca.token("host.test", issued_at=started.timestamp() - 1, not_before=time.time())
+    with pytest.raises(Unauthorized, match="before the CA started"):
+        _sign(late, test_ca, token=before)
+
+
 def test_server_certificate_for_the_ca_itself(ca: CA, tmp_path: Path) -> None:
     authority, test_ca = ca
     issued = authority.issue_server_certificate(new_key().public_key())  # type: ignore[arg-type]

@@ -61,6 +61,29 @@ def test_sighup_picks_up_a_new_provisioner(reloadable: Server) -> None:
     assert "reloaded" in reloadable.log()
 
 
+def _workers(server: Server) -> set[str]:
+    """The supervisor's worker processes (not multiprocessing's resource tracker)."""
+    pid = server.process.pid
+    children = Path(f"/proc/{pid}/task/{pid}/children").read_text().split()
+    return {child for child in children if b"spawn_main" in Path(f"/proc/{child}/cmdline").read_bytes()}
+
+
+def test_tokens_issued_before_a_reload_are_accepted_by_the_new_workers(reloadable: Server) -> None:
+    """The CA's start (tokens issued before it are refused) is the supervisor's, not
+    each worker's: a reload starts new workers, not a new CA."""
+    ca = reloadable.ca
+    names = [f"pre-reload-{index}.example" for index in range(4)]
+    tokens = [token(ca, name) for name in names]
+    old_workers = _workers(reloadable)
+    time.sleep(1.1)  # the new workers start in a later second than the tokens' iat
+    reloadable.signal(signal.SIGHUP)
+    _wait_for(lambda: not _workers(reloadable) & old_workers and len(_workers(reloadable)) == 2)
+    for name, ott in zip(names, tokens):
+        with ca.client() as client:  # a new connection each: both new workers serve some
+            response = client.post("/sign", json={"csr": csr_pem(name, new_key()), "ott": ott})
+        assert response.status_code == 201, response.text
+
+
 def test_broken_config_is_refused_and_the_old_one_keeps_serving(reloadable: Server) -> None:
     ca = reloadable.ca
     good = ca.ca_json.read_text()

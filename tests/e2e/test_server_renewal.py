@@ -13,7 +13,7 @@ import httpx
 import pytest
 from cryptography import x509
 
-from tests.e2e.harness import CA, init_ca, launch
+from tests.e2e.harness import CA, csr_pem, init_ca, launch, new_key, token
 
 pytestmark = pytest.mark.slow
 LIFETIME_SECONDS = 6  # renewed at 2/3: every 4 s
@@ -45,6 +45,7 @@ def test_server_certificate_is_renewed_without_downtime(tmp_path: Path) -> None:
     ca.write(data)
     server = launch(ca, [sys.executable, "-c", SERVE, str(ca.ca_json), str(ca.password_file), str(LIFETIME_SECONDS)])
     try:
+        early = token(ca, "early.example")  # still valid after the renewals: the CA did not restart
         serials = set()
         failures = 0
         end = time.monotonic() + OBSERVE_SECONDS
@@ -56,8 +57,10 @@ def test_server_certificate_is_renewed_without_downtime(tmp_path: Path) -> None:
                 except httpx.HTTPError:
                     failures += 1
                 time.sleep(0.05)
+            signed = client.post("/sign", json={"csr": csr_pem("early.example", new_key()), "ott": early})
     finally:
         server.stop()
     assert len(serials) >= 2, server.log()
     assert failures == 0
+    assert signed.status_code == 201, signed.text
     assert "renewing the server certificate" in server.log()
