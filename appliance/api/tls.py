@@ -11,7 +11,7 @@ from typing import Any
 
 from cryptography import x509
 from starlette.types import ASGIApp, Receive, Scope, Send
-from uvicorn.protocols.http.h11_impl import H11Protocol
+from uvicorn.protocols.http.httptools_impl import HttpToolsProtocol
 
 # step-ca's defaults: ECDHE only, AEAD only (TLS 1.3 suites are all AEAD).
 TLS_CIPHERS = ":".join((
@@ -67,8 +67,8 @@ class _WithTLSExtension:
         await self.app(scope, receive, send)
 
 
-class TLSH11Protocol(H11Protocol):
-    """uvicorn's h11 protocol, filling in the ASGI TLS extension."""
+class TLSHttpToolsProtocol(HttpToolsProtocol):
+    """uvicorn's httptools protocol (a C parser), filling in the ASGI TLS extension."""
 
     def connection_made(self, transport: asyncio.Transport) -> None:  # type: ignore[override]
         super().connection_made(transport)

@@ -17,12 +17,13 @@ from pathlib import Path
 from typing import Callable, Iterator
 
 import uvicorn
+import uvloop
 from starlette.types import ASGIApp
 
 from appliance.api.app import create_app, create_insecure_app
 from appliance.api.runtime import Runtime, load_runtime
 from appliance.api.servercert import TLSFiles
-from appliance.api.tls import TLSH11Protocol, server_ssl_context
+from appliance.api.tls import TLSHttpToolsProtocol, server_ssl_context
 
 log = logging.getLogger("appliance.server")
 GRACEFUL_TIMEOUT = 30
@@ -45,10 +46,13 @@ class WorkerSpec:
 
 
 def configure_logging() -> None:
-    """Plain lines on stderr; access-log lines are already formatted (text or JSON)."""
+    """Plain lines on stderr; access-log lines are already formatted (text or JSON).
+    httpx (ACME http-01 validation) logs every request at INFO, with the challenge
+    token in its URL: only its warnings are kept."""
     handler = logging.StreamHandler()
     handler.setFormatter(logging.Formatter("%(asctime)s %(levelname)s %(name)s: %(message)s"))
     logging.basicConfig(level=logging.INFO, handlers=[handler], force=True)
+    logging.getLogger("httpx").setLevel(logging.WARNING)
     access = logging.StreamHandler()
     access.setFormatter(logging.Formatter("%(message)s"))
     access_logger = logging.getLogger("appliance.access")
@@ -72,7 +76,7 @@ def uvicorn_server(app: ASGIApp, *, tls: TLSFiles | None) -> WorkerServer:
         return server_ssl_context(tls.cert, tls.key, tls.key_password, tls.client_cas)
 
     config = uvicorn.Config(
-        app, http=TLSH11Protocol, lifespan="off", log_config=None, access_log=False, server_header=False,
+        app, http=TLSHttpToolsProtocol, lifespan="off", log_config=None, access_log=False, server_header=False,
         timeout_graceful_shutdown=GRACEFUL_TIMEOUT, ssl_context_factory=ssl_context if tls else None,
     )
     return WorkerServer(config)
@@ -118,6 +122,7 @@ def worker_main(spec: WorkerSpec, ready: Event) -> None:
     configure_logging()
     runtime = load_runtime(spec.config_path, spec.password, started_at=spec.started_at)
     try:
-        asyncio.run(_serve(spec, runtime, ready))
+        with asyncio.Runner(loop_factory=uvloop.new_event_loop) as runner:  # uvloop: C event loop and TLS
+            runner.run(_serve(spec, runtime, ready))
     finally:
         runtime.close()
