@@ -13,9 +13,6 @@ seconds per wall second; ``CPU us``: CPU microseconds per signature). Rows:
 * ``softkms``, ``pkcs11`` - the appliance's signer (host hash, device call,
   DER encoding, and the signature check every device signature gets);
 * ``pkcs11 device``      - the same device call without that check;
-* ``pkcs11 cryptography verify`` - the ``pkcs11`` signer with its ECDSA check in
-  ``cryptography`` (the fallback when the system's libcrypto cannot be used),
-  not on the system's libcrypto outside the GIL (ECDSA only);
 * ``python-pkcs11 raw``  - a bare ``C_Sign`` loop on the same token and key
   (host hash + CKM_ECDSA / CKM_RSA_PKCS), behind a plain lock for N callers
   since the module runs without its own locking;
@@ -49,14 +46,13 @@ import time
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Callable
-from unittest import mock
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from cryptography.hazmat.primitives import hashes  # noqa: E402
 
 from appliance.kms import KeyType, SignatureAlgorithm, open_key_manager  # noqa: E402
-from appliance.kms.signer import RsaPadding, device_private_key  # noqa: E402
+from appliance.kms.signer import RsaPadding  # noqa: E402
 from appliance.kms.softkms import generate_private_key  # noqa: E402
 
 SOFTHSM_MODULE = "/usr/lib/softhsm/libsofthsm2.so"
@@ -124,17 +120,6 @@ def pkcs11_device(bench: Bench, key_type: KeyType) -> SignFn:
     return lambda data: device.sign_digest(hashlib.sha256(data).digest(), hashes.SHA256(), padding)
 
 
-def pkcs11_cryptography_verify(bench: Bench, key_type: KeyType) -> SignFn | None:
-    """The pkcs11 signer's device with the ECDSA check on its fallback, ``cryptography``."""
-    if key_type.kty != "EC":
-        return None
-    signer = bench.pkcs11_signer(key_type)
-    with mock.patch("appliance.kms.signer.ec_verifier", return_value=None):
-        fallback = device_private_key(signer.public_key(), signer.device)  # type: ignore[attr-defined]
-    algorithm = SignatureAlgorithm.default_for(fallback)
-    return lambda data: algorithm.sign(fallback, data)
-
-
 def raw_pkcs11(bench: Bench, key_type: KeyType) -> SignFn:
     """A bare C_Sign loop on the key the pkcs11 rows use, in a session of its own
     (the process is already logged in to the token through the appliance)."""
@@ -196,7 +181,6 @@ ENTRIES: dict[str, Entry] = {
     "softkms": Entry(lambda bench, kt: kms_signer(bench, "softkms:", f"softkms:path={bench.workdir}/{kt.name}.pem", kt, b"bench")),
     "pkcs11": Entry(pkcs11_signer),
     "pkcs11 device": Entry(pkcs11_device),
-    "pkcs11 cryptography verify": Entry(pkcs11_cryptography_verify),
     RAW: Entry(raw_pkcs11),
     "pkcs11-tool": Entry(pkcs11_tool, concurrent=False),
     "awskms": Entry(awskms_signer),
@@ -295,11 +279,11 @@ def run(entries: list[str], seconds: float, rounds: int, threads: int, workdir: 
 
 
 def table(results: list[Result]) -> str:
-    lines = [f"{'backend':<26} {'algorithm':<12} {'callers':>7} {'sig/s':>9} {'p50 ms':>8} {'p99 ms':>8} "
+    lines = [f"{'backend':<20} {'algorithm':<12} {'callers':>7} {'sig/s':>9} {'p50 ms':>8} {'p99 ms':>8} "
              f"{'cores':>5} {'CPU us':>7} {'% raw':>6}"]
     for r in results:
         share = f"{100 * r.share:5.0f}%" if r.share is not None else ""
-        lines.append(f"{r.entry:<26} {r.algorithm:<12} {r.callers:>7} {r.rate:>9.0f} {r.p50_ms:>8.3f} {r.p99_ms:>8.3f} "
+        lines.append(f"{r.entry:<20} {r.algorithm:<12} {r.callers:>7} {r.rate:>9.0f} {r.p50_ms:>8.3f} {r.p99_ms:>8.3f} "
                      f"{r.cores:>5.2f} {r.cpu_us:>7.0f} {share:>6}")
     return "\n".join(lines)
 

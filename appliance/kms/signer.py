@@ -4,10 +4,7 @@ A backend implements :class:`DeviceKey` for one key on its device: sign a
 digest (EC, RSA) or a message (Ed25519). :func:`device_private_key` wraps it
 in a subclass of ``ec.EllipticCurvePrivateKey`` / ``rsa.RSAPrivateKey`` /
 ``ed25519.Ed25519PrivateKey`` that hashes on the host, normalises ECDSA to
-DER, and verifies every signature against the public key before returning it
-(ECDSA on the system's libcrypto outside the GIL when it can be loaded, see
-:mod:`appliance.kms.native_verify`; otherwise, and for RSA and Ed25519, with
-``cryptography``).
+DER, and verifies every signature against the public key before returning it.
 """
 
 from __future__ import annotations
@@ -21,7 +18,6 @@ from cryptography.hazmat.primitives.asymmetric import ec, ed25519, padding, rsa,
 from cryptography.hazmat.primitives.asymmetric.types import PrivateKeyTypes, PublicKeyTypes
 
 from appliance.kms.errors import SignatureCheckFailed, UnsupportedKeyOperation
-from appliance.kms.native_verify import ec_verifier
 
 
 class RsaPadding(enum.Enum):
@@ -92,7 +88,6 @@ class DeviceEllipticCurveKey(ec.EllipticCurvePrivateKey):
         self._device = device
         self._deterministic = deterministic
         self._raw_size = 2 * ((public_key.curve.key_size + 7) // 8)  # r||s as PKCS#11 returns it
-        self._native = ec_verifier(public_key)  # None: verify with cryptography
 
     @property
     def device(self) -> DeviceKey:
@@ -115,8 +110,6 @@ class DeviceEllipticCurveKey(ec.EllipticCurvePrivateKey):
         raise SignatureCheckFailed("device returned an ECDSA signature that does not verify")
 
     def _verifies(self, der: bytes, digest: bytes, check: ec.ECDSA) -> bool:
-        if self._native is not None:
-            return self._native.verify(der, digest)  # releases the GIL while it verifies
         try:
             self._public_key.verify(der, digest, check)
         except (InvalidSignature, ValueError):
