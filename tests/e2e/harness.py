@@ -10,6 +10,7 @@ import json
 import os
 import signal
 import socket
+import ssl
 import subprocess
 import sys
 import time
@@ -109,7 +110,7 @@ class CA:
         return {table: self.query(f"SELECT count(*) FROM {table}")[0][0] for table in TABLES}
 
     def client(self, **kwargs: Any) -> httpx.Client:
-        return httpx.Client(base_url=self.url, verify=str(self.root), timeout=30, **kwargs)
+        return httpx.Client(base_url=self.url, verify=ssl.create_default_context(cafile=self.root), timeout=30, **kwargs)
 
 
 def init_ca(directory: Path, *extra: str, port: int | None = None) -> CA:
