@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 import logging
+import re
 import time
 from typing import Any
 
@@ -17,6 +18,8 @@ DEFAULT_MAX_BODY = 1024 * 1024
 LOG_FIELDS = ("provisioner", "subject", "serial", "error")
 
 _log = logging.getLogger("appliance.api")
+#: Printable ASCII but space, '"' and '=': a text value made only of these is written as is.
+_PLAIN = re.compile(r"[!#-<>-~]+")
 
 
 class BodyTooLarge(HTTPException):
@@ -69,6 +72,8 @@ def _text_value(value: Any) -> str:
     """A value for a text line, quoted (and escaped) when it is empty or has
     whitespace, control characters, quotes or '=' (no forged log lines)."""
     text = str(value)
+    if _PLAIN.fullmatch(text):
+        return text
     return json.dumps(text) if not text or any(c.isspace() or not c.isprintable() or c in '"=' for c in text) else text
 
 

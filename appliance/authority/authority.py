@@ -92,6 +92,7 @@ class Authority:
         self._federated = list(federated_roots or [])
         self._check_chain(signer)
         self.leaf_signer = LeafSigner(self._intermediates[0], signer)
+        self.signs_in_process = type(signer).__module__.startswith("cryptography.hazmat.bindings.")
         self.root_fingerprint = fingerprint(self._roots[0])
         self.started_at = started_at or now()
         self.audiences = Audiences(frozenset(config.hosts))
@@ -188,10 +189,10 @@ class Authority:
             raise NamesRefused(refused)
 
     def sign(self, request: SignRequest) -> IssuedCertificate:
+        public_key = csr_public_key(request.csr)
         token = UnverifiedToken.parse(request.token)
         provisioner = self.provisioner_collection.for_token(token)
         options = provisioner.authorize_sign(token)
-        public_key = csr_public_key(request.csr)
         names = authorised_names(request.csr, options.subject, options.names)
         self._check_policy(provisioner, options.subject, names)
         now = self._now()
@@ -269,8 +270,8 @@ class Authority:
         return self._reissue(certificate, certificate.public_key(), provisioner)  # type: ignore[arg-type]
 
     def rekey(self, certificate: x509.Certificate, csr: x509.CertificateSigningRequest) -> IssuedCertificate:
-        provisioner = self._renewable(certificate)
-        return self._reissue(certificate, csr_public_key(csr), provisioner)
+        public_key = csr_public_key(csr)
+        return self._reissue(certificate, public_key, self._renewable(certificate))
 
     def authorize_renew_token(self, token: str) -> x509.Certificate:
         parsed = UnverifiedToken.parse(token)

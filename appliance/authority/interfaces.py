@@ -47,6 +47,10 @@ class RevokeRequest:
 class AuthorityInterface(Protocol):
     """Everything the HTTP API and protocol cores may ask of the CA."""
 
+    #: The intermediate key signs in this process (softkms: ~0.1 ms of CPU), not on a
+    #: device or a cloud service that can take tens of milliseconds or a network trip.
+    signs_in_process: bool
+
     def sign(self, request: SignRequest) -> IssuedCertificate: ...
 
     def renew(self, certificate: x509.Certificate) -> IssuedCertificate:

@@ -21,7 +21,7 @@ def csr_public_key(csr: x509.CertificateSigningRequest) -> CertificatePublicKeyT
     except (ValueError, TypeError, x509.UnsupportedGeneralNameType) as exc:
         raise BadRequest(f"malformed certificate request: {exc}") from None
     if not valid:
-        raise BadRequest("the certificate request signature does not verify")
+        raise BadRequest("invalid csr: bad signature")
     check_public_key(key)  # type: ignore[arg-type]
     return key  # type: ignore[return-value]
 

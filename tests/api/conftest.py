@@ -26,6 +26,7 @@ class FakeAuthority:
     pki: FakePKI = field(default_factory=FakePKI.create)
     calls: list[tuple[str, Any]] = field(default_factory=list)
     fail: Exception | None = None
+    signs_in_process: bool = False
 
     def _check(self, name: str, argument: Any) -> None:
         self.calls.append((name, argument))
@@ -93,9 +94,10 @@ class WithPeer:
         await self.app(scope, receive, send)
 
 
-@pytest.fixture
-def authority() -> FakeAuthority:
-    return FakeAuthority()
+@pytest.fixture(params=[False, True], ids=["thread-pool", "in-process"])
+def authority(request: pytest.FixtureRequest) -> FakeAuthority:
+    """The fake, with its calls run in the thread pool or (in-process key) on the event loop."""
+    return FakeAuthority(signs_in_process=request.param)
 
 
 MAX_BODY = 64 * 1024

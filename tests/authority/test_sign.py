@@ -7,13 +7,15 @@ from typing import Callable
 
 import pytest
 from cryptography import x509
-from cryptography.hazmat.primitives import serialization
+from cryptography.hazmat.primitives import hashes, serialization
+from cryptography.hazmat.primitives.asymmetric import ec, utils
 from cryptography.x509.oid import ExtendedKeyUsageOID
 
 from appliance.authority.authority import Authority
 from appliance.authority.interfaces import IssuedCertificate, SignRequest
 from appliance.errors import BadRequest, Forbidden, Unauthorized
 from appliance.jose import generate_jwk
+from appliance.kms.signer import device_private_key
 from appliance.provisioner import PROVISIONER_OID, ProvisionerExtension
 from tests.ca_fixtures import TestCA, make_csr, new_key
 from tests.conftest import run_openssl
@@ -218,6 +220,30 @@ def test_issued_at_is_checked_against_the_given_start(ca: CA) -> None:
     before = test_ca.token("host.test", issued_at=started.timestamp() - 1, not_before=time.time())
     with pytest.raises(Unauthorized, match="before the CA started"):
         _sign(late, test_ca, token=before)
+
+
+class _Device:
+    """A DeviceKey that signs with a key in memory, as a PKCS#11 token would."""
+
+    def __init__(self, key: ec.EllipticCurvePrivateKey) -> None:
+        self.key = key
+
+    def sign_digest(self, digest: bytes, algorithm: hashes.HashAlgorithm, rsa_padding: object) -> bytes:
+        return self.key.sign(digest, ec.ECDSA(utils.Prehashed(algorithm)))
+
+    def sign_message(self, message: bytes) -> bytes:
+        raise NotImplementedError
+
+
+def test_only_a_key_of_this_process_signs_in_process(ca: CA) -> None:
+    """The API runs issuance on its event loop only then; device keys stay off it."""
+    authority, test_ca = ca
+    assert authority.signs_in_process
+    device = device_private_key(test_ca.intermediate.public_key(), _Device(test_ca.intermediate_key))  # type: ignore[arg-type]
+    on_device = Authority(test_ca.config(), authority.database, device, roots=[test_ca.root],
+                          intermediates=[test_ca.intermediate])
+    assert not on_device.signs_in_process
+    assert _sign(on_device, test_ca).certificate
 
 
 def test_server_certificate_for_the_ca_itself(ca: CA, tmp_path: Path) -> None:
