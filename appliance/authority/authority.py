@@ -150,21 +150,27 @@ class Authority:
         if not self.database.use_token(use.token_id, provisioner, use.expires_at):
             raise Unauthorized("token already used")
 
-    def _issue(self, build: Callable[[], x509.Certificate], names: tuple[str, ...], provisioner: str) -> IssuedCertificate:
-        """Build (and verify) a certificate, record it, return it with its chain."""
+    def _issue(self, build: Callable[[], x509.Certificate], names: tuple[str, ...], provisioner: str,
+               token: TokenUse | None = None) -> IssuedCertificate:
+        """Build (and verify) a certificate, record it (and mark ``token`` used in the
+        same transaction: a replay or a failure leaves neither), return it with its chain."""
         attempts = SERIAL_ATTEMPTS
         while True:
             certificate = build()
+            record = CertificateRecord(
+                serial=str(certificate.serial_number),
+                subject=certificate.subject.rfc4514_string(),
+                sans=names,
+                not_before=certificate.not_valid_before_utc,
+                not_after=certificate.not_valid_after_utc,
+                provisioner=provisioner,
+                pem=to_pem(certificate),
+            )
             try:
-                self.database.record_certificate(CertificateRecord(
-                    serial=str(certificate.serial_number),
-                    subject=certificate.subject.rfc4514_string(),
-                    sans=names,
-                    not_before=certificate.not_valid_before_utc,
-                    not_after=certificate.not_valid_after_utc,
-                    provisioner=provisioner,
-                    pem=to_pem(certificate),
-                ))
+                if token is None:
+                    self.database.record_certificate(record)
+                elif not self.database.use_token_and_record(token.token_id, provisioner, token.expires_at, record):
+                    raise Unauthorized("token already used")
             except Conflict:
                 attempts -= 1
                 if not attempts:
@@ -198,13 +204,12 @@ class Authority:
         now = self._now()
         not_before, not_after = validity(now, self.config.authority.backdate, provisioner.claimer,
                                          request.not_before, request.not_after)
-        self._use_token(options.token, provisioner.name)
         extension = provisioner.extension.to_extension()
         return self._issue(
             lambda: self.leaf_signer.new_leaf(common_name=options.subject, san=names.general_names(),
                                               public_key=public_key, not_before=not_before,
                                               not_after=not_after, extensions=[extension]),
-            names.as_strings(), provisioner.name,
+            names.as_strings(), provisioner.name, options.token,
         )
 
     def sign_for_order(self, csr: x509.CertificateSigningRequest, provisioner: ACMEProvisioner, names: Names,

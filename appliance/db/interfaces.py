@@ -64,6 +64,13 @@ class Database(Protocol):
         across every process sharing the database."""
         ...
 
+    def use_token_and_record(self, token_id: str, provisioner: str, expires_at: datetime.datetime,
+                             record: CertificateRecord) -> bool:
+        """``use_token`` and ``record_certificate`` in one transaction: False, with
+        nothing written, if the token was used before; ``Conflict``, with nothing
+        written (the token stays unused), if the serial exists."""
+        ...
+
     def purge_expired(self, now: datetime.datetime) -> int:
         """Delete used tokens (and later ACME state) past their expiry; the count."""
         ...

@@ -5,7 +5,8 @@ from __future__ import annotations
 import contextlib
 import datetime
 import logging
-from typing import Any, Iterator
+import threading
+from typing import Any, ContextManager, Iterator
 
 from sqlalchemy import Connection, Engine, Insert, Row, delete, exc, insert, or_, select, text
 from sqlalchemy.dialects import postgresql, sqlite
@@ -50,6 +51,10 @@ class SQLDatabase:
         self.description = url.set(query={}).render_as_string(hide_password=True)
         self._secret = url.password
         self._use_token = _insert_if_absent(engine.dialect.name)
+        # SQLite has one writer at a time. This process's writers queue on a lock (and are
+        # woken as soon as it is free) rather than each sleeping in SQLite's busy handler
+        # (back-offs of up to 100 ms); only other processes are waited for there.
+        self._writer: ContextManager[Any] = threading.Lock() if self.dialect == "sqlite" else contextlib.nullcontext()
 
     @property
     def dialect(self) -> str:
@@ -69,10 +74,19 @@ class SQLDatabase:
             raise
 
     @contextlib.contextmanager
-    def _begin(self) -> Iterator[Connection]:
-        """One short transaction."""
-        with self._reachable(), self.engine.begin() as conn:
-            yield conn
+    def _begin(self, *, immediate: bool = False) -> Iterator[Connection]:
+        """One short transaction. On SQLite, one that reads before it writes must be
+        ``immediate``: a deferred one holds a read snapshot that another writer may
+        move past, and then fails ("database is locked") without waiting for the
+        busy timeout. ``BEGIN IMMEDIATE`` takes the write lock first (waiting for
+        it, behind this process's other writers); PostgreSQL needs nothing of the kind.
+        Every transaction that writes is ``immediate``."""
+        with self._reachable(), self._writer if immediate else contextlib.nullcontext(), \
+                self.engine.connect() as conn:
+            if immediate:
+                conn.execution_options(sqlite_begin="IMMEDIATE")
+            with conn.begin():
+                yield conn
 
     def _describe(self, err: exc.SQLAlchemyError) -> str:
         """The driver's first line, with any password scrubbed."""
@@ -80,25 +94,49 @@ class SQLDatabase:
         first = (str(orig).strip().splitlines() or [type(orig).__name__])[0]
         return first.replace(str(self._secret), "***") if self._secret else first
 
-    def transaction(self) -> contextlib.AbstractContextManager[Connection]:
-        """One short transaction, for stores that share this database (ACME)."""
-        return self._begin()
+    def transaction(self, *, immediate: bool = False) -> contextlib.AbstractContextManager[Connection]:
+        """One short transaction, for stores that share this database (ACME); ``immediate``
+        for one that reads before it writes (see ``_begin``)."""
+        return self._begin(immediate=immediate)
 
     def migrate(self) -> list[int]:
         """Bring the schema up to date; the versions applied now."""
         with self._reachable():
             return migrations.migrate(self.engine)
 
-    def record_certificate(self, record: CertificateRecord) -> None:
+    @staticmethod
+    @contextlib.contextmanager
+    def _new_serial(serial: str) -> Iterator[None]:
+        """``Conflict`` for a serial that is already recorded."""
         try:
-            with self._begin() as conn:
-                conn.execute(insert(certificates), {
-                    "serial": record.serial, "subject": record.subject, "sans": list(record.sans),
-                    "not_before": record.not_before, "not_after": record.not_after,
-                    "provisioner": record.provisioner, "pem": record.pem, "issued_at": record.issued_at,
-                })
+            yield
         except exc.IntegrityError:
-            raise Conflict(f"a certificate with serial {record.serial} is already recorded") from None
+            raise Conflict(f"a certificate with serial {serial} is already recorded") from None
+
+    @staticmethod
+    def _insert_certificate(conn: Connection, record: CertificateRecord) -> None:
+        conn.execute(insert(certificates), {
+            "serial": record.serial, "subject": record.subject, "sans": list(record.sans),
+            "not_before": record.not_before, "not_after": record.not_after,
+            "provisioner": record.provisioner, "pem": record.pem, "issued_at": record.issued_at,
+        })
+
+    def _mark_used(self, conn: Connection, token_id: str, provisioner: str, expires_at: datetime.datetime) -> bool:
+        params = {"token_id": token_id, "provisioner": provisioner, "expires_at": expires_at,
+                  "used_at": datetime.datetime.now(UTC)}
+        return conn.execute(self._use_token, params).first() is not None
+
+    def record_certificate(self, record: CertificateRecord) -> None:
+        with self._new_serial(record.serial), self._begin(immediate=True) as conn:
+            self._insert_certificate(conn, record)
+
+    def use_token_and_record(self, token_id: str, provisioner: str, expires_at: datetime.datetime,
+                             record: CertificateRecord) -> bool:
+        with self._new_serial(record.serial), self._begin(immediate=True) as conn:
+            if not self._mark_used(conn, token_id, provisioner, expires_at):
+                return False
+            self._insert_certificate(conn, record)
+        return True
 
     def get_certificate(self, serial: str) -> CertificateRecord | None:
         with self._begin() as conn:
@@ -131,15 +169,13 @@ class SQLDatabase:
             return [_revocation(row) for row in conn.execute(query)]
 
     def use_token(self, token_id: str, provisioner: str, expires_at: datetime.datetime) -> bool:
-        params: dict[str, Any] = {"token_id": token_id, "provisioner": provisioner,
-                                  "expires_at": expires_at, "used_at": datetime.datetime.now(UTC)}
-        with self._begin() as conn:
+        with self._begin(immediate=True) as conn:
             if self.dialect == "postgresql":
                 conn.execute(_ASYNC_COMMIT)
-            return conn.execute(self._use_token, params).first() is not None
+            return self._mark_used(conn, token_id, provisioner, expires_at)
 
     def purge_expired(self, now: datetime.datetime) -> int:
-        with self._begin() as conn:
+        with self._begin(immediate=True) as conn:
             used = conn.execute(delete(used_tokens).where(used_tokens.c.expires_at < now)).rowcount
             return used + purge_expired_acme(conn, now)
 

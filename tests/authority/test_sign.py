@@ -13,6 +13,7 @@ from cryptography.x509.oid import ExtendedKeyUsageOID
 
 from appliance.authority.authority import Authority
 from appliance.authority.interfaces import IssuedCertificate, SignRequest
+from appliance.authority.leaf import IssuanceFailed
 from appliance.errors import BadRequest, Forbidden, Unauthorized
 from appliance.jose import generate_jwk
 from appliance.kms.signer import device_private_key
@@ -147,6 +148,23 @@ def test_replay_refused_and_nothing_recorded(ca: CA) -> None:
     _sign(authority, test_ca, token=token)
     with pytest.raises(Unauthorized, match="already used"):
         _sign(authority, test_ca, token=token)
+
+
+def test_failed_issuance_does_not_burn_the_token(ca: CA, monkeypatch: pytest.MonkeyPatch) -> None:
+    """The token is marked used in the transaction that records the certificate: a
+    certificate that does not verify leaves neither behind."""
+    authority, test_ca = ca
+    token = test_ca.token("host.test")
+    verify = authority.leaf_signer.verify
+
+    def fails(certificate: x509.Certificate) -> None:
+        raise IssuanceFailed("does not verify")
+
+    monkeypatch.setattr(authority.leaf_signer, "verify", fails)
+    with pytest.raises(IssuanceFailed):
+        _sign(authority, test_ca, token=token)
+    monkeypatch.setattr(authority.leaf_signer, "verify", verify)
+    assert _sign(authority, test_ca, token=token).certificate
 
 
 def test_bad_csr_does_not_burn_the_token(ca: CA) -> None:

@@ -1,0 +1,74 @@
+"""``use_token_and_record``: the token and the certificate of one issuance in one
+transaction, on SQLite and PostgreSQL alike."""
+
+from __future__ import annotations
+
+import multiprocessing
+from concurrent.futures import ThreadPoolExecutor
+from typing import Any
+
+import pytest
+
+from appliance.db import SQLDatabase, open_database
+from appliance.errors import Conflict
+from tests.db.conftest import DbConfigFactory
+from tests.db.test_database import HOUR, NOW, certificate
+
+
+def test_token_and_certificate_are_written_together(db: SQLDatabase) -> None:
+    assert db.use_token_and_record("jti-1", "jwk", NOW + HOUR, certificate("1")) is True
+    assert db.get_certificate("1") == certificate("1")
+    assert db.use_token("jti-1", "jwk", NOW + HOUR) is False
+
+
+def test_replayed_token_writes_nothing(db: SQLDatabase) -> None:
+    assert db.use_token_and_record("jti-1", "jwk", NOW + HOUR, certificate("1")) is True
+    assert db.use_token_and_record("jti-1", "jwk", NOW + HOUR, certificate("2")) is False
+    assert db.get_certificate("2") is None
+
+
+def test_serial_conflict_leaves_the_token_unused(db: SQLDatabase) -> None:
+    db.record_certificate(certificate("1"))
+    with pytest.raises(Conflict):
+        db.use_token_and_record("jti-1", "jwk", NOW + HOUR, certificate("1"))
+    assert db.use_token_and_record("jti-1", "jwk", NOW + HOUR, certificate("2")) is True
+
+
+def test_token_is_used_once_across_threads(db: SQLDatabase) -> None:
+    def issue(index: int) -> bool:
+        return db.use_token_and_record(f"t{index % 50}", "jwk", NOW + HOUR, certificate(str(index + 1)))
+
+    with ThreadPoolExecutor(16) as pool:
+        results = list(pool.map(issue, range(200)))
+    assert sum(results) == 50
+    assert sum(db.get_certificate(str(index + 1)) is not None for index in range(200)) == 50
+
+
+def issue_with_tokens(db_config: dict[str, Any], token_ids: list[str], start: Any, seed: int) -> list[str]:
+    """Worker: issue one certificate (serials of its own) per token id; the ids it got."""
+    database = open_database(db_config)
+    start.wait()
+    try:
+        return [tid for index, tid in enumerate(token_ids)
+                if database.use_token_and_record(tid, "racer", NOW + HOUR, certificate(f"{seed + 1}{index:04d}"))]
+    finally:
+        database.close()
+
+
+def test_token_is_used_once_across_processes(db_config: DbConfigFactory) -> None:
+    """Four processes race on the same 100 token ids: each id gets exactly one certificate."""
+    config = db_config()
+    open_database(config).close()
+    ids = [f"race-{i}" for i in range(100)]
+    ctx = multiprocessing.get_context("spawn")
+    start = ctx.Manager().Barrier(4)
+    with ctx.Pool(4) as pool:
+        accepted = pool.starmap(issue_with_tokens, [(config, ids, start, seed) for seed in range(4)])
+    assert sorted(tid for batch in accepted for tid in batch) == sorted(ids)
+    database = open_database(config)
+    try:
+        recorded = [database.get_certificate(f"{seed + 1}{index:04d}") is not None
+                    for seed in range(4) for index in range(len(ids))]
+    finally:
+        database.close()
+    assert sum(recorded) == len(ids)
