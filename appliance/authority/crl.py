@@ -1,9 +1,10 @@
-"""The CRL: every unexpired revocation, signed by the intermediate, cached briefly."""
+"""The CRL: every unexpired revocation, signed by the intermediate, cached while current."""
 
 from __future__ import annotations
 
 import datetime
 import threading
+from dataclasses import dataclass
 from typing import Callable
 
 from cryptography import x509
@@ -14,9 +15,6 @@ from appliance.config import CrlConfig
 from appliance.db.interfaces import Database
 from appliance.errors import NotImplementedFeature
 
-#: Other instances sharing the database revoke too: rebuild at least this often.
-MAX_CACHE_AGE = datetime.timedelta(minutes=1)
-
 _REASONS = {
     1: x509.ReasonFlags.key_compromise, 2: x509.ReasonFlags.ca_compromise,
     3: x509.ReasonFlags.affiliation_changed, 4: x509.ReasonFlags.superseded,
@@ -26,8 +24,18 @@ _REASONS = {
 }
 
 
+@dataclass(frozen=True)
+class _Cached:
+    revision: int
+    built_at: datetime.datetime
+    der: bytes
+
+
 class CrlPublisher:
-    """Builds the DER CRL on demand and keeps it until it is stale or a revocation lands."""
+    """Builds the DER CRL on demand and serves it again while no revocation has been
+    recorded since (by any process sharing the database: one indexed read per
+    request) and it is younger than half its validity. So a CRL always lists every
+    revocation committed before the request, whatever ``generateOnRevoke`` says."""
 
     def __init__(self, config: CrlConfig, issuer: x509.Certificate, signer: object, database: Database,
                  now: Callable[[], datetime.datetime]) -> None:
@@ -37,21 +45,20 @@ class CrlPublisher:
         self._database = database
         self._now = now
         self._lock = threading.Lock()
-        self._cached: tuple[datetime.datetime, bytes] | None = None
-
-    def invalidate(self) -> None:
-        with self._lock:
-            self._cached = None
+        self._cached: _Cached | None = None
 
     def current(self) -> bytes:
         if not self.config.enabled:
             raise NotImplementedFeature("the CRL is not enabled (crl.enabled in ca.json)")
+        # Read before the revocations are listed: a CRL is never labelled newer than its content.
+        revision = self._database.revocations_revision()
         now = self._now()
         with self._lock:
-            if self._cached and now - self._cached[0] < min(MAX_CACHE_AGE, self.config.cache_duration / 2):
-                return self._cached[1]
+            cached = self._cached
+            if cached and cached.revision == revision and now - cached.built_at < self.config.cache_duration / 2:
+                return cached.der
             der = self._build(now)
-            self._cached = (now, der)
+            self._cached = _Cached(revision, now, der)
             return der
 
     def _build(self, now: datetime.datetime) -> bytes:

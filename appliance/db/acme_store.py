@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import datetime
 from typing import Any
 
@@ -30,14 +31,20 @@ class SQLAcmeStore:
         """Close the database this store shares."""
         self._db.close()
 
+    def _write(self) -> contextlib.AbstractContextManager[Connection]:
+        """A transaction that writes: immediate, so that on SQLite it takes the write lock
+        at BEGIN (waiting its turn) and one that reads first cannot fail "database is
+        locked" when another writer moved past its snapshot (see ``SQLDatabase._begin``)."""
+        return self._db.transaction(immediate=True)
+
     # -- nonces ----------------------------------------------------------------------
 
     def add_nonce(self, nonce: str, expires_at: datetime.datetime) -> None:
-        with self._db.transaction() as conn:
+        with self._write() as conn:
             conn.execute(insert(acme_nonces), {"nonce": nonce, "expires_at": expires_at})
 
     def use_nonce(self, nonce: str, now: datetime.datetime) -> bool:
-        with self._db.transaction() as conn:
+        with self._write() as conn:
             deleted = conn.execute(delete(acme_nonces).where(
                 acme_nonces.c.nonce == nonce, acme_nonces.c.expires_at > now))
         return deleted.rowcount == 1
@@ -46,7 +53,7 @@ class SQLAcmeStore:
 
     def create_account(self, account: Account) -> Account:
         try:
-            with self._db.transaction() as conn:
+            with self._write() as conn:
                 conn.execute(insert(acme_accounts), {
                     "id": account.id, "provisioner": account.provisioner, "thumbprint": account.thumbprint,
                     "jwk": account.jwk, "contact": list(account.contact), "status": account.status.value,
@@ -86,7 +93,7 @@ class SQLAcmeStore:
         if status is not None:
             values["status"] = status.value
         if values:
-            with self._db.transaction() as conn:
+            with self._write() as conn:
                 conn.execute(update(acme_accounts).where(acme_accounts.c.id == account_id).values(**values))
         account = self.get_account(account_id)
         if account is None:
@@ -96,7 +103,7 @@ class SQLAcmeStore:
     def change_account_key(self, account_id: str, old_thumbprint: str, jwk: dict[str, Any],
                            thumbprint: str) -> bool:
         try:
-            with self._db.transaction() as conn:
+            with self._write() as conn:
                 changed = conn.execute(update(acme_accounts).where(
                     acme_accounts.c.id == account_id, acme_accounts.c.thumbprint == old_thumbprint,
                 ).values(jwk=jwk, thumbprint=thumbprint))
@@ -108,7 +115,7 @@ class SQLAcmeStore:
 
     def add_eab_key(self, key: EabKey) -> None:
         try:
-            with self._db.transaction() as conn:
+            with self._write() as conn:
                 conn.execute(insert(acme_eab_keys), {
                     "provisioner": key.provisioner, "key_id": key.key_id, "hmac_key": key.hmac_key,
                     "account_id": key.account_id, "created_at": key.created_at, "bound_at": key.bound_at,
@@ -129,14 +136,14 @@ class SQLAcmeStore:
             return [_eab_key(row) for row in rows]
 
     def remove_eab_key(self, provisioner: str, key_id: str) -> bool:
-        with self._db.transaction() as conn:
+        with self._write() as conn:
             return conn.execute(delete(acme_eab_keys).where(
                 acme_eab_keys.c.provisioner == provisioner, acme_eab_keys.c.key_id == key_id)).rowcount == 1
 
     # -- orders, authorizations, challenges --------------------------------------------
 
     def create_order(self, order: Order, authorizations: list[Authorization]) -> None:
-        with self._db.transaction() as conn:
+        with self._write() as conn:
             existing = set(conn.scalars(select(acme_authorizations.c.id).where(
                 acme_authorizations.c.id.in_([a.id for a in authorizations]))))
             for authz in authorizations:
@@ -173,7 +180,7 @@ class SQLAcmeStore:
             values["error"] = error
         if certificate_id is not None:
             values["certificate_id"] = certificate_id
-        with self._db.transaction() as conn:
+        with self._write() as conn:
             return conn.execute(update(acme_orders).where(
                 acme_orders.c.id == order_id, acme_orders.c.status.in_(_values(expected))).values(**values)
             ).rowcount == 1
@@ -198,7 +205,7 @@ class SQLAcmeStore:
 
     def set_authorization_status(self, authorization_id: str, status: Status,
                                  expected: frozenset[Status]) -> bool:
-        with self._db.transaction() as conn:
+        with self._write() as conn:
             return conn.execute(update(acme_authorizations).where(
                 acme_authorizations.c.id == authorization_id,
                 acme_authorizations.c.status.in_(_values(expected))).values(status=status.value)).rowcount == 1
@@ -216,14 +223,14 @@ class SQLAcmeStore:
             values["error"] = error
         if validated_at is not None:
             values["validated_at"] = validated_at
-        with self._db.transaction() as conn:
+        with self._write() as conn:
             return conn.execute(update(acme_challenges).where(
                 acme_challenges.c.id == challenge_id,
                 acme_challenges.c.status.in_(_values(expected))).values(**values)).rowcount == 1
 
     def start_challenge(self, challenge_id: str, now: datetime.datetime, stale_before: datetime.datetime) -> bool:
         pending = acme_challenges.c.status == Status.PENDING.value
-        with self._db.transaction() as conn:
+        with self._write() as conn:
             return conn.execute(update(acme_challenges).where(
                 acme_challenges.c.id == challenge_id, pending | _stale(stale_before),
             ).values(status=Status.PROCESSING.value, processing_since=now)).rowcount == 1
@@ -239,7 +246,7 @@ class SQLAcmeStore:
     # -- certificates ----------------------------------------------------------------
 
     def record_certificate(self, certificate: IssuedCertificate) -> None:
-        with self._db.transaction() as conn:
+        with self._write() as conn:
             conn.execute(insert(acme_certificates), {
                 "id": certificate.id, "account_id": certificate.account_id, "order_id": certificate.order_id,
                 "serial": certificate.serial, "cert_id": certificate.cert_id, "chain_pem": certificate.chain_pem,
@@ -262,7 +269,7 @@ class SQLAcmeStore:
         return None if row is None else IssuedCertificate(**row._asdict())
 
     def mark_replaced(self, cert_id: str, order_id: str) -> bool:
-        with self._db.transaction() as conn:
+        with self._write() as conn:
             return conn.execute(update(acme_certificates).where(
                 acme_certificates.c.cert_id == cert_id, acme_certificates.c.replaced_by.is_(None),
             ).values(replaced_by=order_id)).rowcount == 1
@@ -270,7 +277,7 @@ class SQLAcmeStore:
     # -- retention -------------------------------------------------------------------
 
     def purge_expired(self, now: datetime.datetime) -> int:
-        with self._db.transaction() as conn:
+        with self._write() as conn:
             return purge_expired_acme(conn, now)
 
 

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import logging
 import os
+import sqlite3
+import time
 import weakref
 from pathlib import Path
 from typing import Any
@@ -17,6 +19,7 @@ from appliance.errors import BadRequest, NotImplementedFeature
 log = logging.getLogger(__name__)
 
 SQLITE_BUSY_TIMEOUT_MS = 30_000
+WAL_RETRY_INTERVAL = 0.01
 SQLITE_FILE_IN_DIRECTORY = "appliance.sqlite"
 _BADGER_TYPES = frozenset({"badger", "badgerv1", "badgerv2"})
 _POSTGRES_TYPES = frozenset({"postgresql", "postgres"})
@@ -117,8 +120,9 @@ def _sqlite_engine(url: URL) -> Engine:
     def _configure(dbapi_conn: Any, _record: Any) -> None:
         dbapi_conn.isolation_level = None  # no implicit BEGIN from the sqlite3 module
         cursor = dbapi_conn.cursor()
-        for pragma in (f"busy_timeout = {SQLITE_BUSY_TIMEOUT_MS}", "journal_mode = WAL",
-                       "synchronous = NORMAL", "foreign_keys = ON"):
+        cursor.execute(f"PRAGMA busy_timeout = {SQLITE_BUSY_TIMEOUT_MS}")
+        _enable_wal(cursor)
+        for pragma in ("synchronous = NORMAL", "foreign_keys = ON"):
             cursor.execute(f"PRAGMA {pragma}")
         cursor.close()
 
@@ -128,6 +132,21 @@ def _sqlite_engine(url: URL) -> Engine:
         conn.exec_driver_sql(f"BEGIN {mode}".strip())
 
     return engine
+
+
+def _enable_wal(cursor: sqlite3.Cursor) -> None:
+    """``PRAGMA journal_mode = WAL``. Switching a new file to WAL takes an exclusive
+    lock and fails at once ("database is locked", no busy timeout) while another
+    process opens it too: retry within the busy timeout."""
+    deadline = time.monotonic() + SQLITE_BUSY_TIMEOUT_MS / 1000
+    while True:
+        try:
+            cursor.execute("PRAGMA journal_mode = WAL")
+            return
+        except sqlite3.OperationalError as err:
+            if "locked" not in str(err) or time.monotonic() > deadline:
+                raise
+            time.sleep(WAL_RETRY_INTERVAL)
 
 
 def _dispose_in_forked_children(engine: Engine) -> None:

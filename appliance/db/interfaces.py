@@ -54,6 +54,11 @@ class Database(Protocol):
 
     def get_revocation(self, serial: str) -> RevocationRecord | None: ...
 
+    def revocations_revision(self) -> int:
+        """A number that changes whenever a revocation is recorded, by any process: what
+        a cached CRL is checked against (one primary-key read)."""
+        ...
+
     def list_revocations(self, *, active_only: bool = False) -> list[RevocationRecord]:
         """All revocations, oldest first; with ``active_only``, only those whose
         certificate has not expired yet or was never recorded here (what a CRL lists)."""

@@ -61,6 +61,12 @@ def _add_columns(table: Table, *names: str) -> Callable[[Connection], None]:
     return apply
 
 
+def _create_revisions(conn: Connection) -> None:
+    """The revisions table, with the revocations' revision at 0."""
+    _create(schema.revisions)(conn)
+    conn.execute(schema.revisions.insert().values(name=schema.REVOCATIONS_REVISION, value=0))
+
+
 STEPS: tuple[Step, ...] = (
     Step(1, "certificates, revocations, used tokens",
          _create(schema.certificates, schema.revocations, schema.used_tokens)),
@@ -69,6 +75,7 @@ STEPS: tuple[Step, ...] = (
          _create(*acme_schema.TABLES)),
     Step(4, "ACME challenges: when validation started",
          _add_columns(acme_schema.acme_challenges, "processing_since")),
+    Step(5, "revisions: what a cached CRL was built from", _create_revisions),
 )
 
 LATEST = STEPS[-1].version

@@ -8,7 +8,7 @@ inside that step), so that a fresh database and an upgraded one end up equal.
 
 from __future__ import annotations
 
-from sqlalchemy import JSON, Boolean, Column, ForeignKey, Index, Integer, MetaData, String, Table, Text
+from sqlalchemy import JSON, BigInteger, Boolean, Column, ForeignKey, Index, Integer, MetaData, String, Table, Text
 
 from appliance.db.types import UTCDateTime
 
@@ -78,6 +78,17 @@ admins = Table(
     Column("created_at", UTCDateTime, nullable=False),
     Column("deleted_at", UTCDateTime, nullable=True),
     Index("ix_admins_provisioner_id", "provisioner_id"),
+)
+
+# One row per kind of change that processes cache: bumped in the transaction that
+# makes the change, so a cache is current while the revision it was built at is.
+REVOCATIONS_REVISION = "revocations"
+
+revisions = Table(
+    "revisions",
+    metadata,
+    Column("name", String(64), primary_key=True),
+    Column("value", BigInteger, nullable=False),
 )
 
 schema_migrations = Table(

@@ -8,7 +8,7 @@ import logging
 import threading
 from typing import Any, ContextManager, Iterator
 
-from sqlalchemy import Connection, Engine, Insert, Row, delete, exc, insert, or_, select, text
+from sqlalchemy import Connection, Engine, Insert, Row, delete, exc, insert, or_, select, text, update
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.engine import URL
 
@@ -16,7 +16,7 @@ from appliance.db import migrations
 from appliance.db.acme_retention import purge_expired_acme
 from appliance.db.engine import create_database_engine, database_url
 from appliance.db.interfaces import CertificateRecord, RevocationRecord
-from appliance.db.schema import certificates, revocations, used_tokens
+from appliance.db.schema import REVOCATIONS_REVISION, certificates, revisions, revocations, used_tokens
 from appliance.errors import Conflict, Unavailable
 
 log = logging.getLogger(__name__)
@@ -145,12 +145,14 @@ class SQLDatabase:
 
     def revoke(self, record: RevocationRecord) -> None:
         try:
-            with self._begin() as conn:
+            with self._begin(immediate=True) as conn:
                 conn.execute(insert(revocations), {
                     "serial": record.serial, "reason_code": record.reason_code, "reason": record.reason,
                     "revoked_at": record.revoked_at, "provisioner": record.provisioner,
                     "passive": record.passive, "mtls": record.mtls,
                 })
+                conn.execute(update(revisions).where(revisions.c.name == REVOCATIONS_REVISION)
+                             .values(value=revisions.c.value + 1))
         except exc.IntegrityError:
             raise Conflict(f"serial {record.serial} is already revoked") from None
 
@@ -158,6 +160,11 @@ class SQLDatabase:
         with self._begin() as conn:
             row = conn.execute(select(revocations).where(revocations.c.serial == serial)).first()
         return None if row is None else _revocation(row)
+
+    def revocations_revision(self) -> int:
+        with self._begin() as conn:
+            return int(conn.execute(select(revisions.c.value).where(revisions.c.name == REVOCATIONS_REVISION))
+                       .scalar_one())
 
     def list_revocations(self, *, active_only: bool = False) -> list[RevocationRecord]:
         query = select(revocations).order_by(revocations.c.revoked_at, revocations.c.serial)

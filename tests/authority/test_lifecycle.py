@@ -16,11 +16,13 @@ from jwcrypto.jwk import JWK
 
 from appliance.authority.authority import Authority
 from appliance.authority.interfaces import IssuedCertificate, RevokeRequest, SignRequest
+from appliance.db import open_database
 from appliance.errors import BadRequest, NotImplementedFeature, Unauthorized
 from appliance.jose import sign
 from appliance.provisioner import ProvisionerExtension
-from tests.ca_fixtures import TestCA, make_csr, new_key
+from tests.ca_fixtures import TestCA, build_ca, make_csr, new_key
 from tests.conftest import run_openssl
+from tests.db.conftest import DbConfigFactory, db_config, postgres_config, sqlite_config  # noqa: F401
 
 CA = tuple[Authority, TestCA]
 
@@ -211,6 +213,27 @@ def test_crl_lists_revocations_and_verifies(make_authority: Callable[..., CA], t
     out = run_openssl("crl", "-inform", "DER", "-in", path, "-CAfile", test_ca.intermediate_path, "-verify", "-noout", "-text")
     assert "verify OK" in out.stderr + out.stdout
     assert f"{serial:X}" in out.stdout.replace(":", "").upper() or format(serial, "X") in out.stdout
+
+
+def test_crl_lists_another_instances_revocation_at_once(db_config: DbConfigFactory, tmp_path: Path) -> None:
+    """Two instances (or workers) on one database: B's cached CRL is replaced as soon as
+    A records a revocation, and served again while nothing is revoked."""
+    test_ca = build_ca(tmp_path, crl={"enabled": True, "cacheDuration": "24h"})
+    config, shared = test_ca.config(), db_config()
+    a, b = (Authority.from_config(config, open_database(shared), password=test_ca.password) for _ in range(2))
+    try:
+        issued, _ = _issue(a, test_ca)
+        serial = issued.certificate.serial_number
+        cached = b.crl()
+        assert len(x509.load_der_x509_crl(cached)) == 0
+        assert b.crl() == cached
+        a.revoke(RevokeRequest(serial=str(serial), reason_code=1, token=_revoke_token(test_ca, serial)))
+        assert x509.load_der_x509_crl(b.crl()).get_revoked_certificate_by_serial_number(serial) is not None
+        assert b.crl() == b.crl()
+    finally:
+        for authority in (a, b):
+            authority.close()
+            authority.database.close()
 
 
 def test_discovery(ca: CA) -> None:

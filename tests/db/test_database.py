@@ -73,6 +73,18 @@ def test_revoke_and_get(db: SQLDatabase) -> None:
         db.revoke(revocation("5"))
 
 
+def test_every_revocation_changes_the_revision(db: SQLDatabase) -> None:
+    first = db.revocations_revision()
+    db.revoke(revocation("1"))
+    second = db.revocations_revision()
+    assert second != first
+    with pytest.raises(Conflict):
+        db.revoke(revocation("1"))
+    assert db.revocations_revision() == second
+    db.revoke(revocation("2"))
+    assert db.revocations_revision() not in (first, second)
+
+
 def test_list_revocations_oldest_first(db: SQLDatabase) -> None:
     for serial, hours in (("3", 2), ("1", 0), ("2", 1)):
         db.revoke(revocation(serial, at=NOW + hours * HOUR))

@@ -78,6 +78,17 @@ def test_a_failing_step_leaves_nothing_behind(db_config: DbConfigFactory, monkey
         database.close()
 
 
+def test_processes_opening_a_new_sqlite_file_together(sqlite_config: DbConfigFactory) -> None:
+    """Six processes connect to each of twenty new files at once: switching a file to
+    WAL does not wait on the busy timeout by itself, yet none may fail."""
+    configs = [sqlite_config() for _ in range(20)]
+    ctx = multiprocessing.get_context("spawn")
+    start = ctx.Manager().Barrier(6)
+    with ctx.Pool(6) as pool:
+        errors = pool.starmap(workers.connect_each, [(configs, start)] * 6)
+    assert [e for batch in errors for e in batch] == []
+
+
 def test_processes_starting_together_migrate_once(db_config: DbConfigFactory) -> None:
     """Four CA processes open one fresh database at the same instant: every step
     is applied by exactly one of them, and none fails."""
