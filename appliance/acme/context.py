@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import datetime
+from concurrent.futures import Future
 from dataclasses import dataclass, field
 from typing import Any, Callable
 
@@ -26,6 +27,9 @@ class AcmeSettings:
     authorization_lifetime: datetime.timedelta = 24 * HOUR
     nonce_lifetime: datetime.timedelta = HOUR
     retry_after: int = 1
+    #: How long (seconds) the challenge request waits for its validation's first attempt:
+    #: a quick one answers valid or invalid at once, so clients need not sleep Retry-After.
+    challenge_wait: float = 2.0
     renewal_info_retry_after: int = 6 * 3600
     validation: ValidationSettings = field(default_factory=ValidationSettings)
 
@@ -79,6 +83,18 @@ class Reply:
     created: bool = False
     retry_after: int | None = None
     up: str | None = None
+    settle: Settling | None = None
+
+
+@dataclass(frozen=True)
+class Settling:
+    """Work the request started that may end soon: the HTTP layer waits (without
+    blocking) up to ``timeout`` seconds for ``done``, then sends ``reply()`` (the
+    resource read again) instead of the reply that carries this."""
+
+    done: Future[None]
+    timeout: float
+    reply: Callable[[], Reply]
 
 
 def rfc3339(value: datetime.datetime) -> str:

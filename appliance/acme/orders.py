@@ -12,7 +12,7 @@ from cryptography import x509
 from cryptography.hazmat.primitives.serialization import Encoding, PublicFormat
 
 from appliance.acme import scheduling
-from appliance.acme.context import AcmeRequest, Core, Reply, Signed, parse_rfc3339
+from appliance.acme.context import AcmeRequest, Core, Reply, Settling, Signed, parse_rfc3339
 from appliance.acme.identifiers import compound, parse_identifiers
 from appliance.acme.models import (Account, Authorization, Challenge, ChallengeType, Identifier, IssuedCertificate,
                                    Order, Status, new_id)
@@ -200,20 +200,33 @@ class Orders:
                      retry_after=self._core.settings.retry_after if processing else None)
 
     def challenge(self, request: AcmeRequest, signed: Signed, authorization_id: str, challenge_id: str) -> Reply:
-        """POST-as-GET, or ``{}`` to ask for validation (started once, off the request path)."""
+        """POST-as-GET, or ``{}`` to ask for validation: started once, off the request
+        path; the reply waits a little for the first attempt (``challenge_wait``)."""
         account, core = signed.owner, self._core
         authz = self._current(request, account, authorization_id)
         challenge = next((c for c in authz.challenges if c.id == challenge_id), None)
         if challenge is None:
             raise AcmeError(Problem.MALFORMED, "no such challenge", kind=ErrorKind.NOT_FOUND)
-        if signed.payload is not None and challenge.status == Status.PENDING:
-            if authorization_status(authz, core.now()) != Status.PENDING:
-                raise AcmeError(Problem.MALFORMED, f"the authorization is {authorization_status(authz, core.now()).value}")
-            scheduling.start(core, request.provisioner, account, authz, challenge)
-            challenge = core.store.get_challenge(challenge.id) or challenge
-        return Reply(challenge_json(request, challenge), location=request.links.challenge(authz.id, challenge.id),
-                     up=request.links.authorization(authz.id),
-                     retry_after=core.settings.retry_after if challenge.status == Status.PROCESSING else None)
+        if signed.payload is None or challenge.status != Status.PENDING:
+            return self._challenge_reply(request, challenge)
+        if authorization_status(authz, core.now()) != Status.PENDING:
+            raise AcmeError(Problem.MALFORMED, f"the authorization is {authorization_status(authz, core.now()).value}")
+        first_attempt = scheduling.start(core, request.provisioner, account, authz, challenge)
+
+        def current() -> Reply:
+            return self._challenge_reply(request, core.store.get_challenge(challenge.id) or challenge)
+
+        if first_attempt is None:  # another request claimed it meanwhile
+            return current()
+        return self._challenge_reply(request, dataclasses.replace(challenge, status=Status.PROCESSING),
+                                     Settling(first_attempt, core.settings.challenge_wait, current))
+
+    def _challenge_reply(self, request: AcmeRequest, challenge: Challenge, settle: Settling | None = None) -> Reply:
+        return Reply(challenge_json(request, challenge),
+                     location=request.links.challenge(challenge.authorization_id, challenge.id),
+                     up=request.links.authorization(challenge.authorization_id),
+                     retry_after=self._core.settings.retry_after if challenge.status == Status.PROCESSING else None,
+                     settle=settle)
 
     # -- finalize --------------------------------------------------------------------
 

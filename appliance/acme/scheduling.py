@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import datetime
 import logging
+from concurrent.futures import Future
 
 from appliance.acme.challenges import ValidationTarget, key_authorization
 from appliance.acme.context import Core
@@ -31,15 +32,15 @@ def _stale_before(core: Core) -> datetime.datetime:
 
 
 def start(core: Core, provisioner: ACMEProvisioner, account: Account, authz: Authorization,
-          challenge: Challenge) -> bool:
-    """Claim the challenge's validation and queue it; False if another request or process has it."""
+          challenge: Challenge) -> Future[None] | None:
+    """Claim the challenge's validation and queue it: the end of its first attempt
+    (``Validator.submit``), or None if another request or process has it."""
     if not core.store.start_challenge(challenge.id, core.now(), _stale_before(core)):
-        return False
+        return None
     target = ValidationTarget(
         http_port=provisioner.challenge_ports["http-01"], tls_alpn_port=provisioner.challenge_ports["tls-alpn-01"],
         resolver=provisioner.challenge_resolver, timeout=core.settings.validation.timeout)
-    core.validator.submit(authz, challenge, key_authorization(challenge.token, account.thumbprint), target)
-    return True
+    return core.validator.submit(authz, challenge, key_authorization(challenge.token, account.thumbprint), target)
 
 
 def resume(core: Core, provisioner: ACMEProvisioner, account: Account, authz: Authorization) -> bool:
@@ -49,7 +50,7 @@ def resume(core: Core, provisioner: ACMEProvisioner, account: Account, authz: Au
     stale_before = _stale_before(core)
     stale = [c for c in authz.challenges if c.status == Status.PROCESSING
              and (c.processing_since is None or c.processing_since < stale_before)]
-    return any([start(core, provisioner, account, authz, c) for c in stale])
+    return any([start(core, provisioner, account, authz, c) is not None for c in stale])
 
 
 def resume_all(core: Core) -> int:
@@ -69,7 +70,7 @@ def resume_all(core: Core) -> int:
             log.warning("challenge %s: provisioner '%s' is no longer an ACME provisioner; left processing",
                         challenge_id, account.provisioner)
             continue
-        if start(core, provisioner, account, authz, challenge):
+        if start(core, provisioner, account, authz, challenge) is not None:
             log.info("challenge %s: validation interrupted by a stopped process; started again", challenge_id)
             resumed += 1
     return resumed

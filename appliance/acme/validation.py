@@ -4,6 +4,9 @@ A challenge the client answered moves pending -> processing (compare-and-set,
 so only one process validates it; ``appliance.acme.scheduling``); the pool tries it up to ``attempts`` times,
 ``retry_delay`` apart, each attempt bounded by ``timeout``; then the challenge
 and its authorization become valid, or invalid with the last problem.
+``submit`` returns a future that completes once the first attempt is over (and
+its outcome recorded, if it decided one), so that the request that asked for the
+validation can answer with that outcome (as step-ca does) when it comes quickly.
 """
 
 from __future__ import annotations
@@ -11,7 +14,7 @@ from __future__ import annotations
 import datetime
 import logging
 import threading
-from concurrent.futures import ThreadPoolExecutor
+from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass
 from typing import Callable
 
@@ -53,9 +56,12 @@ class Validator:
         self._pool = ThreadPoolExecutor(max_workers=settings.workers, thread_name_prefix="acme-validate")
 
     def submit(self, authorization: Authorization, challenge: Challenge, key_auth: str,
-               target: ValidationTarget) -> None:
-        """Validate a challenge already moved to processing."""
-        self._pool.submit(self._run, authorization, challenge, key_auth, target)
+               target: ValidationTarget) -> Future[None]:
+        """Validate a challenge already moved to processing; the future completes when
+        the first attempt is over (never if ``close`` drops the validation: wait with a timeout)."""
+        first_attempt: Future[None] = Future()
+        self._pool.submit(self._run, authorization, challenge, key_auth, target, first_attempt)
+        return first_attempt
 
     def _attempt(self, authorization: Authorization, challenge: Challenge, key_auth: str,
                  target: ValidationTarget) -> AcmeError | None:
@@ -69,15 +75,25 @@ class Validator:
         return None
 
     def _run(self, authorization: Authorization, challenge: Challenge, key_auth: str,
-             target: ValidationTarget) -> None:
+             target: ValidationTarget, first_attempt: Future[None]) -> None:
+        try:
+            self._validate(authorization, challenge, key_auth, target, first_attempt)
+        finally:
+            _complete(first_attempt)
+
+    def _validate(self, authorization: Authorization, challenge: Challenge, key_auth: str,
+                  target: ValidationTarget, first_attempt: Future[None]) -> None:
         error: AcmeError | None = None
         for attempt in range(self._settings.attempts):
-            if attempt and self._stopping.wait(self._settings.retry_delay):
-                return
+            if attempt:
+                _complete(first_attempt)  # it failed: the outcome now waits for the retries
+                if self._stopping.wait(self._settings.retry_delay):
+                    return
             error = self._attempt(authorization, challenge, key_auth, target)
             if error is None:
                 break
-            log.info("challenge %s attempt %d: %s", challenge.id, attempt + 1, error.message)
+            log.info("challenge %s attempt %d: %s", challenge.id, attempt + 1,
+                     error.message.replace(challenge.token, "<token>"))
         if error is None:
             self._store.set_challenge_status(challenge.id, Status.VALID, PROCESSING, validated_at=self._now())
             self._store.set_authorization_status(authorization.id, Status.VALID, PENDING)
@@ -89,3 +105,9 @@ class Validator:
         """Stop retrying and let running attempts end (bounded by their timeout)."""
         self._stopping.set()
         self._pool.shutdown(wait=False, cancel_futures=True)
+
+
+def _complete(future: Future[None]) -> None:
+    """Complete ``future`` if it is not yet (only the validating thread completes it; nobody cancels it)."""
+    if not future.done():
+        future.set_result(None)

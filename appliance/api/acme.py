@@ -3,11 +3,14 @@
 Every response carries a fresh ``Replay-Nonce`` and ``Link: <directory>;rel="index"``;
 errors are RFC 7807 ``application/problem+json`` documents with the ACME
 problem type. The core (``appliance.acme``) runs in the thread pool: it talks
-to the database and, on finalize, to the signing key.
+to the database and, on finalize, to the signing key. A reply that started work
+which may end soon (a challenge's first validation attempt) is sent once that work
+is over or its bound has passed: the event loop awaits it, no thread is held.
 """
 
 from __future__ import annotations
 
+import asyncio
 import logging
 from typing import Any, Callable
 
@@ -111,6 +114,9 @@ async def _respond(request: Request, provisioner: str, work: Callable[[AcmeServe
 
     try:
         reply = await run_in_threadpool(run)
+        if reply.settle is not None:
+            await asyncio.wait([asyncio.wrap_future(reply.settle.done)], timeout=reply.settle.timeout)
+            reply = await run_in_threadpool(reply.settle.reply)
     except ApplianceError as error:
         return await run_in_threadpool(_problem_response, request, server, acme, error)
     assert acme is not None

@@ -83,7 +83,9 @@ def responders() -> Iterator[tuple[DnsServer, HttpServer, TlsAlpnServer]]:
 
 
 def start(tmp_path: Path, responders: tuple[DnsServer, HttpServer, TlsAlpnServer],
-          *extra: dict[str, Any], **fields: Any) -> AcmeEnv:
+          *extra: dict[str, Any], settings: AcmeSettings = AcmeSettings(validation=FAST_VALIDATION),
+          **fields: Any) -> AcmeEnv:
+    """A CA whose provisioner "acme" has ``fields``, with the ``extra`` provisioners too."""
     dns, web, alpn = responders
     ca = build_ca(tmp_path)
     network = {"challengePorts": {"http-01": web.port, "tls-alpn-01": alpn.port}, "challengeResolver": dns.address}
@@ -92,7 +94,7 @@ def start(tmp_path: Path, responders: tuple[DnsServer, HttpServer, TlsAlpnServer
     database = open_database(config.db)
     authority = Authority.from_config(config, database, password=PASSWORD)
     store = SQLAcmeStore(database)
-    server = AcmeServer(authority, store, AcmeSettings(validation=FAST_VALIDATION))
+    server = AcmeServer(authority, store, settings)
     http = TestClient(create_app(authority, acme=server), base_url="https://ca.test", raise_server_exceptions=False)
     return AcmeEnv(ca, database, store, authority, server, http, dns, web, alpn)
 

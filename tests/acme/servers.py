@@ -11,6 +11,7 @@ import socket
 import ssl
 import tempfile
 import threading
+import time
 from pathlib import Path
 from typing import Any
 
@@ -61,16 +62,18 @@ class DnsServer:
 
 
 class HttpServer:
-    """Serves ``tokens[token]`` at ``/.well-known/acme-challenge/<token>``."""
+    """Serves ``tokens[token]`` at ``/.well-known/acme-challenge/<token>``, after ``delay`` seconds."""
 
     def __init__(self) -> None:
         self.tokens: dict[str, str] = {}
         self.requests: list[str] = []
-        tokens, requests = self.tokens, self.requests
+        self.delay = 0.0
+        tokens, requests, responder = self.tokens, self.requests, self
 
         class Handler(http.server.BaseHTTPRequestHandler):
             def do_GET(self) -> None:  # noqa: N802
                 requests.append(self.path)
+                time.sleep(responder.delay)
                 token = self.path.rsplit("/", 1)[-1]
                 body = tokens.get(token, "").encode()
                 self.send_response(200 if body else 404)
