@@ -83,8 +83,12 @@ def uvicorn_server(app: ASGIApp, *, tls: TLSFiles | None) -> WorkerServer:
 
 
 def _stop(servers: list[WorkerServer]) -> None:
-    """Graceful shutdown: stop accepting, finish in-flight requests."""
+    """Graceful shutdown: stop accepting now (uvicorn would at its next 0.1 s tick,
+    while a new generation already serves the new configuration on the same
+    sockets), finish in-flight requests."""
     for server in servers:
+        for listener in server.servers:
+            listener.close()
         server.should_exit = True
 
 
