@@ -106,6 +106,6 @@ class AcmeStore(Protocol):
         ...
 
     # retention
-    def purge_expired(self, now: datetime.datetime) -> int:
-        """Delete expired nonces, orders and authorizations; the count."""
+    def purge_expired(self, now: datetime.datetime) -> dict[str, int]:
+        """Delete expired nonces, orders and authorizations; the rows deleted, by kind."""
         ...

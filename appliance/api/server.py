@@ -5,7 +5,8 @@ workers (spawned, so each opens its own database and KMS sessions) and
 replaces them on SIGHUP (new ca.json) or before the certificate expires: the
 new generation starts on the same sockets, then the old one drains its
 in-flight requests and exits. A ca.json that fails to load is logged and the
-running generation keeps serving.
+running generation keeps serving. It also runs the retention job, which purges
+expired used tokens and ACME state (``appliance.api.retention``).
 """
 
 from __future__ import annotations
@@ -27,6 +28,7 @@ from pathlib import Path
 
 from cryptography.hazmat.primitives.asymmetric import ec
 
+from appliance.api.retention import RetentionJob
 from appliance.api.runtime import Runtime, load_runtime
 from appliance.api.servercert import TLSFiles, write_tls_files
 from appliance.api.worker import GRACEFUL_TIMEOUT, WorkerSpec, configure_logging, worker_main
@@ -85,6 +87,7 @@ class Supervisor:
         self.renewal_retry_at = 0.0
         self.workers: list[_Worker] = []
         self.retiring: list[_Worker] = []
+        self.retention: RetentionJob | None = None
         self.directory = Path(tempfile.mkdtemp(prefix="appliance-tls-"))
 
     def run(self) -> None:
@@ -104,9 +107,13 @@ class Supervisor:
             if not self._start_generation():
                 raise BadRequest("the workers failed to start: see the log above")
             log.info("serving https://%s with %d workers", self.runtime.config.address, self.options.workers)
+            self.retention = RetentionJob(self.runtime.config.db, self.runtime.config.retention)
+            self.retention.start()
             self._loop()
         finally:
             self._stop_all()
+            if self.retention is not None:
+                self.retention.stop()
             self.runtime.close()
             shutil.rmtree(self.directory, ignore_errors=True)
 
@@ -175,6 +182,8 @@ class Supervisor:
         if self._roll(runtime, started_at):
             self.runtime.close()
             self.runtime = runtime
+            if self.retention is not None:
+                self.retention.update(runtime.config.db, runtime.config.retention)
             log.info("reloaded %s", self.options.config_path)
         else:
             runtime.close()

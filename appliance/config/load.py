@@ -12,7 +12,8 @@ from typing import Any
 
 from appliance.config.duration import format_duration, parse_duration
 from appliance.config.fields import unsupported_notices
-from appliance.config.model import AuthorityConfig, CaConfig, CrlConfig, DefaultsConfig, KmsConfig
+from appliance.config.model import (DEFAULT_RETENTION, AuthorityConfig, CaConfig, CrlConfig, DefaultsConfig,
+                                    KmsConfig)
 from appliance.errors import BadRequest
 
 log = logging.getLogger(__name__)
@@ -158,6 +159,7 @@ def parse_config(data: dict[str, Any], *, path: Path | None = None, base_dir: Pa
         password=_string(data, "password"),
         kms=kms,
         db=_object(data, "db"),
+        retention=_duration(_object(data, "db"), "retention", "db", DEFAULT_RETENTION),
         tls=_object(data, "tls"),
         logger=_object(data, "logger"),
         crl=_crl(data),

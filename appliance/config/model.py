@@ -9,6 +9,7 @@ from typing import Any
 
 DEFAULT_BACKDATE = datetime.timedelta(minutes=1)
 DEFAULT_CRL_CACHE = datetime.timedelta(hours=24)
+DEFAULT_RETENTION = datetime.timedelta(minutes=10)
 
 
 @dataclass(frozen=True)
@@ -44,7 +45,9 @@ class AuthorityConfig:
 @dataclass(frozen=True)
 class CaConfig:
     """A loaded ca.json. Paths are resolved; ``raw`` is the file as read, kept so
-    that writing it back preserves every field (including ones we ignore)."""
+    that writing it back preserves every field (including ones we ignore).
+    ``retention`` is ours (``db.retention``, not a step-ca field): how often ``serve``
+    purges expired used tokens and ACME state; zero disables the purge."""
 
     root: tuple[Path, ...]
     crt: Path
@@ -59,6 +62,7 @@ class CaConfig:
     password: str = ""
     kms: KmsConfig | None = None
     db: dict[str, Any] = field(default_factory=dict)
+    retention: datetime.timedelta = DEFAULT_RETENTION
     tls: dict[str, Any] = field(default_factory=dict)
     logger: dict[str, Any] = field(default_factory=dict)
     crl: CrlConfig = field(default_factory=CrlConfig)

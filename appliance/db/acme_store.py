@@ -276,7 +276,7 @@ class SQLAcmeStore:
 
     # -- retention -------------------------------------------------------------------
 
-    def purge_expired(self, now: datetime.datetime) -> int:
+    def purge_expired(self, now: datetime.datetime) -> dict[str, int]:
         with self._write() as conn:
             return purge_expired_acme(conn, now)
 

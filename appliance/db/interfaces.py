@@ -76,8 +76,9 @@ class Database(Protocol):
         written (the token stays unused), if the serial exists."""
         ...
 
-    def purge_expired(self, now: datetime.datetime) -> int:
-        """Delete used tokens (and later ACME state) past their expiry; the count."""
+    def purge_expired(self, now: datetime.datetime) -> dict[str, int]:
+        """Delete used tokens and ACME state (nonces, orders, authorizations, challenges)
+        past their expiry; the rows deleted, by kind."""
         ...
 
     def close(self) -> None: ...

@@ -181,10 +181,10 @@ class SQLDatabase:
                 conn.execute(_ASYNC_COMMIT)
             return self._mark_used(conn, token_id, provisioner, expires_at)
 
-    def purge_expired(self, now: datetime.datetime) -> int:
+    def purge_expired(self, now: datetime.datetime) -> dict[str, int]:
         with self._begin(immediate=True) as conn:
             used = conn.execute(delete(used_tokens).where(used_tokens.c.expires_at < now)).rowcount
-            return used + purge_expired_acme(conn, now)
+            return {"used_tokens": used, **purge_expired_acme(conn, now)}
 
     def close(self) -> None:
         self.engine.dispose()

@@ -78,6 +78,18 @@ def test_relative_paths_resolve_against_steppath(tmp_path: Path) -> None:
     assert config.kms is None
 
 
+@pytest.mark.parametrize(("db", "retention"), [
+    ({"type": "sqlite"}, datetime.timedelta(minutes=10)),
+    ({"type": "sqlite", "retention": "1h30m"}, datetime.timedelta(hours=1, minutes=30)),
+    ({"type": "sqlite", "retention": "0"}, datetime.timedelta(0)),
+])
+def test_db_retention_is_a_duration_ten_minutes_by_default(tmp_path: Path, db: dict, retention: datetime.timedelta
+                                                           ) -> None:
+    config = load_config(_write(tmp_path, {**STEP_CA_JSON, "db": db}), report=False)
+    assert config.retention == retention
+    assert config.db == db
+
+
 def test_address_host_joins_audience_hosts(tmp_path: Path) -> None:
     config = load_config(_write(tmp_path, {**STEP_CA_JSON, "address": "10.0.0.1:443"}), report=False)
     assert config.hosts == ("ca.example.com", "localhost", "10.0.0.1")
@@ -90,6 +102,7 @@ def test_address_host_joins_audience_hosts(tmp_path: Path) -> None:
     ({"crl": {"enabled": "yes"}}, "crl.enabled"),
     ({"authority": {"provisioners": [{"name": "x"}]}}, "provisioners\\[0\\]"),
     ({"authority": {"backdate": "soon"}}, "authority.backdate"),
+    ({"db": {"type": "sqlite", "retention": "often"}}, "db.retention"),
     ({"authority": {"provisioners": [{"type": "JWK", "name": "a"}, {"type": "jwk", "name": "a"}]}}, "duplicate"),
 ])
 def test_invalid_configs_refused(tmp_path: Path, change: dict, message: str) -> None:

@@ -133,8 +133,8 @@ def test_purge_expired_tokens(db: SQLDatabase) -> None:
     db.use_token("old-1", "jwk", NOW - HOUR)
     db.use_token("old-2", "jwk", NOW - datetime.timedelta(microseconds=1))
     db.use_token("current", "jwk", NOW + HOUR)
-    assert db.purge_expired(NOW) == 2
-    assert db.purge_expired(NOW) == 0
+    assert db.purge_expired(NOW)["used_tokens"] == 2
+    assert db.purge_expired(NOW)["used_tokens"] == 0
     assert db.use_token("current", "jwk", NOW + HOUR) is False
     assert db.use_token("old-1", "jwk", NOW - HOUR) is True  # forgotten: its token expired anyway
 
