@@ -184,7 +184,8 @@ def certificate(subject: str, crt_file: str, key_file: str | None, ott: str | No
 @click.argument("crt_file", type=click.Path(exists=True, dir_okay=False))
 @click.argument("key_file", type=click.Path(exists=True, dir_okay=False))
 @click.option("--force", is_flag=True, help="Overwrite CRT_FILE without asking.")
-@click.option("--daemon", is_flag=True, help="Keep renewing at 2/3 of each certificate's lifetime.")
+@click.option("--daemon", is_flag=True,
+              help="Keep renewing at 2/3 of each certificate's lifetime (or --expires-in before expiry).")
 @click.option("--exec", "exec_command", help="Command to run after each renewal (not through a shell).")
 @click.option("--expires-in", help="Renew only if the certificate expires within this duration (e.g. 8h).")
 @password_file_option
@@ -194,11 +195,11 @@ def renew(crt_file: str, key_file: str, force: bool, daemon: bool, exec_command:
     """Renew a certificate over mutual TLS (an expired one with an x5c token)."""
     renewer = Renewer(resolve(client_paths(), ca_url, root), Path(crt_file), Path(key_file),
                       read_password_file(password_file))
+    window = parse_duration(expires_in) if expires_in else None
     if daemon:
         say(f"renewing {crt_file} in the background; stop with Ctrl-C")
-        renewer.run_daemon(exec_command, say)
+        renewer.run_daemon(exec_command, say, expires_in=window)
         return
-    window = parse_duration(expires_in) if expires_in else None
     if window is not None and not expires_within(renewer.current(), window, renewer.now()):
         say(f"{crt_file} does not expire within {expires_in}: not renewed")
         return

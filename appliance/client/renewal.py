@@ -1,5 +1,9 @@
 """Certificate renewal: over mutual TLS, or with an ``x5c`` token once expired;
-the daemon renews at two thirds of the lifetime (minus jitter), as step does."""
+the daemon renews at two thirds of the lifetime (minus jitter), as step does, or
+``--expires-in`` before expiry. The lifetime is counted from when the certificate
+was obtained, not from its backdated notBefore, and renewals are at least a third
+of the remaining lifetime (and 1 s) apart, so a short certificate cannot make the
+daemon loop."""
 
 from __future__ import annotations
 
@@ -24,6 +28,7 @@ from appliance.errors import ApplianceError
 RENEW_FRACTION = 2 / 3
 JITTER_FRACTION = 1 / 20
 MIN_RETRY = datetime.timedelta(seconds=1)
+MIN_WAIT = datetime.timedelta(seconds=1)
 MAX_RETRY = datetime.timedelta(minutes=5)
 
 
@@ -35,10 +40,25 @@ def lifetime(certificate: x509.Certificate) -> datetime.timedelta:
     return certificate.not_valid_after_utc - certificate.not_valid_before_utc
 
 
-def renew_at(certificate: x509.Certificate, rng: random.Random) -> datetime.datetime:
-    """When the daemon renews ``certificate``."""
-    life = lifetime(certificate)
-    return certificate.not_valid_before_utc + life * RENEW_FRACTION - life * (JITTER_FRACTION * rng.random())
+def renew_at(certificate: x509.Certificate, rng: random.Random, obtained: datetime.datetime,
+             expires_in: datetime.timedelta | None = None) -> datetime.datetime:
+    """When the daemon renews ``certificate``, obtained at ``obtained``: at 2/3 of its
+    lifetime from then (or notBefore, if later), or ``expires_in`` before it expires;
+    earlier by up to 1/20 of that lifetime."""
+    start = max(certificate.not_valid_before_utc, obtained)
+    life = certificate.not_valid_after_utc - start
+    due = certificate.not_valid_after_utc - expires_in if expires_in is not None else start + life * RENEW_FRACTION
+    return due - life * (JITTER_FRACTION * rng.random())
+
+
+def next_renewal(certificate: x509.Certificate, rng: random.Random, renewed_at: datetime.datetime,
+                 expires_in: datetime.timedelta | None = None) -> datetime.datetime:
+    """When to renew again a certificate renewed at ``renewed_at``: ``renew_at``, but no
+    sooner than a third of its remaining lifetime later (nor than ``MIN_WAIT``), and no
+    later than its expiry."""
+    remaining = certificate.not_valid_after_utc - renewed_at
+    due = max(renew_at(certificate, rng, renewed_at, expires_in), renewed_at + remaining / 3)
+    return max(min(due, certificate.not_valid_after_utc), renewed_at + MIN_WAIT)
 
 
 def retry_delay(certificate: x509.Certificate) -> datetime.timedelta:
@@ -81,13 +101,20 @@ class Renewer:
         with self.settings.client() as client:
             return client.renew(bearer=token)
 
+    def obtained(self) -> datetime.datetime:
+        """When the certificate in ``crt`` was obtained, as far as we know: when the file
+        was last written (no later than now)."""
+        written = datetime.datetime.fromtimestamp(self.crt.stat().st_mtime, datetime.timezone.utc)
+        return min(written, self.now())
+
     def run_daemon(self, exec_command: str | None, report: Callable[[str], None],
-                   rng: random.Random | None = None) -> None:
-        """Renew forever; run ``exec_command`` after each renewal. Failures are
-        reported and retried; the loop ends only when the process is stopped."""
+                   rng: random.Random | None = None, expires_in: datetime.timedelta | None = None) -> None:
+        """Renew forever (see ``renew_at`` and ``next_renewal``); run ``exec_command``
+        after each renewal. Failures are reported and retried; the loop ends only
+        when the process is stopped."""
         rng = rng or random.SystemRandom()
         certificate = self.current()
-        wait_until = renew_at(certificate, rng)
+        wait_until = renew_at(certificate, rng, self.obtained(), expires_in)
         while True:
             time.sleep(max(0.0, (wait_until - self.now()).total_seconds()))
             try:
@@ -100,7 +127,7 @@ class Renewer:
                    f"{certificate.not_valid_after_utc.isoformat()}")
             if exec_command:
                 run_hook(exec_command, report)
-            wait_until = renew_at(certificate, rng)
+            wait_until = next_renewal(certificate, rng, self.now(), expires_in)
 
 
 def run_hook(command_line: str, report: Callable[[str], None]) -> None:

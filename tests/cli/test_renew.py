@@ -23,16 +23,13 @@ APPLIANCE = Path(sys.executable).parent / "appliance"
 
 @pytest.fixture(scope="module")
 def short_lived(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Server]:
-    """A CA whose provisioners allow 1 s certificates, with no backdating; "admin"
-    refuses renewal after expiry, "late" (added with the CLI) allows it."""
+    """A CA whose provisioners allow 1 s certificates (backdated by the default
+    minute); "admin" refuses renewal after expiry, "late" (added with the CLI) allows it."""
     ca = init_ca(tmp_path_factory.mktemp("short-lived"))
     admin = Client(tmp_path_factory.mktemp("admin"))
     admin.ok("ca", "provisioner", "update", "admin", "--x509-min-dur", "1s", "--ca-config", ca.ca_json)
     admin.ok("ca", "provisioner", "add", "late", "--create", "--password-file", ca.password_file,
              "--x509-min-dur", "1s", "--allow-renewal-after-expiry", "--ca-config", ca.ca_json)
-    data = ca.data()
-    data["authority"]["backdate"] = "0s"
-    ca.write(data)
     running = start_server(ca)
     try:
         yield running
@@ -81,7 +78,7 @@ def test_daemon_renews_at_two_thirds_and_runs_the_hook(client: Client, short_liv
                               env={**os.environ, "APPLIANCE_PATH": str(client.path)},
                               stdout=subprocess.PIPE, stderr=subprocess.STDOUT)
     try:
-        time.sleep(2.0)  # renewal is due at 4 s, less jitter (0.3 s) and not-before truncation (< 1 s)
+        time.sleep(2.0)  # renewal is due 4 s after issuance (not the backdated notBefore), less 0.3 s of jitter
         assert _leaf(crt) == first, "renewed before two thirds of the lifetime"
         deadline = time.monotonic() + 20
         while (len(hooks.read_text().split()) if hooks.exists() else 0) < 2:
@@ -92,6 +89,25 @@ def test_daemon_renews_at_two_thirds_and_runs_the_hook(client: Client, short_liv
         output = daemon.communicate(timeout=10)[0].decode()
     elapsed = time.monotonic() - started
     assert output.count("renewed: serial") >= 2, output
-    assert elapsed >= 5.0, "two renewals of a 6 s certificate take at least 2 x (4 s - jitter - truncation)"
+    assert elapsed >= 5.0, "two renewals of a 6 s certificate take at least 2 x (4 s - jitter)"
     assert _leaf(crt).serial_number != first.serial_number
     openssl("verify", "-CAfile", short_lived.ca.root, "-untrusted", short_lived.ca.intermediate, crt)
+
+
+def test_daemon_renews_a_short_backdated_certificate_a_bounded_number_of_times(client: Client,
+                                                                                short_lived: Server) -> None:
+    """A 3 s certificate, backdated by a minute, once looked due forever (dozens of
+    renewals a second): now about one renewal every 2 s."""
+    bootstrap(client, short_lived.ca)
+    crt, key = _issue(client, short_lived, "admin", "3s")
+    daemon = subprocess.Popen([str(APPLIANCE), "ca", "renew", str(crt), str(key), "--daemon"],
+                              env={**os.environ, "APPLIANCE_PATH": str(client.path)},
+                              stdout=subprocess.PIPE, stderr=subprocess.STDOUT)
+    try:
+        time.sleep(6.0)
+        assert daemon.poll() is None
+    finally:
+        daemon.terminate()
+        output = daemon.communicate(timeout=10)[0].decode()
+    assert 1 <= output.count("renewed: serial") <= 4, output
+    assert "renewal failed" not in output, output
