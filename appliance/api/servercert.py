@@ -48,5 +48,8 @@ def write_tls_files(directory: Path, key: ec.EllipticCurvePrivateKey, issued: Is
 
 
 def _renew_at(certificate: x509.Certificate) -> datetime.datetime:
-    start, end = certificate.not_valid_before_utc, certificate.not_valid_after_utc
+    """2/3 of the lifetime counted from issuance (now), not from the backdated
+    not-before: a short-lived certificate must not look due the moment it is made."""
+    now = datetime.datetime.now(datetime.timezone.utc)
+    start, end = max(certificate.not_valid_before_utc, now), certificate.not_valid_after_utc
     return start + (end - start) * RENEW_AT
