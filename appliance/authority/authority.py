@@ -272,7 +272,7 @@ class Authority:
 
     def renew(self, certificate: x509.Certificate) -> IssuedCertificate:
         provisioner = self._renewable(certificate)
-        return self._reissue(certificate, certificate.public_key(), provisioner)  # type: ignore[arg-type]
+        return self._reissue(certificate, certificate.public_key(), provisioner)
 
     def rekey(self, certificate: x509.Certificate, csr: x509.CertificateSigningRequest) -> IssuedCertificate:
         public_key = csr_public_key(csr)

@@ -34,7 +34,7 @@ def verify_renew_token(token: UnverifiedToken, leaf_signer: LeafSigner, audience
         leaf_signer.verify(leaf)
     except IssuanceFailed:
         raise Unauthorized("renew token certificate was not issued by this CA") from None
-    claims = token.verify(leaf.public_key())  # type: ignore[arg-type]
+    claims = token.verify(leaf.public_key())
     if not audiences.matches(claims.get("aud"), "renew"):
         raise Unauthorized("renew token audience (aud) is not this CA's /renew endpoint")
     times = check_times(claims, now)

@@ -22,8 +22,8 @@ def csr_public_key(csr: x509.CertificateSigningRequest) -> CertificatePublicKeyT
         raise BadRequest(f"malformed certificate request: {exc}") from None
     if not valid:
         raise BadRequest("invalid csr: bad signature")
-    check_public_key(key)  # type: ignore[arg-type]
-    return key  # type: ignore[return-value]
+    check_public_key(key)
+    return key
 
 
 def csr_common_name(csr: x509.CertificateSigningRequest) -> str:

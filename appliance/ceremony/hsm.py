@@ -56,7 +56,7 @@ def _existing_key(manager: KeyManager, key: str) -> PublicKeyTypes:
 
 
 def _same_key(public_key: PublicKeyTypes, cert: x509.Certificate, where: str) -> None:
-    if spki(public_key) != spki(cert.public_key()):  # type: ignore[arg-type]
+    if spki(public_key) != spki(cert.public_key()):
         raise InvalidCeremony(f"hsm.key: the key on the HSM is not the public key of {where}")
 
 

@@ -363,7 +363,7 @@ def load_ceremony(path: Path, *, operator: str | None = None, kms: str | None = 
     base = path.parent
     try:
         top = Fields(document, "")
-        loader = top.choice("ceremony-type", _LOADERS)  # type: ignore[arg-type]
+        loader = top.choice("ceremony-type", _LOADERS)
         hsm = top.fields("hsm")
         common: dict[str, object] = {
             "source": path,

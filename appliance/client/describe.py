@@ -28,8 +28,10 @@ def _key_usage(value: x509.KeyUsage) -> list[str]:
 
 
 def _names(value: x509.SubjectAlternativeName | x509.IssuerAlternativeName) -> dict[str, list[str]]:
-    kinds = {"dns_names": x509.DNSName, "ip_addresses": x509.IPAddress, "email_addresses": x509.RFC822Name,
-             "uris": x509.UniformResourceIdentifier}
+    kinds: dict[str, type[x509.DNSName | x509.IPAddress | x509.RFC822Name | x509.UniformResourceIdentifier]] = {
+        "dns_names": x509.DNSName, "ip_addresses": x509.IPAddress, "email_addresses": x509.RFC822Name,
+        "uris": x509.UniformResourceIdentifier,
+    }
     found = {label: [str(v) for v in value.get_values_for_type(kind)] for label, kind in kinds.items()}
     return {label: values for label, values in found.items() if values}
 

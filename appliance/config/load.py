@@ -82,7 +82,7 @@ def _provisioners(authority: dict[str, Any]) -> tuple[dict[str, Any], ...]:
     value = authority.get("provisioners") or []
     if not isinstance(value, list):
         raise ConfigError("ca.json: 'authority.provisioners' must be a list")
-    names: set[str] = set()
+    names: set[tuple[str, Any]] = set()  # (TYPE, name)
     for index, item in enumerate(value):
         if not isinstance(item, dict) or not isinstance(item.get("type"), str) or not item.get("name"):
             raise ConfigError(f"ca.json: authority.provisioners[{index}] needs a 'type' and a 'name'")

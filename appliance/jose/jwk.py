@@ -6,12 +6,10 @@ from typing import Any
 
 from cryptography.hazmat.primitives.asymmetric import ec, ed25519, rsa
 from cryptography.hazmat.primitives.asymmetric.types import PrivateKeyTypes
-from jwcrypto import jwk as jwcrypto_jwk
 from jwcrypto.common import JWException
+from jwcrypto.jwk import JWK  # re-exported: the key type the rest of appliance uses
 
 from appliance.jose.errors import InvalidKey
-
-JWK = jwcrypto_jwk.JWK
 
 _EC_CURVES: dict[str, tuple[ec.EllipticCurve, str]] = {
     "P-256": (ec.SECP256R1(), "ES256"),

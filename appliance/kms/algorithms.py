@@ -120,9 +120,9 @@ class SignatureAlgorithm:
         """Sign ``data`` (ECDSA signatures are DER)."""
         self.check_key(key)
         if isinstance(key, ec.EllipticCurvePrivateKey):
-            return key.sign(data, ec.ECDSA(self.hash))
+            return key.sign(data, ec.ECDSA(self._digest_hash()))
         if isinstance(key, rsa.RSAPrivateKey):
-            return key.sign(data, self.rsa_padding(), self.hash)
+            return key.sign(data, self.rsa_padding(), self._digest_hash())
         assert isinstance(key, ed25519.Ed25519PrivateKey)
         return key.sign(data)
 
@@ -130,12 +130,19 @@ class SignatureAlgorithm:
         """Raise ``cryptography.exceptions.InvalidSignature`` unless it verifies."""
         self.check_key(key)
         if isinstance(key, ec.EllipticCurvePublicKey):
-            key.verify(signature, data, ec.ECDSA(self.hash))
+            key.verify(signature, data, ec.ECDSA(self._digest_hash()))
         elif isinstance(key, rsa.RSAPublicKey):
-            key.verify(signature, data, self.rsa_padding(), self.hash)
+            key.verify(signature, data, self.rsa_padding(), self._digest_hash())
         else:
             assert isinstance(key, ed25519.Ed25519PublicKey)
             key.verify(signature, data)
+
+    def _digest_hash(self) -> hashes.HashAlgorithm:
+        """``hash`` for the ES/RS/PS families (``check_key`` has ruled out EdDSA)."""
+        hash_alg = self.hash
+        if hash_alg is None:
+            raise UnsupportedKeyOperation(f"algorithm {self.name} signs without a separate hash")
+        return hash_alg
 
     def rsa_padding(self) -> padding.AsymmetricPadding:
         if self.family == "PS":

@@ -24,7 +24,7 @@ from __future__ import annotations
 
 from contextlib import contextmanager
 from dataclasses import dataclass
-from typing import Any, Iterator
+from typing import Any, Iterator, Protocol, cast
 
 from azure.core.credentials import TokenCredential
 from azure.core.exceptions import (
@@ -107,9 +107,21 @@ def _text(value: object) -> str:
     return str(getattr(value, "value", value) or "")
 
 
+class _JwkMembers(Protocol):
+    """The ``JsonWebKey`` members read here. The SDK sets them with ``setattr`` from a
+    field list, so its class declares none of them."""
+
+    kty: object
+    crv: object
+    x: bytes
+    y: bytes
+    e: bytes
+    n: bytes
+
+
 def public_key_from_jwk(key: KeyVaultKey) -> PublicKeyTypes:
     """The ``cryptography`` public key of a Key Vault JWK (EC P-256/384/521 or RSA)."""
-    jwk = key.key
+    jwk = cast(_JwkMembers, key.key)  # see _JwkMembers: the SDK's type lacks the members
     kty, crv = _text(jwk.kty).removesuffix("-HSM"), _text(jwk.crv)
     if kty == "EC" and crv in _CURVES:
         numbers = ec.EllipticCurvePublicNumbers(int.from_bytes(jwk.x, "big"), int.from_bytes(jwk.y, "big"), _CURVES[crv])

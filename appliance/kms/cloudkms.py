@@ -73,6 +73,18 @@ Algorithm = kms_v1.CryptoKeyVersion.CryptoKeyVersionAlgorithm
 ProtectionLevel = kms_v1.ProtectionLevel
 
 
+# These two are IntEnums, but their base (proto-plus's ``Enum``) ships no type
+# information: mypy sees plain classes whose members are ``int`` and rejects
+# ``Algorithm[name]`` (it reads an alias subscript as a type). ``__members__[name]``
+# is the same lookup as ``Algorithm[name]``.
+def _algorithm(name: str) -> Algorithm:
+    return Algorithm.__members__[name]
+
+
+def _protection_level(name: str) -> ProtectionLevel:
+    return ProtectionLevel.__members__[name]
+
+
 @dataclass(frozen=True)
 class _Spec:
     """What a Cloud KMS signing algorithm fixes: the key pair and the signature."""
@@ -83,14 +95,14 @@ class _Spec:
 
 def _specs() -> dict[Algorithm, _Spec]:
     table = {
-        Algorithm.EC_SIGN_P256_SHA256: _Spec(KeyType.EC_P256, SignatureAlgorithm("ES256")),
-        Algorithm.EC_SIGN_P384_SHA384: _Spec(KeyType.EC_P384, SignatureAlgorithm("ES384")),
-        Algorithm.EC_SIGN_ED25519: _Spec(KeyType.ED25519, SignatureAlgorithm("EdDSA")),
+        _algorithm("EC_SIGN_P256_SHA256"): _Spec(KeyType.EC_P256, SignatureAlgorithm("ES256")),
+        _algorithm("EC_SIGN_P384_SHA384"): _Spec(KeyType.EC_P384, SignatureAlgorithm("ES384")),
+        _algorithm("EC_SIGN_ED25519"): _Spec(KeyType.ED25519, SignatureAlgorithm("EdDSA")),
     }
     rsa_variants = [(size, "256") for size in RSA_SIZES] + [(4096, "512")]
     for size, bits in rsa_variants:
         for padding_name, family in (("PKCS1", "RS"), ("PSS", "PS")):
-            table[Algorithm[f"RSA_SIGN_{padding_name}_{size}_SHA{bits}"]] = _Spec(
+            table[_algorithm(f"RSA_SIGN_{padding_name}_{size}_SHA{bits}")] = _Spec(
                 KeyType.parse("RSA", size=size), SignatureAlgorithm(f"{family}{bits}")
             )
     return table
@@ -326,7 +338,7 @@ class CloudKMS(KeyManager):
         crypto_key = kms_v1.CryptoKey(
             purpose=kms_v1.CryptoKey.CryptoKeyPurpose.ASYMMETRIC_SIGN,
             version_template=kms_v1.CryptoKeyVersionTemplate(
-                algorithm=algorithm, protection_level=ProtectionLevel[level]
+                algorithm=algorithm, protection_level=_protection_level(level)
             ),
         )
         client = self._client(uri)

@@ -46,7 +46,8 @@ _ID_BYTES = 2  # a YubiHSM 2 object id is 16 bits; any token takes it
 class Pkcs11DeviceKey:
     """One private key on a token; each signature is one locked device call."""
 
-    def __init__(self, session: TokenSession, key: pkcs11.PrivateKey, public_key: PublicKeyTypes) -> None:
+    # ``key``: a private key object with CKA_SIGN, to which python-pkcs11 adds SignMixin at run time.
+    def __init__(self, session: TokenSession, key: pkcs11.SignMixin, public_key: PublicKeyTypes) -> None:
         self._session = session
         self._key = key
         self._public_key = public_key

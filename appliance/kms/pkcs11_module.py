@@ -27,7 +27,7 @@ import secrets
 import threading
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Callable, Iterator
+from typing import TYPE_CHECKING, Callable, Iterator
 
 import pkcs11
 from pkcs11 import exceptions as p11
@@ -35,11 +35,15 @@ from pkcs11 import exceptions as p11
 from appliance.errors import ErrorKind
 from appliance.kms.errors import KeyNotFound, KmsAuthenticationFailed, KmsError
 
+if TYPE_CHECKING:
+    # ``pkcs11.lib`` is the function that loads a library (once per process); this is its result's class.
+    from pkcs11._pkcs11 import lib as Pkcs11Library
+
 _AUTH_ERRORS = (p11.PinIncorrect, p11.PinInvalid, p11.PinLenRange, p11.PinExpired, p11.PinLocked,
                 p11.UserNotLoggedIn, p11.UserPinNotInitialized)
 
 
-def device_error(what: str, exc: p11.PKCS11Error) -> KmsError:
+def device_error(what: str, exc: p11.PKCS11Error) -> KmsError | KmsAuthenticationFailed:
     """The domain error for a python-pkcs11 exception (its text holds no secret)."""
     if isinstance(exc, _AUTH_ERRORS):
         return KmsAuthenticationFailed(f"PKCS#11 {what}: the token refused the PIN ({type(exc).__name__})")
@@ -60,7 +64,7 @@ class Module:
     """A loaded PKCS#11 library; hold ``lock`` around every call into it."""
 
     path: str
-    lib: pkcs11.lib
+    lib: Pkcs11Library
     lock: threading.RLock = field(default_factory=threading.RLock)
     sessions: dict[int, TokenSession] = field(default_factory=dict)  # by slot id
 

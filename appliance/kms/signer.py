@@ -10,7 +10,7 @@ DER, and verifies every signature against the public key before returning it.
 from __future__ import annotations
 
 import enum
-from typing import NoReturn, Protocol
+from typing import TYPE_CHECKING, NoReturn, Protocol
 
 from cryptography.exceptions import InvalidSignature
 from cryptography.hazmat.primitives import hashes, serialization
@@ -18,6 +18,9 @@ from cryptography.hazmat.primitives.asymmetric import ec, ed25519, padding, rsa,
 from cryptography.hazmat.primitives.asymmetric.types import PrivateKeyTypes, PublicKeyTypes
 
 from appliance.kms.errors import SignatureCheckFailed, UnsupportedKeyOperation
+
+if TYPE_CHECKING:
+    from cryptography.utils import Buffer  # bytes | bytearray | memoryview, as cryptography's ``sign`` takes
 
 
 class RsaPadding(enum.Enum):
@@ -39,14 +42,15 @@ class DeviceKey(Protocol):
         ...
 
 
-def _digest(data: bytes, algorithm: hashes.HashAlgorithm | utils.Prehashed) -> tuple[bytes, hashes.HashAlgorithm]:
+def _digest(data: Buffer, algorithm: hashes.HashAlgorithm | utils.Prehashed) -> tuple[bytes, hashes.HashAlgorithm]:
     if isinstance(algorithm, utils.Prehashed):
         hash_alg = algorithm._algorithm  # cryptography exposes no public accessor
-        if len(data) != hash_alg.digest_size:
+        digest = bytes(data)  # the same object when data is already bytes
+        if len(digest) != hash_alg.digest_size:
             raise UnsupportedKeyOperation(
-                f"prehashed data is {len(data)} bytes, {hash_alg.name} needs {hash_alg.digest_size}"
+                f"prehashed data is {len(digest)} bytes, {hash_alg.name} needs {hash_alg.digest_size}"
             )
-        return data, hash_alg
+        return digest, hash_alg
     h = hashes.Hash(algorithm)
     h.update(data)
     return h.finalize(), algorithm
@@ -93,7 +97,7 @@ class DeviceEllipticCurveKey(ec.EllipticCurvePrivateKey):
     def device(self) -> DeviceKey:
         return self._device
 
-    def sign(self, data: bytes, signature_algorithm: ec.EllipticCurveSignatureAlgorithm) -> bytes:
+    def sign(self, data: Buffer, signature_algorithm: ec.EllipticCurveSignatureAlgorithm) -> bytes:
         if not isinstance(signature_algorithm, ec.ECDSA):
             raise UnsupportedKeyOperation("only ECDSA signatures are supported")
         if getattr(signature_algorithm, "deterministic_signing", False) and not self._deterministic:
@@ -169,8 +173,12 @@ class DeviceRSAKey(rsa.RSAPrivateKey):
     def device(self) -> DeviceKey:
         return self._device
 
-    def sign(self, data: bytes, padding: padding.AsymmetricPadding,
-             algorithm: hashes.HashAlgorithm | utils.Prehashed) -> bytes:
+    def sign(self, data: Buffer, padding: padding.AsymmetricPadding,
+             algorithm: hashes.HashAlgorithm | utils.Prehashed | utils.NoDigestInfo) -> bytes:
+        if not isinstance(algorithm, (hashes.HashAlgorithm, utils.Prehashed)):
+            # NoDigestInfo (newer cryptography): PKCS#1 v1.5 without a DigestInfo; devices sign
+            # a digest with its DigestInfo, so there is nothing to hash or prefix here.
+            raise UnsupportedKeyOperation("RSA signatures without a DigestInfo are not supported")
         digest, hash_alg = _digest(data, algorithm)
         kind = _rsa_padding(padding, hash_alg)
         signature = self._device.sign_digest(digest, hash_alg, kind)
@@ -226,8 +234,8 @@ class DeviceEd25519Key(ed25519.Ed25519PrivateKey):
     def device(self) -> DeviceKey:
         return self._device
 
-    def sign(self, data: bytes) -> bytes:
-        signature = self._device.sign_message(data)
+    def sign(self, data: Buffer) -> bytes:
+        signature = self._device.sign_message(bytes(data))  # the same object when data is already bytes
         try:
             self._public_key.verify(signature, data)
         except InvalidSignature:

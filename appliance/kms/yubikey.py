@@ -32,7 +32,7 @@ import logging
 import os
 import threading
 from dataclasses import dataclass
-from typing import Any, Callable, Iterator
+from typing import Any, Callable, Iterator, TypeVar
 
 from cryptography import x509
 from cryptography.hazmat.primitives import hashes
@@ -192,7 +192,10 @@ def _serial(uri: KmsUri) -> int | None:
     return int(value)
 
 
-def _policy(uri: KmsUri, name: str, enum: type[PIN_POLICY] | type[TOUCH_POLICY]) -> PIN_POLICY | TOUCH_POLICY:
+_Policy = TypeVar("_Policy", PIN_POLICY, TOUCH_POLICY)
+
+
+def _policy(uri: KmsUri, name: str, enum: type[_Policy]) -> _Policy:
     value = uri.get(name)
     if value is None:
         return enum.DEFAULT
