@@ -11,7 +11,10 @@ from cryptography.x509.oid import NameOID
 
 from appliance.api.servercert import _renew_at
 
-NOW = datetime.datetime.now(datetime.timezone.utc)
+
+
+def _now() -> datetime.datetime:
+    return datetime.datetime.now(datetime.timezone.utc)
 
 
 def _certificate(not_before: datetime.datetime, not_after: datetime.datetime) -> x509.Certificate:
@@ -24,12 +27,14 @@ def _certificate(not_before: datetime.datetime, not_after: datetime.datetime) ->
 def test_a_short_backdated_certificate_is_not_due_at_once() -> None:
     # The CA backdates by a minute: counted from not-before, a 30 s certificate
     # would be due the moment it is issued and the supervisor would re-issue in a loop.
-    certificate = _certificate(NOW - datetime.timedelta(minutes=1), NOW + datetime.timedelta(seconds=30))
+    now = _now()
+    certificate = _certificate(now - datetime.timedelta(minutes=1), now + datetime.timedelta(seconds=30))
     renew_at = _renew_at(certificate)
-    assert NOW + datetime.timedelta(seconds=15) <= renew_at < certificate.not_valid_after_utc
+    assert now + datetime.timedelta(seconds=15) <= renew_at < certificate.not_valid_after_utc
 
 
 def test_a_day_long_certificate_renews_at_two_thirds() -> None:
-    certificate = _certificate(NOW - datetime.timedelta(minutes=1), NOW + datetime.timedelta(hours=24))
-    expected = NOW + datetime.timedelta(hours=16)
+    now = _now()
+    certificate = _certificate(now - datetime.timedelta(minutes=1), now + datetime.timedelta(hours=24))
+    expected = now + datetime.timedelta(hours=16)
     assert abs(_renew_at(certificate) - expected) < datetime.timedelta(seconds=5)
