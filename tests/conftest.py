@@ -7,6 +7,7 @@ import itertools
 import os
 import shutil
 import subprocess
+import sys
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Callable, Iterator
@@ -14,6 +15,7 @@ from typing import Callable, Iterator
 import pytest
 
 SOFTHSM_MODULE = "/usr/lib/softhsm/libsofthsm2.so"
+APPLIANCE = Path(sys.executable).parent / "appliance"  # the command line of the environment running the tests
 _token_numbers = itertools.count(1)
 
 

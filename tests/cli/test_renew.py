@@ -6,7 +6,6 @@ from __future__ import annotations
 import datetime
 import os
 import subprocess
-import sys
 import time
 from pathlib import Path
 from typing import Any, Callable, Iterator
@@ -16,9 +15,9 @@ from cryptography import x509
 
 from tests.cli.conftest import Client, bootstrap
 from tests.e2e.harness import Server, init_ca, start_server
+from tests.conftest import APPLIANCE
 
 pytestmark = pytest.mark.slow
-APPLIANCE = Path(sys.executable).parent / "appliance"
 
 
 @pytest.fixture(scope="module")

@@ -12,7 +12,6 @@ import signal
 import socket
 import ssl
 import subprocess
-import sys
 import time
 import uuid
 from dataclasses import dataclass, field
@@ -29,8 +28,8 @@ from appliance.config import load_config
 from appliance.db.engine import database_url
 from appliance.jose import decrypt_jwk, sign
 from appliance.jose.jwk import JWK
+from tests.conftest import APPLIANCE
 
-APPLIANCE = Path(sys.executable).parent / "appliance"
 PASSWORD = "e2e password"
 START_TIMEOUT = 60.0
 STOP_TIMEOUT = 20.0

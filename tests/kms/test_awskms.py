@@ -29,11 +29,10 @@ from appliance.kms.errors import (
     UnsupportedKeyOperation,
 )
 from appliance.kms.signer import RsaPadding
-from tests.conftest import run_openssl
+from tests.conftest import APPLIANCE, run_openssl
 from tests.kms.artefacts import self_signed_ca, verify_artefacts
 from tests.kms.fakes.moto_kms import free_port, moto_server
 
-APPLIANCE = str(Path(__file__).resolve().parents[2] / ".venv" / "bin" / "appliance")
 AWS_KEY_TYPES = [t for t in KeyType if t is not KeyType.ED25519]
 
 

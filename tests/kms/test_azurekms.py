@@ -26,11 +26,10 @@ from appliance.kms.errors import (
     KmsError,
     UnsupportedKeyOperation,
 )
-from tests.conftest import run_openssl
+from tests.conftest import APPLIANCE, run_openssl
 from tests.kms.artefacts import self_signed_ca, verify_artefacts
 from tests.kms.fakes.azure_keyvault_server import KeyVaultServer
 
-APPLIANCE = str(Path(__file__).resolve().parents[2] / ".venv" / "bin" / "appliance")
 AZURE_KEY_TYPES = [t for t in KeyType if t is not KeyType.ED25519]
 
 

@@ -36,8 +36,8 @@ from appliance.kms.errors import (
 )
 from tests.kms.artefacts import self_signed_ca, verify_artefacts
 from tests.kms.fakes.cloudkms_server import FakeCloudKms
+from tests.conftest import APPLIANCE
 
-APPLIANCE = str(Path(__file__).resolve().parents[2] / ".venv" / "bin" / "appliance")
 RING = "projects/p/locations/europe-west1/keyRings/ca"
 _ids = itertools.count(1)
 

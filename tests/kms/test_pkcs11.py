@@ -16,12 +16,11 @@ from appliance.kms import KeyType, SignatureAlgorithm, open_key_manager
 from appliance.kms.errors import InvalidKmsUri, KeyNotFound, KmsAuthenticationFailed, KmsError, UnsupportedKeyOperation
 from appliance.kms.interface import CertificateStore, KeyDeleter, TokenInfo
 from appliance.kms.pkcs11 import PKCS11KMS
-from tests.conftest import SOFTHSM_MODULE, SoftHSMToken
+from tests.conftest import APPLIANCE, SOFTHSM_MODULE, SoftHSMToken
 from tests.kms.artefacts import self_signed_ca, verify_artefacts
 
 pytestmark = pytest.mark.hsm
 
-APPLIANCE = str(Path(__file__).resolve().parents[2] / ".venv" / "bin" / "appliance")
 
 
 @pytest.fixture

@@ -11,8 +11,8 @@ from appliance.kms import KeyType, open_key_manager
 from appliance.kms.errors import KeyNotFound, KmsAuthenticationFailed, MissingDependency, UnsupportedKeyOperation
 from appliance.kms.registry import BACKENDS, backend_class
 from tests.kms.artefacts import verify_artefacts
+from tests.conftest import APPLIANCE
 
-APPLIANCE = str(Path(__file__).resolve().parents[2] / ".venv" / "bin" / "appliance")
 
 
 @pytest.mark.parametrize("key_type", list(KeyType))
