@@ -22,7 +22,7 @@ from starlette.concurrency import run_in_threadpool
 
 from appliance import __version__
 from appliance.api.schemas import RekeyBody, RevokeBody, SignBody, parse_csr, parse_time_duration, to_pem
-from appliance.api.tls import peer_certificate
+from appliance.api.peer import peer_certificate
 from appliance.authority.interfaces import AuthorityInterface, IssuedCertificate, RevokeRequest, SignRequest
 from appliance.errors import BadRequest, NotFound
 

@@ -17,7 +17,7 @@ from appliance.cli.options import password_file_option, read_password_file
               show_default="number of cores", help="Worker processes (they share the database).")
 def serve(config: str, password_file: str | None, workers: int) -> None:
     """Serve step-ca's API over HTTPS with the CA's own certificate; SIGHUP reloads CONFIG."""
-    from appliance.api.server import ServeOptions, serve as run_server  # the web stack only when serving
+    from appliance.server.supervisor import ServeOptions, serve as run_server  # the web stack only when serving
 
     run_server(ServeOptions(config_path=Path(config).resolve(), password=read_password_file(password_file),
                             workers=workers))

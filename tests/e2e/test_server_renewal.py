@@ -22,7 +22,7 @@ OBSERVE_SECONDS = 12.0
 SERVE = """
 import datetime, sys
 from pathlib import Path
-from appliance.api.server import ServeOptions, serve
+from appliance.server.supervisor import ServeOptions, serve
 from appliance.cli.options import read_password_file
 serve(ServeOptions(Path(sys.argv[1]), read_password_file(sys.argv[2]), workers=1,
                    server_certificate_lifetime=datetime.timedelta(seconds=int(sys.argv[3]))))

@@ -7,7 +7,7 @@ from __future__ import annotations
 import asyncio
 import socket
 
-from appliance.api.server import bind
+from appliance.server.supervisor import bind
 
 
 def test_accepted_connections_have_tcp_nodelay() -> None:

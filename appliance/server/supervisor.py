@@ -6,7 +6,7 @@ replaces them on SIGHUP (new ca.json) or before the certificate expires: the
 new generation starts on the same sockets, then the old one drains its
 in-flight requests and exits. A ca.json that fails to load is logged and the
 running generation keeps serving. It also runs the retention job, which purges
-expired used tokens and ACME state (``appliance.api.retention``).
+expired used tokens and ACME state (``appliance.server.retention``).
 """
 
 from __future__ import annotations
@@ -28,10 +28,10 @@ from pathlib import Path
 
 from cryptography.hazmat.primitives.asymmetric import ec
 
-from appliance.api.retention import RetentionJob
-from appliance.api.runtime import Runtime, load_runtime
-from appliance.api.servercert import TLSFiles, write_tls_files
-from appliance.api.worker import GRACEFUL_TIMEOUT, WorkerSpec, configure_logging, worker_main
+from appliance.server.retention import RetentionJob
+from appliance.server.runtime import Runtime, load_runtime
+from appliance.server.servercert import TLSFiles, write_tls_files
+from appliance.server.worker import GRACEFUL_TIMEOUT, WorkerSpec, configure_logging, worker_main
 from appliance.errors import BadRequest
 from appliance.provisioner.base import utc_now
 

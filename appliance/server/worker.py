@@ -21,9 +21,9 @@ import uvloop
 from starlette.types import ASGIApp
 
 from appliance.api.app import create_app, create_insecure_app
-from appliance.api.runtime import Runtime, load_runtime
-from appliance.api.servercert import TLSFiles
-from appliance.api.tls import TLSHttpToolsProtocol, server_ssl_context
+from appliance.server.runtime import Runtime, load_runtime
+from appliance.server.servercert import TLSFiles
+from appliance.server.tls import TLSHttpToolsProtocol, server_ssl_context
 
 log = logging.getLogger("appliance.server")
 GRACEFUL_TIMEOUT = 30

@@ -13,7 +13,7 @@ from sqlalchemy import func, select
 
 from appliance.acme.models import (Account, Authorization, Challenge, ChallengeType, Identifier, IssuedCertificate,
                                    Order, Status, new_id)
-from appliance.api.retention import RetentionJob
+from appliance.server.retention import RetentionJob
 from appliance.db import open_database
 from appliance.db.acme_schema import (acme_accounts, acme_authorizations, acme_certificates, acme_challenges,
                                       acme_nonces, acme_orders)

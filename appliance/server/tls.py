@@ -1,4 +1,4 @@
-"""TLS for the API: step-ca's cipher defaults, and the verified client
+"""TLS for the listeners: step-ca's cipher defaults, and the verified client
 certificate handed to the app through the ASGI TLS extension
 (``scope["extensions"]["tls"]``), which uvicorn does not fill in itself."""
 
@@ -9,7 +9,6 @@ import ssl
 from pathlib import Path
 from typing import Any
 
-from cryptography import x509
 from starlette.types import ASGIApp, Receive, Scope, Send
 from uvicorn.protocols.http.httptools_impl import HttpToolsProtocol
 
@@ -46,13 +45,6 @@ def tls_extension(ssl_object: ssl.SSLObject) -> dict[str, Any]:
         "tls_version": ssl_object.version(),
         "cipher_suite": (ssl_object.cipher() or ("",))[0],
     }
-
-
-def peer_certificate(scope: Scope) -> x509.Certificate | None:
-    """The client certificate verified during the handshake, if one was sent."""
-    tls = scope.get("extensions", {}).get("tls") or {}
-    chain = tls.get("client_cert_chain") or []
-    return x509.load_pem_x509_certificate(chain[0].encode()) if chain else None
 
 
 class _WithTLSExtension:

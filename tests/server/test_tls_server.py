@@ -15,8 +15,8 @@ from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import ec
 
 from appliance.api import create_app
-from appliance.api.worker import uvicorn_server
-from appliance.api.servercert import write_tls_files
+from appliance.server.worker import uvicorn_server
+from appliance.server.servercert import write_tls_files
 from appliance.authority.interfaces import IssuedCertificate
 from tests.api.conftest import FakeAuthority
 from tests.api.pki import FakePKI, make_certificate
