@@ -12,7 +12,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from appliance.acme.problems import AcmeError, Problem
-from appliance.authority.keys import check_public_key
+from appliance.pki.keys import check_public_key
 from appliance.errors import Forbidden
 from appliance.jose import SIGNATURE_ALGORITHMS, InvalidKey, InvalidToken, UnverifiedToken, key_from_dict
 from appliance.jose.b64 import b64decode

@@ -19,7 +19,7 @@ from appliance.acme.models import (Account, Authorization, Challenge, ChallengeT
 from appliance.acme.problems import AcmeError, Problem, Subproblem
 from appliance.acme.renewal import cert_id, check_replaces
 from appliance.acme.views import authorization_json, authorization_status, challenge_json, order_json
-from appliance.authority.pem import to_pem
+from appliance.pki.pem import to_pem
 from appliance.errors import ApplianceError, ErrorKind
 from appliance.jose.b64 import b64decode
 from appliance.policy import NamesRefused

@@ -25,7 +25,7 @@ from appliance.authority.interfaces import AuthorityInterface
 from appliance.errors import ErrorKind, NotFound
 from appliance.jose import key_from_dict
 from appliance.provisioner.acme import ACMEProvisioner
-from appliance.provisioner.base import utc_now
+from appliance.pki.clock import utc_now
 
 
 class KeyUse(enum.Enum):

@@ -1,4 +1,4 @@
-"""What the ACME core needs from storage; ``appliance.db.acme_store`` implements it.
+"""What the ACME core needs from storage; ``appliance.acme.sql_store`` implements it.
 
 Every state change is a compare-and-set on the current status, so several
 processes sharing one database never move an object twice.

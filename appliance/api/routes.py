@@ -21,9 +21,10 @@ from fastapi.responses import JSONResponse, Response
 from starlette.concurrency import run_in_threadpool
 
 from appliance import __version__
-from appliance.api.schemas import RekeyBody, RevokeBody, SignBody, parse_csr, parse_time_duration, to_pem
+from appliance.api.schemas import RekeyBody, RevokeBody, SignBody, parse_csr, parse_time_duration
 from appliance.api.peer import peer_certificate
 from appliance.authority.interfaces import AuthorityInterface, IssuedCertificate, RevokeRequest, SignRequest
+from appliance.pki.pem import to_pem
 from appliance.errors import BadRequest, NotFound
 
 PEM_MEDIA_TYPE = "application/x-pem-file"

@@ -8,7 +8,6 @@ import re
 from typing import Any
 
 from cryptography import x509
-from cryptography.hazmat.primitives import serialization
 from pydantic import BaseModel, ConfigDict, Field
 
 from appliance.errors import BadRequest
@@ -71,7 +70,3 @@ def parse_csr(pem: str) -> x509.CertificateSigningRequest:
         return x509.load_pem_x509_csr(pem.encode())
     except (ValueError, UnicodeEncodeError):
         raise BadRequest("invalid csr") from None
-
-
-def to_pem(certificate: x509.Certificate) -> str:
-    return certificate.public_bytes(serialization.Encoding.PEM).decode()

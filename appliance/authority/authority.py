@@ -13,7 +13,7 @@ from cryptography.hazmat.primitives.asymmetric.types import CertificatePublicKey
 from appliance.authority.crl import CrlPublisher
 from appliance.authority.interfaces import IssuedCertificate, RevokeRequest, SignRequest
 from appliance.authority.leaf import IssuanceFailed, LeafSigner
-from appliance.authority.pem import fingerprint, load_certificates, to_pem
+from appliance.pki.pem import fingerprint, load_certificates, to_pem
 from appliance.authority.renew_token import verify_renew_token
 from appliance.authority.request import authorised_names, csr_common_name, csr_public_key, validity
 from appliance.config import CaConfig
@@ -33,7 +33,7 @@ from appliance.provisioner import (
     TokenUse,
 )
 from appliance.provisioner.acme import ACMEProvisioner
-from appliance.provisioner.base import utc_now
+from appliance.pki.clock import utc_now
 
 log = logging.getLogger(__name__)
 

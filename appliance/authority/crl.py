@@ -10,7 +10,7 @@ from typing import Callable
 from cryptography import x509
 from cryptography.hazmat.primitives import serialization
 
-from appliance.authority.keys import signature_hash
+from appliance.pki.keys import signature_hash
 from appliance.config import CrlConfig
 from appliance.db.interfaces import Database
 from appliance.errors import NotImplementedFeature

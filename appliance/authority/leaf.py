@@ -12,7 +12,7 @@ from cryptography.hazmat.primitives.asymmetric.types import CertificatePublicKey
 from cryptography.x509.oid import ExtendedKeyUsageOID, ExtensionOID, NameOID
 
 from appliance.errors import ApplianceError
-from appliance.authority.keys import signature_hash
+from appliance.pki.keys import signature_hash
 
 _REGENERATED = (ExtensionOID.SUBJECT_KEY_IDENTIFIER, ExtensionOID.AUTHORITY_KEY_IDENTIFIER)
 

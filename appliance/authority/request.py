@@ -8,7 +8,7 @@ from cryptography import x509
 from cryptography.hazmat.primitives.asymmetric.types import CertificatePublicKeyTypes
 from cryptography.x509.oid import NameOID
 
-from appliance.authority.keys import check_public_key
+from appliance.pki.keys import check_public_key
 from appliance.errors import BadRequest, Forbidden
 from appliance.provisioner import Claimer, Names
 

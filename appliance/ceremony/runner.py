@@ -9,7 +9,6 @@ appends an entry to the transcript.
 from __future__ import annotations
 
 import contextlib
-import datetime
 import os
 from dataclasses import dataclass
 from pathlib import Path
@@ -35,12 +34,13 @@ from appliance.ceremony.model import (
 from appliance.ceremony.transcript import append_entry, file_sha256, recorded_path, verify_transcript
 from appliance.errors import ApplianceError
 from appliance.kms import KeyManager, KeyType, parse_uri
+from appliance.pki.clock import utc_now
 
 PEM = serialization.Encoding.PEM
 
 
 def _now() -> str:
-    return datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="milliseconds").replace("+00:00", "Z")
+    return utc_now().isoformat(timespec="milliseconds").replace("+00:00", "Z")
 
 
 def _public_pem(key: PublicKeyTypes) -> bytes:

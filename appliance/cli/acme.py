@@ -10,15 +10,14 @@ from typing import Any
 import click
 
 from appliance.acme.models import EabKey
-from appliance.cli.ca_provisioner import ca_config_option
-from appliance.cli.init import default_path
+from appliance.cli.options import ca_config_option, default_path
 from appliance.client.settings import ClientPaths, resolve_ca_config
 from appliance.config import load_config
 from appliance.db import open_database
-from appliance.db.acme_store import SQLAcmeStore
+from appliance.acme.sql_store import SQLAcmeStore
 from appliance.errors import NotFound
 from appliance.jose.b64 import b64encode
-from appliance.provisioner.base import utc_now
+from appliance.pki.clock import utc_now
 
 HMAC_KEY_BYTES = 32
 

@@ -8,9 +8,7 @@ from typing import Any, Callable, Sequence
 import click
 from cryptography.hazmat.primitives.asymmetric.types import PrivateKeyTypes
 
-from appliance.cli.ca_provisioner import provisioner
-from appliance.cli.init import default_path
-from appliance.cli.options import password_file_option, read_password_file
+from appliance.cli.options import default_path, password_file_option, read_password_file
 from appliance.client.bootstrap import bootstrap as bootstrap_ca
 from appliance.client.files import refuse_overwrite, write_certificates, write_private_key
 from appliance.client.http import CaClient, SignedChain
@@ -18,7 +16,7 @@ from appliance.client.keys import KeyType, created_kms_key, csr_pem, generate_pr
 from appliance.client.renewal import Renewer, expires_within, run_hook
 from appliance.client.settings import CaSettings, ClientPaths, resolve
 from appliance.client.tokens import find_jwk_provisioner, provisioner_token
-from appliance.config import parse_duration
+from appliance.pki.duration import parse_duration
 from appliance.errors import BadRequest
 from appliance.jose import UnverifiedToken, decrypt_jwk, key_from_dict, thumbprint
 
@@ -73,9 +71,6 @@ def make_token(client: CaClient, settings: CaSettings, *, provisioner_name: str 
 @click.group()
 def ca() -> None:
     """Use an online CA: bootstrap trust, get, renew and revoke certificates."""
-
-
-ca.add_command(provisioner)
 
 
 @ca.command()

@@ -9,11 +9,10 @@ from typing import Any, Callable
 
 import click
 
-from appliance.cli.init import default_path
-from appliance.cli.options import password_file_option, read_password_file
+from appliance.cli.options import ca_config_option, default_path, password_file_option, read_password_file
 from appliance.client.provisioners import PROVISIONER_TYPES, CaJson, ProvisionerOptions
 from appliance.client.settings import ClientPaths, resolve_ca_config
-from appliance.config import parse_duration
+from appliance.pki.duration import parse_duration
 from appliance.errors import BadRequest
 
 F = Callable[..., Any]
@@ -33,8 +32,6 @@ def _ca_json(ca_config: str | None) -> CaJson:
     return CaJson(resolve_ca_config(ClientPaths.at(default_path()), ca_config))
 
 
-ca_config_option = click.option("--ca-config", type=click.Path(dir_okay=False),
-                                help="The CA's ca.json (default: defaults.json's ca-config, or config/ca.json).")
 type_option = click.option("--type", "type_name", type=click.Choice(sorted(PROVISIONER_TYPES), case_sensitive=False),
                            help="The provisioner type.")
 

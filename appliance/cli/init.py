@@ -6,7 +6,6 @@ in the online HSM, no root key)."""
 from __future__ import annotations
 
 import datetime
-import os
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -19,7 +18,7 @@ from cryptography.hazmat.primitives.asymmetric.types import PrivateKeyTypes, Pub
 
 from appliance.ceremony.build import ca_certificate
 from appliance.ceremony.model import CertificateProfile, Subject
-from appliance.cli.options import password_file_option, read_password_file
+from appliance.cli.options import default_path, password_file_option, read_password_file
 from appliance.config import DefaultsConfig, parse_config, write_defaults, write_json
 from appliance.errors import BadRequest
 from appliance.jose import encrypt_jwk, generate_jwk, public_dict
@@ -38,10 +37,6 @@ TLS_DEFAULTS = {
     "maxVersion": 1.3,
     "renegotiation": False,
 }
-
-
-def default_path() -> str:
-    return os.environ.get("APPLIANCE_PATH") or str(Path.home() / ".appliance")
 
 
 @dataclass(frozen=True)

@@ -11,6 +11,7 @@ from appliance import __version__
 from appliance.errors import ApplianceError
 from appliance.cli.acme import acme
 from appliance.cli.ca import ca
+from appliance.cli.ca_provisioner import provisioner
 from appliance.cli.ceremony import ceremony
 from appliance.cli.certificate import certificate
 from appliance.cli.crypto import crypto
@@ -41,6 +42,7 @@ cli.add_command(kms)
 cli.add_command(serve)
 cli.add_command(ceremony)
 cli.add_command(ca)
+ca.add_command(provisioner)
 ca.add_command(acme)
 cli.add_command(certificate)
 cli.add_command(crypto)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 from pathlib import Path
 
 import click
@@ -24,3 +25,12 @@ password_file_option = click.option(
     type=click.Path(dir_okay=False),
     help="File whose first line is the password (softkms keys) or PIN.",
 )
+
+
+def default_path() -> str:
+    """The CA's directory: $APPLIANCE_PATH, else ~/.appliance (step-ca's $STEPPATH)."""
+    return os.environ.get("APPLIANCE_PATH") or str(Path.home() / ".appliance")
+
+
+ca_config_option = click.option("--ca-config", type=click.Path(dir_okay=False),
+                                help="The CA's ca.json (default: defaults.json's ca-config, or config/ca.json).")

@@ -5,7 +5,7 @@ from __future__ import annotations
 from appliance.client.files import normalise_fingerprint, refuse_overwrite, write_atomic
 from appliance.client.http import CaClient, tls_context
 from appliance.client.settings import CaSettings, ClientPaths
-from appliance.authority.pem import to_pem
+from appliance.pki.pem import to_pem
 from appliance.config import DefaultsConfig, write_defaults
 
 

@@ -11,7 +11,7 @@ from cryptography import x509
 from cryptography.hazmat.primitives.asymmetric import ec, ed448, ed25519, rsa
 from cryptography.hazmat.primitives.asymmetric.types import CertificatePublicKeyTypes
 
-from appliance.authority.pem import fingerprint
+from appliance.pki.pem import fingerprint
 from appliance.provisioner.collection import PROVISIONER_TYPES
 from appliance.provisioner.extension import PROVISIONER_OID, ProvisionerExtension
 

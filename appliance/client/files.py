@@ -13,7 +13,7 @@ from cryptography import x509
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric.types import PrivateKeyTypes
 
-from appliance.authority.pem import fingerprint, load_certificates, to_pem
+from appliance.pki.pem import fingerprint, load_certificates, to_pem
 from appliance.errors import BadRequest
 from appliance.kms.softkms import encrypted_pem, load_private_key
 

@@ -9,7 +9,7 @@ from cryptography import x509
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric.types import PrivateKeyTypes
 
-from appliance.authority.keys import signature_hash
+from appliance.pki.keys import signature_hash
 from appliance.kms import KeyType, open_key_manager
 from appliance.kms.softkms import generate_private_key
 from appliance.provisioner.names import Names

@@ -17,7 +17,7 @@ from appliance.config import ConfigError, parse_config, write_json
 from appliance.errors import BadRequest, Conflict, NotFound
 from appliance.jose import encrypt_jwk, generate_jwk, key_from_dict, public_dict, thumbprint
 from appliance.provisioner import Audiences, Claimer, Collection, ProvisionerContext
-from appliance.provisioner.base import utc_now
+from appliance.pki.clock import utc_now
 
 #: The claims ``--x509-*-dur`` and the renewal flags set (step-ca's names).
 CLAIM_NAMES = frozenset({

@@ -23,6 +23,7 @@ from appliance.client.http import SignedChain
 from appliance.client.settings import CaSettings
 from appliance.client.tokens import renew_token
 from appliance.errors import ApplianceError
+from appliance.pki.clock import utc_now
 
 #: Renew at 2/3 of the lifetime, earlier by up to 1/20 of it (spreads a fleet's renewals).
 RENEW_FRACTION = 2 / 3
@@ -30,10 +31,6 @@ JITTER_FRACTION = 1 / 20
 MIN_RETRY = datetime.timedelta(seconds=1)
 MIN_WAIT = datetime.timedelta(seconds=1)
 MAX_RETRY = datetime.timedelta(minutes=5)
-
-
-def utc_now() -> datetime.datetime:
-    return datetime.datetime.now(datetime.timezone.utc)
 
 
 def lifetime(certificate: x509.Certificate) -> datetime.timedelta:

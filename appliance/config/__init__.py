@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-from appliance.config.duration import format_duration, parse_duration
 from appliance.config.load import (
     ConfigError,
     config_to_dict,
@@ -24,11 +23,9 @@ __all__ = [
     "KmsConfig",
     "address_host",
     "config_to_dict",
-    "format_duration",
     "load_config",
     "load_defaults",
     "parse_config",
-    "parse_duration",
     "write_config",
     "write_defaults",
     "write_json",

@@ -10,7 +10,7 @@ import tempfile
 from pathlib import Path
 from typing import Any
 
-from appliance.config.duration import format_duration, parse_duration
+from appliance.pki.duration import format_duration, parse_duration
 from appliance.config.fields import unsupported_notices
 from appliance.config.model import (DEFAULT_RETENTION, AuthorityConfig, CaConfig, CrlConfig, DefaultsConfig,
                                     KmsConfig)

@@ -7,7 +7,7 @@ import datetime
 from dataclasses import dataclass
 from typing import Any
 
-from appliance.config.duration import parse_duration
+from appliance.pki.duration import parse_duration
 from appliance.errors import BadRequest
 
 

@@ -13,9 +13,9 @@ import logging
 import threading
 from typing import Any
 
-from appliance.config import format_duration
+from appliance.pki.duration import format_duration
 from appliance.db import SQLDatabase, open_database
-from appliance.provisioner.base import utc_now
+from appliance.pki.clock import utc_now
 
 log = logging.getLogger("appliance.retention")
 STOP_TIMEOUT = 5.0

@@ -12,7 +12,7 @@ from appliance.api.app import ApiSettings
 from appliance.authority.authority import Authority
 from appliance.config import CaConfig, load_config
 from appliance.db import Database, open_database
-from appliance.db.acme_store import SQLAcmeStore
+from appliance.acme.sql_store import SQLAcmeStore
 
 
 @dataclass

@@ -12,7 +12,7 @@ from cryptography import x509
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import ec
 
-from appliance.api.schemas import to_pem
+from appliance.pki.pem import to_pem
 from appliance.authority.interfaces import IssuedCertificate
 
 RENEW_AT = 2 / 3  # of the certificate's lifetime, as step-ca renews its own

@@ -33,7 +33,7 @@ from appliance.server.runtime import Runtime, load_runtime
 from appliance.server.servercert import TLSFiles, write_tls_files
 from appliance.server.worker import GRACEFUL_TIMEOUT, WorkerSpec, configure_logging, worker_main
 from appliance.errors import BadRequest
-from appliance.provisioner.base import utc_now
+from appliance.pki.clock import utc_now
 
 log = logging.getLogger("appliance.server")
 READY_TIMEOUT = 60.0

@@ -17,7 +17,7 @@ from appliance.api import create_app
 from appliance.authority.authority import Authority
 from appliance.db import open_database
 from appliance.db.acme_schema import TABLES
-from appliance.db.acme_store import SQLAcmeStore
+from appliance.acme.sql_store import SQLAcmeStore
 from appliance.db.schema import certificates, revocations
 from appliance.db.sql import SQLDatabase
 from tests.acme.client import AcmeClient

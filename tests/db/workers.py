@@ -41,7 +41,7 @@ def acme_traffic(db_config: dict[str, Any], threads: int, orders: int, start: An
     using and minting a nonce per request as the server does; the errors."""
     from concurrent.futures import ThreadPoolExecutor
 
-    from appliance.db.acme_store import SQLAcmeStore
+    from appliance.acme.sql_store import SQLAcmeStore
 
     store = SQLAcmeStore(open_database(db_config))
     start.wait()

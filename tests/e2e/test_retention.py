@@ -11,7 +11,7 @@ import pytest
 
 from appliance.config import load_config
 from appliance.db import open_database
-from appliance.db.acme_store import SQLAcmeStore
+from appliance.acme.sql_store import SQLAcmeStore
 from tests.e2e.harness import init_ca, start_server
 
 pytestmark = pytest.mark.slow

@@ -17,7 +17,7 @@ from appliance.server.retention import RetentionJob
 from appliance.db import open_database
 from appliance.db.acme_schema import (acme_accounts, acme_authorizations, acme_certificates, acme_challenges,
                                       acme_nonces, acme_orders)
-from appliance.db.acme_store import SQLAcmeStore
+from appliance.acme.sql_store import SQLAcmeStore
 from appliance.db.schema import used_tokens
 from tests.db.conftest import DbConfigFactory
 

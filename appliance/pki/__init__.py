@@ -1,0 +1,1 @@
+"""Small shared PKI helpers: PEM, key checks, clock, durations, DER tables."""
