@@ -10,7 +10,8 @@ from typing import Any, Callable
 import click
 
 from appliance.cli.options import ca_config_option, default_path, password_file_option, read_password_file
-from appliance.client.provisioners import PROVISIONER_TYPES, CaJson, ProvisionerOptions
+from appliance.client.provisioners import CaJson, ProvisionerOptions
+from appliance.provisioner.types import BUILT_TYPES
 from appliance.client.settings import ClientPaths, resolve_ca_config
 from appliance.pki.duration import parse_duration
 from appliance.errors import BadRequest
@@ -32,7 +33,7 @@ def _ca_json(ca_config: str | None) -> CaJson:
     return CaJson(resolve_ca_config(ClientPaths.at(default_path()), ca_config))
 
 
-type_option = click.option("--type", "type_name", type=click.Choice(sorted(PROVISIONER_TYPES), case_sensitive=False),
+type_option = click.option("--type", "type_name", type=click.Choice(sorted(BUILT_TYPES), case_sensitive=False),
                            help="The provisioner type.")
 
 

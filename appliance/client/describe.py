@@ -12,12 +12,11 @@ from cryptography.hazmat.primitives.asymmetric import ec, ed448, ed25519, rsa
 from cryptography.hazmat.primitives.asymmetric.types import CertificatePublicKeyTypes
 
 from appliance.pki.pem import fingerprint
-from appliance.provisioner.collection import PROVISIONER_TYPES
 from appliance.provisioner.extension import PROVISIONER_OID, ProvisionerExtension
+from appliance.provisioner.types import TYPE_NAMES_BY_CODE
 
 _KEY_USAGES = ("digital_signature", "content_commitment", "key_encipherment", "data_encipherment",
                "key_agreement", "key_cert_sign", "crl_sign")
-_TYPE_NAMES = {impl.type_code: name for name, impl in PROVISIONER_TYPES.items()}
 
 
 def _key_usage(value: x509.KeyUsage) -> list[str]:
@@ -59,7 +58,7 @@ _EXTENSIONS: dict[type[x509.ExtensionType], tuple[str, Callable[[Any], Any]]] = 
 
 def _provisioner(value: x509.UnrecognizedExtension) -> dict[str, Any]:
     extension = ProvisionerExtension.from_der(value.value)
-    return {"type": _TYPE_NAMES.get(extension.type, str(extension.type)), "name": extension.name,
+    return {"type": TYPE_NAMES_BY_CODE.get(extension.type, str(extension.type)), "name": extension.name,
             "credential_id": extension.credential_id}
 
 

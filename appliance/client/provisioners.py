@@ -1,7 +1,7 @@
 """``ca provisioner``: list, add, remove and update provisioners in ca.json.
 
-Each provisioner type is one entry of ``PROVISIONER_TYPES`` (how to make its
-credential, how to change it); later types (ACME, OIDC, X5C, ...) add an entry.
+Each built provisioner type (``appliance.provisioner.types``) has one entry in
+``CREDENTIAL_HANDLERS`` (how to make its credential, how to change it).
 The file is edited as JSON so every other field is kept, validated with the
 config loader, then written atomically.
 """
@@ -17,6 +17,7 @@ from appliance.config import ConfigError, parse_config, write_json
 from appliance.errors import BadRequest, Conflict, NotFound
 from appliance.jose import encrypt_jwk, generate_jwk, key_from_dict, public_dict, thumbprint
 from appliance.provisioner import Audiences, Claimer, Collection, ProvisionerContext
+from appliance.provisioner.types import BUILT_TYPES, provisioner_type
 from appliance.pki.clock import utc_now
 
 #: The claims ``--x509-*-dur`` and the renewal flags set (step-ca's names).
@@ -38,7 +39,7 @@ class ProvisionerOptions:
     require_eab: bool | None = None
 
 
-class ProvisionerType(Protocol):
+class CredentialHandler(Protocol):
     """How ``add`` and ``update`` handle one provisioner type."""
 
     def new(self, name: str, options: ProvisionerOptions) -> dict[str, Any]:
@@ -100,14 +101,14 @@ class AcmeType:
         return self.update({"type": "ACME", "name": name}, options)
 
 
-PROVISIONER_TYPES: dict[str, ProvisionerType] = {"JWK": JwkType(), "ACME": AcmeType()}
+CREDENTIAL_HANDLERS: dict[str, CredentialHandler] = {"JWK": JwkType(), "ACME": AcmeType()}
 
 
-def provisioner_type(name: str) -> ProvisionerType:
-    try:
-        return PROVISIONER_TYPES[name.upper()]
-    except KeyError:
-        raise BadRequest(f"unsupported provisioner type '{name}' (supported: {', '.join(PROVISIONER_TYPES)})") from None
+def credential_handler(name: str) -> CredentialHandler:
+    kind = provisioner_type(name)
+    if not kind.built:
+        raise BadRequest(f"provisioner type '{kind.name}' is not supported yet (supported: {', '.join(BUILT_TYPES)})")
+    return CREDENTIAL_HANDLERS[kind.name]
 
 
 def _with_claims(entry: dict[str, Any], claims: dict[str, Any]) -> dict[str, Any]:
@@ -156,7 +157,7 @@ class CaJson:
         if any(p.get("name") == name and str(p.get("type", "")).upper() == type_name.upper()
                for p in self.provisioners):
             raise Conflict(f"a {type_name.upper()} provisioner named '{name}' already exists")
-        entry = _with_claims(provisioner_type(type_name).new(name, options), options.claims)
+        entry = _with_claims(credential_handler(type_name).new(name, options), options.claims)
         self.provisioners.append(entry)
         return entry
 
@@ -166,7 +167,7 @@ class CaJson:
     def update(self, name: str, type_name: str | None, options: ProvisionerOptions) -> dict[str, Any]:
         index = self._index(name, type_name)
         entry = self.provisioners[index]
-        updated = provisioner_type(str(entry.get("type", ""))).update(entry, options)
+        updated = credential_handler(str(entry.get("type", ""))).update(entry, options)
         self.provisioners[index] = _with_claims(updated, options.claims)
         return self.provisioners[index]
 

@@ -18,6 +18,7 @@ from typing import Any
 from appliance.errors import BadRequest, Unauthorized
 from appliance.jose import UnverifiedToken
 from appliance.provisioner.base import Provisioner, ProvisionerContext, RevokeAuthorization, SignOptions
+from appliance.provisioner.types import PROVISIONER_TYPES
 
 CHALLENGE_TYPES = ("http-01", "dns-01", "tls-alpn-01")
 DEFAULT_PORTS = {"http-01": 80, "tls-alpn-01": 443}
@@ -33,8 +34,7 @@ def _strings(config: dict[str, Any], name: str, where: str) -> tuple[str, ...]:
 class ACMEProvisioner(Provisioner):
     """Orders are authorised by challenges; names by the policies; durations by the claims."""
 
-    type_name = "ACME"
-    type_code = 6
+    kind = PROVISIONER_TYPES["ACME"]
 
     def __init__(self, config: dict[str, Any], context: ProvisionerContext) -> None:
         super().__init__(config, context)

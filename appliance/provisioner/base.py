@@ -17,6 +17,7 @@ from appliance.provisioner.audience import Audiences
 from appliance.provisioner.claims import Claimer
 from appliance.provisioner.extension import ProvisionerExtension
 from appliance.provisioner.names import Names
+from appliance.provisioner.types import ProvisionerType
 from appliance.pki.clock import utc_now
 
 
@@ -61,8 +62,7 @@ class RevokeAuthorization:
 class Provisioner(abc.ABC):
     """One configured provisioner; built once at load, then shared by requests."""
 
-    type_name: ClassVar[str]
-    type_code: ClassVar[int]
+    kind: ClassVar[ProvisionerType]
 
     def __init__(self, config: dict[str, Any], context: ProvisionerContext) -> None:
         self.config = config
@@ -82,7 +82,7 @@ class Provisioner(abc.ABC):
 
     @property
     def extension(self) -> ProvisionerExtension:
-        return ProvisionerExtension(self.type_code, self.name, self.credential_id)
+        return ProvisionerExtension(self.kind.code, self.name, self.credential_id)
 
     @abc.abstractmethod
     def authorize_sign(self, token: UnverifiedToken) -> SignOptions:

@@ -13,12 +13,12 @@ from appliance.provisioner.base import Provisioner, ProvisionerContext
 from appliance.provisioner.extension import ProvisionerExtension
 from appliance.provisioner.acme import ACMEProvisioner
 from appliance.provisioner.jwk import JWKProvisioner
+from appliance.provisioner.types import provisioner_type
 
 log = logging.getLogger(__name__)
 
-PROVISIONER_TYPES: dict[str, type[Provisioner]] = {"JWK": JWKProvisioner, "ACME": ACMEProvisioner}
-#: step-ca types that later issues implement; skipped with a notice until then.
-STEP_CA_TYPES = frozenset({"OIDC", "GCP", "AWS", "AZURE", "X5C", "K8SSA", "SSHPOP", "SCEP", "NEBULA"})
+#: The implementation of each built type (``types.BUILT_TYPES``).
+IMPLEMENTATIONS: dict[str, type[Provisioner]] = {"JWK": JWKProvisioner, "ACME": ACMEProvisioner}
 MAX_LIMIT = 100
 
 
@@ -41,14 +41,14 @@ class Collection:
         provisioners: list[Provisioner] = []
         notices: list[str] = []
         for config in configs:
-            kind = str(config.get("type", "")).upper()
-            impl = PROVISIONER_TYPES.get(kind)
-            if impl is None:
-                if kind not in STEP_CA_TYPES:
-                    raise BadRequest(f"provisioner '{config.get('name')}': unknown type '{config.get('type')}'")
-                notices.append(f"provisioner '{config.get('name')}' of type {kind} is not supported yet; skipped")
+            try:
+                kind = provisioner_type(config.get("type", ""))
+            except BadRequest as exc:
+                raise BadRequest(f"provisioner '{config.get('name')}': {exc.message}") from None
+            if not kind.built:
+                notices.append(f"provisioner '{config.get('name')}' of type {kind.name} is not supported yet; skipped")
                 continue
-            provisioners.append(impl(config, context))
+            provisioners.append(IMPLEMENTATIONS[kind.name](config, context))
         return cls(provisioners, tuple(notices))
 
     def __len__(self) -> int:
@@ -75,7 +75,7 @@ class Collection:
         except BadRequest:
             ext = None
         found = self._by_id.get(f"{ext.name}:{ext.credential_id}") if ext else None
-        if found is None or found.type_code != ext.type:  # type: ignore[union-attr]
+        if found is None or found.kind.code != ext.type:  # type: ignore[union-attr]
             raise Unauthorized("the certificate was not authorised by a provisioner of this CA")
         return found
 

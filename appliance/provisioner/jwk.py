@@ -24,13 +24,13 @@ from appliance.provisioner.base import (
 )
 from appliance.provisioner.names import Names
 from appliance.provisioner.token import check_times, string_claim
+from appliance.provisioner.types import PROVISIONER_TYPES
 
 
 class JWKProvisioner(Provisioner):
     """step-ca's ``JWK`` type: ``{type, name, key, encryptedKey?, claims?}``."""
 
-    type_name = "JWK"
-    type_code = 1
+    kind = PROVISIONER_TYPES["JWK"]
 
     def __init__(self, config: dict[str, Any], context: ProvisionerContext) -> None:
         super().__init__(config, context)
