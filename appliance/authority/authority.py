@@ -13,12 +13,13 @@ from cryptography.hazmat.primitives.asymmetric.types import CertificatePublicKey
 from appliance.authority.crl import CrlPublisher
 from appliance.authority.interfaces import IssuedCertificate, RevokeRequest, SignRequest
 from appliance.authority.leaf import IssuanceFailed, LeafSigner
+from appliance.authority.ocsp import OcspResponder
 from appliance.pki.pem import fingerprint, load_certificates, to_pem
 from appliance.authority.renew_token import verify_renew_token
 from appliance.authority.request import authorised_names, csr_common_name, csr_public_key, validity
 from appliance.config import CaConfig
 from appliance.db.interfaces import CertificateRecord, Database, RevocationRecord
-from appliance.errors import BadRequest, Conflict, NotImplementedFeature, Unauthorized
+from appliance.errors import BadRequest, Conflict, Unauthorized
 from appliance.jose import UnverifiedToken
 from appliance.kms import KeyManager, open_key_manager
 from appliance.policy import NamePolicy, NamesRefused
@@ -109,6 +110,7 @@ class Authority:
         for notice in self.provisioner_collection.notices:
             log.warning("%s", notice)
         self._crl = CrlPublisher(config.crl, self._intermediates[0], signer, database, now)
+        self._ocsp = OcspResponder(config.ocsp, self._intermediates[0], signer, database, now)
 
     @classmethod
     def from_config(cls, config: CaConfig, database: Database, *, password: bytes | None = None,
@@ -293,8 +295,9 @@ class Authority:
         serial = parse_serial(request.serial)
         if request.reason_code not in REASON_CODES:
             raise BadRequest(f"reasonCode {request.reason_code} is not an RFC 5280 reason code")
-        if not request.passive:
-            raise NotImplementedFeature("active revocation is not supported: revoke passively")
+        if not request.passive and not (self.config.ocsp.enabled or self.config.crl.enabled):
+            raise BadRequest("active revocation (passive: false) needs ocsp.enabled or crl.enabled in ca.json: "
+                             "revoke passively")
         if request.token:
             token = UnverifiedToken.parse(request.token)
             provisioner = self.provisioner_collection.for_token(token)
@@ -315,22 +318,27 @@ class Authority:
             name, mtls = (extension.name if extension else AUTHORITY_PROVISIONER), True
         else:
             raise Unauthorized("revocation needs a token or a client certificate")
-        self._record_revocation(serial, request.reason_code, request.reason, name, mtls=mtls)
+        self._record_revocation(serial, request.reason_code, request.reason, name, mtls=mtls, passive=request.passive)
 
     def revoke_authorized(self, serial: str, reason_code: int, reason: str, provisioner: str) -> None:
         if reason_code not in REASON_CODES:
             raise BadRequest(f"reasonCode {reason_code} is not an RFC 5280 reason code")
         self._record_revocation(parse_serial(serial), reason_code, reason, provisioner, mtls=False)
 
-    def _record_revocation(self, serial: str, reason_code: int, reason: str, provisioner: str, *, mtls: bool) -> None:
-        """Record a passive revocation (``Conflict`` if already revoked); the next CRL lists it."""
+    def _record_revocation(self, serial: str, reason_code: int, reason: str, provisioner: str, *, mtls: bool,
+                           passive: bool = True) -> None:
+        """Record a revocation (``Conflict`` if already revoked): renewals stop at once, and
+        the next CRL and OCSP response list it, passive or active alike."""
         self.database.revoke(RevocationRecord(
             serial=serial, reason_code=reason_code, reason=reason,
-            revoked_at=self._now(), provisioner=provisioner, passive=True, mtls=mtls,
+            revoked_at=self._now(), provisioner=provisioner, passive=passive, mtls=mtls,
         ))
 
     def crl(self) -> bytes:
         return self._crl.current()
+
+    def ocsp(self, request_der: bytes) -> bytes:
+        return self._ocsp.respond(request_der)
 
     # -- discovery -------------------------------------------------------------------
 

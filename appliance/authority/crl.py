@@ -15,7 +15,7 @@ from appliance.config import CrlConfig
 from appliance.db.interfaces import Database
 from appliance.errors import NotImplementedFeature
 
-_REASONS = {
+REASONS = {
     1: x509.ReasonFlags.key_compromise, 2: x509.ReasonFlags.ca_compromise,
     3: x509.ReasonFlags.affiliation_changed, 4: x509.ReasonFlags.superseded,
     5: x509.ReasonFlags.cessation_of_operation, 6: x509.ReasonFlags.certificate_hold,
@@ -75,8 +75,8 @@ class CrlPublisher:
         )
         for record in self._database.list_revocations(active_only=True):
             revoked = x509.RevokedCertificateBuilder().serial_number(int(record.serial)).revocation_date(record.revoked_at)
-            if record.reason_code in _REASONS:
-                revoked = revoked.add_extension(x509.CRLReason(_REASONS[record.reason_code]), critical=False)
+            if record.reason_code in REASONS:
+                revoked = revoked.add_extension(x509.CRLReason(REASONS[record.reason_code]), critical=False)
             builder = builder.add_revoked_certificate(revoked.build())
         crl = builder.sign(self._signer, signature_hash(self._signer))  # type: ignore[arg-type]
         return crl.public_bytes(serialization.Encoding.DER)

@@ -6,7 +6,7 @@ from __future__ import annotations
 SUPPORTED = {
     "": frozenset({
         "root", "federatedRoots", "crt", "key", "address", "insecureAddress", "dnsNames",
-        "logger", "db", "tls", "kms", "crl", "authority", "password", "commonName", "metricsAddress",
+        "logger", "db", "tls", "kms", "crl", "ocsp", "authority", "password", "commonName", "metricsAddress",
     }),
     "authority": frozenset({"provisioners", "claims", "policy", "disableIssuedAtCheck", "backdate"}),
     "authority.claims": frozenset({
@@ -14,6 +14,7 @@ SUPPORTED = {
         "disableRenewal", "allowRenewalAfterExpiry", "disableIssuedAtCheck",
     }),
     "crl": frozenset({"enabled", "generateOnRevoke", "cacheDuration", "renewPeriod", "idpURL"}),
+    "ocsp": frozenset({"enabled", "validity", "cacheSize"}),
     "kms": frozenset({"type", "uri"}),
     "tls": frozenset({"cipherSuites", "minVersion", "maxVersion", "renegotiation"}),
     "logger": frozenset({"format", "level"}),

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import datetime
 import json
 import logging
 import os
@@ -12,7 +13,7 @@ from typing import Any
 
 from appliance.pki.duration import format_duration, parse_duration
 from appliance.config.fields import unsupported_notices
-from appliance.config.model import (DEFAULT_RETENTION, AuthorityConfig, CaConfig, CrlConfig, DefaultsConfig,
+from appliance.config.model import (DEFAULT_RETENTION, AuthorityConfig, CaConfig, CrlConfig, DefaultsConfig, OcspConfig,
                                     KmsConfig)
 from appliance.errors import BadRequest
 
@@ -117,6 +118,17 @@ def _crl(data: dict[str, Any]) -> CrlConfig:
     )
 
 
+def _ocsp(data: dict[str, Any]) -> OcspConfig:
+    ocsp = _object(data, "ocsp")
+    validity = _duration(ocsp, "validity", "ocsp", OcspConfig().validity)
+    if validity < datetime.timedelta(minutes=1):
+        raise ConfigError("ca.json: 'ocsp.validity' must be at least 1m")
+    cache_size = ocsp.get("cacheSize", OcspConfig().cache_size)
+    if isinstance(cache_size, bool) or not isinstance(cache_size, int) or cache_size < 1:
+        raise ConfigError("ca.json: 'ocsp.cacheSize' must be a positive integer")
+    return OcspConfig(enabled=_bool(ocsp, "enabled", False, "ocsp"), validity=validity, cache_size=cache_size)
+
+
 def _kms(data: dict[str, Any]) -> KmsConfig | None:
     kms = _object(data, "kms")
     if not kms:
@@ -133,7 +145,7 @@ def parse_config(data: dict[str, Any], *, path: Path | None = None, base_dir: Pa
     if base_dir is None and path is not None:
         base_dir = path.resolve().parent.parent
     notices = unsupported_notices("", data)
-    for section in ("crl", "kms", "tls", "logger"):
+    for section in ("crl", "ocsp", "kms", "tls", "logger"):
         notices += unsupported_notices(section, _object(data, section))
     authority, authority_notices = _authority(data)
     roots = _strings(data, "root")
@@ -163,6 +175,7 @@ def parse_config(data: dict[str, Any], *, path: Path | None = None, base_dir: Pa
         tls=_object(data, "tls"),
         logger=_object(data, "logger"),
         crl=_crl(data),
+        ocsp=_ocsp(data),
         authority=authority,
         path=path,
         raw=data,

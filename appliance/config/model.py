@@ -10,6 +10,7 @@ from typing import Any
 DEFAULT_BACKDATE = datetime.timedelta(minutes=1)
 DEFAULT_CRL_CACHE = datetime.timedelta(hours=24)
 DEFAULT_RETENTION = datetime.timedelta(minutes=10)
+DEFAULT_OCSP_VALIDITY = datetime.timedelta(hours=12)
 
 
 @dataclass(frozen=True)
@@ -20,6 +21,17 @@ class CrlConfig:
     generate_on_revoke: bool = True
     cache_duration: datetime.timedelta = DEFAULT_CRL_CACHE
     idp_url: str = ""
+
+
+@dataclass(frozen=True)
+class OcspConfig:
+    """``ocsp`` (ours, not step-ca's): the OCSP responder at ``/ocsp``. Responses are
+    valid for ``validity`` and signed again after half of it; ``cacheSize`` bounds the
+    responses kept per worker."""
+
+    enabled: bool = False
+    validity: datetime.timedelta = DEFAULT_OCSP_VALIDITY
+    cache_size: int = 100_000
 
 
 @dataclass(frozen=True)
@@ -66,6 +78,7 @@ class CaConfig:
     tls: dict[str, Any] = field(default_factory=dict)
     logger: dict[str, Any] = field(default_factory=dict)
     crl: CrlConfig = field(default_factory=CrlConfig)
+    ocsp: OcspConfig = field(default_factory=OcspConfig)
     path: Path | None = None
     raw: dict[str, Any] = field(default_factory=dict)
     notices: tuple[str, ...] = ()
