@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import datetime
+import functools
 import logging
 from typing import Any, Callable
 
@@ -22,6 +23,7 @@ from appliance.db.interfaces import CertificateRecord, Database, RevocationRecor
 from appliance.errors import BadRequest, Conflict, Unauthorized
 from appliance.jose import UnverifiedToken
 from appliance.kms import KeyManager, open_key_manager
+from appliance.lint import Linter, LintMode, Profile, lint_certificate, lint_crl, lint_ocsp_response
 from appliance.policy import NamePolicy, NamesRefused
 from appliance.provisioner import (
     Audiences,
@@ -92,7 +94,9 @@ class Authority:
         self._intermediates = list(intermediates)
         self._federated = list(federated_roots or [])
         self._check_chain(signer)
-        self.leaf_signer = LeafSigner(self._intermediates[0], signer)
+        lint_mode, profile = LintMode(config.lint.mode), Profile(config.lint.profile)
+        self.leaf_signer = LeafSigner(self._intermediates[0], signer, Linter(
+            lint_mode, functools.partial(lint_certificate, profile=profile), "certificate"))
         self.signs_in_process = type(signer).__module__.startswith("cryptography.hazmat.bindings.")
         self.root_fingerprint = fingerprint(self._roots[0])
         self.started_at = started_at or now()
@@ -109,8 +113,10 @@ class Authority:
         self.provisioner_collection = Collection.from_config(config.authority.provisioners, context)
         for notice in self.provisioner_collection.notices:
             log.warning("%s", notice)
-        self._crl = CrlPublisher(config.crl, self._intermediates[0], signer, database, now)
-        self._ocsp = OcspResponder(config.ocsp, self._intermediates[0], signer, database, now)
+        self._crl = CrlPublisher(config.crl, self._intermediates[0], signer, database, now,
+                                 Linter(lint_mode, lint_crl, "CRL"))
+        self._ocsp = OcspResponder(config.ocsp, self._intermediates[0], signer, database, now,
+                                   Linter(lint_mode, lint_ocsp_response, "OCSP response"))
 
     @classmethod
     def from_config(cls, config: CaConfig, database: Database, *, password: bytes | None = None,

@@ -13,7 +13,9 @@ from cryptography.hazmat.primitives import serialization
 from appliance.pki.keys import signature_hash
 from appliance.config import CrlConfig
 from appliance.db.interfaces import Database
+from appliance.authority.leaf import IssuanceFailed
 from appliance.errors import NotImplementedFeature
+from appliance.lint import Linter, LintMode, lint_crl, throwaway_key
 
 REASONS = {
     1: x509.ReasonFlags.key_compromise, 2: x509.ReasonFlags.ca_compromise,
@@ -38,8 +40,10 @@ class CrlPublisher:
     revocation committed before the request, whatever ``generateOnRevoke`` says."""
 
     def __init__(self, config: CrlConfig, issuer: x509.Certificate, signer: object, database: Database,
-                 now: Callable[[], datetime.datetime]) -> None:
+                 now: Callable[[], datetime.datetime], linter: Linter | None = None) -> None:
         self.config = config
+        self._linter = linter or Linter(LintMode.OFF, lint_crl, "CRL")
+        self._throwaway = throwaway_key(issuer.public_key())
         self._issuer = issuer
         self._signer = signer
         self._database = database
@@ -78,5 +82,9 @@ class CrlPublisher:
             if record.reason_code in REASONS:
                 revoked = revoked.add_extension(x509.CRLReason(REASONS[record.reason_code]), critical=False)
             builder = builder.add_revoked_certificate(revoked.build())
-        crl = builder.sign(self._signer, signature_hash(self._signer))  # type: ignore[arg-type]
+        algorithm = signature_hash(self._signer)  # type: ignore[arg-type]
+        self._linter.check(lambda: builder.sign(self._throwaway, algorithm).public_bytes(serialization.Encoding.DER))  # type: ignore[arg-type]
+        crl = builder.sign(self._signer, algorithm)  # type: ignore[arg-type]
+        if not crl.is_signature_valid(self._issuer.public_key()):  # type: ignore[arg-type]
+            raise IssuanceFailed("the CRL does not verify against the intermediate")
         return crl.public_bytes(serialization.Encoding.DER)

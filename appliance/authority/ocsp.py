@@ -26,6 +26,7 @@ from appliance.authority.leaf import IssuanceFailed
 from appliance.config import OcspConfig
 from appliance.db.interfaces import Database
 from appliance.errors import NotImplementedFeature
+from appliance.lint import Linter, LintMode, lint_ocsp_response, throwaway_responder
 from appliance.pki.keys import signature_hash
 
 _SUPPORTED_HASHES = (hashes.SHA1, hashes.SHA224, hashes.SHA256, hashes.SHA384, hashes.SHA512)
@@ -46,8 +47,9 @@ class OcspResponder:
     """Answers DER OCSP requests with DER OCSP responses; never raises on bad input."""
 
     def __init__(self, config: OcspConfig, issuer: x509.Certificate, signer: object, database: Database,
-                 now: Callable[[], datetime.datetime]) -> None:
+                 now: Callable[[], datetime.datetime], linter: Linter | None = None) -> None:
         self.config = config
+        self._linter = linter or Linter(LintMode.OFF, lint_ocsp_response, "OCSP response")
         self._issuer = issuer
         self._signer = signer
         self._database = database
@@ -121,10 +123,15 @@ class OcspResponder:
             serial_number=serial, algorithm=algorithm, cert_status=status,
             this_update=this_update, next_update=this_update + self.config.validity,
             revocation_time=revoked_at, revocation_reason=reason,
-        ).responder_id(ocsp.OCSPResponderEncoding.HASH, self._issuer)
+        )
         if nonce is not None:
             builder = builder.add_extension(x509.OCSPNonce(nonce), critical=False)
-        response = builder.sign(self._signer, signature_hash(self._signer))  # type: ignore[arg-type]
+        algorithm = signature_hash(self._signer)  # type: ignore[arg-type, assignment]
+        throwaway, twin = throwaway_responder(self._issuer)
+        self._linter.check(lambda: builder.responder_id(ocsp.OCSPResponderEncoding.HASH, twin)
+                           .sign(throwaway, algorithm).public_bytes(serialization.Encoding.DER))  # type: ignore[arg-type]
+        response = builder.responder_id(ocsp.OCSPResponderEncoding.HASH, self._issuer).sign(
+            self._signer, algorithm)  # type: ignore[arg-type]
         self._verify(response)
         return response.public_bytes(serialization.Encoding.DER)
 

@@ -12,7 +12,7 @@ from appliance.config.load import (
     write_defaults,
     write_json,
 )
-from appliance.config.model import (AuthorityConfig, CaConfig, CrlConfig, DefaultsConfig, KmsConfig, OcspConfig,
+from appliance.config.model import (AuthorityConfig, CaConfig, CrlConfig, DefaultsConfig, KmsConfig, LintConfig, OcspConfig,
                                     address_host)
 
 __all__ = [
@@ -20,6 +20,7 @@ __all__ = [
     "CaConfig",
     "ConfigError",
     "CrlConfig",
+    "LintConfig",
     "OcspConfig",
     "DefaultsConfig",
     "KmsConfig",

@@ -13,9 +13,12 @@ from typing import Any
 
 from appliance.pki.duration import format_duration, parse_duration
 from appliance.config.fields import unsupported_notices
-from appliance.config.model import (DEFAULT_RETENTION, AuthorityConfig, CaConfig, CrlConfig, DefaultsConfig, OcspConfig,
+from appliance.config.model import (DEFAULT_RETENTION, AuthorityConfig, CaConfig, CrlConfig, DefaultsConfig, LintConfig, OcspConfig,
                                     KmsConfig)
 from appliance.errors import BadRequest
+
+LINT_MODES = ("enforce", "warn", "off")
+LINT_PROFILES = ("pkix", "cabf-serverauth")
 
 log = logging.getLogger(__name__)
 _KMS_URI = re.compile(r"^[a-z][a-z0-9]*:")
@@ -129,6 +132,17 @@ def _ocsp(data: dict[str, Any]) -> OcspConfig:
     return OcspConfig(enabled=_bool(ocsp, "enabled", False, "ocsp"), validity=validity, cache_size=cache_size)
 
 
+def _lint(data: dict[str, Any]) -> LintConfig:
+    lint = _object(data, "lint")
+    mode = _string(lint, "mode") or LintConfig().mode
+    profile = _string(lint, "profile") or LintConfig().profile
+    if mode not in LINT_MODES:
+        raise ConfigError(f"ca.json: 'lint.mode' must be one of {', '.join(LINT_MODES)}")
+    if profile not in LINT_PROFILES:
+        raise ConfigError(f"ca.json: 'lint.profile' must be one of {', '.join(LINT_PROFILES)}")
+    return LintConfig(mode=mode, profile=profile)
+
+
 def _kms(data: dict[str, Any]) -> KmsConfig | None:
     kms = _object(data, "kms")
     if not kms:
@@ -145,7 +159,7 @@ def parse_config(data: dict[str, Any], *, path: Path | None = None, base_dir: Pa
     if base_dir is None and path is not None:
         base_dir = path.resolve().parent.parent
     notices = unsupported_notices("", data)
-    for section in ("crl", "ocsp", "kms", "tls", "logger"):
+    for section in ("crl", "ocsp", "lint", "kms", "tls", "logger"):
         notices += unsupported_notices(section, _object(data, section))
     authority, authority_notices = _authority(data)
     roots = _strings(data, "root")
@@ -176,6 +190,7 @@ def parse_config(data: dict[str, Any], *, path: Path | None = None, base_dir: Pa
         logger=_object(data, "logger"),
         crl=_crl(data),
         ocsp=_ocsp(data),
+        lint=_lint(data),
         authority=authority,
         path=path,
         raw=data,

@@ -35,6 +35,17 @@ class OcspConfig:
 
 
 @dataclass(frozen=True)
+class LintConfig:
+    """``lint`` (ours): every certificate, CRL and OCSP response is signed first with a
+    throw-away key and checked by pkilint; ``mode`` enforce (refuse), warn (log) or off;
+    ``profile`` pkix (RFC 5280) or cabf-serverauth (CA/Browser Forum TLS server
+    certificates) for certificates."""
+
+    mode: str = "enforce"
+    profile: str = "pkix"
+
+
+@dataclass(frozen=True)
 class KmsConfig:
     """``kms``: the backend that holds the intermediate key (``key`` names the key in it)."""
 
@@ -79,6 +90,7 @@ class CaConfig:
     logger: dict[str, Any] = field(default_factory=dict)
     crl: CrlConfig = field(default_factory=CrlConfig)
     ocsp: OcspConfig = field(default_factory=OcspConfig)
+    lint: LintConfig = field(default_factory=LintConfig)
     path: Path | None = None
     raw: dict[str, Any] = field(default_factory=dict)
     notices: tuple[str, ...] = ()
