@@ -1,13 +1,17 @@
 """Renew versus revoke on the same serials, raced from threads on SQLite and on
 PostgreSQL: a revocation that committed before the renewal committed always wins.
 
-Every commit and the end of every operation draw a number from one sequence (an
-SQLAlchemy ``commit`` listener on the authority's own engine), so that "the
+The revocations come either from the renewing authority or from a second one
+opened on the same database (its own engine, pool and, on SQLite, its own
+writer lock: as another worker process has). Every commit and the end of every
+operation draw a number from one sequence (SQLAlchemy ``commit`` listeners on
+the authorities' engines), so that "the
 revocation had committed before the renewal began to commit" is observed, not
-guessed from timing. Half the pairs start together; in the other half the
+guessed from timing. A third of the pairs start together; in another third the
 revocation is let go at the moment the renewal has read the serial's revocation
-status (its first ``SELECT`` on ``revocations``), which is the window a check
-outside the recording transaction leaves open.
+status (its first ``SELECT`` on ``revocations``), the window a check outside the
+recording transaction leaves open; in the last third when the renewal inserts its
+certificate, the window a check inside that transaction leaves open without a lock.
 """
 
 from __future__ import annotations
@@ -31,6 +35,9 @@ from tests.db.conftest import DbConfigFactory, db_config, postgres_config, sqlit
 
 PAIRS = 48
 BATCH = 8
+#: When the revocation starts: with the renewal, when it reads the revocation status,
+#: when it inserts its certificate.
+RELEASE = ("", "FROM revocations", "INSERT INTO certificates")
 #: How long a thread waits for its partner before the test gives up (a hang, not a timing).
 PARTNER_TIMEOUT = 30.0
 
@@ -48,42 +55,48 @@ class Outcome:
 
 class CommitOrder:
     """Numbers commits and operation ends on one sequence, per thread; and lets a
-    waiting thread go when the renewing thread first reads ``revocations``."""
+    waiting thread go when the running operation first executes a given statement."""
 
-    def __init__(self, database: SQLDatabase) -> None:
+    def __init__(self, *databases: SQLDatabase) -> None:
         self._count = itertools.count()
         self._local = threading.local()
-        event.listen(database.engine, "commit", self._on_commit)
-        event.listen(database.engine, "before_cursor_execute", self._on_execute)
+        for database in databases:
+            event.listen(database.engine, "commit", self._on_commit)
+            event.listen(database.engine, "before_cursor_execute", self._on_execute)
 
     def _on_commit(self, _conn: Any) -> None:
         self._local.last_commit = next(self._count)
 
     def _on_execute(self, _conn: Any, _cursor: Any, statement: str, *_args: Any) -> None:
-        checked: threading.Event | None = getattr(self._local, "on_revocation_read", None)
-        if checked is not None and "FROM revocations" in statement:
-            checked.set()
+        release: tuple[str, threading.Event] | None = getattr(self._local, "release", None)
+        if release is not None and release[0] in statement:
+            release[1].set()
 
-    def run(self, operation: Callable[[], object], on_revocation_read: threading.Event | None = None) -> Outcome:
+    def run(self, operation: Callable[[], object], release: tuple[str, threading.Event] | None = None) -> Outcome:
+        """Run ``operation``; ``release`` = (statement text, event): set the event when the
+        operation executes a statement containing that text."""
         self._local.last_commit = None
-        self._local.on_revocation_read = on_revocation_read
+        self._local.release = release
         try:
             operation()
             ok, error = True, ""
         except Unauthorized as err:
             ok, error = False, str(err)
         finally:
-            self._local.on_revocation_read = None
+            self._local.release = None
         return Outcome(ok, error, self._local.last_commit, next(self._count))
 
 
 @pytest.fixture
-def authority(tmp_path: Path, db_config: DbConfigFactory) -> Iterator[tuple[Authority, TestCA]]:  # noqa: F811
+def authorities(tmp_path: Path, db_config: DbConfigFactory) -> Iterator[tuple[Authority, Authority, TestCA]]:  # noqa: F811
+    """Two authorities of one CA on one database, as two worker processes have them."""
     ca = build_ca(tmp_path / "ca")
-    authority = Authority.from_config(ca.config(), open_database(db_config()), password=ca.password)
-    yield authority, ca
-    authority.close()
-    authority.database.close()
+    config, db_section = ca.config(), db_config()
+    opened = [Authority.from_config(config, open_database(db_section), password=ca.password) for _ in range(2)]
+    yield opened[0], opened[1], ca
+    for authority in opened:
+        authority.close()
+        authority.database.close()
 
 
 def _issue(authority: Authority, ca: TestCA, index: int) -> x509.Certificate:
@@ -92,24 +105,25 @@ def _issue(authority: Authority, ca: TestCA, index: int) -> x509.Certificate:
     return authority.sign(SignRequest(csr=csr, token=ca.token(name, sans=[name]))).certificate
 
 
-def _race(authority: Authority, order: CommitOrder, certificate: x509.Certificate,
-          revoke_after_check: bool) -> tuple[list[threading.Thread], dict[str, Outcome]]:
-    """Start renewing and revoking one certificate from two threads; the threads and
-    the dictionary their outcomes land in."""
+def _race(authority: Authority, revoker: Authority, order: CommitOrder, certificate: x509.Certificate,
+          revoke_on: str) -> tuple[list[threading.Thread], dict[str, Outcome]]:
+    """Start renewing and revoking one certificate from two threads (the revocation
+    once the renewal executes a statement containing ``revoke_on``, if given); the
+    threads and the dictionary their outcomes land in."""
     serial = str(certificate.serial_number)
     start = threading.Barrier(2, timeout=PARTNER_TIMEOUT)
-    checked = threading.Event()
+    reached = threading.Event()
     results: dict[str, Outcome] = {}
 
     def renew() -> None:
         start.wait()
-        results["renew"] = order.run(lambda: authority.renew(certificate), checked)
+        results["renew"] = order.run(lambda: authority.renew(certificate), (revoke_on, reached) if revoke_on else None)
 
     def revoke() -> None:
         start.wait()
-        if revoke_after_check and not checked.wait(PARTNER_TIMEOUT):
-            raise AssertionError("the renewal never read the revocation status")
-        results["revoke"] = order.run(lambda: authority.revoke_authorized(serial, 1, "key compromise", "admin"))
+        if revoke_on and not reached.wait(PARTNER_TIMEOUT):
+            raise AssertionError(f"the renewal never executed {revoke_on!r}")
+        results["revoke"] = order.run(lambda: revoker.revoke_authorized(serial, 1, "key compromise", "admin"))
 
     threads = [threading.Thread(target=renew), threading.Thread(target=revoke)]
     for thread in threads:
@@ -117,16 +131,19 @@ def _race(authority: Authority, order: CommitOrder, certificate: x509.Certificat
     return threads, results
 
 
-def test_a_revocation_committed_first_always_wins(authority: tuple[Authority, TestCA]) -> None:
-    auth, ca = authority
-    database = auth.database
-    assert isinstance(database, SQLDatabase)
+@pytest.mark.parametrize("revoker", ["same authority", "second authority"])
+def test_a_revocation_committed_first_always_wins(authorities: tuple[Authority, Authority, TestCA],
+                                                  revoker: str) -> None:
+    auth, second, ca = authorities
+    revoking = auth if revoker == "same authority" else second
+    database, other = auth.database, second.database
+    assert isinstance(database, SQLDatabase) and isinstance(other, SQLDatabase)
     certificates = [_issue(auth, ca, index) for index in range(PAIRS)]
-    order = CommitOrder(database)
+    order = CommitOrder(database, other)
 
     outcomes: list[tuple[int, Outcome, Outcome]] = []
     for first in range(0, PAIRS, BATCH):
-        running = [(certificates[i].serial_number, *_race(auth, order, certificates[i], i % 2 == 1))
+        running = [(certificates[i].serial_number, *_race(auth, revoking, order, certificates[i], RELEASE[i % 3]))
                    for i in range(first, min(first + BATCH, PAIRS))]
         for serial, threads, results in running:
             for thread in threads:
