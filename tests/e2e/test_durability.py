@@ -27,7 +27,7 @@ pytestmark = pytest.mark.slow
 
 CLIENTS = 8
 #: Certificates received before the kill (a few seconds of load on two cores).
-KILL_AFTER = 300
+KILL_AFTER = 200
 #: A guard against a server that stops answering: the test fails instead of hanging.
 LOAD_TIMEOUT = 120.0
 
