@@ -159,9 +159,10 @@ class Authority:
             raise Unauthorized("token already used")
 
     def _issue(self, build: Callable[[], x509.Certificate], names: tuple[str, ...], provisioner: str,
-               token: TokenUse | None = None) -> IssuedCertificate:
+               token: TokenUse | None = None, renews: str | None = None) -> IssuedCertificate:
         """Build (and verify) a certificate, record it (and mark ``token`` used in the
-        same transaction: a replay or a failure leaves neither), return it with its chain."""
+        same transaction: a replay or a failure leaves neither; for a renewal of serial
+        ``renews``, check in that transaction that it is not revoked), return it with its chain."""
         attempts = SERIAL_ATTEMPTS
         while True:
             certificate = build()
@@ -175,7 +176,10 @@ class Authority:
                 pem=to_pem(certificate),
             )
             try:
-                if token is None:
+                if renews is not None:
+                    if not self.database.record_renewal(renews, record):
+                        raise Unauthorized("the certificate has been revoked")
+                elif token is None:
                     self.database.record_certificate(record)
                 elif not self.database.use_token_and_record(token.token_id, provisioner, token.expires_at, record):
                     raise Unauthorized("token already used")
@@ -275,7 +279,7 @@ class Authority:
             san = None
         return self._issue(
             lambda: self.leaf_signer.reissue(old, public_key, not_before, not_before + duration),
-            Names.from_san(san).as_strings(), provisioner.name,
+            Names.from_san(san).as_strings(), provisioner.name, renews=str(old.serial_number),
         )
 
     def renew(self, certificate: x509.Certificate) -> IssuedCertificate:
