@@ -5,6 +5,7 @@ from __future__ import annotations
 import resource
 import subprocess
 import sys
+from pathlib import Path
 from typing import Iterator
 
 import pytest
@@ -44,3 +45,9 @@ def test_a_hard_limit_below_the_need_is_reported() -> None:
     assert result.stdout.strip() == "300"
     assert descriptors_needed(ConnectionSettings(max_connections_per_worker=1024)) == 1024 + MARGIN
     assert "limit is 300 but a worker may need 1088" in result.stderr
+
+
+def test_the_systemd_unit_gives_a_worker_what_the_default_cap_needs() -> None:
+    unit = Path(__file__).resolve().parents[2] / "systemd" / "appliance.service"
+    (limit,) = [line.split("=", 1)[1] for line in unit.read_text().splitlines() if line.startswith("LimitNOFILE=")]
+    assert int(limit) >= descriptors_needed(ConnectionSettings())
