@@ -20,6 +20,7 @@ import errno
 import logging
 import socket
 import ssl
+import time
 from typing import Any, Callable
 
 from appliance.config.connections import ConnectionSettings
@@ -28,16 +29,19 @@ from appliance.server.tls import TLSHttpToolsProtocol
 log = logging.getLogger("appliance.server")
 ACCEPT_BATCH = 64  # connections accepted per wake-up, so one listener cannot hog the loop
 OUT_OF_DESCRIPTORS_PAUSE = 0.5  # seconds without accepting after EMFILE/ENFILE
+CAP_WARNING_INTERVAL = 60.0  # seconds
 _OUT_OF_RESOURCES = {errno.EMFILE, errno.ENFILE, errno.ENOBUFS, errno.ENOMEM}
 
 
 class ConnectionSlots:
     """The connections one worker holds, shared by its listeners; they pause while it is full."""
 
-    def __init__(self, settings: ConnectionSettings) -> None:
+    def __init__(self, settings: ConnectionSettings, clock: Callable[[], float] = time.monotonic) -> None:
         self.settings = settings
+        self.clock = clock
         self.used = 0
         self.acceptors: list[Acceptor] = []
+        self.warned_at: float | None = None
 
     @property
     def full(self) -> bool:
@@ -47,8 +51,7 @@ class ConnectionSlots:
         """Count one connection; the function returned gives the slot back (once)."""
         self.used += 1
         if self.full:
-            log.warning("this worker holds %d connections (connections.maxConnectionsPerWorker): "
-                        "new ones wait until one closes", self.used)
+            self._warn()
             for acceptor in self.acceptors:
                 acceptor.pause()
         released = False
@@ -65,6 +68,14 @@ class ConnectionSlots:
                     acceptor.resume()
 
         return release
+
+    def _warn(self) -> None:
+        """Say that the cap is reached, once a minute at most (a flood must not flood the log)."""
+        now = self.clock()
+        if self.warned_at is None or now - self.warned_at >= CAP_WARNING_INTERVAL:
+            self.warned_at = now
+            log.warning("this worker holds %d connections (connections.maxConnectionsPerWorker): "
+                        "new ones wait until one closes", self.used)
 
 
 ProtocolFactory = Callable[[Callable[[], None]], asyncio.Protocol]

@@ -170,6 +170,7 @@ class Supervisor:
         except Exception as exc:
             log.error("reload failed, still serving the previous configuration: %s", exc)
             return
+        raise_descriptor_limit(runtime.config.connections)
         if (runtime.config.address, runtime.config.insecure_address) != (
             self.runtime.config.address, self.runtime.config.insecure_address
         ):

@@ -3,7 +3,10 @@
 from __future__ import annotations
 
 import asyncio
+import logging
 import socket
+
+import pytest
 
 from appliance.config.connections import ConnectionSettings
 from appliance.server.connections import Acceptor, ConnectionSlots
@@ -31,3 +34,15 @@ def test_listeners_pause_at_the_cap_and_resume_below_it() -> None:
             assert not acceptor.reading
 
     asyncio.run(scenario())
+
+
+def test_reaching_the_cap_is_logged_once_a_minute(caplog: pytest.LogCaptureFixture) -> None:
+    now = [0.0]
+    slots = ConnectionSlots(ConnectionSettings(max_connections_per_worker=1), clock=lambda: now[0])
+    with caplog.at_level(logging.WARNING, "appliance.server"):
+        slots.take()()
+        now[0] = 59.0
+        slots.take()()
+        now[0] = 60.0
+        slots.take()()
+    assert caplog.text.count("connections.maxConnectionsPerWorker") == 2

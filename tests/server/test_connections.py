@@ -20,7 +20,7 @@ import threading
 import time
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Iterator
+from typing import Any, Callable, Iterator
 
 import httpx
 import pytest
@@ -197,15 +197,16 @@ def _tcp_table(port: int) -> tuple[int, int]:
     return accepted, queued
 
 
-def _poll_table(port: int, want: tuple[int, int], seen: list[tuple[int, int]]) -> None:
-    """Sample the table until it shows ``want`` (bounded); every sample goes to ``seen``."""
+def _poll_table(port: int, want: tuple[int, int] | Callable[[tuple[int, int]], bool],
+                seen: list[tuple[int, int]]) -> None:
+    """Sample the table until it shows ``want`` (or satisfies it; bounded); every sample goes to ``seen``."""
     deadline = time.monotonic() + CLOSE_BOUND
     while time.monotonic() < deadline:
         seen.append(_tcp_table(port))
-        if seen[-1] == want:
+        if (want(seen[-1]) if callable(want) else seen[-1] == want):
             return
         time.sleep(0.02)
-    raise AssertionError(f"expected (accepted, queued) = {want}, last seen {seen[-1]}")
+    raise AssertionError(f"expected (accepted, queued) {want}, last seen {seen[-1]}")
 
 
 def test_a_worker_holds_no_more_connections_than_its_cap(ca: CA) -> None:
@@ -253,3 +254,39 @@ def test_idle_keep_alive_connections_are_closed(ca: CA) -> None:
     assert rest == b""
     # closed by the idle timeout (not uvicorn's default of 5 s, nor the 30 s request deadline)
     assert IDLE_TIMEOUT - EARLY <= idle < 4
+
+
+def test_slow_clients_beyond_the_cap_only_delay_ordinary_requests(ca: CA) -> None:
+    """Five times more stalled handshakes than the workers have slots: they fill
+    every slot and the accept queue, yet the handshake deadline keeps the queue
+    moving, so ordinary requests wait their turn and succeed."""
+    cap, workers, stalled = 20, 2, 200
+    with serving(ca, {"handshakeTimeout": "1s", "requestTimeout": "1s", "maxConnectionsPerWorker": cap},
+                 workers=workers) as server:
+        ordinary = Ordinary(server.ca, [], threading.Event())
+
+        async def attack() -> list[tuple[float, bytes]]:
+            return await asyncio.gather(*(_no_handshake(server.ca.port) for _ in range(stalled)))
+
+        async def attack_then_ordinary() -> list[tuple[float, bytes]]:
+            stalling = asyncio.create_task(attack())
+            seen: list[tuple[int, int]] = []
+
+            def full(table: tuple[int, int]) -> bool:  # every slot taken, more waiting
+                return table[0] == workers * cap and table[1] > 0
+
+            await asyncio.to_thread(_poll_table, server.ca.port, full, seen)
+            thread = threading.Thread(target=ordinary.run)  # queued behind the stalled ones
+            thread.start()
+            closed = await stalling
+            ordinary.stop.set()
+            await asyncio.to_thread(thread.join, 60)
+            return closed
+
+        closed = asyncio.run(attack_then_ordinary())
+    waits = [end - start for start, end, _ in ordinary.results]
+    print(f"\n{stalled} stalled handshakes against {workers} workers x cap {cap}: all closed after at most "
+          f"{max(t for t, _ in closed):.2f} s; ordinary requests {len(ordinary.results)}, "
+          f"{sum(1 for r in ordinary.results if r[2] == 200)} succeeded, the first waited {waits[0]:.2f} s")
+    assert all(received == b"" for _, received in closed)
+    assert ordinary.results and {status for _, _, status in ordinary.results} == {200}
