@@ -3,8 +3,8 @@
 - ``Acceptor`` accepts on a listening socket shared with the other workers, and
   only while the worker holds fewer than ``maxConnectionsPerWorker`` connections:
   at the cap it stops accepting, so new connections wait in the kernel's accept
-  queue for whichever worker frees a slot first (and the kernel refuses them once
-  that queue is full), costing this worker nothing.
+  queue for whichever worker frees a slot first (once that queue is full the
+  kernel drops new attempts and clients retry), costing this worker nothing.
 - the TLS handshake must finish within ``handshakeTimeout`` (uvloop's SSL protocol
   closes the connection otherwise);
 - ``DeadlineProtocol`` closes a connection whose request (headers and body) is not
