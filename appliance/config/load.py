@@ -12,6 +12,7 @@ from pathlib import Path
 from typing import Any
 
 from appliance.pki.duration import format_duration, parse_duration
+from appliance.config.connections import ConnectionSettings, parse_connections
 from appliance.config.fields import unsupported_notices
 from appliance.config.model import (DEFAULT_RETENTION, AuthorityConfig, CaConfig, CrlConfig, DefaultsConfig, LintConfig, OcspConfig,
                                     KmsConfig)
@@ -151,6 +152,13 @@ def _kms(data: dict[str, Any]) -> KmsConfig | None:
     return KmsConfig(type=kms_type.lower(), uri=_string(kms, "uri"))
 
 
+def _connections(data: dict[str, Any]) -> ConnectionSettings:
+    try:
+        return parse_connections(_object(data, "connections"))
+    except BadRequest as exc:
+        raise ConfigError(exc.message) from None
+
+
 def parse_config(data: dict[str, Any], *, path: Path | None = None, base_dir: Path | None = None) -> CaConfig:
     """Validate a ca.json object. Relative paths resolve against ``base_dir``
     (default: the directory above the file's, i.e. $STEPPATH for ``config/ca.json``)."""
@@ -191,6 +199,7 @@ def parse_config(data: dict[str, Any], *, path: Path | None = None, base_dir: Pa
         crl=_crl(data),
         ocsp=_ocsp(data),
         lint=_lint(data),
+        connections=_connections(data),
         authority=authority,
         path=path,
         raw=data,

@@ -1,5 +1,6 @@
 """One worker process: its own runtime (database, KMS session), one event loop,
-uvicorn serving the HTTPS API (and the plain-HTTP CRL) on inherited sockets."""
+uvicorn serving the HTTPS API (and the plain-HTTP CRL) on inherited sockets,
+within ca.json's ``connections`` deadlines and cap (``appliance.server.connections``)."""
 
 from __future__ import annotations
 
@@ -22,8 +23,9 @@ from starlette.types import ASGIApp
 
 from appliance.api.app import create_app, create_insecure_app
 from appliance.server.runtime import Runtime, load_runtime
-from appliance.server.servercert import TLSFiles
-from appliance.server.tls import TLSHttpToolsProtocol, server_ssl_context
+from appliance.server.connections import Acceptor, ConnectionSlots, DeadlineProtocol
+from appliance.server.servercert import TLSMaterial, memory_files
+from appliance.server.tls import server_ssl_context
 
 log = logging.getLogger("appliance.server")
 GRACEFUL_TIMEOUT = 30
@@ -38,7 +40,7 @@ class WorkerSpec:
 
     config_path: Path
     password: bytes | None
-    tls: TLSFiles
+    tls: TLSMaterial
     sockets: tuple[socket.socket, ...]
     insecure_sockets: tuple[socket.socket, ...]
     supervisor_pid: int
@@ -61,25 +63,47 @@ def configure_logging() -> None:
 
 
 class WorkerServer(uvicorn.Server):
-    """A uvicorn server that leaves signal handling to the worker."""
+    """A uvicorn server that leaves signal handling to the worker and accepts
+    through ``Acceptor`` (handshake deadline, per-worker cap) with ``DeadlineProtocol``."""
+
+    def __init__(self, config: uvicorn.Config, slots: ConnectionSlots) -> None:
+        super().__init__(config)
+        self.slots = slots
 
     @contextlib.contextmanager
     def capture_signals(self) -> Iterator[None]:
         yield
 
+    async def startup(self, sockets: list[socket.socket] | None = None) -> None:
+        """uvicorn's startup for inherited sockets, accepting through our acceptors."""
+        config, request_timeout = self.config, self.slots.settings.request_timeout.total_seconds()
 
-def uvicorn_server(app: ASGIApp, *, tls: TLSFiles | None) -> WorkerServer:
+        def protocol(release: Callable[[], None]) -> DeadlineProtocol:
+            return DeadlineProtocol(config=config, server_state=self.server_state, app_state={},
+                                    release=release, request_timeout=request_timeout)
+
+        for sock in sockets or ():
+            sock.listen(config.backlog)  # as loop.create_server(sock=...) does
+        # duck-typed: uvicorn's shutdown only calls close() and wait_closed()
+        self.servers = [Acceptor(sock, protocol, config.ssl, self.slots)  # type: ignore[misc]
+                        for sock in sockets or ()]
+        self.started = True
+
+
+def uvicorn_server(app: ASGIApp, *, tls: TLSMaterial | None, slots: ConnectionSlots) -> WorkerServer:
     """A server for ``app``: HTTPS with our TLS context and protocol when ``tls`` is given."""
 
     def ssl_context(config: uvicorn.Config, default: Callable[[], ssl.SSLContext]) -> ssl.SSLContext:
         assert tls is not None
-        return server_ssl_context(tls.cert, tls.key, tls.key_password, tls.client_cas)
+        with memory_files(tls.cert_pem, tls.key_pem, tls.client_cas_pem) as (cert, key, client_cas):
+            return server_ssl_context(cert, key, tls.key_password, client_cas)
 
     config = uvicorn.Config(
-        app, http=TLSHttpToolsProtocol, lifespan="off", log_config=None, access_log=False, server_header=False,
+        app, lifespan="off", log_config=None, access_log=False, server_header=False,
         timeout_graceful_shutdown=GRACEFUL_TIMEOUT, ssl_context_factory=ssl_context if tls else None,
+        timeout_keep_alive=slots.settings.idle_timeout.total_seconds(),  # type: ignore[arg-type]  # a float works
     )
-    return WorkerServer(config)
+    return WorkerServer(config, slots)
 
 
 def _stop(servers: list[WorkerServer]) -> None:
@@ -102,10 +126,11 @@ async def _exit_with_supervisor(supervisor_pid: int, servers: list[WorkerServer]
 
 async def _serve(spec: WorkerSpec, runtime: Runtime, ready: Event) -> None:
     app = create_app(runtime.authority, runtime.settings, runtime.acme)
-    listeners = [(uvicorn_server(app, tls=spec.tls), spec.sockets)]
+    slots = ConnectionSlots(runtime.config.connections)  # the cap counts both listeners
+    listeners = [(uvicorn_server(app, tls=spec.tls, slots=slots), spec.sockets)]
     if spec.insecure_sockets:
         insecure = create_insecure_app(runtime.authority, runtime.settings)
-        listeners.append((uvicorn_server(insecure, tls=None), spec.insecure_sockets))
+        listeners.append((uvicorn_server(insecure, tls=None, slots=slots), spec.insecure_sockets))
     servers = [server for server, _ in listeners]
     loop = asyncio.get_running_loop()
     for sig in (signal.SIGTERM, signal.SIGINT):
