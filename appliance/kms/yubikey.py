@@ -67,6 +67,7 @@ from appliance.kms.errors import (
     UnsupportedKeyOperation,
 )
 from appliance.kms.interface import CreatedKey, KeyManager
+from appliance.pki.digest_info import DIGEST_INFO_PREFIXES
 from appliance.kms.signer import RsaPadding, device_private_key
 from appliance.kms.uri import KmsUri
 
@@ -83,13 +84,6 @@ _KEY_TYPES = {
     KeyType.ED25519: KEY_TYPE.ED25519,
 }
 
-# DER of DigestInfo up to the digest (RFC 8017 section 9.2, note 1).
-_DIGEST_INFO = {
-    "sha224": bytes.fromhex("302d300d06096086480165030402040500041c"),
-    "sha256": bytes.fromhex("3031300d060960864801650304020105000420"),
-    "sha384": bytes.fromhex("3041300d060960864801650304020205000430"),
-    "sha512": bytes.fromhex("3051300d060960864801650304020305000440"),
-}
 
 
 Connector = Callable[[], SmartCardConnection]
@@ -122,7 +116,7 @@ def _connect_exclusive(reader: Any) -> SmartCardConnection:
 
 def encode_pkcs1v15(digest: bytes, algorithm: hashes.HashAlgorithm, key_bytes: int) -> bytes:
     """EMSA-PKCS1-v1_5: 00 01 FF..FF 00 DigestInfo(digest), ``key_bytes`` long."""
-    prefix = _DIGEST_INFO.get(algorithm.name)
+    prefix = DIGEST_INFO_PREFIXES.get(algorithm.name)
     if prefix is None:
         raise UnsupportedKeyOperation(f"RSA PKCS#1 v1.5 with {algorithm.name} is not supported")
     info = prefix + digest
