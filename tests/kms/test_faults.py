@@ -7,22 +7,29 @@ the token logged out, the token's files moved away and back.
 from __future__ import annotations
 
 import ctypes
+import os
 import shutil
 from pathlib import Path
 from typing import Iterator
 
+import grpc
 import pytest
 from cryptography.hazmat.primitives import hashes
 from cryptography.hazmat.primitives.asymmetric import ec
 from pkcs11 import exceptions as p11
 
 from appliance.errors import ErrorKind
-from appliance.kms import KeyType, open_key_manager
+from appliance.kms import KeyManager, KeyType, open_key_manager, parse_uri
 from appliance.kms.errors import KmsError, SignatureCheckFailed
 from appliance.kms.faults import Fault, KmsUnavailable, classify, with_one_retry
 from appliance.kms.pkcs11 import PKCS11KMS
 from appliance.kms.pkcs11_module import load_module
+from appliance.kms.yubikey import YubiKeyKMS
 from tests.conftest import SOFTHSM_MODULE, SoftHSMToken
+from tests.kms.fakes.azure_keyvault_server import KeyVaultServer, VaultError
+from tests.kms.fakes.cloudkms_server import FakeCloudKms
+from tests.kms.fakes.fault_proxy import FaultProxy
+from tests.kms.fakes.piv_card import SoftPivCard
 
 DATA = b"fault tolerant"
 
@@ -119,8 +126,6 @@ def test_lost_session_heals_with_one_retry(manager: PKCS11KMS) -> None:
 
 
 def _token_directory(label: str) -> Path:
-    import os
-
     tokens = Path(os.environ["SOFTHSM2_CONF"]).parent / "tokens"
     for directory in tokens.iterdir():
         if label.encode() in (directory / "token.object").read_bytes():
@@ -144,4 +149,129 @@ def test_token_moved_away_is_unavailable_and_heals_when_back(manager: PKCS11KMS,
             assert caught.value.kind is ErrorKind.UNAVAILABLE
     finally:
         shutil.move(tmp_path / "away", directory)
+    _sign(signer)
+
+
+# --- cloud backends and the YubiKey, through their local counterparts -------------------
+
+
+def _ec_signer(manager: KeyManager, key: str) -> ec.EllipticCurvePrivateKey:
+    signer = manager.create_signer(manager.create_key(key, KeyType.EC_P256).uri)
+    assert isinstance(signer, ec.EllipticCurvePrivateKey)
+    return signer
+
+
+@pytest.fixture
+def aws(moto_endpoint: str) -> Iterator[tuple[FaultProxy, ec.EllipticCurvePrivateKey]]:
+    with FaultProxy(moto_endpoint) as proxy, open_key_manager(f"awskms:region=us-east-1;endpoint={proxy.url}") as kms:
+        yield proxy, _ec_signer(kms, "awskms:")
+
+
+def test_aws_transient_error_once_heals(aws: tuple[FaultProxy, ec.EllipticCurvePrivateKey]) -> None:
+    proxy, signer = aws
+    before = len(proxy.credentials)
+    proxy.fail(400, "KMSInternalException")  # (AWS sends it with 500, which botocore itself retries with back-off)
+    _sign(signer)
+    assert len(proxy.credentials) == before + 2  # the fault, then the retry
+
+
+def test_aws_expired_credentials_are_read_again(aws: tuple[FaultProxy, ec.EllipticCurvePrivateKey],
+                                               monkeypatch: pytest.MonkeyPatch) -> None:
+    proxy, signer = aws
+    old_client = signer.device.client  # type: ignore[attr-defined]
+    monkeypatch.setenv("AWS_ACCESS_KEY_ID", "rotated")
+    proxy.fail(400, "ExpiredTokenException")
+    _sign(signer)
+    assert signer.device.client is not old_client  # type: ignore[attr-defined]
+    assert proxy.credentials[-2:] == ["testing", "rotated"]
+
+
+def test_aws_persistent_errors_are_unavailable(aws: tuple[FaultProxy, ec.EllipticCurvePrivateKey]) -> None:
+    proxy, signer = aws
+    before = len(proxy.credentials)
+    proxy.fail(400, "KMSInternalException", count=2)
+    with pytest.raises(KmsUnavailable, match="KMSInternalException") as caught:
+        _sign(signer)
+    assert caught.value.kind is ErrorKind.UNAVAILABLE and len(proxy.credentials) == before + 2
+    _sign(signer)
+
+
+@pytest.fixture
+def cloud(cloudkms_fake: FakeCloudKms) -> Iterator[ec.EllipticCurvePrivateKey]:
+    with open_key_manager(f"cloudkms:endpoint=127.0.0.1:{cloudkms_fake.port};insecure=true") as kms:
+        yield _ec_signer(kms, f"cloudkms:projects/p/locations/l/keyRings/faults/cryptoKeys/k{os.getpid()}-"
+                              f"{len(cloudkms_fake.requests)};protection-level=SOFTWARE")
+
+
+def _signs(fake: FakeCloudKms) -> int:
+    return sum(method == "AsymmetricSign" for method, _ in fake.requests)
+
+
+@pytest.mark.parametrize("code", [grpc.StatusCode.UNAVAILABLE, grpc.StatusCode.DEADLINE_EXCEEDED,
+                                  grpc.StatusCode.UNAUTHENTICATED])
+def test_cloudkms_fault_once_heals_on_a_new_client(cloud: ec.EllipticCurvePrivateKey, cloudkms_fake: FakeCloudKms,
+                                                   code: grpc.StatusCode) -> None:
+    old_client, before = cloud.device._client, _signs(cloudkms_fake)  # type: ignore[attr-defined]
+    cloudkms_fake.fail("AsymmetricSign", code)
+    _sign(cloud)
+    assert _signs(cloudkms_fake) == before + 2
+    assert cloud.device._client is not old_client  # type: ignore[attr-defined]
+
+
+def test_cloudkms_persistent_fault_is_unavailable(cloud: ec.EllipticCurvePrivateKey, cloudkms_fake: FakeCloudKms) -> None:
+    cloudkms_fake.fail("AsymmetricSign", grpc.StatusCode.UNAVAILABLE, count=2)
+    with pytest.raises(KmsUnavailable, match="UNAVAILABLE"):
+        _sign(cloud)
+    _sign(cloud)
+
+
+@pytest.fixture
+def azure(keyvault: KeyVaultServer) -> Iterator[ec.EllipticCurvePrivateKey]:
+    with open_key_manager(f"azurekms:vault-url={keyvault.url}") as kms:
+        yield _ec_signer(kms, f"azurekms:name=faults-{len(keyvault.requests)}")
+
+
+def test_azure_transient_error_once_heals(azure: ec.EllipticCurvePrivateKey, keyvault: KeyVaultServer) -> None:
+    keyvault.failures.append(VaultError(503, "ServiceUnavailable", "try later"))
+    _sign(azure)
+    assert not keyvault.failures
+
+
+def test_azure_persistent_errors_are_unavailable(azure: ec.EllipticCurvePrivateKey, keyvault: KeyVaultServer) -> None:
+    keyvault.failures += [VaultError(500, "InternalError", "down")] * 2
+    with pytest.raises(KmsUnavailable, match="down"):
+        _sign(azure)
+    _sign(azure)
+
+
+def test_azure_refused_token_gets_a_new_credential(azure: ec.EllipticCurvePrivateKey, keyvault: KeyVaultServer) -> None:
+    tokens_before = sum(path == "/msi/token" for _, path, _, _ in keyvault.requests)
+    keyvault.revoke_tokens()  # as after the token's expiry or a credential rotation
+    _sign(azure)
+    assert sum(path == "/msi/token" for _, path, _, _ in keyvault.requests) > tokens_before
+
+
+@pytest.fixture
+def piv() -> tuple[SoftPivCard, ec.EllipticCurvePrivateKey]:
+    card = SoftPivCard()
+    kms = YubiKeyKMS(parse_uri(f"yubikey:?pin-value=123456&management-key={card.management_key.hex()}"),
+                     readers=lambda: [card.connect])
+    return card, _ec_signer(kms, "yubikey:slot-id=9c")
+
+
+def test_yubikey_reset_connection_is_reopened(piv: tuple[SoftPivCard, ec.EllipticCurvePrivateKey]) -> None:
+    card, signer = piv
+    connections = card.connections
+    card.reinsert()  # the card was pulled and put back: the old connection is dead
+    _sign(signer)
+    assert card.connections == connections + 1
+
+
+def test_yubikey_pulled_card_is_unavailable_until_back(piv: tuple[SoftPivCard, ec.EllipticCurvePrivateKey]) -> None:
+    card, signer = piv
+    card.present = False
+    with pytest.raises(KmsUnavailable) as caught:
+        _sign(signer)
+    assert caught.value.fault is Fault.DEVICE
+    card.reinsert()
     _sign(signer)
