@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import ctypes
 import os
-import shutil
 from pathlib import Path
 from typing import Iterator
 
@@ -30,6 +29,7 @@ from tests.kms.fakes.azure_keyvault_server import KeyVaultServer, VaultError
 from tests.kms.fakes.cloudkms_server import FakeCloudKms
 from tests.kms.fakes.fault_proxy import FaultProxy
 from tests.kms.fakes.piv_card import SoftPivCard
+from tests.kms.softhsm_files import token_away
 
 DATA = b"fault tolerant"
 
@@ -125,14 +125,6 @@ def test_lost_session_heals_with_one_retry(manager: PKCS11KMS) -> None:
     assert token.generation == before + 1
 
 
-def _token_directory(label: str) -> Path:
-    tokens = Path(os.environ["SOFTHSM2_CONF"]).parent / "tokens"
-    for directory in tokens.iterdir():
-        if label.encode() in (directory / "token.object").read_bytes():
-            return directory
-    raise AssertionError(f"no SoftHSM2 directory for {label}")
-
-
 @pytest.mark.hsm
 def test_token_moved_away_is_unavailable_and_heals_when_back(manager: PKCS11KMS, softhsm_token: SoftHSMToken,
                                                             tmp_path: Path) -> None:
@@ -140,15 +132,11 @@ def test_token_moved_away_is_unavailable_and_heals_when_back(manager: PKCS11KMS,
     signer = manager.create_signer(created.uri)
     assert isinstance(signer, ec.EllipticCurvePrivateKey)
     _sign(signer)
-    directory = _token_directory(softhsm_token.label)
-    shutil.move(directory, tmp_path / "away")
-    try:
+    with token_away(softhsm_token.label, tmp_path):
         for _ in range(2):  # every request while gone: 503-class, never a crash or a 500
             with pytest.raises(KmsUnavailable) as caught:
                 _sign(signer)
             assert caught.value.kind is ErrorKind.UNAVAILABLE
-    finally:
-        shutil.move(tmp_path / "away", directory)
     _sign(signer)
 
 
