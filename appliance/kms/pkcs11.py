@@ -84,21 +84,27 @@ class Pkcs11DeviceKey:
             self._operations[cache_key] = operation
         return operation
 
-    def _signed(self, attempt: Callable[[], bytes]) -> bytes:
-        return with_one_retry(self._what, attempt, lambda fault: self._session.heal(self._generation))
+    def _signed(self, sign: Callable[[], tuple[bytes, Callable[[bytes], bytes]]], data: bytes) -> bytes:
+        """``operation(prefix + data)`` for ``(prefix, operation) = sign()``, healed once on a fault.
+        The heal names the session generation the failed call used, so that a call that
+        raced with another caller's heal does not re-initialise the module once more."""
+        used = self._generation
+
+        def attempt() -> bytes:
+            nonlocal used
+            self._current_key()
+            used = self._generation
+            prefix, operation = sign()
+            return self._session.call("signing", operation, prefix + data)
+
+        return with_one_retry(self._what, attempt, lambda fault: self._session.heal(used))
 
     def sign_digest(self, digest: bytes, algorithm: hashes.HashAlgorithm, rsa_padding: RsaPadding | None) -> bytes:
-        def attempt() -> bytes:
-            self._current_key()
-            prefix, sign = self._operation(algorithm, rsa_padding)
-            return self._session.call("signing", sign, prefix + digest)
-        return self._signed(attempt)
+        return self._signed(lambda: self._operation(algorithm, rsa_padding), digest)
 
     def sign_message(self, message: bytes) -> bytes:
-        def attempt() -> bytes:
-            sign = functools.partial(self._current_key().sign, mechanism=Mechanism.EDDSA)
-            return self._session.call("signing", sign, message)
-        return self._signed(attempt)
+        return self._signed(lambda: (b"", functools.partial(self._current_key().sign, mechanism=Mechanism.EDDSA)),
+                            message)
 
 
 def _key_attributes(uri: KmsUri) -> dict[Attribute, Any]:

@@ -126,6 +126,19 @@ def test_lost_session_heals_with_one_retry(manager: PKCS11KMS) -> None:
 
 
 @pytest.mark.hsm
+def test_logged_out_token_logs_in_again(manager: PKCS11KMS) -> None:
+    signer = manager.create_signer(manager.create_key("pkcs11:object=logout", KeyType.EC_P256).uri)
+    assert isinstance(signer, ec.EllipticCurvePrivateKey)
+    token = manager._token(manager.uri)
+    module = load_module(SOFTHSM_MODULE)
+    with module.lock:  # C_Logout behind the signer's back: its next call gets CKR_USER_NOT_LOGGED_IN
+        assert ctypes.CDLL(module.path).C_Logout(ctypes.c_ulong(token.session.handle)) == 0
+    before = token.generation
+    _sign(signer)
+    assert token.generation == before + 1
+
+
+@pytest.mark.hsm
 def test_token_moved_away_is_unavailable_and_heals_when_back(manager: PKCS11KMS, softhsm_token: SoftHSMToken,
                                                             tmp_path: Path) -> None:
     created = manager.create_key("pkcs11:object=away", KeyType.EC_P256)
