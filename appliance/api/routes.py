@@ -123,7 +123,7 @@ def read_only_router() -> APIRouter:
             report = await run_in_threadpool(probe.check)
         if report.healthy:
             return {"status": "ok"}
-        return JSONResponse({"status": "unhealthy", "kms": report.detail}, status_code=503,
+        return JSONResponse({"status": "unhealthy", "message": f"kms: {report.detail}"}, status_code=503,
                             headers={"Retry-After": str(RETRY_AFTER_SECONDS)})
 
     @router.get("/version")

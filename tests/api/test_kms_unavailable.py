@@ -56,7 +56,7 @@ def test_health_is_503_unhealthy_when_the_signer_fails(authority: FakeAuthority)
     client = TestClient(create_app(authority, ApiSettings(health=health)), base_url="https://ca.test")
     response = client.get("/health")
     assert response.status_code == 503 and int(response.headers["Retry-After"]) > 0
-    assert response.json() == {"status": "unhealthy", "kms": DOWN.message}
+    assert response.json() == {"status": "unhealthy", "message": f"kms: {DOWN.message}"}
 
 
 def test_health_is_ok_with_a_working_signer(authority: FakeAuthority) -> None:
