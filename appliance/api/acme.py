@@ -19,7 +19,7 @@ from fastapi.responses import JSONResponse, Response
 from starlette.concurrency import run_in_threadpool
 
 from appliance.acme import AcmeError, AcmeRequest, AcmeServer, KeyUse, Problem, Reply, Signed
-from appliance.api.errors import status_for
+from appliance.api.errors import retry_after, status_for
 from appliance.errors import ApplianceError, ErrorKind
 
 ACME_PREFIXES = ("/acme", "/2.0/acme")
@@ -51,7 +51,7 @@ def problem_document(error: ApplianceError) -> tuple[int, dict[str, Any]]:
         document = error.to_json()
     else:
         problem = _PROBLEM_BY_KIND.get(error.kind, Problem.SERVER_INTERNAL)
-        document = {"type": problem.urn, "detail": error.message if status < 500 else "internal error"}
+        document = {"type": problem.urn, "detail": error.message if status < 500 or status == 503 else "internal error"}
     return status, {**document, "status": status}
 
 
@@ -90,6 +90,7 @@ def _problem_response(request: Request, server: AcmeServer, acme: AcmeRequest | 
         headers = _headers(server, acme)
     except ApplianceError:
         headers = {}
+    headers.update(retry_after(error))
     return JSONResponse(document, status_code=status, media_type=PROBLEM_MEDIA_TYPE, headers=headers)
 
 

@@ -14,6 +14,7 @@ from appliance.api.errors import install_error_handlers
 from appliance.api.middleware import DEFAULT_MAX_BODY, AccessLog, BodyLimit
 from appliance.api.routes import certificate_router, crl_router, read_only_router
 from appliance.authority.interfaces import AuthorityInterface
+from appliance.kms.health import SignerHealth
 
 API_PREFIXES = ("", "/1.0")
 
@@ -24,12 +25,14 @@ class ApiSettings:
 
     log_format: str = "text"
     max_body_bytes: int = DEFAULT_MAX_BODY
+    health: SignerHealth | None = None  # the KMS probe behind /health (none: always ok)
 
 
 def _build(authority: AuthorityInterface, settings: ApiSettings, routers: list[APIRouter],
            acme: AcmeServer | None = None) -> ASGIApp:
     app = FastAPI(title="appliance", version=__version__, docs_url=None, redoc_url=None, openapi_url=None)
     app.state.authority = authority
+    app.state.health = settings.health
     install_error_handlers(app)
     for prefix in API_PREFIXES:
         for router in routers:

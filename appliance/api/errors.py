@@ -31,6 +31,14 @@ INTERNAL_MESSAGE = (
 )
 
 _log = logging.getLogger("appliance.api")
+RETRY_AFTER_SECONDS = 5  # when an unavailable error gives no hint of its own
+
+
+def retry_after(error: ApplianceError) -> dict[str, str]:
+    """The ``Retry-After`` header of a 503 (a KMS that is down says when to retry)."""
+    if error.kind is not ErrorKind.UNAVAILABLE:
+        return {}
+    return {"Retry-After": str(getattr(error, "retry_after", RETRY_AFTER_SECONDS))}
 
 
 def status_for(error: ApplianceError) -> int:
@@ -38,9 +46,9 @@ def status_for(error: ApplianceError) -> int:
     return STATUS_BY_KIND.get(error.kind, 500)
 
 
-def error_response(status: int, message: str) -> JSONResponse:
+def error_response(status: int, message: str, headers: dict[str, str] | None = None) -> JSONResponse:
     """step-ca's error body."""
-    return JSONResponse({"status": status, "message": message}, status_code=status)
+    return JSONResponse({"status": status, "message": message}, status_code=status, headers=headers)
 
 
 def _note_outcome(request: Request, message: str) -> None:
@@ -57,7 +65,7 @@ async def _domain_error(request: Request, exc: Exception) -> JSONResponse:
     if status == 500:
         _log.error("internal error: %s", exc.message)
     _note_outcome(request, exc.message)
-    return error_response(status, message)
+    return error_response(status, message, retry_after(exc))
 
 
 async def _validation_error(request: Request, exc: Exception) -> JSONResponse:

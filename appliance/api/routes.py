@@ -25,9 +25,11 @@ from fastapi.responses import JSONResponse, Response
 from starlette.concurrency import run_in_threadpool
 
 from appliance import __version__
+from appliance.api.errors import RETRY_AFTER_SECONDS
 from appliance.api.schemas import RekeyBody, RevokeBody, SignBody, parse_csr, parse_time_duration
 from appliance.api.peer import peer_certificate
 from appliance.authority.interfaces import AuthorityInterface, IssuedCertificate, RevokeRequest, SignRequest
+from appliance.kms.health import SignerHealth
 from appliance.pki.clock import utc_now
 from appliance.pki.pem import to_pem
 from appliance.errors import BadRequest, NotFound
@@ -116,9 +118,18 @@ def read_only_router() -> APIRouter:
     """Health, version, roots, intermediates, federation, provisioners."""
     router = APIRouter()
 
-    @router.get("/health")
-    async def health() -> dict[str, str]:
-        return {"status": "ok"}
+    @router.get("/health", response_model=None)
+    async def health(request: Request) -> dict[str, str] | JSONResponse:
+        probe: SignerHealth | None = request.app.state.health
+        if probe is None:
+            return {"status": "ok"}
+        report = probe.fresh()
+        if report is None:
+            report = await run_in_threadpool(probe.check)
+        if report.healthy:
+            return {"status": "ok"}
+        return JSONResponse({"status": "unhealthy", "message": f"kms: {report.detail}"}, status_code=503,
+                            headers={"Retry-After": str(RETRY_AFTER_SECONDS)})
 
     @router.get("/version")
     async def version() -> dict[str, Any]:

@@ -12,6 +12,7 @@ from appliance.api.app import ApiSettings
 from appliance.authority.authority import Authority
 from appliance.config import CaConfig, load_config
 from appliance.db import Database, open_database
+from appliance.kms.health import SignerHealth
 from appliance.acme.sql_store import SQLAcmeStore
 
 
@@ -42,5 +43,6 @@ def load_runtime(config_path: Path, password: bytes | None, *, report: bool = Fa
     except BaseException:
         database.close()
         raise
-    return Runtime(config, database, authority, ApiSettings(log_format=str(config.logger.get("format", "text"))),
-                   AcmeServer(authority, SQLAcmeStore(database)))
+    settings = ApiSettings(log_format=str(config.logger.get("format", "text")),
+                           health=SignerHealth(authority.leaf_signer.signer))
+    return Runtime(config, database, authority, settings, AcmeServer(authority, SQLAcmeStore(database)))
