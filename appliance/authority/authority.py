@@ -344,6 +344,9 @@ class Authority:
             revoked_at=self._now(), provisioner=provisioner, passive=passive, mtls=mtls,
         ))
 
+    def is_revoked(self, serial: str) -> bool:
+        return self.database.get_revocation(parse_serial(serial)) is not None
+
     def crl(self) -> bytes:
         return self._crl.current()
 

@@ -98,6 +98,10 @@ class AuthorityInterface(Protocol):
         """The JWE of a JWK provisioner's private key; ``NotFound`` if none."""
         ...
 
+    def is_revoked(self, serial: str) -> bool:
+        """Whether the certificate with this (decimal) serial has been revoked."""
+        ...
+
     def crl(self) -> bytes:
         """The current CRL, DER."""
         ...
