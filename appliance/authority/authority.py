@@ -14,7 +14,7 @@ from cryptography.hazmat.primitives.asymmetric.types import CertificatePublicKey
 from appliance.authority.crl import CrlPublisher
 from appliance.authority.interfaces import IssuedCertificate, RevokeRequest, SignRequest
 from appliance.authority.leaf import IssuanceFailed, LeafSigner
-from appliance.authority.ocsp import OcspResponder
+from appliance.authority.ocsp import OcspResponder, ResponderDelegate
 from appliance.pki.pem import fingerprint, load_certificates, to_pem
 from appliance.authority.renew_token import verify_renew_token
 from appliance.authority.request import authorised_names, csr_common_name, csr_public_key, validity
@@ -116,7 +116,23 @@ class Authority:
         self._crl = CrlPublisher(config.crl, self._intermediates[0], signer, database, now,
                                  Linter(lint_mode, lint_crl, "CRL"))
         self._ocsp = OcspResponder(config.ocsp, self._intermediates[0], signer, database, now,
-                                   Linter(lint_mode, lint_ocsp_response, "OCSP response"))
+                                   Linter(lint_mode, lint_ocsp_response, "OCSP response"), self._ocsp_delegate())
+
+    def _ocsp_delegate(self) -> ResponderDelegate | None:
+        """The delegated OCSP responder when ``ocsp.responderKey`` names its key."""
+        key = self.config.ocsp.responder_key
+        if not key:
+            return None
+        if self._key_manager is None:
+            raise BadRequest("ocsp.responderKey needs the CA's KMS")
+
+        def issue(public_key: CertificatePublicKeyTypes) -> x509.Certificate:
+            now = self._now()
+            return self._issue(lambda: self.leaf_signer.ocsp_responder(
+                public_key, now - self.config.authority.backdate, now + self.config.ocsp.responder_validity),
+                (), AUTHORITY_PROVISIONER).certificate
+
+        return ResponderDelegate(self._key_manager.create_signer(key), issue, self._now)
 
     @classmethod
     def from_config(cls, config: CaConfig, database: Database, *, password: bytes | None = None,

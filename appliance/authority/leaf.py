@@ -65,6 +65,21 @@ class LeafSigner:
             builder = builder.add_extension(extension, critical=False)
         return self._sign(builder)
 
+    def ocsp_responder(self, public_key: CertificatePublicKeyTypes, not_before: datetime.datetime,
+                       not_after: datetime.datetime) -> x509.Certificate:
+        """A delegated OCSP responder's certificate: OCSPSigning only, and no revocation
+        check of it (id-pkix-ocsp-nocheck), so it must be short-lived."""
+        common_names = [str(a.value) for a in self.issuer.subject.get_attributes_for_oid(NameOID.COMMON_NAME)]
+        name = f"{common_names[0] if common_names else 'CA'} OCSP Responder"
+        builder = self._builder(x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, name)]), public_key,
+                                not_before, not_after)
+        builder = builder.add_extension(x509.BasicConstraints(ca=False, path_length=None), critical=True)
+        builder = builder.add_extension(x509.KeyUsage(True, False, False, False, False, False, False, False, False),
+                                        critical=True)
+        builder = builder.add_extension(x509.ExtendedKeyUsage([ExtendedKeyUsageOID.OCSP_SIGNING]), critical=False)
+        builder = builder.add_extension(x509.OCSPNoCheck(), critical=False)
+        return self._sign(builder)
+
     def reissue(self, old: x509.Certificate, public_key: CertificatePublicKeyTypes,
                 not_before: datetime.datetime, not_after: datetime.datetime) -> x509.Certificate:
         """``old`` with a new serial, validity and (for rekey) key; SKI/AKI regenerated."""

@@ -19,6 +19,7 @@ from cryptography import x509
 from cryptography.exceptions import InvalidSignature, UnsupportedAlgorithm
 from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import ec, ed448, ed25519, padding, rsa
+from cryptography.hazmat.primitives.asymmetric.types import CertificatePublicKeyTypes, PrivateKeyTypes
 from cryptography.x509 import ocsp
 
 from appliance.authority.crl import REASONS
@@ -43,12 +44,36 @@ def _error(status: ocsp.OCSPResponseStatus) -> bytes:
     return ocsp.OCSPResponseBuilder.build_unsuccessful(status).public_bytes(serialization.Encoding.DER)
 
 
+class ResponderDelegate:
+    """A delegated responder (RFC 6960 4.2.2.2): a key of its own behind a KMS URI and a
+    short-lived certificate for it (id-kp-OCSPSigning, id-pkix-ocsp-nocheck) that the
+    CA issues itself, and issues again once half of its life has passed."""
+
+    def __init__(self, signer: PrivateKeyTypes, issue: Callable[[CertificatePublicKeyTypes], x509.Certificate],
+                 now: Callable[[], datetime.datetime]) -> None:
+        self.signer = signer
+        self._issue = issue
+        self._now = now
+        self._lock = threading.Lock()
+        self._certificate: x509.Certificate | None = None
+
+    def certificate(self) -> x509.Certificate:
+        with self._lock:
+            current = self._certificate
+            if current is None or self._now() >= current.not_valid_before_utc + (
+                    current.not_valid_after_utc - current.not_valid_before_utc) / 2:
+                current = self._certificate = self._issue(self.signer.public_key())  # type: ignore[arg-type]
+            return current
+
+
 class OcspResponder:
     """Answers DER OCSP requests with DER OCSP responses; never raises on bad input."""
 
     def __init__(self, config: OcspConfig, issuer: x509.Certificate, signer: object, database: Database,
-                 now: Callable[[], datetime.datetime], linter: Linter | None = None) -> None:
+                 now: Callable[[], datetime.datetime], linter: Linter | None = None,
+                 delegate: ResponderDelegate | None = None) -> None:
         self.config = config
+        self._delegate = delegate
         self._linter = linter or Linter(LintMode.OFF, lint_ocsp_response, "OCSP response")
         self._issuer = issuer
         self._signer = signer
@@ -126,13 +151,17 @@ class OcspResponder:
         )
         if nonce is not None:
             builder = builder.add_extension(x509.OCSPNonce(nonce), critical=False)
-        algorithm = signature_hash(self._signer)  # type: ignore[arg-type, assignment]
-        throwaway, twin = throwaway_responder(self._issuer)
+        signer, responder = self._signer, self._issuer
+        if self._delegate is not None:
+            signer, responder = self._delegate.signer, self._delegate.certificate()
+            builder = builder.certificates([responder])
+        algorithm = signature_hash(signer)  # type: ignore[arg-type, assignment]
+        throwaway, twin = throwaway_responder(responder)
         self._linter.check(lambda: builder.responder_id(ocsp.OCSPResponderEncoding.HASH, twin)
                            .sign(throwaway, algorithm).public_bytes(serialization.Encoding.DER))  # type: ignore[arg-type]
-        response = builder.responder_id(ocsp.OCSPResponderEncoding.HASH, self._issuer).sign(
-            self._signer, algorithm)  # type: ignore[arg-type]
-        self._verify(response)
+        response = builder.responder_id(ocsp.OCSPResponderEncoding.HASH, responder).sign(
+            signer, algorithm)  # type: ignore[arg-type]
+        self._verify(response, responder)
         return response.public_bytes(serialization.Encoding.DER)
 
     def _status(self, serial: int) -> tuple[ocsp.OCSPCertStatus, datetime.datetime | None, x509.ReasonFlags | None]:
@@ -144,9 +173,9 @@ class OcspResponder:
             return ocsp.OCSPCertStatus.UNKNOWN, None, None
         return ocsp.OCSPCertStatus.GOOD, None, None
 
-    def _verify(self, response: ocsp.OCSPResponse) -> None:
-        """The signature the device returned verifies with the intermediate's public key."""
-        key = self._issuer.public_key()
+    def _verify(self, response: ocsp.OCSPResponse, responder: x509.Certificate) -> None:
+        """The signature the device returned verifies with the responder's public key."""
+        key = responder.public_key()
         data, signature = response.tbs_response_bytes, response.signature
         try:
             if isinstance(key, rsa.RSAPublicKey):
@@ -158,4 +187,4 @@ class OcspResponder:
             else:
                 raise TypeError(f"unsupported issuer key {type(key).__name__}")
         except (InvalidSignature, TypeError, ValueError) as exc:
-            raise IssuanceFailed(f"OCSP response does not verify against the intermediate: {exc}") from None
+            raise IssuanceFailed(f"OCSP response does not verify against its responder: {exc}") from None

@@ -15,7 +15,7 @@ SUPPORTED = {
         "disableRenewal", "allowRenewalAfterExpiry", "disableIssuedAtCheck",
     }),
     "crl": frozenset({"enabled", "generateOnRevoke", "cacheDuration", "renewPeriod", "idpURL"}),
-    "ocsp": frozenset({"enabled", "validity", "cacheSize"}),
+    "ocsp": frozenset({"enabled", "validity", "cacheSize", "responderKey", "responderValidity"}),
     "lint": frozenset({"mode", "profile"}),
     "kms": frozenset({"type", "uri"}),
     "tls": frozenset({"cipherSuites", "minVersion", "maxVersion", "renegotiation"}),

@@ -122,7 +122,7 @@ def _crl(data: dict[str, Any]) -> CrlConfig:
     )
 
 
-def _ocsp(data: dict[str, Any]) -> OcspConfig:
+def _ocsp(data: dict[str, Any], base_dir: Path | None) -> OcspConfig:
     ocsp = _object(data, "ocsp")
     validity = _duration(ocsp, "validity", "ocsp", OcspConfig().validity)
     if validity < datetime.timedelta(minutes=1):
@@ -130,7 +130,14 @@ def _ocsp(data: dict[str, Any]) -> OcspConfig:
     cache_size = ocsp.get("cacheSize", OcspConfig().cache_size)
     if isinstance(cache_size, bool) or not isinstance(cache_size, int) or cache_size < 1:
         raise ConfigError("ca.json: 'ocsp.cacheSize' must be a positive integer")
-    return OcspConfig(enabled=_bool(ocsp, "enabled", False, "ocsp"), validity=validity, cache_size=cache_size)
+    responder_validity = _duration(ocsp, "responderValidity", "ocsp", OcspConfig().responder_validity)
+    if not datetime.timedelta(hours=1) <= responder_validity <= datetime.timedelta(days=90):
+        raise ConfigError("ca.json: 'ocsp.responderValidity' must be between 1h and 2160h")
+    responder_key = _string(ocsp, "responderKey")
+    if responder_key and not _KMS_URI.match(responder_key):
+        responder_key = str(_resolve(base_dir, responder_key))
+    return OcspConfig(enabled=_bool(ocsp, "enabled", False, "ocsp"), validity=validity, cache_size=cache_size,
+                      responder_key=responder_key, responder_validity=responder_validity)
 
 
 def _lint(data: dict[str, Any]) -> LintConfig:
@@ -197,7 +204,7 @@ def parse_config(data: dict[str, Any], *, path: Path | None = None, base_dir: Pa
         tls=_object(data, "tls"),
         logger=_object(data, "logger"),
         crl=_crl(data),
-        ocsp=_ocsp(data),
+        ocsp=_ocsp(data, base_dir),
         lint=_lint(data),
         connections=_connections(data),
         authority=authority,

@@ -13,6 +13,7 @@ DEFAULT_BACKDATE = datetime.timedelta(minutes=1)
 DEFAULT_CRL_CACHE = datetime.timedelta(hours=24)
 DEFAULT_RETENTION = datetime.timedelta(minutes=10)
 DEFAULT_OCSP_VALIDITY = datetime.timedelta(hours=12)
+DEFAULT_OCSP_RESPONDER_VALIDITY = datetime.timedelta(days=7)
 
 
 @dataclass(frozen=True)
@@ -29,11 +30,15 @@ class CrlConfig:
 class OcspConfig:
     """``ocsp`` (ours, not step-ca's): the OCSP responder at ``/ocsp``. Responses are
     valid for ``validity`` and signed again after half of it; ``cacheSize`` bounds the
-    responses kept per worker."""
+    responses kept per worker. With ``responderKey`` (a key in the CA's KMS, named as
+    ``key`` names the intermediate's) responses are signed by a delegated responder
+    whose certificate the CA issues for ``responderValidity`` and renews at half of it."""
 
     enabled: bool = False
     validity: datetime.timedelta = DEFAULT_OCSP_VALIDITY
     cache_size: int = 100_000
+    responder_key: str = ""
+    responder_validity: datetime.timedelta = DEFAULT_OCSP_RESPONDER_VALIDITY
 
 
 @dataclass(frozen=True)

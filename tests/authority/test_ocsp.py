@@ -16,11 +16,11 @@ from cryptography.x509 import ocsp
 from appliance.authority.authority import Authority
 from appliance.authority.interfaces import RevokeRequest, SignRequest
 from appliance.authority.leaf import IssuanceFailed
-from appliance.authority.ocsp import OcspResponder
+from appliance.authority.ocsp import OcspResponder, ResponderDelegate
 from appliance.config import OcspConfig
 from appliance.db import open_database
 from appliance.errors import NotImplementedFeature
-from tests.ca_fixtures import TestCA, make_csr, new_key
+from tests.ca_fixtures import PASSWORD, TestCA, encrypted_pem, make_csr, new_key
 from tests.conftest import run_openssl
 
 CA = tuple[Authority, TestCA]
@@ -222,3 +222,47 @@ def test_active_revocation_is_recorded_and_shows_in_ocsp_and_crl(make_authority)
     assert response.revocation_reason == x509.ReasonFlags.superseded
     crl = x509.load_der_x509_crl(authority.crl())
     assert crl.get_revoked_certificate_by_serial_number(certificate.serial_number) is not None
+
+
+def test_delegated_responder(make_authority, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
+    responder_key = new_key()
+    key_file = tmp_path / "ocsp_responder_key"
+    key_file.write_bytes(encrypted_pem(responder_key, PASSWORD))
+    authority, ca = make_authority(ocsp={"enabled": True, "responderKey": str(key_file)})
+    certificate = _issue(authority, ca)
+    der = authority.ocsp(_request(certificate, ca.intermediate))
+    response = ocsp.load_der_ocsp_response(der)
+    (responder,) = response.certificates
+    assert responder.public_key() == responder_key.public_key()
+    responder.verify_directly_issued_by(ca.intermediate)
+    assert responder.extensions.get_extension_for_class(x509.ExtendedKeyUsage).value == \
+        x509.ExtendedKeyUsage([x509.oid.ExtendedKeyUsageOID.OCSP_SIGNING])
+    assert responder.extensions.get_extension_for_class(x509.OCSPNoCheck)
+    assert authority.database.get_certificate(str(responder.serial_number)) is not None  # recorded like any other
+    _verified(der, responder)
+    # openssl finds the responder in the response and chains it to the root through the intermediate.
+    response_file = tmp_path / "response.der"
+    response_file.write_bytes(der)
+    result = run_openssl("ocsp", "-respin", response_file, "-issuer", ca.intermediate_path, "-CAfile", ca.root_path,
+                         "-verify_other", ca.intermediate_path, "-serial", str(certificate.serial_number))
+    assert "Response verify OK" in result.stderr and ": good" in result.stdout
+
+
+def test_delegated_responder_certificate_renewed_at_half_life() -> None:
+    key = new_key()
+    issued: list[datetime.datetime] = []
+    clock = [datetime.datetime(2026, 12, 1, tzinfo=datetime.timezone.utc)]
+
+    def issue(public_key: object) -> x509.Certificate:
+        issued.append(clock[0])
+        return (x509.CertificateBuilder().subject_name(x509.Name([])).issuer_name(x509.Name([]))
+                .public_key(public_key).serial_number(len(issued))  # type: ignore[arg-type]
+                .not_valid_before(clock[0]).not_valid_after(clock[0] + datetime.timedelta(days=2))
+                .sign(key, hashes.SHA256()))  # type: ignore[arg-type]
+
+    delegate = ResponderDelegate(key, issue, lambda: clock[0])  # type: ignore[arg-type]
+    first = delegate.certificate()
+    clock[0] += datetime.timedelta(hours=23)
+    assert delegate.certificate() is first
+    clock[0] += datetime.timedelta(hours=1)
+    assert delegate.certificate().serial_number == 2 and len(issued) == 2
