@@ -22,7 +22,7 @@ from tests.ca_fixtures import make_csr
 from tests.fuzz.conftest import SCALES, fuzz_settings, record
 from tests.fuzz.strategies import JSON_VALUES, NASTY_TEXT, b64, encode, flattened, mutate, raw_documents
 
-EXAMPLES = 700
+EXAMPLES = 900
 PROBLEM = "urn:ietf:params:acme:error:"
 CSRS = [b64(make_csr("fuzz.example.test", key=key)[0].public_bytes(Encoding.DER)) for key in (
     ec.generate_private_key(ec.SECP256R1()), ec.generate_private_key(ec.SECP256K1()),

@@ -23,7 +23,7 @@ from tests.ca_fixtures import TestCA, make_csr
 from tests.fuzz.conftest import SCALES, fuzz_settings, record
 from tests.fuzz.strategies import JSON_VALUES, NASTY_TEXT, SCALARS, compact, mutate, raw_documents
 
-EXAMPLES = 700
+EXAMPLES = 900
 _OTHER_KEY = generate_jwk()
 CSRS = [pem(make_csr("fuzz.example.test", key=key)[0]) for key in (
     ec.generate_private_key(ec.SECP256R1()), ec.generate_private_key(ec.SECP384R1()),
