@@ -11,7 +11,6 @@ import time
 from typing import Any
 
 from starlette.exceptions import HTTPException
-from starlette.responses import JSONResponse
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from appliance.api import request_id
@@ -19,8 +18,6 @@ from appliance.api.errors import error_response, internal_message
 
 DEFAULT_MAX_BODY = 1024 * 1024
 LOG_FIELDS = ("provisioner", "subject", "serial", "error")
-#: Paths whose errors are RFC 7807 problem documents (ACME), not step-ca JSON.
-PROBLEM_PATHS = ("/acme/", "/2.0/acme/")
 
 _log = logging.getLogger("appliance.api")
 #: Printable ASCII but space, '"' and '=': a text value made only of these is written as is.
@@ -89,7 +86,8 @@ class AccessLog:
 
     Every response carries ``X-Request-Id``. An exception that escapes the app is
     logged here with its traceback, once, and not re-raised (the server would log it
-    again); if no response was started, a 500 in the path's error format is sent."""
+    again); if no response was started (an error outside the FastAPI app, whose
+    handlers answer everything else), a 500 is sent."""
 
     def __init__(self, app: ASGIApp, *, log_format: str = "text", logger: logging.Logger | None = None) -> None:
         self.app = app
@@ -120,7 +118,7 @@ class AccessLog:
             _log.exception("unexpected error handling %s %s (request id %s)", scope["method"], scope["path"], rid)
             noted.setdefault("error", type(exc).__name__)
             if not status:
-                await _internal_error(scope)(scope, receive, watching)
+                await error_response(500, internal_message(scope))(scope, receive, watching)
         finally:
             client = scope.get("client")
             fields: dict[str, Any] = {
@@ -135,11 +133,3 @@ class AccessLog:
             fields.update((key, noted[key]) for key in LOG_FIELDS if noted.get(key))
             self.logger.info(format_line(fields, self.log_format))
 
-
-def _internal_error(scope: Scope) -> JSONResponse:
-    """A 500 for an exception that escaped before any response: ACME's problem document or step-ca's JSON."""
-    message = internal_message(scope)
-    if not scope["path"].startswith(PROBLEM_PATHS):
-        return error_response(500, message)
-    return JSONResponse({"type": "urn:ietf:params:acme:error:serverInternal", "detail": message, "status": 500},
-                        status_code=500, media_type="application/problem+json")

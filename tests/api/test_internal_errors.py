@@ -12,6 +12,7 @@ import pytest
 from starlette.testclient import TestClient
 
 from appliance.api import ApiSettings, create_app
+from appliance.api.middleware import AccessLog
 from tests.acme.conftest import AcmeEnv, responders, start  # noqa: F401 (responders is a fixture)
 from tests.acme.servers import DnsServer, HttpServer, TlsAlpnServer
 from tests.api.conftest import GOOD_TOKEN, FakeAuthority
@@ -88,3 +89,15 @@ def test_acme_body_over_the_limit_is_a_problem_document(acme: AcmeEnv) -> None:
     assert response.status_code == 413
     assert response.headers["content-type"].startswith("application/problem+json")
     assert response.json()["type"] == "urn:ietf:params:acme:error:malformed"
+
+
+def test_an_error_outside_the_app_is_still_one_traceback_and_a_500(caplog: pytest.LogCaptureFixture) -> None:
+    async def broken(scope: Any, receive: Any, send: Any) -> None:
+        raise RuntimeError("middleware bug")
+
+    client = TestClient(AccessLog(broken), base_url="https://ca.test")  # raises if the exception escaped
+    with caplog.at_level(logging.INFO):
+        response = client.get("/version")
+    assert response.status_code == 500 and response.json()["status"] == 500
+    assert f"request id {response.headers['x-request-id']}" in response.json()["message"]
+    assert len(tracebacks(caplog)) == 1
