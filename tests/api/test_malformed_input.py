@@ -130,11 +130,11 @@ def test_claims_of_the_wrong_type_are_401(real: RealCA, claim: str, value: Any) 
     assert response.status_code == 401 and response.json()["status"] == 401, response.text
 
 
-def test_active_revocation_is_400_not_501(real: RealCA) -> None:
-    """Was 501 Not Implemented: a client's choice (passive: false) must not give a 5xx."""
+def test_active_revocation_without_crl_or_ocsp_is_400(real: RealCA) -> None:
+    """A client's choice (passive: false) that this CA cannot honour is a 4xx, never 501."""
     response = real.http.post("/revoke", json={"serial": "5", "ott": real.ca.token("5", endpoint="revoke"),
                                                "passive": False})
-    assert_refused(real, response, 400, "active revocation is not supported")
+    assert_refused(real, response, 400, "active revocation")
 
 
 def test_a_good_request_still_signs(real: RealCA) -> None:
@@ -142,3 +142,8 @@ def test_a_good_request_still_signs(real: RealCA) -> None:
     response = sign_case(real, notAfter="1h")
     assert response.status_code == 201, response.text
     assert real.counts()[0] == before[0] + 1
+
+
+def test_a_disabled_crl_is_400_not_501(real: RealCA) -> None:
+    """NotImplementedFeature answered 501; asking for a feature this CA has off is the client's error."""
+    assert_refused(real, real.http.get("/crl"), 400, "the CRL is not enabled")
