@@ -145,6 +145,16 @@ async def _signed(request: Request, provisioner: str, operation: Operation,
     return await _respond(request, provisioner, work)
 
 
+async def _outside_problem(request: Request, problem: Problem, detail: str, status: int) -> Response:
+    """A problem document for a failure outside the ACME core, with a fresh nonce if one can be had."""
+    try:
+        headers = await run_in_threadpool(_headers, _server(request), None)
+    except Exception:  # the store may be what failed: answer without a nonce rather than fail twice
+        headers = {}
+    return JSONResponse({"type": problem.urn, "detail": detail, "status": status}, status_code=status,
+                        media_type=PROBLEM_MEDIA_TYPE, headers=headers)
+
+
 class ProblemRoute(APIRoute):
     """An ACME route whose every failure is a problem document: an HTTP error (a body
     over the limit) keeps its status; an unexpected exception is logged once, with its
@@ -159,15 +169,12 @@ class ProblemRoute(APIRoute):
                 return response
             except HTTPException as exc:
                 _note(request, error=str(exc.detail))
-                document = {"type": Problem.MALFORMED.urn, "detail": str(exc.detail), "status": exc.status_code}
-                return JSONResponse(document, status_code=exc.status_code, media_type=PROBLEM_MEDIA_TYPE)
+                return await _outside_problem(request, Problem.MALFORMED, str(exc.detail), exc.status_code)
             except Exception as exc:
                 rid = request_id.of(request.scope)
                 _log.exception("unexpected error handling %s %s (request id %s)", request.method, request.url.path, rid)
                 _note(request, error=type(exc).__name__)
-                document = {"type": Problem.SERVER_INTERNAL.urn, "detail": internal_message(request.scope),
-                            "status": 500}
-                return JSONResponse(document, status_code=500, media_type=PROBLEM_MEDIA_TYPE)
+                return await _outside_problem(request, Problem.SERVER_INTERNAL, internal_message(request.scope), 500)
 
         return route
 

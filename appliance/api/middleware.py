@@ -132,4 +132,3 @@ class AccessLog:
             }
             fields.update((key, noted[key]) for key in LOG_FIELDS if noted.get(key))
             self.logger.info(format_line(fields, self.log_format))
-

@@ -71,7 +71,7 @@ def test_acme_internal_error_is_a_problem_document(acme: AcmeEnv, caplog: pytest
         response = acme.http.get(acme.directory(), headers={"X-Request-Id": "probe-1"})
     assert response.status_code == 500
     assert response.headers["content-type"].startswith("application/problem+json")
-    assert response.headers["x-request-id"] == "probe-1"
+    assert response.headers["x-request-id"] == "probe-1" and response.headers["Replay-Nonce"]
     body = response.json()
     assert body["type"] == "urn:ietf:params:acme:error:serverInternal" and body["status"] == 500
     assert "request id probe-1" in body["detail"] and "store fell over" not in response.text
@@ -86,7 +86,7 @@ def test_acme_body_over_the_limit_is_a_problem_document(acme: AcmeEnv) -> None:
 
     url = acme.directory().replace("/directory", "/new-account")
     response = acme.http.post(url, content=chunks(), headers={"content-type": "application/jose+json"})
-    assert response.status_code == 413
+    assert response.status_code == 413 and response.headers["Replay-Nonce"]
     assert response.headers["content-type"].startswith("application/problem+json")
     assert response.json()["type"] == "urn:ietf:params:acme:error:malformed"
 
