@@ -2,8 +2,9 @@
 description published, and the real ACME server (tests/acme/conftest.py).
 
 Every fuzz test runs twice: ``quick`` in the default run (a few thousand cases
-in all) and ``long``, marked ``fuzz`` and deselected unless ``-m fuzz``, with
-ten times the examples. The cases and 5xx answers are counted and reported at
+in all) and ``long``, marked ``fuzz``, with ten times the examples: deselected
+unless the marker expression names ``fuzz`` (``-m fuzz``), so that neither the
+default run nor ``-m "not slow"`` takes it. The cases and 5xx answers are counted and reported at
 the end of the run."""
 
 from __future__ import annotations
@@ -35,6 +36,15 @@ def record(suite: str, status: int) -> None:
     TALLY[f"{suite} cases"] += 1
     if status >= 500:
         TALLY[f"{suite} 5xx"] += 1
+
+
+def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    if "fuzz" in (config.option.markexpr or ""):
+        return
+    long = [item for item in items if item.get_closest_marker("fuzz")]
+    if long:
+        config.hook.pytest_deselected(items=long)
+        items[:] = [item for item in items if not item.get_closest_marker("fuzz")]
 
 
 def pytest_terminal_summary(terminalreporter: Any) -> None:
