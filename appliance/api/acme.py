@@ -257,3 +257,13 @@ def _add_routes(router: APIRouter, base: str) -> None:
     @router.get(base + "/renewal-info/{cert_id}")
     async def renewal_info(provisioner: str, cert_id: str, request: Request) -> Response:
         return await _respond(request, provisioner, lambda server, acme: server.renewal_info(cert_id))
+
+    @router.api_route(base + "/{resource:path}", methods=["GET", "HEAD", "POST", "PUT", "PATCH", "DELETE"],
+                      include_in_schema=False)
+    async def unknown(provisioner: str, resource: str, request: Request) -> Response:
+        """Anything else under the provisioner (last route: a problem document, not step-ca's JSON)."""
+        def work(server: AcmeServer, acme: AcmeRequest) -> Reply:
+            raise AcmeError(Problem.MALFORMED, f"no ACME resource {request.method} {resource[:64]}",
+                            kind=ErrorKind.NOT_FOUND)
+
+        return await _respond(request, provisioner, work)

@@ -101,3 +101,13 @@ def test_an_error_outside_the_app_is_still_one_traceback_and_a_500(caplog: pytes
     assert response.status_code == 500 and response.json()["status"] == 500
     assert f"request id {response.headers['x-request-id']}" in response.json()["message"]
     assert len(tracebacks(caplog)) == 1
+
+
+@pytest.mark.parametrize(("method", "resource"), [("GET", "no-such-thing"), ("POST", "order/x/y/z"),
+                                                  ("GET", "new-account"), ("DELETE", "directory")])
+def test_unknown_acme_resource_is_a_problem_document(acme: AcmeEnv, method: str, resource: str) -> None:
+    """Was step-ca's JSON from the router's 404/405."""
+    response = acme.http.request(method, acme.directory().replace("directory", resource))
+    assert response.status_code == 404 and response.headers["Replay-Nonce"]
+    assert response.headers["content-type"].startswith("application/problem+json")
+    assert response.json()["type"] == "urn:ietf:params:acme:error:malformed"
