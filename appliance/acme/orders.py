@@ -19,8 +19,9 @@ from appliance.acme.models import (Account, Authorization, Challenge, ChallengeT
 from appliance.acme.problems import AcmeError, Problem, Subproblem
 from appliance.acme.renewal import cert_id, check_replaces
 from appliance.acme.views import authorization_json, authorization_status, challenge_json, order_json
+from appliance.pki.keys import verified_csr_key
 from appliance.pki.pem import to_pem
-from appliance.errors import ApplianceError, ErrorKind
+from appliance.errors import ApplianceError, BadRequest, ErrorKind
 from appliance.jose.b64 import b64decode
 from appliance.policy import NamesRefused
 from appliance.provisioner import Names
@@ -266,11 +267,9 @@ class Orders:
         if csr is None:
             raise AcmeError(Problem.BAD_CSR, "csr must be a base64url DER certificate request")
         try:
-            valid, public_key = csr.is_signature_valid, csr.public_key()
-        except (ValueError, TypeError, x509.UnsupportedGeneralNameType) as exc:
-            raise AcmeError(Problem.BAD_CSR, f"malformed CSR: {exc}") from None
-        if not valid:
-            raise AcmeError(Problem.BAD_CSR, "the CSR signature does not verify")
+            public_key = verified_csr_key(csr)
+        except BadRequest as exc:
+            raise AcmeError(Problem.BAD_CSR, exc.message) from None
         if _public_key_der(public_key) == _public_key_der(signed.key.get_op_key("verify")):
             raise AcmeError(Problem.BAD_CSR, "the CSR key must not be the account key")
         wanted = set(order.identifiers)

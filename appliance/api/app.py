@@ -21,16 +21,21 @@ API_PREFIXES = ("", "/1.0")
 
 @dataclass(frozen=True)
 class ApiSettings:
-    """What the HTTP layer takes from ca.json (``logger.format``) and its own limits."""
+    """What the HTTP layer takes from ca.json (``logger.format``) and its own limits.
+
+    ``openapi`` publishes an OpenAPI description of the API at ``/openapi.json``
+    (off in production: the tests turn it on to fuzz the API from it)."""
 
     log_format: str = "text"
     max_body_bytes: int = DEFAULT_MAX_BODY
     health: SignerHealth | None = None  # the KMS probe behind /health (none: always ok)
+    openapi: bool = False
 
 
 def _build(authority: AuthorityInterface, settings: ApiSettings, routers: list[APIRouter],
            acme: AcmeServer | None = None) -> ASGIApp:
-    app = FastAPI(title="appliance", version=__version__, docs_url=None, redoc_url=None, openapi_url=None)
+    app = FastAPI(title="appliance", version=__version__, docs_url=None, redoc_url=None,
+                  openapi_url="/openapi.json" if settings.openapi else None)
     app.state.authority = authority
     app.state.health = settings.health
     install_error_handlers(app)

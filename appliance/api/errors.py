@@ -11,7 +11,9 @@ from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 from starlette.exceptions import HTTPException
+from starlette.types import Scope
 
+from appliance.api import request_id
 from appliance.errors import ApplianceError, ErrorKind
 
 STATUS_BY_KIND: dict[ErrorKind, int] = {
@@ -20,7 +22,7 @@ STATUS_BY_KIND: dict[ErrorKind, int] = {
     ErrorKind.FORBIDDEN: 403,
     ErrorKind.NOT_FOUND: 404,
     ErrorKind.CONFLICT: 409,
-    ErrorKind.NOT_IMPLEMENTED: 501,
+    ErrorKind.NOT_IMPLEMENTED: 400,  # a feature the client asked for and this CA lacks: no input yields a 5xx
     ErrorKind.UNAVAILABLE: 503,
     ErrorKind.INTERNAL: 500,
 }
@@ -39,6 +41,11 @@ def retry_after(error: ApplianceError) -> dict[str, str]:
     if error.kind is not ErrorKind.UNAVAILABLE:
         return {}
     return {"Retry-After": str(getattr(error, "retry_after", RETRY_AFTER_SECONDS))}
+
+
+def internal_message(scope: Scope) -> str:
+    """The 500 message, naming the request id under which the traceback was logged."""
+    return f"{INTERNAL_MESSAGE} (request id {request_id.of(scope)})"
 
 
 def status_for(error: ApplianceError) -> int:
@@ -86,7 +93,7 @@ async def _http_error(request: Request, exc: Exception) -> JSONResponse:
 async def _unexpected_error(request: Request, exc: Exception) -> JSONResponse:
     """Starlette re-raises after this, and ``middleware.AccessLog`` logs the traceback."""
     _note_outcome(request, type(exc).__name__)
-    return error_response(500, INTERNAL_MESSAGE)
+    return error_response(500, internal_message(request.scope))
 
 
 def install_error_handlers(app: FastAPI) -> None:

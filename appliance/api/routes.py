@@ -13,7 +13,6 @@ import datetime
 import email.utils
 import functools
 import hashlib
-import json
 import urllib.parse
 from typing import Any, Callable, TypeVar
 
@@ -30,6 +29,7 @@ from appliance.api.schemas import RekeyBody, RevokeBody, SignBody, parse_csr, pa
 from appliance.api.peer import peer_certificate
 from appliance.authority.interfaces import AuthorityInterface, IssuedCertificate, RevokeRequest, SignRequest
 from appliance.kms.health import SignerHealth
+from appliance.pki import bounded_json
 from appliance.pki.clock import utc_now
 from appliance.pki.pem import to_pem
 from appliance.errors import BadRequest, NotFound
@@ -62,7 +62,7 @@ def claimed_issuer(token: str) -> str:
     """The ``iss`` a token claims, unverified, for the access log only."""
     try:
         payload = token.split(".")[1]
-        claims = json.loads(base64.urlsafe_b64decode(payload + "=" * (-len(payload) % 4)))
+        claims = bounded_json.loads(base64.urlsafe_b64decode(payload + "=" * (-len(payload) % 4)))
         issuer = claims.get("iss", "") if isinstance(claims, dict) else ""
     except (IndexError, ValueError, binascii.Error, UnicodeDecodeError):
         return ""

@@ -21,6 +21,7 @@ from appliance.authority.request import authorised_names, csr_common_name, csr_p
 from appliance.config import CaConfig
 from appliance.db.interfaces import CertificateRecord, Database, RevocationRecord
 from appliance.errors import BadRequest, Conflict, Unauthorized
+from appliance.pki.serial import parse_serial
 from appliance.jose import UnverifiedToken
 from appliance.kms import KeyManager, open_key_manager
 from appliance.lint import Linter, LintMode, Profile, lint_certificate, lint_crl, lint_ocsp_response
@@ -44,18 +45,6 @@ SERIAL_ATTEMPTS = 3
 #: RFC 5280 reason codes; 7 is unused.
 REASON_CODES = frozenset(range(11)) - {7}
 AUTHORITY_PROVISIONER = "authority"
-
-
-def parse_serial(serial: str) -> str:
-    """A serial as decimal (step-ca's form); ``0x``-prefixed hex is accepted too."""
-    text = serial.strip().lower() if isinstance(serial, str) else ""
-    try:
-        value = int(text[2:], 16) if text.startswith("0x") else int(text, 10)
-    except ValueError:
-        raise BadRequest("serial must be a decimal number (or 0x-prefixed hex)") from None
-    if value <= 0:
-        raise BadRequest("serial must be positive")
-    return str(value)
 
 
 def _kms_uri(config: CaConfig) -> str | None:

@@ -12,7 +12,7 @@ from cryptography.hazmat.primitives.asymmetric import rsa
 from cryptography.hazmat.primitives.asymmetric.types import CertificatePublicKeyTypes, PrivateKeyTypes
 from cryptography.x509.oid import ExtendedKeyUsageOID, ExtensionOID, NameOID
 
-from appliance.errors import ApplianceError
+from appliance.errors import ApplianceError, BadRequest
 from appliance.lint import Linter, LintMode, lint_certificate, throwaway_key
 from appliance.pki.keys import signature_hash
 
@@ -93,6 +93,9 @@ class LeafSigner:
 
     def _builder(self, subject: x509.Name, public_key: CertificatePublicKeyTypes,
                  not_before: datetime.datetime, not_after: datetime.datetime) -> x509.CertificateBuilder:
+        if not_before >= self.cap(not_after):
+            raise BadRequest(f"notBefore {not_before.isoformat()} is not before the issuing CA certificate's "
+                             f"expiry {self.issuer.not_valid_after_utc.isoformat()}")
         return (
             x509.CertificateBuilder()
             .subject_name(subject)

@@ -8,20 +8,14 @@ from cryptography import x509
 from cryptography.hazmat.primitives.asymmetric.types import CertificatePublicKeyTypes
 from cryptography.x509.oid import NameOID
 
-from appliance.pki.keys import check_public_key
+from appliance.pki.keys import check_public_key, verified_csr_key
 from appliance.errors import BadRequest, Forbidden
 from appliance.provisioner import Claimer, Names
 
 
 def csr_public_key(csr: x509.CertificateSigningRequest) -> CertificatePublicKeyTypes:
     """The CSR's key, once its self-signature verifies and the key is acceptable."""
-    try:
-        valid = csr.is_signature_valid
-        key = csr.public_key()
-    except (ValueError, TypeError, x509.UnsupportedGeneralNameType) as exc:
-        raise BadRequest(f"malformed certificate request: {exc}") from None
-    if not valid:
-        raise BadRequest("invalid csr: bad signature")
+    key = verified_csr_key(csr)
     check_public_key(key)
     return key
 
@@ -64,7 +58,10 @@ def validity(now: datetime.datetime, backdate: datetime.timedelta, claimer: Clai
     """Requested or default validity within the claims' bounds (step-ca's rules:
     default duration from now, notBefore backdated unless requested)."""
     start = _utc(not_before) if not_before else now
-    end = _utc(not_after) if not_after else start + claimer.default_tls_duration
+    try:
+        end = _utc(not_after) if not_after else start + claimer.default_tls_duration
+    except OverflowError:
+        raise BadRequest("notBefore is out of range (no notAfter can follow it)") from None
     if end <= start:
         raise BadRequest("notAfter must be after notBefore")
     if end <= now:

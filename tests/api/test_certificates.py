@@ -66,7 +66,7 @@ def test_sign_with_bad_time_is_400(client: TestClient, authority: FakeAuthority)
 @pytest.mark.parametrize(
     ("error", "status"),
     [(Unauthorized("token already used"), 401), (Forbidden("name not allowed"), 403),
-     (Conflict("serial exists"), 409), (NotImplementedFeature("nope"), 501), (Unavailable("db down"), 503)],
+     (Conflict("serial exists"), 409), (NotImplementedFeature("nope"), 400), (Unavailable("db down"), 503)],
 )
 def test_domain_errors_map_to_status(client: TestClient, authority: FakeAuthority, error: Exception,
                                      status: int) -> None:
