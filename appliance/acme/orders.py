@@ -84,8 +84,15 @@ def _finalize_problem(order: Order, exc: ApplianceError) -> AcmeError:
     if isinstance(exc, NamesRefused):
         problems = tuple(rejections(order.identifiers, exc.refused))
         return compound(problems) if problems else AcmeError(Problem.REJECTED_IDENTIFIER, exc.message)
-    bad_csr = exc.kind in (ErrorKind.BAD_REQUEST, ErrorKind.FORBIDDEN)
-    return AcmeError(Problem.BAD_CSR if bad_csr else Problem.SERVER_INTERNAL, exc.message)
+    problem = _FINALIZE_PROBLEMS.get(exc.kind, Problem.SERVER_INTERNAL)
+    return AcmeError(problem, exc.message, kind=exc.kind)
+
+
+#: The problem an authority's refusal at finalize becomes, by kind (others: serverInternal).
+_FINALIZE_PROBLEMS = {
+    ErrorKind.BAD_REQUEST: Problem.BAD_CSR, ErrorKind.FORBIDDEN: Problem.BAD_CSR,
+    ErrorKind.UNAUTHORIZED: Problem.UNAUTHORIZED, ErrorKind.NOT_IMPLEMENTED: Problem.BAD_CSR,
+}
 
 
 class Orders:
@@ -244,6 +251,9 @@ class Orders:
             issued = core.authority.sign_for_order(csr, request.provisioner, names, order.not_before, order.not_after)
         except ApplianceError as exc:
             error = _finalize_problem(order, exc)
+            if exc.kind is ErrorKind.UNAVAILABLE:  # the key's device is away: the client may finalize again
+                core.store.set_order_status(order.id, Status.READY, frozenset({Status.PROCESSING}))
+                raise error from None
             core.store.set_order_status(order.id, Status.INVALID, frozenset({Status.PROCESSING}), error=error.to_json())
             raise error from None
         certificate = IssuedCertificate(
