@@ -136,6 +136,9 @@ def parse_config(data: dict[str, Any], *, path: Path | None = None, base_dir: Pa
     for section in ("crl", "kms", "tls", "logger"):
         notices += unsupported_notices(section, _object(data, section))
     authority, authority_notices = _authority(data)
+    if _string(data, "metricsAddress"):
+        notices.append("ca.json: 'metricsAddress' is set, but this appliance exports no metrics yet: "
+                       "nothing listens there")
     roots = _strings(data, "root")
     if not roots:
         raise ConfigError("ca.json: 'root' is required")

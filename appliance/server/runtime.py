@@ -11,8 +11,10 @@ from appliance.acme import AcmeServer
 from appliance.api.app import ApiSettings
 from appliance.authority.authority import Authority
 from appliance.config import CaConfig, load_config
+from appliance.config.unsupported import refuse_unsupported
 from appliance.db import Database, open_database
 from appliance.acme.sql_store import SQLAcmeStore
+from appliance.provisioner.types import BUILT_TYPES
 
 
 @dataclass
@@ -36,6 +38,7 @@ def load_runtime(config_path: Path, password: bytes | None, *, report: bool = Fa
     """Load ca.json, open (and migrate) its database and the intermediate key; raises on any error.
     ``started_at``: when the CA started (see ``Authority``)."""
     config = load_config(config_path, report=report)
+    refuse_unsupported(config.raw, frozenset(BUILT_TYPES))
     database = open_database(config.db)
     try:
         authority = Authority.from_config(config, database, password=password, started_at=started_at)
