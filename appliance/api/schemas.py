@@ -46,15 +46,16 @@ class RevokeBody(BaseModel):
     passive: bool = False
 
 
-def parse_time_duration(value: str, now: datetime.datetime) -> datetime.datetime | None:
-    """step-ca's ``TimeDuration``: an RFC 3339 time, or a Go duration from now ("24h", "-5m")."""
+def parse_time_duration(value: str) -> datetime.datetime | datetime.timedelta | None:
+    """step-ca's ``TimeDuration``: an RFC 3339 time, or a Go duration ("24h", "-5m") that
+    the authority counts from the instant it checks the validity at."""
     if not value:
         return None
     sign, body = (-1, value[1:]) if value.startswith("-") else (1, value.lstrip("+"))
     parts = _DURATION_PART.findall(body)
     if parts and "".join(n + u for n, u in parts) == body:
         seconds = sum(float(n) * _UNIT_SECONDS[u] for n, u in parts)
-        return now + datetime.timedelta(seconds=sign * seconds)
+        return datetime.timedelta(seconds=sign * seconds)
     try:
         parsed = datetime.datetime.fromisoformat(value.replace("Z", "+00:00"))
     except ValueError:

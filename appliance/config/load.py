@@ -11,17 +11,16 @@ from pathlib import Path
 from typing import Any
 
 from appliance.pki.duration import format_duration, parse_duration
+from appliance.config.errors import ConfigError
 from appliance.config.fields import unsupported_notices
+from appliance.config.logger import parse_logger
+from appliance.config.tls import parse_tls
 from appliance.config.model import (DEFAULT_RETENTION, AuthorityConfig, CaConfig, CrlConfig, DefaultsConfig,
                                     KmsConfig)
 from appliance.errors import BadRequest
 
 log = logging.getLogger(__name__)
 _KMS_URI = re.compile(r"^[a-z][a-z0-9]*:")
-
-
-class ConfigError(BadRequest):
-    """ca.json or defaults.json is unreadable or invalid; the message names the field."""
 
 
 def _object(data: dict[str, Any], name: str) -> dict[str, Any]:
@@ -164,7 +163,9 @@ def parse_config(data: dict[str, Any], *, path: Path | None = None, base_dir: Pa
         db=_object(data, "db"),
         retention=_duration(_object(data, "db"), "retention", "db", DEFAULT_RETENTION),
         tls=_object(data, "tls"),
+        tls_options=parse_tls(_object(data, "tls")),
         logger=_object(data, "logger"),
+        logging=parse_logger(_object(data, "logger")),
         crl=_crl(data),
         authority=authority,
         path=path,

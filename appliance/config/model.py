@@ -7,6 +7,9 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from appliance.config.logger import LoggerOptions
+from appliance.config.tls import TlsOptions
+
 DEFAULT_BACKDATE = datetime.timedelta(minutes=1)
 DEFAULT_CRL_CACHE = datetime.timedelta(hours=24)
 DEFAULT_RETENTION = datetime.timedelta(minutes=10)
@@ -64,7 +67,9 @@ class CaConfig:
     db: dict[str, Any] = field(default_factory=dict)
     retention: datetime.timedelta = DEFAULT_RETENTION
     tls: dict[str, Any] = field(default_factory=dict)
+    tls_options: TlsOptions = field(default_factory=TlsOptions)
     logger: dict[str, Any] = field(default_factory=dict)
+    logging: LoggerOptions = field(default_factory=LoggerOptions)
     crl: CrlConfig = field(default_factory=CrlConfig)
     path: Path | None = None
     raw: dict[str, Any] = field(default_factory=dict)

@@ -13,7 +13,7 @@ import json
 from dataclasses import dataclass
 from typing import AbstractSet, Any, Callable, Iterator
 
-from appliance.config.load import ConfigError
+from appliance.config.errors import ConfigError
 
 #: ``(value, provisioner types built) -> refused?``
 Condition = Callable[[Any, AbstractSet[str]], bool]

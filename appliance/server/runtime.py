@@ -15,6 +15,7 @@ from appliance.config.unsupported import refuse_unsupported
 from appliance.db import Database, open_database
 from appliance.acme.sql_store import SQLAcmeStore
 from appliance.provisioner.types import BUILT_TYPES
+from appliance.server.tls import tls_context
 
 
 @dataclass
@@ -39,11 +40,13 @@ def load_runtime(config_path: Path, password: bytes | None, *, report: bool = Fa
     ``started_at``: when the CA started (see ``Authority``)."""
     config = load_config(config_path, report=report)
     refuse_unsupported(config.raw, frozenset(BUILT_TYPES))
+    tls_context(config.tls_options)  # refuses suites this OpenSSL cannot offer, before any worker starts
     database = open_database(config.db)
     try:
         authority = Authority.from_config(config, database, password=password, started_at=started_at)
     except BaseException:
         database.close()
         raise
-    return Runtime(config, database, authority, ApiSettings(log_format=str(config.logger.get("format", "text"))),
+    return Runtime(config, database, authority, ApiSettings(log_format=config.logging.format,
+                                                                tls_options=config.tls_options),
                    AcmeServer(authority, SQLAcmeStore(database)))

@@ -31,7 +31,8 @@ from cryptography.hazmat.primitives.asymmetric import ec
 from appliance.server.retention import RetentionJob
 from appliance.server.runtime import Runtime, load_runtime
 from appliance.server.servercert import TLSFiles, write_tls_files
-from appliance.server.worker import GRACEFUL_TIMEOUT, WorkerSpec, configure_logging, worker_main
+from appliance.server.logs import configure_logging
+from appliance.server.worker import GRACEFUL_TIMEOUT, WorkerSpec, worker_main
 from appliance.errors import BadRequest
 from appliance.pki.clock import utc_now
 
@@ -96,6 +97,7 @@ class Supervisor:
         started_at = utc_now().replace(microsecond=0)  # the CA's start for every generation (token iat)
         self.runtime = load_runtime(self.options.config_path, self.options.password, report=True,
                                     started_at=started_at)
+        configure_logging(self.runtime.config.logging)
         try:
             self.spec = WorkerSpec(
                 config_path=self.options.config_path, password=self.options.password, tls=self._issue_tls(),
@@ -182,6 +184,7 @@ class Supervisor:
         if self._roll(runtime, started_at):
             self.runtime.close()
             self.runtime = runtime
+            configure_logging(runtime.config.logging)
             if self.retention is not None:
                 self.retention.update(runtime.config.db, runtime.config.retention)
             log.info("reloaded %s", self.options.config_path)
