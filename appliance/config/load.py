@@ -191,9 +191,14 @@ def load_config(path: str | Path, *, report: bool = True) -> CaConfig:
     path = Path(path)
     config = parse_config(_read_json(path), path=path)
     if report:
-        for notice in config.notices:
-            log.warning("%s", notice)
+        report_notices(config)
     return config
+
+
+def report_notices(config: CaConfig) -> None:
+    """Log each notice about ``config`` (unsupported harmless fields, metricsAddress) once."""
+    for notice in config.notices:
+        log.warning("%s", notice)
 
 
 def write_json(path: str | Path, data: dict[str, Any], *, mode: int = 0o600) -> None:

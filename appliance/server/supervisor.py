@@ -29,7 +29,8 @@ from pathlib import Path
 from cryptography.hazmat.primitives.asymmetric import ec
 
 from appliance.server.retention import RetentionJob
-from appliance.server.runtime import Runtime, load_runtime
+from appliance.config import report_notices
+from appliance.server.runtime import Runtime, load_checked_config, load_runtime, open_runtime
 from appliance.server.servercert import TLSFiles, write_tls_files
 from appliance.server.logs import configure_logging
 from appliance.server.worker import GRACEFUL_TIMEOUT, WorkerSpec, worker_main
@@ -95,9 +96,10 @@ class Supervisor:
         """Serve until SIGTERM/SIGINT (a SIGHUP while starting reloads once started)."""
         self._install_signal_handlers()
         started_at = utc_now().replace(microsecond=0)  # the CA's start for every generation (token iat)
-        self.runtime = load_runtime(self.options.config_path, self.options.password, report=True,
-                                    started_at=started_at)
-        configure_logging(self.runtime.config.logging)
+        config = load_checked_config(self.options.config_path)
+        configure_logging(config.logging)
+        report_notices(config)
+        self.runtime = open_runtime(config, self.options.password, started_at=started_at)
         try:
             self.spec = WorkerSpec(
                 config_path=self.options.config_path, password=self.options.password, tls=self._issue_tls(),

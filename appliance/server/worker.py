@@ -23,7 +23,7 @@ from starlette.types import ASGIApp
 from appliance.api.app import create_app, create_insecure_app
 from appliance.config.tls import TlsOptions
 from appliance.server.logs import configure_logging
-from appliance.server.runtime import Runtime, load_runtime
+from appliance.server.runtime import Runtime, load_checked_config, open_runtime
 from appliance.server.servercert import TLSFiles
 from appliance.server.tls import TLSHttpToolsProtocol, server_ssl_context
 
@@ -112,8 +112,9 @@ def worker_main(spec: WorkerSpec, ready: Event) -> None:
     """Entry point of a spawned worker; ``ready`` is set once every listener serves."""
     signal.signal(signal.SIGHUP, signal.SIG_IGN)  # reloads are the supervisor's business
     configure_logging()
-    runtime = load_runtime(spec.config_path, spec.password, started_at=spec.started_at)
-    configure_logging(runtime.config.logging)
+    config = load_checked_config(spec.config_path)
+    configure_logging(config.logging)
+    runtime = open_runtime(config, spec.password, started_at=spec.started_at)
     try:
         with asyncio.Runner(loop_factory=uvloop.new_event_loop) as runner:  # uvloop: C event loop and TLS
             runner.run(_serve(spec, runtime, ready))
