@@ -96,8 +96,14 @@ def _authority(data: dict[str, Any]) -> tuple[AuthorityConfig, list[str]]:
     authority = _object(data, "authority")
     claims = _object(authority, "claims")
     notices = unsupported_notices("authority", authority) + unsupported_notices("authority.claims", claims)
+    provisioners = _provisioners(authority)
+    for index, provisioner in enumerate(provisioners):
+        where = f"authority.provisioners[{index}]"
+        notices += unsupported_notices("authority.provisioners[]", provisioner, where)
+        if isinstance(provisioner.get("claims"), dict):
+            notices += unsupported_notices("authority.claims", provisioner["claims"], f"{where}.claims")
     config = AuthorityConfig(
-        provisioners=_provisioners(authority),
+        provisioners=provisioners,
         claims=claims,
         policy=_object(authority, "policy"),
         disable_issued_at_check=_bool(authority, "disableIssuedAtCheck", False, "authority"),
