@@ -9,15 +9,18 @@ from __future__ import annotations
 
 import base64
 import binascii
+import email.utils
 import functools
+import hashlib
 import json
+import urllib.parse
 from typing import Any, Callable, TypeVar
-
-from pydantic import BaseModel, ValidationError
 
 from cryptography import x509
 from cryptography.hazmat.primitives import hashes
+from cryptography.x509 import ocsp
 from fastapi import APIRouter, Request
+from pydantic import BaseModel, ValidationError
 from fastapi.responses import JSONResponse, Response
 from starlette.concurrency import run_in_threadpool
 
@@ -25,6 +28,7 @@ from appliance import __version__
 from appliance.api.schemas import RekeyBody, RevokeBody, SignBody, parse_csr, parse_time_duration
 from appliance.api.peer import peer_certificate
 from appliance.authority.interfaces import AuthorityInterface, IssuedCertificate, RevokeRequest, SignRequest
+from appliance.pki.clock import utc_now
 from appliance.pki.pem import to_pem
 from appliance.config.tls import TlsOptions
 from appliance.errors import BadRequest, Conflict, NotFound
@@ -239,9 +243,50 @@ def certificate_router() -> APIRouter:
     return router
 
 
+def _ocsp_response(der: bytes, cacheable: bool) -> Response:
+    """An OCSP response with RFC 5019's HTTP caching headers when it may be cached
+    (a successful response to a GET without a nonce)."""
+    headers: dict[str, str] = {}
+    response = ocsp.load_der_ocsp_response(der)
+    if cacheable and response.response_status == ocsp.OCSPResponseStatus.SUCCESSFUL and not _has_nonce(response):
+        this_update, next_update = response.this_update_utc, response.next_update_utc
+        if next_update is not None:
+            max_age = max(0, int((next_update - utc_now()).total_seconds()))
+            headers = {
+                "Cache-Control": f"max-age={max_age}, public, no-transform, must-revalidate",
+                "Last-Modified": email.utils.format_datetime(this_update, usegmt=True),
+                "Expires": email.utils.format_datetime(next_update, usegmt=True),
+                "ETag": f'"{hashlib.sha256(der).hexdigest()}"',
+            }
+    return Response(der, media_type="application/ocsp-response", headers=headers)
+
+
+def _has_nonce(response: ocsp.OCSPResponse) -> bool:
+    try:
+        response.extensions.get_extension_for_class(x509.OCSPNonce)
+    except x509.ExtensionNotFound:
+        return False
+    return True
+
+
 def crl_router() -> APIRouter:
-    """The CRL, DER (``?pem`` for PEM); also served on the insecure address."""
+    """The CRL, DER (``?pem`` for PEM), and the OCSP responder (RFC 5019: POST, and
+    GET with the base64 request in the path); also served on the insecure address."""
     router = APIRouter()
+
+    @router.post("/ocsp")
+    async def ocsp_post(request: Request) -> Response:
+        der = await _off_loop(_authority(request).ocsp, await request.body())
+        return _ocsp_response(der, cacheable=False)
+
+    @router.get("/ocsp/{encoded:path}")
+    async def ocsp_get(encoded: str, request: Request) -> Response:
+        try:
+            request_der = base64.b64decode(urllib.parse.unquote(encoded), validate=True)
+        except (binascii.Error, ValueError):
+            request_der = b""
+        der = await _off_loop(_authority(request).ocsp, request_der)
+        return _ocsp_response(der, cacheable=True)
 
     @router.get("/crl")
     async def crl(request: Request) -> Response:

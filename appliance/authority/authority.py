@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import datetime
+import functools
 import logging
 from typing import Any, Callable
 
@@ -13,14 +14,16 @@ from cryptography.hazmat.primitives.asymmetric.types import CertificatePublicKey
 from appliance.authority.crl import CrlPublisher
 from appliance.authority.interfaces import IssuedCertificate, RevokeRequest, SignRequest
 from appliance.authority.leaf import IssuanceFailed, LeafSigner
+from appliance.authority.ocsp import OcspResponder
 from appliance.pki.pem import fingerprint, load_certificates, to_pem
 from appliance.authority.renew_token import verify_renew_token
 from appliance.authority.request import authorised_names, csr_common_name, csr_public_key, validity
 from appliance.config import CaConfig
 from appliance.db.interfaces import CertificateRecord, Database, RevocationRecord
-from appliance.errors import BadRequest, Conflict, NotImplementedFeature, Unauthorized
+from appliance.errors import BadRequest, Conflict, Unauthorized
 from appliance.jose import UnverifiedToken
 from appliance.kms import KeyManager, open_key_manager
+from appliance.lint import Linter, LintMode, Profile, lint_certificate, lint_crl, lint_ocsp_response
 from appliance.policy import NamePolicy, NamesRefused
 from appliance.provisioner import (
     Audiences,
@@ -91,7 +94,9 @@ class Authority:
         self._intermediates = list(intermediates)
         self._federated = list(federated_roots or [])
         self._check_chain(signer)
-        self.leaf_signer = LeafSigner(self._intermediates[0], signer)
+        lint_mode, profile = LintMode(config.lint.mode), Profile(config.lint.profile)
+        self.leaf_signer = LeafSigner(self._intermediates[0], signer, Linter(
+            lint_mode, functools.partial(lint_certificate, profile=profile), "certificate"))
         self.signs_in_process = type(signer).__module__.startswith("cryptography.hazmat.bindings.")
         self.root_fingerprint = fingerprint(self._roots[0])
         self.started_at = started_at or now()
@@ -108,7 +113,10 @@ class Authority:
         self.provisioner_collection = Collection.from_config(config.authority.provisioners, context)
         for notice in self.provisioner_collection.notices:
             log.warning("%s", notice)
-        self._crl = CrlPublisher(config.crl, self._intermediates[0], signer, database, now)
+        self._crl = CrlPublisher(config.crl, self._intermediates[0], signer, database, now,
+                                 Linter(lint_mode, lint_crl, "CRL"))
+        self._ocsp = OcspResponder(config.ocsp, self._intermediates[0], signer, database, now,
+                                   Linter(lint_mode, lint_ocsp_response, "OCSP response"))
 
     @classmethod
     def from_config(cls, config: CaConfig, database: Database, *, password: bytes | None = None,
@@ -151,9 +159,10 @@ class Authority:
             raise Unauthorized("token already used")
 
     def _issue(self, build: Callable[[], x509.Certificate], names: tuple[str, ...], provisioner: str,
-               token: TokenUse | None = None) -> IssuedCertificate:
+               token: TokenUse | None = None, renews: str | None = None) -> IssuedCertificate:
         """Build (and verify) a certificate, record it (and mark ``token`` used in the
-        same transaction: a replay or a failure leaves neither), return it with its chain."""
+        same transaction: a replay or a failure leaves neither; for a renewal of serial
+        ``renews``, check in that transaction that it is not revoked), return it with its chain."""
         attempts = SERIAL_ATTEMPTS
         while True:
             certificate = build()
@@ -167,7 +176,10 @@ class Authority:
                 pem=to_pem(certificate),
             )
             try:
-                if token is None:
+                if renews is not None:
+                    if not self.database.record_renewal(renews, record):
+                        raise Unauthorized("the certificate has been revoked")
+                elif token is None:
                     self.database.record_certificate(record)
                 elif not self.database.use_token_and_record(token.token_id, provisioner, token.expires_at, record):
                     raise Unauthorized("token already used")
@@ -269,7 +281,7 @@ class Authority:
             san = None
         return self._issue(
             lambda: self.leaf_signer.reissue(old, public_key, not_before, not_before + duration),
-            Names.from_san(san).as_strings(), provisioner.name,
+            Names.from_san(san).as_strings(), provisioner.name, renews=str(old.serial_number),
         )
 
     def renew(self, certificate: x509.Certificate) -> IssuedCertificate:
@@ -295,8 +307,9 @@ class Authority:
         serial = parse_serial(request.serial)
         if request.reason_code not in REASON_CODES:
             raise BadRequest(f"reasonCode {request.reason_code} is not an RFC 5280 reason code")
-        if not request.passive:
-            raise NotImplementedFeature("active revocation is not supported: revoke passively")
+        if not request.passive and not (self.config.ocsp.enabled or self.config.crl.enabled):
+            raise BadRequest("active revocation (passive: false) needs ocsp.enabled or crl.enabled in ca.json: "
+                             "revoke passively")
         if request.token:
             token = UnverifiedToken.parse(request.token)
             provisioner = self.provisioner_collection.for_token(token)
@@ -317,22 +330,27 @@ class Authority:
             name, mtls = (extension.name if extension else AUTHORITY_PROVISIONER), True
         else:
             raise Unauthorized("revocation needs a token or a client certificate")
-        self._record_revocation(serial, request.reason_code, request.reason, name, mtls=mtls)
+        self._record_revocation(serial, request.reason_code, request.reason, name, mtls=mtls, passive=request.passive)
 
     def revoke_authorized(self, serial: str, reason_code: int, reason: str, provisioner: str) -> None:
         if reason_code not in REASON_CODES:
             raise BadRequest(f"reasonCode {reason_code} is not an RFC 5280 reason code")
         self._record_revocation(parse_serial(serial), reason_code, reason, provisioner, mtls=False)
 
-    def _record_revocation(self, serial: str, reason_code: int, reason: str, provisioner: str, *, mtls: bool) -> None:
-        """Record a passive revocation (``Conflict`` if already revoked); the next CRL lists it."""
+    def _record_revocation(self, serial: str, reason_code: int, reason: str, provisioner: str, *, mtls: bool,
+                           passive: bool = True) -> None:
+        """Record a revocation (``Conflict`` if already revoked): renewals stop at once, and
+        the next CRL and OCSP response list it, passive or active alike."""
         self.database.revoke(RevocationRecord(
             serial=serial, reason_code=reason_code, reason=reason,
-            revoked_at=self._now(), provisioner=provisioner, passive=True, mtls=mtls,
+            revoked_at=self._now(), provisioner=provisioner, passive=passive, mtls=mtls,
         ))
 
     def crl(self) -> bytes:
         return self._crl.current()
+
+    def ocsp(self, request_der: bytes) -> bytes:
+        return self._ocsp.respond(request_der)
 
     # -- discovery -------------------------------------------------------------------
 

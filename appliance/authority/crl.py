@@ -15,9 +15,11 @@ from appliance.pki.keys import signature_hash
 from appliance.config import CrlConfig
 from appliance.db.crl_store import CrlState
 from appliance.db.interfaces import Database
+from appliance.authority.leaf import IssuanceFailed
 from appliance.errors import NotImplementedFeature, Unavailable
+from appliance.lint import Linter, LintMode, lint_crl, throwaway_key
 
-_REASONS = {
+REASONS = {
     1: x509.ReasonFlags.key_compromise, 2: x509.ReasonFlags.ca_compromise,
     3: x509.ReasonFlags.affiliation_changed, 4: x509.ReasonFlags.superseded,
     5: x509.ReasonFlags.cessation_of_operation, 6: x509.ReasonFlags.certificate_hold,
@@ -39,15 +41,17 @@ PUBLISH_ATTEMPTS = 5
 class CrlPublisher:
     """Serves the CRL published in the database (by any process sharing it) while
     it is signed by this issuer, lists every revocation recorded so far and is
-    younger than half its validity; otherwise builds the next one, numbered one above it, and publishes
-    it. So a CRL always lists every revocation committed before the request,
+    younger than half its validity; otherwise builds the next one, numbered one
+    above it, and publishes it. So a CRL always lists every revocation committed before the request,
     whatever ``generateOnRevoke`` says, and CRL numbers never go backwards, from
     whichever worker or instance a client fetches them. Each request costs two
     primary-key reads; the DER is read only when another process published it."""
 
     def __init__(self, config: CrlConfig, issuer: x509.Certificate, signer: object, database: Database,
-                 now: Callable[[], datetime.datetime]) -> None:
+                 now: Callable[[], datetime.datetime], linter: Linter | None = None) -> None:
         self.config = config
+        self._linter = linter or Linter(LintMode.OFF, lint_crl, "CRL")
+        self._throwaway = throwaway_key(issuer.public_key())
         self._issuer = issuer
         self._signer = signer
         self._database = database
@@ -101,8 +105,12 @@ class CrlPublisher:
         )
         for record in self._database.list_revocations(active_only=True):
             revoked = x509.RevokedCertificateBuilder().serial_number(int(record.serial)).revocation_date(record.revoked_at)
-            if record.reason_code in _REASONS:
-                revoked = revoked.add_extension(x509.CRLReason(_REASONS[record.reason_code]), critical=False)
+            if record.reason_code in REASONS:
+                revoked = revoked.add_extension(x509.CRLReason(REASONS[record.reason_code]), critical=False)
             builder = builder.add_revoked_certificate(revoked.build())
-        crl = builder.sign(self._signer, signature_hash(self._signer))  # type: ignore[arg-type]
+        algorithm = signature_hash(self._signer)  # type: ignore[arg-type]
+        self._linter.check(lambda: builder.sign(self._throwaway, algorithm).public_bytes(serialization.Encoding.DER))  # type: ignore[arg-type]
+        crl = builder.sign(self._signer, algorithm)  # type: ignore[arg-type]
+        if not crl.is_signature_valid(self._issuer.public_key()):  # type: ignore[arg-type]
+            raise IssuanceFailed("the CRL does not verify against the intermediate")
         return crl.public_bytes(serialization.Encoding.DER)

@@ -104,3 +104,8 @@ class AuthorityInterface(Protocol):
     def crl(self) -> bytes:
         """The current CRL, DER."""
         ...
+
+    def ocsp(self, request_der: bytes) -> bytes:
+        """The DER OCSP response to a DER OCSP request (an OCSP error status for bad
+        requests); ``NotImplementedFeature`` when the responder is not enabled."""
+        ...

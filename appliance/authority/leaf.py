@@ -7,11 +7,13 @@ import os
 
 from cryptography import x509
 from cryptography.exceptions import InvalidSignature
+from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import rsa
 from cryptography.hazmat.primitives.asymmetric.types import CertificatePublicKeyTypes, PrivateKeyTypes
 from cryptography.x509.oid import ExtendedKeyUsageOID, ExtensionOID, NameOID
 
 from appliance.errors import ApplianceError
+from appliance.lint import Linter, LintMode, lint_certificate, throwaway_key
 from appliance.pki.keys import signature_hash
 
 _REGENERATED = (ExtensionOID.SUBJECT_KEY_IDENTIFIER, ExtensionOID.AUTHORITY_KEY_IDENTIFIER)
@@ -35,9 +37,11 @@ def key_usage(public_key: CertificatePublicKeyTypes) -> x509.KeyUsage:
 class LeafSigner:
     """The intermediate's signer and everything per-issuance work can reuse."""
 
-    def __init__(self, issuer: x509.Certificate, signer: PrivateKeyTypes) -> None:
+    def __init__(self, issuer: x509.Certificate, signer: PrivateKeyTypes, linter: Linter | None = None) -> None:
         self.issuer = issuer
         self.signer = signer
+        self.linter = linter or Linter(LintMode.OFF, lint_certificate, "certificate")
+        self._throwaway = throwaway_key(issuer.public_key())
         self._hash = signature_hash(signer)
         self._aki = x509.AuthorityKeyIdentifier.from_issuer_public_key(issuer.public_key())  # type: ignore[arg-type]
         self._eku = x509.ExtendedKeyUsage([ExtendedKeyUsageOID.SERVER_AUTH, ExtendedKeyUsageOID.CLIENT_AUTH])
@@ -87,6 +91,9 @@ class LeafSigner:
         )
 
     def _sign(self, builder: x509.CertificateBuilder) -> x509.Certificate:
+        """Lint (signed with the throw-away key), then sign through the KMS and verify."""
+        self.linter.check(lambda: builder.sign(self._throwaway, self._hash)  # type: ignore[arg-type]
+                          .public_bytes(serialization.Encoding.DER))
         certificate = builder.sign(self.signer, self._hash)  # type: ignore[arg-type]
         self.verify(certificate)
         return certificate

@@ -13,13 +13,16 @@ from appliance.config.load import (
     write_defaults,
     write_json,
 )
-from appliance.config.model import AuthorityConfig, CaConfig, CrlConfig, DefaultsConfig, KmsConfig, address_host
+from appliance.config.model import (AuthorityConfig, CaConfig, CrlConfig, DefaultsConfig, KmsConfig, LintConfig, OcspConfig,
+                                    address_host)
 
 __all__ = [
     "AuthorityConfig",
     "CaConfig",
     "ConfigError",
     "CrlConfig",
+    "LintConfig",
+    "OcspConfig",
     "DefaultsConfig",
     "KmsConfig",
     "address_host",

@@ -6,7 +6,7 @@ from __future__ import annotations
 SUPPORTED = {
     "": frozenset({
         "root", "federatedRoots", "crt", "key", "address", "insecureAddress", "dnsNames",
-        "logger", "db", "tls", "kms", "crl", "authority", "password", "commonName", "metricsAddress",
+        "logger", "db", "tls", "kms", "crl", "ocsp", "lint", "authority", "password", "commonName", "metricsAddress",
     }),
     "authority": frozenset({"provisioners", "claims", "policy", "disableIssuedAtCheck", "backdate"}),
     "authority.claims": frozenset({
@@ -20,6 +20,8 @@ SUPPORTED = {
         "termsOfService", "website", "caaIdentities", "requireEAB", "challengePorts", "challengeResolver",
     }),
     "crl": frozenset({"enabled", "generateOnRevoke", "cacheDuration", "renewPeriod", "idpURL"}),
+    "ocsp": frozenset({"enabled", "validity", "cacheSize"}),
+    "lint": frozenset({"mode", "profile"}),
     "kms": frozenset({"type", "uri"}),
     "tls": frozenset({"cipherSuites", "minVersion", "maxVersion", "renegotiation"}),
     "logger": frozenset({"format", "level"}),

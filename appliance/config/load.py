@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import datetime
 import json
 import logging
 import os
@@ -15,9 +16,12 @@ from appliance.config.errors import ConfigError
 from appliance.config.fields import unsupported_notices
 from appliance.config.logger import parse_logger
 from appliance.config.tls import parse_tls
-from appliance.config.model import (DEFAULT_RETENTION, AuthorityConfig, CaConfig, CrlConfig, DefaultsConfig,
+from appliance.config.model import (DEFAULT_RETENTION, AuthorityConfig, CaConfig, CrlConfig, DefaultsConfig, LintConfig, OcspConfig,
                                     KmsConfig)
 from appliance.errors import BadRequest
+
+LINT_MODES = ("enforce", "warn", "off")
+LINT_PROFILES = ("pkix", "cabf-serverauth")
 
 log = logging.getLogger(__name__)
 _KMS_URI = re.compile(r"^[a-z][a-z0-9]*:")
@@ -122,6 +126,28 @@ def _crl(data: dict[str, Any]) -> CrlConfig:
     )
 
 
+def _ocsp(data: dict[str, Any]) -> OcspConfig:
+    ocsp = _object(data, "ocsp")
+    validity = _duration(ocsp, "validity", "ocsp", OcspConfig().validity)
+    if validity < datetime.timedelta(minutes=1):
+        raise ConfigError("ca.json: 'ocsp.validity' must be at least 1m")
+    cache_size = ocsp.get("cacheSize", OcspConfig().cache_size)
+    if isinstance(cache_size, bool) or not isinstance(cache_size, int) or cache_size < 1:
+        raise ConfigError("ca.json: 'ocsp.cacheSize' must be a positive integer")
+    return OcspConfig(enabled=_bool(ocsp, "enabled", False, "ocsp"), validity=validity, cache_size=cache_size)
+
+
+def _lint(data: dict[str, Any]) -> LintConfig:
+    lint = _object(data, "lint")
+    mode = _string(lint, "mode") or LintConfig().mode
+    profile = _string(lint, "profile") or LintConfig().profile
+    if mode not in LINT_MODES:
+        raise ConfigError(f"ca.json: 'lint.mode' must be one of {', '.join(LINT_MODES)}")
+    if profile not in LINT_PROFILES:
+        raise ConfigError(f"ca.json: 'lint.profile' must be one of {', '.join(LINT_PROFILES)}")
+    return LintConfig(mode=mode, profile=profile)
+
+
 def _kms(data: dict[str, Any]) -> KmsConfig | None:
     kms = _object(data, "kms")
     if not kms:
@@ -138,7 +164,7 @@ def parse_config(data: dict[str, Any], *, path: Path | None = None, base_dir: Pa
     if base_dir is None and path is not None:
         base_dir = path.resolve().parent.parent
     notices = unsupported_notices("", data)
-    for section in ("crl", "kms", "tls", "logger"):
+    for section in ("crl", "ocsp", "lint", "kms", "tls", "logger"):
         notices += unsupported_notices(section, _object(data, section))
     authority, authority_notices = _authority(data)
     if _string(data, "metricsAddress"):
@@ -173,6 +199,8 @@ def parse_config(data: dict[str, Any], *, path: Path | None = None, base_dir: Pa
         logger=_object(data, "logger"),
         logging=parse_logger(_object(data, "logger")),
         crl=_crl(data),
+        ocsp=_ocsp(data),
+        lint=_lint(data),
         authority=authority,
         path=path,
         raw=data,

@@ -13,6 +13,7 @@ from appliance.config.tls import TlsOptions
 DEFAULT_BACKDATE = datetime.timedelta(minutes=1)
 DEFAULT_CRL_CACHE = datetime.timedelta(hours=24)
 DEFAULT_RETENTION = datetime.timedelta(minutes=10)
+DEFAULT_OCSP_VALIDITY = datetime.timedelta(hours=12)
 
 
 @dataclass(frozen=True)
@@ -23,6 +24,28 @@ class CrlConfig:
     generate_on_revoke: bool = True
     cache_duration: datetime.timedelta = DEFAULT_CRL_CACHE
     idp_url: str = ""
+
+
+@dataclass(frozen=True)
+class OcspConfig:
+    """``ocsp`` (ours, not step-ca's): the OCSP responder at ``/ocsp``. Responses are
+    valid for ``validity`` and signed again after half of it; ``cacheSize`` bounds the
+    responses kept per worker."""
+
+    enabled: bool = False
+    validity: datetime.timedelta = DEFAULT_OCSP_VALIDITY
+    cache_size: int = 100_000
+
+
+@dataclass(frozen=True)
+class LintConfig:
+    """``lint`` (ours): every certificate, CRL and OCSP response is signed first with a
+    throw-away key and checked by pkilint; ``mode`` enforce (refuse), warn (log) or off;
+    ``profile`` pkix (RFC 5280) or cabf-serverauth (CA/Browser Forum TLS server
+    certificates) for certificates."""
+
+    mode: str = "enforce"
+    profile: str = "pkix"
 
 
 @dataclass(frozen=True)
@@ -71,6 +94,8 @@ class CaConfig:
     logger: dict[str, Any] = field(default_factory=dict)
     logging: LoggerOptions = field(default_factory=LoggerOptions)
     crl: CrlConfig = field(default_factory=CrlConfig)
+    ocsp: OcspConfig = field(default_factory=OcspConfig)
+    lint: LintConfig = field(default_factory=LintConfig)
     path: Path | None = None
     raw: dict[str, Any] = field(default_factory=dict)
     notices: tuple[str, ...] = ()

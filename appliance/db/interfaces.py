@@ -48,6 +48,13 @@ class Database(Protocol):
         """Store an issued certificate; ``Conflict`` if the serial exists."""
         ...
 
+    def record_renewal(self, renewed_serial: str, record: CertificateRecord) -> bool:
+        """``record_certificate`` for a renewal (or rekey) of ``renewed_serial``, unless that
+        serial is revoked: False, with nothing written, if it is. The check and the insert
+        are one transaction, serialised with ``revoke`` of the same serial, so a
+        revocation that committed first always wins."""
+        ...
+
     def get_certificate(self, serial: str) -> CertificateRecord | None: ...
 
     def revoke(self, record: RevocationRecord) -> None:

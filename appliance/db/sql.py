@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import contextlib
 import datetime
+import hashlib
 import logging
 import threading
 from typing import Any, ContextManager, Iterator
@@ -32,6 +33,15 @@ _UNAVAILABLE = (exc.OperationalError, exc.InterfaceError, exc.DisconnectionError
 # same durability as SQLite's WAL with synchronous=NORMAL). This halves the
 # fsyncs per issuance; certificate records keep full synchronous commits.
 _ASYNC_COMMIT = text("SET LOCAL synchronous_commit TO off")
+
+# Held until the transaction ends; revoke and renew of one serial take it, so the one
+# that commits second sees the other's row (SQLite's BEGIN IMMEDIATE serialises already).
+_SERIAL_LOCK = text("SELECT pg_advisory_xact_lock(:key)")
+
+
+def _serial_lock_key(serial: str) -> int:
+    """A signed 64-bit advisory-lock key for a serial's revocation status."""
+    return int.from_bytes(hashlib.sha256(b"revocation:" + serial.encode()).digest()[:8], "big", signed=True)
 
 
 def _insert_if_absent(dialect: str) -> Insert:
@@ -122,6 +132,11 @@ class SQLDatabase:
             "provisioner": record.provisioner, "pem": record.pem, "issued_at": record.issued_at,
         })
 
+    def _lock_revocation_status(self, conn: Connection, serial: str) -> None:
+        """Serialise with any other transaction on ``serial``'s revocation (PostgreSQL)."""
+        if self.dialect == "postgresql":
+            conn.execute(_SERIAL_LOCK, {"key": _serial_lock_key(serial)})
+
     def _mark_used(self, conn: Connection, token_id: str, provisioner: str, expires_at: datetime.datetime) -> bool:
         params = {"token_id": token_id, "provisioner": provisioner, "expires_at": expires_at,
                   "used_at": datetime.datetime.now(UTC)}
@@ -139,6 +154,14 @@ class SQLDatabase:
             self._insert_certificate(conn, record)
         return True
 
+    def record_renewal(self, renewed_serial: str, record: CertificateRecord) -> bool:
+        with self._new_serial(record.serial), self._begin(immediate=True) as conn:
+            self._lock_revocation_status(conn, renewed_serial)
+            if conn.execute(select(revocations.c.serial).where(revocations.c.serial == renewed_serial)).first():
+                return False
+            self._insert_certificate(conn, record)
+        return True
+
     def get_certificate(self, serial: str) -> CertificateRecord | None:
         with self._begin() as conn:
             row = conn.execute(select(certificates).where(certificates.c.serial == serial)).first()
@@ -147,6 +170,7 @@ class SQLDatabase:
     def revoke(self, record: RevocationRecord) -> None:
         try:
             with self._begin(immediate=True) as conn:
+                self._lock_revocation_status(conn, record.serial)
                 conn.execute(insert(revocations), {
                     "serial": record.serial, "reason_code": record.reason_code, "reason": record.reason,
                     "revoked_at": record.revoked_at, "provisioner": record.provisioner,
