@@ -5,9 +5,11 @@ succeed, and the certificate request names the root and the intermediate."""
 from __future__ import annotations
 
 import contextlib
+import signal
 import socket
 import subprocess
 import threading
+import time
 from pathlib import Path
 from typing import Iterator
 
@@ -21,6 +23,7 @@ from appliance.server.servercert import write_tls_files
 from appliance.server.worker import uvicorn_server
 from tests.api.conftest import FakeAuthority
 from tests.api.pki import make_certificate
+from tests.e2e.harness import csr_pem, init_ca, new_key, start_server, token
 
 TLS13_ONLY_256 = TlsOptions(cipher_suites=("TLS_ECDHE_ECDSA_WITH_AES_256_GCM_SHA384", "TLS_AES_256_GCM_SHA384"))
 
@@ -100,3 +103,30 @@ def test_cipher_suites_restrict_tls_12_and_tls_13(tmp_path: Path) -> None:
         assert _accepted(port, "-tls1_3", "-ciphersuites", "TLS_AES_256_GCM_SHA384")
         assert not _accepted(port, "-tls1_3", "-ciphersuites", "TLS_AES_128_GCM_SHA256")
         assert not _accepted(port, "-tls1_3", "-ciphersuites", "TLS_CHACHA20_POLY1305_SHA256")
+
+
+@pytest.mark.slow
+def test_served_tls_section_acts_and_follows_a_reload(tmp_path: Path) -> None:
+    """``appliance serve``: the ``tls`` section reaches the workers' listeners and the
+    ``tlsOptions`` of sign responses, and a SIGHUP applies a changed one."""
+    ca = init_ca(tmp_path)
+    server = start_server(ca, workers=1)
+    try:
+        assert _accepted(ca.port, "-tls1_2", "-cipher", "ECDHE-ECDSA-AES128-GCM-SHA256")
+        data = ca.data()
+        data["tls"] = {"minVersion": 1.3, "maxVersion": 1.3, "cipherSuites": ["TLS_AES_256_GCM_SHA384"]}
+        ca.write(data)
+        server.signal(signal.SIGHUP)
+        deadline = time.monotonic() + 60
+        while _accepted(ca.port, "-tls1_2", "-cipher", "ECDHE-ECDSA-AES128-GCM-SHA256"):
+            assert time.monotonic() < deadline, server.log()
+            time.sleep(0.2)
+        assert _accepted(ca.port, "-tls1_3", "-ciphersuites", "TLS_AES_256_GCM_SHA384")
+        assert not _accepted(ca.port, "-tls1_3", "-ciphersuites", "TLS_AES_128_GCM_SHA256")
+        with ca.client() as client:
+            signed = client.post("/sign", json={"csr": csr_pem("tls.example", new_key()),
+                                                "ott": token(ca, "tls.example")})
+        assert signed.json()["tlsOptions"] == {"cipherSuites": ["TLS_AES_256_GCM_SHA384"], "minVersion": 1.3,
+                                               "maxVersion": 1.3, "renegotiation": False}
+    finally:
+        server.stop()
