@@ -20,6 +20,7 @@ from cryptography import x509
 from cryptography.hazmat.primitives import hashes
 from cryptography.x509 import ocsp
 from fastapi import APIRouter, Request
+from fastapi.exceptions import RequestValidationError
 from pydantic import BaseModel, ValidationError
 from fastapi.responses import JSONResponse, Response
 from starlette.concurrency import run_in_threadpool
@@ -97,10 +98,8 @@ async def _json_body(request: Request, model: type[M]) -> M:
     does not look at it, and ``curl -d`` sends a form type)."""
     try:
         return model.model_validate_json(await request.body())
-    except ValidationError as exc:
-        first = exc.errors()[0]  # a ValidationError has at least one
-        where = ".".join(str(part) for part in first["loc"])
-        raise BadRequest(f"error reading request body: {first['msg']}" + (f" ({where})" if where else "")) from None
+    except ValidationError as exc:  # answered by errors.py as FastAPI's own body errors are
+        raise RequestValidationError(exc.errors()) from None
 
 
 def _pem_bundle(certificates: list[x509.Certificate]) -> Response:
