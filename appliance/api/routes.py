@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import base64
 import binascii
-import datetime
 import email.utils
 import functools
 import hashlib
@@ -20,6 +19,8 @@ from cryptography import x509
 from cryptography.hazmat.primitives import hashes
 from cryptography.x509 import ocsp
 from fastapi import APIRouter, Request
+from fastapi.exceptions import RequestValidationError
+from pydantic import BaseModel, ValidationError
 from fastapi.responses import JSONResponse, Response
 from starlette.concurrency import run_in_threadpool
 
@@ -32,11 +33,13 @@ from appliance.kms.health import SignerHealth
 from appliance.pki import bounded_json
 from appliance.pki.clock import utc_now
 from appliance.pki.pem import to_pem
-from appliance.errors import BadRequest, NotFound
+from appliance.config.tls import TlsOptions
+from appliance.errors import BadRequest, Conflict, NotFound
 
 PEM_MEDIA_TYPE = "application/x-pem-file"
 MAX_PROVISIONERS_PAGE = 100
 T = TypeVar("T")
+M = TypeVar("M", bound=BaseModel)
 
 #: The issuing chain is the same in every response: encode each certificate once.
 _chain_pem = functools.lru_cache(maxsize=16)(to_pem)
@@ -84,11 +87,21 @@ async def _issuing(request: Request, function: Callable[..., T], *args: Any) -> 
 
 
 def _issued(request: Request, issued: IssuedCertificate) -> JSONResponse:
-    """step-ca's ``SignResponse``: leaf, issuing CA and the chain, 201."""
+    """step-ca's ``SignResponse``: leaf, issuing CA, the chain and the CA's TLS options, 201."""
     _note_certificate(request, issued.certificate)
     chain = [to_pem(issued.certificate), *(_chain_pem(c) for c in issued.chain)]
-    return JSONResponse({"crt": chain[0], "ca": chain[1] if len(chain) > 1 else "", "certChain": chain},
-                        status_code=201)
+    tls_options: TlsOptions = request.app.state.tls_options
+    return JSONResponse({"crt": chain[0], "ca": chain[1] if len(chain) > 1 else "", "certChain": chain,
+                         "tlsOptions": tls_options.to_json()}, status_code=201)
+
+
+async def _json_body(request: Request, model: type[M]) -> M:
+    """The body as ``model``, read as JSON whatever its Content-Type says (step-ca
+    does not look at it, and ``curl -d`` sends a form type)."""
+    try:
+        return model.model_validate_json(await request.body())
+    except ValidationError as exc:  # answered by errors.py as FastAPI's own body errors are
+        raise RequestValidationError(exc.errors()) from None
 
 
 def _pem_bundle(certificates: list[x509.Certificate]) -> Response:
@@ -143,7 +156,7 @@ def read_only_router() -> APIRouter:
                 return {"ca": to_pem(certificate)}
         raise NotFound(f"no root with fingerprint {wanted[:64]}")
 
-    @router.get("/roots")
+    @router.get("/roots", status_code=201)  # step-ca answers 201
     async def roots(request: Request) -> dict[str, list[str]]:
         return {"crts": [to_pem(c) for c in _authority(request).roots()]}
 
@@ -151,7 +164,7 @@ def read_only_router() -> APIRouter:
     async def roots_pem(request: Request) -> Response:
         return _pem_bundle(_authority(request).roots())
 
-    @router.get("/intermediates")
+    @router.get("/intermediates", status_code=201)  # step-ca answers 201
     async def intermediates(request: Request) -> dict[str, list[str]]:
         return {"crts": [to_pem(c) for c in _authority(request).intermediates()]}
 
@@ -159,7 +172,7 @@ def read_only_router() -> APIRouter:
     async def intermediates_pem(request: Request) -> Response:
         return _pem_bundle(_authority(request).intermediates())
 
-    @router.get("/federation")
+    @router.get("/federation", status_code=201)  # step-ca answers 201
     async def federation(request: Request) -> dict[str, list[str]]:
         return {"crts": [to_pem(c) for c in _authority(request).federated_roots()]}
 
@@ -180,16 +193,16 @@ def certificate_router() -> APIRouter:
     router = APIRouter()
 
     @router.post("/sign", status_code=201)
-    async def sign(body: SignBody, request: Request) -> JSONResponse:
+    async def sign(request: Request) -> JSONResponse:
+        body = await _json_body(request, SignBody)
         _note(request, provisioner=claimed_issuer(body.ott))
         if not body.ott:
             raise BadRequest("missing ott")
-        now = datetime.datetime.now(datetime.timezone.utc)
         sign_request = SignRequest(
             csr=parse_csr(body.csr),
             token=body.ott,
-            not_before=parse_time_duration(body.notBefore, now),
-            not_after=parse_time_duration(body.notAfter, now),
+            not_before=parse_time_duration(body.notBefore),
+            not_after=parse_time_duration(body.notAfter),
             template_data=body.templateData or {},
         )
         return _issued(request, await _issuing(request, _authority(request).sign, sign_request))
@@ -207,7 +220,8 @@ def certificate_router() -> APIRouter:
         return _issued(request, await _issuing(request, authority.renew, certificate))
 
     @router.post("/rekey", status_code=201)
-    async def rekey(body: RekeyBody, request: Request) -> JSONResponse:
+    async def rekey(request: Request) -> JSONResponse:
+        body = await _json_body(request, RekeyBody)
         certificate = peer_certificate(request.scope)
         if certificate is None:
             raise BadRequest("missing client certificate")
@@ -216,7 +230,8 @@ def certificate_router() -> APIRouter:
         return _issued(request, await _issuing(request, _authority(request).rekey, certificate, csr))
 
     @router.post("/revoke")
-    async def revoke(body: RevokeBody, request: Request) -> dict[str, str]:
+    async def revoke(request: Request) -> dict[str, str]:
+        body = await _json_body(request, RevokeBody)
         _note(request, serial=body.serial)
         certificate = None
         if body.ott:
@@ -229,7 +244,10 @@ def certificate_router() -> APIRouter:
             serial=body.serial, reason_code=body.reasonCode, reason=body.reason, passive=body.passive,
             token=body.ott or None, client_certificate=certificate,
         )
-        await _issuing(request, _authority(request).revoke, revoke_request)
+        try:
+            await _issuing(request, _authority(request).revoke, revoke_request)
+        except Conflict as exc:  # already revoked: step-ca answers 400
+            raise BadRequest(exc.message) from None
         return {"status": "ok"}
 
     return router

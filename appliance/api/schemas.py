@@ -43,12 +43,13 @@ class RevokeBody(BaseModel):
     passive: bool = False
 
 
-def parse_time_duration(value: str, now: datetime.datetime) -> datetime.datetime | None:
-    """step-ca's ``TimeDuration``: an RFC 3339 time, or a Go duration from now ("24h", "-5m")."""
+def parse_time_duration(value: str) -> datetime.datetime | datetime.timedelta | None:
+    """step-ca's ``TimeDuration``: an RFC 3339 time, or a Go duration ("24h", "-5m") that
+    the authority counts from the instant it checks the validity at."""
     if not value:
         return None
     if value[-1:] in ("s", "m", "h") and value[:1] in "+-.0123456789":
-        return now + parse_signed_duration(value)
+        return parse_signed_duration(value)
     try:
         parsed = datetime.datetime.fromisoformat(value.replace("Z", "+00:00"))
         if parsed.tzinfo is None:

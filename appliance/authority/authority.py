@@ -248,11 +248,13 @@ class Authority:
 
     def issue_server_certificate(self, public_key: CertificatePublicKeyTypes,
                                  lifetime: datetime.timedelta = datetime.timedelta(hours=24)) -> IssuedCertificate:
-        """The CA's own TLS certificate for its dnsNames (no token: the CA authorises itself)."""
+        """The CA's own TLS certificate for its dnsNames, named ``commonName`` (default: the
+        first of them); no token: the CA authorises itself."""
         names = Names.parse(list(self.config.dns_names))
         now = self._now()
+        common_name = self.config.common_name or self.config.dns_names[0]
         return self._issue(
-            lambda: self.leaf_signer.new_leaf(common_name=self.config.dns_names[0], san=names.general_names(),
+            lambda: self.leaf_signer.new_leaf(common_name=common_name, san=names.general_names(),
                                               public_key=public_key,
                                               not_before=now - self.config.authority.backdate,
                                               not_after=now + lifetime, extensions=[]),

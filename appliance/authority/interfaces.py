@@ -12,6 +12,9 @@ from cryptography import x509
 from appliance.provisioner import Names, Provisioner
 from appliance.provisioner.acme import ACMEProvisioner
 
+#: A requested time: absolute, or a duration from the instant the authority checks it at.
+TimeOrDuration = datetime.datetime | datetime.timedelta
+
 
 @dataclass(frozen=True)
 class IssuedCertificate:
@@ -27,8 +30,8 @@ class SignRequest:
 
     csr: x509.CertificateSigningRequest
     token: str
-    not_before: datetime.datetime | None = None
-    not_after: datetime.datetime | None = None
+    not_before: TimeOrDuration | None = None
+    not_after: TimeOrDuration | None = None
     template_data: dict[str, Any] = field(default_factory=dict)
 
 

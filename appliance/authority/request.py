@@ -8,6 +8,7 @@ from cryptography import x509
 from cryptography.hazmat.primitives.asymmetric.types import CertificatePublicKeyTypes
 from cryptography.x509.oid import NameOID
 
+from appliance.authority.interfaces import TimeOrDuration
 from appliance.pki.keys import check_public_key, verified_csr_key
 from appliance.errors import BadRequest, Forbidden
 from appliance.provisioner import Claimer, Names
@@ -52,14 +53,27 @@ def _utc(value: datetime.datetime) -> datetime.datetime:
     return value.replace(tzinfo=datetime.timezone.utc) if value.tzinfo is None else value.astimezone(datetime.timezone.utc)
 
 
+def _resolve(value: TimeOrDuration | None, now: datetime.datetime) -> datetime.datetime | None:
+    """A requested time: absolute, or a duration from ``now`` (step-ca's ``TimeDuration``)."""
+    if value is None:
+        return None
+    return now + value if isinstance(value, datetime.timedelta) else _utc(value)
+
+
 def validity(now: datetime.datetime, backdate: datetime.timedelta, claimer: Claimer,
-             not_before: datetime.datetime | None, not_after: datetime.datetime | None
+             requested_not_before: TimeOrDuration | None, requested_not_after: TimeOrDuration | None
              ) -> tuple[datetime.datetime, datetime.datetime]:
     """Requested or default validity within the claims' bounds (step-ca's rules:
-    default duration from now, notBefore backdated unless requested)."""
-    start = _utc(not_before) if not_before else now
+    default duration from now, notBefore backdated unless requested). Durations
+    count from ``now``, the one instant the bounds are checked at, so ``5m``
+    with a 5-minute minimum is exactly the minimum."""
     try:
-        end = _utc(not_after) if not_after else start + claimer.default_tls_duration
+        not_before, not_after = _resolve(requested_not_before, now), _resolve(requested_not_after, now)
+    except OverflowError:
+        raise BadRequest("notBefore or notAfter is out of range") from None
+    start = not_before if not_before else now
+    try:
+        end = not_after if not_after else start + claimer.default_tls_duration
     except OverflowError:
         raise BadRequest("notBefore is out of range (no notAfter can follow it)") from None
     if end <= start:

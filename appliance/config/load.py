@@ -13,7 +13,10 @@ from typing import Any
 
 from appliance.pki.duration import format_duration, parse_duration
 from appliance.config.connections import ConnectionSettings, parse_connections
+from appliance.config.errors import ConfigError
 from appliance.config.fields import unsupported_notices
+from appliance.config.logger import parse_logger
+from appliance.config.tls import parse_tls
 from appliance.config.model import (DEFAULT_RETENTION, AuthorityConfig, CaConfig, CrlConfig, DefaultsConfig, LintConfig, OcspConfig,
                                     KmsConfig)
 from appliance.errors import BadRequest
@@ -23,10 +26,6 @@ LINT_PROFILES = ("pkix", "cabf-serverauth")
 
 log = logging.getLogger(__name__)
 _KMS_URI = re.compile(r"^[a-z][a-z0-9]*:")
-
-
-class ConfigError(BadRequest):
-    """ca.json or defaults.json is unreadable or invalid; the message names the field."""
 
 
 def _object(data: dict[str, Any], name: str) -> dict[str, Any]:
@@ -102,8 +101,14 @@ def _authority(data: dict[str, Any]) -> tuple[AuthorityConfig, list[str]]:
     authority = _object(data, "authority")
     claims = _object(authority, "claims")
     notices = unsupported_notices("authority", authority) + unsupported_notices("authority.claims", claims)
+    provisioners = _provisioners(authority)
+    for index, provisioner in enumerate(provisioners):
+        where = f"authority.provisioners[{index}]"
+        notices += unsupported_notices("authority.provisioners[]", provisioner, where)
+        if isinstance(provisioner.get("claims"), dict):
+            notices += unsupported_notices("authority.claims", provisioner["claims"], f"{where}.claims")
     config = AuthorityConfig(
-        provisioners=_provisioners(authority),
+        provisioners=provisioners,
         claims=claims,
         policy=_object(authority, "policy"),
         disable_issued_at_check=_bool(authority, "disableIssuedAtCheck", False, "authority"),
@@ -177,6 +182,9 @@ def parse_config(data: dict[str, Any], *, path: Path | None = None, base_dir: Pa
     for section in ("crl", "ocsp", "lint", "kms", "tls", "logger"):
         notices += unsupported_notices(section, _object(data, section))
     authority, authority_notices = _authority(data)
+    if _string(data, "metricsAddress"):
+        notices.append("ca.json: 'metricsAddress' is set, but this appliance exports no metrics yet: "
+                       "nothing listens there")
     roots = _strings(data, "root")
     if not roots:
         raise ConfigError("ca.json: 'root' is required")
@@ -202,7 +210,9 @@ def parse_config(data: dict[str, Any], *, path: Path | None = None, base_dir: Pa
         db=_object(data, "db"),
         retention=_duration(_object(data, "db"), "retention", "db", DEFAULT_RETENTION),
         tls=_object(data, "tls"),
+        tls_options=parse_tls(_object(data, "tls")),
         logger=_object(data, "logger"),
+        logging=parse_logger(_object(data, "logger")),
         crl=_crl(data),
         ocsp=_ocsp(data, base_dir),
         lint=_lint(data),
@@ -231,9 +241,14 @@ def load_config(path: str | Path, *, report: bool = True) -> CaConfig:
     path = Path(path)
     config = parse_config(_read_json(path), path=path)
     if report:
-        for notice in config.notices:
-            log.warning("%s", notice)
+        report_notices(config)
     return config
+
+
+def report_notices(config: CaConfig) -> None:
+    """Log each notice about ``config`` (unsupported harmless fields, metricsAddress) once."""
+    for notice in config.notices:
+        log.warning("%s", notice)
 
 
 def write_json(path: str | Path, data: dict[str, Any], *, mode: int = 0o600) -> None:

@@ -8,6 +8,8 @@ from pathlib import Path
 from typing import Any
 
 from appliance.config.connections import ConnectionSettings
+from appliance.config.logger import LoggerOptions
+from appliance.config.tls import TlsOptions
 
 DEFAULT_BACKDATE = datetime.timedelta(minutes=1)
 DEFAULT_CRL_CACHE = datetime.timedelta(hours=24)
@@ -94,7 +96,9 @@ class CaConfig:
     db: dict[str, Any] = field(default_factory=dict)
     retention: datetime.timedelta = DEFAULT_RETENTION
     tls: dict[str, Any] = field(default_factory=dict)
+    tls_options: TlsOptions = field(default_factory=TlsOptions)
     logger: dict[str, Any] = field(default_factory=dict)
+    logging: LoggerOptions = field(default_factory=LoggerOptions)
     crl: CrlConfig = field(default_factory=CrlConfig)
     ocsp: OcspConfig = field(default_factory=OcspConfig)
     lint: LintConfig = field(default_factory=LintConfig)

@@ -11,6 +11,8 @@ import datetime
 from dataclasses import dataclass, field
 from typing import Protocol
 
+from appliance.db.crl_store import CrlState
+
 
 @dataclass(frozen=True)
 class CertificateRecord:
@@ -69,6 +71,19 @@ class Database(Protocol):
     def list_revocations(self, *, active_only: bool = False) -> list[RevocationRecord]:
         """All revocations, oldest first; with ``active_only``, only those whose
         certificate has not expired yet or was never recorded here (what a CRL lists)."""
+        ...
+
+    def crl_state(self) -> CrlState | None:
+        """The number, revision and thisUpdate of the CRL last published by any process."""
+        ...
+
+    def crl_der(self, number: int) -> bytes | None:
+        """The published CRL, if its number is still ``number``."""
+        ...
+
+    def publish_crl(self, state: CrlState, der: bytes) -> bool:
+        """Publish CRL number ``state.number`` if the published one is the number before
+        (none for 1); False if another process published it first."""
         ...
 
     def use_token(self, token_id: str, provisioner: str, expires_at: datetime.datetime) -> bool:

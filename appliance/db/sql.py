@@ -13,7 +13,8 @@ from sqlalchemy import Connection, Engine, Insert, Row, delete, exc, insert, or_
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.engine import URL
 
-from appliance.db import migrations
+from appliance.db import crl_store, migrations
+from appliance.db.crl_store import CrlState
 from appliance.db.acme_retention import purge_expired_acme
 from appliance.db.engine import create_database_engine, database_url
 from appliance.db.interfaces import CertificateRecord, RevocationRecord
@@ -198,6 +199,21 @@ class SQLDatabase:
                 or_(certificates.c.not_after.is_(None), certificates.c.not_after > now))
         with self._begin() as conn:
             return [_revocation(row) for row in conn.execute(query)]
+
+    def crl_state(self) -> CrlState | None:
+        with self._begin() as conn:
+            return crl_store.crl_state(conn)
+
+    def crl_der(self, number: int) -> bytes | None:
+        with self._begin() as conn:
+            return crl_store.crl_der(conn, number)
+
+    def publish_crl(self, state: CrlState, der: bytes) -> bool:
+        try:
+            with self._begin(immediate=True) as conn:
+                return crl_store.publish_crl(conn, state, der)
+        except exc.IntegrityError:  # another process inserted the first CRL at the same moment
+            return False
 
     def use_token(self, token_id: str, provisioner: str, expires_at: datetime.datetime) -> bool:
         with self._begin(immediate=True) as conn:

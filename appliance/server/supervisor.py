@@ -28,9 +28,11 @@ from cryptography.hazmat.primitives.asymmetric import ec
 
 from appliance.server.descriptors import raise_descriptor_limit
 from appliance.server.retention import RetentionJob
-from appliance.server.runtime import Runtime, load_runtime
+from appliance.config import report_notices
+from appliance.server.runtime import Runtime, load_checked_config, load_runtime, open_runtime
 from appliance.server.servercert import TLSMaterial, tls_material
-from appliance.server.worker import GRACEFUL_TIMEOUT, WorkerSpec, configure_logging, worker_main
+from appliance.server.logs import configure_logging
+from appliance.server.worker import GRACEFUL_TIMEOUT, WorkerSpec, worker_main
 from appliance.errors import BadRequest
 from appliance.pki.clock import utc_now
 
@@ -92,8 +94,10 @@ class Supervisor:
         """Serve until SIGTERM/SIGINT (a SIGHUP while starting reloads once started)."""
         self._install_signal_handlers()
         started_at = utc_now().replace(microsecond=0)  # the CA's start for every generation (token iat)
-        self.runtime = load_runtime(self.options.config_path, self.options.password, report=True,
-                                    started_at=started_at)
+        config = load_checked_config(self.options.config_path)
+        configure_logging(config.logging)
+        report_notices(config)
+        self.runtime = open_runtime(config, self.options.password, started_at=started_at)
         raise_descriptor_limit(self.runtime.config.connections)
         try:
             self.spec = WorkerSpec(
@@ -181,6 +185,7 @@ class Supervisor:
         if self._roll(runtime, started_at):
             self.runtime.close()
             self.runtime = runtime
+            configure_logging(runtime.config.logging)
             if self.retention is not None:
                 self.retention.update(runtime.config.db, runtime.config.retention)
             log.info("reloaded %s", self.options.config_path)

@@ -22,8 +22,10 @@ import uvloop
 from starlette.types import ASGIApp
 
 from appliance.api.app import create_app, create_insecure_app
-from appliance.server.runtime import Runtime, load_runtime
+from appliance.config.tls import TlsOptions
 from appliance.server.connections import Acceptor, ConnectionSlots, DeadlineProtocol
+from appliance.server.logs import configure_logging
+from appliance.server.runtime import Runtime, load_checked_config, open_runtime
 from appliance.server.servercert import TLSMaterial, memory_files
 from appliance.server.tls import server_ssl_context
 
@@ -45,21 +47,6 @@ class WorkerSpec:
     insecure_sockets: tuple[socket.socket, ...]
     supervisor_pid: int
     started_at: datetime.datetime
-
-
-def configure_logging() -> None:
-    """Plain lines on stderr; access-log lines are already formatted (text or JSON).
-    httpx (ACME http-01 validation) logs every request at INFO, with the challenge
-    token in its URL: only its warnings are kept."""
-    handler = logging.StreamHandler()
-    handler.setFormatter(logging.Formatter("%(asctime)s %(levelname)s %(name)s: %(message)s"))
-    logging.basicConfig(level=logging.INFO, handlers=[handler], force=True)
-    logging.getLogger("httpx").setLevel(logging.WARNING)
-    access = logging.StreamHandler()
-    access.setFormatter(logging.Formatter("%(message)s"))
-    access_logger = logging.getLogger("appliance.access")
-    access_logger.handlers[:] = [access]
-    access_logger.propagate = False
 
 
 class WorkerServer(uvicorn.Server):
@@ -90,13 +77,15 @@ class WorkerServer(uvicorn.Server):
         self.started = True
 
 
-def uvicorn_server(app: ASGIApp, *, tls: TLSMaterial | None, slots: ConnectionSlots) -> WorkerServer:
-    """A server for ``app``: HTTPS with our TLS context and protocol when ``tls`` is given."""
+def uvicorn_server(app: ASGIApp, *, tls: TLSMaterial | None, slots: ConnectionSlots,
+                   tls_options: TlsOptions | None = None) -> WorkerServer:
+    """A server for ``app``: HTTPS with our TLS context (ca.json's ``tls_options``,
+    default step-ca's) and protocol when ``tls`` is given."""
 
     def ssl_context(config: uvicorn.Config, default: Callable[[], ssl.SSLContext]) -> ssl.SSLContext:
         assert tls is not None
         with memory_files(tls.cert_pem, tls.key_pem, tls.client_cas_pem) as (cert, key, client_cas):
-            return server_ssl_context(cert, key, tls.key_password, client_cas)
+            return server_ssl_context(cert, key, tls.key_password, client_cas, tls_options)
 
     config = uvicorn.Config(
         app, lifespan="off", log_config=None, access_log=False, server_header=False,
@@ -127,7 +116,8 @@ async def _exit_with_supervisor(supervisor_pid: int, servers: list[WorkerServer]
 async def _serve(spec: WorkerSpec, runtime: Runtime, ready: Event) -> None:
     app = create_app(runtime.authority, runtime.settings, runtime.acme)
     slots = ConnectionSlots(runtime.config.connections)  # the cap counts both listeners
-    listeners = [(uvicorn_server(app, tls=spec.tls, slots=slots), spec.sockets)]
+    listeners = [(uvicorn_server(app, tls=spec.tls, slots=slots, tls_options=runtime.config.tls_options),
+                  spec.sockets)]
     if spec.insecure_sockets:
         insecure = create_insecure_app(runtime.authority, runtime.settings)
         listeners.append((uvicorn_server(insecure, tls=None, slots=slots), spec.insecure_sockets))
@@ -149,7 +139,9 @@ def worker_main(spec: WorkerSpec, ready: Event) -> None:
     """Entry point of a spawned worker; ``ready`` is set once every listener serves."""
     signal.signal(signal.SIGHUP, signal.SIG_IGN)  # reloads are the supervisor's business
     configure_logging()
-    runtime = load_runtime(spec.config_path, spec.password, started_at=spec.started_at)
+    config = load_checked_config(spec.config_path)
+    configure_logging(config.logging)
+    runtime = open_runtime(config, spec.password, started_at=spec.started_at)
     try:
         with asyncio.Runner(loop_factory=uvloop.new_event_loop) as runner:  # uvloop: C event loop and TLS
             runner.run(_serve(spec, runtime, ready))

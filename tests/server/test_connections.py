@@ -114,7 +114,7 @@ async def _no_handshake(port: int) -> tuple[float, bytes]:
 
 @dataclass
 class Ordinary:
-    """Ordinary clients: GET /roots on a new connection each, until stopped."""
+    """Ordinary clients: GET /version on a new connection each, until stopped."""
 
     ca: CA
     results: list[tuple[float, float, int | str]]
@@ -127,7 +127,7 @@ class Ordinary:
             while not self.stop.is_set():
                 started = time.monotonic()
                 try:
-                    status: int | str = client.get("/roots").status_code
+                    status: int | str = client.get("/version").status_code
                 except httpx.HTTPError as exc:
                     status = type(exc).__name__
                 self.results.append((started, time.monotonic(), status))
