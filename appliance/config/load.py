@@ -119,11 +119,19 @@ def _authority(data: dict[str, Any]) -> tuple[AuthorityConfig, list[str]]:
 
 def _crl(data: dict[str, Any]) -> CrlConfig:
     crl = _object(data, "crl")
+    cache_duration = _duration(crl, "cacheDuration", "crl", CrlConfig().cache_duration)
+    renew_period = _duration(crl, "renewPeriod", "crl", cache_duration * 2 / 3)
+    if cache_duration < datetime.timedelta(minutes=1):
+        raise ConfigError("ca.json: 'crl.cacheDuration' must be at least 1m")
+    if not datetime.timedelta(0) < renew_period < cache_duration:
+        raise ConfigError("ca.json: 'crl.renewPeriod' must be positive and shorter than 'crl.cacheDuration'")
+    idp_url = _string(crl, "idpURL")
+    if idp_url and not re.match(r"^https?://[^\s/]+", idp_url):
+        raise ConfigError("ca.json: 'crl.idpURL' must be an http:// or https:// URL")
     return CrlConfig(
         enabled=_bool(crl, "enabled", False, "crl"),
         generate_on_revoke=_bool(crl, "generateOnRevoke", True, "crl"),
-        cache_duration=_duration(crl, "cacheDuration", "crl", CrlConfig().cache_duration),
-        idp_url=_string(crl, "idpURL"),
+        cache_duration=cache_duration, renew_period=renew_period, idp_url=idp_url,
     )
 
 

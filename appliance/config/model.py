@@ -20,11 +20,15 @@ DEFAULT_OCSP_RESPONDER_VALIDITY = datetime.timedelta(days=7)
 
 @dataclass(frozen=True)
 class CrlConfig:
-    """``crl``: a CRL signed by the intermediate, served at ``/crl``."""
+    """``crl``: a CRL signed by the intermediate, served at ``/crl``, valid for
+    ``cacheDuration`` and renewed after ``renewPeriod`` (default two thirds of it,
+    as step-ca), and at once after a revocation unless ``generateOnRevoke`` is false;
+    ``idpURL`` goes into its issuing distribution point."""
 
     enabled: bool = False
     generate_on_revoke: bool = True
     cache_duration: datetime.timedelta = DEFAULT_CRL_CACHE
+    renew_period: datetime.timedelta = DEFAULT_CRL_CACHE * 2 / 3
     idp_url: str = ""
 
 

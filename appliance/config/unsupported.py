@@ -27,10 +27,6 @@ def _true(value: Any, built: AbstractSet[str]) -> bool:
     return value is True
 
 
-def _false(value: Any, built: AbstractSet[str]) -> bool:
-    return value is False
-
-
 def _mysql(value: Any, built: AbstractSet[str]) -> bool:
     return isinstance(value, str) and value.lower() == "mysql"
 
@@ -69,10 +65,6 @@ UNSUPPORTED: tuple[Unsupported, ...] = (
                 "leaving out the provisioner extension"),
     Unsupported("authority.provisioners[].claims.disableSmallstepExtensions", "true", _true,
                 "leaving out the provisioner extension"),
-    Unsupported("crl.idpURL", "set", _set, "the CRL's issuing distribution point"),
-    Unsupported("crl.renewPeriod", "set", _set, "a fixed CRL renewal period"),
-    Unsupported("crl.generateOnRevoke", "false", _false,
-                "a CRL that lags revocations (the CRL is always rebuilt after a revocation)"),
     Unsupported("authority.enableAdmin", "true", _true, "the admin API and provisioners kept in the database"),
     Unsupported("authority.type", "other than softcas", _registration_authority,
                 "registration-authority mode (another CA signs)"),

@@ -49,10 +49,6 @@ EXAMPLES: dict[str, tuple[dict[str, Any], str]] = {
     "authority.provisioners[].claims.disableSmallstepExtensions": (
         {"provisioner": {"claims": {"disableSmallstepExtensions": True}}},
         "'authority.provisioners[0] (provisioner 'admin@ca.test').claims.disableSmallstepExtensions' = true"),
-    "crl.idpURL": ({"crl": {"enabled": True, "idpURL": "http://ca/crl"}}, "'crl.idpURL'"),
-    "crl.renewPeriod": ({"crl": {"enabled": True, "renewPeriod": "1h"}}, "'crl.renewPeriod'"),
-    "crl.generateOnRevoke": ({"crl": {"enabled": True, "generateOnRevoke": False}},
-                             "'crl.generateOnRevoke' = false"),
     "authority.enableAdmin": ({"authority": {"enableAdmin": True}}, "'authority.enableAdmin' = true"),
     "authority.type": ({"authority": {"type": "stepcas", "certificateAuthority": "https://up"}},
                        "'authority.type' = \"stepcas\""),
