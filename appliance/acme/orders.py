@@ -19,6 +19,7 @@ from appliance.acme.models import (Account, Authorization, Challenge, ChallengeT
 from appliance.acme.problems import AcmeError, Problem, Subproblem
 from appliance.acme.renewal import cert_id, check_replaces
 from appliance.acme.views import authorization_json, authorization_status, challenge_json, order_json
+from appliance.authority.interfaces import KeyCompromised
 from appliance.pki.keys import verified_csr_key
 from appliance.pki.pem import to_pem
 from appliance.errors import ApplianceError, BadRequest, ErrorKind
@@ -84,6 +85,8 @@ def _finalize_problem(order: Order, exc: ApplianceError) -> AcmeError:
     if isinstance(exc, NamesRefused):
         problems = tuple(rejections(order.identifiers, exc.refused))
         return compound(problems) if problems else AcmeError(Problem.REJECTED_IDENTIFIER, exc.message)
+    if isinstance(exc, KeyCompromised):
+        return AcmeError(Problem.BAD_PUBLIC_KEY, exc.message)
     problem = _FINALIZE_PROBLEMS.get(exc.kind, Problem.SERVER_INTERNAL)
     return AcmeError(problem, exc.message, kind=exc.kind)
 

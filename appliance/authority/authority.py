@@ -12,9 +12,10 @@ from cryptography.exceptions import InvalidSignature
 from cryptography.hazmat.primitives.asymmetric.types import CertificatePublicKeyTypes, PrivateKeyTypes
 
 from appliance.authority.crl import CrlPublisher
-from appliance.authority.interfaces import IssuedCertificate, RevokeRequest, SignRequest
+from appliance.authority.interfaces import IssuedCertificate, KeyCompromised, RevokeRequest, SignRequest
 from appliance.authority.leaf import IssuanceFailed, LeafSigner
 from appliance.authority.ocsp import OcspResponder, ResponderDelegate
+from appliance.pki.keys import spki_sha256
 from appliance.pki.pem import fingerprint, load_certificates, to_pem
 from appliance.authority.renew_token import verify_renew_token
 from appliance.authority.request import authorised_names, csr_common_name, csr_public_key, validity
@@ -44,6 +45,7 @@ log = logging.getLogger(__name__)
 SERIAL_ATTEMPTS = 3
 #: RFC 5280 reason codes; 7 is unused.
 REASON_CODES = frozenset(range(11)) - {7}
+KEY_COMPROMISE = 1
 AUTHORITY_PROVISIONER = "authority"
 
 
@@ -171,6 +173,9 @@ class Authority:
         attempts = SERIAL_ATTEMPTS
         while True:
             certificate = build()
+            if self.database.is_key_blocked(spki_sha256(certificate.public_key())):
+                raise KeyCompromised("the key was reported compromised (a certificate for it was revoked "
+                                     "for keyCompromise): use a new key")
             record = CertificateRecord(
                 serial=str(certificate.serial_number),
                 subject=certificate.subject.rfc4514_string(),
@@ -349,7 +354,14 @@ class Authority:
         self.database.revoke(RevocationRecord(
             serial=serial, reason_code=reason_code, reason=reason,
             revoked_at=self._now(), provisioner=provisioner, passive=passive, mtls=mtls,
-        ))
+        ), block_key=self._compromised_key(serial) if reason_code == KEY_COMPROMISE else "")
+
+    def _compromised_key(self, serial: str) -> str:
+        """The SPKI hash of the recorded certificate ``serial`` ("" if it is not ours)."""
+        record = self.database.get_certificate(serial)
+        if record is None:
+            return ""
+        return spki_sha256(x509.load_pem_x509_certificate(record.pem.encode()).public_key())
 
     def is_revoked(self, serial: str) -> bool:
         return self.database.get_revocation(parse_serial(serial)) is not None

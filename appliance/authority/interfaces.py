@@ -9,11 +9,16 @@ from typing import Any, Protocol
 
 from cryptography import x509
 
+from appliance.errors import Forbidden
 from appliance.provisioner import Names, Provisioner
 from appliance.provisioner.acme import ACMEProvisioner
 
 #: A requested time: absolute, or a duration from the instant the authority checks it at.
 TimeOrDuration = datetime.datetime | datetime.timedelta
+
+
+class KeyCompromised(Forbidden):
+    """The request's public key belongs to a certificate revoked for keyCompromise."""
 
 
 @dataclass(frozen=True)

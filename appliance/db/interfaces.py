@@ -57,8 +57,13 @@ class Database(Protocol):
 
     def get_certificate(self, serial: str) -> CertificateRecord | None: ...
 
-    def revoke(self, record: RevocationRecord) -> None:
-        """Record a revocation; ``Conflict`` if the serial is already revoked."""
+    def revoke(self, record: RevocationRecord, *, block_key: str = "") -> None:
+        """Record a revocation; ``Conflict`` if the serial is already revoked. With
+        ``block_key`` (a key's SPKI SHA-256, hex) that key is blocked in the same transaction."""
+        ...
+
+    def is_key_blocked(self, spki_sha256: str) -> bool:
+        """Whether a revocation for keyCompromise blocked this key (SPKI SHA-256, hex)."""
         ...
 
     def get_revocation(self, serial: str) -> RevocationRecord | None: ...

@@ -77,6 +77,7 @@ STEPS: tuple[Step, ...] = (
          _add_columns(acme_schema.acme_challenges, "processing_since")),
     Step(5, "revisions: what a cached CRL was built from", _create_revisions),
     Step(6, "crls: the published CRL and its number, shared by every process", _create(crl_store.crls)),
+    Step(7, "blocked keys: keys revoked for keyCompromise", _create(schema.blocked_keys)),
 )
 
 LATEST = STEPS[-1].version

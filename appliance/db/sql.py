@@ -18,7 +18,8 @@ from appliance.db.crl_store import CrlState
 from appliance.db.acme_retention import purge_expired_acme
 from appliance.db.engine import create_database_engine, database_url
 from appliance.db.interfaces import CertificateRecord, RevocationRecord
-from appliance.db.schema import REVOCATIONS_REVISION, certificates, revisions, revocations, used_tokens
+from appliance.db.schema import (REVOCATIONS_REVISION, blocked_keys, certificates, revisions, revocations,
+                                 used_tokens)
 from appliance.errors import Conflict, Unavailable
 
 log = logging.getLogger(__name__)
@@ -167,7 +168,7 @@ class SQLDatabase:
             row = conn.execute(select(certificates).where(certificates.c.serial == serial)).first()
         return None if row is None else _certificate(row)
 
-    def revoke(self, record: RevocationRecord) -> None:
+    def revoke(self, record: RevocationRecord, *, block_key: str = "") -> None:
         try:
             with self._begin(immediate=True) as conn:
                 self._lock_revocation_status(conn, record.serial)
@@ -176,10 +177,19 @@ class SQLDatabase:
                     "revoked_at": record.revoked_at, "provisioner": record.provisioner,
                     "passive": record.passive, "mtls": record.mtls,
                 })
+                if block_key and not conn.execute(select(blocked_keys.c.serial)
+                                                  .where(blocked_keys.c.spki_sha256 == block_key)).first():
+                    conn.execute(insert(blocked_keys), {"spki_sha256": block_key, "serial": record.serial,
+                                                        "blocked_at": record.revoked_at})
                 conn.execute(update(revisions).where(revisions.c.name == REVOCATIONS_REVISION)
                              .values(value=revisions.c.value + 1))
         except exc.IntegrityError:
             raise Conflict(f"serial {record.serial} is already revoked") from None
+
+    def is_key_blocked(self, spki_sha256: str) -> bool:
+        with self._begin() as conn:
+            return conn.execute(select(blocked_keys.c.serial)
+                                .where(blocked_keys.c.spki_sha256 == spki_sha256)).first() is not None
 
     def get_revocation(self, serial: str) -> RevocationRecord | None:
         with self._begin() as conn:

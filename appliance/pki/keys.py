@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+import hashlib
+
 from cryptography import x509
 from cryptography.exceptions import UnsupportedAlgorithm
-from cryptography.hazmat.primitives import hashes
+from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import ec, ed448, ed25519, rsa
 from cryptography.hazmat.primitives.asymmetric.types import CertificatePublicKeyTypes, PrivateKeyTypes
 
@@ -52,3 +54,9 @@ def signature_hash(signer: PrivateKeyTypes) -> hashes.HashAlgorithm | None:
     if isinstance(signer, (ed25519.Ed25519PrivateKey, ed448.Ed448PrivateKey)):
         return None
     return hashes.SHA256()
+
+
+def spki_sha256(key: CertificatePublicKeyTypes) -> str:
+    """SHA-256 of the key's DER SubjectPublicKeyInfo, hex: the key's identity whatever certificate carries it."""
+    der = key.public_bytes(serialization.Encoding.DER, serialization.PublicFormat.SubjectPublicKeyInfo)
+    return hashlib.sha256(der).hexdigest()

@@ -8,6 +8,8 @@ from typing import Any, Callable
 
 import httpx
 import pytest
+from cryptography import x509
+from cryptography.hazmat.primitives.serialization import Encoding
 from jwcrypto import jwk
 
 from appliance.kms.faults import Fault, KmsUnavailable
@@ -199,3 +201,17 @@ def test_finalize_while_the_key_is_unreachable_can_be_retried(env: AcmeEnv, monk
     assert int(response.headers["Retry-After"]) > 0
     assert client.post(order["finalize"].rsplit("/", 1)[0]).json()["status"] == "ready"
     assert client.finalize(order, csr).json()["status"] == "valid"
+
+
+def test_finalize_with_a_key_revoked_for_key_compromise(env: AcmeEnv) -> None:
+    client = env.account()
+    key = new_key()
+    order = ready_order(env, client, "a.example.test")
+    csr, _ = make_csr("a.example.test", ["a.example.test"], key=key)
+    final = client.finalize(order, csr).json()
+    certificate = client.post(final["certificate"]).text
+    der = x509.load_pem_x509_certificates(certificate.encode())[0].public_bytes(Encoding.DER)
+    revoked = client.post(client.directory["revokeCert"], {"certificate": b64(der), "reason": 1})
+    assert revoked.status_code == 200, revoked.text
+    again = ready_order(env, client, "a.example.test")
+    assert_problem(client.finalize(again, csr), "badPublicKey", 400)

@@ -123,7 +123,7 @@ def _race(authority: Authority, revoker: Authority, order: CommitOrder, certific
         start.wait()
         if revoke_on and not reached.wait(PARTNER_TIMEOUT):
             raise AssertionError(f"the renewal never executed {revoke_on!r}")
-        results["revoke"] = order.run(lambda: revoker.revoke_authorized(serial, 1, "key compromise", "admin"))
+        results["revoke"] = order.run(lambda: revoker.revoke_authorized(serial, 4, "superseded", "admin"))
 
     threads = [threading.Thread(target=renew), threading.Thread(target=revoke)]
     for thread in threads:
