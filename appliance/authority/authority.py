@@ -203,7 +203,7 @@ class Authority:
         self._check_policy(provisioner, options.subject, names)
         now = self._now()
         not_before, not_after = validity(now, self.config.authority.backdate, provisioner.claimer,
-                                         request.not_before, request.not_after)
+                                         request.not_before, request.not_after, options.not_after_limit)
         extension = provisioner.extension.to_extension()
         return self._issue(
             lambda: self.leaf_signer.new_leaf(common_name=options.subject, san=names.general_names(),

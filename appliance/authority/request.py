@@ -59,12 +59,18 @@ def _utc(value: datetime.datetime) -> datetime.datetime:
 
 
 def validity(now: datetime.datetime, backdate: datetime.timedelta, claimer: Claimer,
-             not_before: datetime.datetime | None, not_after: datetime.datetime | None
-             ) -> tuple[datetime.datetime, datetime.datetime]:
+             not_before: datetime.datetime | None, not_after: datetime.datetime | None,
+             limit: datetime.datetime | None = None) -> tuple[datetime.datetime, datetime.datetime]:
     """Requested or default validity within the claims' bounds (step-ca's rules:
-    default duration from now, notBefore backdated unless requested)."""
+    default duration from now, notBefore backdated unless requested); never past
+    ``limit``, the end of the credential that authorised it (a default is cut short)."""
     start = _utc(not_before) if not_before else now
     end = _utc(not_after) if not_after else start + claimer.default_tls_duration
+    if limit is not None and end > limit:
+        if not_after:
+            raise Forbidden(f"requested certificate notAfter ({end.isoformat()}) is after the expiration "
+                            f"of the provisioning credential ({limit.isoformat()})")
+        end = limit
     if end <= start:
         raise BadRequest("notAfter must be after notBefore")
     if end <= now:

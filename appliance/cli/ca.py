@@ -10,13 +10,14 @@ from cryptography.hazmat.primitives.asymmetric.types import PrivateKeyTypes
 
 from appliance.cli.options import default_path, password_file_option, read_password_file
 from appliance.client.bootstrap import bootstrap as bootstrap_ca
-from appliance.client.files import refuse_overwrite, write_certificates, write_private_key
+from appliance.client.files import load_key_file, refuse_overwrite, write_certificates, write_private_key
 from appliance.client.http import CaClient, SignedChain
 from appliance.client.keys import KeyType, created_kms_key, csr_pem, generate_private_key, make_csr
 from appliance.client.renewal import Renewer, expires_within, run_hook
 from appliance.client.settings import CaSettings, ClientPaths, resolve
-from appliance.client.tokens import find_jwk_provisioner, provisioner_token
+from appliance.client.tokens import find_jwk_provisioner, provisioner_token, x5c_token
 from appliance.pki.duration import parse_duration
+from appliance.pki.pem import load_certificates
 from appliance.errors import BadRequest
 from appliance.jose import UnverifiedToken, decrypt_jwk, key_from_dict, thumbprint
 
@@ -50,16 +51,28 @@ def say(message: str) -> None:
 def provisioner_options(command: F) -> F:
     """How to make a token when none is given."""
     command = password_file_option(command)
+    command = click.option("--x5c-key", type=click.Path(exists=True, dir_okay=False),
+                           help="X5C: the key of --x5c-cert, which signs the token.")(command)
+    command = click.option("--x5c-cert", type=click.Path(exists=True, dir_okay=False),
+                           help="X5C: the certificate (and chain) that authorises the token.")(command)
     command = click.option("--kid", help="The provisioner key id, when several share the name.")(command)
     return click.option("--provisioner", "--issuer", "provisioner_name",
-                        help="The JWK provisioner that signs the token.")(command)
+                        help="The provisioner that authorises the token (JWK, or X5C with --x5c-cert).")(command)
 
 
 def make_token(client: CaClient, settings: CaSettings, *, provisioner_name: str | None, kid: str | None,
-               password_file: str | None, endpoint: str, subject: str, sans: Sequence[str] = ()) -> str:
-    """A one-time token from the provisioner's encrypted key (fetched from the CA)."""
+               password_file: str | None, endpoint: str, subject: str, sans: Sequence[str] = (),
+               x5c_cert: str | None = None, x5c_key: str | None = None) -> str:
+    """A one-time token from the provisioner's encrypted key (fetched from the CA), or
+    signed by an X5C certificate's key."""
     if not provisioner_name:
         raise BadRequest("pass --token, or --provisioner (with --password-file) to make one")
+    if (x5c_cert is None) != (x5c_key is None):
+        raise BadRequest("--x5c-cert and --x5c-key go together")
+    if x5c_cert and x5c_key:
+        return x5c_token(load_certificates(Path(x5c_cert)), load_key_file(Path(x5c_key), read_password_file(password_file)),
+                         provisioner=provisioner_name, ca_url=settings.ca_url, endpoint=endpoint, subject=subject,
+                         sans=sans, root_fingerprint=settings.root_fingerprint)
     entry = find_jwk_provisioner(client.provisioners(), provisioner_name, kid)
     key_id = str(entry["key"].get("kid") or thumbprint(key_from_dict(entry["key"])))
     encrypted = entry.get("encryptedKey") or client.encrypted_key(key_id)
@@ -100,15 +113,16 @@ def health(ca_url: str | None, root: str | None) -> None:
 @provisioner_options
 @ca_options
 def token(subject: str, san: tuple[str, ...], revoke: bool, provisioner_name: str | None, kid: str | None,
-          password_file: str | None, ca_url: str | None, root: str | None) -> None:
-    """Print a one-time token for /sign (or /revoke) signed by a JWK provisioner."""
+          x5c_cert: str | None, x5c_key: str | None, password_file: str | None, ca_url: str | None,
+          root: str | None) -> None:
+    """Print a one-time token for /sign (or /revoke) of a JWK or X5C provisioner."""
     if not provisioner_name:
         raise BadRequest("--provisioner is required")
     settings = resolve(client_paths(), ca_url, root)
     with settings.client() as client:
         click.echo(make_token(client, settings, provisioner_name=provisioner_name, kid=kid,
                               password_file=password_file, endpoint="revoke" if revoke else "sign",
-                              subject=subject, sans=san))
+                              subject=subject, sans=san, x5c_cert=x5c_cert, x5c_key=x5c_key))
 
 
 def _token_sans(ott: str) -> list[str]:
@@ -148,11 +162,13 @@ def _issue(settings: CaSettings, key: PrivateKeyTypes, subject: str, sans: Seque
 def certificate(subject: str, crt_file: str, key_file: str | None, ott: str | None, san: tuple[str, ...],
                 not_before: str, not_after: str, kty: str, crv: str | None, size: int | None,
                 kms_uri: str | None, key_uri: str | None, force: bool, provisioner_name: str | None,
-                kid: str | None, password_file: str | None, ca_url: str | None, root: str | None) -> None:
+                kid: str | None, x5c_cert: str | None, x5c_key: str | None, password_file: str | None,
+                ca_url: str | None, root: str | None) -> None:
     """Create a key (file or KMS), get it certified, write CRT (leaf + chain) and KEY."""
     settings = resolve(client_paths(), ca_url, root)
     key_type = KeyType.parse(kty, crv, size)
-    token_options = {"provisioner_name": provisioner_name, "kid": kid, "password_file": password_file}
+    token_options = {"provisioner_name": provisioner_name, "kid": kid, "password_file": password_file,
+                     "x5c_cert": x5c_cert, "x5c_key": x5c_key}
     crt = Path(crt_file)
     if kms_uri:
         uri = key_uri or key_file
@@ -218,8 +234,8 @@ def renew(crt_file: str, key_file: str, force: bool, daemon: bool, exec_command:
 @provisioner_options
 @ca_options
 def revoke(serial: str, ott: str | None, cert_file: str | None, key_file: str | None, reason: str,
-           reason_code: int, provisioner_name: str | None, kid: str | None, password_file: str | None,
-           ca_url: str | None, root: str | None) -> None:
+           reason_code: int, provisioner_name: str | None, kid: str | None, x5c_cert: str | None,
+           x5c_key: str | None, password_file: str | None, ca_url: str | None, root: str | None) -> None:
     """Revoke a certificate (passively) by serial number."""
     settings = resolve(client_paths(), ca_url, root)
     if (cert_file is None) != (key_file is None):
@@ -230,6 +246,7 @@ def revoke(serial: str, ott: str | None, cert_file: str | None, key_file: str | 
     else:
         with settings.client() as client:
             ott = ott or make_token(client, settings, provisioner_name=provisioner_name, kid=kid,
-                                    password_file=password_file, endpoint="revoke", subject=serial)
+                                    password_file=password_file, endpoint="revoke", subject=serial,
+                                    x5c_cert=x5c_cert, x5c_key=x5c_key)
             client.revoke(serial, reason_code=reason_code, reason=reason, ott=ott)
     say(f"Certificate with serial number {serial} has been revoked.")

@@ -47,6 +47,12 @@ def provisioner_token(key: JWK, *, provisioner: str, ca_url: str, endpoint: str,
     return sign(claims, key)
 
 
+def _x5c_signed(claims: dict[str, Any], chain: Sequence[x509.Certificate], key: PrivateKeyTypes) -> str:
+    """``claims`` signed by ``key``, the certificate chain in the ``x5c`` header."""
+    x5c = [base64.b64encode(c.public_bytes(serialization.Encoding.DER)).decode("ascii") for c in chain]
+    return sign(claims, JWK.from_pyca(key), headers={"x5c": x5c})
+
+
 def renew_token(chain: Sequence[x509.Certificate], key: PrivateKeyTypes, *, ca_url: str,
                 now: float | None = None) -> str:
     """A renew token signed by the certificate's own key, the chain in the ``x5c`` header."""
@@ -59,8 +65,25 @@ def renew_token(chain: Sequence[x509.Certificate], key: PrivateKeyTypes, *, ca_u
     }
     if common_names:
         claims["sub"] = str(common_names[0].value)
-    x5c = [base64.b64encode(c.public_bytes(serialization.Encoding.DER)).decode("ascii") for c in chain]
-    return sign(claims, JWK.from_pyca(key), headers={"x5c": x5c})
+    return _x5c_signed(claims, chain, key)
+
+
+def x5c_token(chain: Sequence[x509.Certificate], key: PrivateKeyTypes, *, provisioner: str, ca_url: str,
+              endpoint: str, subject: str, root_fingerprint: str, sans: Sequence[str] = (),
+              now: float | None = None) -> str:
+    """An X5C provisioner's token (``step ca token --x5c-cert --x5c-key``): the audience
+    carries ``#x5c/<provisioner>`` so that the CA finds the provisioner."""
+    claims: dict[str, Any] = {
+        "iss": provisioner,
+        "aud": f"{audience(ca_url, endpoint)}#x5c/{provisioner}",
+        "sub": subject,
+        "sha": root_fingerprint,
+        **_times(now),
+        "jti": os.urandom(32).hex(),
+    }
+    if endpoint == "sign":
+        claims["sans"] = list(sans) or [subject]
+    return _x5c_signed(claims, chain, key)
 
 
 def find_jwk_provisioner(provisioners: list[dict[str, Any]], name: str, kid: str | None = None) -> dict[str, Any]:

@@ -48,6 +48,8 @@ class SignOptions:
     subject: str
     names: Names
     token: TokenUse
+    #: The credential's own end (an X5C leaf, ...): certificates never outlive it.
+    not_after_limit: datetime.datetime | None = None
 
 
 @dataclass(frozen=True)
@@ -79,6 +81,12 @@ class Provisioner(abc.ABC):
     @property
     def id(self) -> str:
         return f"{self.name}:{self.credential_id}"
+
+    @property
+    def token_id(self) -> str:
+        """How a token finds this provisioner without ``iss``/``kid`` (step-ca's
+        ``GetIDForToken``): an audience ``#fragment``, an OIDC client id, a tenant."""
+        return self.id
 
     @property
     def extension(self) -> ProvisionerExtension:
