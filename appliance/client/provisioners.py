@@ -127,6 +127,8 @@ FIELD_FLAGS = (
     FieldFlag("--group", "groups", "list", "OIDC: an allowed group (repeatable)."),
     FieldFlag("--listen-address", "listenAddress", "str", "OIDC: the loopback address of the login redirect."),
     FieldFlag("--tenant-id", "tenantID", "str", "OIDC/Azure: the tenant id."),
+    FieldFlag("--acr-value", "acrValues", "list", "OIDC: an accepted authentication context class (repeatable)."),
+    FieldFlag("--amr-value", "amrValues", "list", "OIDC: an authentication method tokens must list (repeatable)."),
     FieldFlag("--aws-account", "accounts", "list", "AWS: an allowed account id (repeatable)."),
     FieldFlag("--gcp-service-account", "serviceAccounts", "list", "GCP: an allowed service account (repeatable)."),
     FieldFlag("--gcp-project", "projectIDs", "list", "GCP: an allowed project id (repeatable)."),
@@ -167,6 +169,9 @@ CREDENTIAL_HANDLERS: dict[str, CredentialHandler] = {
     "JWK": JwkType(),
     "ACME": AcmeType(),
     "X5C": FieldsType("X5C", ("roots",), ("roots",)),
+    "OIDC": FieldsType("OIDC", ("clientID", "clientSecret", "configurationEndpoint", "admins", "domains", "groups",
+                                "listenAddress", "tenantID", "acrValues", "amrValues"),
+                       ("clientID", "configurationEndpoint")),
 }
 
 

@@ -50,6 +50,8 @@ class SignOptions:
     token: TokenUse
     #: The credential's own end (an X5C leaf, ...): certificates never outlive it.
     not_after_limit: datetime.datetime | None = None
+    #: Any name the request asks for (an OIDC admin): the policies still apply.
+    any_name: bool = False
 
 
 @dataclass(frozen=True)
@@ -59,6 +61,8 @@ class RevokeAuthorization:
     provisioner: Provisioner
     serial: str
     token: TokenUse
+    #: Any serial (an OIDC admin's ID token), not only ``serial``.
+    any_serial: bool = False
 
 
 class Provisioner(abc.ABC):

@@ -41,10 +41,10 @@ def config_flag(config: dict[str, Any], name: str, where: str) -> bool:
     return value
 
 
-def replay_key(token: UnverifiedToken, claim: str = "jti") -> str:
+def replay_key(token: UnverifiedToken, claim: str | None = "jti") -> str:
     """What marks a token used: its ``claim`` if present, else the SHA-256 of the
     whole token (step-ca's reuse key for tokens without an id)."""
-    value = token.claims.get(claim)
+    value = token.claims.get(claim) if claim else None
     if isinstance(value, str) and value:
         return value
     compact = token.signing_input + b"." + b64encode(token.signature).encode("ascii")

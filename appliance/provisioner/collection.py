@@ -13,6 +13,7 @@ from appliance.provisioner.base import Provisioner, ProvisionerContext
 from appliance.provisioner.extension import ProvisionerExtension
 from appliance.provisioner.acme import ACMEProvisioner
 from appliance.provisioner.jwk import JWKProvisioner
+from appliance.provisioner.oidc import OIDCProvisioner
 from appliance.provisioner.x5c import X5CProvisioner
 from appliance.provisioner.types import provisioner_type
 
@@ -23,6 +24,7 @@ IMPLEMENTATIONS: dict[str, type[Provisioner]] = {
     "JWK": JWKProvisioner,
     "ACME": ACMEProvisioner,
     "X5C": X5CProvisioner,
+    "OIDC": OIDCProvisioner,
 }
 MAX_LIMIT = 100
 

@@ -23,7 +23,7 @@ class ProvisionerType:
 
 PROVISIONER_TYPES: dict[str, ProvisionerType] = {t.name: t for t in (
     ProvisionerType("JWK", 1, built=True),
-    ProvisionerType("OIDC", 2, built=False),
+    ProvisionerType("OIDC", 2, built=True),
     ProvisionerType("GCP", 3, built=False),
     ProvisionerType("AWS", 4, built=False),
     ProvisionerType("AZURE", 5, built=False),

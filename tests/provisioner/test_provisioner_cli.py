@@ -50,3 +50,17 @@ def test_x5c_needs_roots_and_refuses_other_types_flags(client: Client, ca: TestC
     assert "--client-id" in client.fails("ca", "provisioner", "add", "d", "--type", "X5C", "--x5c-roots", chain.root,
                                          "--client-id", "abc", "--ca-config", ca.config_path)
     assert ca.config_path.read_bytes() == before
+
+
+def test_add_oidc_with_steps_flags(client: Client, ca: TestCA) -> None:
+    client.ok("ca", "provisioner", "add", "sso", "--type", "OIDC", "--client-id", "appliance",
+              "--configuration-endpoint", "https://idp.test/.well-known/openid-configuration",
+              "--admin", "root@example.com", "--domain", "example.com", "--domain", "example.org",
+              "--acr-value", "urn:mfa", "--listen-address", "127.0.0.1:10000", "--ca-config", ca.config_path)
+    entry = _entry(ca, "sso")
+    assert entry == {"type": "OIDC", "name": "sso", "clientID": "appliance",
+                     "configurationEndpoint": "https://idp.test/.well-known/openid-configuration",
+                     "admins": ["root@example.com"], "domains": ["example.com", "example.org"],
+                     "acrValues": ["urn:mfa"], "listenAddress": "127.0.0.1:10000"}
+    assert "--configuration-endpoint" in client.fails("ca", "provisioner", "add", "sso2", "--type", "OIDC",
+                                                      "--client-id", "x", "--ca-config", ca.config_path)
