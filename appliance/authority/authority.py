@@ -200,7 +200,7 @@ class Authority:
         provisioner = self.provisioner_collection.for_token(token)
         options = provisioner.authorize_sign(token)
         if options.any_name:
-            names, common_name = csr_names(request.csr), csr_common_name(request.csr)
+            names, common_name = csr_names(request.csr), options.subject or csr_common_name(request.csr)
         else:
             names, common_name = authorised_names(request.csr, options.subject, options.names), options.subject
         self._check_policy(provisioner, common_name, names)

@@ -172,6 +172,7 @@ CREDENTIAL_HANDLERS: dict[str, CredentialHandler] = {
     "OIDC": FieldsType("OIDC", ("clientID", "clientSecret", "configurationEndpoint", "admins", "domains", "groups",
                                 "listenAddress", "tenantID", "acrValues", "amrValues"),
                        ("clientID", "configurationEndpoint")),
+    "K8SSA": FieldsType("K8sSA", ("publicKeys",), ("publicKeys",)),
 }
 
 

@@ -50,7 +50,8 @@ class SignOptions:
     token: TokenUse
     #: The credential's own end (an X5C leaf, ...): certificates never outlive it.
     not_after_limit: datetime.datetime | None = None
-    #: Any name the request asks for (an OIDC admin): the policies still apply.
+    #: Any name the request asks for (an OIDC admin, K8sSA): the policies still apply;
+    #: an empty ``subject`` then means the request's common name.
     any_name: bool = False
 
 

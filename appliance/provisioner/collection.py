@@ -13,6 +13,7 @@ from appliance.provisioner.base import Provisioner, ProvisionerContext
 from appliance.provisioner.extension import ProvisionerExtension
 from appliance.provisioner.acme import ACMEProvisioner
 from appliance.provisioner.jwk import JWKProvisioner
+from appliance.provisioner.k8ssa import K8sSAProvisioner, is_service_account_token
 from appliance.provisioner.oidc import OIDCProvisioner
 from appliance.provisioner.x5c import X5CProvisioner
 from appliance.provisioner.types import provisioner_type
@@ -25,6 +26,7 @@ IMPLEMENTATIONS: dict[str, type[Provisioner]] = {
     "ACME": ACMEProvisioner,
     "X5C": X5CProvisioner,
     "OIDC": OIDCProvisioner,
+    "K8SSA": K8sSAProvisioner,
 }
 MAX_LIMIT = 100
 
@@ -71,8 +73,8 @@ class Collection:
         """The provisioner a token names, found as step-ca's ``LoadByToken`` does: an
         audience ``#fragment`` (X5C, AWS, GCP), ``iss`` with the ``kid`` header (JWK),
         ``iss`` alone when one provisioner has that name, then the token ids of the
-        identity types: the issuer (K8sSA), ``azp``, ``tid`` or the first audience
-        (OIDC client id, Azure tenant). The provisioner then verifies everything."""
+        identity types: a Kubernetes service-account token (K8sSA), ``azp``, ``tid`` or the
+        first audience (OIDC client id, Azure tenant). The provisioner then verifies everything."""
         claims = token.claims
         issuer, kid = claims.get("iss"), token.header.get("kid")
         audience = claims.get("aud")
@@ -88,7 +90,11 @@ class Collection:
                 found = named[0]
             if found is not None:
                 return found
-        for candidate in (issuer, claims.get("azp"), claims.get("tid"), *audiences[:1]):
+        if is_service_account_token(claims):
+            found = next((p for p in self._by_id.values() if isinstance(p, K8sSAProvisioner)), None)
+            if found is not None:
+                return found
+        for candidate in (claims.get("azp"), claims.get("tid"), *audiences[:1]):
             if isinstance(candidate, str) and candidate in self._by_token_id:
                 return self._by_token_id[candidate]
         raise Unauthorized("token names no provisioner of this CA (iss/kid)")

@@ -120,7 +120,7 @@ class OIDCProvisioner(Provisioner):
         claims, use = self._authorize(token)
         email = claims.get("email") or ""
         if self.is_admin(email):
-            return SignOptions(provisioner=self, subject=claims["sub"], names=Names(), token=use, any_name=True)
+            return SignOptions(provisioner=self, subject="", names=Names(), token=use, any_name=True)
         sans = [email] if email else []
         parts = urlsplit(claims["iss"])
         if parts.scheme:

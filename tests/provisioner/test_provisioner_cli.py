@@ -64,3 +64,13 @@ def test_add_oidc_with_steps_flags(client: Client, ca: TestCA) -> None:
                      "acrValues": ["urn:mfa"], "listenAddress": "127.0.0.1:10000"}
     assert "--configuration-endpoint" in client.fails("ca", "provisioner", "add", "sso2", "--type", "OIDC",
                                                       "--client-id", "x", "--ca-config", ca.config_path)
+
+
+def test_add_k8ssa_with_pem_keys(client: Client, ca: TestCA, tmp_path: Path) -> None:
+    from tests.provisioner.test_k8ssa import CLUSTER_KEY, public_pem
+
+    keys = tmp_path / "sa.pub"
+    keys.write_bytes(public_pem(CLUSTER_KEY))
+    client.ok("ca", "provisioner", "add", "cluster", "--type", "K8sSA", "--pem-keys", keys, "--ca-config", ca.config_path)
+    entry = _entry(ca, "cluster")
+    assert entry["type"] == "K8sSA" and base64.b64decode(entry["publicKeys"]) == keys.read_bytes()
