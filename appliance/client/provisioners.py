@@ -135,6 +135,7 @@ FIELD_FLAGS = (
     FieldFlag("--azure-resource-group", "resourceGroups", "list", "Azure: an allowed resource group (repeatable)."),
     FieldFlag("--azure-subscription-id", "subscriptionIDs", "list", "Azure: an allowed subscription (repeatable)."),
     FieldFlag("--azure-object-id", "objectIDs", "list", "Azure: an allowed managed identity object id."),
+    FieldFlag("--iid-roots", "iidRoots", "str", "AWS: the PEM file of the instance identity certificates."),
     FieldFlag("--instance-age", "instanceAge", "str", "AWS/GCP: the oldest instance allowed (e.g. 1h)."),
     FieldFlag("--disable-custom-sans", "disableCustomSANs", "flag", "Cloud types: only the instance's own names."),
     FieldFlag("--disable-trust-on-first-use", "disableTrustOnFirstUse", "flag",
@@ -173,6 +174,8 @@ CREDENTIAL_HANDLERS: dict[str, CredentialHandler] = {
                                 "listenAddress", "tenantID", "acrValues", "amrValues"),
                        ("clientID", "configurationEndpoint")),
     "K8SSA": FieldsType("K8sSA", ("publicKeys",), ("publicKeys",)),
+    "AWS": FieldsType("AWS", ("accounts", "iidRoots", "instanceAge", "disableCustomSANs", "disableTrustOnFirstUse"),
+                      ("iidRoots",)),
 }
 
 

@@ -3,12 +3,14 @@
 
 from __future__ import annotations
 
+import datetime
 import hashlib
 from typing import Any
 
 from appliance.errors import BadRequest, Unauthorized
 from appliance.jose import UnverifiedToken
 from appliance.jose.b64 import b64encode
+from appliance.provisioner.base import TokenUse
 from appliance.provisioner.names import Names
 
 
@@ -64,3 +66,24 @@ def requested_sans(claims: dict[str, Any], default: list[str]) -> Names:
     if not isinstance(sans, list) or not all(isinstance(s, str) and s for s in sans):
         raise Unauthorized("token 'sans' claim must be a list of names")
     return Names.parse(sans)
+
+
+#: How long a mark that must never lapse stays in the used-token store (TOFU,
+#: tokens without expiry); the retention job keeps it until then.
+LASTING_MARK = datetime.timedelta(days=3650)
+
+
+def instance_use(token_id: str, instance: str, token: UnverifiedToken, *, trust_on_first_use: bool,
+                 expires_at: datetime.datetime) -> TokenUse:
+    """The replay mark of a cloud identity token: with trust on first use (step-ca's
+    default) the instance itself, so that it gets one certificate; without, the token."""
+    if not trust_on_first_use:
+        return TokenUse(token_id=replay_key(token, claim=None), expires_at=expires_at)
+    mark = hashlib.sha256(f"{token_id}.{instance}".encode()).hexdigest()
+    return TokenUse(token_id=mark, expires_at=expires_at + LASTING_MARK)
+
+
+def require_member(value: Any, allowed: tuple[str, ...], what: str) -> None:
+    """``value`` must be one of ``allowed`` when the provisioner lists any."""
+    if allowed and value not in allowed:
+        raise Unauthorized(f"{what} is not one the provisioner allows")

@@ -12,6 +12,7 @@ from appliance.jose import UnverifiedToken
 from appliance.provisioner.base import Provisioner, ProvisionerContext
 from appliance.provisioner.extension import ProvisionerExtension
 from appliance.provisioner.acme import ACMEProvisioner
+from appliance.provisioner.aws import AWSProvisioner
 from appliance.provisioner.jwk import JWKProvisioner
 from appliance.provisioner.k8ssa import K8sSAProvisioner, is_service_account_token
 from appliance.provisioner.oidc import OIDCProvisioner
@@ -27,6 +28,7 @@ IMPLEMENTATIONS: dict[str, type[Provisioner]] = {
     "X5C": X5CProvisioner,
     "OIDC": OIDCProvisioner,
     "K8SSA": K8sSAProvisioner,
+    "AWS": AWSProvisioner,
 }
 MAX_LIMIT = 100
 

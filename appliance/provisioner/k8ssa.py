@@ -16,7 +16,6 @@ from __future__ import annotations
 
 import base64
 import binascii
-import datetime
 from typing import Any
 
 from cryptography.hazmat.primitives.serialization import load_pem_public_key
@@ -24,15 +23,13 @@ from cryptography.hazmat.primitives.serialization import load_pem_public_key
 from appliance.errors import BadRequest, Unauthorized
 from appliance.jose import InvalidToken, PublicKey, UnverifiedToken, verification_key
 from appliance.provisioner.base import Provisioner, ProvisionerContext, RevokeAuthorization, SignOptions, TokenUse
-from appliance.provisioner.checks import replay_key
+from appliance.provisioner.checks import LASTING_MARK, replay_key
 from appliance.provisioner.names import Names
 from appliance.provisioner.token import check_times, string_claim
 from appliance.provisioner.types import PROVISIONER_TYPES
 
 LEGACY_ISSUER = "kubernetes/serviceaccount"
 _PEM_END = b"-----END PUBLIC KEY-----"
-#: Legacy tokens never expire: they are marked used until this far ahead.
-LEGACY_MARK_DAYS = 3650
 
 
 def is_service_account_token(claims: dict[str, Any]) -> bool:
@@ -102,7 +99,7 @@ class K8sSAProvisioner(Provisioner):
         string_claim(claims, "sub")
         now = self.context.now()
         if claims.get("iss") == LEGACY_ISSUER:
-            expires = now + datetime.timedelta(days=LEGACY_MARK_DAYS)
+            expires = now + LASTING_MARK  # legacy tokens never expire
         else:
             if not isinstance(claims.get("kubernetes.io"), dict):
                 raise Unauthorized(f"service-account token issuer (iss) must be '{LEGACY_ISSUER}' or bound")

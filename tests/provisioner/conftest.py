@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import datetime
 import json
 from pathlib import Path
 from typing import Any, Callable, Iterator
@@ -13,6 +14,7 @@ from cryptography.hazmat.primitives import serialization
 from appliance.authority.authority import Authority
 from appliance.authority.interfaces import IssuedCertificate
 from appliance.db import open_database
+from appliance.provisioner import Audiences, Claimer, ProvisionerContext
 from tests.ca_fixtures import TestCA, build_ca
 from tests.conftest import run_openssl
 
@@ -58,3 +60,10 @@ def certificate_count(authority: Authority) -> int:
 def sans(certificate: x509.Certificate) -> list[str]:
     names = certificate.extensions.get_extension_for_class(x509.SubjectAlternativeName).value
     return sorted(str(n.value) for n in names)
+
+
+def context(now: Callable[[], datetime.datetime] | None = None) -> ProvisionerContext:
+    """What a CA at ``ca.test`` gives its provisioners (``now``: an injected clock)."""
+    clock = now or (lambda: datetime.datetime.now(datetime.timezone.utc))
+    return ProvisionerContext(audiences=Audiences(frozenset({"ca.test"})), root_fingerprint="",
+                              started_at=clock(), claims=Claimer(), now=clock)

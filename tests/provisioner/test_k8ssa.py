@@ -5,7 +5,6 @@ kube-apiserver's --service-account-signing-key would be."""
 from __future__ import annotations
 
 import base64
-import datetime
 import time
 from pathlib import Path
 from typing import Any
@@ -20,10 +19,9 @@ from appliance.jose import UnverifiedToken
 from appliance.jose.jwk import JWK
 from appliance.jose import sign as jws_sign
 from appliance.policy import NamesRefused
-from appliance.provisioner import Audiences, Claimer, ProvisionerContext
 from appliance.provisioner.k8ssa import K8sSAProvisioner
 from tests.ca_fixtures import make_csr
-from tests.provisioner.conftest import MakeAuthority, certificate_count, openssl_verifies, sans
+from tests.provisioner.conftest import MakeAuthority, certificate_count, context, openssl_verifies, sans
 
 CLUSTER_KEY = rsa.generate_private_key(public_exponent=65537, key_size=2048)
 OTHER_CLUSTER_KEY = rsa.generate_private_key(public_exponent=65537, key_size=2048)
@@ -97,12 +95,6 @@ def test_policy_limits_the_names(authority_with: MakeAuthority) -> None:
     assert certificate_count(authority) == 0
 
 
-def _context() -> ProvisionerContext:
-    now = datetime.datetime.now(datetime.timezone.utc)
-    return ProvisionerContext(audiences=Audiences(frozenset({"ca.test"})), root_fingerprint="", started_at=now,
-                              claims=Claimer())
-
-
 @pytest.mark.parametrize(("token", "message"), [
     (lambda: legacy_token(key=OTHER_CLUSTER_KEY), "not signed by a key of the cluster"),
     (lambda: bound_token(audience="https://elsewhere.test/1.0/sign"), "audience"),
@@ -112,13 +104,13 @@ def _context() -> ProvisionerContext:
 ])
 def test_refused_tokens(token: Any, message: str) -> None:
     with pytest.raises(Unauthorized, match=message):
-        K8sSAProvisioner(k8ssa_config(CLUSTER_KEY), _context()).authorize_sign(UnverifiedToken.parse(token()))
+        K8sSAProvisioner(k8ssa_config(CLUSTER_KEY), context()).authorize_sign(UnverifiedToken.parse(token()))
 
 
 def test_keys_must_be_pem_public_keys() -> None:
     ec_key = ec.generate_private_key(ec.SECP256R1())
     pem = {**k8ssa_config(CLUSTER_KEY), "publicKeys": public_pem(ec_key).decode()}
-    assert len(K8sSAProvisioner(pem, _context()).public_keys) == 1
+    assert len(K8sSAProvisioner(pem, context()).public_keys) == 1
     for value in (None, "", "bm90IGEga2V5", 7):
         with pytest.raises(BadRequest, match="publicKeys"):
-            K8sSAProvisioner({"type": "K8sSA", "name": "c", "publicKeys": value}, _context())
+            K8sSAProvisioner({"type": "K8sSA", "name": "c", "publicKeys": value}, context())
