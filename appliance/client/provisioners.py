@@ -135,6 +135,8 @@ FIELD_FLAGS = (
     FieldFlag("--azure-resource-group", "resourceGroups", "list", "Azure: an allowed resource group (repeatable)."),
     FieldFlag("--azure-subscription-id", "subscriptionIDs", "list", "Azure: an allowed subscription (repeatable)."),
     FieldFlag("--azure-object-id", "objectIDs", "list", "Azure: an allowed managed identity object id."),
+    FieldFlag("--azure-audience", "audience", "str", "Azure: the token audience (default https://management.azure.com/)."),
+    FieldFlag("--jwks-url", "jwksURL", "str", "GCP/Azure: where the signing keys are fetched (default the cloud's)."),
     FieldFlag("--iid-roots", "iidRoots", "str", "AWS: the PEM file of the instance identity certificates."),
     FieldFlag("--instance-age", "instanceAge", "str", "AWS/GCP: the oldest instance allowed (e.g. 1h)."),
     FieldFlag("--disable-custom-sans", "disableCustomSANs", "flag", "Cloud types: only the instance's own names."),
@@ -176,6 +178,10 @@ CREDENTIAL_HANDLERS: dict[str, CredentialHandler] = {
     "K8SSA": FieldsType("K8sSA", ("publicKeys",), ("publicKeys",)),
     "AWS": FieldsType("AWS", ("accounts", "iidRoots", "instanceAge", "disableCustomSANs", "disableTrustOnFirstUse"),
                       ("iidRoots",)),
+    "GCP": FieldsType("GCP", ("serviceAccounts", "projectIDs", "instanceAge", "disableCustomSANs",
+                              "disableTrustOnFirstUse", "jwksURL"), ()),
+    "AZURE": FieldsType("Azure", ("tenantID", "resourceGroups", "subscriptionIDs", "objectIDs", "audience",
+                                  "disableCustomSANs", "disableTrustOnFirstUse", "jwksURL"), ("tenantID",)),
 }
 
 

@@ -13,6 +13,8 @@ from appliance.provisioner.base import Provisioner, ProvisionerContext
 from appliance.provisioner.extension import ProvisionerExtension
 from appliance.provisioner.acme import ACMEProvisioner
 from appliance.provisioner.aws import AWSProvisioner
+from appliance.provisioner.azure import AzureProvisioner
+from appliance.provisioner.gcp import GCPProvisioner
 from appliance.provisioner.jwk import JWKProvisioner
 from appliance.provisioner.k8ssa import K8sSAProvisioner, is_service_account_token
 from appliance.provisioner.oidc import OIDCProvisioner
@@ -29,6 +31,8 @@ IMPLEMENTATIONS: dict[str, type[Provisioner]] = {
     "OIDC": OIDCProvisioner,
     "K8SSA": K8sSAProvisioner,
     "AWS": AWSProvisioner,
+    "GCP": GCPProvisioner,
+    "AZURE": AzureProvisioner,
 }
 MAX_LIMIT = 100
 

@@ -24,9 +24,9 @@ class ProvisionerType:
 PROVISIONER_TYPES: dict[str, ProvisionerType] = {t.name: t for t in (
     ProvisionerType("JWK", 1, built=True),
     ProvisionerType("OIDC", 2, built=True),
-    ProvisionerType("GCP", 3, built=False),
+    ProvisionerType("GCP", 3, built=True),
     ProvisionerType("AWS", 4, built=True),
-    ProvisionerType("AZURE", 5, built=False),
+    ProvisionerType("AZURE", 5, built=True),
     ProvisionerType("ACME", 6, built=True),
     ProvisionerType("X5C", 7, built=True),
     ProvisionerType("K8SSA", 8, built=True),
