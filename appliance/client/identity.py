@@ -92,3 +92,21 @@ def azure_token(*, resource: str = AZURE_RESOURCE, metadata_url: str = AZURE_MET
     except (ValueError, KeyError, TypeError):
         raise Unavailable("Azure's IMDS answered without an access_token") from None
     return str(token)
+
+
+CLOUD_TYPES = ("AWS", "GCP", "AZURE")
+
+
+def cloud_token(provisioner: dict[str, Any], *, ca_url: str, subject: str, metadata_url: str | None = None) -> str:
+    """The identity token for a cloud provisioner (its ``/provisioners`` entry)."""
+    kind, name = str(provisioner.get("type", "")).upper(), str(provisioner.get("name"))
+    if kind == "AWS":
+        versions = tuple(provisioner.get("imdsVersions") or ("v2", "v1"))
+        return aws_token(provisioner=name, ca_url=ca_url, subject=subject, metadata_url=metadata_url or AWS_METADATA,
+                         imds_versions=versions)
+    if kind == "GCP":
+        return gcp_token(provisioner=name, ca_url=ca_url, metadata_url=metadata_url or GCP_METADATA)
+    if kind == "AZURE":
+        return azure_token(resource=str(provisioner.get("audience") or AZURE_RESOURCE),
+                           metadata_url=metadata_url or AZURE_METADATA)
+    raise BadRequest(f"'{name}' is not a cloud provisioner")

@@ -86,11 +86,10 @@ def x5c_token(chain: Sequence[x509.Certificate], key: PrivateKeyTypes, *, provis
     return _x5c_signed(claims, chain, key)
 
 
-def find_jwk_provisioner(provisioners: list[dict[str, Any]], name: str, kid: str | None = None) -> dict[str, Any]:
-    """The JWK provisioner called ``name`` (and with key id ``kid`` when given)."""
+def find_provisioner(provisioners: list[dict[str, Any]], name: str, kid: str | None = None) -> dict[str, Any]:
+    """The provisioner called ``name`` (a JWK one with key id ``kid`` when given)."""
     for provisioner in provisioners:
         key = provisioner.get("key") or {}
-        if (str(provisioner.get("type", "")).upper() == "JWK" and provisioner.get("name") == name
-                and (kid is None or key.get("kid") == kid)):
+        if provisioner.get("name") == name and (kid is None or key.get("kid") == kid):
             return provisioner
-    raise NotFound(f"the CA has no JWK provisioner named '{name}'" + (f" with kid '{kid}'" if kid else ""))
+    raise NotFound(f"the CA has no provisioner named '{name}'" + (f" with kid '{kid}'" if kid else ""))
