@@ -18,7 +18,7 @@ from appliance.client.renewal import Renewer, expires_within, run_hook
 from appliance.client.settings import CaSettings, ClientPaths, resolve
 from appliance.client.identity import CLOUD_TYPES, cloud_token
 from appliance.client.oidc_login import oidc_login
-from appliance.client.tokens import find_provisioner, provisioner_token, x5c_token
+from appliance.client.tokens import find_provisioner, nebula_token, provisioner_token, x5c_token
 from appliance.pki.duration import parse_duration
 from appliance.pki.pem import load_certificates
 from appliance.errors import BadRequest
@@ -56,6 +56,10 @@ def provisioner_options(command: F) -> F:
     command = password_file_option(command)
     command = click.option("--metadata-url", help="AWS/GCP/Azure: the instance metadata service (default: the "
                            "cloud's link-local address).")(command)
+    command = click.option("--nebula-key", type=click.Path(exists=True, dir_okay=False),
+                           help="Nebula: the host's X25519 key (nebula-cert's .key), which signs the token.")(command)
+    command = click.option("--nebula-cert", type=click.Path(exists=True, dir_okay=False),
+                           help="Nebula: the host's Nebula certificate that authorises the token.")(command)
     command = click.option("--x5c-key", type=click.Path(exists=True, dir_okay=False),
                            help="X5C: the key of --x5c-cert, which signs the token.")(command)
     command = click.option("--x5c-cert", type=click.Path(exists=True, dir_okay=False),
@@ -63,19 +67,23 @@ def provisioner_options(command: F) -> F:
     command = click.option("--kid", help="The provisioner key id, when several share the name.")(command)
     return click.option("--provisioner", "--issuer", "provisioner_name",
                         help="The provisioner that authorises the token (JWK, OIDC, AWS, GCP, Azure; "
-                             "X5C with --x5c-cert).")(command)
+                             "X5C with --x5c-cert, Nebula with --nebula-cert).")(command)
 
 
 def make_token(client: CaClient, settings: CaSettings, *, provisioner_name: str | None, kid: str | None,
                password_file: str | None, endpoint: str, subject: str, sans: Sequence[str] = (),
-               x5c_cert: str | None = None, x5c_key: str | None = None, metadata_url: str | None = None) -> str:
+               x5c_cert: str | None = None, x5c_key: str | None = None, metadata_url: str | None = None,
+               nebula_cert: str | None = None, nebula_key: str | None = None) -> str:
     """A one-time token for the named provisioner: JWK (its encrypted key, fetched from
     the CA), X5C (signed by --x5c-key), OIDC (a browser login), AWS/GCP/Azure (the
     instance's metadata service)."""
     if not provisioner_name:
         raise BadRequest("pass --token, or --provisioner (with --password-file) to make one")
-    if (x5c_cert is None) != (x5c_key is None):
-        raise BadRequest("--x5c-cert and --x5c-key go together")
+    if (x5c_cert is None) != (x5c_key is None) or (nebula_cert is None) != (nebula_key is None):
+        raise BadRequest("--x5c-cert and --x5c-key go together, and so do --nebula-cert and --nebula-key")
+    if nebula_cert and nebula_key:
+        return nebula_token(Path(nebula_cert).read_bytes(), Path(nebula_key).read_bytes(), provisioner=provisioner_name,
+                            ca_url=settings.ca_url, endpoint=endpoint, subject=subject, sans=sans)
     if x5c_cert and x5c_key:
         return x5c_token(load_certificates(Path(x5c_cert)), load_key_file(Path(x5c_key), read_password_file(password_file)),
                          provisioner=provisioner_name, ca_url=settings.ca_url, endpoint=endpoint, subject=subject,
@@ -134,8 +142,8 @@ def health(ca_url: str | None, root: str | None) -> None:
 @provisioner_options
 @ca_options
 def token(subject: str, san: tuple[str, ...], revoke: bool, provisioner_name: str | None, kid: str | None,
-          x5c_cert: str | None, x5c_key: str | None, metadata_url: str | None, password_file: str | None,
-          ca_url: str | None, root: str | None) -> None:
+          x5c_cert: str | None, x5c_key: str | None, nebula_cert: str | None, nebula_key: str | None,
+          metadata_url: str | None, password_file: str | None, ca_url: str | None, root: str | None) -> None:
     """Print a one-time token for /sign (or /revoke) of a JWK or X5C provisioner."""
     if not provisioner_name:
         raise BadRequest("--provisioner is required")
@@ -144,12 +152,12 @@ def token(subject: str, san: tuple[str, ...], revoke: bool, provisioner_name: st
         click.echo(make_token(client, settings, provisioner_name=provisioner_name, kid=kid,
                               password_file=password_file, endpoint="revoke" if revoke else "sign",
                               subject=subject, sans=san, x5c_cert=x5c_cert, x5c_key=x5c_key,
-                              metadata_url=metadata_url))
+                              metadata_url=metadata_url, nebula_cert=nebula_cert, nebula_key=nebula_key))
 
 
 def _token_sans(ott: str) -> list[str]:
     """The names a given token authorises (its ``sans``), to put in the CSR."""
-    sans = UnverifiedToken.parse(ott, allow_hmac=True).claims.get("sans")
+    sans = UnverifiedToken.parse(ott, allow_special=True).claims.get("sans")
     return [s for s in sans if isinstance(s, str)] if isinstance(sans, list) else []
 
 
@@ -184,13 +192,15 @@ def _issue(settings: CaSettings, key: PrivateKeyTypes, subject: str, sans: Seque
 def certificate(subject: str, crt_file: str, key_file: str | None, ott: str | None, san: tuple[str, ...],
                 not_before: str, not_after: str, kty: str, crv: str | None, size: int | None,
                 kms_uri: str | None, key_uri: str | None, force: bool, provisioner_name: str | None,
-                kid: str | None, x5c_cert: str | None, x5c_key: str | None, metadata_url: str | None,
-                password_file: str | None, ca_url: str | None, root: str | None) -> None:
+                kid: str | None, x5c_cert: str | None, x5c_key: str | None, nebula_cert: str | None,
+                nebula_key: str | None, metadata_url: str | None, password_file: str | None, ca_url: str | None,
+                root: str | None) -> None:
     """Create a key (file or KMS), get it certified, write CRT (leaf + chain) and KEY."""
     settings = resolve(client_paths(), ca_url, root)
     key_type = KeyType.parse(kty, crv, size)
     token_options = {"provisioner_name": provisioner_name, "kid": kid, "password_file": password_file,
-                     "x5c_cert": x5c_cert, "x5c_key": x5c_key, "metadata_url": metadata_url}
+                     "x5c_cert": x5c_cert, "x5c_key": x5c_key, "metadata_url": metadata_url,
+                     "nebula_cert": nebula_cert, "nebula_key": nebula_key}
     crt = Path(crt_file)
     if kms_uri:
         uri = key_uri or key_file
@@ -257,8 +267,8 @@ def renew(crt_file: str, key_file: str, force: bool, daemon: bool, exec_command:
 @ca_options
 def revoke(serial: str, ott: str | None, cert_file: str | None, key_file: str | None, reason: str,
            reason_code: int, provisioner_name: str | None, kid: str | None, x5c_cert: str | None,
-           x5c_key: str | None, metadata_url: str | None, password_file: str | None, ca_url: str | None,
-           root: str | None) -> None:
+           x5c_key: str | None, nebula_cert: str | None, nebula_key: str | None, metadata_url: str | None,
+           password_file: str | None, ca_url: str | None, root: str | None) -> None:
     """Revoke a certificate (passively) by serial number."""
     settings = resolve(client_paths(), ca_url, root)
     if (cert_file is None) != (key_file is None):
@@ -270,6 +280,7 @@ def revoke(serial: str, ott: str | None, cert_file: str | None, key_file: str | 
         with settings.client() as client:
             ott = ott or make_token(client, settings, provisioner_name=provisioner_name, kid=kid,
                                     password_file=password_file, endpoint="revoke", subject=serial,
-                                    x5c_cert=x5c_cert, x5c_key=x5c_key, metadata_url=metadata_url)
+                                    x5c_cert=x5c_cert, x5c_key=x5c_key, metadata_url=metadata_url,
+                                    nebula_cert=nebula_cert, nebula_key=nebula_key)
             client.revoke(serial, reason_code=reason_code, reason=reason, ott=ott)
     say(f"Certificate with serial number {serial} has been revoked.")

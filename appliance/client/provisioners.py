@@ -118,6 +118,7 @@ class FieldFlag:
 
 FIELD_FLAGS = (
     FieldFlag("--x5c-roots", "roots", "pem", "X5C: PEM file of the roots that token certificates chain to."),
+    FieldFlag("--nebula-root", "roots", "pem", "Nebula: the Nebula CA certificate file (repeatable)."),
     FieldFlag("--pem-keys", "publicKeys", "pem", "K8sSA: PEM file of the service-account signing keys."),
     FieldFlag("--client-id", "clientID", "str", "OIDC: the client id (the ID token audience)."),
     FieldFlag("--client-secret", "clientSecret", "str", "OIDC: the client secret (omit for a public client)."),
@@ -149,6 +150,7 @@ class FieldsType:
     """Types whose credential is plain ca.json members (X5C roots, an OIDC client, ...)."""
 
     def __init__(self, type_name: str, members: tuple[str, ...], required: tuple[str, ...]) -> None:
+        """``members``: the ca.json members it takes; ``required``: the flags it cannot do without."""
         self.type_name, self.members, self.required = type_name, frozenset(members), required
 
     def update(self, entry: dict[str, Any], options: ProvisionerOptions) -> dict[str, Any]:
@@ -162,7 +164,7 @@ class FieldsType:
 
     def new(self, name: str, options: ProvisionerOptions) -> dict[str, Any]:
         entry = self.update({"type": self.type_name, "name": name}, options)
-        missing = [f.flag for f in FIELD_FLAGS if f.member in self.required and not entry.get(f.member)]
+        missing = [f.flag for f in FIELD_FLAGS if f.flag in self.required and not entry.get(f.member)]
         if missing:
             raise BadRequest(f"a {self.type_name} provisioner needs {' and '.join(missing)}")
         return entry
@@ -171,17 +173,18 @@ class FieldsType:
 CREDENTIAL_HANDLERS: dict[str, CredentialHandler] = {
     "JWK": JwkType(),
     "ACME": AcmeType(),
-    "X5C": FieldsType("X5C", ("roots",), ("roots",)),
+    "X5C": FieldsType("X5C", ("roots",), ("--x5c-roots",)),
     "OIDC": FieldsType("OIDC", ("clientID", "clientSecret", "configurationEndpoint", "admins", "domains", "groups",
                                 "listenAddress", "tenantID", "acrValues", "amrValues"),
-                       ("clientID", "configurationEndpoint")),
-    "K8SSA": FieldsType("K8sSA", ("publicKeys",), ("publicKeys",)),
+                       ("--client-id", "--configuration-endpoint")),
+    "K8SSA": FieldsType("K8sSA", ("publicKeys",), ("--pem-keys",)),
+    "NEBULA": FieldsType("Nebula", ("roots",), ("--nebula-root",)),
     "AWS": FieldsType("AWS", ("accounts", "iidRoots", "instanceAge", "disableCustomSANs", "disableTrustOnFirstUse"),
-                      ("iidRoots",)),
+                      ("--iid-roots",)),
     "GCP": FieldsType("GCP", ("serviceAccounts", "projectIDs", "instanceAge", "disableCustomSANs",
                               "disableTrustOnFirstUse", "jwksURL"), ()),
     "AZURE": FieldsType("Azure", ("tenantID", "resourceGroups", "subscriptionIDs", "objectIDs", "audience",
-                                  "disableCustomSANs", "disableTrustOnFirstUse", "jwksURL"), ("tenantID",)),
+                                  "disableCustomSANs", "disableTrustOnFirstUse", "jwksURL"), ("--tenant-id",)),
 }
 
 

@@ -11,8 +11,8 @@ from cryptography import x509
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric.types import PrivateKeyTypes
 
-from appliance.errors import NotFound
-from appliance.jose import sign
+from appliance.errors import BadRequest, NotFound
+from appliance.jose import sign, sign_xeddsa
 from appliance.jose.jwk import JWK
 
 #: step's one-time token lifetime (the CA accepts at most 5 minutes).
@@ -93,3 +93,32 @@ def find_provisioner(provisioners: list[dict[str, Any]], name: str, kid: str | N
         if provisioner.get("name") == name and (kid is None or key.get("kid") == kid):
             return provisioner
     raise NotFound(f"the CA has no provisioner named '{name}'" + (f" with kid '{kid}'" if kid else ""))
+
+
+def nebula_token(certificate_pem: bytes, key_pem: bytes, *, provisioner: str, ca_url: str, endpoint: str,
+                 subject: str, sans: Sequence[str] = (), now: float | None = None) -> str:
+    """A Nebula provisioner's token (``step ca token --nebula-cert --nebula-key``): signed
+    (XEdDSA) by the host's X25519 key, its Nebula certificate in the ``nebula`` header."""
+    certificate, key = _nebula_pem(certificate_pem, "NEBULA CERTIFICATE"), _nebula_pem(key_pem, "NEBULA X25519 PRIVATE KEY")
+    claims: dict[str, Any] = {
+        "iss": provisioner,
+        "aud": f"{audience(ca_url, endpoint)}#nebula/{provisioner}",
+        "sub": subject,
+        **_times(now),
+        "jti": os.urandom(32).hex(),
+    }
+    if endpoint == "sign" and sans:
+        claims["sans"] = list(sans)
+    return sign_xeddsa(claims, key, {"nebula": base64.b64encode(certificate).decode("ascii")})
+
+
+def _nebula_pem(data: bytes, label: str) -> bytes:
+    """The bytes of the first ``label`` PEM block in ``data``."""
+    begin, end = f"-----BEGIN {label}-----".encode(), f"-----END {label}-----".encode()
+    start, stop = data.find(begin), data.find(end)
+    if start < 0 or stop < start:
+        raise BadRequest(f"no {label} in the file")
+    try:
+        return base64.b64decode(b"".join(data[start + len(begin):stop].split()), validate=True)
+    except ValueError:
+        raise BadRequest(f"the {label} is not base64") from None

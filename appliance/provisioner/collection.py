@@ -17,6 +17,7 @@ from appliance.provisioner.azure import AzureProvisioner
 from appliance.provisioner.gcp import GCPProvisioner
 from appliance.provisioner.jwk import JWKProvisioner
 from appliance.provisioner.k8ssa import K8sSAProvisioner, is_service_account_token
+from appliance.provisioner.nebula import NebulaProvisioner
 from appliance.provisioner.oidc import OIDCProvisioner
 from appliance.provisioner.x5c import X5CProvisioner
 from appliance.provisioner.types import provisioner_type
@@ -33,6 +34,7 @@ IMPLEMENTATIONS: dict[str, type[Provisioner]] = {
     "AWS": AWSProvisioner,
     "GCP": GCPProvisioner,
     "AZURE": AzureProvisioner,
+    "NEBULA": NebulaProvisioner,
 }
 MAX_LIMIT = 100
 

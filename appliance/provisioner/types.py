@@ -32,7 +32,7 @@ PROVISIONER_TYPES: dict[str, ProvisionerType] = {t.name: t for t in (
     ProvisionerType("K8SSA", 8, built=True),
     ProvisionerType("SSHPOP", 9, built=False),
     ProvisionerType("SCEP", 10, built=False),
-    ProvisionerType("NEBULA", 11, built=False),
+    ProvisionerType("NEBULA", 11, built=True),
 )}
 BUILT_TYPES = tuple(name for name, t in PROVISIONER_TYPES.items() if t.built)
 TYPE_NAMES_BY_CODE = {t.code: t.name for t in PROVISIONER_TYPES.values()}

@@ -25,6 +25,7 @@ from tests.provisioner.openid_provider import OpenIDProvider, signing_key
 from tests.provisioner.openssl_chain import Chain, make_chain
 from tests.provisioner.test_aws import AWS_KEY
 from tests.provisioner.test_azure import OID, TENANT, mirid
+from tests.provisioner.test_nebula import Mesh
 from tests.provisioner.test_k8ssa import CLUSTER_KEY, OTHER_CLUSTER_KEY, legacy_token, public_pem
 
 pytestmark = pytest.mark.slow
@@ -38,6 +39,8 @@ class World:
 
     def __init__(self, directory: Path) -> None:
         self.chain: Chain = make_chain(directory / "x5c")
+        self.mesh = Mesh(directory / "mesh")
+        self.mesh.host("web1.mesh")
         self.provider = OpenIDProvider(directory, [CLI_CLIENT], [signing_key("k1")],
                                        {"alice@example.com": {}}).start()
         self.aws = AwsImds(aws_document(), AWS_KEY)
@@ -59,6 +62,7 @@ class World:
         config = ("--ca-config", self.ca.ca_json)
         for args in (
             ("devices", "--type", "X5C", "--x5c-roots", self.chain.root),
+            ("mesh", "--type", "Nebula", "--nebula-root", self.mesh.directory / "ca.crt"),
             ("sso", "--type", "OIDC", "--client-id", "appliance-cli", "--configuration-endpoint",
              self.provider.configuration_endpoint, "--listen-address", f"127.0.0.1:{LISTEN_PORT}"),
             ("down", "--type", "OIDC", "--client-id", "down-client", "--configuration-endpoint",
@@ -94,6 +98,12 @@ def _certificate(world: World, name: str, *args: Any) -> Path:
 def test_x5c(world: World) -> None:
     _certificate(world, "device", "--provisioner", "devices", "--x5c-cert", world.chain.bundle("device"),
                  "--x5c-key", world.chain.key("device"))
+
+
+def test_nebula(world: World) -> None:
+    host = world.mesh.directory / "web1.mesh"
+    _certificate(world, "web1.mesh", "--provisioner", "mesh", "--nebula-cert", f"{host}.crt",
+                 "--nebula-key", f"{host}.key")
 
 
 def test_oidc_login_with_pkce(world: World, monkeypatch: pytest.MonkeyPatch) -> None:
