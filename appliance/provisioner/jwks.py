@@ -1,10 +1,12 @@
 """Keys published by an identity provider (OIDC discovery, Google, Azure AD):
-fetched over HTTPS, cached, and fetched again when a token names a key id the cache
-lacks (key rotation), at most once per ``min_refresh``."""
+fetched over HTTPS, cached for an hour, and fetched again when a token names a key
+id the cache lacks (key rotation), at most once per ``MIN_REFRESH``. When the
+provider is down at the hourly refresh, the cached keys go on verifying."""
 
 from __future__ import annotations
 
 import datetime
+import logging
 import threading
 from typing import Any, Callable
 
@@ -13,6 +15,7 @@ import httpx
 from appliance.errors import Unauthorized, Unavailable
 from appliance.jose import InvalidKey, InvalidToken, PublicKey, UnverifiedToken, key_from_dict, verification_key
 
+log = logging.getLogger(__name__)
 FETCH_TIMEOUT = 5.0
 MAX_AGE = datetime.timedelta(hours=1)
 MIN_REFRESH = datetime.timedelta(seconds=30)
@@ -67,10 +70,15 @@ class RemoteKeySet:
         """The key a token's ``kid`` names (every key when it names none)."""
         now = self._now()
         with self._lock:
-            if self._fetched_at is None or now - self._fetched_at > MAX_AGE:
-                self._refresh(now)
-            elif isinstance(kid, str) and kid not in self._keys and now - self._fetched_at >= MIN_REFRESH:
-                self._refresh(now)  # rotated: the provider may publish a new key
+            unknown = isinstance(kid, str) and kid not in self._keys
+            if self._fetched_at is None or (unknown and now - self._fetched_at >= MIN_REFRESH):
+                self._refresh(now)  # first use, or rotated: the provider may publish a new key
+            elif now - self._fetched_at > MAX_AGE:
+                try:
+                    self._refresh(now)
+                except Unavailable as exc:  # keep verifying with the keys we have; try again soon
+                    log.warning("%s; using the keys fetched at %s", exc.message, self._fetched_at.isoformat())
+                    self._fetched_at = now - MAX_AGE + MIN_REFRESH
             keys = dict(self._keys)
         if kid is None:
             return list(keys.values())

@@ -12,7 +12,7 @@ import pytest
 
 from appliance.authority.interfaces import SignRequest
 from appliance.client.identity import azure_token
-from appliance.errors import Forbidden, Unauthorized
+from appliance.errors import Forbidden, Unauthorized, Unavailable
 from appliance.jose import UnverifiedToken, generate_jwk
 from appliance.provisioner.azure import AzureProvisioner
 from tests.ca_fixtures import make_csr
@@ -99,3 +99,19 @@ def test_other_tenant_signer_and_expiry(imds: Any) -> None:
     later = AzureProvisioner(azure_config(server), context(lambda: at + datetime.timedelta(hours=25)))
     with pytest.raises(Unauthorized, match="expired"):
         later.authorize_sign(UnverifiedToken.parse(azure_token(metadata_url=server.url)))
+
+
+def test_cached_keys_outlive_an_outage_of_the_key_server(imds: Any) -> None:
+    server = imds()
+    keys_server = imds()  # publishes the same key; goes down after the first fetch
+    clock = [datetime.datetime.now(datetime.timezone.utc)]
+    provisioner = AzureProvisioner({**azure_config(server), "jwksURL": keys_server.keys_url}, context(lambda: clock[0]))
+    assert provisioner.authorize_sign(UnverifiedToken.parse(azure_token(metadata_url=server.url))).subject == "web-1"
+    keys_server.close()
+    clock[0] += datetime.timedelta(hours=2)  # past the hourly refresh, within the token's 24 h
+    token = UnverifiedToken.parse(azure_token(metadata_url=server.url))
+    assert provisioner.authorize_sign(token).subject == "web-1"
+    unknown = UnverifiedToken.parse(azure_token(metadata_url=imds(key=generate_jwk("RSA")).url))
+    clock[0] += datetime.timedelta(minutes=1)
+    with pytest.raises(Unavailable, match="cannot reach"):  # a new key id needs the server
+        provisioner.authorize_sign(unknown)
