@@ -137,3 +137,16 @@ def test_plain_pem_roots_accepted_and_bad_roots_refused(chain: Chain) -> None:
     for roots in (None, "", "bm90IGEgY2VydA==", 42):
         with pytest.raises(BadRequest, match="roots"):
             X5CProvisioner({"type": "X5C", "name": "x5c", "roots": roots}, _context(now))
+
+
+def test_an_x5c_certificate_renews_unless_the_provisioner_disables_it(authority_with: MakeAuthority,
+                                                                     chain: Chain) -> None:
+    authority, ca = authority_with(x5c_config(chain), {**x5c_config(chain, "frozen"),
+                                                      "claims": {"disableRenewal": True}})
+    issued = authority.sign(SignRequest(csr=make_csr("device")[0], token=token(chain, ca.fingerprint)))
+    renewed = authority.renew(issued.certificate)
+    assert renewed.certificate.serial_number != issued.certificate.serial_number
+    frozen = authority.sign(SignRequest(csr=make_csr("device")[0],
+                                        token=token(chain, ca.fingerprint, provisioner="frozen")))
+    with pytest.raises(Unauthorized, match="renewal is disabled"):
+        authority.renew(frozen.certificate)
