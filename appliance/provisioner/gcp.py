@@ -32,6 +32,17 @@ ISSUERS = ("https://accounts.google.com", "accounts.google.com")
 _REQUIRED = ("instance_id", "instance_name", "project_id", "zone")
 
 
+def _created(instance: dict[str, Any]) -> datetime.datetime:
+    """When the instance was created (``instance_creation_timestamp``)."""
+    created = instance.get("instance_creation_timestamp")
+    try:
+        if isinstance(created, bool) or not isinstance(created, int):
+            raise ValueError(created)
+        return datetime.datetime.fromtimestamp(created, datetime.timezone.utc)
+    except (ValueError, OverflowError, OSError):
+        raise Unauthorized("GCP token has no valid instance_creation_timestamp") from None
+
+
 class GCPProvisioner(Provisioner):
     """step-ca's ``GCP`` type."""
 
@@ -77,11 +88,8 @@ class GCPProvisioner(Provisioner):
             if not isinstance(instance.get(name), str) or not instance[name]:
                 raise Unauthorized(f"GCP token compute_engine claim has no {name}")
         require_member(instance["project_id"], self.project_ids, "GCP project id")
-        if self.instance_age is not None:
-            created = instance.get("instance_creation_timestamp")
-            if not isinstance(created, int) or now - datetime.datetime.fromtimestamp(
-                    created, datetime.timezone.utc) > self.instance_age:
-                raise Unauthorized("GCP instance is older than the provisioner's instanceAge")
+        if self.instance_age is not None and now - _created(instance) > self.instance_age:
+            raise Unauthorized("GCP instance is older than the provisioner's instanceAge")
         use = instance_use(self.token_id, instance["instance_id"], token,
                            trust_on_first_use=self.trust_on_first_use, expires_at=times.expires_at)
         name = instance["instance_name"]

@@ -14,7 +14,7 @@ import datetime
 from typing import Any
 
 from cryptography import x509
-from cryptography.exceptions import InvalidSignature
+from cryptography.exceptions import InvalidSignature, UnsupportedAlgorithm
 
 from appliance.errors import BadRequest, Unauthorized
 from appliance.jose import UnverifiedToken
@@ -43,7 +43,7 @@ def _issued_by(child: x509.Certificate, parent: x509.Certificate) -> bool:
         return False
     try:
         child.verify_directly_issued_by(parent)
-    except (InvalidSignature, ValueError, TypeError):
+    except (InvalidSignature, UnsupportedAlgorithm, ValueError, TypeError):
         return False
     return True
 
@@ -51,7 +51,7 @@ def _issued_by(child: x509.Certificate, parent: x509.Certificate) -> bool:
 def _is_ca(certificate: x509.Certificate) -> bool:
     try:
         return certificate.extensions.get_extension_for_class(x509.BasicConstraints).value.ca
-    except x509.ExtensionNotFound:
+    except (x509.ExtensionNotFound, ValueError):
         return False
 
 
@@ -114,7 +114,7 @@ class X5CProvisioner(Provisioner):
         verify_chain(chain, self.roots, now)
         try:
             usage = leaf.extensions.get_extension_for_class(x509.KeyUsage).value
-        except x509.ExtensionNotFound:
+        except (x509.ExtensionNotFound, ValueError):
             usage = None
         if usage is None or not usage.digital_signature:
             raise Unauthorized("certificate used to sign the x5c token cannot be used for digital signature")
