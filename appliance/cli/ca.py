@@ -17,7 +17,7 @@ from appliance.client.keys import KeyType, created_kms_key, csr_pem, generate_pr
 from appliance.client.renewal import Renewer, expires_within, run_hook
 from appliance.client.settings import CaSettings, ClientPaths, resolve
 from appliance.client.identity import CLOUD_TYPES, cloud_token
-from appliance.client.oidc_login import oidc_login
+from appliance.client.oidc_login import oidc_device_login, oidc_login
 from appliance.client.tokens import find_provisioner, nebula_token, provisioner_token, x5c_token
 from appliance.pki.duration import parse_duration
 from appliance.pki.pem import load_certificates
@@ -54,6 +54,8 @@ def say(message: str) -> None:
 def provisioner_options(command: F) -> F:
     """How to make a token when none is given."""
     command = password_file_option(command)
+    command = click.option("--console", is_flag=True,
+                           help="OIDC: log in by device code (no browser on this machine).")(command)
     command = click.option("--metadata-url", help="AWS/GCP/Azure: the instance metadata service (default: the "
                            "cloud's link-local address).")(command)
     command = click.option("--nebula-key", type=click.Path(exists=True, dir_okay=False),
@@ -73,7 +75,7 @@ def provisioner_options(command: F) -> F:
 def make_token(client: CaClient, settings: CaSettings, *, provisioner_name: str | None, kid: str | None,
                password_file: str | None, endpoint: str, subject: str, sans: Sequence[str] = (),
                x5c_cert: str | None = None, x5c_key: str | None = None, metadata_url: str | None = None,
-               nebula_cert: str | None = None, nebula_key: str | None = None) -> str:
+               nebula_cert: str | None = None, nebula_key: str | None = None, console: bool = False) -> str:
     """A one-time token for the named provisioner: JWK (its encrypted key, fetched from
     the CA), X5C (signed by --x5c-key), OIDC (a browser login), AWS/GCP/Azure (the
     instance's metadata service)."""
@@ -95,7 +97,7 @@ def make_token(client: CaClient, settings: CaSettings, *, provisioner_name: str 
             raise BadRequest(f"a {kind} provisioner's token only signs: revoke with --cert and --key")
         return cloud_token(entry, ca_url=settings.ca_url, subject=subject, metadata_url=metadata_url)
     if kind == "OIDC":
-        return oidc_login(entry, open_browser=_open_browser)
+        return oidc_device_login(entry, show=_show_code) if console else oidc_login(entry, open_browser=_open_browser)
     if kind != "JWK":
         raise BadRequest(f"provisioner '{provisioner_name}' is of type {kind}: pass its credential with --token")
     key_id = str(entry["key"].get("kid") or thumbprint(key_from_dict(entry["key"])))
@@ -103,6 +105,10 @@ def make_token(client: CaClient, settings: CaSettings, *, provisioner_name: str 
     key = decrypt_jwk(encrypted, secret(password_file, f"Password of provisioner '{provisioner_name}'"))
     return provisioner_token(key, provisioner=provisioner_name, ca_url=settings.ca_url, endpoint=endpoint,
                              subject=subject, sans=sans, root_fingerprint=settings.root_fingerprint)
+
+
+def _show_code(url: str, code: str) -> None:
+    say(f"Visit {url} and confirm the code {code}.")
 
 
 def _open_browser(url: str) -> None:
@@ -143,7 +149,8 @@ def health(ca_url: str | None, root: str | None) -> None:
 @ca_options
 def token(subject: str, san: tuple[str, ...], revoke: bool, provisioner_name: str | None, kid: str | None,
           x5c_cert: str | None, x5c_key: str | None, nebula_cert: str | None, nebula_key: str | None,
-          metadata_url: str | None, password_file: str | None, ca_url: str | None, root: str | None) -> None:
+          metadata_url: str | None, console: bool, password_file: str | None, ca_url: str | None,
+          root: str | None) -> None:
     """Print a one-time token for /sign (or /revoke) of a JWK or X5C provisioner."""
     if not provisioner_name:
         raise BadRequest("--provisioner is required")
@@ -152,7 +159,8 @@ def token(subject: str, san: tuple[str, ...], revoke: bool, provisioner_name: st
         click.echo(make_token(client, settings, provisioner_name=provisioner_name, kid=kid,
                               password_file=password_file, endpoint="revoke" if revoke else "sign",
                               subject=subject, sans=san, x5c_cert=x5c_cert, x5c_key=x5c_key,
-                              metadata_url=metadata_url, nebula_cert=nebula_cert, nebula_key=nebula_key))
+                              metadata_url=metadata_url, nebula_cert=nebula_cert, nebula_key=nebula_key,
+                              console=console))
 
 
 def _token_sans(ott: str) -> list[str]:
@@ -193,14 +201,14 @@ def certificate(subject: str, crt_file: str, key_file: str | None, ott: str | No
                 not_before: str, not_after: str, kty: str, crv: str | None, size: int | None,
                 kms_uri: str | None, key_uri: str | None, force: bool, provisioner_name: str | None,
                 kid: str | None, x5c_cert: str | None, x5c_key: str | None, nebula_cert: str | None,
-                nebula_key: str | None, metadata_url: str | None, password_file: str | None, ca_url: str | None,
-                root: str | None) -> None:
+                nebula_key: str | None, metadata_url: str | None, console: bool, password_file: str | None,
+                ca_url: str | None, root: str | None) -> None:
     """Create a key (file or KMS), get it certified, write CRT (leaf + chain) and KEY."""
     settings = resolve(client_paths(), ca_url, root)
     key_type = KeyType.parse(kty, crv, size)
     token_options = {"provisioner_name": provisioner_name, "kid": kid, "password_file": password_file,
                      "x5c_cert": x5c_cert, "x5c_key": x5c_key, "metadata_url": metadata_url,
-                     "nebula_cert": nebula_cert, "nebula_key": nebula_key}
+                     "nebula_cert": nebula_cert, "nebula_key": nebula_key, "console": console}
     crt = Path(crt_file)
     if kms_uri:
         uri = key_uri or key_file
@@ -268,7 +276,7 @@ def renew(crt_file: str, key_file: str, force: bool, daemon: bool, exec_command:
 def revoke(serial: str, ott: str | None, cert_file: str | None, key_file: str | None, reason: str,
            reason_code: int, provisioner_name: str | None, kid: str | None, x5c_cert: str | None,
            x5c_key: str | None, nebula_cert: str | None, nebula_key: str | None, metadata_url: str | None,
-           password_file: str | None, ca_url: str | None, root: str | None) -> None:
+           console: bool, password_file: str | None, ca_url: str | None, root: str | None) -> None:
     """Revoke a certificate (passively) by serial number."""
     settings = resolve(client_paths(), ca_url, root)
     if (cert_file is None) != (key_file is None):
@@ -281,6 +289,6 @@ def revoke(serial: str, ott: str | None, cert_file: str | None, key_file: str | 
             ott = ott or make_token(client, settings, provisioner_name=provisioner_name, kid=kid,
                                     password_file=password_file, endpoint="revoke", subject=serial,
                                     x5c_cert=x5c_cert, x5c_key=x5c_key, metadata_url=metadata_url,
-                                    nebula_cert=nebula_cert, nebula_key=nebula_key)
+                                    nebula_cert=nebula_cert, nebula_key=nebula_key, console=console)
             client.revoke(serial, reason_code=reason_code, reason=reason, ott=ott)
     say(f"Certificate with serial number {serial} has been revoked.")

@@ -1,6 +1,7 @@
 """The OIDC login of ``step ca token`` with an OIDC provisioner: the authorization
-code flow with PKCE (RFC 7636, S256) and a loopback redirect (RFC 8252); the ID
-token it yields is the one-time token for the CA."""
+code flow with PKCE (RFC 7636, S256) and a loopback redirect (RFC 8252), or the
+device authorization grant (RFC 8628) where there is no browser; the ID token it
+yields is the one-time token for the CA."""
 
 from __future__ import annotations
 
@@ -9,6 +10,7 @@ import hashlib
 import queue
 import secrets
 import threading
+import time
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any, Callable
 from urllib.parse import parse_qs, urlencode, urlsplit
@@ -123,3 +125,45 @@ def oidc_login(provisioner: dict[str, Any], *, open_browser: Callable[[str], Any
     if not isinstance(id_token, str):
         raise Unauthorized("the provider returned no ID token")
     return id_token
+
+
+DEVICE_GRANT = "urn:ietf:params:oauth:grant-type:device_code"
+
+
+def oidc_device_login(provisioner: dict[str, Any], *, show: Callable[[str, str], Any],
+                      sleep: Callable[[float], Any] = time.sleep) -> str:
+    """Log in by device code (RFC 8628, ``step ca token --console``): ``show`` tells the user
+    where to go and which code to confirm; the token endpoint is polled meanwhile."""
+    client_id, endpoint = provisioner.get("clientID"), provisioner.get("configurationEndpoint")
+    if not isinstance(client_id, str) or not isinstance(endpoint, str):
+        raise BadRequest("the OIDC provisioner has no clientID or configurationEndpoint")
+    secret = provisioner.get("clientSecret")
+    auth = (client_id, secret) if isinstance(secret, str) and secret else None
+    identity = {} if auth else {"client_id": client_id}
+    with httpx.Client(timeout=10) as client:
+        discovery = _json(client, "GET", endpoint)
+        device_url, token_url = discovery.get("device_authorization_endpoint"), discovery.get("token_endpoint")
+        if not isinstance(device_url, str) or not isinstance(token_url, str):
+            raise BadRequest(f"the OpenID provider at {endpoint} offers no device flow")
+        grant = _json(client, "POST", device_url, data={**identity, "scope": "openid email"}, auth=auth)
+        device_code, user_code = grant.get("device_code"), grant.get("user_code")
+        if not isinstance(device_code, str) or not isinstance(user_code, str):
+            raise Unavailable(f"{device_url} gave no device or user code")
+        show(str(grant.get("verification_uri_complete") or grant.get("verification_uri")), user_code)
+        interval, waited, expires = float(grant.get("interval") or 5), 0.0, float(grant.get("expires_in") or 600)
+        form = {**identity, "grant_type": DEVICE_GRANT, "device_code": device_code}
+        while waited <= expires:
+            try:
+                response = client.post(token_url, data=form, auth=auth or httpx.USE_CLIENT_DEFAULT)
+            except httpx.HTTPError as exc:
+                raise Unavailable(f"cannot reach {token_url}: {type(exc).__name__}") from None
+            body = response.json() if response.headers.get("content-type", "").startswith("application/json") else {}
+            if response.status_code == 200 and isinstance(body.get("id_token"), str):
+                return str(body["id_token"])
+            error = body.get("error")
+            if error not in ("authorization_pending", "slow_down"):
+                raise Unauthorized(f"the provider refused the login: {body.get('error_description') or error}")
+            interval += 5 if error == "slow_down" else 0
+            sleep(interval)
+            waited += interval
+    raise Unauthorized("the device code expired before the login was confirmed")

@@ -118,7 +118,11 @@ class X5CProvisioner(Provisioner):
             usage = None
         if usage is None or not usage.digital_signature:
             raise Unauthorized("certificate used to sign the x5c token cannot be used for digital signature")
-        claims = token.verify(leaf.public_key())
+        try:
+            public_key = leaf.public_key()
+        except (UnsupportedAlgorithm, ValueError):
+            raise Unauthorized("x5c leaf certificate has an unsupported public key") from None
+        claims = token.verify(public_key)
         if claims.get("iss") != self.name:
             raise Unauthorized("token issuer (iss) does not name this provisioner")
         if not self.context.audiences.matches(claims.get("aud"), endpoint):

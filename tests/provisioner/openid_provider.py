@@ -8,6 +8,7 @@ import base64
 import hashlib
 import json
 import os
+import re
 import secrets
 import subprocess
 import time
@@ -22,6 +23,8 @@ import pytest
 from appliance.jose import generate_jwk
 from tests.e2e.harness import free_port
 
+FORM = re.compile(r'<form[^>]*action="([^"]+)"[^>]*>(.*?)</form>', re.S)
+HIDDEN = re.compile(r'<input type="hidden" name="([^"]+)" value="([^"]*)"')
 SERVER = Path(__file__).parent / "oidc_provider" / "server.mjs"
 START_TIMEOUT = 30.0
 
@@ -117,6 +120,28 @@ class OpenIDProvider:
                 if path.startswith("/interaction/") and not path.endswith("/headless"):
                     url = f"{self.issuer}{path}/headless?{urlencode({'login': login, 'acr': acr, 'amr': amr})}"
         raise AssertionError("too many redirects")
+
+    def confirm_device(self, url: str, login: str) -> str:
+        """A user agent at the device flow's verification URL: submit its forms (the page's
+        script would), confirm the code, log in; the text of the last page."""
+        with httpx.Client(timeout=10) as agent:
+            response = agent.get(url)
+            for _ in range(16):
+                if response.status_code in (302, 303):
+                    target = urljoin(str(response.url), response.headers["location"])
+                    path = urlsplit(target).path
+                    if path.startswith("/interaction/") and not path.endswith("/headless"):
+                        target = f"{self.issuer}{path}/headless?{urlencode({'login': login})}"
+                    response = agent.get(target)
+                    continue
+                form = FORM.search(response.text)
+                if response.status_code != 200 or form is None:
+                    return response.text
+                fields = dict(HIDDEN.findall(form.group(2)))
+                if "op.deviceConfirmForm" in response.text:
+                    fields["confirm"] = "yes"
+                response = agent.post(urljoin(str(response.url), form.group(1)), data=fields)
+        raise AssertionError("the device confirmation did not finish")
 
     def id_token(self, client: dict[str, Any], login: str, *, acr: str = "", amr: str = "") -> str:
         """An ID token for ``login`` from the code flow with PKCE (as a CLI would get it)."""

@@ -15,6 +15,7 @@ from appliance.authority.interfaces import RevokeRequest, SignRequest
 from appliance.errors import Forbidden, Unauthorized, Unavailable
 from appliance.jose import UnverifiedToken, key_from_dict, sign
 from appliance.provisioner import Audiences, Claimer, ProvisionerContext
+from appliance.client.oidc_login import oidc_device_login
 from appliance.provisioner.oidc import OIDCProvisioner
 from tests.ca_fixtures import make_csr
 from tests.e2e.harness import free_port
@@ -27,11 +28,13 @@ PUBLIC = {"client_id": "appliance", "token_endpoint_auth_method": "none",
           "redirect_uris": ["http://127.0.0.1:10000/callback"]}
 CONFIDENTIAL = {"client_id": "other-app", "client_secret": "other-secret",
                 "redirect_uris": ["http://127.0.0.1:10001/callback"]}
+DEVICE = {"client_id": "device-app", "token_endpoint_auth_method": "none", "redirect_uris": ["http://127.0.0.1:1/cb"],
+          "grant_types": ["urn:ietf:params:oauth:grant-type:device_code", "authorization_code"]}
 ACCOUNTS = {"alice@example.com": {"groups": ["ops"]}, "root@example.com": {}, "bob@other.test": {}}
 
 
 def _provider(directory: Path) -> OpenIDProvider:
-    return OpenIDProvider(directory, [PUBLIC, CONFIDENTIAL], [signing_key("k1")], ACCOUNTS,
+    return OpenIDProvider(directory, [PUBLIC, CONFIDENTIAL, DEVICE], [signing_key("k1")], ACCOUNTS,
                           acr_values=["urn:mfa", "urn:pwd"])
 
 
@@ -173,3 +176,31 @@ def test_a_provider_that_is_down_is_unavailable_not_a_crash(tmp_path: Path) -> N
     token = UnverifiedToken.parse("eyJhbGciOiJSUzI1NiJ9.eyJhdWQiOiJhcHBsaWFuY2UifQ.c2ln")
     with pytest.raises(Unavailable, match="cannot reach"):
         provisioner.authorize_sign(token)
+
+
+def test_device_code_login_rfc_8628(authority_with: MakeAuthority, provider: OpenIDProvider, tmp_path: Path) -> None:
+    """The client shows the code, polls while "the user" confirms it and logs in elsewhere."""
+    shown: list[tuple[str, str]] = []
+    waits: list[float] = []
+
+    def user_confirms_while_the_client_waits(seconds: float) -> None:
+        waits.append(seconds)
+        if len(waits) == 1:
+            assert "Sign-in Success" in provider.confirm_device(shown[0][0], "alice@example.com")
+
+    config = oidc_config(provider, clientID="device-app")
+    id_token = oidc_device_login(config, show=lambda url, code: shown.append((url, code)),
+                                 sleep=user_confirms_while_the_client_waits)
+    assert shown[0][1] in shown[0][0] and len(waits) == 1  # one "authorization_pending", then the token
+    authority, ca = authority_with(config)
+    issued = authority.sign(SignRequest(csr=make_csr("alice@example.com")[0], token=id_token))
+    openssl_verifies(ca, issued, tmp_path)
+
+
+def test_device_login_refused_when_the_user_never_confirms(provider: OpenIDProvider) -> None:
+    waits: list[float] = []
+    shown: list[str] = []
+    with pytest.raises(Unauthorized, match="expired"):
+        oidc_device_login(oidc_config(provider, clientID="device-app"), show=lambda url, code: shown.append(code),
+                          sleep=waits.append)
+    assert shown and sum(waits) > 600  # it polled (every 5 s, injected) until the provider's 10 minutes ran out
