@@ -5,6 +5,7 @@ from __future__ import annotations
 import base64
 import os
 import time
+from pathlib import Path
 from typing import Any, Sequence
 
 from cryptography import x509
@@ -122,3 +123,15 @@ def _nebula_pem(data: bytes, label: str) -> bytes:
         return base64.b64decode(b"".join(data[start + len(begin):stop].split()), validate=True)
     except ValueError:
         raise BadRequest(f"the {label} is not base64") from None
+
+
+#: Where Kubernetes mounts a pod's service-account token.
+K8SSA_TOKEN_PATH = "/var/run/secrets/kubernetes.io/serviceaccount/token"
+
+
+def service_account_token(path: Path) -> str:
+    """A Kubernetes service-account token read from its file (K8sSA provisioners)."""
+    try:
+        return path.read_text(encoding="ascii").strip()
+    except (OSError, UnicodeDecodeError) as exc:
+        raise BadRequest(f"cannot read the service-account token {path}: {exc}") from None

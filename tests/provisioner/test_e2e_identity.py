@@ -132,7 +132,10 @@ def test_cloud_instances(world: World, name: str, args: tuple[str, ...]) -> None
 
 
 def test_k8ssa_token(world: World) -> None:
-    _certificate(world, "api", "--token", legacy_token())
+    mounted = world.client.path / "serviceaccount-token"
+    mounted.write_text(legacy_token(account="api") + "\n")
+    _certificate(world, "api", "--provisioner", "cluster", "--k8ssa-token-path", mounted)
+    _certificate(world, "worker", "--token", legacy_token(account="worker"))
 
 
 def _post_sign(world: World, token: str, name: str = "device") -> httpx.Response:
