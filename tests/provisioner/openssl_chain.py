@@ -7,6 +7,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from cryptography import x509
+from cryptography.hazmat.primitives.asymmetric.types import PrivateKeyTypes
 
 from appliance.client.files import load_key_file
 
@@ -46,7 +47,7 @@ class Chain:
     def certificates(self, name: str) -> list[x509.Certificate]:
         return x509.load_pem_x509_certificates(self.bundle(name).read_bytes())
 
-    def private_key(self, name: str):  # type: ignore[no-untyped-def]
+    def private_key(self, name: str) -> PrivateKeyTypes:
         return load_key_file(self.key(name))
 
     def issue_leaf(self, name: str, key_usage: str = "critical,digitalSignature", days: int = 30) -> Path:

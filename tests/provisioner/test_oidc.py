@@ -14,12 +14,11 @@ import pytest
 from appliance.authority.interfaces import RevokeRequest, SignRequest
 from appliance.errors import Forbidden, Unauthorized, Unavailable
 from appliance.jose import UnverifiedToken, key_from_dict, sign
-from appliance.provisioner import Audiences, Claimer, ProvisionerContext
 from appliance.client.oidc_login import oidc_device_login
 from appliance.provisioner.oidc import OIDCProvisioner
 from tests.ca_fixtures import make_csr
 from tests.e2e.harness import free_port
-from tests.provisioner.conftest import MakeAuthority, certificate_count, openssl_verifies, sans
+from tests.provisioner.conftest import MakeAuthority, certificate_count, context, openssl_verifies, sans
 from tests.provisioner.openid_provider import OpenIDProvider, signing_key
 
 pytestmark = pytest.mark.slow
@@ -61,10 +60,7 @@ class Clock:
 
 
 def _provisioner(config: dict[str, Any], now: Clock | None = None) -> OIDCProvisioner:
-    clock = now or Clock()
-    context = ProvisionerContext(audiences=Audiences(frozenset({"ca.test"})), root_fingerprint="",
-                                 started_at=clock(), claims=Claimer(), now=clock)
-    return OIDCProvisioner(config, context)
+    return OIDCProvisioner(config, context(now or Clock()))
 
 
 def test_a_users_id_token_gets_a_certificate_for_their_email(
