@@ -86,7 +86,8 @@ class Collection:
         claims = token.claims
         issuer, kid = claims.get("iss"), token.header.get("kid")
         audience = claims.get("aud")
-        audiences = [a for a in ([audience] if isinstance(audience, str) else audience or []) if isinstance(a, str)]
+        listed = [audience] if isinstance(audience, str) else audience if isinstance(audience, list) else []
+        audiences = [a for a in listed if isinstance(a, str)]
         for value in audiences:
             found = self._by_token_id.get(value.partition("#")[2] or "\0")
             if found is not None:
