@@ -9,7 +9,7 @@ SUDO=""
 [ "$(id -u)" -eq 0 ] || SUDO="sudo"
 
 runtime_debs=(python3 python3-venv python3-dev gcc libpcsclite-dev swig openssl)
-test_debs=(softhsm2 opensc openssh-client openssh-server lego dehydrated pebble systemd postgresql-client)
+test_debs=(softhsm2 opensc openssh-client openssh-server lego dehydrated pebble systemd postgresql-client nodejs nebula)
 
 debs=("${runtime_debs[@]}")
 extras="all"
@@ -30,3 +30,8 @@ fi
 [ -x .venv/bin/python ] || python3 -m venv .venv
 .venv/bin/pip install -q --upgrade pip
 .venv/bin/pip install -q -e ".[${extras}]"
+
+if [ "${1:-}" = "--test" ]; then
+    # the real OpenID provider of the OIDC provisioner tests (panva's oidc-provider, pinned by its lock file)
+    (cd tests/provisioner/oidc_provider && npm ci --no-audit --no-fund --silent)
+fi

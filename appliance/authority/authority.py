@@ -18,7 +18,7 @@ from appliance.authority.ocsp import OcspResponder, ResponderDelegate
 from appliance.pki.keys import spki_sha256
 from appliance.pki.pem import fingerprint, load_certificates, to_pem
 from appliance.authority.renew_token import verify_renew_token
-from appliance.authority.request import authorised_names, csr_common_name, csr_public_key, validity
+from appliance.authority.request import authorised_names, csr_common_name, csr_names, csr_public_key, validity
 from appliance.config import CaConfig
 from appliance.db.interfaces import CertificateRecord, Database, RevocationRecord
 from appliance.errors import BadRequest, Conflict, Unauthorized
@@ -218,17 +218,20 @@ class Authority:
 
     def sign(self, request: SignRequest) -> IssuedCertificate:
         public_key = csr_public_key(request.csr)
-        token = UnverifiedToken.parse(request.token)
+        token = UnverifiedToken.parse(request.token, allow_special=True)  # HS256, XEdDSA: checked by their provisioner
         provisioner = self.provisioner_collection.for_token(token)
         options = provisioner.authorize_sign(token)
-        names = authorised_names(request.csr, options.subject, options.names)
-        self._check_policy(provisioner, options.subject, names)
+        if options.any_name:
+            names, common_name = csr_names(request.csr), options.subject or csr_common_name(request.csr)
+        else:
+            names, common_name = authorised_names(request.csr, options.subject, options.names), options.subject
+        self._check_policy(provisioner, common_name, names)
         now = self._now()
         not_before, not_after = validity(now, self.config.authority.backdate, provisioner.claimer,
-                                         request.not_before, request.not_after)
+                                         request.not_before, request.not_after, options.not_after_limit)
         extension = provisioner.extension.to_extension()
         return self._issue(
-            lambda: self.leaf_signer.new_leaf(common_name=options.subject, san=names.general_names(),
+            lambda: self.leaf_signer.new_leaf(common_name=common_name, san=names.general_names(),
                                               public_key=public_key, not_before=not_before,
                                               not_after=not_after, extensions=[extension]),
             names.as_strings(), provisioner.name, options.token,
@@ -321,10 +324,10 @@ class Authority:
             raise BadRequest("active revocation (passive: false) needs ocsp.enabled or crl.enabled in ca.json: "
                              "revoke passively")
         if request.token:
-            token = UnverifiedToken.parse(request.token)
+            token = UnverifiedToken.parse(request.token, allow_special=True)
             provisioner = self.provisioner_collection.for_token(token)
             authorization = provisioner.authorize_revoke(token)
-            if parse_serial(authorization.serial) != serial:
+            if not authorization.any_serial and parse_serial(authorization.serial) != serial:
                 raise Unauthorized("token subject (sub) is not the serial being revoked")
             self._use_token(authorization.token, provisioner.name)
             name, mtls = provisioner.name, False

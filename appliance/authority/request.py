@@ -61,12 +61,13 @@ def _resolve(value: TimeOrDuration | None, now: datetime.datetime) -> datetime.d
 
 
 def validity(now: datetime.datetime, backdate: datetime.timedelta, claimer: Claimer,
-             requested_not_before: TimeOrDuration | None, requested_not_after: TimeOrDuration | None
-             ) -> tuple[datetime.datetime, datetime.datetime]:
+             requested_not_before: TimeOrDuration | None, requested_not_after: TimeOrDuration | None,
+             limit: datetime.datetime | None = None) -> tuple[datetime.datetime, datetime.datetime]:
     """Requested or default validity within the claims' bounds (step-ca's rules:
-    default duration from now, notBefore backdated unless requested). Durations
-    count from ``now``, the one instant the bounds are checked at, so ``5m``
-    with a 5-minute minimum is exactly the minimum."""
+    default duration from now, notBefore backdated unless requested); never past
+    ``limit``, the end of the credential that authorised it (a default is cut short).
+    Durations count from ``now``, the one instant the bounds are checked at, so
+    ``5m`` with a 5-minute minimum is exactly the minimum."""
     try:
         not_before, not_after = _resolve(requested_not_before, now), _resolve(requested_not_after, now)
     except OverflowError:
@@ -76,6 +77,11 @@ def validity(now: datetime.datetime, backdate: datetime.timedelta, claimer: Clai
         end = not_after if not_after else start + claimer.default_tls_duration
     except OverflowError:
         raise BadRequest("notBefore is out of range (no notAfter can follow it)") from None
+    if limit is not None and end > limit:
+        if not_after:
+            raise Forbidden(f"requested certificate notAfter ({end.isoformat()}) is after the expiration "
+                            f"of the provisioning credential ({limit.isoformat()})")
+        end = limit
     if end <= start:
         raise BadRequest("notAfter must be after notBefore")
     if end <= now:

@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import functools
+import webbrowser
+from dataclasses import dataclass, fields
 from pathlib import Path
 from typing import Any, Callable, Sequence
 
@@ -12,13 +15,22 @@ from cryptography.hazmat.primitives.asymmetric.types import PrivateKeyTypes
 
 from appliance.cli.options import default_path, password_file_option, read_password_file
 from appliance.client.bootstrap import bootstrap as bootstrap_ca
-from appliance.client.files import refuse_overwrite, write_certificates, write_private_key
+from appliance.client.files import load_key_file, refuse_overwrite, write_certificates, write_private_key
 from appliance.client.http import CaClient, SignedChain
 from appliance.client.keys import KeyType, created_kms_key, csr_pem, generate_private_key, make_csr
 from appliance.client.renewal import Renewer, expires_within, run_hook
 from appliance.client.revocation import ocsp_request, ocsp_status, parse_serial_number, verified_crl
 from appliance.client.settings import CaSettings, ClientPaths, resolve
-from appliance.client.tokens import find_jwk_provisioner, provisioner_token
+from appliance.client.identity import CLOUD_TYPES, cloud_token
+from appliance.client.oidc_login import oidc_device_login, oidc_login
+from appliance.client.tokens import (
+    K8SSA_TOKEN_PATH,
+    find_provisioner,
+    nebula_token,
+    provisioner_token,
+    service_account_token,
+    x5c_token,
+)
 from appliance.pki.clock import utc_now
 from appliance.pki.duration import parse_duration
 from appliance.pki.pem import load_certificates
@@ -52,25 +64,96 @@ def say(message: str) -> None:
     click.echo(message, err=True)
 
 
+@dataclass(frozen=True)
+class TokenSource:
+    """How to make a token when none is given (``provisioner_options``)."""
+
+    provisioner_name: str | None = None
+    kid: str | None = None
+    password_file: str | None = None
+    x5c_cert: str | None = None
+    x5c_key: str | None = None
+    nebula_cert: str | None = None
+    nebula_key: str | None = None
+    k8ssa_token_path: str | None = None
+    metadata_url: str | None = None
+    console: bool = False
+
+
+_FILE = click.Path(exists=True, dir_okay=False)
+_SOURCE_OPTIONS = [
+    click.option("--provisioner", "--issuer", "provisioner_name",
+                 help="The provisioner that authorises the token (JWK, OIDC, K8sSA, AWS, GCP, Azure; "
+                      "X5C with --x5c-cert, Nebula with --nebula-cert)."),
+    click.option("--kid", help="The provisioner key id, when several share the name."),
+    click.option("--x5c-cert", type=_FILE, help="X5C: the certificate (and chain) that authorises the token."),
+    click.option("--x5c-key", type=_FILE, help="X5C: the key of --x5c-cert, which signs the token."),
+    click.option("--nebula-cert", type=_FILE, help="Nebula: the host's Nebula certificate."),
+    click.option("--nebula-key", type=_FILE, help="Nebula: the host's X25519 key (nebula-cert's .key)."),
+    click.option("--k8ssa-token-path", type=_FILE,
+                 help=f"K8sSA: the service-account token file (default {K8SSA_TOKEN_PATH})."),
+    click.option("--metadata-url", help="AWS/GCP/Azure: the instance metadata service (default: the cloud's)."),
+    click.option("--console", is_flag=True, help="OIDC: log in by device code (no browser on this machine)."),
+    password_file_option,
+]
+
+
 def provisioner_options(command: F) -> F:
-    """How to make a token when none is given."""
-    command = password_file_option(command)
-    command = click.option("--kid", help="The provisioner key id, when several share the name.")(command)
-    return click.option("--provisioner", "--issuer", "provisioner_name",
-                        help="The JWK provisioner that signs the token.")(command)
+    """The options of ``TokenSource``, handed to the command as ``source``."""
+    names = [field.name for field in fields(TokenSource)]
+
+    @functools.wraps(command)
+    def with_source(**values: Any) -> Any:
+        return command(source=TokenSource(**{name: values.pop(name) for name in names}), **values)
+
+    for option in reversed(_SOURCE_OPTIONS):
+        with_source = option(with_source)
+    return with_source
 
 
-def make_token(client: CaClient, settings: CaSettings, *, provisioner_name: str | None, kid: str | None,
-               password_file: str | None, endpoint: str, subject: str, sans: Sequence[str] = ()) -> str:
-    """A one-time token from the provisioner's encrypted key (fetched from the CA)."""
-    if not provisioner_name:
+def make_token(client: CaClient, settings: CaSettings, source: TokenSource, *, endpoint: str, subject: str,
+               sans: Sequence[str] = ()) -> str:
+    """A one-time token for the named provisioner: JWK (its encrypted key, fetched from
+    the CA), X5C (signed by --x5c-key), Nebula (by --nebula-key), OIDC (a login),
+    K8sSA (the service-account token), AWS/GCP/Azure (the metadata service)."""
+    name = source.provisioner_name
+    if not name:
         raise BadRequest("pass --token, or --provisioner (with --password-file) to make one")
-    entry = find_jwk_provisioner(client.provisioners(), provisioner_name, kid)
+    if (source.x5c_cert is None) != (source.x5c_key is None) or (source.nebula_cert is None) != (source.nebula_key is None):
+        raise BadRequest("--x5c-cert and --x5c-key go together, and so do --nebula-cert and --nebula-key")
+    if source.nebula_cert and source.nebula_key:
+        return nebula_token(Path(source.nebula_cert).read_bytes(), Path(source.nebula_key).read_bytes(),
+                            provisioner=name, ca_url=settings.ca_url, endpoint=endpoint, subject=subject, sans=sans)
+    if source.x5c_cert and source.x5c_key:
+        key = load_key_file(Path(source.x5c_key), read_password_file(source.password_file))
+        return x5c_token(load_certificates(Path(source.x5c_cert)), key, provisioner=name, ca_url=settings.ca_url,
+                         endpoint=endpoint, subject=subject, sans=sans, root_fingerprint=settings.root_fingerprint)
+    entry = find_provisioner(client.provisioners(), name, source.kid)
+    kind = str(entry.get("type", "")).upper()
+    if kind in CLOUD_TYPES:
+        if endpoint != "sign":
+            raise BadRequest(f"a {kind} provisioner's token only signs: revoke with --cert and --key")
+        return cloud_token(entry, ca_url=settings.ca_url, subject=subject, metadata_url=source.metadata_url)
+    if kind == "OIDC":
+        return oidc_device_login(entry, show=_show_code) if source.console else oidc_login(entry, open_browser=_open_browser)
+    if kind == "K8SSA":
+        return service_account_token(Path(source.k8ssa_token_path or K8SSA_TOKEN_PATH))
+    if kind != "JWK":
+        raise BadRequest(f"provisioner '{name}' is of type {kind}: pass its credential with --token")
     key_id = str(entry["key"].get("kid") or thumbprint(key_from_dict(entry["key"])))
     encrypted = entry.get("encryptedKey") or client.encrypted_key(key_id)
-    key = decrypt_jwk(encrypted, secret(password_file, f"Password of provisioner '{provisioner_name}'"))
-    return provisioner_token(key, provisioner=provisioner_name, ca_url=settings.ca_url, endpoint=endpoint,
+    jwk = decrypt_jwk(encrypted, secret(source.password_file, f"Password of provisioner '{name}'"))
+    return provisioner_token(jwk, provisioner=name, ca_url=settings.ca_url, endpoint=endpoint,
                              subject=subject, sans=sans, root_fingerprint=settings.root_fingerprint)
+
+
+def _show_code(url: str, code: str) -> None:
+    say(f"Visit {url} and confirm the code {code}.")
+
+
+def _open_browser(url: str) -> None:
+    say(f"Your browser has been opened to visit:\n\n    {url}\n")
+    webbrowser.open(url)
 
 
 @click.group()
@@ -104,29 +187,28 @@ def health(ca_url: str | None, root: str | None) -> None:
 @click.option("--revoke", is_flag=True, help="A token to revoke SUBJECT, a serial number.")
 @provisioner_options
 @ca_options
-def token(subject: str, san: tuple[str, ...], revoke: bool, provisioner_name: str | None, kid: str | None,
-          password_file: str | None, ca_url: str | None, root: str | None) -> None:
-    """Print a one-time token for /sign (or /revoke) signed by a JWK provisioner."""
-    if not provisioner_name:
+def token(subject: str, san: tuple[str, ...], revoke: bool, source: TokenSource, ca_url: str | None,
+          root: str | None) -> None:
+    """Print a one-time token for /sign (or /revoke) from the named provisioner."""
+    if not source.provisioner_name:
         raise BadRequest("--provisioner is required")
     settings = resolve(client_paths(), ca_url, root)
     with settings.client() as client:
-        click.echo(make_token(client, settings, provisioner_name=provisioner_name, kid=kid,
-                              password_file=password_file, endpoint="revoke" if revoke else "sign",
+        click.echo(make_token(client, settings, source, endpoint="revoke" if revoke else "sign",
                               subject=subject, sans=san))
 
 
 def _token_sans(ott: str) -> list[str]:
     """The names a given token authorises (its ``sans``), to put in the CSR."""
-    sans = UnverifiedToken.parse(ott).claims.get("sans")
+    sans = UnverifiedToken.parse(ott, allow_special=True).claims.get("sans")
     return [s for s in sans if isinstance(s, str)] if isinstance(sans, list) else []
 
 
 def _issue(settings: CaSettings, key: PrivateKeyTypes, subject: str, sans: Sequence[str], ott: str | None,
-           token_options: dict[str, Any], not_before: str, not_after: str) -> SignedChain:
+           source: TokenSource, not_before: str, not_after: str) -> SignedChain:
     """CSR, token (unless given), POST /sign; the signed chain, checked to hold our key."""
     with settings.client() as client:
-        ott = ott or make_token(client, settings, endpoint="sign", subject=subject, sans=sans, **token_options)
+        ott = ott or make_token(client, settings, source, endpoint="sign", subject=subject, sans=sans)
         names = list(sans) or _token_sans(ott)
         signed = client.sign(csr_pem(make_csr(subject, names, key)), ott, not_before=not_before, not_after=not_after)
     if signed.leaf.public_key() != key.public_key():
@@ -152,12 +234,11 @@ def _issue(settings: CaSettings, key: PrivateKeyTypes, subject: str, sans: Seque
 @ca_options
 def certificate(subject: str, crt_file: str, key_file: str | None, ott: str | None, san: tuple[str, ...],
                 not_before: str, not_after: str, kty: str, crv: str | None, size: int | None,
-                kms_uri: str | None, key_uri: str | None, force: bool, provisioner_name: str | None,
-                kid: str | None, password_file: str | None, ca_url: str | None, root: str | None) -> None:
+                kms_uri: str | None, key_uri: str | None, force: bool, source: TokenSource, ca_url: str | None,
+                root: str | None) -> None:
     """Create a key (file or KMS), get it certified, write CRT (leaf + chain) and KEY."""
     settings = resolve(client_paths(), ca_url, root)
     key_type = KeyType.parse(kty, crv, size)
-    token_options = {"provisioner_name": provisioner_name, "kid": kid, "password_file": password_file}
     crt = Path(crt_file)
     if kms_uri:
         uri = key_uri or key_file
@@ -165,7 +246,7 @@ def certificate(subject: str, crt_file: str, key_file: str | None, ott: str | No
             raise BadRequest("--kms needs --key-uri (or KEY_FILE as the key URI)")
         refuse_overwrite([crt], force)
         with created_kms_key(kms_uri, uri, key_type) as (created, signer):
-            signed = _issue(settings, signer, subject, san, ott, token_options, not_before, not_after)
+            signed = _issue(settings, signer, subject, san, ott, source, not_before, not_after)
         write_certificates(crt, signed.certificates)
         say(f"Your certificate has been saved in {crt}; its key is {created}.")
         return
@@ -173,7 +254,7 @@ def certificate(subject: str, crt_file: str, key_file: str | None, ott: str | No
         raise BadRequest("KEY_FILE is required (or --kms with --key-uri)")
     refuse_overwrite([crt, Path(key_file)], force)
     key = generate_private_key(key_type)
-    signed = _issue(settings, key, subject, san, ott, token_options, not_before, not_after)
+    signed = _issue(settings, key, subject, san, ott, source, not_before, not_after)
     write_private_key(Path(key_file), key)
     write_certificates(crt, signed.certificates)
     say(f"Your certificate has been saved in {crt}.")
@@ -223,8 +304,7 @@ def renew(crt_file: str, key_file: str, force: bool, daemon: bool, exec_command:
 @provisioner_options
 @ca_options
 def revoke(serial: str, ott: str | None, cert_file: str | None, key_file: str | None, reason: str,
-           reason_code: int, provisioner_name: str | None, kid: str | None, password_file: str | None,
-           ca_url: str | None, root: str | None) -> None:
+           reason_code: int, source: TokenSource, ca_url: str | None, root: str | None) -> None:
     """Revoke a certificate (passively) by serial number."""
     settings = resolve(client_paths(), ca_url, root)
     if (cert_file is None) != (key_file is None):
@@ -234,8 +314,7 @@ def revoke(serial: str, ott: str | None, cert_file: str | None, key_file: str | 
             client.revoke(serial, reason_code=reason_code, reason=reason)
     else:
         with settings.client() as client:
-            ott = ott or make_token(client, settings, provisioner_name=provisioner_name, kid=kid,
-                                    password_file=password_file, endpoint="revoke", subject=serial)
+            ott = ott or make_token(client, settings, source, endpoint="revoke", subject=serial)
             client.revoke(serial, reason_code=reason_code, reason=reason, ott=ott)
     say(f"Certificate with serial number {serial} has been revoked.")
 

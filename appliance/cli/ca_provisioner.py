@@ -3,6 +3,7 @@
 
 from __future__ import annotations
 
+import base64
 import json
 from pathlib import Path
 from typing import Any, Callable
@@ -10,7 +11,7 @@ from typing import Any, Callable
 import click
 
 from appliance.cli.options import ca_config_option, default_path, password_file_option, read_password_file
-from appliance.client.provisioners import CaJson, ProvisionerOptions
+from appliance.client.provisioners import FIELD_FLAGS, CaJson, FieldFlag, ProvisionerOptions
 from appliance.provisioner.types import BUILT_TYPES
 from appliance.client.settings import ClientPaths, resolve_ca_config
 from appliance.pki.duration import parse_duration
@@ -57,7 +58,33 @@ def edit_options(command: F) -> F:
     ]
     for option in reversed(options):
         command = option(command)
+    for field in reversed(FIELD_FLAGS):
+        command = _field_option(field)(command)
     return command
+
+
+def _field_option(field: FieldFlag) -> Callable[[F], F]:
+    if field.kind == "flag":
+        return click.option(field.flag, is_flag=True, default=None, help=field.help)
+    if field.kind == "str":
+        return click.option(field.flag, help=field.help)
+    return click.option(field.flag, multiple=True, type=click.Path(exists=True, dir_okay=False)
+                        if field.kind == "pem" else None, help=field.help)
+
+
+def _settings(values: dict[str, Any]) -> dict[str, Any]:
+    """The type-specific ca.json members the ``FIELD_FLAGS`` set."""
+    settings: dict[str, Any] = {}
+    for field in FIELD_FLAGS:
+        value = values[field.flag.lstrip("-").replace("-", "_")]
+        if value is None or value == ():
+            continue
+        if field.kind == "pem":
+            pem = b"".join(Path(path).read_bytes() for path in value)
+            settings[field.member] = base64.b64encode(pem).decode("ascii")
+        else:
+            settings[field.member] = list(value) if field.kind == "list" else value
+    return settings
 
 
 def _claims(values: dict[str, Any]) -> dict[str, Any]:
@@ -83,7 +110,7 @@ def _options(values: dict[str, Any]) -> ProvisionerOptions:
                                 confirmation_prompt=True, err=True).encode()
     return ProvisionerOptions(create=values["create"], password=password, public_key=public_key,
                               claims=_claims(values), challenges=values["challenges"],
-                              require_eab=values["require_eab"])
+                              require_eab=values["require_eab"], settings=_settings(values))
 
 
 def _saved(ca_json: CaJson, what: str) -> None:

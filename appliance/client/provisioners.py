@@ -37,6 +37,8 @@ class ProvisionerOptions:
     claims: dict[str, Any] = field(default_factory=dict)
     challenges: tuple[str, ...] = ()
     require_eab: bool | None = None
+    #: Type-specific ca.json members already in ca.json's form (``FIELD_FLAGS``).
+    settings: dict[str, Any] = field(default_factory=dict)
 
 
 class CredentialHandler(Protocol):
@@ -101,7 +103,89 @@ class AcmeType:
         return self.update({"type": "ACME", "name": name}, options)
 
 
-CREDENTIAL_HANDLERS: dict[str, CredentialHandler] = {"JWK": JwkType(), "ACME": AcmeType()}
+@dataclass(frozen=True)
+class FieldFlag:
+    """One of step's ``provisioner add`` flags that sets a ca.json member.
+
+    ``kind``: ``str``, ``list`` (repeatable), ``flag`` (boolean) or ``pem`` (files whose
+    PEM is joined and base64-encoded, as step-ca stores ``roots`` and ``publicKeys``)."""
+
+    flag: str
+    member: str
+    kind: str
+    help: str
+
+
+FIELD_FLAGS = (
+    FieldFlag("--x5c-roots", "roots", "pem", "X5C: PEM file of the roots that token certificates chain to."),
+    FieldFlag("--nebula-root", "roots", "pem", "Nebula: the Nebula CA certificate file (repeatable)."),
+    FieldFlag("--pem-keys", "publicKeys", "pem", "K8sSA: PEM file of the service-account signing keys."),
+    FieldFlag("--client-id", "clientID", "str", "OIDC: the client id (the ID token audience)."),
+    FieldFlag("--client-secret", "clientSecret", "str", "OIDC: the client secret (omit for a public client)."),
+    FieldFlag("--configuration-endpoint", "configurationEndpoint", "str", "OIDC: the discovery document URL."),
+    FieldFlag("--admin", "admins", "list", "OIDC: an email allowed any name (repeatable)."),
+    FieldFlag("--domain", "domains", "list", "OIDC: an allowed email domain (repeatable)."),
+    FieldFlag("--group", "groups", "list", "OIDC: an allowed group (repeatable)."),
+    FieldFlag("--listen-address", "listenAddress", "str", "OIDC: the loopback address of the login redirect."),
+    FieldFlag("--tenant-id", "tenantID", "str", "OIDC/Azure: the tenant id."),
+    FieldFlag("--acr-value", "acrValues", "list", "OIDC: an accepted authentication context class (repeatable)."),
+    FieldFlag("--amr-value", "amrValues", "list", "OIDC: an authentication method tokens must list (repeatable)."),
+    FieldFlag("--aws-account", "accounts", "list", "AWS: an allowed account id (repeatable)."),
+    FieldFlag("--gcp-service-account", "serviceAccounts", "list", "GCP: an allowed service account (repeatable)."),
+    FieldFlag("--gcp-project", "projectIDs", "list", "GCP: an allowed project id (repeatable)."),
+    FieldFlag("--azure-resource-group", "resourceGroups", "list", "Azure: an allowed resource group (repeatable)."),
+    FieldFlag("--azure-subscription-id", "subscriptionIDs", "list", "Azure: an allowed subscription (repeatable)."),
+    FieldFlag("--azure-object-id", "objectIDs", "list", "Azure: an allowed managed identity object id."),
+    FieldFlag("--azure-audience", "audience", "str", "Azure: the token audience (default https://management.azure.com/)."),
+    FieldFlag("--jwks-url", "jwksURL", "str", "GCP/Azure: where the signing keys are fetched (default the cloud's)."),
+    FieldFlag("--iid-roots", "iidRoots", "str", "AWS: the PEM file of the instance identity certificates."),
+    FieldFlag("--instance-age", "instanceAge", "str", "AWS/GCP: the oldest instance allowed (e.g. 1h)."),
+    FieldFlag("--disable-custom-sans", "disableCustomSANs", "flag", "Cloud types: only the instance's own names."),
+    FieldFlag("--disable-trust-on-first-use", "disableTrustOnFirstUse", "flag",
+              "Cloud types: allow more than one certificate per instance."),
+)
+
+
+class FieldsType:
+    """Types whose credential is plain ca.json members (X5C roots, an OIDC client, ...)."""
+
+    def __init__(self, type_name: str, members: tuple[str, ...], required: tuple[str, ...]) -> None:
+        """``members``: the ca.json members it takes; ``required``: the flags it cannot do without."""
+        self.type_name, self.members, self.required = type_name, frozenset(members), required
+
+    def update(self, entry: dict[str, Any], options: ProvisionerOptions) -> dict[str, Any]:
+        if options.create or options.public_key is not None:
+            raise BadRequest(f"a {self.type_name} provisioner has no JWK: --create and --public-key do not apply")
+        foreign = sorted(set(options.settings) - self.members)
+        if foreign:
+            flags = [f.flag for f in FIELD_FLAGS if f.member in foreign]
+            raise BadRequest(f"{', '.join(flags)} do not apply to a {self.type_name} provisioner")
+        return {**entry, **options.settings}
+
+    def new(self, name: str, options: ProvisionerOptions) -> dict[str, Any]:
+        entry = self.update({"type": self.type_name, "name": name}, options)
+        missing = [f.flag for f in FIELD_FLAGS if f.flag in self.required and not entry.get(f.member)]
+        if missing:
+            raise BadRequest(f"a {self.type_name} provisioner needs {' and '.join(missing)}")
+        return entry
+
+
+CREDENTIAL_HANDLERS: dict[str, CredentialHandler] = {
+    "JWK": JwkType(),
+    "ACME": AcmeType(),
+    "X5C": FieldsType("X5C", ("roots",), ("--x5c-roots",)),
+    "OIDC": FieldsType("OIDC", ("clientID", "clientSecret", "configurationEndpoint", "admins", "domains", "groups",
+                                "listenAddress", "tenantID", "acrValues", "amrValues"),
+                       ("--client-id", "--configuration-endpoint")),
+    "K8SSA": FieldsType("K8sSA", ("publicKeys",), ("--pem-keys",)),
+    "NEBULA": FieldsType("Nebula", ("roots",), ("--nebula-root",)),
+    "AWS": FieldsType("AWS", ("accounts", "iidRoots", "instanceAge", "disableCustomSANs", "disableTrustOnFirstUse"),
+                      ("--iid-roots",)),
+    "GCP": FieldsType("GCP", ("serviceAccounts", "projectIDs", "instanceAge", "disableCustomSANs",
+                              "disableTrustOnFirstUse", "jwksURL"), ()),
+    "AZURE": FieldsType("Azure", ("tenantID", "resourceGroups", "subscriptionIDs", "objectIDs", "audience",
+                                  "disableCustomSANs", "disableTrustOnFirstUse", "jwksURL"), ("--tenant-id",)),
+}
 
 
 def credential_handler(name: str) -> CredentialHandler:

@@ -5,14 +5,15 @@ from __future__ import annotations
 import base64
 import os
 import time
+from pathlib import Path
 from typing import Any, Sequence
 
 from cryptography import x509
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric.types import PrivateKeyTypes
 
-from appliance.errors import NotFound
-from appliance.jose import sign
+from appliance.errors import BadRequest, NotFound
+from appliance.jose import sign, sign_xeddsa
 from appliance.jose.jwk import JWK
 
 #: step's one-time token lifetime (the CA accepts at most 5 minutes).
@@ -47,6 +48,12 @@ def provisioner_token(key: JWK, *, provisioner: str, ca_url: str, endpoint: str,
     return sign(claims, key)
 
 
+def _x5c_signed(claims: dict[str, Any], chain: Sequence[x509.Certificate], key: PrivateKeyTypes) -> str:
+    """``claims`` signed by ``key``, the certificate chain in the ``x5c`` header."""
+    x5c = [base64.b64encode(c.public_bytes(serialization.Encoding.DER)).decode("ascii") for c in chain]
+    return sign(claims, JWK.from_pyca(key), headers={"x5c": x5c})
+
+
 def renew_token(chain: Sequence[x509.Certificate], key: PrivateKeyTypes, *, ca_url: str,
                 now: float | None = None) -> str:
     """A renew token signed by the certificate's own key, the chain in the ``x5c`` header."""
@@ -59,15 +66,72 @@ def renew_token(chain: Sequence[x509.Certificate], key: PrivateKeyTypes, *, ca_u
     }
     if common_names:
         claims["sub"] = str(common_names[0].value)
-    x5c = [base64.b64encode(c.public_bytes(serialization.Encoding.DER)).decode("ascii") for c in chain]
-    return sign(claims, JWK.from_pyca(key), headers={"x5c": x5c})
+    return _x5c_signed(claims, chain, key)
 
 
-def find_jwk_provisioner(provisioners: list[dict[str, Any]], name: str, kid: str | None = None) -> dict[str, Any]:
-    """The JWK provisioner called ``name`` (and with key id ``kid`` when given)."""
+def x5c_token(chain: Sequence[x509.Certificate], key: PrivateKeyTypes, *, provisioner: str, ca_url: str,
+              endpoint: str, subject: str, root_fingerprint: str, sans: Sequence[str] = (),
+              now: float | None = None) -> str:
+    """An X5C provisioner's token (``step ca token --x5c-cert --x5c-key``): the audience
+    carries ``#x5c/<provisioner>`` so that the CA finds the provisioner."""
+    claims: dict[str, Any] = {
+        "iss": provisioner,
+        "aud": f"{audience(ca_url, endpoint)}#x5c/{provisioner}",
+        "sub": subject,
+        "sha": root_fingerprint,
+        **_times(now),
+        "jti": os.urandom(32).hex(),
+    }
+    if endpoint == "sign":
+        claims["sans"] = list(sans) or [subject]
+    return _x5c_signed(claims, chain, key)
+
+
+def find_provisioner(provisioners: list[dict[str, Any]], name: str, kid: str | None = None) -> dict[str, Any]:
+    """The provisioner called ``name`` (a JWK one with key id ``kid`` when given)."""
     for provisioner in provisioners:
         key = provisioner.get("key") or {}
-        if (str(provisioner.get("type", "")).upper() == "JWK" and provisioner.get("name") == name
-                and (kid is None or key.get("kid") == kid)):
+        if provisioner.get("name") == name and (kid is None or key.get("kid") == kid):
             return provisioner
-    raise NotFound(f"the CA has no JWK provisioner named '{name}'" + (f" with kid '{kid}'" if kid else ""))
+    raise NotFound(f"the CA has no provisioner named '{name}'" + (f" with kid '{kid}'" if kid else ""))
+
+
+def nebula_token(certificate_pem: bytes, key_pem: bytes, *, provisioner: str, ca_url: str, endpoint: str,
+                 subject: str, sans: Sequence[str] = (), now: float | None = None) -> str:
+    """A Nebula provisioner's token (``step ca token --nebula-cert --nebula-key``): signed
+    (XEdDSA) by the host's X25519 key, its Nebula certificate in the ``nebula`` header."""
+    certificate, key = _nebula_pem(certificate_pem, "NEBULA CERTIFICATE"), _nebula_pem(key_pem, "NEBULA X25519 PRIVATE KEY")
+    claims: dict[str, Any] = {
+        "iss": provisioner,
+        "aud": f"{audience(ca_url, endpoint)}#nebula/{provisioner}",
+        "sub": subject,
+        **_times(now),
+        "jti": os.urandom(32).hex(),
+    }
+    if endpoint == "sign" and sans:
+        claims["sans"] = list(sans)
+    return sign_xeddsa(claims, key, {"nebula": base64.b64encode(certificate).decode("ascii")})
+
+
+def _nebula_pem(data: bytes, label: str) -> bytes:
+    """The bytes of the first ``label`` PEM block in ``data``."""
+    begin, end = f"-----BEGIN {label}-----".encode(), f"-----END {label}-----".encode()
+    start, stop = data.find(begin), data.find(end)
+    if start < 0 or stop < start:
+        raise BadRequest(f"no {label} in the file")
+    try:
+        return base64.b64decode(b"".join(data[start + len(begin):stop].split()), validate=True)
+    except ValueError:
+        raise BadRequest(f"the {label} is not base64") from None
+
+
+#: Where Kubernetes mounts a pod's service-account token.
+K8SSA_TOKEN_PATH = "/var/run/secrets/kubernetes.io/serviceaccount/token"
+
+
+def service_account_token(path: Path) -> str:
+    """A Kubernetes service-account token read from its file (K8sSA provisioners)."""
+    try:
+        return path.read_text(encoding="ascii").strip()
+    except (OSError, UnicodeDecodeError) as exc:
+        raise BadRequest(f"cannot read the service-account token {path}: {exc}") from None

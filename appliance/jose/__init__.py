@@ -9,7 +9,15 @@ from __future__ import annotations
 from appliance.jose.errors import DecryptionFailed, InvalidKey, InvalidToken
 from appliance.jose.jwe import decrypt, decrypt_jwk, encrypt, encrypt_jwk
 from appliance.jose.jwk import algorithm_for, generate_jwk, key_from_dict, public_dict, thumbprint
-from appliance.jose.jws import SIGNATURE_ALGORITHMS, PublicKey, UnverifiedToken, sign, verification_key
+from appliance.jose.jws import (
+    SIGNATURE_ALGORITHMS,
+    PublicKey,
+    UnverifiedToken,
+    sign,
+    sign_hmac,
+    sign_xeddsa,
+    verification_key,
+)
 
 __all__ = [
     "SIGNATURE_ALGORITHMS",
@@ -27,6 +35,8 @@ __all__ = [
     "key_from_dict",
     "public_dict",
     "sign",
+    "sign_hmac",
+    "sign_xeddsa",
     "thumbprint",
     "verification_key",
 ]

@@ -9,6 +9,8 @@ only then verify; claims are never used before :meth:`UnverifiedToken.verify`.
 
 from __future__ import annotations
 
+import hashlib
+import hmac
 import json
 from dataclasses import dataclass, field
 from typing import Any
@@ -19,7 +21,8 @@ from cryptography.hazmat.primitives.asymmetric import ec, ed25519, padding, rsa
 from cryptography.hazmat.primitives.asymmetric.utils import encode_dss_signature
 from jwcrypto import jws as jwcrypto_jws
 
-from appliance.jose.b64 import b64decode
+from appliance.jose import xeddsa
+from appliance.jose.b64 import b64decode, b64encode
 from appliance.jose.errors import InvalidToken
 from appliance.jose.jwk import JWK, algorithm_for
 from appliance.pki import bounded_json
@@ -29,6 +32,12 @@ SIGNATURE_ALGORITHMS = frozenset(
     {"ES256", "ES384", "ES512", "RS256", "RS384", "RS512", "PS256", "PS384", "PS512", "EdDSA"}
 )
 MAX_TOKEN_LENGTH = 64 * 1024
+#: Parsed only when asked (``allow_special``), each verified only by its own method: step's
+#: AWS tokens are HS256 over the instance identity signature (:meth:`UnverifiedToken.verify_hmac`),
+#: its Nebula tokens XEdDSA by the host's X25519 key (:meth:`UnverifiedToken.verify_xeddsa`).
+HMAC_ALGORITHMS = frozenset({"HS256"})
+XEDDSA = "XEdDSA"
+SPECIAL_ALGORITHMS = HMAC_ALGORITHMS | {XEDDSA}
 
 
 def sign(claims: dict[str, Any], key: JWK, *, alg: str | None = None,
@@ -45,6 +54,23 @@ def sign(claims: dict[str, Any], key: JWK, *, alg: str | None = None,
     token.allowed_algs = sorted(SIGNATURE_ALGORITHMS)
     token.add_signature(key, alg=algorithm, protected=json.dumps(protected, separators=(",", ":")))
     return token.serialize(compact=True)
+
+
+def sign_hmac(claims: dict[str, Any], secret: bytes) -> str:
+    """An HS256 compact JWS of ``claims`` (step's AWS identity tokens)."""
+    header = b64encode(json.dumps({"alg": "HS256", "typ": "JWT"}, separators=(",", ":")).encode())
+    payload = b64encode(json.dumps(claims, separators=(",", ":")).encode())
+    signature = hmac.new(secret, f"{header}.{payload}".encode("ascii"), hashlib.sha256).digest()
+    return f"{header}.{payload}.{b64encode(signature)}"
+
+
+def sign_xeddsa(claims: dict[str, Any], x25519_private_key: bytes, headers: dict[str, Any]) -> str:
+    """An XEdDSA compact JWS of ``claims`` (step's Nebula tokens)."""
+    protected = {"alg": XEDDSA, "typ": "JWT", **headers}
+    header = b64encode(json.dumps(protected, separators=(",", ":")).encode())
+    payload = b64encode(json.dumps(claims, separators=(",", ":")).encode())
+    signature = xeddsa.sign(x25519_private_key, f"{header}.{payload}".encode("ascii"))
+    return f"{header}.{payload}.{b64encode(signature)}"
 
 
 PublicKey = ec.EllipticCurvePublicKey | rsa.RSAPublicKey | ed25519.Ed25519PublicKey
@@ -102,8 +128,9 @@ class UnverifiedToken:
     signature: bytes = field(repr=False)
 
     @classmethod
-    def parse(cls, token: str) -> UnverifiedToken:
-        """Parse a compact JWS with a JSON object payload; ``InvalidToken`` if malformed."""
+    def parse(cls, token: str, *, allow_special: bool = False) -> UnverifiedToken:
+        """Parse a compact JWS with a JSON object payload; ``InvalidToken`` if malformed.
+        ``allow_special`` admits HS256 and XEdDSA tokens, which only their own methods verify."""
         if not isinstance(token, str) or not token or len(token) > MAX_TOKEN_LENGTH:
             raise InvalidToken("malformed token: empty or too long")
         parts = token.split(".")
@@ -116,7 +143,8 @@ class UnverifiedToken:
         if not isinstance(header, dict) or not isinstance(claims, dict):
             raise InvalidToken("malformed token: header and payload must be JSON objects")
         alg = header.get("alg")
-        if not isinstance(alg, str) or alg not in SIGNATURE_ALGORITHMS:
+        if not isinstance(alg, str) or (alg not in SIGNATURE_ALGORITHMS
+                                        and not (allow_special and alg in SPECIAL_ALGORITHMS)):
             raise InvalidToken(f"token algorithm must be one of {', '.join(sorted(SIGNATURE_ALGORITHMS))}")
         if "crit" in header:
             raise InvalidToken("token has critical header parameters that are not understood")
@@ -129,8 +157,25 @@ class UnverifiedToken:
 
     def verify(self, key: JWK | PublicKey) -> dict[str, Any]:
         """Check the signature with ``key``; the (now trusted) claims."""
+        if self.algorithm in SPECIAL_ALGORITHMS:
+            raise InvalidToken(f"token signature does not verify ({self.algorithm} where a key signature is needed)")
         try:
             _verify_signature(self.algorithm, verification_key(key), self.signature, self.signing_input)
         except (InvalidSignature, ValueError):
             raise InvalidToken("token signature does not verify") from None
+        return self.claims
+
+    def verify_hmac(self, secret: bytes) -> dict[str, Any]:
+        """Check an HS256 signature made with ``secret``; the claims."""
+        if self.algorithm not in HMAC_ALGORITHMS or not secret:
+            raise InvalidToken("token signature does not verify")
+        expected = hmac.new(secret, self.signing_input, hashlib.sha256).digest()
+        if not hmac.compare_digest(expected, self.signature):
+            raise InvalidToken("token signature does not verify")
+        return self.claims
+
+    def verify_xeddsa(self, x25519_public_key: bytes) -> dict[str, Any]:
+        """Check an XEdDSA signature by an X25519 key; the claims."""
+        if self.algorithm != XEDDSA or not xeddsa.verify(x25519_public_key, self.signature, self.signing_input):
+            raise InvalidToken("token signature does not verify")
         return self.claims

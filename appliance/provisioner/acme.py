@@ -17,18 +17,12 @@ from typing import Any
 
 from appliance.errors import BadRequest, Unauthorized
 from appliance.jose import UnverifiedToken
+from appliance.provisioner.checks import config_strings
 from appliance.provisioner.base import Provisioner, ProvisionerContext, RevokeAuthorization, SignOptions
 from appliance.provisioner.types import PROVISIONER_TYPES
 
 CHALLENGE_TYPES = ("http-01", "dns-01", "tls-alpn-01")
 DEFAULT_PORTS = {"http-01": 80, "tls-alpn-01": 443}
-
-
-def _strings(config: dict[str, Any], name: str, where: str) -> tuple[str, ...]:
-    value = config.get(name) or []
-    if not isinstance(value, list) or not all(isinstance(v, str) for v in value):
-        raise BadRequest(f"{where}: '{name}' must be a list of strings")
-    return tuple(value)
 
 
 class ACMEProvisioner(Provisioner):
@@ -39,7 +33,7 @@ class ACMEProvisioner(Provisioner):
     def __init__(self, config: dict[str, Any], context: ProvisionerContext) -> None:
         super().__init__(config, context)
         where = f"provisioner '{self.name}'"
-        self.challenges = _strings(config, "challenges", where) or CHALLENGE_TYPES
+        self.challenges = config_strings(config, "challenges", where) or CHALLENGE_TYPES
         unknown = sorted(set(self.challenges) - set(CHALLENGE_TYPES))
         if unknown:
             raise BadRequest(f"{where}: unsupported challenges {', '.join(unknown)}")
@@ -47,7 +41,7 @@ class ACMEProvisioner(Provisioner):
         self.require_eab = bool(config.get("requireEAB", False))
         self.terms_of_service = str(config.get("termsOfService") or "")
         self.website = str(config.get("website") or "")
-        self.caa_identities = _strings(config, "caaIdentities", where)
+        self.caa_identities = config_strings(config, "caaIdentities", where)
         self.challenge_ports = self._ports(config.get("challengePorts"), where)
         resolver = config.get("challengeResolver") or ""
         if not isinstance(resolver, str):

@@ -48,6 +48,11 @@ class SignOptions:
     subject: str
     names: Names
     token: TokenUse
+    #: The credential's own end (an X5C leaf, ...): certificates never outlive it.
+    not_after_limit: datetime.datetime | None = None
+    #: Any name the request asks for (an OIDC admin, K8sSA): the policies still apply;
+    #: an empty ``subject`` then means the request's common name.
+    any_name: bool = False
 
 
 @dataclass(frozen=True)
@@ -57,6 +62,8 @@ class RevokeAuthorization:
     provisioner: Provisioner
     serial: str
     token: TokenUse
+    #: Any serial (an OIDC admin's ID token), not only ``serial``.
+    any_serial: bool = False
 
 
 class Provisioner(abc.ABC):
@@ -79,6 +86,12 @@ class Provisioner(abc.ABC):
     @property
     def id(self) -> str:
         return f"{self.name}:{self.credential_id}"
+
+    @property
+    def token_id(self) -> str:
+        """How a token finds this provisioner without ``iss``/``kid`` (step-ca's
+        ``GetIDForToken``): an audience ``#fragment``, an OIDC client id, a tenant."""
+        return self.id
 
     @property
     def extension(self) -> ProvisionerExtension:

@@ -12,13 +12,30 @@ from appliance.jose import UnverifiedToken
 from appliance.provisioner.base import Provisioner, ProvisionerContext
 from appliance.provisioner.extension import ProvisionerExtension
 from appliance.provisioner.acme import ACMEProvisioner
+from appliance.provisioner.aws import AWSProvisioner
+from appliance.provisioner.azure import AzureProvisioner
+from appliance.provisioner.gcp import GCPProvisioner
 from appliance.provisioner.jwk import JWKProvisioner
+from appliance.provisioner.k8ssa import K8sSAProvisioner, is_service_account_token
+from appliance.provisioner.nebula import NebulaProvisioner
+from appliance.provisioner.oidc import OIDCProvisioner
+from appliance.provisioner.x5c import X5CProvisioner
 from appliance.provisioner.types import provisioner_type
 
 log = logging.getLogger(__name__)
 
 #: The implementation of each built type (``types.BUILT_TYPES``).
-IMPLEMENTATIONS: dict[str, type[Provisioner]] = {"JWK": JWKProvisioner, "ACME": ACMEProvisioner}
+IMPLEMENTATIONS: dict[str, type[Provisioner]] = {
+    "JWK": JWKProvisioner,
+    "ACME": ACMEProvisioner,
+    "X5C": X5CProvisioner,
+    "OIDC": OIDCProvisioner,
+    "K8SSA": K8sSAProvisioner,
+    "AWS": AWSProvisioner,
+    "GCP": GCPProvisioner,
+    "AZURE": AzureProvisioner,
+    "NEBULA": NebulaProvisioner,
+}
 MAX_LIMIT = 100
 
 
@@ -32,6 +49,9 @@ class Collection:
                 raise BadRequest(f"two provisioners share the id '{p.id}'")
             self._by_id[p.id] = p
         self._by_kid = {p.credential_id: p for p in provisioners}
+        self._by_token_id: dict[str, Provisioner] = {}
+        for p in provisioners:
+            self._by_token_id.setdefault(p.token_id, p)
         self._order = list(self._by_id)
         self.notices = notices
 
@@ -58,15 +78,35 @@ class Collection:
         return (self._by_id[i] for i in self._order)
 
     def for_token(self, token: UnverifiedToken) -> Provisioner:
-        """The provisioner a token names by ``iss`` and the ``kid`` header."""
-        issuer, kid = token.claims.get("iss"), token.header.get("kid")
-        found = self._by_id.get(f"{issuer}:{kid}") if isinstance(issuer, str) and isinstance(kid, str) else None
-        if found is None and kid is None and isinstance(issuer, str):
+        """The provisioner a token names, found as step-ca's ``LoadByToken`` does: an
+        audience ``#fragment`` (X5C, AWS, GCP), ``iss`` with the ``kid`` header (JWK),
+        ``iss`` alone when one provisioner has that name, then the token ids of the
+        identity types: a Kubernetes service-account token (K8sSA), ``azp``, ``tid`` or the
+        first audience (OIDC client id, Azure tenant). The provisioner then verifies everything."""
+        claims = token.claims
+        issuer, kid = claims.get("iss"), token.header.get("kid")
+        audience = claims.get("aud")
+        listed = [audience] if isinstance(audience, str) else audience if isinstance(audience, list) else []
+        audiences = [a for a in listed if isinstance(a, str)]
+        for value in audiences:
+            found = self._by_token_id.get(value.partition("#")[2] or "\0")
+            if found is not None:
+                return found
+        if isinstance(issuer, str):
+            found = self._by_id.get(f"{issuer}:{kid}") if isinstance(kid, str) else None
             named = [p for p in self._by_id.values() if p.name == issuer]
-            found = named[0] if len(named) == 1 else None
-        if found is None:
-            raise Unauthorized("token names no provisioner of this CA (iss/kid)")
-        return found
+            if found is None and len(named) == 1 and (kid is None or named[0].kind.name != "JWK"):
+                found = named[0]
+            if found is not None:
+                return found
+        if is_service_account_token(claims):
+            found = next((p for p in self._by_id.values() if isinstance(p, K8sSAProvisioner)), None)
+            if found is not None:
+                return found
+        for candidate in (claims.get("azp"), claims.get("tid"), *audiences[:1]):
+            if isinstance(candidate, str) and candidate in self._by_token_id:
+                return self._by_token_id[candidate]
+        raise Unauthorized("token names no provisioner of this CA (iss/kid)")
 
     def for_certificate(self, certificate: x509.Certificate) -> Provisioner:
         """The provisioner recorded in a certificate's provisioner extension."""

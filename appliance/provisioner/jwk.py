@@ -22,7 +22,7 @@ from appliance.provisioner.base import (
     SignOptions,
     TokenUse,
 )
-from appliance.provisioner.names import Names
+from appliance.provisioner.checks import requested_sans
 from appliance.provisioner.token import check_times, string_claim
 from appliance.provisioner.types import PROVISIONER_TYPES
 
@@ -81,10 +81,8 @@ class JWKProvisioner(Provisioner):
 
     def authorize_sign(self, token: UnverifiedToken) -> SignOptions:
         claims, use = self._authorize(token, "sign")
-        sans = claims.get("sans") or [claims["sub"]]
-        if not isinstance(sans, list) or not all(isinstance(s, str) and s for s in sans):
-            raise Unauthorized("token 'sans' claim must be a list of names")
-        return SignOptions(provisioner=self, subject=claims["sub"], names=Names.parse(sans), token=use)
+        names = requested_sans(claims, [claims["sub"]])
+        return SignOptions(provisioner=self, subject=claims["sub"], names=names, token=use)
 
     def authorize_revoke(self, token: UnverifiedToken) -> RevokeAuthorization:
         claims, use = self._authorize(token, "revoke")

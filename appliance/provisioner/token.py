@@ -33,9 +33,11 @@ def _numeric_date(claims: dict[str, Any], name: str) -> datetime.datetime | None
         raise Unauthorized(f"malformed token: '{name}' is out of range") from None
 
 
-def check_times(claims: dict[str, Any], now: datetime.datetime) -> TokenTimes:
-    """``exp`` required; ``nbf`` (or ``iat``) required; lifetime at most 5 min;
-    1 min leeway on each bound."""
+def check_times(claims: dict[str, Any], now: datetime.datetime,
+                max_lifetime: datetime.timedelta | None = MAX_LIFETIME) -> TokenTimes:
+    """``exp`` required; ``nbf`` (or ``iat``) required; lifetime at most ``max_lifetime``
+    (5 min for one-time tokens; ``None`` for identity tokens that an IdP or a cloud
+    signs for longer); 1 min leeway on each bound."""
     expires = _numeric_date(claims, "exp")
     issued = _numeric_date(claims, "iat")
     not_before = _numeric_date(claims, "nbf") or issued
@@ -43,8 +45,8 @@ def check_times(claims: dict[str, Any], now: datetime.datetime) -> TokenTimes:
         raise Unauthorized("token has no expiry (exp)")
     if not_before is None:
         raise Unauthorized("token has neither nbf nor iat")
-    if expires - not_before > MAX_LIFETIME:
-        raise Unauthorized("token lifetime (exp - nbf) exceeds 5 minutes")
+    if max_lifetime is not None and expires - not_before > max_lifetime:
+        raise Unauthorized(f"token lifetime (exp - nbf) exceeds {int(max_lifetime.total_seconds() // 60)} minutes")
     if now > expires + LEEWAY:
         raise Unauthorized("token has expired")
     if now < not_before - LEEWAY:

@@ -23,16 +23,16 @@ class ProvisionerType:
 
 PROVISIONER_TYPES: dict[str, ProvisionerType] = {t.name: t for t in (
     ProvisionerType("JWK", 1, built=True),
-    ProvisionerType("OIDC", 2, built=False),
-    ProvisionerType("GCP", 3, built=False),
-    ProvisionerType("AWS", 4, built=False),
-    ProvisionerType("AZURE", 5, built=False),
+    ProvisionerType("OIDC", 2, built=True),
+    ProvisionerType("GCP", 3, built=True),
+    ProvisionerType("AWS", 4, built=True),
+    ProvisionerType("AZURE", 5, built=True),
     ProvisionerType("ACME", 6, built=True),
-    ProvisionerType("X5C", 7, built=False),
-    ProvisionerType("K8SSA", 8, built=False),
+    ProvisionerType("X5C", 7, built=True),
+    ProvisionerType("K8SSA", 8, built=True),
     ProvisionerType("SSHPOP", 9, built=False),
     ProvisionerType("SCEP", 10, built=False),
-    ProvisionerType("NEBULA", 11, built=False),
+    ProvisionerType("NEBULA", 11, built=True),
 )}
 BUILT_TYPES = tuple(name for name, t in PROVISIONER_TYPES.items() if t.built)
 TYPE_NAMES_BY_CODE = {t.code: t.name for t in PROVISIONER_TYPES.values()}

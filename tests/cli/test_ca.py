@@ -83,7 +83,7 @@ def test_token_with_a_wrong_password_fails_without_output(bootstrapped: Client, 
     wrong.write_text("not the password\n")
     result = bootstrapped.run("ca", "token", "x.example", "--provisioner", "admin", "--password-file", wrong)
     assert result.exit_code == 1 and result.stdout == "" and "wrong password" in result.stderr
-    assert "no JWK provisioner named 'nobody'" in bootstrapped.fails(
+    assert "no provisioner named 'nobody'" in bootstrapped.fails(
         "ca", "token", "x.example", "--provisioner", "nobody", "--password-file", server.ca.password_file)
 
 

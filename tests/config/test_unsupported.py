@@ -41,8 +41,8 @@ EXAMPLES: dict[str, tuple[dict[str, Any], str]] = {
         {"provisioner": {"webhooks": [{"name": "w", "url": "https://h", "secret": "c2VjcmV0LXNlY3JldA=="}]}},
         "'authority.provisioners[0] (provisioner 'admin@ca.test').webhooks'"),
     "authority.provisioners[].type": (
-        {"extra_provisioner": {"type": "OIDC", "name": "google", "clientID": "x", "configurationEndpoint": "y"}},
-        "'authority.provisioners[1] (provisioner 'google').type' = \"OIDC\""),
+        {"extra_provisioner": {"type": "SCEP", "name": "routers"}},
+        "'authority.provisioners[1] (provisioner 'routers').type' = \"SCEP\""),
     "authority.claims.disableSmallstepExtensions": (
         {"authority": {"claims": {"disableSmallstepExtensions": True}}},
         "'authority.claims.disableSmallstepExtensions' = true"),

@@ -1,0 +1,81 @@
+"""The Nebula provisioner: tokens signed (XEdDSA) by a Nebula host's X25519 key,
+its Nebula certificate in the ``nebula`` header (step-ca's ``Nebula`` type).
+
+ca.json (step-ca's fields): ``roots`` (the PEM of the Nebula CA certificates,
+base64-encoded as step-ca writes it, or plain PEM), ``claims``, ``options``.
+The certificate's name and IPs bound the names: the token's ``sans`` (default:
+the name and the IPs) must be among them, and so must the request's; certificates
+never outlive the Nebula certificate.
+"""
+
+from __future__ import annotations
+
+import base64
+import binascii
+from typing import Any
+
+from appliance.errors import Unauthorized
+from appliance.jose import InvalidToken, UnverifiedToken
+from appliance.provisioner.base import Provisioner, ProvisionerContext, RevokeAuthorization, SignOptions, TokenUse
+from appliance.provisioner.checks import replay_key, requested_sans
+from appliance.provisioner.names import Names
+from appliance.provisioner.nebula_cert import MalformedCertificate, NebulaCertificate, load_ca_pool, verify
+from appliance.provisioner.token import check_times, string_claim
+from appliance.provisioner.types import PROVISIONER_TYPES
+
+
+class NebulaProvisioner(Provisioner):
+    """step-ca's ``Nebula`` type."""
+
+    kind = PROVISIONER_TYPES["NEBULA"]
+
+    def __init__(self, config: dict[str, Any], context: ProvisionerContext) -> None:
+        super().__init__(config, context)
+        self.pool = load_ca_pool(config.get("roots"), f"provisioner '{self.name}'")
+
+    @property
+    def credential_id(self) -> str:
+        """Empty, as step-ca writes it in the provisioner extension of Nebula certificates."""
+        return ""
+
+    @property
+    def token_id(self) -> str:
+        return f"nebula/{self.name}"
+
+    def _authorize(self, token: UnverifiedToken, endpoint: str) -> tuple[dict[str, Any], NebulaCertificate, TokenUse]:
+        header = token.header.get("nebula")
+        if not isinstance(header, str):
+            raise Unauthorized("token has no nebula certificate header")
+        try:
+            certificate = NebulaCertificate.from_bytes(base64.b64decode(header, validate=True))
+        except (ValueError, binascii.Error, MalformedCertificate):
+            raise Unauthorized("token nebula header is not a Nebula certificate") from None
+        now = self.context.now()
+        verify(certificate, self.pool, now)
+        if certificate.is_ca:
+            raise Unauthorized("token is signed by a Nebula CA, not a host")
+        try:
+            claims = token.verify_xeddsa(certificate.public_key)
+        except InvalidToken:
+            raise Unauthorized("token signature does not match the Nebula certificate's key") from None
+        if claims.get("iss") != self.name:
+            raise Unauthorized("token issuer (iss) does not name this provisioner")
+        if not self.context.audiences.matches(claims.get("aud"), endpoint):
+            raise Unauthorized(f"token audience (aud) is not this CA's /{endpoint} endpoint")
+        times = check_times(claims, now)
+        string_claim(claims, "sub")
+        return claims, certificate, TokenUse(token_id=replay_key(token), expires_at=times.expires_at)
+
+    def authorize_sign(self, token: UnverifiedToken) -> SignOptions:
+        claims, certificate, use = self._authorize(token, "sign")
+        allowed = Names.parse([certificate.name, *(str(ip.ip) for ip in certificate.ips)])
+        names = requested_sans(claims, list(allowed.as_strings()))
+        outside = names.outside(allowed)
+        if outside:
+            raise Unauthorized(f"token names {', '.join(outside)} are not in the Nebula certificate")
+        return SignOptions(provisioner=self, subject=claims["sub"], names=names, token=use,
+                           not_after_limit=certificate.not_after)
+
+    def authorize_revoke(self, token: UnverifiedToken) -> RevokeAuthorization:
+        claims, _, use = self._authorize(token, "revoke")
+        return RevokeAuthorization(provisioner=self, serial=claims["sub"], token=use)
