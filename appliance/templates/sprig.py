@@ -1,0 +1,716 @@
+"""The sprig (v3) functions step-ca's templates may call, with sprig's semantics.
+
+Only pure functions: nothing that reads the environment, files, the network or a
+random source (``env``, ``expandenv``, ``getHostByName``, ``rand*``, ``uuidv4``,
+``genPrivateKey``, ``now`` ... are absent, so a template using them fails to parse).
+"""
+
+from __future__ import annotations
+
+import base64
+import hashlib
+import json
+import re
+import zlib
+from typing import Any, Callable
+
+from appliance.templates.errors import TemplateError, TemplateFail
+from appliance.templates.execute import Function
+from appliance.templates.values import (
+    INVALID,
+    GoObject,
+    Int64,
+    StrList,
+    StrMap,
+    format_value,
+    json_float,
+    kind,
+    truth,
+    type_name,
+)
+
+
+def strval(value: Any) -> str:
+    """sprig's ``strval``: strings as they are, anything else as ``%v``."""
+    if isinstance(value, str):
+        return value
+    if isinstance(value, bytes):
+        return value.decode("utf-8", "replace")
+    return format_value(value)
+
+
+def _empty(value: Any) -> bool:
+    if value is None or value is INVALID:
+        return True
+    if isinstance(value, GoObject):
+        return False
+    return not truth(value)
+
+
+def _to_int(value: Any) -> int:
+    """spf13/cast ``ToInt64E`` with sprig's ignore-the-error: 0 when it does not convert."""
+    if isinstance(value, bool):
+        return int(value)
+    if isinstance(value, int):
+        return int(value)
+    if isinstance(value, float):
+        if value != value or value in (float("inf"), float("-inf")):
+            return -(1 << 63)
+        return int(value)
+    if isinstance(value, str):
+        try:
+            return int(value, 0) if not re.fullmatch(r"[+-]?0[0-9]+", value) else 0
+        except ValueError:
+            return 0
+    return 0
+
+
+def _to_float(value: Any) -> float:
+    if isinstance(value, bool):
+        return float(value)
+    if isinstance(value, (int, float)):
+        return float(value)
+    if isinstance(value, str):
+        try:
+            return float(value) if re.fullmatch(r"[+-]?(\d+\.?\d*|\.\d+)([eE][+-]?\d+)?", value) else 0.0
+        except ValueError:
+            return 0.0
+    return 0.0
+
+
+def _wrap64(value: int) -> Int64:
+    value &= (1 << 64) - 1
+    return Int64(value - (1 << 64) if value >= 1 << 63 else value)
+
+
+def _div(a: Any, b: Any) -> Int64:
+    x, y = _to_int(a), _to_int(b)
+    if y == 0:
+        raise TemplateError("runtime error: integer divide by zero")
+    quotient = abs(x) // abs(y)
+    return _wrap64(quotient if (x >= 0) == (y >= 0) else -quotient)
+
+
+def _mod(a: Any, b: Any) -> Int64:
+    x, y = _to_int(a), _to_int(b)
+    if y == 0:
+        raise TemplateError("runtime error: integer divide by zero")
+    remainder = abs(x) % abs(y)
+    return _wrap64(remainder if x >= 0 else -remainder)
+
+
+def _list_of(value: Any, name: str) -> list[Any]:
+    if isinstance(value, list):
+        return value
+    raise TemplateError(f"Cannot find {name} on type {kind(value)}")
+
+
+def _strslice(value: Any) -> list[str]:
+    if isinstance(value, list):
+        return [strval(item) for item in value if item is not None]
+    if value is None or value is INVALID:
+        return []
+    return [strval(value)]
+
+
+def _title(text: str) -> str:
+    out, previous = [], " "
+    for char in text:
+        separator = not (previous.isalnum() or previous == "_") if ord(previous) < 0x80 else previous.isspace()
+        out.append(char.upper() if separator else char)
+        previous = char
+    return "".join(out)
+
+
+def _untitle(text: str) -> str:
+    out, previous = [], " "
+    for char in text:
+        out.append(char.lower() if previous.isspace() else char)
+        previous = char
+    return "".join(out)
+
+
+def _substr(start: int, end: int, text: str) -> str:
+    raw = text.encode()
+    if start < 0:
+        piece = raw[:end]
+    elif end < 0 or end > len(raw):
+        piece = raw[start:]
+    else:
+        if start > end:
+            raise TemplateError(f"slice bounds out of range [{start}:{end}]")
+        piece = raw[start:end]
+    return piece.decode("utf-8", "replace")
+
+
+def _trunc(count: int, text: str) -> str:
+    raw = text.encode()
+    if count < 0 and len(raw) + count > 0:
+        return raw[len(raw) + count:].decode("utf-8", "replace")
+    if count >= 0 and len(raw) > count:
+        return raw[:count].decode("utf-8", "replace")
+    return text
+
+
+def _indent(spaces: int, text: str) -> str:
+    pad = " " * spaces
+    return pad + text.replace("\n", "\n" + pad)
+
+
+def _quote(*values: Any) -> str:
+    from appliance.templates.values import go_string_quote
+    return " ".join(go_string_quote(strval(value)) for value in values if value is not None)
+
+
+def _squote(*values: Any) -> str:
+    return " ".join(f"'{strval(value)}'" for value in values if value is not None)
+
+
+def _cat(*values: Any) -> str:
+    return " ".join(format_value(value) for value in values if value is not None)
+
+
+def _split(separator: str, text: str) -> StrMap:
+    return StrMap({f"_{index}": part for index, part in enumerate(_go_split(text, separator))})
+
+
+def _go_split(text: str, separator: str, limit: int = -1) -> list[str]:
+    if separator == "":
+        chars = list(text)
+        if limit > 0 and len(chars) > limit:
+            return chars[:limit - 1] + ["".join(chars[limit - 1:])]
+        return chars
+    if limit == 0:
+        return []
+    return text.split(separator, limit - 1) if limit > 0 else text.split(separator)
+
+
+def _json_text(value: Any, indent: bool = False, escape: bool = True) -> str:
+    """Go's ``encoding/json`` of a value (sorted map keys, HTML escaped unless ``escape`` is off)."""
+    text = _encode(value, "  " if indent else None, 0)
+    if escape:
+        text = text.replace("<", "\\u003c").replace(">", "\\u003e").replace("&", "\\u0026")
+    return text
+
+
+def _encode(value: Any, indent: str | None, level: int) -> str:
+    if value is None or value is INVALID:
+        return "null"
+    if isinstance(value, GoObject):
+        return _encode(value.json_value, indent, level)
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    if isinstance(value, int):
+        return str(value)
+    if isinstance(value, float):
+        return json_float(value)
+    if isinstance(value, str):
+        return _json_string(value)
+    if isinstance(value, bytes):
+        return _json_string(base64.b64encode(value).decode())
+    if isinstance(value, dict):
+        items = [(str(key), value[key]) for key in sorted(value, key=str)]
+        if not items:
+            return "{}"
+        parts = [f"{_json_string(k)}:{' ' if indent is not None else ''}{_encode(v, indent, level + 1)}"
+                 for k, v in items]
+        return _join("{", "}", parts, indent, level)
+    if isinstance(value, list):
+        if not value:
+            return "[]"
+        return _join("[", "]", [_encode(v, indent, level + 1) for v in value], indent, level)
+    raise TemplateError(f"json: unsupported type: {type_name(value)}")
+
+
+def _join(open_: str, close: str, parts: list[str], indent: str | None, level: int) -> str:
+    if indent is None:
+        return open_ + ",".join(parts) + close
+    inner = "\n" + indent * (level + 1)
+    return open_ + inner + ("," + inner).join(parts) + "\n" + indent * level + close
+
+
+def _json_string(text: str) -> str:
+    out = ['"']
+    for char in text:
+        code = ord(char)
+        if char in '"\\':
+            out.append("\\" + char)
+        elif char == "\n":
+            out.append("\\n")
+        elif char == "\r":
+            out.append("\\r")
+        elif char == "\t":
+            out.append("\\t")
+        elif code < 0x20 or code in (0x2028, 0x2029):
+            out.append(f"\\u{code:04x}")
+        elif 0xD800 <= code <= 0xDFFF:
+            out.append("\ufffd")
+        else:
+            out.append(char)
+    out.append('"')
+    return "".join(out)
+
+
+def _to_json(value: Any) -> str:
+    try:
+        return _json_text(value)
+    except (TemplateError, ValueError):
+        return ""
+
+
+def _from_json(text: str) -> Any:
+    try:
+        return json.loads(text)
+    except ValueError:
+        return {}
+
+
+def _b64dec(text: str) -> str:
+    try:
+        return base64.b64decode(text.encode(), validate=True).decode("utf-8", "replace")
+    except (ValueError, UnicodeEncodeError) as exc:
+        return f"illegal base64 data: {exc}"
+
+
+def _b32dec(text: str) -> str:
+    try:
+        return base64.b32decode(text.encode()).decode("utf-8", "replace")
+    except (ValueError, UnicodeEncodeError) as exc:
+        return f"illegal base32 data: {exc}"
+
+
+_UNSUPPORTED_REGEX = re.compile(r"\(\?[=!<]|\(\?P?<[^>]*>|\\[1-9]|\\[AZz]|\(\?[a-zA-Z]*[^)imsU:a-zA-Z-]")
+
+
+def _regex(pattern: str) -> re.Pattern[str]:
+    """A Go RE2 pattern compiled by Python's ``re``; constructs RE2 lacks are refused."""
+    if _UNSUPPORTED_REGEX.search(pattern.replace("(?P<", "(?<").replace("(?<", "(?P<", 0)):
+        if re.search(r"\(\?[=!]|\(\?<[=!]|\\[1-9]", pattern):
+            raise TemplateError(f"error parsing regexp: invalid or unsupported Perl syntax: {pattern!r}")
+    try:
+        return re.compile(pattern.replace("(?P<", "(?P<").replace("(?<", "(?P<"))
+    except re.error as exc:
+        raise TemplateError(f"error parsing regexp: {exc}") from None
+
+
+def _regex_match(pattern: str, text: str) -> bool:
+    try:
+        return _regex(pattern).search(text) is not None
+    except TemplateError:
+        return False
+
+
+def _find_all(pattern: str, text: str, limit: int) -> StrList:
+    found = [match.group(0) for match in _regex(pattern).finditer(text)]
+    return StrList(found if limit < 0 else found[:limit])
+
+
+def _expand(template: str, match: re.Match[str]) -> str:
+    """Go's ``Regexp.Expand``: ``$1``, ``${1}``, ``$name``, ``${name}``, ``$$``."""
+    out: list[str] = []
+    index = 0
+    while index < len(template):
+        dollar = template.find("$", index)
+        if dollar < 0:
+            out.append(template[index:])
+            break
+        out.append(template[index:dollar])
+        rest = template[dollar + 1:]
+        if rest.startswith("$"):
+            out.append("$")
+            index = dollar + 2
+            continue
+        braced = re.match(r"\{(\w+)\}", rest)
+        bare = re.match(r"\w+", rest)
+        found = braced or bare
+        if not found:
+            out.append("$")
+            index = dollar + 1
+            continue
+        name = found.group(1) if braced else found.group(0)
+        index = dollar + 1 + found.end()
+        try:
+            group = match.group(int(name)) if name.isdigit() else match.group(name)
+        except (IndexError, re.error):
+            group = ""
+        out.append(group or "")
+    return "".join(out)
+
+
+def _replace_all(pattern: str, text: str, replacement: str) -> str:
+    return _regex(pattern).sub(lambda match: _expand(replacement, match), text)
+
+
+def _replace_literal(pattern: str, text: str, replacement: str) -> str:
+    return _regex(pattern).sub(lambda _: replacement, text)
+
+
+def _regex_split(pattern: str, text: str, limit: int) -> StrList:
+    if limit == 0:
+        return StrList()
+    compiled = _regex(pattern)
+    if pattern and text == "":
+        return StrList([""])
+    parts, start = [], 0
+    for match in compiled.finditer(text):
+        if limit > 0 and len(parts) == limit - 1:
+            break
+        if match.end() == 0:
+            continue
+        parts.append(text[start:match.start()])
+        start = match.end()
+    parts.append(text[start:])
+    return StrList(parts)
+
+
+def _go_quote_meta(text: str) -> str:
+    return "".join("\\" + c if c in "\\.+*?()|[]{}^$" else c for c in text)
+
+
+def _dict(*values: Any) -> dict[str, Any]:
+    result: dict[str, Any] = {}
+    items = list(values)
+    if len(items) % 2:
+        items.append("")
+    for index in range(0, len(items), 2):
+        result[strval(items[index])] = items[index + 1]
+    return result
+
+
+def _get(mapping: dict[str, Any], key: str) -> Any:
+    return mapping.get(key, "") if mapping is not None else ""
+
+
+def _set(mapping: dict[str, Any], key: str, value: Any) -> dict[str, Any]:
+    mapping[key] = value
+    return mapping
+
+
+def _unset(mapping: dict[str, Any], key: str) -> dict[str, Any]:
+    mapping.pop(key, None)
+    return mapping
+
+
+def _keys(*mappings: dict[str, Any]) -> StrList:
+    return StrList(key for mapping in mappings if mapping for key in mapping)
+
+
+def _pick(mapping: dict[str, Any], *keys: str) -> dict[str, Any]:
+    return {key: mapping[key] for key in keys if mapping and key in mapping}
+
+
+def _omit(mapping: dict[str, Any], *keys: str) -> dict[str, Any]:
+    return {key: value for key, value in (mapping or {}).items() if key not in keys}
+
+
+def _dig(*args: Any) -> Any:
+    if len(args) < 3:
+        raise TemplateError("dig needs at least three arguments")
+    mapping, default, keys = args[-1], args[-2], args[:-2]
+    if not isinstance(mapping, dict):
+        raise TemplateError(f"interface conversion: interface {{}} is {type_name(mapping)}, not map[string]interface {{}}")
+    for position, key in enumerate(keys):
+        if not isinstance(key, str):
+            raise TemplateError(f"interface conversion: interface {{}} is {type_name(key)}, not string")
+        if key not in mapping:
+            return default
+        if position == len(keys) - 1:
+            return mapping[key]
+        mapping = mapping[key]
+        if not isinstance(mapping, dict):
+            raise TemplateError(f"interface conversion: interface {{}} is {type_name(mapping)}, "
+                                "not map[string]interface {}")
+    return default
+
+
+def _first(value: Any) -> Any:
+    items = _sequence(value, "first")
+    return items[0] if items else None
+
+
+def _last(value: Any) -> Any:
+    items = _sequence(value, "last")
+    return items[-1] if items else None
+
+
+def _rest(value: Any) -> Any:
+    items = _sequence(value, "rest")
+    return list(items[1:]) if items else None
+
+
+def _initial(value: Any) -> Any:
+    items = _sequence(value, "initial")
+    return list(items[:-1]) if items else None
+
+
+def _sequence(value: Any, name: str) -> list[Any]:
+    if isinstance(value, list):
+        return value
+    raise TemplateError(f"Cannot find {name} on type {kind(value) if value is not None else 'invalid'}")
+
+
+def _reverse(value: Any) -> list[Any]:
+    return list(reversed(_sequence(value, "reverse")))
+
+
+def _uniq(value: Any) -> list[Any]:
+    out: list[Any] = []
+    for item in _sequence(value, "uniq"):
+        if not any(_deep_equal(item, seen) for seen in out):
+            out.append(item)
+    return out
+
+
+def _compact(value: Any) -> list[Any]:
+    return [item for item in _sequence(value, "compact") if not _empty(item)]
+
+
+def _append(value: Any, item: Any) -> list[Any]:
+    if value is None:
+        return [item]
+    return list(_sequence(value, "append")) + [item]
+
+
+def _prepend(value: Any, item: Any) -> list[Any]:
+    if value is None:
+        return [item]
+    return [item] + list(_sequence(value, "prepend"))
+
+
+def _concat(*lists: Any) -> list[Any]:
+    out: list[Any] = []
+    for item in lists:
+        if not isinstance(item, list):
+            raise TemplateError(f"Cannot concat type {kind(item)} as list")
+        out.extend(item)
+    return out
+
+
+def _has(needle: Any, haystack: Any) -> bool:
+    if haystack is None:
+        return False
+    return any(_deep_equal(needle, item) for item in _sequence(haystack, "has"))
+
+
+def _without(value: Any, *omit: Any) -> list[Any]:
+    return [item for item in _sequence(value, "without") if not any(_deep_equal(item, o) for o in omit)]
+
+
+def _sprig_slice(value: Any, *indexes: Any) -> Any:
+    items = _sequence(value, "slice")
+    if not items:
+        return None
+    start = _to_int(indexes[0]) if indexes else 0
+    end = _to_int(indexes[1]) if len(indexes) > 1 else len(items)
+    if not 0 <= start <= end <= len(items):
+        raise TemplateError(f"slice bounds out of range [{start}:{end}]")
+    return list(items[start:end])
+
+
+def _deep_equal(first: Any, second: Any) -> bool:
+    if type_name(first) != type_name(second):
+        return False
+    return bool(first == second)
+
+
+def _sort_alpha(value: Any) -> StrList:
+    if isinstance(value, list):
+        return StrList(sorted(_strslice(value), key=lambda s: s.encode()))
+    return StrList([strval(value)])
+
+
+def _default(default: Any, *given: Any) -> Any:
+    if not given or _empty(given[0]):
+        return default
+    return given[0]
+
+
+def _coalesce(*values: Any) -> Any:
+    for value in values:
+        if not _empty(value):
+            return value
+    return None
+
+
+def _ternary(true_value: Any, false_value: Any, condition: bool) -> Any:
+    return true_value if condition else false_value
+
+
+def _kind_of(value: Any) -> str:
+    if isinstance(value, Int64):
+        return "int64"
+    return kind(value)
+
+
+def _type_of(value: Any) -> str:
+    return type_name(value)
+
+
+def _until(count: int) -> list[int]:
+    step = 1 if count >= 0 else -1
+    return list(range(0, count, step))
+
+
+def _seq(*params: int) -> str:
+    if len(params) == 1:
+        start, stop, step = 1, params[0], 1 if params[0] >= 1 else -1
+    elif len(params) == 2:
+        start, stop = params
+        step = 1 if stop >= start else -1
+    elif len(params) == 3:
+        start, step, stop = params
+        if step == 0 or (stop > start and step < 0) or (stop < start and step > 0):
+            return ""
+    else:
+        return ""
+    values = list(range(start, stop + (1 if step > 0 else -1), step))
+    return " ".join(str(v) for v in values)
+
+
+def _plural(one: str, many: str, count: int) -> str:
+    return one if count == 1 else many
+
+
+def _fail(message: str) -> str:
+    raise TemplateFail(message)
+
+
+def _f(call: Callable[..., Any], *params: str, variadic: bool = False) -> Function:
+    return Function(call, params, variadic)
+
+
+SPRIG: dict[str, Function] = {
+    # strings
+    "trim": _f(str.strip, "string"),
+    "trimAll": _f(lambda cut, s: s.strip(cut), "string", "string"),
+    "trimall": _f(lambda cut, s: s.strip(cut), "string", "string"),
+    "trimPrefix": _f(lambda p, s: s[len(p):] if s.startswith(p) else s, "string", "string"),
+    "trimSuffix": _f(lambda p, s: s[:-len(p)] if p and s.endswith(p) else s, "string", "string"),
+    "upper": _f(str.upper, "string"),
+    "lower": _f(str.lower, "string"),
+    "title": _f(_title, "string"),
+    "untitle": _f(_untitle, "string"),
+    "repeat": _f(lambda n, s: s * n if n >= 0 else _raise("strings: negative Repeat count"), "int", "string"),
+    "substr": _f(_substr, "int", "int", "string"),
+    "nospace": _f(lambda s: "".join(c for c in s if not c.isspace()), "string"),
+    "trunc": _f(_trunc, "int", "string"),
+    "contains": _f(lambda sub, s: sub in s, "string", "string"),
+    "hasPrefix": _f(lambda p, s: s.startswith(p), "string", "string"),
+    "hasSuffix": _f(lambda p, s: s.endswith(p), "string", "string"),
+    "quote": _f(_quote, "any", variadic=True),
+    "squote": _f(_squote, "any", variadic=True),
+    "cat": _f(_cat, "any", variadic=True),
+    "indent": _f(_indent, "int", "string"),
+    "nindent": _f(lambda n, s: "\n" + _indent(n, s), "int", "string"),
+    "replace": _f(lambda old, new, s: _go_replace(s, old, new), "string", "string", "string"),
+    "plural": _f(_plural, "string", "string", "int"),
+    "swapcase": _f(str.swapcase, "string"),
+    # hashes and encodings
+    "sha1sum": _f(lambda s: hashlib.sha1(s.encode()).hexdigest(), "string"),
+    "sha256sum": _f(lambda s: hashlib.sha256(s.encode()).hexdigest(), "string"),
+    "adler32sum": _f(lambda s: str(zlib.adler32(s.encode())), "string"),
+    "b64enc": _f(lambda s: base64.b64encode(s.encode()).decode(), "string"),
+    "b64dec": _f(_b64dec, "string"),
+    "b32enc": _f(lambda s: base64.b32encode(s.encode()).decode(), "string"),
+    "b32dec": _f(_b32dec, "string"),
+    # conversions
+    "toString": _f(strval, "any"),
+    "toStrings": _f(lambda v: StrList(_strslice(v)), "any"),
+    "atoi": _f(lambda s: _to_int(s) if re.fullmatch(r"[+-]?\d+", s) else 0, "string"),
+    "int": _f(lambda v: int(_to_int(v)), "any"),
+    "int64": _f(lambda v: _wrap64(_to_int(v)), "any"),
+    "float64": _f(_to_float, "any"),
+    "split": _f(_split, "string", "string"),
+    "splitList": _f(lambda sep, s: StrList(_go_split(s, sep)), "string", "string"),
+    "splitn": _f(lambda sep, n, s: StrMap({f"_{i}": p for i, p in enumerate(_go_split(s, sep, n))}),
+                 "string", "int", "string"),
+    "join": _f(lambda sep, v: sep.join(_strslice(v)), "string", "any"),
+    "sortAlpha": _f(_sort_alpha, "any"),
+    "until": _f(_until, "int"),
+    "seq": _f(_seq, "int", variadic=True),
+    # arithmetic (int64, as sprig)
+    "add1": _f(lambda v: _wrap64(_to_int(v) + 1), "any"),
+    "add": _f(lambda *v: _wrap64(sum(_to_int(x) for x in v)), "any", variadic=True),
+    "sub": _f(lambda a, b: _wrap64(_to_int(a) - _to_int(b)), "any", "any"),
+    "mul": _f(lambda a, *v: _wrap64(_product([_to_int(a)] + [_to_int(x) for x in v])), "any", "any", variadic=True),
+    "div": _f(_div, "any", "any"),
+    "mod": _f(_mod, "any", "any"),
+    "max": _f(lambda a, *v: _wrap64(max([_to_int(a)] + [_to_int(x) for x in v])), "any", "any", variadic=True),
+    "min": _f(lambda a, *v: _wrap64(min([_to_int(a)] + [_to_int(x) for x in v])), "any", "any", variadic=True),
+    "biggest": _f(lambda a, *v: _wrap64(max([_to_int(a)] + [_to_int(x) for x in v])), "any", "any", variadic=True),
+    # defaults and flow
+    "default": _f(_default, "any", "any", variadic=True),
+    "empty": _f(_empty, "any"),
+    "coalesce": _f(_coalesce, "any", variadic=True),
+    "all": _f(lambda *v: all(not _empty(x) for x in v), "any", variadic=True),
+    "any": _f(lambda *v: any(not _empty(x) for x in v), "any", variadic=True),
+    "ternary": _f(_ternary, "any", "any", "bool"),
+    "fail": _f(_fail, "string"),
+    # JSON
+    "toJson": _f(_to_json, "any"),
+    "mustToJson": _f(_json_text, "any"),
+    "toPrettyJson": _f(lambda v: _json_text(v, indent=True), "any"),
+    "toRawJson": _f(lambda v: _json_text(v, escape=False), "any"),
+    "fromJson": _f(_from_json, "string"),
+    # regular expressions (Go RE2 patterns, through Python's re)
+    "regexMatch": _f(_regex_match, "string", "string"),
+    "mustRegexMatch": _f(lambda p, s: _regex(p).search(s) is not None, "string", "string"),
+    "regexFindAll": _f(_find_all, "string", "string", "int"),
+    "regexFind": _f(lambda p, s: (m.group(0) if (m := _regex(p).search(s)) else ""), "string", "string"),
+    "regexReplaceAll": _f(_replace_all, "string", "string", "string"),
+    "regexReplaceAllLiteral": _f(_replace_literal, "string", "string", "string"),
+    "regexSplit": _f(_regex_split, "string", "string", "int"),
+    "regexQuoteMeta": _f(_go_quote_meta, "string"),
+    # lists
+    "list": _f(lambda *v: list(v), "any", variadic=True),
+    "tuple": _f(lambda *v: list(v), "any", variadic=True),
+    "first": _f(_first, "any"),
+    "last": _f(_last, "any"),
+    "rest": _f(_rest, "any"),
+    "initial": _f(_initial, "any"),
+    "reverse": _f(_reverse, "any"),
+    "uniq": _f(_uniq, "any"),
+    "compact": _f(_compact, "any"),
+    "append": _f(_append, "any", "any"),
+    "push": _f(_append, "any", "any"),
+    "prepend": _f(_prepend, "any", "any"),
+    "concat": _f(_concat, "any", variadic=True),
+    "has": _f(_has, "any", "any"),
+    "without": _f(_without, "any", "any", variadic=True),
+    "slice": _f(_sprig_slice, "any", "any", variadic=True),
+    # dicts
+    "dict": _f(_dict, "any", variadic=True),
+    "get": _f(_get, "map", "string"),
+    "set": _f(_set, "map", "string", "any"),
+    "unset": _f(_unset, "map", "string"),
+    "hasKey": _f(lambda m, k: m is not None and k in m, "map", "string"),
+    "keys": _f(_keys, "map", variadic=True),
+    "pick": _f(_pick, "map", "string", variadic=True),
+    "omit": _f(_omit, "map", "string", variadic=True),
+    "dig": _f(_dig, "any", variadic=True),
+    # reflection
+    "kindOf": _f(_kind_of, "any"),
+    "kindIs": _f(lambda target, v: _kind_of(v) == target, "string", "any"),
+    "typeOf": _f(_type_of, "any"),
+    "typeIs": _f(lambda target, v: _type_of(v) == target, "string", "any"),
+    "deepEqual": _f(_deep_equal, "any", "any"),
+}
+
+
+def _raise(message: str) -> Any:
+    raise TemplateError(message)
+
+
+def _product(values: list[int]) -> int:
+    result = 1
+    for value in values:
+        result = _wrap64(result * value)
+    return result
+
+
+def _go_replace(text: str, old: str, new: str) -> str:
+    if old == "":
+        if text == "":
+            return new
+        return new + new.join(text) + new
+    return text.replace(old, new)
