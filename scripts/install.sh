@@ -9,7 +9,7 @@ SUDO=""
 [ "$(id -u)" -eq 0 ] || SUDO="sudo"
 
 runtime_debs=(python3 python3-venv python3-dev gcc libpcsclite-dev swig openssl)
-test_debs=(softhsm2 opensc openssh-client openssh-server lego dehydrated pebble systemd postgresql-client)
+test_debs=(softhsm2 opensc openssh-client openssh-server lego dehydrated pebble systemd postgresql-client golang-go golang-github-masterminds-sprig-dev)
 
 debs=("${runtime_debs[@]}")
 extras="all"

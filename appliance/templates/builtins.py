@@ -29,7 +29,7 @@ def _eq(first: Any, *others: Any) -> bool:
     for other in others:
         k2 = _basic(other)
         if k1 != k2:
-            if first is not INVALID and other is not INVALID:
+            if k1 != "invalid" and k2 != "invalid":
                 raise TemplateError(_INCOMPATIBLE)
             continue
         if k1 == "other":
@@ -111,7 +111,7 @@ def _slice(item: Any, *indexes: Any) -> Any:
         raise TemplateError(f"invalid slice index: {bounds[1]} > {indexes[2]}")
     piece = raw[bounds[0]:bounds[1]]
     if isinstance(item, str):
-        return bytes(piece).decode("utf-8", "replace")  # type: ignore[arg-type]
+        return bytes(piece).decode("utf-8", "replace")
     return type(item)(piece)
 
 
@@ -142,7 +142,7 @@ def _println(*args: Any) -> str:
 def _eval_args(args: tuple[Any, ...]) -> str:
     if len(args) == 1 and isinstance(args[0], str):
         return args[0]
-    return _sprint(*args)
+    return _sprint(*("<no value>" if arg is None or arg is INVALID else arg for arg in args))
 
 
 def _html(*args: Any) -> str:

@@ -241,7 +241,7 @@ class _State:
         if isinstance(first, Pipe):
             return self.pipeline(dot, first)
         if isinstance(first, Constant):
-            return first.value
+            return self.ideal(first)
         if isinstance(first, Dot):
             return dot
         if isinstance(first, Nil):
@@ -352,10 +352,17 @@ class _State:
         assert isinstance(node, Constant)
         return self.constant(node, param)
 
+    def ideal(self, node: Constant) -> Any:
+        """A literal as an untyped Go constant: ints must fit Go's int."""
+        value = node.value
+        if isinstance(value, int) and not isinstance(value, bool) and not -(1 << 63) <= value < (1 << 63):
+            raise self.error(f"{node.number} overflows int")
+        return value
+
     def constant(self, node: Constant, param: str) -> Any:
         value = node.value
         if param in ("any", "value", "any_raw"):
-            return value
+            return self.ideal(node)
         if param == "bool":
             if isinstance(value, bool):
                 return value
@@ -377,10 +384,12 @@ class _State:
     def validate(self, value: Any, param: str) -> Any:
         if param in ("any_raw", "value"):
             return value
-        if value is INVALID or (value is None and param != "any"):
+        if value is INVALID:
             if param in ("any", "map", "list", "strings"):
                 return None
             raise self.error(f"invalid value; expected {_GO_TYPES.get(param, param)}")
+        if value is None and param != "any":
+            raise self.error(f"wrong type for value; expected {_GO_TYPES.get(param, param)}; got interface {{}}")
         if param == "any":
             return value
         if _assignable(value, param):

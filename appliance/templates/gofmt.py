@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass
 from typing import Any
 
@@ -34,6 +35,8 @@ def _pad(text: str, spec: _Spec, numeric: bool = False) -> str:
     if spec.zero and numeric:
         sign = text[0] if text[:1] in "+- " else ""
         return sign + "0" * fill + text[len(sign):]
+    if spec.zero:
+        return "0" * fill + text
     return " " * fill + text
 
 
@@ -96,10 +99,27 @@ def _string(text: str, verb: str, spec: _Spec) -> str:
     return _pad(hexed, spec)
 
 
-def _bad(verb: str, value: Any) -> str:
+def _bad(verb: str, value: Any, spec: _Spec | None = None) -> str:
     if value is None or value is INVALID:
         return f"%!{verb}(<nil>)"
-    return f"%!{verb}({type_name(value)}={format_value(value)})"
+    return f"%!{verb}({type_name(value)}={format_one('v', value, spec or _Spec())})"
+
+
+def _hex_float(value: float, verb: str, spec: _Spec) -> str:
+    if verb == "b":
+        if value == 0:
+            return "0p-1074"
+        m, e = math.frexp(abs(value))
+        bits = int(m * (1 << 53))
+        return f"{'-' if value < 0 else ''}{bits}p{e - 53:+d}"
+    text = value.hex()
+    sign = "-" if text.startswith("-") else ""
+    body = text.lstrip("-")[2:]
+    digits, exponent = body.split("p")
+    mantissa = digits.rstrip("0").rstrip(".")
+    exp = int(exponent)
+    out = f"{sign}0x{mantissa}p{'-' if exp < 0 else '+'}{abs(exp):02d}"
+    return _pad(out.upper() if verb == "X" else out, spec)
 
 
 def format_one(verb: str, value: Any, spec: _Spec) -> str:
@@ -107,45 +127,42 @@ def format_one(verb: str, value: Any, spec: _Spec) -> str:
     if verb == "T":
         return _pad(type_name(value), spec)
     if value is None or value is INVALID:
-        return _pad("<nil>", spec) if verb in "vs" else _bad(verb, value)
+        return _pad("<nil>", spec) if verb == "v" else _bad(verb, value)
     if isinstance(value, bool):
         return _pad(format_value(value), spec) if verb in "vt" else _bad(verb, value)
     if isinstance(value, int):
         if verb in "vdboOxX":
             return _integer(value, "d" if verb == "v" else verb, spec)
+        valid = 0 <= value <= 0x10FFFF and not 0xD800 <= value <= 0xDFFF
         if verb == "c":
-            return _pad(chr(value) if 0 <= value <= 0x10FFFF else "\ufffd", spec)
+            return _pad(chr(value) if valid else "\ufffd", spec)
         if verb == "q":
-            return _pad("'" + go_string_quote(chr(value))[1:-1].replace("'", "\\'").replace('\\"', '"') + "'", spec)
+            char = chr(value) if valid else "\ufffd"
+            return _pad("'" + go_string_quote(char)[1:-1].replace("'", "\\'").replace('\\"', '"') + "'", spec)
         if verb == "U":
-            return _pad(f"U+{value:04X}", spec)
-        if verb in "eEfFgG":
-            return _bad(verb, value)
-        return _bad(verb, value)
+            return _pad(f"U+{value & ((1 << 64) - 1):04X}", spec)
+        return _bad(verb, value, spec)
     if isinstance(value, float):
         if verb in "veEfFgG":
             return _float(value, verb, spec)
-        return _bad(verb, value)
+        if verb in "xXb":
+            return _hex_float(value, verb, spec)
+        return _bad(verb, value, spec)
     if isinstance(value, str):
         if verb in "svqxX":
             return _string(value, verb, spec)
-        return _bad(verb, value)
-    if isinstance(value, (list, dict)):
-        if verb == "v" or (verb == "s" and _all_strings(value)):
-            return _pad(format_value(value, spec.plus), spec)
-        return _bad(verb, value) if not isinstance(value, list) else _list(value, verb, spec)
-    return _pad(format_value(value), spec) if verb in "vs" else _bad(verb, value)
-
-
-def _all_strings(value: Any) -> bool:
+        return _bad(verb, value, spec)
     if isinstance(value, list):
-        return all(isinstance(item, str) for item in value)
-    return False
+        return "[" + " ".join(_element(verb, item, spec) for item in value) + "]"
+    if isinstance(value, dict):
+        return "map[" + " ".join(f"{format_one(verb, key, spec)}:{_element(verb, value[key], spec)}"
+                                 for key in sorted(value)) + "]"
+    return _pad(format_value(value), spec) if verb in "vs" else _bad(verb, value, spec)
 
 
-def _list(value: list[Any], verb: str, spec: _Spec) -> str:
-    """Verbs apply element by element to a slice: ``[%d %d]``."""
-    return "[" + " ".join(format_one(verb, item, spec) for item in value) + "]"
+def _element(verb: str, value: Any, spec: _Spec) -> str:
+    """An element of a slice or map: a nil interface prints as <nil> whatever the verb."""
+    return _pad("<nil>", spec) if value is None else format_one(verb, value, spec)
 
 
 def sprintf(template: str, args: list[Any]) -> str:
@@ -192,9 +209,8 @@ def sprintf(template: str, args: list[Any]) -> str:
             continue
         value = args[used]
         used += 1
-        if verb not in "vsqdboOxXcUeEfFgGtT":
-            out.append(_bad(verb, value))
-            continue
+        if verb == "v":
+            spec.plus = False
         out.append(format_one(verb, value, spec))
     if used < len(args):
         extra = ", ".join("<nil>" if a is None or a is INVALID else f"{type_name(a)}={format_value(a)}"

@@ -423,10 +423,10 @@ class Parser:
     def number(self, item: Item) -> Constant:
         text = item.text
         if item.kind == "char":
-            value = _unquote(Item("string", '"' + text[1:-1].replace('"', '\\"') + '"', item.pos))
-            if len(value) != 1:
+            char = _unquote(Item("string", '"' + text[1:-1].replace('"', '\\"') + '"', item.pos))
+            if len(char) != 1:
                 raise self.error(f"malformed character constant: {text}", item)
-            return Constant(ord(value), number=text)
+            return Constant(ord(char), number=text)
         if text.endswith("i"):
             raise self.error(f"complex constants are not supported: {text}", item)
         clean = text.replace("_", "")
@@ -444,6 +444,8 @@ class Parser:
                 value = int(clean, 10)
         except ValueError:
             raise self.error(f"bad number syntax: {text!r}", item) from None
+        if isinstance(value, float) and value in (float("inf"), float("-inf")):
+            raise self.error(f"illegal number syntax: {text!r}", item)
         if isinstance(value, float) and value.is_integer() and not any(c in clean.lower() for c in ".ep"):
             value = int(value)
         return Constant(value, number=text)

@@ -262,14 +262,18 @@ def _from_json(text: str) -> Any:
     try:
         return json.loads(text)
     except ValueError:
-        return {}
+        return None
+
+
+_B64 = frozenset("ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/=")
 
 
 def _b64dec(text: str) -> str:
+    bad = next((i for i, c in enumerate(text) if c not in _B64), None)
     try:
         return base64.b64decode(text.encode(), validate=True).decode("utf-8", "replace")
-    except (ValueError, UnicodeEncodeError) as exc:
-        return f"illegal base64 data: {exc}"
+    except (ValueError, UnicodeEncodeError):
+        return f"illegal base64 data at input byte {bad if bad is not None else len(text) - len(text) % 4}"
 
 
 def _b32dec(text: str) -> str:
@@ -300,8 +304,20 @@ def _regex_match(pattern: str, text: str) -> bool:
         return False
 
 
+def _go_finditer(compiled: re.Pattern[str], text: str) -> list[re.Match[str]]:
+    """Go's successive matches: an empty match abutting the previous match is dropped."""
+    found: list[re.Match[str]] = []
+    previous_end = -1
+    for match in compiled.finditer(text):
+        if match.start() == match.end() and match.start() == previous_end:
+            continue
+        found.append(match)
+        previous_end = match.end()
+    return found
+
+
 def _find_all(pattern: str, text: str, limit: int) -> StrList:
-    found = [match.group(0) for match in _regex(pattern).finditer(text)]
+    found = [match.group(0) for match in _go_finditer(_regex(pattern), text)]
     return StrList(found if limit < 0 else found[:limit])
 
 
@@ -337,12 +353,22 @@ def _expand(template: str, match: re.Match[str]) -> str:
     return "".join(out)
 
 
+def _substitute(pattern: str, text: str, replace: Callable[[re.Match[str]], str]) -> str:
+    out, start = [], 0
+    for match in _go_finditer(_regex(pattern), text):
+        out.append(text[start:match.start()])
+        out.append(replace(match))
+        start = match.end()
+    out.append(text[start:])
+    return "".join(out)
+
+
 def _replace_all(pattern: str, text: str, replacement: str) -> str:
-    return _regex(pattern).sub(lambda match: _expand(replacement, match), text)
+    return _substitute(pattern, text, lambda match: _expand(replacement, match))
 
 
 def _replace_literal(pattern: str, text: str, replacement: str) -> str:
-    return _regex(pattern).sub(lambda _: replacement, text)
+    return _substitute(pattern, text, lambda _: replacement)
 
 
 def _regex_split(pattern: str, text: str, limit: int) -> StrList:
@@ -351,15 +377,17 @@ def _regex_split(pattern: str, text: str, limit: int) -> StrList:
     compiled = _regex(pattern)
     if pattern and text == "":
         return StrList([""])
-    parts, start = [], 0
-    for match in compiled.finditer(text):
+    parts: list[str] = []
+    begin = end = 0
+    for match in _go_finditer(compiled, text):
         if limit > 0 and len(parts) == limit - 1:
             break
-        if match.end() == 0:
-            continue
-        parts.append(text[start:match.start()])
-        start = match.end()
-    parts.append(text[start:])
+        end = match.start()
+        if match.end() != 0:
+            parts.append(text[begin:end])
+        begin = match.end()
+    if end != len(text):
+        parts.append(text[begin:])
     return StrList(parts)
 
 
@@ -510,6 +538,10 @@ def _sprig_slice(value: Any, *indexes: Any) -> Any:
 def _deep_equal(first: Any, second: Any) -> bool:
     if type_name(first) != type_name(second):
         return False
+    if isinstance(first, list):
+        return len(first) == len(second) and all(_deep_equal(a, b) for a, b in zip(first, second))
+    if isinstance(first, dict):
+        return first.keys() == second.keys() and all(_deep_equal(first[k], second[k]) for k in first)
     return bool(first == second)
 
 
@@ -592,7 +624,7 @@ SPRIG: dict[str, Function] = {
     "untitle": _f(_untitle, "string"),
     "repeat": _f(lambda n, s: s * n if n >= 0 else _raise("strings: negative Repeat count"), "int", "string"),
     "substr": _f(_substr, "int", "int", "string"),
-    "nospace": _f(lambda s: "".join(c for c in s if not c.isspace()), "string"),
+    "nospace": _f(lambda s: "".join(chr(b) for b in s.encode() if not chr(b).isspace()), "string"),
     "trunc": _f(_trunc, "int", "string"),
     "contains": _f(lambda sub, s: sub in s, "string", "string"),
     "hasPrefix": _f(lambda p, s: s.startswith(p), "string", "string"),

@@ -28,11 +28,11 @@ class Int64(int):
     """A Go ``int64`` (sprig's arithmetic returns them)."""
 
 
-class StrList(list):  # type: ignore[type-arg]
+class StrList(list):
     """A Go ``[]string`` (what sprig's string-list functions return)."""
 
 
-class StrMap(dict):  # type: ignore[type-arg]
+class StrMap(dict):
     """A Go ``map[string]string``."""
 
 
