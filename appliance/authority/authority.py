@@ -16,6 +16,7 @@ from appliance.authority.leaf import IssuanceFailed, LeafSigner
 from appliance.pki.pem import fingerprint, load_certificates, to_pem
 from appliance.authority.renew_token import verify_renew_token
 from appliance.authority.request import authorised_names, csr_common_name, csr_public_key, validity
+from appliance.authority.templating import Profile, render_profile, template_data
 from appliance.config import CaConfig
 from appliance.db.interfaces import CertificateRecord, Database, RevocationRecord
 from appliance.errors import BadRequest, Conflict, NotImplementedFeature, Unauthorized
@@ -194,6 +195,31 @@ class Authority:
         if refused:
             raise NamesRefused(refused)
 
+    def _profile(self, provisioner: Provisioner, csr: x509.CertificateSigningRequest,
+                 public_key: CertificatePublicKeyTypes, common_name: str, names: Names,
+                 claims: dict[str, Any] | None = None, user: dict[str, Any] | None = None) -> Profile:
+        """The provisioner's template (step-ca's default leaf template unless configured)
+        rendered for this request; the policies apply to the names it certifies."""
+        data = template_data(provisioner.x509_options, common_name=common_name, names=names, csr=csr,
+                             claims=claims, user=user)
+        profile = render_profile(provisioner.x509_options, data, public_key)
+        self._check_policy(provisioner, profile.common_name, profile.names)
+        return profile
+
+    def _issue_profile(self, profile: Profile, provisioner: Provisioner, public_key: CertificatePublicKeyTypes,
+                       not_before: datetime.datetime, not_after: datetime.datetime,
+                       token: TokenUse | None = None) -> IssuedCertificate:
+        extension = provisioner.extension.to_extension()
+        if any(item.oid == extension.oid for item in profile.extensions):
+            raise BadRequest("certificate template: the provisioner extension is the CA's to set")
+        extensions = [*profile.extensions, x509.Extension(extension.oid, False, extension)]
+        return self._issue(
+            lambda: self.leaf_signer.new_from_profile(subject=profile.subject, extensions=extensions,
+                                                      public_key=public_key, not_before=not_before,
+                                                      not_after=not_after),
+            profile.names.as_strings(), provisioner.name, token,
+        )
+
     def sign(self, request: SignRequest) -> IssuedCertificate:
         public_key = csr_public_key(request.csr)
         token = UnverifiedToken.parse(request.token)
@@ -201,16 +227,12 @@ class Authority:
         options = provisioner.authorize_sign(token)
         names = authorised_names(request.csr, options.subject, options.names)
         self._check_policy(provisioner, options.subject, names)
+        profile = self._profile(provisioner, request.csr, public_key, options.subject, names,
+                                claims=options.claims, user=request.template_data)
         now = self._now()
         not_before, not_after = validity(now, self.config.authority.backdate, provisioner.claimer,
                                          request.not_before, request.not_after)
-        extension = provisioner.extension.to_extension()
-        return self._issue(
-            lambda: self.leaf_signer.new_leaf(common_name=options.subject, san=names.general_names(),
-                                              public_key=public_key, not_before=not_before,
-                                              not_after=not_after, extensions=[extension]),
-            names.as_strings(), provisioner.name, options.token,
-        )
+        return self._issue_profile(profile, provisioner, public_key, not_before, not_after, options.token)
 
     def sign_for_order(self, csr: x509.CertificateSigningRequest, provisioner: ACMEProvisioner, names: Names,
                        not_before: datetime.datetime | None = None,
@@ -220,14 +242,9 @@ class Authority:
         public_key = csr_public_key(csr)
         common_name = csr_common_name(csr) or (names.as_strings()[0] if provisioner.force_cn else "")
         self._check_policy(provisioner, common_name, names)
+        profile = self._profile(provisioner, csr, public_key, common_name, names)
         start, end = validity(self._now(), self.config.authority.backdate, provisioner.claimer, not_before, not_after)
-        extension = provisioner.extension.to_extension()
-        return self._issue(
-            lambda: self.leaf_signer.new_leaf(common_name=common_name, san=names.general_names(),
-                                              public_key=public_key, not_before=start, not_after=end,
-                                              extensions=[extension]),
-            names.as_strings(), provisioner.name,
-        )
+        return self._issue_profile(profile, provisioner, public_key, start, end)
 
     def issue_server_certificate(self, public_key: CertificatePublicKeyTypes,
                                  lifetime: datetime.timedelta = datetime.timedelta(hours=24)) -> IssuedCertificate:

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import abc
 import datetime
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any, Callable, ClassVar
 
 from cryptography import x509
@@ -17,6 +17,7 @@ from appliance.provisioner.audience import Audiences
 from appliance.provisioner.claims import Claimer
 from appliance.provisioner.extension import ProvisionerExtension
 from appliance.provisioner.names import Names
+from appliance.provisioner.options import X509Options
 from appliance.provisioner.types import ProvisionerType
 from appliance.pki.clock import utc_now
 
@@ -48,6 +49,7 @@ class SignOptions:
     subject: str
     names: Names
     token: TokenUse
+    claims: dict[str, Any] = field(default_factory=dict)
 
 
 @dataclass(frozen=True)
@@ -70,6 +72,7 @@ class Provisioner(abc.ABC):
         self.context = context
         self.claimer = context.claims.merged(config.get("claims"), f"provisioner '{self.name}'")
         self.policy = NamePolicy.from_config(config.get("policy"), f"policy of provisioner '{self.name}'")
+        self.x509_options = X509Options.from_config(config.get("options"), f"provisioner '{self.name}'")
 
     @property
     @abc.abstractmethod

@@ -83,7 +83,7 @@ class JWKProvisioner(Provisioner):
         sans = claims.get("sans") or [claims["sub"]]
         if not isinstance(sans, list) or not all(isinstance(s, str) and s for s in sans):
             raise Unauthorized("token 'sans' claim must be a list of names")
-        return SignOptions(provisioner=self, subject=claims["sub"], names=Names.parse(sans), token=use)
+        return SignOptions(provisioner=self, subject=claims["sub"], names=Names.parse(sans), token=use, claims=claims)
 
     def authorize_revoke(self, token: UnverifiedToken) -> RevokeAuthorization:
         claims, use = self._authorize(token, "revoke")
