@@ -17,6 +17,7 @@ from appliance.pki.pem import fingerprint, load_certificates, to_pem
 from appliance.authority.renew_token import verify_renew_token
 from appliance.authority.request import authorised_names, csr_common_name, csr_public_key, validity
 from appliance.authority.templating import Profile, render_profile, template_data
+from appliance.authority.webhooks import authorize, enrich
 from appliance.config import CaConfig
 from appliance.db.interfaces import CertificateRecord, Database, RevocationRecord
 from appliance.errors import BadRequest, Conflict, NotImplementedFeature, Unauthorized
@@ -34,6 +35,7 @@ from appliance.provisioner import (
     TokenUse,
 )
 from appliance.provisioner.acme import ACMEProvisioner
+from appliance.provisioner.webhooks import WebhookClient
 from appliance.pki.clock import utc_now
 
 log = logging.getLogger(__name__)
@@ -78,7 +80,7 @@ class Authority:
                  roots: list[x509.Certificate], intermediates: list[x509.Certificate],
                  federated_roots: list[x509.Certificate] | None = None,
                  now: Callable[[], datetime.datetime] = utc_now, key_manager: KeyManager | None = None,
-                 started_at: datetime.datetime | None = None) -> None:
+                 started_at: datetime.datetime | None = None, webhook_client: WebhookClient | None = None) -> None:
         """``started_at`` is when the CA started (tokens issued before it are refused
         unless ``disableIssuedAtCheck``): ``appliance serve`` passes its own start so
         that every worker, of every generation, uses the same one; default: now."""
@@ -88,6 +90,7 @@ class Authority:
         self.database = database
         self._now = now
         self._key_manager = key_manager
+        self.webhook_client = webhook_client or WebhookClient()
         self._roots = list(roots)
         self._intermediates = list(intermediates)
         self._federated = list(federated_roots or [])
@@ -197,13 +200,17 @@ class Authority:
 
     def _profile(self, provisioner: Provisioner, csr: x509.CertificateSigningRequest,
                  public_key: CertificatePublicKeyTypes, common_name: str, names: Names,
+                 validity: tuple[datetime.datetime, datetime.datetime],
                  claims: dict[str, Any] | None = None, user: dict[str, Any] | None = None) -> Profile:
         """The provisioner's template (step-ca's default leaf template unless configured)
-        rendered for this request; the policies apply to the names it certifies."""
+        rendered for this request, between its ENRICHING and AUTHORIZING webhooks; the
+        policies apply to the names it certifies."""
         data = template_data(provisioner.x509_options, common_name=common_name, names=names, csr=csr,
                              claims=claims, user=user)
+        enrich(self.webhook_client, provisioner, csr, data)
         profile = render_profile(provisioner.x509_options, data, public_key)
         self._check_policy(provisioner, profile.common_name, profile.names)
+        authorize(self.webhook_client, provisioner, profile.description, public_key, *validity, data)
         return profile
 
     def _issue_profile(self, profile: Profile, provisioner: Provisioner, public_key: CertificatePublicKeyTypes,
@@ -227,11 +234,10 @@ class Authority:
         options = provisioner.authorize_sign(token)
         names = authorised_names(request.csr, options.subject, options.names)
         self._check_policy(provisioner, options.subject, names)
-        profile = self._profile(provisioner, request.csr, public_key, options.subject, names,
-                                claims=options.claims, user=request.template_data)
-        now = self._now()
-        not_before, not_after = validity(now, self.config.authority.backdate, provisioner.claimer,
+        not_before, not_after = validity(self._now(), self.config.authority.backdate, provisioner.claimer,
                                          request.not_before, request.not_after)
+        profile = self._profile(provisioner, request.csr, public_key, options.subject, names, (not_before, not_after),
+                                claims=options.claims, user=request.template_data)
         return self._issue_profile(profile, provisioner, public_key, not_before, not_after, options.token)
 
     def sign_for_order(self, csr: x509.CertificateSigningRequest, provisioner: ACMEProvisioner, names: Names,
@@ -242,8 +248,8 @@ class Authority:
         public_key = csr_public_key(csr)
         common_name = csr_common_name(csr) or (names.as_strings()[0] if provisioner.force_cn else "")
         self._check_policy(provisioner, common_name, names)
-        profile = self._profile(provisioner, csr, public_key, common_name, names)
         start, end = validity(self._now(), self.config.authority.backdate, provisioner.claimer, not_before, not_after)
+        profile = self._profile(provisioner, csr, public_key, common_name, names, (start, end))
         return self._issue_profile(profile, provisioner, public_key, start, end)
 
     def issue_server_certificate(self, public_key: CertificatePublicKeyTypes,

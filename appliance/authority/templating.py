@@ -64,6 +64,7 @@ class Profile:
     names: Names
     san: list[x509.GeneralName]
     extensions: list[x509.Extension[x509.ExtensionType]]
+    description: dict[str, Any]
 
     @property
     def common_name(self) -> str:
@@ -355,4 +356,4 @@ def profile(description: dict[str, Any], public_key: CertificatePublicKeyTypes) 
     if len(seen) != len(set(seen)):
         raise BadRequest("certificate template: an extension appears twice")
     names = Names.from_san(x509.SubjectAlternativeName(san)) if san else Names()
-    return Profile(subject=subject, names=names, san=san, extensions=extensions)
+    return Profile(subject=subject, names=names, san=san, extensions=extensions, description=description)

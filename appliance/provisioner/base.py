@@ -18,6 +18,7 @@ from appliance.provisioner.claims import Claimer
 from appliance.provisioner.extension import ProvisionerExtension
 from appliance.provisioner.names import Names
 from appliance.provisioner.options import X509Options
+from appliance.provisioner.webhooks import webhooks_from_config
 from appliance.provisioner.types import ProvisionerType
 from appliance.pki.clock import utc_now
 
@@ -73,6 +74,7 @@ class Provisioner(abc.ABC):
         self.claimer = context.claims.merged(config.get("claims"), f"provisioner '{self.name}'")
         self.policy = NamePolicy.from_config(config.get("policy"), f"policy of provisioner '{self.name}'")
         self.x509_options = X509Options.from_config(config.get("options"), f"provisioner '{self.name}'")
+        self.webhooks = webhooks_from_config(config.get("webhooks"), f"provisioner '{self.name}'")
 
     @property
     @abc.abstractmethod
@@ -107,5 +109,8 @@ class Provisioner(abc.ABC):
         return None
 
     def to_json(self) -> dict[str, Any]:
-        """The provisioner as step-ca's ``/provisioners`` lists it."""
-        return dict(self.config)
+        """The provisioner as step-ca's ``/provisioners`` lists it (webhooks without their secrets)."""
+        listed = dict(self.config)
+        if self.webhooks:
+            listed["webhooks"] = [hook.to_json() for hook in self.webhooks]
+        return listed
