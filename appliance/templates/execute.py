@@ -91,7 +91,7 @@ class _State:
         self.steps = 0
         self.depth = 0
         self.vars: list[tuple[str, Any]] = [("$", data)]
-        self.line = 0
+        self.line = "0"
         self.name = template.name
 
     def error(self, message: str) -> TemplateError:
@@ -159,6 +159,7 @@ class _State:
         else:
             raise self.error(f"range can't iterate over {format_value(value)}")
         for key, item in items:
+            self.tick()
             if node.pipe.decl:
                 self.set_var(1, item)
             if len(node.pipe.decl) > 1:

@@ -27,6 +27,12 @@ class Item:
     pos: int
 
 
+def position(text: str, pos: int) -> str:
+    """``line:column`` (both from 1) of an offset."""
+    line = text.count("\n", 0, pos) + 1
+    return f"{line}:{pos - (text.rfind(chr(10), 0, pos) + 1) + 1}"
+
+
 def _is_trim_open(text: str, at: int) -> bool:
     return text.startswith("-", at) and len(text) > at + 1 and text[at + 1] in _SPACE
 
@@ -40,8 +46,7 @@ class Lexer:
         self.items: list[Item] = []
 
     def error(self, message: str, pos: int) -> TemplateError:
-        line = self.text.count("\n", 0, pos) + 1
-        return TemplateError(f"template: {self.name}:{line}: {message}")
+        return TemplateError(f"template: {self.name}:{position(self.text, pos)}: {message}")
 
     def run(self) -> list[Item]:
         text, pos = self.text, 0

@@ -7,7 +7,7 @@ from dataclasses import dataclass, field
 from typing import Union
 
 from appliance.templates.errors import TemplateError
-from appliance.templates.lexer import Item, Lexer
+from appliance.templates.lexer import Item, Lexer, position
 
 
 @dataclass
@@ -73,13 +73,13 @@ class Pipe:
     decl: list[str]
     assign: bool
     cmds: list[Command]
-    line: int = 0
+    line: str = ""
 
 
 @dataclass
 class Action:
     pipe: Pipe
-    line: int
+    line: str
 
 
 @dataclass
@@ -90,14 +90,14 @@ class Branch:
     pipe: Pipe
     body: list[Node]
     orelse: list[Node] | None
-    line: int
+    line: str
 
 
 @dataclass
 class TemplateCall:
     name: str
     pipe: Pipe | None
-    line: int
+    line: str
 
 
 @dataclass
@@ -105,7 +105,7 @@ class Control:
     """``break`` or ``continue``."""
 
     kind: str
-    line: int
+    line: str
 
 
 Node = Union[Text, Field, Variable, Chain, Identifier, Dot, Nil, Constant, Command, Pipe, Action, Branch,
@@ -144,11 +144,10 @@ class Parser:
 
     def error(self, message: str, item: Item | None = None) -> TemplateError:
         pos = (item or self.peek()).pos
-        line = self.text.count("\n", 0, pos) + 1
-        return TemplateError(f"template: {self.name}:{line}: {message}")
+        return TemplateError(f"template: {self.name}:{position(self.text, pos)}: {message}")
 
-    def line(self, item: Item) -> int:
-        return self.text.count("\n", 0, item.pos) + 1
+    def line(self, item: Item) -> str:
+        return position(self.text, item.pos)
 
     def peek(self) -> Item:
         return self.items[self.index]

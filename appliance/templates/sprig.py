@@ -579,6 +579,7 @@ def _type_of(value: Any) -> str:
 
 
 def _until(count: int) -> list[int]:
+    _bounded(abs(count))
     step = 1 if count >= 0 else -1
     return list(range(0, count, step))
 
@@ -595,6 +596,7 @@ def _seq(*params: int) -> str:
             return ""
     else:
         return ""
+    _bounded(abs(stop - start) // abs(step))
     values = list(range(start, stop + (1 if step > 0 else -1), step))
     return " ".join(str(v) for v in values)
 
@@ -622,7 +624,8 @@ SPRIG: dict[str, Function] = {
     "lower": _f(str.lower, "string"),
     "title": _f(_title, "string"),
     "untitle": _f(_untitle, "string"),
-    "repeat": _f(lambda n, s: s * n if n >= 0 else _raise("strings: negative Repeat count"), "int", "string"),
+    "repeat": _f(lambda n, s: _bounded(n * len(s)) and s * n if n >= 0 else _raise("strings: negative Repeat count"),
+                 "int", "string"),
     "substr": _f(_substr, "int", "int", "string"),
     "nospace": _f(lambda s: "".join(chr(b) for b in s.encode() if not chr(b).isspace()), "string"),
     "trunc": _f(_trunc, "int", "string"),
@@ -727,6 +730,16 @@ SPRIG: dict[str, Function] = {
     "typeIs": _f(lambda target, v: _type_of(v) == target, "string", "any"),
     "deepEqual": _f(_deep_equal, "any", "any"),
 }
+
+
+#: The most elements or bytes one sprig call may build (the render's own bounds apply after).
+MAX_BUILD = 1 << 20
+
+
+def _bounded(size: int) -> bool:
+    if size > MAX_BUILD:
+        raise TemplateError(f"the result would be too large ({size} > {MAX_BUILD})")
+    return True
 
 
 def _raise(message: str) -> Any:

@@ -1,14 +1,18 @@
-"""step's own template functions (smallstep/crypto ``internal/templates``): ASN.1 helpers."""
+"""step's own template functions (smallstep/crypto ``internal/templates``): the ASN.1 helpers,
+with the encodings of Go's ``encoding/asn1.MarshalWithParams``."""
 
 from __future__ import annotations
 
 import base64
-import datetime
+import binascii
+import string
+from typing import Any
 
 from appliance.templates.errors import TemplateError
 from appliance.templates.execute import Function
 
-_TAGS = {"printable": 0x13, "utf8": 0x0C, "ia5": 0x16, "numeric": 0x12, "bmp": 0x1E}
+_PRINTABLE = frozenset(string.ascii_letters + string.digits + " '()+,-./:=?")
+_STRING_TAGS = {"printable": 0x13, "utf8": 0x0C, "ia5": 0x16, "numeric": 0x12}
 
 
 def _length(size: int) -> bytes:
@@ -22,47 +26,54 @@ def _tlv(tag: int, body: bytes) -> bytes:
     return bytes([tag]) + _length(len(body)) + body
 
 
-def _encode(value: str, kind: str) -> bytes:
-    if kind in ("printable", "utf8", "ia5", "numeric"):
-        return _tlv(_TAGS[kind], value.encode())
-    if kind == "bmp":
-        return _tlv(_TAGS[kind], value.encode("utf-16-be"))
-    if kind == "int":
-        number = int(value, 10)
-        raw = number.to_bytes((number.bit_length() + 8) // 8 or 1, "big", signed=True)
-        return _tlv(0x02, raw)
-    if kind == "bool":
-        return _tlv(0x01, b"\xff" if value == "true" else b"\x00")
-    if kind in ("utc", "generalized"):
-        moment = datetime.datetime.fromisoformat(value.replace("Z", "+00:00")).astimezone(datetime.timezone.utc)
-        text = moment.strftime("%y%m%d%H%M%SZ" if kind == "utc" else "%Y%m%d%H%M%SZ")
-        return _tlv(0x17 if kind == "utc" else 0x18, text.encode())
-    if kind == "raw":
-        return base64.b64decode(value)
-    raise TemplateError(f"asn1: unsupported format {kind!r}")
+def _string(value: str, params: list[str]) -> bytes:
+    kind = next((p for p in params if p in _STRING_TAGS), "")
+    if kind == "printable" and not set(value) <= _PRINTABLE:
+        raise TemplateError("asn1: structure error: PrintableString contains invalid character")
+    if kind == "ia5" and not value.isascii():
+        raise TemplateError("asn1: structure error: IA5String contains invalid character")
+    if kind == "numeric" and not set(value) <= set("0123456789 "):
+        raise TemplateError("asn1: structure error: NumericString contains invalid character")
+    if not kind:
+        kind = "printable" if set(value) <= _PRINTABLE else "utf8"
+    return _tlv(_STRING_TAGS[kind], value.encode())
+
+
+def _marshal(value: Any, params: list[str]) -> bytes:
+    if isinstance(value, bool):
+        return _tlv(0x01, b"\xff" if value else b"\x00")
+    if isinstance(value, int):
+        return _tlv(0x02, value.to_bytes(max(1, (value.bit_length() + 8) // 8), "big", signed=True))
+    if isinstance(value, str):
+        return _string(value, params)
+    raise TemplateError(f"asn1: structure error: unknown Go type: {type(value).__name__}")
+
+
+def asn1_marshal(value: Any, *params: str) -> str:
+    """``asn1Marshal v "utf8"``: the DER of a string, integer or boolean, in base64."""
+    flat = [p.strip() for joined in params for p in joined.split(",") if p.strip()]
+    return base64.b64encode(_marshal(value, flat)).decode()
 
 
 def asn1_enc(value: str) -> str:
-    """``asn1Enc "value"`` or ``asn1Enc "int:5"``: one ASN.1 value, base64 DER (printable by default)."""
-    kind, _, rest = value.partition(":")
-    if not rest and kind not in _TAGS and ":" not in value:
-        kind, rest = "printable", value
-    try:
-        return base64.b64encode(_encode(rest, kind)).decode()
-    except ValueError as exc:
-        raise TemplateError(f"asn1Enc: {exc}") from None
+    """``asn1Enc "utf8:value"``: a string with its ASN.1 type (printable when no ``type:``)."""
+    params, _, rest = value.partition(":")
+    if not _:
+        params, rest = "printable", value
+    return asn1_marshal(rest, params)
 
 
 def _container(tag: int, items: tuple[str, ...]) -> str:
     try:
         body = b"".join(base64.b64decode(item, validate=True) for item in items)
-    except ValueError as exc:
+    except (binascii.Error, ValueError) as exc:
         raise TemplateError(f"asn1: {exc}") from None
     return base64.b64encode(_tlv(tag, body)).decode()
 
 
 STEP: dict[str, Function] = {
     "asn1Enc": Function(asn1_enc, ("string",)),
+    "asn1Marshal": Function(asn1_marshal, ("any", "string"), variadic=True),
     "asn1Seq": Function(lambda *items: _container(0x30, items), ("string",), variadic=True),
     "asn1Set": Function(lambda *items: _container(0x31, items), ("string",), variadic=True),
 }
