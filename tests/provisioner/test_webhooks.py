@@ -25,6 +25,9 @@ from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import ec
 from cryptography.x509.oid import NameOID
 
+from starlette.testclient import TestClient
+
+from appliance.api import create_app
 from appliance.authority.authority import Authority
 from appliance.authority.interfaces import SignRequest
 from appliance.db import open_database
@@ -32,6 +35,8 @@ from appliance.db.schema import certificates
 from appliance.errors import BadRequest, ErrorKind
 from appliance.provisioner.webhooks import WebhookClient, WebhookDenied, WebhookUnavailable
 from tests.ca_fixtures import TestCA, build_ca, make_csr, new_key
+
+pytestmark = pytest.mark.slow
 
 SECRET = base64.b64encode(b"s3cret-webhook-signing-key").decode()
 Reply = Callable[[dict[str, Any], str], tuple[int, bytes]]
@@ -266,3 +271,36 @@ def test_bad_webhook_configuration_stops_the_ca(tmp_path: Path, hook: dict[str, 
     config = ca.config()
     with pytest.raises(BadRequest, match=message):
         Authority.from_config(config, open_database(config.db), password=ca.password)
+
+
+@pytest.mark.parametrize("reply, status, message", [
+    (lambda body, path: (200, b'{"allow": false}'), 403, "webhook 'gate' denied"),
+    (lambda body, path: (200, b"garbage"), 503, "webhook 'gate' answered something that is not JSON"),
+])
+def test_over_http_a_denial_is_403_and_an_outage_503(webhook_server: WebhookServer, make: Callable[..., Any],
+                                                     reply: Reply, status: int, message: str) -> None:
+    """Through the real app: step-ca's {status, message} error JSON, no certificate."""
+    webhook_server.reply = reply
+    authority, ca, _ = make(webhook_server, [_hook(webhook_server, "gate", "AUTHORIZING")])
+    csr, _ = make_csr("host.test", ["host.test"], new_key("EC"))
+    pem = csr.public_bytes(serialization.Encoding.PEM).decode()
+    with TestClient(create_app(authority)) as client:
+        response = client.post("/1.0/sign", json={"csr": pem, "ott": ca.token("host.test", sans=["host.test"])})
+    assert response.status_code == status
+    assert response.json()["status"] == status and message in response.json()["message"]
+    assert _issued_count(authority) == 0
+
+
+def test_over_http_template_data_from_the_request_reaches_the_template(
+        webhook_server: WebhookServer, make: Callable[..., Any]) -> None:
+    template = ('{"subject": {"commonName": {{ toJson .Subject.CommonName }}, '
+                '"organizationalUnit": {{ toJson .Insecure.User.team }}}, "sans": {{ toJson .SANs }}}')
+    authority, ca, _ = make(webhook_server, [], template)
+    csr, _ = make_csr("host.test", ["host.test"], new_key("EC"))
+    pem = csr.public_bytes(serialization.Encoding.PEM).decode()
+    with TestClient(create_app(authority)) as client:
+        response = client.post("/1.0/sign", json={"csr": pem, "ott": ca.token("host.test", sans=["host.test"]),
+                                                  "templateData": {"team": "SRE"}})
+    assert response.status_code == 201, response.text
+    cert = x509.load_pem_x509_certificate(response.json()["crt"].encode())
+    assert cert.subject.get_attributes_for_oid(NameOID.ORGANIZATIONAL_UNIT_NAME)[0].value == "SRE"
