@@ -34,6 +34,9 @@ _SUBJECT_FIELDS = (  # x509util.Subject: Go field, JSON name, OID
     ("SerialNumber", "serialNumber", NameOID.SERIAL_NUMBER),
     ("CommonName", "commonName", NameOID.COMMON_NAME),
 )
+#: Go's ``pkix.Name.ToRDNSequence`` order; several values of one field make one multi-valued RDN.
+_RDN_ORDER = ("country", "province", "locality", "streetAddress", "postalCode", "organization",
+              "organizationalUnit", "commonName", "serialNumber")
 _KEY_USAGES = ("digitalSignature", "contentCommitment", "keyEncipherment", "dataEncipherment", "keyAgreement",
                "certSign", "crlSign", "encipherOnly", "decipherOnly")
 _EXT_KEY_USAGES = {
@@ -188,12 +191,17 @@ def _subject(value: Any) -> x509.Name:
     unknown = set(value) - {name for _, name, _ in _SUBJECT_FIELDS} - {"extraNames"}
     if unknown or value.get("extraNames"):
         raise BadRequest(f"certificate template: unsupported subject fields {', '.join(sorted(unknown or {'extraNames'}))}")
-    attributes = []
-    for _, name, oid in _SUBJECT_FIELDS:
-        for text in _strings(value.get(name), f"subject.{name}"):
-            attributes.append(x509.NameAttribute(oid, text))
+    fields = {name: oid for _, name, oid in _SUBJECT_FIELDS}
+    rdns = []
+    for name in _RDN_ORDER:
+        texts = _strings(value.get(name), f"subject.{name}")
+        if texts:
+            try:
+                rdns.append(x509.RelativeDistinguishedName([x509.NameAttribute(fields[name], t) for t in texts]))
+            except ValueError as exc:
+                raise BadRequest(f"certificate template: subject.{name}: {exc}") from None
     try:
-        return x509.Name(attributes)
+        return x509.Name(rdns)
     except ValueError as exc:
         raise BadRequest(f"certificate template: subject: {exc}") from None
 

@@ -152,3 +152,28 @@ def test_template_file_and_basic_constraints(make_authority: MakeAuthority, tmp_
     assert cert.extensions.get_extension_for_class(x509.BasicConstraints).value.ca is False
     with pytest.raises(x509.ExtensionNotFound):
         cert.extensions.get_extension_for_class(x509.ExtendedKeyUsage)
+
+
+def test_acme_orders_render_the_acme_provisioners_template(make_authority: MakeAuthority) -> None:
+    template = ('{"subject": {"commonName": {{ toJson .Subject.CommonName }}, "organization": "ACME Co"}, '
+                '"sans": {{ toJson .SANs }}, "keyUsage": ["digitalSignature"], "extKeyUsage": ["serverAuth"]}')
+    acme = {"type": "ACME", "name": "acme", "forceCN": True, "options": {"x509": {"template": template}}}
+    authority, _ = make_authority(authority={"provisioners": [acme]})
+    provisioner = authority.provisioner("acme")
+    csr, _ = make_csr("", ["www.host.test"], new_key("EC"))
+    issued = authority.sign_for_order(csr, provisioner, Names.parse(["www.host.test"]))  # type: ignore[arg-type]
+    cert = issued.certificate
+    assert cert.subject.rfc4514_string() == "CN=www.host.test,O=ACME Co"  # DER order: O, then CN (as Go)
+    assert list(cert.extensions.get_extension_for_class(x509.ExtendedKeyUsage).value) == [ExtendedKeyUsageOID.SERVER_AUTH]
+
+
+def test_subject_in_gos_order_with_multi_valued_rdns(make_authority: MakeAuthority) -> None:
+    template = ('{"subject": {"commonName": "host.test", "organization": ["B Org", "A Org"], "country": "NL", '
+                '"serialNumber": "42", "locality": "Delft"}, "sans": {{ toJson .SANs }}}')
+    authority, ca = make_authority(provisioner=_x509(template))
+    csr, _ = make_csr("host.test", None, new_key("EC"))
+    subject = authority.sign(SignRequest(csr=csr, token=ca.token("host.test"))).certificate.subject
+    assert [[(a.oid, a.value) for a in rdn] for rdn in subject.rdns] == [
+        [(NameOID.COUNTRY_NAME, "NL")], [(NameOID.LOCALITY_NAME, "Delft")],
+        [(NameOID.ORGANIZATION_NAME, "A Org"), (NameOID.ORGANIZATION_NAME, "B Org")],  # DER sorts a SET
+        [(NameOID.COMMON_NAME, "host.test")], [(NameOID.SERIAL_NUMBER, "42")]]
