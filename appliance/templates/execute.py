@@ -24,7 +24,7 @@ from appliance.templates.parse import (
     Variable,
     parse,
 )
-from appliance.templates.values import INVALID, GoObject, format_value, kind, truth, type_name
+from appliance.templates.values import INVALID, GoObject, GoTime, format_value, kind, truth, type_name
 
 
 @dataclass(frozen=True)
@@ -53,7 +53,7 @@ class Function:
     variadic: bool = False
 
 
-_GO_TYPES = {"string": "string", "int": "int", "float64": "float64", "bool": "bool", "map": "map[string]interface {}",
+_GO_TYPES = {"time": "time.Time", "string": "string", "int": "int", "float64": "float64", "bool": "bool", "map": "map[string]interface {}",
              "list": "[]interface {}", "strings": "[]string", "int64": "int64"}
 
 
@@ -286,6 +286,11 @@ class _State:
             if isinstance(receiver, dict) and name in receiver:
                 return receiver[name]
             return INVALID
+        if isinstance(receiver, GoTime):
+            value = receiver.method(name)
+            if value is INVALID or has_args:
+                raise self.error(f"can't evaluate field {name} in type time.Time")
+            return value
         if isinstance(receiver, GoObject) and name in receiver.fields:
             if has_args:
                 raise self.error(f"{name} has arguments but cannot be invoked as function")
@@ -414,6 +419,8 @@ def _assignable(value: Any, param: str) -> bool:
         return type_name(value) == "[]interface {}"
     if param == "strings":
         return type_name(value) == "[]string"
+    if param == "time":
+        return type_name(value) == "time.Time"
     return False
 
 

@@ -8,6 +8,7 @@ random source (``env``, ``expandenv``, ``getHostByName``, ``rand*``, ``uuidv4``,
 from __future__ import annotations
 
 import base64
+import datetime
 import hashlib
 import json
 import re
@@ -16,9 +17,11 @@ from typing import Any, Callable
 
 from appliance.templates.errors import TemplateError, TemplateFail
 from appliance.templates.execute import Function
+from appliance.templates.gotime import UTC, format_duration, format_time, parse_duration, parse_time, to_time, zone
 from appliance.templates.values import (
     INVALID,
     GoObject,
+    GoTime,
     Int64,
     StrList,
     StrMap,
@@ -198,6 +201,8 @@ def _encode(value: Any, indent: str | None, level: int) -> str:
         return "null"
     if isinstance(value, GoObject):
         return _encode(value.json_value, indent, level)
+    if isinstance(value, GoTime):
+        return _json_string(format_time(value, "2006-01-02T15:04:05.999999999Z07:00"))
     if isinstance(value, bool):
         return "true" if value else "false"
     if isinstance(value, int):
@@ -601,6 +606,54 @@ def _seq(*params: int) -> str:
     return " ".join(str(v) for v in values)
 
 
+def _wall_clock() -> datetime.datetime:
+    return datetime.datetime.now(UTC)
+
+
+def _date_in_zone(layout: str, date: Any, name: str) -> str:
+    moment = to_time(date, _wall_clock)
+    return format_time(GoTime(moment.moment.astimezone(zone(name)), moment.nanos_extra), layout)
+
+
+def _to_date(layout: str, text: str) -> GoTime:
+    try:
+        return parse_time(layout, text)
+    except ValueError:
+        return GoTime(datetime.datetime(1, 1, 1, tzinfo=UTC))
+
+
+def _must_to_date(layout: str, text: str) -> GoTime:
+    try:
+        return parse_time(layout, text)
+    except ValueError as exc:
+        raise TemplateError(str(exc)) from None
+
+
+def _date_modify(text: str, date: GoTime) -> GoTime:
+    try:
+        nanos = parse_duration(text)
+    except ValueError:
+        return date
+    total = date.nanos_extra + nanos
+    moment = date.moment + datetime.timedelta(microseconds=total // 1000)
+    return GoTime(moment, total % 1000)
+
+
+def _duration_seconds(value: Any) -> int:
+    """sprig's duration takes an int64 or a decimal string; anything else (even an int) is 0."""
+    if isinstance(value, Int64):
+        return int(value)
+    if isinstance(value, str) and re.fullmatch(r"[+-]?\d+", value):
+        return int(value)
+    return 0
+
+
+def _ago(date: Any) -> str:
+    moment = to_time(date, _wall_clock)
+    seconds = round((_wall_clock() - moment.moment).total_seconds())
+    return format_duration(seconds * 10**9)
+
+
 def _plural(one: str, many: str, count: int) -> str:
     return one if count == 1 else many
 
@@ -640,6 +693,18 @@ SPRIG: dict[str, Function] = {
     "replace": _f(lambda old, new, s: _go_replace(s, old, new), "string", "string", "string"),
     "plural": _f(_plural, "string", "string", "int"),
     "swapcase": _f(str.swapcase, "string"),
+    # dates (Go's Local zone is UTC here)
+    "now": _f(lambda: GoTime(_wall_clock())),
+    "ago": _f(_ago, "any"),
+    "date": _f(lambda layout, date: _date_in_zone(layout, date, "Local"), "string", "any"),
+    "dateInZone": _f(_date_in_zone, "string", "any", "string"),
+    "htmlDate": _f(lambda date: _date_in_zone("2006-01-02", date, "Local"), "any"),
+    "htmlDateInZone": _f(lambda date, name: _date_in_zone("2006-01-02", date, name), "any", "string"),
+    "toDate": _f(_to_date, "string", "string"),
+    "mustToDate": _f(_must_to_date, "string", "string"),
+    "unixEpoch": _f(lambda date: str(int(date.moment.timestamp())), "time"),
+    "dateModify": _f(_date_modify, "string", "time"),
+    "duration": _f(lambda seconds: format_duration(_wrap64(_duration_seconds(seconds) * 10**9)), "any"),
     # hashes and encodings
     "sha1sum": _f(lambda s: hashlib.sha1(s.encode()).hexdigest(), "string"),
     "sha256sum": _f(lambda s: hashlib.sha256(s.encode()).hexdigest(), "string"),

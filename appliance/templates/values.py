@@ -9,6 +9,7 @@ map key): it prints as ``<no value>``.
 
 from __future__ import annotations
 
+import datetime
 import math
 from decimal import Decimal
 from typing import Any
@@ -50,6 +51,48 @@ class GoObject:
         return f"GoObject({self.type_name})"
 
 
+class GoTime:
+    """A Go ``time.Time``: an aware datetime plus the nanoseconds below its microseconds."""
+
+    def __init__(self, moment: datetime.datetime, nanos_extra: int = 0) -> None:
+        self.moment = moment
+        self.nanos_extra = nanos_extra
+
+    def zone_name(self) -> str:
+        offset = self.moment.utcoffset()
+        if not offset:
+            return "UTC"
+        name = self.moment.tzname() or ""
+        if name and not name.startswith(("UTC", "+", "-")):
+            return name
+        seconds = int(offset.total_seconds())
+        hours, minutes = divmod(abs(seconds) // 60, 60)
+        return f"{'-' if seconds < 0 else '+'}{hours:02d}{minutes:02d}"
+
+    def nanos(self) -> int:
+        return self.moment.microsecond * 1000 + self.nanos_extra
+
+    def method(self, name: str) -> Any:
+        """The value of a method without arguments (Year, Day, Unix, ...); INVALID if there is none."""
+        moment = self.moment
+        methods = {
+            "Year": lambda: moment.year, "Day": lambda: moment.day, "Hour": lambda: moment.hour,
+            "Minute": lambda: moment.minute, "Second": lambda: moment.second, "Nanosecond": self.nanos,
+            "YearDay": lambda: moment.timetuple().tm_yday, "Unix": lambda: Int64(int(moment.timestamp())),
+            "IsZero": lambda: moment.year == 1 and moment.month == 1 and moment.day == 1 and not (
+                moment.hour or moment.minute or moment.second or self.nanos()),
+            "UTC": lambda: GoTime(moment.astimezone(datetime.timezone.utc), self.nanos_extra),
+        }
+        found = methods.get(name)
+        return found() if found is not None else INVALID
+
+    def __eq__(self, other: object) -> bool:
+        return isinstance(other, GoTime) and (self.moment, self.nanos_extra) == (other.moment, other.nanos_extra)
+
+    def __hash__(self) -> int:
+        return hash((self.moment, self.nanos_extra))
+
+
 def type_name(value: Any) -> str:
     """Go's ``%T`` of a value."""
     if value is None or value is INVALID:
@@ -76,6 +119,8 @@ def type_name(value: Any) -> str:
         return "[]uint8"
     if isinstance(value, GoObject):
         return value.type_name
+    if isinstance(value, GoTime):
+        return "time.Time"
     return type(value).__name__
 
 
@@ -97,6 +142,8 @@ def kind(value: Any) -> str:
         return "map"
     if isinstance(value, GoObject):
         return "ptr" if value.type_name.startswith("*") else "struct"
+    if isinstance(value, GoTime):
+        return "struct"
     return "invalid"
 
 
@@ -104,7 +151,7 @@ def truth(value: Any) -> bool:
     """Go's ``template.IsTrue``: zero values (and empty collections) are false."""
     if value is None or value is INVALID:
         return False
-    if isinstance(value, GoObject):
+    if isinstance(value, (GoObject, GoTime)):
         return True
     return bool(value)
 
@@ -194,6 +241,9 @@ def format_value(value: Any, plus: bool = False) -> str:
         return "map[" + " ".join(f"{key}:{format_value(value[key], plus)}" for key in sorted(value)) + "]"
     if isinstance(value, GoObject):
         return value.text or "{" + " ".join(format_value(v, plus) for v in value.fields.values()) + "}"
+    if isinstance(value, GoTime):
+        from appliance.templates.gotime import format_time
+        return format_time(value, "2006-01-02 15:04:05.999999999 -0700 MST")
     return str(value)
 
 

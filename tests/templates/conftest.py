@@ -1,4 +1,4 @@
-"""The real Go text/template + sprig (Debian's golang-go and golang-github-masterminds-sprig-dev),
+"""The real Go text/template + sprig (run with TZ=UTC: the interpreter's Local zone is UTC) (Debian's golang-go and golang-github-masterminds-sprig-dev),
 built once per session into a temporary directory, to compare the interpreter against."""
 
 from __future__ import annotations
@@ -33,7 +33,7 @@ def go_render(tmp_path_factory: pytest.TempPathFactory) -> GoRender:
 
     def render(cases: list[dict[str, Any]]) -> list[dict[str, Any]]:
         done = subprocess.run([str(binary)], input=json.dumps(cases).encode(), check=True, capture_output=True,
-                              timeout=300)
+                              timeout=300, env={**os.environ, "TZ": "UTC"})
         results: list[dict[str, Any]] = json.loads(done.stdout)
         return results
 

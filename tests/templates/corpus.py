@@ -127,9 +127,31 @@ SPRIG_CALLS = [
 ]
 
 
+DATES = [
+    '{{ date "2006-01-02 15:04:05" 1700000000 }}', '{{ date "Mon Jan _2 15:04:05 MST 2006" 1700000000 }}',
+    '{{ date "Monday, January 2, 2006 3:04PM -0700" 86400 }}', '{{ date "06/1/2 3:4:5 pm Z07:00" 1234567890 }}',
+    '{{ date "2006-01-02T15:04:05.000Z07:00" 1700000000 }}', '{{ date ".999 002 __2 Z0700 -07" 1700000000 }}',
+    '{{ htmlDate 1700000000 }}', '{{ dateInZone "2006-01-02 15:04 MST -07:00" 1700000000 "Europe/Amsterdam" }}',
+    '{{ dateInZone "15:04 MST" 1700000000 "America/New_York" }}', '{{ dateInZone "15:04 MST" 0 "No/Such_Zone" }}',
+    '{{ htmlDateInZone 1700000000 "Asia/Tokyo" }}', '{{ toDate "2006-01-02" "2024-02-29" }}',
+    '{{ toDate "2006-01-02" "not a date" }}', '{{ toDate "2006-01-02 15:04:05" "2024-02-29 13:45:10" | unixEpoch }}',
+    '{{ toDate "2006-01-02T15:04:05Z07:00" "2024-02-29T13:45:10+02:00" }}', '{{ toDate "Jan 2, 2006" "Mar 7, 2021" }}',
+    '{{ toDate "2006-01-02 15:04:05.000" "2024-02-29 13:45:10.123" }}', '{{ mustToDate "2006-01-02" "nope" }}',
+    '{{ toDate "2006-01-02" "2024-02-29" | date "02/01/2006" }}', '{{ toJson (toDate "2006-01-02 15:04" "2024-02-29 13:45") }}',
+    '{{ toDate "2006-01-02" "2024-02-29" | dateModify "-1.5h" }}', '{{ toDate "2006-01-02" "2024-02-29" | dateModify "bad" }}',
+    '{{ toDate "2006-01-02" "2024-02-29" | dateModify "90m30s1ms" | date "15:04:05.000" }}',
+    '{{ duration 3725 }}', '{{ duration (int64 3725) }}', '{{ duration (int64 -61) }}', '{{ duration 0 }}', '{{ duration "59" }}', '{{ duration 86400 }}', '{{ duration -61 }}',
+    '{{ unixEpoch 5 }}', '{{ typeOf (toDate "2006" "2024") }}', '{{ kindOf (toDate "2006" "2024") }}',
+    '{{ printf "%v" (toDate "2006-01-02" "2024-02-29") }}', '{{ if toDate "2006" "x" }}t{{ end }}',
+    '{{ date "2006" 0 }}', '{{ (toDate "2006-01-02" "2024-02-29").Year }}',
+    '{{ $t := toDate "2006-01-02 15:04:05" "2024-02-29 13:45:10" }}{{ $t.YearDay }} {{ $t.Hour }} {{ $t.Unix }} {{ $t.IsZero }}',
+    '{{ (toDate "2006" "x").IsZero }}', '{{ (toDate "2006" "2024").Nope }}', '{{ (toDate "2006" "2024").UTC }}',
+]
+
+
 def hand_written() -> list[dict[str, Any]]:
     """All the hand-written cases, each rendered with ``DATA``."""
-    templates = list(STRUCTURE) + list(BUILTINS) + list(SPRIG_CALLS)
+    templates = list(STRUCTURE) + list(BUILTINS) + list(SPRIG_CALLS) + DATES
     templates += [f"{{{{ printf \"{verb}\" {arg} }}}}" for verb, arg in itertools.product(PRINTF_VERBS, PRINTF_ARGS)]
     templates += [f"{{{{ {name} {arg} }}}}" for name, arg in itertools.product(SPRIG_STRINGS, SPRIG_INPUTS)]
     return [{"template": template, "data": DATA} for template in templates]

