@@ -10,6 +10,8 @@ from __future__ import annotations
 import base64
 import datetime
 import hashlib
+import math
+import posixpath
 import json
 import re
 import zlib
@@ -654,6 +656,42 @@ def _ago(date: Any) -> str:
     return format_duration(seconds * 10**9)
 
 
+def _clean(path: str) -> str:
+    """Go's ``path.Clean``."""
+    if not path:
+        return "."
+    cleaned = posixpath.normpath(path)
+    return "/" + cleaned.lstrip("/") if cleaned.startswith("//") else cleaned
+
+
+def _base(path: str) -> str:
+    if not path:
+        return "."
+    stripped = path.rstrip("/")
+    return stripped.rsplit("/", 1)[-1] if stripped else "/"
+
+
+def _dir(path: str) -> str:
+    return _clean(path[:path.rfind("/") + 1])
+
+
+def _ext(path: str) -> str:
+    for index in range(len(path) - 1, -1, -1):
+        if path[index] == "/":
+            break
+        if path[index] == ".":
+            return path[index:]
+    return ""
+
+
+def _chunk(size: int, value: Any) -> list[list[Any]]:
+    items = _sequence(value, "chunk")
+    if size <= 0:
+        raise TemplateError("runtime error: integer divide by zero")
+    count = (len(items) - 1) // size + 1 if items else 0
+    return [list(items[i * size:(i + 1) * size]) for i in range(max(count, 0))]
+
+
 def _plural(one: str, many: str, count: int) -> str:
     return one if count == 1 else many
 
@@ -778,7 +816,32 @@ SPRIG: dict[str, Function] = {
     "has": _f(_has, "any", "any"),
     "without": _f(_without, "any", "any", variadic=True),
     "slice": _f(_sprig_slice, "any", "any", variadic=True),
+    "chunk": _f(_chunk, "int", "any"),
+    "mustChunk": _f(_chunk, "int", "any"),
+    "mustFirst": _f(_first, "any"),
+    "mustLast": _f(_last, "any"),
+    "mustRest": _f(_rest, "any"),
+    "mustInitial": _f(_initial, "any"),
+    "mustReverse": _f(_reverse, "any"),
+    "mustUniq": _f(_uniq, "any"),
+    "mustCompact": _f(_compact, "any"),
+    "mustAppend": _f(_append, "any", "any"),
+    "mustPrepend": _f(_prepend, "any", "any"),
+    "mustHas": _f(_has, "any", "any"),
+    "mustWithout": _f(_without, "any", "any", variadic=True),
+    "mustSlice": _f(_sprig_slice, "any", "any", variadic=True),
+    # paths (Go's path package: string operations, no file system)
+    "base": _f(_base, "string"),
+    "dir": _f(_dir, "string"),
+    "clean": _f(_clean, "string"),
+    "ext": _f(_ext, "string"),
+    "isAbs": _f(lambda p: p.startswith("/"), "string"),
+    # floats
+    "ceil": _f(lambda v: float(math.ceil(_to_float(v))), "any"),
+    "floor": _f(lambda v: float(math.floor(_to_float(v))), "any"),
     # dicts
+    "pluck": _f(lambda key, *maps: [m[key] for m in maps if m and key in m], "string", "map", variadic=True),
+    "deepCopy": _f(lambda v: json.loads(json.dumps(v)) if isinstance(v, (dict, list)) else v, "any"),
     "dict": _f(_dict, "any", variadic=True),
     "get": _f(_get, "map", "string"),
     "set": _f(_set, "map", "string", "any"),
@@ -793,6 +856,7 @@ SPRIG: dict[str, Function] = {
     "kindIs": _f(lambda target, v: _kind_of(v) == target, "string", "any"),
     "typeOf": _f(_type_of, "any"),
     "typeIs": _f(lambda target, v: _type_of(v) == target, "string", "any"),
+    "typeIsLike": _f(lambda target, v: _type_of(v) in (target, "*" + target), "string", "any"),
     "deepEqual": _f(_deep_equal, "any", "any"),
 }
 

@@ -149,9 +149,24 @@ DATES = [
 ]
 
 
+MORE_SPRIG = [
+    '{{ chunk 2 .l }}', '{{ chunk 5 .l }}', '{{ chunk 0 .l }}', '{{ chunk 2 .empty }}', '{{ mustChunk 2 .s }}',
+    '{{ mustFirst .l }}', '{{ mustFirst .s }}', '{{ mustLast .empty }}', '{{ mustRest .nums }}',
+    '{{ mustInitial .l }}', '{{ mustReverse .l }}', '{{ mustUniq (list 1 1 2) }}', '{{ mustCompact (list "" 1) }}',
+    '{{ mustAppend .l 1 }}', '{{ mustPrepend .l 1 }}', '{{ mustHas "a" .l }}', '{{ mustWithout .l "a" "c" }}',
+    '{{ mustSlice .l 1 2 }}', '{{ mustAppend .s 1 }}',
+    '{{ base "/a/b/c.txt" }}', '{{ base "/a/b/" }}', '{{ base "" }}', '{{ base "///" }}', '{{ dir "/a/b/c" }}',
+    '{{ dir "c" }}', '{{ dir "/" }}', '{{ dir "a//b/../c/" }}', '{{ clean "a//b/./../c/" }}', '{{ clean "" }}',
+    '{{ clean "//x" }}', '{{ clean "/../x" }}', '{{ ext "a/b.tar.gz" }}', '{{ ext "a.b/c" }}', '{{ ext "" }}',
+    '{{ isAbs "/x" }}', '{{ isAbs "x" }}', '{{ ceil 1.2 }}', '{{ floor -1.2 }}', '{{ ceil "2.5" }}', '{{ floor .f }}',
+    '{{ pluck "x" .m (dict "x" 2) (dict "y" 3) }}', '{{ pluck "x" }}', '{{ deepCopy .m }}', '{{ deepCopy .l }}',
+    '{{ typeIsLike "float64" .n }}', '{{ typeIsLike "[]interface {}" .l }}', '{{ typeIsLike "int" .n }}',
+]
+
+
 def hand_written() -> list[dict[str, Any]]:
     """All the hand-written cases, each rendered with ``DATA``."""
-    templates = list(STRUCTURE) + list(BUILTINS) + list(SPRIG_CALLS) + DATES
+    templates = list(STRUCTURE) + list(BUILTINS) + list(SPRIG_CALLS) + DATES + MORE_SPRIG
     templates += [f"{{{{ printf \"{verb}\" {arg} }}}}" for verb, arg in itertools.product(PRINTF_VERBS, PRINTF_ARGS)]
     templates += [f"{{{{ {name} {arg} }}}}" for name, arg in itertools.product(SPRIG_STRINGS, SPRIG_INPUTS)]
     return [{"template": template, "data": DATA} for template in templates]
