@@ -98,3 +98,24 @@ def test_generated_templates_agree_with_go(go_render: GoRender) -> None:
     assert len(cases) >= 1000
     found = disagreements(cases, go_render)
     assert not found, f"{len(found)} of {len(cases)} disagree:\n" + "\n".join(found[:40])
+
+
+_FRAGMENTS = ["{{", "}}", "{{- ", " -}}", "{{/* c */}}", "{{- /* c */ -}}", " ", "\n", "x", ".s", ".m.x", "$", "$v",
+              ":=", "=", "|", "(", ")", "\"q\"", "`r`", "'c'", "1", "-1", "1.5", "if", "else", "end", "range", "with",
+              "define", "template", "block", "\"t\"", "break", "continue", "nil", "true", "len", "print", "upper",
+              ",", "-", "}", "{", "/*", "*/", "$i, $e :=", "else if", ".l", "index", "eq"]
+
+
+def test_generated_token_soup_fails_or_renders_as_go_does(go_render: GoRender) -> None:
+    """Random sequences of the language's tokens (mostly malformed): the lexer and parser accept and
+    refuse exactly what Go's do, and what they accept renders the same."""
+    cases: list[dict[str, Any]] = []
+
+    @settings(max_examples=1500, derandomize=True, database=None, suppress_health_check=list(HealthCheck))
+    @given(st.lists(st.sampled_from(_FRAGMENTS), min_size=1, max_size=12))
+    def collect(parts: list[str]) -> None:
+        cases.append({"template": "".join(parts), "data": DATA})
+
+    collect()
+    found = disagreements(cases, go_render)
+    assert not found, f"{len(found)} of {len(cases)} disagree:\n" + "\n".join(found[:40])
