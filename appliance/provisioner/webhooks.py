@@ -17,6 +17,7 @@ import hashlib
 import hmac
 import json
 import ssl
+import time
 from dataclasses import dataclass
 from typing import Any, Callable
 
@@ -124,15 +125,25 @@ class WebhookClient:
     """Calls webhooks with a bounded total timeout, one retry on a connection error or 5xx
     (as step-ca), and the CA's TLS client certificate unless a webhook disables it."""
 
-    def __init__(self, *, timeout: float = 10.0, verify: ssl.SSLContext | bool = True,
-                 client_cert: tuple[str, str] | None = None,
-                 sleep: Callable[[float], None] = lambda _: None,
+    def __init__(self, *, timeout: float = 10.0, cafile: str | None = None,
+                 client_cert: tuple[str, str, bytes] | None = None,
+                 sleep: Callable[[float], None] = time.sleep,
                  now: Callable[[], datetime.datetime] = lambda: datetime.datetime.now(datetime.timezone.utc)) -> None:
+        """``cafile``: the roots webhook servers are checked against (default: the system's);
+        ``client_cert``: certificate chain, encrypted key and its password (the CA's own TLS
+        certificate, presented unless a webhook sets ``disableTLSClientAuth``)."""
         self.timeout = timeout
-        self.verify = verify
-        self.client_cert = client_cert
         self.sleep = sleep
         self.now = now
+        self._contexts = {False: self._context(cafile, None), True: self._context(cafile, client_cert)}
+
+    @staticmethod
+    def _context(cafile: str | None, client_cert: tuple[str, str, bytes] | None) -> ssl.SSLContext:
+        context = ssl.create_default_context(cafile=cafile)
+        if client_cert is not None:
+            cert, key, password = client_cert
+            context.load_cert_chain(cert, key, password)
+        return context
 
     def call(self, hook: Webhook, request: dict[str, Any], data: dict[str, Any]) -> WebhookResponse:
         """POST ``request`` (plus ``timestamp``) to the webhook's URL rendered with ``data``."""
@@ -141,12 +152,12 @@ class WebhookClient:
         except TemplateError as exc:
             raise WebhookUnavailable(f"webhook '{hook.name}': url: {exc.message}") from None
         body = json.dumps({**request, "timestamp": _rfc3339(self.now())}, separators=(",", ":")).encode()
-        cert = None if hook.disable_tls_client_auth else self.client_cert
+        context = self._contexts[not hook.disable_tls_client_auth]
         attempts = RETRIES + 1
         while True:
             attempts -= 1
             try:
-                with httpx.Client(timeout=self.timeout, verify=self.verify, cert=cert) as client:
+                with httpx.Client(timeout=self.timeout, verify=context) as client:
                     with client.stream("POST", url, content=body, headers=hook.headers(body)) as response:
                         status = response.status_code
                         raw = _read_bounded(response, hook) if status < 400 else b""

@@ -21,6 +21,7 @@ import uvloop
 from starlette.types import ASGIApp
 
 from appliance.api.app import create_app, create_insecure_app
+from appliance.provisioner.webhooks import WebhookClient
 from appliance.server.runtime import Runtime, load_runtime
 from appliance.server.servercert import TLSFiles
 from appliance.server.tls import TLSHttpToolsProtocol, server_ssl_context
@@ -126,6 +127,9 @@ def worker_main(spec: WorkerSpec, ready: Event) -> None:
     configure_logging()
     runtime = load_runtime(spec.config_path, spec.password, started_at=spec.started_at)
     try:
+        # Webhooks see the CA's own TLS certificate as its client certificate, as in step-ca.
+        runtime.authority.webhook_client = WebhookClient(
+            client_cert=(str(spec.tls.cert), str(spec.tls.key), spec.tls.key_password))
         with asyncio.Runner(loop_factory=uvloop.new_event_loop) as runner:  # uvloop: C event loop and TLS
             runner.run(_serve(spec, runtime, ready))
     finally:

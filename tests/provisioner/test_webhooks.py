@@ -47,7 +47,8 @@ class WebhookServer:
     """An HTTPS server answering with ``reply``; it checks what step-ca's webhook servers check."""
 
     url: str
-    context: ssl.SSLContext
+    cafile: str
+    tls: ssl.SSLContext
     reply: Reply = lambda body, path: (200, b'{"allow": true}')  # noqa: E731
     secret: str = SECRET
     bearer: str = "tok3n"
@@ -84,7 +85,8 @@ def webhook_server(tmp_path: Path) -> Iterator[WebhookServer]:
             server = state["server"]
             raw = self.rfile.read(int(self.headers["Content-Length"]))
             wanted = hmac.new(base64.b64decode(server.secret), raw, hashlib.sha256).hexdigest()
-            record = {"path": self.path, "headers": dict(self.headers), "body": json.loads(raw)}
+            peer = self.connection.getpeercert()  # type: ignore[attr-defined]
+            record = {"path": self.path, "headers": dict(self.headers), "body": json.loads(raw), "peer": peer}
             server.requests.append(record)
             if self.headers.get("Authorization") != f"Bearer {server.bearer}":
                 return self._answer(401, b"Unauthorized")
@@ -104,9 +106,11 @@ def webhook_server(tmp_path: Path) -> Iterator[WebhookServer]:
     httpd = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
     server_context = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
     server_context.load_cert_chain(cert_path, key_path)
+    server_context.load_verify_locations(cert_path)
+    server_context.verify_mode = ssl.CERT_OPTIONAL
     httpd.socket = server_context.wrap_socket(httpd.socket, server_side=True)
-    client_context = ssl.create_default_context(cafile=str(cert_path))
-    state["server"] = WebhookServer(url=f"https://127.0.0.1:{httpd.server_address[1]}", context=client_context)
+    state["server"] = WebhookServer(url=f"https://127.0.0.1:{httpd.server_address[1]}", cafile=str(cert_path),
+                                    tls=server_context)
     thread = threading.Thread(target=httpd.serve_forever, daemon=True)
     thread.start()
     yield state["server"]
@@ -127,7 +131,7 @@ def make(tmp_path: Path) -> Iterator[Callable[..., tuple[Authority, TestCA, list
         ca = build_ca(tmp_path / f"ca{len(opened)}", provisioner=provisioner)
         config = ca.config()
         slept: list[float] = []
-        client = WebhookClient(timeout=timeout, verify=server.context, sleep=slept.append)
+        client = WebhookClient(timeout=timeout, cafile=server.cafile, sleep=slept.append)
         authority = Authority.from_config(config, open_database(config.db), password=ca.password)
         authority.webhook_client = client
         opened.append(authority)
@@ -304,3 +308,23 @@ def test_over_http_template_data_from_the_request_reaches_the_template(
     assert response.status_code == 201, response.text
     cert = x509.load_pem_x509_certificate(response.json()["crt"].encode())
     assert cert.subject.get_attributes_for_oid(NameOID.ORGANIZATIONAL_UNIT_NAME)[0].value == "SRE"
+
+
+def test_the_cas_tls_certificate_is_presented_unless_disabled(webhook_server: WebhookServer,
+                                                              make: Callable[..., Any], tmp_path: Path) -> None:
+    hooks = [_hook(webhook_server, "gate", "AUTHORIZING"),
+             {**_hook(webhook_server, "open", "AUTHORIZING"), "disableTLSClientAuth": True}]
+    authority, ca, _ = make(webhook_server, hooks)
+    webhook_server.tls.load_verify_locations(ca.root_path)
+    key = ec.generate_private_key(ec.SECP256R1())
+    issued = authority.issue_server_certificate(key.public_key())
+    chain, key_path, password = tmp_path / "tls.crt", tmp_path / "tls.key", b"pw"
+    chain.write_bytes(b"".join(c.public_bytes(serialization.Encoding.PEM) for c in (issued.certificate, *issued.chain)))
+    key_path.write_bytes(key.private_bytes(serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8,
+                                           serialization.BestAvailableEncryption(password)))
+    authority.webhook_client = WebhookClient(cafile=webhook_server.cafile, client_cert=(str(chain), str(key_path),
+                                                                                        password))
+    _sign(authority, ca)
+    presented, withheld = (request["peer"] for request in webhook_server.requests)
+    assert dict(item[0] for item in presented["subject"])["commonName"] == "ca.test"
+    assert not withheld
