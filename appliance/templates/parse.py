@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import ast
 from dataclasses import dataclass, field
 from typing import Union
 
@@ -119,14 +118,54 @@ class Parsed:
     trees: dict[str, list[Node]] = field(default_factory=dict)
 
 
+_SIMPLE_ESCAPES = {"a": "\a", "b": "\b", "f": "\f", "n": "\n", "r": "\r", "t": "\t", "v": "\v", "\\": "\\"}
+
+
+def go_unquote(text: str, quote: str) -> str:
+    """strconv.Unquote of a Go interpreted string (``quote`` ``"``) or rune (``'``) literal body."""
+    out: list[str] = []
+    index = 0
+    while index < len(text):
+        char = text[index]
+        if char != "\\":
+            out.append(char)
+            index += 1
+            continue
+        code = text[index + 1:index + 2]
+        if code in _SIMPLE_ESCAPES:
+            out.append(_SIMPLE_ESCAPES[code])
+            index += 2
+        elif code == quote:
+            out.append(quote)
+            index += 2
+        elif code in ("x", "u", "U"):
+            size = {"x": 2, "u": 4, "U": 8}[code]
+            digits = text[index + 2:index + 2 + size]
+            if len(digits) != size or not all(c in "0123456789abcdefABCDEF" for c in digits):
+                raise ValueError("invalid syntax")
+            value = int(digits, 16)
+            if code == "x":
+                out.append(chr(value))  # a byte; kept as the code point for text
+            elif value > 0x10FFFF or 0xD800 <= value <= 0xDFFF:
+                raise ValueError("invalid syntax")
+            else:
+                out.append(chr(value))
+            index += 2 + size
+        elif code in "01234567" and code:
+            digits = text[index + 1:index + 4]
+            if len(digits) != 3 or not all(c in "01234567" for c in digits) or int(digits, 8) > 255:
+                raise ValueError("invalid syntax")
+            out.append(chr(int(digits, 8)))
+            index += 4
+        else:
+            raise ValueError("invalid syntax")
+    return "".join(out)
+
+
 def _unquote(item: Item) -> str:
     if item.kind == "rawstring":
         return item.text[1:-1].replace("\r", "")
-    try:
-        value = ast.literal_eval(item.text if item.kind == "string" else item.text)
-    except (ValueError, SyntaxError):
-        raise TemplateError(f"malformed quoted string: {item.text}") from None
-    return str(value)
+    return go_unquote(item.text[1:-1], item.text[0])
 
 
 class Parser:
@@ -145,6 +184,12 @@ class Parser:
     def error(self, message: str, item: Item | None = None) -> TemplateError:
         pos = (item or self.peek()).pos
         return TemplateError(f"template: {self.name}:{position(self.text, pos)}: {message}")
+
+    def unquote(self, item: Item) -> str:
+        try:
+            return _unquote(item)
+        except ValueError:
+            raise self.error(f"invalid syntax: {item.text}", item) from None
 
     def line(self, item: Item) -> str:
         return position(self.text, item.pos)
@@ -263,7 +308,7 @@ class Parser:
         token = self.next_non_space()
         if token.kind not in ("string", "rawstring"):
             raise self.error(f"unexpected {token.text or token.kind} in template clause", token)
-        name = _unquote(token)
+        name = self.unquote(token)
         pipe = None
         if self.peek_non_space().kind != "}}":
             pipe = self.pipeline("template clause", "}}")
@@ -275,7 +320,7 @@ class Parser:
         token = self.next_non_space()
         if token.kind not in ("string", "rawstring"):
             raise self.error("expected string constant in define clause", token)
-        name = _unquote(token)
+        name = self.unquote(token)
         self.expect("}}", "define clause")
         saved, self.scopes = self.scopes, [["$"]]
         saved_range, self.range_depth = self.range_depth, 0
@@ -290,7 +335,7 @@ class Parser:
         token = self.next_non_space()
         if token.kind not in ("string", "rawstring"):
             raise self.error("expected string constant in block clause", token)
-        name = _unquote(token)
+        name = self.unquote(token)
         pipe = self.pipeline("block clause", "}}")
         saved, self.scopes = self.scopes, [["$"]]
         saved_range, self.range_depth = self.range_depth, 0
@@ -412,7 +457,7 @@ class Parser:
         if kind == "number":
             return self.number(item)
         if kind in ("string", "rawstring"):
-            return Constant(_unquote(item))
+            return Constant(self.unquote(item))
         if kind == "(":
             pipe = self.pipeline("parenthesized pipeline", ")")
             return pipe
@@ -422,7 +467,10 @@ class Parser:
     def number(self, item: Item) -> Constant:
         text = item.text
         if item.kind == "char":
-            char = _unquote(Item("string", '"' + text[1:-1].replace('"', '\\"') + '"', item.pos))
+            try:
+                char = go_unquote(text[1:-1], "'")
+            except ValueError:
+                raise self.error(f"malformed character constant: {text}", item) from None
             if len(char) != 1:
                 raise self.error(f"malformed character constant: {text}", item)
             return Constant(ord(char), number=text)

@@ -19,6 +19,7 @@ from typing import Any, Callable
 
 from appliance.templates.errors import TemplateError, TemplateFail
 from appliance.templates.execute import Function
+from appliance.templates.goregex import compile_go
 from appliance.templates.gotime import UTC, format_duration, format_time, parse_duration, parse_time, to_time, zone
 from appliance.templates.values import (
     INVALID,
@@ -290,18 +291,8 @@ def _b32dec(text: str) -> str:
         return f"illegal base32 data: {exc}"
 
 
-_UNSUPPORTED_REGEX = re.compile(r"\(\?[=!<]|\(\?P?<[^>]*>|\\[1-9]|\\[AZz]|\(\?[a-zA-Z]*[^)imsU:a-zA-Z-]")
-
-
 def _regex(pattern: str) -> re.Pattern[str]:
-    """A Go RE2 pattern compiled by Python's ``re``; constructs RE2 lacks are refused."""
-    if _UNSUPPORTED_REGEX.search(pattern.replace("(?P<", "(?<").replace("(?<", "(?P<", 0)):
-        if re.search(r"\(\?[=!]|\(\?<[=!]|\\[1-9]", pattern):
-            raise TemplateError(f"error parsing regexp: invalid or unsupported Perl syntax: {pattern!r}")
-    try:
-        return re.compile(pattern.replace("(?P<", "(?P<").replace("(?<", "(?P<"))
-    except re.error as exc:
-        raise TemplateError(f"error parsing regexp: {exc}") from None
+    return compile_go(pattern)
 
 
 def _regex_match(pattern: str, text: str) -> bool:

@@ -164,9 +164,35 @@ MORE_SPRIG = [
 ]
 
 
+REGEXES = [
+    '{{ regexMatch "a$" "a\\n" }}', '{{ regexMatch "(?m)a$" "a\\nb" }}', '{{ regexMatch "^b" "a\\nb" }}',
+    '{{ regexMatch "(?m)^b" "a\\nb" }}', '{{ regexMatch "a\\z" "a" }}', '{{ regexMatch "a\\Z" "a" }}',
+    '{{ regexFindAll "\\d+" "a1٣2b33" -1 }}', '{{ regexFindAll "\\w+" "héllo wörld" -1 }}',
+    '{{ regexFindAll "[[:alpha:]]+" "ab1cd" -1 }}', '{{ regexFindAll "[[:digit:][:upper:]]+" "aB1cD" -1 }}',
+    '{{ regexFindAll "[^[:space:]]+" "a b\\tc" -1 }}', '{{ regexMatch "[[:nope:]]" "a" }}',
+    '{{ regexFind "(?=a)" "a" }}', '{{ mustRegexMatch "(?!a)" "a" }}', '{{ regexFind "(a)\\1" "aa" }}',
+    '{{ regexReplaceAll "\\Qa.b\\E" "a.b axb" "X" }}', '{{ regexReplaceAll "(?i)HELLO" .s "bye" }}',
+    '{{ regexReplaceAll "(?P<first>\\w+), (?P<second>\\w+)" .s "${second} $first" }}',
+    '{{ regexSplit "\\s*,\\s*" "a , b,c ,d" -1 }}', '{{ regexFindAll "[]a]" "a]b" -1 }}',
+    '{{ regexFindAll "[^]a]" "a]b" -1 }}', '{{ regexFindAll "[a-c-]" "a-d" -1 }}', '{{ regexMatch "\\" "a" }}',
+    '{{ regexMatch "(?s).+" "a\\nb" }}', '{{ regexFind ".+" "a\\nb" }}', '{{ regexReplaceAll "$" "ab" "!" }}',
+    '{{ regexReplaceAll "^" "ab" "!" }}', '{{ regexReplaceAll "" "ab" "-" }}', '{{ regexFindAll "a*" "baaab" -1 }}',
+    '{{ regexReplaceAll "a*" "baaab" "-" }}', '{{ regexMatch "^[a-z0-9.-]+\\.corp$" "web-1.corp" }}',
+    '{{ regexReplaceAll "[^a-zA-Z0-9]" "a b@c.d" "_" }}', '{{ regexFind "\\bfoo\\b" "a foo b" }}',
+    '{{ regexMatch `a\\z` "a" }}', '{{ regexMatch `a\\Z` "a" }}', '{{ regexFindAll `\\d+` "a1٣2b33" -1 }}',
+    '{{ regexFindAll `\\w+` "héllo wörld" -1 }}', '{{ regexFind `(a)\\1` "aa" }}',
+    '{{ regexReplaceAll `\\Qa.b\\E` "a.b axb" "X" }}', '{{ regexSplit `\\s*,\\s*` "a , b,c ,d" -1 }}',
+    '{{ regexReplaceAll `(?P<first>\\w+), (?P<second>\\w+)` .s "${second} $first" }}',
+    '{{ regexMatch `^[a-z0-9.-]+\\.corp$` "web-1.corp" }}', '{{ regexFindAll `[\\d.]+` "v1.2 x3" -1 }}',
+    '{{ regexFindAll `[\\D]+` "a1b" -1 }}', '{{ regexFindAll `\\S+` "a b" -1 }}', '{{ regexFind `\\x41` "zA" }}',
+    '{{ "\\x41\\u00e9\\101\\a" }}', "{{ '\\'' }}", '{{ "\\\'" }}', '{{ "\\q" }}', "{{ '\\\"' }}",
+    '{{ "\\u12" }}', '{{ "\\400" }}', "{{ '\\x41' }}", '{{ "tab\\tnew\\nline" | quote }}',
+]
+
+
 def hand_written() -> list[dict[str, Any]]:
     """All the hand-written cases, each rendered with ``DATA``."""
-    templates = list(STRUCTURE) + list(BUILTINS) + list(SPRIG_CALLS) + DATES + MORE_SPRIG
+    templates = list(STRUCTURE) + list(BUILTINS) + list(SPRIG_CALLS) + DATES + MORE_SPRIG + REGEXES
     templates += [f"{{{{ printf \"{verb}\" {arg} }}}}" for verb, arg in itertools.product(PRINTF_VERBS, PRINTF_ARGS)]
     templates += [f"{{{{ {name} {arg} }}}}" for name, arg in itertools.product(SPRIG_STRINGS, SPRIG_INPUTS)]
     return [{"template": template, "data": DATA} for template in templates]
