@@ -127,13 +127,15 @@ class WebhookClient:
 
     def __init__(self, *, timeout: float = 10.0, cafile: str | None = None,
                  client_cert: tuple[str, str, bytes] | None = None,
-                 sleep: Callable[[float], None] = time.sleep,
+                 sleep: Callable[[float], None] = time.sleep, monotonic: Callable[[], float] = time.monotonic,
                  now: Callable[[], datetime.datetime] = lambda: datetime.datetime.now(datetime.timezone.utc)) -> None:
         """``cafile``: the roots webhook servers are checked against (default: the system's);
         ``client_cert``: certificate chain, encrypted key and its password (the CA's own TLS
-        certificate, presented unless a webhook sets ``disableTLSClientAuth``)."""
+        certificate, presented unless a webhook sets ``disableTLSClientAuth``). ``timeout`` bounds a
+        whole call, retry included."""
         self.timeout = timeout
         self.sleep = sleep
+        self.monotonic = monotonic
         self.now = now
         self._contexts = {False: self._context(cafile, None), True: self._context(cafile, client_cert)}
 
@@ -153,37 +155,45 @@ class WebhookClient:
             raise WebhookUnavailable(f"webhook '{hook.name}': url: {exc.message}") from None
         body = json.dumps({**request, "timestamp": _rfc3339(self.now())}, separators=(",", ":")).encode()
         context = self._contexts[not hook.disable_tls_client_auth]
+        deadline = self.monotonic() + self.timeout
         attempts = RETRIES + 1
         while True:
             attempts -= 1
             try:
-                with httpx.Client(timeout=self.timeout, verify=context) as client:
+                with httpx.Client(timeout=max(deadline - self.monotonic(), 0.001), verify=context) as client:
                     with client.stream("POST", url, content=body, headers=hook.headers(body)) as response:
                         status = response.status_code
-                        raw = _read_bounded(response, hook) if status < 400 else b""
+                        raw = self._read_bounded(response, hook, deadline) if status < 400 else b""
             except httpx.TimeoutException:
                 raise WebhookUnavailable(f"webhook '{hook.name}' did not answer in time") from None
             except httpx.HTTPError as exc:
-                if attempts:
-                    self.sleep(1.0)
+                if self._retry(attempts, deadline):
                     continue
                 raise WebhookUnavailable(f"webhook '{hook.name}' could not be reached: {type(exc).__name__}") from None
-            if status >= 500 and attempts:
-                self.sleep(1.0)
+            if status >= 500 and self._retry(attempts, deadline):
                 continue
             if status >= 400:
                 raise WebhookUnavailable(f"webhook '{hook.name}' answered HTTP {status}")
             return _parse(raw, hook)
 
+    def _retry(self, attempts: int, deadline: float) -> bool:
+        """Wait a second before the one retry step-ca makes, if the deadline leaves room for it."""
+        if not attempts or self.monotonic() + 1.0 >= deadline:
+            return False
+        self.sleep(1.0)
+        return True
 
-def _read_bounded(response: httpx.Response, hook: Webhook) -> bytes:
-    chunks, size = [], 0
-    for chunk in response.iter_bytes():
-        size += len(chunk)
-        if size > MAX_RESPONSE:
-            raise WebhookUnavailable(f"webhook '{hook.name}' answered more than {MAX_RESPONSE} bytes")
-        chunks.append(chunk)
-    return b"".join(chunks)
+    def _read_bounded(self, response: httpx.Response, hook: Webhook, deadline: float) -> bytes:
+        """The answer, refused past ``MAX_RESPONSE`` bytes or the deadline (a server dripping bytes)."""
+        chunks, size = [], 0
+        for chunk in response.iter_bytes():
+            size += len(chunk)
+            if size > MAX_RESPONSE:
+                raise WebhookUnavailable(f"webhook '{hook.name}' answered more than {MAX_RESPONSE} bytes")
+            if self.monotonic() > deadline:
+                raise WebhookUnavailable(f"webhook '{hook.name}' did not answer in time")
+            chunks.append(chunk)
+        return b"".join(chunks)
 
 
 def _parse(raw: bytes, hook: Webhook) -> WebhookResponse:

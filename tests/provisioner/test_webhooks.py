@@ -328,3 +328,16 @@ def test_the_cas_tls_certificate_is_presented_unless_disabled(webhook_server: We
     presented, withheld = (request["peer"] for request in webhook_server.requests)
     assert dict(item[0] for item in presented["subject"])["commonName"] == "ca.test"
     assert not withheld
+
+
+def test_no_retry_past_the_calls_deadline(webhook_server: WebhookServer, make: Callable[..., Any]) -> None:
+    """The timeout bounds the whole call: when the first attempt used most of it, no retry."""
+    webhook_server.reply = lambda body, path: (503, b"busy")
+    authority, ca, _ = make(webhook_server, [_hook(webhook_server, "gate", "AUTHORIZING")])
+    readings = iter([0.0, 0.0] + [4.5] * 10)
+    slept: list[float] = []
+    authority.webhook_client = WebhookClient(timeout=5.0, cafile=webhook_server.cafile, sleep=slept.append,
+                                             monotonic=lambda: next(readings))
+    with pytest.raises(WebhookUnavailable, match="HTTP 503"):
+        _sign(authority, ca)
+    assert len(webhook_server.requests) == 1 and slept == []
