@@ -39,7 +39,13 @@ class X509Options:
     def from_config(cls, options: Any, where: str) -> X509Options:
         """Parse ``options`` (a provisioner's ``options`` object); a template that does not
         parse stops the CA at start, naming the provisioner."""
-        x509 = options.get("x509") if isinstance(options, dict) else None
+        if options is not None and not isinstance(options, dict):
+            raise BadRequest(f"{where}: options must be an object")
+        unknown_options = sorted(set(options or {}) - {"x509"})
+        if unknown_options:
+            raise BadRequest(f"{where}: options.{', options.'.join(unknown_options)} not supported yet "
+                             "(SSH certificate templates arrive with SSH)")
+        x509 = (options or {}).get("x509")
         if x509 is None:
             return cls(Template("leaf", DEFAULT_LEAF_TEMPLATE, FUNCTIONS))
         if not isinstance(x509, dict):

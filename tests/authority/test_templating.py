@@ -177,3 +177,15 @@ def test_subject_in_gos_order_with_multi_valued_rdns(make_authority: MakeAuthori
         [(NameOID.COUNTRY_NAME, "NL")], [(NameOID.LOCALITY_NAME, "Delft")],
         [(NameOID.ORGANIZATION_NAME, "A Org"), (NameOID.ORGANIZATION_NAME, "B Org")],  # DER sorts a SET
         [(NameOID.COMMON_NAME, "host.test")], [(NameOID.SERIAL_NUMBER, "42")]]
+
+
+@pytest.mark.parametrize("options, message", [
+    ({"ssh": {"template": "{}"}}, "options.ssh not supported yet"),
+    ({"x509": {"template": "{}", "allow": {}}}, "unsupported fields allow"),
+    ({"x509": {"templateFile": "/nonexistent/leaf.tpl"}}, "templateFile /nonexistent/leaf.tpl"),
+    ({"x509": {"templateData": ["not", "an", "object"]}}, "templateData must be an object"),
+])
+def test_options_that_cannot_act_stop_the_ca(make_authority: MakeAuthority, options: dict[str, Any],
+                                             message: str) -> None:
+    with pytest.raises(BadRequest, match=message):
+        make_authority(provisioner={"options": options})
