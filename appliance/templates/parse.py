@@ -260,7 +260,7 @@ class Parser:
 
     def action(self) -> Node | None:
         item = self.peek_non_space()
-        if item.kind == "keyword":
+        if item.kind == "keyword" and item.text != "nil":
             self.next()
             word = item.text
             if word in ("if", "with", "range"):
@@ -371,11 +371,8 @@ class Parser:
                 decl, assign = [first.text, second.text], operator.kind == "assign"
             else:
                 self.index = start
-        for name in decl:
-            if assign:
-                self._check_variable(name, first)
-            else:
-                self.scopes[-1].append(name)
+        if not assign:
+            self.scopes[-1].extend(decl)  # an assignment to an undeclared variable fails when executed, as in Go
         cmds: list[Command] = []
         while True:
             item = self.peek_non_space()

@@ -136,16 +136,21 @@ def _untitle(text: str) -> str:
     return "".join(out)
 
 
+def _go_slice(raw: bytes, start: int, end: int) -> bytes:
+    """``raw[start:end]`` with Go's bounds check (a panic there is an error here)."""
+    if not 0 <= start <= end <= len(raw):
+        raise TemplateError(f"runtime error: slice bounds out of range [{start}:{end}]")
+    return raw[start:end]
+
+
 def _substr(start: int, end: int, text: str) -> str:
     raw = text.encode()
     if start < 0:
-        piece = raw[:end]
+        piece = _go_slice(raw, 0, end)
     elif end < 0 or end > len(raw):
-        piece = raw[start:]
+        piece = _go_slice(raw, start, len(raw))
     else:
-        if start > end:
-            raise TemplateError(f"slice bounds out of range [{start}:{end}]")
-        piece = raw[start:end]
+        piece = _go_slice(raw, start, end)
     return piece.decode("utf-8", "replace")
 
 
@@ -447,6 +452,21 @@ def _dig(*args: Any) -> Any:
             raise TemplateError(f"interface conversion: interface {{}} is {type_name(mapping)}, "
                                 "not map[string]interface {}")
     return default
+
+
+def _merge(destination: dict[str, Any], *sources: dict[str, Any], overwrite: bool = False) -> dict[str, Any]:
+    """mergo.Merge (``overwrite``: WithOverride) as sprig calls it: nested maps merged, a value
+    kept unless it is empty (or, overwriting, unless the source's is)."""
+    if destination is None:
+        raise TemplateError("src and dst must be of same type")
+    for source in sources:
+        for key, value in (source or {}).items():
+            current = destination.get(key)
+            if isinstance(current, dict) and isinstance(value, dict):
+                _merge(current, value, overwrite=overwrite)
+            elif key not in destination or _empty(current) or (overwrite and not _empty(value)):
+                destination[key] = value
+    return destination
 
 
 def _first(value: Any) -> Any:
@@ -831,6 +851,11 @@ SPRIG: dict[str, Function] = {
     "ceil": _f(lambda v: float(math.ceil(_to_float(v))), "any"),
     "floor": _f(lambda v: float(math.floor(_to_float(v))), "any"),
     # dicts
+    "values": _f(lambda m: list(m.values()) if m else [], "map"),
+    "merge": _f(_merge, "map", "map", variadic=True),
+    "mustMerge": _f(_merge, "map", "map", variadic=True),
+    "mergeOverwrite": _f(lambda d, *s: _merge(d, *s, overwrite=True), "map", "map", variadic=True),
+    "mustMergeOverwrite": _f(lambda d, *s: _merge(d, *s, overwrite=True), "map", "map", variadic=True),
     "pluck": _f(lambda key, *maps: [m[key] for m in maps if m and key in m], "string", "map", variadic=True),
     "deepCopy": _f(lambda v: json.loads(json.dumps(v)) if isinstance(v, (dict, list)) else v, "any"),
     "dict": _f(_dict, "any", variadic=True),

@@ -85,7 +85,8 @@ SPRIG_INPUTS = [".s", ".e", ".n", ".f", ".t", ".nil", ".l", ".nums", ".m", ".mix
 SPRIG_CALLS = [
     "{{ trimAll \"H!d\" .s }}", "{{ trimPrefix \"Hello\" .s }}", "{{ trimSuffix \"World\" .s }}",
     "{{ repeat 3 \"ab\" }}", "{{ repeat -1 \"ab\" }}", "{{ substr 0 5 .s }}", "{{ substr 7 100 .s }}",
-    "{{ substr -1 3 .s }}", "{{ substr 5 2 .s }}", "{{ trunc 5 .s }}", "{{ trunc -5 .s }}", "{{ trunc 50 .s }}",
+    "{{ substr -1 3 .s }}", "{{ substr 5 2 .s }}", '{{ substr 1 3 "" }}', '{{ substr -1 30 .s }}',
+    '{{ substr 20 30 .s }}', "{{ trunc 5 .s }}", "{{ trunc -5 .s }}", "{{ trunc 50 .s }}",
     "{{ contains \"World\" .s }}", "{{ hasPrefix \"He\" .s }}", "{{ hasSuffix \"x\" .s }}", "{{ indent 4 \"a\\nb\" }}",
     "{{ nindent 2 \"a\" }}", "{{ replace \",\" \";\" .csv }}", "{{ replace \"\" \"-\" \"abc\" }}",
     "{{ plural \"one\" \"many\" 1 }}", "{{ plural \"one\" \"many\" 2 }}", "{{ quote .s .n .nil }}", "{{ cat .s .n .nil .l }}",
