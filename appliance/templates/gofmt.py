@@ -58,13 +58,39 @@ def _integer(value: int, verb: str, spec: _Spec) -> str:
     text = sign + prefix + digits
     if spec.zero and not spec.minus and spec.precision is None and spec.width and len(text) < spec.width:
         return sign + prefix + "0" * (spec.width - len(text)) + digits
-    return _pad(text, spec)
+    return _pad(text, _Spec(minus=spec.minus, width=spec.width))  # a precision turns zero padding off
+
+
+def _sharp(num: str, verb: str, precision: int) -> str:
+    """fmt's ``#`` flag on a float: keep a decimal point and trailing zeros (Go's fmtFloat)."""
+    digits = (6 if precision == -1 else precision) if verb in "vgGxX" else 0
+    tail, has_point, nonzero = "", False, False
+    body = num
+    for index in range(1, len(num)):
+        char = num[index]
+        if char == ".":
+            has_point = True
+        elif char in "pP" or (char in "eE" and verb not in "xX"):
+            tail, body = num[index:], num[:index]
+            break
+        else:
+            nonzero = nonzero or char != "0"
+            if nonzero:
+                digits -= 1
+    if not has_point:
+        if len(body) == 2 and body[1] == "0":
+            digits -= 1
+        body += "."
+    return body + "0" * max(digits, 0) + tail
 
 
 def _float(value: float, verb: str, spec: _Spec) -> str:
     precision = spec.precision if spec.precision is not None else (-1 if verb in "gGv" else 6)
     go_verb = {"v": "g", "F": "f"}.get(verb, verb)
     text = format_float(value, go_verb, precision)
+    if spec.sharp and math.isfinite(value):
+        signed = _sharp(("" if text.startswith("-") else "+") + text, verb, precision)
+        text = signed[1:] if signed.startswith("+") else signed
     if spec.plus and not text.startswith(("-", "+")):
         text = "+" + text
     elif spec.space and not text.startswith(("-", "+")):
@@ -119,6 +145,9 @@ def _hex_float(value: float, verb: str, spec: _Spec) -> str:
     mantissa = digits.rstrip("0").rstrip(".")
     exp = int(exponent)
     out = f"{sign}0x{mantissa}p{'-' if exp < 0 else '+'}{abs(exp):02d}"
+    if spec.sharp:
+        signed = _sharp(("" if sign else "+") + out, verb, spec.precision if spec.precision is not None else -1)
+        out = signed[1:] if signed.startswith("+") else signed
     return _pad(out.upper() if verb == "X" else out, spec)
 
 
@@ -129,7 +158,7 @@ def format_one(verb: str, value: Any, spec: _Spec) -> str:
     if value is None or value is INVALID:
         return _pad("<nil>", spec) if verb == "v" else _bad(verb, value)
     if isinstance(value, bool):
-        return _pad(format_value(value), spec) if verb in "vt" else _bad(verb, value)
+        return _pad(format_value(value), spec) if verb in "vt" else _bad(verb, value, spec)
     if isinstance(value, int):
         if verb in "vdboOxX":
             return _integer(value, "d" if verb == "v" else verb, spec)
@@ -158,6 +187,22 @@ def format_one(verb: str, value: Any, spec: _Spec) -> str:
         return "map[" + " ".join(f"{format_one(verb, key, spec)}:{_element(verb, value[key], spec)}"
                                  for key in sorted(value)) + "]"
     return _pad(format_value(value), spec) if verb in "vs" else _bad(verb, value, spec)
+
+
+def go_syntax(value: Any, nested: bool = False) -> str:
+    """``%#v``: the value as Go source."""
+    if value is None or value is INVALID:
+        return "interface {}(nil)" if nested else "<nil>"
+    if isinstance(value, str):
+        return go_string_quote(value)
+    if isinstance(value, float):
+        return format_float(value, "g", -1)
+    if isinstance(value, list):
+        return type_name(value) + "{" + ", ".join(go_syntax(item, True) for item in value) + "}"
+    if isinstance(value, dict):
+        return type_name(value) + "{" + ", ".join(f"{go_string_quote(str(key))}:{go_syntax(value[key], True)}"
+                                                  for key in sorted(value)) + "}"
+    return format_value(value)
 
 
 def _element(verb: str, value: Any, spec: _Spec) -> str:
@@ -209,8 +254,11 @@ def sprintf(template: str, args: list[Any]) -> str:
             continue
         value = args[used]
         used += 1
+        if verb == "v" and spec.sharp:
+            out.append(_pad(go_syntax(value), spec))
+            continue
         if verb == "v":
-            spec.plus = False
+            spec.plus = False  # %+v is Go's plusV form, not the flag
         out.append(format_one(verb, value, spec))
     if used < len(args):
         extra = ", ".join("<nil>" if a is None or a is INVALID else f"{type_name(a)}={format_value(a)}"

@@ -278,6 +278,7 @@ def _from_json(text: str) -> Any:
         return None
 
 
+_B32 = frozenset("ABCDEFGHIJKLMNOPQRSTUVWXYZ234567=")
 _B64 = frozenset("ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/=")
 
 
@@ -290,10 +291,11 @@ def _b64dec(text: str) -> str:
 
 
 def _b32dec(text: str) -> str:
+    bad = next((i for i, c in enumerate(text) if c not in _B32), None)
     try:
         return base64.b32decode(text.encode()).decode("utf-8", "replace")
-    except (ValueError, UnicodeEncodeError) as exc:
-        return f"illegal base32 data: {exc}"
+    except (ValueError, UnicodeEncodeError):
+        return f"illegal base32 data at input byte {bad if bad is not None else len(text) - len(text) % 8}"
 
 
 def _regex(pattern: str) -> re.Pattern[str]:
