@@ -514,14 +514,10 @@ def _compact(value: Any) -> list[Any]:
 
 
 def _append(value: Any, item: Any) -> list[Any]:
-    if value is None:
-        return [item]
     return list(_sequence(value, "append")) + [item]
 
 
 def _prepend(value: Any, item: Any) -> list[Any]:
-    if value is None:
-        return [item]
     return [item] + list(_sequence(value, "prepend"))
 
 

@@ -110,7 +110,7 @@ SPRIG_CALLS = [
     "{{ regexFind \"(?i)hello\" .s }}", "{{ regexMatch \"\\\\d+\" .num }}", "{{ regexReplaceAll \"\\\\s+\" .ws \"_\" }}",
     "{{ list 1 \"a\" .nil }}", "{{ first .l }}", "{{ first .empty }}", "{{ last .nums }}", "{{ rest .l }}",
     "{{ initial .l }}", "{{ reverse .l }}", "{{ uniq (list 1 2 1 \"a\" \"a\") }}", "{{ compact (list 1 0 \"\" \"a\") }}",
-    "{{ append .l \"d\" }}", "{{ prepend .l \"z\" }}", "{{ concat .l .nums }}", "{{ has \"b\" .l }}",
+    "{{ append .l \"d\" }}", "{{ append .nil 1 }}", "{{ prepend .m.missing 1 }}", "{{ has 1 .nil }}", "{{ prepend .l \"z\" }}", "{{ concat .l .nums }}", "{{ has \"b\" .l }}",
     "{{ has 1 .nums }}", "{{ has 1.0 .nums }}", "{{ without .l \"b\" }}", "{{ slice .l 1 }}", "{{ slice .l 1 2 }}",
     "{{ slice .l 2 1 }}", "{{ slice .s 1 2 }}", "{{ dict \"a\" 1 \"b\" }}", "{{ get .m \"y\" }}",
     "{{ get .m \"missing\" }}", "{{ $d := dict \"a\" 1 }}{{ set $d \"b\" 2 }}", "{{ unset (dict \"a\" 1) \"a\" }}",
