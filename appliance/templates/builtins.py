@@ -157,7 +157,7 @@ def _js(*args: Any) -> str:
         if char in "\\'\"<>&=":
             out.append({"\\": "\\\\", "'": "\\'", '"': '\\"', "<": "\\u003C", ">": "\\u003E", "&": "\\u0026",
                         "=": "\\u003D"}[char])
-        elif ord(char) < 0x20:
+        elif ord(char) < 0x20 or (ord(char) >= 0x80 and not char.isprintable()):
             out.append(f"\\u{ord(char):04X}")
         else:
             out.append(char)

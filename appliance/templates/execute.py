@@ -76,8 +76,9 @@ class Template:
 
     def execute(self, data: Any) -> str:
         """Render with ``data`` as dot; a ``TemplateError`` names the template and line."""
-        state = _State(self, data)
-        state.walk(data, self.trees[self.name])
+        dot = INVALID if data is None else data  # nil data is Go's invalid value, not a nil interface
+        state = _State(self, dot)
+        state.walk(dot, self.trees[self.name])
         return "".join(state.out)
 
 

@@ -206,8 +206,8 @@ def go_syntax(value: Any, nested: bool = False) -> str:
 
 
 def _element(verb: str, value: Any, spec: _Spec) -> str:
-    """An element of a slice or map: a nil interface prints as <nil> whatever the verb."""
-    return _pad("<nil>", spec) if value is None else format_one(verb, value, spec)
+    """An element of a slice or map: a nil interface prints as <nil> (unpadded) whatever the verb."""
+    return "<nil>" if value is None else format_one(verb, value, spec)
 
 
 def sprintf(template: str, args: list[Any]) -> str:

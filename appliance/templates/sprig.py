@@ -60,8 +60,8 @@ def _to_int(value: Any) -> int:
     if isinstance(value, int):
         return int(value)
     if isinstance(value, float):
-        if value != value or value in (float("inf"), float("-inf")):
-            return -(1 << 63)
+        if value != value or not -(2.0 ** 63) <= value < 2.0 ** 63:
+            return -(1 << 63)  # Go's out-of-range float conversion on amd64
         return int(value)
     if isinstance(value, str):
         try:
@@ -119,11 +119,30 @@ def _strslice(value: Any) -> list[str]:
     return [strval(value)]
 
 
+def _per_rune(text: str, change: Callable[[str], str]) -> str:
+    """Go's case mapping: rune by rune, a rune without a one-rune mapping unchanged (ß stays ß)."""
+    out = []
+    for char in text:
+        changed = change(char)
+        out.append(changed if len(changed) == 1 else char)
+    return "".join(out)
+
+
+def _nospace(text: str) -> str:
+    """goutils.DeleteWhiteSpace: byte by byte, so a string that loses a space has its other
+    non-ASCII bytes re-encoded one by one (sprig's behaviour, kept)."""
+    raw = text.encode()
+    kept = [b for b in raw if not chr(b).isspace()]
+    if len(kept) == len(raw):
+        return text
+    return "".join(chr(b) for b in kept)
+
+
 def _title(text: str) -> str:
     out, previous = [], " "
     for char in text:
         separator = not (previous.isalnum() or previous == "_") if ord(previous) < 0x80 else previous.isspace()
-        out.append(char.upper() if separator else char)
+        out.append(_per_rune(char, str.upper) if separator else char)
         previous = char
     return "".join(out)
 
@@ -131,7 +150,7 @@ def _title(text: str) -> str:
 def _untitle(text: str) -> str:
     out, previous = [], " "
     for char in text:
-        out.append(char.lower() if previous.isspace() else char)
+        out.append(_per_rune(char, str.lower) if previous.isspace() else char)
         previous = char
     return "".join(out)
 
@@ -471,6 +490,12 @@ def _merge(destination: dict[str, Any], *sources: dict[str, Any], overwrite: boo
     return destination
 
 
+def _deep_copy(value: Any) -> Any:
+    if value is None:
+        raise TemplateError("reflect: call of reflect.Value.Type on zero Value")
+    return json.loads(json.dumps(value)) if isinstance(value, (dict, list)) else value
+
+
 def _first(value: Any) -> Any:
     items = _sequence(value, "first")
     return items[0] if items else None
@@ -720,14 +745,14 @@ SPRIG: dict[str, Function] = {
     "trimall": _f(lambda cut, s: s.strip(cut), "string", "string"),
     "trimPrefix": _f(lambda p, s: s[len(p):] if s.startswith(p) else s, "string", "string"),
     "trimSuffix": _f(lambda p, s: s[:-len(p)] if p and s.endswith(p) else s, "string", "string"),
-    "upper": _f(str.upper, "string"),
-    "lower": _f(str.lower, "string"),
+    "upper": _f(lambda s: _per_rune(s, str.upper), "string"),
+    "lower": _f(lambda s: _per_rune(s, str.lower), "string"),
     "title": _f(_title, "string"),
     "untitle": _f(_untitle, "string"),
     "repeat": _f(lambda n, s: _bounded(n * len(s)) and s * n if n >= 0 else _raise("strings: negative Repeat count"),
                  "int", "string"),
     "substr": _f(_substr, "int", "int", "string"),
-    "nospace": _f(lambda s: "".join(chr(b) for b in s.encode() if not chr(b).isspace()), "string"),
+    "nospace": _f(_nospace, "string"),
     "trunc": _f(_trunc, "int", "string"),
     "contains": _f(lambda sub, s: sub in s, "string", "string"),
     "hasPrefix": _f(lambda p, s: s.startswith(p), "string", "string"),
@@ -739,7 +764,7 @@ SPRIG: dict[str, Function] = {
     "nindent": _f(lambda n, s: "\n" + _indent(n, s), "int", "string"),
     "replace": _f(lambda old, new, s: _go_replace(s, old, new), "string", "string", "string"),
     "plural": _f(_plural, "string", "string", "int"),
-    "swapcase": _f(str.swapcase, "string"),
+    "swapcase": _f(lambda s: _per_rune(s, str.swapcase), "string"),
     # dates (Go's Local zone is UTC here)
     "now": _f(lambda: GoTime(_wall_clock())),
     "ago": _f(_ago, "any"),
@@ -855,7 +880,7 @@ SPRIG: dict[str, Function] = {
     "mergeOverwrite": _f(lambda d, *s: _merge(d, *s, overwrite=True), "map", "map", variadic=True),
     "mustMergeOverwrite": _f(lambda d, *s: _merge(d, *s, overwrite=True), "map", "map", variadic=True),
     "pluck": _f(lambda key, *maps: [m[key] for m in maps if m and key in m], "string", "map", variadic=True),
-    "deepCopy": _f(lambda v: json.loads(json.dumps(v)) if isinstance(v, (dict, list)) else v, "any"),
+    "deepCopy": _f(_deep_copy, "any"),
     "dict": _f(_dict, "any", variadic=True),
     "get": _f(_get, "map", "string"),
     "set": _f(_set, "map", "string", "any"),

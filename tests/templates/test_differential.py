@@ -134,3 +134,34 @@ def test_generated_token_soup_fails_or_renders_as_go_does(go_render: GoRender) -
     collect()
     found = disagreements(cases, go_render)
     assert not found, f"{len(found)} of {len(cases)} disagree:\n" + "\n".join(found[:40])
+
+
+_JSON = st.recursive(
+    st.none() | st.booleans() | st.floats(allow_nan=False, allow_infinity=False) | st.text(max_size=5),
+    lambda children: st.lists(children, max_size=3) | st.dictionaries(st.text("abc", min_size=1, max_size=2),
+                                                                      children, max_size=3),
+    max_leaves=8)
+_ON_DATA = [
+    "{{ . }}", "{{ toJson . }}", "{{ toPrettyJson . }}", '{{ printf "%v|%q|%d|%x|%s|%#v" . . . . . . }}',
+    '{{ printf "%6.2f|%-8v|%+d|%T" . . . . }}', "{{ len . }}", "{{ range $k, $v := . }}{{ $k }}={{ $v }};{{ end }}",
+    "{{ empty . }}", "{{ quote . }}", "{{ squote . }}", "{{ if . }}t{{ else }}f{{ end }}", "{{ index . 0 }}",
+    "{{ .a }}", "{{ .a.b }}", "{{ first . }}", '{{ join "," . }}', '{{ default "d" . }}', "{{ kindOf . }}",
+    "{{ typeOf . }}", "{{ sortAlpha . }}", "{{ toString . }}", "{{ int . }}", "{{ float64 . }}", "{{ uniq . }}",
+    "{{ compact . }}", "{{ deepCopy . | toJson }}", "{{ print . }}", "{{ println . . }}", "{{ eq . . }}",
+    "{{ html . }}", "{{ js . }}", "{{ urlquery . }}", "{{ upper . }}", "{{ title . }}", "{{ b64enc . }}",
+    '{{ regexFindAll "[a-z]" . -1 }}', '{{ splitList "a" . }}', "{{ nospace . }}", "{{ keys . | sortAlpha }}",
+]
+
+
+def test_generated_data_renders_as_go_renders_it(go_render: GoRender) -> None:
+    """Hypothesis draws JSON data (nulls, floats at the edges, Unicode, nesting) for fixed templates."""
+    cases: list[dict[str, Any]] = []
+
+    @settings(max_examples=150, derandomize=True, database=None, suppress_health_check=list(HealthCheck))
+    @given(_JSON)
+    def collect(value: Any) -> None:
+        cases.extend({"template": template, "data": value} for template in _ON_DATA)
+
+    collect()
+    found = disagreements(cases, go_render)
+    assert not found, f"{len(found)} of {len(cases)} disagree:\n" + "\n".join(found[:40])
