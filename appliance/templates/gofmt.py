@@ -138,12 +138,14 @@ def _hex_float(value: float, verb: str, spec: _Spec) -> str:
         m, e = math.frexp(abs(value))
         bits = int(m * (1 << 53))
         return f"{'-' if value < 0 else ''}{bits}p{e - 53:+d}"
-    text = value.hex()
-    sign = "-" if text.startswith("-") else ""
-    body = text.lstrip("-")[2:]
-    digits, exponent = body.split("p")
-    mantissa = digits.rstrip("0").rstrip(".")
-    exp = int(exponent)
+    mantissa_fraction, exponent2 = math.frexp(abs(value))  # normalised, subnormals included (as Go)
+    bits = int(mantissa_fraction * (1 << 53))
+    sign = "-" if math.copysign(1, value) < 0 else ""
+    if value == 0:
+        mantissa, exp = "0", 0
+    else:
+        fraction = f"{bits - (1 << 52):013x}".rstrip("0")
+        mantissa, exp = "1" + ("." + fraction if fraction else ""), exponent2 - 1
     out = f"{sign}0x{mantissa}p{'-' if exp < 0 else '+'}{abs(exp):02d}"
     if spec.sharp:
         signed = _sharp(("" if sign else "+") + out, verb, spec.precision if spec.precision is not None else -1)

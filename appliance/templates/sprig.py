@@ -119,6 +119,11 @@ def _strslice(value: Any) -> list[str]:
     return [strval(value)]
 
 
+#: unicode.IsSpace (Python's isspace also counts U+001C..U+001F).
+GO_SPACE = "\t\n\v\f\r \x85\xa0\u1680\u2000\u2001\u2002\u2003\u2004\u2005\u2006\u2007\u2008\u2009\u200a" \
+           "\u2028\u2029\u202f\u205f\u3000"
+
+
 def _per_rune(text: str, change: Callable[[str], str]) -> str:
     """Go's case mapping: rune by rune, a rune without a one-rune mapping unchanged (ß stays ß)."""
     out = []
@@ -132,7 +137,7 @@ def _nospace(text: str) -> str:
     """goutils.DeleteWhiteSpace: byte by byte, so a string that loses a space has its other
     non-ASCII bytes re-encoded one by one (sprig's behaviour, kept)."""
     raw = text.encode()
-    kept = [b for b in raw if not chr(b).isspace()]
+    kept = [b for b in raw if chr(b) not in GO_SPACE]
     if len(kept) == len(raw):
         return text
     return "".join(chr(b) for b in kept)
@@ -740,7 +745,7 @@ def _f(call: Callable[..., Any], *params: str, variadic: bool = False) -> Functi
 
 SPRIG: dict[str, Function] = {
     # strings
-    "trim": _f(str.strip, "string"),
+    "trim": _f(lambda s: s.strip(GO_SPACE), "string"),
     "trimAll": _f(lambda cut, s: s.strip(cut), "string", "string"),
     "trimall": _f(lambda cut, s: s.strip(cut), "string", "string"),
     "trimPrefix": _f(lambda p, s: s[len(p):] if s.startswith(p) else s, "string", "string"),
