@@ -15,6 +15,7 @@ else running).
 
     .venv/bin/python benchmarks/issue.py                       # 4 configurations x N=2,8,32
     .venv/bin/python benchmarks/issue.py --only softkms/sqlite --clients 32 --requests 3000
+    .venv/bin/python benchmarks/issue.py --only softkms/sqlite --lint enforce,off   # the cost of lint-before-sign
     .venv/bin/python benchmarks/issue.py --only softkms/sqlite --clients 32 --profile /tmp/prof
 
 ``--profile DIR`` records every server worker with py-spy (``pip install py-spy``)
@@ -114,8 +115,8 @@ def postgres_database() -> Iterator[dict[str, str]]:
             admin.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
 
 
-def init_ca(workdir: Path, kms: str, db: dict[str, str] | None) -> Ca:
-    """``appliance init`` (keys in softkms or SoftHSM2), then the ``db`` section swapped in."""
+def init_ca(workdir: Path, kms: str, db: dict[str, str] | None, lint: str) -> Ca:
+    """``appliance init`` (keys in softkms or SoftHSM2), then the ``db`` and ``lint`` sections swapped in."""
     password_file = workdir / "password"
     password_file.write_text(PASSWORD + "\n")
     env = softhsm_env(workdir) if kms == "softhsm" else dict(os.environ)
@@ -128,10 +129,11 @@ def init_ca(workdir: Path, kms: str, db: dict[str, str] | None) -> Ca:
                     "--address", f"127.0.0.1:{port}", "--provisioner", PROVISIONER,
                     "--password-file", str(password_file), *extra], check=True, capture_output=True, env=env)
     ca = Ca(workdir / "ca", port, password_file, env)
+    data = json.loads(ca.ca_json.read_text())
+    data["lint"] = {"mode": lint}
     if db is not None:
-        data = json.loads(ca.ca_json.read_text())
         data["db"] = db
-        ca.ca_json.write_text(json.dumps(data, indent="\t"))
+    ca.ca_json.write_text(json.dumps(data, indent="\t"))
     return ca
 
 
@@ -229,15 +231,16 @@ class Result:
         return ordered[min(len(ordered) - 1, int(p * len(ordered)))] * 1000
 
 
-async def measure(ca: Ca, clients: int, warmup: list[bytes], requests: list[bytes]) -> tuple[float, list[float], int]:
+async def measure(ca: Ca, clients: int, warmup: list[bytes], requests: list[bytes],
+                  expected: int = 201) -> tuple[float, list[float], int]:
     """Open ``clients`` connections (one warm-up request each), then send ``requests``
-    spread over them; elapsed seconds, latencies, failed requests."""
+    spread over them; elapsed seconds, latencies, requests not answered ``expected``."""
     context = ssl.create_default_context(cafile=str(ca.root))
     connections = [await asyncio.open_connection("127.0.0.1", ca.port, ssl=context, server_hostname="localhost")
                    for _ in range(clients)]
     for (reader, writer), request in zip(connections, warmup):
         status, body = await exchange(reader, writer, request)
-        if status != 201:
+        if status != expected:
             raise RuntimeError(f"warm-up request failed: {status} {body[:200]!r}")
     latencies: list[float] = []
     failures: list[bytes] = []
@@ -248,7 +251,7 @@ async def measure(ca: Ca, clients: int, warmup: list[bytes], requests: list[byte
             started = time.perf_counter()
             status, body = await exchange(reader, writer, request)
             latencies.append(time.perf_counter() - started)
-            if status != 201:
+            if status != expected:
                 failures.append(body)
 
     started = time.perf_counter()
@@ -311,16 +314,16 @@ def profiling(server: subprocess.Popen[bytes], output: Path | None, name: str) -
 
 
 def run_configuration(configuration: str, clients: list[int], count: int, workers: int,
-                      profile: Path | None) -> list[Result]:
+                      profile: Path | None, lint: str) -> list[Result]:
     kms, db_engine = configuration.split("/")
     results = []
     with tempfile.TemporaryDirectory(prefix="appliance-bench-") as tmp, \
             (postgres_database() if db_engine == "postgresql" else contextlib.nullcontext()) as db:
-        ca = init_ca(Path(tmp), kms, db)
+        ca = init_ca(Path(tmp), kms, db, lint)
         with running_server(ca, workers) as server:
             for n in clients:
                 with profiling(server, profile, f"{configuration}-n{n}"):
-                    result = run_clients(ca, server, configuration, n, count)
+                    result = run_clients(ca, server, f"{configuration} lint={lint}", n, count)
                 print(f"  {row(result)}", file=sys.stderr)
                 results.append(result)
     return results
@@ -343,6 +346,7 @@ def main() -> None:
     parser.add_argument("--requests", type=int, default=1500, help="Requests per configuration and N.")
     parser.add_argument("--workers", type=int, default=os.cpu_count() or 1, help="Server worker processes.")
     parser.add_argument("--profile", type=Path, help="Record the server with py-spy into this directory.")
+    parser.add_argument("--lint", default="enforce", help="Lint modes (enforce, warn, off), comma-separated.")
     args = parser.parse_args()
     configurations = [c for c in args.only.split(",") if c]
     unknown = set(configurations) - set(CONFIGURATIONS)
@@ -351,8 +355,8 @@ def main() -> None:
     clients = [int(n) for n in args.clients.split(",")]
     print(f"# {os.cpu_count()} CPUs, {args.workers} server workers, {args.requests} requests per row, "
           f"client and server on this machine", file=sys.stderr)
-    results = [r for c in configurations for r in run_configuration(c, clients, args.requests, args.workers,
-                                                                     args.profile)]
+    results = [r for c in configurations for mode in args.lint.split(",")
+               for r in run_configuration(c, clients, args.requests, args.workers, args.profile, mode)]
     print(HEADER)
     print("|---|---|---|---|---|---|---|---|---|---|")
     for result in results:

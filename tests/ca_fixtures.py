@@ -143,7 +143,9 @@ class TestCA:
 
 def build_ca(tmp_path: Path, *, dns_names: tuple[str, ...] = ("ca.test", "localhost"),
              authority: dict[str, Any] | None = None, provisioner: dict[str, Any] | None = None,
-             crl: dict[str, Any] | None = None, intermediate_kind: str = "EC") -> TestCA:
+             crl: dict[str, Any] | None = None, ocsp: dict[str, Any] | None = None,
+             lint: dict[str, Any] | None = None,
+             intermediate_kind: str = "EC") -> TestCA:
     """Write a complete CA (step-ca layout) under ``tmp_path``.
 
     ``authority`` and ``provisioner`` are merged into the ca.json sections
@@ -176,6 +178,8 @@ def build_ca(tmp_path: Path, *, dns_names: tuple[str, ...] = ("ca.test", "localh
         "authority": {"provisioners": [provisioner_config], **(authority or {})},
         "tls": {"minVersion": 1.2, "maxVersion": 1.3},
         **({"crl": crl} if crl is not None else {}),
+        **({"ocsp": ocsp} if ocsp is not None else {}),
+        **({"lint": lint} if lint is not None else {}),
     }
     (tmp_path / "db").mkdir(exist_ok=True)
     config_path = tmp_path / "config" / "ca.json"

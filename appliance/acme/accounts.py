@@ -45,7 +45,7 @@ class Accounts:
     def _eab_key(self, request: AcmeRequest, binding: Any, key: JWK, url: str) -> str:
         """Verify an externalAccountBinding JWS over the account key; its key id."""
         jws = FlattenedJws.parse(binding, what="externalAccountBinding")
-        alg = jws.protected.get("alg")
+        alg = jws.string_header("alg")
         if alg not in EAB_HASHES:
             raise AcmeError(Problem.BAD_SIGNATURE_ALGORITHM, "externalAccountBinding must use HS256, HS384 or HS512")
         key_id = jws.string_header("kid")

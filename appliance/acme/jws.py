@@ -7,7 +7,6 @@ so a forged request cannot burn a client's nonce.
 
 from __future__ import annotations
 
-import json
 from dataclasses import dataclass
 from typing import Any
 
@@ -17,6 +16,7 @@ from appliance.errors import Forbidden
 from appliance.jose import SIGNATURE_ALGORITHMS, InvalidKey, InvalidToken, UnverifiedToken, key_from_dict
 from appliance.jose.b64 import b64decode
 from appliance.jose.jwk import JWK
+from appliance.pki import bounded_json
 
 MAX_JWS_BYTES = 64 * 1024
 
@@ -36,7 +36,7 @@ def _decode(value: Any, what: str) -> bytes:
 
 def _json_object(data: bytes, what: str) -> dict[str, Any]:
     try:
-        value = json.loads(data)
+        value = bounded_json.loads(data)
     except (ValueError, UnicodeDecodeError):
         raise _malformed(f"{what} is not JSON") from None
     if not isinstance(value, dict):

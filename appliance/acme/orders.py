@@ -19,8 +19,10 @@ from appliance.acme.models import (Account, Authorization, Challenge, ChallengeT
 from appliance.acme.problems import AcmeError, Problem, Subproblem
 from appliance.acme.renewal import cert_id, check_replaces
 from appliance.acme.views import authorization_json, authorization_status, challenge_json, order_json
+from appliance.authority.interfaces import KeyCompromised
+from appliance.pki.keys import verified_csr_key
 from appliance.pki.pem import to_pem
-from appliance.errors import ApplianceError, ErrorKind
+from appliance.errors import ApplianceError, BadRequest, ErrorKind
 from appliance.jose.b64 import b64decode
 from appliance.policy import NamesRefused
 from appliance.provisioner import Names
@@ -83,8 +85,17 @@ def _finalize_problem(order: Order, exc: ApplianceError) -> AcmeError:
     if isinstance(exc, NamesRefused):
         problems = tuple(rejections(order.identifiers, exc.refused))
         return compound(problems) if problems else AcmeError(Problem.REJECTED_IDENTIFIER, exc.message)
-    bad_csr = exc.kind in (ErrorKind.BAD_REQUEST, ErrorKind.FORBIDDEN)
-    return AcmeError(Problem.BAD_CSR if bad_csr else Problem.SERVER_INTERNAL, exc.message)
+    if isinstance(exc, KeyCompromised):
+        return AcmeError(Problem.BAD_PUBLIC_KEY, exc.message)
+    problem = _FINALIZE_PROBLEMS.get(exc.kind, Problem.SERVER_INTERNAL)
+    return AcmeError(problem, exc.message, kind=exc.kind)
+
+
+#: The problem an authority's refusal at finalize becomes, by kind (others: serverInternal).
+_FINALIZE_PROBLEMS = {
+    ErrorKind.BAD_REQUEST: Problem.BAD_CSR, ErrorKind.FORBIDDEN: Problem.BAD_CSR,
+    ErrorKind.UNAUTHORIZED: Problem.UNAUTHORIZED, ErrorKind.NOT_IMPLEMENTED: Problem.BAD_CSR,
+}
 
 
 class Orders:
@@ -243,6 +254,9 @@ class Orders:
             issued = core.authority.sign_for_order(csr, request.provisioner, names, order.not_before, order.not_after)
         except ApplianceError as exc:
             error = _finalize_problem(order, exc)
+            if exc.kind is ErrorKind.UNAVAILABLE:  # the key's device is away: the client may finalize again
+                core.store.set_order_status(order.id, Status.READY, frozenset({Status.PROCESSING}))
+                raise error from None
             core.store.set_order_status(order.id, Status.INVALID, frozenset({Status.PROCESSING}), error=error.to_json())
             raise error from None
         certificate = IssuedCertificate(
@@ -266,11 +280,9 @@ class Orders:
         if csr is None:
             raise AcmeError(Problem.BAD_CSR, "csr must be a base64url DER certificate request")
         try:
-            valid, public_key = csr.is_signature_valid, csr.public_key()
-        except (ValueError, TypeError, x509.UnsupportedGeneralNameType) as exc:
-            raise AcmeError(Problem.BAD_CSR, f"malformed CSR: {exc}") from None
-        if not valid:
-            raise AcmeError(Problem.BAD_CSR, "the CSR signature does not verify")
+            public_key = verified_csr_key(csr)
+        except BadRequest as exc:
+            raise AcmeError(Problem.BAD_CSR, exc.message) from None
         if _public_key_der(public_key) == _public_key_der(signed.key.get_op_key("verify")):
             raise AcmeError(Problem.BAD_CSR, "the CSR key must not be the account key")
         wanted = set(order.identifiers)

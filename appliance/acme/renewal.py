@@ -3,6 +3,7 @@ windows, and the ``replaces`` field of new orders."""
 
 from __future__ import annotations
 
+import datetime
 from typing import Any
 
 from cryptography import x509
@@ -16,6 +17,8 @@ from appliance.jose.b64 import b64decode, b64encode
 
 #: The suggested window: from 2/3 to 5/6 of the certificate's lifetime.
 WINDOW_START, WINDOW_END = 2 / 3, 5 / 6
+#: A revoked certificate's window: the hour up to now.
+REVOKED_WINDOW = datetime.timedelta(hours=1)
 
 
 def serial_der(serial: int) -> bytes:
@@ -49,9 +52,15 @@ def check_replaces(store: AcmeStore, account: Account, value: Any) -> None:
 
 
 def renewal_info(core: Core, value: str) -> Reply:
+    """The suggested window; for a revoked certificate one that has already begun
+    and ends now, so that clients renew at once (RFC 9773, section 4.2)."""
     certificate = core.store.certificate_by_cert_id(_check_format(value))
     if certificate is None:
         raise AcmeError(Problem.MALFORMED, "no certificate with this identifier", kind=ErrorKind.NOT_FOUND)
+    if core.authority.is_revoked(certificate.serial):
+        now = core.now()
+        window = {"start": rfc3339(now - REVOKED_WINDOW), "end": rfc3339(now)}
+        return Reply({"suggestedWindow": window}, retry_after=core.settings.renewal_info_retry_after)
     lifetime = certificate.not_after - certificate.not_before
     window = {"start": rfc3339(certificate.not_before + lifetime * WINDOW_START),
               "end": rfc3339(certificate.not_before + lifetime * WINDOW_END)}

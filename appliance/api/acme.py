@@ -16,10 +16,13 @@ from typing import Any, Callable
 
 from fastapi import APIRouter, Request
 from fastapi.responses import JSONResponse, Response
+from fastapi.routing import APIRoute
 from starlette.concurrency import run_in_threadpool
+from starlette.exceptions import HTTPException
 
 from appliance.acme import AcmeError, AcmeRequest, AcmeServer, KeyUse, Problem, Reply, Signed
-from appliance.api.errors import status_for
+from appliance.api import request_id
+from appliance.api.errors import internal_message, retry_after, status_for
 from appliance.errors import ApplianceError, ErrorKind
 
 ACME_PREFIXES = ("/acme", "/2.0/acme")
@@ -34,6 +37,7 @@ _PROBLEM_BY_KIND = {
     ErrorKind.FORBIDDEN: Problem.UNAUTHORIZED,
     ErrorKind.NOT_FOUND: Problem.MALFORMED,
     ErrorKind.CONFLICT: Problem.MALFORMED,
+    ErrorKind.NOT_IMPLEMENTED: Problem.MALFORMED,
 }
 
 Operation = Callable[[AcmeRequest, Signed], Reply]
@@ -44,14 +48,15 @@ def _server(request: Request) -> AcmeServer:
     return server
 
 
-def problem_document(error: ApplianceError) -> tuple[int, dict[str, Any]]:
+def problem_document(error: ApplianceError, rid: str = "") -> tuple[int, dict[str, Any]]:
     """The HTTP status and problem document of a domain error."""
     status = status_for(error)
     if isinstance(error, AcmeError):
         document = error.to_json()
     else:
         problem = _PROBLEM_BY_KIND.get(error.kind, Problem.SERVER_INTERNAL)
-        document = {"type": problem.urn, "detail": error.message if status < 500 else "internal error"}
+        detail = error.message if status < 500 or status == 503 else f"internal error (request id {rid})"
+        document = {"type": problem.urn, "detail": detail}
     return status, {**document, "status": status}
 
 
@@ -82,14 +87,15 @@ def _reply_response(server: AcmeServer, acme: AcmeRequest, reply: Reply) -> Resp
 
 def _problem_response(request: Request, server: AcmeServer, acme: AcmeRequest | None,
                       error: ApplianceError) -> Response:
-    status, document = problem_document(error)
+    status, document = problem_document(error, request_id.of(request.scope))
     if status >= 500:
-        _log.error("ACME internal error: %s", error.message)
+        _log.error("ACME internal error: %s (request id %s)", error.message, request_id.of(request.scope))
     _note(request, error=error.message)
     try:
         headers = _headers(server, acme)
     except ApplianceError:
         headers = {}
+    headers.update(retry_after(error))
     return JSONResponse(document, status_code=status, media_type=PROBLEM_MEDIA_TYPE, headers=headers)
 
 
@@ -139,9 +145,43 @@ async def _signed(request: Request, provisioner: str, operation: Operation,
     return await _respond(request, provisioner, work)
 
 
+async def _outside_problem(request: Request, problem: Problem, detail: str, status: int) -> Response:
+    """A problem document for a failure outside the ACME core, with a fresh nonce if one can be had."""
+    try:
+        headers = await run_in_threadpool(_headers, _server(request), None)
+    except Exception:  # the store may be what failed: answer without a nonce rather than fail twice
+        headers = {}
+    return JSONResponse({"type": problem.urn, "detail": detail, "status": status}, status_code=status,
+                        media_type=PROBLEM_MEDIA_TYPE, headers=headers)
+
+
+class ProblemRoute(APIRoute):
+    """An ACME route whose every failure is a problem document: an HTTP error (a body
+    over the limit) keeps its status; an unexpected exception is logged once, with its
+    traceback and the request id, and answered ``serverInternal``."""
+
+    def get_route_handler(self) -> Callable[[Request], Any]:
+        handler = super().get_route_handler()
+
+        async def route(request: Request) -> Response:
+            try:
+                response: Response = await handler(request)
+                return response
+            except HTTPException as exc:
+                _note(request, error=str(exc.detail))
+                return await _outside_problem(request, Problem.MALFORMED, str(exc.detail), exc.status_code)
+            except Exception as exc:
+                rid = request_id.of(request.scope)
+                _log.exception("unexpected error handling %s %s (request id %s)", request.method, request.url.path, rid)
+                _note(request, error=type(exc).__name__)
+                return await _outside_problem(request, Problem.SERVER_INTERNAL, internal_message(request.scope), 500)
+
+        return route
+
+
 def acme_router() -> APIRouter:
     """Every ACME resource, under both prefixes."""
-    router = APIRouter()
+    router = APIRouter(route_class=ProblemRoute)
     for prefix in ACME_PREFIXES:
         _add_routes(router, prefix + "/{provisioner}")
     return router
@@ -217,3 +257,13 @@ def _add_routes(router: APIRouter, base: str) -> None:
     @router.get(base + "/renewal-info/{cert_id}")
     async def renewal_info(provisioner: str, cert_id: str, request: Request) -> Response:
         return await _respond(request, provisioner, lambda server, acme: server.renewal_info(cert_id))
+
+    @router.api_route(base + "/{resource:path}", methods=["GET", "HEAD", "POST", "PUT", "PATCH", "DELETE"],
+                      include_in_schema=False)
+    async def unknown(provisioner: str, resource: str, request: Request) -> Response:
+        """Anything else under the provisioner (last route: a problem document, not step-ca's JSON)."""
+        def work(server: AcmeServer, acme: AcmeRequest) -> Reply:
+            raise AcmeError(Problem.MALFORMED, f"no ACME resource {request.method} {resource[:64]}",
+                            kind=ErrorKind.NOT_FOUND)
+
+        return await _respond(request, provisioner, work)

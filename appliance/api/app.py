@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 from fastapi import APIRouter, FastAPI
 from starlette.types import ASGIApp
@@ -14,22 +14,34 @@ from appliance.api.errors import install_error_handlers
 from appliance.api.middleware import DEFAULT_MAX_BODY, AccessLog, BodyLimit
 from appliance.api.routes import certificate_router, crl_router, read_only_router
 from appliance.authority.interfaces import AuthorityInterface
+from appliance.kms.health import SignerHealth
+from appliance.config.tls import TlsOptions
 
 API_PREFIXES = ("", "/1.0")
 
 
 @dataclass(frozen=True)
 class ApiSettings:
-    """What the HTTP layer takes from ca.json (``logger.format``) and its own limits."""
+    """What the HTTP layer takes from ca.json (``logger.format``, ``tls`` for the
+    ``tlsOptions`` of sign responses) and its own limits.
+
+    ``openapi`` publishes an OpenAPI description of the API at ``/openapi.json``
+    (off in production: the tests turn it on to fuzz the API from it)."""
 
     log_format: str = "text"
     max_body_bytes: int = DEFAULT_MAX_BODY
+    health: SignerHealth | None = None  # the KMS probe behind /health (none: always ok)
+    openapi: bool = False
+    tls_options: TlsOptions = field(default_factory=TlsOptions)
 
 
 def _build(authority: AuthorityInterface, settings: ApiSettings, routers: list[APIRouter],
            acme: AcmeServer | None = None) -> ASGIApp:
-    app = FastAPI(title="appliance", version=__version__, docs_url=None, redoc_url=None, openapi_url=None)
+    app = FastAPI(title="appliance", version=__version__, docs_url=None, redoc_url=None,
+                  openapi_url="/openapi.json" if settings.openapi else None)
     app.state.authority = authority
+    app.state.health = settings.health
+    app.state.tls_options = settings.tls_options
     install_error_handlers(app)
     for prefix in API_PREFIXES:
         for router in routers:

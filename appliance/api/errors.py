@@ -11,7 +11,9 @@ from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 from starlette.exceptions import HTTPException
+from starlette.types import Scope
 
+from appliance.api import request_id
 from appliance.errors import ApplianceError, ErrorKind
 
 STATUS_BY_KIND: dict[ErrorKind, int] = {
@@ -20,7 +22,7 @@ STATUS_BY_KIND: dict[ErrorKind, int] = {
     ErrorKind.FORBIDDEN: 403,
     ErrorKind.NOT_FOUND: 404,
     ErrorKind.CONFLICT: 409,
-    ErrorKind.NOT_IMPLEMENTED: 501,
+    ErrorKind.NOT_IMPLEMENTED: 400,  # a feature the client asked for and this CA lacks: no input yields a 5xx
     ErrorKind.UNAVAILABLE: 503,
     ErrorKind.INTERNAL: 500,
 }
@@ -31,6 +33,19 @@ INTERNAL_MESSAGE = (
 )
 
 _log = logging.getLogger("appliance.api")
+RETRY_AFTER_SECONDS = 5  # when an unavailable error gives no hint of its own
+
+
+def retry_after(error: ApplianceError) -> dict[str, str]:
+    """The ``Retry-After`` header of a 503 (a KMS that is down says when to retry)."""
+    if error.kind is not ErrorKind.UNAVAILABLE:
+        return {}
+    return {"Retry-After": str(getattr(error, "retry_after", RETRY_AFTER_SECONDS))}
+
+
+def internal_message(scope: Scope) -> str:
+    """The 500 message, naming the request id under which the traceback was logged."""
+    return f"{INTERNAL_MESSAGE} (request id {request_id.of(scope)})"
 
 
 def status_for(error: ApplianceError) -> int:
@@ -38,9 +53,9 @@ def status_for(error: ApplianceError) -> int:
     return STATUS_BY_KIND.get(error.kind, 500)
 
 
-def error_response(status: int, message: str) -> JSONResponse:
+def error_response(status: int, message: str, headers: dict[str, str] | None = None) -> JSONResponse:
     """step-ca's error body."""
-    return JSONResponse({"status": status, "message": message}, status_code=status)
+    return JSONResponse({"status": status, "message": message}, status_code=status, headers=headers)
 
 
 def _note_outcome(request: Request, message: str) -> None:
@@ -57,7 +72,7 @@ async def _domain_error(request: Request, exc: Exception) -> JSONResponse:
     if status == 500:
         _log.error("internal error: %s", exc.message)
     _note_outcome(request, exc.message)
-    return error_response(status, message)
+    return error_response(status, message, retry_after(exc))
 
 
 async def _validation_error(request: Request, exc: Exception) -> JSONResponse:
@@ -78,7 +93,7 @@ async def _http_error(request: Request, exc: Exception) -> JSONResponse:
 async def _unexpected_error(request: Request, exc: Exception) -> JSONResponse:
     """Starlette re-raises after this, and ``middleware.AccessLog`` logs the traceback."""
     _note_outcome(request, type(exc).__name__)
-    return error_response(500, INTERNAL_MESSAGE)
+    return error_response(500, internal_message(request.scope))
 
 
 def install_error_handlers(app: FastAPI) -> None:

@@ -1,5 +1,6 @@
 """Pure ASGI middleware around the FastAPI app: request body limit and the
-one-line-per-request access log (which also logs unexpected exceptions)."""
+one-line-per-request access log, which gives each request its id and logs an
+unexpected exception once (one traceback, with the request id)."""
 
 from __future__ import annotations
 
@@ -12,7 +13,8 @@ from typing import Any
 from starlette.exceptions import HTTPException
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-from appliance.api.errors import error_response
+from appliance.api import request_id
+from appliance.api.errors import error_response, internal_message
 
 DEFAULT_MAX_BODY = 1024 * 1024
 LOG_FIELDS = ("provisioner", "subject", "serial", "error")
@@ -78,9 +80,14 @@ def _text_value(value: Any) -> str:
 
 
 class AccessLog:
-    """Logs method, path, status, duration, remote address and what the handler
-    recorded in ``scope["state"]["log"]`` (provisioner, subject, serial, error).
-    Never logs bodies, query strings or headers, so no token or password."""
+    """Logs method, path, status, duration, remote address, request id and what the
+    handler recorded in ``scope["state"]["log"]`` (provisioner, subject, serial, error).
+    Never logs bodies, query strings or headers, so no token or password.
+
+    Every response carries ``X-Request-Id``. An exception that escapes the app is
+    logged here with its traceback, once, and not re-raised (the server would log it
+    again); if no response was started (an error outside the FastAPI app, whose
+    handlers answer everything else), a 500 is sent."""
 
     def __init__(self, app: ASGIApp, *, log_format: str = "text", logger: logging.Logger | None = None) -> None:
         self.app = app
@@ -93,6 +100,7 @@ class AccessLog:
             return
         noted: dict[str, Any] = {}
         scope.setdefault("state", {})["log"] = noted
+        rid = request_id.assign(scope)
         started = time.perf_counter()
         status = 0
 
@@ -100,13 +108,17 @@ class AccessLog:
             nonlocal status
             if message["type"] == "http.response.start":
                 status = message["status"]
+                headers = [(k, v) for k, v in message.get("headers", ()) if k.lower() != b"x-request-id"]
+                message = {**message, "headers": [*headers, (b"x-request-id", rid.encode("ascii"))]}
             await send(message)
 
         try:
             await self.app(scope, receive, watching)
-        except Exception as exc:  # already answered 500 by errors.py; logged here, once
-            _log.exception("unexpected error handling %s %s", scope["method"], scope["path"])
+        except Exception as exc:
+            _log.exception("unexpected error handling %s %s (request id %s)", scope["method"], scope["path"], rid)
             noted.setdefault("error", type(exc).__name__)
+            if not status:
+                await error_response(500, internal_message(scope))(scope, receive, watching)
         finally:
             client = scope.get("client")
             fields: dict[str, Any] = {
@@ -116,6 +128,7 @@ class AccessLog:
                 "outcome": "ok" if 0 < status < 400 else "error",
                 "duration_ms": round((time.perf_counter() - started) * 1000, 2),
                 "remote": client[0] if client else "",
+                "request_id": rid,
             }
             fields.update((key, noted[key]) for key in LOG_FIELDS if noted.get(key))
             self.logger.info(format_line(fields, self.log_format))

@@ -9,27 +9,37 @@ from __future__ import annotations
 
 import base64
 import binascii
-import datetime
+import email.utils
 import functools
-import json
+import hashlib
+import urllib.parse
 from typing import Any, Callable, TypeVar
 
 from cryptography import x509
 from cryptography.hazmat.primitives import hashes
+from cryptography.x509 import ocsp
 from fastapi import APIRouter, Request
+from fastapi.exceptions import RequestValidationError
+from pydantic import BaseModel, ValidationError
 from fastapi.responses import JSONResponse, Response
 from starlette.concurrency import run_in_threadpool
 
 from appliance import __version__
+from appliance.api.errors import RETRY_AFTER_SECONDS
 from appliance.api.schemas import RekeyBody, RevokeBody, SignBody, parse_csr, parse_time_duration
 from appliance.api.peer import peer_certificate
 from appliance.authority.interfaces import AuthorityInterface, IssuedCertificate, RevokeRequest, SignRequest
+from appliance.kms.health import SignerHealth
+from appliance.pki import bounded_json
+from appliance.pki.clock import utc_now
 from appliance.pki.pem import to_pem
-from appliance.errors import BadRequest, NotFound
+from appliance.config.tls import TlsOptions
+from appliance.errors import BadRequest, Conflict, NotFound
 
 PEM_MEDIA_TYPE = "application/x-pem-file"
 MAX_PROVISIONERS_PAGE = 100
 T = TypeVar("T")
+M = TypeVar("M", bound=BaseModel)
 
 #: The issuing chain is the same in every response: encode each certificate once.
 _chain_pem = functools.lru_cache(maxsize=16)(to_pem)
@@ -55,7 +65,7 @@ def claimed_issuer(token: str) -> str:
     """The ``iss`` a token claims, unverified, for the access log only."""
     try:
         payload = token.split(".")[1]
-        claims = json.loads(base64.urlsafe_b64decode(payload + "=" * (-len(payload) % 4)))
+        claims = bounded_json.loads(base64.urlsafe_b64decode(payload + "=" * (-len(payload) % 4)))
         issuer = claims.get("iss", "") if isinstance(claims, dict) else ""
     except (IndexError, ValueError, binascii.Error, UnicodeDecodeError):
         return ""
@@ -77,11 +87,21 @@ async def _issuing(request: Request, function: Callable[..., T], *args: Any) -> 
 
 
 def _issued(request: Request, issued: IssuedCertificate) -> JSONResponse:
-    """step-ca's ``SignResponse``: leaf, issuing CA and the chain, 201."""
+    """step-ca's ``SignResponse``: leaf, issuing CA, the chain and the CA's TLS options, 201."""
     _note_certificate(request, issued.certificate)
     chain = [to_pem(issued.certificate), *(_chain_pem(c) for c in issued.chain)]
-    return JSONResponse({"crt": chain[0], "ca": chain[1] if len(chain) > 1 else "", "certChain": chain},
-                        status_code=201)
+    tls_options: TlsOptions = request.app.state.tls_options
+    return JSONResponse({"crt": chain[0], "ca": chain[1] if len(chain) > 1 else "", "certChain": chain,
+                         "tlsOptions": tls_options.to_json()}, status_code=201)
+
+
+async def _json_body(request: Request, model: type[M]) -> M:
+    """The body as ``model``, read as JSON whatever its Content-Type says (step-ca
+    does not look at it, and ``curl -d`` sends a form type)."""
+    try:
+        return model.model_validate_json(await request.body())
+    except ValidationError as exc:  # answered by errors.py as FastAPI's own body errors are
+        raise RequestValidationError(exc.errors()) from None
 
 
 def _pem_bundle(certificates: list[x509.Certificate]) -> Response:
@@ -111,9 +131,18 @@ def read_only_router() -> APIRouter:
     """Health, version, roots, intermediates, federation, provisioners."""
     router = APIRouter()
 
-    @router.get("/health")
-    async def health() -> dict[str, str]:
-        return {"status": "ok"}
+    @router.get("/health", response_model=None)
+    async def health(request: Request) -> dict[str, str] | JSONResponse:
+        probe: SignerHealth | None = request.app.state.health
+        if probe is None:
+            return {"status": "ok"}
+        report = probe.fresh()
+        if report is None:
+            report = await run_in_threadpool(probe.check)
+        if report.healthy:
+            return {"status": "ok"}
+        return JSONResponse({"status": "unhealthy", "message": f"kms: {report.detail}"}, status_code=503,
+                            headers={"Retry-After": str(RETRY_AFTER_SECONDS)})
 
     @router.get("/version")
     async def version() -> dict[str, Any]:
@@ -127,7 +156,7 @@ def read_only_router() -> APIRouter:
                 return {"ca": to_pem(certificate)}
         raise NotFound(f"no root with fingerprint {wanted[:64]}")
 
-    @router.get("/roots")
+    @router.get("/roots", status_code=201)  # step-ca answers 201
     async def roots(request: Request) -> dict[str, list[str]]:
         return {"crts": [to_pem(c) for c in _authority(request).roots()]}
 
@@ -135,7 +164,7 @@ def read_only_router() -> APIRouter:
     async def roots_pem(request: Request) -> Response:
         return _pem_bundle(_authority(request).roots())
 
-    @router.get("/intermediates")
+    @router.get("/intermediates", status_code=201)  # step-ca answers 201
     async def intermediates(request: Request) -> dict[str, list[str]]:
         return {"crts": [to_pem(c) for c in _authority(request).intermediates()]}
 
@@ -143,7 +172,7 @@ def read_only_router() -> APIRouter:
     async def intermediates_pem(request: Request) -> Response:
         return _pem_bundle(_authority(request).intermediates())
 
-    @router.get("/federation")
+    @router.get("/federation", status_code=201)  # step-ca answers 201
     async def federation(request: Request) -> dict[str, list[str]]:
         return {"crts": [to_pem(c) for c in _authority(request).federated_roots()]}
 
@@ -164,16 +193,16 @@ def certificate_router() -> APIRouter:
     router = APIRouter()
 
     @router.post("/sign", status_code=201)
-    async def sign(body: SignBody, request: Request) -> JSONResponse:
+    async def sign(request: Request) -> JSONResponse:
+        body = await _json_body(request, SignBody)
         _note(request, provisioner=claimed_issuer(body.ott))
         if not body.ott:
             raise BadRequest("missing ott")
-        now = datetime.datetime.now(datetime.timezone.utc)
         sign_request = SignRequest(
             csr=parse_csr(body.csr),
             token=body.ott,
-            not_before=parse_time_duration(body.notBefore, now),
-            not_after=parse_time_duration(body.notAfter, now),
+            not_before=parse_time_duration(body.notBefore),
+            not_after=parse_time_duration(body.notAfter),
             template_data=body.templateData or {},
         )
         return _issued(request, await _issuing(request, _authority(request).sign, sign_request))
@@ -191,7 +220,8 @@ def certificate_router() -> APIRouter:
         return _issued(request, await _issuing(request, authority.renew, certificate))
 
     @router.post("/rekey", status_code=201)
-    async def rekey(body: RekeyBody, request: Request) -> JSONResponse:
+    async def rekey(request: Request) -> JSONResponse:
+        body = await _json_body(request, RekeyBody)
         certificate = peer_certificate(request.scope)
         if certificate is None:
             raise BadRequest("missing client certificate")
@@ -200,7 +230,8 @@ def certificate_router() -> APIRouter:
         return _issued(request, await _issuing(request, _authority(request).rekey, certificate, csr))
 
     @router.post("/revoke")
-    async def revoke(body: RevokeBody, request: Request) -> dict[str, str]:
+    async def revoke(request: Request) -> dict[str, str]:
+        body = await _json_body(request, RevokeBody)
         _note(request, serial=body.serial)
         certificate = None
         if body.ott:
@@ -213,15 +244,59 @@ def certificate_router() -> APIRouter:
             serial=body.serial, reason_code=body.reasonCode, reason=body.reason, passive=body.passive,
             token=body.ott or None, client_certificate=certificate,
         )
-        await _issuing(request, _authority(request).revoke, revoke_request)
+        try:
+            await _issuing(request, _authority(request).revoke, revoke_request)
+        except Conflict as exc:  # already revoked: step-ca answers 400
+            raise BadRequest(exc.message) from None
         return {"status": "ok"}
 
     return router
 
 
+def _ocsp_response(der: bytes, cacheable: bool) -> Response:
+    """An OCSP response with RFC 5019's HTTP caching headers when it may be cached
+    (a successful response to a GET without a nonce)."""
+    headers: dict[str, str] = {}
+    response = ocsp.load_der_ocsp_response(der)
+    if cacheable and response.response_status == ocsp.OCSPResponseStatus.SUCCESSFUL and not _has_nonce(response):
+        this_update, next_update = response.this_update_utc, response.next_update_utc
+        if next_update is not None:
+            max_age = max(0, int((next_update - utc_now()).total_seconds()))
+            headers = {
+                "Cache-Control": f"max-age={max_age}, public, no-transform, must-revalidate",
+                "Last-Modified": email.utils.format_datetime(this_update, usegmt=True),
+                "Expires": email.utils.format_datetime(next_update, usegmt=True),
+                "ETag": f'"{hashlib.sha256(der).hexdigest()}"',
+            }
+    return Response(der, media_type="application/ocsp-response", headers=headers)
+
+
+def _has_nonce(response: ocsp.OCSPResponse) -> bool:
+    try:
+        response.extensions.get_extension_for_class(x509.OCSPNonce)
+    except x509.ExtensionNotFound:
+        return False
+    return True
+
+
 def crl_router() -> APIRouter:
-    """The CRL, DER (``?pem`` for PEM); also served on the insecure address."""
+    """The CRL, DER (``?pem`` for PEM), and the OCSP responder (RFC 5019: POST, and
+    GET with the base64 request in the path); also served on the insecure address."""
     router = APIRouter()
+
+    @router.post("/ocsp")
+    async def ocsp_post(request: Request) -> Response:
+        der = await _off_loop(_authority(request).ocsp, await request.body())
+        return _ocsp_response(der, cacheable=False)
+
+    @router.get("/ocsp/{encoded:path}")
+    async def ocsp_get(encoded: str, request: Request) -> Response:
+        try:
+            request_der = base64.b64decode(urllib.parse.unquote(encoded), validate=True)
+        except (binascii.Error, ValueError):
+            request_der = b""
+        der = await _off_loop(_authority(request).ocsp, request_der)
+        return _ocsp_response(der, cacheable=True)
 
     @router.get("/crl")
     async def crl(request: Request) -> Response:

@@ -4,16 +4,13 @@
 from __future__ import annotations
 
 import datetime
-import re
 from typing import Any
 
 from cryptography import x509
 from pydantic import BaseModel, ConfigDict, Field
 
 from appliance.errors import BadRequest
-
-_DURATION_PART = re.compile(r"(\d+(?:\.\d+)?)(ns|us|µs|ms|s|m|h)")
-_UNIT_SECONDS = {"ns": 1e-9, "us": 1e-6, "µs": 1e-6, "ms": 1e-3, "s": 1.0, "m": 60.0, "h": 3600.0}
+from appliance.pki.duration import parse_signed_duration
 MAX_REASON_CODE = 10  # RFC 5280 aACompromise
 
 
@@ -46,22 +43,20 @@ class RevokeBody(BaseModel):
     passive: bool = False
 
 
-def parse_time_duration(value: str, now: datetime.datetime) -> datetime.datetime | None:
-    """step-ca's ``TimeDuration``: an RFC 3339 time, or a Go duration from now ("24h", "-5m")."""
+def parse_time_duration(value: str) -> datetime.datetime | datetime.timedelta | None:
+    """step-ca's ``TimeDuration``: an RFC 3339 time, or a Go duration ("24h", "-5m") that
+    the authority counts from the instant it checks the validity at."""
     if not value:
         return None
-    sign, body = (-1, value[1:]) if value.startswith("-") else (1, value.lstrip("+"))
-    parts = _DURATION_PART.findall(body)
-    if parts and "".join(n + u for n, u in parts) == body:
-        seconds = sum(float(n) * _UNIT_SECONDS[u] for n, u in parts)
-        return now + datetime.timedelta(seconds=sign * seconds)
+    if value[-1:] in ("s", "m", "h") and value[:1] in "+-.0123456789":
+        return parse_signed_duration(value)
     try:
         parsed = datetime.datetime.fromisoformat(value.replace("Z", "+00:00"))
-    except ValueError:
+        if parsed.tzinfo is None:
+            raise BadRequest(f"time '{value[:40]}' has no time zone")
+        return parsed.astimezone(datetime.timezone.utc)
+    except (ValueError, OverflowError):
         raise BadRequest(f"invalid time or duration '{value[:40]}'") from None
-    if parsed.tzinfo is None:
-        raise BadRequest(f"time '{value[:40]}' has no time zone")
-    return parsed
 
 
 def parse_csr(pem: str) -> x509.CertificateSigningRequest:

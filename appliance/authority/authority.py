@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import datetime
+import functools
 import logging
 from typing import Any, Callable
 
@@ -11,18 +12,22 @@ from cryptography.exceptions import InvalidSignature
 from cryptography.hazmat.primitives.asymmetric.types import CertificatePublicKeyTypes, PrivateKeyTypes
 
 from appliance.authority.crl import CrlPublisher
-from appliance.authority.interfaces import IssuedCertificate, RevokeRequest, SignRequest
+from appliance.authority.interfaces import IssuedCertificate, KeyCompromised, RevokeRequest, SignRequest
 from appliance.authority.leaf import IssuanceFailed, LeafSigner
+from appliance.authority.ocsp import OcspResponder, ResponderDelegate
+from appliance.pki.keys import spki_sha256
 from appliance.pki.pem import fingerprint, load_certificates, to_pem
 from appliance.authority.renew_token import verify_renew_token
 from appliance.authority.request import authorised_names, csr_common_name, csr_public_key, validity
-from appliance.authority.templating import Profile, render_profile, template_data
+from appliance.authority.templating import CertificateProfile, render_profile, template_data
 from appliance.authority.webhooks import authorize, enrich
 from appliance.config import CaConfig
 from appliance.db.interfaces import CertificateRecord, Database, RevocationRecord
-from appliance.errors import BadRequest, Conflict, NotImplementedFeature, Unauthorized
+from appliance.errors import BadRequest, Conflict, Unauthorized
+from appliance.pki.serial import parse_serial
 from appliance.jose import UnverifiedToken
 from appliance.kms import KeyManager, open_key_manager
+from appliance.lint import Linter, LintMode, Profile, lint_certificate, lint_crl, lint_ocsp_response
 from appliance.policy import NamePolicy, NamesRefused
 from appliance.provisioner import (
     Audiences,
@@ -43,19 +48,8 @@ log = logging.getLogger(__name__)
 SERIAL_ATTEMPTS = 3
 #: RFC 5280 reason codes; 7 is unused.
 REASON_CODES = frozenset(range(11)) - {7}
+KEY_COMPROMISE = 1
 AUTHORITY_PROVISIONER = "authority"
-
-
-def parse_serial(serial: str) -> str:
-    """A serial as decimal (step-ca's form); ``0x``-prefixed hex is accepted too."""
-    text = serial.strip().lower() if isinstance(serial, str) else ""
-    try:
-        value = int(text[2:], 16) if text.startswith("0x") else int(text, 10)
-    except ValueError:
-        raise BadRequest("serial must be a decimal number (or 0x-prefixed hex)") from None
-    if value <= 0:
-        raise BadRequest("serial must be positive")
-    return str(value)
 
 
 def _kms_uri(config: CaConfig) -> str | None:
@@ -95,7 +89,9 @@ class Authority:
         self._intermediates = list(intermediates)
         self._federated = list(federated_roots or [])
         self._check_chain(signer)
-        self.leaf_signer = LeafSigner(self._intermediates[0], signer)
+        lint_mode, profile = LintMode(config.lint.mode), Profile(config.lint.profile)
+        self.leaf_signer = LeafSigner(self._intermediates[0], signer, Linter(
+            lint_mode, functools.partial(lint_certificate, profile=profile), "certificate"))
         self.signs_in_process = type(signer).__module__.startswith("cryptography.hazmat.bindings.")
         self.root_fingerprint = fingerprint(self._roots[0])
         self.started_at = started_at or now()
@@ -112,7 +108,26 @@ class Authority:
         self.provisioner_collection = Collection.from_config(config.authority.provisioners, context)
         for notice in self.provisioner_collection.notices:
             log.warning("%s", notice)
-        self._crl = CrlPublisher(config.crl, self._intermediates[0], signer, database, now)
+        self._crl = CrlPublisher(config.crl, self._intermediates[0], signer, database, now,
+                                 Linter(lint_mode, lint_crl, "CRL"))
+        self._ocsp = OcspResponder(config.ocsp, self._intermediates[0], signer, database, now,
+                                   Linter(lint_mode, lint_ocsp_response, "OCSP response"), self._ocsp_delegate())
+
+    def _ocsp_delegate(self) -> ResponderDelegate | None:
+        """The delegated OCSP responder when ``ocsp.responderKey`` names its key."""
+        key = self.config.ocsp.responder_key
+        if not key:
+            return None
+        if self._key_manager is None:
+            raise BadRequest("ocsp.responderKey needs the CA's KMS")
+
+        def issue(public_key: CertificatePublicKeyTypes) -> x509.Certificate:
+            now = self._now()
+            return self._issue(lambda: self.leaf_signer.ocsp_responder(
+                public_key, now - self.config.authority.backdate, now + self.config.ocsp.responder_validity),
+                (), AUTHORITY_PROVISIONER).certificate
+
+        return ResponderDelegate(self._key_manager.create_signer(key), issue, self._now)
 
     @classmethod
     def from_config(cls, config: CaConfig, database: Database, *, password: bytes | None = None,
@@ -155,12 +170,16 @@ class Authority:
             raise Unauthorized("token already used")
 
     def _issue(self, build: Callable[[], x509.Certificate], names: tuple[str, ...], provisioner: str,
-               token: TokenUse | None = None) -> IssuedCertificate:
+               token: TokenUse | None = None, renews: str | None = None) -> IssuedCertificate:
         """Build (and verify) a certificate, record it (and mark ``token`` used in the
-        same transaction: a replay or a failure leaves neither), return it with its chain."""
+        same transaction: a replay or a failure leaves neither; for a renewal of serial
+        ``renews``, check in that transaction that it is not revoked), return it with its chain."""
         attempts = SERIAL_ATTEMPTS
         while True:
             certificate = build()
+            if self.database.is_key_blocked(spki_sha256(certificate.public_key())):
+                raise KeyCompromised("the key was reported compromised (a certificate for it was revoked "
+                                     "for keyCompromise): use a new key")
             record = CertificateRecord(
                 serial=str(certificate.serial_number),
                 subject=certificate.subject.rfc4514_string(),
@@ -171,7 +190,10 @@ class Authority:
                 pem=to_pem(certificate),
             )
             try:
-                if token is None:
+                if renews is not None:
+                    if not self.database.record_renewal(renews, record):
+                        raise Unauthorized("the certificate has been revoked")
+                elif token is None:
                     self.database.record_certificate(record)
                 elif not self.database.use_token_and_record(token.token_id, provisioner, token.expires_at, record):
                     raise Unauthorized("token already used")
@@ -201,7 +223,7 @@ class Authority:
     def _profile(self, provisioner: Provisioner, csr: x509.CertificateSigningRequest,
                  public_key: CertificatePublicKeyTypes, common_name: str, names: Names,
                  validity: tuple[datetime.datetime, datetime.datetime],
-                 claims: dict[str, Any] | None = None, user: dict[str, Any] | None = None) -> Profile:
+                 claims: dict[str, Any] | None = None, user: dict[str, Any] | None = None) -> CertificateProfile:
         """The provisioner's template (step-ca's default leaf template unless configured)
         rendered for this request, between its ENRICHING and AUTHORIZING webhooks; the
         policies apply to the names it certifies."""
@@ -213,7 +235,7 @@ class Authority:
         authorize(self.webhook_client, provisioner, profile.description, public_key, *validity, data)
         return profile
 
-    def _issue_profile(self, profile: Profile, provisioner: Provisioner, public_key: CertificatePublicKeyTypes,
+    def _issue_profile(self, profile: CertificateProfile, provisioner: Provisioner, public_key: CertificatePublicKeyTypes,
                        not_before: datetime.datetime, not_after: datetime.datetime,
                        token: TokenUse | None = None) -> IssuedCertificate:
         extension = provisioner.extension.to_extension()
@@ -254,11 +276,13 @@ class Authority:
 
     def issue_server_certificate(self, public_key: CertificatePublicKeyTypes,
                                  lifetime: datetime.timedelta = datetime.timedelta(hours=24)) -> IssuedCertificate:
-        """The CA's own TLS certificate for its dnsNames (no token: the CA authorises itself)."""
+        """The CA's own TLS certificate for its dnsNames, named ``commonName`` (default: the
+        first of them); no token: the CA authorises itself."""
         names = Names.parse(list(self.config.dns_names))
         now = self._now()
+        common_name = self.config.common_name or self.config.dns_names[0]
         return self._issue(
-            lambda: self.leaf_signer.new_leaf(common_name=self.config.dns_names[0], san=names.general_names(),
+            lambda: self.leaf_signer.new_leaf(common_name=common_name, san=names.general_names(),
                                               public_key=public_key,
                                               not_before=now - self.config.authority.backdate,
                                               not_after=now + lifetime, extensions=[]),
@@ -290,7 +314,7 @@ class Authority:
             san = None
         return self._issue(
             lambda: self.leaf_signer.reissue(old, public_key, not_before, not_before + duration),
-            Names.from_san(san).as_strings(), provisioner.name,
+            Names.from_san(san).as_strings(), provisioner.name, renews=str(old.serial_number),
         )
 
     def renew(self, certificate: x509.Certificate) -> IssuedCertificate:
@@ -316,8 +340,9 @@ class Authority:
         serial = parse_serial(request.serial)
         if request.reason_code not in REASON_CODES:
             raise BadRequest(f"reasonCode {request.reason_code} is not an RFC 5280 reason code")
-        if not request.passive:
-            raise NotImplementedFeature("active revocation is not supported: revoke passively")
+        if not request.passive and not (self.config.ocsp.enabled or self.config.crl.enabled):
+            raise BadRequest("active revocation (passive: false) needs ocsp.enabled or crl.enabled in ca.json: "
+                             "revoke passively")
         if request.token:
             token = UnverifiedToken.parse(request.token)
             provisioner = self.provisioner_collection.for_token(token)
@@ -338,22 +363,37 @@ class Authority:
             name, mtls = (extension.name if extension else AUTHORITY_PROVISIONER), True
         else:
             raise Unauthorized("revocation needs a token or a client certificate")
-        self._record_revocation(serial, request.reason_code, request.reason, name, mtls=mtls)
+        self._record_revocation(serial, request.reason_code, request.reason, name, mtls=mtls, passive=request.passive)
 
     def revoke_authorized(self, serial: str, reason_code: int, reason: str, provisioner: str) -> None:
         if reason_code not in REASON_CODES:
             raise BadRequest(f"reasonCode {reason_code} is not an RFC 5280 reason code")
         self._record_revocation(parse_serial(serial), reason_code, reason, provisioner, mtls=False)
 
-    def _record_revocation(self, serial: str, reason_code: int, reason: str, provisioner: str, *, mtls: bool) -> None:
-        """Record a passive revocation (``Conflict`` if already revoked); the next CRL lists it."""
+    def _record_revocation(self, serial: str, reason_code: int, reason: str, provisioner: str, *, mtls: bool,
+                           passive: bool = True) -> None:
+        """Record a revocation (``Conflict`` if already revoked): renewals stop at once, and
+        the next CRL and OCSP response list it, passive or active alike."""
         self.database.revoke(RevocationRecord(
             serial=serial, reason_code=reason_code, reason=reason,
-            revoked_at=self._now(), provisioner=provisioner, passive=True, mtls=mtls,
-        ))
+            revoked_at=self._now(), provisioner=provisioner, passive=passive, mtls=mtls,
+        ), block_key=self._compromised_key(serial) if reason_code == KEY_COMPROMISE else "")
+
+    def _compromised_key(self, serial: str) -> str:
+        """The SPKI hash of the recorded certificate ``serial`` ("" if it is not ours)."""
+        record = self.database.get_certificate(serial)
+        if record is None:
+            return ""
+        return spki_sha256(x509.load_pem_x509_certificate(record.pem.encode()).public_key())
+
+    def is_revoked(self, serial: str) -> bool:
+        return self.database.get_revocation(parse_serial(serial)) is not None
 
     def crl(self) -> bytes:
         return self._crl.current()
+
+    def ocsp(self, request_der: bytes) -> bytes:
+        return self._ocsp.respond(request_der)
 
     # -- discovery -------------------------------------------------------------------
 

@@ -9,8 +9,16 @@ from typing import Any, Protocol
 
 from cryptography import x509
 
+from appliance.errors import Forbidden
 from appliance.provisioner import Names, Provisioner
 from appliance.provisioner.acme import ACMEProvisioner
+
+#: A requested time: absolute, or a duration from the instant the authority checks it at.
+TimeOrDuration = datetime.datetime | datetime.timedelta
+
+
+class KeyCompromised(Forbidden):
+    """The request's public key belongs to a certificate revoked for keyCompromise."""
 
 
 @dataclass(frozen=True)
@@ -27,8 +35,8 @@ class SignRequest:
 
     csr: x509.CertificateSigningRequest
     token: str
-    not_before: datetime.datetime | None = None
-    not_after: datetime.datetime | None = None
+    not_before: TimeOrDuration | None = None
+    not_after: TimeOrDuration | None = None
     template_data: dict[str, Any] = field(default_factory=dict)
 
 
@@ -98,6 +106,15 @@ class AuthorityInterface(Protocol):
         """The JWE of a JWK provisioner's private key; ``NotFound`` if none."""
         ...
 
+    def is_revoked(self, serial: str) -> bool:
+        """Whether the certificate with this (decimal) serial has been revoked."""
+        ...
+
     def crl(self) -> bytes:
         """The current CRL, DER."""
+        ...
+
+    def ocsp(self, request_der: bytes) -> bytes:
+        """The DER OCSP response to a DER OCSP request (an OCSP error status for bad
+        requests); ``NotImplementedFeature`` when the responder is not enabled."""
         ...

@@ -7,11 +7,13 @@ import os
 
 from cryptography import x509
 from cryptography.exceptions import InvalidSignature
+from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import rsa
 from cryptography.hazmat.primitives.asymmetric.types import CertificatePublicKeyTypes, PrivateKeyTypes
 from cryptography.x509.oid import ExtendedKeyUsageOID, ExtensionOID, NameOID
 
-from appliance.errors import ApplianceError
+from appliance.errors import ApplianceError, BadRequest
+from appliance.lint import Linter, LintMode, lint_certificate, throwaway_key
 from appliance.pki.keys import signature_hash
 
 _REGENERATED = (ExtensionOID.SUBJECT_KEY_IDENTIFIER, ExtensionOID.AUTHORITY_KEY_IDENTIFIER)
@@ -35,9 +37,11 @@ def key_usage(public_key: CertificatePublicKeyTypes) -> x509.KeyUsage:
 class LeafSigner:
     """The intermediate's signer and everything per-issuance work can reuse."""
 
-    def __init__(self, issuer: x509.Certificate, signer: PrivateKeyTypes) -> None:
+    def __init__(self, issuer: x509.Certificate, signer: PrivateKeyTypes, linter: Linter | None = None) -> None:
         self.issuer = issuer
         self.signer = signer
+        self.linter = linter or Linter(LintMode.OFF, lint_certificate, "certificate")
+        self._throwaway = throwaway_key(issuer.public_key())
         self._hash = signature_hash(signer)
         self._aki = x509.AuthorityKeyIdentifier.from_issuer_public_key(issuer.public_key())  # type: ignore[arg-type]
         self._eku = x509.ExtendedKeyUsage([ExtendedKeyUsageOID.SERVER_AUTH, ExtendedKeyUsageOID.CLIENT_AUTH])
@@ -73,6 +77,21 @@ class LeafSigner:
             builder = builder.add_extension(extension.value, critical=extension.critical)
         return self._sign(builder)
 
+    def ocsp_responder(self, public_key: CertificatePublicKeyTypes, not_before: datetime.datetime,
+                       not_after: datetime.datetime) -> x509.Certificate:
+        """A delegated OCSP responder's certificate: OCSPSigning only, and no revocation
+        check of it (id-pkix-ocsp-nocheck), so it must be short-lived."""
+        common_names = [str(a.value) for a in self.issuer.subject.get_attributes_for_oid(NameOID.COMMON_NAME)]
+        name = f"{common_names[0] if common_names else 'CA'} OCSP Responder"
+        builder = self._builder(x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, name)]), public_key,
+                                not_before, not_after)
+        builder = builder.add_extension(x509.BasicConstraints(ca=False, path_length=None), critical=True)
+        builder = builder.add_extension(x509.KeyUsage(True, False, False, False, False, False, False, False, False),
+                                        critical=True)
+        builder = builder.add_extension(x509.ExtendedKeyUsage([ExtendedKeyUsageOID.OCSP_SIGNING]), critical=False)
+        builder = builder.add_extension(x509.OCSPNoCheck(), critical=False)
+        return self._sign(builder)
+
     def reissue(self, old: x509.Certificate, public_key: CertificatePublicKeyTypes,
                 not_before: datetime.datetime, not_after: datetime.datetime) -> x509.Certificate:
         """``old`` with a new serial, validity and (for rekey) key; SKI/AKI regenerated."""
@@ -86,6 +105,9 @@ class LeafSigner:
 
     def _builder(self, subject: x509.Name, public_key: CertificatePublicKeyTypes,
                  not_before: datetime.datetime, not_after: datetime.datetime) -> x509.CertificateBuilder:
+        if not_before >= self.cap(not_after):
+            raise BadRequest(f"notBefore {not_before.isoformat()} is not before the issuing CA certificate's "
+                             f"expiry {self.issuer.not_valid_after_utc.isoformat()}")
         return (
             x509.CertificateBuilder()
             .subject_name(subject)
@@ -99,6 +121,9 @@ class LeafSigner:
         )
 
     def _sign(self, builder: x509.CertificateBuilder) -> x509.Certificate:
+        """Lint (signed with the throw-away key), then sign through the KMS and verify."""
+        self.linter.check(lambda: builder.sign(self._throwaway, self._hash)  # type: ignore[arg-type]
+                          .public_bytes(serialization.Encoding.DER))
         certificate = builder.sign(self.signer, self._hash)  # type: ignore[arg-type]
         self.verify(certificate)
         return certificate

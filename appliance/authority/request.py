@@ -8,20 +8,15 @@ from cryptography import x509
 from cryptography.hazmat.primitives.asymmetric.types import CertificatePublicKeyTypes
 from cryptography.x509.oid import NameOID
 
-from appliance.pki.keys import check_public_key
+from appliance.authority.interfaces import TimeOrDuration
+from appliance.pki.keys import check_public_key, verified_csr_key
 from appliance.errors import BadRequest, Forbidden
 from appliance.provisioner import Claimer, Names
 
 
 def csr_public_key(csr: x509.CertificateSigningRequest) -> CertificatePublicKeyTypes:
     """The CSR's key, once its self-signature verifies and the key is acceptable."""
-    try:
-        valid = csr.is_signature_valid
-        key = csr.public_key()
-    except (ValueError, TypeError, x509.UnsupportedGeneralNameType) as exc:
-        raise BadRequest(f"malformed certificate request: {exc}") from None
-    if not valid:
-        raise BadRequest("invalid csr: bad signature")
+    key = verified_csr_key(csr)
     check_public_key(key)
     return key
 
@@ -58,13 +53,29 @@ def _utc(value: datetime.datetime) -> datetime.datetime:
     return value.replace(tzinfo=datetime.timezone.utc) if value.tzinfo is None else value.astimezone(datetime.timezone.utc)
 
 
+def _resolve(value: TimeOrDuration | None, now: datetime.datetime) -> datetime.datetime | None:
+    """A requested time: absolute, or a duration from ``now`` (step-ca's ``TimeDuration``)."""
+    if value is None:
+        return None
+    return now + value if isinstance(value, datetime.timedelta) else _utc(value)
+
+
 def validity(now: datetime.datetime, backdate: datetime.timedelta, claimer: Claimer,
-             not_before: datetime.datetime | None, not_after: datetime.datetime | None
+             requested_not_before: TimeOrDuration | None, requested_not_after: TimeOrDuration | None
              ) -> tuple[datetime.datetime, datetime.datetime]:
     """Requested or default validity within the claims' bounds (step-ca's rules:
-    default duration from now, notBefore backdated unless requested)."""
-    start = _utc(not_before) if not_before else now
-    end = _utc(not_after) if not_after else start + claimer.default_tls_duration
+    default duration from now, notBefore backdated unless requested). Durations
+    count from ``now``, the one instant the bounds are checked at, so ``5m``
+    with a 5-minute minimum is exactly the minimum."""
+    try:
+        not_before, not_after = _resolve(requested_not_before, now), _resolve(requested_not_after, now)
+    except OverflowError:
+        raise BadRequest("notBefore or notAfter is out of range") from None
+    start = not_before if not_before else now
+    try:
+        end = not_after if not_after else start + claimer.default_tls_duration
+    except OverflowError:
+        raise BadRequest("notBefore is out of range (no notAfter can follow it)") from None
     if end <= start:
         raise BadRequest("notAfter must be after notBefore")
     if end <= now:

@@ -60,7 +60,7 @@ _SUPPORTED = frozenset({
 
 
 @dataclass(frozen=True)
-class Profile:
+class CertificateProfile:
     """What a rendered template asks for: the subject, the SANs and the other extensions."""
 
     subject: x509.Name
@@ -158,7 +158,7 @@ def template_data(options: X509Options, *, common_name: str, names: Names, csr: 
     return data
 
 
-def render_profile(options: X509Options, data: dict[str, Any], public_key: CertificatePublicKeyTypes) -> Profile:
+def render_profile(options: X509Options, data: dict[str, Any], public_key: CertificatePublicKeyTypes) -> CertificateProfile:
     """Render the template and read its JSON; ``BadRequest`` names what is wrong."""
     text = options.template.execute(data)
     try:
@@ -311,7 +311,7 @@ def _raw_extension(value: Any) -> x509.Extension[x509.ExtensionType]:
     return x509.Extension(oid, bool(value.get("critical", False)), x509.UnrecognizedExtension(oid, der))
 
 
-def profile(description: dict[str, Any], public_key: CertificatePublicKeyTypes) -> Profile:
+def profile(description: dict[str, Any], public_key: CertificatePublicKeyTypes) -> CertificateProfile:
     """The subject, SANs and extensions an ``x509util.Certificate`` JSON asks for."""
     unsupported = sorted(set(description) - _SUPPORTED)
     if unsupported:
@@ -364,4 +364,4 @@ def profile(description: dict[str, Any], public_key: CertificatePublicKeyTypes) 
     if len(seen) != len(set(seen)):
         raise BadRequest("certificate template: an extension appears twice")
     names = Names.from_san(x509.SubjectAlternativeName(san)) if san else Names()
-    return Profile(subject=subject, names=names, san=san, extensions=extensions, description=description)
+    return CertificateProfile(subject=subject, names=names, san=san, extensions=extensions, description=description)

@@ -1,5 +1,6 @@
 """Check what the HSM produced before it is written: our own reading of every
-field that was asked for, then an independent tool (openssl) on the result.
+field that was asked for, then independent tools on the result (openssl, and
+pkilint as the online CA lints what it signs).
 
 Each check returns the names of what it checked (for the transcript) or raises
 ``LintFailed``; nothing is written when a check fails.
@@ -23,6 +24,9 @@ from appliance.ceremony.build import authority_key_identifier, key_usage, signat
 from appliance.ceremony.errors import LintFailed
 from appliance.ceremony.model import CertificateProfile, CrlCeremony
 from appliance.kms import SignatureAlgorithm
+from appliance.lint import Finding
+from appliance.lint import lint_certificate as pkilint_certificate
+from appliance.lint import lint_crl as pkilint_crl
 
 
 def spki(key: PublicKeyTypes) -> bytes:
@@ -45,6 +49,11 @@ class _Checks:
         if not ok:
             raise LintFailed(f"lint of the {self.what} failed: {name}")
         self.passed.append(name)
+
+    def pkilint(self, findings: list[Finding]) -> None:
+        """No error finding from pkilint (the online CA's linter, RFC 5280 profile)."""
+        errors = [str(f) for f in findings if f.is_error]
+        self("pkilint (RFC 5280) finds no error" + (": " + "; ".join(errors) if errors else ""), not errors)
 
 
 def _openssl(*args: str) -> None:
@@ -129,6 +138,7 @@ def lint_certificate(
             args.append("-partial_chain")
         _openssl(*args, path)
     checks.passed.append("openssl verify")
+    checks.pkilint(pkilint_certificate(cert.public_bytes(serialization.Encoding.DER)))
     return checks.passed
 
 
@@ -168,4 +178,5 @@ def lint_crl(crl: x509.CertificateRevocationList, ceremony: CrlCeremony) -> list
         _openssl("crl", "-verify", "-noout", "-CAfile", str(ceremony.issuer_path), "-in",
                  _pem_file(folder, "candidate.crl", crl.public_bytes(serialization.Encoding.PEM)))
     checks.passed.append("openssl crl -verify")
+    checks.pkilint(pkilint_crl(crl.public_bytes(serialization.Encoding.DER)))
     return checks.passed

@@ -6,6 +6,8 @@ from pathlib import Path
 from typing import Any, Callable, Sequence
 
 import click
+from cryptography import x509
+from cryptography.exceptions import InvalidSignature
 from cryptography.hazmat.primitives.asymmetric.types import PrivateKeyTypes
 
 from appliance.cli.options import default_path, password_file_option, read_password_file
@@ -14,9 +16,12 @@ from appliance.client.files import refuse_overwrite, write_certificates, write_p
 from appliance.client.http import CaClient, SignedChain
 from appliance.client.keys import KeyType, created_kms_key, csr_pem, generate_private_key, make_csr
 from appliance.client.renewal import Renewer, expires_within, run_hook
+from appliance.client.revocation import ocsp_request, ocsp_status, parse_serial_number, verified_crl
 from appliance.client.settings import CaSettings, ClientPaths, resolve
 from appliance.client.tokens import find_jwk_provisioner, provisioner_token
+from appliance.pki.clock import utc_now
 from appliance.pki.duration import parse_duration
+from appliance.pki.pem import load_certificates
 from appliance.errors import BadRequest
 from appliance.jose import UnverifiedToken, decrypt_jwk, key_from_dict, thumbprint
 
@@ -233,3 +238,56 @@ def revoke(serial: str, ott: str | None, cert_file: str | None, key_file: str | 
                                     password_file=password_file, endpoint="revoke", subject=serial)
             client.revoke(serial, reason_code=reason_code, reason=reason, ott=ott)
     say(f"Certificate with serial number {serial} has been revoked.")
+
+
+def _issuer(client: CaClient, settings: CaSettings) -> x509.Certificate:
+    """The CA's intermediate, believed only once it verifies to the pinned root."""
+    roots = load_certificates(settings.root)
+    for intermediate in client.intermediates():
+        if any(_issued_by(intermediate, root) for root in roots):
+            return intermediate
+    raise BadRequest("the CA's intermediate does not verify to the pinned root")
+
+
+def _issued_by(certificate: x509.Certificate, issuer: x509.Certificate) -> bool:
+    try:
+        certificate.verify_directly_issued_by(issuer)
+    except (InvalidSignature, ValueError, TypeError):
+        return False
+    return True
+
+
+@ca.command()
+@click.option("--out", "out_file", type=click.Path(dir_okay=False), help="Also write the CRL (DER) to this file.")
+@ca_options
+def crl(out_file: str | None, ca_url: str | None, root: str | None) -> None:
+    """Fetch the CA's CRL, check its signature and print what it says."""
+    settings = resolve(client_paths(), ca_url, root)
+    with settings.client() as client:
+        der = client.crl()
+        issuer = _issuer(client, settings)
+    parsed = verified_crl(der, issuer, utc_now())
+    number = parsed.extensions.get_extension_for_class(x509.CRLNumber).value.crl_number
+    click.echo(f"CRL number {number}, this update {parsed.last_update_utc.isoformat()}, "
+               f"next update {parsed.next_update_utc.isoformat() if parsed.next_update_utc else '-'}, "
+               f"{len(parsed)} revoked")
+    for entry in parsed:
+        click.echo(f"  {entry.serial_number} revoked {entry.revocation_date_utc.isoformat()}")
+    if out_file:
+        Path(out_file).write_bytes(der)
+
+
+@ca.command()
+@click.argument("serial")
+@ca_options
+def ocsp(serial: str, ca_url: str | None, root: str | None) -> None:
+    """Ask the CA's OCSP responder for SERIAL's status (decimal, or hex with 0x); the
+    response is checked against the CA's intermediate. Exits 1 unless it is good."""
+    number = parse_serial_number(serial)
+    settings = resolve(client_paths(), ca_url, root)
+    with settings.client() as client:
+        issuer = _issuer(client, settings)
+        status = ocsp_status(client.ocsp(ocsp_request(number, issuer)), number, issuer, utc_now())
+    click.echo(f"{number}: {status}")
+    if status.status != "good":
+        raise SystemExit(1)

@@ -94,13 +94,17 @@ class CaClient:
     def close(self) -> None:
         self._http.close()
 
-    def _request(self, method: str, path: str, **kwargs: Any) -> Any:
+    def _send(self, method: str, path: str, **kwargs: Any) -> httpx.Response:
         try:
             response = self._http.request(method, path, **kwargs)
         except httpx.HTTPError as exc:
             raise CaRequestFailed(f"cannot reach the CA at {self.ca_url}: {exc}") from None
         if response.status_code >= 400:
             raise _failure(response)
+        return response
+
+    def _request(self, method: str, path: str, **kwargs: Any) -> Any:
+        response = self._send(method, path, **kwargs)
         try:
             return response.json()
         except ValueError:
@@ -131,6 +135,23 @@ class CaClient:
             cursor = body.get("nextCursor") or ""
             if not cursor:
                 return found
+
+    def intermediates(self) -> list[x509.Certificate]:
+        """The CA's intermediates (unverified: callers check them against a root)."""
+        try:
+            return [x509.load_pem_x509_certificate(str(pem).encode())
+                    for pem in self._request("GET", "/intermediates")["crts"]]
+        except (KeyError, TypeError, ValueError):
+            raise CaRequestFailed("the CA returned malformed intermediate certificates") from None
+
+    def crl(self) -> bytes:
+        """The CA's current CRL, DER (unverified)."""
+        return self._send("GET", "/1.0/crl").content
+
+    def ocsp(self, request_der: bytes) -> bytes:
+        """The CA's OCSP response to ``request_der``, DER (unverified)."""
+        return self._send("POST", "/ocsp", content=request_der,
+                          headers={"Content-Type": "application/ocsp-request"}).content
 
     def encrypted_key(self, kid: str) -> str:
         return str(self._request("GET", f"/provisioners/{kid}/encrypted-key")["key"])

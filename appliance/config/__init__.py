@@ -8,17 +8,21 @@ from appliance.config.load import (
     load_config,
     load_defaults,
     parse_config,
+    report_notices,
     write_config,
     write_defaults,
     write_json,
 )
-from appliance.config.model import AuthorityConfig, CaConfig, CrlConfig, DefaultsConfig, KmsConfig, address_host
+from appliance.config.model import (AuthorityConfig, CaConfig, CrlConfig, DefaultsConfig, KmsConfig, LintConfig, OcspConfig,
+                                    address_host)
 
 __all__ = [
     "AuthorityConfig",
     "CaConfig",
     "ConfigError",
     "CrlConfig",
+    "LintConfig",
+    "OcspConfig",
     "DefaultsConfig",
     "KmsConfig",
     "address_host",
@@ -26,6 +30,7 @@ __all__ = [
     "load_config",
     "load_defaults",
     "parse_config",
+    "report_notices",
     "write_config",
     "write_defaults",
     "write_json",

@@ -6,14 +6,23 @@ from __future__ import annotations
 SUPPORTED = {
     "": frozenset({
         "root", "federatedRoots", "crt", "key", "address", "insecureAddress", "dnsNames",
-        "logger", "db", "tls", "kms", "crl", "authority", "password", "commonName", "metricsAddress",
+        "logger", "db", "tls", "kms", "crl", "ocsp", "lint", "authority", "password", "commonName", "metricsAddress",
+        "connections",
     }),
     "authority": frozenset({"provisioners", "claims", "policy", "disableIssuedAtCheck", "backdate"}),
     "authority.claims": frozenset({
         "minTLSCertDuration", "maxTLSCertDuration", "defaultTLSCertDuration",
         "disableRenewal", "allowRenewalAfterExpiry", "disableIssuedAtCheck",
     }),
+    # Every built type's members (appliance.provisioner reads them); the rest are refused
+    # (appliance.config.unsupported) or reported here.
+    "authority.provisioners[]": frozenset({
+        "type", "name", "claims", "options", "policy", "webhooks", "key", "encryptedKey", "forceCN", "challenges",
+        "termsOfService", "website", "caaIdentities", "requireEAB", "challengePorts", "challengeResolver",
+    }),
     "crl": frozenset({"enabled", "generateOnRevoke", "cacheDuration", "renewPeriod", "idpURL"}),
+    "ocsp": frozenset({"enabled", "validity", "cacheSize", "responderKey", "responderValidity"}),
+    "lint": frozenset({"mode", "profile"}),
     "kms": frozenset({"type", "uri"}),
     "tls": frozenset({"cipherSuites", "minVersion", "maxVersion", "renegotiation"}),
     "logger": frozenset({"format", "level"}),
@@ -31,14 +40,16 @@ STEP_CA_ONLY = {
         "minHostSSHCertDuration", "maxHostSSHCertDuration", "defaultHostSSHCertDuration",
         "enableSSHCA", "disableSmallstepExtensions",
     }),
+    "authority.provisioners[]": frozenset({"attestationFormats", "attestationRoots"}),
     "kms": frozenset({"credentialsFile", "region", "profile", "pin", "managementKey"}),
     "logger": frozenset({"traceHeader"}),
 }
 
 
-def unsupported_notices(section: str, members: dict[str, object]) -> list[str]:
-    """Notices for the members of one section that we do not implement."""
-    path = f"{section}." if section else ""
+def unsupported_notices(section: str, members: dict[str, object], where: str | None = None) -> list[str]:
+    """Notices for the members of one section that we do not implement; ``where``
+    names the section in them when it differs (``authority.provisioners[2]``)."""
+    path = f"{where if where is not None else section}." if section else ""
     notices = []
     for name in members:
         if name in SUPPORTED.get(section, frozenset()):

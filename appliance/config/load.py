@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import datetime
 import json
 import logging
 import os
@@ -11,17 +12,20 @@ from pathlib import Path
 from typing import Any
 
 from appliance.pki.duration import format_duration, parse_duration
+from appliance.config.connections import ConnectionSettings, parse_connections
+from appliance.config.errors import ConfigError
 from appliance.config.fields import unsupported_notices
-from appliance.config.model import (DEFAULT_RETENTION, AuthorityConfig, CaConfig, CrlConfig, DefaultsConfig,
+from appliance.config.logger import parse_logger
+from appliance.config.tls import parse_tls
+from appliance.config.model import (DEFAULT_RETENTION, AuthorityConfig, CaConfig, CrlConfig, DefaultsConfig, LintConfig, OcspConfig,
                                     KmsConfig)
 from appliance.errors import BadRequest
 
+LINT_MODES = ("enforce", "warn", "off")
+LINT_PROFILES = ("pkix", "cabf-serverauth")
+
 log = logging.getLogger(__name__)
 _KMS_URI = re.compile(r"^[a-z][a-z0-9]*:")
-
-
-class ConfigError(BadRequest):
-    """ca.json or defaults.json is unreadable or invalid; the message names the field."""
 
 
 def _object(data: dict[str, Any], name: str) -> dict[str, Any]:
@@ -97,8 +101,14 @@ def _authority(data: dict[str, Any]) -> tuple[AuthorityConfig, list[str]]:
     authority = _object(data, "authority")
     claims = _object(authority, "claims")
     notices = unsupported_notices("authority", authority) + unsupported_notices("authority.claims", claims)
+    provisioners = _provisioners(authority)
+    for index, provisioner in enumerate(provisioners):
+        where = f"authority.provisioners[{index}]"
+        notices += unsupported_notices("authority.provisioners[]", provisioner, where)
+        if isinstance(provisioner.get("claims"), dict):
+            notices += unsupported_notices("authority.claims", provisioner["claims"], f"{where}.claims")
     config = AuthorityConfig(
-        provisioners=_provisioners(authority),
+        provisioners=provisioners,
         claims=claims,
         policy=_object(authority, "policy"),
         disable_issued_at_check=_bool(authority, "disableIssuedAtCheck", False, "authority"),
@@ -109,12 +119,49 @@ def _authority(data: dict[str, Any]) -> tuple[AuthorityConfig, list[str]]:
 
 def _crl(data: dict[str, Any]) -> CrlConfig:
     crl = _object(data, "crl")
+    cache_duration = _duration(crl, "cacheDuration", "crl", CrlConfig().cache_duration)
+    renew_period = _duration(crl, "renewPeriod", "crl", cache_duration * 2 / 3)
+    if cache_duration < datetime.timedelta(minutes=1):
+        raise ConfigError("ca.json: 'crl.cacheDuration' must be at least 1m")
+    if not datetime.timedelta(0) < renew_period < cache_duration:
+        raise ConfigError("ca.json: 'crl.renewPeriod' must be positive and shorter than 'crl.cacheDuration'")
+    idp_url = _string(crl, "idpURL")
+    if idp_url and not re.match(r"^https?://[^\s/]+", idp_url):
+        raise ConfigError("ca.json: 'crl.idpURL' must be an http:// or https:// URL")
     return CrlConfig(
         enabled=_bool(crl, "enabled", False, "crl"),
         generate_on_revoke=_bool(crl, "generateOnRevoke", True, "crl"),
-        cache_duration=_duration(crl, "cacheDuration", "crl", CrlConfig().cache_duration),
-        idp_url=_string(crl, "idpURL"),
+        cache_duration=cache_duration, renew_period=renew_period, idp_url=idp_url,
     )
+
+
+def _ocsp(data: dict[str, Any], base_dir: Path | None) -> OcspConfig:
+    ocsp = _object(data, "ocsp")
+    validity = _duration(ocsp, "validity", "ocsp", OcspConfig().validity)
+    if validity < datetime.timedelta(minutes=1):
+        raise ConfigError("ca.json: 'ocsp.validity' must be at least 1m")
+    cache_size = ocsp.get("cacheSize", OcspConfig().cache_size)
+    if isinstance(cache_size, bool) or not isinstance(cache_size, int) or cache_size < 1:
+        raise ConfigError("ca.json: 'ocsp.cacheSize' must be a positive integer")
+    responder_validity = _duration(ocsp, "responderValidity", "ocsp", OcspConfig().responder_validity)
+    if not datetime.timedelta(hours=1) <= responder_validity <= datetime.timedelta(days=90):
+        raise ConfigError("ca.json: 'ocsp.responderValidity' must be between 1h and 2160h")
+    responder_key = _string(ocsp, "responderKey")
+    if responder_key and not _KMS_URI.match(responder_key):
+        responder_key = str(_resolve(base_dir, responder_key))
+    return OcspConfig(enabled=_bool(ocsp, "enabled", False, "ocsp"), validity=validity, cache_size=cache_size,
+                      responder_key=responder_key, responder_validity=responder_validity)
+
+
+def _lint(data: dict[str, Any]) -> LintConfig:
+    lint = _object(data, "lint")
+    mode = _string(lint, "mode") or LintConfig().mode
+    profile = _string(lint, "profile") or LintConfig().profile
+    if mode not in LINT_MODES:
+        raise ConfigError(f"ca.json: 'lint.mode' must be one of {', '.join(LINT_MODES)}")
+    if profile not in LINT_PROFILES:
+        raise ConfigError(f"ca.json: 'lint.profile' must be one of {', '.join(LINT_PROFILES)}")
+    return LintConfig(mode=mode, profile=profile)
 
 
 def _kms(data: dict[str, Any]) -> KmsConfig | None:
@@ -125,6 +172,13 @@ def _kms(data: dict[str, Any]) -> KmsConfig | None:
     return KmsConfig(type=kms_type.lower(), uri=_string(kms, "uri"))
 
 
+def _connections(data: dict[str, Any]) -> ConnectionSettings:
+    try:
+        return parse_connections(_object(data, "connections"))
+    except BadRequest as exc:
+        raise ConfigError(exc.message) from None
+
+
 def parse_config(data: dict[str, Any], *, path: Path | None = None, base_dir: Path | None = None) -> CaConfig:
     """Validate a ca.json object. Relative paths resolve against ``base_dir``
     (default: the directory above the file's, i.e. $STEPPATH for ``config/ca.json``)."""
@@ -133,9 +187,12 @@ def parse_config(data: dict[str, Any], *, path: Path | None = None, base_dir: Pa
     if base_dir is None and path is not None:
         base_dir = path.resolve().parent.parent
     notices = unsupported_notices("", data)
-    for section in ("crl", "kms", "tls", "logger"):
+    for section in ("crl", "ocsp", "lint", "kms", "tls", "logger"):
         notices += unsupported_notices(section, _object(data, section))
     authority, authority_notices = _authority(data)
+    if _string(data, "metricsAddress"):
+        notices.append("ca.json: 'metricsAddress' is set, but this appliance exports no metrics yet: "
+                       "nothing listens there")
     roots = _strings(data, "root")
     if not roots:
         raise ConfigError("ca.json: 'root' is required")
@@ -161,8 +218,13 @@ def parse_config(data: dict[str, Any], *, path: Path | None = None, base_dir: Pa
         db=_object(data, "db"),
         retention=_duration(_object(data, "db"), "retention", "db", DEFAULT_RETENTION),
         tls=_object(data, "tls"),
+        tls_options=parse_tls(_object(data, "tls")),
         logger=_object(data, "logger"),
+        logging=parse_logger(_object(data, "logger")),
         crl=_crl(data),
+        ocsp=_ocsp(data, base_dir),
+        lint=_lint(data),
+        connections=_connections(data),
         authority=authority,
         path=path,
         raw=data,
@@ -187,9 +249,14 @@ def load_config(path: str | Path, *, report: bool = True) -> CaConfig:
     path = Path(path)
     config = parse_config(_read_json(path), path=path)
     if report:
-        for notice in config.notices:
-            log.warning("%s", notice)
+        report_notices(config)
     return config
+
+
+def report_notices(config: CaConfig) -> None:
+    """Log each notice about ``config`` (unsupported harmless fields, metricsAddress) once."""
+    for notice in config.notices:
+        log.warning("%s", notice)
 
 
 def write_json(path: str | Path, data: dict[str, Any], *, mode: int = 0o600) -> None:

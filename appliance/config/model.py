@@ -7,19 +7,55 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from appliance.config.connections import ConnectionSettings
+from appliance.config.logger import LoggerOptions
+from appliance.config.tls import TlsOptions
+
 DEFAULT_BACKDATE = datetime.timedelta(minutes=1)
 DEFAULT_CRL_CACHE = datetime.timedelta(hours=24)
 DEFAULT_RETENTION = datetime.timedelta(minutes=10)
+DEFAULT_OCSP_VALIDITY = datetime.timedelta(hours=12)
+DEFAULT_OCSP_RESPONDER_VALIDITY = datetime.timedelta(days=7)
 
 
 @dataclass(frozen=True)
 class CrlConfig:
-    """``crl``: a CRL signed by the intermediate, served at ``/crl``."""
+    """``crl``: a CRL signed by the intermediate, served at ``/crl``, valid for
+    ``cacheDuration`` and renewed after ``renewPeriod`` (default two thirds of it,
+    as step-ca), and at once after a revocation unless ``generateOnRevoke`` is false;
+    ``idpURL`` goes into its issuing distribution point."""
 
     enabled: bool = False
     generate_on_revoke: bool = True
     cache_duration: datetime.timedelta = DEFAULT_CRL_CACHE
+    renew_period: datetime.timedelta = DEFAULT_CRL_CACHE * 2 / 3
     idp_url: str = ""
+
+
+@dataclass(frozen=True)
+class OcspConfig:
+    """``ocsp`` (ours, not step-ca's): the OCSP responder at ``/ocsp``. Responses are
+    valid for ``validity`` and signed again after half of it; ``cacheSize`` bounds the
+    responses kept per worker. With ``responderKey`` (a key in the CA's KMS, named as
+    ``key`` names the intermediate's) responses are signed by a delegated responder
+    whose certificate the CA issues for ``responderValidity`` and renews at half of it."""
+
+    enabled: bool = False
+    validity: datetime.timedelta = DEFAULT_OCSP_VALIDITY
+    cache_size: int = 100_000
+    responder_key: str = ""
+    responder_validity: datetime.timedelta = DEFAULT_OCSP_RESPONDER_VALIDITY
+
+
+@dataclass(frozen=True)
+class LintConfig:
+    """``lint`` (ours): every certificate, CRL and OCSP response is signed first with a
+    throw-away key and checked by pkilint; ``mode`` enforce (refuse), warn (log) or off;
+    ``profile`` pkix (RFC 5280) or cabf-serverauth (CA/Browser Forum TLS server
+    certificates) for certificates."""
+
+    mode: str = "enforce"
+    profile: str = "pkix"
 
 
 @dataclass(frozen=True)
@@ -64,8 +100,13 @@ class CaConfig:
     db: dict[str, Any] = field(default_factory=dict)
     retention: datetime.timedelta = DEFAULT_RETENTION
     tls: dict[str, Any] = field(default_factory=dict)
+    tls_options: TlsOptions = field(default_factory=TlsOptions)
     logger: dict[str, Any] = field(default_factory=dict)
+    logging: LoggerOptions = field(default_factory=LoggerOptions)
     crl: CrlConfig = field(default_factory=CrlConfig)
+    ocsp: OcspConfig = field(default_factory=OcspConfig)
+    lint: LintConfig = field(default_factory=LintConfig)
+    connections: ConnectionSettings = field(default_factory=ConnectionSettings)
     path: Path | None = None
     raw: dict[str, Any] = field(default_factory=dict)
     notices: tuple[str, ...] = ()

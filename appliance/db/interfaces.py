@@ -11,6 +11,8 @@ import datetime
 from dataclasses import dataclass, field
 from typing import Protocol
 
+from appliance.db.crl_store import CrlState
+
 
 @dataclass(frozen=True)
 class CertificateRecord:
@@ -46,10 +48,22 @@ class Database(Protocol):
         """Store an issued certificate; ``Conflict`` if the serial exists."""
         ...
 
+    def record_renewal(self, renewed_serial: str, record: CertificateRecord) -> bool:
+        """``record_certificate`` for a renewal (or rekey) of ``renewed_serial``, unless that
+        serial is revoked: False, with nothing written, if it is. The check and the insert
+        are one transaction, serialised with ``revoke`` of the same serial, so a
+        revocation that committed first always wins."""
+        ...
+
     def get_certificate(self, serial: str) -> CertificateRecord | None: ...
 
-    def revoke(self, record: RevocationRecord) -> None:
-        """Record a revocation; ``Conflict`` if the serial is already revoked."""
+    def revoke(self, record: RevocationRecord, *, block_key: str = "") -> None:
+        """Record a revocation; ``Conflict`` if the serial is already revoked. With
+        ``block_key`` (a key's SPKI SHA-256, hex) that key is blocked in the same transaction."""
+        ...
+
+    def is_key_blocked(self, spki_sha256: str) -> bool:
+        """Whether a revocation for keyCompromise blocked this key (SPKI SHA-256, hex)."""
         ...
 
     def get_revocation(self, serial: str) -> RevocationRecord | None: ...
@@ -62,6 +76,19 @@ class Database(Protocol):
     def list_revocations(self, *, active_only: bool = False) -> list[RevocationRecord]:
         """All revocations, oldest first; with ``active_only``, only those whose
         certificate has not expired yet or was never recorded here (what a CRL lists)."""
+        ...
+
+    def crl_state(self) -> CrlState | None:
+        """The number, revision and thisUpdate of the CRL last published by any process."""
+        ...
+
+    def crl_der(self, number: int) -> bytes | None:
+        """The published CRL, if its number is still ``number``."""
+        ...
+
+    def publish_crl(self, state: CrlState, der: bytes) -> bool:
+        """Publish CRL number ``state.number`` if the published one is the number before
+        (none for 1); False if another process published it first."""
         ...
 
     def use_token(self, token_id: str, provisioner: str, expires_at: datetime.datetime) -> bool:

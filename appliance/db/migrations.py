@@ -22,7 +22,7 @@ from typing import Callable
 from sqlalchemy import Connection, Engine, Table, inspect, select, text
 from sqlalchemy.schema import CreateColumn
 
-from appliance.db import acme_schema, schema
+from appliance.db import acme_schema, crl_store, schema
 
 log = logging.getLogger(__name__)
 
@@ -76,6 +76,8 @@ STEPS: tuple[Step, ...] = (
     Step(4, "ACME challenges: when validation started",
          _add_columns(acme_schema.acme_challenges, "processing_since")),
     Step(5, "revisions: what a cached CRL was built from", _create_revisions),
+    Step(6, "crls: the published CRL and its number, shared by every process", _create(crl_store.crls)),
+    Step(7, "blocked keys: keys revoked for keyCompromise", _create(schema.blocked_keys)),
 )
 
 LATEST = STEPS[-1].version

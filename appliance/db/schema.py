@@ -91,6 +91,15 @@ revisions = Table(
     Column("value", BigInteger, nullable=False),
 )
 
+# Keys whose certificates were revoked for keyCompromise: no new certificate for them.
+blocked_keys = Table(
+    "blocked_keys",
+    metadata,
+    Column("spki_sha256", String(64), primary_key=True),
+    Column("serial", SERIAL, nullable=False),
+    Column("blocked_at", UTCDateTime, nullable=False),
+)
+
 schema_migrations = Table(
     "schema_migrations",
     metadata,

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import contextlib
 import datetime
+import hashlib
 import logging
 import threading
 from typing import Any, ContextManager, Iterator
@@ -12,11 +13,13 @@ from sqlalchemy import Connection, Engine, Insert, Row, delete, exc, insert, or_
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.engine import URL
 
-from appliance.db import migrations
+from appliance.db import crl_store, migrations
+from appliance.db.crl_store import CrlState
 from appliance.db.acme_retention import purge_expired_acme
 from appliance.db.engine import create_database_engine, database_url
 from appliance.db.interfaces import CertificateRecord, RevocationRecord
-from appliance.db.schema import REVOCATIONS_REVISION, certificates, revisions, revocations, used_tokens
+from appliance.db.schema import (REVOCATIONS_REVISION, blocked_keys, certificates, revisions, revocations,
+                                 used_tokens)
 from appliance.errors import Conflict, Unavailable
 
 log = logging.getLogger(__name__)
@@ -31,6 +34,15 @@ _UNAVAILABLE = (exc.OperationalError, exc.InterfaceError, exc.DisconnectionError
 # same durability as SQLite's WAL with synchronous=NORMAL). This halves the
 # fsyncs per issuance; certificate records keep full synchronous commits.
 _ASYNC_COMMIT = text("SET LOCAL synchronous_commit TO off")
+
+# Held until the transaction ends; revoke and renew of one serial take it, so the one
+# that commits second sees the other's row (SQLite's BEGIN IMMEDIATE serialises already).
+_SERIAL_LOCK = text("SELECT pg_advisory_xact_lock(:key)")
+
+
+def _serial_lock_key(serial: str) -> int:
+    """A signed 64-bit advisory-lock key for a serial's revocation status."""
+    return int.from_bytes(hashlib.sha256(b"revocation:" + serial.encode()).digest()[:8], "big", signed=True)
 
 
 def _insert_if_absent(dialect: str) -> Insert:
@@ -121,6 +133,11 @@ class SQLDatabase:
             "provisioner": record.provisioner, "pem": record.pem, "issued_at": record.issued_at,
         })
 
+    def _lock_revocation_status(self, conn: Connection, serial: str) -> None:
+        """Serialise with any other transaction on ``serial``'s revocation (PostgreSQL)."""
+        if self.dialect == "postgresql":
+            conn.execute(_SERIAL_LOCK, {"key": _serial_lock_key(serial)})
+
     def _mark_used(self, conn: Connection, token_id: str, provisioner: str, expires_at: datetime.datetime) -> bool:
         params = {"token_id": token_id, "provisioner": provisioner, "expires_at": expires_at,
                   "used_at": datetime.datetime.now(UTC)}
@@ -138,23 +155,41 @@ class SQLDatabase:
             self._insert_certificate(conn, record)
         return True
 
+    def record_renewal(self, renewed_serial: str, record: CertificateRecord) -> bool:
+        with self._new_serial(record.serial), self._begin(immediate=True) as conn:
+            self._lock_revocation_status(conn, renewed_serial)
+            if conn.execute(select(revocations.c.serial).where(revocations.c.serial == renewed_serial)).first():
+                return False
+            self._insert_certificate(conn, record)
+        return True
+
     def get_certificate(self, serial: str) -> CertificateRecord | None:
         with self._begin() as conn:
             row = conn.execute(select(certificates).where(certificates.c.serial == serial)).first()
         return None if row is None else _certificate(row)
 
-    def revoke(self, record: RevocationRecord) -> None:
+    def revoke(self, record: RevocationRecord, *, block_key: str = "") -> None:
         try:
             with self._begin(immediate=True) as conn:
+                self._lock_revocation_status(conn, record.serial)
                 conn.execute(insert(revocations), {
                     "serial": record.serial, "reason_code": record.reason_code, "reason": record.reason,
                     "revoked_at": record.revoked_at, "provisioner": record.provisioner,
                     "passive": record.passive, "mtls": record.mtls,
                 })
+                if block_key and not conn.execute(select(blocked_keys.c.serial)
+                                                  .where(blocked_keys.c.spki_sha256 == block_key)).first():
+                    conn.execute(insert(blocked_keys), {"spki_sha256": block_key, "serial": record.serial,
+                                                        "blocked_at": record.revoked_at})
                 conn.execute(update(revisions).where(revisions.c.name == REVOCATIONS_REVISION)
                              .values(value=revisions.c.value + 1))
         except exc.IntegrityError:
             raise Conflict(f"serial {record.serial} is already revoked") from None
+
+    def is_key_blocked(self, spki_sha256: str) -> bool:
+        with self._begin() as conn:
+            return conn.execute(select(blocked_keys.c.serial)
+                                .where(blocked_keys.c.spki_sha256 == spki_sha256)).first() is not None
 
     def get_revocation(self, serial: str) -> RevocationRecord | None:
         with self._begin() as conn:
@@ -174,6 +209,21 @@ class SQLDatabase:
                 or_(certificates.c.not_after.is_(None), certificates.c.not_after > now))
         with self._begin() as conn:
             return [_revocation(row) for row in conn.execute(query)]
+
+    def crl_state(self) -> CrlState | None:
+        with self._begin() as conn:
+            return crl_store.crl_state(conn)
+
+    def crl_der(self, number: int) -> bytes | None:
+        with self._begin() as conn:
+            return crl_store.crl_der(conn, number)
+
+    def publish_crl(self, state: CrlState, der: bytes) -> bool:
+        try:
+            with self._begin(immediate=True) as conn:
+                return crl_store.publish_crl(conn, state, der)
+        except exc.IntegrityError:  # another process inserted the first CRL at the same moment
+            return False
 
     def use_token(self, token_id: str, provisioner: str, expires_at: datetime.datetime) -> bool:
         with self._begin(immediate=True) as conn:

@@ -22,6 +22,7 @@ from cryptography.hazmat.primitives.keywrap import InvalidUnwrap, aes_key_unwrap
 from appliance.jose.b64 import b64decode, b64encode
 from appliance.jose.errors import DecryptionFailed, InvalidKey
 from appliance.jose.jwk import JWK, key_from_dict
+from appliance.pki import bounded_json
 
 ALGORITHM = "PBES2-HS256+A128KW"
 ENCRYPTION = "A256GCM"
@@ -64,7 +65,7 @@ def parse_header(jwe: str) -> dict[str, Any]:
     if len(parts) != 5:
         raise DecryptionFailed("not a compact JWE")
     try:
-        header = json.loads(b64decode(parts[0]))
+        header = bounded_json.loads(b64decode(parts[0]))
     except ValueError:
         raise DecryptionFailed("malformed JWE header") from None
     if not isinstance(header, dict):
@@ -102,7 +103,7 @@ def encrypt_jwk(key: JWK, password: bytes, *, iterations: int = DEFAULT_ITERATIO
 def decrypt_jwk(jwe: str, password: bytes) -> JWK:
     """The private JWK inside an ``encryptedKey``."""
     try:
-        members = json.loads(decrypt(jwe, password))
+        members = bounded_json.loads(decrypt(jwe, password))
     except ValueError:
         raise DecryptionFailed("the JWE does not contain a JWK") from None
     key = key_from_dict(members)

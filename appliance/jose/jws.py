@@ -20,9 +20,9 @@ from cryptography.hazmat.primitives.asymmetric.utils import encode_dss_signature
 from jwcrypto import jws as jwcrypto_jws
 
 from appliance.jose.b64 import b64decode
-
 from appliance.jose.errors import InvalidToken
 from appliance.jose.jwk import JWK, algorithm_for
+from appliance.pki import bounded_json
 
 #: The signature algorithms accepted in tokens (never ``none`` or HMAC).
 SIGNATURE_ALGORITHMS = frozenset(
@@ -89,7 +89,7 @@ def _verify_signature(alg: str, key: PublicKey, signature: bytes, signing_input:
 
 
 def _decode_json(part: str) -> Any:
-    return json.loads(b64decode(part))
+    return bounded_json.loads(b64decode(part))
 
 
 @dataclass(frozen=True)
@@ -115,7 +115,8 @@ class UnverifiedToken:
             raise InvalidToken("malformed token: cannot decode the JWS") from None
         if not isinstance(header, dict) or not isinstance(claims, dict):
             raise InvalidToken("malformed token: header and payload must be JSON objects")
-        if header.get("alg") not in SIGNATURE_ALGORITHMS:
+        alg = header.get("alg")
+        if not isinstance(alg, str) or alg not in SIGNATURE_ALGORITHMS:
             raise InvalidToken(f"token algorithm must be one of {', '.join(sorted(SIGNATURE_ALGORITHMS))}")
         if "crit" in header:
             raise InvalidToken("token has critical header parameters that are not understood")

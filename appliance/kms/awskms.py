@@ -11,8 +11,9 @@ checked before every call.
 
 from __future__ import annotations
 
+import functools
 from contextlib import contextmanager, suppress
-from typing import Any, Iterator
+from typing import Any, Callable, Iterator
 
 import boto3
 import botocore.config
@@ -30,6 +31,7 @@ from appliance.kms.errors import (
     KmsError,
     UnsupportedKeyOperation,
 )
+from appliance.kms.faults import Fault
 from appliance.kms.interface import CreatedKey, KeyManager
 from appliance.kms.remote import RemoteDigestKey
 from appliance.kms.signer import device_private_key
@@ -89,11 +91,16 @@ def aws_errors(action: str) -> Iterator[None]:
 class AwsKey(RemoteDigestKey):
     """One asymmetric KMS key, with the algorithms GetPublicKey says it allows."""
 
-    def __init__(self, client: Any, key_id: str, public_key: PublicKeyTypes, algorithms: frozenset[str]) -> None:
-        super().__init__(public_key)
+    def __init__(self, client: Any, key_id: str, public_key: PublicKeyTypes, algorithms: frozenset[str],
+                 connect: Callable[[], Any]) -> None:
+        super().__init__(public_key, f"awskms: key {key_id}")
         self.client = client
         self.key_id = key_id
         self.algorithms = algorithms
+        self._connect = connect
+
+    def reconnect(self, fault: Fault) -> None:
+        self.client = self._connect()
 
     def sign_with(self, algorithm: SignatureAlgorithm, digest: bytes) -> bytes:
         name = aws_algorithm(algorithm)
@@ -115,8 +122,12 @@ class AWSKMS(KeyManager):
         super().__init__(uri, password=password)
         self._clients: dict[tuple[str | None, ...], Any] = {}
 
-    def _client(self, uri: KmsUri) -> Any:
+    def _client(self, uri: KmsUri, *, fresh: bool = False) -> Any:
+        """The client for the URI's region and credentials; ``fresh``: a new one, whose
+        session reads the credentials again (after they expired)."""
         settings = tuple(uri.get(name) for name in ("region", "profile", "credentials-file", "endpoint"))
+        if fresh and settings in self._clients:
+            self._clients.pop(settings).close()
         if settings not in self._clients:
             region, profile, credentials_file, endpoint = settings
             core = botocore.session.Session()
@@ -134,17 +145,17 @@ class AWSKMS(KeyManager):
             raise InvalidKmsUri("invalid awskms: URI: 'key-id' is required")
         return key_id
 
-    def _public_key(self, key: str | KmsUri) -> tuple[Any, str, dict[str, Any]]:
-        uri = self.key_uri(key)
+    def _public_key(self, uri: KmsUri) -> tuple[Any, str, dict[str, Any]]:
         client, key_id = self._client(uri), self._key_id(uri)
         with aws_errors(f"get the public key of {key_id}"):
             return client, key_id, client.get_public_key(KeyId=key_id)
 
     def get_public_key(self, key: str | KmsUri) -> PublicKeyTypes:
-        return serialization.load_der_public_key(self._public_key(key)[2]["PublicKey"])
+        return serialization.load_der_public_key(self._public_key(self.key_uri(key))[2]["PublicKey"])
 
     def create_signer(self, key: str | KmsUri) -> PrivateKeyTypes:
-        client, key_id, response = self._public_key(key)
+        uri = self.key_uri(key)
+        client, key_id, response = self._public_key(uri)
         spec = response.get("KeySpec") or response.get("CustomerMasterKeySpec")
         if response.get("KeyUsage") != "SIGN_VERIFY" or spec not in KEY_SPECS.values():
             raise UnsupportedKeyOperation(
@@ -153,7 +164,8 @@ class AWSKMS(KeyManager):
             )
         public_key = serialization.load_der_public_key(response["PublicKey"])
         algorithms = frozenset(response.get("SigningAlgorithms", ()))
-        return device_private_key(public_key, AwsKey(client, response["KeyId"], public_key, algorithms))
+        connect = functools.partial(self._client, uri, fresh=True)
+        return device_private_key(public_key, AwsKey(client, response["KeyId"], public_key, algorithms, connect))
 
     def create_key(self, key: str | KmsUri, key_type: KeyType) -> CreatedKey:
         uri = self.key_uri(key)

@@ -24,7 +24,7 @@ from __future__ import annotations
 
 from contextlib import contextmanager
 from dataclasses import dataclass
-from typing import Any, Iterator, Protocol, cast
+from typing import Any, Callable, Iterator, Protocol, cast
 
 from azure.core.credentials import TokenCredential
 from azure.core.exceptions import (
@@ -51,6 +51,7 @@ from appliance.kms.errors import (
     KmsError,
     UnsupportedKeyOperation,
 )
+from appliance.kms.faults import Fault
 from appliance.kms.interface import CreatedKey, KeyManager
 from appliance.kms.remote import RemoteDigestKey
 from appliance.kms.signer import device_private_key
@@ -134,14 +135,20 @@ def public_key_from_jwk(key: KeyVaultKey) -> PublicKeyTypes:
 class AzureKey(RemoteDigestKey):
     """One version of a Key Vault key; Key Vault returns ECDSA as raw r||s."""
 
-    def __init__(self, client: CryptographyClient, name: str, public_key: PublicKeyTypes) -> None:
-        super().__init__(public_key)
+    def __init__(self, client: CryptographyClient, name: str, public_key: PublicKeyTypes,
+                 connect: Callable[[], CryptographyClient]) -> None:
+        super().__init__(public_key, f"azurekms: key {name}")
         self.client = client
         self.name = name
+        self._connect = connect
 
     def sign_with(self, algorithm: SignatureAlgorithm, digest: bytes) -> bytes:
+        # No SDK retries with their back-off sleeps: a fault heals by one retry on a new client.
         with azure_errors(f"sign with {self.name}"):
-            return bytes(self.client.sign(AzureAlgorithm(algorithm.name), digest).signature)
+            return bytes(self.client.sign(AzureAlgorithm(algorithm.name), digest, retry_total=0).signature)
+
+    def reconnect(self, fault: Fault) -> None:
+        self.client = self._connect()
 
 
 class AzureKMS(KeyManager):
@@ -154,11 +161,15 @@ class AzureKMS(KeyManager):
         self._clients: dict[tuple[str | None, ...], KeyClient] = {}
         self._credentials: list[Any] = []
 
-    def _client(self, uri: KmsUri) -> KeyClient:
+    def _client(self, uri: KmsUri, *, fresh: bool = False) -> KeyClient:
+        """The client for the URI's vault and credential; ``fresh``: a new one with a new
+        credential (after the old one's tokens expired or were refused)."""
         explicit_url = uri.get("vault-url")
         cloud = _cloud(uri)
         settings = (explicit_url or _vault_url(uri, cloud), cloud.authority, uri.get("client-id"),
                     uri.get("tenant-id"), _client_secret(uri))
+        if fresh and settings in self._clients:
+            self._clients.pop(settings).close()
         if settings not in self._clients:
             credential = _credential(uri, cloud)
             self._credentials.append(credential)
@@ -184,8 +195,13 @@ class AzureKMS(KeyManager):
         if found.properties.enabled is False:
             raise UnsupportedKeyOperation(f"azurekms: key {found.name} is disabled")
         public_key = public_key_from_jwk(found)
-        crypto = client.get_cryptography_client(found.name, key_version=found.properties.version)
-        return device_private_key(public_key, AzureKey(crypto, found.name, public_key))
+        name, version, uri = found.name, found.properties.version, self.key_uri(key)
+
+        def connect() -> CryptographyClient:
+            return self._client(uri, fresh=True).get_cryptography_client(name, key_version=version)
+
+        crypto = client.get_cryptography_client(name, key_version=version)
+        return device_private_key(public_key, AzureKey(crypto, name, public_key, connect))
 
     def create_key(self, key: str | KmsUri, key_type: KeyType) -> CreatedKey:
         uri = self.key_uri(key)

@@ -27,11 +27,12 @@ cannot make is refused before any request is sent.
 
 from __future__ import annotations
 
+import functools
 import ipaddress
 import re
 import threading
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 
@@ -59,6 +60,7 @@ from appliance.kms.errors import (
     KmsError,
     UnsupportedKeyOperation,
 )
+from appliance.kms.faults import Fault, with_one_retry
 from appliance.kms.interface import CreatedKey, KeyManager
 from appliance.kms.signer import RsaPadding, device_private_key
 from appliance.kms.uri import KmsUri
@@ -68,6 +70,7 @@ _KEY_NAME = re.compile(rf"^{_KEY}$")
 _VERSION_NAME = re.compile(rf"^{_KEY}/cryptoKeyVersions/[^/]+$")
 _SCOPES = ("https://www.googleapis.com/auth/cloud-platform",)
 _GENERATION_TIMEOUT = 60.0  # seconds an HSM key may stay PENDING_GENERATION
+SIGN_TIMEOUT_SECONDS = 10.0  # one AsymmetricSign call (HSM keys answer in well under a second)
 
 Algorithm = kms_v1.CryptoKeyVersion.CryptoKeyVersionAlgorithm
 ProtectionLevel = kms_v1.ProtectionLevel
@@ -235,8 +238,10 @@ def _integrity_error(what: str, name: str) -> KmsError:
 class _CloudKmsKey:
     """One crypto key version: signs digests (or messages, Ed25519) with AsymmetricSign."""
 
-    def __init__(self, client: kms_v1.KeyManagementServiceClient, name: str, algorithm: Algorithm) -> None:
+    def __init__(self, client: kms_v1.KeyManagementServiceClient, name: str, algorithm: Algorithm,
+                 connect: Callable[[], kms_v1.KeyManagementServiceClient]) -> None:
         self._client = client
+        self._connect = connect
         self._name = name
         self._algorithm = algorithm
         self._spec = SPECS[algorithm]
@@ -271,8 +276,16 @@ class _CloudKmsKey:
         return response.signature
 
     def _sign(self, request: kms_v1.AsymmetricSignRequest) -> kms_v1.AsymmetricSignResponse:
-        with _translated("signing with", self._name):
-            response = self._client.asymmetric_sign(request=request)
+        """One AsymmetricSign, without the client library's minute of retries: a fault
+        heals by one retry on a new client (new credentials), else it is unavailable."""
+        def attempt() -> kms_v1.AsymmetricSignResponse:
+            with _translated("signing with", self._name):
+                return self._client.asymmetric_sign(request=request, retry=None, timeout=SIGN_TIMEOUT_SECONDS)
+
+        def reconnect(fault: Fault) -> None:
+            self._client = self._connect()
+
+        response = with_one_retry(f"cloudkms: {self._name}", attempt, reconnect)
         if response.name != self._name or response.signature_crc32c != crc32c(response.signature):
             raise _integrity_error("the signature", self._name)
         return response
@@ -288,9 +301,13 @@ class CloudKMS(KeyManager):
         self._clients: dict[_Connection, kms_v1.KeyManagementServiceClient] = {}
         self._lock = threading.Lock()
 
-    def _client(self, uri: KmsUri) -> kms_v1.KeyManagementServiceClient:
+    def _client(self, uri: KmsUri, *, fresh: bool = False) -> kms_v1.KeyManagementServiceClient:
+        """The client for the URI's endpoint and credentials; ``fresh``: a new one that
+        loads the credentials again."""
         connection = _Connection.of(uri)
         with self._lock:
+            if fresh and connection in self._clients:
+                self._clients.pop(connection).transport.close()
             client = self._clients.get(connection)
             if client is None:
                 client = self._clients[connection] = connection.client()
@@ -361,7 +378,8 @@ class CloudKMS(KeyManager):
         public_key = _load_pem(response.pem, name)
         if KeyType.of(public_key) is not spec.key_type:
             raise KmsError(f"cloudkms: the public key of {name} does not fit its algorithm {algorithm.name}")
-        return device_private_key(public_key, _CloudKmsKey(client, name, algorithm))
+        connect = functools.partial(self._client, uri, fresh=True)
+        return device_private_key(public_key, _CloudKmsKey(client, name, algorithm, connect))
 
     def close(self) -> None:
         with self._lock:

@@ -33,6 +33,7 @@ from pkcs11.util.x509 import decode_x509_certificate
 
 from appliance.kms.algorithms import KeyType
 from appliance.kms.errors import InvalidKmsUri, KeyNotFound, KmsError, UnsupportedKeyOperation
+from appliance.kms.faults import Fault, KmsUnavailable, with_one_retry
 from appliance.kms.interface import CreatedKey, KeyManager
 from appliance.kms.pkcs11_keys import keypair_templates, public_key_from_object, signing_mechanism
 from appliance.kms.pkcs11_module import TokenSelector, TokenSession, load_module, token_serial
@@ -44,31 +45,66 @@ _ID_BYTES = 2  # a YubiHSM 2 object id is 16 bits; any token takes it
 
 
 class Pkcs11DeviceKey:
-    """One private key on a token; each signature is one locked device call."""
+    """One private key on a token; each signature is one locked device call.
+
+    A fault (lost session, logged-out or removed token) heals once within the
+    call: the token session is re-opened and the key object found again."""
 
     # ``key``: a private key object with CKA_SIGN, to which python-pkcs11 adds SignMixin at run time.
-    def __init__(self, session: TokenSession, key: pkcs11.SignMixin, public_key: PublicKeyTypes) -> None:
+    def __init__(self, session: TokenSession, key: pkcs11.SignMixin, public_key: PublicKeyTypes,
+                 attributes: dict[Attribute, Any]) -> None:
         self._session = session
         self._key = key
+        self._generation = session.generation
         self._public_key = public_key
+        self._attributes = attributes
         self._operations: dict[tuple[str, int, RsaPadding | None], tuple[bytes, Callable[[bytes], bytes]]] = {}
+        self._what = f"PKCS#11 token '{session.token.label}'"
+
+    def _current_key(self) -> pkcs11.SignMixin:
+        """The key object, found again when its session has been re-opened."""
+        if self._generation != self._session.generation:
+            with self._session.use("finding the key again") as session:
+                found = _find_one(session, ObjectClass.PRIVATE_KEY, self._attributes)
+                generation = self._session.generation
+            if found is None:
+                raise KmsUnavailable(f"{self._what}: the key {_describe(self._attributes)} is gone",
+                                     fault=Fault.DEVICE)
+            self._key, self._generation = found, generation
+            self._operations.clear()
+        return self._key
 
     def _operation(self, algorithm: hashes.HashAlgorithm, rsa_padding: RsaPadding | None) -> tuple[bytes, Callable[[bytes], bytes]]:
-        """(DigestInfo prefix, bound ``key.sign``) for a hash and padding, made once per key."""
+        """(DigestInfo prefix, bound ``key.sign``) for a hash and padding, made once per key object."""
         cache_key = (algorithm.name, algorithm.digest_size, rsa_padding)
         operation = self._operations.get(cache_key)
         if operation is None:
             prefix, mechanism, param = signing_mechanism(self._public_key, algorithm, rsa_padding)
-            operation = prefix, functools.partial(self._key.sign, mechanism=mechanism, mechanism_param=param)
+            operation = prefix, functools.partial(self._current_key().sign, mechanism=mechanism, mechanism_param=param)
             self._operations[cache_key] = operation
         return operation
 
+    def _signed(self, sign: Callable[[], tuple[bytes, Callable[[bytes], bytes]]], data: bytes) -> bytes:
+        """``operation(prefix + data)`` for ``(prefix, operation) = sign()``, healed once on a fault.
+        The heal names the session generation the failed call used, so that a call that
+        raced with another caller's heal does not re-initialise the module once more."""
+        used = self._generation
+
+        def attempt() -> bytes:
+            nonlocal used
+            self._current_key()
+            used = self._generation
+            prefix, operation = sign()
+            return self._session.call("signing", operation, prefix + data)
+
+        return with_one_retry(self._what, attempt, lambda fault: self._session.heal(used))
+
     def sign_digest(self, digest: bytes, algorithm: hashes.HashAlgorithm, rsa_padding: RsaPadding | None) -> bytes:
-        prefix, sign = self._operation(algorithm, rsa_padding)
-        return self._session.call("signing", sign, prefix + digest)
+        return self._signed(lambda: self._operation(algorithm, rsa_padding), digest)
 
     def sign_message(self, message: bytes) -> bytes:
-        return self._session.call("signing", functools.partial(self._key.sign, mechanism=Mechanism.EDDSA), message)
+        return self._signed(lambda: (b"", functools.partial(self._current_key().sign, mechanism=Mechanism.EDDSA)),
+                            message)
 
 
 def _key_attributes(uri: KmsUri) -> dict[Attribute, Any]:
@@ -202,7 +238,7 @@ class PKCS11KMS(KeyManager):
             public_key = self._public_key(session, attributes) if private is not None else None
         if private is None or public_key is None:
             raise self._not_found(token, attributes)
-        return device_private_key(public_key, Pkcs11DeviceKey(token, private, public_key))
+        return device_private_key(public_key, Pkcs11DeviceKey(token, private, public_key, attributes))
 
     def store_certificate(self, key: str | KmsUri, certificate: x509.Certificate) -> None:
         """Store ``certificate`` with the key's id and label; refuses to replace one."""

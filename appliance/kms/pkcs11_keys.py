@@ -13,6 +13,7 @@ from pkcs11.util.ec import encode_named_curve_parameters
 
 from appliance.kms.algorithms import KeyType
 from appliance.kms.errors import UnsupportedKeyOperation
+from appliance.pki.digest_info import DIGEST_INFO_PREFIXES
 from appliance.kms.signer import RsaPadding
 
 _CURVES: dict[KeyType, tuple[str, ec.EllipticCurve | None]] = {
@@ -23,13 +24,6 @@ _CURVES: dict[KeyType, tuple[str, ec.EllipticCurve | None]] = {
 _EC_PARAMS = {encode_named_curve_parameters(oid): (key_type, curve) for key_type, (oid, curve) in _CURVES.items()}
 _EC_PARAMS[b"\x13\x0cedwards25519"] = (KeyType.ED25519, None)  # PKCS#11 3.0 PrintableString form
 
-# DER DigestInfo prefixes (RFC 8017 section 9.2, note 1) for CKM_RSA_PKCS.
-_DIGEST_INFO = {
-    "sha224": bytes.fromhex("302d300d06096086480165030402040500041c"),
-    "sha256": bytes.fromhex("3031300d060960864801650304020105000420"),
-    "sha384": bytes.fromhex("3041300d060960864801650304020205000430"),
-    "sha512": bytes.fromhex("3051300d060960864801650304020305000440"),
-}
 _PSS_HASHES = {
     "sha224": (Mechanism.SHA224, MGF.SHA224),
     "sha256": (Mechanism.SHA256, MGF.SHA256),
@@ -107,7 +101,7 @@ def signing_mechanism(public_key: PublicKeyTypes, algorithm: hashes.HashAlgorith
             raise UnsupportedKeyOperation(f"RSA-PSS with {algorithm.name} is not supported")
         mechanism, mgf = _PSS_HASHES[algorithm.name]
         return b"", Mechanism.RSA_PKCS_PSS, (mechanism, mgf, algorithm.digest_size)
-    prefix = _DIGEST_INFO.get(algorithm.name)
+    prefix = DIGEST_INFO_PREFIXES.get(algorithm.name)
     if prefix is None:
         raise UnsupportedKeyOperation(f"RSA PKCS#1 v1.5 with {algorithm.name} is not supported")
     return prefix, Mechanism.RSA_PKCS, None

@@ -15,6 +15,12 @@ exception to "no module-level singletons"):
   by every key manager of the process and closed (logging the token out)
   when the last one releases it. Since calls are serialised, one session is
   all the throughput a module can give this process.
+
+Faults heal (see :mod:`appliance.kms.faults`): :meth:`TokenSession.heal`
+re-initialises the module (a token that was removed and returned is only seen
+again after ``C_Initialize``), finds the token, opens a new session and logs
+in again. Every other session of the module notices the new module
+generation and re-opens itself before its next call.
 """
 
 from __future__ import annotations
@@ -34,6 +40,7 @@ from pkcs11 import exceptions as p11
 
 from appliance.errors import ErrorKind
 from appliance.kms.errors import KeyNotFound, KmsAuthenticationFailed, KmsError
+from appliance.kms.faults import Fault, KmsUnavailable
 
 if TYPE_CHECKING:
     # ``pkcs11.lib`` is the function that loads a library (once per process); this is its result's class.
@@ -67,6 +74,14 @@ class Module:
     lib: Pkcs11Library
     lock: threading.RLock = field(default_factory=threading.RLock)
     sessions: dict[int, TokenSession] = field(default_factory=dict)  # by slot id
+    generation: int = 0  # counts re-initialisations: sessions opened before one are dead
+
+    def reinitialize(self) -> None:
+        """``C_Finalize`` + ``C_Initialize``: every session handle is dead afterwards."""
+        with self.lock:
+            with device_errors(f"re-initialising module {self.path}"):
+                self.lib.reinitialize()
+            self.generation += 1
 
 
 _modules: dict[str, Module] = {}
@@ -135,9 +150,13 @@ class TokenSession:
     module: Module
     token: pkcs11.Token
     session: pkcs11.Session
-    _salt: bytes
-    _pin_digest: bytes
+    selector: TokenSelector
+    _pin: str = field(repr=False)  # kept to log in again after a fault
+    _salt: bytes = field(repr=False)
+    _pin_digest: bytes = field(repr=False)
     _users: int = 1
+    generation: int = 0  # counts re-opened sessions: object handles found before one are dead
+    _module_generation: int = 0
 
     @classmethod
     def acquire(cls, module: Module, selector: TokenSelector, pin: str | None) -> TokenSession:
@@ -156,7 +175,8 @@ class TokenSession:
             with device_errors(f"login to token '{token.label}'"):
                 session = token.open(rw=True, user_pin=pin)
             salt = secrets.token_bytes(16)
-            shared = cls(module, token, session, salt, _pin_digest(pin, salt))
+            shared = cls(module, token, session, selector, pin, salt, _pin_digest(pin, salt),
+                         _module_generation=module.generation)
             module.sessions[token.slot.slot_id] = shared
             return shared
 
@@ -165,12 +185,18 @@ class TokenSession:
         if pin is None or not hmac.compare_digest(_pin_digest(pin, self._salt), self._pin_digest):
             raise KmsAuthenticationFailed(f"PKCS#11 login to token '{self.token.label}': wrong PIN")
 
+    def _check_open(self) -> None:
+        """Under the module lock: refuse when closed; re-open after another session's heal."""
+        if self._users <= 0:
+            raise KmsError("the PKCS#11 key manager is closed")
+        if self._module_generation != self.module.generation:
+            self._reopen()
+
     @contextlib.contextmanager
     def use(self, what: str) -> Iterator[pkcs11.Session]:
         """The session, with the module lock held and device errors translated."""
         with self.module.lock, device_errors(what):
-            if self._users <= 0:
-                raise KmsError("the PKCS#11 key manager is closed")
+            self._check_open()
             yield self.session
 
     def call(self, what: str, operation: Callable[[bytes], bytes], data: bytes) -> bytes:
@@ -178,12 +204,41 @@ class TokenSession:
         manager: the signing path, where the lock holder's every GIL-held
         microsecond keeps the device idle for all other callers."""
         with self.module.lock:
-            if self._users <= 0:
-                raise KmsError("the PKCS#11 key manager is closed")
             try:
+                if self._module_generation != self.module.generation or self._users <= 0:
+                    self._check_open()
                 return operation(data)
             except p11.PKCS11Error as exc:
                 raise device_error(what, exc) from None
+
+    def _reopen(self) -> None:
+        """Under the module lock: find the token again, open a session, log in."""
+        if self._module_generation == self.module.generation:
+            with contextlib.suppress(p11.PKCS11Error):
+                self.session.close()  # only while its handle cannot belong to a newer session
+        try:
+            token = _find_token(self.module, self.selector)
+        except KeyNotFound as exc:
+            raise KmsUnavailable(exc.message, fault=Fault.DEVICE) from None
+        with device_errors(f"login to token '{token.label}'"):
+            session = token.open(rw=True, user_pin=self._pin)
+        if self.module.sessions.get(self.token.slot.slot_id) is self:
+            del self.module.sessions[self.token.slot.slot_id]
+        self.module.sessions[token.slot.slot_id] = self
+        self.token, self.session = token, session
+        self._module_generation = self.module.generation
+        self.generation += 1
+
+    def heal(self, seen_generation: int) -> None:
+        """After a fault seen on session ``seen_generation``: re-initialise the module
+        and log in again, unless another caller has healed the session meanwhile."""
+        with self.module.lock:
+            if self._users <= 0:
+                raise KmsError("the PKCS#11 key manager is closed")
+            if self.generation != seen_generation:
+                return
+            self.module.reinitialize()
+            self._reopen()
 
     def release(self) -> None:
         """Drop one user; the last one closes the session and logs the token out."""

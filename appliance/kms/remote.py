@@ -16,6 +16,7 @@ from cryptography.hazmat.primitives.asymmetric.types import PublicKeyTypes
 
 from appliance.kms.algorithms import SignatureAlgorithm
 from appliance.kms.errors import UnsupportedKeyOperation
+from appliance.kms.faults import Fault, with_one_retry
 from appliance.kms.signer import RsaPadding
 
 _EC_HASH_BITS = {"secp256r1": 256, "secp384r1": 384, "secp521r1": 512}
@@ -41,19 +42,28 @@ def jose_algorithm(
 
 
 class RemoteDigestKey(abc.ABC):
-    """A :class:`~appliance.kms.signer.DeviceKey` for a cloud key that signs digests."""
+    """A :class:`~appliance.kms.signer.DeviceKey` for a cloud key that signs digests.
 
-    def __init__(self, public_key: PublicKeyTypes) -> None:
+    A transient fault or expired credentials heal once within the call: the
+    client is made anew (with fresh credentials) and the signature asked again."""
+
+    def __init__(self, public_key: PublicKeyTypes, what: str) -> None:
         self.public_key = public_key
+        self.what = what
 
     def sign_digest(
         self, digest: bytes, algorithm: hashes.HashAlgorithm, rsa_padding: RsaPadding | None
     ) -> bytes:
-        return self.sign_with(jose_algorithm(self.public_key, algorithm, rsa_padding), digest)
+        named = jose_algorithm(self.public_key, algorithm, rsa_padding)
+        return with_one_retry(self.what, lambda: self.sign_with(named, digest), self.reconnect)
 
     @abc.abstractmethod
     def sign_with(self, algorithm: SignatureAlgorithm, digest: bytes) -> bytes:
         """The service's signature (DER or raw r||s for ECDSA) over ``digest``."""
+
+    @abc.abstractmethod
+    def reconnect(self, fault: Fault) -> None:
+        """A new client, with credentials obtained again, for the retry after ``fault``."""
 
     def sign_message(self, message: bytes) -> bytes:
         raise UnsupportedKeyOperation("cloud KMS keys here are EC or RSA: no Ed25519 signatures")

@@ -46,14 +46,16 @@ def encrypted_pem(key: PrivateKeyTypes, password: bytes) -> bytes:
 
 
 def load_private_key(data: bytes, password: bytes | None) -> PrivateKeyTypes:
-    """A PEM or DER private key (PKCS#8, PKCS#1 or SEC1), encrypted or not."""
+    """A PEM or DER private key (PKCS#8, PKCS#1 or SEC1), encrypted or not. A
+    password given for a key that is not encrypted is not needed, and ignored,
+    as step-ca does (``--password-file`` with keys on disk in the clear)."""
     loader = serialization.load_pem_private_key if b"-----BEGIN" in data else serialization.load_der_private_key
     try:
         return loader(data, password=password)
     except TypeError:
         if password is None:
             raise KmsAuthenticationFailed("the key is encrypted: a password is required") from None
-        raise KmsAuthenticationFailed("the key is not encrypted but a password was given") from None
+        return load_private_key(data, None)
     except ValueError:
         if password is not None and b"ENCRYPTED" in data:
             raise KmsAuthenticationFailed("wrong password for the key, or the key is corrupt") from None

@@ -66,7 +66,9 @@ from appliance.kms.errors import (
     KmsError,
     UnsupportedKeyOperation,
 )
+from appliance.kms.faults import Fault, with_one_retry
 from appliance.kms.interface import CreatedKey, KeyManager
+from appliance.pki.digest_info import DIGEST_INFO_PREFIXES
 from appliance.kms.signer import RsaPadding, device_private_key
 from appliance.kms.uri import KmsUri
 
@@ -83,13 +85,6 @@ _KEY_TYPES = {
     KeyType.ED25519: KEY_TYPE.ED25519,
 }
 
-# DER of DigestInfo up to the digest (RFC 8017 section 9.2, note 1).
-_DIGEST_INFO = {
-    "sha224": bytes.fromhex("302d300d06096086480165030402040500041c"),
-    "sha256": bytes.fromhex("3031300d060960864801650304020105000420"),
-    "sha384": bytes.fromhex("3041300d060960864801650304020205000430"),
-    "sha512": bytes.fromhex("3051300d060960864801650304020305000440"),
-}
 
 
 Connector = Callable[[], SmartCardConnection]
@@ -122,7 +117,7 @@ def _connect_exclusive(reader: Any) -> SmartCardConnection:
 
 def encode_pkcs1v15(digest: bytes, algorithm: hashes.HashAlgorithm, key_bytes: int) -> bytes:
     """EMSA-PKCS1-v1_5: 00 01 FF..FF 00 DigestInfo(digest), ``key_bytes`` long."""
-    prefix = _DIGEST_INFO.get(algorithm.name)
+    prefix = DIGEST_INFO_PREFIXES.get(algorithm.name)
     if prefix is None:
         raise UnsupportedKeyOperation(f"RSA PKCS#1 v1.5 with {algorithm.name} is not supported")
     info = prefix + digest
@@ -350,15 +345,18 @@ class _Card:
             raise BadResponseError("malformed GENERAL AUTHENTICATE response") from None
 
 
-@dataclass(frozen=True)
+@dataclass
 class _SlotKey:
-    """The ``DeviceKey`` of one slot: verify the PIN, then sign on the card."""
+    """The ``DeviceKey`` of one slot: verify the PIN, then sign on the card.
+    A smart-card fault (card pulled, connection reset) re-opens the PIV
+    connection and signs once more."""
 
     card: _Card
     slot: SLOT
     key_type: KEY_TYPE
     public_key: PublicKeyTypes
     pin: str | None
+    reopen: Callable[[], _Card]
 
     def sign_digest(self, digest: bytes, algorithm: hashes.HashAlgorithm, rsa_padding: RsaPadding | None) -> bytes:
         if isinstance(self.public_key, rsa.RSAPublicKey):
@@ -372,9 +370,16 @@ class _SlotKey:
         return self._sign(message)
 
     def _sign(self, data: bytes) -> bytes:
-        with self.card.lock, _device_errors(f"sign with slot {self.slot:02x}"):
-            self.card.verify_pin(self.pin)
-            return self.card.sign(self.slot, self.key_type, data)
+        def attempt() -> bytes:
+            card = self.card
+            with card.lock, _device_errors(f"sign with slot {self.slot:02x}"):
+                card.verify_pin(self.pin)
+                return card.sign(self.slot, self.key_type, data)
+
+        def heal(fault: Fault) -> None:
+            self.card = self.reopen()
+
+        return with_one_retry(f"YubiKey slot {self.slot:02x}", attempt, heal)
 
 
 class YubiKeyKMS(KeyManager):
@@ -444,7 +449,17 @@ class YubiKeyKMS(KeyManager):
         pin = self._pin(uri)
         with card.lock, _device_errors("verify the PIN"):
             card.verify_pin(pin)  # fail early on a wrong PIN
-        return device_private_key(public_key, _SlotKey(card, slot, key_type, public_key, pin))
+        return device_private_key(public_key, _SlotKey(card, slot, key_type, public_key, pin,
+                                                       functools.partial(self._reopen, card)))
+
+    def _reopen(self, broken: _Card) -> _Card:
+        """A new PIV connection to the card, in place of ``broken`` (unless already replaced)."""
+        with self._lock:
+            if self._open_card is broken or self._open_card is None:
+                with contextlib.suppress(Exception):
+                    broken.close()
+                self._open_card = _open_card(self._readers(), broken.serial)
+            return self._open_card
 
     def load_certificate(self, key: str | KmsUri) -> x509.Certificate:
         _, card, slot = self._locate(key)

@@ -4,35 +4,48 @@ from __future__ import annotations
 
 import datetime
 import re
+from fractions import Fraction
 
 from appliance.errors import BadRequest
 
-_UNITS = {
-    "ns": datetime.timedelta(microseconds=0.001),
-    "us": datetime.timedelta(microseconds=1),
-    "µs": datetime.timedelta(microseconds=1),
-    "ms": datetime.timedelta(milliseconds=1),
-    "s": datetime.timedelta(seconds=1),
-    "m": datetime.timedelta(minutes=1),
-    "h": datetime.timedelta(hours=1),
-}
+#: Nanoseconds per unit.
+_UNITS = {"ns": 1, "us": 1_000, "µs": 1_000, "ms": 1_000_000, "s": 10**9, "m": 60 * 10**9, "h": 3600 * 10**9}
 _PART = re.compile(r"(\d+(?:\.\d*)?|\.\d+)(ns|us|µs|ms|s|m|h)")
+#: Go's bound (an int64 of nanoseconds, about 292 years); no duration text is longer than this.
+MAX_NANOSECONDS = 2**63 - 1
+MAX_TEXT = 64
+
+
+def _invalid(text: str, why: str = "use e.g. 24h, 5m, 1h30m") -> BadRequest:
+    return BadRequest(f"invalid duration {text[:MAX_TEXT]!r} ({why})")
 
 
 def parse_duration(text: str) -> datetime.timedelta:
-    """Parse a Go duration; ``BadRequest`` if malformed or negative."""
+    """Parse a Go duration; ``BadRequest`` if malformed, negative or beyond Go's bound (~2562047h)."""
     if not isinstance(text, str) or not text:
         raise BadRequest(f"invalid duration {text!r}")
+    if len(text) > MAX_TEXT:
+        raise _invalid(text, f"longer than {MAX_TEXT} characters")
     if text == "0":
         return datetime.timedelta(0)
-    position, total = 0, datetime.timedelta(0)
+    position, nanoseconds = 0, Fraction(0)
     while position < len(text):
         match = _PART.match(text, position)
         if not match:
-            raise BadRequest(f"invalid duration {text!r} (use e.g. 24h, 5m, 1h30m)")
-        total += float(match.group(1)) * _UNITS[match.group(2)]
+            raise _invalid(text)
+        nanoseconds += Fraction(match.group(1)) * _UNITS[match.group(2)]
         position = match.end()
-    return total
+    if nanoseconds > MAX_NANOSECONDS:
+        raise _invalid(text, "out of range: at most 2562047h")
+    return datetime.timedelta(microseconds=float(nanoseconds / 1000))
+
+
+def parse_signed_duration(text: str) -> datetime.timedelta:
+    """A Go duration with an optional leading ``-`` or ``+`` (step-ca's ``TimeDuration``)."""
+    if isinstance(text, str) and text[:1] in ("-", "+"):
+        value = parse_duration(text[1:])
+        return -value if text[0] == "-" else value
+    return parse_duration(text)
 
 
 def format_duration(value: datetime.timedelta) -> str:

@@ -73,7 +73,8 @@ class JWKProvisioner(Provisioner):
                 and not self.claimer.disable_issued_at_check):
             raise Unauthorized("token was issued before the CA started (iat)")
         sha = claims.get("sha")
-        if not isinstance(sha, str) or not hmac.compare_digest(sha.lower(), self.context.root_fingerprint):
+        if not isinstance(sha, str) or not hmac.compare_digest(sha.lower().encode(),
+                                                               self.context.root_fingerprint.encode()):
             raise Unauthorized("token root fingerprint (sha) does not match this CA's root")
         string_claim(claims, "sub")
         return claims, TokenUse(token_id=string_claim(claims, "jti"), expires_at=times.expires_at)

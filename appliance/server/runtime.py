@@ -10,9 +10,13 @@ from pathlib import Path
 from appliance.acme import AcmeServer
 from appliance.api.app import ApiSettings
 from appliance.authority.authority import Authority
-from appliance.config import CaConfig, load_config
+from appliance.config import CaConfig, load_config, report_notices
+from appliance.config.unsupported import refuse_unsupported
 from appliance.db import Database, open_database
+from appliance.kms.health import SignerHealth
 from appliance.acme.sql_store import SQLAcmeStore
+from appliance.provisioner.types import BUILT_TYPES
+from appliance.server.tls import tls_context
 
 
 @dataclass
@@ -31,16 +35,34 @@ class Runtime:
         self.database.close()
 
 
-def load_runtime(config_path: Path, password: bytes | None, *, report: bool = False,
+def load_checked_config(config_path: Path) -> CaConfig:
+    """Load ca.json and refuse what this appliance cannot honour: the settings not
+    supported yet (``appliance.config.unsupported``) and TLS suites this OpenSSL lacks."""
+    config = load_config(config_path, report=False)
+    refuse_unsupported(config.raw, frozenset(BUILT_TYPES))
+    tls_context(config.tls_options)
+    return config
+
+
+def open_runtime(config: CaConfig, password: bytes | None, *,
                  started_at: datetime.datetime | None = None) -> Runtime:
-    """Load ca.json, open (and migrate) its database and the intermediate key; raises on any error.
+    """Open (and migrate) the database of ``config`` and its intermediate key; raises on any error.
     ``started_at``: when the CA started (see ``Authority``)."""
-    config = load_config(config_path, report=report)
     database = open_database(config.db)
     try:
         authority = Authority.from_config(config, database, password=password, started_at=started_at)
     except BaseException:
         database.close()
         raise
-    return Runtime(config, database, authority, ApiSettings(log_format=str(config.logger.get("format", "text"))),
-                   AcmeServer(authority, SQLAcmeStore(database)))
+    settings = ApiSettings(log_format=config.logging.format, tls_options=config.tls_options,
+                           health=SignerHealth(authority.leaf_signer.signer))
+    return Runtime(config, database, authority, settings, AcmeServer(authority, SQLAcmeStore(database)))
+
+
+def load_runtime(config_path: Path, password: bytes | None, *, report: bool = False,
+                 started_at: datetime.datetime | None = None) -> Runtime:
+    """``load_checked_config`` then ``open_runtime``; logs the config's notices when ``report``."""
+    config = load_checked_config(config_path)
+    if report:
+        report_notices(config)
+    return open_runtime(config, password, started_at=started_at)

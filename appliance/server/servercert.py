@@ -1,12 +1,15 @@
-"""The files of the server's own TLS certificate (issued by the authority to
-itself for its dnsNames, so it is recorded) that the workers' TLS contexts load."""
+"""The server's own TLS certificate (issued by the authority to itself for its
+dnsNames, so it is recorded) and key that the workers' TLS contexts load."""
 
 from __future__ import annotations
 
+import contextlib
 import datetime
+import os
 import secrets
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Iterator
 
 from cryptography import x509
 from cryptography.hazmat.primitives import serialization
@@ -19,32 +22,45 @@ RENEW_AT = 2 / 3  # of the certificate's lifetime, as step-ca renews its own
 
 
 @dataclass(frozen=True)
-class TLSFiles:
-    """What a worker needs for its TLS context; the key is encrypted with ``key_password``."""
+class TLSMaterial:
+    """What a worker needs for its TLS context, in memory only (handed over in the
+    worker's spec, never written to a file): the chain and the key, encrypted with
+    ``key_password``, as PEM, and the client CA bundle."""
 
-    cert: Path
-    key: Path
+    cert_pem: bytes
+    key_pem: bytes
     key_password: bytes
-    client_cas: Path
+    client_cas_pem: bytes
     renew_at: datetime.datetime
 
 
-def write_tls_files(directory: Path, key: ec.EllipticCurvePrivateKey, issued: IssuedCertificate,
-                    client_cas: list[x509.Certificate], generation: int) -> TLSFiles:
-    """Write the chain, the encrypted key and the client CA bundle for one generation."""
+def tls_material(key: ec.EllipticCurvePrivateKey, issued: IssuedCertificate,
+                 client_cas: list[x509.Certificate]) -> TLSMaterial:
+    """The chain, the encrypted key and the client CA bundle of one generation."""
     password = secrets.token_urlsafe(32).encode()
-    files = TLSFiles(
-        cert=directory / f"server-{generation}.crt",
-        key=directory / f"server-{generation}.key",
+    return TLSMaterial(
+        cert_pem="".join(to_pem(c) for c in (issued.certificate, *issued.chain)).encode(),
+        key_pem=key.private_bytes(serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8,
+                                  serialization.BestAvailableEncryption(password)),
         key_password=password,
-        client_cas=directory / f"client-cas-{generation}.crt",
+        client_cas_pem="".join(to_pem(c) for c in client_cas).encode(),
         renew_at=_renew_at(issued.certificate),
     )
-    files.cert.write_text("".join(to_pem(c) for c in (issued.certificate, *issued.chain)))
-    files.key.write_bytes(key.private_bytes(serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8,
-                                            serialization.BestAvailableEncryption(password)))
-    files.client_cas.write_text("".join(to_pem(c) for c in client_cas))
-    return files
+
+
+@contextlib.contextmanager
+def memory_files(*contents: bytes) -> Iterator[tuple[Path, ...]]:
+    """Paths that read ``contents`` (for APIs that only take a file name, such as
+    ``SSLContext.load_cert_chain``) from anonymous memory: nothing reaches a file
+    system, so nothing is left behind even by a killed process."""
+    descriptors = [os.memfd_create("appliance-tls", os.MFD_CLOEXEC) for _ in contents]
+    try:
+        for fd, data in zip(descriptors, contents):
+            os.write(fd, data)
+        yield tuple(Path(f"/proc/self/fd/{fd}") for fd in descriptors)
+    finally:
+        for fd in descriptors:
+            os.close(fd)
 
 
 def _renew_at(certificate: x509.Certificate) -> datetime.datetime:

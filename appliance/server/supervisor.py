@@ -15,10 +15,8 @@ import datetime
 import logging
 import multiprocessing
 import os
-import shutil
 import signal
 import socket
-import tempfile
 import threading
 import time
 from dataclasses import dataclass, field, replace
@@ -28,10 +26,13 @@ from pathlib import Path
 
 from cryptography.hazmat.primitives.asymmetric import ec
 
+from appliance.server.descriptors import raise_descriptor_limit
 from appliance.server.retention import RetentionJob
-from appliance.server.runtime import Runtime, load_runtime
-from appliance.server.servercert import TLSFiles, write_tls_files
-from appliance.server.worker import GRACEFUL_TIMEOUT, WorkerSpec, configure_logging, worker_main
+from appliance.config import report_notices
+from appliance.server.runtime import Runtime, load_checked_config, load_runtime, open_runtime
+from appliance.server.servercert import TLSMaterial, tls_material
+from appliance.server.logs import configure_logging
+from appliance.server.worker import GRACEFUL_TIMEOUT, WorkerSpec, worker_main
 from appliance.errors import BadRequest
 from appliance.pki.clock import utc_now
 
@@ -88,14 +89,16 @@ class Supervisor:
         self.workers: list[_Worker] = []
         self.retiring: list[_Worker] = []
         self.retention: RetentionJob | None = None
-        self.directory = Path(tempfile.mkdtemp(prefix="appliance-tls-"))
 
     def run(self) -> None:
         """Serve until SIGTERM/SIGINT (a SIGHUP while starting reloads once started)."""
         self._install_signal_handlers()
         started_at = utc_now().replace(microsecond=0)  # the CA's start for every generation (token iat)
-        self.runtime = load_runtime(self.options.config_path, self.options.password, report=True,
-                                    started_at=started_at)
+        config = load_checked_config(self.options.config_path)
+        configure_logging(config.logging)
+        report_notices(config)
+        self.runtime = open_runtime(config, self.options.password, started_at=started_at)
+        raise_descriptor_limit(self.runtime.config.connections)
         try:
             self.spec = WorkerSpec(
                 config_path=self.options.config_path, password=self.options.password, tls=self._issue_tls(),
@@ -115,7 +118,6 @@ class Supervisor:
             if self.retention is not None:
                 self.retention.stop()
             self.runtime.close()
-            shutil.rmtree(self.directory, ignore_errors=True)
 
     def _install_signal_handlers(self) -> None:
         def reload(signum: int, frame: object) -> None:
@@ -149,14 +151,14 @@ class Supervisor:
         return (datetime.datetime.now(datetime.timezone.utc) >= self.spec.tls.renew_at
                 and time.monotonic() >= self.renewal_retry_at)
 
-    def _issue_tls(self, runtime: Runtime | None = None) -> TLSFiles:
+    def _issue_tls(self, runtime: Runtime | None = None) -> TLSMaterial:
         runtime = runtime or self.runtime
         self.generation += 1
         key = ec.generate_private_key(ec.SECP256R1())
         issued = runtime.authority.issue_server_certificate(key.public_key(),
                                                             self.options.server_certificate_lifetime)
         client_cas = [*runtime.authority.roots(), *runtime.authority.intermediates()]
-        return write_tls_files(self.directory, key, issued, client_cas, self.generation)
+        return tls_material(key, issued, client_cas)
 
     def _reload(self) -> None:
         """SIGHUP: load the new ca.json; keep serving the old one if it fails.
@@ -172,6 +174,7 @@ class Supervisor:
         except Exception as exc:
             log.error("reload failed, still serving the previous configuration: %s", exc)
             return
+        raise_descriptor_limit(runtime.config.connections)
         if (runtime.config.address, runtime.config.insecure_address) != (
             self.runtime.config.address, self.runtime.config.insecure_address
         ):
@@ -182,6 +185,7 @@ class Supervisor:
         if self._roll(runtime, started_at):
             self.runtime.close()
             self.runtime = runtime
+            configure_logging(runtime.config.logging)
             if self.retention is not None:
                 self.retention.update(runtime.config.db, runtime.config.retention)
             log.info("reloaded %s", self.options.config_path)

@@ -1,4 +1,4 @@
-"""TLS for the listeners: step-ca's cipher defaults, and the verified client
+"""TLS for the listeners: ca.json's ``tls`` section, the client CA names, and the verified client
 certificate handed to the app through the ASGI TLS extension
 (``scope["extensions"]["tls"]``), which uvicorn does not fill in itself."""
 
@@ -9,30 +9,49 @@ import ssl
 from pathlib import Path
 from typing import Any
 
+from cryptography import x509
 from starlette.types import ASGIApp, Receive, Scope, Send
 from uvicorn.protocols.http.httptools_impl import HttpToolsProtocol
 
-# step-ca's defaults: ECDHE only, AEAD only (TLS 1.3 suites are all AEAD).
-TLS_CIPHERS = ":".join((
-    "ECDHE-ECDSA-CHACHA20-POLY1305",
-    "ECDHE-RSA-CHACHA20-POLY1305",
-    "ECDHE-ECDSA-AES128-GCM-SHA256",
-    "ECDHE-RSA-AES128-GCM-SHA256",
-    "ECDHE-ECDSA-AES256-GCM-SHA384",
-    "ECDHE-RSA-AES256-GCM-SHA384",
-))
+from appliance.config.tls import TlsOptions
+from appliance.errors import BadRequest
+from appliance.server.openssl import set_client_ca_names, set_tls13_suites
+
+_VERSIONS = {1.2: ssl.TLSVersion.TLSv1_2, 1.3: ssl.TLSVersion.TLSv1_3}
 
 
-def server_ssl_context(cert_file: Path, key_file: Path, key_password: bytes, client_cas: Path) -> ssl.SSLContext:
-    """TLS 1.2+, step-ca's ciphers, client certificates optional but verified
-    against ``client_cas`` (the root; intermediates there help chain building)."""
-    context = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
-    context.minimum_version = ssl.TLSVersion.TLSv1_2
-    context.set_ciphers(TLS_CIPHERS)
+def server_ssl_context(cert_file: Path, key_file: Path, key_password: bytes, client_cas: Path,
+                       options: TlsOptions | None = None) -> ssl.SSLContext:
+    """ca.json's ``tls`` (versions and cipher suites, step-ca's defaults), client
+    certificates optional but verified against ``client_cas`` (the roots and
+    intermediates), which the certificate request names as acceptable issuers."""
+    context = tls_context(options or TlsOptions())
     context.load_cert_chain(cert_file, key_file, password=key_password)
     context.load_verify_locations(cafile=client_cas)
+    subjects = {c.subject for c in x509.load_pem_x509_certificates(client_cas.read_bytes())}
+    set_client_ca_names(context, client_cas, len(subjects))
     context.verify_mode = ssl.CERT_OPTIONAL
-    context.options |= ssl.OP_NO_COMPRESSION | ssl.OP_CIPHER_SERVER_PREFERENCE
+    return context
+
+
+def tls_context(options: TlsOptions) -> ssl.SSLContext:
+    """A server context with ``options`` applied and nothing loaded; ``BadRequest``
+    when this OpenSSL cannot honour them (a suite it lacks)."""
+    context = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+    context.minimum_version = _VERSIONS[options.min_version]
+    context.maximum_version = _VERSIONS[options.max_version]
+    context.options |= ssl.OP_NO_COMPRESSION | ssl.OP_CIPHER_SERVER_PREFERENCE | ssl.OP_NO_RENEGOTIATION
+    if options.min_version < 1.3:
+        try:
+            context.set_ciphers(options.openssl_tls12_ciphers)
+        except ssl.SSLError:
+            raise BadRequest(f"tls.cipherSuites: this OpenSSL offers none of {', '.join(options.cipher_suites)}") from None
+        wanted = set(options.openssl_tls12_ciphers.split(":"))
+        missing = wanted - {c["name"] for c in context.get_ciphers() if c["protocol"] != "TLSv1.3"}
+        if missing:
+            raise BadRequest(f"tls.cipherSuites: this OpenSSL does not offer {', '.join(sorted(missing))}")
+    if options.tls13_suites:
+        set_tls13_suites(context, options.tls13_suites)
     return context
 
 

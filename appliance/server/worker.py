@@ -1,5 +1,6 @@
 """One worker process: its own runtime (database, KMS session), one event loop,
-uvicorn serving the HTTPS API (and the plain-HTTP CRL) on inherited sockets."""
+uvicorn serving the HTTPS API (and the plain-HTTP CRL) on inherited sockets,
+within ca.json's ``connections`` deadlines and cap (``appliance.server.connections``)."""
 
 from __future__ import annotations
 
@@ -22,9 +23,12 @@ from starlette.types import ASGIApp
 
 from appliance.api.app import create_app, create_insecure_app
 from appliance.provisioner.webhooks import WebhookClient
-from appliance.server.runtime import Runtime, load_runtime
-from appliance.server.servercert import TLSFiles
-from appliance.server.tls import TLSHttpToolsProtocol, server_ssl_context
+from appliance.config.tls import TlsOptions
+from appliance.server.connections import Acceptor, ConnectionSlots, DeadlineProtocol
+from appliance.server.logs import configure_logging
+from appliance.server.runtime import Runtime, load_checked_config, open_runtime
+from appliance.server.servercert import TLSMaterial, memory_files
+from appliance.server.tls import server_ssl_context
 
 log = logging.getLogger("appliance.server")
 GRACEFUL_TIMEOUT = 30
@@ -39,48 +43,57 @@ class WorkerSpec:
 
     config_path: Path
     password: bytes | None
-    tls: TLSFiles
+    tls: TLSMaterial
     sockets: tuple[socket.socket, ...]
     insecure_sockets: tuple[socket.socket, ...]
     supervisor_pid: int
     started_at: datetime.datetime
 
 
-def configure_logging() -> None:
-    """Plain lines on stderr; access-log lines are already formatted (text or JSON).
-    httpx (ACME http-01 validation) logs every request at INFO, with the challenge
-    token in its URL: only its warnings are kept."""
-    handler = logging.StreamHandler()
-    handler.setFormatter(logging.Formatter("%(asctime)s %(levelname)s %(name)s: %(message)s"))
-    logging.basicConfig(level=logging.INFO, handlers=[handler], force=True)
-    logging.getLogger("httpx").setLevel(logging.WARNING)
-    access = logging.StreamHandler()
-    access.setFormatter(logging.Formatter("%(message)s"))
-    access_logger = logging.getLogger("appliance.access")
-    access_logger.handlers[:] = [access]
-    access_logger.propagate = False
-
-
 class WorkerServer(uvicorn.Server):
-    """A uvicorn server that leaves signal handling to the worker."""
+    """A uvicorn server that leaves signal handling to the worker and accepts
+    through ``Acceptor`` (handshake deadline, per-worker cap) with ``DeadlineProtocol``."""
+
+    def __init__(self, config: uvicorn.Config, slots: ConnectionSlots) -> None:
+        super().__init__(config)
+        self.slots = slots
 
     @contextlib.contextmanager
     def capture_signals(self) -> Iterator[None]:
         yield
 
+    async def startup(self, sockets: list[socket.socket] | None = None) -> None:
+        """uvicorn's startup for inherited sockets, accepting through our acceptors."""
+        config, request_timeout = self.config, self.slots.settings.request_timeout.total_seconds()
 
-def uvicorn_server(app: ASGIApp, *, tls: TLSFiles | None) -> WorkerServer:
-    """A server for ``app``: HTTPS with our TLS context and protocol when ``tls`` is given."""
+        def protocol(release: Callable[[], None]) -> DeadlineProtocol:
+            return DeadlineProtocol(config=config, server_state=self.server_state, app_state={},
+                                    release=release, request_timeout=request_timeout)
+
+        for sock in sockets or ():
+            sock.listen(config.backlog)  # as loop.create_server(sock=...) does
+        # duck-typed: uvicorn's shutdown only calls close() and wait_closed()
+        self.servers = [Acceptor(sock, protocol, config.ssl, self.slots)  # type: ignore[misc]
+                        for sock in sockets or ()]
+        self.started = True
+
+
+def uvicorn_server(app: ASGIApp, *, tls: TLSMaterial | None, slots: ConnectionSlots,
+                   tls_options: TlsOptions | None = None) -> WorkerServer:
+    """A server for ``app``: HTTPS with our TLS context (ca.json's ``tls_options``,
+    default step-ca's) and protocol when ``tls`` is given."""
 
     def ssl_context(config: uvicorn.Config, default: Callable[[], ssl.SSLContext]) -> ssl.SSLContext:
         assert tls is not None
-        return server_ssl_context(tls.cert, tls.key, tls.key_password, tls.client_cas)
+        with memory_files(tls.cert_pem, tls.key_pem, tls.client_cas_pem) as (cert, key, client_cas):
+            return server_ssl_context(cert, key, tls.key_password, client_cas, tls_options)
 
     config = uvicorn.Config(
-        app, http=TLSHttpToolsProtocol, lifespan="off", log_config=None, access_log=False, server_header=False,
+        app, lifespan="off", log_config=None, access_log=False, server_header=False,
         timeout_graceful_shutdown=GRACEFUL_TIMEOUT, ssl_context_factory=ssl_context if tls else None,
+        timeout_keep_alive=slots.settings.idle_timeout.total_seconds(),  # type: ignore[arg-type]  # a float works
     )
-    return WorkerServer(config)
+    return WorkerServer(config, slots)
 
 
 def _stop(servers: list[WorkerServer]) -> None:
@@ -103,10 +116,12 @@ async def _exit_with_supervisor(supervisor_pid: int, servers: list[WorkerServer]
 
 async def _serve(spec: WorkerSpec, runtime: Runtime, ready: Event) -> None:
     app = create_app(runtime.authority, runtime.settings, runtime.acme)
-    listeners = [(uvicorn_server(app, tls=spec.tls), spec.sockets)]
+    slots = ConnectionSlots(runtime.config.connections)  # the cap counts both listeners
+    listeners = [(uvicorn_server(app, tls=spec.tls, slots=slots, tls_options=runtime.config.tls_options),
+                  spec.sockets)]
     if spec.insecure_sockets:
         insecure = create_insecure_app(runtime.authority, runtime.settings)
-        listeners.append((uvicorn_server(insecure, tls=None), spec.insecure_sockets))
+        listeners.append((uvicorn_server(insecure, tls=None, slots=slots), spec.insecure_sockets))
     servers = [server for server, _ in listeners]
     loop = asyncio.get_running_loop()
     for sig in (signal.SIGTERM, signal.SIGINT):
@@ -125,11 +140,13 @@ def worker_main(spec: WorkerSpec, ready: Event) -> None:
     """Entry point of a spawned worker; ``ready`` is set once every listener serves."""
     signal.signal(signal.SIGHUP, signal.SIG_IGN)  # reloads are the supervisor's business
     configure_logging()
-    runtime = load_runtime(spec.config_path, spec.password, started_at=spec.started_at)
+    config = load_checked_config(spec.config_path)
+    configure_logging(config.logging)
+    runtime = open_runtime(config, spec.password, started_at=spec.started_at)
     try:
         # Webhooks see the CA's own TLS certificate as its client certificate, as in step-ca.
-        runtime.authority.webhook_client = WebhookClient(
-            client_cert=(str(spec.tls.cert), str(spec.tls.key), spec.tls.key_password))
+        with memory_files(spec.tls.cert_pem, spec.tls.key_pem) as (cert, key):  # read once, at construction
+            runtime.authority.webhook_client = WebhookClient(client_cert=(str(cert), str(key), spec.tls.key_password))
         with asyncio.Runner(loop_factory=uvloop.new_event_loop) as runner:  # uvloop: C event loop and TLS
             runner.run(_serve(spec, runtime, ready))
     finally:

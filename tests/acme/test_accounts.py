@@ -169,6 +169,20 @@ def test_renewal_information_and_replaces(env: AcmeEnv) -> None:
     assert_problem(client.new_order("a.example.test", replaces=identifier), "alreadyReplaced", 409)
 
 
+def test_renewal_information_says_renew_now_once_revoked(env: AcmeEnv) -> None:
+    client = env.account()
+    certificate, _ = issued(env, client)
+    url = f"{client.directory['renewalInfo']}/{cert_id(certificate)}"
+    before = env.http.get(url).json()["suggestedWindow"]
+    revoked = client.post(client.directory["revokeCert"], {"certificate": b64(certificate.public_bytes(Encoding.DER))})
+    assert revoked.status_code == 200, revoked.text
+    window = env.http.get(url).json()["suggestedWindow"]
+    start = datetime.datetime.fromisoformat(window["start"].replace("Z", "+00:00"))
+    end = datetime.datetime.fromisoformat(window["end"].replace("Z", "+00:00"))
+    now = datetime.datetime.now(datetime.timezone.utc)
+    assert window != before and start < end <= now + datetime.timedelta(seconds=1)
+
+
 def test_directory_nonce_and_other_provisioners(tmp_path: Path,
                                                 responders: tuple[DnsServer, HttpServer, TlsAlpnServer]) -> None:
     env = start(tmp_path, responders, acme_provisioner("second", challenges=["dns-01"]),

@@ -8,8 +8,11 @@ from typing import Any, Callable
 
 import httpx
 import pytest
+from cryptography import x509
+from cryptography.hazmat.primitives.serialization import Encoding
 from jwcrypto import jwk
 
+from appliance.kms.faults import Fault, KmsUnavailable
 from tests.acme.client import AcmeClient, b64, sign_jws
 from tests.acme.conftest import AcmeEnv
 from tests.acme.test_flows import answer
@@ -179,3 +182,36 @@ def test_objects_of_another_account_are_not_found(env: AcmeEnv) -> None:
     assert_problem(other.post(created.headers["Location"]), "malformed", 404)
     assert_problem(other.post(created.json()["authorizations"][0]), "malformed", 404)
     assert_problem(other.post(owner.account_url), "unauthorized", 403)
+
+
+def test_finalize_while_the_key_is_unreachable_can_be_retried(env: AcmeEnv, monkeypatch: pytest.MonkeyPatch) -> None:
+    """A KMS outage at finalize is a 503 with Retry-After and leaves the order ready."""
+    client = env.account()
+    order = ready_order(env, client, "a.example.test")
+    csr, _ = make_csr("a.example.test", ["a.example.test"])
+    real = env.authority.sign_for_order
+
+    def device_away(*args: Any, **kwargs: Any) -> Any:
+        monkeypatch.setattr(env.authority, "sign_for_order", real)
+        raise KmsUnavailable("PKCS#11 token 'ca' is unavailable (device): no token", fault=Fault.DEVICE)
+
+    monkeypatch.setattr(env.authority, "sign_for_order", device_away)
+    response = client.finalize(order, csr)
+    assert_problem(response, "serverInternal", 503)
+    assert int(response.headers["Retry-After"]) > 0
+    assert client.post(order["finalize"].rsplit("/", 1)[0]).json()["status"] == "ready"
+    assert client.finalize(order, csr).json()["status"] == "valid"
+
+
+def test_finalize_with_a_key_revoked_for_key_compromise(env: AcmeEnv) -> None:
+    client = env.account()
+    key = new_key()
+    order = ready_order(env, client, "a.example.test")
+    csr, _ = make_csr("a.example.test", ["a.example.test"], key=key)
+    final = client.finalize(order, csr).json()
+    certificate = client.post(final["certificate"]).text
+    der = x509.load_pem_x509_certificates(certificate.encode())[0].public_bytes(Encoding.DER)
+    revoked = client.post(client.directory["revokeCert"], {"certificate": b64(der), "reason": 1})
+    assert revoked.status_code == 200, revoked.text
+    again = ready_order(env, client, "a.example.test")
+    assert_problem(client.finalize(again, csr), "badPublicKey", 400)

@@ -9,7 +9,7 @@ from typing import Iterator
 
 import pytest
 
-from appliance.server.worker import configure_logging
+from appliance.server.logs import configure_logging
 from tests.acme.conftest import AcmeEnv
 
 

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import datetime
+
 import pytest
 from cryptography import x509
 from cryptography.hazmat.primitives.serialization import Encoding
@@ -21,14 +23,17 @@ def test_sign_returns_step_ca_sign_response(client: TestClient, authority: FakeA
     response = client.post("/1.0/sign", json={"csr": _csr_pem(), "ott": GOOD_TOKEN, "notAfter": "1h"})
     assert response.status_code == 201
     body = response.json()
-    assert set(body) == {"crt", "ca", "certChain"}
+    assert set(body) == {"crt", "ca", "certChain", "tlsOptions"}
+    assert body["tlsOptions"] == {"cipherSuites": ["TLS_ECDHE_ECDSA_WITH_CHACHA20_POLY1305_SHA256",
+                                                   "TLS_ECDHE_ECDSA_WITH_AES_128_GCM_SHA256"],
+                                  "minVersion": 1.2, "maxVersion": 1.3, "renegotiation": False}
     leaf = x509.load_pem_x509_certificate(body["crt"].encode())
     assert leaf.subject.rfc4514_string() == "CN=svc.example"
     assert x509.load_pem_x509_certificate(body["ca"].encode()) == authority.pki.intermediate
     assert body["certChain"] == [body["crt"], body["ca"]]
     (name, request), = authority.calls
     assert name == "sign" and isinstance(request, SignRequest)
-    assert request.not_after is not None and request.not_before is None
+    assert request.not_after == datetime.timedelta(hours=1) and request.not_before is None
 
 
 @pytest.mark.parametrize(
@@ -66,7 +71,7 @@ def test_sign_with_bad_time_is_400(client: TestClient, authority: FakeAuthority)
 @pytest.mark.parametrize(
     ("error", "status"),
     [(Unauthorized("token already used"), 401), (Forbidden("name not allowed"), 403),
-     (Conflict("serial exists"), 409), (NotImplementedFeature("nope"), 501), (Unavailable("db down"), 503)],
+     (Conflict("serial exists"), 409), (NotImplementedFeature("nope"), 400), (Unavailable("db down"), 503)],
 )
 def test_domain_errors_map_to_status(client: TestClient, authority: FakeAuthority, error: Exception,
                                      status: int) -> None:

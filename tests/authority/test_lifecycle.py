@@ -119,7 +119,7 @@ def test_revoke_by_client_certificate(ca: CA) -> None:
     ({"serial": "abc"}, BadRequest),
     ({"serial": "-5"}, BadRequest),
     ({"serial": "5", "reason_code": 7}, BadRequest),
-    ({"serial": "5", "passive": False}, NotImplementedFeature),
+    ({"serial": "5", "passive": False}, BadRequest),
     ({"serial": "5"}, Unauthorized),
 ])
 def test_revoke_request_checks(ca: CA, request_args: dict, error: type[Exception]) -> None:

@@ -33,28 +33,11 @@ from tests.conftest import APPLIANCE, run_openssl
 from tests.kms.artefacts import self_signed_ca, verify_artefacts
 from tests.kms.fakes.moto_kms import free_port, moto_server
 
-AWS_KEY_TYPES = [t for t in KeyType if t is not KeyType.ED25519]
 
 
-@pytest.fixture(scope="session")
-def aws_env(tmp_path_factory: pytest.TempPathFactory) -> Iterator[None]:
-    """Dummy credentials in the environment; no real AWS config is read."""
-    empty = tmp_path_factory.mktemp("aws") / "none"
-    with pytest.MonkeyPatch.context() as mp:
-        mp.setenv("AWS_ACCESS_KEY_ID", "testing")
-        mp.setenv("AWS_SECRET_ACCESS_KEY", "testing")
-        mp.setenv("AWS_CONFIG_FILE", str(empty))
-        mp.setenv("AWS_SHARED_CREDENTIALS_FILE", str(empty))
-        mp.setenv("AWS_EC2_METADATA_DISABLED", "true")
-        for name in ("AWS_PROFILE", "AWS_DEFAULT_REGION", "AWS_REGION", "AWS_SESSION_TOKEN"):
-            mp.delenv(name, raising=False)
-        yield
-
-
-@pytest.fixture(scope="session")
-def endpoint(aws_env: None) -> Iterator[str]:
-    with moto_server() as url:
-        yield url
+@pytest.fixture
+def endpoint(moto_endpoint: str) -> str:
+    return moto_endpoint
 
 
 @pytest.fixture
@@ -73,10 +56,11 @@ def _alias(request: pytest.FixtureRequest) -> str:
     return "alias/t-" + hashlib.sha256(request.node.nodeid.encode()).hexdigest()[:16]
 
 
-@pytest.mark.parametrize("key_type", AWS_KEY_TYPES, ids=lambda t: t.name)
-def test_create_sign_and_verify_every_key_spec(
+@pytest.mark.parametrize("key_type", [KeyType.RSA_3072, KeyType.RSA_4096], ids=lambda t: t.name)
+def test_create_with_an_alias_and_large_rsa_specs(
     key_type: KeyType, manager: AWSKMS, tmp_path: Path, request: pytest.FixtureRequest
 ) -> None:
+    """(The other key specs, sign/verify and artefacts: tests/kms/test_contract.py.)"""
     alias = _alias(request)
     created = manager.create_key(f"awskms:alias={alias}", key_type)
     assert created.uri.startswith("awskms:key-id=") and created.uri.endswith(";region=us-east-1")
@@ -96,13 +80,6 @@ def test_pss_certificate_verifies_with_openssl(manager: AWSKMS, tmp_path: Path) 
     assert "rsassaPss" in text and "Salt Length: 0x20" in text
 
 
-def test_unknown_key_is_key_not_found(manager: AWSKMS) -> None:
-    with pytest.raises(KeyNotFound, match=r"^awskms: get the public key of alias/absent: .*NotFoundException"):
-        manager.get_public_key("awskms:key-id=alias/absent")
-    with pytest.raises(KeyNotFound):
-        manager.create_signer("awskms:key-id=1234abcd-12ab-34cd-56ef-1234567890ab")
-
-
 def test_refuses_mismatched_digest_and_algorithms(manager: AWSKMS) -> None:
     created = manager.create_key("awskms:", KeyType.EC_P384)
     signer = manager.create_signer(created.uri)
@@ -111,7 +88,8 @@ def test_refuses_mismatched_digest_and_algorithms(manager: AWSKMS) -> None:
         signer.sign(b"data", ec.ECDSA(hashes.SHA256()))
     rsa_key = manager.create_key("awskms:", KeyType.RSA_2048)
     client = boto3.client("kms", region_name="us-east-1", endpoint_url=manager.uri.get("endpoint"))
-    only_pkcs1 = AwsKey(client, rsa_key.uri, rsa_key.public_key, frozenset({"RSASSA_PKCS1_V1_5_SHA_256"}))
+    only_pkcs1 = AwsKey(client, rsa_key.uri, rsa_key.public_key, frozenset({"RSASSA_PKCS1_V1_5_SHA_256"}),
+                        lambda: client)
     with pytest.raises(UnsupportedKeyOperation, match="does not allow RSASSA_PSS_SHA_256"):
         only_pkcs1.sign_digest(bytes(32), hashes.SHA256(), RsaPadding.PSS)
 

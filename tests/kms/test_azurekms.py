@@ -30,20 +30,11 @@ from tests.conftest import APPLIANCE, run_openssl
 from tests.kms.artefacts import self_signed_ca, verify_artefacts
 from tests.kms.fakes.azure_keyvault_server import KeyVaultServer
 
-AZURE_KEY_TYPES = [t for t in KeyType if t is not KeyType.ED25519]
 
 
-@pytest.fixture(scope="module")
-def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[KeyVaultServer]:
-    """The test double, trusted through REQUESTS_CA_BUNDLE, with a managed identity endpoint."""
-    with KeyVaultServer(tmp_path_factory.mktemp("keyvault")) as running, pytest.MonkeyPatch.context() as mp:
-        mp.setenv("REQUESTS_CA_BUNDLE", str(running.ca_file))
-        mp.setenv("IDENTITY_ENDPOINT", f"{running.url}/msi/token")
-        mp.setenv("IDENTITY_HEADER", running.identity_header)
-        for name in ("AZURE_CLIENT_ID", "AZURE_CLIENT_SECRET", "AZURE_TENANT_ID", "AZURE_AUTHORITY_HOST",
-                     "AZURE_FEDERATED_TOKEN_FILE", "MSI_ENDPOINT", "MSI_SECRET"):
-            mp.delenv(name, raising=False)
-        yield running
+@pytest.fixture
+def server(keyvault: KeyVaultServer) -> KeyVaultServer:
+    return keyvault
 
 
 @pytest.fixture
@@ -74,8 +65,8 @@ def test_bearer_challenge_then_token(server: KeyVaultServer, manager: AzureKMS, 
     assert ("POST", f"/keys/{_name(request)}/create", 200, True) in seen
 
 
-@pytest.mark.parametrize("key_type", AZURE_KEY_TYPES, ids=lambda t: t.name)
-def test_create_sign_and_verify_every_key_type(
+@pytest.mark.parametrize("key_type", [KeyType.RSA_3072, KeyType.RSA_4096], ids=lambda t: t.name)
+def test_created_uri_names_the_version_and_large_rsa_keys(
     key_type: KeyType, manager: AzureKMS, tmp_path: Path, request: pytest.FixtureRequest
 ) -> None:
     name = _name(request)

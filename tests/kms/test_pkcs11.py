@@ -40,17 +40,13 @@ def pkcs11_tool(token: SoftHSMToken, *args: str) -> str:
     return result.stdout
 
 
-@pytest.mark.parametrize("key_type", list(KeyType))
-def test_create_sign_and_verify_every_key_type(manager: PKCS11KMS, key_type: KeyType, tmp_path: Path) -> None:
+@pytest.mark.parametrize("key_type", [KeyType.RSA_3072, KeyType.RSA_4096])
+def test_large_rsa_keys_and_the_created_uri(manager: PKCS11KMS, key_type: KeyType, tmp_path: Path) -> None:
+    """(Every other key type, sign/verify and artefacts: tests/kms/test_contract.py.)"""
     created = manager.create_key(f"pkcs11:object=ca-{key_type.name.lower()}", key_type)
     assert KeyType.of(created.public_key) is key_type
     assert "pin" not in created.uri and created.uri.startswith(f"pkcs11:module-path={SOFTHSM_MODULE};token=")
-    assert manager.get_public_key(created.uri) == created.public_key
-    signer = manager.create_signer(created.uri)
-    assert signer.public_key() == created.public_key
-    algorithm = SignatureAlgorithm.default_for(signer)
-    algorithm.verify(created.public_key, algorithm.sign(signer, b"to be signed"), b"to be signed")
-    verify_artefacts(signer, tmp_path)
+    verify_artefacts(manager.create_signer(created.uri), tmp_path)
 
 
 @pytest.mark.parametrize("alg", ["RS256", "RS384", "RS512", "PS256", "PS384", "PS512"])
@@ -122,11 +118,9 @@ def test_refuses_to_overwrite_and_generates_ids(manager: PKCS11KMS) -> None:
         manager.create_key("pkcs11:", KeyType.EC_P256)
 
 
-def test_wrong_pin_is_an_authentication_error_without_the_pin(softhsm_token: SoftHSMToken) -> None:
-    uri = softhsm_token.kms_uri.replace(f"pin-value={softhsm_token.pin}", "pin-value=98765")
-    with pytest.raises(KmsAuthenticationFailed) as raised:
-        open_key_manager(uri)
-    assert "98765" not in str(raised.value)
+def test_no_pin_is_an_authentication_error(softhsm_token: SoftHSMToken) -> None:
+    """(A wrong PIN: tests/kms/test_contract.py.)"""
+    uri = softhsm_token.kms_uri
     with pytest.raises(KmsAuthenticationFailed, match="needs a PIN"):
         open_key_manager(uri.split("?")[0])
 

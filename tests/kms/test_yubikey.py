@@ -56,8 +56,9 @@ def kms(card: SoftPivCard) -> YubiKeyKMS:
     return kms_for(card)
 
 
-@pytest.mark.parametrize("key_type", list(KeyType))
-def test_create_sign_and_verify_every_key_type(key_type: KeyType, card: SoftPivCard, kms: YubiKeyKMS, tmp_path: Path) -> None:
+@pytest.mark.parametrize("key_type", [KeyType.RSA_3072, KeyType.RSA_4096])
+def test_created_key_lives_in_the_slot(key_type: KeyType, card: SoftPivCard, kms: YubiKeyKMS, tmp_path: Path) -> None:
+    """(The other key types, sign/verify and artefacts: tests/kms/test_contract.py.)"""
     created = kms.create_key(KEY, key_type)
     assert created.uri == f"yubikey:serial={card.serial};slot-id=9a"
     assert KeyType.of(created.public_key) is key_type

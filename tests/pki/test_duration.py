@@ -6,7 +6,8 @@ import datetime
 
 import pytest
 
-from appliance.pki.duration import format_duration, parse_duration
+from appliance.errors import BadRequest
+from appliance.pki.duration import format_duration, parse_duration, parse_signed_duration
 
 
 @pytest.mark.parametrize(("text", "expected"), [
@@ -29,3 +30,18 @@ def test_format_duration_like_go() -> None:
     assert format_duration(datetime.timedelta(minutes=1)) == "1m0s"
     assert format_duration(datetime.timedelta(seconds=1.5)) == "1.5s"
     assert parse_duration(format_duration(datetime.timedelta(hours=1, seconds=7))) == datetime.timedelta(hours=1, seconds=7)
+
+
+@pytest.mark.parametrize("huge", ["99999999999h", "9" * 40 + "h", "2562048h", "153722868m", "1" * 65])
+def test_parse_duration_is_bounded_like_go(huge: str) -> None:
+    """Go's int64 of nanoseconds (about 292 years); beyond it was an OverflowError."""
+    with pytest.raises(BadRequest, match="invalid duration"):
+        parse_duration(huge)
+    assert parse_duration("2562047h") == datetime.timedelta(hours=2562047)
+
+
+@pytest.mark.parametrize(("text", "expected"), [
+    ("-5m", -datetime.timedelta(minutes=5)), ("+1h", datetime.timedelta(hours=1)), ("30s", datetime.timedelta(seconds=30)),
+])
+def test_parse_signed_duration(text: str, expected: datetime.timedelta) -> None:
+    assert parse_signed_duration(text) == expected

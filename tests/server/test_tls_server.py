@@ -15,8 +15,10 @@ from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import ec
 
 from appliance.api import create_app
+from appliance.config.connections import ConnectionSettings
+from appliance.server.connections import ConnectionSlots
 from appliance.server.worker import uvicorn_server
-from appliance.server.servercert import write_tls_files
+from appliance.server.servercert import tls_material
 from appliance.authority.interfaces import IssuedCertificate
 from tests.api.conftest import FakeAuthority
 from tests.api.pki import FakePKI, make_certificate
@@ -27,8 +29,8 @@ def served(tmp_path: Path, authority: FakeAuthority) -> Iterator[str]:
     pki = authority.pki
     key = ec.generate_private_key(ec.SECP256R1())
     leaf = make_certificate("localhost", key, pki.intermediate, pki.intermediate_key, ca=False, sans=("localhost",))
-    tls = write_tls_files(tmp_path, key, IssuedCertificate(leaf, (pki.intermediate,)), [pki.root], 1)
-    server = uvicorn_server(create_app(authority), tls=tls)
+    tls = tls_material(key, IssuedCertificate(leaf, (pki.intermediate,)), [pki.root])
+    server = uvicorn_server(create_app(authority), tls=tls, slots=ConnectionSlots(ConnectionSettings()))
     sock = socket.socket()
     sock.bind(("127.0.0.1", 0))
     thread = threading.Thread(target=server.run, kwargs={"sockets": [sock]}, daemon=True)

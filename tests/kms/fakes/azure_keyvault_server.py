@@ -138,6 +138,7 @@ class KeyVaultServer:
         self.identity_header = secrets.token_hex(8)
         self.requests: list[tuple[str, str, int, bool]] = []  # method, path, status, had a bearer token
         self.lock = threading.Lock()
+        self.failures: list[VaultError] = []  # answers to the next sign requests, in order
         self._httpd = ThreadingHTTPServer(("127.0.0.1", 0), _handler(self))
         context = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
         context.load_cert_chain(cert, key)
@@ -242,6 +243,10 @@ def _handler(server: KeyVaultServer) -> type[BaseHTTPRequestHandler]:
             if method == "POST" and rest == ["create"]:
                 return server.create(name, body).bundle(server.url)
             if method == "POST" and len(rest) == 2 and rest[1] == "sign":
+                with server.lock:
+                    failure = server.failures.pop(0) if server.failures else None
+                if failure is not None:
+                    raise failure
                 stored = server.find(name, rest[0])
                 if "sign" not in stored.key_ops:
                     raise VaultError(403, "Forbidden", "Operation sign is not permitted on this key.")

@@ -77,6 +77,12 @@ class FakeCloudKms:
         self.port = 0
         self.pending_reads = 0
         self.requests: list[tuple[str, Any]] = []
+        self._failures: dict[str, list[grpc.StatusCode]] = {}
+
+    def fail(self, method: str, code: grpc.StatusCode, count: int = 1) -> None:
+        """Answer the next ``count`` calls of ``method`` with the gRPC status ``code``."""
+        with self._lock:
+            self._failures.setdefault(method, []).extend([code] * count)
 
     def corrupt(self, field: str) -> None:
         """Spoil ``field`` of the next response that has it (``name``, a CRC32C,
@@ -110,6 +116,9 @@ class FakeCloudKms:
         def handle(request: Any, context: grpc.ServicerContext) -> Any:
             with self._lock:
                 self.requests.append((method, request))
+                failures = self._failures.get(method)
+                if failures:
+                    context.abort(failures.pop(0), f"{method}: injected fault")
                 resource = getattr(request, "name", None) or request.parent
                 project = resource.split("/")[1] if "/" in resource else ""
                 if project in FAILING_PROJECTS:

@@ -26,6 +26,7 @@ from cryptography.hazmat.primitives.asymmetric import ec, ed25519, rsa, utils
 from cryptography.hazmat.primitives.asymmetric.types import PrivateKeyTypes
 from cryptography.hazmat.primitives.ciphers import Cipher, algorithms, modes
 from cryptography.x509.oid import NameOID
+from smartcard.Exceptions import CardConnectionException, NoCardException
 from yubikit.core import TRANSPORT, Tlv
 from yubikit.core.smartcard import AID, SmartCardConnection
 from yubikit.piv import DEFAULT_MANAGEMENT_KEY, KEY_TYPE, MANAGEMENT_KEY_TYPE, OBJECT_ID, PIN_POLICY, SLOT, TOUCH_POLICY
@@ -195,10 +196,21 @@ class SoftPivCard:
         self.objects[OBJECT_ID.ATTESTATION] = Tlv(0x70, der) + Tlv(0x71, b"\0") + Tlv(0xFE)
         self.apdus = 0
         self._busy = threading.Lock()
+        self.generation = 0  # insertions; a connection only works on the insertion it was made on
+        self.present = True  # False: pulled from the reader, as pyscard reports it
+        self.connections = 0
 
     def connect(self) -> SoftPivConnection:
         """A new connection, as a PC/SC reader would give (fresh security state)."""
+        if not self.present:
+            raise NoCardException("no card in the reader", 0x8010000C)
+        self.connections += 1
         return SoftPivConnection(self)
+
+    def reinsert(self) -> None:
+        """Back in the reader: the connections of before stay dead, as after a real reset."""
+        self.present = True
+        self.generation += 1
 
     def certificate(self, slot: int) -> x509.Certificate | None:
         """The certificate stored for a slot, read straight from the data object."""
@@ -253,6 +265,7 @@ class SoftPivConnection(SmartCardConnection):
 
     def __init__(self, card: SoftPivCard) -> None:
         self.card = card
+        self.generation = card.generation
         self.state = _SessionState()
         self.closed = False
         self._handlers = {
@@ -276,6 +289,8 @@ class SoftPivConnection(SmartCardConnection):
         self.closed = True
 
     def send_and_receive(self, apdu: bytes) -> tuple[bytes, int]:
+        if not self.card.present or self.generation != self.card.generation:
+            raise CardConnectionException("the card was removed", 0x80100069)
         try:
             self.card.enter()
         except CardError as exc:

@@ -1,0 +1,118 @@
+"""DigiCert's pkilint over DER documents: certificates (RFC 5280, optionally the
+CA/Browser Forum TLS server profile), CRLs and OCSP responses, as plain findings."""
+
+from __future__ import annotations
+
+import enum
+import functools
+import re
+from dataclasses import dataclass
+from typing import Any
+
+from pkilint import loader, pkix, validation
+from pkilint.cabf import serverauth
+from pkilint.pkix import certificate, crl, extension, name, ocsp
+
+
+class Profile(enum.Enum):
+    """What a certificate is checked against."""
+
+    PKIX = "pkix"
+    CABF_SERVERAUTH = "cabf-serverauth"
+
+
+@dataclass(frozen=True)
+class Finding:
+    """One pkilint finding: its code (the lint's name), severity and where it was found."""
+
+    code: str
+    severity: str
+    message: str
+    path: str
+
+    @property
+    def is_error(self) -> bool:
+        return self.severity in ("ERROR", "FATAL")
+
+    def __str__(self) -> str:
+        where = f" at {self.path}" if self.path else ""
+        return f"{self.severity} {self.code}{where}" + (f": {self.message}" if self.message else "")
+
+
+@functools.cache
+def _certificate_validator(profile: Profile) -> validation.ValidatorContainer:
+    if profile is Profile.CABF_SERVERAUTH:
+        kind = serverauth.serverauth_constants.CertificateType.DV_FINAL_CERTIFICATE
+        return certificate.create_pkix_certificate_validator_container(
+            serverauth.create_decoding_validators(), serverauth.create_validators(kind))
+    return certificate.create_pkix_certificate_validator_container(
+        certificate.create_decoding_validators(name.ATTRIBUTE_TYPE_MAPPINGS, extension.EXTENSION_MAPPINGS),
+        [
+            certificate.create_issuer_validator_container([]),
+            certificate.create_validity_validator_container(),
+            certificate.create_subject_validator_container([]),
+            certificate.create_extensions_validator_container([]),
+            certificate.create_spki_validator_container([]),
+        ],
+    )
+
+
+@functools.cache
+def _crl_validator() -> validation.ValidatorContainer:
+    return crl.create_pkix_crl_validator_container(
+        [pkix.create_attribute_decoder(name.ATTRIBUTE_TYPE_MAPPINGS),
+         pkix.create_extension_decoder(extension.EXTENSION_MAPPINGS)],
+        [crl.create_issuer_validator_container([]), crl.create_validity_validator_container([]),
+         crl.create_extensions_validator_container([])],
+    )
+
+
+@functools.cache
+def _ocsp_validator() -> validation.ValidatorContainer:
+    return ocsp.create_pkix_ocsp_response_validator_container(
+        [ocsp.create_response_decoder(), pkix.create_attribute_decoder(name.ATTRIBUTE_TYPE_MAPPINGS),
+         pkix.create_extension_decoder(extension.EXTENSION_MAPPINGS)],
+        [],
+    )
+
+
+#: pkilint checks DNS names with a validator that wants a top-level domain and no
+#: wildcard; RFC 5280's preferred name syntax (RFC 1034) also allows a single label,
+#: which private CAs issue every day ("localhost", "db1"), and a leading "*." label
+#: is how every CA writes a wildcard. Under the PKIX profile such names are no error.
+_LABEL = r"[A-Za-z0-9_](?:[A-Za-z0-9_-]{0,61}[A-Za-z0-9_])?"
+_PREFERRED_NAME = re.compile(rf'Invalid domain name syntax: "(?:\*\.)?{_LABEL}(?:\.{_LABEL})*"')
+
+
+def _findings(results: Any, profile: Profile | None = None) -> list[Finding]:
+    findings = [
+        Finding(description.finding.code, description.finding.severity.name, description.message or "",
+                str(result.node.path))
+        for result in results for description in result.finding_descriptions
+    ]
+    if profile is Profile.PKIX:
+        findings = [f for f in findings
+                    if not (f.code == "pkix.invalid_domain_name_syntax" and _PREFERRED_NAME.fullmatch(f.message))]
+    return findings
+
+
+def _run(validator: validation.ValidatorContainer, document_loader: Any, der: bytes, what: str,
+         profile: Profile | None = None) -> list[Finding]:
+    try:
+        document = document_loader.load_der_document(der, what)
+    except ValueError as exc:
+        return [Finding("pkilint.decoding_failed", "FATAL", str(exc), "")]
+    return _findings(validator.validate(document.root), profile)
+
+
+def lint_certificate(der: bytes, profile: Profile = Profile.PKIX) -> list[Finding]:
+    return _run(_certificate_validator(profile), loader.RFC5280CertificateDocumentLoader(), der, "certificate",
+                profile)
+
+
+def lint_crl(der: bytes) -> list[Finding]:
+    return _run(_crl_validator(), loader.RFC5280CertificateListDocumentLoader(), der, "crl")
+
+
+def lint_ocsp_response(der: bytes) -> list[Finding]:
+    return _run(_ocsp_validator(), loader.RFC6960OCSPResponseDocumentLoader(), der, "ocsp")
