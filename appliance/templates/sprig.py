@@ -306,6 +306,13 @@ _B32 = frozenset("ABCDEFGHIJKLMNOPQRSTUVWXYZ234567=")
 _B64 = frozenset("ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/=")
 
 
+def _must_from_json(text: str) -> Any:
+    try:
+        return json.loads(text)
+    except ValueError as exc:
+        raise TemplateError(str(exc)) from None
+
+
 def _b64dec(text: str) -> str:
     bad = next((i for i, c in enumerate(text) if c not in _B64), None)
     try:
@@ -630,6 +637,14 @@ def _until(count: int) -> list[int]:
     return list(range(0, count, step))
 
 
+def _until_step(start: int, stop: int, step: int) -> list[int]:
+    """sprig's untilStep: from start towards stop (excluded) by step; empty when step cannot get there."""
+    if step == 0 or (step > 0 and start >= stop) or (step < 0 and start <= stop):
+        return []
+    _bounded(abs(stop - start) // abs(step))
+    return list(range(start, stop, step))
+
+
 def _seq(*params: int) -> str:
     if len(params) == 1:
         start, stop, step = 1, params[0], 1 if params[0] >= 1 else -1
@@ -687,6 +702,11 @@ def _duration_seconds(value: Any) -> int:
     if isinstance(value, str) and re.fullmatch(r"[+-]?\d+", value):
         return int(value)
     return 0
+
+
+def _must_date_modify(text: str, date: GoTime) -> GoTime:
+    parse_duration(text)  # ValueError: an error calling the function
+    return _date_modify(text, date)
 
 
 def _ago(date: Any) -> str:
@@ -781,6 +801,7 @@ SPRIG: dict[str, Function] = {
     "mustToDate": _f(_must_to_date, "string", "string"),
     "unixEpoch": _f(lambda date: str(int(date.moment.timestamp())), "time"),
     "dateModify": _f(_date_modify, "string", "time"),
+    "mustDateModify": _f(_must_date_modify, "string", "time"),
     "duration": _f(lambda seconds: format_duration(_wrap64(_duration_seconds(seconds) * 10**9)), "any"),
     # hashes and encodings
     "sha1sum": _f(lambda s: hashlib.sha1(s.encode()).hexdigest(), "string"),
@@ -804,6 +825,8 @@ SPRIG: dict[str, Function] = {
     "join": _f(lambda sep, v: sep.join(_strslice(v)), "string", "any"),
     "sortAlpha": _f(_sort_alpha, "any"),
     "until": _f(_until, "int"),
+    "untilStep": _f(_until_step, "int", "int", "int"),
+    "hello": _f(lambda: "Hello!"),
     "seq": _f(_seq, "int", variadic=True),
     # arithmetic (int64, as sprig)
     "add1": _f(lambda v: _wrap64(_to_int(v) + 1), "any"),
@@ -829,6 +852,9 @@ SPRIG: dict[str, Function] = {
     "toPrettyJson": _f(lambda v: _json_text(v, indent=True), "any"),
     "toRawJson": _f(lambda v: _json_text(v, escape=False), "any"),
     "fromJson": _f(_from_json, "string"),
+    "mustFromJson": _f(_must_from_json, "string"),
+    "mustToPrettyJson": _f(lambda v: _json_text(v, indent=True), "any"),
+    "mustToRawJson": _f(lambda v: _json_text(v, escape=False), "any"),
     # regular expressions (Go RE2 patterns, through Python's re)
     "regexMatch": _f(_regex_match, "string", "string"),
     "mustRegexMatch": _f(lambda p, s: _regex(p).search(s) is not None, "string", "string"),
@@ -838,6 +864,11 @@ SPRIG: dict[str, Function] = {
     "regexReplaceAllLiteral": _f(_replace_literal, "string", "string", "string"),
     "regexSplit": _f(_regex_split, "string", "string", "int"),
     "regexQuoteMeta": _f(_go_quote_meta, "string"),
+    "mustRegexFindAll": _f(_find_all, "string", "string", "int"),
+    "mustRegexFind": _f(lambda p, s: (m.group(0) if (m := _regex(p).search(s)) else ""), "string", "string"),
+    "mustRegexReplaceAll": _f(_replace_all, "string", "string", "string"),
+    "mustRegexReplaceAllLiteral": _f(_replace_literal, "string", "string", "string"),
+    "mustRegexSplit": _f(_regex_split, "string", "string", "int"),
     # lists
     "list": _f(lambda *v: list(v), "any", variadic=True),
     "tuple": _f(lambda *v: list(v), "any", variadic=True),
@@ -886,6 +917,7 @@ SPRIG: dict[str, Function] = {
     "mustMergeOverwrite": _f(lambda d, *s: _merge(d, *s, overwrite=True), "map", "map", variadic=True),
     "pluck": _f(lambda key, *maps: [m[key] for m in maps if m and key in m], "string", "map", variadic=True),
     "deepCopy": _f(_deep_copy, "any"),
+    "mustDeepCopy": _f(_deep_copy, "any"),
     "dict": _f(_dict, "any", variadic=True),
     "get": _f(_get, "map", "string"),
     "set": _f(_set, "map", "string", "any"),

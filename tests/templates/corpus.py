@@ -151,6 +151,12 @@ DATES = [
 
 
 MORE_SPRIG = [
+    '{{ mustRegexFindAll "[a-z]+" .s -1 }}', '{{ mustRegexFind "o." .s }}', '{{ mustRegexFind "[" .s }}',
+    '{{ mustRegexReplaceAll "(l+)" .s "<$1>" }}', '{{ mustRegexReplaceAllLiteral "l" .s "$1" }}',
+    '{{ mustRegexSplit "," .csv 2 }}', '{{ mustFromJson "[1, 2]" }}', '{{ mustFromJson "nope" }}',
+    '{{ mustToPrettyJson .l }}', '{{ mustToRawJson .html }}', '{{ mustDeepCopy .l }}', '{{ hello }}',
+    '{{ toDate "2006-01-02" "2024-02-29" | mustDateModify "1h" }}', '{{ toDate "2006" "2024" | mustDateModify "x" }}',
+    '{{ untilStep 0 10 3 }}', '{{ untilStep 10 0 -4 }}', '{{ untilStep 0 10 -1 }}', '{{ untilStep 0 10 0 }}',
     '{{ chunk 2 .l }}', '{{ chunk 5 .l }}', '{{ chunk 0 .l }}', '{{ chunk 2 .empty }}', '{{ mustChunk 2 .s }}',
     '{{ mustFirst .l }}', '{{ mustFirst .s }}', '{{ mustLast .empty }}', '{{ mustRest .nums }}',
     '{{ mustInitial .l }}', '{{ mustReverse .l }}', '{{ mustUniq (list 1 1 2) }}', '{{ mustCompact (list "" 1) }}',
