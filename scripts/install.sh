@@ -9,7 +9,8 @@ SUDO=""
 [ "$(id -u)" -eq 0 ] || SUDO="sudo"
 
 runtime_debs=(python3 python3-venv python3-dev gcc libpcsclite-dev swig openssl)
-test_debs=(softhsm2 opensc openssh-client openssh-server lego dehydrated pebble systemd postgresql-client nodejs nebula)
+test_debs=(softhsm2 opensc openssh-client openssh-server lego dehydrated pebble systemd postgresql-client nodejs nebula
+           golang-go golang-github-masterminds-sprig-dev)
 
 debs=("${runtime_debs[@]}")
 extras="all"

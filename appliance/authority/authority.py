@@ -19,6 +19,8 @@ from appliance.pki.keys import spki_sha256
 from appliance.pki.pem import fingerprint, load_certificates, to_pem
 from appliance.authority.renew_token import verify_renew_token
 from appliance.authority.request import authorised_names, csr_common_name, csr_names, csr_public_key, validity
+from appliance.authority.templating import CertificateProfile, render_profile, template_data
+from appliance.authority.webhooks import authorize, enrich
 from appliance.config import CaConfig
 from appliance.db.interfaces import CertificateRecord, Database, RevocationRecord
 from appliance.errors import BadRequest, Conflict, Unauthorized
@@ -38,6 +40,7 @@ from appliance.provisioner import (
     TokenUse,
 )
 from appliance.provisioner.acme import ACMEProvisioner
+from appliance.provisioner.webhooks import WebhookClient
 from appliance.pki.clock import utc_now
 
 log = logging.getLogger(__name__)
@@ -71,7 +74,7 @@ class Authority:
                  roots: list[x509.Certificate], intermediates: list[x509.Certificate],
                  federated_roots: list[x509.Certificate] | None = None,
                  now: Callable[[], datetime.datetime] = utc_now, key_manager: KeyManager | None = None,
-                 started_at: datetime.datetime | None = None) -> None:
+                 started_at: datetime.datetime | None = None, webhook_client: WebhookClient | None = None) -> None:
         """``started_at`` is when the CA started (tokens issued before it are refused
         unless ``disableIssuedAtCheck``): ``appliance serve`` passes its own start so
         that every worker, of every generation, uses the same one; default: now."""
@@ -81,6 +84,7 @@ class Authority:
         self.database = database
         self._now = now
         self._key_manager = key_manager
+        self.webhook_client = webhook_client or WebhookClient()
         self._roots = list(roots)
         self._intermediates = list(intermediates)
         self._federated = list(federated_roots or [])
@@ -216,6 +220,35 @@ class Authority:
         if refused:
             raise NamesRefused(refused)
 
+    def _profile(self, provisioner: Provisioner, csr: x509.CertificateSigningRequest,
+                 public_key: CertificatePublicKeyTypes, common_name: str, names: Names,
+                 validity: tuple[datetime.datetime, datetime.datetime],
+                 claims: dict[str, Any] | None = None, user: dict[str, Any] | None = None) -> CertificateProfile:
+        """The provisioner's template (step-ca's default leaf template unless configured)
+        rendered for this request, between its ENRICHING and AUTHORIZING webhooks; the
+        policies apply to the names it certifies."""
+        data = template_data(provisioner.x509_options, common_name=common_name, names=names, csr=csr,
+                             claims=claims, user=user)
+        enrich(self.webhook_client, provisioner, csr, data)
+        profile = render_profile(provisioner.x509_options, data, public_key)
+        self._check_policy(provisioner, profile.common_name, profile.names)
+        authorize(self.webhook_client, provisioner, profile.description, public_key, *validity, data)
+        return profile
+
+    def _issue_profile(self, profile: CertificateProfile, provisioner: Provisioner, public_key: CertificatePublicKeyTypes,
+                       not_before: datetime.datetime, not_after: datetime.datetime,
+                       token: TokenUse | None = None) -> IssuedCertificate:
+        extension = provisioner.extension.to_extension()
+        if any(item.oid == extension.oid for item in profile.extensions):
+            raise BadRequest("certificate template: the provisioner extension is the CA's to set")
+        extensions = [*profile.extensions, x509.Extension(extension.oid, False, extension)]
+        return self._issue(
+            lambda: self.leaf_signer.new_from_profile(subject=profile.subject, extensions=extensions,
+                                                      public_key=public_key, not_before=not_before,
+                                                      not_after=not_after),
+            profile.names.as_strings(), provisioner.name, token,
+        )
+
     def sign(self, request: SignRequest) -> IssuedCertificate:
         public_key = csr_public_key(request.csr)
         token = UnverifiedToken.parse(request.token, allow_special=True)  # HS256, XEdDSA: checked by their provisioner
@@ -226,16 +259,11 @@ class Authority:
         else:
             names, common_name = authorised_names(request.csr, options.subject, options.names), options.subject
         self._check_policy(provisioner, common_name, names)
-        now = self._now()
-        not_before, not_after = validity(now, self.config.authority.backdate, provisioner.claimer,
+        not_before, not_after = validity(self._now(), self.config.authority.backdate, provisioner.claimer,
                                          request.not_before, request.not_after, options.not_after_limit)
-        extension = provisioner.extension.to_extension()
-        return self._issue(
-            lambda: self.leaf_signer.new_leaf(common_name=common_name, san=names.general_names(),
-                                              public_key=public_key, not_before=not_before,
-                                              not_after=not_after, extensions=[extension]),
-            names.as_strings(), provisioner.name, options.token,
-        )
+        profile = self._profile(provisioner, request.csr, public_key, common_name, names, (not_before, not_after),
+                                claims=options.claims, user=request.template_data)
+        return self._issue_profile(profile, provisioner, public_key, not_before, not_after, options.token)
 
     def sign_for_order(self, csr: x509.CertificateSigningRequest, provisioner: ACMEProvisioner, names: Names,
                        not_before: datetime.datetime | None = None,
@@ -246,13 +274,8 @@ class Authority:
         common_name = csr_common_name(csr) or (names.as_strings()[0] if provisioner.force_cn else "")
         self._check_policy(provisioner, common_name, names)
         start, end = validity(self._now(), self.config.authority.backdate, provisioner.claimer, not_before, not_after)
-        extension = provisioner.extension.to_extension()
-        return self._issue(
-            lambda: self.leaf_signer.new_leaf(common_name=common_name, san=names.general_names(),
-                                              public_key=public_key, not_before=start, not_after=end,
-                                              extensions=[extension]),
-            names.as_strings(), provisioner.name,
-        )
+        profile = self._profile(provisioner, csr, public_key, common_name, names, (start, end))
+        return self._issue_profile(profile, provisioner, public_key, start, end)
 
     def issue_server_certificate(self, public_key: CertificatePublicKeyTypes,
                                  lifetime: datetime.timedelta = datetime.timedelta(hours=24)) -> IssuedCertificate:

@@ -65,6 +65,18 @@ class LeafSigner:
             builder = builder.add_extension(extension, critical=False)
         return self._sign(builder)
 
+    def new_from_profile(self, *, subject: x509.Name, extensions: list[x509.Extension[x509.ExtensionType]],
+                         public_key: CertificatePublicKeyTypes, not_before: datetime.datetime,
+                         not_after: datetime.datetime) -> x509.Certificate:
+        """A leaf with a template's subject and extensions (in order), after SKI/AKI and, unless
+        the template sets basicConstraints, the critical ``CA:FALSE`` every leaf here carries."""
+        builder = self._builder(subject, public_key, not_before, not_after)
+        if not any(extension.oid == ExtensionOID.BASIC_CONSTRAINTS for extension in extensions):
+            builder = builder.add_extension(x509.BasicConstraints(ca=False, path_length=None), critical=True)
+        for extension in extensions:
+            builder = builder.add_extension(extension.value, critical=extension.critical)
+        return self._sign(builder)
+
     def ocsp_responder(self, public_key: CertificatePublicKeyTypes, not_before: datetime.datetime,
                        not_after: datetime.datetime) -> x509.Certificate:
         """A delegated OCSP responder's certificate: OCSPSigning only, and no revocation

@@ -14,6 +14,7 @@ from appliance.cli.options import ca_config_option, default_path, password_file_
 from appliance.client.provisioners import FIELD_FLAGS, CaJson, FieldFlag, ProvisionerOptions
 from appliance.provisioner.types import BUILT_TYPES
 from appliance.client.settings import ClientPaths, resolve_ca_config
+from appliance.client.webhooks import WebhookOptions, add_webhook, remove_webhook, update_webhook
 from appliance.pki.duration import parse_duration
 from appliance.errors import BadRequest
 
@@ -163,3 +164,79 @@ def update(name: str, type_name: str | None, ca_config: str | None, **values: An
     ca_json = _ca_json(ca_config)
     ca_json.update(name, type_name, _options(values))
     _saved(ca_json, f"Updated provisioner '{name}'")
+
+
+@provisioner.group()
+def webhook() -> None:
+    """Add, update and remove a provisioner's webhooks (as ``step ca provisioner webhook``)."""
+
+
+def webhook_options(command: F) -> F:
+    options = [
+        click.option("--url", help="The webhook's URL (a template: {{ .Token.email }} ...)."),
+        click.option("--kind", type=click.Choice(["ENRICHING", "AUTHORIZING"], case_sensitive=False),
+                     help="ENRICHING (data for templates, the default) or AUTHORIZING (allow or deny)."),
+        click.option("--cert-type", type=click.Choice(["ALL", "X509", "SSH"], case_sensitive=False),
+                     help="Which certificates the webhook sees (default ALL)."),
+        click.option("--bearer-token-file", type=click.Path(exists=True, dir_okay=False),
+                     help="A file with the bearer token sent to the webhook."),
+        click.option("--basic-auth-username", help="The username of HTTP basic authentication."),
+        click.option("--basic-auth-password-file", type=click.Path(exists=True, dir_okay=False),
+                     help="A file with the password of HTTP basic authentication."),
+        click.option("--disable-tls-client-auth/--enable-tls-client-auth", default=None,
+                     help="Do not present the CA's TLS certificate to the webhook server."),
+    ]
+    for option in reversed(options):
+        command = option(command)
+    return command
+
+
+def _secret_file(path: str | None) -> str | None:
+    secret = read_password_file(path)
+    return None if secret is None else secret.decode()
+
+
+def _webhook_values(values: dict[str, Any]) -> WebhookOptions:
+    return WebhookOptions(
+        url=values["url"], kind=values["kind"], cert_type=values["cert_type"],
+        bearer_token=_secret_file(values["bearer_token_file"]), basic_username=values["basic_auth_username"],
+        basic_password=_secret_file(values["basic_auth_password_file"]),
+        disable_tls_client_auth=values["disable_tls_client_auth"],
+    )
+
+
+@webhook.command("add")
+@click.argument("provisioner_name")
+@click.argument("name")
+@webhook_options
+@ca_config_option
+def webhook_add(provisioner_name: str, name: str, ca_config: str | None, **values: Any) -> None:
+    """Add a webhook; prints its id and signing secret for the webhook server."""
+    ca_json = _ca_json(ca_config)
+    entry = add_webhook(ca_json, provisioner_name, name, _webhook_values(values))
+    _saved(ca_json, f"Added webhook '{name}' to provisioner '{provisioner_name}'")
+    click.echo(f"Webhook ID: {entry['id']}")
+    click.echo(f"Signing Secret: {entry['secret']}")
+
+
+@webhook.command("update")
+@click.argument("provisioner_name")
+@click.argument("name")
+@webhook_options
+@ca_config_option
+def webhook_update(provisioner_name: str, name: str, ca_config: str | None, **values: Any) -> None:
+    """Change a webhook's URL, kind, certificate type or authentication."""
+    ca_json = _ca_json(ca_config)
+    update_webhook(ca_json, provisioner_name, name, _webhook_values(values))
+    _saved(ca_json, f"Updated webhook '{name}' of provisioner '{provisioner_name}'")
+
+
+@webhook.command("remove")
+@click.argument("provisioner_name")
+@click.argument("name")
+@ca_config_option
+def webhook_remove(provisioner_name: str, name: str, ca_config: str | None) -> None:
+    """Remove a webhook."""
+    ca_json = _ca_json(ca_config)
+    remove_webhook(ca_json, provisioner_name, name)
+    _saved(ca_json, f"Removed webhook '{name}' from provisioner '{provisioner_name}'")

@@ -4,7 +4,7 @@ that this appliance does not implement yet: one table. The CA refuses to start
 row into a feature and deletes it here.
 
 A path walks nested objects with ``.``; ``[]`` walks every member of a list
-(``authority.provisioners[].webhooks``). ``when`` says which values are refused.
+(``authority.provisioners[].options.ssh``). ``when`` says which values are refused.
 """
 
 from __future__ import annotations
@@ -52,14 +52,12 @@ class Unsupported:
 UNSUPPORTED: tuple[Unsupported, ...] = (
     Unsupported("templates", "set", _set, "certificate templates"),
     Unsupported("authority.template", "set", _set, "the authority's certificate template"),
-    Unsupported("authority.provisioners[].options.x509", "set", _set, "X.509 templates and options"),
     Unsupported("authority.provisioners[].options.ssh", "set", _set, "SSH templates and options"),
     Unsupported("ssh", "set", _set, "the SSH CA"),
     Unsupported("authority.policy.ssh", "set", _set, "the SSH name policy"),
     Unsupported("authority.provisioners[].policy.ssh", "set", _set, "the SSH name policy"),
     Unsupported("authority.claims.enableSSHCA", "true", _true, "the SSH CA"),
     Unsupported("authority.provisioners[].claims.enableSSHCA", "true", _true, "the SSH CA"),
-    Unsupported("authority.provisioners[].webhooks", "set", _set, "webhooks"),
     Unsupported("authority.provisioners[].type", "a type not built yet", _not_built, "this provisioner type"),
     Unsupported("authority.claims.disableSmallstepExtensions", "true", _true,
                 "leaving out the provisioner extension"),

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import abc
 import datetime
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any, Callable, ClassVar
 
 from cryptography import x509
@@ -17,6 +17,8 @@ from appliance.provisioner.audience import Audiences
 from appliance.provisioner.claims import Claimer
 from appliance.provisioner.extension import ProvisionerExtension
 from appliance.provisioner.names import Names
+from appliance.provisioner.options import X509Options
+from appliance.provisioner.webhooks import webhooks_from_config
 from appliance.provisioner.types import ProvisionerType
 from appliance.pki.clock import utc_now
 
@@ -53,6 +55,7 @@ class SignOptions:
     #: Any name the request asks for (an OIDC admin, K8sSA): the policies still apply;
     #: an empty ``subject`` then means the request's common name.
     any_name: bool = False
+    claims: dict[str, Any] = field(default_factory=dict)
 
 
 @dataclass(frozen=True)
@@ -77,6 +80,8 @@ class Provisioner(abc.ABC):
         self.context = context
         self.claimer = context.claims.merged(config.get("claims"), f"provisioner '{self.name}'")
         self.policy = NamePolicy.from_config(config.get("policy"), f"policy of provisioner '{self.name}'")
+        self.x509_options = X509Options.from_config(config.get("options"), f"provisioner '{self.name}'")
+        self.webhooks = webhooks_from_config(config.get("webhooks"), f"provisioner '{self.name}'")
 
     @property
     @abc.abstractmethod
@@ -117,5 +122,8 @@ class Provisioner(abc.ABC):
         return None
 
     def to_json(self) -> dict[str, Any]:
-        """The provisioner as step-ca's ``/provisioners`` lists it."""
-        return dict(self.config)
+        """The provisioner as step-ca's ``/provisioners`` lists it (webhooks without their secrets)."""
+        listed = dict(self.config)
+        if self.webhooks:
+            listed["webhooks"] = [hook.to_json() for hook in self.webhooks]
+        return listed

@@ -82,7 +82,7 @@ class JWKProvisioner(Provisioner):
     def authorize_sign(self, token: UnverifiedToken) -> SignOptions:
         claims, use = self._authorize(token, "sign")
         names = requested_sans(claims, [claims["sub"]])
-        return SignOptions(provisioner=self, subject=claims["sub"], names=names, token=use)
+        return SignOptions(provisioner=self, subject=claims["sub"], names=names, token=use, claims=claims)
 
     def authorize_revoke(self, token: UnverifiedToken) -> RevokeAuthorization:
         claims, use = self._authorize(token, "revoke")

@@ -22,6 +22,7 @@ import uvloop
 from starlette.types import ASGIApp
 
 from appliance.api.app import create_app, create_insecure_app
+from appliance.provisioner.webhooks import WebhookClient
 from appliance.config.tls import TlsOptions
 from appliance.server.connections import Acceptor, ConnectionSlots, DeadlineProtocol
 from appliance.server.logs import configure_logging
@@ -143,6 +144,9 @@ def worker_main(spec: WorkerSpec, ready: Event) -> None:
     configure_logging(config.logging)
     runtime = open_runtime(config, spec.password, started_at=spec.started_at)
     try:
+        # Webhooks see the CA's own TLS certificate as its client certificate, as in step-ca.
+        with memory_files(spec.tls.cert_pem, spec.tls.key_pem) as (cert, key):  # read once, at construction
+            runtime.authority.webhook_client = WebhookClient(client_cert=(str(cert), str(key), spec.tls.key_password))
         with asyncio.Runner(loop_factory=uvloop.new_event_loop) as runner:  # uvloop: C event loop and TLS
             runner.run(_serve(spec, runtime, ready))
     finally:

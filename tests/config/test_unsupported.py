@@ -20,9 +20,6 @@ from tests.ca_fixtures import PASSWORD, build_ca
 EXAMPLES: dict[str, tuple[dict[str, Any], str]] = {
     "templates": ({"templates": {"x509": "x.tpl"}}, "'templates'"),
     "authority.template": ({"authority": {"template": {"subject": "x"}}}, "'authority.template'"),
-    "authority.provisioners[].options.x509": (
-        {"provisioner": {"options": {"x509": {"templateFile": "leaf.tpl"}}}},
-        "'authority.provisioners[0] (provisioner 'admin@ca.test').options.x509'"),
     "authority.provisioners[].options.ssh": (
         {"provisioner": {"options": {"ssh": {"template": "{}"}}}},
         "'authority.provisioners[0] (provisioner 'admin@ca.test').options.ssh'"),
@@ -37,9 +34,6 @@ EXAMPLES: dict[str, tuple[dict[str, Any], str]] = {
     "authority.provisioners[].claims.enableSSHCA": (
         {"provisioner": {"claims": {"enableSSHCA": True}}},
         "'authority.provisioners[0] (provisioner 'admin@ca.test').claims.enableSSHCA' = true"),
-    "authority.provisioners[].webhooks": (
-        {"provisioner": {"webhooks": [{"name": "w", "url": "https://h", "secret": "c2VjcmV0LXNlY3JldA=="}]}},
-        "'authority.provisioners[0] (provisioner 'admin@ca.test').webhooks'"),
     "authority.provisioners[].type": (
         {"extra_provisioner": {"type": "SCEP", "name": "routers"}},
         "'authority.provisioners[1] (provisioner 'routers').type' = \"SCEP\""),

@@ -19,12 +19,12 @@ TIMEOUT = 60.0
 def test_serve_refuses_to_start_naming_the_setting(tmp_path: Path) -> None:
     ca = init_ca(tmp_path)
     data = ca.data()
-    data["authority"]["provisioners"][0]["webhooks"] = [{"name": "enrich", "url": "https://hook.example"}]
+    data["authority"]["provisioners"][0]["options"] = {"ssh": {"template": "{}"}}
     ca.write(data)
     result = subprocess.run([str(APPLIANCE), "serve", str(ca.ca_json), "--password-file", str(ca.password_file),
                              "--workers", "1"], capture_output=True, text=True, timeout=TIMEOUT)
     assert result.returncode != 0
-    assert "'authority.provisioners[0] (provisioner 'admin').webhooks'" in result.stderr
+    assert "'authority.provisioners[0] (provisioner 'admin').options.ssh'" in result.stderr
     assert "not supported yet" in result.stderr
 
 

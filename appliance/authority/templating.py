@@ -1,0 +1,367 @@
+"""A certificate from a provisioner's template, as step-ca builds it: the template data
+(``.Subject``, ``.SANs``, ``.Token``, ``.Insecure.CR``, ``.Insecure.User``, ``.Webhooks``,
+``options.x509.templateData`` at top level), the rendered JSON read as smallstep/crypto's
+``x509util.Certificate``, and that description turned into a subject and extensions."""
+
+from __future__ import annotations
+
+import base64
+import binascii
+import ipaddress
+import json
+from dataclasses import dataclass
+from typing import Any
+
+from cryptography import x509
+from cryptography.hazmat.primitives.asymmetric import dsa, ec, ed448, ed25519, rsa
+from cryptography.hazmat.primitives.asymmetric.types import CertificatePublicKeyTypes
+from cryptography.x509.oid import ExtendedKeyUsageOID, NameOID, ObjectIdentifier
+
+from appliance.errors import BadRequest
+from appliance.provisioner import Names
+from appliance.provisioner.options import X509Options, go_json
+from appliance.templates import TemplateError
+from appliance.templates.values import GoObject
+
+_SUBJECT_FIELDS = (  # x509util.Subject: Go field, JSON name, OID
+    ("Country", "country", NameOID.COUNTRY_NAME),
+    ("Organization", "organization", NameOID.ORGANIZATION_NAME),
+    ("OrganizationalUnit", "organizationalUnit", NameOID.ORGANIZATIONAL_UNIT_NAME),
+    ("Locality", "locality", NameOID.LOCALITY_NAME),
+    ("Province", "province", NameOID.STATE_OR_PROVINCE_NAME),
+    ("StreetAddress", "streetAddress", NameOID.STREET_ADDRESS),
+    ("PostalCode", "postalCode", NameOID.POSTAL_CODE),
+    ("SerialNumber", "serialNumber", NameOID.SERIAL_NUMBER),
+    ("CommonName", "commonName", NameOID.COMMON_NAME),
+)
+#: Go's ``pkix.Name.ToRDNSequence`` order; several values of one field make one multi-valued RDN.
+_RDN_ORDER = ("country", "province", "locality", "streetAddress", "postalCode", "organization",
+              "organizationalUnit", "commonName", "serialNumber")
+_KEY_USAGES = ("digitalSignature", "contentCommitment", "keyEncipherment", "dataEncipherment", "keyAgreement",
+               "certSign", "crlSign", "encipherOnly", "decipherOnly")
+_EXT_KEY_USAGES = {
+    "any": ExtendedKeyUsageOID.ANY_EXTENDED_KEY_USAGE, "serverauth": ExtendedKeyUsageOID.SERVER_AUTH,
+    "clientauth": ExtendedKeyUsageOID.CLIENT_AUTH, "codesigning": ExtendedKeyUsageOID.CODE_SIGNING,
+    "emailprotection": ExtendedKeyUsageOID.EMAIL_PROTECTION, "ipsecendsystem": ObjectIdentifier("1.3.6.1.5.5.7.3.5"),
+    "ipsectunnel": ObjectIdentifier("1.3.6.1.5.5.7.3.6"), "ipsecuser": ObjectIdentifier("1.3.6.1.5.5.7.3.7"),
+    "timestamping": ExtendedKeyUsageOID.TIME_STAMPING, "ocspsigning": ExtendedKeyUsageOID.OCSP_SIGNING,
+    "microsoftservergatedcrypto": ObjectIdentifier("1.3.6.1.4.1.311.10.3.3"),
+    "netscapeservergatedcrypto": ObjectIdentifier("2.16.840.1.113730.4.1"),
+    "microsoftcommercialcodesigning": ObjectIdentifier("1.3.6.1.4.1.311.2.1.22"),
+    "microsoftkernelcodesigning": ObjectIdentifier("1.3.6.1.4.1.311.61.1.1"),
+}
+#: Fields step-ca's authority sets itself whatever the template says.
+_OVERRIDDEN = frozenset({"version", "issuer", "notBefore", "notAfter", "authorityKeyId"})
+_SUPPORTED = frozenset({
+    "subject", "sans", "dnsNames", "emailAddresses", "ipAddresses", "uris", "keyUsage", "extKeyUsage",
+    "unknownExtKeyUsage", "basicConstraints", "nameConstraints", "policyIdentifiers", "crlDistributionPoints",
+    "issuingCertificateURL", "ocspServer", "extensions",
+}) | _OVERRIDDEN
+
+
+@dataclass(frozen=True)
+class CertificateProfile:
+    """What a rendered template asks for: the subject, the SANs and the other extensions."""
+
+    subject: x509.Name
+    names: Names
+    san: list[x509.GeneralName]
+    extensions: list[x509.Extension[x509.ExtensionType]]
+    description: dict[str, Any]
+
+    @property
+    def common_name(self) -> str:
+        values = self.subject.get_attributes_for_oid(NameOID.COMMON_NAME)
+        return str(values[0].value) if values else ""
+
+
+def _key_type(key: CertificatePublicKeyTypes) -> str:
+    if isinstance(key, rsa.RSAPublicKey):
+        return "*rsa.PublicKey"
+    if isinstance(key, ec.EllipticCurvePublicKey):
+        return "*ecdsa.PublicKey"
+    if isinstance(key, ed25519.Ed25519PublicKey):
+        return "ed25519.PublicKey"
+    if isinstance(key, (dsa.DSAPublicKey, ed448.Ed448PublicKey)):
+        return "*" + type(key).__name__
+    return "<nil>"
+
+
+def _subject_object(values: dict[str, list[str]]) -> GoObject:
+    fields: dict[str, Any] = {go: list(values.get(go, [])) for go, _, _ in _SUBJECT_FIELDS if go != "CommonName"}
+    fields["CommonName"] = values.get("CommonName", [""])[0] if values.get("CommonName") else ""
+    fields["ExtraNames"] = []
+    json_value: dict[str, Any] = {}
+    for go, name, _ in _SUBJECT_FIELDS:
+        value = fields[go]
+        if value:
+            json_value[name] = value
+    return GoObject("x509util.Subject", fields, json_value)
+
+
+def _name_values(name: x509.Name) -> dict[str, list[str]]:
+    found: dict[str, list[str]] = {}
+    for go, _, oid in _SUBJECT_FIELDS:
+        values = [str(a.value) for a in name.get_attributes_for_oid(oid)]
+        if values:
+            found[go] = values
+    return found
+
+
+def _san_objects(general_names: list[x509.GeneralName]) -> list[GoObject]:
+    kinds = {x509.DNSName: "dns", x509.IPAddress: "ip", x509.RFC822Name: "email",
+             x509.UniformResourceIdentifier: "uri"}
+    objects = []
+    for general in general_names:
+        kind, value = kinds[type(general)], str(general.value)
+        objects.append(GoObject("x509util.SubjectAlternativeName", {"Type": kind, "Value": value},
+                                {"type": kind, "value": value}))
+    return objects
+
+
+def _csr_object(csr: x509.CertificateSigningRequest) -> GoObject:
+    key = csr.public_key()
+    try:
+        san = csr.extensions.get_extension_for_class(x509.SubjectAlternativeName).value
+    except x509.ExtensionNotFound:
+        san = None
+    names = Names.from_san(san)
+    dns = [str(n) for n in san.get_values_for_type(x509.DNSName)] if san else []
+    emails = [str(n) for n in san.get_values_for_type(x509.RFC822Name)] if san else []
+    ips = [str(n) for n in san.get_values_for_type(x509.IPAddress)] if san else []
+    uris = [str(n) for n in san.get_values_for_type(x509.UniformResourceIdentifier)] if san else []
+    subject = _subject_object(_name_values(csr.subject))
+    public_key = GoObject(_key_type(key), {}, None, text="&{...}")
+    fields = {"Subject": subject, "DNSNames": dns, "EmailAddresses": emails, "IPAddresses": ips, "URIs": uris,
+              "PublicKey": public_key, "SANs": _san_objects(names.general_names())}
+    json_value = {"subject": subject.json_value, "dnsNames": dns or None, "emailAddresses": emails or None,
+                  "ipAddresses": ips or None, "uris": uris or None}
+    return GoObject("*x509util.CertificateRequest", fields,
+                    {k: v for k, v in json_value.items() if v is not None})
+
+
+def template_data(options: X509Options, *, common_name: str, names: Names, csr: x509.CertificateSigningRequest,
+                  claims: dict[str, Any] | None = None, user: dict[str, Any] | None = None,
+                  webhooks: dict[str, Any] | None = None) -> dict[str, Any]:
+    """step-ca's ``x509util.TemplateData`` for one request."""
+    data: dict[str, Any] = dict(options.data)
+    data["Subject"] = _subject_object({"CommonName": [common_name]} if common_name else {})
+    data["SANs"] = _san_objects(names.general_names())
+    insecure: dict[str, Any] = {"CR": _csr_object(csr)}
+    if options.custom:
+        insecure["User"] = go_json(user or {})
+    data["Insecure"] = insecure
+    if claims is not None:
+        data["Token"] = go_json(claims)
+    if webhooks:
+        data["Webhooks"] = go_json(webhooks)
+    return data
+
+
+def render_profile(options: X509Options, data: dict[str, Any], public_key: CertificatePublicKeyTypes) -> CertificateProfile:
+    """Render the template and read its JSON; ``BadRequest`` names what is wrong."""
+    text = options.template.execute(data)
+    try:
+        description = json.loads(text)
+    except ValueError as exc:
+        raise TemplateError(f"the certificate template did not produce valid JSON: {exc}") from None
+    if not isinstance(description, dict):
+        raise TemplateError("the certificate template must produce a JSON object")
+    return profile(description, public_key)
+
+
+def _strings(value: Any, field: str) -> list[str]:
+    """A MultiString: a string or a list of strings."""
+    if value is None:
+        return []
+    if isinstance(value, str):
+        return [value] if value else []
+    if isinstance(value, list) and all(isinstance(v, str) for v in value):
+        return list(value)
+    raise BadRequest(f"certificate template: {field} must be a string or a list of strings")
+
+
+def _subject(value: Any) -> x509.Name:
+    if value is None:
+        return x509.Name([])
+    if isinstance(value, str):
+        return x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, value)] if value else [])
+    if not isinstance(value, dict):
+        raise BadRequest("certificate template: subject must be an object")
+    unknown = set(value) - {name for _, name, _ in _SUBJECT_FIELDS} - {"extraNames"}
+    if unknown or value.get("extraNames"):
+        raise BadRequest(f"certificate template: unsupported subject fields {', '.join(sorted(unknown or {'extraNames'}))}")
+    fields = {name: oid for _, name, oid in _SUBJECT_FIELDS}
+    rdns = []
+    for name in _RDN_ORDER:
+        texts = _strings(value.get(name), f"subject.{name}")
+        if texts:
+            try:
+                rdns.append(x509.RelativeDistinguishedName([x509.NameAttribute(fields[name], t) for t in texts]))
+            except ValueError as exc:
+                raise BadRequest(f"certificate template: subject.{name}: {exc}") from None
+    try:
+        return x509.Name(rdns)
+    except ValueError as exc:
+        raise BadRequest(f"certificate template: subject: {exc}") from None
+
+
+def _general_name(kind: str, value: str) -> x509.GeneralName:
+    try:
+        if kind == "dns":
+            return x509.DNSName(value)
+        if kind == "email":
+            return x509.RFC822Name(value)
+        if kind == "ip":
+            return x509.IPAddress(ipaddress.ip_address(value))
+        if kind == "uri":
+            return x509.UniformResourceIdentifier(value)
+    except ValueError as exc:
+        raise BadRequest(f"certificate template: SAN {value!r}: {exc}") from None
+    raise BadRequest(f"certificate template: SAN type {kind!r} is not supported")
+
+
+def _auto_kind(value: str) -> str:
+    try:
+        ipaddress.ip_address(value)
+        return "ip"
+    except ValueError:
+        pass
+    if "@" in value:
+        return "email"
+    return "uri" if "://" in value or value.startswith(("urn:", "spiffe:")) else "dns"
+
+
+def _sans(description: dict[str, Any]) -> list[x509.GeneralName]:
+    names: list[x509.GeneralName] = []
+    for kind, field in (("dns", "dnsNames"), ("email", "emailAddresses"), ("ip", "ipAddresses"), ("uri", "uris")):
+        names += [_general_name(kind, v) for v in _strings(description.get(field), field)]
+    sans = description.get("sans") or []
+    if not isinstance(sans, list):
+        raise BadRequest("certificate template: sans must be a list")
+    for san in sans:
+        if not isinstance(san, dict) or not isinstance(san.get("value"), str):
+            raise BadRequest("certificate template: every SAN is an object with a type and a value")
+        kind = str(san.get("type") or "auto").lower()
+        value = san["value"]
+        names.append(_general_name(_auto_kind(value) if kind == "auto" else kind, value))
+    unique: list[x509.GeneralName] = []
+    for name in names:
+        if name not in unique:
+            unique.append(name)
+    return unique
+
+
+def _oid(text: Any, field: str) -> x509.ObjectIdentifier:
+    try:
+        return x509.ObjectIdentifier(str(text))
+    except ValueError:
+        raise BadRequest(f"certificate template: {field}: {text!r} is not an object identifier") from None
+
+
+def _key_usage(values: list[str]) -> x509.KeyUsage:
+    wanted = {v.lower() for v in values}
+    known = {k.lower() for k in _KEY_USAGES}
+    if wanted - known:
+        raise BadRequest(f"certificate template: unsupported keyUsage {', '.join(sorted(wanted - known))}")
+    flags = {k: k.lower() in wanted for k in _KEY_USAGES}
+    return x509.KeyUsage(flags["digitalSignature"], flags["contentCommitment"], flags["keyEncipherment"],
+                         flags["dataEncipherment"], flags["keyAgreement"], flags["certSign"], flags["crlSign"],
+                         flags["encipherOnly"], flags["decipherOnly"])
+
+
+def _basic_constraints(value: Any) -> x509.BasicConstraints:
+    if not isinstance(value, dict):
+        raise BadRequest("certificate template: basicConstraints must be an object")
+    is_ca = bool(value.get("isCA", False))
+    path = value.get("maxPathLen")
+    if path is not None and (not isinstance(path, int) or isinstance(path, bool)):
+        raise BadRequest("certificate template: basicConstraints.maxPathLen must be an integer")
+    return x509.BasicConstraints(ca=is_ca, path_length=path if is_ca and path is not None and path >= 0 else None)
+
+
+def _name_constraints(value: Any) -> x509.NameConstraints:
+    if not isinstance(value, dict):
+        raise BadRequest("certificate template: nameConstraints must be an object")
+
+    def subtrees(prefix: str) -> list[x509.GeneralName] | None:
+        found: list[x509.GeneralName] = []
+        found += [x509.DNSName(v) for v in _strings(value.get(f"{prefix}DNSDomains"), f"{prefix}DNSDomains")]
+        found += [x509.IPAddress(ipaddress.ip_network(v, strict=False))
+                  for v in _strings(value.get(f"{prefix}IPRanges"), f"{prefix}IPRanges")]
+        found += [x509.RFC822Name(v) for v in _strings(value.get(f"{prefix}EmailAddresses"), f"{prefix}EmailAddresses")]
+        found += [x509.UniformResourceIdentifier(v)
+                  for v in _strings(value.get(f"{prefix}URIDomains"), f"{prefix}URIDomains")]
+        return found or None
+
+    try:
+        return x509.NameConstraints(permitted_subtrees=subtrees("permitted"), excluded_subtrees=subtrees("excluded"))
+    except ValueError as exc:
+        raise BadRequest(f"certificate template: nameConstraints: {exc}") from None
+
+
+def _raw_extension(value: Any) -> x509.Extension[x509.ExtensionType]:
+    if not isinstance(value, dict) or "id" not in value:
+        raise BadRequest("certificate template: every extension has an id and a value")
+    try:
+        der = base64.b64decode(str(value.get("value", "")), validate=True)
+    except (binascii.Error, ValueError):
+        raise BadRequest(f"certificate template: extension {value['id']}: value is not base64") from None
+    oid = _oid(value["id"], "extensions")
+    return x509.Extension(oid, bool(value.get("critical", False)), x509.UnrecognizedExtension(oid, der))
+
+
+def profile(description: dict[str, Any], public_key: CertificatePublicKeyTypes) -> CertificateProfile:
+    """The subject, SANs and extensions an ``x509util.Certificate`` JSON asks for."""
+    unsupported = sorted(set(description) - _SUPPORTED)
+    if unsupported:
+        raise BadRequest(f"certificate template: unsupported fields {', '.join(unsupported)}")
+    subject = _subject(description.get("subject"))
+    san = _sans(description)
+    extensions: list[x509.Extension[x509.ExtensionType]] = []
+
+    def add(value: x509.ExtensionType, critical: bool) -> None:
+        extensions.append(x509.Extension(value.oid, critical, value))
+
+    if "basicConstraints" in description:
+        add(_basic_constraints(description["basicConstraints"]), True)
+    usages = _strings(description.get("keyUsage"), "keyUsage")
+    if usages:
+        add(_key_usage(usages), True)
+    ekus = []
+    for name in _strings(description.get("extKeyUsage"), "extKeyUsage"):
+        oid = _EXT_KEY_USAGES.get(name.lower())
+        if oid is None:
+            raise BadRequest(f"certificate template: unsupported extKeyUsage {name!r}")
+        ekus.append(oid)
+    ekus += [_oid(v, "unknownExtKeyUsage") for v in _strings(description.get("unknownExtKeyUsage"),
+                                                              "unknownExtKeyUsage")]
+    if ekus:
+        add(x509.ExtendedKeyUsage(ekus), False)
+    if san:
+        add(x509.SubjectAlternativeName(san), len(subject) == 0)
+    policies = _strings(description.get("policyIdentifiers"), "policyIdentifiers")
+    if policies:
+        add(x509.CertificatePolicies([x509.PolicyInformation(_oid(p, "policyIdentifiers"), None) for p in policies]),
+            False)
+    if description.get("nameConstraints"):
+        add(_name_constraints(description["nameConstraints"]), bool(description["nameConstraints"].get("critical")))
+    crl = _strings(description.get("crlDistributionPoints"), "crlDistributionPoints")
+    if crl:
+        add(x509.CRLDistributionPoints([x509.DistributionPoint([x509.UniformResourceIdentifier(u)], None, None, None)
+                                        for u in crl]), False)
+    access = [x509.AccessDescription(x509.AuthorityInformationAccessOID.OCSP, x509.UniformResourceIdentifier(u))
+              for u in _strings(description.get("ocspServer"), "ocspServer")]
+    access += [x509.AccessDescription(x509.AuthorityInformationAccessOID.CA_ISSUERS, x509.UniformResourceIdentifier(u))
+               for u in _strings(description.get("issuingCertificateURL"), "issuingCertificateURL")]
+    if access:
+        add(x509.AuthorityInformationAccess(access), False)
+    raw = description.get("extensions") or []
+    if not isinstance(raw, list):
+        raise BadRequest("certificate template: extensions must be a list")
+    extensions += [_raw_extension(item) for item in raw]
+    seen = [ext.oid for ext in extensions]
+    if len(seen) != len(set(seen)):
+        raise BadRequest("certificate template: an extension appears twice")
+    names = Names.from_san(x509.SubjectAlternativeName(san)) if san else Names()
+    return CertificateProfile(subject=subject, names=names, san=san, extensions=extensions, description=description)

@@ -1,0 +1,193 @@
+"""Certificates shaped by provisioner templates (options.x509), through Authority.sign."""
+
+from __future__ import annotations
+
+import datetime
+import time
+import uuid
+from pathlib import Path
+from typing import Any, Callable
+
+import pytest
+from cryptography import x509
+from cryptography.hazmat.primitives import serialization
+from cryptography.x509.oid import ExtendedKeyUsageOID, NameOID
+
+from appliance.authority.authority import Authority
+from appliance.authority.interfaces import SignRequest
+from appliance.errors import BadRequest
+from appliance.jose import sign
+from appliance.policy import NamesRefused
+from appliance.provisioner import Names, ProvisionerExtension
+from appliance.templates import TemplateFail
+from tests.ca_fixtures import TestCA, make_csr, new_key
+from tests.conftest import run_openssl
+
+MakeAuthority = Callable[..., tuple[Authority, TestCA]]
+
+CUSTOM = """{
+  "subject": {"commonName": {{ toJson .Subject.CommonName }}, "organization": {{ toJson .organization }},
+              "organizationalUnit": {{ toJson .Insecure.User.team }}},
+  "sans": {{ toJson .SANs }},
+  "emailAddresses": [{{ toJson .Token.email }}],
+  "keyUsage": ["digitalSignature"],
+  "extKeyUsage": ["codeSigning", "clientAuth"],
+  "policyIdentifiers": ["1.3.6.1.4.1.55555.1.2"],
+  "extensions": [{"id": "1.3.6.1.4.1.55555.7", "critical": false, "value": {{ asn1Enc "utf8:hello" | toJson }}}]
+}"""
+
+
+def _x509(template: str | None = None, **extra: Any) -> dict[str, Any]:
+    body: dict[str, Any] = dict(extra)
+    if template is not None:
+        body["template"] = template
+    return {"options": {"x509": body}}
+
+
+def _token_with(ca: TestCA, subject: str, sans: list[str], **claims: Any) -> str:
+    now = int(time.time())
+    body = {"iss": ca.provisioner, "aud": ca.audience(), "sub": subject, "nbf": now, "iat": now, "exp": now + 300,
+            "jti": uuid.uuid4().hex, "sha": ca.fingerprint, "sans": sans, **claims}
+    return sign(body, ca.provisioner_key)
+
+
+def _compare_fields(mine: x509.Certificate, reference: x509.Certificate) -> None:
+    """Equal but for serial, validity, key (and so SKI) and signature."""
+    assert mine.subject == reference.subject and mine.issuer == reference.issuer
+    assert mine.signature_hash_algorithm.name == reference.signature_hash_algorithm.name  # type: ignore[union-attr]
+    skipped = {x509.SubjectKeyIdentifier.oid}
+    ours = [(e.oid, e.critical, e.value) for e in mine.extensions if e.oid not in skipped]
+    theirs = [(e.oid, e.critical, e.value) for e in reference.extensions if e.oid not in skipped]
+    assert ours == theirs
+
+
+@pytest.mark.parametrize("key_kind", ["EC", "RSA", "Ed25519"])
+@pytest.mark.parametrize("names", [["host.test", "10.0.0.7", "ops@host.test"], []])
+def test_default_template_gives_todays_leaf(make_authority: MakeAuthority, key_kind: str, names: list[str]) -> None:
+    authority, ca = make_authority()
+    key = new_key(key_kind)
+    csr, _ = make_csr("host.test", names or None, key)
+    issued = authority.sign(SignRequest(csr=csr, token=ca.token("host.test", sans=names or None)))
+    provisioner = authority.provisioner(ca.provisioner)
+    expected_names = Names.parse(names or ["host.test"])
+    now = datetime.datetime.now(datetime.timezone.utc)
+    reference = authority.leaf_signer.new_leaf(
+        common_name="host.test", san=expected_names.general_names(), public_key=key.public_key(),  # type: ignore[arg-type]
+        not_before=now, not_after=now + datetime.timedelta(hours=1),
+        extensions=[provisioner.extension.to_extension()])
+    _compare_fields(issued.certificate, reference)
+
+
+def test_custom_template_shapes_the_certificate_as_openssl_shows(make_authority: MakeAuthority, tmp_path: Path) -> None:
+    authority, ca = make_authority(provisioner=_x509(CUSTOM, templateData={"organization": "Acme Corp"}))
+    csr, _ = make_csr("host.test", ["host.test"], new_key("EC"))
+    token = _token_with(ca, "host.test", ["host.test"], email="joe@host.test")
+    issued = authority.sign(SignRequest(csr=csr, token=token, template_data={"team": "Platform"}))
+    cert = issued.certificate
+    assert cert.subject.get_attributes_for_oid(NameOID.ORGANIZATION_NAME)[0].value == "Acme Corp"
+    assert cert.subject.get_attributes_for_oid(NameOID.ORGANIZATIONAL_UNIT_NAME)[0].value == "Platform"
+    eku = cert.extensions.get_extension_for_class(x509.ExtendedKeyUsage).value
+    assert list(eku) == [ExtendedKeyUsageOID.CODE_SIGNING, ExtendedKeyUsageOID.CLIENT_AUTH]
+    raw = cert.extensions.get_extension_for_oid(x509.ObjectIdentifier("1.3.6.1.4.1.55555.7")).value
+    assert raw.value == b"\x0c\x05hello"  # type: ignore[attr-defined]
+    assert ProvisionerExtension.from_certificate(cert) is not None
+    path = tmp_path / "leaf.pem"
+    path.write_bytes(cert.public_bytes(serialization.Encoding.PEM))
+    text = run_openssl("x509", "-in", path, "-noout", "-text").stdout
+    assert "O = Acme Corp, OU = Platform, CN = host.test" in text
+    assert "Code Signing, TLS Web Client Authentication" in text
+    assert "Policy: 1.3.6.1.4.1.55555.1.2" in text
+    assert "1.3.6.1.4.1.55555.7:" in text and "..hello" in text
+    assert "email:joe@host.test" in text and "DNS:host.test" in text
+    assert authority.database.get_certificate(str(cert.serial_number)) is not None
+
+
+def test_template_fail_refuses_with_its_message_and_issues_nothing(make_authority: MakeAuthority) -> None:
+    template = '{{ if not (hasSuffix ".corp" .Subject.CommonName) }}{{ fail "only .corp names" }}{{ end }}{}'
+    authority, ca = make_authority(provisioner=_x509(template))
+    csr, _ = make_csr("host.test", None, new_key("EC"))
+    with pytest.raises(TemplateFail, match="only .corp names") as raised:
+        authority.sign(SignRequest(csr=csr, token=ca.token("host.test")))
+    assert isinstance(raised.value, BadRequest)
+
+
+def test_template_names_pass_the_policy(make_authority: MakeAuthority) -> None:
+    template = '{"subject": {"commonName": "host.test"}, "sans": [{"type": "dns", "value": "evil.example"}]}'
+    authority, ca = make_authority(provisioner={**_x509(template), "policy": {"x509": {"allow": {"dns": ["*.test", "host.test"]}}}})
+    csr, _ = make_csr("host.test", None, new_key("EC"))
+    with pytest.raises(NamesRefused):
+        authority.sign(SignRequest(csr=csr, token=ca.token("host.test")))
+
+
+@pytest.mark.parametrize("template, message", [
+    ("{{ .Subject", "unclosed action"),
+    ("{{ nosuchfunction }}", "not defined"),
+])
+def test_a_template_that_does_not_parse_stops_the_ca(make_authority: MakeAuthority, template: str,
+                                                     message: str) -> None:
+    with pytest.raises(BadRequest, match=f"provisioner '.*'.*{message}"):
+        make_authority(provisioner=_x509(template))
+
+
+@pytest.mark.parametrize("output, message", [
+    ("not json", "valid JSON"),
+    ('{"serialNumber": 5}', "unsupported fields serialNumber"),
+    ('{"keyUsage": ["flying"]}', "unsupported keyUsage"),
+    ('{"sans": [{"type": "dns", "value": "x"}], "extensions": [{"id": "nope", "value": "AA=="}]}', "object identifier"),
+])
+def test_bad_template_output_is_a_bad_request(make_authority: MakeAuthority, output: str, message: str) -> None:
+    authority, ca = make_authority(provisioner=_x509(output))
+    csr, _ = make_csr("host.test", None, new_key("EC"))
+    with pytest.raises(BadRequest, match=message):
+        authority.sign(SignRequest(csr=csr, token=ca.token("host.test")))
+
+
+def test_template_file_and_basic_constraints(make_authority: MakeAuthority, tmp_path: Path) -> None:
+    path = tmp_path / "leaf.tpl"
+    path.write_text('{"subject": {{ toJson .Subject }}, "sans": {{ toJson .SANs }}, '
+                    '"basicConstraints": {"isCA": false}, "keyUsage": "digitalSignature"}')
+    authority, ca = make_authority(provisioner={"options": {"x509": {"templateFile": str(path)}}})
+    csr, _ = make_csr("host.test", None, new_key("EC"))
+    cert = authority.sign(SignRequest(csr=csr, token=ca.token("host.test"))).certificate
+    assert cert.extensions.get_extension_for_class(x509.BasicConstraints).value.ca is False
+    with pytest.raises(x509.ExtensionNotFound):
+        cert.extensions.get_extension_for_class(x509.ExtendedKeyUsage)
+
+
+def test_acme_orders_render_the_acme_provisioners_template(make_authority: MakeAuthority) -> None:
+    template = ('{"subject": {"commonName": {{ toJson .Subject.CommonName }}, "organization": "ACME Co"}, '
+                '"sans": {{ toJson .SANs }}, "keyUsage": ["digitalSignature"], "extKeyUsage": ["serverAuth"]}')
+    acme = {"type": "ACME", "name": "acme", "forceCN": True, "options": {"x509": {"template": template}}}
+    authority, _ = make_authority(authority={"provisioners": [acme]})
+    provisioner = authority.provisioner("acme")
+    csr, _ = make_csr("", ["www.host.test"], new_key("EC"))
+    issued = authority.sign_for_order(csr, provisioner, Names.parse(["www.host.test"]))  # type: ignore[arg-type]
+    cert = issued.certificate
+    assert cert.subject.rfc4514_string() == "CN=www.host.test,O=ACME Co"  # DER order: O, then CN (as Go)
+    assert list(cert.extensions.get_extension_for_class(x509.ExtendedKeyUsage).value) == [ExtendedKeyUsageOID.SERVER_AUTH]
+
+
+def test_subject_in_gos_order(make_authority: MakeAuthority) -> None:
+    """Go's pkix order; several values of one field would make one multi-valued RDN, as Go does (and
+    the linter refuses it: pkix.rdn_contains_duplicate_attribute_types)."""
+    template = ('{"subject": {"commonName": "host.test", "organization": ["A Org"], "country": "NL", '
+                '"serialNumber": "42", "locality": "Delft"}, "sans": {{ toJson .SANs }}}')
+    authority, ca = make_authority(provisioner=_x509(template))
+    csr, _ = make_csr("host.test", None, new_key("EC"))
+    subject = authority.sign(SignRequest(csr=csr, token=ca.token("host.test"))).certificate.subject
+    assert [[(a.oid, a.value) for a in rdn] for rdn in subject.rdns] == [
+        [(NameOID.COUNTRY_NAME, "NL")], [(NameOID.LOCALITY_NAME, "Delft")],
+        [(NameOID.ORGANIZATION_NAME, "A Org")],
+        [(NameOID.COMMON_NAME, "host.test")], [(NameOID.SERIAL_NUMBER, "42")]]
+
+
+@pytest.mark.parametrize("options, message", [
+    ({"ssh": {"template": "{}"}}, "options.ssh not supported yet"),
+    ({"x509": {"template": "{}", "allow": {}}}, "unsupported fields allow"),
+    ({"x509": {"templateFile": "/nonexistent/leaf.tpl"}}, "templateFile /nonexistent/leaf.tpl"),
+    ({"x509": {"templateData": ["not", "an", "object"]}}, "templateData must be an object"),
+])
+def test_options_that_cannot_act_stop_the_ca(make_authority: MakeAuthority, options: dict[str, Any],
+                                             message: str) -> None:
+    with pytest.raises(BadRequest, match=message):
+        make_authority(provisioner={"options": options})
