@@ -1,7 +1,10 @@
 #!/usr/bin/env bash
 # Installs the appliance into .venv/ in this checkout.
 #   scripts/install.sh          runtime: every KMS backend and database driver
-#   scripts/install.sh --test   also what the tests need (SoftHSM2, OpenSC, moto, certbot, lego, ...)
+#   scripts/install.sh --test   also every server and command the tests and the README's examples run:
+#       PostgreSQL and MariaDB servers, SoftHSM2 (softhsm2-util), OpenSC (pkcs11-tool), ssh-keygen, lego,
+#       dehydrated, pebble-challtestsrv, systemd-analyze, curl, jq; certbot and moto_server come from PyPI
+#   Either way .venv/bin/appliance is linked into /usr/local/bin (APPLIANCE_LAUNCHER=0: not).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -9,7 +12,8 @@ SUDO=""
 [ "$(id -u)" -eq 0 ] || SUDO="sudo"
 
 runtime_debs=(python3 python3-venv python3-dev gcc libpcsclite-dev swig openssl)
-test_debs=(softhsm2 opensc openssh-client openssh-server lego dehydrated pebble systemd postgresql-client)
+test_debs=(softhsm2 opensc openssh-client openssh-server lego dehydrated pebble systemd curl jq ca-certificates
+           postgresql postgresql-client mariadb-server mariadb-client)
 
 debs=("${runtime_debs[@]}")
 extras="all"
@@ -30,3 +34,8 @@ fi
 [ -x .venv/bin/python ] || python3 -m venv .venv
 .venv/bin/pip install -q --upgrade pip
 .venv/bin/pip install -q -e ".[${extras}]"
+
+# a launcher, so that `appliance` works without .venv/bin on PATH (the README's examples call it)
+if [ "${APPLIANCE_LAUNCHER:-1}" != 0 ] && { [ ! -e /usr/local/bin/appliance ] || [ -L /usr/local/bin/appliance ]; }; then
+    $SUDO ln -sfn "$PWD/.venv/bin/appliance" /usr/local/bin/appliance
+fi
