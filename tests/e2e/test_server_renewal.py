@@ -1,8 +1,11 @@
 """The server certificate is replaced before it expires, by a new generation of
-workers on the same socket, without a failed request in between."""
+workers on the same socket, without a failed request in between. The supervisor
+runs on a clock the test moves (an offset in a file), so the renewals happen when
+the test says, not when the wall clock (or a loaded machine) decides."""
 
 from __future__ import annotations
 
+import datetime
 import socket
 import ssl
 import sys
@@ -13,19 +16,24 @@ import httpx
 import pytest
 from cryptography import x509
 
-from tests.e2e.harness import CA, csr_pem, init_ca, launch, new_key, token
+from tests.e2e.harness import CA, Server, csr_pem, init_ca, launch, new_key, token
 
 pytestmark = pytest.mark.slow
-LIFETIME_SECONDS = 6  # renewed at 2/3: every 4 s
-OBSERVE_SECONDS = 12.0
+LIFETIME = datetime.timedelta(hours=1)  # renewed at 2/3: after 40 min on the supervisor's clock
+RENEWAL_TIMEOUT = 120.0  # a new generation starting on a loaded machine
 
 SERVE = """
 import datetime, sys
 from pathlib import Path
 from appliance.server.supervisor import ServeOptions, serve
 from appliance.cli.options import read_password_file
+from appliance.pki.clock import utc_now
+
+def clock():
+    return utc_now() + datetime.timedelta(seconds=float(Path(sys.argv[4]).read_text()))
+
 serve(ServeOptions(Path(sys.argv[1]), read_password_file(sys.argv[2]), workers=1,
-                   server_certificate_lifetime=datetime.timedelta(seconds=int(sys.argv[3]))))
+                   server_certificate_lifetime=datetime.timedelta(seconds=int(sys.argv[3])), clock=clock))
 """
 
 
@@ -38,29 +46,40 @@ def _served_certificate(ca: CA) -> x509.Certificate:
     return x509.load_der_x509_certificate(der)
 
 
+def _next_certificate(server: Server, client: httpx.Client, serial: int) -> tuple[x509.Certificate, int]:
+    """Poll until the served certificate is no longer ``serial``: the new one, and how
+    many health checks failed meanwhile."""
+    failures = 0
+    deadline = time.monotonic() + RENEWAL_TIMEOUT
+    while (served := _served_certificate(server.ca)).serial_number == serial:
+        assert time.monotonic() < deadline, f"not renewed:\n{server.log()}"
+        try:
+            failures += client.get("/health").status_code != 200
+        except httpx.HTTPError:
+            failures += 1
+        time.sleep(0.05)
+    return served, failures
+
+
 def test_server_certificate_is_renewed_without_downtime(tmp_path: Path) -> None:
     ca = init_ca(tmp_path)
-    data = ca.data()
-    data["authority"]["backdate"] = "0s"
-    ca.write(data)
-    server = launch(ca, [sys.executable, "-c", SERVE, str(ca.ca_json), str(ca.password_file), str(LIFETIME_SECONDS)])
+    offset = tmp_path / "clock-offset"
+    offset.write_text("0")
+    server = launch(ca, [sys.executable, "-c", SERVE, str(ca.ca_json), str(ca.password_file),
+                         str(int(LIFETIME.total_seconds())), str(offset)])
     try:
         early = token(ca, "early.example")  # still valid after the renewals: the CA did not restart
-        serials = set()
-        failures = 0
-        end = time.monotonic() + OBSERVE_SECONDS
+        first = _served_certificate(ca)
         with ca.client() as client:
-            while time.monotonic() < end:
-                serials.add(_served_certificate(ca).serial_number)
-                try:
-                    failures += client.get("/health").status_code != 200
-                except httpx.HTTPError:
-                    failures += 1
-                time.sleep(0.05)
+            offset.write_text(str((LIFETIME * 2 / 3).total_seconds() + 60))
+            second, failures = _next_certificate(server, client, first.serial_number)
+            # the second certificate was issued 41 min "late": due after 2/3 of its remaining 19 min
+            offset.write_text(str((LIFETIME * 2 / 3 + LIFETIME * 19 / 60 * 2 / 3).total_seconds() + 120))
+            third, more_failures = _next_certificate(server, client, second.serial_number)
             signed = client.post("/sign", json={"csr": csr_pem("early.example", new_key()), "ott": early})
+            assert _served_certificate(ca).serial_number == third.serial_number  # nothing more was due
     finally:
         server.stop()
-    assert len(serials) >= 2, server.log()
-    assert failures == 0
+    assert failures == more_failures == 0
     assert signed.status_code == 201, signed.text
-    assert "renewing the server certificate" in server.log()
+    assert server.log().count("renewing the server certificate") == 2
