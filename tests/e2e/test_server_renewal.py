@@ -61,12 +61,18 @@ def _next_certificate(server: Server, client: httpx.Client, serial: int) -> tupl
     return served, failures
 
 
-def test_server_certificate_is_renewed_without_downtime(tmp_path: Path) -> None:
+def _launch(tmp_path: Path) -> tuple[CA, Server, Path]:
+    """A CA served on a supervisor clock set by the file returned (an offset in seconds)."""
     ca = init_ca(tmp_path)
     offset = tmp_path / "clock-offset"
     offset.write_text("0")
     server = launch(ca, [sys.executable, "-c", SERVE, str(ca.ca_json), str(ca.password_file),
                          str(int(LIFETIME.total_seconds())), str(offset)])
+    return ca, server, offset
+
+
+def test_server_certificate_is_renewed_without_downtime(tmp_path: Path) -> None:
+    ca, server, offset = _launch(tmp_path)
     try:
         early = token(ca, "early.example")  # still valid after the renewals: the CA did not restart
         first = _served_certificate(ca)
@@ -83,3 +89,29 @@ def test_server_certificate_is_renewed_without_downtime(tmp_path: Path) -> None:
     assert failures == more_failures == 0
     assert signed.status_code == 201, signed.text
     assert server.log().count("renewing the server certificate") == 2
+
+
+def test_a_generation_that_fails_to_start_is_tried_again(tmp_path: Path) -> None:
+    """While ca.json is broken the new workers exit; the running ones keep serving,
+    and once it is mended the renewal is tried again after the retry delay (a quarter
+    of the 19 min left: the retry bound, 60 s, on the supervisor's clock)."""
+    ca, server, offset = _launch(tmp_path)
+    good = ca.ca_json.read_text()
+    try:
+        first = _served_certificate(ca)
+        ca.ca_json.write_text('{"root": ')
+        offset.write_text(str((LIFETIME * 2 / 3).total_seconds() + 60))
+        deadline = time.monotonic() + RENEWAL_TIMEOUT
+        while "trying again in 60 s" not in server.log():
+            assert time.monotonic() < deadline, f"no failed renewal:\n{server.log()}"
+            time.sleep(0.1)
+        ca.ca_json.write_text(good)
+        assert _served_certificate(ca).serial_number == first.serial_number
+        with ca.client() as client:
+            assert client.get("/health").status_code == 200
+            offset.write_text(str((LIFETIME * 2 / 3).total_seconds() + 60 + 61))
+            _, failures = _next_certificate(server, client, first.serial_number)
+    finally:
+        server.stop()
+    assert failures == 0
+    assert "new workers failed to start (workers exited with" in server.log()
