@@ -166,9 +166,7 @@ class Supervisor:
                 self._reload()
             elif self._renewal_due():
                 log.info("renewing the server certificate")
-                if self._roll(self.runtime):
-                    self.renewal_retry_at = None
-                else:
+                if not self._roll(self.runtime):
                     delay = retry_delay(self.spec.tls, self.clock())
                     log.warning("server certificate renewal failed; trying again in %.0f s", delay.total_seconds())
                     self.renewal_retry_at = self.clock() + delay
@@ -232,6 +230,7 @@ class Supervisor:
             self.spec, self.workers = previous_spec, previous_workers
             return False
         self._retire(previous_workers)
+        self.renewal_retry_at = None  # a new certificate: its own schedule
         return True
 
     def _start_generation(self) -> bool:
