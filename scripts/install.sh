@@ -3,7 +3,8 @@
 #   scripts/install.sh          runtime: every KMS backend and database driver
 #   scripts/install.sh --test   also every server and command the tests and the README's examples run:
 #       PostgreSQL and MariaDB servers, SoftHSM2 (softhsm2-util), OpenSC (pkcs11-tool), ssh-keygen, lego,
-#       dehydrated, pebble-challtestsrv, systemd-analyze, curl, jq; certbot and moto_server come from PyPI
+#       dehydrated (with hexdump, which it needs for EAB), pebble-challtestsrv, systemd-analyze, curl, jq;
+#       certbot and moto_server come from PyPI
 #   Either way .venv/bin/appliance is linked into /usr/local/bin (APPLIANCE_LAUNCHER=0: not).
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -12,7 +13,7 @@ SUDO=""
 [ "$(id -u)" -eq 0 ] || SUDO="sudo"
 
 runtime_debs=(python3 python3-venv python3-dev gcc libpcsclite-dev swig openssl)
-test_debs=(softhsm2 opensc openssh-client openssh-server lego dehydrated pebble systemd curl jq ca-certificates
+test_debs=(softhsm2 opensc openssh-client openssh-server lego dehydrated bsdextrautils pebble systemd curl jq ca-certificates
            postgresql postgresql-client mariadb-server mariadb-client)
 
 debs=("${runtime_debs[@]}")
