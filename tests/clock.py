@@ -10,8 +10,8 @@ from appliance.pki.clock import utc_now
 
 
 class FakeClock:
-    """``now()`` (aware UTC), ``monotonic()`` (seconds) and ``sleep(seconds)``, which
-    records the wait and moves the clock instead of waiting. Starts at ``start``
+    """``now()`` (aware UTC) and ``sleep(seconds)``, which records the wait and moves
+    the clock instead of waiting. Starts at ``start``
     (default: the real time when it is made, so certificates a real CA issued a
     moment ago look fresh)."""
 
@@ -22,9 +22,6 @@ class FakeClock:
 
     def now(self) -> datetime.datetime:
         return self.start + datetime.timedelta(seconds=self.elapsed)
-
-    def monotonic(self) -> float:
-        return self.elapsed
 
     def advance(self, seconds: float) -> None:
         self.elapsed += seconds
