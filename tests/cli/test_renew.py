@@ -13,6 +13,7 @@ from cryptography import x509
 
 from appliance.client.renewal import MIN_WAIT, Renewer
 from appliance.client.settings import CaSettings
+from appliance.pki.clock import utc_now
 from tests.cli.conftest import Client, bootstrap
 from tests.e2e.harness import Server, init_ca, start_server
 from tests.clock import FakeClock, FixedRandom
@@ -70,10 +71,10 @@ class _Stop(Exception):
 
 
 def _daemon(client: Client, server: Server, crt: Path, key: Path, renewals: int) -> tuple[FakeClock, list[str]]:
-    """Run the renewal loop on a fake clock (no jitter) against the real CA until it
-    has renewed ``renewals`` times and asked for the next wait; the clock (its
-    ``sleeps``) and what the daemon reported."""
-    clock, reports = FakeClock(), []
+    """Run the renewal loop against the real CA on a fake clock (no jitter) that starts
+    when ``crt`` was written, until it has renewed ``renewals`` times and asked for the
+    next wait; the clock (its ``sleeps``) and what the daemon reported."""
+    clock, reports = FakeClock(datetime.datetime.fromtimestamp(crt.stat().st_mtime, datetime.timezone.utc)), []
 
     def sleep(seconds: float) -> None:
         clock.sleep(seconds)
@@ -87,18 +88,30 @@ def _daemon(client: Client, server: Server, crt: Path, key: Path, renewals: int)
     return clock, reports
 
 
+def _two_thirds_left(not_after: datetime.datetime, since: datetime.datetime) -> float:
+    return (not_after - since).total_seconds() * 2 / 3
+
+
+def _renewed_until(reports: list[str]) -> list[datetime.datetime]:
+    """The expiry of each renewed certificate, from the daemon's "renewed" lines."""
+    return [datetime.datetime.fromisoformat(line.rsplit(" ", 1)[1]) for line in reports if "renewed: serial" in line]
+
+
 def test_daemon_renews_at_two_thirds_and_runs_the_hook(client: Client, short_lived: Server,
                                                        openssl: Callable[..., Any]) -> None:
     """An hour's certificate is renewed 40 min after it was obtained; the next one at
     two thirds of what is left of its lifetime on the daemon's clock (the fake clock
-    is 40 min ahead of the CA's by then: 20 min left, renewed after 13 min 20 s)."""
+    is 40 min ahead of the CA's by then: about 20 min left, renewed after about 13 min)."""
     bootstrap(client, short_lived.ca)
     crt, key = _issue(client, short_lived, "late", "1h")
     first = _leaf(crt)
     clock, reports = _daemon(client, short_lived, crt, key, renewals=2)
+    assert len(clock.sleeps) == 3 and len(_renewed_until(reports)) == 2, reports
+    assert clock.sleeps[0] == pytest.approx(_two_thirds_left(first.not_valid_after_utc, clock.start), abs=1e-3)
     assert clock.sleeps[0] == pytest.approx(40 * 60, abs=5)
-    assert clock.sleeps[1] == pytest.approx(20 * 60 * 2 / 3, abs=5)
-    assert len(clock.sleeps) == 3 and sum("renewed: serial" in line for line in reports) == 2, reports
+    renewed_at = clock.start + datetime.timedelta(seconds=clock.sleeps[0])
+    assert clock.sleeps[1] == pytest.approx(_two_thirds_left(_renewed_until(reports)[0], renewed_at), abs=1e-3)
+    assert 13 * 60 <= clock.sleeps[1] < 20 * 60
     assert (client.path / "hooks").read_text().split() == ["renewed", "renewed"]
     renewed = _leaf(crt)
     assert renewed.serial_number != first.serial_number and renewed.public_key() == first.public_key()
@@ -107,12 +120,17 @@ def test_daemon_renews_at_two_thirds_and_runs_the_hook(client: Client, short_liv
 
 def test_daemon_does_not_renew_a_short_backdated_certificate_at_once(client: Client,
                                                                      short_lived: Server) -> None:
-    """A 3 s certificate, backdated by a minute, once looked due forever (dozens of
-    renewals a second): now it is renewed after 2 s, and the next renewal is at least
-    a second later."""
+    """A 30 s certificate, backdated by a minute, was once due at once (2/3 of its
+    90 s from notBefore is now: dozens of renewals a second): now it is renewed
+    after 20 s, and the renewed one after two thirds of what is left of it."""
     bootstrap(client, short_lived.ca)
-    crt, key = _issue(client, short_lived, "admin", "3s")
+    crt, key = _issue(client, short_lived, "admin", "30s")
+    first = _leaf(crt)
+    assert first.not_valid_before_utc < utc_now() - datetime.timedelta(seconds=30)  # backdated
     clock, reports = _daemon(client, short_lived, crt, key, renewals=1)
-    assert clock.sleeps[0] == pytest.approx(2.0, abs=0.5)
+    assert "renewal failed" not in "".join(reports) and len(clock.sleeps) == 2, reports
+    assert clock.sleeps[0] == pytest.approx(_two_thirds_left(first.not_valid_after_utc, clock.start), abs=1e-3)
+    assert clock.sleeps[0] > 15
+    renewed_at = clock.start + datetime.timedelta(seconds=clock.sleeps[0])
+    assert clock.sleeps[1] == pytest.approx(_two_thirds_left(_renewed_until(reports)[0], renewed_at), abs=1e-3)
     assert clock.sleeps[1] >= MIN_WAIT.total_seconds()
-    assert "renewal failed" not in "".join(reports) and len(clock.sleeps) == 2

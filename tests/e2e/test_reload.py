@@ -34,9 +34,10 @@ def reloadable(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Server]:
         running.stop()
 
 
-@pytest.fixture(scope="module")
+@pytest.fixture(scope="module", autouse=True)
 def serving_since(reloadable: Server) -> datetime.datetime:
-    """A moment when the CA was already serving: no earlier than its start."""
+    """A moment when the CA was already serving (no earlier than its start), taken
+    before the module's first test."""
     return utc_now()
 
 
@@ -72,8 +73,14 @@ def test_sighup_picks_up_a_new_provisioner(reloadable: Server) -> None:
 def _workers(server: Server) -> set[str]:
     """The supervisor's worker processes (not multiprocessing's resource tracker)."""
     pid = server.process.pid
-    children = Path(f"/proc/{pid}/task/{pid}/children").read_text().split()
-    return {child for child in children if b"spawn_main" in Path(f"/proc/{child}/cmdline").read_bytes()}
+    workers = set()
+    for child in Path(f"/proc/{pid}/task/{pid}/children").read_text().split():
+        try:
+            if b"spawn_main" in Path(f"/proc/{child}/cmdline").read_bytes():
+                workers.add(child)
+        except FileNotFoundError:  # a retired worker that has just exited
+            pass
+    return workers
 
 
 def test_tokens_issued_before_a_reload_are_accepted_by_the_new_workers(reloadable: Server,
