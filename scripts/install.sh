@@ -1,7 +1,11 @@
 #!/usr/bin/env bash
 # Installs the appliance into .venv/ in this checkout.
 #   scripts/install.sh          runtime: every KMS backend and database driver
-#   scripts/install.sh --test   also what the tests need (SoftHSM2, OpenSC, moto, certbot, lego, ...)
+#   scripts/install.sh --test   also every server and command the tests and the README's examples run:
+#       PostgreSQL and MariaDB servers, SoftHSM2 (softhsm2-util), OpenSC (pkcs11-tool), ssh-keygen, lego,
+#       dehydrated (with hexdump, which it needs for EAB), pebble-challtestsrv, systemd-analyze, curl, jq;
+#       certbot and moto_server come from PyPI
+#   Either way .venv/bin/appliance is linked into /usr/local/bin (APPLIANCE_LAUNCHER=0: not).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -9,8 +13,9 @@ SUDO=""
 [ "$(id -u)" -eq 0 ] || SUDO="sudo"
 
 runtime_debs=(python3 python3-venv python3-dev gcc libpcsclite-dev swig openssl)
-test_debs=(softhsm2 opensc openssh-client openssh-server lego dehydrated pebble systemd postgresql-client nodejs nebula
-           golang-go golang-github-masterminds-sprig-dev)
+test_debs=(softhsm2 opensc openssh-client openssh-server lego dehydrated bsdextrautils pebble systemd curl jq ca-certificates
+           postgresql postgresql-client mariadb-server mariadb-client nodejs nebula golang-go
+           golang-github-masterminds-sprig-dev)
 
 debs=("${runtime_debs[@]}")
 extras="all"
@@ -35,4 +40,9 @@ fi
 if [ "${1:-}" = "--test" ]; then
     # the real OpenID provider of the OIDC provisioner tests (panva's oidc-provider, pinned by its lock file)
     (cd tests/provisioner/oidc_provider && npm ci --no-audit --no-fund --silent)
+fi
+
+# a launcher, so that `appliance` works without .venv/bin on PATH (the README's examples call it)
+if [ "${APPLIANCE_LAUNCHER:-1}" != 0 ] && { [ ! -e /usr/local/bin/appliance ] || [ -L /usr/local/bin/appliance ]; }; then
+    $SUDO ln -sfn "$PWD/.venv/bin/appliance" /usr/local/bin/appliance
 fi

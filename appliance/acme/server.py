@@ -41,9 +41,10 @@ class AcmeServer:
     again the validations that a stopped process left unfinished."""
 
     def __init__(self, authority: AuthorityInterface, store: AcmeStore, settings: AcmeSettings | None = None,
-                 now: Callable[[], datetime.datetime] = utc_now) -> None:
+                 now: Callable[[], datetime.datetime] = utc_now, sleep: Callable[[float], None] | None = None) -> None:
+        """``now`` and ``sleep`` (between validation attempts) are the clock; tests inject a fake one."""
         settings = settings or AcmeSettings()
-        self.core = Core(authority, store, settings, Validator(store, settings.validation, now), now)
+        self.core = Core(authority, store, settings, Validator(store, settings.validation, now, sleep), now)
         self.accounts = Accounts(self.core)
         self.orders = Orders(self.core)
         self.certificates = Certificates(self.core)

@@ -48,10 +48,13 @@ class Validator:
     """Runs challenge checks in a thread pool and records their outcome."""
 
     def __init__(self, store: AcmeStore, settings: ValidationSettings,
-                 now: Callable[[], datetime.datetime]) -> None:
+                 now: Callable[[], datetime.datetime], sleep: Callable[[float], None] | None = None) -> None:
+        """``sleep`` waits between attempts (a test's fake clock); by default the wait
+        ends early when ``close`` is called."""
         self._store = store
         self._settings = settings
         self._now = now
+        self._sleep = sleep
         self._stopping = threading.Event()
         self._pool = ThreadPoolExecutor(max_workers=settings.workers, thread_name_prefix="acme-validate")
 
@@ -87,7 +90,7 @@ class Validator:
         for attempt in range(self._settings.attempts):
             if attempt:
                 _complete(first_attempt)  # it failed: the outcome now waits for the retries
-                if self._stopping.wait(self._settings.retry_delay):
+                if self._pause(self._settings.retry_delay):
                     return
             error = self._attempt(authorization, challenge, key_auth, target)
             if error is None:
@@ -100,6 +103,13 @@ class Validator:
         else:
             self._store.set_challenge_status(challenge.id, Status.INVALID, PROCESSING, error=error.to_json())
             self._store.set_authorization_status(authorization.id, Status.INVALID, PENDING)
+
+    def _pause(self, seconds: float) -> bool:
+        """Wait ``seconds`` before a retry; whether to stop instead."""
+        if self._sleep is None:
+            return self._stopping.wait(seconds)
+        self._sleep(seconds)
+        return self._stopping.is_set()
 
     def close(self) -> None:
         """Stop retrying and let running attempts end (bounded by their timeout)."""

@@ -76,6 +76,7 @@ class Renewer:
     key: Path
     key_password: bytes | None = None
     now: Callable[[], datetime.datetime] = field(default=utc_now)
+    sleep: Callable[[float], None] = field(default=time.sleep)
 
     def current(self) -> x509.Certificate:
         return load_certificates(self.crt)[0]
@@ -108,12 +109,13 @@ class Renewer:
                    rng: random.Random | None = None, expires_in: datetime.timedelta | None = None) -> None:
         """Renew forever (see ``renew_at`` and ``next_renewal``); run ``exec_command``
         after each renewal. Failures are reported and retried; the loop ends only
-        when the process is stopped."""
+        when the process is stopped (or ``sleep`` raises). Time is ``now`` and
+        ``sleep``, so a test drives the loop with a fake clock."""
         rng = rng or random.SystemRandom()
         certificate = self.current()
         wait_until = renew_at(certificate, rng, self.obtained(), expires_in)
         while True:
-            time.sleep(max(0.0, (wait_until - self.now()).total_seconds()))
+            self.sleep(max(0.0, (wait_until - self.now()).total_seconds()))
             try:
                 certificate = self.renew()
             except ApplianceError as exc:

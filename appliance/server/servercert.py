@@ -15,6 +15,7 @@ from cryptography import x509
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import ec
 
+from appliance.pki.clock import utc_now
 from appliance.pki.pem import to_pem
 from appliance.authority.interfaces import IssuedCertificate
 
@@ -32,11 +33,13 @@ class TLSMaterial:
     key_password: bytes
     client_cas_pem: bytes
     renew_at: datetime.datetime
+    not_after: datetime.datetime
 
 
 def tls_material(key: ec.EllipticCurvePrivateKey, issued: IssuedCertificate,
-                 client_cas: list[x509.Certificate]) -> TLSMaterial:
-    """The chain, the encrypted key and the client CA bundle of one generation."""
+                 client_cas: list[x509.Certificate], now: datetime.datetime | None = None) -> TLSMaterial:
+    """The chain, the encrypted key and the client CA bundle of one generation
+    (issued at ``now``, by default the wall clock's)."""
     password = secrets.token_urlsafe(32).encode()
     return TLSMaterial(
         cert_pem="".join(to_pem(c) for c in (issued.certificate, *issued.chain)).encode(),
@@ -44,7 +47,8 @@ def tls_material(key: ec.EllipticCurvePrivateKey, issued: IssuedCertificate,
                                   serialization.BestAvailableEncryption(password)),
         key_password=password,
         client_cas_pem="".join(to_pem(c) for c in client_cas).encode(),
-        renew_at=_renew_at(issued.certificate),
+        renew_at=renew_at(issued.certificate, now or utc_now()),
+        not_after=issued.certificate.not_valid_after_utc,
     )
 
 
@@ -63,9 +67,8 @@ def memory_files(*contents: bytes) -> Iterator[tuple[Path, ...]]:
             os.close(fd)
 
 
-def _renew_at(certificate: x509.Certificate) -> datetime.datetime:
-    """2/3 of the lifetime counted from issuance (now), not from the backdated
+def renew_at(certificate: x509.Certificate, now: datetime.datetime) -> datetime.datetime:
+    """2/3 of the lifetime counted from issuance (``now``), not from the backdated
     not-before: a short-lived certificate must not look due the moment it is made."""
-    now = datetime.datetime.now(datetime.timezone.utc)
     start, end = max(certificate.not_valid_before_utc, now), certificate.not_valid_after_utc
     return start + (end - start) * RENEW_AT

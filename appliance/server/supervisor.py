@@ -5,7 +5,10 @@ workers (spawned, so each opens its own database and KMS sessions) and
 replaces them on SIGHUP (new ca.json) or before the certificate expires: the
 new generation starts on the same sockets, then the old one drains its
 in-flight requests and exits. A ca.json that fails to load is logged and the
-running generation keeps serving. It also runs the retention job, which purges
+running generation keeps serving. The renewal starts early enough for a new
+generation to serve before the certificate expires, however slowly the last
+ones started (``renewal_due``); a generation that fails to start is tried
+again well before expiry (``retry_delay``). It also runs the retention job, which purges
 expired used tokens and ACME state (``appliance.server.retention``).
 """
 
@@ -34,12 +37,15 @@ from appliance.server.servercert import TLSMaterial, tls_material
 from appliance.server.logs import configure_logging
 from appliance.server.worker import GRACEFUL_TIMEOUT, WorkerSpec, worker_main
 from appliance.errors import BadRequest
-from appliance.pki.clock import utc_now
+from appliance.pki.clock import Clock, utc_now
 
 log = logging.getLogger("appliance.server")
 READY_TIMEOUT = 60.0
 POLL_INTERVAL = 0.5
-RENEWAL_RETRY = 60.0
+#: a renewal begins at least this many times the slowest generation start before expiry
+START_MARGIN = 3
+MIN_RETRY = datetime.timedelta(seconds=1)
+MAX_RETRY = datetime.timedelta(seconds=60)
 
 
 @dataclass(frozen=True)
@@ -50,6 +56,23 @@ class ServeOptions:
     password: bytes | None = None
     workers: int = field(default_factory=lambda: os.cpu_count() or 1)
     server_certificate_lifetime: datetime.timedelta = datetime.timedelta(hours=24)
+    #: how long a new generation of workers may take to serve
+    start_timeout: float = READY_TIMEOUT
+    #: the supervisor's clock for the certificate's renewal (tests move it)
+    clock: Clock = utc_now
+
+
+def renewal_due(tls: TLSMaterial, start_time: datetime.timedelta) -> datetime.datetime:
+    """When to replace the generation serving ``tls``: at its ``renew_at`` (2/3 of the
+    lifetime), or sooner, so that a new generation that starts ``START_MARGIN`` times
+    as slowly as ``start_time`` still serves before the certificate expires."""
+    return min(tls.renew_at, tls.not_after - START_MARGIN * start_time)
+
+
+def retry_delay(tls: TLSMaterial, now: datetime.datetime) -> datetime.timedelta:
+    """How long after a failed renewal to try again: a quarter of what is left of the
+    certificate's lifetime, within ``MIN_RETRY`` and ``MAX_RETRY``."""
+    return min(max((tls.not_after - now) / 4, MIN_RETRY), MAX_RETRY)
 
 
 def bind(address: str) -> socket.socket:
@@ -85,7 +108,9 @@ class Supervisor:
         self.reload_requested = False
         self.stopping = False
         self.generation = 0
-        self.renewal_retry_at = 0.0
+        self.clock = options.clock
+        self.renewal_retry_at: datetime.datetime | None = None
+        self.start_time = datetime.timedelta(0)  # the slowest generation start so far
         self.workers: list[_Worker] = []
         self.retiring: list[_Worker] = []
         self.retention: RetentionJob | None = None
@@ -144,12 +169,15 @@ class Supervisor:
             elif self._renewal_due():
                 log.info("renewing the server certificate")
                 if not self._roll(self.runtime):
-                    self.renewal_retry_at = time.monotonic() + RENEWAL_RETRY
+                    delay = retry_delay(self.spec.tls, self.clock())
+                    log.warning("server certificate renewal failed; trying again in %.0f s", delay.total_seconds())
+                    self.renewal_retry_at = self.clock() + delay
             self._reap()
 
     def _renewal_due(self) -> bool:
-        return (datetime.datetime.now(datetime.timezone.utc) >= self.spec.tls.renew_at
-                and time.monotonic() >= self.renewal_retry_at)
+        now = self.clock()
+        retry_at = self.renewal_retry_at
+        return now >= (retry_at if retry_at is not None else renewal_due(self.spec.tls, self.start_time))
 
     def _issue_tls(self, runtime: Runtime | None = None) -> TLSMaterial:
         runtime = runtime or self.runtime
@@ -158,7 +186,7 @@ class Supervisor:
         issued = runtime.authority.issue_server_certificate(key.public_key(),
                                                             self.options.server_certificate_lifetime)
         client_cas = [*runtime.authority.roots(), *runtime.authority.intermediates()]
-        return tls_material(key, issued, client_cas)
+        return tls_material(key, issued, client_cas, self.clock())
 
     def _reload(self) -> None:
         """SIGHUP: load the new ca.json; keep serving the old one if it fails.
@@ -206,20 +234,28 @@ class Supervisor:
             self.spec, self.workers = previous_spec, previous_workers
             return False
         self._retire(previous_workers)
+        self.renewal_retry_at = None  # a new certificate: its own schedule
         return True
 
     def _start_generation(self) -> bool:
-        """Start ``workers`` processes on the current spec; True once all are serving."""
+        """Start ``workers`` processes on the current spec; True once all are serving
+        (within ``start_timeout``). Records how long they took (``start_time``)."""
+        began = time.monotonic()
         started = [self._spawn() for _ in range(self.options.workers)]
-        deadline = time.monotonic() + READY_TIMEOUT
+        deadline = began + self.options.start_timeout
         while time.monotonic() < deadline and not all(w.ready.is_set() for w in started):
             if self.stopping or any(not w.process.is_alive() for w in started):
                 break
             time.sleep(0.05)
         if all(w.ready.is_set() for w in started):
             self.workers = started
+            took = datetime.timedelta(seconds=time.monotonic() - began)
+            self.start_time = max(self.start_time, took)
+            log.info("generation %d serving after %.1f s", self.generation, took.total_seconds())
             return True
-        log.error("new workers failed to start; keeping the running ones")
+        dead = [w.process.exitcode for w in started if not w.process.is_alive()]
+        reason = f"workers exited with {dead}" if dead else f"not serving after {self.options.start_timeout:.0f} s"
+        log.error("new workers failed to start (%s); keeping the running ones", reason)
         self._retire(started)
         return False
 

@@ -28,9 +28,13 @@ if [ "$#" -ne 1 ]; then
 fi
 repo="$(cd "$(dirname "$0")/../.." && pwd)"
 ceremonies="$repo/hardware/yubihsm/ceremonies"
+# the command line: $APPLIANCE, else this checkout's .venv, else `appliance` on PATH
 appliance="${APPLIANCE:-}"
+if [ -z "$appliance" ] && [ -x "$repo/.venv/bin/appliance" ]; then appliance="$repo/.venv/bin/appliance"; fi
+[ -n "$appliance" ] || appliance="$(command -v appliance || true)"
 if [ -z "$appliance" ]; then
-    if [ -x "$repo/.venv/bin/appliance" ]; then appliance="$repo/.venv/bin/appliance"; else appliance="appliance"; fi
+    echo "no appliance command: run scripts/install.sh, or set APPLIANCE=/path/to/appliance" >&2
+    exit 2
 fi
 module="${SOFTHSM_MODULE:-/usr/lib/softhsm/libsofthsm2.so}"
 

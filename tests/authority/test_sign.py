@@ -2,6 +2,7 @@ from __future__ import annotations
 
 import datetime
 import time
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Callable
 
@@ -105,22 +106,31 @@ def test_csr_without_sans_gets_the_token_names(ca: CA) -> None:
         x509.DNSName)) == {"bare.test", "b2.test"}
 
 
+@dataclass(frozen=True)
+class Ago:
+    """A token time given as seconds before the test runs."""
+
+    seconds: float
+
+
 @pytest.mark.parametrize(("token_args", "error", "message"), [
     ({"endpoint": "revoke"}, Unauthorized, "audience"),
     ({"audience": "https://evil.test/1.0/sign"}, Unauthorized, "audience"),
-    ({"not_before": time.time() - 400, "lifetime": 300}, Unauthorized, "expired"),
+    ({"not_before": Ago(400), "lifetime": 300}, Unauthorized, "expired"),
     ({"sha": "00" * 32}, Unauthorized, "fingerprint"),
     ({"lifetime": 3600}, Unauthorized, "5 minutes"),
     ({"issuer": "nobody"}, Unauthorized, "no provisioner"),
     ({"key": generate_jwk()}, Unauthorized, "no provisioner"),
-    ({"issued_at": time.time() - 3600, "not_before": time.time()}, Unauthorized, "before the CA started"),
+    ({"issued_at": Ago(3600), "not_before": Ago(0)}, Unauthorized, "before the CA started"),
     ({"sans": ["other.test"]}, Forbidden, "host.test"),
 ])
 def test_token_failures(ca: CA, token_args: dict, error: type[Exception], message: str) -> None:
     authority, test_ca = ca
     csr, _ = make_csr("host.test", ["host.test"])
+    now = time.time()  # when the test runs, not when it was collected
+    args = {name: now - value.seconds if isinstance(value, Ago) else value for name, value in token_args.items()}
     with pytest.raises(error, match=message):
-        authority.sign(SignRequest(csr=csr, token=test_ca.token("host.test", **token_args)))  # type: ignore[arg-type]
+        authority.sign(SignRequest(csr=csr, token=test_ca.token("host.test", **args)))
 
 
 def test_token_signed_by_other_key_with_right_kid_refused(ca: CA) -> None:

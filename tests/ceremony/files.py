@@ -12,13 +12,14 @@ from typing import Any, Callable
 
 import yaml
 
+from appliance.pki.clock import utc_now
 from tests.conftest import SoftHSMToken
 
-NOW = datetime.datetime.now(datetime.timezone.utc).replace(microsecond=0)
-
-
 def when(days: float) -> str:
-    return (NOW + datetime.timedelta(days=days)).strftime("%Y-%m-%d %H:%M:%SZ")
+    """``days`` from the start of this hour (whole hours, so that the dates of one
+    ceremony agree however long the suite runs before or during it)."""
+    base = utc_now().replace(minute=0, second=0, microsecond=0)
+    return (base + datetime.timedelta(days=days)).strftime("%Y-%m-%d %H:%M:%SZ")
 
 
 @dataclass

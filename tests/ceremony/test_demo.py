@@ -5,6 +5,7 @@ token only, and a root CRL that openssl accepts."""
 
 from __future__ import annotations
 
+import os
 import subprocess
 from pathlib import Path
 
@@ -12,17 +13,24 @@ import pytest
 from cryptography import x509
 
 from appliance.ceremony import verify_transcript
-from tests.conftest import run_openssl
+from tests.conftest import APPLIANCE, run_openssl
 
 REPO = Path(__file__).resolve().parents[2]
 DEMO = REPO / "hardware" / "softhsm-tests" / "ceremony-demo.sh"
+
+
+def run_demo(out: Path, env: dict[str, str] | None = None) -> subprocess.CompletedProcess[str]:
+    """The demo with the command line of the environment running the tests (a
+    worktree has no .venv of its own, and its bin need not be on PATH)."""
+    return subprocess.run([str(DEMO), "--shift-dates", str(out)], capture_output=True, text=True, timeout=240,
+                          env={**os.environ, "APPLIANCE": str(APPLIANCE), **(env or {})})
 
 
 @pytest.mark.hsm
 @pytest.mark.slow
 def test_ceremony_demo(tmp_path: Path) -> None:
     out = tmp_path / "demo"
-    result = subprocess.run([str(DEMO), "--shift-dates", str(out)], capture_output=True, text=True, timeout=240)
+    result = run_demo(out)
     assert result.returncode == 0, result.stdout + result.stderr
     for name in ("root.crt", "intermediate.crt", "root.crl", "transcript.jsonl"):
         assert (out / name).is_file(), name
@@ -45,5 +53,13 @@ def test_ceremony_demo(tmp_path: Path) -> None:
     assert "root-ca-key" in objects["root-hsm"] and "intermediate-ca-key" not in objects["root-hsm"]
     assert "intermediate-ca-key" in objects["online-hsm"] and "root-ca-key" not in objects["online-hsm"]
 
-    again = subprocess.run([str(DEMO), "--shift-dates", str(out)], capture_output=True, text=True)
+    again = run_demo(out)
     assert again.returncode == 1 and "already holds a ceremony" in again.stderr
+
+
+def test_the_demo_says_where_the_command_line_is_missing(tmp_path: Path) -> None:
+    """Without $APPLIANCE, a .venv in the checkout or `appliance` on PATH: a clear error."""
+    if (REPO / ".venv" / "bin" / "appliance").exists():
+        pytest.skip("this checkout has a .venv: the demo uses it")
+    result = run_demo(tmp_path / "demo", {"APPLIANCE": "", "PATH": "/usr/bin:/bin"})
+    assert result.returncode == 2 and "no appliance command" in result.stderr

@@ -4,8 +4,6 @@
 from __future__ import annotations
 
 import datetime
-import os
-import subprocess
 import time
 from pathlib import Path
 from typing import Any, Callable, Iterator
@@ -13,9 +11,12 @@ from typing import Any, Callable, Iterator
 import pytest
 from cryptography import x509
 
+from appliance.client.renewal import MIN_WAIT, Renewer
+from appliance.client.settings import CaSettings
+from appliance.pki.clock import utc_now
 from tests.cli.conftest import Client, bootstrap
 from tests.e2e.harness import Server, init_ca, start_server
-from tests.conftest import APPLIANCE
+from tests.clock import FakeClock, FixedRandom
 
 pytestmark = pytest.mark.slow
 
@@ -65,48 +66,71 @@ def test_expired_certificate_renews_with_a_token_only_where_allowed(client: Clie
     assert new.not_valid_after_utc > old.not_valid_after_utc
 
 
+class _Stop(Exception):
+    """Ends the daemon's loop (as stopping the process would)."""
+
+
+def _daemon(client: Client, server: Server, crt: Path, key: Path, renewals: int) -> tuple[FakeClock, list[str]]:
+    """Run the renewal loop against the real CA on a fake clock (no jitter) that starts
+    when ``crt`` was written, until it has renewed ``renewals`` times and asked for the
+    next wait; the clock (its ``sleeps``) and what the daemon reported."""
+    clock, reports = FakeClock(datetime.datetime.fromtimestamp(crt.stat().st_mtime, datetime.timezone.utc)), []
+
+    def sleep(seconds: float) -> None:
+        clock.sleep(seconds)
+        if sum("renewed: serial" in line for line in reports) >= renewals:
+            raise _Stop
+
+    renewer = Renewer(CaSettings(server.ca.url, client.root), crt, key, now=clock.now, sleep=sleep)
+    hook = f"sh -c 'echo renewed >> {client.path / 'hooks'}'"
+    with pytest.raises(_Stop):
+        renewer.run_daemon(hook, reports.append, rng=FixedRandom(0.0))
+    return clock, reports
+
+
+def _two_thirds_left(not_after: datetime.datetime, since: datetime.datetime) -> float:
+    return (not_after - since).total_seconds() * 2 / 3
+
+
+def _renewed_until(reports: list[str]) -> list[datetime.datetime]:
+    """The expiry of each renewed certificate, from the daemon's "renewed" lines."""
+    return [datetime.datetime.fromisoformat(line.rsplit(" ", 1)[1]) for line in reports if "renewed: serial" in line]
+
+
 def test_daemon_renews_at_two_thirds_and_runs_the_hook(client: Client, short_lived: Server,
                                                        openssl: Callable[..., Any]) -> None:
+    """An hour's certificate is renewed 40 min after it was obtained; the next one at
+    two thirds of what is left of its lifetime on the daemon's clock (the fake clock
+    is 40 min ahead of the CA's by then: about 20 min left, renewed after about 13 min)."""
     bootstrap(client, short_lived.ca)
-    crt, key = _issue(client, short_lived, "late", "6s")
+    crt, key = _issue(client, short_lived, "late", "1h")
     first = _leaf(crt)
-    hooks = client.path / "hooks"
-    started = time.monotonic()
-    daemon = subprocess.Popen([str(APPLIANCE), "ca", "renew", str(crt), str(key), "--daemon",
-                               "--exec", f"sh -c 'date +%s.%N >> {hooks}'"],
-                              env={**os.environ, "APPLIANCE_PATH": str(client.path)},
-                              stdout=subprocess.PIPE, stderr=subprocess.STDOUT)
-    try:
-        time.sleep(2.0)  # renewal is due 4 s after issuance (not the backdated notBefore), less 0.3 s of jitter
-        assert _leaf(crt) == first, "renewed before two thirds of the lifetime"
-        deadline = time.monotonic() + 20
-        while (len(hooks.read_text().split()) if hooks.exists() else 0) < 2:
-            assert time.monotonic() < deadline and daemon.poll() is None, "the daemon did not renew twice"
-            time.sleep(0.2)
-    finally:
-        daemon.terminate()
-        output = daemon.communicate(timeout=10)[0].decode()
-    elapsed = time.monotonic() - started
-    assert output.count("renewed: serial") >= 2, output
-    assert elapsed >= 5.0, "two renewals of a 6 s certificate take at least 2 x (4 s - jitter)"
-    assert _leaf(crt).serial_number != first.serial_number
+    clock, reports = _daemon(client, short_lived, crt, key, renewals=2)
+    assert len(clock.sleeps) == 3 and len(_renewed_until(reports)) == 2, reports
+    assert clock.sleeps[0] == pytest.approx(_two_thirds_left(first.not_valid_after_utc, clock.start), abs=1e-3)
+    assert clock.sleeps[0] == pytest.approx(40 * 60, abs=5)
+    renewed_at = clock.start + datetime.timedelta(seconds=clock.sleeps[0])
+    assert clock.sleeps[1] == pytest.approx(_two_thirds_left(_renewed_until(reports)[0], renewed_at), abs=1e-3)
+    assert 13 * 60 <= clock.sleeps[1] < 20 * 60
+    assert (client.path / "hooks").read_text().split() == ["renewed", "renewed"]
+    renewed = _leaf(crt)
+    assert renewed.serial_number != first.serial_number and renewed.public_key() == first.public_key()
     openssl("verify", "-CAfile", short_lived.ca.root, "-untrusted", short_lived.ca.intermediate, crt)
 
 
-def test_daemon_renews_a_short_backdated_certificate_a_bounded_number_of_times(client: Client,
-                                                                                short_lived: Server) -> None:
-    """A 3 s certificate, backdated by a minute, once looked due forever (dozens of
-    renewals a second): now about one renewal every 2 s."""
+def test_daemon_does_not_renew_a_short_backdated_certificate_at_once(client: Client,
+                                                                     short_lived: Server) -> None:
+    """A 30 s certificate, backdated by a minute, was once due at once (2/3 of its
+    90 s from notBefore is now: dozens of renewals a second): now it is renewed
+    after 20 s, and the renewed one after two thirds of what is left of it."""
     bootstrap(client, short_lived.ca)
-    crt, key = _issue(client, short_lived, "admin", "3s")
-    daemon = subprocess.Popen([str(APPLIANCE), "ca", "renew", str(crt), str(key), "--daemon"],
-                              env={**os.environ, "APPLIANCE_PATH": str(client.path)},
-                              stdout=subprocess.PIPE, stderr=subprocess.STDOUT)
-    try:
-        time.sleep(6.0)
-        assert daemon.poll() is None
-    finally:
-        daemon.terminate()
-        output = daemon.communicate(timeout=10)[0].decode()
-    assert 1 <= output.count("renewed: serial") <= 4, output
-    assert "renewal failed" not in output, output
+    crt, key = _issue(client, short_lived, "admin", "30s")
+    first = _leaf(crt)
+    assert first.not_valid_before_utc < utc_now() - datetime.timedelta(seconds=30)  # backdated
+    clock, reports = _daemon(client, short_lived, crt, key, renewals=1)
+    assert "renewal failed" not in "".join(reports) and len(clock.sleeps) == 2, reports
+    assert clock.sleeps[0] == pytest.approx(_two_thirds_left(first.not_valid_after_utc, clock.start), abs=1e-3)
+    assert clock.sleeps[0] > 15
+    renewed_at = clock.start + datetime.timedelta(seconds=clock.sleeps[0])
+    assert clock.sleeps[1] == pytest.approx(_two_thirds_left(_renewed_until(reports)[0], renewed_at), abs=1e-3)
+    assert clock.sleeps[1] >= MIN_WAIT.total_seconds()

@@ -5,13 +5,13 @@ before expiry, and never twice within a third of the remaining lifetime."""
 from __future__ import annotations
 
 import datetime
-import random
 
 from cryptography import x509
 from cryptography.hazmat.primitives import hashes
 from cryptography.hazmat.primitives.asymmetric import ec
 
 from appliance.client.renewal import MIN_WAIT, next_renewal, renew_at
+from tests.clock import FixedRandom
 
 NOW = datetime.datetime(2026, 3, 1, 12, 0, tzinfo=datetime.timezone.utc)
 SECOND = datetime.timedelta(seconds=1)
@@ -25,42 +25,31 @@ def _certificate(not_before: datetime.datetime, not_after: datetime.datetime) ->
             .serial_number(1).not_valid_before(not_before).not_valid_after(not_after).sign(key, hashes.SHA256()))
 
 
-class _Fixed(random.Random):
-    """A "random" source that always draws ``value``."""
-
-    def __init__(self, value: float) -> None:
-        super().__init__()
-        self.value = value
-
-    def random(self) -> float:
-        return self.value
-
-
 def test_a_backdated_short_certificate_is_not_due_at_once() -> None:
     certificate = _certificate(NOW - BACKDATE, NOW + 10 * SECOND)  # 10 s, backdated by the CA's default minute
-    assert renew_at(certificate, _Fixed(0.0), NOW) == NOW + datetime.timedelta(seconds=10 * 2 / 3)
-    assert NOW + 6 * SECOND <= renew_at(certificate, _Fixed(1.0), NOW) < NOW + 10 * SECOND
+    assert renew_at(certificate, FixedRandom(0.0), NOW) == NOW + datetime.timedelta(seconds=10 * 2 / 3)
+    assert NOW + 6 * SECOND <= renew_at(certificate, FixedRandom(1.0), NOW) < NOW + 10 * SECOND
 
 
 def test_a_long_certificate_loaded_late_renews_at_two_thirds_of_what_is_left() -> None:
     certificate = _certificate(NOW - 12 * datetime.timedelta(hours=1), NOW + 12 * datetime.timedelta(hours=1))
-    assert renew_at(certificate, _Fixed(0.0), NOW - 12 * datetime.timedelta(hours=1)) == NOW + 4 * datetime.timedelta(
+    assert renew_at(certificate, FixedRandom(0.0), NOW - 12 * datetime.timedelta(hours=1)) == NOW + 4 * datetime.timedelta(
         hours=1)
-    assert renew_at(certificate, _Fixed(0.0), NOW) == NOW + 8 * datetime.timedelta(hours=1)
+    assert renew_at(certificate, FixedRandom(0.0), NOW) == NOW + 8 * datetime.timedelta(hours=1)
 
 
 def test_expires_in_moves_the_renewal_before_expiry() -> None:
     certificate = _certificate(NOW - BACKDATE, NOW + datetime.timedelta(hours=24))
-    assert renew_at(certificate, _Fixed(0.0), NOW, datetime.timedelta(hours=8)) == NOW + datetime.timedelta(hours=16)
+    assert renew_at(certificate, FixedRandom(0.0), NOW, datetime.timedelta(hours=8)) == NOW + datetime.timedelta(hours=16)
 
 
 def test_renewals_are_a_third_of_the_remaining_lifetime_apart() -> None:
     certificate = _certificate(NOW - BACKDATE, NOW + 9 * SECOND)
     # --expires-in longer than the lifetime: always due, yet not again within 3 s
-    assert next_renewal(certificate, _Fixed(1.0), NOW, datetime.timedelta(hours=1)) == NOW + 3 * SECOND
-    assert next_renewal(certificate, _Fixed(0.0), NOW) == NOW + 6 * SECOND
+    assert next_renewal(certificate, FixedRandom(1.0), NOW, datetime.timedelta(hours=1)) == NOW + 3 * SECOND
+    assert next_renewal(certificate, FixedRandom(0.0), NOW) == NOW + 6 * SECOND
 
 
 def test_an_already_expired_renewal_waits_at_least_a_second() -> None:
     certificate = _certificate(NOW - BACKDATE, NOW - SECOND)
-    assert next_renewal(certificate, _Fixed(0.0), NOW) == NOW + MIN_WAIT
+    assert next_renewal(certificate, FixedRandom(0.0), NOW) == NOW + MIN_WAIT

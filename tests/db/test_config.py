@@ -6,12 +6,14 @@ import datetime
 import logging
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
+from urllib.parse import urlsplit
 
 import pytest
 
 from appliance.db import open_database
 from appliance.db.engine import SQLITE_FILE_IN_DIRECTORY, database_url
 from appliance.errors import BadRequest, ErrorKind, NotImplementedFeature, Unavailable
+from tests.db.conftest import PG_ADMIN_DSN
 
 PASSWORD = "s3cr3t-Pa55"
 
@@ -100,9 +102,10 @@ def test_unreachable_postgres_is_unavailable_without_the_password(data_source: s
 
 @pytest.mark.postgres
 def test_missing_postgres_database_is_unavailable_without_the_password() -> None:
+    server = urlsplit(PG_ADMIN_DSN)
     with pytest.raises(Unavailable, match="does not exist") as info:
-        open_database({"type": "postgresql",
-                       "dataSource": f"postgresql://postgres:{PASSWORD}@127.0.0.1:5432/appliance_no_such_db"})
+        open_database({"type": "postgresql", "dataSource": f"postgresql://{server.username}:{PASSWORD}@"
+                                                           f"{server.hostname}:{server.port}/appliance_no_such_db"})
     assert PASSWORD not in str(info.value)
 
 

@@ -1,7 +1,6 @@
 from __future__ import annotations
 
 import datetime
-import time
 from typing import Any
 
 import pytest
@@ -11,13 +10,15 @@ from appliance.jose import UnverifiedToken, encrypt_jwk, generate_jwk, public_di
 from appliance.provisioner import Audiences, Claimer, Collection, JWKProvisioner, ProvisionerContext
 
 SHA = "ab" * 32
-STARTED = datetime.datetime.now(datetime.timezone.utc) - datetime.timedelta(minutes=10)
+NOW = datetime.datetime(2026, 3, 1, 12, 0, tzinfo=datetime.timezone.utc)  # the provisioners' clock
+T = int(NOW.timestamp())
+STARTED = NOW - datetime.timedelta(minutes=10)
 KEY = generate_jwk()
 
 
 def _context(**kw: Any) -> ProvisionerContext:
     return ProvisionerContext(audiences=Audiences(frozenset({"ca.test"})), root_fingerprint=SHA,
-                              started_at=kw.pop("started_at", STARTED), claims=Claimer(), **kw)
+                              started_at=kw.pop("started_at", STARTED), claims=Claimer(), now=lambda: NOW, **kw)
 
 
 def _provisioner(**config: Any) -> JWKProvisioner:
@@ -25,7 +26,7 @@ def _provisioner(**config: Any) -> JWKProvisioner:
 
 
 def _token(key: Any = KEY, **overrides: Any) -> UnverifiedToken:
-    now = int(time.time())
+    now = T
     claims = {"iss": "p", "aud": "https://ca.test/1.0/sign", "sub": "host.test", "nbf": now, "iat": now,
               "exp": now + 300, "jti": "j1", "sha": SHA}
     claims.update(overrides)
@@ -47,9 +48,9 @@ def test_sub_is_the_only_name_without_sans() -> None:
     ({"iss": "other"}, "issuer"),
     ({"aud": "https://ca.test/1.0/revoke"}, "audience"),
     ({"aud": "https://evil.test/1.0/sign"}, "audience"),
-    ({"exp": int(time.time()) - 120, "nbf": int(time.time()) - 300, "iat": int(time.time()) - 300}, "expired"),
-    ({"nbf": int(time.time()) + 600, "exp": int(time.time()) + 700}, "not valid yet"),
-    ({"exp": int(time.time()) + 3600}, "5 minutes"),
+    ({"exp": T - 120, "nbf": T - 300, "iat": T - 300}, "expired"),
+    ({"nbf": T + 600, "exp": T + 700}, "not valid yet"),
+    ({"exp": T + 3600}, "5 minutes"),
     ({"exp": None}, "expiry"),
     ({"nbf": None, "iat": None}, "neither nbf nor iat"),
     ({"exp": "soon"}, "must be a number"),
@@ -77,7 +78,7 @@ def test_disable_issued_at_check() -> None:
 
 
 def test_leeway_of_one_minute() -> None:
-    now = int(time.time())
+    now = T
     assert _provisioner().authorize_sign(_token(nbf=now - 330, iat=now - 330, exp=now - 30)).subject
 
 

@@ -13,6 +13,7 @@ from sqlalchemy import func, select
 
 from appliance.acme.models import (Account, Authorization, Challenge, ChallengeType, Identifier, IssuedCertificate,
                                    Order, Status, new_id)
+from appliance.pki.clock import utc_now
 from appliance.server.retention import RetentionJob
 from appliance.db import open_database
 from appliance.db.acme_schema import (acme_accounts, acme_authorizations, acme_certificates, acme_challenges,
@@ -21,30 +22,30 @@ from appliance.acme.sql_store import SQLAcmeStore
 from appliance.db.schema import used_tokens
 from tests.db.conftest import DbConfigFactory
 
-NOW = datetime.datetime.now(datetime.timezone.utc)
-PAST, FUTURE = NOW - datetime.timedelta(hours=1), NOW + datetime.timedelta(hours=1)
 TABLES = (used_tokens, acme_nonces, acme_orders, acme_authorizations, acme_challenges, acme_accounts,
           acme_certificates)
 
 
 def _populate(db_config: dict[str, Any]) -> None:
     """One expired and one live row of each kind; a certificate of the expired valid order."""
+    now = utc_now()  # the retention job purges by the wall clock
+    past, future = now - datetime.timedelta(hours=1), now + datetime.timedelta(hours=1)
     database = open_database(db_config)
     store = SQLAcmeStore(database)
     try:
-        for name, expires in (("expired", PAST), ("live", FUTURE)):
+        for name, expires in (("expired", past), ("live", future)):
             assert database.use_token(f"{name}-token", "admin", expires)
             store.add_nonce(f"{name}-nonce", expires)
-        account = store.create_account(Account(new_id(), "acme", {"kty": "EC"}, new_id(), (), Status.VALID, PAST))
-        for name, expires, status in (("expired", PAST, Status.VALID), ("live", FUTURE, Status.PENDING)):
+        account = store.create_account(Account(new_id(), "acme", {"kty": "EC"}, new_id(), (), Status.VALID, past))
+        for name, expires, status in (("expired", past, Status.VALID), ("live", future, Status.PENDING)):
             authz_id = new_id()
             challenge = Challenge(new_id(), authz_id, ChallengeType.HTTP_01, new_id(), status)
             authz = Authorization(authz_id, account.id, Identifier("dns", f"{name}.test"), False, status, expires,
                                   (challenge,))
-            order = Order(new_id(), account.id, "acme", status, expires, (authz.identifier,), (authz_id,), PAST)
+            order = Order(new_id(), account.id, "acme", status, expires, (authz.identifier,), (authz_id,), past)
             store.create_order(order, [authz])
         store.record_certificate(IssuedCertificate(new_id(), account.id, order.id, "1234", "cert-id", "PEM",
-                                                   PAST, FUTURE))
+                                                   past, future))
     finally:
         store.close()
 

@@ -9,12 +9,10 @@ from cryptography.hazmat.primitives import hashes
 from cryptography.hazmat.primitives.asymmetric import ec
 from cryptography.x509.oid import NameOID
 
-from appliance.server.servercert import _renew_at
+from appliance.server.servercert import renew_at
 
 
-
-def _now() -> datetime.datetime:
-    return datetime.datetime.now(datetime.timezone.utc)
+NOW = datetime.datetime(2026, 3, 1, 12, 0, tzinfo=datetime.timezone.utc)
 
 
 def _certificate(not_before: datetime.datetime, not_after: datetime.datetime) -> x509.Certificate:
@@ -27,14 +25,10 @@ def _certificate(not_before: datetime.datetime, not_after: datetime.datetime) ->
 def test_a_short_backdated_certificate_is_not_due_at_once() -> None:
     # The CA backdates by a minute: counted from not-before, a 30 s certificate
     # would be due the moment it is issued and the supervisor would re-issue in a loop.
-    now = _now()
-    certificate = _certificate(now - datetime.timedelta(minutes=1), now + datetime.timedelta(seconds=30))
-    renew_at = _renew_at(certificate)
-    assert now + datetime.timedelta(seconds=15) <= renew_at < certificate.not_valid_after_utc
+    certificate = _certificate(NOW - datetime.timedelta(minutes=1), NOW + datetime.timedelta(seconds=30))
+    assert renew_at(certificate, NOW) == NOW + datetime.timedelta(seconds=20)
 
 
 def test_a_day_long_certificate_renews_at_two_thirds() -> None:
-    now = _now()
-    certificate = _certificate(now - datetime.timedelta(minutes=1), now + datetime.timedelta(hours=24))
-    expected = now + datetime.timedelta(hours=16)
-    assert abs(_renew_at(certificate) - expected) < datetime.timedelta(seconds=5)
+    certificate = _certificate(NOW - datetime.timedelta(minutes=1), NOW + datetime.timedelta(hours=24))
+    assert renew_at(certificate, NOW) == NOW + datetime.timedelta(hours=16)
