@@ -16,7 +16,7 @@ import urllib.parse
 from typing import Any, Callable, TypeVar
 
 from cryptography import x509
-from cryptography.hazmat.primitives import hashes
+from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.x509 import ocsp
 from fastapi import APIRouter, Request
 from fastapi.exceptions import RequestValidationError
@@ -283,6 +283,12 @@ def crl_router() -> APIRouter:
     """The CRL, DER (``?pem`` for PEM), and the OCSP responder (RFC 5019: POST, and
     GET with the base64 request in the path); also served on the insecure address."""
     router = APIRouter()
+
+    @router.get("/intermediate.crt")
+    async def issuing_certificate(request: Request) -> Response:
+        """The issuing CA's certificate, DER: the AIA caIssuers URL of every leaf."""
+        der = _authority(request).intermediates()[0].public_bytes(serialization.Encoding.DER)
+        return Response(der, media_type="application/pkix-cert")
 
     @router.post("/ocsp")
     async def ocsp_post(request: Request) -> Response:

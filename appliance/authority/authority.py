@@ -15,6 +15,7 @@ from appliance.authority.crl import CrlPublisher
 from appliance.authority.interfaces import IssuedCertificate, KeyCompromised, RevokeRequest, SignRequest
 from appliance.authority.leaf import IssuanceFailed, LeafSigner
 from appliance.authority.ocsp import OcspResponder, ResponderDelegate
+from appliance.authority.urls import revocation_urls, url_extensions
 from appliance.pki.keys import spki_sha256
 from appliance.pki.pem import fingerprint, load_certificates, to_pem
 from appliance.authority.renew_token import verify_renew_token
@@ -108,6 +109,7 @@ class Authority:
         self.provisioner_collection = Collection.from_config(config.authority.provisioners, context)
         for notice in self.provisioner_collection.notices:
             log.warning("%s", notice)
+        self.revocation_urls = revocation_urls(config)
         self._crl = CrlPublisher(config.crl, self._intermediates[0], signer, database, now,
                                  Linter(lint_mode, lint_crl, "CRL"))
         self._ocsp = OcspResponder(config.ocsp, self._intermediates[0], signer, database, now,
@@ -242,6 +244,7 @@ class Authority:
         if any(item.oid == extension.oid for item in profile.extensions):
             raise BadRequest("certificate template: the provisioner extension is the CA's to set")
         extensions = [*profile.extensions, x509.Extension(extension.oid, False, extension)]
+        extensions += url_extensions(self.revocation_urls, profile.extensions)
         return self._issue(
             lambda: self.leaf_signer.new_from_profile(subject=profile.subject, extensions=extensions,
                                                       public_key=public_key, not_before=not_before,

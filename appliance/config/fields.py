@@ -21,7 +21,7 @@ SUPPORTED = {
         "termsOfService", "website", "caaIdentities", "requireEAB", "challengePorts", "challengeResolver",
     }),
     "crl": frozenset({"enabled", "generateOnRevoke", "cacheDuration", "renewPeriod", "idpURL"}),
-    "ocsp": frozenset({"enabled", "validity", "cacheSize", "responderKey", "responderValidity"}),
+    "ocsp": frozenset({"enabled", "validity", "cacheSize", "url", "responderKey", "responderValidity"}),
     "lint": frozenset({"mode", "profile"}),
     "kms": frozenset({"type", "uri"}),
     "tls": frozenset({"cipherSuites", "minVersion", "maxVersion", "renegotiation"}),

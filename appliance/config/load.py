@@ -149,8 +149,11 @@ def _ocsp(data: dict[str, Any], base_dir: Path | None) -> OcspConfig:
     responder_key = _string(ocsp, "responderKey")
     if responder_key and not _KMS_URI.match(responder_key):
         responder_key = str(_resolve(base_dir, responder_key))
+    url = _string(ocsp, "url")
+    if url and not re.match(r"^https?://[^\s/]+", url):
+        raise ConfigError("ca.json: 'ocsp.url' must be an http:// or https:// URL")
     return OcspConfig(enabled=_bool(ocsp, "enabled", False, "ocsp"), validity=validity, cache_size=cache_size,
-                      responder_key=responder_key, responder_validity=responder_validity)
+                      url=url, responder_key=responder_key, responder_validity=responder_validity)
 
 
 def _lint(data: dict[str, Any]) -> LintConfig:

@@ -38,11 +38,13 @@ class OcspConfig:
     valid for ``validity`` and signed again after half of it; ``cacheSize`` bounds the
     responses kept per worker. With ``responderKey`` (a key in the CA's KMS, named as
     ``key`` names the intermediate's) responses are signed by a delegated responder
-    whose certificate the CA issues for ``responderValidity`` and renews at half of it."""
+    whose certificate the CA issues for ``responderValidity`` and renews at half of it.
+    ``url`` is the responder's URL put in leaves (default: this CA's ``/ocsp``)."""
 
     enabled: bool = False
     validity: datetime.timedelta = DEFAULT_OCSP_VALIDITY
     cache_size: int = 100_000
+    url: str = ""
     responder_key: str = ""
     responder_validity: datetime.timedelta = DEFAULT_OCSP_RESPONDER_VALIDITY
 

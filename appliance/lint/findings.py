@@ -6,6 +6,7 @@ from __future__ import annotations
 import enum
 import functools
 import re
+import urllib.parse
 from dataclasses import dataclass
 from typing import Any
 
@@ -81,6 +82,7 @@ def _ocsp_validator() -> validation.ValidatorContainer:
 #: which private CAs issue every day ("localhost", "db1"), and a leading "*." label
 #: is how every CA writes a wildcard. Under the PKIX profile such names are no error.
 _LABEL = r"[A-Za-z0-9_](?:[A-Za-z0-9_-]{0,61}[A-Za-z0-9_])?"
+_QUOTED = re.compile(r'"([^"]*)"')
 _PREFERRED_NAME = re.compile(rf'Invalid domain name syntax: "(?:\*\.)?{_LABEL}(?:\.{_LABEL})*"')
 
 
@@ -90,10 +92,23 @@ def _findings(results: Any, profile: Profile | None = None) -> list[Finding]:
                 str(result.node.path))
         for result in results for description in result.finding_descriptions
     ]
-    if profile is Profile.PKIX:
-        findings = [f for f in findings
-                    if not (f.code == "pkix.invalid_domain_name_syntax" and _PREFERRED_NAME.fullmatch(f.message))]
+    if profile is not Profile.CABF_SERVERAUTH:
+        findings = [f for f in findings if not _private_name(f)]
     return findings
+
+
+def _private_name(finding: Finding) -> bool:
+    """A finding that only says a DNS name or a URL's host is a single label (or a
+    wildcard): valid by RFC 5280, the everyday names of a private CA."""
+    if finding.code == "pkix.invalid_domain_name_syntax":
+        return bool(_PREFERRED_NAME.fullmatch(finding.message))
+    if finding.code == "pkix.invalid_uri_syntax":
+        quoted = _QUOTED.search(finding.message)
+        if quoted is None:
+            return False
+        url = urllib.parse.urlsplit(quoted.group(1))
+        return url.scheme in ("http", "https") and bool(url.hostname) and re.fullmatch(_LABEL, url.hostname or "") is not None
+    return False
 
 
 def _run(validator: validation.ValidatorContainer, document_loader: Any, der: bytes, what: str,

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import base64
 import random
+import subprocess
 import urllib.parse
 from pathlib import Path
 from typing import Any, Callable, Iterator
@@ -27,6 +28,7 @@ def responder(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Server]:
     data = ca.data()
     data["insecureAddress"] = f"127.0.0.1:{free_port()}"
     data["ocsp"] = {"enabled": True, "validity": "2h"}
+    data["crl"] = {"enabled": True}
     ca.write(data)
     running = start_server(ca)
     try:
@@ -103,3 +105,34 @@ def test_bad_requests_get_ocsp_error_statuses(responder: Server) -> None:
     bad_base64 = httpx.get(f"{_url(ca)}/not%20base64!", timeout=10)
     assert ocsp.load_der_ocsp_response(bad_base64.content).response_status == \
         ocsp.OCSPResponseStatus.MALFORMED_REQUEST
+
+
+def test_the_urls_in_the_certificate_work(responder: Server, work: Path, openssl: Callable[..., Any]) -> None:
+    """openssl follows the leaf's CDP (-crl_download) and AIA: the CRL, the OCSP
+    responder and the CA issuers certificate are where the leaf says."""
+    ca = responder.ca
+    certificate, leaf = _issue(ca, "urls.example", work)
+    aia = certificate.extensions.get_extension_for_class(x509.AuthorityInformationAccess).value
+    (ocsp_url,) = [d.access_location.value for d in aia if d.access_method == x509.oid.AuthorityInformationAccessOID.OCSP]
+    (issuer_url,) = [d.access_location.value for d in aia
+                     if d.access_method == x509.oid.AuthorityInformationAccessOID.CA_ISSUERS]
+    verify = ("verify", "-crl_check", "-crl_download", "-CAfile", ca.root, "-untrusted", ca.intermediate, leaf)
+    openssl(*verify)
+    issuer = httpx.get(issuer_url, timeout=10)
+    assert issuer.headers["content-type"] == "application/pkix-cert"
+    assert x509.load_der_x509_certificate(issuer.content) == x509.load_pem_x509_certificate(ca.intermediate.read_bytes())
+
+    with ca.client() as client:
+        revoked = client.post("/1.0/revoke", json={
+            "serial": str(certificate.serial_number), "reasonCode": 4, "passive": True,
+            "ott": token(ca, str(certificate.serial_number), endpoint="revoke")})
+    assert revoked.status_code == 200, revoked.text
+    result = subprocess.run(["openssl", *map(str, verify)], capture_output=True, text=True)
+    assert result.returncode != 0 and "certificate revoked" in result.stdout + result.stderr
+    assert f"{leaf}: revoked" in _ask_at(ca, openssl, ocsp_url, "-cert", leaf)
+
+
+def _ask_at(ca: CA, openssl: Callable[..., Any], url: str, *target: str | Path) -> str:
+    result = openssl("ocsp", "-issuer", ca.intermediate, *target, "-url", url, "-CAfile", ca.root)
+    assert "Response verify OK" in result.stderr, result.stderr
+    return str(result.stdout)

@@ -157,3 +157,17 @@ def test_lint_before_sign_in_the_authority(make_authority, mode: str) -> None:  
     else:
         certificate = authority.sign(request).certificate
         assert authority.database.get_certificate(str(certificate.serial_number)) is not None
+
+
+def test_urls_on_single_label_hosts_pass_pkix() -> None:
+    key = ec.generate_private_key(ec.SECP256R1())
+
+    def with_cdp(url: str) -> bytes:
+        cdp = x509.CRLDistributionPoints([x509.DistributionPoint(
+            full_name=[x509.UniformResourceIdentifier(url)], relative_name=None, reasons=None, crl_issuer=None)])
+        return _der(_leaf(key, subject=x509.Name([]), san_critical=True).add_extension(cdp, critical=False)
+                    .sign(key, hashes.SHA256()))
+
+    assert _errors(lint_certificate(with_cdp("http://localhost:8080/1.0/crl"))) == []
+    assert "pkix.invalid_uri_syntax" in _errors(lint_certificate(with_cdp("http://a..b/crl")))
+    assert "pkix.invalid_uri_syntax" in _errors(lint_certificate(with_cdp("not a url")))
