@@ -20,7 +20,7 @@ from appliance.pki.keys import spki_sha256
 from appliance.pki.pem import fingerprint, load_certificates, to_pem
 from appliance.authority.renew_token import verify_renew_token
 from appliance.authority.request import authorised_names, csr_common_name, csr_names, csr_public_key, validity
-from appliance.authority.templating import CertificateProfile, render_profile, template_data
+from appliance.authority.templating import CertificateProfile, render_profile, template_data, with_must_staple
 from appliance.authority.webhooks import authorize, enrich
 from appliance.config import CaConfig
 from appliance.db.interfaces import CertificateRecord, Database, RevocationRecord
@@ -93,6 +93,9 @@ class Authority:
         lint_mode, profile = LintMode(config.lint.mode), Profile(config.lint.profile)
         self.leaf_signer = LeafSigner(self._intermediates[0], signer, Linter(
             lint_mode, functools.partial(lint_certificate, profile=profile), "certificate"))
+        #: The linters of provisioners whose ``lint.mode`` overrides the authority's.
+        self._provisioner_linters = {mode.value: Linter(mode, functools.partial(lint_certificate, profile=profile),
+                                                        "certificate") for mode in LintMode}
         self.signs_in_process = type(signer).__module__.startswith("cryptography.hazmat.bindings.")
         self.root_fingerprint = fingerprint(self._roots[0])
         self.started_at = started_at or now()
@@ -233,6 +236,8 @@ class Authority:
                              claims=claims, user=user)
         enrich(self.webhook_client, provisioner, csr, data)
         profile = render_profile(provisioner.x509_options, data, public_key)
+        if provisioner.allow_must_staple:
+            profile = with_must_staple(profile, csr)
         self._check_policy(provisioner, profile.common_name, profile.names)
         authorize(self.webhook_client, provisioner, profile.description, public_key, *validity, data)
         return profile
@@ -245,10 +250,11 @@ class Authority:
             raise BadRequest("certificate template: the provisioner extension is the CA's to set")
         extensions = [*profile.extensions, x509.Extension(extension.oid, False, extension)]
         extensions += url_extensions(self.revocation_urls, profile.extensions)
+        linter = self._provisioner_linters.get(provisioner.lint_mode or "")
         return self._issue(
             lambda: self.leaf_signer.new_from_profile(subject=profile.subject, extensions=extensions,
                                                       public_key=public_key, not_before=not_before,
-                                                      not_after=not_after),
+                                                      not_after=not_after, linter=linter),
             profile.names.as_strings(), provisioner.name, token,
         )
 

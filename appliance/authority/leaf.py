@@ -67,7 +67,7 @@ class LeafSigner:
 
     def new_from_profile(self, *, subject: x509.Name, extensions: list[x509.Extension[x509.ExtensionType]],
                          public_key: CertificatePublicKeyTypes, not_before: datetime.datetime,
-                         not_after: datetime.datetime) -> x509.Certificate:
+                         not_after: datetime.datetime, linter: Linter | None = None) -> x509.Certificate:
         """A leaf with a template's subject and extensions (in order), after SKI/AKI and, unless
         the template sets basicConstraints, the critical ``CA:FALSE`` every leaf here carries."""
         builder = self._builder(subject, public_key, not_before, not_after)
@@ -75,7 +75,7 @@ class LeafSigner:
             builder = builder.add_extension(x509.BasicConstraints(ca=False, path_length=None), critical=True)
         for extension in extensions:
             builder = builder.add_extension(extension.value, critical=extension.critical)
-        return self._sign(builder)
+        return self._sign(builder, linter)
 
     def ocsp_responder(self, public_key: CertificatePublicKeyTypes, not_before: datetime.datetime,
                        not_after: datetime.datetime) -> x509.Certificate:
@@ -120,10 +120,11 @@ class LeafSigner:
             .add_extension(self._aki, critical=False)
         )
 
-    def _sign(self, builder: x509.CertificateBuilder) -> x509.Certificate:
-        """Lint (signed with the throw-away key), then sign through the KMS and verify."""
-        self.linter.check(lambda: builder.sign(self._throwaway, self._hash)  # type: ignore[arg-type]
-                          .public_bytes(serialization.Encoding.DER))
+    def _sign(self, builder: x509.CertificateBuilder, linter: Linter | None = None) -> x509.Certificate:
+        """Lint (signed with the throw-away key; ``linter`` instead of the CA's), then sign
+        through the KMS and verify."""
+        (linter or self.linter).check(lambda: builder.sign(self._throwaway, self._hash)  # type: ignore[arg-type]
+                                      .public_bytes(serialization.Encoding.DER))
         certificate = builder.sign(self.signer, self._hash)  # type: ignore[arg-type]
         self.verify(certificate)
         return certificate

@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import base64
 import binascii
+import dataclasses
 import ipaddress
 import json
 from dataclasses import dataclass
@@ -365,3 +366,15 @@ def profile(description: dict[str, Any], public_key: CertificatePublicKeyTypes) 
         raise BadRequest("certificate template: an extension appears twice")
     names = Names.from_san(x509.SubjectAlternativeName(san)) if san else Names()
     return CertificateProfile(subject=subject, names=names, san=san, extensions=extensions, description=description)
+
+
+def with_must_staple(profile: CertificateProfile, csr: x509.CertificateSigningRequest) -> CertificateProfile:
+    """``profile`` with the CSR's TLS Feature extension (must-staple, RFC 7633) when the
+    CSR asks for it and the template did not set one."""
+    try:
+        feature = csr.extensions.get_extension_for_class(x509.TLSFeature)
+    except (x509.ExtensionNotFound, ValueError):
+        return profile
+    if any(extension.oid == feature.oid for extension in profile.extensions):
+        return profile
+    return dataclasses.replace(profile, extensions=[*profile.extensions, feature])

@@ -19,6 +19,7 @@ SUPPORTED = {
     "authority.provisioners[]": frozenset({
         "type", "name", "claims", "options", "policy", "webhooks", "key", "encryptedKey", "forceCN", "challenges",
         "termsOfService", "website", "caaIdentities", "requireEAB", "challengePorts", "challengeResolver",
+        "lint", "allowMustStaple",
     }),
     "crl": frozenset({"enabled", "generateOnRevoke", "cacheDuration", "renewPeriod", "idpURL"}),
     "ocsp": frozenset({"enabled", "validity", "cacheSize", "url", "responderKey", "responderValidity"}),

@@ -10,7 +10,7 @@ from typing import Any, Callable, ClassVar
 
 from cryptography import x509
 
-from appliance.errors import Unauthorized
+from appliance.errors import BadRequest, Unauthorized
 from appliance.jose import UnverifiedToken
 from appliance.policy import NamePolicy
 from appliance.provisioner.audience import Audiences
@@ -82,6 +82,10 @@ class Provisioner(abc.ABC):
         self.policy = NamePolicy.from_config(config.get("policy"), f"policy of provisioner '{self.name}'")
         self.x509_options = X509Options.from_config(config.get("options"), f"provisioner '{self.name}'")
         self.webhooks = webhooks_from_config(config.get("webhooks"), f"provisioner '{self.name}'")
+        self.lint_mode = _lint_mode(config.get("lint"), f"provisioner '{self.name}'")
+        self.allow_must_staple = config.get("allowMustStaple", False)
+        if not isinstance(self.allow_must_staple, bool):
+            raise BadRequest(f"provisioner '{self.name}': allowMustStaple must be true or false")
 
     @property
     @abc.abstractmethod
@@ -127,3 +131,16 @@ class Provisioner(abc.ABC):
         if self.webhooks:
             listed["webhooks"] = [hook.to_json() for hook in self.webhooks]
         return listed
+
+
+LINT_MODES = ("enforce", "warn", "off")
+
+
+def _lint_mode(value: Any, where: str) -> str | None:
+    """A provisioner's ``lint`` (``{"mode": ...}``): its mode overrides the authority's."""
+    if value is None:
+        return None
+    mode = value.get("mode") if isinstance(value, dict) and set(value) <= {"mode"} else None
+    if mode not in LINT_MODES:
+        raise BadRequest(f"{where}: lint must be {{\"mode\": one of {', '.join(LINT_MODES)}}}")
+    return str(mode)
