@@ -121,8 +121,8 @@ def _crl(data: dict[str, Any]) -> CrlConfig:
     crl = _object(data, "crl")
     cache_duration = _duration(crl, "cacheDuration", "crl", CrlConfig().cache_duration)
     renew_period = _duration(crl, "renewPeriod", "crl", cache_duration * 2 / 3)
-    if cache_duration < datetime.timedelta(minutes=1):
-        raise ConfigError("ca.json: 'crl.cacheDuration' must be at least 1m")
+    if cache_duration <= datetime.timedelta(0):
+        raise ConfigError("ca.json: 'crl.cacheDuration' must be positive")
     if not datetime.timedelta(0) < renew_period < cache_duration:
         raise ConfigError("ca.json: 'crl.renewPeriod' must be positive and shorter than 'crl.cacheDuration'")
     idp_url = _string(crl, "idpURL")
