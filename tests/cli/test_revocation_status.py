@@ -77,7 +77,10 @@ def test_unknown_serial_and_bad_input(client_of: Client) -> None:
     assert "not a serial number" in client_of.fails("ca", "ocsp", "zz")
 
 
-def test_verify_needs_a_url_when_the_certificate_names_none(client_of: Client, revoking_server: Server) -> None:
-    crt, _ = _issue(client_of, revoking_server, "no-url.example")
-    assert "names no OCSP responder" in client_of.fails("certificate", "verify", crt,
-                                                        "--roots", revoking_server.ca.root, "--verify-ocsp")
+def test_verify_follows_the_urls_in_the_certificate(client_of: Client, revoking_server: Server) -> None:
+    server = revoking_server
+    crt, serial = _issue(client_of, server, "urls.example")
+    client_of.ok("certificate", "verify", crt, "--roots", server.ca.root, "--verify-crl", "--verify-ocsp")
+    client_of.ok("ca", "revoke", serial, "--reasonCode", "4", "--provisioner", "admin",
+                 "--password-file", server.ca.password_file)
+    assert "revoked" in client_of.fails("certificate", "verify", crt, "--roots", server.ca.root, "--verify-ocsp")

@@ -12,8 +12,8 @@ from cryptography.hazmat.primitives.asymmetric import ec
 from cryptography.x509 import ocsp
 from cryptography.x509.oid import ExtendedKeyUsageOID, NameOID
 
-from appliance.client.revocation import (RevocationCheckFailed, crl_status, ocsp_request, ocsp_status,
-                                         parse_serial_number, verified_crl)
+from appliance.client.revocation import (RevocationCheckFailed, crl_status, distribution_points, ocsp_request,
+                                         ocsp_responders, ocsp_status, parse_serial_number, verified_crl)
 
 NOW = datetime.datetime(2026, 12, 1, 12, tzinfo=datetime.timezone.utc)
 HOUR = datetime.timedelta(hours=1)
@@ -114,3 +114,13 @@ def test_serial_numbers(text: str, number: int) -> None:
 def test_bad_serial_numbers(text: str) -> None:
     with pytest.raises(Exception, match="not a serial number"):
         parse_serial_number(text)
+
+
+def test_urls_named_in_a_certificate() -> None:
+    assert distribution_points(ISSUER) == [] and ocsp_responders(ISSUER) == []
+    cdp = x509.CRLDistributionPoints([x509.DistributionPoint(
+        full_name=[x509.UniformResourceIdentifier("http://ca/crl")], relative_name=None, reasons=None, crl_issuer=None)])
+    aia = x509.AuthorityInformationAccess([x509.AccessDescription(
+        x509.oid.AuthorityInformationAccessOID.OCSP, x509.UniformResourceIdentifier("http://ca/ocsp"))])
+    leaf = _certificate("Leaf", OTHER_KEY, ISSUER_KEY, "Issuer", cdp, aia)
+    assert distribution_points(leaf) == ["http://ca/crl"] and ocsp_responders(leaf) == ["http://ca/ocsp"]
