@@ -228,12 +228,13 @@ class Authority:
     def _profile(self, provisioner: Provisioner, csr: x509.CertificateSigningRequest,
                  public_key: CertificatePublicKeyTypes, common_name: str, names: Names,
                  validity: tuple[datetime.datetime, datetime.datetime],
-                 claims: dict[str, Any] | None = None, user: dict[str, Any] | None = None) -> CertificateProfile:
+                 claims: dict[str, Any] | None = None, user: dict[str, Any] | None = None,
+                 authorization: x509.Certificate | None = None) -> CertificateProfile:
         """The provisioner's template (step-ca's default leaf template unless configured)
         rendered for this request, between its ENRICHING and AUTHORIZING webhooks; the
         policies apply to the names it certifies."""
         data = template_data(provisioner.x509_options, common_name=common_name, names=names, csr=csr,
-                             claims=claims, user=user)
+                             claims=claims, user=user, authorization=authorization)
         enrich(self.webhook_client, provisioner, csr, data)
         profile = render_profile(provisioner.x509_options, data, public_key)
         if provisioner.allow_must_staple:
@@ -271,7 +272,8 @@ class Authority:
         not_before, not_after = validity(self._now(), self.config.authority.backdate, provisioner.claimer,
                                          request.not_before, request.not_after, options.not_after_limit)
         profile = self._profile(provisioner, request.csr, public_key, common_name, names, (not_before, not_after),
-                                claims=options.claims, user=request.template_data)
+                                claims=options.claims, user=request.template_data,
+                                authorization=options.authorization_certificate)
         return self._issue_profile(profile, provisioner, public_key, not_before, not_after, options.token)
 
     def sign_for_order(self, csr: x509.CertificateSigningRequest, provisioner: ACMEProvisioner, names: Names,

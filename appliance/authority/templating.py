@@ -14,6 +14,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from cryptography import x509
+from cryptography.hazmat.primitives.serialization import Encoding
 from cryptography.hazmat.primitives.asymmetric import dsa, ec, ed448, ed25519, rsa
 from cryptography.hazmat.primitives.asymmetric.types import CertificatePublicKeyTypes
 from cryptography.x509.oid import ExtendedKeyUsageOID, NameOID, ObjectIdentifier
@@ -22,7 +23,7 @@ from appliance.errors import BadRequest
 from appliance.provisioner import Names
 from appliance.provisioner.options import X509Options, go_json
 from appliance.templates import TemplateError
-from appliance.templates.values import GoObject
+from appliance.templates.values import GoObject, GoTime
 
 _SUBJECT_FIELDS = (  # x509util.Subject: Go field, JSON name, OID
     ("Country", "country", NameOID.COUNTRY_NAME),
@@ -141,9 +142,44 @@ def _csr_object(csr: x509.CertificateSigningRequest) -> GoObject:
                     {k: v for k, v in json_value.items() if v is not None})
 
 
+def _pkix_name(name: x509.Name) -> GoObject:
+    """Go's ``pkix.Name`` (the fields a template reads; the JSON of Go's untagged struct)."""
+    values = _name_values(name)
+    fields: dict[str, Any] = {go: list(values.get(go, [])) or None for go, _, _ in _SUBJECT_FIELDS
+                              if go not in ("CommonName", "SerialNumber")}
+    fields["SerialNumber"] = values.get("SerialNumber", [""])[0]
+    fields["CommonName"] = values.get("CommonName", [""])[0]
+    return GoObject("pkix.Name", fields, dict(fields))
+
+
+def _certificate_object(certificate: x509.Certificate) -> GoObject:
+    """Go's ``*x509.Certificate`` as a template reads it: ``.AuthorizationCrt.Subject.CommonName``,
+    ``.DNSNames``, ``.SerialNumber``, ``.NotAfter`` and the other names."""
+    try:
+        san = certificate.extensions.get_extension_for_class(x509.SubjectAlternativeName).value
+    except (x509.ExtensionNotFound, ValueError):
+        san = None
+    fields: dict[str, Any] = {
+        "Subject": _pkix_name(certificate.subject), "Issuer": _pkix_name(certificate.issuer),
+        "SerialNumber": certificate.serial_number,
+        "NotBefore": GoTime(certificate.not_valid_before_utc), "NotAfter": GoTime(certificate.not_valid_after_utc),
+        "DNSNames": [str(n) for n in san.get_values_for_type(x509.DNSName)] if san else None,
+        "EmailAddresses": [str(n) for n in san.get_values_for_type(x509.RFC822Name)] if san else None,
+        "IPAddresses": [str(n) for n in san.get_values_for_type(x509.IPAddress)] if san else None,
+        "URIs": [str(n) for n in san.get_values_for_type(x509.UniformResourceIdentifier)] if san else None,
+        "Raw": certificate.public_bytes(Encoding.DER),
+    }
+    json_value = {key: (value.json_value if isinstance(value, GoObject) else
+                        value.moment.isoformat().replace("+00:00", "Z") if isinstance(value, GoTime) else
+                        base64.b64encode(value).decode() if isinstance(value, bytes) else value)
+                  for key, value in fields.items()}
+    return GoObject("*x509.Certificate", fields, json_value, text="&{...}")
+
+
 def template_data(options: X509Options, *, common_name: str, names: Names, csr: x509.CertificateSigningRequest,
                   claims: dict[str, Any] | None = None, user: dict[str, Any] | None = None,
-                  webhooks: dict[str, Any] | None = None) -> dict[str, Any]:
+                  webhooks: dict[str, Any] | None = None,
+                  authorization: x509.Certificate | None = None) -> dict[str, Any]:
     """step-ca's ``x509util.TemplateData`` for one request."""
     data: dict[str, Any] = dict(options.data)
     data["Subject"] = _subject_object({"CommonName": [common_name]} if common_name else {})
@@ -154,6 +190,8 @@ def template_data(options: X509Options, *, common_name: str, names: Names, csr: 
     data["Insecure"] = insecure
     if claims is not None:
         data["Token"] = go_json(claims)
+    if authorization is not None:
+        data["AuthorizationCrt"] = _certificate_object(authorization)
     if webhooks:
         data["Webhooks"] = go_json(webhooks)
     return data

@@ -55,7 +55,10 @@ class SignOptions:
     #: Any name the request asks for (an OIDC admin, K8sSA): the policies still apply;
     #: an empty ``subject`` then means the request's common name.
     any_name: bool = False
+    #: The verified token's claims: the template's ``.Token``.
     claims: dict[str, Any] = field(default_factory=dict)
+    #: The X.509 certificate that signed the token (X5C): the template's ``.AuthorizationCrt``.
+    authorization_certificate: x509.Certificate | None = None
 
 
 @dataclass(frozen=True)
