@@ -52,6 +52,13 @@ _EXT_KEY_USAGES = {
     "microsoftcommercialcodesigning": ObjectIdentifier("1.3.6.1.4.1.311.2.1.22"),
     "microsoftkernelcodesigning": ObjectIdentifier("1.3.6.1.4.1.311.61.1.1"),
 }
+#: cryptography's ``KeyUsage`` attribute for each of ``_KEY_USAGES`` (Go's bit order).
+_KEY_USAGE_ATTRIBUTES = ("digital_signature", "content_commitment", "key_encipherment", "data_encipherment",
+                         "key_agreement", "key_cert_sign", "crl_sign", "encipher_only", "decipher_only")
+#: Go's ``x509.ExtKeyUsage`` numbers, in the order of its constants.
+_EXT_KEY_USAGE_NAMES = ("any", "serverAuth", "clientAuth", "codeSigning", "emailProtection", "ipsecEndSystem",
+                        "ipsecTunnel", "ipsecUser", "timeStamping", "ocspSigning", "microsoftServerGatedCrypto",
+                        "netscapeServerGatedCrypto", "microsoftCommercialCodeSigning", "microsoftKernelCodeSigning")
 #: Fields step-ca's authority sets itself whatever the template says.
 _OVERRIDDEN = frozenset({"version", "issuer", "notBefore", "notAfter", "authorityKeyId"})
 _SUPPORTED = frozenset({
@@ -121,6 +128,53 @@ def _san_objects(general_names: list[x509.GeneralName]) -> list[GoObject]:
     return objects
 
 
+def _extension(csr: x509.CertificateSigningRequest, kind: type[Any]) -> Any:
+    """The CSR's extension of ``kind``, None if absent or malformed (smallstep/crypto ignores those)."""
+    try:
+        return csr.extensions.get_extension_for_class(kind).value
+    except (x509.ExtensionNotFound, ValueError):
+        return None
+
+
+def _csr_usages(csr: x509.CertificateSigningRequest) -> tuple[dict[str, Any], dict[str, Any]]:
+    """smallstep/crypto's ``CertificateRequest`` KeyUsage, ExtKeyUsage, UnknownExtKeyUsage and
+    BasicConstraints (step-ca 0.28.4), template fields and JSON: ``{{ toJson .Insecure.CR.KeyUsage }}``
+    in a template copies the CSR's key usages into the certificate."""
+    usage = _extension(csr, x509.KeyUsage)
+    bits, names = 0, []
+    for bit, (name, attribute) in enumerate(zip(_KEY_USAGES, _KEY_USAGE_ATTRIBUTES)):
+        try:
+            present = usage is not None and bool(getattr(usage, attribute))
+        except ValueError:  # encipherOnly/decipherOnly without keyAgreement
+            present = False
+        if present:
+            bits |= 1 << bit
+            names.append(name)
+    known_oids = {_EXT_KEY_USAGES[n.lower()].dotted_string: i for i, n in enumerate(_EXT_KEY_USAGE_NAMES)}
+    oids = [o.dotted_string for o in _extension(csr, x509.ExtendedKeyUsage) or []]
+    known = [known_oids[o] for o in oids if o in known_oids]
+    unknown = [o for o in oids if o not in known_oids]
+    constraints = _extension(csr, x509.BasicConstraints)
+    basic = None
+    if constraints is not None:
+        path = -1 if constraints.path_length is None else constraints.path_length
+        basic = GoObject("*x509util.BasicConstraints", {"IsCA": constraints.ca, "MaxPathLen": path},
+                         {"isCA": constraints.ca, "maxPathLen": path}, text=f"&{{{str(constraints.ca).lower()} {path}}}")
+    known_names = [_EXT_KEY_USAGE_NAMES[i] for i in known]
+    fields = {
+        "KeyUsage": GoObject("x509util.KeyUsage", {}, names or None, text=str(bits), zero=not bits),
+        "ExtKeyUsage": GoObject("x509util.ExtKeyUsage", {}, known_names,
+                                text="[" + " ".join(str(i) for i in known) + "]", zero=not known),
+        "UnknownExtKeyUsage": GoObject("x509util.UnknownExtKeyUsage", {}, unknown or None,
+                                       text="[" + " ".join("[" + o.replace(".", " ") + "]" for o in unknown) + "]",
+                                       zero=not unknown),
+        "BasicConstraints": basic,
+    }
+    json_value = {"keyUsage": names or None, "extKeyUsage": known_names,
+                  "unknownExtKeyUsage": unknown or None, "basicConstraints": basic.json_value if basic else None}
+    return fields, json_value
+
+
 def _csr_object(csr: x509.CertificateSigningRequest) -> GoObject:
     key = csr.public_key()
     try:
@@ -134,12 +188,14 @@ def _csr_object(csr: x509.CertificateSigningRequest) -> GoObject:
     uris = [str(n) for n in san.get_values_for_type(x509.UniformResourceIdentifier)] if san else []
     subject = _subject_object(_name_values(csr.subject))
     public_key = GoObject(_key_type(key), {}, None, text="&{...}")
+    usages, usages_json = _csr_usages(csr)
     fields = {"Subject": subject, "DNSNames": dns, "EmailAddresses": emails, "IPAddresses": ips, "URIs": uris,
-              "PublicKey": public_key, "SANs": _san_objects(names.general_names())}
+              "PublicKey": public_key, "SANs": _san_objects(names.general_names()), **usages}
     json_value = {"subject": subject.json_value, "dnsNames": dns or None, "emailAddresses": emails or None,
                   "ipAddresses": ips or None, "uris": uris or None}
-    return GoObject("*x509util.CertificateRequest", fields,
-                    {k: v for k, v in json_value.items() if v is not None})
+    json_value = {k: v for k, v in json_value.items() if v is not None}
+    json_value.update(usages_json)
+    return GoObject("*x509util.CertificateRequest", fields, json_value)
 
 
 def _pkix_name(name: x509.Name) -> GoObject:
@@ -362,7 +418,7 @@ def profile(description: dict[str, Any], public_key: CertificatePublicKeyTypes) 
     def add(value: x509.ExtensionType, critical: bool) -> None:
         extensions.append(x509.Extension(value.oid, critical, value))
 
-    if "basicConstraints" in description:
+    if description.get("basicConstraints") is not None:  # null: a CSR without them
         add(_basic_constraints(description["basicConstraints"]), True)
     usages = _strings(description.get("keyUsage"), "keyUsage")
     if usages:
