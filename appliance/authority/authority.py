@@ -24,7 +24,7 @@ from appliance.authority.templating import CertificateProfile, render_profile, t
 from appliance.authority.webhooks import authorize, enrich
 from appliance.config import CaConfig
 from appliance.db.interfaces import CertificateRecord, Database, RevocationRecord
-from appliance.errors import BadRequest, Conflict, Unauthorized
+from appliance.errors import BadRequest, Conflict, NotFound, Unauthorized
 from appliance.pki.serial import parse_serial
 from appliance.jose import UnverifiedToken
 from appliance.kms import KeyManager, open_key_manager
@@ -249,7 +249,9 @@ class Authority:
         extension = provisioner.extension.to_extension()
         if any(item.oid == extension.oid for item in profile.extensions):
             raise BadRequest("certificate template: the provisioner extension is the CA's to set")
-        extensions = [*profile.extensions, x509.Extension(extension.oid, False, extension)]
+        extensions = list(profile.extensions)
+        if not provisioner.claimer.disable_smallstep_extensions:
+            extensions.append(x509.Extension(extension.oid, False, extension))
         extensions += url_extensions(self.revocation_urls, profile.extensions)
         linter = self._provisioner_linters.get(provisioner.lint_mode or "")
         return self._issue(
@@ -314,9 +316,21 @@ class Authority:
             raise Unauthorized("the certificate was not issued by this CA") from None
         if self.database.get_revocation(str(certificate.serial_number)) is not None:
             raise Unauthorized("the certificate has been revoked")
-        provisioner = self.provisioner_collection.for_certificate(certificate)
+        provisioner = self._provisioner_of(certificate)
         provisioner.authorize_renew(certificate, self._now())
         return provisioner
+
+    def _provisioner_of(self, certificate: x509.Certificate) -> Provisioner:
+        """The provisioner that authorised ``certificate``: the one its database record names,
+        else its provisioner extension (step-ca's ``LoadProvisionerByCertificate``), so that
+        certificates issued with ``disableSmallstepExtensions`` renew too."""
+        record = self.database.get_certificate(str(certificate.serial_number))
+        if record is not None:
+            try:
+                return self.provisioner_collection.by_name(record.provisioner)
+            except NotFound:
+                pass
+        return self.provisioner_collection.for_certificate(certificate)
 
     def _reissue(self, old: x509.Certificate, public_key: CertificatePublicKeyTypes,
                  provisioner: Provisioner) -> IssuedCertificate:
@@ -344,7 +358,7 @@ class Authority:
         certificate, use = verify_renew_token(parsed, self.leaf_signer, self.audiences, self._now())
         if self.database.get_certificate(str(certificate.serial_number)) is None:
             raise Unauthorized("renew token certificate is not one this CA issued")
-        provisioner = self.provisioner_collection.for_certificate(certificate)
+        provisioner = self._provisioner_of(certificate)
         self._use_token(use, provisioner.name)
         return certificate
 
@@ -373,8 +387,10 @@ class Authority:
                 self.leaf_signer.verify(certificate)
             except IssuanceFailed:
                 raise Unauthorized("the client certificate was not issued by this CA") from None
+            record = self.database.get_certificate(serial)
             extension = ProvisionerExtension.from_certificate(certificate)
-            name, mtls = (extension.name if extension else AUTHORITY_PROVISIONER), True
+            name = record.provisioner if record else extension.name if extension else AUTHORITY_PROVISIONER
+            mtls = True
         else:
             raise Unauthorized("revocation needs a token or a client certificate")
         self._record_revocation(serial, request.reason_code, request.reason, name, mtls=mtls, passive=request.passive)

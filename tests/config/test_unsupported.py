@@ -37,12 +37,6 @@ EXAMPLES: dict[str, tuple[dict[str, Any], str]] = {
     "authority.provisioners[].type": (
         {"extra_provisioner": {"type": "SCEP", "name": "routers"}},
         "'authority.provisioners[1] (provisioner 'routers').type' = \"SCEP\""),
-    "authority.claims.disableSmallstepExtensions": (
-        {"authority": {"claims": {"disableSmallstepExtensions": True}}},
-        "'authority.claims.disableSmallstepExtensions' = true"),
-    "authority.provisioners[].claims.disableSmallstepExtensions": (
-        {"provisioner": {"claims": {"disableSmallstepExtensions": True}}},
-        "'authority.provisioners[0] (provisioner 'admin@ca.test').claims.disableSmallstepExtensions' = true"),
     "authority.enableAdmin": ({"authority": {"enableAdmin": True}}, "'authority.enableAdmin' = true"),
     "authority.type": ({"authority": {"type": "stepcas", "certificateAuthority": "https://up"}},
                        "'authority.type' = \"stepcas\""),
