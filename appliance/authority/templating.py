@@ -175,6 +175,11 @@ def _csr_usages(csr: x509.CertificateSigningRequest) -> tuple[dict[str, Any], di
     return fields, json_value
 
 
+def csr_description(csr: x509.CertificateSigningRequest) -> dict[str, Any]:
+    """smallstep/crypto's ``CertificateRequest`` JSON for ``csr``, as webhook requests carry it."""
+    return dict(_csr_object(csr).json_value)
+
+
 def _csr_object(csr: x509.CertificateSigningRequest) -> GoObject:
     key = csr.public_key()
     try:
