@@ -20,7 +20,13 @@ from appliance.pki.keys import spki_sha256
 from appliance.pki.pem import fingerprint, load_certificates, to_pem
 from appliance.authority.renew_token import verify_renew_token
 from appliance.authority.request import authorised_names, csr_common_name, csr_names, csr_public_key, validity
-from appliance.authority.templating import CertificateProfile, render_profile, template_data, with_must_staple
+from appliance.authority.templating import (
+    CertificateProfile,
+    render_profile,
+    template_data,
+    with_default_subject,
+    with_must_staple,
+)
 from appliance.authority.webhooks import authorize, enrich
 from appliance.config import CaConfig
 from appliance.db.interfaces import CertificateRecord, Database, RevocationRecord
@@ -236,7 +242,8 @@ class Authority:
         data = template_data(provisioner.x509_options, common_name=common_name, names=names, csr=csr,
                              claims=claims, user=user, authorization=authorization)
         enrich(self.webhook_client, provisioner, csr, data)
-        profile = render_profile(provisioner.x509_options, data, public_key)
+        profile = with_default_subject(render_profile(provisioner.x509_options, data, public_key),
+                                       self.config.authority.default_subject)
         if provisioner.allow_must_staple:
             profile = with_must_staple(profile, csr)
         self._check_policy(provisioner, profile.common_name, profile.names)

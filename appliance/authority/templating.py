@@ -467,6 +467,24 @@ def profile(description: dict[str, Any], public_key: CertificatePublicKeyTypes) 
     return CertificateProfile(subject=subject, names=names, san=san, extensions=extensions, description=description)
 
 
+def with_default_subject(profile: CertificateProfile, defaults: dict[str, str]) -> CertificateProfile:
+    """``profile`` with each subject field it leaves empty taken from ``authority.template``
+    (step-ca's ``withDefaultASN1DN``, applied after the template, before the policies)."""
+    if not defaults:
+        return profile
+    fields = {name: oid for _, name, oid in _SUBJECT_FIELDS}
+    values: dict[str, Any] = {name: [str(a.value) for a in profile.subject.get_attributes_for_oid(oid)]
+                              for name, oid in fields.items()}
+    for name, value in defaults.items():
+        if not values[name]:
+            values[name] = [value]
+    subject = _subject(values)
+    # Go marks the SAN extension critical only when the final subject is empty (RFC 5280).
+    extensions = [x509.Extension(e.oid, len(subject) == 0, e.value) if isinstance(e.value, x509.SubjectAlternativeName)
+                  else e for e in profile.extensions]
+    return dataclasses.replace(profile, subject=subject, extensions=extensions)
+
+
 def with_must_staple(profile: CertificateProfile, csr: x509.CertificateSigningRequest) -> CertificateProfile:
     """``profile`` with the CSR's TLS Feature extension (must-staple, RFC 7633) when the
     CSR asks for it and the template did not set one."""

@@ -50,8 +50,7 @@ class Unsupported:
 
 
 UNSUPPORTED: tuple[Unsupported, ...] = (
-    Unsupported("templates", "set", _set, "certificate templates"),
-    Unsupported("authority.template", "set", _set, "the authority's certificate template"),
+    Unsupported("templates", "set", _set, "the SSH configuration templates of the SSH CA"),
     Unsupported("authority.provisioners[].options.ssh", "set", _set, "SSH templates and options"),
     Unsupported("ssh", "set", _set, "the SSH CA"),
     Unsupported("authority.policy.ssh", "set", _set, "the SSH name policy"),

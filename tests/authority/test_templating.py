@@ -15,6 +15,7 @@ from cryptography.x509.oid import ExtendedKeyUsageOID, NameOID
 
 from appliance.authority.authority import Authority
 from appliance.authority.interfaces import SignRequest
+from appliance.config.errors import ConfigError
 from appliance.errors import BadRequest
 from appliance.jose import sign
 from appliance.policy import NamesRefused
@@ -239,3 +240,25 @@ def test_key_usage_eku_and_basic_constraints_taken_from_the_csr(make_authority: 
     assert (usage.digital_signature, usage.key_agreement) == (True, False)
     with pytest.raises(x509.ExtensionNotFound):
         cert.extensions.get_extension_for_class(x509.ExtendedKeyUsage)
+
+
+def test_authority_template_fills_the_subject_fields_a_certificate_leaves_empty(make_authority: MakeAuthority) -> None:
+    """step-ca's ``authority.template`` (an ASN1DN): after the template, before the policies."""
+    defaults = {"country": "DE", "organization": "Default Org", "commonName": "fallback"}
+    authority, ca = make_authority(authority={"template": defaults}, provisioner=_x509(
+        '{"subject": {"commonName": {{ toJson .Subject.CommonName }}, "organization": "Own Org"}, '
+        '"sans": {{ toJson .SANs }}}'))
+    csr, _ = make_csr("host.test", None, new_key("EC"))
+    cert = authority.sign(SignRequest(csr=csr, token=ca.token("host.test"))).certificate
+    assert cert.subject.rfc4514_string() == "CN=host.test,O=Own Org,C=DE"
+
+    authority, ca = make_authority(authority={"template": defaults}, provisioner=_x509(
+        '{"sans": {{ toJson .SANs }}}'))
+    cert = authority.sign(SignRequest(csr=csr, token=ca.token("host.test"))).certificate
+    assert cert.subject.rfc4514_string() == "CN=fallback,O=Default Org,C=DE"
+    assert cert.extensions.get_extension_for_class(x509.SubjectAlternativeName).critical is False  # subject not empty
+
+
+def test_a_bad_authority_template_stops_the_ca(make_authority: MakeAuthority) -> None:
+    with pytest.raises(ConfigError, match="authority.template.organization"):
+        make_authority(authority={"template": {"organization": ["a"]}})

@@ -19,7 +19,6 @@ from tests.ca_fixtures import PASSWORD, build_ca
 #: One ca.json fragment per row of the table: (row path, what to merge, the field named in the error).
 EXAMPLES: dict[str, tuple[dict[str, Any], str]] = {
     "templates": ({"templates": {"x509": "x.tpl"}}, "'templates'"),
-    "authority.template": ({"authority": {"template": {"subject": "x"}}}, "'authority.template'"),
     "authority.provisioners[].options.ssh": (
         {"provisioner": {"options": {"ssh": {"template": "{}"}}}},
         "'authority.provisioners[0] (provisioner 'admin@ca.test').options.ssh'"),
