@@ -47,6 +47,7 @@ from appliance.provisioner import (
     TokenUse,
 )
 from appliance.provisioner.acme import ACMEProvisioner
+from appliance.provisioner.nebula_cert import NebulaCertificate
 from appliance.provisioner.webhooks import WebhookClient
 from appliance.pki.clock import utc_now
 
@@ -235,7 +236,7 @@ class Authority:
                  public_key: CertificatePublicKeyTypes, common_name: str, names: Names,
                  validity: tuple[datetime.datetime, datetime.datetime],
                  claims: dict[str, Any] | None = None, user: dict[str, Any] | None = None,
-                 authorization: x509.Certificate | None = None) -> CertificateProfile:
+                 authorization: x509.Certificate | NebulaCertificate | None = None) -> CertificateProfile:
         """The provisioner's template (step-ca's default leaf template unless configured)
         rendered for this request, between its ENRICHING and AUTHORIZING webhooks; the
         policies apply to the names it certifies."""

@@ -21,6 +21,7 @@ from cryptography.x509.oid import ExtendedKeyUsageOID, NameOID, ObjectIdentifier
 
 from appliance.errors import BadRequest
 from appliance.provisioner import Names
+from appliance.provisioner.nebula_cert import NebulaCertificate
 from appliance.provisioner.options import X509Options, go_json
 from appliance.templates import TemplateError
 from appliance.templates.values import GoObject, GoTime
@@ -237,10 +238,26 @@ def _certificate_object(certificate: x509.Certificate) -> GoObject:
     return GoObject("*x509.Certificate", fields, json_value, text="&{...}")
 
 
+def _nebula_object(certificate: NebulaCertificate) -> GoObject:
+    """slackhq/nebula's ``cert.Certificate`` as a template reads it (its methods without
+    arguments): ``.AuthorizationCrt.Name``, ``.Groups``, ``.Networks``, ``.NotAfter`` ..."""
+    fields: dict[str, Any] = {
+        "Name": certificate.name, "Groups": list(certificate.groups),
+        "Networks": [str(ip) for ip in certificate.ips], "UnsafeNetworks": [str(net) for net in certificate.subnets],
+        "NotBefore": GoTime(certificate.not_before), "NotAfter": GoTime(certificate.not_after),
+        "IsCA": certificate.is_ca, "Issuer": certificate.issuer, "Fingerprint": certificate.fingerprint,
+    }
+    json_value = {"details": {"name": certificate.name, "groups": list(certificate.groups),
+                              "networks": fields["Networks"], "unsafeNetworks": fields["UnsafeNetworks"],
+                              "isCa": certificate.is_ca, "issuer": certificate.issuer},
+                  "fingerprint": certificate.fingerprint}
+    return GoObject("*cert.certificateV1", fields, json_value, text="&{...}")
+
+
 def template_data(options: X509Options, *, common_name: str, names: Names, csr: x509.CertificateSigningRequest,
                   claims: dict[str, Any] | None = None, user: dict[str, Any] | None = None,
                   webhooks: dict[str, Any] | None = None,
-                  authorization: x509.Certificate | None = None) -> dict[str, Any]:
+                  authorization: x509.Certificate | NebulaCertificate | None = None) -> dict[str, Any]:
     """step-ca's ``x509util.TemplateData`` for one request."""
     data: dict[str, Any] = dict(options.data)
     data["Subject"] = _subject_object({"CommonName": [common_name]} if common_name else {})
@@ -251,7 +268,9 @@ def template_data(options: X509Options, *, common_name: str, names: Names, csr: 
     data["Insecure"] = insecure
     if claims is not None:
         data["Token"] = go_json(claims)
-    if authorization is not None:
+    if isinstance(authorization, NebulaCertificate):
+        data["AuthorizationCrt"] = _nebula_object(authorization)
+    elif authorization is not None:
         data["AuthorizationCrt"] = _certificate_object(authorization)
     if webhooks:
         data["Webhooks"] = go_json(webhooks)

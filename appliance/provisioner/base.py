@@ -17,6 +17,7 @@ from appliance.provisioner.audience import Audiences
 from appliance.provisioner.claims import Claimer
 from appliance.provisioner.extension import ProvisionerExtension
 from appliance.provisioner.names import Names
+from appliance.provisioner.nebula_cert import NebulaCertificate
 from appliance.provisioner.options import X509Options
 from appliance.provisioner.webhooks import webhooks_from_config
 from appliance.provisioner.types import ProvisionerType
@@ -57,8 +58,9 @@ class SignOptions:
     any_name: bool = False
     #: The verified token's claims: the template's ``.Token``.
     claims: dict[str, Any] = field(default_factory=dict)
-    #: The X.509 certificate that signed the token (X5C): the template's ``.AuthorizationCrt``.
-    authorization_certificate: x509.Certificate | None = None
+    #: The certificate that signed the token (X5C's x509 leaf, Nebula's host certificate):
+    #: the template's ``.AuthorizationCrt``.
+    authorization_certificate: x509.Certificate | NebulaCertificate | None = None
 
 
 @dataclass(frozen=True)
