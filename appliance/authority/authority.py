@@ -20,11 +20,17 @@ from appliance.pki.keys import spki_sha256
 from appliance.pki.pem import fingerprint, load_certificates, to_pem
 from appliance.authority.renew_token import verify_renew_token
 from appliance.authority.request import authorised_names, csr_common_name, csr_names, csr_public_key, validity
-from appliance.authority.templating import CertificateProfile, render_profile, template_data, with_must_staple
+from appliance.authority.templating import (
+    CertificateProfile,
+    render_profile,
+    template_data,
+    with_default_subject,
+    with_must_staple,
+)
 from appliance.authority.webhooks import authorize, enrich
 from appliance.config import CaConfig
 from appliance.db.interfaces import CertificateRecord, Database, RevocationRecord
-from appliance.errors import BadRequest, Conflict, Unauthorized
+from appliance.errors import BadRequest, Conflict, NotFound, Unauthorized
 from appliance.pki.serial import parse_serial
 from appliance.jose import UnverifiedToken
 from appliance.kms import KeyManager, open_key_manager
@@ -41,6 +47,7 @@ from appliance.provisioner import (
     TokenUse,
 )
 from appliance.provisioner.acme import ACMEProvisioner
+from appliance.provisioner.nebula_cert import NebulaCertificate
 from appliance.provisioner.webhooks import WebhookClient
 from appliance.pki.clock import utc_now
 
@@ -228,14 +235,16 @@ class Authority:
     def _profile(self, provisioner: Provisioner, csr: x509.CertificateSigningRequest,
                  public_key: CertificatePublicKeyTypes, common_name: str, names: Names,
                  validity: tuple[datetime.datetime, datetime.datetime],
-                 claims: dict[str, Any] | None = None, user: dict[str, Any] | None = None) -> CertificateProfile:
+                 claims: dict[str, Any] | None = None, user: dict[str, Any] | None = None,
+                 authorization: x509.Certificate | NebulaCertificate | None = None) -> CertificateProfile:
         """The provisioner's template (step-ca's default leaf template unless configured)
         rendered for this request, between its ENRICHING and AUTHORIZING webhooks; the
         policies apply to the names it certifies."""
         data = template_data(provisioner.x509_options, common_name=common_name, names=names, csr=csr,
-                             claims=claims, user=user)
+                             claims=claims, user=user, authorization=authorization)
         enrich(self.webhook_client, provisioner, csr, data)
-        profile = render_profile(provisioner.x509_options, data, public_key)
+        profile = with_default_subject(render_profile(provisioner.x509_options, data, public_key),
+                                       self.config.authority.default_subject)
         if provisioner.allow_must_staple:
             profile = with_must_staple(profile, csr)
         self._check_policy(provisioner, profile.common_name, profile.names)
@@ -248,7 +257,9 @@ class Authority:
         extension = provisioner.extension.to_extension()
         if any(item.oid == extension.oid for item in profile.extensions):
             raise BadRequest("certificate template: the provisioner extension is the CA's to set")
-        extensions = [*profile.extensions, x509.Extension(extension.oid, False, extension)]
+        extensions = list(profile.extensions)
+        if not provisioner.claimer.disable_smallstep_extensions:
+            extensions.append(x509.Extension(extension.oid, False, extension))
         extensions += url_extensions(self.revocation_urls, profile.extensions)
         linter = self._provisioner_linters.get(provisioner.lint_mode or "")
         return self._issue(
@@ -271,7 +282,8 @@ class Authority:
         not_before, not_after = validity(self._now(), self.config.authority.backdate, provisioner.claimer,
                                          request.not_before, request.not_after, options.not_after_limit)
         profile = self._profile(provisioner, request.csr, public_key, common_name, names, (not_before, not_after),
-                                claims=options.claims, user=request.template_data)
+                                claims=options.claims, user=request.template_data,
+                                authorization=options.authorization_certificate)
         return self._issue_profile(profile, provisioner, public_key, not_before, not_after, options.token)
 
     def sign_for_order(self, csr: x509.CertificateSigningRequest, provisioner: ACMEProvisioner, names: Names,
@@ -312,9 +324,21 @@ class Authority:
             raise Unauthorized("the certificate was not issued by this CA") from None
         if self.database.get_revocation(str(certificate.serial_number)) is not None:
             raise Unauthorized("the certificate has been revoked")
-        provisioner = self.provisioner_collection.for_certificate(certificate)
+        provisioner = self._provisioner_of(certificate)
         provisioner.authorize_renew(certificate, self._now())
         return provisioner
+
+    def _provisioner_of(self, certificate: x509.Certificate) -> Provisioner:
+        """The provisioner that authorised ``certificate``: the one its database record names,
+        else its provisioner extension (step-ca's ``LoadProvisionerByCertificate``), so that
+        certificates issued with ``disableSmallstepExtensions`` renew too."""
+        record = self.database.get_certificate(str(certificate.serial_number))
+        if record is not None:
+            try:
+                return self.provisioner_collection.by_name(record.provisioner)
+            except NotFound:
+                pass
+        return self.provisioner_collection.for_certificate(certificate)
 
     def _reissue(self, old: x509.Certificate, public_key: CertificatePublicKeyTypes,
                  provisioner: Provisioner) -> IssuedCertificate:
@@ -342,7 +366,7 @@ class Authority:
         certificate, use = verify_renew_token(parsed, self.leaf_signer, self.audiences, self._now())
         if self.database.get_certificate(str(certificate.serial_number)) is None:
             raise Unauthorized("renew token certificate is not one this CA issued")
-        provisioner = self.provisioner_collection.for_certificate(certificate)
+        provisioner = self._provisioner_of(certificate)
         self._use_token(use, provisioner.name)
         return certificate
 
@@ -371,8 +395,10 @@ class Authority:
                 self.leaf_signer.verify(certificate)
             except IssuanceFailed:
                 raise Unauthorized("the client certificate was not issued by this CA") from None
+            record = self.database.get_certificate(serial)
             extension = ProvisionerExtension.from_certificate(certificate)
-            name, mtls = (extension.name if extension else AUTHORITY_PROVISIONER), True
+            name = record.provisioner if record else extension.name if extension else AUTHORITY_PROVISIONER
+            mtls = True
         else:
             raise Unauthorized("revocation needs a token or a client certificate")
         self._record_revocation(serial, request.reason_code, request.reason, name, mtls=mtls, passive=request.passive)

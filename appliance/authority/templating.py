@@ -14,15 +14,17 @@ from dataclasses import dataclass
 from typing import Any
 
 from cryptography import x509
+from cryptography.hazmat.primitives.serialization import Encoding
 from cryptography.hazmat.primitives.asymmetric import dsa, ec, ed448, ed25519, rsa
 from cryptography.hazmat.primitives.asymmetric.types import CertificatePublicKeyTypes
 from cryptography.x509.oid import ExtendedKeyUsageOID, NameOID, ObjectIdentifier
 
 from appliance.errors import BadRequest
 from appliance.provisioner import Names
+from appliance.provisioner.nebula_cert import NebulaCertificate
 from appliance.provisioner.options import X509Options, go_json
 from appliance.templates import TemplateError
-from appliance.templates.values import GoObject
+from appliance.templates.values import GoObject, GoTime
 
 _SUBJECT_FIELDS = (  # x509util.Subject: Go field, JSON name, OID
     ("Country", "country", NameOID.COUNTRY_NAME),
@@ -51,6 +53,13 @@ _EXT_KEY_USAGES = {
     "microsoftcommercialcodesigning": ObjectIdentifier("1.3.6.1.4.1.311.2.1.22"),
     "microsoftkernelcodesigning": ObjectIdentifier("1.3.6.1.4.1.311.61.1.1"),
 }
+#: cryptography's ``KeyUsage`` attribute for each of ``_KEY_USAGES`` (Go's bit order).
+_KEY_USAGE_ATTRIBUTES = ("digital_signature", "content_commitment", "key_encipherment", "data_encipherment",
+                         "key_agreement", "key_cert_sign", "crl_sign", "encipher_only", "decipher_only")
+#: Go's ``x509.ExtKeyUsage`` numbers, in the order of its constants.
+_EXT_KEY_USAGE_NAMES = ("any", "serverAuth", "clientAuth", "codeSigning", "emailProtection", "ipsecEndSystem",
+                        "ipsecTunnel", "ipsecUser", "timeStamping", "ocspSigning", "microsoftServerGatedCrypto",
+                        "netscapeServerGatedCrypto", "microsoftCommercialCodeSigning", "microsoftKernelCodeSigning")
 #: Fields step-ca's authority sets itself whatever the template says.
 _OVERRIDDEN = frozenset({"version", "issuer", "notBefore", "notAfter", "authorityKeyId"})
 _SUPPORTED = frozenset({
@@ -120,6 +129,58 @@ def _san_objects(general_names: list[x509.GeneralName]) -> list[GoObject]:
     return objects
 
 
+def _extension(csr: x509.CertificateSigningRequest, kind: type[Any]) -> Any:
+    """The CSR's extension of ``kind``, None if absent or malformed (smallstep/crypto ignores those)."""
+    try:
+        return csr.extensions.get_extension_for_class(kind).value
+    except (x509.ExtensionNotFound, ValueError):
+        return None
+
+
+def _csr_usages(csr: x509.CertificateSigningRequest) -> tuple[dict[str, Any], dict[str, Any]]:
+    """smallstep/crypto's ``CertificateRequest`` KeyUsage, ExtKeyUsage, UnknownExtKeyUsage and
+    BasicConstraints (step-ca 0.28.4), template fields and JSON: ``{{ toJson .Insecure.CR.KeyUsage }}``
+    in a template copies the CSR's key usages into the certificate."""
+    usage = _extension(csr, x509.KeyUsage)
+    bits, names = 0, []
+    for bit, (name, attribute) in enumerate(zip(_KEY_USAGES, _KEY_USAGE_ATTRIBUTES)):
+        try:
+            present = usage is not None and bool(getattr(usage, attribute))
+        except ValueError:  # encipherOnly/decipherOnly without keyAgreement
+            present = False
+        if present:
+            bits |= 1 << bit
+            names.append(name)
+    known_oids = {_EXT_KEY_USAGES[n.lower()].dotted_string: i for i, n in enumerate(_EXT_KEY_USAGE_NAMES)}
+    oids = [o.dotted_string for o in _extension(csr, x509.ExtendedKeyUsage) or []]
+    known = [known_oids[o] for o in oids if o in known_oids]
+    unknown = [o for o in oids if o not in known_oids]
+    constraints = _extension(csr, x509.BasicConstraints)
+    basic = None
+    if constraints is not None:
+        path = -1 if constraints.path_length is None else constraints.path_length
+        basic = GoObject("*x509util.BasicConstraints", {"IsCA": constraints.ca, "MaxPathLen": path},
+                         {"isCA": constraints.ca, "maxPathLen": path}, text=f"&{{{str(constraints.ca).lower()} {path}}}")
+    known_names = [_EXT_KEY_USAGE_NAMES[i] for i in known]
+    fields = {
+        "KeyUsage": GoObject("x509util.KeyUsage", {}, names or None, text=str(bits), zero=not bits),
+        "ExtKeyUsage": GoObject("x509util.ExtKeyUsage", {}, known_names,
+                                text="[" + " ".join(str(i) for i in known) + "]", zero=not known),
+        "UnknownExtKeyUsage": GoObject("x509util.UnknownExtKeyUsage", {}, unknown or None,
+                                       text="[" + " ".join("[" + o.replace(".", " ") + "]" for o in unknown) + "]",
+                                       zero=not unknown),
+        "BasicConstraints": basic,
+    }
+    json_value = {"keyUsage": names or None, "extKeyUsage": known_names,
+                  "unknownExtKeyUsage": unknown or None, "basicConstraints": basic.json_value if basic else None}
+    return fields, json_value
+
+
+def csr_description(csr: x509.CertificateSigningRequest) -> dict[str, Any]:
+    """smallstep/crypto's ``CertificateRequest`` JSON for ``csr``, as webhook requests carry it."""
+    return dict(_csr_object(csr).json_value)
+
+
 def _csr_object(csr: x509.CertificateSigningRequest) -> GoObject:
     key = csr.public_key()
     try:
@@ -133,17 +194,70 @@ def _csr_object(csr: x509.CertificateSigningRequest) -> GoObject:
     uris = [str(n) for n in san.get_values_for_type(x509.UniformResourceIdentifier)] if san else []
     subject = _subject_object(_name_values(csr.subject))
     public_key = GoObject(_key_type(key), {}, None, text="&{...}")
+    usages, usages_json = _csr_usages(csr)
     fields = {"Subject": subject, "DNSNames": dns, "EmailAddresses": emails, "IPAddresses": ips, "URIs": uris,
-              "PublicKey": public_key, "SANs": _san_objects(names.general_names())}
+              "PublicKey": public_key, "SANs": _san_objects(names.general_names()), **usages}
     json_value = {"subject": subject.json_value, "dnsNames": dns or None, "emailAddresses": emails or None,
                   "ipAddresses": ips or None, "uris": uris or None}
-    return GoObject("*x509util.CertificateRequest", fields,
-                    {k: v for k, v in json_value.items() if v is not None})
+    json_value = {k: v for k, v in json_value.items() if v is not None}
+    json_value.update(usages_json)
+    return GoObject("*x509util.CertificateRequest", fields, json_value)
+
+
+def _pkix_name(name: x509.Name) -> GoObject:
+    """Go's ``pkix.Name`` (the fields a template reads; the JSON of Go's untagged struct)."""
+    values = _name_values(name)
+    fields: dict[str, Any] = {go: list(values.get(go, [])) or None for go, _, _ in _SUBJECT_FIELDS
+                              if go not in ("CommonName", "SerialNumber")}
+    fields["SerialNumber"] = values.get("SerialNumber", [""])[0]
+    fields["CommonName"] = values.get("CommonName", [""])[0]
+    return GoObject("pkix.Name", fields, dict(fields))
+
+
+def _certificate_object(certificate: x509.Certificate) -> GoObject:
+    """Go's ``*x509.Certificate`` as a template reads it: ``.AuthorizationCrt.Subject.CommonName``,
+    ``.DNSNames``, ``.SerialNumber``, ``.NotAfter`` and the other names."""
+    try:
+        san = certificate.extensions.get_extension_for_class(x509.SubjectAlternativeName).value
+    except (x509.ExtensionNotFound, ValueError):
+        san = None
+    fields: dict[str, Any] = {
+        "Subject": _pkix_name(certificate.subject), "Issuer": _pkix_name(certificate.issuer),
+        "SerialNumber": certificate.serial_number,
+        "NotBefore": GoTime(certificate.not_valid_before_utc), "NotAfter": GoTime(certificate.not_valid_after_utc),
+        "DNSNames": [str(n) for n in san.get_values_for_type(x509.DNSName)] if san else None,
+        "EmailAddresses": [str(n) for n in san.get_values_for_type(x509.RFC822Name)] if san else None,
+        "IPAddresses": [str(n) for n in san.get_values_for_type(x509.IPAddress)] if san else None,
+        "URIs": [str(n) for n in san.get_values_for_type(x509.UniformResourceIdentifier)] if san else None,
+        "Raw": certificate.public_bytes(Encoding.DER),
+    }
+    json_value = {key: (value.json_value if isinstance(value, GoObject) else
+                        value.moment.isoformat().replace("+00:00", "Z") if isinstance(value, GoTime) else
+                        base64.b64encode(value).decode() if isinstance(value, bytes) else value)
+                  for key, value in fields.items()}
+    return GoObject("*x509.Certificate", fields, json_value, text="&{...}")
+
+
+def _nebula_object(certificate: NebulaCertificate) -> GoObject:
+    """slackhq/nebula's ``cert.Certificate`` as a template reads it (its methods without
+    arguments): ``.AuthorizationCrt.Name``, ``.Groups``, ``.Networks``, ``.NotAfter`` ..."""
+    fields: dict[str, Any] = {
+        "Name": certificate.name, "Groups": list(certificate.groups),
+        "Networks": [str(ip) for ip in certificate.ips], "UnsafeNetworks": [str(net) for net in certificate.subnets],
+        "NotBefore": GoTime(certificate.not_before), "NotAfter": GoTime(certificate.not_after),
+        "IsCA": certificate.is_ca, "Issuer": certificate.issuer, "Fingerprint": certificate.fingerprint,
+    }
+    json_value = {"details": {"name": certificate.name, "groups": list(certificate.groups),
+                              "networks": fields["Networks"], "unsafeNetworks": fields["UnsafeNetworks"],
+                              "isCa": certificate.is_ca, "issuer": certificate.issuer},
+                  "fingerprint": certificate.fingerprint}
+    return GoObject("*cert.certificateV1", fields, json_value, text="&{...}")
 
 
 def template_data(options: X509Options, *, common_name: str, names: Names, csr: x509.CertificateSigningRequest,
                   claims: dict[str, Any] | None = None, user: dict[str, Any] | None = None,
-                  webhooks: dict[str, Any] | None = None) -> dict[str, Any]:
+                  webhooks: dict[str, Any] | None = None,
+                  authorization: x509.Certificate | NebulaCertificate | None = None) -> dict[str, Any]:
     """step-ca's ``x509util.TemplateData`` for one request."""
     data: dict[str, Any] = dict(options.data)
     data["Subject"] = _subject_object({"CommonName": [common_name]} if common_name else {})
@@ -154,6 +268,10 @@ def template_data(options: X509Options, *, common_name: str, names: Names, csr: 
     data["Insecure"] = insecure
     if claims is not None:
         data["Token"] = go_json(claims)
+    if isinstance(authorization, NebulaCertificate):
+        data["AuthorizationCrt"] = _nebula_object(authorization)
+    elif authorization is not None:
+        data["AuthorizationCrt"] = _certificate_object(authorization)
     if webhooks:
         data["Webhooks"] = go_json(webhooks)
     return data
@@ -324,7 +442,7 @@ def profile(description: dict[str, Any], public_key: CertificatePublicKeyTypes) 
     def add(value: x509.ExtensionType, critical: bool) -> None:
         extensions.append(x509.Extension(value.oid, critical, value))
 
-    if "basicConstraints" in description:
+    if description.get("basicConstraints") is not None:  # null: a CSR without them
         add(_basic_constraints(description["basicConstraints"]), True)
     usages = _strings(description.get("keyUsage"), "keyUsage")
     if usages:
@@ -366,6 +484,24 @@ def profile(description: dict[str, Any], public_key: CertificatePublicKeyTypes) 
         raise BadRequest("certificate template: an extension appears twice")
     names = Names.from_san(x509.SubjectAlternativeName(san)) if san else Names()
     return CertificateProfile(subject=subject, names=names, san=san, extensions=extensions, description=description)
+
+
+def with_default_subject(profile: CertificateProfile, defaults: dict[str, str]) -> CertificateProfile:
+    """``profile`` with each subject field it leaves empty taken from ``authority.template``
+    (step-ca's ``withDefaultASN1DN``, applied after the template, before the policies)."""
+    if not defaults:
+        return profile
+    fields = {name: oid for _, name, oid in _SUBJECT_FIELDS}
+    values: dict[str, Any] = {name: [str(a.value) for a in profile.subject.get_attributes_for_oid(oid)]
+                              for name, oid in fields.items()}
+    for name, value in defaults.items():
+        if not values[name]:
+            values[name] = [value]
+    subject = _subject(values)
+    # Go marks the SAN extension critical only when the final subject is empty (RFC 5280).
+    extensions = [x509.Extension(e.oid, len(subject) == 0, e.value) if isinstance(e.value, x509.SubjectAlternativeName)
+                  else e for e in profile.extensions]
+    return dataclasses.replace(profile, subject=subject, extensions=extensions)
 
 
 def with_must_staple(profile: CertificateProfile, csr: x509.CertificateSigningRequest) -> CertificateProfile:

@@ -1,10 +1,12 @@
 """A provisioner's webhooks around the template: ENRICHING before it renders (their data at
-``.Webhooks.<name>``), AUTHORIZING on the certificate it describes, before signing."""
+``.Webhooks.<name>``), AUTHORIZING on the certificate it describes, before signing; NOTIFYING
+after the request (step-ca calls them from SCEP only: ``notify`` is for the SCEP handler)."""
 
 from __future__ import annotations
 
 import base64
 import datetime
+import logging
 from typing import Any
 
 from cryptography import x509
@@ -12,8 +14,12 @@ from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import ec, ed25519, rsa
 from cryptography.hazmat.primitives.asymmetric.types import CertificatePublicKeyTypes
 
+from appliance.authority.templating import csr_description
+from appliance.errors import ApplianceError
 from appliance.provisioner import Provisioner
 from appliance.provisioner.webhooks import WebhookClient, WebhookDenied
+
+log = logging.getLogger(__name__)
 
 
 def _key_algorithm(key: CertificatePublicKeyTypes) -> str:
@@ -31,17 +37,24 @@ def _go_time(moment: datetime.datetime) -> str:
     return moment.astimezone(datetime.timezone.utc).replace(microsecond=0).isoformat().replace("+00:00", "Z")
 
 
+def _csr_request(csr: x509.CertificateSigningRequest, description: dict[str, Any]) -> dict[str, Any]:
+    """step-ca's ``X509CertificateRequest`` body member."""
+    return {**description, "publicKeyAlgorithm": _key_algorithm(csr.public_key()),
+            "raw": base64.b64encode(csr.public_bytes(serialization.Encoding.DER)).decode()}
+
+
+def _spki(public_key: CertificatePublicKeyTypes) -> str:
+    der = public_key.public_bytes(serialization.Encoding.DER, serialization.PublicFormat.SubjectPublicKeyInfo)
+    return base64.b64encode(der).decode()
+
+
 def enrich(client: WebhookClient, provisioner: Provisioner, csr: x509.CertificateSigningRequest,
            data: dict[str, Any]) -> None:
     """Call the ENRICHING webhooks with the request; each must allow, its data goes to the template."""
     hooks = [h for h in provisioner.webhooks if h.kind == "ENRICHING" and h.applies_to("X509")]
     if not hooks:
         return
-    description = data["Insecure"]["CR"].json_value
-    request = {"x509CertificateRequest": {
-        **description, "publicKeyAlgorithm": _key_algorithm(csr.public_key()),
-        "raw": base64.b64encode(csr.public_bytes(serialization.Encoding.DER)).decode(),
-    }}
+    request = {"x509CertificateRequest": _csr_request(csr, data["Insecure"]["CR"].json_value)}
     results = data.setdefault("Webhooks", {})
     for hook in hooks:
         answer = client.call(hook, request, data)
@@ -57,11 +70,39 @@ def authorize(client: WebhookClient, provisioner: Provisioner, description: dict
     hooks = [h for h in provisioner.webhooks if h.kind == "AUTHORIZING" and h.applies_to("X509")]
     if not hooks:
         return
-    spki = public_key.public_bytes(serialization.Encoding.DER, serialization.PublicFormat.SubjectPublicKeyInfo)
     request = {"x509Certificate": {
-        **description, "publicKey": base64.b64encode(spki).decode(), "publicKeyAlgorithm": _key_algorithm(public_key),
+        **description, "publicKey": _spki(public_key), "publicKeyAlgorithm": _key_algorithm(public_key),
         "notBefore": _go_time(not_before), "notAfter": _go_time(not_after),
     }}
     for hook in hooks:
         if not client.call(hook, request, data).allow:
             raise WebhookDenied(f"webhook '{hook.name}' denied the certificate")
+
+
+def notify(client: WebhookClient, provisioner: Provisioner, csr: x509.CertificateSigningRequest, *,
+           certificate: x509.Certificate | None = None, transaction_id: str = "", error: str = "") -> int:
+    """Tell the NOTIFYING webhooks how a request ended, as step-ca's SCEP does: the request and
+    the certificate issued (``scepTransactionID``), or the request and ``error``. Their answers
+    are ignored and a failing webhook changes nothing (it is logged, by name); each call is
+    bounded by the client's timeout. Returns how many webhooks were told."""
+    hooks = [h for h in provisioner.webhooks if h.kind == "NOTIFYING" and h.applies_to("X509")]
+    request: dict[str, Any] = {"x509CertificateRequest": _csr_request(csr, csr_description(csr))}
+    if transaction_id:
+        request["scepTransactionID"] = transaction_id
+    if certificate is not None:
+        request["x509Certificate"] = {
+            "publicKey": _spki(certificate.public_key()), "publicKeyAlgorithm": _key_algorithm(certificate.public_key()),
+            "notBefore": _go_time(certificate.not_valid_before_utc), "notAfter": _go_time(certificate.not_valid_after_utc),
+            "raw": base64.b64encode(certificate.public_bytes(serialization.Encoding.DER)).decode(),
+        }
+    if error:
+        request["scepErrorDescription"] = error
+    told = 0
+    for hook in hooks:
+        try:
+            client.call(hook, request, {})
+            told += 1
+        except ApplianceError as exc:
+            log.warning("NOTIFYING webhook '%s' of provisioner '%s' failed: %s", hook.name, provisioner.name,
+                        exc.message)
+    return told

@@ -13,6 +13,7 @@ import click
 from appliance.cli.options import ca_config_option, default_path, password_file_option, read_password_file
 from appliance.client.provisioners import FIELD_FLAGS, CaJson, FieldFlag, ProvisionerOptions
 from appliance.provisioner.types import BUILT_TYPES
+from appliance.provisioner.webhooks import KINDS
 from appliance.client.settings import ClientPaths, resolve_ca_config
 from appliance.client.webhooks import WebhookOptions, add_webhook, remove_webhook, update_webhook
 from appliance.pki.duration import parse_duration
@@ -174,8 +175,9 @@ def webhook() -> None:
 def webhook_options(command: F) -> F:
     options = [
         click.option("--url", help="The webhook's URL (a template: {{ .Token.email }} ...)."),
-        click.option("--kind", type=click.Choice(["ENRICHING", "AUTHORIZING"], case_sensitive=False),
-                     help="ENRICHING (data for templates, the default) or AUTHORIZING (allow or deny)."),
+        click.option("--kind", type=click.Choice(list(KINDS), case_sensitive=False),
+                     help="ENRICHING (data for templates, the default), AUTHORIZING (allow or deny) or "
+                          "NOTIFYING (told of SCEP issuances)."),
         click.option("--cert-type", type=click.Choice(["ALL", "X509", "SSH"], case_sensitive=False),
                      help="Which certificates the webhook sees (default ALL)."),
         click.option("--bearer-token-file", type=click.Path(exists=True, dir_okay=False),

@@ -113,8 +113,22 @@ def _authority(data: dict[str, Any]) -> tuple[AuthorityConfig, list[str]]:
         policy=_object(authority, "policy"),
         disable_issued_at_check=_bool(authority, "disableIssuedAtCheck", False, "authority"),
         backdate=_duration(authority, "backdate", "authority", AuthorityConfig().backdate),
+        default_subject=_default_subject(authority),
     )
     return config, notices
+
+
+#: The members of step-ca's ``ASN1DN`` (``authority.template``); it ignores others, as Go does.
+_ASN1DN = ("country", "organization", "organizationalUnit", "locality", "province", "streetAddress",
+           "serialNumber", "commonName")
+
+
+def _default_subject(authority: dict[str, Any]) -> dict[str, str]:
+    template = _object(authority, "template")
+    for name in _ASN1DN:
+        if not isinstance(template.get(name, ""), str):
+            raise ConfigError(f"ca.json: 'authority.template.{name}' must be a string")
+    return {name: template[name] for name in _ASN1DN if template.get(name)}
 
 
 def _crl(data: dict[str, Any]) -> CrlConfig:

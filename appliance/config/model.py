@@ -78,6 +78,9 @@ class AuthorityConfig:
     policy: dict[str, Any] = field(default_factory=dict)
     disable_issued_at_check: bool = False
     backdate: datetime.timedelta = DEFAULT_BACKDATE
+    #: ``authority.template``: step-ca's default subject (its ``ASN1DN``), filling the fields
+    #: a certificate's subject leaves empty.
+    default_subject: dict[str, str] = field(default_factory=dict)
 
 
 @dataclass(frozen=True)

@@ -146,12 +146,13 @@ class AWSProvisioner(Provisioner):
         use = instance_use(self.token_id, document["instanceId"], token, trust_on_first_use=self.trust_on_first_use,
                            expires_at=times.expires_at)
         if not self.disable_custom_sans:
-            return SignOptions(provisioner=self, subject=subject, names=Names(), token=use, any_name=True)
+            return SignOptions(provisioner=self, subject=subject, names=Names(), token=use, any_name=True,
+                               claims=claims)
         dns_name = private_dns_name(document)
         if subject not in (document["instanceId"], document["privateIp"], dns_name):
             raise Unauthorized("AWS token subject (sub) must be the instance id, private IP or private DNS name")
         return SignOptions(provisioner=self, subject=subject, names=Names.parse([dns_name, document["privateIp"]]),
-                           token=use)
+                           token=use, claims=claims)
 
     def authorize_revoke(self, token: UnverifiedToken) -> RevokeAuthorization:
         raise Unauthorized(f"provisioner '{self.name}' is an AWS provisioner: revoke with the certificate (mTLS)")

@@ -106,8 +106,10 @@ class AzureProvisioner(Provisioner):
         use = instance_use(self.token_id, str(claims["xms_mirid"]).lower(), token,
                            trust_on_first_use=self.trust_on_first_use, expires_at=times.expires_at)
         if not self.disable_custom_sans:
-            return SignOptions(provisioner=self, subject=name, names=Names(), token=use, any_name=True)
-        return SignOptions(provisioner=self, subject=name, names=Names.parse([name]), token=use)
+            return SignOptions(provisioner=self, subject=name, names=Names(), token=use, any_name=True,
+                               claims=claims)
+        return SignOptions(provisioner=self, subject=name, names=Names.parse([name]), token=use,
+                           claims=claims)
 
     def authorize_revoke(self, token: UnverifiedToken) -> RevokeAuthorization:
         raise Unauthorized(f"provisioner '{self.name}' is an Azure provisioner: revoke with the certificate (mTLS)")

@@ -17,6 +17,7 @@ from appliance.provisioner.audience import Audiences
 from appliance.provisioner.claims import Claimer
 from appliance.provisioner.extension import ProvisionerExtension
 from appliance.provisioner.names import Names
+from appliance.provisioner.nebula_cert import NebulaCertificate
 from appliance.provisioner.options import X509Options
 from appliance.provisioner.webhooks import webhooks_from_config
 from appliance.provisioner.types import ProvisionerType
@@ -55,7 +56,11 @@ class SignOptions:
     #: Any name the request asks for (an OIDC admin, K8sSA): the policies still apply;
     #: an empty ``subject`` then means the request's common name.
     any_name: bool = False
+    #: The verified token's claims: the template's ``.Token``.
     claims: dict[str, Any] = field(default_factory=dict)
+    #: The certificate that signed the token (X5C's x509 leaf, Nebula's host certificate):
+    #: the template's ``.AuthorizationCrt``.
+    authorization_certificate: x509.Certificate | NebulaCertificate | None = None
 
 
 @dataclass(frozen=True)

@@ -24,6 +24,7 @@ _FLAGS = {
     "disableRenewal": "disable_renewal",
     "allowRenewalAfterExpiry": "allow_renewal_after_expiry",
     "disableIssuedAtCheck": "disable_issued_at_check",
+    "disableSmallstepExtensions": "disable_smallstep_extensions",
 }
 
 
@@ -37,6 +38,9 @@ class Claimer:
     disable_renewal: bool = False
     allow_renewal_after_expiry: bool = False
     disable_issued_at_check: bool = False
+    #: Certificates without step-ca's provisioner extension (renewal finds the provisioner
+    #: through the certificate's database record).
+    disable_smallstep_extensions: bool = False
 
     def merged(self, claims: dict[str, Any] | None, where: str) -> Claimer:
         """These claims with the members of a ca.json ``claims`` object laid over them."""

@@ -94,10 +94,11 @@ class GCPProvisioner(Provisioner):
                            trust_on_first_use=self.trust_on_first_use, expires_at=times.expires_at)
         name = instance["instance_name"]
         if not self.disable_custom_sans:
-            return SignOptions(provisioner=self, subject=name, names=Names(), token=use, any_name=True)
+            return SignOptions(provisioner=self, subject=name, names=Names(), token=use, any_name=True,
+                               claims=claims)
         project, zone = instance["project_id"], instance["zone"]
         names = Names.parse([f"{name}.c.{project}.internal", f"{name}.{zone}.c.{project}.internal"])
-        return SignOptions(provisioner=self, subject=name, names=names, token=use)
+        return SignOptions(provisioner=self, subject=name, names=names, token=use, claims=claims)
 
     def authorize_revoke(self, token: UnverifiedToken) -> RevokeAuthorization:
         raise Unauthorized(f"provisioner '{self.name}' is a GCP provisioner: revoke with the certificate (mTLS)")

@@ -110,8 +110,8 @@ class K8sSAProvisioner(Provisioner):
         return claims, name, TokenUse(token_id=replay_key(token, claim=None), expires_at=expires)
 
     def authorize_sign(self, token: UnverifiedToken) -> SignOptions:
-        _, name, use = self._authorize(token)
-        return SignOptions(provisioner=self, subject=name, names=Names(), token=use, any_name=True)
+        claims, name, use = self._authorize(token)
+        return SignOptions(provisioner=self, subject=name, names=Names(), token=use, any_name=True, claims=claims)
 
     def authorize_revoke(self, token: UnverifiedToken) -> RevokeAuthorization:
         raise Unauthorized(f"provisioner '{self.name}' is a K8sSA provisioner: revoke with the certificate (mTLS)")

@@ -74,7 +74,8 @@ class NebulaProvisioner(Provisioner):
         if outside:
             raise Unauthorized(f"token names {', '.join(outside)} are not in the Nebula certificate")
         return SignOptions(provisioner=self, subject=claims["sub"], names=names, token=use,
-                           not_after_limit=certificate.not_after)
+                           not_after_limit=certificate.not_after, claims=claims,
+                           authorization_certificate=certificate)
 
     def authorize_revoke(self, token: UnverifiedToken) -> RevokeAuthorization:
         claims, _, use = self._authorize(token, "revoke")

@@ -120,12 +120,14 @@ class OIDCProvisioner(Provisioner):
         claims, use = self._authorize(token)
         email = claims.get("email") or ""
         if self.is_admin(email):
-            return SignOptions(provisioner=self, subject="", names=Names(), token=use, any_name=True)
+            return SignOptions(provisioner=self, subject="", names=Names(), token=use, any_name=True,
+                               claims=claims)
         sans = [email] if email else []
         parts = urlsplit(claims["iss"])
         if parts.scheme:
             sans.append(urlunsplit((parts.scheme, parts.netloc, parts.path, parts.query, claims["sub"])))
-        return SignOptions(provisioner=self, subject=claims["sub"], names=Names.parse(sans), token=use)
+        return SignOptions(provisioner=self, subject=claims["sub"], names=Names.parse(sans), token=use,
+                           claims=claims)
 
     def authorize_revoke(self, token: UnverifiedToken) -> RevokeAuthorization:
         """Only an admin's ID token revokes (any serial), as in step-ca."""

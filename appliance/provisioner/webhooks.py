@@ -1,5 +1,7 @@
 """Provisioner webhooks as step-ca calls them: ENRICHING (data for the template at
-``.Webhooks.<name>``) and AUTHORIZING (allow or refuse the certificate about to be signed).
+``.Webhooks.<name>``), AUTHORIZING (allow or refuse the certificate about to be signed) and
+NOTIFYING (told of an issuance or a failure; step-ca sends these for SCEP only, and neither
+their answer nor their failure changes the request).
 
 Each call is a POST of step-ca's JSON request body, HMAC-SHA256 signed with the webhook's
 base64 secret (hex in ``X-Smallstep-Signature``), ``X-Smallstep-Webhook-ID``, bearer or
@@ -26,7 +28,8 @@ import httpx
 from appliance.errors import BadRequest, Forbidden, Unavailable
 from appliance.templates import FUNCTIONS, Template, TemplateError
 
-KINDS_LATER = {"SCEPCHALLENGE": "arrives with SCEP", "NOTIFYING": "is used by SCEP, which is not built yet"}
+KINDS = ("ENRICHING", "AUTHORIZING", "NOTIFYING")
+KINDS_LATER = {"SCEPCHALLENGE": "arrives with SCEP"}
 MAX_RESPONSE = 1 << 20
 RETRIES = 1
 
@@ -62,8 +65,8 @@ class Webhook:
         kind = str(config.get("kind") or "").upper()
         if kind in KINDS_LATER:
             raise BadRequest(f"{where}: kind {kind} {KINDS_LATER[kind]}")
-        if kind not in ("ENRICHING", "AUTHORIZING"):
-            raise BadRequest(f"{where}: kind must be ENRICHING or AUTHORIZING")
+        if kind not in KINDS:
+            raise BadRequest(f"{where}: kind must be {', '.join(KINDS[:-1])} or {KINDS[-1]}")
         if not name or not config.get("url"):
             raise BadRequest(f"{where}: name and url are required")
         cert_type = str(config.get("certType") or "ALL").upper()

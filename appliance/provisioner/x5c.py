@@ -134,7 +134,8 @@ class X5CProvisioner(Provisioner):
     def authorize_sign(self, token: UnverifiedToken) -> SignOptions:
         claims, leaf, use = self._authorize(token, "sign")
         return SignOptions(provisioner=self, subject=claims["sub"], names=requested_sans(claims, [claims["sub"]]),
-                           token=use, not_after_limit=leaf.not_valid_after_utc)
+                           token=use, not_after_limit=leaf.not_valid_after_utc, claims=claims,
+                           authorization_certificate=leaf)
 
     def authorize_revoke(self, token: UnverifiedToken) -> RevokeAuthorization:
         claims, _, use = self._authorize(token, "revoke")

@@ -39,13 +39,16 @@ class StrMap(dict):
 
 class GoObject:
     """A Go struct or pointer in the template data: named fields, a Go type name,
-    and the JSON Go's ``encoding/json`` would produce for it."""
+    and the JSON Go's ``encoding/json`` would produce for it. ``zero`` marks a Go zero value
+    of a named integer or slice type (a CSR without key usages): false in ``if``."""
 
-    def __init__(self, type_name: str, fields: dict[str, Any], json_value: Any, text: str = "") -> None:
+    def __init__(self, type_name: str, fields: dict[str, Any], json_value: Any, text: str = "",
+                 zero: bool = False) -> None:
         self.type_name = type_name
         self.fields = fields
         self.json_value = json_value
         self.text = text
+        self.zero = zero
 
     def __repr__(self) -> str:
         return f"GoObject({self.type_name})"
@@ -151,7 +154,9 @@ def truth(value: Any) -> bool:
     """Go's ``template.IsTrue``: zero values (and empty collections) are false."""
     if value is None or value is INVALID:
         return False
-    if isinstance(value, (GoObject, GoTime)):
+    if isinstance(value, GoObject):
+        return not value.zero
+    if isinstance(value, GoTime):
         return True
     return bool(value)
 

@@ -244,3 +244,36 @@ def test_discovery(ca: CA) -> None:
     listed, cursor = authority.provisioners()
     assert cursor == "" and listed[0]["name"] == test_ca.provisioner and "encryptedKey" in listed[0]
     assert authority.encrypted_key(test_ca.provisioner_key.get("kid")) == listed[0]["encryptedKey"]
+
+
+STEP_PROVISIONER_OID = x509.ObjectIdentifier("1.3.6.1.4.1.37476.9000.64.1")
+
+
+def _has_provisioner_extension(certificate: x509.Certificate) -> bool:
+    return any(extension.oid == STEP_PROVISIONER_OID for extension in certificate.extensions)
+
+
+@pytest.mark.parametrize(("authority_claims", "provisioner_claims", "left_out"), [
+    ({"disableSmallstepExtensions": True}, {}, True),
+    ({}, {"disableSmallstepExtensions": True}, True),
+    ({"disableSmallstepExtensions": True}, {"disableSmallstepExtensions": False}, False),
+])
+def test_disable_smallstep_extensions_leaves_the_extension_out_and_renewal_still_works(
+        make_authority: Callable[..., CA], authority_claims: dict, provisioner_claims: dict, left_out: bool) -> None:
+    """step-ca's claim, authority-wide or per provisioner (the provisioner's wins); renewal
+    then finds the provisioner through the certificate's database record, as step-ca does."""
+    authority, test_ca = make_authority(authority={"claims": authority_claims}, provisioner={"claims": provisioner_claims})
+    issued, key = _issue(authority, test_ca)
+    assert _has_provisioner_extension(issued.certificate) is not left_out
+    assert authority.authorize_renew_token(_renew_token(test_ca, issued, key)) == issued.certificate
+    renewed = authority.renew(issued.certificate).certificate
+    assert _has_provisioner_extension(renewed) is not left_out
+    assert authority.renew(renewed).certificate.subject == issued.certificate.subject  # the renewal renews too
+
+
+def test_without_the_extension_the_provisioners_renewal_claims_still_apply(make_authority: Callable[..., CA]) -> None:
+    authority, test_ca = make_authority(provisioner={"claims": {"disableSmallstepExtensions": True,
+                                                                "disableRenewal": True}})
+    issued, _ = _issue(authority, test_ca)
+    with pytest.raises(Unauthorized, match="disabled"):
+        authority.renew(issued.certificate)

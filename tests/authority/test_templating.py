@@ -10,11 +10,12 @@ from typing import Any, Callable
 
 import pytest
 from cryptography import x509
-from cryptography.hazmat.primitives import serialization
+from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.x509.oid import ExtendedKeyUsageOID, NameOID
 
 from appliance.authority.authority import Authority
 from appliance.authority.interfaces import SignRequest
+from appliance.config.errors import ConfigError
 from appliance.errors import BadRequest
 from appliance.jose import sign
 from appliance.policy import NamesRefused
@@ -191,3 +192,73 @@ def test_options_that_cannot_act_stop_the_ca(make_authority: MakeAuthority, opti
                                              message: str) -> None:
     with pytest.raises(BadRequest, match=message):
         make_authority(provisioner={"options": options})
+
+
+FROM_CSR = """{
+  "subject": {{ toJson .Subject }},
+  "sans": {{ toJson .SANs }},
+{{- if .Insecure.CR.KeyUsage }}
+  "keyUsage": {{ toJson .Insecure.CR.KeyUsage }},
+{{- else }}
+  "keyUsage": ["digitalSignature"],
+{{- end }}
+  "extKeyUsage": {{ toJson .Insecure.CR.ExtKeyUsage }},
+  "unknownExtKeyUsage": {{ toJson .Insecure.CR.UnknownExtKeyUsage }},
+  "basicConstraints": {{ toJson .Insecure.CR.BasicConstraints }},
+  "policyIdentifiers": [{{ printf "1.3.6.1.4.1.55555.%v" .Insecure.CR.KeyUsage | toJson }}]
+}"""
+
+
+def _csr_with_usages(key: Any) -> x509.CertificateSigningRequest:
+    builder = x509.CertificateSigningRequestBuilder().subject_name(
+        x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "host.test")]))
+    builder = builder.add_extension(x509.SubjectAlternativeName([x509.DNSName("host.test")]), critical=False)
+    builder = builder.add_extension(x509.KeyUsage(True, False, False, False, True, False, False, False, False), True)
+    builder = builder.add_extension(x509.ExtendedKeyUsage([ExtendedKeyUsageOID.CLIENT_AUTH,
+                                                           x509.ObjectIdentifier("1.3.6.1.4.1.55555.9")]), False)
+    builder = builder.add_extension(x509.BasicConstraints(ca=False, path_length=None), True)
+    return builder.sign(key, hashes.SHA256())
+
+
+def test_key_usage_eku_and_basic_constraints_taken_from_the_csr(make_authority: MakeAuthority) -> None:
+    """step-ca 0.28.4: ``.Insecure.CR.KeyUsage``/``ExtKeyUsage``/``UnknownExtKeyUsage``/
+    ``BasicConstraints`` hold the CSR's, so a template may copy them; a CSR without them
+    gives Go's zero values (false in ``if``, null in JSON: no extension)."""
+    authority, ca = make_authority(provisioner=_x509(FROM_CSR))
+    cert = authority.sign(SignRequest(csr=_csr_with_usages(new_key("EC")), token=ca.token("host.test"))).certificate
+    usage = cert.extensions.get_extension_for_class(x509.KeyUsage).value
+    assert (usage.digital_signature, usage.key_agreement, usage.key_encipherment) == (True, True, False)
+    assert list(cert.extensions.get_extension_for_class(x509.ExtendedKeyUsage).value) == [
+        ExtendedKeyUsageOID.CLIENT_AUTH, x509.ObjectIdentifier("1.3.6.1.4.1.55555.9")]
+    assert cert.extensions.get_extension_for_class(x509.BasicConstraints).value.ca is False
+    policies = cert.extensions.get_extension_for_class(x509.CertificatePolicies).value
+    assert policies[0].policy_identifier.dotted_string == "1.3.6.1.4.1.55555.17"  # Go's bits: 1 | 16
+
+    plain, _ = make_csr("host.test", None, new_key("EC"))
+    cert = authority.sign(SignRequest(csr=plain, token=ca.token("host.test"))).certificate
+    usage = cert.extensions.get_extension_for_class(x509.KeyUsage).value
+    assert (usage.digital_signature, usage.key_agreement) == (True, False)
+    with pytest.raises(x509.ExtensionNotFound):
+        cert.extensions.get_extension_for_class(x509.ExtendedKeyUsage)
+
+
+def test_authority_template_fills_the_subject_fields_a_certificate_leaves_empty(make_authority: MakeAuthority) -> None:
+    """step-ca's ``authority.template`` (an ASN1DN): after the template, before the policies."""
+    defaults = {"country": "DE", "organization": "Default Org", "commonName": "fallback"}
+    authority, ca = make_authority(authority={"template": defaults}, provisioner=_x509(
+        '{"subject": {"commonName": {{ toJson .Subject.CommonName }}, "organization": "Own Org"}, '
+        '"sans": {{ toJson .SANs }}}'))
+    csr, _ = make_csr("host.test", None, new_key("EC"))
+    cert = authority.sign(SignRequest(csr=csr, token=ca.token("host.test"))).certificate
+    assert cert.subject.rfc4514_string() == "CN=host.test,O=Own Org,C=DE"
+
+    authority, ca = make_authority(authority={"template": defaults}, provisioner=_x509(
+        '{"sans": {{ toJson .SANs }}}'))
+    cert = authority.sign(SignRequest(csr=csr, token=ca.token("host.test"))).certificate
+    assert cert.subject.rfc4514_string() == "CN=fallback,O=Default Org,C=DE"
+    assert cert.extensions.get_extension_for_class(x509.SubjectAlternativeName).critical is False  # subject not empty
+
+
+def test_a_bad_authority_template_stops_the_ca(make_authority: MakeAuthority) -> None:
+    with pytest.raises(ConfigError, match="authority.template.organization"):
+        make_authority(authority={"template": {"organization": ["a"]}})

@@ -19,7 +19,6 @@ from tests.ca_fixtures import PASSWORD, build_ca
 #: One ca.json fragment per row of the table: (row path, what to merge, the field named in the error).
 EXAMPLES: dict[str, tuple[dict[str, Any], str]] = {
     "templates": ({"templates": {"x509": "x.tpl"}}, "'templates'"),
-    "authority.template": ({"authority": {"template": {"subject": "x"}}}, "'authority.template'"),
     "authority.provisioners[].options.ssh": (
         {"provisioner": {"options": {"ssh": {"template": "{}"}}}},
         "'authority.provisioners[0] (provisioner 'admin@ca.test').options.ssh'"),
@@ -37,12 +36,6 @@ EXAMPLES: dict[str, tuple[dict[str, Any], str]] = {
     "authority.provisioners[].type": (
         {"extra_provisioner": {"type": "SCEP", "name": "routers"}},
         "'authority.provisioners[1] (provisioner 'routers').type' = \"SCEP\""),
-    "authority.claims.disableSmallstepExtensions": (
-        {"authority": {"claims": {"disableSmallstepExtensions": True}}},
-        "'authority.claims.disableSmallstepExtensions' = true"),
-    "authority.provisioners[].claims.disableSmallstepExtensions": (
-        {"provisioner": {"claims": {"disableSmallstepExtensions": True}}},
-        "'authority.provisioners[0] (provisioner 'admin@ca.test').claims.disableSmallstepExtensions' = true"),
     "authority.enableAdmin": ({"authority": {"enableAdmin": True}}, "'authority.enableAdmin' = true"),
     "authority.type": ({"authority": {"type": "stepcas", "certificateAuthority": "https://up"}},
                        "'authority.type' = \"stepcas\""),

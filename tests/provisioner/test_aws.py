@@ -135,3 +135,13 @@ def test_iid_roots_required(tmp_path: Path) -> None:
         AWSProvisioner({"type": "AWS", "name": "ec2"}, context())
     with pytest.raises(BadRequest, match="imdsVersions"):
         AWSProvisioner({"type": "AWS", "name": "ec2", "iidRoots": str(tmp_path), "imdsVersions": ["v3"]}, context())
+
+
+def test_the_template_reads_the_aws_token_as_dot_token(authority_with: MakeAuthority, imds: Any,
+                                                       iid_roots: Path) -> None:
+    template = ('{"subject": {"commonName": {{ toJson .Insecure.CR.Subject.CommonName }}, '
+                '"organizationalUnit": {{ toJson .Token.iss }}}, "dnsNames": {{ toJson .Insecure.CR.DNSNames }}}')
+    authority, _ = authority_with({**aws_config(iid_roots), "options": {"x509": {"template": template}}})
+    issued = authority.sign(SignRequest(csr=make_csr("i-1234567890abcdef0", ["web.internal"])[0],
+                                        token=token(imds())))
+    assert issued.certificate.subject.rfc4514_string() == "CN=i-1234567890abcdef0,OU=ec2.amazonaws.com"

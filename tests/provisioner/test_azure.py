@@ -106,7 +106,8 @@ def test_cached_keys_outlive_an_outage_of_the_key_server(imds: Any) -> None:
     keys_server = imds()  # publishes the same key; goes down after the first fetch
     clock = [datetime.datetime.now(datetime.timezone.utc)]
     provisioner = AzureProvisioner({**azure_config(server), "jwksURL": keys_server.keys_url}, context(lambda: clock[0]))
-    assert provisioner.authorize_sign(UnverifiedToken.parse(azure_token(metadata_url=server.url))).subject == "web-1"
+    options = provisioner.authorize_sign(UnverifiedToken.parse(azure_token(metadata_url=server.url)))
+    assert options.subject == "web-1" and options.claims["xms_mirid"].endswith("/web-1")  # the template's .Token
     keys_server.close()
     clock[0] += datetime.timedelta(hours=2)  # past the hourly refresh, within the token's 24 h
     token = UnverifiedToken.parse(azure_token(metadata_url=server.url))

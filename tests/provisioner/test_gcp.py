@@ -92,6 +92,8 @@ def test_wrong_signer_wrong_audience_and_expired(metadata: Any) -> None:
     impostor = metadata(key=generate_jwk("RSA"))
     at = datetime.datetime.now(datetime.timezone.utc)
     provisioner = GCPProvisioner(gcp_config(server), context(lambda: at))
+    good = provisioner.authorize_sign(UnverifiedToken.parse(token(server)))
+    assert good.claims["google"]["compute_engine"]["instance_name"]  # the template's .Token
     with pytest.raises(Unauthorized, match="kid|signature"):
         provisioner.authorize_sign(UnverifiedToken.parse(token(impostor)))
     with pytest.raises(Unauthorized, match="audience"):

@@ -114,3 +114,14 @@ def test_keys_must_be_pem_public_keys() -> None:
     for value in (None, "", "bm90IGEga2V5", 7):
         with pytest.raises(BadRequest, match="publicKeys"):
             K8sSAProvisioner({"type": "K8sSA", "name": "c", "publicKeys": value}, context())
+
+
+def test_the_template_reads_the_service_account_token_as_dot_token(authority_with: MakeAuthority) -> None:
+    """step-ca sets ``.Token`` to the token's claims for every token-based provisioner."""
+    template = """{"subject": {"commonName": {{ toJson .Subject.CommonName }},
+      "organizationalUnit": {{ toJson (index .Token "kubernetes.io" "namespace") }}},
+      "dnsNames": {{ toJson .Insecure.CR.DNSNames }}}"""
+    authority, _ = authority_with({**k8ssa_config(CLUSTER_KEY), "options": {"x509": {"template": template}}})
+    issued = authority.sign(SignRequest(csr=make_csr("api", ["api.payments.svc.cluster.local"])[0],
+                                        token=bound_token()))
+    assert issued.certificate.subject.rfc4514_string() == "CN=api,OU=payments"

@@ -116,3 +116,16 @@ def test_roots_must_be_nebula_ca_certificates(mesh: Mesh) -> None:
     for roots in (None, "", "bm90IGEgY2VydA==", host):
         with pytest.raises(BadRequest, match="roots"):
             NebulaProvisioner({"type": "Nebula", "name": "mesh", "roots": roots}, context())
+
+
+def test_the_template_reads_the_nebula_certificate_as_authorization_crt(authority_with: MakeAuthority,
+                                                                        mesh: Mesh) -> None:
+    """step-ca: ``{{ .AuthorizationCrt.Groups }}`` and the other methods of nebula's certificate."""
+    template = """{"subject": {"commonName": {{ toJson .AuthorizationCrt.Name }},
+      "organizationalUnit": {{ toJson .AuthorizationCrt.Groups }},
+      "organization": {{ printf "%v" .AuthorizationCrt.Networks | toJson }},
+      "locality": {{ toJson .Token.sub }}},
+      "sans": {{ toJson .SANs }}}"""
+    authority, _ = authority_with({**nebula_config(mesh), "options": {"x509": {"template": template}}})
+    issued = authority.sign(SignRequest(csr=make_csr("web1.mesh", ["web1.mesh"])[0], token=mesh.token("web1.mesh")))
+    assert issued.certificate.subject.rfc4514_string() == "CN=web1.mesh,OU=servers,O=[10.42.0.5/16],L=web1.mesh"

@@ -200,3 +200,12 @@ def test_device_login_refused_when_the_user_never_confirms(provider: OpenIDProvi
         oidc_device_login(oidc_config(provider, clientID="device-app"), show=lambda url, code: shown.append(code),
                           sleep=waits.append)
     assert shown and sum(waits) > 600  # it polled (every 5 s, injected) until the provider's 10 minutes ran out
+
+
+def test_the_template_reads_the_id_token_as_dot_token(authority_with: MakeAuthority, provider: OpenIDProvider) -> None:
+    template = ('{"subject": {"commonName": {{ toJson .Token.email }}, "organizationalUnit": {{ toJson .Token.groups }}},'
+                ' "sans": {{ toJson .SANs }}}')
+    authority, _ = authority_with({**oidc_config(provider, groups=["ops"]), "options": {"x509": {"template": template}}})
+    issued = authority.sign(SignRequest(csr=make_csr("alice@example.com")[0],
+                                        token=provider.id_token(PUBLIC, "alice@example.com")))
+    assert issued.certificate.subject.rfc4514_string() == "CN=alice@example.com,OU=ops"

@@ -30,6 +30,7 @@ from starlette.testclient import TestClient
 from appliance.api import create_app
 from appliance.authority.authority import Authority
 from appliance.authority.interfaces import SignRequest
+from appliance.authority.webhooks import notify
 from appliance.db import open_database
 from appliance.db.schema import certificates
 from appliance.errors import BadRequest, ErrorKind
@@ -267,7 +268,7 @@ def test_a_slow_server_fails_closed_at_the_timeout(webhook_server: WebhookServer
 @pytest.mark.parametrize("hook, message", [
     ({"name": "s", "url": "https://x", "kind": "SCEPCHALLENGE"}, "arrives with SCEP"),
     ({"name": "s", "url": "https://x", "kind": "ENRICHING", "secret": "!!"}, "secret must be base64"),
-    ({"name": "s", "url": "https://x", "kind": "WHATEVER"}, "ENRICHING or AUTHORIZING"),
+    ({"name": "s", "url": "https://x", "kind": "WHATEVER"}, "ENRICHING, AUTHORIZING or NOTIFYING"),
     ({"name": "s", "url": "https://x/{{ .Nope", "kind": "ENRICHING"}, "url"),
 ])
 def test_bad_webhook_configuration_stops_the_ca(tmp_path: Path, hook: dict[str, Any], message: str) -> None:
@@ -341,3 +342,47 @@ def test_no_retry_past_the_calls_deadline(webhook_server: WebhookServer, make: C
     with pytest.raises(WebhookUnavailable, match="HTTP 503"):
         _sign(authority, ca)
     assert len(webhook_server.requests) == 1 and slept == []
+
+
+def test_notifying_webhooks_are_accepted_and_not_called_on_sign(webhook_server: WebhookServer,
+                                                                 make: Callable[..., Any]) -> None:
+    """step-ca accepts NOTIFYING on every provisioner but calls them from SCEP only."""
+    authority, ca, _ = make(webhook_server, [_hook(webhook_server, "told", "NOTIFYING")])
+    assert _sign(authority, ca)
+    assert webhook_server.requests == []
+
+
+@pytest.mark.parametrize("reply", [
+    lambda body, path: (200, b'{"allow": true}'),
+    lambda body, path: (200, b'{"allow": false}'),
+    lambda body, path: (500, b"down"),
+    lambda body, path: (200, b"garbage"),
+])
+def test_notify_sends_step_cas_body_and_never_fails_the_request(webhook_server: WebhookServer,
+                                                                make: Callable[..., Any], reply: Reply) -> None:
+    authority, ca, _ = make(webhook_server, [_hook(webhook_server, "told", "NOTIFYING")])
+    webhook_server.reply = reply
+    csr, _ = make_csr("host.test", ["host.test"], new_key("EC"))
+    issued = authority.sign(SignRequest(csr=csr, token=ca.token("host.test", sans=["host.test"]))).certificate
+    provisioner = authority.provisioner(ca.provisioner)
+    told = notify(authority.webhook_client, provisioner, csr, certificate=issued, transaction_id="tx-1")
+    body = webhook_server.requests[-1]["body"]
+    assert body["scepTransactionID"] == "tx-1"
+    assert base64.b64decode(body["x509Certificate"]["raw"]) == issued.public_bytes(serialization.Encoding.DER)
+    assert base64.b64decode(body["x509CertificateRequest"]["raw"]) == csr.public_bytes(serialization.Encoding.DER)
+    assert told == (1 if webhook_server.reply(body, "")[1].startswith(b"{") else 0)
+
+
+def test_notify_of_a_failure_and_a_webhook_that_is_down(webhook_server: WebhookServer,
+                                                        make: Callable[..., Any]) -> None:
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        port = probe.getsockname()[1]
+    down = {**_hook(webhook_server, "down", "NOTIFYING"), "url": f"https://127.0.0.1:{port}/"}
+    authority, ca, slept = make(webhook_server, [down, _hook(webhook_server, "told", "NOTIFYING")])
+    csr, _ = make_csr("host.test", ["host.test"], new_key("EC"))
+    told = notify(authority.webhook_client, authority.provisioner(ca.provisioner), csr, transaction_id="tx-2",
+                  error="the challenge was wrong")
+    assert told == 1 and slept == [1.0]  # the dead one: one retry, then ignored
+    body = webhook_server.requests[-1]["body"]
+    assert body["scepErrorDescription"] == "the challenge was wrong" and "x509Certificate" not in body

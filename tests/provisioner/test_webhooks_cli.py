@@ -43,6 +43,9 @@ def test_add_update_remove_a_webhook(tmp_path: Path) -> None:
     authority = Authority.from_config(config, open_database(config.db), password=ca.password)
     assert [h.name for h in authority.provisioner(ca.provisioner).webhooks] == ["people"]
     authority.close()
+    client.ok("ca", "provisioner", "webhook", "update", ca.provisioner, "people", "--kind", "notifying",
+              "--ca-config", ca.config_path)
+    assert _hooks(ca)[0]["kind"] == "NOTIFYING"
     authority.database.close()
 
     client.ok("ca", "provisioner", "webhook", "remove", ca.provisioner, "people", "--ca-config", ca.config_path)

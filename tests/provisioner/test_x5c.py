@@ -150,3 +150,23 @@ def test_an_x5c_certificate_renews_unless_the_provisioner_disables_it(authority_
                                         token=token(chain, ca.fingerprint, provisioner="frozen")))
     with pytest.raises(Unauthorized, match="renewal is disabled"):
         authority.renew(frozen.certificate)
+
+
+def test_the_template_sees_the_token_and_the_x5c_leaf_as_step_ca_sets_them(
+        authority_with: MakeAuthority, chain: Chain) -> None:
+    """``.Token`` holds the token's claims and ``.AuthorizationCrt`` the x5c leaf (Go's
+    ``*x509.Certificate``); step-ca's X5C never sets ``.AuthorizationChain``."""
+    template = """{"subject": {"commonName": {{ toJson .Token.sub }},
+      "organizationalUnit": {{ toJson .AuthorizationCrt.Subject.CommonName }},
+      "organization": {{ toJson (printf "%v" .AuthorizationChain) }}},
+      "sans": {{ toJson .SANs }},
+      "uris": [{{ printf "https://serial.test/%d" .AuthorizationCrt.SerialNumber | toJson }}]}"""
+    config = {**x5c_config(chain), "options": {"x509": {"template": template}}}
+    authority, ca = authority_with(config)
+    csr, _ = make_csr("device", ["device"])
+    issued = authority.sign(SignRequest(csr=csr, token=token(chain, ca.fingerprint, sans_=("device",))))
+    leaf = chain.certificates("device")[0]
+    subject = {a.oid.dotted_string: a.value for a in issued.certificate.subject}
+    assert subject == {"2.5.4.3": "device", "2.5.4.11": leaf.subject.rfc4514_string().split("CN=")[1].split(",")[0],
+                       "2.5.4.10": "<nil>"}  # as Go prints a key the map lacks
+    assert f"https://serial.test/{leaf.serial_number}" in sans(issued.certificate)
