@@ -16,6 +16,7 @@ from cryptography.exceptions import InvalidSignature
 from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric.types import PrivateKeyTypes, PublicKeyTypes
 
+from appliance.authority.urls import ROOT_PATH, public_base
 from appliance.ceremony.build import ca_certificate
 from appliance.ceremony.model import CertificateProfile, Subject
 from appliance.cli.options import default_path, password_file_option, read_password_file
@@ -90,6 +91,8 @@ class InitOptions:
     root_cert: Path | None = None
     root_key_file: Path | None = None
     intermediate_cert: Path | None = None
+    insecure_address: str = ""
+    ocsp: bool = False
 
 
 @dataclass(frozen=True)
@@ -100,7 +103,8 @@ class CaKey:
     reference: str
 
 
-def _profile(common_name: str, organization: str, path_length: int) -> CertificateProfile:
+def _profile(common_name: str, organization: str, path_length: int,
+             issuer_urls: tuple[str, ...] = ()) -> CertificateProfile:
     now = datetime.datetime.now(datetime.timezone.utc).replace(microsecond=0)
     return CertificateProfile(
         subject=Subject(common_name=common_name, organization=organization),
@@ -108,6 +112,7 @@ def _profile(common_name: str, organization: str, path_length: int) -> Certifica
         not_after=now + CA_VALIDITY,
         path_length=path_length,
         key_usages=CA_KEY_USAGES,
+        issuer_urls=issuer_urls,
     )
 
 
@@ -197,7 +202,7 @@ def _ca_json(options: InitOptions, layout: Layout, intermediate_key: str) -> dic
         "crt": str(layout.intermediate_crt),
         "key": intermediate_key,
         "address": options.address,
-        "insecureAddress": "",
+        "insecureAddress": options.insecure_address,
         "dnsNames": list(options.dns_names),
         "logger": {"format": "text"},
         "db": {"type": "sqlite", "dataSource": str(layout.database)},
@@ -205,6 +210,8 @@ def _ca_json(options: InitOptions, layout: Layout, intermediate_key: str) -> dic
         "tls": TLS_DEFAULTS,
         "crl": {"enabled": True},
     }
+    if options.ocsp:
+        data["ocsp"] = {"enabled": True}
     if options.kms_uri:
         data["kms"] = {"type": parse_uri(options.kms_uri).scheme, "uri": options.kms_uri}
     return data
@@ -247,7 +254,9 @@ def _new_pki(options: InitOptions, layout: Layout) -> tuple[x509.Certificate, x5
                                   root_key.signer.public_key(), root_key.signer, None)
             root_signer = root_key.signer
         intermediate_key = _new_key(manager, options.intermediate_key_uri or str(layout.intermediate_key))
-        intermediate = ca_certificate(_profile(f"{options.name} Intermediate CA", options.name, 0),
+        # the CRL is enabled, so leaves carry URLs: the intermediate names where its issuer is (RFC 5280 4.2.2.1)
+        root_url = public_base(options.dns_names, options.address, options.insecure_address) + ROOT_PATH
+        intermediate = ca_certificate(_profile(f"{options.name} Intermediate CA", options.name, 0, (root_url,)),
                                       intermediate_key.signer.public_key(), root_signer, root)
     return root, intermediate, intermediate_key.reference
 
@@ -302,6 +311,9 @@ def _prompt_dns(ctx: click.Context, param: click.Parameter, dns: tuple[str, ...]
 @click.option("--address", prompt="Address the CA listens on", default=":8443", show_default=True,
               help="host:port to listen on.")
 @click.option("--provisioner", prompt="Name of the first provisioner", help="Name of the first JWK provisioner.")
+@click.option("--insecure-address", default="",
+              help="host:port of the plain-HTTP listener (CRL, OCSP, CA certificates); their URLs then use it.")
+@click.option("--ocsp", is_flag=True, help="Enable the OCSP responder (leaves then carry its URL).")
 @password_file_option
 @click.option("--kms", "kms_uri", help="The KMS/HSM of the CA keys (e.g. a pkcs11: URI).")
 @click.option("--root-key-uri", help="The root key's URI in --kms.")
@@ -314,7 +326,8 @@ def _prompt_dns(ctx: click.Context, param: click.Parameter, dns: tuple[str, ...]
                    "--intermediate-key-uri); no key is created and no root key is needed.")
 def init(path: str, name: str, dns: tuple[str, ...], address: str, provisioner: str, password_file: str | None,
          kms_uri: str | None, root_key_uri: str | None, intermediate_key_uri: str | None,
-         root_cert: str | None, root_key_file: str | None, intermediate_cert: str | None) -> None:
+         root_cert: str | None, root_key_file: str | None, intermediate_cert: str | None,
+         insecure_address: str, ocsp: bool) -> None:
     """Create a root and an intermediate CA, or take them from a key ceremony (--root, --intermediate);
     a JWK provisioner, ca.json and defaults.json."""
     password = read_password_file(password_file)
@@ -326,6 +339,7 @@ def init(path: str, name: str, dns: tuple[str, ...], address: str, provisioner: 
         password=password, kms_uri=kms_uri, root_key_uri=root_key_uri, intermediate_key_uri=intermediate_key_uri,
         root_cert=Path(root_cert) if root_cert else None, root_key_file=Path(root_key_file) if root_key_file else None,
         intermediate_cert=Path(intermediate_cert) if intermediate_cert else None,
+        insecure_address=insecure_address, ocsp=ocsp,
     ))
     root = load_certificate_file(layout.root_crt)
     click.echo(f"Root certificate: {layout.root_crt}")
