@@ -1,0 +1,51 @@
+"""``appliance init --insecure-address --ocsp``: the running CA publishes what its
+certificates point at. The leaf's CDP and AIA work under ``openssl verify
+-crl_check -crl_download``, and the intermediate's AIA caIssuers URL serves the
+root (DER) on the plain-HTTP listener, as ``/1.0/root.crt`` does on HTTPS."""
+
+from __future__ import annotations
+
+import subprocess
+from pathlib import Path
+from typing import Any, Callable
+
+import httpx
+import pytest
+from cryptography import x509
+from cryptography.x509.oid import AuthorityInformationAccessOID
+
+from tests.e2e.harness import csr_pem, free_port, init_ca, new_key, start_server, token, write_pem
+
+pytestmark = pytest.mark.slow
+
+
+def test_init_with_revocation_urls_serves_them(tmp_path: Path, openssl: Callable[..., Any]) -> None:
+    insecure = f"127.0.0.1:{free_port()}"
+    ca = init_ca(tmp_path, "--insecure-address", insecure, "--ocsp")
+    root = x509.load_pem_x509_certificate(ca.root.read_bytes())
+    intermediate = x509.load_pem_x509_certificate(ca.intermediate.read_bytes())
+    aia = intermediate.extensions.get_extension_for_class(x509.AuthorityInformationAccess).value
+    (root_url,) = [d.access_location.value for d in aia if d.access_method == AuthorityInformationAccessOID.CA_ISSUERS]
+    assert root_url == f"http://localhost:{insecure.rsplit(':', 1)[1]}/1.0/root.crt"
+    server = start_server(ca)
+    try:
+        served = httpx.get(root_url, timeout=10)
+        with ca.client() as client:
+            over_https = client.get("/1.0/root.crt")
+            response = client.post("/sign", json={"csr": csr_pem("urls.example", new_key()),
+                                                  "ott": token(ca, "urls.example")})
+            assert response.status_code == 201, response.text
+            leaf = write_pem(tmp_path / "leaf.pem", response.json()["crt"])
+            verify = ("verify", "-crl_check", "-crl_download", "-CAfile", ca.root, "-untrusted", ca.intermediate, leaf)
+            openssl(*verify)
+            serial = str(x509.load_pem_x509_certificate(leaf.read_bytes()).serial_number)
+            revoked = client.post("/1.0/revoke", json={"serial": serial, "reasonCode": 1, "passive": True,
+                                                       "ott": token(ca, serial, endpoint="revoke")})
+            assert revoked.status_code == 200, revoked.text
+        failed = subprocess.run(["openssl", *map(str, verify)], capture_output=True, text=True)
+    finally:
+        server.stop()
+    for response in (served, over_https):
+        assert response.headers["content-type"] == "application/pkix-cert"
+        assert x509.load_der_x509_certificate(response.content) == root
+    assert failed.returncode != 0 and "certificate revoked" in failed.stdout + failed.stderr
