@@ -16,8 +16,9 @@ from cryptography.exceptions import InvalidSignature
 from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric.types import PrivateKeyTypes, PublicKeyTypes
 
+from appliance.authority.root_crl import ROOT_CRL_PATH
 from appliance.authority.urls import ROOT_PATH, public_base
-from appliance.ceremony.build import ca_certificate
+from appliance.ceremony.build import authority_key_identifier, ca_certificate, signature_hash
 from appliance.ceremony.model import CertificateProfile, Subject
 from appliance.cli.options import default_path, password_file_option, read_password_file
 from appliance.config import DefaultsConfig, parse_config, write_defaults, write_json
@@ -25,8 +26,10 @@ from appliance.errors import BadRequest
 from appliance.jose import encrypt_jwk, generate_jwk, public_dict
 from appliance.kms import KeyManager, KeyType, open_key_manager, parse_uri
 from appliance.kms.softkms import load_private_key
+from appliance.lint import lint_crl
 
 CA_VALIDITY = datetime.timedelta(days=3650)
+ROOT_CRL_VALIDITY = datetime.timedelta(days=365)
 CA_KEY_USAGES = frozenset({"cert-sign", "crl-sign"})
 KEY_TYPE = KeyType.EC_P256
 TLS_DEFAULTS = {
@@ -49,6 +52,10 @@ class Layout:
     @property
     def root_crt(self) -> Path:
         return self.base / "certs" / "root_ca.crt"
+
+    @property
+    def root_crl(self) -> Path:
+        return self.base / "certs" / "root_ca.crl"
 
     @property
     def intermediate_crt(self) -> Path:
@@ -104,7 +111,7 @@ class CaKey:
 
 
 def _profile(common_name: str, organization: str, path_length: int,
-             issuer_urls: tuple[str, ...] = ()) -> CertificateProfile:
+             issuer_urls: tuple[str, ...] = (), crl_urls: tuple[str, ...] = ()) -> CertificateProfile:
     now = datetime.datetime.now(datetime.timezone.utc).replace(microsecond=0)
     return CertificateProfile(
         subject=Subject(common_name=common_name, organization=organization),
@@ -113,6 +120,7 @@ def _profile(common_name: str, organization: str, path_length: int,
         path_length=path_length,
         key_usages=CA_KEY_USAGES,
         issuer_urls=issuer_urls,
+        crl_urls=crl_urls,
     )
 
 
@@ -243,8 +251,24 @@ def _make_directories(layout: Layout, *, secrets: bool) -> None:
         (layout.base / directory).mkdir(parents=True, exist_ok=True, mode=mode)
 
 
-def _new_pki(options: InitOptions, layout: Layout) -> tuple[x509.Certificate, x509.Certificate, str]:
-    """A new intermediate (and root, unless reused) with new keys; the certificates and the key's reference."""
+def _root_crl(root: x509.Certificate, signer: PrivateKeyTypes) -> bytes:
+    """An empty root CRL, number 1, valid a year, as a root CRL ceremony signs it; DER, linted."""
+    now = datetime.datetime.now(datetime.timezone.utc).replace(microsecond=0)
+    crl = (x509.CertificateRevocationListBuilder().issuer_name(root.subject).last_update(now)
+           .next_update(now + ROOT_CRL_VALIDITY)
+           .add_extension(x509.CRLNumber(1), critical=False)
+           .add_extension(authority_key_identifier(root), critical=False)
+           .sign(signer, signature_hash(signer)))  # type: ignore[arg-type]
+    der = crl.public_bytes(serialization.Encoding.DER)
+    errors = [finding for finding in lint_crl(der) if finding.is_error]
+    if errors:
+        raise BadRequest("the root CRL fails its lint: " + "; ".join(map(str, errors)))
+    return der
+
+
+def _new_pki(options: InitOptions, layout: Layout) -> tuple[x509.Certificate, x509.Certificate, str, bytes]:
+    """A new intermediate (and root, unless reused) with new keys; the certificates, the
+    key's reference and the root CRL signed while the root key is at hand."""
     with open_key_manager(options.kms_uri or "softkms:", password=options.password) as manager:
         if options.root_cert is not None:
             root, root_signer = _existing_root(options)
@@ -254,11 +278,13 @@ def _new_pki(options: InitOptions, layout: Layout) -> tuple[x509.Certificate, x5
                                   root_key.signer.public_key(), root_key.signer, None)
             root_signer = root_key.signer
         intermediate_key = _new_key(manager, options.intermediate_key_uri or str(layout.intermediate_key))
-        # the CRL is enabled, so leaves carry URLs: the intermediate names where its issuer is (RFC 5280 4.2.2.1)
-        root_url = public_base(options.dns_names, options.address, options.insecure_address) + ROOT_PATH
-        intermediate = ca_certificate(_profile(f"{options.name} Intermediate CA", options.name, 0, (root_url,)),
+        # the CRL is enabled, so leaves carry URLs: the intermediate names its issuer and the issuer's CRL
+        base = public_base(options.dns_names, options.address, options.insecure_address)
+        intermediate = ca_certificate(_profile(f"{options.name} Intermediate CA", options.name, 0,
+                                               (base + ROOT_PATH,), (base + ROOT_CRL_PATH,)),
                                       intermediate_key.signer.public_key(), root_signer, root)
-    return root, intermediate, intermediate_key.reference
+        root_crl = _root_crl(root, root_signer)
+    return root, intermediate, intermediate_key.reference, root_crl
 
 
 def initialise(options: InitOptions) -> Layout:
@@ -268,12 +294,16 @@ def initialise(options: InitOptions) -> Layout:
     if options.intermediate_cert is not None:
         root, intermediate, intermediate_key = _ceremony_pki(options)
         _make_directories(layout, secrets=False)
+        root_crl = None
     else:
         _make_directories(layout, secrets=True)
-        root, intermediate, intermediate_key = _new_pki(options, layout)
+        root, intermediate, intermediate_key, root_crl = _new_pki(options, layout)
     layout.root_crt.write_bytes(_pem(root))
     layout.intermediate_crt.write_bytes(_pem(intermediate))
     data = _ca_json(options, layout, intermediate_key)
+    if root_crl is not None:
+        layout.root_crl.write_bytes(root_crl)
+        data["crl"]["rootCRL"] = str(layout.root_crl)
     parse_config(data, path=layout.ca_json)
     write_json(layout.ca_json, data)
     write_defaults(DefaultsConfig(

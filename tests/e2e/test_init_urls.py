@@ -1,7 +1,8 @@
 """``appliance init --insecure-address --ocsp``: the running CA publishes what its
 certificates point at. The leaf's CDP and AIA work under ``openssl verify
 -crl_check -crl_download``, and the intermediate's AIA caIssuers URL serves the
-root (DER) on the plain-HTTP listener, as ``/1.0/root.crt`` does on HTTPS."""
+root (DER) on the plain-HTTP listener, as ``/1.0/root.crt`` does on HTTPS; its
+CDP serves the root CRL ``init`` signed, so ``-crl_check_all`` finds both CRLs."""
 
 from __future__ import annotations
 
@@ -30,13 +31,17 @@ def test_init_with_revocation_urls_serves_them(tmp_path: Path, openssl: Callable
     server = start_server(ca)
     try:
         served = httpx.get(root_url, timeout=10)
+        cdp = intermediate.extensions.get_extension_for_class(x509.CRLDistributionPoints).value
+        root_crl = httpx.get(cdp[0].full_name[0].value, timeout=10)
         with ca.client() as client:
             over_https = client.get("/1.0/root.crt")
             response = client.post("/sign", json={"csr": csr_pem("urls.example", new_key()),
                                                   "ott": token(ca, "urls.example")})
             assert response.status_code == 201, response.text
             leaf = write_pem(tmp_path / "leaf.pem", response.json()["crt"])
-            verify = ("verify", "-crl_check", "-crl_download", "-CAfile", ca.root, "-untrusted", ca.intermediate, leaf)
+            # -crl_check_all checks the root too, which names no CDP: its own CRL comes from the file
+            verify = ("verify", "-crl_check_all", "-crl_download", "-CRLfile", ca.path / "certs" / "root_ca.crl",
+                      "-CAfile", ca.root, "-untrusted", ca.intermediate, leaf)
             openssl(*verify)
             serial = str(x509.load_pem_x509_certificate(leaf.read_bytes()).serial_number)
             revoked = client.post("/1.0/revoke", json={"serial": serial, "reasonCode": 1, "passive": True,
@@ -48,4 +53,7 @@ def test_init_with_revocation_urls_serves_them(tmp_path: Path, openssl: Callable
     for response in (served, over_https):
         assert response.headers["content-type"] == "application/pkix-cert"
         assert x509.load_der_x509_certificate(response.content) == root
+    assert root_crl.headers["content-type"] == "application/pkix-crl"
+    assert root_crl.content == (ca.path / "certs" / "root_ca.crl").read_bytes()
+    assert x509.load_der_x509_crl(root_crl.content).is_signature_valid(root.public_key())  # type: ignore[arg-type]
     assert failed.returncode != 0 and "certificate revoked" in failed.stdout + failed.stderr
