@@ -6,16 +6,22 @@ CDP serves the root CRL ``init`` signed, so ``-crl_check_all`` finds both CRLs."
 
 from __future__ import annotations
 
+import datetime
+import signal
 import subprocess
+import time
 from pathlib import Path
 from typing import Any, Callable
 
 import httpx
 import pytest
 from cryptography import x509
+from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.x509.oid import AuthorityInformationAccessOID
 
-from tests.e2e.harness import csr_pem, free_port, init_ca, new_key, start_server, token, write_pem
+from appliance.kms import open_key_manager
+
+from tests.e2e.harness import PASSWORD, csr_pem, free_port, init_ca, new_key, start_server, token, write_pem
 
 pytestmark = pytest.mark.slow
 
@@ -57,3 +63,34 @@ def test_init_with_revocation_urls_serves_them(tmp_path: Path, openssl: Callable
     assert root_crl.content == (ca.path / "certs" / "root_ca.crl").read_bytes()
     assert x509.load_der_x509_crl(root_crl.content).is_signature_valid(root.public_key())  # type: ignore[arg-type]
     assert failed.returncode != 0 and "certificate revoked" in failed.stdout + failed.stderr
+
+
+def _sign_root_crl(ca: Any, number: int) -> bytes:
+    """What a later root CRL ceremony produces: a new root CRL, signed by the root key."""
+    key = open_key_manager("softkms:", password=PASSWORD.encode()).create_signer(str(ca.path / "secrets" / "root_ca_key"))
+    root = x509.load_pem_x509_certificate(ca.root.read_bytes())
+    now = datetime.datetime.now(datetime.timezone.utc)
+    crl = (x509.CertificateRevocationListBuilder().issuer_name(root.subject).last_update(now)
+           .next_update(now + datetime.timedelta(days=30)).add_extension(x509.CRLNumber(number), critical=False)
+           .sign(key, hashes.SHA256()))  # type: ignore[arg-type]
+    return crl.public_bytes(serialization.Encoding.DER)
+
+
+def test_root_crl_is_replaced_on_sighup_and_bad_files_refuse_to_start(tmp_path: Path) -> None:
+    ca = init_ca(tmp_path, "--insecure-address", f"127.0.0.1:{free_port()}")
+    root_crl = ca.path / "certs" / "root_ca.crl"
+    server = start_server(ca, workers=1)
+    try:
+        replacement = _sign_root_crl(ca, 2)
+        root_crl.write_bytes(replacement)
+        server.signal(signal.SIGHUP)
+        deadline = time.monotonic() + 30
+        with ca.client() as client:
+            while client.get("/1.0/root.crl").content != replacement:
+                assert time.monotonic() < deadline, "the new root CRL was not served after SIGHUP"
+                time.sleep(0.1)
+    finally:
+        server.stop()
+    root_crl.write_bytes(b"garbage")
+    with pytest.raises(RuntimeError, match="crl.rootCRL"):
+        start_server(ca, workers=1)
