@@ -257,3 +257,17 @@ def test_init_without_insecure_address_names_the_https_root_url(tmp_path: Path) 
     intermediate = x509.load_pem_x509_certificate((ca / "certs" / "intermediate_ca.crt").read_bytes())
     assert _ca_issuers(intermediate) == ["https://ca.test:9443/1.0/root.crt"]
     assert not load_config(ca / "config" / "ca.json").ocsp.enabled
+
+
+def test_init_signs_an_empty_root_crl_named_by_ca_json(tmp_path: Path, openssl: Callable[..., object]) -> None:
+    ca, _ = _init(tmp_path)
+    root_file, crl_file = ca / "certs" / "root_ca.crt", ca / "certs" / "root_ca.crl"
+    openssl("crl", "-inform", "DER", "-in", crl_file, "-CAfile", root_file, "-noout", "-verify")
+    crl = x509.load_der_x509_crl(crl_file.read_bytes())
+    assert crl.extensions.get_extension_for_class(x509.CRLNumber).value.crl_number == 1 and len(crl) == 0
+    assert crl.extensions.get_extension_for_class(x509.AuthorityKeyIdentifier)
+    assert crl.next_update_utc is not None and (crl.next_update_utc - crl.last_update_utc).days == 365
+    assert load_config(ca / "config" / "ca.json").crl.root_crl == crl_file
+    intermediate = x509.load_pem_x509_certificate((ca / "certs" / "intermediate_ca.crt").read_bytes())
+    cdp = intermediate.extensions.get_extension_for_class(x509.CRLDistributionPoints).value
+    assert [point.full_name[0].value for point in cdp] == ["https://ca.test:9443/1.0/root.crl"]

@@ -89,6 +89,12 @@ def test_root_crl_is_replaced_on_sighup_and_bad_files_refuse_to_start(tmp_path: 
             while client.get("/1.0/root.crl").content != replacement:
                 assert time.monotonic() < deadline, "the new root CRL was not served after SIGHUP"
                 time.sleep(0.1)
+            root_crl.write_bytes(_sign_root_crl(ca, 3)[:-10])  # truncated: not a CRL
+            server.signal(signal.SIGHUP)
+            while "reload failed" not in server.log():
+                assert time.monotonic() < deadline, "the broken root CRL was not refused"
+                time.sleep(0.1)
+            assert "crl.rootCRL" in server.log() and client.get("/1.0/root.crl").content == replacement
     finally:
         server.stop()
     root_crl.write_bytes(b"garbage")
