@@ -290,6 +290,20 @@ def crl_router() -> APIRouter:
         der = _authority(request).intermediates()[0].public_bytes(serialization.Encoding.DER)
         return Response(der, media_type="application/pkix-cert")
 
+    @router.get("/root.crt")
+    async def root_certificate(request: Request) -> Response:
+        """The root certificate, DER: the AIA caIssuers URL of the intermediate ``appliance init`` makes."""
+        der = _authority(request).roots()[0].public_bytes(serialization.Encoding.DER)
+        return Response(der, media_type="application/pkix-cert")
+
+    @router.get("/root.crl")
+    async def root_crl(request: Request) -> Response:
+        """The root's CRL (``crl.rootCRL``), DER: the CDP of the intermediate ``appliance init`` makes."""
+        der = _authority(request).root_crl()
+        if der is None:
+            raise NotFound("this CA publishes no root CRL ('crl.rootCRL' in ca.json)")
+        return Response(der, media_type="application/pkix-crl")
+
     @router.post("/ocsp")
     async def ocsp_post(request: Request) -> Response:
         der = await _off_loop(_authority(request).ocsp, await request.body())

@@ -12,6 +12,7 @@ from cryptography.exceptions import InvalidSignature
 from cryptography.hazmat.primitives.asymmetric.types import CertificatePublicKeyTypes, PrivateKeyTypes
 
 from appliance.authority.crl import CrlPublisher
+from appliance.authority.root_crl import RootCrl, load_root_crl
 from appliance.authority.interfaces import IssuedCertificate, KeyCompromised, RevokeRequest, SignRequest
 from appliance.authority.leaf import IssuanceFailed, LeafSigner
 from appliance.authority.ocsp import OcspResponder, ResponderDelegate
@@ -120,6 +121,8 @@ class Authority:
         for notice in self.provisioner_collection.notices:
             log.warning("%s", notice)
         self.revocation_urls = revocation_urls(config)
+        self._root_crl = (RootCrl(load_root_crl(config.crl.root_crl, self._roots[0]), now)
+                          if config.crl.root_crl else None)
         self._crl = CrlPublisher(config.crl, self._intermediates[0], signer, database, now,
                                  Linter(lint_mode, lint_crl, "CRL"))
         self._ocsp = OcspResponder(config.ocsp, self._intermediates[0], signer, database, now,
@@ -429,6 +432,9 @@ class Authority:
 
     def crl(self) -> bytes:
         return self._crl.current()
+
+    def root_crl(self) -> bytes | None:
+        return self._root_crl.current() if self._root_crl else None
 
     def ocsp(self, request_der: bytes) -> bytes:
         return self._ocsp.respond(request_der)

@@ -114,6 +114,10 @@ class AuthorityInterface(Protocol):
         """The current CRL, DER."""
         ...
 
+    def root_crl(self) -> bytes | None:
+        """The root's CRL (``crl.rootCRL``), DER; None without one."""
+        ...
+
     def ocsp(self, request_der: bytes) -> bytes:
         """The DER OCSP response to a DER OCSP request (an OCSP error status for bad
         requests); ``NotImplementedFeature`` when the responder is not enabled."""

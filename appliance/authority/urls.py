@@ -12,6 +12,7 @@ from cryptography.x509.oid import AuthorityInformationAccessOID
 from appliance.config import CaConfig
 
 ISSUER_PATH = "/1.0/intermediate.crt"
+ROOT_PATH = "/1.0/root.crt"
 
 
 @dataclass(frozen=True)
@@ -21,12 +22,12 @@ class RevocationUrls:
     ca_issuers: str = ""
 
 
-def _base(config: CaConfig) -> str:
-    """Plain HTTP on ``insecureAddress`` when there is one (relying parties fetch CRLs and
-    OCSP over HTTP, RFC 5280/5019), else the HTTPS address; the host is the first dnsName."""
-    host = config.dns_names[0]
+def public_base(dns_names: tuple[str, ...], address: str, insecure_address: str) -> str:
+    """Plain HTTP on ``insecure_address`` when there is one (relying parties fetch CRLs and
+    OCSP over HTTP, RFC 5280/5019), else the HTTPS address; the host is the first DNS name."""
+    host = dns_names[0]
     host = f"[{host}]" if ":" in host else host
-    scheme, address = ("http", config.insecure_address) if config.insecure_address else ("https", config.address)
+    scheme, address = ("http", insecure_address) if insecure_address else ("https", address)
     port = address.rsplit(":", 1)[1] if ":" in address else ""
     default = {"http": "80", "https": "443"}[scheme]
     return f"{scheme}://{host}" + (f":{port}" if port and port != default else "")
@@ -36,7 +37,7 @@ def revocation_urls(config: CaConfig) -> RevocationUrls:
     """The URLs of ca.json (``crl.idpURL``, ``ocsp.url``), else this CA's own."""
     if not (config.crl.enabled or config.ocsp.enabled):
         return RevocationUrls()
-    base = _base(config)
+    base = public_base(config.dns_names, config.address, config.insecure_address)
     return RevocationUrls(
         crl=(config.crl.idp_url or f"{base}/1.0/crl") if config.crl.enabled else "",
         ocsp=(config.ocsp.url or f"{base}/ocsp") if config.ocsp.enabled else "",

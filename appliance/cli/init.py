@@ -16,7 +16,9 @@ from cryptography.exceptions import InvalidSignature
 from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric.types import PrivateKeyTypes, PublicKeyTypes
 
-from appliance.ceremony.build import ca_certificate
+from appliance.authority.root_crl import ROOT_CRL_PATH
+from appliance.authority.urls import ROOT_PATH, public_base
+from appliance.ceremony.build import authority_key_identifier, ca_certificate, signature_hash
 from appliance.ceremony.model import CertificateProfile, Subject
 from appliance.cli.options import default_path, password_file_option, read_password_file
 from appliance.config import DefaultsConfig, parse_config, write_defaults, write_json
@@ -24,8 +26,10 @@ from appliance.errors import BadRequest
 from appliance.jose import encrypt_jwk, generate_jwk, public_dict
 from appliance.kms import KeyManager, KeyType, open_key_manager, parse_uri
 from appliance.kms.softkms import load_private_key
+from appliance.lint import lint_crl
 
 CA_VALIDITY = datetime.timedelta(days=3650)
+ROOT_CRL_VALIDITY = datetime.timedelta(days=365)
 CA_KEY_USAGES = frozenset({"cert-sign", "crl-sign"})
 KEY_TYPE = KeyType.EC_P256
 TLS_DEFAULTS = {
@@ -48,6 +52,10 @@ class Layout:
     @property
     def root_crt(self) -> Path:
         return self.base / "certs" / "root_ca.crt"
+
+    @property
+    def root_crl(self) -> Path:
+        return self.base / "certs" / "root_ca.crl"
 
     @property
     def intermediate_crt(self) -> Path:
@@ -90,6 +98,8 @@ class InitOptions:
     root_cert: Path | None = None
     root_key_file: Path | None = None
     intermediate_cert: Path | None = None
+    insecure_address: str = ""
+    ocsp: bool = False
 
 
 @dataclass(frozen=True)
@@ -100,7 +110,8 @@ class CaKey:
     reference: str
 
 
-def _profile(common_name: str, organization: str, path_length: int) -> CertificateProfile:
+def _profile(common_name: str, organization: str, path_length: int,
+             issuer_urls: tuple[str, ...] = (), crl_urls: tuple[str, ...] = ()) -> CertificateProfile:
     now = datetime.datetime.now(datetime.timezone.utc).replace(microsecond=0)
     return CertificateProfile(
         subject=Subject(common_name=common_name, organization=organization),
@@ -108,6 +119,8 @@ def _profile(common_name: str, organization: str, path_length: int) -> Certifica
         not_after=now + CA_VALIDITY,
         path_length=path_length,
         key_usages=CA_KEY_USAGES,
+        issuer_urls=issuer_urls,
+        crl_urls=crl_urls,
     )
 
 
@@ -197,7 +210,7 @@ def _ca_json(options: InitOptions, layout: Layout, intermediate_key: str) -> dic
         "crt": str(layout.intermediate_crt),
         "key": intermediate_key,
         "address": options.address,
-        "insecureAddress": "",
+        "insecureAddress": options.insecure_address,
         "dnsNames": list(options.dns_names),
         "logger": {"format": "text"},
         "db": {"type": "sqlite", "dataSource": str(layout.database)},
@@ -205,6 +218,8 @@ def _ca_json(options: InitOptions, layout: Layout, intermediate_key: str) -> dic
         "tls": TLS_DEFAULTS,
         "crl": {"enabled": True},
     }
+    if options.ocsp:
+        data["ocsp"] = {"enabled": True}
     if options.kms_uri:
         data["kms"] = {"type": parse_uri(options.kms_uri).scheme, "uri": options.kms_uri}
     return data
@@ -236,8 +251,24 @@ def _make_directories(layout: Layout, *, secrets: bool) -> None:
         (layout.base / directory).mkdir(parents=True, exist_ok=True, mode=mode)
 
 
-def _new_pki(options: InitOptions, layout: Layout) -> tuple[x509.Certificate, x509.Certificate, str]:
-    """A new intermediate (and root, unless reused) with new keys; the certificates and the key's reference."""
+def _root_crl(root: x509.Certificate, signer: PrivateKeyTypes) -> bytes:
+    """An empty root CRL, number 1, valid a year, as a root CRL ceremony signs it; DER, linted."""
+    now = datetime.datetime.now(datetime.timezone.utc).replace(microsecond=0)
+    crl = (x509.CertificateRevocationListBuilder().issuer_name(root.subject).last_update(now)
+           .next_update(now + ROOT_CRL_VALIDITY)
+           .add_extension(x509.CRLNumber(1), critical=False)
+           .add_extension(authority_key_identifier(root), critical=False)
+           .sign(signer, signature_hash(signer)))  # type: ignore[arg-type]
+    der = crl.public_bytes(serialization.Encoding.DER)
+    errors = [finding for finding in lint_crl(der) if finding.is_error]
+    if errors:
+        raise BadRequest("the root CRL fails its lint: " + "; ".join(map(str, errors)))
+    return der
+
+
+def _new_pki(options: InitOptions, layout: Layout) -> tuple[x509.Certificate, x509.Certificate, str, bytes]:
+    """A new intermediate (and root, unless reused) with new keys; the certificates, the
+    key's reference and the root CRL signed while the root key is at hand."""
     with open_key_manager(options.kms_uri or "softkms:", password=options.password) as manager:
         if options.root_cert is not None:
             root, root_signer = _existing_root(options)
@@ -247,9 +278,13 @@ def _new_pki(options: InitOptions, layout: Layout) -> tuple[x509.Certificate, x5
                                   root_key.signer.public_key(), root_key.signer, None)
             root_signer = root_key.signer
         intermediate_key = _new_key(manager, options.intermediate_key_uri or str(layout.intermediate_key))
-        intermediate = ca_certificate(_profile(f"{options.name} Intermediate CA", options.name, 0),
+        # the CRL is enabled, so leaves carry URLs: the intermediate names its issuer and the issuer's CRL
+        base = public_base(options.dns_names, options.address, options.insecure_address)
+        intermediate = ca_certificate(_profile(f"{options.name} Intermediate CA", options.name, 0,
+                                               (base + ROOT_PATH,), (base + ROOT_CRL_PATH,)),
                                       intermediate_key.signer.public_key(), root_signer, root)
-    return root, intermediate, intermediate_key.reference
+        root_crl = _root_crl(root, root_signer)
+    return root, intermediate, intermediate_key.reference, root_crl
 
 
 def initialise(options: InitOptions) -> Layout:
@@ -259,12 +294,16 @@ def initialise(options: InitOptions) -> Layout:
     if options.intermediate_cert is not None:
         root, intermediate, intermediate_key = _ceremony_pki(options)
         _make_directories(layout, secrets=False)
+        root_crl = None
     else:
         _make_directories(layout, secrets=True)
-        root, intermediate, intermediate_key = _new_pki(options, layout)
+        root, intermediate, intermediate_key, root_crl = _new_pki(options, layout)
     layout.root_crt.write_bytes(_pem(root))
     layout.intermediate_crt.write_bytes(_pem(intermediate))
     data = _ca_json(options, layout, intermediate_key)
+    if root_crl is not None:
+        layout.root_crl.write_bytes(root_crl)
+        data["crl"]["rootCRL"] = str(layout.root_crl)
     parse_config(data, path=layout.ca_json)
     write_json(layout.ca_json, data)
     write_defaults(DefaultsConfig(
@@ -302,6 +341,9 @@ def _prompt_dns(ctx: click.Context, param: click.Parameter, dns: tuple[str, ...]
 @click.option("--address", prompt="Address the CA listens on", default=":8443", show_default=True,
               help="host:port to listen on.")
 @click.option("--provisioner", prompt="Name of the first provisioner", help="Name of the first JWK provisioner.")
+@click.option("--insecure-address", default="",
+              help="host:port of the plain-HTTP listener (CRL, OCSP, CA certificates); their URLs then use it.")
+@click.option("--ocsp", is_flag=True, help="Enable the OCSP responder (leaves then carry its URL).")
 @password_file_option
 @click.option("--kms", "kms_uri", help="The KMS/HSM of the CA keys (e.g. a pkcs11: URI).")
 @click.option("--root-key-uri", help="The root key's URI in --kms.")
@@ -314,7 +356,8 @@ def _prompt_dns(ctx: click.Context, param: click.Parameter, dns: tuple[str, ...]
                    "--intermediate-key-uri); no key is created and no root key is needed.")
 def init(path: str, name: str, dns: tuple[str, ...], address: str, provisioner: str, password_file: str | None,
          kms_uri: str | None, root_key_uri: str | None, intermediate_key_uri: str | None,
-         root_cert: str | None, root_key_file: str | None, intermediate_cert: str | None) -> None:
+         root_cert: str | None, root_key_file: str | None, intermediate_cert: str | None,
+         insecure_address: str, ocsp: bool) -> None:
     """Create a root and an intermediate CA, or take them from a key ceremony (--root, --intermediate);
     a JWK provisioner, ca.json and defaults.json."""
     password = read_password_file(password_file)
@@ -326,6 +369,7 @@ def init(path: str, name: str, dns: tuple[str, ...], address: str, provisioner: 
         password=password, kms_uri=kms_uri, root_key_uri=root_key_uri, intermediate_key_uri=intermediate_key_uri,
         root_cert=Path(root_cert) if root_cert else None, root_key_file=Path(root_key_file) if root_key_file else None,
         intermediate_cert=Path(intermediate_cert) if intermediate_cert else None,
+        insecure_address=insecure_address, ocsp=ocsp,
     ))
     root = load_certificate_file(layout.root_crt)
     click.echo(f"Root certificate: {layout.root_crt}")

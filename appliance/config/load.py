@@ -131,7 +131,7 @@ def _default_subject(authority: dict[str, Any]) -> dict[str, str]:
     return {name: template[name] for name in _ASN1DN if template.get(name)}
 
 
-def _crl(data: dict[str, Any]) -> CrlConfig:
+def _crl(data: dict[str, Any], base_dir: Path | None) -> CrlConfig:
     crl = _object(data, "crl")
     cache_duration = _duration(crl, "cacheDuration", "crl", CrlConfig().cache_duration)
     renew_period = _duration(crl, "renewPeriod", "crl", cache_duration * 2 / 3)
@@ -146,6 +146,7 @@ def _crl(data: dict[str, Any]) -> CrlConfig:
         enabled=_bool(crl, "enabled", False, "crl"),
         generate_on_revoke=_bool(crl, "generateOnRevoke", True, "crl"),
         cache_duration=cache_duration, renew_period=renew_period, idp_url=idp_url,
+        root_crl=_resolve(base_dir, root_crl) if (root_crl := _string(crl, "rootCRL")) else None,
     )
 
 
@@ -238,7 +239,7 @@ def parse_config(data: dict[str, Any], *, path: Path | None = None, base_dir: Pa
         tls_options=parse_tls(_object(data, "tls")),
         logger=_object(data, "logger"),
         logging=parse_logger(_object(data, "logger")),
-        crl=_crl(data),
+        crl=_crl(data, base_dir),
         ocsp=_ocsp(data, base_dir),
         lint=_lint(data),
         connections=_connections(data),

@@ -30,6 +30,8 @@ class CrlConfig:
     cache_duration: datetime.timedelta = DEFAULT_CRL_CACHE
     renew_period: datetime.timedelta = DEFAULT_CRL_CACHE * 2 / 3
     idp_url: str = ""
+    #: ``rootCRL`` (ours): the root's CRL, signed offline, served at ``/1.0/root.crl``.
+    root_crl: Path | None = None
 
 
 @dataclass(frozen=True)

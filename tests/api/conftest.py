@@ -81,6 +81,9 @@ class FakeAuthority:
     def crl(self) -> bytes:
         return b"\x30\x00"
 
+    def root_crl(self) -> bytes | None:
+        return None
+
 
 class WithPeer:
     """Puts a client certificate in the ASGI TLS extension, as the server does."""

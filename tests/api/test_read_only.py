@@ -7,7 +7,7 @@ from cryptography import x509
 from cryptography.hazmat.primitives import hashes
 from starlette.testclient import TestClient
 
-from appliance.api import create_insecure_app
+from appliance.api import create_app, create_insecure_app
 from tests.api.conftest import FakeAuthority
 
 
@@ -72,6 +72,16 @@ def test_crl_der_and_pem(client: TestClient) -> None:
     assert der.headers["content-type"] == "application/pkix-crl" and der.content == b"\x30\x00"
     pem = client.get("/1.0/crl?pem=true")
     assert pem.text == "-----BEGIN X509 CRL-----\nMAA=\n-----END X509 CRL-----\n"
+
+
+def test_root_certificate_and_no_root_crl(authority: FakeAuthority) -> None:
+    """/1.0/root.crt is the root in DER on both apps; without crl.rootCRL, /1.0/root.crl is a 404."""
+    for client in (TestClient(create_insecure_app(authority)), TestClient(create_app(authority))):
+        root = client.get("/1.0/root.crt")
+        assert root.headers["content-type"] == "application/pkix-cert"
+        assert x509.load_der_x509_certificate(root.content) == authority.pki.root
+        missing = client.get("/1.0/root.crl")
+        assert missing.status_code == 404 and "crl.rootCRL" in missing.json()["message"]
 
 
 def test_insecure_app_serves_only_the_crl(authority: FakeAuthority) -> None:

@@ -13,6 +13,7 @@ from click.testing import CliRunner, Result
 from cryptography import x509
 from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import ec, rsa
+from cryptography.x509.oid import AuthorityInformationAccessOID
 
 from appliance.cli.main import cli
 from appliance.config import load_config, load_defaults
@@ -235,3 +236,38 @@ def test_init_from_ceremony_outputs_with_the_key_in_softhsm(tmp_path: Path, soft
     data = json.loads((ca / "config" / "ca.json").read_text())
     assert data["key"] == key_uri and data["kms"] == {"type": "pkcs11", "uri": softhsm_token.kms_uri}
     assert not (ca / "secrets").exists()
+
+
+def _ca_issuers(certificate: x509.Certificate) -> list[str]:
+    access = certificate.extensions.get_extension_for_class(x509.AuthorityInformationAccess).value
+    return [d.access_location.value for d in access if d.access_method == AuthorityInformationAccessOID.CA_ISSUERS]
+
+
+def test_init_publishes_revocation_urls(tmp_path: Path, openssl: Callable[..., object]) -> None:
+    """--insecure-address and --ocsp reach ca.json; the intermediate names the root's URL on the HTTP listener."""
+    ca, _ = _init(tmp_path, "--insecure-address", ":8080", "--ocsp")
+    _, intermediate = _check_pki(ca, openssl)
+    config = load_config(ca / "config" / "ca.json")
+    assert config.insecure_address == ":8080" and config.ocsp.enabled and config.crl.enabled
+    assert _ca_issuers(intermediate) == ["http://ca.test:8080/1.0/root.crt"]
+
+
+def test_init_without_insecure_address_names_the_https_root_url(tmp_path: Path) -> None:
+    ca, _ = _init(tmp_path)
+    intermediate = x509.load_pem_x509_certificate((ca / "certs" / "intermediate_ca.crt").read_bytes())
+    assert _ca_issuers(intermediate) == ["https://ca.test:9443/1.0/root.crt"]
+    assert not load_config(ca / "config" / "ca.json").ocsp.enabled
+
+
+def test_init_signs_an_empty_root_crl_named_by_ca_json(tmp_path: Path, openssl: Callable[..., object]) -> None:
+    ca, _ = _init(tmp_path)
+    root_file, crl_file = ca / "certs" / "root_ca.crt", ca / "certs" / "root_ca.crl"
+    openssl("crl", "-inform", "DER", "-in", crl_file, "-CAfile", root_file, "-noout", "-verify")
+    crl = x509.load_der_x509_crl(crl_file.read_bytes())
+    assert crl.extensions.get_extension_for_class(x509.CRLNumber).value.crl_number == 1 and len(crl) == 0
+    assert crl.extensions.get_extension_for_class(x509.AuthorityKeyIdentifier)
+    assert crl.next_update_utc is not None and (crl.next_update_utc - crl.last_update_utc).days == 365
+    assert load_config(ca / "config" / "ca.json").crl.root_crl == crl_file
+    intermediate = x509.load_pem_x509_certificate((ca / "certs" / "intermediate_ca.crt").read_bytes())
+    cdp = intermediate.extensions.get_extension_for_class(x509.CRLDistributionPoints).value
+    assert [point.full_name[0].value for point in cdp] == ["https://ca.test:9443/1.0/root.crl"]
