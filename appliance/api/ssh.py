@@ -15,7 +15,7 @@ from pydantic import BaseModel, ConfigDict, Field
 from appliance.api.routes import _json_body, _note, _off_loop, claimed_issuer
 from appliance.api.schemas import MAX_REASON_CODE
 from appliance.authority.ssh_interface import SshAuthorityInterface, SshKeys, SshRevokeRequest, SshSignRequest
-from appliance.errors import BadRequest, NotFound, NotImplementedFeature
+from appliance.errors import BadRequest, Conflict, NotFound, NotImplementedFeature
 from appliance.pki.duration import parse_time_duration
 from appliance.provisioner.ssh import CERT_TYPES, SshRequestOptions
 from appliance.sshcert import SSHPublicKey, certificate_blob, key_blob, key_from_blob
@@ -122,7 +122,10 @@ def ssh_router() -> APIRouter:
             token=body.ott, serial=body.serial,
             public_key=_public_key(body.publicKey, "publicKey") if body.publicKey else None,
             reason_code=body.reasonCode, reason=body.reason)
-        await _off_loop(ssh.revoke, revoke_request)
+        try:
+            await _off_loop(ssh.revoke, revoke_request)
+        except Conflict as exc:  # already revoked: step-ca answers 400
+            raise BadRequest(exc.message) from None
         return {"status": "ok"}
 
     @router.get("/ssh/roots")
