@@ -59,8 +59,10 @@ class AuthorityInterface(Protocol):
     #: The intermediate key signs in this process (softkms: ~0.1 ms of CPU), not on a
     #: device or a cloud service that can take tens of milliseconds or a network trip.
     signs_in_process: bool
-    #: The SSH CA; None when ca.json has no ``ssh`` section.
-    ssh: SshAuthorityInterface | None
+    @property
+    def ssh(self) -> SshAuthorityInterface | None:
+        """The SSH CA; None when ca.json has no ``ssh`` section."""
+        ...
 
     def sign(self, request: SignRequest) -> IssuedCertificate: ...
 

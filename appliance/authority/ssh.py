@@ -237,7 +237,7 @@ class SshAuthority:
             certificate.verify_cert_signature()
         except InvalidSignature:
             raise Forbidden("the SSH CA key produced an invalid signature") from None
-        if key_blob(certificate.signature_key()) != key_blob(_ssh_public(signer)):  # type: ignore[arg-type]
+        if key_blob(certificate.signature_key()) != key_blob(_ssh_public(signer)):
             raise Forbidden("the SSH certificate is not signed by the CA key")
         return certificate
 
@@ -248,7 +248,7 @@ class SshAuthority:
             key_id=certificate.key_id.decode(), principals=tuple(p.decode() for p in certificate.valid_principals),
             valid_after=datetime.datetime.fromtimestamp(certificate.valid_after, datetime.timezone.utc),
             valid_before=datetime.datetime.fromtimestamp(min(certificate.valid_before, 2**40), datetime.timezone.utc),
-            provisioner=provisioner.name, key_sha256=_key_sha256(certificate.public_key()),  # type: ignore[arg-type]
+            provisioner=provisioner.name, key_sha256=_key_sha256(certificate.public_key()),
             certificate=certificate.public_bytes().decode(), issued_at=self._now())
         if not self.store.record_certificate(record, token):
             raise Unauthorized("token already used")
