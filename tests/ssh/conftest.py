@@ -17,6 +17,7 @@ from appliance.api import ApiSettings, create_app
 from appliance.authority.authority import Authority
 from appliance.db import open_database
 from appliance.jose import sign
+from appliance.kms import open_key_manager
 from appliance.kms.softkms import encrypted_pem
 from appliance.sshcert import key_blob
 from tests.ca_fixtures import PASSWORD, TestCA, build_ca
@@ -61,7 +62,9 @@ def make_ssh_ca(tmp_path: Path) -> Iterator[Callable[..., SshCA]]:
     opened: list[Authority] = []
 
     def make(*, provisioner: dict[str, Any] | None = None, authority: dict[str, Any] | None = None,
-             ssh: dict[str, Any] | None = None, host_key_kind: str = "EC") -> SshCA:
+             ssh: dict[str, Any] | None = None, host_key_kind: str = "EC",
+             user_key_uri: str | None = None) -> SshCA:
+        """``user_key_uri``: the user CA key in a KMS (pkcs11:...) instead of a softkms file."""
         ca = build_ca(tmp_path / f"ca{len(opened)}", provisioner={"claims": {"enableSSHCA": True},
                                                                    **(provisioner or {})}, authority=authority)
         user_key = ec.generate_private_key(ec.SECP256R1())
@@ -70,7 +73,10 @@ def make_ssh_ca(tmp_path: Path) -> Iterator[Callable[..., SshCA]]:
         (ca.path / "secrets" / "ssh_user_ca_key").write_bytes(encrypted_pem(user_key, PASSWORD))
         (ca.path / "secrets" / "ssh_host_ca_key").write_bytes(encrypted_pem(host_key, PASSWORD))
         data = json.loads(ca.config_path.read_text())
-        data["ssh"] = {"userKey": str(ca.path / "secrets" / "ssh_user_ca_key"),
+        if user_key_uri is not None:
+            with open_key_manager(user_key_uri) as manager:
+                user_key = manager.create_signer(user_key_uri)
+        data["ssh"] = {"userKey": user_key_uri or str(ca.path / "secrets" / "ssh_user_ca_key"),
                        "hostKey": str(ca.path / "secrets" / "ssh_host_ca_key"), **(ssh or {})}
         ca.config_path.write_text(json.dumps(data))
         config = ca.config()
