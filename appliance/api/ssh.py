@@ -14,7 +14,8 @@ from pydantic import BaseModel, ConfigDict, Field
 
 from appliance.api.routes import _json_body, _note, _off_loop, claimed_issuer
 from appliance.api.schemas import MAX_REASON_CODE
-from appliance.authority.ssh_interface import SshAuthorityInterface, SshKeys, SshRevokeRequest, SshSignRequest
+from appliance.authority.ssh_interface import (SshAuthorityInterface, SshKeys, SshRevokeRequest, SshSigned,
+                                                SshSignRequest)
 from appliance.errors import BadRequest, Conflict, NotFound, NotImplementedFeature
 from appliance.pki.duration import parse_time_duration
 from appliance.provisioner.ssh import CERT_TYPES, SshRequestOptions
@@ -37,6 +38,14 @@ class SshSignBody(BaseModel):
     addUserPublicKey: str = ""
     identityCSR: str = ""
     templateData: dict[str, Any] | None = None
+
+
+class SshRenewBody(BaseModel):
+    """``POST /ssh/renew`` and ``/ssh/rekey`` (step-ca's ``SSHRenewRequest``/``SSHRekeyRequest``)."""
+
+    model_config = ConfigDict(extra="ignore")
+    ott: str = ""
+    publicKey: str = ""
 
 
 class SshRevokeBody(BaseModel):
@@ -108,6 +117,27 @@ def ssh_router() -> APIRouter:
         if signed.add_user_certificate is not None:
             response["addUserCrt"] = _b64(certificate_blob(signed.add_user_certificate))
         return JSONResponse(response, status_code=201)
+
+    def _signed(signed: SshSigned) -> JSONResponse:
+        return JSONResponse({"crt": _b64(certificate_blob(signed.certificate))}, status_code=201)
+
+    @router.post("/ssh/renew", status_code=201)
+    async def renew(request: Request) -> JSONResponse:
+        ssh = _ssh(request)
+        body = await _json_body(request, SshRenewBody)
+        if not body.ott:
+            raise BadRequest("missing or empty ott")
+        return _signed(await _off_loop(ssh.renew, body.ott))
+
+    @router.post("/ssh/rekey", status_code=201)
+    async def rekey(request: Request) -> JSONResponse:
+        ssh = _ssh(request)
+        body = await _json_body(request, SshRenewBody)
+        if not body.ott:
+            raise BadRequest("missing or empty ott")
+        if not body.publicKey:
+            raise BadRequest("missing or empty publicKey")
+        return _signed(await _off_loop(ssh.rekey, body.ott, _public_key(body.publicKey, "publicKey")))
 
     @router.post("/ssh/revoke")
     async def revoke(request: Request) -> dict[str, str]:

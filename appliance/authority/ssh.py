@@ -27,7 +27,7 @@ from appliance.jose import InvalidKey, UnverifiedToken, key_from_dict
 from appliance.policy import NamesRefused, SshPolicy
 from appliance.pki.duration import format_duration
 from appliance.pki.serial import parse_serial
-from appliance.provisioner import Collection, Provisioner
+from appliance.provisioner import Collection, Provisioner, TokenUse
 from appliance.provisioner.options import go_json
 from appliance.provisioner.ssh import SshRequestOptions, SshSignOptions, TimeOrDuration
 from appliance.sshcert import (RevokedCertificates, SSHPublicKey, build_krl, check_key_strength, fingerprint,
@@ -144,7 +144,7 @@ class SshAuthority:
         certificate = self._build(signer, request.public_key, cert_type, description["keyId"], principals,
                                   valid_after, valid_before, description["criticalOptions"],
                                   description["extensions"])
-        self._record(certificate, provisioner, options)
+        self._record(certificate, provisioner, options.token)
         add_user = None
         if request.add_user_public_key is not None and cert_type == "user" and len(principals) == 1:
             add_user = self._add_user(certificate, request.add_user_public_key, provisioner, principals[0])
@@ -241,8 +241,8 @@ class SshAuthority:
             raise Forbidden("the SSH certificate is not signed by the CA key")
         return certificate
 
-    def _record(self, certificate: SSHCertificate, provisioner: Provisioner, options: SshSignOptions | None) -> None:
-        token = (options.token.token_id, provisioner.name, options.token.expires_at) if options else None
+    def _record(self, certificate: SSHCertificate, provisioner: Provisioner, use: TokenUse | None) -> None:
+        token = (use.token_id, provisioner.name, use.expires_at) if use else None
         record = SshCertificateRecord(
             serial=certificate.serial, cert_type="user" if certificate.type == SSHCertificateType.USER else "host",
             key_id=certificate.key_id.decode(), principals=tuple(p.decode() for p in certificate.valid_principals),
@@ -266,6 +266,47 @@ class SshAuthority:
         self._record(certificate, provisioner, None)
         return certificate
 
+    # -- renewal (SSHPOP) -------------------------------------------------------------
+
+    def _own(self, certificate: SSHCertificate) -> None:
+        """``certificate`` is one this CA issued (the very one it recorded) and not revoked."""
+        record = self.store.get_certificate(certificate.serial)
+        if record is None or record.certificate != certificate.public_bytes().decode():
+            raise Unauthorized("the sshpop certificate was not issued by this CA")
+        if self.store.is_revoked(certificate.serial):
+            raise Unauthorized("the sshpop certificate has been revoked")
+
+    def _reissue(self, token: str, public_key: SSHPublicKey | None) -> SshSigned:
+        """step-ca's ``RenewSSH``/``RekeySSH``: the host certificate again, for as long as it
+        was valid, from now (backdated), for the same or a new key."""
+        parsed = UnverifiedToken.parse(token, allow_special=True)
+        provisioner = self.provisioners.for_token(parsed)
+        authorization = (provisioner.authorize_ssh_renew(parsed) if public_key is None
+                         else provisioner.authorize_ssh_rekey(parsed))
+        old = authorization.certificate
+        self._own(old)
+        if not old.valid_after or not old.valid_before or old.valid_before >= 2**63:
+            raise BadRequest("cannot renew a certificate without a validity period")
+        key: SSHPublicKey = public_key or old.public_key()  # type: ignore[assignment]
+        check_key_strength(key)
+        if self.store.is_key_revoked(_key_sha256(key)):
+            raise Forbidden("the public key has been revoked: use a new key")
+        now = int(self._now().timestamp())
+        backdate = int(self._backdate.total_seconds())
+        certificate = self._build(
+            self._signer("host"), key, "host", old.key_id.decode(), [p.decode() for p in old.valid_principals],
+            now - backdate, now + (old.valid_before - old.valid_after) - backdate,
+            {k.decode(): v.decode() for k, v in old.critical_options.items()},
+            {k.decode(): v.decode() for k, v in old.extensions.items()})
+        self._record(certificate, provisioner, authorization.token)
+        return SshSigned(certificate)
+
+    def renew(self, token: str) -> SshSigned:
+        return self._reissue(token, None)
+
+    def rekey(self, token: str, public_key: SSHPublicKey) -> SshSigned:
+        return self._reissue(token, public_key)
+
     # -- revocation -----------------------------------------------------------------
 
     def revoke(self, request: SshRevokeRequest) -> None:
@@ -280,6 +321,8 @@ class SshAuthority:
             self.store.revoke_key(SshRevokedKey(_key_sha256(request.public_key), _blob_text(request.public_key),
                                                 request.reason, now, provisioner.name))
             return
+        if authorization.ssh_certificate is not None:  # SSHPOP: the token's certificate revokes itself
+            self._own(authorization.ssh_certificate)
         serial = parse_serial(request.serial)
         if authorization.serial != serial and parse_serial(authorization.serial) != serial:
             raise Unauthorized("token subject (sub) is not the serial being revoked")

@@ -58,6 +58,14 @@ class SshAuthorityInterface(Protocol):
 
     def sign(self, request: SshSignRequest) -> SshSigned: ...
 
+    def renew(self, token: str) -> SshSigned:
+        """Renew the host certificate whose key signed the SSHPOP ``token``."""
+        ...
+
+    def rekey(self, token: str, public_key: SSHPublicKey) -> SshSigned:
+        """``renew`` for a new key."""
+        ...
+
     def revoke(self, request: SshRevokeRequest) -> None:
         """Revoke a certificate by serial or a key; ``Conflict`` if already revoked."""
         ...

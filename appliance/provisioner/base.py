@@ -9,6 +9,7 @@ from dataclasses import dataclass, field
 from typing import Any, Callable, ClassVar
 
 from cryptography import x509
+from cryptography.hazmat.primitives.serialization import SSHCertificate
 
 from appliance.errors import BadRequest, Unauthorized
 from appliance.jose import UnverifiedToken
@@ -19,7 +20,7 @@ from appliance.provisioner.extension import ProvisionerExtension
 from appliance.provisioner.names import Names
 from appliance.provisioner.nebula_cert import NebulaCertificate
 from appliance.provisioner.options import SshOptions, X509Options
-from appliance.provisioner.ssh import SshSignOptions
+from appliance.provisioner.ssh import SshPopAuthorization, SshSignOptions
 from appliance.provisioner.webhooks import webhooks_from_config
 from appliance.provisioner.types import ProvisionerType
 from appliance.pki.clock import utc_now
@@ -73,6 +74,8 @@ class RevokeAuthorization:
     token: TokenUse
     #: Any serial (an OIDC admin's ID token), not only ``serial``.
     any_serial: bool = False
+    #: The SSH certificate whose key signed the token (SSHPOP): the authority checks it is its own.
+    ssh_certificate: SSHCertificate | None = None
 
 
 class Provisioner(abc.ABC):
@@ -129,6 +132,14 @@ class Provisioner(abc.ABC):
     def authorize_ssh_revoke(self, token: UnverifiedToken) -> RevokeAuthorization:
         """Verify an SSH revoke token (its subject: the serial, or the key's fingerprint)."""
         raise Unauthorized(f"provisioner '{self.name}' ({self.kind.name}) does not revoke SSH certificates")
+
+    def authorize_ssh_renew(self, token: UnverifiedToken) -> SshPopAuthorization:
+        """Verify an SSH renew token (SSHPOP); other types refuse."""
+        raise Unauthorized(f"provisioner '{self.name}' ({self.kind.name}) does not renew SSH certificates")
+
+    def authorize_ssh_rekey(self, token: UnverifiedToken) -> SshPopAuthorization:
+        """Verify an SSH rekey token (SSHPOP); other types refuse."""
+        raise Unauthorized(f"provisioner '{self.name}' ({self.kind.name}) does not rekey SSH certificates")
 
     def check_ssh_enabled(self) -> None:
         """``Unauthorized`` unless ``claims.enableSSHCA`` (step-ca's message)."""

@@ -7,6 +7,8 @@ import datetime
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
+from cryptography.hazmat.primitives.serialization import SSHCertificate
+
 from appliance.errors import BadRequest, Unauthorized
 from appliance.pki.duration import parse_time_duration
 from appliance.provisioner.token import string_claim
@@ -43,6 +45,15 @@ class SshSignOptions:
     pinned: SshRequestOptions
     #: The verified token's claims: the template's ``.Token``.
     claims: dict[str, Any] = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
+class SshPopAuthorization:
+    """A verified SSHPOP token: the certificate whose key signed it."""
+
+    provisioner: Provisioner
+    certificate: SSHCertificate
+    token: TokenUse
 
 
 def _time(value: Any, name: str) -> TimeOrDuration | None:

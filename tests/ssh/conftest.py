@@ -63,7 +63,7 @@ def make_ssh_ca(tmp_path: Path) -> Iterator[Callable[..., SshCA]]:
 
     def make(*, provisioner: dict[str, Any] | None = None, authority: dict[str, Any] | None = None,
              ssh: dict[str, Any] | None = None, host_key_kind: str = "EC",
-             user_key_uri: str | None = None) -> SshCA:
+             user_key_uri: str | None = None, sshpop: bool = False) -> SshCA:
         """``user_key_uri``: the user CA key in a KMS (pkcs11:...) instead of a softkms file."""
         ca = build_ca(tmp_path / f"ca{len(opened)}", provisioner={"claims": {"enableSSHCA": True},
                                                                    **(provisioner or {})}, authority=authority)
@@ -76,6 +76,9 @@ def make_ssh_ca(tmp_path: Path) -> Iterator[Callable[..., SshCA]]:
         if user_key_uri is not None:
             with open_key_manager(user_key_uri) as manager:
                 user_key = manager.create_signer(user_key_uri)
+        if sshpop:
+            data["authority"]["provisioners"].append({"type": "SSHPOP", "name": "sshpop",
+                                                      "claims": {"enableSSHCA": True}})
         data["ssh"] = {"userKey": user_key_uri or str(ca.path / "secrets" / "ssh_user_ca_key"),
                        "hostKey": str(ca.path / "secrets" / "ssh_host_ca_key"), **(ssh or {})}
         ca.config_path.write_text(json.dumps(data))
