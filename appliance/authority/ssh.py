@@ -287,7 +287,7 @@ class SshAuthority:
         self._own(old)
         if not old.valid_after or not old.valid_before or old.valid_before >= 2**63:
             raise BadRequest("cannot renew a certificate without a validity period")
-        key: SSHPublicKey = public_key or old.public_key()  # type: ignore[assignment]
+        key: SSHPublicKey = public_key or old.public_key()
         check_key_strength(key)
         if self.store.is_key_revoked(_key_sha256(key)):
             raise Forbidden("the public key has been revoked: use a new key")

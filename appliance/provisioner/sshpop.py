@@ -57,7 +57,7 @@ class SSHPOPProvisioner(Provisioner):
         if certificate.valid_before and certificate.valid_before < now.timestamp():
             raise Unauthorized("sshpop certificate validBefore is in the past")
         try:
-            claims = token.verify(certificate.public_key())  # type: ignore[arg-type]
+            claims = token.verify(certificate.public_key())
         except InvalidToken:
             raise Unauthorized("token signature does not verify with the sshpop certificate's key") from None
         if claims.get("iss") != self.name:
