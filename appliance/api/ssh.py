@@ -60,6 +60,15 @@ class SshRevokeBody(BaseModel):
     passive: bool = True
 
 
+class SshCheckHostBody(BaseModel):
+    """``POST /ssh/check-host`` (step-ca's ``SSHCheckPrincipalRequest``)."""
+
+    model_config = ConfigDict(extra="ignore")
+    type: str = ""
+    principal: str = ""
+    token: str = ""
+
+
 def _ssh(request: Request) -> SshAuthorityInterface:
     ssh: SshAuthorityInterface | None = request.app.state.authority.ssh
     if ssh is None:
@@ -165,6 +174,21 @@ def ssh_router() -> APIRouter:
     @router.get("/ssh/federation")
     async def federation(request: Request) -> dict[str, list[str]]:
         return _keys(_ssh(request).federation())
+
+    @router.post("/ssh/check-host")
+    async def check_host(request: Request) -> dict[str, bool]:
+        ssh = _ssh(request)
+        body = await _json_body(request, SshCheckHostBody)
+        if body.type != "host":
+            raise BadRequest(f"unsupported type '{body.type[:20]}'")
+        if not body.principal:
+            raise BadRequest("missing or empty principal")
+        return {"exists": await _off_loop(ssh.check_host, body.principal)}
+
+    @router.get("/ssh/hosts")
+    async def hosts(request: Request) -> dict[str, list[dict[str, Any]]]:
+        found = await _off_loop(_ssh(request).hosts)
+        return {"hosts": [{"hid": host.host_id, "hostname": host.hostname, "host_tags": []} for host in found]}
 
     @router.get("/ssh/krl")
     async def krl(request: Request) -> Response:

@@ -18,7 +18,7 @@ from cryptography.hazmat.primitives.asymmetric.types import PrivateKeyTypes
 from cryptography.hazmat.primitives.serialization import (SSHCertificate, SSHCertificateBuilder, SSHCertificateType,
                                                           load_pem_public_key)
 
-from appliance.authority.ssh_interface import SshKeys, SshRevokeRequest, SshSigned, SshSignRequest
+from appliance.authority.ssh_interface import SshHost, SshKeys, SshRevokeRequest, SshSigned, SshSignRequest
 from appliance.config.ssh import SshConfig
 from appliance.db.ssh_store import SQLSshStore, SshCertificateRecord, SshRevocation, SshRevokedKey
 from appliance.errors import BadRequest, Forbidden, NotImplementedFeature, Unauthorized
@@ -113,6 +113,21 @@ class SshAuthority:
 
     def federation(self) -> SshKeys:
         return self._federation
+
+    def hosts(self) -> list[SshHost]:
+        """The hosts with an unexpired, unrevoked host certificate, each name once."""
+        revoked = {r.serial for r in self.store.revocation_list().certificates}
+        seen: dict[str, SshHost] = {}
+        for record in self.store.certificates("host", self._now()):
+            if record.serial in revoked:
+                continue
+            for principal in record.principals:
+                seen.setdefault(principal, SshHost(str(record.serial), principal))
+        return sorted(seen.values(), key=lambda host: host.hostname)
+
+    def check_host(self, principal: str) -> bool:
+        """Whether ``principal`` holds a current host certificate from this CA."""
+        return any(host.hostname == principal for host in self.hosts())
 
     # -- signing --------------------------------------------------------------------
 

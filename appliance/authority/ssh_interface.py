@@ -50,6 +50,14 @@ class SshKeys:
     host: tuple[SSHPublicKey, ...] = ()
 
 
+@dataclass(frozen=True)
+class SshHost:
+    """A host this CA certified (step-ca's ``config.Host``): its certificate serial and name."""
+
+    host_id: str
+    hostname: str
+
+
 class SshAuthorityInterface(Protocol):
     """Everything the HTTP API may ask of the SSH CA."""
 
@@ -73,6 +81,10 @@ class SshAuthorityInterface(Protocol):
     def roots(self) -> SshKeys: ...
 
     def federation(self) -> SshKeys: ...
+
+    def hosts(self) -> list[SshHost]: ...
+
+    def check_host(self, principal: str) -> bool: ...
 
     def krl(self) -> bytes:
         """The current OpenSSH KRL (every revocation recorded by any process)."""

@@ -1,0 +1,33 @@
+"""/ssh/hosts and /ssh/check-host: the hosts holding a current host certificate."""
+
+from __future__ import annotations
+
+import json
+
+from cryptography.hazmat.primitives.asymmetric import ed25519
+
+from appliance.sshcert import parse_certificate
+from tests.ssh.conftest import SshCA
+
+
+def test_hosts_and_check_host(ssh_ca: SshCA) -> None:
+    key = ed25519.Ed25519PrivateKey.generate().public_key()
+    web = ssh_ca.sign(key, "web.internal", ssh={"certType": "host", "principals": ["web.internal", "10.0.0.7"]})
+    db = ssh_ca.sign(key, "db.internal", ssh={"certType": "host", "principals": ["db.internal"]})
+    assert ssh_ca.sign(key, "alice").status_code == 201  # a user certificate is no host
+    hosts = ssh_ca.client.get("/ssh/hosts").json()["hosts"]
+    assert [h["hostname"] for h in hosts] == ["10.0.0.7", "db.internal", "web.internal"]
+    assert hosts[2]["hid"] == str(parse_certificate(web.json()["crt"]).serial)
+
+    def exists(principal: str) -> bool:
+        response = ssh_ca.client.post("/ssh/check-host", content=json.dumps({"type": "host", "principal": principal}))
+        assert response.status_code == 200
+        return bool(response.json()["exists"])
+
+    assert exists("web.internal") and not exists("alice") and not exists("nowhere.internal")
+    serial = str(parse_certificate(db.json()["crt"]).serial)
+    assert ssh_ca.client.post("/ssh/revoke", content=json.dumps(
+        {"serial": serial, "ott": ssh_ca.token(serial, endpoint="ssh/revoke")})).status_code == 200
+    assert not exists("db.internal")
+    bad = ssh_ca.client.post("/ssh/check-host", content=json.dumps({"type": "user", "principal": "alice"}))
+    assert bad.status_code == 400 and "unsupported type" in bad.json()["message"]
