@@ -6,6 +6,7 @@ import datetime
 import json
 import os
 from pathlib import Path
+from typing import Any, Callable, TypeVar
 
 import click
 from cryptography.hazmat.primitives import serialization
@@ -28,7 +29,10 @@ def _client(ca_url: str | None, root: str | None) -> tuple[SshClient, str, str]:
     return SshClient(settings.ca_url, tls_context(settings.roots_pem)), settings.ca_url, settings.root_fingerprint
 
 
-def _ca_options(command: click.Command) -> click.Command:
+F = TypeVar("F", bound=Callable[..., Any])
+
+
+def _ca_options(command: F) -> F:
     command = click.option("--root", type=click.Path(dir_okay=False),
                            help="The pinned root certificate (default: from defaults.json).")(command)
     return click.option("--ca-url", help="The CA's URL (default: defaults.json).")(command)
@@ -181,8 +185,8 @@ def _describe(certificate: SSHCertificate) -> dict[str, object]:
     return {
         "type": "user" if certificate.type == SSHCertificateType.USER else "host",
         "keyID": certificate.key_id.decode(), "serial": str(certificate.serial),
-        "publicKey": fingerprint(certificate.public_key()),  # type: ignore[arg-type]
-        "signingKey": fingerprint(certificate.signature_key()),  # type: ignore[arg-type]
+        "publicKey": fingerprint(certificate.public_key()),
+        "signingKey": fingerprint(certificate.signature_key()),
         "principals": [p.decode() for p in certificate.valid_principals],
         "validAfter": when(certificate.valid_after), "validBefore": when(certificate.valid_before),
         "criticalOptions": {k.decode(): v.decode() for k, v in certificate.critical_options.items()},
