@@ -32,6 +32,7 @@ from appliance.provisioner.options import go_json
 from appliance.provisioner.ssh import SshRequestOptions, SshSignOptions, TimeOrDuration
 from appliance.sshcert import (RevokedCertificates, SSHPublicKey, build_krl, check_key_strength, fingerprint,
                                key_blob, key_from_blob)
+from appliance.provisioner.webhooks import WebhookClient, WebhookDenied
 from appliance.templates import TemplateError
 
 #: step-ca's default extensions of user certificates (``sshutil.DefaultExtensions``).
@@ -87,7 +88,9 @@ class SshAuthority:
 
     def __init__(self, config: SshConfig, store: SQLSshStore, provisioners: Collection, policy: SshPolicy, *,
                  user_signer: PrivateKeyTypes | None, host_signer: PrivateKeyTypes | None,
-                 now: Callable[[], datetime.datetime], backdate: datetime.timedelta) -> None:
+                 now: Callable[[], datetime.datetime], backdate: datetime.timedelta,
+                 webhook_client: Callable[[], WebhookClient]) -> None:
+        """``webhook_client``: the authority's client for the provisioners' SSH webhooks."""
         self.config = config
         self.store = store
         self.provisioners = provisioners
@@ -95,6 +98,7 @@ class SshAuthority:
         self._signers = {"user": user_signer, "host": host_signer}
         self._now = now
         self._backdate = backdate
+        self._webhook_client = webhook_client
         self.signs_in_process = all(type(s).__module__.startswith("cryptography.hazmat.bindings.")
                                     for s in self._signers.values() if s is not None)
         own = {kind: tuple(_ssh_public(s) for s in [signer] if s is not None) for kind, signer in self._signers.items()}
@@ -156,6 +160,7 @@ class SshAuthority:
             raise Forbidden("ssh certificate valid principals cannot be empty")
         self._check_policy(provisioner, cert_type, principals)
         signer = self._signer(cert_type)
+        self._authorize(provisioner, description, request.public_key, valid_after, valid_before)
         certificate = self._build(signer, request.public_key, cert_type, description["keyId"], principals,
                                   valid_after, valid_before, description["criticalOptions"],
                                   description["extensions"])
@@ -178,6 +183,7 @@ class SshAuthority:
         }
         if template.custom:
             data["Insecure"]["User"] = go_json(request.template_data)
+        self._enrich(provisioner, options, request.public_key, data)
         text = template.template.execute(data)
         try:
             description = json.loads(text)
@@ -198,7 +204,33 @@ class SshAuthority:
             raise TemplateError("the SSH certificate template: keyId must be a string, principals a list of strings")
         return {"type": cert_type, "keyId": key_id, "principals": principals,
                 "extensions": _string_map(description.get("extensions"), "extensions"),
-                "criticalOptions": _string_map(description.get("criticalOptions"), "criticalOptions")}
+                "criticalOptions": _string_map(description.get("criticalOptions"), "criticalOptions"),
+                "data": data}
+
+    def _enrich(self, provisioner: Provisioner, options: SshSignOptions, public_key: SSHPublicKey,
+                data: dict[str, Any]) -> None:
+        """The provisioner's ENRICHING webhooks for SSH (step-ca's ``sshCertificateRequest``):
+        each must allow; its data reaches the template at ``.Webhooks.<name>``."""
+        hooks = [h for h in provisioner.webhooks if h.kind == "ENRICHING" and h.applies_to("SSH")]
+        request = {"sshCertificateRequest": {"publicKey": _blob_text(public_key), "type": options.cert_type,
+                                             "keyID": options.key_id, "principals": list(options.principals)}}
+        for hook in hooks:
+            answer = self._webhook_client().call(hook, request, data)
+            if not answer.allow:
+                raise WebhookDenied(f"webhook '{hook.name}' denied the request")
+            data.setdefault("Webhooks", {})[hook.name] = answer.data
+
+    def _authorize(self, provisioner: Provisioner, description: dict[str, Any], public_key: SSHPublicKey,
+                   valid_after: int, valid_before: int) -> None:
+        """The provisioner's AUTHORIZING webhooks for SSH, on the certificate about to be signed."""
+        hooks = [h for h in provisioner.webhooks if h.kind == "AUTHORIZING" and h.applies_to("SSH")]
+        fields = {name: description[name] for name in ("type", "keyId", "principals", "extensions",
+                                                       "criticalOptions")}
+        request = {"sshCertificate": {**fields, "publicKey": _blob_text(public_key), "validAfter": valid_after,
+                                      "validBefore": valid_before}}
+        for hook in hooks:
+            if not self._webhook_client().call(hook, request, description["data"]).allow:
+                raise WebhookDenied(f"webhook '{hook.name}' denied the certificate")
 
     def _validity(self, provisioner: Provisioner, cert_type: str, options: SshSignOptions,
                   requested: SshRequestOptions, now: datetime.datetime) -> tuple[int, int]:
