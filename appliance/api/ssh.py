@@ -69,6 +69,14 @@ class SshCheckHostBody(BaseModel):
     token: str = ""
 
 
+class SshBastionBody(BaseModel):
+    """``POST /ssh/bastion`` (step-ca's ``SSHBastionRequest``)."""
+
+    model_config = ConfigDict(extra="ignore")
+    user: str = ""
+    hostname: str = ""
+
+
 def _ssh(request: Request) -> SshAuthorityInterface:
     ssh: SshAuthorityInterface | None = request.app.state.authority.ssh
     if ssh is None:
@@ -189,6 +197,15 @@ def ssh_router() -> APIRouter:
     async def hosts(request: Request) -> dict[str, list[dict[str, Any]]]:
         found = await _off_loop(_ssh(request).hosts)
         return {"hosts": [{"hid": host.host_id, "hostname": host.hostname, "host_tags": []} for host in found]}
+
+    @router.post("/ssh/bastion")
+    async def bastion(request: Request) -> dict[str, Any]:
+        ssh = _ssh(request)
+        body = await _json_body(request, SshBastionBody)
+        if not body.hostname:
+            raise BadRequest("missing or empty hostname")
+        found = ssh.bastion(body.hostname)
+        return {"hostname": body.hostname, **({"bastion": found} if found else {})}
 
     @router.get("/ssh/krl")
     async def krl(request: Request) -> Response:

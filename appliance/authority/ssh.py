@@ -129,6 +129,13 @@ class SshAuthority:
                 seen.setdefault(principal, SshHost(str(record.serial), principal))
         return sorted(seen.values(), key=lambda host: host.hostname)
 
+    def bastion(self, hostname: str) -> dict[str, str] | None:
+        """step-ca's ``GetSSHBastion``: the configured bastion, except for the bastion itself."""
+        bastion = self.config.bastion
+        if bastion and bastion["hostname"].lower() != hostname.lower():
+            return dict(bastion)
+        return None
+
     def check_host(self, principal: str) -> bool:
         """Whether ``principal`` holds a current host certificate from this CA."""
         return any(host.hostname == principal for host in self.hosts())

@@ -86,6 +86,10 @@ class SshAuthorityInterface(Protocol):
 
     def check_host(self, principal: str) -> bool: ...
 
+    def bastion(self, hostname: str) -> dict[str, str] | None:
+        """The bastion to reach ``hostname`` through (None: go direct)."""
+        ...
+
     def krl(self) -> bytes:
         """The current OpenSSH KRL (every revocation recorded by any process)."""
         ...

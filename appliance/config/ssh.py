@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any, Callable
 
 from appliance.config.errors import ConfigError
 
-_KNOWN = frozenset({"hostKey", "userKey", "keys", "addUserPrincipal", "addUserCommand"})
+_KNOWN = frozenset({"hostKey", "userKey", "keys", "addUserPrincipal", "addUserCommand", "bastion"})
+#: step-ca's ``config.Bastion`` members.
+BASTION_FIELDS = ("hostname", "user", "port", "cmd", "flags")
 #: step-ca's ``SSHPublicKey.Type`` values.
 KEY_TYPES = ("user", "host")
 
@@ -33,6 +35,9 @@ class SshConfig:
     keys: tuple[SshPublicKeyConfig, ...] = ()
     add_user_principal: str = "provisioner"
     add_user_command: str = ""
+    #: ``bastion`` (step-ca's ``config.Bastion``: hostname, user, port, cmd, flags), given by
+    #: ``/ssh/bastion`` for every host but itself; empty: none.
+    bastion: dict[str, str] = field(default_factory=dict)
 
 
 def _string(section: dict[str, Any], name: str) -> str:
@@ -60,6 +65,17 @@ def _keys(value: Any) -> tuple[SshPublicKeyConfig, ...]:
     return tuple(keys)
 
 
+def _bastion(value: Any) -> dict[str, str]:
+    if value is None:
+        return {}
+    if not isinstance(value, dict) or set(value) - set(BASTION_FIELDS) or \
+            not all(isinstance(v, str) for v in value.values()):
+        raise ConfigError(f"ca.json: 'ssh.bastion' must be an object of strings ({', '.join(BASTION_FIELDS)})")
+    if value and not value.get("hostname"):
+        raise ConfigError("ca.json: 'ssh.bastion.hostname' is required")
+    return {name: value[name] for name in BASTION_FIELDS if value.get(name)}
+
+
 def parse_ssh(section: Any, resolve: Callable[[str], str]) -> SshConfig | None:
     """The ``ssh`` section (None when absent); ``resolve`` turns a key's file name into a
     path (KMS URIs are kept as they are)."""
@@ -79,5 +95,6 @@ def parse_ssh(section: Any, resolve: Callable[[str], str]) -> SshConfig | None:
         keys=_keys(section.get("keys")),
         add_user_principal=_string(section, "addUserPrincipal") or SshConfig.add_user_principal,
         add_user_command=_string(section, "addUserCommand"),
+        bastion=_bastion(section.get("bastion")),
     )
 

@@ -31,3 +31,18 @@ def test_hosts_and_check_host(ssh_ca: SshCA) -> None:
     assert not exists("db.internal")
     bad = ssh_ca.client.post("/ssh/check-host", content=json.dumps({"type": "user", "principal": "alice"}))
     assert bad.status_code == 400 and "unsupported type" in bad.json()["message"]
+
+
+def test_bastion(make_ssh_ca) -> None:  # type: ignore[no-untyped-def]
+    ssh_ca = make_ssh_ca(ssh={"bastion": {"hostname": "bastion.internal", "user": "jump", "port": "2222"}})
+
+    def ask(hostname: str) -> dict[str, object]:
+        response = ssh_ca.client.post("/ssh/bastion", content=json.dumps({"hostname": hostname}))
+        assert response.status_code == 200, response.text
+        return dict(response.json())
+
+    assert ask("web.internal") == {"hostname": "web.internal",
+                                   "bastion": {"hostname": "bastion.internal", "user": "jump", "port": "2222"}}
+    assert ask("Bastion.Internal") == {"hostname": "Bastion.Internal"}  # none for the bastion itself
+    missing = ssh_ca.client.post("/ssh/bastion", content=json.dumps({"user": "x"}))
+    assert missing.status_code == 400 and "missing or empty hostname" in missing.json()["message"]
