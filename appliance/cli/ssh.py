@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import base64
 import datetime
 import json
 import os
@@ -17,6 +18,7 @@ from appliance.cli.options import default_path, password_file_option, read_passw
 from appliance.client.http import tls_context
 from appliance.client.settings import ClientPaths, resolve
 from appliance.client.ssh import SshClient, ssh_token, sshpop_token
+from appliance.client.ssh_agent import SshAgent
 from appliance.client.tokens import find_provisioner
 from appliance.errors import BadRequest
 from appliance.jose import decrypt_jwk, key_from_dict, thumbprint
@@ -64,7 +66,7 @@ def _cert_path(key_file: str) -> Path:
 
 @click.group()
 def ssh() -> None:
-    """SSH certificates: get, renew, revoke, inspect; the CA's hosts and KRL."""
+    """SSH certificates: get, renew, revoke, inspect, log in through ssh-agent; the CA's hosts and KRL."""
 
 
 @ssh.command()
@@ -112,6 +114,66 @@ def certificate(key_id: str, key_file: str, host: bool, principals: tuple[str, .
                                                               serialization.PublicFormat.OpenSSH) + b"\n", 0o644)
     _write(cert_path, signed.public_bytes() + b"\n", 0o644)
     click.echo(f"Your certificate has been saved in {cert_path} (serial {signed.serial}).", err=True)
+
+
+@ssh.command()
+@click.argument("key_id")
+@click.option("--principal", "principals", multiple=True, help="A principal (repeatable; default: KEY_ID).")
+@click.option("--provisioner", help="The JWK provisioner that makes the token.")
+@click.option("--token", "ott", help="A token for /ssh/sign made elsewhere.")
+@click.option("--not-after", default="", help="validBefore: a time or a duration (default: the provisioner's).")
+@password_file_option
+@_ca_options
+def login(key_id: str, principals: tuple[str, ...], provisioner: str | None, ott: str | None, not_after: str,
+          password_file: str | None, ca_url: str | None, root: str | None) -> None:
+    """Get a user certificate for a new key held only by the ssh-agent at SSH_AUTH_SOCK,
+    which forgets both when the certificate expires."""
+    agent = SshAgent()
+    principals = principals or (key_id,)
+    key = ed25519.Ed25519PrivateKey.generate()
+    client, url, sha = _client(ca_url, root)
+    with client:
+        if not ott:
+            if not provisioner:
+                raise BadRequest("pass --token, or --provisioner (with --password-file) to make one")
+            ott = _jwk_token(client, url, sha, provisioner, password_file, "ssh/sign", key_id, "user", principals)
+        signed = client.ssh_sign(key.public_key(), ott, cert_type="user", key_id=key_id, principals=principals,
+                                 valid_before=not_after)
+    lifetime = max(1, signed.valid_before - int(datetime.datetime.now(datetime.timezone.utc).timestamp()))
+    agent.add_certificate(key, signed, key_id, lifetime=min(lifetime, 2**32 - 1))
+    click.echo(f"The certificate (serial {signed.serial}) and its key are in the ssh-agent.", err=True)
+
+
+def _agent_certificates(agent: SshAgent) -> list[tuple[bytes, SSHCertificate]]:
+    found = []
+    for blob, _ in agent.identities():
+        if b"-cert-v01@openssh.com" in blob[:64]:
+            found.append((blob, parse_certificate(base64.b64encode(blob))))
+    return found
+
+
+@ssh.command()
+@click.argument("key_id", required=False)
+@click.option("--all", "everything", is_flag=True, help="Every certificate in the agent.")
+def logout(key_id: str | None, everything: bool) -> None:
+    """Remove the certificates of KEY_ID (or --all) from the ssh-agent."""
+    if not key_id and not everything:
+        raise BadRequest("name a KEY_ID or pass --all")
+    agent = SshAgent()
+    removed = 0
+    for blob, certificate in _agent_certificates(agent):
+        if everything or certificate.key_id.decode() == key_id:
+            agent.remove(blob)
+            removed += 1
+    click.echo(f"{removed} certificate(s) removed from the ssh-agent.", err=True)
+
+
+@ssh.command(name="list")
+def list_certificates() -> None:
+    """The certificates in the ssh-agent: key id, type, serial, expiry."""
+    for _, certificate in _agent_certificates(SshAgent()):
+        described = _describe(certificate)
+        click.echo(f"{described['keyID']}\t{described['type']}\t{described['serial']}\t{described['validBefore']}")
 
 
 def _load_private(path: str, password_file: str | None) -> ec.EllipticCurvePrivateKey | ed25519.Ed25519PrivateKey:

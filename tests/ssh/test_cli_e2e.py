@@ -1,5 +1,6 @@
 """``appliance ssh ...`` against ``appliance serve`` (made by ``appliance init --ssh``, two
-workers): certificate, inspect, check-host, revoke, krl, renew; checked by ssh-keygen (``hosts``
+workers): certificate, inspect, check-host, revoke, krl, renew, login/list/logout with a real
+ssh-agent; checked by ssh-keygen and ssh-add (``hosts``
 speaks the endpoint tests/ssh/test_hosts.py covers)."""
 
 from __future__ import annotations
@@ -58,5 +59,18 @@ def test_ssh_commands_against_a_running_ca(tmp_path: Path) -> None:
         assert query.returncode == 1
         assert query.stdout.splitlines()[0].endswith("REVOKED")
         assert query.stdout.splitlines()[1].endswith("ok")
+        agent_socket = tmp_path / "agent.sock"
+        agent = subprocess.Popen(["ssh-agent", "-D", "-a", str(agent_socket)], stdout=subprocess.DEVNULL)
+        try:
+            env["SSH_AUTH_SOCK"] = str(agent_socket)
+            run("login", "bob", "--provisioner", "admin", "--password-file", str(ca.password_file), *common)
+            listed = subprocess.run(["ssh-add", "-l"], env=env, capture_output=True, text=True).stdout
+            assert "bob (ED25519-CERT)" in listed
+            assert run("list").stdout.split("\t")[:2] == ["bob", "user"]
+            run("logout", "bob")
+            assert "CERT" not in subprocess.run(["ssh-add", "-l"], env=env, capture_output=True, text=True).stdout
+        finally:
+            agent.terminate()
+            agent.wait(timeout=10)
     finally:
         server.stop()

@@ -20,7 +20,10 @@ from pathlib import Path
 from typing import Callable, Iterator
 
 import pytest
+from cryptography.hazmat.primitives import serialization
+from cryptography.hazmat.primitives.asymmetric import ed25519
 
+from appliance.client.ssh_agent import SshAgent
 from appliance.sshcert import SSHPublicKey, authorized_key, key_from_authorized, key_from_blob, parse_certificate
 from tests.conftest import SoftHSMToken
 from tests.ssh.conftest import SshCA
@@ -148,7 +151,11 @@ def test_login_with_a_user_certificate_then_refused_after_revocation(
     listing = subprocess.run(["ssh-keygen", "-L", "-f", f"{user_key}-cert.pub"], check=True, capture_output=True,
                              text=True).stdout
     assert "user certificate" in listing and "root" in listing
-    subprocess.run(["ssh-add", str(user_key)], env=agent, check=True, capture_output=True)
+    # into the real ssh-agent through the appliance's agent client (what `appliance ssh login` does)
+    private = serialization.load_ssh_private_key(user_key.read_bytes(), None)
+    assert isinstance(private, ed25519.Ed25519PrivateKey)
+    SshAgent(agent["SSH_AUTH_SOCK"]).add_certificate(
+        private, parse_certificate(Path(f"{user_key}-cert.pub").read_text()), "root", lifetime=3600)
     assert "(ED25519-CERT)" in subprocess.run(["ssh-add", "-l"], env=agent, capture_output=True, text=True).stdout
 
     login = _login(port, known_hosts, agent)
