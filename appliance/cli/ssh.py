@@ -208,6 +208,34 @@ def renew(cert_file: str, key_file: str, provisioner: str, force: bool, password
 
 
 @ssh.command()
+@click.argument("cert_file", type=click.Path(exists=True, dir_okay=False))
+@click.argument("key_file", type=click.Path(exists=True, dir_okay=False))
+@click.option("--provisioner", default="sshpop", show_default=True, help="The SSHPOP provisioner.")
+@click.option("--force", is_flag=True, help="Overwrite CERT_FILE, KEY_FILE and KEY_FILE.pub.")
+@password_file_option
+@_ca_options
+def rekey(cert_file: str, key_file: str, provisioner: str, force: bool, password_file: str | None,
+          ca_url: str | None, root: str | None) -> None:
+    """Replace a host certificate's key (a new P-256 key) with an SSHPOP token signed by the old
+    one; KEY_FILE, KEY_FILE.pub and CERT_FILE are rewritten."""
+    if not force:
+        click.confirm(f"Overwrite {key_file} and {cert_file}?", abort=True, err=True)
+    old = parse_certificate(Path(cert_file).read_text())
+    new_key = ec.generate_private_key(ec.SECP256R1())
+    client, url, _ = _client(ca_url, root)
+    with client:
+        token = sshpop_token(old, _load_private(key_file, password_file), provisioner=provisioner, ca_url=url,
+                             endpoint="ssh/rekey")
+        rekeyed = client.ssh_rekey(token, new_key.public_key())
+    _write(Path(key_file), new_key.private_bytes(serialization.Encoding.PEM, serialization.PrivateFormat.OpenSSH,
+                                                 serialization.NoEncryption()), 0o600)
+    Path(f"{key_file}.pub").write_bytes(new_key.public_key().public_bytes(
+        serialization.Encoding.OpenSSH, serialization.PublicFormat.OpenSSH) + b"\n")
+    Path(cert_file).write_bytes(rekeyed.public_bytes() + b"\n")
+    click.echo(f"Your certificate has been saved in {cert_file} (serial {rekeyed.serial}).", err=True)
+
+
+@ssh.command()
 @click.argument("serial")
 @click.option("--provisioner", help="The JWK provisioner that makes the token.")
 @click.option("--token", "ott", help="A token for /ssh/revoke made elsewhere.")

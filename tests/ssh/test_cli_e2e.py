@@ -1,5 +1,5 @@
 """``appliance ssh ...`` against ``appliance serve`` (made by ``appliance init --ssh``, two
-workers): certificate, inspect, check-host, revoke, krl, renew, login/list/logout with a real
+workers): certificate, inspect, check-host, revoke, krl, renew, rekey, login/list/logout with a real
 ssh-agent; checked by ssh-keygen and ssh-add (``hosts``
 speaks the endpoint tests/ssh/test_hosts.py covers)."""
 
@@ -50,6 +50,10 @@ def test_ssh_commands_against_a_running_ca(tmp_path: Path) -> None:
         run("renew", str(keys / "ssh_host_key-cert.pub"), str(keys / "ssh_host_key"), "--force", *common)
         renewed = json.loads(run("inspect", str(keys / "ssh_host_key-cert.pub")).stdout)
         assert renewed["type"] == "host" and renewed["principals"] == ["web.internal"]
+        old_public = (keys / "ssh_host_key.pub").read_text()
+        run("rekey", str(keys / "ssh_host_key-cert.pub"), str(keys / "ssh_host_key"), "--force", *common)
+        assert (keys / "ssh_host_key.pub").read_text() != old_public
+        subprocess.run(["ssh-keygen", "-L", "-f", str(keys / "ssh_host_key-cert.pub")], check=True, capture_output=True)
 
         run("revoke", described["serial"], "--provisioner", "admin", "--password-file", str(ca.password_file),
             *common)
