@@ -13,6 +13,7 @@ from appliance.api.acme import acme_router
 from appliance.api.errors import install_error_handlers
 from appliance.api.middleware import DEFAULT_MAX_BODY, AccessLog, BodyLimit
 from appliance.api.routes import certificate_router, crl_router, read_only_router
+from appliance.api.ssh import ssh_router
 from appliance.authority.interfaces import AuthorityInterface
 from appliance.kms.health import SignerHealth
 from appliance.config.tls import TlsOptions
@@ -55,7 +56,7 @@ def _build(authority: AuthorityInterface, settings: ApiSettings, routers: list[A
 def create_app(authority: AuthorityInterface, settings: ApiSettings | None = None,
                acme: AcmeServer | None = None) -> ASGIApp:
     """The step-ca API, at ``/`` and ``/1.0/``; ACME at ``/acme/`` and ``/2.0/acme/`` when given."""
-    return _build(authority, settings or ApiSettings(), [read_only_router(), certificate_router(), crl_router()],
+    return _build(authority, settings or ApiSettings(), [read_only_router(), certificate_router(), crl_router(), ssh_router()],
                   acme)
 
 

@@ -20,6 +20,9 @@ from appliance.authority.urls import revocation_urls, url_extensions
 from appliance.pki.keys import spki_sha256
 from appliance.pki.pem import fingerprint, load_certificates, to_pem
 from appliance.authority.renew_token import verify_renew_token
+from appliance.authority.ssh import SshAuthority, SshSigners, open_ssh_signers
+from appliance.db.ssh_store import SQLSshStore
+from appliance.policy import SshPolicy
 from appliance.authority.request import authorised_names, csr_common_name, csr_names, csr_public_key, validity
 from appliance.authority.templating import (
     CertificateProfile,
@@ -83,7 +86,8 @@ class Authority:
                  roots: list[x509.Certificate], intermediates: list[x509.Certificate],
                  federated_roots: list[x509.Certificate] | None = None,
                  now: Callable[[], datetime.datetime] = utc_now, key_manager: KeyManager | None = None,
-                 started_at: datetime.datetime | None = None, webhook_client: WebhookClient | None = None) -> None:
+                 started_at: datetime.datetime | None = None, webhook_client: WebhookClient | None = None,
+                 ssh_signers: SshSigners | None = None) -> None:
         """``started_at`` is when the CA started (tokens issued before it are refused
         unless ``disableIssuedAtCheck``): ``appliance serve`` passes its own start so
         that every worker, of every generation, uses the same one; default: now."""
@@ -120,6 +124,13 @@ class Authority:
         self.provisioner_collection = Collection.from_config(config.authority.provisioners, context)
         for notice in self.provisioner_collection.notices:
             log.warning("%s", notice)
+        self._ssh_signers = ssh_signers
+        #: The SSH CA (``ssh`` in ca.json and its keys opened), else None.
+        self.ssh = SshAuthority(
+            config.ssh, SQLSshStore(database), self.provisioner_collection,
+            SshPolicy.from_config(config.authority.policy, "authority policy"),
+            user_signer=ssh_signers.user, host_signer=ssh_signers.host, now=now,
+            backdate=config.authority.backdate, webhook_client=lambda: self.webhook_client) if config.ssh is not None and ssh_signers is not None else None
         self.revocation_urls = revocation_urls(config)
         self._root_crl = (RootCrl(load_root_crl(config.crl.root_crl, self._roots[0]), now)
                           if config.crl.root_crl else None)
@@ -151,16 +162,22 @@ class Authority:
         if password is None and config.password:
             password = config.password.encode()
         key_manager = open_key_manager(_kms_uri(config), password=password)
+        ssh_signers = None
         try:
             signer = key_manager.create_signer(config.key)
+            if config.ssh is not None:
+                ssh_signers = open_ssh_signers(config.ssh, key_manager, config.kms.type if config.kms else "softkms",
+                                               password)
             return cls(
                 config, database, signer,
                 roots=[c for path in config.root for c in load_certificates(path)],
                 intermediates=load_certificates(config.crt),
                 federated_roots=[c for path in config.federated_roots for c in load_certificates(path)],
-                key_manager=key_manager, started_at=started_at,
+                key_manager=key_manager, started_at=started_at, ssh_signers=ssh_signers,
             )
         except BaseException:
+            if ssh_signers is not None:
+                ssh_signers.close()
             key_manager.close()
             raise
 
@@ -175,6 +192,8 @@ class Authority:
             raise BadRequest("the intermediate certificate does not chain to the root")
 
     def close(self) -> None:
+        if self._ssh_signers is not None:
+            self._ssh_signers.close()
         if self._key_manager is not None:
             self._key_manager.close()
 

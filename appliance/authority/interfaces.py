@@ -9,6 +9,7 @@ from typing import Any, Protocol
 
 from cryptography import x509
 
+from appliance.authority.ssh_interface import SshAuthorityInterface
 from appliance.errors import Forbidden
 from appliance.provisioner import Names, Provisioner
 from appliance.provisioner.acme import ACMEProvisioner
@@ -58,6 +59,10 @@ class AuthorityInterface(Protocol):
     #: The intermediate key signs in this process (softkms: ~0.1 ms of CPU), not on a
     #: device or a cloud service that can take tens of milliseconds or a network trip.
     signs_in_process: bool
+    @property
+    def ssh(self) -> SshAuthorityInterface | None:
+        """The SSH CA; None when ca.json has no ``ssh`` section."""
+        ...
 
     def sign(self, request: SignRequest) -> IssuedCertificate: ...
 

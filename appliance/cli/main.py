@@ -18,6 +18,7 @@ from appliance.cli.crypto import crypto
 from appliance.cli.init import init
 from appliance.cli.kms import kms
 from appliance.cli.serve import serve
+from appliance.cli.ssh import ssh
 
 
 class ApplianceGroup(click.Group):
@@ -46,3 +47,4 @@ ca.add_command(provisioner)
 ca.add_command(acme)
 cli.add_command(certificate)
 cli.add_command(crypto)
+cli.add_command(ssh)

@@ -179,6 +179,7 @@ CREDENTIAL_HANDLERS: dict[str, CredentialHandler] = {
                        ("--client-id", "--configuration-endpoint")),
     "K8SSA": FieldsType("K8sSA", ("publicKeys",), ("--pem-keys",)),
     "NEBULA": FieldsType("Nebula", ("roots",), ("--nebula-root",)),
+    "SSHPOP": FieldsType("SSHPOP", (), ()),
     "AWS": FieldsType("AWS", ("accounts", "iidRoots", "instanceAge", "disableCustomSANs", "disableTrustOnFirstUse"),
                       ("--iid-roots",)),
     "GCP": FieldsType("GCP", ("serviceAccounts", "projectIDs", "instanceAge", "disableCustomSANs",

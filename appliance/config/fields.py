@@ -7,12 +7,14 @@ SUPPORTED = {
     "": frozenset({
         "root", "federatedRoots", "crt", "key", "address", "insecureAddress", "dnsNames",
         "logger", "db", "tls", "kms", "crl", "ocsp", "lint", "authority", "password", "commonName", "metricsAddress",
-        "connections",
+        "connections", "ssh",
     }),
     "authority": frozenset({"provisioners", "claims", "policy", "disableIssuedAtCheck", "backdate"}),
     "authority.claims": frozenset({
         "minTLSCertDuration", "maxTLSCertDuration", "defaultTLSCertDuration",
         "disableRenewal", "allowRenewalAfterExpiry", "disableIssuedAtCheck",
+        "minUserSSHCertDuration", "maxUserSSHCertDuration", "defaultUserSSHCertDuration",
+        "minHostSSHCertDuration", "maxHostSSHCertDuration", "defaultHostSSHCertDuration", "enableSSHCA",
     }),
     # Every built type's members (appliance.provisioner reads them); the rest are refused
     # (appliance.config.unsupported) or reported here.
@@ -30,17 +32,13 @@ SUPPORTED = {
 }
 
 STEP_CA_ONLY = {
-    "": frozenset({"ssh", "templates", "monitoring", "skipValidation", "debug", "storage"}),
+    "": frozenset({"templates", "monitoring", "skipValidation", "debug", "storage"}),
     "authority": frozenset({
         "template", "enableAdmin", "admins", "disableGetSSHHosts", "deploymentType",
         "authorityId", "type", "certificateAuthority", "certificateAuthorityFingerprint",
         "credentialsFile", "certificateIssuer", "options", "disableCurrentTimeCheck",
     }),
-    "authority.claims": frozenset({
-        "minUserSSHCertDuration", "maxUserSSHCertDuration", "defaultUserSSHCertDuration",
-        "minHostSSHCertDuration", "maxHostSSHCertDuration", "defaultHostSSHCertDuration",
-        "enableSSHCA", "disableSmallstepExtensions",
-    }),
+    "authority.claims": frozenset({"disableSmallstepExtensions"}),
     "authority.provisioners[]": frozenset({"attestationFormats", "attestationRoots"}),
     "kms": frozenset({"credentialsFile", "region", "profile", "pin", "managementKey"}),
     "logger": frozenset({"traceHeader"}),

@@ -16,6 +16,7 @@ from appliance.config.connections import ConnectionSettings, parse_connections
 from appliance.config.errors import ConfigError
 from appliance.config.fields import unsupported_notices
 from appliance.config.logger import parse_logger
+from appliance.config.ssh import parse_ssh
 from appliance.config.tls import parse_tls
 from appliance.config.model import (DEFAULT_RETENTION, AuthorityConfig, CaConfig, CrlConfig, DefaultsConfig, LintConfig, OcspConfig,
                                     KmsConfig)
@@ -243,6 +244,7 @@ def parse_config(data: dict[str, Any], *, path: Path | None = None, base_dir: Pa
         ocsp=_ocsp(data, base_dir),
         lint=_lint(data),
         connections=_connections(data),
+        ssh=parse_ssh(data.get("ssh"), lambda name: name if _KMS_URI.match(name) else str(_resolve(base_dir, name))),
         authority=authority,
         path=path,
         raw=data,

@@ -9,6 +9,7 @@ from typing import Any
 
 from appliance.config.connections import ConnectionSettings
 from appliance.config.logger import LoggerOptions
+from appliance.config.ssh import SshConfig
 from appliance.config.tls import TlsOptions
 
 DEFAULT_BACKDATE = datetime.timedelta(minutes=1)
@@ -114,6 +115,8 @@ class CaConfig:
     ocsp: OcspConfig = field(default_factory=OcspConfig)
     lint: LintConfig = field(default_factory=LintConfig)
     connections: ConnectionSettings = field(default_factory=ConnectionSettings)
+    #: ``ssh``: the SSH CA (None: not an SSH CA).
+    ssh: SshConfig | None = None
     path: Path | None = None
     raw: dict[str, Any] = field(default_factory=dict)
     notices: tuple[str, ...] = ()

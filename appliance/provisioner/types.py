@@ -30,7 +30,7 @@ PROVISIONER_TYPES: dict[str, ProvisionerType] = {t.name: t for t in (
     ProvisionerType("ACME", 6, built=True),
     ProvisionerType("X5C", 7, built=True),
     ProvisionerType("K8SSA", 8, built=True),
-    ProvisionerType("SSHPOP", 9, built=False),
+    ProvisionerType("SSHPOP", 9, built=True),
     ProvisionerType("SCEP", 10, built=False),
     ProvisionerType("NEBULA", 11, built=True),
 )}
