@@ -13,6 +13,7 @@ from typing import Any
 from starlette.exceptions import HTTPException
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
+from appliance import metrics
 from appliance.api import request_id
 from appliance.api.errors import error_response, internal_message
 
@@ -132,3 +133,13 @@ class AccessLog:
             }
             fields.update((key, noted[key]) for key in LOG_FIELDS if noted.get(key))
             self.logger.info(format_line(fields, self.log_format))
+            route = route_template(scope)
+            metrics.http_requests.labels(route, scope["method"], str(fields["status"])).inc()
+            metrics.http_request_duration.labels(route).observe(fields["duration_ms"] / 1000)
+
+
+def route_template(scope: Scope) -> str:
+    """The matched route's path template (``/1.0/root/{sha}``), never the raw path (whose
+    values would make a metric label per certificate); "unmatched" for a 404 of the router."""
+    route = scope.get("route")
+    return str(getattr(route, "path", "")) or "unmatched"

@@ -22,7 +22,7 @@ from typing import Callable
 from sqlalchemy import Connection, Engine, Table, inspect, select, text
 from sqlalchemy.schema import CreateColumn
 
-from appliance.db import acme_schema, crl_store, schema
+from appliance.db import acme_schema, audit_schema, crl_store, schema
 
 log = logging.getLogger(__name__)
 
@@ -78,6 +78,7 @@ STEPS: tuple[Step, ...] = (
     Step(5, "revisions: what a cached CRL was built from", _create_revisions),
     Step(6, "crls: the published CRL and its number, shared by every process", _create(crl_store.crls)),
     Step(7, "blocked keys: keys revoked for keyCompromise", _create(schema.blocked_keys)),
+    Step(12, "audit log: hash-chained records, their head, signed checkpoints", audit_schema.create_audit_tables),
 )
 
 LATEST = STEPS[-1].version
