@@ -27,7 +27,7 @@ log = logging.getLogger(__name__)
 Transaction = Callable[..., AbstractContextManager[Connection]]
 _EVENT = re.compile(r"[a-z0-9_.-]{1,64}")
 #: Field names that could carry a secret: dropped from every record, whoever passes them.
-_SECRET_NAME = re.compile(r"token|password|passphrase|secret|pin|private|credential", re.IGNORECASE)
+_SECRET_NAME = re.compile(r"token|password|passphrase|secret|pin|private|credential|^ott$|^csr$", re.IGNORECASE)
 PAGE_LIMIT = 1000
 BATCH = 1000
 
