@@ -62,7 +62,7 @@ def open_runtime(config: CaConfig, password: bytes | None, *,
         raise
     if audit is not None:
         authority.audit = audit
-    settings = ApiSettings(log_format=config.logging.format, tls_options=config.tls_options,
+    settings = ApiSettings(tls_options=config.tls_options,
                            health=SignerHealth(authority.leaf_signer.signer))
     return Runtime(config, database, authority, settings, AcmeServer(authority, SQLAcmeStore(database)), audit)
 
