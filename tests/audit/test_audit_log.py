@@ -14,10 +14,14 @@ from sqlalchemy import delete, insert, text, update
 
 from appliance.audit import AuditLog, CheckpointPolicy
 from appliance.audit.chain import record_hash
+from appliance.audit.setup import open_audit_log
+from appliance.config.audit import AuditConfig
+from appliance.kms import KeyType, open_key_manager
 from appliance.db import open_database
 from appliance.db.audit_schema import audit_checkpoints, audit_head, audit_records
 from appliance.db.sql import SQLDatabase
 from tests.clock import FakeClock
+from tests.conftest import SoftHSMToken
 
 KEY = ec.generate_private_key(ec.SECP256R1())
 START = datetime.datetime(2026, 1, 1, tzinfo=datetime.timezone.utc)
@@ -133,3 +137,19 @@ def test_secret_named_fields_are_never_recorded(database: SQLDatabase) -> None:
     record = log.append("sign.refused", {"ott": "x", "token": "eyJ.secret", "password": "p", "pin": "1234",
                                          "nested": {"private_key": "k", "kept": 1}})
     assert record.to_json()["data"] == {"nested": {"kept": 1}}
+
+
+@pytest.mark.hsm
+def test_checkpoints_signed_by_a_key_on_the_hsm(database: SQLDatabase, softhsm_token: SoftHSMToken) -> None:
+    with open_key_manager(softhsm_token.kms_uri) as kms:
+        created = kms.create_key("pkcs11:object=audit", KeyType.EC_P256)
+    key_uri = softhsm_token.kms_uri.replace("pkcs11:", "pkcs11:object=audit;", 1)
+    log = open_audit_log(AuditConfig(checkpoint_key=key_uri, checkpoint_every=2), database.transaction)
+    assert log is not None
+    try:
+        _fill(log, 4)
+    finally:
+        log.close()
+    assert [c.seq for c in log.checkpoints()] == [1, 2, 4]
+    assert log.verify(public_key=created.public_key).ok
+    assert not log.verify(public_key=KEY.public_key()).ok
