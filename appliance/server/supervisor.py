@@ -15,6 +15,7 @@ expired used tokens and ACME state (``appliance.server.retention``).
 from __future__ import annotations
 
 import datetime
+import hashlib
 import logging
 import multiprocessing
 import os
@@ -227,6 +228,7 @@ class Supervisor:
                                    started_at=started_at)
         except Exception as exc:
             log.error("reload failed, still serving the previous configuration: %s", exc)
+            self._audit("config.reload_failed", {"reason": getattr(exc, "message", type(exc).__name__)})
             return
         raise_descriptor_limit(runtime.config.connections)
         if (runtime.config.address, runtime.config.insecure_address, runtime.config.metrics_address) != (
@@ -243,8 +245,15 @@ class Supervisor:
             if self.retention is not None:
                 self.retention.update(runtime.config.db, runtime.config.retention)
             log.info("reloaded %s", self.options.config_path)
+            self._audit("config.reloaded", {"sha256": hashlib.sha256(self.options.config_path.read_bytes()).hexdigest()})
         else:
             runtime.close()
+            self._audit("config.reload_failed", {"reason": "the new workers did not start"})
+
+    def _audit(self, event: str, data: dict[str, str]) -> None:
+        """A configuration change in the audit log (when it is enabled), with the file's path."""
+        if self.runtime.audit is not None:
+            self.runtime.audit.record(event, {"path": str(self.options.config_path), **data})
 
     def _roll(self, runtime: Runtime, started_at: datetime.datetime | None = None) -> bool:
         """Start a new generation with a fresh certificate (and the CA's start time,

@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import json
 import shutil
+import signal
 import sqlite3
 import subprocess
 import time
@@ -22,7 +23,7 @@ from cryptography.hazmat.primitives.asymmetric import ec
 from prometheus_client.parser import text_string_to_metric_families
 
 from tests.conftest import APPLIANCE
-from tests.e2e.harness import CA, PASSWORD, Server, csr_pem, free_port, init_ca, new_key, start_server, token
+from tests.e2e.harness import CA, PASSWORD, Server, csr_pem, free_port, init_ca, new_key, renew_token, start_server, token
 
 pytestmark = pytest.mark.slow
 
@@ -69,11 +70,17 @@ def _sign(ca: CA, name: str, ott: str) -> httpx.Response:
 
 
 def _requests(ca: CA) -> list[str]:
-    """Issue two certificates, replay a token, revoke one: the secrets the requests carried."""
+    """Issue two certificates, replay a token, renew one, revoke one: the secrets the requests carried."""
     secrets = [PASSWORD]
-    first = token(ca, "one.example")
+    first, key = token(ca, "one.example"), new_key()
     secrets.append(first)
-    assert _sign(ca, "one.example", first).status_code == 201
+    with ca.client() as client:
+        signed = client.post("/1.0/sign", json={"csr": csr_pem("one.example", key), "ott": first})
+    assert signed.status_code == 201
+    bearer = renew_token(ca, x509.load_pem_x509_certificate(signed.json()["crt"].encode()), key)
+    secrets.append(bearer)
+    with ca.client() as client:
+        assert client.post("/1.0/renew", headers={"Authorization": f"Bearer {bearer}"}).status_code == 201
     assert _sign(ca, "one.example", first).status_code == 401  # a replay
     second = token(ca, "two.example")
     secrets.append(second)
@@ -101,14 +108,19 @@ def test_metrics_count_requests_and_pass_promtool(observed: tuple[CA, Server, in
     assert _value(after, "appliance_issuance_total", **issued) - _value(before, "appliance_issuance_total", **issued) == 2
     refused = dict(provisioner="admin", type="sign", outcome="refused")
     assert _value(after, "appliance_issuance_total", **refused) == _value(before, "appliance_issuance_total", **refused) + 1
-    assert _value(after, "appliance_token_replays_refused_total", provisioner="admin") == 1
+    replays = dict(provisioner="admin")
+    assert _value(after, "appliance_token_replays_refused_total", **replays) - \
+        _value(before, "appliance_token_replays_refused_total", **replays) == 1
     assert _value(after, "appliance_issuance_duration_seconds_count", type="sign") >= 3
-    assert _value(after, "appliance_revocations_total", provisioner="admin") == 1
+    assert _value(after, "appliance_revocations_total", provisioner="admin") - \
+        _value(before, "appliance_revocations_total", provisioner="admin") == 1
     assert _value(after, "appliance_db_queries_total", engine="sqlite", outcome="ok") > \
         _value(before, "appliance_db_queries_total", engine="sqlite", outcome="ok")
-    # one certificate more expiring within 24 h (the revoked one is not counted), the server's too
+    renewed = dict(provisioner="admin", type="renew", outcome="issued")
+    assert _value(after, "appliance_issuance_total", **renewed) - _value(before, "appliance_issuance_total", **renewed) == 1
+    # two more certificates expiring within 24 h: one.example and its renewal (two.example is revoked)
     assert _value(after, "appliance_certificates_expiring", within="24h") == \
-        _value(before, "appliance_certificates_expiring", within="24h") + 1
+        _value(before, "appliance_certificates_expiring", within="24h") + 2
     assert _value(after, "appliance_inventory_up") == 1
     assert _value(after, "appliance_audit_chain_length") > _value(before, "appliance_audit_chain_length")
     assert not any(secret in after for secret in secrets)
@@ -153,6 +165,10 @@ def test_the_prometheus_server_scrapes_it(observed: tuple[CA, Server, int], tmp_
 def test_audit_verifies_exports_and_holds_no_secret(observed: tuple[CA, Server, int], tmp_path: Path) -> None:
     ca, server, _ = observed
     secrets = _requests(ca)
+    server.signal(signal.SIGHUP)
+    deadline = time.monotonic() + 60
+    while "reloaded" not in server.log() and time.monotonic() < deadline:  # a new generation of workers starts
+        time.sleep(0.1)
     verify = subprocess.run([str(APPLIANCE), "audit", "verify", str(ca.ca_json), "--password-file",
                              str(ca.password_file)], capture_output=True, text=True, timeout=60)
     assert verify.returncode == 0, verify.stdout + verify.stderr
@@ -161,7 +177,7 @@ def test_audit_verifies_exports_and_holds_no_secret(observed: tuple[CA, Server, 
                             capture_output=True, text=True, timeout=60, check=True)
     records = [json.loads(line) for line in export.stdout.splitlines()]
     events = {record["event"] for record in records}
-    assert {"server.issued", "sign.issued", "sign.refused", "revoke.done"} <= events
+    assert {"server.issued", "sign.issued", "sign.refused", "renew.issued", "revoke.done", "config.reloaded"} <= events
     refused = [r for r in records if r["event"] == "sign.refused"]
     assert refused[-1]["data"]["reason"] == "token already used"
     everything = export.stdout + "".join(str(row) for row in ca.query("SELECT * FROM audit_records"))
