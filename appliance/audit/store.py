@@ -80,8 +80,9 @@ class AuditLog:
     # -- writing ---------------------------------------------------------------------
 
     def record(self, event: str, data: dict[str, Any]) -> None:
-        """Append, after the operation it tells of took place: a failure is logged and
-        counted (``appliance_audit_records{outcome="lost"}``), never raised."""
+        """Append an event that changed nothing in the database (a refusal, a reload): a
+        failure is logged and counted (``appliance_audit_records{outcome="lost"}``), never
+        raised, so that it does not hide the outcome it records."""
         try:
             self.append(event, data)
         except Exception as exc:
@@ -89,26 +90,31 @@ class AuditLog:
             log.error("audit record %s lost: %s", event, getattr(exc, "message", type(exc).__name__))
 
     def append(self, event: str, data: dict[str, Any]) -> AuditRecord:
-        """Append one record to the chain (and a checkpoint when one is due), in one transaction."""
+        """Append one record to the chain (and a checkpoint when one is due), in a transaction of its own."""
+        with self._transaction(immediate=True) as conn:
+            return self.append_in(conn, event, data)
+
+    def append_in(self, conn: Connection, event: str, data: dict[str, Any]) -> AuditRecord:
+        """Append within the caller's write transaction (``BEGIN IMMEDIATE`` on SQLite): the
+        record commits with the change it tells of, or neither does."""
         if not _EVENT.fullmatch(event):
             raise ValueError(f"invalid audit event name {event!r}")
         text = canonical(scrub(data))
-        with self._transaction(immediate=True) as conn:
-            head = conn.execute(select(audit_head).where(audit_head.c.id == HEAD_ID).with_for_update()).one()
-            now = self._now()
-            seq, at = head.seq + 1, _rfc3339(now)
-            record = AuditRecord(seq, at, event, text, head.hash, record_hash(seq, at, event, text, head.hash))
-            conn.execute(insert(audit_records).values(seq=seq, at=at, event=event, data=text,
-                                                      prev_hash=record.prev_hash, hash=record.hash))
-            checkpoint_at = head.checkpoint_at
-            if self._checkpoint_due(seq, head.checkpoint_at, now):
-                assert self._policy is not None
-                signed = sign_checkpoint(self._policy.signer, seq, record.hash, at)
-                conn.execute(insert(audit_checkpoints).values(**signed.to_json()))
-                checkpoint_at = at
-                metrics.audit_checkpoints.inc()
-            conn.execute(update(audit_head).where(audit_head.c.id == HEAD_ID)
-                         .values(seq=seq, hash=record.hash, checkpoint_at=checkpoint_at))
+        head = conn.execute(select(audit_head).where(audit_head.c.id == HEAD_ID).with_for_update()).one()
+        now = self._now()
+        seq, at = head.seq + 1, _rfc3339(now)
+        record = AuditRecord(seq, at, event, text, head.hash, record_hash(seq, at, event, text, head.hash))
+        conn.execute(insert(audit_records).values(seq=seq, at=at, event=event, data=text,
+                                                  prev_hash=record.prev_hash, hash=record.hash))
+        checkpoint_at = head.checkpoint_at
+        if self._checkpoint_due(seq, head.checkpoint_at, now):
+            assert self._policy is not None
+            signed = sign_checkpoint(self._policy.signer, seq, record.hash, at)
+            conn.execute(insert(audit_checkpoints).values(**signed.to_json()))
+            checkpoint_at = at
+            metrics.audit_checkpoints.inc()
+        conn.execute(update(audit_head).where(audit_head.c.id == HEAD_ID)
+                     .values(seq=seq, hash=record.hash, checkpoint_at=checkpoint_at))
         metrics.audit_records.labels("ok").inc()
         return record
 

@@ -436,7 +436,7 @@ class Authority:
             serial=serial, reason_code=reason_code, reason=reason,
             revoked_at=self._now(), provisioner=provisioner, passive=passive, mtls=mtls,
         ), block_key=self._compromised_key(serial) if reason_code == KEY_COMPROMISE else "")
-        events.revoked(self.audit, serial, reason_code, reason, provisioner, mtls=mtls, passive=passive)
+        events.revoked(provisioner)
 
     def _compromised_key(self, serial: str) -> str:
         """The SPKI hash of the recorded certificate ``serial`` ("" if it is not ours)."""

@@ -1,10 +1,12 @@
 """What the authority reports of each operation it is asked for: Prometheus metrics
-(``appliance_issuance``, latency, token replays, revocations) and audit records
-(issued, renewed, rekeyed, revoked, refused with the reason).
+(``appliance_issuance``, latency, token replays, revocations) and audit records.
 
 The operations are decorated (:func:`issuance`, :func:`revocation`); the provisioner
 that authorised one is noted when it is known (:func:`note_provisioner`), so that
-a refusal is labelled with it too."""
+a refusal is labelled with it too. A certificate or a revocation is audited in the
+transaction that records it (:func:`transaction_hook`, installed on the database),
+as ``<kind>.issued`` (sign, acme, renew, rekey, server) or ``revoke.done``; a refusal,
+which changes nothing, as ``<kind>.refused`` with the reason."""
 
 from __future__ import annotations
 
@@ -16,13 +18,19 @@ from typing import Any, Callable, Protocol, TypeVar
 from cryptography import x509
 
 from appliance import metrics
-from appliance.audit import AuditSink
+from sqlalchemy import Connection
+
+from appliance.audit import AuditLog, AuditSink
 from appliance.authority.interfaces import IssuedCertificate
+from appliance.db.interfaces import CertificateRecord, RevocationRecord
+from appliance.db.sql import AuditHook
 from appliance.errors import ApplianceError, ErrorKind
 from appliance.pki.pem import fingerprint
 
 _Method = TypeVar("_Method", bound=Callable[..., Any])
 _provisioner: ContextVar[list[str] | None] = ContextVar("appliance_provisioner", default=None)
+#: The kind of the issuance under way (its audit event's name), "certificate" outside one.
+_kind: ContextVar[str] = ContextVar("appliance_issuance_kind", default="certificate")
 
 
 class Audited(Protocol):
@@ -51,21 +59,25 @@ def reason_of(exc: BaseException) -> str:
     return exc.message if isinstance(exc, ApplianceError) else type(exc).__name__
 
 
-def certificate_fields(certificate: x509.Certificate) -> dict[str, Any]:
-    """What an audit record keeps of a certificate: serial, subject, names, validity, SHA-256."""
-    try:
-        san = certificate.extensions.get_extension_for_class(x509.SubjectAlternativeName).value
-        names = [str(getattr(name, "value", name)) for name in san]
-    except x509.ExtensionNotFound:
-        names = []
-    return {
-        "serial": str(certificate.serial_number),
-        "subject": certificate.subject.rfc4514_string(),
-        "sans": names,
-        "not_before": certificate.not_valid_before_utc.isoformat(),
-        "not_after": certificate.not_valid_after_utc.isoformat(),
-        "sha256": fingerprint(certificate),
-    }
+def transaction_hook(audit: AuditLog) -> AuditHook:
+    """The database's ``audit_hook``: each certificate or revocation it records is appended to
+    ``audit`` in the same transaction (what it keeps: serial, subject, names, validity,
+    SHA-256, provisioner; the reason of a revocation)."""
+
+    def append(conn: Connection, recorded: CertificateRecord | RevocationRecord, renews: str) -> None:
+        if isinstance(recorded, RevocationRecord):
+            audit.append_in(conn, "revoke.done", {
+                "provisioner": recorded.provisioner, "serial": recorded.serial, "reason_code": recorded.reason_code,
+                "reason": recorded.reason, "mtls": recorded.mtls, "passive": recorded.passive})
+            return
+        certificate = x509.load_pem_x509_certificate(recorded.pem.encode())
+        audit.append_in(conn, f"{_kind.get()}.issued", {
+            "provisioner": recorded.provisioner, "serial": recorded.serial, "subject": recorded.subject,
+            "sans": list(recorded.sans), "not_before": recorded.not_before.isoformat(),
+            "not_after": recorded.not_after.isoformat(), "sha256": fingerprint(certificate),
+            **({"renews": renews} if renews else {})})
+
+    return append
 
 
 def issuance(kind: str) -> Callable[[_Method], _Method]:
@@ -76,7 +88,7 @@ def issuance(kind: str) -> Callable[[_Method], _Method]:
         @functools.wraps(method)
         def run(self: Audited, *args: Any, **kwargs: Any) -> IssuedCertificate:
             noted: list[str] = []
-            reset, began = _provisioner.set(noted), time.perf_counter()
+            reset, reset_kind, began = _provisioner.set(noted), _kind.set(kind), time.perf_counter()
             fields: dict[str, Any] = {}
             if args and isinstance(args[0], x509.Certificate):
                 fields["renews"] = str(args[0].serial_number)
@@ -93,10 +105,8 @@ def issuance(kind: str) -> Callable[[_Method], _Method]:
             finally:
                 metrics.issuance_duration.labels(kind).observe(time.perf_counter() - began)
                 _provisioner.reset(reset)
-            provisioner = noted[0] if noted else ""
-            metrics.issuance.labels(provisioner, kind, "issued").inc()
-            self.audit.record(f"{kind}.issued", {"provisioner": provisioner, **fields,
-                                                  **certificate_fields(issued.certificate)})
+                _kind.reset(reset_kind)
+            metrics.issuance.labels(noted[0] if noted else "", kind, "issued").inc()
             return issued
 
         return run  # type: ignore[return-value]
@@ -126,12 +136,9 @@ def revocation(method: _Method) -> _Method:
     return run  # type: ignore[return-value]
 
 
-def revoked(audit: AuditSink, serial: str, reason_code: int, reason: str, provisioner: str, *, mtls: bool,
-            passive: bool) -> None:
-    """A revocation was recorded."""
+def revoked(provisioner: str) -> None:
+    """A revocation was recorded (and audited in its transaction)."""
     metrics.revocations.labels(provisioner).inc()
-    audit.record("revoke.done", {"provisioner": provisioner, "serial": serial, "reason_code": reason_code,
-                                 "reason": reason, "mtls": mtls, "passive": passive})
 
 
 def token_replayed(provisioner: str) -> None:

@@ -11,6 +11,7 @@ from appliance.acme import AcmeServer
 from appliance.api.app import ApiSettings
 from appliance.audit.setup import OpenedAuditLog, open_audit_log
 from appliance.authority.authority import Authority
+from appliance.authority.events import transaction_hook
 from appliance.config import CaConfig, load_config, report_notices
 from appliance.config.unsupported import refuse_unsupported
 from appliance.db import SQLDatabase, open_database
@@ -62,6 +63,7 @@ def open_runtime(config: CaConfig, password: bytes | None, *,
         raise
     if audit is not None:
         authority.audit = audit
+        database.audit_hook = transaction_hook(audit)
     settings = ApiSettings(tls_options=config.tls_options,
                            health=SignerHealth(authority.leaf_signer.signer))
     return Runtime(config, database, authority, settings, AcmeServer(authority, SQLAcmeStore(database)), audit)
