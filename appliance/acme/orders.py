@@ -11,6 +11,7 @@ import secrets
 from cryptography import x509
 from cryptography.hazmat.primitives.serialization import Encoding, PublicFormat
 
+from appliance import metrics
 from appliance.acme import scheduling
 from appliance.acme.context import AcmeRequest, Core, Reply, Settling, Signed, parse_rfc3339
 from appliance.acme.identifiers import compound, parse_identifiers
@@ -169,6 +170,7 @@ class Orders:
             not_after=parse_rfc3339(fields.get("notAfter"), "notAfter"), replaces=replaces,
         )
         core.store.create_order(order, authorizations)
+        metrics.acme_orders.labels(provisioner.name, "created").inc()
         return Reply(order_json(request, order), location=request.links.order(order.id), created=True)
 
     def _new_authorization(self, provisioner: ACMEProvisioner, account: Account, identifier: Identifier,
@@ -258,6 +260,7 @@ class Orders:
                 core.store.set_order_status(order.id, Status.READY, frozenset({Status.PROCESSING}))
                 raise error from None
             core.store.set_order_status(order.id, Status.INVALID, frozenset({Status.PROCESSING}), error=error.to_json())
+            metrics.acme_orders.labels(order.provisioner, "invalid").inc()
             raise error from None
         certificate = IssuedCertificate(
             id=new_id(), account_id=account.id, order_id=order.id, serial=str(issued.certificate.serial_number),
@@ -266,6 +269,7 @@ class Orders:
             not_before=issued.certificate.not_valid_before_utc, not_after=issued.certificate.not_valid_after_utc)
         core.store.record_certificate(certificate)
         core.store.set_order_status(order.id, Status.VALID, frozenset({Status.PROCESSING}), certificate_id=certificate.id)
+        metrics.acme_orders.labels(order.provisioner, "valid").inc()
         if order.replaces is not None:
             core.store.mark_replaced(order.replaces, order.id)
         return self.order(request, signed, order.id)

@@ -23,13 +23,12 @@ API_PREFIXES = ("", "/1.0")
 
 @dataclass(frozen=True)
 class ApiSettings:
-    """What the HTTP layer takes from ca.json (``logger.format``, ``tls`` for the
-    ``tlsOptions`` of sign responses) and its own limits.
+    """What the HTTP layer takes from ca.json (``tls`` for the ``tlsOptions`` of sign
+    responses) and its own limits (``logger.format`` is the log handler's: ``appliance.server.logs``).
 
     ``openapi`` publishes an OpenAPI description of the API at ``/openapi.json``
     (off in production: the tests turn it on to fuzz the API from it)."""
 
-    log_format: str = "text"
     max_body_bytes: int = DEFAULT_MAX_BODY
     health: SignerHealth | None = None  # the KMS probe behind /health (none: always ok)
     openapi: bool = False
@@ -50,7 +49,7 @@ def _build(authority: AuthorityInterface, settings: ApiSettings, routers: list[A
     if acme is not None:
         app.state.acme = acme
         app.include_router(acme_router())
-    return AccessLog(BodyLimit(app, settings.max_body_bytes), log_format=settings.log_format)
+    return AccessLog(BodyLimit(app, settings.max_body_bytes))
 
 
 def create_app(authority: AuthorityInterface, settings: ApiSettings | None = None,

@@ -11,6 +11,8 @@ from cryptography import x509
 from cryptography.exceptions import InvalidSignature
 from cryptography.hazmat.primitives.asymmetric.types import CertificatePublicKeyTypes, PrivateKeyTypes
 
+from appliance.audit import NO_AUDIT, AuditSink
+from appliance.authority import events
 from appliance.authority.crl import CrlPublisher
 from appliance.authority.root_crl import RootCrl, load_root_crl
 from appliance.authority.interfaces import IssuedCertificate, KeyCompromised, RevokeRequest, SignRequest
@@ -98,6 +100,7 @@ class Authority:
         self._now = now
         self._key_manager = key_manager
         self.webhook_client = webhook_client or WebhookClient()
+        self.audit: AuditSink = NO_AUDIT  # the serving runtime sets the database's audit log
         self._roots = list(roots)
         self._intermediates = list(intermediates)
         self._federated = list(federated_roots or [])
@@ -201,6 +204,7 @@ class Authority:
 
     def _use_token(self, use: TokenUse, provisioner: str) -> None:
         if not self.database.use_token(use.token_id, provisioner, use.expires_at):
+            events.token_replayed(provisioner)
             raise Unauthorized("token already used")
 
     def _issue(self, build: Callable[[], x509.Certificate], names: tuple[str, ...], provisioner: str,
@@ -230,6 +234,7 @@ class Authority:
                 elif token is None:
                     self.database.record_certificate(record)
                 elif not self.database.use_token_and_record(token.token_id, provisioner, token.expires_at, record):
+                    events.token_replayed(provisioner)
                     raise Unauthorized("token already used")
             except Conflict:
                 attempts -= 1
@@ -291,10 +296,12 @@ class Authority:
             profile.names.as_strings(), provisioner.name, token,
         )
 
+    @events.issuance("sign")
     def sign(self, request: SignRequest) -> IssuedCertificate:
         public_key = csr_public_key(request.csr)
         token = UnverifiedToken.parse(request.token, allow_special=True)  # HS256, XEdDSA: checked by their provisioner
         provisioner = self.provisioner_collection.for_token(token)
+        events.note_provisioner(provisioner.name)
         options = provisioner.authorize_sign(token)
         if options.any_name:
             names, common_name = csr_names(request.csr), options.subject or csr_common_name(request.csr)
@@ -308,11 +315,13 @@ class Authority:
                                 authorization=options.authorization_certificate)
         return self._issue_profile(profile, provisioner, public_key, not_before, not_after, options.token)
 
+    @events.issuance("acme")
     def sign_for_order(self, csr: x509.CertificateSigningRequest, provisioner: ACMEProvisioner, names: Names,
                        not_before: datetime.datetime | None = None,
                        not_after: datetime.datetime | None = None) -> IssuedCertificate:
         """The certificate of an ACME order whose challenges were met and whose CSR names are
         the order's: the policies and the provisioner's claims apply as for ``sign``."""
+        events.note_provisioner(provisioner.name)
         public_key = csr_public_key(csr)
         common_name = csr_common_name(csr) or (names.as_strings()[0] if provisioner.force_cn else "")
         self._check_policy(provisioner, common_name, names)
@@ -320,6 +329,7 @@ class Authority:
         profile = self._profile(provisioner, csr, public_key, common_name, names, (start, end))
         return self._issue_profile(profile, provisioner, public_key, start, end)
 
+    @events.issuance("server")
     def issue_server_certificate(self, public_key: CertificatePublicKeyTypes,
                                  lifetime: datetime.timedelta = datetime.timedelta(hours=24)) -> IssuedCertificate:
         """The CA's own TLS certificate for its dnsNames, named ``commonName`` (default: the
@@ -347,6 +357,7 @@ class Authority:
         if self.database.get_revocation(str(certificate.serial_number)) is not None:
             raise Unauthorized("the certificate has been revoked")
         provisioner = self._provisioner_of(certificate)
+        events.note_provisioner(provisioner.name)
         provisioner.authorize_renew(certificate, self._now())
         return provisioner
 
@@ -375,10 +386,12 @@ class Authority:
             Names.from_san(san).as_strings(), provisioner.name, renews=str(old.serial_number),
         )
 
+    @events.issuance("renew")
     def renew(self, certificate: x509.Certificate) -> IssuedCertificate:
         provisioner = self._renewable(certificate)
         return self._reissue(certificate, certificate.public_key(), provisioner)
 
+    @events.issuance("rekey")
     def rekey(self, certificate: x509.Certificate, csr: x509.CertificateSigningRequest) -> IssuedCertificate:
         public_key = csr_public_key(csr)
         return self._reissue(certificate, public_key, self._renewable(certificate))
@@ -394,6 +407,7 @@ class Authority:
 
     # -- revocation ------------------------------------------------------------------
 
+    @events.revocation
     def revoke(self, request: RevokeRequest) -> None:
         serial = parse_serial(request.serial)
         if request.reason_code not in REASON_CODES:
@@ -404,6 +418,7 @@ class Authority:
         if request.token:
             token = UnverifiedToken.parse(request.token, allow_special=True)
             provisioner = self.provisioner_collection.for_token(token)
+            events.note_provisioner(provisioner.name)
             authorization = provisioner.authorize_revoke(token)
             if not authorization.any_serial and parse_serial(authorization.serial) != serial:
                 raise Unauthorized("token subject (sub) is not the serial being revoked")
@@ -425,7 +440,9 @@ class Authority:
             raise Unauthorized("revocation needs a token or a client certificate")
         self._record_revocation(serial, request.reason_code, request.reason, name, mtls=mtls, passive=request.passive)
 
+    @events.revocation
     def revoke_authorized(self, serial: str, reason_code: int, reason: str, provisioner: str) -> None:
+        events.note_provisioner(provisioner)
         if reason_code not in REASON_CODES:
             raise BadRequest(f"reasonCode {reason_code} is not an RFC 5280 reason code")
         self._record_revocation(parse_serial(serial), reason_code, reason, provisioner, mtls=False)
@@ -438,6 +455,7 @@ class Authority:
             serial=serial, reason_code=reason_code, reason=reason,
             revoked_at=self._now(), provisioner=provisioner, passive=passive, mtls=mtls,
         ), block_key=self._compromised_key(serial) if reason_code == KEY_COMPROMISE else "")
+        events.revoked(provisioner)
 
     def _compromised_key(self, serial: str) -> str:
         """The SPKI hash of the recorded certificate ``serial`` ("" if it is not ours)."""

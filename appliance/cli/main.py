@@ -10,6 +10,7 @@ import click
 from appliance import __version__
 from appliance.errors import ApplianceError
 from appliance.cli.acme import acme
+from appliance.cli.audit import audit
 from appliance.cli.ca import ca
 from appliance.cli.ca_provisioner import provisioner
 from appliance.cli.ceremony import ceremony
@@ -48,3 +49,4 @@ ca.add_command(acme)
 cli.add_command(certificate)
 cli.add_command(crypto)
 cli.add_command(ssh)
+cli.add_command(audit)

@@ -12,6 +12,7 @@ from pathlib import Path
 from typing import Any
 
 from appliance.pki.duration import format_duration, parse_duration
+from appliance.config.audit import parse_audit
 from appliance.config.connections import ConnectionSettings, parse_connections
 from appliance.config.errors import ConfigError
 from appliance.config.fields import unsupported_notices
@@ -209,9 +210,6 @@ def parse_config(data: dict[str, Any], *, path: Path | None = None, base_dir: Pa
     for section in ("crl", "ocsp", "lint", "kms", "tls", "logger"):
         notices += unsupported_notices(section, _object(data, section))
     authority, authority_notices = _authority(data)
-    if _string(data, "metricsAddress"):
-        notices.append("ca.json: 'metricsAddress' is set, but this appliance exports no metrics yet: "
-                       "nothing listens there")
     roots = _strings(data, "root")
     if not roots:
         raise ConfigError("ca.json: 'root' is required")
@@ -245,6 +243,7 @@ def parse_config(data: dict[str, Any], *, path: Path | None = None, base_dir: Pa
         lint=_lint(data),
         connections=_connections(data),
         ssh=parse_ssh(data.get("ssh"), lambda name: name if _KMS_URI.match(name) else str(_resolve(base_dir, name))),
+        audit=parse_audit(_object(data, "audit")),
         authority=authority,
         path=path,
         raw=data,
@@ -274,7 +273,7 @@ def load_config(path: str | Path, *, report: bool = True) -> CaConfig:
 
 
 def report_notices(config: CaConfig) -> None:
-    """Log each notice about ``config`` (unsupported harmless fields, metricsAddress) once."""
+    """Log each notice about ``config`` (unsupported harmless fields) once."""
     for notice in config.notices:
         log.warning("%s", notice)
 

@@ -7,6 +7,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from appliance.config.audit import AuditConfig
 from appliance.config.connections import ConnectionSettings
 from appliance.config.logger import LoggerOptions
 from appliance.config.ssh import SshConfig
@@ -117,6 +118,7 @@ class CaConfig:
     connections: ConnectionSettings = field(default_factory=ConnectionSettings)
     #: ``ssh``: the SSH CA (None: not an SSH CA).
     ssh: SshConfig | None = None
+    audit: AuditConfig = field(default_factory=AuditConfig)
     path: Path | None = None
     raw: dict[str, Any] = field(default_factory=dict)
     notices: tuple[str, ...] = ()

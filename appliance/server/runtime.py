@@ -9,10 +9,12 @@ from pathlib import Path
 
 from appliance.acme import AcmeServer
 from appliance.api.app import ApiSettings
+from appliance.audit.setup import OpenedAuditLog, open_audit_log
 from appliance.authority.authority import Authority
+from appliance.authority.events import transaction_hook
 from appliance.config import CaConfig, load_config, report_notices
 from appliance.config.unsupported import refuse_unsupported
-from appliance.db import Database, open_database
+from appliance.db import SQLDatabase, open_database
 from appliance.kms.health import SignerHealth
 from appliance.acme.sql_store import SQLAcmeStore
 from appliance.provisioner.types import BUILT_TYPES
@@ -24,14 +26,17 @@ class Runtime:
     """A configuration and the authority built from it; ``close`` releases both."""
 
     config: CaConfig
-    database: Database
+    database: SQLDatabase
     authority: Authority
     settings: ApiSettings
     acme: AcmeServer
+    audit: OpenedAuditLog | None = None
 
     def close(self) -> None:
         self.acme.close()
         self.authority.close()
+        if self.audit is not None:
+            self.audit.close()
         self.database.close()
 
 
@@ -51,12 +56,17 @@ def open_runtime(config: CaConfig, password: bytes | None, *,
     database = open_database(config.db)
     try:
         authority = Authority.from_config(config, database, password=password, started_at=started_at)
+        audit = open_audit_log(config.audit, database.transaction,
+                               password=password if password is not None else config.password.encode() or None)
     except BaseException:
         database.close()
         raise
-    settings = ApiSettings(log_format=config.logging.format, tls_options=config.tls_options,
+    if audit is not None:
+        authority.audit = audit
+        database.audit_hook = transaction_hook(audit)
+    settings = ApiSettings(tls_options=config.tls_options,
                            health=SignerHealth(authority.leaf_signer.signer))
-    return Runtime(config, database, authority, settings, AcmeServer(authority, SQLAcmeStore(database)))
+    return Runtime(config, database, authority, settings, AcmeServer(authority, SQLAcmeStore(database)), audit)
 
 
 def load_runtime(config_path: Path, password: bytes | None, *, report: bool = False,

@@ -88,11 +88,12 @@ def test_invalid_logger_sections_are_refused(tmp_path: Path, section: dict[str, 
         load_runtime(_with(tmp_path, logger=section), PASSWORD)
 
 
-def test_metrics_address_gets_a_notice(tmp_path: Path, caplog: pytest.LogCaptureFixture) -> None:
+def test_metrics_address_is_served_without_a_notice(tmp_path: Path, caplog: pytest.LogCaptureFixture) -> None:
     caplog.set_level(logging.WARNING)
-    load_runtime(_with(tmp_path, metricsAddress=":9100"), PASSWORD, report=True).close()
-    assert any("'metricsAddress' is set, but this appliance exports no metrics yet" in r.getMessage()
-               for r in caplog.records)
+    runtime = load_runtime(_with(tmp_path, metricsAddress="127.0.0.1:9100"), PASSWORD, report=True)
+    runtime.close()
+    assert runtime.config.metrics_address == "127.0.0.1:9100"  # appliance.server.metrics serves it
+    assert not any("metricsAddress" in r.getMessage() for r in caplog.records)
 
 
 def test_unknown_provisioner_members_get_a_notice(tmp_path: Path, caplog: pytest.LogCaptureFixture) -> None:
