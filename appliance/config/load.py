@@ -13,6 +13,7 @@ from typing import Any
 
 from appliance.pki.duration import format_duration, parse_duration
 from appliance.config.connections import ConnectionSettings, parse_connections
+from appliance.config.console import parse_console
 from appliance.config.errors import ConfigError
 from appliance.config.fields import unsupported_notices
 from appliance.config.logger import parse_logger
@@ -243,6 +244,7 @@ def parse_config(data: dict[str, Any], *, path: Path | None = None, base_dir: Pa
         ocsp=_ocsp(data, base_dir),
         lint=_lint(data),
         connections=_connections(data),
+        console=parse_console(_object(data, "console")),
         authority=authority,
         path=path,
         raw=data,

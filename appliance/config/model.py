@@ -8,6 +8,7 @@ from pathlib import Path
 from typing import Any
 
 from appliance.config.connections import ConnectionSettings
+from appliance.config.console import ConsoleOptions
 from appliance.config.logger import LoggerOptions
 from appliance.config.tls import TlsOptions
 
@@ -114,6 +115,7 @@ class CaConfig:
     ocsp: OcspConfig = field(default_factory=OcspConfig)
     lint: LintConfig = field(default_factory=LintConfig)
     connections: ConnectionSettings = field(default_factory=ConnectionSettings)
+    console: ConsoleOptions = field(default_factory=ConsoleOptions)
     path: Path | None = None
     raw: dict[str, Any] = field(default_factory=dict)
     notices: tuple[str, ...] = ()

@@ -7,11 +7,14 @@ import datetime
 from dataclasses import dataclass
 from pathlib import Path
 
+from starlette.types import ASGIApp
+
 from appliance.acme import AcmeServer
 from appliance.api.app import ApiSettings
 from appliance.authority.authority import Authority
 from appliance.config import CaConfig, load_config, report_notices
 from appliance.config.unsupported import refuse_unsupported
+from appliance.console import ConsoleSettings, ReadModel, console_app
 from appliance.db import Database, open_database
 from appliance.kms.health import SignerHealth
 from appliance.acme.sql_store import SQLAcmeStore
@@ -54,8 +57,14 @@ def open_runtime(config: CaConfig, password: bytes | None, *,
     except BaseException:
         database.close()
         raise
-    settings = ApiSettings(log_format=config.logging.format, tls_options=config.tls_options,
-                           health=SignerHealth(authority.leaf_signer.signer))
+    health = SignerHealth(authority.leaf_signer.signer)
+    mounts: tuple[tuple[str, ASGIApp], ...] = ()
+    if config.console.enabled:
+        console = ConsoleSettings(config.console, ReadModel(database.engine), crl=config.crl, ocsp=config.ocsp,
+                                  key_backend=config.kms.type if config.kms else "softkms", health=health)
+        mounts = (("/console", console_app(authority, console)),)
+    settings = ApiSettings(log_format=config.logging.format, tls_options=config.tls_options, health=health,
+                           mounts=mounts)
     return Runtime(config, database, authority, settings, AcmeServer(authority, SQLAcmeStore(database)))
 
 
