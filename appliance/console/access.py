@@ -87,8 +87,7 @@ def csrf_token(request: Request) -> tuple[str, bool]:
 def check_csrf(request: Request, submitted: str) -> None:
     """``Forbidden`` unless the form's token equals the cookie's and the request comes from this site."""
     origin = request.headers.get("origin")
-    own = f"{request.url.scheme}://{request.url.netloc}"
-    if origin is not None and origin != own:
+    if origin is not None and origin != f"https://{request.headers.get('host', '')}":
         raise Forbidden("cross-site form submission refused")
     if request.headers.get("sec-fetch-site", "same-origin") not in ("same-origin", "none"):
         raise Forbidden("cross-site form submission refused")
