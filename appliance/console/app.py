@@ -32,7 +32,7 @@ from appliance.config.console import ConsoleOptions
 from appliance.config.model import CrlConfig, OcspConfig
 from appliance.console.access import CSRF_COOKIE, CSRF_FIELD, Visitor, check_csrf, csrf_token, identify
 from appliance.console.audit import AuditLog
-from appliance.console.decode import decode
+from appliance.console.decode import Decoded, decode
 from appliance.console.read_model import STATUSES, CertificateFilter, Cursor, ReadModel
 from appliance.errors import ApplianceError, BadRequest, Conflict, Forbidden, NotFound
 from appliance.kms.health import SignerHealth
@@ -167,7 +167,10 @@ def console_app(authority: AuthorityInterface, settings: ConsoleSettings) -> ASG
     async def certificate_detail(request: Request) -> Response:
         visitor(request)
         detail = await _detail(request.path_params["serial"])
-        decoded = decode(x509.load_pem_x509_certificate(detail.pem.encode()))
+        try:
+            decoded = decode(x509.load_pem_x509_certificate(detail.pem.encode()))
+        except ValueError:
+            decoded = Decoded([("Error", "the recorded PEM does not parse as a certificate")], [])
         return render(request, "certificate.html", detail=detail, decoded=decoded, reasons=REASONS,
                       status=detail.row.status(settings.clock()))
 

@@ -23,6 +23,7 @@ STATUSES = ("all", "active", "expired", "revoked")
 MAX_QUERY = 255
 _EPOCH = datetime.datetime(1970, 1, 1, tzinfo=datetime.timezone.utc)
 _MICROSECOND = datetime.timedelta(microseconds=1)
+_SERIAL_SHAPED = re.compile(r"0x[0-9a-f]+|[0-9a-f]{2}(?::[0-9a-f]{2})+|[0-9a-f]{8,}")
 _HEX_SERIAL = re.compile(r"(?:0x)?[0-9a-f]{1,40}|[0-9a-f]{2}(?::[0-9a-f]{2}){0,19}")
 #: The expiry timeline's windows, from now.
 TIMELINE = (("24 hours", datetime.timedelta(days=1)), ("7 days", datetime.timedelta(days=7)),
@@ -141,15 +142,14 @@ def _like(text: str) -> str:
 
 
 def _matches(query: str) -> ColumnElement[bool]:
-    pattern = _like(query.lower())
-    conditions: list[ColumnElement[bool]] = [
-        func.lower(certificates.c.subject).like(pattern, escape="\\"),
-        func.lower(cast(certificates.c.sans, String)).like(pattern, escape="\\"),
-    ]
-    serials = serial_candidates(query)
+    """A serial-shaped query (``0x``, colons, or 8+ hex digits) looks the serial up (primary key);
+    any other finds it in the subject or a SAN (case-insensitive)."""
+    serials = serial_candidates(query) if _SERIAL_SHAPED.fullmatch(query.lower()) else set()
     if serials:
-        conditions.append(certificates.c.serial.in_(sorted(serials)))
-    return or_(*conditions)
+        return certificates.c.serial.in_(sorted(serials))
+    pattern = _like(query.lower())
+    return or_(func.lower(certificates.c.subject).like(pattern, escape="\\"),
+               func.lower(cast(certificates.c.sans, String)).like(pattern, escape="\\"))
 
 
 def _seek(after: Cursor | None, time_column: Any, key_column: Any) -> ColumnElement[bool]:
