@@ -7,10 +7,10 @@ from __future__ import annotations
 import datetime
 import re
 from dataclasses import dataclass
-from typing import Any, Sequence
+from typing import Any, Sequence, Unpack
 
 from sqlalchemy import ColumnElement, Engine, String, cast, func, literal, or_, select, tuple_
-from sqlalchemy.sql import Select
+from sqlalchemy.sql import Executable, Select
 
 from appliance.db.acme_schema import acme_accounts, acme_orders
 from appliance.db.crl_store import CrlState, crl_state
@@ -165,7 +165,7 @@ class ReadModel:
     def __init__(self, engine: Engine) -> None:
         self.engine = engine
 
-    def _all(self, query: Select[Any] | Any) -> Sequence[Any]:
+    def _all(self, query: Executable) -> Sequence[Any]:
         with self.engine.connect() as conn:
             return conn.execute(query).all()
 
@@ -205,14 +205,18 @@ class ReadModel:
         return CertificateDetail(row, r.pem, r.reason_code, r.reason or "", r.revoked_by or "")
 
     def expiry_timeline(self, now: datetime.datetime) -> list[tuple[str, int]]:
-        """How many unrevoked certificates expire within each window from now (range counts on the index)."""
-        unrevoked = ~select(revocations.c.serial).where(revocations.c.serial == certificates.c.serial).exists()
-        columns = [func.count().filter(certificates.c.not_after <= now + window).label(f"w{i}")
-                   for i, (_, window) in enumerate(TIMELINE)]
-        query = (select(*columns).where(certificates.c.not_after > now, certificates.c.not_after <= now + TIMELINE[-1][1],
-                                         unrevoked))
-        counts = self._all(query)[0]
-        return [(label, int(counts[i] or 0)) for i, (label, _) in enumerate(TIMELINE)]
+        """How many unrevoked certificates expire within each window from now: range counts on the
+        ``not_after`` index, less the revoked ones in each window (found from the revocations)."""
+        def counts(query: Select[Unpack[tuple[Any, ...]]]) -> list[int]:
+            found = self._all(query.where(certificates.c.not_after > now,
+                                          certificates.c.not_after <= now + TIMELINE[-1][1]))[0]
+            return [int(value or 0) for value in found]
+
+        columns = [func.count().filter(certificates.c.not_after <= now + window) for _, window in TIMELINE]
+        issued = counts(select(*columns))
+        revoked = counts(select(*columns).select_from(
+            revocations.join(certificates, certificates.c.serial == revocations.c.serial)))
+        return [(label, issued[i] - revoked[i]) for i, (label, _) in enumerate(TIMELINE)]
 
     def revocation_count(self) -> int:
         return int(self._all(select(func.count()).select_from(revocations))[0][0])

@@ -169,3 +169,15 @@ def test_admin_revokes_and_the_crl_lists_it(console_ca: ConsoleCA, tmp_path: Pat
     crl = x509.load_der_x509_crl(crl_path.read_bytes())
     entry = crl.get_revoked_certificate_by_serial_number(leaf.serial_number)
     assert entry is not None
+
+
+def test_expiry_timeline_counts_unrevoked_certificates(console_ca: ConsoleCA) -> None:
+    leaves = [console_ca.issue(f"t{i}.ca.test") for i in range(3)]  # the provisioner's default: 24 h
+    model = ReadModel(console_ca.database.engine)
+    now = datetime.datetime.now(datetime.timezone.utc)
+    before = dict(model.expiry_timeline(now))
+    console_ca.authority.revoke_authorized(str(leaves[0].serial_number), 0, "", "test")
+    after = dict(model.expiry_timeline(now))
+    assert after["7 days"] == before["7 days"] - 1 and after["365 days"] == before["365 days"] - 1
+    assert before["365 days"] >= 3
+    assert dict(model.expiry_timeline(now + datetime.timedelta(days=2)))["365 days"] == 0
