@@ -7,10 +7,10 @@ from __future__ import annotations
 import datetime
 import re
 from dataclasses import dataclass
-from typing import Any, Sequence, Unpack
+from typing import Any, Sequence
 
-from sqlalchemy import ColumnElement, Engine, String, cast, func, literal, or_, select, tuple_
-from sqlalchemy.sql import Executable, Select
+from sqlalchemy import ColumnElement, Engine, and_, String, cast, func, literal, or_, select, tuple_
+from sqlalchemy.sql import Executable
 
 from appliance.db.acme_schema import acme_accounts, acme_orders
 from appliance.db.crl_store import CrlState, crl_state
@@ -205,18 +205,18 @@ class ReadModel:
         return CertificateDetail(row, r.pem, r.reason_code, r.reason or "", r.revoked_by or "")
 
     def expiry_timeline(self, now: datetime.datetime) -> list[tuple[str, int]]:
-        """How many unrevoked certificates expire within each window from now: range counts on the
-        ``not_after`` index, less the revoked ones in each window (found from the revocations)."""
-        def counts(query: Select[Unpack[tuple[Any, ...]]]) -> list[int]:
-            found = self._all(query.where(certificates.c.not_after > now,
-                                          certificates.c.not_after <= now + TIMELINE[-1][1]))[0]
-            return [int(value or 0) for value in found]
+        """How many unrevoked certificates expire within each window from now: one range count on the
+        ``not_after`` index per window (a single count with a filter per window costs ten times more),
+        less the revoked ones in each window (found from the revocations)."""
+        def expiring(window: datetime.timedelta) -> ColumnElement[bool]:
+            return and_(certificates.c.not_after > now, certificates.c.not_after <= now + window)
 
-        columns = [func.count().filter(certificates.c.not_after <= now + window) for _, window in TIMELINE]
-        issued = counts(select(*columns))
-        revoked = counts(select(*columns).select_from(
-            revocations.join(certificates, certificates.c.serial == revocations.c.serial)))
-        return [(label, issued[i] - revoked[i]) for i, (label, _) in enumerate(TIMELINE)]
+        issued = [int(self._all(select(func.count()).select_from(certificates).where(expiring(window)))[0][0])
+                  for _, window in TIMELINE]
+        revoked = self._all(select(*(func.count().filter(expiring(window)) for _, window in TIMELINE))
+                            .select_from(revocations.join(certificates, certificates.c.serial == revocations.c.serial))
+                            .where(expiring(TIMELINE[-1][1])))[0]
+        return [(label, issued[i] - int(revoked[i] or 0)) for i, (label, _) in enumerate(TIMELINE)]
 
     def revocation_count(self) -> int:
         return int(self._all(select(func.count()).select_from(revocations))[0][0])
