@@ -75,11 +75,10 @@ def fill(database: SQLDatabase, rows: int) -> float:
     with database.engine.begin() as conn:
         conn.execute(text(_POSTGRES_FILL if postgres else _SQLITE_FILL), params)
         conn.execute(text(_REVOKE.format(true="true" if postgres else "1", false="false" if postgres else "0")))
-        if postgres:
-            conn.execute(text("ANALYZE"))
-    if not postgres:
-        with database.engine.begin() as conn:
-            conn.execute(text("ANALYZE"))
+    # What autovacuum does after a bulk insert on PostgreSQL (statistics and the visibility map, which
+    # lets counts on the not_after index skip the table), and ANALYZE on SQLite.
+    with database.engine.connect().execution_options(isolation_level="AUTOCOMMIT") as conn:
+        conn.execute(text("VACUUM ANALYZE" if postgres else "ANALYZE"))
     return time.perf_counter() - start
 
 

@@ -27,8 +27,7 @@ _SERIAL_SHAPED = re.compile(r"0x[0-9a-f]+|[0-9a-f]{2}(?::[0-9a-f]{2})+|[0-9a-f]{
 _HEX_SERIAL = re.compile(r"(?:0x)?[0-9a-f]{1,40}|[0-9a-f]{2}(?::[0-9a-f]{2}){0,19}")
 #: The expiry timeline's windows, from now.
 TIMELINE = (("24 hours", datetime.timedelta(days=1)), ("7 days", datetime.timedelta(days=7)),
-            ("30 days", datetime.timedelta(days=30)), ("90 days", datetime.timedelta(days=90)),
-            ("365 days", datetime.timedelta(days=365)))
+            ("30 days", datetime.timedelta(days=30)), ("90 days", datetime.timedelta(days=90)))
 
 
 @dataclass(frozen=True)
@@ -206,17 +205,18 @@ class ReadModel:
 
     def expiry_timeline(self, now: datetime.datetime) -> list[tuple[str, int]]:
         """How many unrevoked certificates expire within each window from now: one range count on the
-        ``not_after`` index per window (a single count with a filter per window costs ten times more),
-        less the revoked ones in each window (found from the revocations)."""
-        def expiring(window: datetime.timedelta) -> ColumnElement[bool]:
-            return and_(certificates.c.not_after > now, certificates.c.not_after <= now + window)
+        ``not_after`` index per band between windows (each index entry read once; one count with a
+        filter per window costs ten times more), summed, less the revoked ones in each window."""
+        def expiring(start: datetime.timedelta, end: datetime.timedelta) -> ColumnElement[bool]:
+            return and_(certificates.c.not_after > now + start, certificates.c.not_after <= now + end)
 
-        issued = [int(self._all(select(func.count()).select_from(certificates).where(expiring(window)))[0][0])
-                  for _, window in TIMELINE]
-        revoked = self._all(select(*(func.count().filter(expiring(window)) for _, window in TIMELINE))
+        starts = [datetime.timedelta(0), *(window for _, window in TIMELINE[:-1])]
+        bands = [int(self._all(select(func.count()).select_from(certificates).where(expiring(start, end)))[0][0])
+                 for start, (_, end) in zip(starts, TIMELINE)]
+        revoked = self._all(select(*(func.count().filter(expiring(starts[0], window)) for _, window in TIMELINE))
                             .select_from(revocations.join(certificates, certificates.c.serial == revocations.c.serial))
-                            .where(expiring(TIMELINE[-1][1])))[0]
-        return [(label, issued[i] - int(revoked[i] or 0)) for i, (label, _) in enumerate(TIMELINE)]
+                            .where(expiring(starts[0], TIMELINE[-1][1])))[0]
+        return [(label, sum(bands[:i + 1]) - int(revoked[i] or 0)) for i, (label, _) in enumerate(TIMELINE)]
 
     def revocation_count(self) -> int:
         return int(self._all(select(func.count()).select_from(revocations))[0][0])
