@@ -33,10 +33,12 @@ class ApiSettings:
     health: SignerHealth | None = None  # the KMS probe behind /health (none: always ok)
     openapi: bool = False
     tls_options: TlsOptions = field(default_factory=TlsOptions)
+    #: Applications served under a path of the HTTPS API only (the web console at ``/console``).
+    mounts: tuple[tuple[str, ASGIApp], ...] = ()
 
 
 def _build(authority: AuthorityInterface, settings: ApiSettings, routers: list[APIRouter],
-           acme: AcmeServer | None = None) -> ASGIApp:
+           acme: AcmeServer | None = None, mounts: tuple[tuple[str, ASGIApp], ...] = ()) -> ASGIApp:
     app = FastAPI(title="appliance", version=__version__, docs_url=None, redoc_url=None,
                   openapi_url="/openapi.json" if settings.openapi else None)
     app.state.authority = authority
@@ -49,14 +51,17 @@ def _build(authority: AuthorityInterface, settings: ApiSettings, routers: list[A
     if acme is not None:
         app.state.acme = acme
         app.include_router(acme_router())
+    for path, mounted in mounts:
+        app.mount(path, mounted)
     return AccessLog(BodyLimit(app, settings.max_body_bytes))
 
 
 def create_app(authority: AuthorityInterface, settings: ApiSettings | None = None,
                acme: AcmeServer | None = None) -> ASGIApp:
     """The step-ca API, at ``/`` and ``/1.0/``; ACME at ``/acme/`` and ``/2.0/acme/`` when given."""
-    return _build(authority, settings or ApiSettings(), [read_only_router(), certificate_router(), crl_router(), ssh_router()],
-                  acme)
+    settings = settings or ApiSettings()
+    return _build(authority, settings, [read_only_router(), certificate_router(), crl_router(), ssh_router()], acme,
+                  settings.mounts)
 
 
 def create_insecure_app(authority: AuthorityInterface, settings: ApiSettings | None = None) -> ASGIApp:

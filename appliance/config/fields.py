@@ -7,7 +7,7 @@ SUPPORTED = {
     "": frozenset({
         "root", "federatedRoots", "crt", "key", "address", "insecureAddress", "dnsNames",
         "logger", "db", "tls", "kms", "crl", "ocsp", "lint", "authority", "password", "commonName", "metricsAddress",
-        "connections", "ssh", "audit",
+        "connections", "ssh", "audit", "console",
     }),
     "authority": frozenset({"provisioners", "claims", "policy", "disableIssuedAtCheck", "backdate"}),
     "authority.claims": frozenset({

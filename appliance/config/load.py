@@ -14,6 +14,7 @@ from typing import Any
 from appliance.pki.duration import format_duration, parse_duration
 from appliance.config.audit import parse_audit
 from appliance.config.connections import ConnectionSettings, parse_connections
+from appliance.config.console import parse_console
 from appliance.config.errors import ConfigError
 from appliance.config.fields import unsupported_notices
 from appliance.config.logger import parse_logger
@@ -244,6 +245,7 @@ def parse_config(data: dict[str, Any], *, path: Path | None = None, base_dir: Pa
         connections=_connections(data),
         ssh=parse_ssh(data.get("ssh"), lambda name: name if _KMS_URI.match(name) else str(_resolve(base_dir, name))),
         audit=parse_audit(_object(data, "audit")),
+        console=parse_console(_object(data, "console")),
         authority=authority,
         path=path,
         raw=data,

@@ -9,6 +9,7 @@ from typing import Any
 
 from appliance.config.audit import AuditConfig
 from appliance.config.connections import ConnectionSettings
+from appliance.config.console import ConsoleOptions
 from appliance.config.logger import LoggerOptions
 from appliance.config.ssh import SshConfig
 from appliance.config.tls import TlsOptions
@@ -119,6 +120,7 @@ class CaConfig:
     #: ``ssh``: the SSH CA (None: not an SSH CA).
     ssh: SshConfig | None = None
     audit: AuditConfig = field(default_factory=AuditConfig)
+    console: ConsoleOptions = field(default_factory=ConsoleOptions)
     path: Path | None = None
     raw: dict[str, Any] = field(default_factory=dict)
     notices: tuple[str, ...] = ()

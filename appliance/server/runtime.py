@@ -7,6 +7,8 @@ import datetime
 from dataclasses import dataclass
 from pathlib import Path
 
+from starlette.types import ASGIApp
+
 from appliance.acme import AcmeServer
 from appliance.api.app import ApiSettings
 from appliance.audit.setup import OpenedAuditLog, open_audit_log
@@ -14,6 +16,8 @@ from appliance.authority.authority import Authority
 from appliance.authority.events import transaction_hook
 from appliance.config import CaConfig, load_config, report_notices
 from appliance.config.unsupported import refuse_unsupported
+from appliance.console import ConsoleSettings, ReadModel, console_app
+from appliance.console.audit_source import ChainAuditSource
 from appliance.db import SQLDatabase, open_database
 from appliance.kms.health import SignerHealth
 from appliance.acme.sql_store import SQLAcmeStore
@@ -64,8 +68,14 @@ def open_runtime(config: CaConfig, password: bytes | None, *,
     if audit is not None:
         authority.audit = audit
         database.audit_hook = transaction_hook(audit)
-    settings = ApiSettings(tls_options=config.tls_options,
-                           health=SignerHealth(authority.leaf_signer.signer))
+    health = SignerHealth(authority.leaf_signer.signer)
+    mounts: tuple[tuple[str, ASGIApp], ...] = ()
+    if config.console.enabled:
+        console = ConsoleSettings(config.console, ReadModel(database.engine), crl=config.crl, ocsp=config.ocsp,
+                                  key_backend=config.kms.type if config.kms else "softkms", health=health,
+                                  audit=None if audit is None else ChainAuditSource(audit))
+        mounts = (("/console", console_app(authority, console)),)
+    settings = ApiSettings(tls_options=config.tls_options, health=health, mounts=mounts)
     return Runtime(config, database, authority, settings, AcmeServer(authority, SQLAcmeStore(database)), audit)
 
 
