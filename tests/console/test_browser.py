@@ -12,7 +12,6 @@ import subprocess
 from pathlib import Path
 from typing import Iterator
 
-import httpx
 import pytest
 
 from tests.e2e.harness import CA, Server, csr_pem, init_ca, new_key, start_server, token, write_pem
