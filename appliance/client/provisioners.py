@@ -185,6 +185,9 @@ CREDENTIAL_HANDLERS: dict[str, CredentialHandler] = {
                               "disableTrustOnFirstUse", "jwksURL"), ()),
     "AZURE": FieldsType("Azure", ("tenantID", "resourceGroups", "subscriptionIDs", "objectIDs", "audience",
                                   "disableCustomSANs", "disableTrustOnFirstUse", "jwksURL"), ("--tenant-id",)),
+    "SCEP": FieldsType("SCEP", ("challenge", "capabilities", "includeRoot", "excludeIntermediate", "forceCN",
+                                "minimumPublicKeyLength", "encryptionAlgorithmIdentifier", "decrypterCertificate",
+                                "decrypterKeyPEM", "decrypterKeyURI", "decrypterKeyPassword"), ()),
 }
 
 

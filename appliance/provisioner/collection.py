@@ -19,6 +19,7 @@ from appliance.provisioner.jwk import JWKProvisioner
 from appliance.provisioner.k8ssa import K8sSAProvisioner, is_service_account_token
 from appliance.provisioner.nebula import NebulaProvisioner
 from appliance.provisioner.oidc import OIDCProvisioner
+from appliance.provisioner.scep import SCEPProvisioner
 from appliance.provisioner.x5c import X5CProvisioner
 from appliance.provisioner.types import provisioner_type
 
@@ -35,6 +36,7 @@ IMPLEMENTATIONS: dict[str, type[Provisioner]] = {
     "GCP": GCPProvisioner,
     "AZURE": AzureProvisioner,
     "NEBULA": NebulaProvisioner,
+    "SCEP": SCEPProvisioner,
 }
 MAX_LIMIT = 100
 

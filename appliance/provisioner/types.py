@@ -31,7 +31,7 @@ PROVISIONER_TYPES: dict[str, ProvisionerType] = {t.name: t for t in (
     ProvisionerType("X5C", 7, built=True),
     ProvisionerType("K8SSA", 8, built=True),
     ProvisionerType("SSHPOP", 9, built=False),
-    ProvisionerType("SCEP", 10, built=False),
+    ProvisionerType("SCEP", 10, built=True),
     ProvisionerType("NEBULA", 11, built=True),
 )}
 BUILT_TYPES = tuple(name for name, t in PROVISIONER_TYPES.items() if t.built)

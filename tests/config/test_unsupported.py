@@ -34,8 +34,8 @@ EXAMPLES: dict[str, tuple[dict[str, Any], str]] = {
         {"provisioner": {"claims": {"enableSSHCA": True}}},
         "'authority.provisioners[0] (provisioner 'admin@ca.test').claims.enableSSHCA' = true"),
     "authority.provisioners[].type": (
-        {"extra_provisioner": {"type": "SCEP", "name": "routers"}},
-        "'authority.provisioners[1] (provisioner 'routers').type' = \"SCEP\""),
+        {"extra_provisioner": {"type": "SSHPOP", "name": "routers"}},
+        "'authority.provisioners[1] (provisioner 'routers').type' = \"SSHPOP\""),
     "authority.enableAdmin": ({"authority": {"enableAdmin": True}}, "'authority.enableAdmin' = true"),
     "authority.type": ({"authority": {"type": "stepcas", "certificateAuthority": "https://up"}},
                        "'authority.type' = \"stepcas\""),

@@ -28,5 +28,5 @@ def test_names_are_case_insensitive_and_unknown_ones_refused() -> None:
 
 
 def test_the_client_refuses_a_type_not_built_yet() -> None:
-    with pytest.raises(BadRequest, match="'SCEP' is not supported yet"):
-        credential_handler("scep")
+    with pytest.raises(BadRequest, match="'SSHPOP' is not supported yet"):
+        credential_handler("sshpop")
