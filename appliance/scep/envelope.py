@@ -40,7 +40,7 @@ class OpenedEnvelope:
     algorithm: str
 
 
-class _ReadEncryptedContentInfo(core.Sequence):  # type: ignore[misc]
+class _ReadEncryptedContentInfo(core.Sequence):
     """asn1crypto's EncryptedContentInfo, reading ``encryptedContent`` as it comes: Go's
     pkcs7 (micromdm's scepclient) sends it as a constructed (BER) [0] OCTET STRING,
     which asn1crypto refuses under an implicit tag."""
@@ -52,12 +52,12 @@ class _ReadEncryptedContentInfo(core.Sequence):  # type: ignore[misc]
     ]
 
 
-class _ReadEnvelopedData(core.Sequence):  # type: ignore[misc]
+class _ReadEnvelopedData(core.Sequence):
     _fields = [(name, _ReadEncryptedContentInfo if name == "encrypted_content_info" else spec, *options)
                for name, spec, *options in cms.EnvelopedData._fields]
 
 
-class _ReadContentInfo(core.Sequence):  # type: ignore[misc]
+class _ReadContentInfo(core.Sequence):
     _fields = [("content_type", cms.ContentType), ("content", core.Any, {"explicit": 0, "optional": True})]
 
 

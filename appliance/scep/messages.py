@@ -23,11 +23,11 @@ from appliance.errors import BadRequest
 from appliance.scep.errors import Addressee, FailInfo, ScepFailure
 
 
-class SetOfPrintableString(core.SetOf):  # type: ignore[misc]
+class SetOfPrintableString(core.SetOf):
     _child_spec = core.PrintableString
 
 
-class SetOfOctetString(core.SetOf):  # type: ignore[misc]
+class SetOfOctetString(core.SetOf):
     _child_spec = core.OctetString
 
 
