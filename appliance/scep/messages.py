@@ -180,9 +180,10 @@ def _signature(signer: PrivateKeyTypes, data: bytes, digest: str) -> tuple[bytes
 
 def cert_rep(addressee: Addressee, status: PkiStatus, signer: PrivateKeyTypes, signer_certificate: x509.Certificate,
              *, now: datetime.datetime, nonce: bytes, envelope: bytes | None = None,
-             fail_info: FailInfo | None = None) -> bytes:
+             fail_info: FailInfo | None = None, chain: tuple[x509.Certificate, ...] = ()) -> bytes:
     """A CertRep pkiMessage (DER): ``envelope`` (the encrypted degenerate SignedData of the
-    certificate) on SUCCESS, ``fail_info`` on FAILURE; signed by the CA through its KMS key."""
+    certificate) on SUCCESS, ``fail_info`` on FAILURE; signed through the KMS, with ``chain``
+    (the certificates above the signer's) beside the signer's certificate."""
     content = envelope or b""
     attributes = [
         cms.CMSAttribute({"type": "content_type", "values": ["data"]}),
@@ -214,7 +215,7 @@ def cert_rep(addressee: Addressee, status: PkiStatus, signer: PrivateKeyTypes, s
         "version": "v1",
         "digest_algorithms": [digest_algorithm],
         "encap_content_info": encapsulated,
-        "certificates": [issuer],
+        "certificates": [issuer, *(asn1_x509.Certificate.load(c.public_bytes(Encoding.DER)) for c in chain)],
         "signer_infos": [signer_info],
     })
     return cms.ContentInfo({"content_type": "signed_data", "content": signed}).dump()

@@ -11,6 +11,7 @@ from typing import Callable
 
 from cryptography import x509
 from cryptography.exceptions import UnsupportedAlgorithm
+from cryptography.hazmat.primitives.asymmetric.types import PrivateKeyTypes
 from cryptography.hazmat.primitives.serialization import Encoding, pkcs7
 from cryptography.x509.oid import AttributeOID
 
@@ -122,13 +123,22 @@ class ScepServer:
         degenerate = pkcs7.serialize_certificates([issued.certificate], Encoding.DER)
         algorithm = provisioner.response_encryption or opened.algorithm
         envelope = seal_envelope(degenerate, request.signer, algorithm)
-        return cert_rep(addressee, PkiStatus.SUCCESS, self._ca.signer, self._ca.certificate,
+        signer, certificate, chain = self._reply_signer(keys)
+        return cert_rep(addressee, PkiStatus.SUCCESS, signer, certificate, chain=chain,
                         envelope=envelope, now=self._now(), nonce=self._nonce(NONCE_BYTES))
+
+    def _reply_signer(self, keys: ScepKeys) -> tuple[PrivateKeyTypes, x509.Certificate, tuple[x509.Certificate, ...]]:
+        """Who signs CertReps: a configured decrypter (the RA certificate, as step-ca does and
+        as clients that verify against the GetCACert certificates expect), else the CA."""
+        if keys.decrypter_certificate != self._ca.certificate:
+            return keys.decrypter, keys.decrypter_certificate, (self._ca.certificate,)
+        return self._ca.signer, self._ca.certificate, ()
 
     def _failure(self, addressee: Addressee, failure: ScepFailure, provisioner: SCEPProvisioner) -> bytes:
         log.warning("SCEP provisioner '%s' refused transaction %s: %s (failInfo %s)", provisioner.name,
                     addressee.transaction_id, failure.message, failure.fail_info.name)
-        return cert_rep(addressee, PkiStatus.FAILURE, self._ca.signer, self._ca.certificate,
+        signer, certificate, chain = self._reply_signer(self._keys[provisioner.name])
+        return cert_rep(addressee, PkiStatus.FAILURE, signer, certificate, chain=chain,
                         fail_info=failure.fail_info, now=self._now(), nonce=self._nonce(NONCE_BYTES))
 
 
