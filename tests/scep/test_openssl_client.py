@@ -65,6 +65,18 @@ def test_get_ca_caps_and_ca_certificates(env: ScepEnv, tmp_path: Path) -> None:
     assert "Test Intermediate CA" in printed and "Test Root CA" in printed
 
 
+def test_the_https_app_serves_scep_too(env: ScepEnv) -> None:
+    from starlette.testclient import TestClient
+
+    from appliance.api import create_app
+
+    with TestClient(create_app(env.authority, scep=env.scep), base_url="https://ca.test") as http:
+        for path in ("/scep/scep", "/1.0/scep/scep"):
+            assert "POSTPKIOperation" in http.get(path, params={"operation": "GetCACaps"}).text
+            assert http.get(path, params={"operation": "GetCACert"}).content == env.ca.intermediate.public_bytes(
+                serialization.Encoding.DER)
+
+
 def _failure(env: ScepEnv, client: OpensslClient, message: bytes, provisioner: str = "scep") -> str:
     before = env.issued()
     response = post(env, message, provisioner)
