@@ -34,7 +34,7 @@ def test_sighup_refuses_the_setting_and_keeps_serving(tmp_path: Path) -> None:
     try:
         data = ca.data()
         data["ssh"] = {"hostKey": str(ca.path / "secrets" / "ssh_host_ca_key")}
-        data["authority"]["provisioners"].append({"type": "SCEP", "name": "routers"})
+        data["authority"]["provisioners"].append({"type": "SSHPOP", "name": "routers"})
         ca.write(data)
         server.signal(signal.SIGHUP)
         deadline = time.monotonic() + TIMEOUT
@@ -43,7 +43,7 @@ def test_sighup_refuses_the_setting_and_keeps_serving(tmp_path: Path) -> None:
             time.sleep(0.05)
         log = server.log()
         assert "'ssh' (the SSH CA) is not supported yet" in log
-        assert "'authority.provisioners[1] (provisioner 'routers').type' = \"SCEP\"" in log
+        assert "'authority.provisioners[1] (provisioner 'routers').type' = \"SSHPOP\"" in log
         with ca.client() as client:
             assert client.get("/health").json() == {"status": "ok"}
             names = [p["name"] for p in client.get("/provisioners").json()["provisioners"]]
