@@ -12,10 +12,12 @@ from appliance.acme import AcmeServer
 from appliance.api.acme import acme_router
 from appliance.api.errors import install_error_handlers
 from appliance.api.middleware import DEFAULT_MAX_BODY, AccessLog, BodyLimit
+from appliance.api.scep import scep_router
 from appliance.api.routes import certificate_router, crl_router, read_only_router
 from appliance.api.ssh import ssh_router
 from appliance.authority.interfaces import AuthorityInterface
 from appliance.kms.health import SignerHealth
+from appliance.scep import ScepServer
 from appliance.config.tls import TlsOptions
 
 API_PREFIXES = ("", "/1.0")
@@ -38,7 +40,8 @@ class ApiSettings:
 
 
 def _build(authority: AuthorityInterface, settings: ApiSettings, routers: list[APIRouter],
-           acme: AcmeServer | None = None, mounts: tuple[tuple[str, ASGIApp], ...] = ()) -> ASGIApp:
+           acme: AcmeServer | None = None, scep: ScepServer | None = None,
+           mounts: tuple[tuple[str, ASGIApp], ...] = ()) -> ASGIApp:
     app = FastAPI(title="appliance", version=__version__, docs_url=None, redoc_url=None,
                   openapi_url="/openapi.json" if settings.openapi else None)
     app.state.authority = authority
@@ -51,19 +54,24 @@ def _build(authority: AuthorityInterface, settings: ApiSettings, routers: list[A
     if acme is not None:
         app.state.acme = acme
         app.include_router(acme_router())
+    if scep is not None:
+        app.state.scep = scep
+        app.include_router(scep_router())
     for path, mounted in mounts:
         app.mount(path, mounted)
     return AccessLog(BodyLimit(app, settings.max_body_bytes))
 
 
 def create_app(authority: AuthorityInterface, settings: ApiSettings | None = None,
-               acme: AcmeServer | None = None) -> ASGIApp:
-    """The step-ca API, at ``/`` and ``/1.0/``; ACME at ``/acme/`` and ``/2.0/acme/`` when given."""
+               acme: AcmeServer | None = None, scep: ScepServer | None = None) -> ASGIApp:
+    """The step-ca API, at ``/`` and ``/1.0/``; ACME at ``/acme/`` and ``/2.0/acme/``, SCEP at
+    ``/scep/`` and ``/1.0/scep/`` when given."""
     settings = settings or ApiSettings()
-    return _build(authority, settings, [read_only_router(), certificate_router(), crl_router(), ssh_router()], acme,
-                  settings.mounts)
+    return _build(authority, settings, [read_only_router(), certificate_router(), crl_router(), ssh_router()],
+                  acme, scep, settings.mounts)
 
 
-def create_insecure_app(authority: AuthorityInterface, settings: ApiSettings | None = None) -> ASGIApp:
-    """Only the CRL, for the plain-HTTP ``insecureAddress``."""
-    return _build(authority, settings or ApiSettings(), [crl_router()])
+def create_insecure_app(authority: AuthorityInterface, settings: ApiSettings | None = None,
+                        scep: ScepServer | None = None) -> ASGIApp:
+    """The CRL (and SCEP when given), for the plain-HTTP ``insecureAddress``."""
+    return _build(authority, settings or ApiSettings(), [crl_router()], scep=scep)

@@ -53,6 +53,7 @@ from appliance.provisioner import (
     TokenUse,
 )
 from appliance.provisioner.acme import ACMEProvisioner
+from appliance.provisioner.scep import SCEPProvisioner
 from appliance.provisioner.nebula_cert import NebulaCertificate
 from appliance.provisioner.webhooks import WebhookClient
 from appliance.pki.clock import utc_now
@@ -125,8 +126,6 @@ class Authority:
             now=now,
         )
         self.provisioner_collection = Collection.from_config(config.authority.provisioners, context)
-        for notice in self.provisioner_collection.notices:
-            log.warning("%s", notice)
         self._ssh_signers = ssh_signers
         #: The SSH CA (``ssh`` in ca.json and its keys opened), else None.
         self.ssh = SshAuthority(
@@ -193,6 +192,11 @@ class Authority:
             _verifies(self._intermediates[-1], root) for root in self._roots
         ):
             raise BadRequest("the intermediate certificate does not chain to the root")
+
+    @property
+    def key_manager(self) -> KeyManager | None:
+        """The KMS the intermediate's key was opened from (None when a signer was given)."""
+        return self._key_manager
 
     def close(self) -> None:
         if self._ssh_signers is not None:
@@ -322,8 +326,23 @@ class Authority:
         """The certificate of an ACME order whose challenges were met and whose CSR names are
         the order's: the policies and the provisioner's claims apply as for ``sign``."""
         events.note_provisioner(provisioner.name)
+        return self._sign_csr_names(csr, csr_public_key(csr), provisioner, names, provisioner.force_cn,
+                                    not_before, not_after)
+
+    @events.issuance("scep")
+    def sign_for_scep(self, csr: x509.CertificateSigningRequest, provisioner: SCEPProvisioner) -> IssuedCertificate:
+        """The certificate of a SCEP request whose challenge was met: the CSR's names, the
+        provisioner's key length, policies, claims and template."""
+        events.note_provisioner(provisioner.name)
         public_key = csr_public_key(csr)
-        common_name = csr_common_name(csr) or (names.as_strings()[0] if provisioner.force_cn else "")
+        provisioner.check_public_key(public_key)
+        return self._sign_csr_names(csr, public_key, provisioner, csr_names(csr), provisioner.force_cn)
+
+    def _sign_csr_names(self, csr: x509.CertificateSigningRequest, public_key: CertificatePublicKeyTypes,
+                        provisioner: Provisioner, names: Names, force_cn: bool,
+                        not_before: datetime.datetime | None = None,
+                        not_after: datetime.datetime | None = None) -> IssuedCertificate:
+        common_name = csr_common_name(csr) or (names.as_strings()[0] if force_cn and names else "")
         self._check_policy(provisioner, common_name, names)
         start, end = validity(self._now(), self.config.authority.backdate, provisioner.claimer, not_before, not_after)
         profile = self._profile(provisioner, csr, public_key, common_name, names, (start, end))

@@ -13,6 +13,7 @@ from appliance.authority.ssh_interface import SshAuthorityInterface
 from appliance.errors import Forbidden
 from appliance.provisioner import Names, Provisioner
 from appliance.provisioner.acme import ACMEProvisioner
+from appliance.provisioner.scep import SCEPProvisioner
 
 #: A requested time: absolute, or a duration from the instant the authority checks it at.
 TimeOrDuration = datetime.datetime | datetime.timedelta
@@ -82,6 +83,10 @@ class AuthorityInterface(Protocol):
                        not_before: datetime.datetime | None = None,
                        not_after: datetime.datetime | None = None) -> IssuedCertificate:
         """Issue an ACME order's certificate for exactly ``names`` (challenges already met)."""
+        ...
+
+    def sign_for_scep(self, csr: x509.CertificateSigningRequest, provisioner: SCEPProvisioner) -> IssuedCertificate:
+        """Issue the certificate of a SCEP request whose challenge was met (the CSR's names)."""
         ...
 
     def refused_names(self, provisioner: Provisioner, names: Names, common_name: str = "") -> dict[str, str]:

@@ -23,6 +23,8 @@ from appliance.kms.health import SignerHealth
 from appliance.acme.sql_store import SQLAcmeStore
 from appliance.provisioner.types import BUILT_TYPES
 from appliance.server.tls import tls_context
+from appliance.scep import CaSigner, ScepServer
+from appliance.provisioner.scep import SCEPProvisioner
 
 
 @dataclass
@@ -34,10 +36,12 @@ class Runtime:
     authority: Authority
     settings: ApiSettings
     acme: AcmeServer
+    scep: ScepServer
     audit: OpenedAuditLog | None = None
 
     def close(self) -> None:
         self.acme.close()
+        self.scep.close()
         self.authority.close()
         if self.audit is not None:
             self.audit.close()
@@ -76,7 +80,21 @@ def open_runtime(config: CaConfig, password: bytes | None, *,
                                   audit=None if audit is None else ChainAuditSource(audit))
         mounts = (("/console", console_app(authority, console)),)
     settings = ApiSettings(tls_options=config.tls_options, health=health, mounts=mounts)
-    return Runtime(config, database, authority, settings, AcmeServer(authority, SQLAcmeStore(database)), audit)
+    try:
+        scep = scep_server(authority)
+    except BaseException:
+        authority.close()
+        database.close()
+        raise
+    return Runtime(config, database, authority, settings, AcmeServer(authority, SQLAcmeStore(database)), scep, audit)
+
+
+def scep_server(authority: Authority) -> ScepServer:
+    """The SCEP core of ``authority``: its SCEP provisioners' decrypters opened through the KMS."""
+    ca = CaSigner(authority.intermediates()[0], authority.leaf_signer.signer, authority.config.key,
+                  authority.key_manager)
+    provisioners = [p for p in authority.provisioner_collection if isinstance(p, SCEPProvisioner)]
+    return ScepServer(authority, ca, provisioners)
 
 
 def load_runtime(config_path: Path, password: bytes | None, *, report: bool = False,

@@ -20,8 +20,8 @@ from tests.ca_fixtures import PASSWORD, build_ca
 EXAMPLES: dict[str, tuple[dict[str, Any], str]] = {
     "templates": ({"templates": {"x509": "x.tpl"}}, "'templates'"),
     "authority.provisioners[].type": (
-        {"extra_provisioner": {"type": "SCEP", "name": "routers"}},
-        "'authority.provisioners[1] (provisioner 'routers').type' = \"SCEP\""),
+        {"extra_provisioner": {"type": "FOO", "name": "routers"}},
+        "'authority.provisioners[1] (provisioner 'routers').type' = \"FOO\""),
     "authority.enableAdmin": ({"authority": {"enableAdmin": True}}, "'authority.enableAdmin' = true"),
     "authority.type": ({"authority": {"type": "stepcas", "certificateAuthority": "https://up"}},
                        "'authority.type' = \"stepcas\""),

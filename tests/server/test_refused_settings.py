@@ -33,8 +33,8 @@ def test_sighup_refuses_the_setting_and_keeps_serving(tmp_path: Path) -> None:
     server = start_server(ca, workers=1)
     try:
         data = ca.data()
-        data["templates"] = {"ssh": {"user": []}}
-        data["authority"]["provisioners"].append({"type": "SCEP", "name": "routers"})
+        data["authority"]["type"] = "stepcas"
+        data["authority"]["certificateIssuer"] = {"type": "jwk", "provisioner": "ra"}
         ca.write(data)
         server.signal(signal.SIGHUP)
         deadline = time.monotonic() + TIMEOUT
@@ -42,8 +42,8 @@ def test_sighup_refuses_the_setting_and_keeps_serving(tmp_path: Path) -> None:
             assert time.monotonic() < deadline, server.log()
             time.sleep(0.05)
         log = server.log()
-        assert "'templates' (the SSH configuration templates of the SSH CA) is not supported yet" in log
-        assert "'authority.provisioners[1] (provisioner 'routers').type' = \"SCEP\"" in log
+        assert "'authority.type' = \"stepcas\"" in log
+        assert "'authority.certificateIssuer' (registration-authority mode (another CA signs)) is not supported yet" in log
         with ca.client() as client:
             assert client.get("/health").json() == {"status": "ok"}
             names = [p["name"] for p in client.get("/provisioners").json()["provisioners"]]
