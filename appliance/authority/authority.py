@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import datetime
 import functools
-import logging
 from typing import Any, Callable
 
 from cryptography import x509
@@ -58,7 +57,6 @@ from appliance.provisioner.nebula_cert import NebulaCertificate
 from appliance.provisioner.webhooks import WebhookClient
 from appliance.pki.clock import utc_now
 
-log = logging.getLogger(__name__)
 
 SERIAL_ATTEMPTS = 3
 #: RFC 5280 reason codes; 7 is unused.
