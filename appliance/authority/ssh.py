@@ -101,8 +101,6 @@ class SshAuthority:
         self._backdate = backdate
         self._webhook_client = webhook_client
         self._disable_hosts = disable_hosts
-        self.signs_in_process = all(type(s).__module__.startswith("cryptography.hazmat.bindings.")
-                                    for s in self._signers.values() if s is not None)
         own = {kind: tuple(_ssh_public(s) for s in [signer] if s is not None) for kind, signer in self._signers.items()}
         extra: dict[tuple[str, bool], list[SSHPublicKey]] = {}
         for entry in config.keys:
