@@ -9,7 +9,8 @@ SUPPORTED = {
         "logger", "db", "tls", "kms", "crl", "ocsp", "lint", "authority", "password", "commonName", "metricsAddress",
         "connections", "ssh", "audit", "console",
     }),
-    "authority": frozenset({"provisioners", "claims", "policy", "disableIssuedAtCheck", "backdate"}),
+    "authority": frozenset({"provisioners", "claims", "policy", "disableIssuedAtCheck", "backdate",
+                            "disableGetSSHHosts"}),
     "authority.claims": frozenset({
         "minTLSCertDuration", "maxTLSCertDuration", "defaultTLSCertDuration",
         "disableRenewal", "allowRenewalAfterExpiry", "disableIssuedAtCheck",
@@ -34,7 +35,7 @@ SUPPORTED = {
 STEP_CA_ONLY = {
     "": frozenset({"templates", "monitoring", "skipValidation", "debug", "storage"}),
     "authority": frozenset({
-        "template", "enableAdmin", "admins", "disableGetSSHHosts", "deploymentType",
+        "template", "enableAdmin", "admins", "deploymentType",
         "authorityId", "type", "certificateAuthority", "certificateAuthorityFingerprint",
         "credentialsFile", "certificateIssuer", "options", "disableCurrentTimeCheck",
     }),
