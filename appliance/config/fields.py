@@ -19,7 +19,7 @@ SUPPORTED = {
     "authority.provisioners[]": frozenset({
         "type", "name", "claims", "options", "policy", "webhooks", "key", "encryptedKey", "forceCN", "challenges",
         "termsOfService", "website", "caaIdentities", "requireEAB", "challengePorts", "challengeResolver",
-        "lint", "allowMustStaple",
+        "lint", "allowMustStaple", "attestationFormats", "attestationRoots",
     }),
     "crl": frozenset({"enabled", "generateOnRevoke", "cacheDuration", "renewPeriod", "idpURL"}),
     "ocsp": frozenset({"enabled", "validity", "cacheSize", "url", "responderKey", "responderValidity"}),
@@ -41,7 +41,6 @@ STEP_CA_ONLY = {
         "minHostSSHCertDuration", "maxHostSSHCertDuration", "defaultHostSSHCertDuration",
         "enableSSHCA", "disableSmallstepExtensions",
     }),
-    "authority.provisioners[]": frozenset({"attestationFormats", "attestationRoots"}),
     "kms": frozenset({"credentialsFile", "region", "profile", "pin", "managementKey"}),
     "logger": frozenset({"traceHeader"}),
 }
