@@ -24,6 +24,7 @@ from cryptography.hazmat.primitives.serialization import Encoding
 from cryptography.x509.oid import NameOID
 from yubikit.piv import DEFAULT_MANAGEMENT_KEY
 
+from appliance.errors import ApplianceError
 from appliance.kms import KeyType, parse_uri
 from appliance.kms.yubikey import YubiKeyKMS
 from appliance.pki.permanent_identifier import permanent_identifiers
@@ -260,3 +261,39 @@ def test_permanent_identifiers_need_device_attest(env: AcmeEnv) -> None:
     mixed = client.post(client.directory["newOrder"], {"identifiers": [
         {"type": "permanent-identifier", "value": "1"}, {"type": "permanent-identifier", "value": "2"}]})
     assert mixed.status_code == 403 and mixed.json()["type"] == "urn:ietf:params:acme:error:rejectedIdentifier"
+
+
+@pytest.mark.parametrize("fields, message", [
+    ({"attestationFormats": ["step", "packed"]}, "unsupported attestationFormats packed"),
+    ({"attestationRoots": "not base64!"}, "'attestationRoots' must be a base64-encoded bundle of PEM certificates"),
+    ({"attestationRoots": base64.b64encode(b"no PEM here").decode()}, "'attestationRoots' must be a base64"),
+    ({"challenges": ["device-attest-02"]}, "unsupported challenges device-attest-02"),
+])
+def test_bad_attestation_settings_refuse_to_load(tmp_path: Path, fields: dict[str, Any], message: str,
+                                                 responders: tuple[DnsServer, HttpServer, TlsAlpnServer]) -> None:
+    with pytest.raises(ApplianceError, match=message):
+        start(tmp_path, responders, **{"challenges": ["device-attest-01"], **fields})
+
+
+def test_templates_see_the_attestation(tmp_path: Path, kms: YubiKeyKMS, card: SoftPivCard,
+                                                    responders: tuple[DnsServer, HttpServer, TlsAlpnServer]) -> None:
+    template = ('{"subject": {"commonName": {{ toJson .Subject.CommonName }}, "organizationalUnit": '
+                '{{ printf "%s %s pin=%s touch=%s" .AttestationData.Format .AttestationData.Firmware '
+                '.AttestationData.PINPolicy .AttestationData.TouchPolicy | toJson }}, '
+                '"serialNumber": {{ toJson .AttestationData.SerialNumber }}}, "sans": {{ toJson .SANs }}}')
+    env = device_env(tmp_path, responders, card.root_certificate, options={"x509": {"template": template}})
+    try:
+        client = env.account()
+        order, _, challenge = order_for(client, "13371337")
+        answer(client, challenge, step_attestation(kms, client.key_authorization(challenge["token"])))
+        client.poll(order["url"], ("ready", "invalid"))
+        assert client.finalize(order, attested_csr(kms, "13371337")).status_code == 200
+        leaf = x509.load_pem_x509_certificates(client.post(client.poll(order["url"])["certificate"]).text.encode())[0]
+    finally:
+        env.server.close()
+        env.database.close()
+    assert leaf.subject.get_attributes_for_oid(NameOID.ORGANIZATIONAL_UNIT_NAME)[0].value == \
+        "step 5.7.1 pin=once touch=never"
+    assert leaf.subject.get_attributes_for_oid(NameOID.SERIAL_NUMBER)[0].value == "13371337"
+    san = leaf.extensions.get_extension_for_class(x509.SubjectAlternativeName).value
+    assert permanent_identifiers(san) == ["13371337"]
