@@ -16,7 +16,7 @@ from typing import Any, Sequence
 
 from cryptography import x509
 
-from appliance.acme.attestation.chain import refused, verify_chain, x5c_certificates
+from appliance.acme.attestation.chain import attested_key, refused, verify_chain, x5c_certificates
 from appliance.acme.attestation.statement import Attestation, Challenge
 
 OID_SERIAL_NUMBER = x509.ObjectIdentifier("1.2.840.113635.100.8.9.1")
@@ -45,4 +45,4 @@ def verify(statement: dict[Any, Any], roots: Sequence[x509.Certificate], challen
     if nonce and not hmac.compare_digest(nonce, hashlib.sha256(challenge.token.encode()).digest()):
         raise refused("the attestation's nonce is not the SHA-256 of the challenge token")
     identifiers = tuple(facts[k] for k in ("udid", "serialNumber") if facts.get(k))
-    return Attestation("apple", leaf.public_key(), identifiers, facts)
+    return Attestation("apple", attested_key(leaf), identifiers, facts)

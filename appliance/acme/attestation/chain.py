@@ -7,6 +7,8 @@ import datetime
 from typing import Any, Sequence
 
 from cryptography import x509
+from cryptography.exceptions import UnsupportedAlgorithm
+from cryptography.hazmat.primitives.asymmetric.types import CertificatePublicKeyTypes
 from OpenSSL import crypto
 
 from appliance.acme.problems import AcmeError, Problem
@@ -47,3 +49,11 @@ def verify_chain(chain: Sequence[x509.Certificate], roots: Sequence[x509.Certifi
         context.verify_certificate()
     except crypto.X509StoreContextError as exc:
         raise refused(f"x5c is not valid: {exc}") from None
+
+
+def attested_key(certificate: x509.Certificate) -> CertificatePublicKeyTypes:
+    """The key the attestation certificate certifies."""
+    try:
+        return certificate.public_key()
+    except (ValueError, UnsupportedAlgorithm) as exc:
+        raise refused(f"the attested key cannot be read: {exc}") from None

@@ -18,7 +18,7 @@ from cryptography.exceptions import InvalidSignature
 from cryptography.hazmat.primitives import hashes
 from cryptography.hazmat.primitives.asymmetric import ec, ed25519, padding, rsa
 
-from appliance.acme.attestation.chain import refused, verify_chain, x5c_certificates
+from appliance.acme.attestation.chain import attested_key, refused, verify_chain, x5c_certificates
 from appliance.acme.attestation.statement import Attestation, Challenge
 
 #: Yubico's PIV attestation extensions (https://developers.yubico.com/PIV/Introduction/PIV_attestation.html).
@@ -92,7 +92,7 @@ def verify(statement: dict[Any, Any], roots: Sequence[x509.Certificate], challen
     if not isinstance(signature, bytes):
         raise refused("sig must be a CBOR-encoded byte string")
     leaf = chain[0]
-    public_key = leaf.public_key()
+    public_key = attested_key(leaf)
     _verify_signature(public_key, signature, challenge.key_authorization)
     found = facts(leaf)
     serial = found.get("serialNumber")
