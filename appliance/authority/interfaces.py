@@ -81,8 +81,10 @@ class AuthorityInterface(Protocol):
 
     def sign_for_order(self, csr: x509.CertificateSigningRequest, provisioner: ACMEProvisioner, names: Names,
                        not_before: datetime.datetime | None = None,
-                       not_after: datetime.datetime | None = None) -> IssuedCertificate:
-        """Issue an ACME order's certificate for exactly ``names`` (challenges already met)."""
+                       not_after: datetime.datetime | None = None,
+                       attestation: dict[str, Any] | None = None) -> IssuedCertificate:
+        """Issue an ACME order's certificate for exactly ``names`` (challenges already met), or
+        for the permanent identifier a device-attest-01 ``attestation`` proved."""
         ...
 
     def sign_for_scep(self, csr: x509.CertificateSigningRequest, provisioner: SCEPProvisioner) -> IssuedCertificate:

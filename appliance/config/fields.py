@@ -22,7 +22,7 @@ SUPPORTED = {
     "authority.provisioners[]": frozenset({
         "type", "name", "claims", "options", "policy", "webhooks", "key", "encryptedKey", "forceCN", "challenges",
         "termsOfService", "website", "caaIdentities", "requireEAB", "challengePorts", "challengeResolver",
-        "lint", "allowMustStaple",
+        "lint", "allowMustStaple", "attestationFormats", "attestationRoots",
     }),
     "crl": frozenset({"enabled", "generateOnRevoke", "cacheDuration", "renewPeriod", "idpURL"}),
     "ocsp": frozenset({"enabled", "validity", "cacheSize", "url", "responderKey", "responderValidity"}),
@@ -40,7 +40,6 @@ STEP_CA_ONLY = {
         "credentialsFile", "certificateIssuer", "options", "disableCurrentTimeCheck",
     }),
     "authority.claims": frozenset({"disableSmallstepExtensions"}),
-    "authority.provisioners[]": frozenset({"attestationFormats", "attestationRoots"}),
     "kms": frozenset({"credentialsFile", "region", "profile", "pin", "managementKey"}),
     "logger": frozenset({"traceHeader"}),
 }

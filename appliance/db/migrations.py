@@ -79,6 +79,8 @@ STEPS: tuple[Step, ...] = (
     Step(6, "crls: the published CRL and its number, shared by every process", _create(crl_store.crls)),
     Step(7, "blocked keys: keys revoked for keyCompromise", _create(schema.blocked_keys)),
     Step(8, "SSH certificates, revoked SSH serials and keys", _create(*ssh_schema.TABLES)),
+    Step(10, "ACME authorizations: what a device-attest-01 attestation proved",
+         _add_columns(acme_schema.acme_authorizations, "attestation")),
     Step(12, "audit log: hash-chained records, their head, signed checkpoints", audit_schema.create_audit_tables),
 )
 
