@@ -2,9 +2,12 @@
 
 Steps run in order, each at most once, inside one transaction that holds a
 database-wide lock (``pg_advisory_xact_lock`` on PostgreSQL, ``BEGIN
-IMMEDIATE`` on SQLite), so several CA processes starting at once against one
-database migrate it exactly once. PostgreSQL and SQLite have transactional
-DDL: a failed step leaves nothing behind. Adding tables (ACME state, ...) is a
+IMMEDIATE`` on SQLite, the session lock ``GET_LOCK`` on MySQL), so several CA
+processes starting at once against one database migrate it exactly once.
+PostgreSQL and SQLite have transactional DDL: a failed step leaves nothing
+behind. MySQL commits each DDL statement at once: there a step is written to be
+re-run over what an interrupted run of it left (tables created only if absent,
+rows inserted only if absent). Adding tables (ACME state, ...) is a
 new entry at the end of ``STEPS``; never edit or reorder a released step.
 
 Tables are declared once, as they are now: a step that creates a table creates
@@ -14,20 +17,24 @@ skip what is already there.
 
 from __future__ import annotations
 
+import contextlib
 import datetime
 import logging
 from dataclasses import dataclass
-from typing import Callable
+from typing import Callable, Iterator
 
 from sqlalchemy import Connection, Engine, Table, inspect, select, text
 from sqlalchemy.schema import CreateColumn
 
 from appliance.db import acme_schema, crl_store, schema
+from appliance.errors import Unavailable
 
 log = logging.getLogger(__name__)
 
 # Any constant shared by every appliance: advisory locks are per database.
 _PG_LOCK_KEY = 0x61707069616E6365  # "appliance"
+_MYSQL_LOCK_NAME = "appliance-migrations"  # GET_LOCK names are per server: prefixed with the database's
+_MYSQL_LOCK_TIMEOUT_S = 300
 
 
 @dataclass(frozen=True)
@@ -43,7 +50,7 @@ def _create(*tables: Table) -> Callable[[Connection], None]:
     """A step that creates tables (with their indexes)."""
 
     def apply(conn: Connection) -> None:
-        schema.metadata.create_all(conn, tables=list(tables), checkfirst=False)
+        schema.metadata.create_all(conn, tables=list(tables), checkfirst=conn.dialect.name == "mysql")
 
     return apply
 
@@ -64,7 +71,9 @@ def _add_columns(table: Table, *names: str) -> Callable[[Connection], None]:
 def _create_revisions(conn: Connection) -> None:
     """The revisions table, with the revocations' revision at 0."""
     _create(schema.revisions)(conn)
-    conn.execute(schema.revisions.insert().values(name=schema.REVOCATIONS_REVISION, value=0))
+    if conn.execute(select(schema.revisions.c.name)
+                    .where(schema.revisions.c.name == schema.REVOCATIONS_REVISION)).first() is None:
+        conn.execute(schema.revisions.insert().values(name=schema.REVOCATIONS_REVISION, value=0))
 
 
 STEPS: tuple[Step, ...] = (
@@ -89,10 +98,29 @@ def _lock(conn: Connection) -> None:
         conn.execute(text("SELECT pg_advisory_xact_lock(:key)"), {"key": _PG_LOCK_KEY})
 
 
+@contextlib.contextmanager
+def _mysql_session_lock(conn: Connection) -> Iterator[None]:
+    """MySQL's DDL ends transactions: hold a named session lock across the whole run instead."""
+    if conn.dialect.name != "mysql":
+        yield
+        return
+    name = f"{_MYSQL_LOCK_NAME}:{conn.exec_driver_sql('SELECT DATABASE()').scalar()}"
+    if conn.execute(text("SELECT GET_LOCK(:name, :timeout)"),
+                    {"name": name, "timeout": _MYSQL_LOCK_TIMEOUT_S}).scalar() != 1:
+        raise Unavailable(f"another process has held the migration lock {name} for {_MYSQL_LOCK_TIMEOUT_S} s")
+    conn.commit()
+    try:
+        yield
+    finally:
+        conn.execute(text("SELECT RELEASE_LOCK(:name)"), {"name": name})
+        conn.commit()
+
+
 def migrate(engine: Engine) -> list[int]:
     """Apply the steps this database lacks; the versions applied now."""
     applied_now: list[int] = []
-    with engine.connect().execution_options(sqlite_begin="IMMEDIATE") as conn, conn.begin():
+    with engine.connect().execution_options(sqlite_begin="IMMEDIATE") as conn, _mysql_session_lock(conn), \
+            conn.begin():
         _lock(conn)
         schema.schema_migrations.create(conn, checkfirst=True)
         done = set(conn.scalars(select(schema.schema_migrations.c.version)))
