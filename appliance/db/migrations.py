@@ -26,7 +26,7 @@ from typing import Callable, Iterator
 from sqlalchemy import Connection, Engine, Table, inspect, select, text
 from sqlalchemy.schema import CreateColumn
 
-from appliance.db import acme_schema, crl_store, schema
+from appliance.db import acme_schema, admin_schema, crl_store, schema
 from appliance.errors import Unavailable
 
 log = logging.getLogger(__name__)
@@ -68,12 +68,22 @@ def _add_columns(table: Table, *names: str) -> Callable[[Connection], None]:
     return apply
 
 
+def _add_revision(conn: Connection, name: str) -> None:
+    """A revision row at 0, unless there is one."""
+    if conn.execute(select(schema.revisions.c.name).where(schema.revisions.c.name == name)).first() is None:
+        conn.execute(schema.revisions.insert().values(name=name, value=0))
+
+
 def _create_revisions(conn: Connection) -> None:
     """The revisions table, with the revocations' revision at 0."""
     _create(schema.revisions)(conn)
-    if conn.execute(select(schema.revisions.c.name)
-                    .where(schema.revisions.c.name == schema.REVOCATIONS_REVISION)).first() is None:
-        conn.execute(schema.revisions.insert().values(name=schema.REVOCATIONS_REVISION, value=0))
+    _add_revision(conn, schema.REVOCATIONS_REVISION)
+
+
+def _create_admin_changes(conn: Connection) -> None:
+    """The change record of remote management, and its revision at 0."""
+    _create(admin_schema.admin_changes)(conn)
+    _add_revision(conn, admin_schema.ADMIN_REVISION)
 
 
 STEPS: tuple[Step, ...] = (
@@ -87,6 +97,7 @@ STEPS: tuple[Step, ...] = (
     Step(5, "revisions: what a cached CRL was built from", _create_revisions),
     Step(6, "crls: the published CRL and its number, shared by every process", _create(crl_store.crls)),
     Step(7, "blocked keys: keys revoked for keyCompromise", _create(schema.blocked_keys)),
+    Step(11, "admin changes: who changed provisioners and admins, before and after", _create_admin_changes),
 )
 
 LATEST = STEPS[-1].version
