@@ -12,15 +12,19 @@ and a delete's after), for the audit log to read.
 from __future__ import annotations
 
 import datetime
+import logging
+import threading
 from dataclasses import dataclass, field
-from typing import Any, Iterable
+from typing import Any, Callable, Iterable
 
 from sqlalchemy import Connection, Row, func, insert, select, update
 
 from appliance.db.admin_schema import ADMIN_REVISION, admin_changes
 from appliance.db.schema import admins, provisioners, revisions
 from appliance.db.sql import SQLDatabase
-from appliance.errors import Conflict, NotFound
+from appliance.errors import Conflict, NotFound, Unavailable
+
+log = logging.getLogger(__name__)
 
 #: The ``actor`` of the provisioners imported from ca.json on first start.
 CA_JSON = "ca.json"
@@ -239,3 +243,60 @@ def _provisioner(row: Row[Any]) -> ProvisionerRecord:
 
 def _admin(row: Row[Any]) -> AdminRecord:
     return AdminRecord(row.id, row.provisioner_id, row.subject, row.type, row.created_at)
+
+
+@dataclass(frozen=True)
+class AdminState:
+    """The provisioners and admins at one admin revision."""
+
+    revision: int
+    provisioners: tuple[ProvisionerRecord, ...]
+    admins: tuple[AdminRecord, ...]
+
+
+class AdminStateCache:
+    """What one instance serves: the state at the admin revision it last read.
+
+    At most every ``poll_interval`` seconds (of the injected monotonic clock) the
+    revision is read (one primary-key lookup); when it moved, the state is reloaded.
+    So another instance's change is served here within ``poll_interval`` plus one
+    read. If the database is unreachable, the last good state keeps being served
+    (one warning per outage) and the next poll tries again."""
+
+    def __init__(self, store: AdminStore, clock: Callable[[], float], poll_interval: float = 5.0) -> None:
+        self._store = store
+        self._clock = clock
+        self._poll_interval = poll_interval
+        self._lock = threading.Lock()
+        self._state = self._load()
+        self._checked_at = clock()
+        self._failing = False
+
+    def _load(self) -> AdminState:
+        revision = self._store.revision()
+        return AdminState(revision, tuple(self._store.provisioners()), tuple(self._store.admins()))
+
+    def current(self) -> AdminState:
+        """The state, re-read if the poll interval has passed and the revision moved."""
+        with self._lock:
+            now = self._clock()
+            if now - self._checked_at < self._poll_interval:
+                return self._state
+            self._checked_at = now
+            try:
+                if self._store.revision() != self._state.revision:
+                    self._state = self._load()
+                if self._failing:
+                    log.warning("admin state: the database is reachable again (revision %d)", self._state.revision)
+                self._failing = False
+            except Unavailable as err:
+                if not self._failing:
+                    log.warning("admin state: serving revision %d, the last read: %s", self._state.revision, err)
+                self._failing = True
+            return self._state
+
+    def refresh(self) -> AdminState:
+        """Re-read now (after this instance's own change)."""
+        with self._lock:
+            self._checked_at = float("-inf")
+        return self.current()

@@ -48,7 +48,7 @@ def postgres_config() -> Iterator[DbConfigFactory]:
             admin.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
 
 
-def _mysql_admin() -> pymysql.connections.Connection[Any]:
+def mysql_admin() -> pymysql.connections.Connection[Any]:
     url = make_url(MYSQL_ADMIN_DSN)
     try:
         return pymysql.connect(host=url.host or "127.0.0.1", port=url.port or 3306, user=url.username or "root",
@@ -68,13 +68,13 @@ def mysql_config() -> Iterator[DbConfigFactory]:
 
     def make() -> dict[str, Any]:
         name = f"appliance_test_{secrets.token_hex(6)}"
-        with _mysql_admin() as admin, admin.cursor() as cursor:
+        with mysql_admin() as admin, admin.cursor() as cursor:
             cursor.execute(f"CREATE DATABASE `{name}`")
         created.append(name)
         return {"type": "mysql", "dataSource": source, "database": name}
 
     yield make
-    with _mysql_admin() as admin, admin.cursor() as cursor:
+    with mysql_admin() as admin, admin.cursor() as cursor:
         for name in created:
             cursor.execute(f"DROP DATABASE IF EXISTS `{name}`")
 

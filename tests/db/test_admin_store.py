@@ -5,15 +5,18 @@ record, on every engine."""
 from __future__ import annotations
 
 import datetime
+import logging
 import multiprocessing
+import secrets
 
 import pytest
 
 from appliance.db import SQLDatabase, open_database
-from appliance.db.admin_store import CA_JSON, AdminRecord, AdminStore, ProvisionerRecord
+from appliance.db.admin_store import CA_JSON, AdminRecord, AdminStateCache, AdminStore, ProvisionerRecord
 from appliance.errors import Conflict, NotFound
 from tests.db import workers
-from tests.db.conftest import DbConfigFactory
+from tests.clock import FakeClock
+from tests.db.conftest import DbConfigFactory, mysql_admin
 
 NOW = datetime.datetime(2026, 1, 2, 3, 4, 5, 678901, tzinfo=datetime.timezone.utc)
 JWK = ProvisionerRecord("p-1", "admin", "JWK", {"type": "JWK", "name": "admin", "key": {"kty": "EC"}})
@@ -72,7 +75,7 @@ def test_deleting_a_provisioner_deletes_its_admins(store: AdminStore) -> None:
         store.delete_provisioner(JWK.id, "step", NOW)
 
 
-@pytest.mark.parametrize("bad_change", [
+BAD_CHANGES = [
     lambda s: s.create_provisioner(ProvisionerRecord("p-9", "admin", "JWK", {}), "x", NOW),  # name taken
     lambda s: s.create_provisioner(ProvisionerRecord("p-1", "new", "JWK", {}), "x", NOW),  # id taken
     lambda s: s.update_provisioner(ProvisionerRecord("p-1", "admin", "OIDC", {}), "x", NOW),  # type changes
@@ -82,15 +85,18 @@ def test_deleting_a_provisioner_deletes_its_admins(store: AdminStore) -> None:
     lambda s: s.create_admin(AdminRecord("a-2", "p-0", "bob", "ADMIN"), "x", NOW),  # no such provisioner
     lambda s: s.update_admin("a-0", "ADMIN", "x", NOW),
     lambda s: s.delete_admin("a-0", "x", NOW),
-])
-def test_a_refused_change_changes_nothing(store: AdminStore, bad_change: object) -> None:
+]
+
+
+def test_a_refused_change_changes_nothing(store: AdminStore) -> None:
     store.create_provisioner(JWK, "step", NOW)
     store.create_provisioner(ACME, "step", NOW)
     store.create_admin(SUPER, "step", NOW)
     before = (store.provisioners(), store.admins(), store.changes(), store.revision())
-    with pytest.raises((Conflict, NotFound)):
-        bad_change(store)  # type: ignore[operator]
-    assert (store.provisioners(), store.admins(), store.changes(), store.revision()) == before
+    for number, bad_change in enumerate(BAD_CHANGES):
+        with pytest.raises((Conflict, NotFound)):
+            bad_change(store)
+        assert (store.provisioners(), store.admins(), store.changes(), store.revision()) == before, number
 
 
 def test_instances_starting_together_import_ca_json_once(db_config: DbConfigFactory) -> None:
@@ -107,3 +113,60 @@ def test_instances_starting_together_import_ca_json_once(db_config: DbConfigFact
         assert len(AdminStore(database).provisioners()) == 2
     finally:
         database.close()
+
+
+def test_another_instance_sees_a_change_within_the_poll_interval(db_config: DbConfigFactory) -> None:
+    config = db_config()
+    writer, reader = open_database(config), open_database(config)
+    clock = FakeClock()
+    try:
+        cache = AdminStateCache(AdminStore(reader), clock=lambda: clock.elapsed, poll_interval=5)
+        assert cache.current().provisioners == ()
+        AdminStore(writer).create_provisioner(JWK, "step", NOW)
+        clock.advance(4.9)
+        assert cache.current().provisioners == ()  # not polled yet
+        clock.advance(0.1)
+        assert [p.name for p in cache.current().provisioners] == ["admin"]
+        assert cache.current().revision == 1
+    finally:
+        writer.close()
+        reader.close()
+
+
+@pytest.mark.mysql
+def test_the_last_good_state_is_served_while_the_database_is_unreachable(
+        mysql_config: DbConfigFactory, caplog: pytest.LogCaptureFixture) -> None:
+    """A real outage for the reading instance: its MariaDB account is locked and its
+    connections killed; then unlocked again."""
+    config = mysql_config()
+    writer = open_database(config)
+    user, password = f"appliance_{secrets.token_hex(4)}", secrets.token_hex(8)
+    with mysql_admin() as admin, admin.cursor() as cursor:
+        cursor.execute(f"CREATE USER '{user}'@'%' IDENTIFIED BY '{password}'")
+        cursor.execute(f"GRANT ALL ON `{config['database']}`.* TO '{user}'@'%'")
+    source = config["dataSource"].split("@", 1)[1]
+    reader = open_database({**config, "dataSource": f"{user}:{password}@{source}"})
+    clock = FakeClock()
+    try:
+        AdminStore(writer).create_provisioner(JWK, "step", NOW)
+        cache = AdminStateCache(AdminStore(reader), clock=lambda: clock.elapsed, poll_interval=5)
+        with mysql_admin() as admin, admin.cursor() as cursor:
+            cursor.execute(f"ALTER USER '{user}'@'%' ACCOUNT LOCK")
+            cursor.execute("SELECT id FROM information_schema.processlist WHERE user = %s", (user,))
+            for (connection_id,) in cursor.fetchall():
+                cursor.execute(f"KILL {int(connection_id)}")
+        AdminStore(writer).create_provisioner(ACME, "step", NOW)
+        clock.advance(5)
+        with caplog.at_level(logging.WARNING, logger="appliance.db"):
+            assert [p.name for p in cache.current().provisioners] == ["admin"]
+        assert any("serving revision 1" in r.getMessage() for r in caplog.records)
+        assert password not in caplog.text
+        with mysql_admin() as admin, admin.cursor() as cursor:
+            cursor.execute(f"ALTER USER '{user}'@'%' ACCOUNT UNLOCK")
+        clock.advance(5)
+        assert [p.name for p in cache.current().provisioners] == ["admin", "acme"]
+    finally:
+        writer.close()
+        reader.close()
+        with mysql_admin() as admin, admin.cursor() as cursor:
+            cursor.execute(f"DROP USER IF EXISTS '{user}'@'%'")
