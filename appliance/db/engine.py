@@ -127,7 +127,8 @@ def _url_from_go_dsn(source: str) -> URL:
     if match["net"] == "unix":
         query["unix_socket"] = address
     elif address:
-        host, _, port_text = address.rpartition(":") if ":" in address else (address, "", "")
+        host, _, port_text = address.rpartition(":") if ":" in address.rsplit("]", 1)[-1] else (address, "", "")
+        host = host.strip("[]")
         if port_text and not port_text.isdigit():
             raise BadRequest("db.dataSource: the port in tcp(host:port) is not a number")
         port = int(port_text) if port_text else None

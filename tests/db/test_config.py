@@ -92,6 +92,8 @@ def test_bad_config_is_a_bad_request(config: dict[str, str], message: str) -> No
      ("ca", PASSWORD, "db.example", 3307, "stepca")),
     ({"dataSource": "root@tcp(127.0.0.1)/ca?parseTime=true"}, ("root", None, "127.0.0.1", None, "ca")),
     ({"dataSource": f"ca:{PASSWORD}@/ca"}, ("ca", PASSWORD, None, None, "ca")),
+    ({"dataSource": "ca@tcp([::1]:3306)/ca"}, ("ca", None, "::1", 3306, "ca")),
+    ({"dataSource": "ca:p@ss@tcp(db)/ca"}, ("ca", "p@ss", "db", None, "ca")),
     ({"dataSource": f"mysql://ca:{PASSWORD}@db.example:3307/ca?charset=utf8mb4&parseTime=true"},
      ("ca", PASSWORD, "db.example", 3307, "ca")),
     ({"dataSource": "mariadb://ca@db.example/x", "database": "stepca"}, ("ca", None, "db.example", None, "stepca")),
