@@ -215,7 +215,8 @@ class ReadModel:
                  for start, (_, end) in zip(starts, TIMELINE)]
         # Driven from the revocations (far fewer than the certificates): one primary-key read each.
         revoked_expiry = (select(select(certificates.c.not_after).where(certificates.c.serial == revocations.c.serial)
-                                 .scalar_subquery().label("not_after")).subquery())
+                                 .correlate(revocations).scalar_subquery().label("not_after"))
+                          .select_from(revocations).subquery())
         revoked = self._all(select(*(func.count().filter(revoked_expiry.c.not_after > now,
                                                          revoked_expiry.c.not_after <= now + window)
                                      for _, window in TIMELINE)))[0]

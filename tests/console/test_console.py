@@ -176,8 +176,9 @@ def test_expiry_timeline_counts_unrevoked_certificates(console_ca: ConsoleCA) ->
     model = ReadModel(console_ca.database.engine)
     now = datetime.datetime.now(datetime.timezone.utc)
     before = dict(model.expiry_timeline(now))
-    console_ca.authority.revoke_authorized(str(leaves[0].serial_number), 0, "", "test")
+    for leaf in leaves[:2]:
+        console_ca.authority.revoke_authorized(str(leaf.serial_number), 0, "", "test")
     after = dict(model.expiry_timeline(now))
-    assert after["7 days"] == before["7 days"] - 1 and after["90 days"] == before["90 days"] - 1
+    assert after["7 days"] == before["7 days"] - 2 and after["90 days"] == before["90 days"] - 2
     assert before["24 hours"] == before["90 days"] >= 3
     assert dict(model.expiry_timeline(now + datetime.timedelta(days=2)))["90 days"] == 0
