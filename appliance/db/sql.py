@@ -57,6 +57,14 @@ def _insert_if_absent(dialect: str) -> Insert:
     return dialect_insert(used_tokens).on_conflict_do_nothing().returning(used_tokens.c.token_id)
 
 
+def mark_token_used(conn: Connection, token_id: str, provisioner: str, expires_at: datetime.datetime) -> bool:
+    """Spend a one-time token in ``conn``'s transaction: False if it was spent already."""
+    dialect = conn.dialect.name
+    result = conn.execute(_insert_if_absent(dialect), {"token_id": token_id, "provisioner": provisioner,
+                                                        "expires_at": expires_at, "used_at": datetime.datetime.now(UTC)})
+    return result.rowcount == 1 if dialect == "mysql" else result.first() is not None
+
+
 AuditHook = Callable[[Connection, CertificateRecord | RevocationRecord, str], None]
 """``(transaction, what was recorded, serial it renews or "")``."""
 
@@ -69,7 +77,6 @@ class SQLDatabase:
         # Safe to log: no password, and no query (libpq accepts ?password=... too).
         self.description = url.set(query={}).render_as_string(hide_password=True)
         self._secret = url.password
-        self._use_token = _insert_if_absent(engine.dialect.name)
         # SQLite has one writer at a time. This process's writers queue on a lock (and are
         # woken as soon as it is free) rather than each sleeping in SQLite's busy handler
         # (back-offs of up to 100 ms); only other processes are waited for there.
@@ -150,12 +157,6 @@ class SQLDatabase:
         if self.dialect == "postgresql":
             conn.execute(_SERIAL_LOCK, {"key": _serial_lock_key(serial)})
 
-    def _mark_used(self, conn: Connection, token_id: str, provisioner: str, expires_at: datetime.datetime) -> bool:
-        params = {"token_id": token_id, "provisioner": provisioner, "expires_at": expires_at,
-                  "used_at": datetime.datetime.now(UTC)}
-        result = conn.execute(self._use_token, params)
-        return result.rowcount == 1 if self.dialect == "mysql" else result.first() is not None
-
     def record_certificate(self, record: CertificateRecord) -> None:
         with self._new_serial(record.serial), self._begin(immediate=True) as conn:
             self._insert_certificate(conn, record)
@@ -163,7 +164,7 @@ class SQLDatabase:
     def use_token_and_record(self, token_id: str, provisioner: str, expires_at: datetime.datetime,
                              record: CertificateRecord) -> bool:
         with self._new_serial(record.serial), self._begin(immediate=True) as conn:
-            if not self._mark_used(conn, token_id, provisioner, expires_at):
+            if not mark_token_used(conn, token_id, provisioner, expires_at):
                 return False
             self._insert_certificate(conn, record)
         return True
@@ -247,7 +248,7 @@ class SQLDatabase:
         with self._begin(immediate=True) as conn:
             if self.dialect == "postgresql":
                 conn.execute(_ASYNC_COMMIT)
-            return self._mark_used(conn, token_id, provisioner, expires_at)
+            return mark_token_used(conn, token_id, provisioner, expires_at)
 
     def purge_expired(self, now: datetime.datetime) -> dict[str, int]:
         with self._begin(immediate=True) as conn:

@@ -10,7 +10,7 @@ import pytest
 from appliance.db import open_database
 from appliance.db.ssh_store import SQLSshStore, SshCertificateRecord, SshRevocation, SshRevokedKey
 from appliance.errors import Conflict
-from tests.db.conftest import DbConfigFactory, db_config, postgres_config, sqlite_config  # noqa: F401
+from tests.db.conftest import DbConfigFactory, db_config, mysql_config, postgres_config, sqlite_config  # noqa: F401
 
 NOW = datetime.datetime(2026, 12, 5, 12, 0, tzinfo=datetime.timezone.utc)
 
