@@ -72,6 +72,19 @@ def csr_identifiers(csr: x509.CertificateSigningRequest) -> set[Identifier]:
     return found
 
 
+def order_provisioner(provisioner: ACMEProvisioner, profile: object) -> ACMEProvisioner:
+    """The provisioner an order naming ``profile`` issues with (draft-ietf-acme-profiles):
+    ``invalidProfile`` unless the provisioner lists it."""
+    if profile is not None and not isinstance(profile, str):
+        raise AcmeError(Problem.MALFORMED, "profile must be a string")
+    try:
+        return provisioner.with_profile(profile)
+    except KeyError:
+        offered = ", ".join(sorted(provisioner.profile_descriptions)) or "none"
+        raise AcmeError(Problem.INVALID_PROFILE,
+                        f"no profile named '{str(profile)[:64]}' (offered: {offered})") from None
+
+
 def rejections(identifiers: tuple[Identifier, ...], refused: dict[str, str]) -> list[Subproblem]:
     """One ``rejectedIdentifier`` subproblem per identifier a policy refuses."""
     return [Subproblem(Problem.REJECTED_IDENTIFIER, refused[i.value], i.to_json()) for i in identifiers
@@ -147,6 +160,8 @@ class Orders:
         account, provisioner, core = signed.owner, request.provisioner, self._core
         fields = signed.fields()
         identifiers = parse_identifiers(fields.get("identifiers"))
+        profile = fields.get("profile") or None
+        order_provisioner(provisioner, profile)
         refused = core.authority.refused_names(provisioner, Names.parse([i.value for i in identifiers]))
         problems = rejections(identifiers, refused)
         for identifier in identifiers:
@@ -166,7 +181,7 @@ class Orders:
             expires=now + core.settings.order_lifetime, identifiers=identifiers,
             authorization_ids=tuple(a.id for a in authorizations), created_at=now,
             not_before=parse_rfc3339(fields.get("notBefore"), "notBefore"),
-            not_after=parse_rfc3339(fields.get("notAfter"), "notAfter"), replaces=replaces,
+            not_after=parse_rfc3339(fields.get("notAfter"), "notAfter"), replaces=replaces, profile=profile,
         )
         core.store.create_order(order, authorizations)
         return Reply(order_json(request, order), location=request.links.order(order.id), created=True)
@@ -247,11 +262,12 @@ class Orders:
         if order.status != Status.READY:
             raise AcmeError(Problem.ORDER_NOT_READY, f"the order is {order.status.value}, not ready")
         csr = self._csr(signed, order)
+        provisioner = order_provisioner(request.provisioner, order.profile)
         if not core.store.set_order_status(order.id, Status.PROCESSING, frozenset({Status.READY})):
             raise AcmeError(Problem.ORDER_NOT_READY, "the order is being finalized already")
         names = Names.parse([i.value for i in order.identifiers])
         try:
-            issued = core.authority.sign_for_order(csr, request.provisioner, names, order.not_before, order.not_after)
+            issued = core.authority.sign_for_order(csr, provisioner, names, order.not_before, order.not_after)
         except ApplianceError as exc:
             error = _finalize_problem(order, exc)
             if exc.kind is ErrorKind.UNAVAILABLE:  # the key's device is away: the client may finalize again
