@@ -11,9 +11,11 @@ from appliance import __version__
 from appliance.acme import AcmeServer
 from appliance.api.acme import acme_router
 from appliance.api.errors import install_error_handlers
+from appliance.api.est import est_router
 from appliance.api.middleware import DEFAULT_MAX_BODY, AccessLog, BodyLimit
 from appliance.api.routes import certificate_router, crl_router, read_only_router
 from appliance.authority.interfaces import AuthorityInterface
+from appliance.est import EstServer
 from appliance.kms.health import SignerHealth
 from appliance.config.tls import TlsOptions
 
@@ -36,7 +38,7 @@ class ApiSettings:
 
 
 def _build(authority: AuthorityInterface, settings: ApiSettings, routers: list[APIRouter],
-           acme: AcmeServer | None = None) -> ASGIApp:
+           acme: AcmeServer | None = None, est: bool = False) -> ASGIApp:
     app = FastAPI(title="appliance", version=__version__, docs_url=None, redoc_url=None,
                   openapi_url="/openapi.json" if settings.openapi else None)
     app.state.authority = authority
@@ -49,14 +51,18 @@ def _build(authority: AuthorityInterface, settings: ApiSettings, routers: list[A
     if acme is not None:
         app.state.acme = acme
         app.include_router(acme_router())
+    if est:
+        app.state.est = EstServer(authority)
+        app.include_router(est_router())
     return AccessLog(BodyLimit(app, settings.max_body_bytes), log_format=settings.log_format)
 
 
 def create_app(authority: AuthorityInterface, settings: ApiSettings | None = None,
                acme: AcmeServer | None = None) -> ASGIApp:
-    """The step-ca API, at ``/`` and ``/1.0/``; ACME at ``/acme/`` and ``/2.0/acme/`` when given."""
+    """The step-ca API, at ``/`` and ``/1.0/``; ACME at ``/acme/`` and ``/2.0/acme/`` when given;
+    EST at ``/.well-known/est/``."""
     return _build(authority, settings or ApiSettings(), [read_only_router(), certificate_router(), crl_router()],
-                  acme)
+                  acme, est=True)
 
 
 def create_insecure_app(authority: AuthorityInterface, settings: ApiSettings | None = None) -> ASGIApp:

@@ -301,6 +301,17 @@ class Authority:
         profile = self._profile(provisioner, csr, public_key, common_name, names, (start, end))
         return self._issue_profile(profile, provisioner, public_key, start, end)
 
+    def sign_authenticated(self, csr: x509.CertificateSigningRequest, provisioner: Provisioner) -> IssuedCertificate:
+        """The certificate for a CSR whose requester a protocol core authenticated for
+        ``provisioner`` (EST): the CSR's names, checked by the policies; the claims'
+        default validity; the provisioner's template and webhooks."""
+        public_key = csr_public_key(csr)
+        names, common_name = csr_names(csr), csr_common_name(csr)
+        self._check_policy(provisioner, common_name, names)
+        start, end = validity(self._now(), self.config.authority.backdate, provisioner.claimer, None, None)
+        profile = self._profile(provisioner, csr, public_key, common_name, names, (start, end))
+        return self._issue_profile(profile, provisioner, public_key, start, end)
+
     def issue_server_certificate(self, public_key: CertificatePublicKeyTypes,
                                  lifetime: datetime.timedelta = datetime.timedelta(hours=24)) -> IssuedCertificate:
         """The CA's own TLS certificate for its dnsNames, named ``commonName`` (default: the

@@ -79,6 +79,10 @@ class AuthorityInterface(Protocol):
         """Issue an ACME order's certificate for exactly ``names`` (challenges already met)."""
         ...
 
+    def sign_authenticated(self, csr: x509.CertificateSigningRequest, provisioner: Provisioner) -> IssuedCertificate:
+        """Issue for a CSR whose requester a protocol core authenticated (EST)."""
+        ...
+
     def refused_names(self, provisioner: Provisioner, names: Names, common_name: str = "") -> dict[str, str]:
         """The names the authority's or the provisioner's policy refuses, each with the reason."""
         ...

@@ -33,6 +33,7 @@ PROVISIONER_TYPES: dict[str, ProvisionerType] = {t.name: t for t in (
     ProvisionerType("SSHPOP", 9, built=False),
     ProvisionerType("SCEP", 10, built=False),
     ProvisionerType("NEBULA", 11, built=True),
+    ProvisionerType("EST", 128, built=True),  # ours (RFC 7030): no step-ca type; a code clear of step-ca's
 )}
 BUILT_TYPES = tuple(name for name, t in PROVISIONER_TYPES.items() if t.built)
 TYPE_NAMES_BY_CODE = {t.code: t.name for t in PROVISIONER_TYPES.values()}
