@@ -113,8 +113,7 @@ class EstServer:
             verify_chain([current], self.authority.intermediates(), self._now())
         except Unauthorized:
             raise Unauthorized("the client certificate was not issued by this CA or is not valid now") from None
-        if self.authority.is_revoked(str(current.serial_number)):
-            raise Forbidden("the client certificate has been revoked")
+        self._not_revoked(current)
         csr = parse_pkcs10(body)
         if csr.subject != current.subject or _san(csr) != _san(current):
             raise BadRequest("the CSR's subject and subjectAltName must be those of the certificate being renewed")
@@ -126,7 +125,18 @@ class EstServer:
         if credentials.client_certificate is not None and provisioner.roots:
             try:
                 verify_chain([credentials.client_certificate], provisioner.roots, self._now())
-                return
             except Unauthorized:
                 pass
+            else:
+                self._not_revoked(credentials.client_certificate)
+                return
         raise Unauthorized(f"EST provisioner '{provisioner.name}': wrong or missing credentials")
+
+    def _not_revoked(self, certificate: x509.Certificate) -> None:
+        """``Forbidden`` if this CA issued ``certificate`` and has revoked it."""
+        try:
+            verify_chain([certificate], self.authority.intermediates(), self._now())
+        except Unauthorized:
+            return
+        if self.authority.is_revoked(str(certificate.serial_number)):
+            raise Forbidden("the client certificate has been revoked")

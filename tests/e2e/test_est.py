@@ -23,7 +23,9 @@ SECRET = "e2e-est-secret"
 def est(tmp_path_factory: pytest.TempPathFactory) -> Iterator[CA]:
     ca = init_ca(tmp_path_factory.mktemp("est-ca"))
     data = ca.data()
-    data["authority"]["provisioners"].append({"type": "EST", "name": "devices", "username": "dev", "secret": SECRET})
+    provisioners = data["authority"]["provisioners"]
+    provisioners.append({"type": "EST", "name": "devices", "username": "dev", "secret": SECRET})
+    provisioners.append({"type": "EST", "name": "bycert", "roots": ca.intermediate.read_text()})
     ca.write(data)
     server: Server = start_server(ca, workers=1)
     try:
@@ -98,6 +100,12 @@ def test_enroll_reenroll_revoke(est: CA, tmp_path: Path) -> None:
     status, body, _ = curl(est, "devices/simplereenroll", *mtls, "-H", "Content-Type: application/pkcs10",
                            "--data-binary", f"@{other}")
     assert status == 400 and b"subject and subjectAltName" in body
+    assert curl(est, "bycert/simpleenroll", "-H", "Content-Type: application/pkcs10",
+                "--data-binary", f"@{other}")[0] == 401  # no certificate, and this provisioner has no secret
+    status, body, _ = curl(est, "bycert/simpleenroll", *mtls, "-H", "Content-Type: application/pkcs10",
+                           "--data-binary", f"@{other}")
+    assert status == 200, body  # a client certificate under the provisioner's roots enrols
+    run("openssl", "verify", "-CAfile", est.root, "-untrusted", est.intermediate, certificates(tmp_path, "dev2", body))
 
     serial = run("openssl", "x509", "-in", leaf, "-noout", "-serial").decode().strip().split("=")[1]
     revoked = subprocess.run(["curl", "-sS", "--cacert", str(est.root), "--cert", str(leaf), "--key", str(key),
@@ -107,4 +115,7 @@ def test_enroll_reenroll_revoke(est: CA, tmp_path: Path) -> None:
     assert json.loads(revoked.stdout) == {"status": "ok"}, revoked.stdout + revoked.stderr
     status, body, _ = curl(est, "devices/simplereenroll", *mtls, "-H", "Content-Type: application/pkcs10",
                            "--data-binary", f"@{renewal}")
+    assert (status, body) == (403, b"the client certificate has been revoked\n")
+    status, body, _ = curl(est, "bycert/simpleenroll", *mtls, "-H", "Content-Type: application/pkcs10",
+                           "--data-binary", f"@{other}")
     assert (status, body) == (403, b"the client certificate has been revoked\n")
