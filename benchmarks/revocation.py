@@ -34,11 +34,12 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 from cryptography import x509  # noqa: E402
 from cryptography.hazmat.primitives import hashes, serialization  # noqa: E402
 from cryptography.x509 import ocsp  # noqa: E402
-from sqlalchemy import insert  # noqa: E402
+from sqlalchemy import delete, insert  # noqa: E402
 
 from appliance.authority.authority import Authority  # noqa: E402
 from appliance.config import load_config  # noqa: E402
 from appliance.db import open_database  # noqa: E402
+from appliance.db.crl_store import crls  # noqa: E402
 from appliance.db.schema import revocations  # noqa: E402
 from benchmarks.issue import (PASSWORD, Ca, init_ca, measure, one_request, postgres_database,  # noqa: E402
                               running_server, sign_requests)
@@ -119,6 +120,8 @@ def crl_rows(sizes: list[int], engines: list[str], lint_modes: list[str]) -> lis
                     _enable(ca, crl={"enabled": True}, lint={"mode": mode})
                     config = load_config(ca.ca_json, report=False)
                     database = open_database(config.db)
+                    with database.engine.begin() as conn:  # type: ignore[attr-defined]
+                        conn.execute(delete(crls))  # each mode builds its own CRL, none served from the database
                     authority = Authority.from_config(config, database, password=PASSWORD.encode())
                     try:
                         started = time.perf_counter()

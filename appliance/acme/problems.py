@@ -21,6 +21,7 @@ class Problem(enum.Enum):
     ACCOUNT_DOES_NOT_EXIST = "accountDoesNotExist"
     ALREADY_REPLACED = "alreadyReplaced"
     ALREADY_REVOKED = "alreadyRevoked"
+    BAD_ATTESTATION_STATEMENT = "badAttestationStatement"
     BAD_CSR = "badCSR"
     BAD_NONCE = "badNonce"
     BAD_PUBLIC_KEY = "badPublicKey"

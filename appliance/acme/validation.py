@@ -18,6 +18,7 @@ from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass
 from typing import Callable
 
+from appliance import metrics
 from appliance.acme.challenges import VALIDATORS, ValidationTarget
 from appliance.acme.models import Authorization, Challenge, Status
 from appliance.acme.problems import AcmeError, Problem
@@ -103,6 +104,7 @@ class Validator:
         else:
             self._store.set_challenge_status(challenge.id, Status.INVALID, PROCESSING, error=error.to_json())
             self._store.set_authorization_status(authorization.id, Status.INVALID, PENDING)
+        metrics.acme_validations.labels(challenge.type.value, "valid" if error is None else "invalid").inc()
 
     def _pause(self, seconds: float) -> bool:
         """Wait ``seconds`` before a retry; whether to stop instead."""

@@ -13,6 +13,7 @@ from typing import Any
 from starlette.exceptions import HTTPException
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
+from appliance import metrics
 from appliance.api import request_id
 from appliance.api.errors import error_response, internal_message
 
@@ -63,10 +64,8 @@ class BodyLimit:
         await self.app(scope, limited, send)
 
 
-def format_line(fields: dict[str, Any], log_format: str) -> str:
-    """A log record as one JSON object or one ``key=value`` text line."""
-    if log_format == "json":
-        return json.dumps(fields, separators=(",", ":"), default=str)
+def format_line(fields: dict[str, Any]) -> str:
+    """Fields as one ``key=value`` text line (the server's JSON format writes them as members)."""
     return " ".join(f"{key}={_text_value(value)}" for key, value in fields.items())
 
 
@@ -81,7 +80,10 @@ def _text_value(value: Any) -> str:
 
 class AccessLog:
     """Logs method, path, status, duration, remote address, request id and what the
-    handler recorded in ``scope["state"]["log"]`` (provisioner, subject, serial, error).
+    handler recorded in ``scope["state"]["log"]`` (provisioner, subject, serial, error):
+    the message is their ``key=value`` line, ``record.fields`` the values (which the
+    JSON format writes as members). Every line logged while the request is handled carries
+    its id (``request_id.current``); so do the request's metrics, by route template.
     Never logs bodies, query strings or headers, so no token or password.
 
     Every response carries ``X-Request-Id``. An exception that escapes the app is
@@ -89,9 +91,8 @@ class AccessLog:
     again); if no response was started (an error outside the FastAPI app, whose
     handlers answer everything else), a 500 is sent."""
 
-    def __init__(self, app: ASGIApp, *, log_format: str = "text", logger: logging.Logger | None = None) -> None:
+    def __init__(self, app: ASGIApp, *, logger: logging.Logger | None = None) -> None:
         self.app = app
-        self.log_format = log_format
         self.logger = logger or logging.getLogger("appliance.access")
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
@@ -101,6 +102,7 @@ class AccessLog:
         noted: dict[str, Any] = {}
         scope.setdefault("state", {})["log"] = noted
         rid = request_id.assign(scope)
+        bound = request_id.current.set(rid)
         started = time.perf_counter()
         status = 0
 
@@ -131,4 +133,15 @@ class AccessLog:
                 "request_id": rid,
             }
             fields.update((key, noted[key]) for key in LOG_FIELDS if noted.get(key))
-            self.logger.info(format_line(fields, self.log_format))
+            self.logger.info(format_line(fields), extra={"fields": fields})
+            request_id.current.reset(bound)
+            route = route_template(scope)
+            metrics.http_requests.labels(route, scope["method"], str(fields["status"])).inc()
+            metrics.http_request_duration.labels(route).observe(fields["duration_ms"] / 1000)
+
+
+def route_template(scope: Scope) -> str:
+    """The matched route's path template (``/1.0/root/{sha}``), never the raw path (whose
+    values would make a metric label per certificate); "unmatched" for a 404 of the router."""
+    route = scope.get("route")
+    return str(getattr(route, "path", "")) or "unmatched"

@@ -6,12 +6,16 @@ from __future__ import annotations
 
 import re
 import uuid
+from contextvars import ContextVar
 
 from starlette.types import Scope
 
 HEADER = "X-Request-Id"
 #: What a client may choose: short, printable, nothing that could forge or split a log line.
 _SANE = re.compile(r"[A-Za-z0-9._:+/=-]{1,64}")
+#: The id of the request being handled (in its task and the threads it runs code in): every
+#: log line written meanwhile carries it (``appliance.server.logs``).
+current: ContextVar[str] = ContextVar("appliance_request_id", default="")
 
 
 def assign(scope: Scope) -> str:

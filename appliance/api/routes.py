@@ -26,12 +26,13 @@ from starlette.concurrency import run_in_threadpool
 
 from appliance import __version__
 from appliance.api.errors import RETRY_AFTER_SECONDS
-from appliance.api.schemas import RekeyBody, RevokeBody, SignBody, parse_csr, parse_time_duration
+from appliance.api.schemas import RekeyBody, RevokeBody, SignBody, parse_csr
 from appliance.api.peer import peer_certificate
 from appliance.authority.interfaces import AuthorityInterface, IssuedCertificate, RevokeRequest, SignRequest
 from appliance.kms.health import SignerHealth
 from appliance.pki import bounded_json
 from appliance.pki.clock import utc_now
+from appliance.pki.duration import parse_time_duration
 from appliance.pki.pem import to_pem
 from appliance.config.tls import TlsOptions
 from appliance.errors import BadRequest, Conflict, NotFound

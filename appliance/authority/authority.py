@@ -4,13 +4,15 @@ from __future__ import annotations
 
 import datetime
 import functools
-import logging
 from typing import Any, Callable
 
 from cryptography import x509
 from cryptography.exceptions import InvalidSignature
 from cryptography.hazmat.primitives.asymmetric.types import CertificatePublicKeyTypes, PrivateKeyTypes
 
+from appliance.audit import NO_AUDIT, AuditSink
+from appliance.authority import events
+from appliance.authority.attested import add_attestation, attested_options
 from appliance.authority.crl import CrlPublisher
 from appliance.authority.root_crl import RootCrl, load_root_crl
 from appliance.authority.interfaces import IssuedCertificate, KeyCompromised, RevokeRequest, SignRequest
@@ -20,6 +22,9 @@ from appliance.authority.urls import revocation_urls, url_extensions
 from appliance.pki.keys import spki_sha256
 from appliance.pki.pem import fingerprint, load_certificates, to_pem
 from appliance.authority.renew_token import verify_renew_token
+from appliance.authority.ssh import SshAuthority, SshSigners, open_ssh_signers
+from appliance.db.ssh_store import SQLSshStore
+from appliance.policy import SshPolicy
 from appliance.authority.request import authorised_names, csr_common_name, csr_names, csr_public_key, validity
 from appliance.authority.templating import (
     CertificateProfile,
@@ -48,11 +53,11 @@ from appliance.provisioner import (
     TokenUse,
 )
 from appliance.provisioner.acme import ACMEProvisioner
+from appliance.provisioner.scep import SCEPProvisioner
 from appliance.provisioner.nebula_cert import NebulaCertificate
 from appliance.provisioner.webhooks import WebhookClient
 from appliance.pki.clock import utc_now
 
-log = logging.getLogger(__name__)
 
 SERIAL_ATTEMPTS = 3
 #: RFC 5280 reason codes; 7 is unused.
@@ -83,7 +88,8 @@ class Authority:
                  roots: list[x509.Certificate], intermediates: list[x509.Certificate],
                  federated_roots: list[x509.Certificate] | None = None,
                  now: Callable[[], datetime.datetime] = utc_now, key_manager: KeyManager | None = None,
-                 started_at: datetime.datetime | None = None, webhook_client: WebhookClient | None = None) -> None:
+                 started_at: datetime.datetime | None = None, webhook_client: WebhookClient | None = None,
+                 ssh_signers: SshSigners | None = None) -> None:
         """``started_at`` is when the CA started (tokens issued before it are refused
         unless ``disableIssuedAtCheck``): ``appliance serve`` passes its own start so
         that every worker, of every generation, uses the same one; default: now."""
@@ -94,6 +100,7 @@ class Authority:
         self._now = now
         self._key_manager = key_manager
         self.webhook_client = webhook_client or WebhookClient()
+        self.audit: AuditSink = NO_AUDIT  # the serving runtime sets the database's audit log
         self._roots = list(roots)
         self._intermediates = list(intermediates)
         self._federated = list(federated_roots or [])
@@ -118,8 +125,14 @@ class Authority:
             now=now,
         )
         self.provisioner_collection = Collection.from_config(config.authority.provisioners, context)
-        for notice in self.provisioner_collection.notices:
-            log.warning("%s", notice)
+        self._ssh_signers = ssh_signers
+        #: The SSH CA (``ssh`` in ca.json and its keys opened), else None.
+        self.ssh = SshAuthority(
+            config.ssh, SQLSshStore(database), self.provisioner_collection,
+            SshPolicy.from_config(config.authority.policy, "authority policy"),
+            user_signer=ssh_signers.user, host_signer=ssh_signers.host, now=now,
+            backdate=config.authority.backdate, webhook_client=lambda: self.webhook_client,
+            disable_hosts=config.raw.get("authority", {}).get("disableGetSSHHosts") is True) if config.ssh is not None and ssh_signers is not None else None
         self.revocation_urls = revocation_urls(config)
         self._root_crl = (RootCrl(load_root_crl(config.crl.root_crl, self._roots[0]), now)
                           if config.crl.root_crl else None)
@@ -151,16 +164,22 @@ class Authority:
         if password is None and config.password:
             password = config.password.encode()
         key_manager = open_key_manager(_kms_uri(config), password=password)
+        ssh_signers = None
         try:
             signer = key_manager.create_signer(config.key)
+            if config.ssh is not None:
+                ssh_signers = open_ssh_signers(config.ssh, key_manager, config.kms.type if config.kms else "softkms",
+                                               password)
             return cls(
                 config, database, signer,
                 roots=[c for path in config.root for c in load_certificates(path)],
                 intermediates=load_certificates(config.crt),
                 federated_roots=[c for path in config.federated_roots for c in load_certificates(path)],
-                key_manager=key_manager, started_at=started_at,
+                key_manager=key_manager, started_at=started_at, ssh_signers=ssh_signers,
             )
         except BaseException:
+            if ssh_signers is not None:
+                ssh_signers.close()
             key_manager.close()
             raise
 
@@ -174,7 +193,14 @@ class Authority:
         ):
             raise BadRequest("the intermediate certificate does not chain to the root")
 
+    @property
+    def key_manager(self) -> KeyManager | None:
+        """The KMS the intermediate's key was opened from (None when a signer was given)."""
+        return self._key_manager
+
     def close(self) -> None:
+        if self._ssh_signers is not None:
+            self._ssh_signers.close()
         if self._key_manager is not None:
             self._key_manager.close()
 
@@ -182,6 +208,7 @@ class Authority:
 
     def _use_token(self, use: TokenUse, provisioner: str) -> None:
         if not self.database.use_token(use.token_id, provisioner, use.expires_at):
+            events.token_replayed(provisioner)
             raise Unauthorized("token already used")
 
     def _issue(self, build: Callable[[], x509.Certificate], names: tuple[str, ...], provisioner: str,
@@ -211,6 +238,7 @@ class Authority:
                 elif token is None:
                     self.database.record_certificate(record)
                 elif not self.database.use_token_and_record(token.token_id, provisioner, token.expires_at, record):
+                    events.token_replayed(provisioner)
                     raise Unauthorized("token already used")
             except Conflict:
                 attempts -= 1
@@ -239,14 +267,18 @@ class Authority:
                  public_key: CertificatePublicKeyTypes, common_name: str, names: Names,
                  validity: tuple[datetime.datetime, datetime.datetime],
                  claims: dict[str, Any] | None = None, user: dict[str, Any] | None = None,
-                 authorization: x509.Certificate | NebulaCertificate | None = None) -> CertificateProfile:
+                 authorization: x509.Certificate | NebulaCertificate | None = None,
+                 attestation: dict[str, Any] | None = None) -> CertificateProfile:
         """The provisioner's template (step-ca's default leaf template unless configured)
         rendered for this request, between its ENRICHING and AUTHORIZING webhooks; the
-        policies apply to the names it certifies."""
-        data = template_data(provisioner.x509_options, common_name=common_name, names=names, csr=csr,
+        policies apply to the names it certifies. ``attestation``: ``appliance.authority.attested``."""
+        options = provisioner.x509_options if attestation is None else attested_options(provisioner.x509_options)
+        data = template_data(options, common_name=common_name, names=names, csr=csr,
                              claims=claims, user=user, authorization=authorization)
+        if attestation is not None:
+            add_attestation(data, attestation)
         enrich(self.webhook_client, provisioner, csr, data)
-        profile = with_default_subject(render_profile(provisioner.x509_options, data, public_key),
+        profile = with_default_subject(render_profile(options, data, public_key),
                                        self.config.authority.default_subject)
         if provisioner.allow_must_staple:
             profile = with_must_staple(profile, csr)
@@ -272,10 +304,12 @@ class Authority:
             profile.names.as_strings(), provisioner.name, token,
         )
 
+    @events.issuance("sign")
     def sign(self, request: SignRequest) -> IssuedCertificate:
         public_key = csr_public_key(request.csr)
         token = UnverifiedToken.parse(request.token, allow_special=True)  # HS256, XEdDSA: checked by their provisioner
         provisioner = self.provisioner_collection.for_token(token)
+        events.note_provisioner(provisioner.name)
         options = provisioner.authorize_sign(token)
         if options.any_name:
             names, common_name = csr_names(request.csr), options.subject or csr_common_name(request.csr)
@@ -289,29 +323,47 @@ class Authority:
                                 authorization=options.authorization_certificate)
         return self._issue_profile(profile, provisioner, public_key, not_before, not_after, options.token)
 
+    @events.issuance("acme")
     def sign_for_order(self, csr: x509.CertificateSigningRequest, provisioner: ACMEProvisioner, names: Names,
                        not_before: datetime.datetime | None = None,
-                       not_after: datetime.datetime | None = None) -> IssuedCertificate:
+                       not_after: datetime.datetime | None = None,
+                       attestation: dict[str, Any] | None = None) -> IssuedCertificate:
         """The certificate of an ACME order whose challenges were met and whose CSR names are
-        the order's: the policies and the provisioner's claims apply as for ``sign``."""
+        the order's: the policies and the provisioner's claims apply as for ``sign``; with the
+        ``attestation`` of a device-attest-01 order, for its permanent identifier."""
+        events.note_provisioner(provisioner.name)
+        return self._sign_csr_names(csr, csr_public_key(csr), provisioner, names, provisioner.force_cn,
+                                    not_before, not_after, attestation)
+
+    @events.issuance("scep")
+    def sign_for_scep(self, csr: x509.CertificateSigningRequest, provisioner: SCEPProvisioner) -> IssuedCertificate:
+        """The certificate of a SCEP request whose challenge was met: the CSR's names, the
+        provisioner's key length, policies, claims and template."""
+        events.note_provisioner(provisioner.name)
         public_key = csr_public_key(csr)
-        common_name = csr_common_name(csr) or (names.as_strings()[0] if provisioner.force_cn else "")
+        provisioner.check_public_key(public_key)
+        return self._sign_csr_names(csr, public_key, provisioner, csr_names(csr), provisioner.force_cn)
+
+    def _sign_csr_names(self, csr: x509.CertificateSigningRequest, public_key: CertificatePublicKeyTypes,
+                        provisioner: Provisioner, names: Names, force_cn: bool,
+                        not_before: datetime.datetime | None = None,
+                        not_after: datetime.datetime | None = None,
+                        attestation: dict[str, Any] | None = None) -> IssuedCertificate:
+        common_name = csr_common_name(csr) or (names.as_strings()[0] if force_cn and names else "")
         self._check_policy(provisioner, common_name, names)
         start, end = validity(self._now(), self.config.authority.backdate, provisioner.claimer, not_before, not_after)
-        profile = self._profile(provisioner, csr, public_key, common_name, names, (start, end))
+        profile = self._profile(provisioner, csr, public_key, common_name, names, (start, end),
+                                attestation=attestation)
         return self._issue_profile(profile, provisioner, public_key, start, end)
 
+    @events.issuance("est")
     def sign_authenticated(self, csr: x509.CertificateSigningRequest, provisioner: Provisioner) -> IssuedCertificate:
         """The certificate for a CSR whose requester a protocol core authenticated for
-        ``provisioner`` (EST): the CSR's names, checked by the policies; the claims'
-        default validity; the provisioner's template and webhooks."""
-        public_key = csr_public_key(csr)
-        names, common_name = csr_names(csr), csr_common_name(csr)
-        self._check_policy(provisioner, common_name, names)
-        start, end = validity(self._now(), self.config.authority.backdate, provisioner.claimer, None, None)
-        profile = self._profile(provisioner, csr, public_key, common_name, names, (start, end))
-        return self._issue_profile(profile, provisioner, public_key, start, end)
+        ``provisioner`` (EST): the CSR's names, policies, claims, template and webhooks."""
+        events.note_provisioner(provisioner.name)
+        return self._sign_csr_names(csr, csr_public_key(csr), provisioner, csr_names(csr), False)
 
+    @events.issuance("server")
     def issue_server_certificate(self, public_key: CertificatePublicKeyTypes,
                                  lifetime: datetime.timedelta = datetime.timedelta(hours=24)) -> IssuedCertificate:
         """The CA's own TLS certificate for its dnsNames, named ``commonName`` (default: the
@@ -339,6 +391,7 @@ class Authority:
         if self.database.get_revocation(str(certificate.serial_number)) is not None:
             raise Unauthorized("the certificate has been revoked")
         provisioner = self._provisioner_of(certificate)
+        events.note_provisioner(provisioner.name)
         provisioner.authorize_renew(certificate, self._now())
         return provisioner
 
@@ -367,10 +420,12 @@ class Authority:
             Names.from_san(san).as_strings(), provisioner.name, renews=str(old.serial_number),
         )
 
+    @events.issuance("renew")
     def renew(self, certificate: x509.Certificate) -> IssuedCertificate:
         provisioner = self._renewable(certificate)
         return self._reissue(certificate, certificate.public_key(), provisioner)
 
+    @events.issuance("rekey")
     def rekey(self, certificate: x509.Certificate, csr: x509.CertificateSigningRequest) -> IssuedCertificate:
         public_key = csr_public_key(csr)
         return self._reissue(certificate, public_key, self._renewable(certificate))
@@ -386,6 +441,7 @@ class Authority:
 
     # -- revocation ------------------------------------------------------------------
 
+    @events.revocation
     def revoke(self, request: RevokeRequest) -> None:
         serial = parse_serial(request.serial)
         if request.reason_code not in REASON_CODES:
@@ -396,6 +452,7 @@ class Authority:
         if request.token:
             token = UnverifiedToken.parse(request.token, allow_special=True)
             provisioner = self.provisioner_collection.for_token(token)
+            events.note_provisioner(provisioner.name)
             authorization = provisioner.authorize_revoke(token)
             if not authorization.any_serial and parse_serial(authorization.serial) != serial:
                 raise Unauthorized("token subject (sub) is not the serial being revoked")
@@ -417,7 +474,9 @@ class Authority:
             raise Unauthorized("revocation needs a token or a client certificate")
         self._record_revocation(serial, request.reason_code, request.reason, name, mtls=mtls, passive=request.passive)
 
+    @events.revocation
     def revoke_authorized(self, serial: str, reason_code: int, reason: str, provisioner: str) -> None:
+        events.note_provisioner(provisioner)
         if reason_code not in REASON_CODES:
             raise BadRequest(f"reasonCode {reason_code} is not an RFC 5280 reason code")
         self._record_revocation(parse_serial(serial), reason_code, reason, provisioner, mtls=False)
@@ -430,6 +489,7 @@ class Authority:
             serial=serial, reason_code=reason_code, reason=reason,
             revoked_at=self._now(), provisioner=provisioner, passive=passive, mtls=mtls,
         ), block_key=self._compromised_key(serial) if reason_code == KEY_COMPROMISE else "")
+        events.revoked(provisioner)
 
     def _compromised_key(self, serial: str) -> str:
         """The SPKI hash of the recorded certificate ``serial`` ("" if it is not ours)."""

@@ -11,6 +11,7 @@ from typing import Callable
 from cryptography import x509
 from cryptography.hazmat.primitives import hashes, serialization
 
+from appliance import metrics
 from appliance.pki.keys import signature_hash
 from appliance.config import CrlConfig
 from appliance.db.crl_store import CrlState
@@ -128,4 +129,5 @@ class CrlPublisher:
         crl = builder.sign(self._signer, algorithm)  # type: ignore[arg-type]
         if not crl.is_signature_valid(self._issuer.public_key()):  # type: ignore[arg-type]
             raise IssuanceFailed("the CRL does not verify against the intermediate")
+        metrics.crl_generated.inc()
         return crl.public_bytes(serialization.Encoding.DER)

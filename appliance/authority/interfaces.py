@@ -9,9 +9,11 @@ from typing import Any, Protocol
 
 from cryptography import x509
 
+from appliance.authority.ssh_interface import SshAuthorityInterface
 from appliance.errors import Forbidden
 from appliance.provisioner import Names, Provisioner
 from appliance.provisioner.acme import ACMEProvisioner
+from appliance.provisioner.scep import SCEPProvisioner
 
 #: A requested time: absolute, or a duration from the instant the authority checks it at.
 TimeOrDuration = datetime.datetime | datetime.timedelta
@@ -58,6 +60,10 @@ class AuthorityInterface(Protocol):
     #: The intermediate key signs in this process (softkms: ~0.1 ms of CPU), not on a
     #: device or a cloud service that can take tens of milliseconds or a network trip.
     signs_in_process: bool
+    @property
+    def ssh(self) -> SshAuthorityInterface | None:
+        """The SSH CA; None when ca.json has no ``ssh`` section."""
+        ...
 
     def sign(self, request: SignRequest) -> IssuedCertificate: ...
 
@@ -75,8 +81,14 @@ class AuthorityInterface(Protocol):
 
     def sign_for_order(self, csr: x509.CertificateSigningRequest, provisioner: ACMEProvisioner, names: Names,
                        not_before: datetime.datetime | None = None,
-                       not_after: datetime.datetime | None = None) -> IssuedCertificate:
-        """Issue an ACME order's certificate for exactly ``names`` (challenges already met)."""
+                       not_after: datetime.datetime | None = None,
+                       attestation: dict[str, Any] | None = None) -> IssuedCertificate:
+        """Issue an ACME order's certificate for exactly ``names`` (challenges already met), or
+        for the permanent identifier a device-attest-01 ``attestation`` proved."""
+        ...
+
+    def sign_for_scep(self, csr: x509.CertificateSigningRequest, provisioner: SCEPProvisioner) -> IssuedCertificate:
+        """Issue the certificate of a SCEP request whose challenge was met (the CSR's names)."""
         ...
 
     def sign_authenticated(self, csr: x509.CertificateSigningRequest, provisioner: Provisioner) -> IssuedCertificate:

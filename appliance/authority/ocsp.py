@@ -22,6 +22,7 @@ from cryptography.hazmat.primitives.asymmetric import ec, ed448, ed25519, paddin
 from cryptography.hazmat.primitives.asymmetric.types import CertificatePublicKeyTypes, PrivateKeyTypes
 from cryptography.x509 import ocsp
 
+from appliance import metrics
 from appliance.authority.crl import REASONS
 from appliance.authority.leaf import IssuanceFailed
 from appliance.config import OcspConfig
@@ -162,6 +163,8 @@ class OcspResponder:
         response = builder.responder_id(ocsp.OCSPResponderEncoding.HASH, responder).sign(
             signer, algorithm)  # type: ignore[arg-type]
         self._verify(response, responder)
+        metrics.ocsp_responses_signed.inc()
+        metrics.ocsp_last_signed.set(this_update.timestamp())
         return response.public_bytes(serialization.Encoding.DER)
 
     def _status(self, serial: int) -> tuple[ocsp.OCSPCertStatus, datetime.datetime | None, x509.ReasonFlags | None]:

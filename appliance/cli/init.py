@@ -100,6 +100,10 @@ class InitOptions:
     intermediate_cert: Path | None = None
     insecure_address: str = ""
     ocsp: bool = False
+    #: ``--ssh``: an SSH CA too (user and host keys in --kms, or files under secrets/).
+    ssh: bool = False
+    ssh_user_key_uri: str | None = None
+    ssh_host_key_uri: str | None = None
 
 
 @dataclass(frozen=True)
@@ -197,10 +201,28 @@ def _pem(certificate: x509.Certificate) -> bytes:
     return certificate.public_bytes(serialization.Encoding.PEM)
 
 
-def _provisioner(name: str, password: bytes) -> dict[str, Any]:
-    """A JWK provisioner whose private key is stored encrypted, like step's."""
+def _provisioner(name: str, password: bytes, ssh: bool) -> dict[str, Any]:
+    """A JWK provisioner whose private key is stored encrypted, like step's (signing SSH
+    certificates too with ``--ssh``, as ``step ca init --ssh`` sets it up)."""
     key = generate_jwk()
-    return {"type": "JWK", "name": name, "key": public_dict(key), "encryptedKey": encrypt_jwk(key, password)}
+    provisioner = {"type": "JWK", "name": name, "key": public_dict(key), "encryptedKey": encrypt_jwk(key, password)}
+    if ssh:
+        provisioner["claims"] = {"enableSSHCA": True}
+    return provisioner
+
+
+def _ssh_keys(options: InitOptions, layout: Layout) -> dict[str, str]:
+    """The SSH CA's user and host keys, new, in --kms or as files (their public keys in
+    ``certs/ssh_{user,host}_ca_key.pub``); the ca.json ``ssh`` section."""
+    section: dict[str, str] = {}
+    with open_key_manager(options.kms_uri or "softkms:", password=options.password) as manager:
+        for kind, uri in (("user", options.ssh_user_key_uri), ("host", options.ssh_host_key_uri)):
+            key = _new_key(manager, uri or str(layout.base / "secrets" / f"ssh_{kind}_ca_key"))
+            public = key.signer.public_key().public_bytes(serialization.Encoding.OpenSSH,
+                                                          serialization.PublicFormat.OpenSSH)
+            (layout.base / "certs" / f"ssh_{kind}_ca_key.pub").write_bytes(public + b"\n")
+            section[f"{kind}Key"] = key.reference
+    return section
 
 
 def _ca_json(options: InitOptions, layout: Layout, intermediate_key: str) -> dict[str, Any]:
@@ -214,7 +236,7 @@ def _ca_json(options: InitOptions, layout: Layout, intermediate_key: str) -> dic
         "dnsNames": list(options.dns_names),
         "logger": {"format": "text"},
         "db": {"type": "sqlite", "dataSource": str(layout.database)},
-        "authority": {"provisioners": [_provisioner(options.provisioner, options.password)]},
+        "authority": {"provisioners": [_provisioner(options.provisioner, options.password, options.ssh)]},
         "tls": TLS_DEFAULTS,
         "crl": {"enabled": True},
     }
@@ -243,6 +265,10 @@ def _check(options: InitOptions, layout: Layout) -> None:
         raise BadRequest("--kms needs --intermediate-key-uri (and --root-key-uri unless --root is given)")
     if options.kms_uri and options.root_cert is None and not options.root_key_uri:
         raise BadRequest("--kms needs --root-key-uri unless an existing root is given with --root/--key")
+    if options.kms_uri and options.ssh and not (options.ssh_user_key_uri and options.ssh_host_key_uri):
+        raise BadRequest("--ssh with --kms needs --ssh-user-key-uri and --ssh-host-key-uri")
+    if (options.ssh_user_key_uri or options.ssh_host_key_uri) and not options.ssh:
+        raise BadRequest("--ssh-user-key-uri and --ssh-host-key-uri go with --ssh")
 
 
 def _make_directories(layout: Layout, *, secrets: bool) -> None:
@@ -304,6 +330,8 @@ def initialise(options: InitOptions) -> Layout:
     if root_crl is not None:
         layout.root_crl.write_bytes(root_crl)
         data["crl"]["rootCRL"] = str(layout.root_crl)
+    if options.ssh:
+        data["ssh"] = _ssh_keys(options, layout)
     parse_config(data, path=layout.ca_json)
     write_json(layout.ca_json, data)
     write_defaults(DefaultsConfig(
@@ -348,6 +376,9 @@ def _prompt_dns(ctx: click.Context, param: click.Parameter, dns: tuple[str, ...]
 @click.option("--kms", "kms_uri", help="The KMS/HSM of the CA keys (e.g. a pkcs11: URI).")
 @click.option("--root-key-uri", help="The root key's URI in --kms.")
 @click.option("--intermediate-key-uri", help="The intermediate key's URI in --kms.")
+@click.option("--ssh", is_flag=True, help="An SSH CA too: user and host CA keys, SSH on the first provisioner.")
+@click.option("--ssh-user-key-uri", help="The SSH user CA key's URI in --kms.")
+@click.option("--ssh-host-key-uri", help="The SSH host CA key's URI in --kms.")
 @click.option("--root", "root_cert", type=click.Path(exists=True, dir_okay=False),
               help="Reuse this root certificate (with --key, or with --intermediate from a key ceremony).")
 @click.option("--key", "root_key_file", type=click.Path(exists=True, dir_okay=False), help="The key of --root.")
@@ -357,7 +388,8 @@ def _prompt_dns(ctx: click.Context, param: click.Parameter, dns: tuple[str, ...]
 def init(path: str, name: str, dns: tuple[str, ...], address: str, provisioner: str, password_file: str | None,
          kms_uri: str | None, root_key_uri: str | None, intermediate_key_uri: str | None,
          root_cert: str | None, root_key_file: str | None, intermediate_cert: str | None,
-         insecure_address: str, ocsp: bool) -> None:
+         insecure_address: str, ocsp: bool, ssh: bool, ssh_user_key_uri: str | None,
+         ssh_host_key_uri: str | None) -> None:
     """Create a root and an intermediate CA, or take them from a key ceremony (--root, --intermediate);
     a JWK provisioner, ca.json and defaults.json."""
     password = read_password_file(password_file)
@@ -369,11 +401,15 @@ def init(path: str, name: str, dns: tuple[str, ...], address: str, provisioner: 
         password=password, kms_uri=kms_uri, root_key_uri=root_key_uri, intermediate_key_uri=intermediate_key_uri,
         root_cert=Path(root_cert) if root_cert else None, root_key_file=Path(root_key_file) if root_key_file else None,
         intermediate_cert=Path(intermediate_cert) if intermediate_cert else None,
-        insecure_address=insecure_address, ocsp=ocsp,
+        insecure_address=insecure_address, ocsp=ocsp, ssh=ssh, ssh_user_key_uri=ssh_user_key_uri,
+        ssh_host_key_uri=ssh_host_key_uri,
     ))
     root = load_certificate_file(layout.root_crt)
     click.echo(f"Root certificate: {layout.root_crt}")
     click.echo(f"Root fingerprint: {root.fingerprint(hashes.SHA256()).hex()}")
     click.echo(f"Intermediate certificate: {layout.intermediate_crt}")
+    if ssh:
+        click.echo(f"SSH user CA key: {layout.base / 'certs' / 'ssh_user_ca_key.pub'}")
+        click.echo(f"SSH host CA key: {layout.base / 'certs' / 'ssh_host_ca_key.pub'}")
     click.echo(f"Configuration: {layout.ca_json}")
     click.echo(f"Defaults: {layout.defaults_json}")

@@ -10,6 +10,7 @@ import click
 from appliance import __version__
 from appliance.errors import ApplianceError
 from appliance.cli.acme import acme
+from appliance.cli.audit import audit
 from appliance.cli.ca import ca
 from appliance.cli.ca_provisioner import provisioner
 from appliance.cli.ceremony import ceremony
@@ -18,6 +19,7 @@ from appliance.cli.crypto import crypto
 from appliance.cli.init import init
 from appliance.cli.kms import kms
 from appliance.cli.serve import serve
+from appliance.cli.ssh import ssh
 
 
 class ApplianceGroup(click.Group):
@@ -46,3 +48,5 @@ ca.add_command(provisioner)
 ca.add_command(acme)
 cli.add_command(certificate)
 cli.add_command(crypto)
+cli.add_command(ssh)
+cli.add_command(audit)

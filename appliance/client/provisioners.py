@@ -17,7 +17,7 @@ from appliance.config import ConfigError, parse_config, write_json
 from appliance.errors import BadRequest, Conflict, NotFound
 from appliance.jose import encrypt_jwk, generate_jwk, key_from_dict, public_dict, thumbprint
 from appliance.provisioner import Audiences, Claimer, Collection, ProvisionerContext
-from appliance.provisioner.types import BUILT_TYPES, provisioner_type
+from appliance.provisioner.types import provisioner_type
 from appliance.pki.clock import utc_now
 
 #: The claims ``--x509-*-dur`` and the renewal flags set (step-ca's names).
@@ -179,6 +179,7 @@ CREDENTIAL_HANDLERS: dict[str, CredentialHandler] = {
                        ("--client-id", "--configuration-endpoint")),
     "K8SSA": FieldsType("K8sSA", ("publicKeys",), ("--pem-keys",)),
     "NEBULA": FieldsType("Nebula", ("roots",), ("--nebula-root",)),
+    "SSHPOP": FieldsType("SSHPOP", (), ()),
     "EST": FieldsType("EST", ("roots",), ()),  # its secret goes into ca.json by hand: no flag carries secrets
     "AWS": FieldsType("AWS", ("accounts", "iidRoots", "instanceAge", "disableCustomSANs", "disableTrustOnFirstUse"),
                       ("--iid-roots",)),
@@ -186,14 +187,14 @@ CREDENTIAL_HANDLERS: dict[str, CredentialHandler] = {
                               "disableTrustOnFirstUse", "jwksURL"), ()),
     "AZURE": FieldsType("Azure", ("tenantID", "resourceGroups", "subscriptionIDs", "objectIDs", "audience",
                                   "disableCustomSANs", "disableTrustOnFirstUse", "jwksURL"), ("--tenant-id",)),
+    "SCEP": FieldsType("SCEP", ("challenge", "capabilities", "includeRoot", "excludeIntermediate", "forceCN",
+                                "minimumPublicKeyLength", "encryptionAlgorithmIdentifier", "decrypterCertificate",
+                                "decrypterKeyPEM", "decrypterKeyURI", "decrypterKeyPassword"), ()),
 }
 
 
 def credential_handler(name: str) -> CredentialHandler:
-    kind = provisioner_type(name)
-    if not kind.built:
-        raise BadRequest(f"provisioner type '{kind.name}' is not supported yet (supported: {', '.join(BUILT_TYPES)})")
-    return CREDENTIAL_HANDLERS[kind.name]
+    return CREDENTIAL_HANDLERS[provisioner_type(name).name]
 
 
 def _with_claims(entry: dict[str, Any], claims: dict[str, Any]) -> dict[str, Any]:

@@ -7,19 +7,22 @@ SUPPORTED = {
     "": frozenset({
         "root", "federatedRoots", "crt", "key", "address", "insecureAddress", "dnsNames",
         "logger", "db", "tls", "kms", "crl", "ocsp", "lint", "authority", "password", "commonName", "metricsAddress",
-        "connections",
+        "connections", "ssh", "audit", "console",
     }),
-    "authority": frozenset({"provisioners", "claims", "policy", "disableIssuedAtCheck", "backdate"}),
+    "authority": frozenset({"provisioners", "claims", "policy", "disableIssuedAtCheck", "backdate",
+                            "disableGetSSHHosts"}),
     "authority.claims": frozenset({
         "minTLSCertDuration", "maxTLSCertDuration", "defaultTLSCertDuration",
         "disableRenewal", "allowRenewalAfterExpiry", "disableIssuedAtCheck",
+        "minUserSSHCertDuration", "maxUserSSHCertDuration", "defaultUserSSHCertDuration",
+        "minHostSSHCertDuration", "maxHostSSHCertDuration", "defaultHostSSHCertDuration", "enableSSHCA",
     }),
     # Every built type's members (appliance.provisioner reads them); the rest are refused
     # (appliance.config.unsupported) or reported here.
     "authority.provisioners[]": frozenset({
         "type", "name", "claims", "options", "policy", "webhooks", "key", "encryptedKey", "forceCN", "challenges",
         "termsOfService", "website", "caaIdentities", "requireEAB", "challengePorts", "challengeResolver",
-        "lint", "allowMustStaple",
+        "lint", "allowMustStaple", "attestationFormats", "attestationRoots",
     }),
     "crl": frozenset({"enabled", "generateOnRevoke", "cacheDuration", "renewPeriod", "idpURL"}),
     "ocsp": frozenset({"enabled", "validity", "cacheSize", "url", "responderKey", "responderValidity"}),
@@ -30,18 +33,13 @@ SUPPORTED = {
 }
 
 STEP_CA_ONLY = {
-    "": frozenset({"ssh", "templates", "monitoring", "skipValidation", "debug", "storage"}),
+    "": frozenset({"templates", "monitoring", "skipValidation", "debug", "storage"}),
     "authority": frozenset({
-        "template", "enableAdmin", "admins", "disableGetSSHHosts", "deploymentType",
+        "template", "enableAdmin", "admins", "deploymentType",
         "authorityId", "type", "certificateAuthority", "certificateAuthorityFingerprint",
         "credentialsFile", "certificateIssuer", "options", "disableCurrentTimeCheck",
     }),
-    "authority.claims": frozenset({
-        "minUserSSHCertDuration", "maxUserSSHCertDuration", "defaultUserSSHCertDuration",
-        "minHostSSHCertDuration", "maxHostSSHCertDuration", "defaultHostSSHCertDuration",
-        "enableSSHCA", "disableSmallstepExtensions",
-    }),
-    "authority.provisioners[]": frozenset({"attestationFormats", "attestationRoots"}),
+    "authority.claims": frozenset({"disableSmallstepExtensions"}),
     "kms": frozenset({"credentialsFile", "region", "profile", "pin", "managementKey"}),
     "logger": frozenset({"traceHeader"}),
 }

@@ -12,10 +12,13 @@ from pathlib import Path
 from typing import Any
 
 from appliance.pki.duration import format_duration, parse_duration
+from appliance.config.audit import parse_audit
 from appliance.config.connections import ConnectionSettings, parse_connections
+from appliance.config.console import parse_console
 from appliance.config.errors import ConfigError
 from appliance.config.fields import unsupported_notices
 from appliance.config.logger import parse_logger
+from appliance.config.ssh import parse_ssh
 from appliance.config.tls import parse_tls
 from appliance.config.model import (DEFAULT_RETENTION, AuthorityConfig, CaConfig, CrlConfig, DefaultsConfig, LintConfig, OcspConfig,
                                     KmsConfig)
@@ -208,9 +211,6 @@ def parse_config(data: dict[str, Any], *, path: Path | None = None, base_dir: Pa
     for section in ("crl", "ocsp", "lint", "kms", "tls", "logger"):
         notices += unsupported_notices(section, _object(data, section))
     authority, authority_notices = _authority(data)
-    if _string(data, "metricsAddress"):
-        notices.append("ca.json: 'metricsAddress' is set, but this appliance exports no metrics yet: "
-                       "nothing listens there")
     roots = _strings(data, "root")
     if not roots:
         raise ConfigError("ca.json: 'root' is required")
@@ -243,6 +243,9 @@ def parse_config(data: dict[str, Any], *, path: Path | None = None, base_dir: Pa
         ocsp=_ocsp(data, base_dir),
         lint=_lint(data),
         connections=_connections(data),
+        ssh=parse_ssh(data.get("ssh"), lambda name: name if _KMS_URI.match(name) else str(_resolve(base_dir, name))),
+        audit=parse_audit(_object(data, "audit")),
+        console=parse_console(_object(data, "console")),
         authority=authority,
         path=path,
         raw=data,
@@ -272,7 +275,7 @@ def load_config(path: str | Path, *, report: bool = True) -> CaConfig:
 
 
 def report_notices(config: CaConfig) -> None:
-    """Log each notice about ``config`` (unsupported harmless fields, metricsAddress) once."""
+    """Log each notice about ``config`` (unsupported harmless fields) once."""
     for notice in config.notices:
         log.warning("%s", notice)
 

@@ -7,8 +7,11 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from appliance.config.audit import AuditConfig
 from appliance.config.connections import ConnectionSettings
+from appliance.config.console import ConsoleOptions
 from appliance.config.logger import LoggerOptions
+from appliance.config.ssh import SshConfig
 from appliance.config.tls import TlsOptions
 
 DEFAULT_BACKDATE = datetime.timedelta(minutes=1)
@@ -114,6 +117,10 @@ class CaConfig:
     ocsp: OcspConfig = field(default_factory=OcspConfig)
     lint: LintConfig = field(default_factory=LintConfig)
     connections: ConnectionSettings = field(default_factory=ConnectionSettings)
+    #: ``ssh``: the SSH CA (None: not an SSH CA).
+    ssh: SshConfig | None = None
+    audit: AuditConfig = field(default_factory=AuditConfig)
+    console: ConsoleOptions = field(default_factory=ConsoleOptions)
     path: Path | None = None
     raw: dict[str, Any] = field(default_factory=dict)
     notices: tuple[str, ...] = ()

@@ -51,13 +51,7 @@ class Unsupported:
 
 UNSUPPORTED: tuple[Unsupported, ...] = (
     Unsupported("templates", "set", _set, "the SSH configuration templates of the SSH CA"),
-    Unsupported("authority.provisioners[].options.ssh", "set", _set, "SSH templates and options"),
-    Unsupported("ssh", "set", _set, "the SSH CA"),
-    Unsupported("authority.policy.ssh", "set", _set, "the SSH name policy"),
-    Unsupported("authority.provisioners[].policy.ssh", "set", _set, "the SSH name policy"),
-    Unsupported("authority.claims.enableSSHCA", "true", _true, "the SSH CA"),
-    Unsupported("authority.provisioners[].claims.enableSSHCA", "true", _true, "the SSH CA"),
-    Unsupported("authority.provisioners[].type", "a type not built yet", _not_built, "this provisioner type"),
+    Unsupported("authority.provisioners[].type", "a type step-ca does not have", _not_built, "this provisioner type"),
     Unsupported("authority.enableAdmin", "true", _true, "the admin API and provisioners kept in the database"),
     Unsupported("authority.type", "other than softcas", _registration_authority,
                 "registration-authority mode (another CA signs)"),

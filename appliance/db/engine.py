@@ -15,6 +15,7 @@ from sqlalchemy.engine import URL, make_url
 from sqlalchemy.pool import StaticPool
 
 from appliance.errors import BadRequest, NotImplementedFeature
+from appliance.db.metered import meter
 
 log = logging.getLogger(__name__)
 
@@ -102,6 +103,7 @@ def create_database_engine(url: URL) -> Engine:
         engine = create_engine(url, pool_size=10, max_overflow=20, hide_parameters=True,
                                connect_args={"connect_timeout": 10, "application_name": "appliance"})
     _dispose_in_forked_children(engine)
+    meter(engine)
     return engine
 
 

@@ -7,9 +7,12 @@ database: uniqueness (serials, token ids) is enforced by the database itself.
 
 from __future__ import annotations
 
+import contextlib
 import datetime
 from dataclasses import dataclass, field
 from typing import Protocol
+
+from sqlalchemy import Connection
 
 from appliance.db.crl_store import CrlState
 
@@ -106,6 +109,13 @@ class Database(Protocol):
     def purge_expired(self, now: datetime.datetime) -> dict[str, int]:
         """Delete used tokens and ACME state (nonces, orders, authorizations, challenges)
         past their expiry; the rows deleted, by kind."""
+        ...
+
+    @property
+    def dialect(self) -> str: ...
+
+    def transaction(self, *, immediate: bool = False) -> contextlib.AbstractContextManager[Connection]:
+        """One short transaction, for stores that share this database (ACME, SSH)."""
         ...
 
     def close(self) -> None: ...

@@ -22,7 +22,7 @@ from typing import Callable
 from sqlalchemy import Connection, Engine, Table, inspect, select, text
 from sqlalchemy.schema import CreateColumn
 
-from appliance.db import acme_schema, crl_store, schema
+from appliance.db import acme_schema, audit_schema, crl_store, schema, ssh_schema
 
 log = logging.getLogger(__name__)
 
@@ -78,6 +78,10 @@ STEPS: tuple[Step, ...] = (
     Step(5, "revisions: what a cached CRL was built from", _create_revisions),
     Step(6, "crls: the published CRL and its number, shared by every process", _create(crl_store.crls)),
     Step(7, "blocked keys: keys revoked for keyCompromise", _create(schema.blocked_keys)),
+    Step(8, "SSH certificates, revoked SSH serials and keys", _create(*ssh_schema.TABLES)),
+    Step(10, "ACME authorizations: what a device-attest-01 attestation proved",
+         _add_columns(acme_schema.acme_authorizations, "attestation")),
+    Step(12, "audit log: hash-chained records, their head, signed checkpoints", audit_schema.create_audit_tables),
     Step(14, "ACME orders: the profile a new-order named", _add_columns(acme_schema.acme_orders, "profile")),
 )
 

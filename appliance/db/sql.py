@@ -7,7 +7,7 @@ import datetime
 import hashlib
 import logging
 import threading
-from typing import Any, ContextManager, Iterator
+from typing import Any, Callable, ContextManager, Iterator
 
 from sqlalchemy import Connection, Engine, Insert, Row, delete, exc, insert, or_, select, text, update
 from sqlalchemy.dialects import postgresql, sqlite
@@ -54,6 +54,10 @@ def _insert_if_absent(dialect: str) -> Insert:
     return dialect_insert(used_tokens).on_conflict_do_nothing().returning(used_tokens.c.token_id)
 
 
+AuditHook = Callable[[Connection, CertificateRecord | RevocationRecord, str], None]
+"""``(transaction, what was recorded, serial it renews or "")``."""
+
+
 class SQLDatabase:
     """Certificates, revocations and used tokens in SQLite or PostgreSQL."""
 
@@ -67,6 +71,9 @@ class SQLDatabase:
         # woken as soon as it is free) rather than each sleeping in SQLite's busy handler
         # (back-offs of up to 100 ms); only other processes are waited for there.
         self._writer: ContextManager[Any] = threading.Lock() if self.dialect == "sqlite" else contextlib.nullcontext()
+        #: Called in the transaction that records a certificate or a revocation (the audit log's append),
+        #: so that the change and its audit record commit together or not at all.
+        self.audit_hook: AuditHook | None = None
 
     @property
     def dialect(self) -> str:
@@ -125,8 +132,9 @@ class SQLDatabase:
         except exc.IntegrityError:
             raise Conflict(f"a certificate with serial {serial} is already recorded") from None
 
-    @staticmethod
-    def _insert_certificate(conn: Connection, record: CertificateRecord) -> None:
+    def _insert_certificate(self, conn: Connection, record: CertificateRecord, renews: str = "") -> None:
+        if self.audit_hook is not None:
+            self.audit_hook(conn, record, renews)
         conn.execute(insert(certificates), {
             "serial": record.serial, "subject": record.subject, "sans": list(record.sans),
             "not_before": record.not_before, "not_after": record.not_after,
@@ -160,7 +168,7 @@ class SQLDatabase:
             self._lock_revocation_status(conn, renewed_serial)
             if conn.execute(select(revocations.c.serial).where(revocations.c.serial == renewed_serial)).first():
                 return False
-            self._insert_certificate(conn, record)
+            self._insert_certificate(conn, record, renewed_serial)
         return True
 
     def get_certificate(self, serial: str) -> CertificateRecord | None:
@@ -183,6 +191,8 @@ class SQLDatabase:
                                                         "blocked_at": record.revoked_at})
                 conn.execute(update(revisions).where(revisions.c.name == REVOCATIONS_REVISION)
                              .values(value=revisions.c.value + 1))
+                if self.audit_hook is not None:
+                    self.audit_hook(conn, record, "")
         except exc.IntegrityError:
             raise Conflict(f"serial {record.serial} is already revoked") from None
 

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from appliance.kms.algorithms import KeyType, SignatureAlgorithm
-from appliance.kms.interface import Attester, CertificateStore, CreatedKey, KeyDeleter, KeyManager, TokenInfo
+from appliance.kms.interface import Attester, CertificateStore, CreatedKey, Decrypter, KeyDeleter, KeyManager, TokenInfo
 from appliance.kms.registry import open_key_manager
 from appliance.kms.uri import KmsUri, parse_uri
 
@@ -11,6 +11,7 @@ __all__ = [
     "Attester",
     "CertificateStore",
     "CreatedKey",
+    "Decrypter",
     "KeyDeleter",
     "KeyManager",
     "KeyType",

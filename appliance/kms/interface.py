@@ -7,6 +7,7 @@ from dataclasses import dataclass
 from typing import Mapping, Protocol, runtime_checkable
 
 from cryptography import x509
+from cryptography.hazmat.primitives.asymmetric import rsa
 from cryptography.hazmat.primitives.asymmetric.types import PrivateKeyTypes, PublicKeyTypes
 
 from appliance.kms.algorithms import KeyType
@@ -95,3 +96,13 @@ class KeyDeleter(Protocol):
     """A backend that can destroy a key."""
 
     def delete_key(self, key: str | KmsUri) -> None: ...
+
+
+@runtime_checkable
+class Decrypter(Protocol):
+    """A backend whose RSA keys decrypt (SCEP's pkcsPKIEnvelope): RSA PKCS#1 v1.5 and OAEP."""
+
+    def create_decrypter(self, key: str | KmsUri) -> rsa.RSAPrivateKey:
+        """A ``cryptography`` RSA private key whose ``decrypt`` runs on the backend;
+        ``UnsupportedKeyOperation`` if the key is not an RSA key that may decrypt."""
+        ...

@@ -10,13 +10,16 @@ DER, and verifies every signature against the public key before returning it.
 from __future__ import annotations
 
 import enum
-from typing import TYPE_CHECKING, NoReturn, Protocol
+import functools
+import time
+from typing import TYPE_CHECKING, Any, Callable, NoReturn, Protocol, TypeVar
 
 from cryptography.exceptions import InvalidSignature
 from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import ec, ed25519, padding, rsa, utils
 from cryptography.hazmat.primitives.asymmetric.types import PrivateKeyTypes, PublicKeyTypes
 
+from appliance import metrics
 from appliance.kms.errors import SignatureCheckFailed, UnsupportedKeyOperation
 
 if TYPE_CHECKING:
@@ -54,6 +57,31 @@ def _digest(data: Buffer, algorithm: hashes.HashAlgorithm | utils.Prehashed) -> 
     h = hashes.Hash(algorithm)
     h.update(data)
     return h.finalize(), algorithm
+
+
+_Sign = TypeVar("_Sign", bound=Callable[..., bytes])
+
+
+def backend_name(device: DeviceKey) -> str:
+    """The KMS backend of ``device`` for metrics: its module's name (``appliance.kms.pkcs11_keys`` -> pkcs11)."""
+    return type(device).__module__.rsplit(".", 1)[-1].split("_")[0]
+
+
+def _metered(sign: _Sign) -> _Sign:
+    """Count and time a device key's ``sign`` (an error: the device failed or its signature did not verify)."""
+
+    @functools.wraps(sign)
+    def metered(self: Any, *args: Any) -> bytes:
+        backend, began, outcome = backend_name(self._device), time.perf_counter(), "error"
+        try:
+            signature = sign(self, *args)
+            outcome = "ok"
+            return signature
+        finally:
+            metrics.kms_duration.labels(backend, "sign").observe(time.perf_counter() - began)
+            metrics.kms_operations.labels(backend, "sign", outcome).inc()
+
+    return metered  # type: ignore[return-value]
 
 
 def _no_export() -> NoReturn:
@@ -97,6 +125,7 @@ class DeviceEllipticCurveKey(ec.EllipticCurvePrivateKey):
     def device(self) -> DeviceKey:
         return self._device
 
+    @_metered
     def sign(self, data: Buffer, signature_algorithm: ec.EllipticCurveSignatureAlgorithm) -> bytes:
         if not isinstance(signature_algorithm, ec.ECDSA):
             raise UnsupportedKeyOperation("only ECDSA signatures are supported")
@@ -173,6 +202,7 @@ class DeviceRSAKey(rsa.RSAPrivateKey):
     def device(self) -> DeviceKey:
         return self._device
 
+    @_metered
     def sign(self, data: Buffer, padding: padding.AsymmetricPadding,
              algorithm: hashes.HashAlgorithm | utils.Prehashed | utils.NoDigestInfo) -> bytes:
         if not isinstance(algorithm, (hashes.HashAlgorithm, utils.Prehashed)):
@@ -234,6 +264,7 @@ class DeviceEd25519Key(ed25519.Ed25519PrivateKey):
     def device(self) -> DeviceKey:
         return self._device
 
+    @_metered
     def sign(self, data: Buffer) -> bytes:
         signature = self._device.sign_message(bytes(data))  # the same object when data is already bytes
         try:

@@ -116,3 +116,9 @@ class SoftKMS(KeyManager):
     def create_signer(self, key: str | KmsUri) -> PrivateKeyTypes:
         path = self._path(key)
         return load_private_key(self._read(path), self._password(key))
+
+    def create_decrypter(self, key: str | KmsUri) -> rsa.RSAPrivateKey:
+        private_key = self.create_signer(key)
+        if not isinstance(private_key, rsa.RSAPrivateKey):
+            raise UnsupportedKeyOperation(f"{self._path(key)} is not an RSA key: only RSA keys decrypt")
+        return private_key

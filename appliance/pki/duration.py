@@ -48,6 +48,22 @@ def parse_signed_duration(text: str) -> datetime.timedelta:
     return parse_duration(text)
 
 
+def parse_time_duration(value: str) -> datetime.datetime | datetime.timedelta | None:
+    """step-ca's ``TimeDuration``: an RFC 3339 time, or a Go duration ("24h", "-5m") that
+    the authority counts from the instant it checks the validity at; None for ""."""
+    if not value:
+        return None
+    if value[-1:] in ("s", "m", "h") and value[:1] in "+-.0123456789":
+        return parse_signed_duration(value)
+    try:
+        parsed = datetime.datetime.fromisoformat(value.replace("Z", "+00:00"))
+        if parsed.tzinfo is None:
+            raise BadRequest(f"time '{value[:40]}' has no time zone")
+        return parsed.astimezone(datetime.timezone.utc)
+    except (ValueError, OverflowError):
+        raise BadRequest(f"invalid time or duration '{value[:40]}'") from None
+
+
 def format_duration(value: datetime.timedelta) -> str:
     """A timedelta as Go prints it (``24h0m0s``, ``5m0s``, ``1.5s``)."""
     seconds = value.total_seconds()

@@ -9,16 +9,18 @@ from dataclasses import dataclass, field
 from typing import Any, Callable, ClassVar
 
 from cryptography import x509
+from cryptography.hazmat.primitives.serialization import SSHCertificate
 
 from appliance.errors import BadRequest, Unauthorized
 from appliance.jose import UnverifiedToken
-from appliance.policy import NamePolicy
+from appliance.policy import NamePolicy, SshPolicy
 from appliance.provisioner.audience import Audiences
 from appliance.provisioner.claims import Claimer
 from appliance.provisioner.extension import ProvisionerExtension
 from appliance.provisioner.names import Names
 from appliance.provisioner.nebula_cert import NebulaCertificate
-from appliance.provisioner.options import X509Options
+from appliance.provisioner.options import SshOptions, X509Options
+from appliance.provisioner.ssh import SshPopAuthorization, SshSignOptions
 from appliance.provisioner.webhooks import webhooks_from_config
 from appliance.provisioner.types import ProvisionerType
 from appliance.pki.clock import utc_now
@@ -72,6 +74,8 @@ class RevokeAuthorization:
     token: TokenUse
     #: Any serial (an OIDC admin's ID token), not only ``serial``.
     any_serial: bool = False
+    #: The SSH certificate whose key signed the token (SSHPOP): the authority checks it is its own.
+    ssh_certificate: SSHCertificate | None = None
 
 
 class Provisioner(abc.ABC):
@@ -86,6 +90,8 @@ class Provisioner(abc.ABC):
         self.claimer = context.claims.merged(config.get("claims"), f"provisioner '{self.name}'")
         self.policy = NamePolicy.from_config(config.get("policy"), f"policy of provisioner '{self.name}'")
         self.x509_options = X509Options.from_config(config.get("options"), f"provisioner '{self.name}'")
+        self.ssh_options = SshOptions.from_config(config.get("options"), f"provisioner '{self.name}'", "ssh")
+        self.ssh_policy = SshPolicy.from_config(config.get("policy"), f"policy of provisioner '{self.name}'")
         self.webhooks = webhooks_from_config(config.get("webhooks"), f"provisioner '{self.name}'")
         self.lint_mode = _lint_mode(config.get("lint"), f"provisioner '{self.name}'")
         self.allow_must_staple = config.get("allowMustStaple", False)
@@ -118,6 +124,27 @@ class Provisioner(abc.ABC):
     @abc.abstractmethod
     def authorize_revoke(self, token: UnverifiedToken) -> RevokeAuthorization:
         """Verify a revoke token."""
+
+    def authorize_ssh_sign(self, token: UnverifiedToken) -> SshSignOptions:
+        """Verify an SSH sign token (``step.ssh`` claims); types without SSH refuse."""
+        raise Unauthorized(f"provisioner '{self.name}' ({self.kind.name}) does not sign SSH certificates")
+
+    def authorize_ssh_revoke(self, token: UnverifiedToken) -> RevokeAuthorization:
+        """Verify an SSH revoke token (its subject: the serial, or the key's fingerprint)."""
+        raise Unauthorized(f"provisioner '{self.name}' ({self.kind.name}) does not revoke SSH certificates")
+
+    def authorize_ssh_renew(self, token: UnverifiedToken) -> SshPopAuthorization:
+        """Verify an SSH renew token (SSHPOP); other types refuse."""
+        raise Unauthorized(f"provisioner '{self.name}' ({self.kind.name}) does not renew SSH certificates")
+
+    def authorize_ssh_rekey(self, token: UnverifiedToken) -> SshPopAuthorization:
+        """Verify an SSH rekey token (SSHPOP); other types refuse."""
+        raise Unauthorized(f"provisioner '{self.name}' ({self.kind.name}) does not rekey SSH certificates")
+
+    def check_ssh_enabled(self) -> None:
+        """``Unauthorized`` unless ``claims.enableSSHCA`` (step-ca's message)."""
+        if not self.claimer.enable_ssh_ca:
+            raise Unauthorized(f"sshCA is disabled for provisioner '{self.name}'")
 
     def authorize_renew(self, certificate: x509.Certificate, now: datetime.datetime) -> None:
         """Refuse renewal when disabled, or after expiry unless allowed."""

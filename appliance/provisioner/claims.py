@@ -19,12 +19,19 @@ _DURATIONS = {
     "minTLSCertDuration": "min_tls_duration",
     "maxTLSCertDuration": "max_tls_duration",
     "defaultTLSCertDuration": "default_tls_duration",
+    "minUserSSHCertDuration": "min_user_ssh_duration",
+    "maxUserSSHCertDuration": "max_user_ssh_duration",
+    "defaultUserSSHCertDuration": "default_user_ssh_duration",
+    "minHostSSHCertDuration": "min_host_ssh_duration",
+    "maxHostSSHCertDuration": "max_host_ssh_duration",
+    "defaultHostSSHCertDuration": "default_host_ssh_duration",
 }
 _FLAGS = {
     "disableRenewal": "disable_renewal",
     "allowRenewalAfterExpiry": "allow_renewal_after_expiry",
     "disableIssuedAtCheck": "disable_issued_at_check",
     "disableSmallstepExtensions": "disable_smallstep_extensions",
+    "enableSSHCA": "enable_ssh_ca",
 }
 
 
@@ -41,6 +48,15 @@ class Claimer:
     #: Certificates without step-ca's provisioner extension (renewal finds the provisioner
     #: through the certificate's database record).
     disable_smallstep_extensions: bool = False
+    #: SSH certificates (step-ca's defaults: user 5m..24h, 16h; host 5m..30d, 30d); only
+    #: with ``enableSSHCA``.
+    enable_ssh_ca: bool = False
+    min_user_ssh_duration: datetime.timedelta = datetime.timedelta(minutes=5)
+    max_user_ssh_duration: datetime.timedelta = datetime.timedelta(hours=24)
+    default_user_ssh_duration: datetime.timedelta = datetime.timedelta(hours=16)
+    min_host_ssh_duration: datetime.timedelta = datetime.timedelta(minutes=5)
+    max_host_ssh_duration: datetime.timedelta = datetime.timedelta(days=30)
+    default_host_ssh_duration: datetime.timedelta = datetime.timedelta(days=30)
 
     def merged(self, claims: dict[str, Any] | None, where: str) -> Claimer:
         """These claims with the members of a ca.json ``claims`` object laid over them."""
@@ -72,3 +88,16 @@ class Claimer:
             raise ClaimsError(f"{where}: maxTLSCertDuration is less than minTLSCertDuration")
         if not self.min_tls_duration <= self.default_tls_duration <= self.max_tls_duration:
             raise ClaimsError(f"{where}: defaultTLSCertDuration must lie between the minimum and maximum")
+        for kind in ("user", "host"):
+            low, default, high = self.ssh_durations(kind)
+            name = f"{kind.capitalize()}SSHCertDuration"
+            if high < low:
+                raise ClaimsError(f"{where}: max{name} is less than min{name}")
+            if not low <= default <= high:
+                raise ClaimsError(f"{where}: default{name} must lie between the minimum and maximum")
+
+    def ssh_durations(self, cert_type: str) -> tuple[datetime.timedelta, datetime.timedelta, datetime.timedelta]:
+        """(minimum, default, maximum) for SSH ``user`` or ``host`` certificates."""
+        if cert_type == "user":
+            return self.min_user_ssh_duration, self.default_user_ssh_duration, self.max_user_ssh_duration
+        return self.min_host_ssh_duration, self.default_host_ssh_duration, self.max_host_ssh_duration

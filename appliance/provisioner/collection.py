@@ -20,6 +20,8 @@ from appliance.provisioner.jwk import JWKProvisioner
 from appliance.provisioner.k8ssa import K8sSAProvisioner, is_service_account_token
 from appliance.provisioner.nebula import NebulaProvisioner
 from appliance.provisioner.oidc import OIDCProvisioner
+from appliance.provisioner.scep import SCEPProvisioner
+from appliance.provisioner.sshpop import SSHPOPProvisioner
 from appliance.provisioner.x5c import X5CProvisioner
 from appliance.provisioner.types import provisioner_type
 
@@ -36,6 +38,8 @@ IMPLEMENTATIONS: dict[str, type[Provisioner]] = {
     "GCP": GCPProvisioner,
     "AZURE": AzureProvisioner,
     "NEBULA": NebulaProvisioner,
+    "SSHPOP": SSHPOPProvisioner,
+    "SCEP": SCEPProvisioner,
     "EST": ESTProvisioner,
 }
 MAX_LIMIT = 100
@@ -44,7 +48,7 @@ MAX_LIMIT = 100
 class Collection:
     """Provisioners by id (``name:credentialID``) in configuration order."""
 
-    def __init__(self, provisioners: list[Provisioner], notices: tuple[str, ...] = ()) -> None:
+    def __init__(self, provisioners: list[Provisioner]) -> None:
         self._by_id: dict[str, Provisioner] = {}
         for p in provisioners:
             if p.id in self._by_id:
@@ -55,23 +59,18 @@ class Collection:
         for p in provisioners:
             self._by_token_id.setdefault(p.token_id, p)
         self._order = list(self._by_id)
-        self.notices = notices
 
     @classmethod
     def from_config(cls, configs: tuple[dict[str, Any], ...] | list[dict[str, Any]],
                     context: ProvisionerContext) -> Collection:
         provisioners: list[Provisioner] = []
-        notices: list[str] = []
         for config in configs:
             try:
                 kind = provisioner_type(config.get("type", ""))
             except BadRequest as exc:
                 raise BadRequest(f"provisioner '{config.get('name')}': {exc.message}") from None
-            if not kind.built:
-                notices.append(f"provisioner '{config.get('name')}' of type {kind.name} is not supported yet; skipped")
-                continue
             provisioners.append(IMPLEMENTATIONS[kind.name](config, context))
-        return cls(provisioners, tuple(notices))
+        return cls(provisioners)
 
     def __len__(self) -> int:
         return len(self._order)

@@ -23,6 +23,7 @@ from appliance.provisioner.base import (
     TokenUse,
 )
 from appliance.provisioner.checks import requested_sans
+from appliance.provisioner.ssh import SshSignOptions, ssh_sign_options
 from appliance.provisioner.token import check_times, string_claim
 from appliance.provisioner.types import PROVISIONER_TYPES
 
@@ -83,6 +84,15 @@ class JWKProvisioner(Provisioner):
         claims, use = self._authorize(token, "sign")
         names = requested_sans(claims, [claims["sub"]])
         return SignOptions(provisioner=self, subject=claims["sub"], names=names, token=use, claims=claims)
+
+    def authorize_ssh_sign(self, token: UnverifiedToken) -> SshSignOptions:
+        self.check_ssh_enabled()
+        claims, use = self._authorize(token, "ssh/sign")
+        return ssh_sign_options(self, claims, use)
+
+    def authorize_ssh_revoke(self, token: UnverifiedToken) -> RevokeAuthorization:
+        claims, use = self._authorize(token, "ssh/revoke")
+        return RevokeAuthorization(provisioner=self, serial=claims["sub"], token=use)
 
     def authorize_revoke(self, token: UnverifiedToken) -> RevokeAuthorization:
         claims, use = self._authorize(token, "revoke")

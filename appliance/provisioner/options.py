@@ -1,5 +1,6 @@
-"""A provisioner's ``options.x509`` (step-ca's ``provisioner.X509Options``): the certificate
-template (inline or from a file) and the data it sees at top level."""
+"""A provisioner's ``options.x509`` and ``options.ssh`` (step-ca's ``provisioner.X509Options``
+and ``SSHOptions``): the certificate template (inline or from a file) and the data it sees
+at top level."""
 
 from __future__ import annotations
 
@@ -23,55 +24,71 @@ DEFAULT_LEAF_TEMPLATE = """{
 	"extKeyUsage": ["serverAuth", "clientAuth"]
 }"""
 
+#: smallstep/crypto ``sshutil.DefaultTemplate``.
+DEFAULT_SSH_TEMPLATE = """{
+	"type": {{ toJson .Type }},
+	"keyId": {{ toJson .KeyID }},
+	"principals": {{ toJson .Principals }},
+	"extensions": {{ toJson .Extensions }},
+	"criticalOptions": {{ toJson .CriticalOptions }}
+}"""
+
 _KNOWN = frozenset({"template", "templateFile", "templateData"})
+#: Each kind of ``options`` member: the default template and its name.
+_DEFAULTS = {"x509": ("leaf", DEFAULT_LEAF_TEMPLATE), "ssh": ("ssh", DEFAULT_SSH_TEMPLATE)}
 
 
 @dataclass(frozen=True)
 class X509Options:
     """The template a provisioner's certificates are rendered with (``custom`` when the
-    configuration names one: only then does the request's ``templateData`` reach it)."""
+    configuration names one: only then does the request's ``templateData`` reach it).
+    The same shape serves ``options.ssh`` (``SshOptions``)."""
 
     template: Template
     custom: bool = False
     data: dict[str, Any] = field(default_factory=dict)
 
     @classmethod
-    def from_config(cls, options: Any, where: str) -> X509Options:
-        """Parse ``options`` (a provisioner's ``options`` object); a template that does not
-        parse stops the CA at start, naming the provisioner."""
+    def from_config(cls, options: Any, where: str, kind: str = "x509") -> X509Options:
+        """Parse ``options.<kind>`` of a provisioner's ``options`` object; a template that
+        does not parse stops the CA at start, naming the provisioner."""
         if options is not None and not isinstance(options, dict):
             raise BadRequest(f"{where}: options must be an object")
-        unknown_options = sorted(set(options or {}) - {"x509"})
+        unknown_options = sorted(set(options or {}) - set(_DEFAULTS))
         if unknown_options:
-            raise BadRequest(f"{where}: options.{', options.'.join(unknown_options)} not supported yet "
-                             "(SSH certificate templates arrive with SSH)")
-        x509 = (options or {}).get("x509")
-        if x509 is None:
-            return cls(Template("leaf", DEFAULT_LEAF_TEMPLATE, FUNCTIONS))
-        if not isinstance(x509, dict):
-            raise BadRequest(f"{where}: options.x509 must be an object")
-        unknown = sorted(set(x509) - _KNOWN)
+            raise BadRequest(f"{where}: options.{', options.'.join(unknown_options)} not supported")
+        default_name, default_text = _DEFAULTS[kind]
+        section = (options or {}).get(kind)
+        if section is None:
+            return cls(Template(default_name, default_text, FUNCTIONS))
+        if not isinstance(section, dict):
+            raise BadRequest(f"{where}: options.{kind} must be an object")
+        unknown = sorted(set(section) - _KNOWN)
         if unknown:
-            raise BadRequest(f"{where}: options.x509 has unsupported fields {', '.join(unknown)}")
-        data = x509.get("templateData") or {}
+            raise BadRequest(f"{where}: options.{kind} has unsupported fields {', '.join(unknown)}")
+        data = section.get("templateData") or {}
         if not isinstance(data, dict):
-            raise BadRequest(f"{where}: options.x509.templateData must be an object")
-        text, name = x509.get("template"), "template"
-        if x509.get("templateFile"):
-            path = Path(str(x509["templateFile"]))
+            raise BadRequest(f"{where}: options.{kind}.templateData must be an object")
+        text, name = section.get("template"), "template"
+        if section.get("templateFile"):
+            path = Path(str(section["templateFile"]))
             try:
                 text, name = path.read_text(), path.name
             except OSError as exc:
-                raise BadRequest(f"{where}: options.x509.templateFile {path}: {exc.strerror}") from None
+                raise BadRequest(f"{where}: options.{kind}.templateFile {path}: {exc.strerror}") from None
         if text is None:
-            return cls(Template("leaf", DEFAULT_LEAF_TEMPLATE, FUNCTIONS), data=go_json(data))
+            return cls(Template(default_name, default_text, FUNCTIONS), data=go_json(data))
         if not isinstance(text, str):
-            raise BadRequest(f"{where}: options.x509.template must be a string")
+            raise BadRequest(f"{where}: options.{kind}.template must be a string")
         try:
             template = Template(name, text, FUNCTIONS)
         except TemplateError as exc:
-            raise BadRequest(f"{where}: options.x509 template: {exc.message}") from None
+            raise BadRequest(f"{where}: options.{kind} template: {exc.message}") from None
         return cls(template, custom=True, data=go_json(data))
+
+
+#: ``options.ssh``: the SSH certificate template, as ``options.x509`` is the X.509 one.
+SshOptions = X509Options
 
 
 def go_json(value: Any) -> Any:

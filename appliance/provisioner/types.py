@@ -1,8 +1,7 @@
 """step-ca's provisioner types: the one table the server and the client commands share.
 
 The number is what step-ca writes into the provisioner extension of every
-certificate (its ``provisioner.Type``); ``built`` says whether this appliance
-implements the type yet.
+certificate (its ``provisioner.Type``). This appliance implements every one.
 """
 
 from __future__ import annotations
@@ -18,24 +17,23 @@ class ProvisionerType:
 
     name: str
     code: int
-    built: bool
 
 
 PROVISIONER_TYPES: dict[str, ProvisionerType] = {t.name: t for t in (
-    ProvisionerType("JWK", 1, built=True),
-    ProvisionerType("OIDC", 2, built=True),
-    ProvisionerType("GCP", 3, built=True),
-    ProvisionerType("AWS", 4, built=True),
-    ProvisionerType("AZURE", 5, built=True),
-    ProvisionerType("ACME", 6, built=True),
-    ProvisionerType("X5C", 7, built=True),
-    ProvisionerType("K8SSA", 8, built=True),
-    ProvisionerType("SSHPOP", 9, built=False),
-    ProvisionerType("SCEP", 10, built=False),
-    ProvisionerType("NEBULA", 11, built=True),
-    ProvisionerType("EST", 128, built=True),  # ours (RFC 7030): no step-ca type; a code clear of step-ca's
+    ProvisionerType("JWK", 1),
+    ProvisionerType("OIDC", 2),
+    ProvisionerType("GCP", 3),
+    ProvisionerType("AWS", 4),
+    ProvisionerType("AZURE", 5),
+    ProvisionerType("ACME", 6),
+    ProvisionerType("X5C", 7),
+    ProvisionerType("K8SSA", 8),
+    ProvisionerType("SSHPOP", 9),
+    ProvisionerType("SCEP", 10),
+    ProvisionerType("NEBULA", 11),
+    ProvisionerType("EST", 128),  # ours (RFC 7030): step-ca has no EST type; a code clear of step-ca's
 )}
-BUILT_TYPES = tuple(name for name, t in PROVISIONER_TYPES.items() if t.built)
+BUILT_TYPES = tuple(PROVISIONER_TYPES)
 TYPE_NAMES_BY_CODE = {t.code: t.name for t in PROVISIONER_TYPES.values()}
 
 

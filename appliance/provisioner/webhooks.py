@@ -25,6 +25,7 @@ from typing import Any, Callable
 
 import httpx
 
+from appliance import metrics
 from appliance.errors import BadRequest, Forbidden, Unavailable
 from appliance.templates import FUNCTIONS, Template, TemplateError
 
@@ -151,7 +152,18 @@ class WebhookClient:
         return context
 
     def call(self, hook: Webhook, request: dict[str, Any], data: dict[str, Any]) -> WebhookResponse:
-        """POST ``request`` (plus ``timestamp``) to the webhook's URL rendered with ``data``."""
+        """POST ``request`` (plus ``timestamp``) to the webhook's URL rendered with ``data``
+        (counted and timed in ``appliance_webhook_calls``: ok, denied or unavailable)."""
+        outcome = "unavailable"
+        try:
+            with metrics.timed(metrics.webhook_duration, hook.kind):
+                response = self._call(hook, request, data)
+            outcome = "ok" if response.allow else "denied"
+            return response
+        finally:
+            metrics.webhook_calls.labels(hook.kind, outcome).inc()
+
+    def _call(self, hook: Webhook, request: dict[str, Any], data: dict[str, Any]) -> WebhookResponse:
         try:
             url = hook.url.execute(data)
         except TemplateError as exc:

@@ -15,6 +15,7 @@ expired used tokens and ACME state (``appliance.server.retention``).
 from __future__ import annotations
 
 import datetime
+import hashlib
 import logging
 import multiprocessing
 import os
@@ -35,6 +36,9 @@ from appliance.config import report_notices
 from appliance.server.runtime import Runtime, load_checked_config, load_runtime, open_runtime
 from appliance.server.servercert import TLSMaterial, tls_material
 from appliance.server.logs import configure_logging
+from appliance.server.metrics import (DatabaseCollector, MetricsServer, private_multiprocess_dir, remove_dir,
+                                      worker_exited)
+from appliance.server.notify import sd_notify
 from appliance.server.worker import GRACEFUL_TIMEOUT, WorkerSpec, worker_main
 from appliance.errors import BadRequest
 from appliance.pki.clock import Clock, utc_now
@@ -114,6 +118,8 @@ class Supervisor:
         self.workers: list[_Worker] = []
         self.retiring: list[_Worker] = []
         self.retention: RetentionJob | None = None
+        self.metrics_dir: Path | None = None
+        self.metrics: MetricsServer | None = None
 
     def run(self) -> None:
         """Serve until SIGTERM/SIGINT (a SIGHUP while starting reloads once started)."""
@@ -125,6 +131,7 @@ class Supervisor:
         self.runtime = open_runtime(config, self.options.password, started_at=started_at)
         raise_descriptor_limit(self.runtime.config.connections)
         try:
+            self._start_metrics()
             self.spec = WorkerSpec(
                 config_path=self.options.config_path, password=self.options.password, tls=self._issue_tls(),
                 sockets=(bind(self.runtime.config.address),),
@@ -137,12 +144,32 @@ class Supervisor:
             log.info("serving https://%s with %d workers", self.runtime.config.address, self.options.workers)
             self.retention = RetentionJob(self.runtime.config.db, self.runtime.config.retention)
             self.retention.start()
+            sd_notify("READY=1")
             self._loop()
         finally:
+            sd_notify("STOPPING=1")
             self._stop_all()
+            self._stop_metrics()
             if self.retention is not None:
                 self.retention.stop()
             self.runtime.close()
+
+    def _start_metrics(self) -> None:
+        """``metricsAddress``: the workers' metric files in a fresh private directory, summed on /metrics."""
+        address = self.runtime.config.metrics_address
+        if not address:
+            return
+        self.metrics_dir = private_multiprocess_dir()
+        self.metrics = MetricsServer(address, self.metrics_dir,
+                                     DatabaseCollector(lambda: self.runtime.database, lambda: self.runtime.audit))
+        self.metrics.start()
+        log.info("serving metrics at http://%s:%d/metrics", address.rpartition(":")[0] or "0.0.0.0", self.metrics.port)
+
+    def _stop_metrics(self) -> None:
+        if self.metrics is not None:
+            self.metrics.stop()
+        if self.metrics_dir is not None:
+            remove_dir(self.metrics_dir)
 
     def _install_signal_handlers(self) -> None:
         def reload(signum: int, frame: object) -> None:
@@ -201,10 +228,11 @@ class Supervisor:
                                    started_at=started_at)
         except Exception as exc:
             log.error("reload failed, still serving the previous configuration: %s", exc)
+            self._audit("config.reload_failed", {"reason": getattr(exc, "message", type(exc).__name__)})
             return
         raise_descriptor_limit(runtime.config.connections)
-        if (runtime.config.address, runtime.config.insecure_address) != (
-            self.runtime.config.address, self.runtime.config.insecure_address
+        if (runtime.config.address, runtime.config.insecure_address, runtime.config.metrics_address) != (
+            self.runtime.config.address, self.runtime.config.insecure_address, self.runtime.config.metrics_address
         ):
             log.warning("address changes take effect after a restart; keeping the current listeners")
         if runtime.config.db != self.runtime.config.db:
@@ -217,8 +245,15 @@ class Supervisor:
             if self.retention is not None:
                 self.retention.update(runtime.config.db, runtime.config.retention)
             log.info("reloaded %s", self.options.config_path)
+            self._audit("config.reloaded", {"sha256": hashlib.sha256(self.options.config_path.read_bytes()).hexdigest()})
         else:
             runtime.close()
+            self._audit("config.reload_failed", {"reason": "the new workers did not start"})
+
+    def _audit(self, event: str, data: dict[str, str]) -> None:
+        """A configuration change in the audit log (when it is enabled), with the file's path."""
+        if self.runtime.audit is not None:
+            self.runtime.audit.record(event, {"path": str(self.options.config_path), **data})
 
     def _roll(self, runtime: Runtime, started_at: datetime.datetime | None = None) -> bool:
         """Start a new generation with a fresh certificate (and the CA's start time,
@@ -274,6 +309,9 @@ class Supervisor:
 
     def _reap(self) -> None:
         """Forget retired workers that exited; replace current ones that died."""
+        for worker in self.retiring + self.workers:
+            if not worker.process.is_alive() and self.metrics_dir is not None and worker.process.pid is not None:
+                worker_exited(self.metrics_dir, worker.process.pid)
         self.retiring = [w for w in self.retiring if w.process.is_alive()]
         for index, worker in enumerate(self.workers):
             if not worker.process.is_alive() and not self.stopping:

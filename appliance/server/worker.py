@@ -115,12 +115,12 @@ async def _exit_with_supervisor(supervisor_pid: int, servers: list[WorkerServer]
 
 
 async def _serve(spec: WorkerSpec, runtime: Runtime, ready: Event) -> None:
-    app = create_app(runtime.authority, runtime.settings, runtime.acme)
+    app = create_app(runtime.authority, runtime.settings, runtime.acme, runtime.scep)
     slots = ConnectionSlots(runtime.config.connections)  # the cap counts both listeners
     listeners = [(uvicorn_server(app, tls=spec.tls, slots=slots, tls_options=runtime.config.tls_options),
                   spec.sockets)]
     if spec.insecure_sockets:
-        insecure = create_insecure_app(runtime.authority, runtime.settings)
+        insecure = create_insecure_app(runtime.authority, runtime.settings, runtime.scep)
         listeners.append((uvicorn_server(insecure, tls=None, slots=slots), spec.insecure_sockets))
     servers = [server for server, _ in listeners]
     loop = asyncio.get_running_loop()

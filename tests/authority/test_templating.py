@@ -183,7 +183,8 @@ def test_subject_in_gos_order(make_authority: MakeAuthority) -> None:
 
 
 @pytest.mark.parametrize("options, message", [
-    ({"ssh": {"template": "{}"}}, "options.ssh not supported yet"),
+    ({"ssh": {"template": "{{ .Type"}}, "options.ssh template"),
+    ({"nebula": {}}, "options.nebula not supported"),
     ({"x509": {"template": "{}", "allow": {}}}, "unsupported fields allow"),
     ({"x509": {"templateFile": "/nonexistent/leaf.tpl"}}, "templateFile /nonexistent/leaf.tpl"),
     ({"x509": {"templateData": ["not", "an", "object"]}}, "templateData must be an object"),

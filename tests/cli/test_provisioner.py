@@ -85,8 +85,8 @@ def test_refused_edits_leave_the_file_unchanged(client: Client, ca: TestCA, pass
 
 
 def test_unknown_type_is_refused(client: Client, ca: TestCA) -> None:
-    result = client.run("ca", "provisioner", "add", "scep", "--type", "SCEP", "--ca-config", ca.config_path)
-    assert result.exit_code == 2 and "SCEP" in result.output
+    result = client.run("ca", "provisioner", "add", "pop", "--type", "FOO", "--ca-config", ca.config_path)
+    assert result.exit_code == 2 and "FOO" in result.output
 
 
 def test_update_claims_and_rotate_the_key(client: Client, ca: TestCA, password_file: Path) -> None:

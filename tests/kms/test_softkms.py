@@ -5,7 +5,7 @@ import subprocess
 from pathlib import Path
 
 import pytest
-from cryptography.hazmat.primitives import serialization
+from cryptography.hazmat.primitives import hashes, serialization
 
 from appliance.kms import KeyType, open_key_manager
 from appliance.kms.errors import KmsAuthenticationFailed, MissingDependency, UnsupportedKeyOperation
@@ -69,3 +69,28 @@ def test_cli_reports_errors_in_one_line(tmp_path: Path) -> None:
     result = subprocess.run([APPLIANCE, "kms", "key", "pkcs11:token=a;token=b"], capture_output=True, text=True)
     assert result.returncode == 1
     assert result.stderr.strip() == "error: invalid KMS URI: attribute 'token' given twice in the path"
+
+
+def test_rsa_keys_decrypt_pkcs1v15_and_oaep_as_openssl_encrypts(tmp_path: Path) -> None:
+    """The Decrypter capability (SCEP): ciphertexts made by ``openssl pkeyutl`` open."""
+    from cryptography.hazmat.primitives.asymmetric import padding
+
+    from appliance.kms import Decrypter
+
+    manager = open_key_manager("softkms:", password=b"pw")
+    created = manager.create_key(str(tmp_path / "rsa.pem"), KeyType.RSA_2048)
+    assert isinstance(manager, Decrypter)
+    decrypter = manager.create_decrypter(str(tmp_path / "rsa.pem"))
+    (tmp_path / "pub.pem").write_bytes(created.public_key.public_bytes(
+        serialization.Encoding.PEM, serialization.PublicFormat.SubjectPublicKeyInfo))
+    (tmp_path / "plain").write_bytes(b"content key 0123")
+    for options, pad in (((), padding.PKCS1v15()),
+                         (("-pkeyopt", "rsa_padding_mode:oaep", "-pkeyopt", "rsa_oaep_md:sha256",
+                           "-pkeyopt", "rsa_mgf1_md:sha256"),
+                          padding.OAEP(padding.MGF1(hashes.SHA256()), hashes.SHA256(), None))):
+        subprocess.run(["openssl", "pkeyutl", "-encrypt", "-pubin", "-inkey", str(tmp_path / "pub.pem"), *options,
+                        "-in", str(tmp_path / "plain"), "-out", str(tmp_path / "ct")], check=True)
+        assert decrypter.decrypt((tmp_path / "ct").read_bytes(), pad) == b"content key 0123"
+    manager.create_key(str(tmp_path / "ec.pem"), KeyType.EC_P256)
+    with pytest.raises(UnsupportedKeyOperation, match="only RSA keys decrypt"):
+        manager.create_decrypter(str(tmp_path / "ec.pem"))

@@ -99,11 +99,9 @@ def test_collection_lookup_paging_and_encrypted_key() -> None:
     configs = [
         {"type": "JWK", "name": "p", "key": public_dict(KEY), "encryptedKey": encrypt_jwk(KEY, b"pw", iterations=1000)},
         {"type": "jwk", "name": "q", "key": public_dict(other)},
-        {"type": "SCEP", "name": "scep"},
     ]
     collection = Collection.from_config(configs, _context())
     assert len(collection) == 2
-    assert collection.notices and "SCEP" in collection.notices[0]
     assert collection.for_token(_token()).name == "p"
     with pytest.raises(Unauthorized, match="no provisioner"):
         collection.for_token(_token(iss="q"))  # q exists but not with this kid

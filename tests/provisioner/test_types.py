@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from appliance.client.provisioners import CREDENTIAL_HANDLERS, credential_handler
+from appliance.client.provisioners import CREDENTIAL_HANDLERS
 from appliance.errors import BadRequest
 from appliance.provisioner.collection import IMPLEMENTATIONS
 from appliance.provisioner.types import BUILT_TYPES, PROVISIONER_TYPES, TYPE_NAMES_BY_CODE, provisioner_type
@@ -27,7 +27,3 @@ def test_names_are_case_insensitive_and_unknown_ones_refused() -> None:
     with pytest.raises(BadRequest, match="unknown type 'FOO'"):
         provisioner_type("FOO")
 
-
-def test_the_client_refuses_a_type_not_built_yet() -> None:
-    with pytest.raises(BadRequest, match="'SCEP' is not supported yet"):
-        credential_handler("scep")

@@ -13,6 +13,7 @@ from typing import Iterator
 import httpx
 import pytest
 
+from appliance.api import request_id
 from appliance.config.logger import LoggerOptions
 from appliance.server.logs import ACCESS_LOGGER, configure_logging
 from tests.e2e.harness import APPLIANCE, csr_pem, init_ca, new_key, start_server, token
@@ -34,7 +35,8 @@ def restore_logging() -> Iterator[None]:
 def _write_lines() -> None:
     logging.getLogger("appliance.server").info("serving")
     logging.getLogger("uvicorn.error").info("Started server process")
-    logging.getLogger(ACCESS_LOGGER).info('{"path":"/health","status":200}')
+    logging.getLogger(ACCESS_LOGGER).info("path=/health status=200", extra={"fields": {"path": "/health",
+                                                                                    "status": 200}})
     logging.getLogger("appliance.server").error("reload failed")
     try:
         raise ValueError("boom")
@@ -59,6 +61,21 @@ def test_json_format_writes_one_object_per_line(restore_logging: None, capfd: py
         "serving", "Started server process", "/health", "reload failed", "unexpected error", "debug line"]
     assert lines[1]["logger"] == "uvicorn.error" and lines[1]["level"] == "info"
     assert "ValueError: boom" in lines[4]["error"]
+    assert all(line["time"] and line["level"] for line in lines)  # the access line too
+
+
+def test_lines_written_during_a_request_carry_its_id(restore_logging: None,
+                                                     capfd: pytest.CaptureFixture[str]) -> None:
+    configure_logging(LoggerOptions(logging.INFO, "text"))
+    bound = request_id.current.set("req-42")
+    try:
+        logging.getLogger("appliance.authority").info("issued")
+    finally:
+        request_id.current.reset(bound)
+    logging.getLogger("appliance.server").info("idle")
+    lines = capfd.readouterr().err.splitlines()
+    assert lines[0].endswith("INFO appliance.authority: issued request_id=req-42")
+    assert lines[1].endswith("INFO appliance.server: idle")
 
 
 @pytest.mark.slow
@@ -78,6 +95,7 @@ def test_served_json_lines(tmp_path: Path) -> None:
     lines = [json.loads(line) for line in server.log().splitlines() if line.strip()]
     assert any(line.get("path") == "/sign" and line["status"] == 201 for line in lines)
     assert any(str(line.get("msg", "")).startswith("serving https://") for line in lines)
+    assert all(line["time"] and line["level"] for line in lines)
 
 
 @pytest.mark.slow

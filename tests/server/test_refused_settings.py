@@ -19,12 +19,12 @@ TIMEOUT = 60.0
 def test_serve_refuses_to_start_naming_the_setting(tmp_path: Path) -> None:
     ca = init_ca(tmp_path)
     data = ca.data()
-    data["authority"]["provisioners"][0]["options"] = {"ssh": {"template": "{}"}}
+    data["authority"]["enableAdmin"] = True
     ca.write(data)
     result = subprocess.run([str(APPLIANCE), "serve", str(ca.ca_json), "--password-file", str(ca.password_file),
                              "--workers", "1"], capture_output=True, text=True, timeout=TIMEOUT)
     assert result.returncode != 0
-    assert "'authority.provisioners[0] (provisioner 'admin').options.ssh'" in result.stderr
+    assert "'authority.enableAdmin' = true" in result.stderr
     assert "not supported yet" in result.stderr
 
 
@@ -33,8 +33,8 @@ def test_sighup_refuses_the_setting_and_keeps_serving(tmp_path: Path) -> None:
     server = start_server(ca, workers=1)
     try:
         data = ca.data()
-        data["ssh"] = {"hostKey": str(ca.path / "secrets" / "ssh_host_ca_key")}
-        data["authority"]["provisioners"].append({"type": "SCEP", "name": "routers"})
+        data["authority"]["type"] = "stepcas"
+        data["authority"]["certificateIssuer"] = {"type": "jwk", "provisioner": "ra"}
         ca.write(data)
         server.signal(signal.SIGHUP)
         deadline = time.monotonic() + TIMEOUT
@@ -42,8 +42,8 @@ def test_sighup_refuses_the_setting_and_keeps_serving(tmp_path: Path) -> None:
             assert time.monotonic() < deadline, server.log()
             time.sleep(0.05)
         log = server.log()
-        assert "'ssh' (the SSH CA) is not supported yet" in log
-        assert "'authority.provisioners[1] (provisioner 'routers').type' = \"SCEP\"" in log
+        assert "'authority.type' = \"stepcas\"" in log
+        assert "'authority.certificateIssuer' (registration-authority mode (another CA signs)) is not supported yet" in log
         with ca.client() as client:
             assert client.get("/health").json() == {"status": "ok"}
             names = [p["name"] for p in client.get("/provisioners").json()["provisioners"]]

@@ -57,6 +57,7 @@ def test_unit_is_hardened_like_step_ca() -> None:
                         ("RestrictAddressFamilies", "AF_UNIX AF_INET AF_INET6")]:
         assert d[name] == [value], name
     assert d["ExecReload"] == ["/bin/kill -HUP $MAINPID"]
+    assert d["Type"] == ["notify"] and d["NotifyAccess"] == ["main"]  # READY=1 from the supervisor
     exec_start = d["ExecStart"][0]
     assert exec_start.startswith(f"{INSTALLED} serve ")
     assert "--password-file ${CREDENTIALS_DIRECTORY}/password" in exec_start

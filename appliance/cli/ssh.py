@@ -1,0 +1,314 @@
+"""``appliance ssh ...``: SSH certificates from the CA (as ``step ssh ...``)."""
+
+from __future__ import annotations
+
+import base64
+import datetime
+import json
+import os
+from pathlib import Path
+from typing import Any, Callable, TypeVar
+
+import click
+from cryptography.hazmat.primitives import serialization
+from cryptography.hazmat.primitives.asymmetric import ec, ed25519
+from cryptography.hazmat.primitives.serialization import SSHCertificate, SSHCertificateType
+
+from appliance.cli.options import default_path, password_file_option, read_password_file
+from appliance.client.http import tls_context
+from appliance.client.settings import ClientPaths, resolve
+from appliance.client.ssh import SshClient, ssh_token, sshpop_token
+from appliance.client.ssh_agent import SshAgent
+from appliance.client.tokens import find_provisioner
+from appliance.errors import BadRequest
+from appliance.jose import decrypt_jwk, key_from_dict, thumbprint
+from appliance.sshcert import fingerprint, key_from_authorized, parse_certificate
+
+
+def _client(ca_url: str | None, root: str | None) -> tuple[SshClient, str, str]:
+    """The CA client, its URL and the pinned root's fingerprint (``--ca-url``/``--root`` or defaults.json)."""
+    settings = resolve(ClientPaths.at(default_path()), ca_url, root)
+    return SshClient(settings.ca_url, tls_context(settings.roots_pem)), settings.ca_url, settings.root_fingerprint
+
+
+F = TypeVar("F", bound=Callable[..., Any])
+
+
+def _ca_options(command: F) -> F:
+    command = click.option("--root", type=click.Path(dir_okay=False),
+                           help="The pinned root certificate (default: from defaults.json).")(command)
+    return click.option("--ca-url", help="The CA's URL (default: defaults.json).")(command)
+
+
+def _jwk_token(client: SshClient, ca_url: str, sha: str, provisioner: str, password_file: str | None,
+               endpoint: str, subject: str, cert_type: str = "", principals: tuple[str, ...] = ()) -> str:
+    entry = find_provisioner(client.provisioners(), provisioner)
+    if str(entry.get("type", "")).upper() != "JWK":
+        raise BadRequest(f"provisioner '{provisioner}' is not a JWK provisioner: pass its token with --token")
+    key_id = str(entry["key"].get("kid") or thumbprint(key_from_dict(entry["key"])))
+    password = read_password_file(password_file)
+    if password is None:
+        password = click.prompt(f"Password of provisioner '{provisioner}'", hide_input=True).encode()
+    jwk = decrypt_jwk(entry.get("encryptedKey") or client.encrypted_key(key_id), password)
+    return ssh_token(jwk, provisioner=provisioner, ca_url=ca_url, endpoint=endpoint, subject=subject,
+                     root_fingerprint=sha, cert_type=cert_type, principals=principals)
+
+
+def _write(path: Path, data: bytes, mode: int) -> None:
+    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, mode)
+    with os.fdopen(fd, "wb") as out:
+        out.write(data)
+
+
+def _cert_path(key_file: str) -> Path:
+    return Path(f"{key_file.removesuffix('.pub')}-cert.pub")
+
+
+@click.group()
+def ssh() -> None:
+    """SSH certificates: get, renew, revoke, inspect, log in through ssh-agent; the CA's hosts and KRL."""
+
+
+@ssh.command()
+@click.argument("key_id")
+@click.argument("key_file")
+@click.option("--host", is_flag=True, help="A host certificate (default: a user certificate).")
+@click.option("--principal", "principals", multiple=True, help="A principal (repeatable; default: KEY_ID).")
+@click.option("--provisioner", help="The JWK provisioner that makes the token.")
+@click.option("--token", "ott", help="A token for /ssh/sign made elsewhere.")
+@click.option("--not-before", default="", help="validAfter: a time (RFC 3339) or a duration (-5m).")
+@click.option("--not-after", default="", help="validBefore: a time or a duration (8h).")
+@click.option("--force", is_flag=True, help="Overwrite existing files.")
+@password_file_option
+@_ca_options
+def certificate(key_id: str, key_file: str, host: bool, principals: tuple[str, ...], provisioner: str | None,
+                ott: str | None, not_before: str, not_after: str, force: bool, password_file: str | None,
+                ca_url: str | None, root: str | None) -> None:
+    """Create a key (KEY_FILE, KEY_FILE.pub; an existing KEY_FILE.pub is used as it is) and get
+    it certified; the certificate goes to KEY_FILE-cert.pub."""
+    cert_type = "host" if host else "user"
+    principals = principals or (key_id,)
+    key_path, public_path, cert_path = Path(key_file), Path(f"{key_file}.pub"), _cert_path(key_file)
+    if cert_path.exists() and not force:
+        raise BadRequest(f"{cert_path} exists: pass --force to overwrite it")
+    new_key = None
+    if public_path.exists() and not key_path.exists():
+        public_key = key_from_authorized(public_path.read_text())
+    else:
+        if key_path.exists() and not force:
+            raise BadRequest(f"{key_path} exists: pass --force to overwrite it")
+        new_key = ec.generate_private_key(ec.SECP256R1())
+        public_key = new_key.public_key()
+    client, url, sha = _client(ca_url, root)
+    with client:
+        if not ott:
+            if not provisioner:
+                raise BadRequest("pass --token, or --provisioner (with --password-file) to make one")
+            ott = _jwk_token(client, url, sha, provisioner, password_file, "ssh/sign", key_id, cert_type, principals)
+        signed = client.ssh_sign(public_key, ott, cert_type=cert_type, key_id=key_id, principals=principals,
+                                 valid_after=not_before, valid_before=not_after)
+    if new_key is not None:
+        _write(key_path, new_key.private_bytes(serialization.Encoding.PEM, serialization.PrivateFormat.OpenSSH,
+                                               serialization.NoEncryption()), 0o600)
+        _write(public_path, new_key.public_key().public_bytes(serialization.Encoding.OpenSSH,
+                                                              serialization.PublicFormat.OpenSSH) + b"\n", 0o644)
+    _write(cert_path, signed.public_bytes() + b"\n", 0o644)
+    click.echo(f"Your certificate has been saved in {cert_path} (serial {signed.serial}).", err=True)
+
+
+@ssh.command()
+@click.argument("key_id")
+@click.option("--principal", "principals", multiple=True, help="A principal (repeatable; default: KEY_ID).")
+@click.option("--provisioner", help="The JWK provisioner that makes the token.")
+@click.option("--token", "ott", help="A token for /ssh/sign made elsewhere.")
+@click.option("--not-after", default="", help="validBefore: a time or a duration (default: the provisioner's).")
+@password_file_option
+@_ca_options
+def login(key_id: str, principals: tuple[str, ...], provisioner: str | None, ott: str | None, not_after: str,
+          password_file: str | None, ca_url: str | None, root: str | None) -> None:
+    """Get a user certificate for a new key held only by the ssh-agent at SSH_AUTH_SOCK,
+    which forgets both when the certificate expires."""
+    agent = SshAgent()
+    principals = principals or (key_id,)
+    key = ed25519.Ed25519PrivateKey.generate()
+    client, url, sha = _client(ca_url, root)
+    with client:
+        if not ott:
+            if not provisioner:
+                raise BadRequest("pass --token, or --provisioner (with --password-file) to make one")
+            ott = _jwk_token(client, url, sha, provisioner, password_file, "ssh/sign", key_id, "user", principals)
+        signed = client.ssh_sign(key.public_key(), ott, cert_type="user", key_id=key_id, principals=principals,
+                                 valid_before=not_after)
+    lifetime = max(1, signed.valid_before - int(datetime.datetime.now(datetime.timezone.utc).timestamp()))
+    agent.add_certificate(key, signed, key_id, lifetime=min(lifetime, 2**32 - 1))
+    click.echo(f"The certificate (serial {signed.serial}) and its key are in the ssh-agent.", err=True)
+
+
+def _agent_certificates(agent: SshAgent) -> list[tuple[bytes, SSHCertificate]]:
+    found = []
+    for blob, _ in agent.identities():
+        if b"-cert-v01@openssh.com" in blob[:64]:
+            found.append((blob, parse_certificate(base64.b64encode(blob))))
+    return found
+
+
+@ssh.command()
+@click.argument("key_id", required=False)
+@click.option("--all", "everything", is_flag=True, help="Every certificate in the agent.")
+def logout(key_id: str | None, everything: bool) -> None:
+    """Remove the certificates of KEY_ID (or --all) from the ssh-agent."""
+    if not key_id and not everything:
+        raise BadRequest("name a KEY_ID or pass --all")
+    agent = SshAgent()
+    removed = 0
+    for blob, certificate in _agent_certificates(agent):
+        if everything or certificate.key_id.decode() == key_id:
+            agent.remove(blob)
+            removed += 1
+    click.echo(f"{removed} certificate(s) removed from the ssh-agent.", err=True)
+
+
+@ssh.command(name="list")
+def list_certificates() -> None:
+    """The certificates in the ssh-agent: key id, type, serial, expiry."""
+    for _, certificate in _agent_certificates(SshAgent()):
+        described = _describe(certificate)
+        click.echo(f"{described['keyID']}\t{described['type']}\t{described['serial']}\t{described['validBefore']}")
+
+
+def _load_private(path: str, password_file: str | None) -> ec.EllipticCurvePrivateKey | ed25519.Ed25519PrivateKey:
+    try:
+        key = serialization.load_ssh_private_key(Path(path).read_bytes(), read_password_file(password_file))
+    except (OSError, ValueError) as exc:
+        raise BadRequest(f"cannot read the private key {path}: {exc}") from None
+    if not isinstance(key, (ec.EllipticCurvePrivateKey, ed25519.Ed25519PrivateKey)):
+        raise BadRequest("SSHPOP tokens are signed with ECDSA or Ed25519 keys")
+    return key
+
+
+@ssh.command()
+@click.argument("cert_file", type=click.Path(exists=True, dir_okay=False))
+@click.argument("key_file", type=click.Path(exists=True, dir_okay=False))
+@click.option("--provisioner", default="sshpop", show_default=True, help="The SSHPOP provisioner.")
+@click.option("--force", is_flag=True, help="Overwrite CERT_FILE.")
+@password_file_option
+@_ca_options
+def renew(cert_file: str, key_file: str, provisioner: str, force: bool, password_file: str | None,
+          ca_url: str | None, root: str | None) -> None:
+    """Renew a host certificate with an SSHPOP token signed by its key; CERT_FILE is rewritten."""
+    if not force:
+        click.confirm(f"Overwrite {cert_file} with the renewed certificate?", abort=True, err=True)
+    old = parse_certificate(Path(cert_file).read_text())
+    client, url, _ = _client(ca_url, root)
+    with client:
+        renewed = client.ssh_renew(sshpop_token(old, _load_private(key_file, password_file), provisioner=provisioner,
+                                                ca_url=url, endpoint="ssh/renew"))
+    Path(cert_file).write_bytes(renewed.public_bytes() + b"\n")
+    click.echo(f"Your certificate has been saved in {cert_file} (serial {renewed.serial}).", err=True)
+
+
+@ssh.command()
+@click.argument("cert_file", type=click.Path(exists=True, dir_okay=False))
+@click.argument("key_file", type=click.Path(exists=True, dir_okay=False))
+@click.option("--provisioner", default="sshpop", show_default=True, help="The SSHPOP provisioner.")
+@click.option("--force", is_flag=True, help="Overwrite CERT_FILE, KEY_FILE and KEY_FILE.pub.")
+@password_file_option
+@_ca_options
+def rekey(cert_file: str, key_file: str, provisioner: str, force: bool, password_file: str | None,
+          ca_url: str | None, root: str | None) -> None:
+    """Replace a host certificate's key (a new P-256 key) with an SSHPOP token signed by the old
+    one; KEY_FILE, KEY_FILE.pub and CERT_FILE are rewritten."""
+    if not force:
+        click.confirm(f"Overwrite {key_file} and {cert_file}?", abort=True, err=True)
+    old = parse_certificate(Path(cert_file).read_text())
+    new_key = ec.generate_private_key(ec.SECP256R1())
+    client, url, _ = _client(ca_url, root)
+    with client:
+        token = sshpop_token(old, _load_private(key_file, password_file), provisioner=provisioner, ca_url=url,
+                             endpoint="ssh/rekey")
+        rekeyed = client.ssh_rekey(token, new_key.public_key())
+    _write(Path(key_file), new_key.private_bytes(serialization.Encoding.PEM, serialization.PrivateFormat.OpenSSH,
+                                                 serialization.NoEncryption()), 0o600)
+    Path(f"{key_file}.pub").write_bytes(new_key.public_key().public_bytes(
+        serialization.Encoding.OpenSSH, serialization.PublicFormat.OpenSSH) + b"\n")
+    Path(cert_file).write_bytes(rekeyed.public_bytes() + b"\n")
+    click.echo(f"Your certificate has been saved in {cert_file} (serial {rekeyed.serial}).", err=True)
+
+
+@ssh.command()
+@click.argument("serial")
+@click.option("--provisioner", help="The JWK provisioner that makes the token.")
+@click.option("--token", "ott", help="A token for /ssh/revoke made elsewhere.")
+@click.option("--reason", default="", help="Why (free text).")
+@password_file_option
+@_ca_options
+def revoke(serial: str, provisioner: str | None, ott: str | None, reason: str, password_file: str | None,
+           ca_url: str | None, root: str | None) -> None:
+    """Revoke the SSH certificate SERIAL (it is then in the CA's KRL, /ssh/krl)."""
+    client, url, sha = _client(ca_url, root)
+    with client:
+        if not ott:
+            if not provisioner:
+                raise BadRequest("pass --token, or --provisioner (with --password-file) to make one")
+            ott = _jwk_token(client, url, sha, provisioner, password_file, "ssh/revoke", serial)
+        client.ssh_revoke(ott, serial=serial, reason=reason)
+    click.echo(f"SSH certificate {serial} has been revoked.", err=True)
+
+
+@ssh.command()
+@click.argument("output", type=click.Path(dir_okay=False))
+@_ca_options
+def krl(output: str, ca_url: str | None, root: str | None) -> None:
+    """Download the CA's KRL (for sshd's RevokedKeys) to OUTPUT."""
+    client, _, _ = _client(ca_url, root)
+    with client:
+        data = client.ssh_krl()
+    Path(output).write_bytes(data)
+
+
+def _describe(certificate: SSHCertificate) -> dict[str, object]:
+    def when(value: int) -> str:
+        if value >= 2**63 - 1:
+            return "forever"
+        return datetime.datetime.fromtimestamp(value, datetime.timezone.utc).isoformat()
+
+    return {
+        "type": "user" if certificate.type == SSHCertificateType.USER else "host",
+        "keyID": certificate.key_id.decode(), "serial": str(certificate.serial),
+        "publicKey": fingerprint(certificate.public_key()),
+        "signingKey": fingerprint(certificate.signature_key()),
+        "principals": [p.decode() for p in certificate.valid_principals],
+        "validAfter": when(certificate.valid_after), "validBefore": when(certificate.valid_before),
+        "criticalOptions": {k.decode(): v.decode() for k, v in certificate.critical_options.items()},
+        "extensions": {k.decode(): v.decode() for k, v in certificate.extensions.items()},
+    }
+
+
+@ssh.command()
+@click.argument("cert_file", type=click.Path(exists=True, dir_okay=False))
+def inspect(cert_file: str) -> None:
+    """Print an SSH certificate's fields as JSON."""
+    click.echo(json.dumps(_describe(parse_certificate(Path(cert_file).read_text())), indent=2))
+
+
+@ssh.command()
+@_ca_options
+def hosts(ca_url: str | None, root: str | None) -> None:
+    """The hosts holding a current host certificate from the CA."""
+    client, _, _ = _client(ca_url, root)
+    with client:
+        for host in client.ssh_hosts():
+            click.echo(str(host.get("hostname", "")))
+
+
+@ssh.command(name="check-host")
+@click.argument("hostname")
+@_ca_options
+def check_host(hostname: str, ca_url: str | None, root: str | None) -> None:
+    """Print true if HOSTNAME holds a current host certificate from the CA, else false (exit 1)."""
+    client, _, _ = _client(ca_url, root)
+    with client:
+        exists = client.ssh_check_host(hostname)
+    click.echo("true" if exists else "false")
+    if not exists:
+        raise SystemExit(1)

@@ -1,0 +1,253 @@
+"""The console's queries: pages of certificates (keyset paging on the ``not_after``
+index, newest expiry first), one certificate, the expiry timeline, ACME accounts and
+orders, the published CRL. Read-only; every list is bounded by its page size."""
+
+from __future__ import annotations
+
+import datetime
+import re
+from dataclasses import dataclass
+from typing import Any, Sequence
+
+from sqlalchemy import ColumnElement, Engine, and_, String, cast, func, literal, or_, select, tuple_
+from sqlalchemy.sql import Executable
+
+from appliance.db.acme_schema import acme_accounts, acme_orders
+from appliance.db.crl_store import CrlState, crl_state
+from appliance.db.schema import certificates, revocations
+from appliance.errors import BadRequest
+from appliance.pki.serial import MAX_SERIAL
+
+PAGE_SIZE = 50
+STATUSES = ("all", "active", "expired", "revoked")
+MAX_QUERY = 255
+_EPOCH = datetime.datetime(1970, 1, 1, tzinfo=datetime.timezone.utc)
+_MICROSECOND = datetime.timedelta(microseconds=1)
+_SERIAL_SHAPED = re.compile(r"0x[0-9a-f]+|[0-9a-f]{2}(?::[0-9a-f]{2})+|[0-9a-f]{8,}")
+_HEX_SERIAL = re.compile(r"(?:0x)?[0-9a-f]{1,40}|[0-9a-f]{2}(?::[0-9a-f]{2}){0,19}")
+#: The expiry timeline's windows, from now.
+TIMELINE = (("24 hours", datetime.timedelta(days=1)), ("7 days", datetime.timedelta(days=7)),
+            ("30 days", datetime.timedelta(days=30)), ("90 days", datetime.timedelta(days=90)))
+
+
+@dataclass(frozen=True)
+class Cursor:
+    """Where a page of a keyset-paged list starts: after this (time, key)."""
+
+    time: datetime.datetime
+    key: str
+
+    def encode(self) -> str:
+        return f"{(self.time - _EPOCH) // _MICROSECOND}.{self.key}"
+
+    @classmethod
+    def decode(cls, text: str) -> Cursor | None:
+        """The cursor in a query string ("" for the first page); ``BadRequest`` if malformed."""
+        if not text:
+            return None
+        micros, _, key = text.partition(".")
+        if not re.fullmatch(r"-?\d{1,18}", micros) or not key or len(key) > 64 or not key.isascii():
+            raise BadRequest("invalid page cursor")
+        try:
+            return cls(_EPOCH + int(micros) * _MICROSECOND, key)
+        except OverflowError:
+            raise BadRequest("invalid page cursor") from None
+
+
+@dataclass(frozen=True)
+class CertificateFilter:
+    """A search (serial, or part of the subject or of a SAN), a provisioner, a status."""
+
+    query: str = ""
+    provisioner: str = ""
+    status: str = "all"
+
+    def __post_init__(self) -> None:
+        if self.status not in STATUSES:
+            raise BadRequest(f"status must be one of {', '.join(STATUSES)}")
+        if len(self.query) > MAX_QUERY or len(self.provisioner) > MAX_QUERY:
+            raise BadRequest(f"search terms are limited to {MAX_QUERY} characters")
+
+
+@dataclass(frozen=True)
+class CertificateRow:
+    serial: str
+    subject: str
+    sans: tuple[str, ...]
+    not_before: datetime.datetime
+    not_after: datetime.datetime
+    provisioner: str
+    revoked_at: datetime.datetime | None
+
+    def status(self, now: datetime.datetime) -> str:
+        if self.revoked_at is not None:
+            return "revoked"
+        return "active" if self.not_after > now else "expired"
+
+
+@dataclass(frozen=True)
+class Page:
+    """One page of rows and the cursor of the next (None on the last)."""
+
+    rows: Sequence[Any]
+    next: Cursor | None
+
+
+@dataclass(frozen=True)
+class CertificateDetail:
+    row: CertificateRow
+    pem: str
+    revocation_reason_code: int | None
+    revocation_reason: str
+    revoked_by: str
+
+
+@dataclass(frozen=True)
+class AcmeAccountRow:
+    id: str
+    provisioner: str
+    contact: tuple[str, ...]
+    status: str
+    created_at: datetime.datetime
+
+
+@dataclass(frozen=True)
+class AcmeOrderRow:
+    id: str
+    account_id: str
+    provisioner: str
+    status: str
+    identifiers: tuple[str, ...]
+    expires: datetime.datetime
+    created_at: datetime.datetime
+    certificate_id: str
+
+
+def serial_candidates(text: str) -> set[str]:
+    """The decimal serials ``text`` may mean: itself as decimal, and as hex (``0x``, colons or not)."""
+    text = text.strip().lower()
+    found = set()
+    if text.isdigit() and text.isascii():
+        found.add(int(text, 10))
+    if _HEX_SERIAL.fullmatch(text):
+        found.add(int(text.removeprefix("0x").replace(":", ""), 16))
+    return {str(value) for value in found if 0 < value <= MAX_SERIAL}
+
+
+def _like(text: str) -> str:
+    """A LIKE pattern for ``text`` anywhere, its wildcards escaped (with ``\\``)."""
+    escaped = text.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
+    return f"%{escaped}%"
+
+
+def _matches(query: str) -> ColumnElement[bool]:
+    """A serial-shaped query (``0x``, colons, or 8+ hex digits) looks the serial up (primary key);
+    any other finds it in the subject or a SAN (case-insensitive)."""
+    serials = serial_candidates(query) if _SERIAL_SHAPED.fullmatch(query.lower()) else set()
+    if serials:
+        return certificates.c.serial.in_(sorted(serials))
+    pattern = _like(query.lower())
+    return or_(func.lower(certificates.c.subject).like(pattern, escape="\\"),
+               func.lower(cast(certificates.c.sans, String)).like(pattern, escape="\\"))
+
+
+def _seek(after: Cursor | None, time_column: Any, key_column: Any) -> ColumnElement[bool]:
+    """Rows strictly after ``after`` in (time, key) descending order."""
+    if after is None:
+        return literal(True)
+    return tuple_(time_column, key_column) < tuple_(literal(after.time, time_column.type), literal(after.key))
+
+
+class ReadModel:
+    """The console's read side of the database."""
+
+    def __init__(self, engine: Engine) -> None:
+        self.engine = engine
+
+    def _all(self, query: Executable) -> Sequence[Any]:
+        with self.engine.connect() as conn:
+            return conn.execute(query).all()
+
+    def certificates(self, where: CertificateFilter, now: datetime.datetime, after: Cursor | None = None,
+                     size: int = PAGE_SIZE) -> Page:
+        """One page of the certificates ``where`` selects, latest ``not_after`` first."""
+        query = (select(certificates.c.serial, certificates.c.subject, certificates.c.sans, certificates.c.not_before,
+                        certificates.c.not_after, certificates.c.provisioner, revocations.c.revoked_at)
+                 .select_from(certificates.outerjoin(revocations, revocations.c.serial == certificates.c.serial))
+                 .where(_seek(after, certificates.c.not_after, certificates.c.serial))
+                 .order_by(certificates.c.not_after.desc(), certificates.c.serial.desc())
+                 .limit(size + 1))
+        if where.query.strip():
+            query = query.where(_matches(where.query.strip()))
+        if where.provisioner:
+            query = query.where(certificates.c.provisioner == where.provisioner)
+        if where.status == "revoked":
+            query = query.where(revocations.c.serial.is_not(None))
+        elif where.status == "active":
+            query = query.where(certificates.c.not_after > now, revocations.c.serial.is_(None))
+        elif where.status == "expired":
+            query = query.where(certificates.c.not_after <= now, revocations.c.serial.is_(None))
+        rows = [CertificateRow(r.serial, r.subject, tuple(r.sans), r.not_before, r.not_after, r.provisioner,
+                               r.revoked_at) for r in self._all(query)]
+        return _page(rows, size, lambda row: Cursor(row.not_after, row.serial))
+
+    def certificate(self, serial: str) -> CertificateDetail | None:
+        query = (select(certificates, revocations.c.revoked_at, revocations.c.reason_code, revocations.c.reason,
+                        revocations.c.provisioner.label("revoked_by"))
+                 .select_from(certificates.outerjoin(revocations, revocations.c.serial == certificates.c.serial))
+                 .where(certificates.c.serial == serial))
+        found = self._all(query)
+        if not found:
+            return None
+        r = found[0]
+        row = CertificateRow(r.serial, r.subject, tuple(r.sans), r.not_before, r.not_after, r.provisioner, r.revoked_at)
+        return CertificateDetail(row, r.pem, r.reason_code, r.reason or "", r.revoked_by or "")
+
+    def expiry_timeline(self, now: datetime.datetime) -> list[tuple[str, int]]:
+        """How many unrevoked certificates expire within each window from now: one range count on the
+        ``not_after`` index per band between windows (each index entry read once; one count with a
+        filter per window costs ten times more), summed, less the revoked ones in each window."""
+        def expiring(start: datetime.timedelta, end: datetime.timedelta) -> ColumnElement[bool]:
+            return and_(certificates.c.not_after > now + start, certificates.c.not_after <= now + end)
+
+        starts = [datetime.timedelta(0), *(window for _, window in TIMELINE[:-1])]
+        bands = [int(self._all(select(func.count()).select_from(certificates).where(expiring(start, end)))[0][0])
+                 for start, (_, end) in zip(starts, TIMELINE)]
+        revoked = self._all(select(*(func.count().filter(expiring(starts[0], window)) for _, window in TIMELINE))
+                            .select_from(revocations.join(certificates, certificates.c.serial == revocations.c.serial))
+                            .where(expiring(starts[0], TIMELINE[-1][1])))[0]
+        return [(label, sum(bands[:i + 1]) - int(revoked[i] or 0)) for i, (label, _) in enumerate(TIMELINE)]
+
+    def revocation_count(self) -> int:
+        return int(self._all(select(func.count()).select_from(revocations))[0][0])
+
+    def crl_state(self) -> CrlState | None:
+        with self.engine.connect() as conn:
+            return crl_state(conn)
+
+    def acme_accounts(self, after: Cursor | None = None, size: int = PAGE_SIZE) -> Page:
+        query = (select(acme_accounts.c.id, acme_accounts.c.provisioner, acme_accounts.c.contact,
+                        acme_accounts.c.status, acme_accounts.c.created_at)
+                 .where(_seek(after, acme_accounts.c.created_at, acme_accounts.c.id))
+                 .order_by(acme_accounts.c.created_at.desc(), acme_accounts.c.id.desc()).limit(size + 1))
+        rows = [AcmeAccountRow(r.id, r.provisioner, tuple(r.contact or ()), r.status, r.created_at)
+                for r in self._all(query)]
+        return _page(rows, size, lambda row: Cursor(row.created_at, row.id))
+
+    def acme_orders(self, after: Cursor | None = None, size: int = PAGE_SIZE, account: str = "") -> Page:
+        query = (select(acme_orders.c.id, acme_orders.c.account_id, acme_orders.c.provisioner, acme_orders.c.status,
+                        acme_orders.c.identifiers, acme_orders.c.expires, acme_orders.c.created_at,
+                        acme_orders.c.certificate_id)
+                 .where(_seek(after, acme_orders.c.created_at, acme_orders.c.id),
+                        acme_orders.c.account_id == account if account else literal(True))
+                 .order_by(acme_orders.c.created_at.desc(), acme_orders.c.id.desc()).limit(size + 1))
+        rows = [AcmeOrderRow(r.id, r.account_id, r.provisioner, r.status,
+                             tuple(f"{i.get('type', '')}:{i.get('value', '')}" for i in r.identifiers or ()),
+                             r.expires, r.created_at, r.certificate_id or "") for r in self._all(query)]
+        return _page(rows, size, lambda row: Cursor(row.created_at, row.id))
+
+
+def _page(rows: list[Any], size: int, cursor_of: Any) -> Page:
+    more = len(rows) > size
+    rows = rows[:size]
+    return Page(rows, cursor_of(rows[-1]) if more else None)

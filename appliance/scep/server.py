@@ -1,0 +1,161 @@
+"""The SCEP operations of RFC 8894 for every SCEP provisioner: GetCACaps, GetCACert and
+PKIOperation (PKCSReq). Transport-free: ``appliance.api.scep`` serves it over HTTP."""
+
+from __future__ import annotations
+
+import datetime
+import logging
+import os
+from dataclasses import dataclass
+from typing import Callable
+
+from cryptography import x509
+from cryptography.exceptions import UnsupportedAlgorithm
+from cryptography.hazmat.primitives.asymmetric.types import PrivateKeyTypes
+from cryptography.hazmat.primitives.serialization import Encoding, pkcs7
+from cryptography.x509.oid import AttributeOID
+
+from appliance.authority.interfaces import AuthorityInterface
+from appliance.errors import ApplianceError, BadRequest, ErrorKind, NotFound
+from appliance.pki.clock import utc_now
+from appliance.provisioner.scep import SCEPProvisioner
+from appliance.scep.envelope import open_envelope, seal_envelope
+from appliance.scep.errors import Addressee, FailInfo, ScepFailure
+from appliance.scep.keys import CaSigner, ScepKeys, open_scep_keys
+from appliance.scep.messages import NONCE_BYTES, MessageType, PkiMessage, PkiStatus, cert_rep, parse_pki_message
+
+log = logging.getLogger(__name__)
+
+CA_CERT_TYPE = "application/x-x509-ca-cert"
+CA_RA_CERT_TYPE = "application/x-x509-ca-ra-cert"
+PKI_MESSAGE_TYPE = "application/x-pki-message"
+#: Errors of the authority that refuse this request (answered FAILURE badRequest); the
+#: others (a KMS or webhook that is down) are not the client's fault and stay errors.
+REFUSALS = (ErrorKind.BAD_REQUEST, ErrorKind.UNAUTHORIZED, ErrorKind.FORBIDDEN, ErrorKind.CONFLICT)
+
+
+@dataclass(frozen=True)
+class CaCertificates:
+    """A GetCACert answer: DER and its media type."""
+
+    body: bytes
+    media_type: str
+
+
+class ScepServer:
+    """One per process generation; the decrypters are opened once, at start."""
+
+    def __init__(self, authority: AuthorityInterface, ca: CaSigner, provisioners: list[SCEPProvisioner], *,
+                 now: Callable[[], datetime.datetime] = utc_now,
+                 nonce: Callable[[int], bytes] = os.urandom) -> None:
+        self._authority = authority
+        self._ca = ca
+        self._now = now
+        self._nonce = nonce
+        self._keys: dict[str, ScepKeys] = {}
+        try:
+            for provisioner in provisioners:
+                self._keys[provisioner.name] = open_scep_keys(provisioner, ca)
+        except BaseException:
+            self.close()
+            raise
+
+    def close(self) -> None:
+        for keys in self._keys.values():
+            keys.close()
+
+    def _provisioner(self, name: str) -> tuple[SCEPProvisioner, ScepKeys]:
+        provisioner = self._authority.provisioner(name)
+        keys = self._keys.get(name)
+        if not isinstance(provisioner, SCEPProvisioner) or keys is None:
+            raise NotFound(f"no SCEP provisioner '{name}'")
+        return provisioner, keys
+
+    def capabilities(self, name: str) -> str:
+        """GetCACaps: one capability a line."""
+        provisioner, _ = self._provisioner(name)
+        return "\n".join(provisioner.capabilities)
+
+    def ca_certificates(self, name: str) -> CaCertificates:
+        """GetCACert: the decrypter's certificate (the intermediate, unless one is configured),
+        the intermediate unless ``excludeIntermediate``, the root with ``includeRoot``."""
+        provisioner, keys = self._provisioner(name)
+        certificates = [keys.decrypter_certificate]
+        intermediate = self._ca.certificate
+        if not provisioner.exclude_intermediate and intermediate != keys.decrypter_certificate:
+            certificates.append(intermediate)
+        if provisioner.include_root:
+            certificates.extend(self._authority.roots()[:1])
+        if len(certificates) == 1:
+            return CaCertificates(certificates[0].public_bytes(Encoding.DER), CA_CERT_TYPE)
+        return CaCertificates(pkcs7.serialize_certificates(certificates, Encoding.DER), CA_RA_CERT_TYPE)
+
+    def pki_operation(self, name: str, message: bytes) -> bytes:
+        """A CertRep (DER) answering ``message``; ``BadRequest`` when none can be addressed."""
+        provisioner, keys = self._provisioner(name)
+        try:
+            request = parse_pki_message(message)
+        except ScepFailure as failure:
+            if failure.addressee is None:
+                raise BadRequest(failure.message) from None
+            return self._failure(failure.addressee, failure, provisioner)
+        addressee = Addressee(request.transaction_id, request.sender_nonce, request.signer, request.digest)
+        try:
+            if request.message_type is MessageType.PKCS_REQ:
+                return self._enrol(provisioner, keys, request, addressee)
+            raise ScepFailure(FailInfo.BAD_REQUEST, f"messageType {request.message_type.name} is not served")
+        except ScepFailure as failure:
+            return self._failure(addressee, failure, provisioner)
+
+    def _enrol(self, provisioner: SCEPProvisioner, keys: ScepKeys, request: PkiMessage,
+               addressee: Addressee) -> bytes:
+        opened = open_envelope(request.envelope, keys.decrypter_certificate, keys.decrypter)
+        csr = _csr(opened.content)
+        try:
+            provisioner.check_challenge(_challenge(csr))
+            issued = self._authority.sign_for_scep(csr, provisioner)
+        except ApplianceError as exc:
+            if exc.kind not in REFUSALS:
+                raise
+            raise ScepFailure(FailInfo.BAD_REQUEST, exc.message) from None
+        log.info("SCEP provisioner '%s' issued serial %s (transaction %s)", provisioner.name,
+                 issued.certificate.serial_number, request.transaction_id)
+        degenerate = pkcs7.serialize_certificates([issued.certificate], Encoding.DER)
+        algorithm = provisioner.response_encryption or opened.algorithm
+        envelope = seal_envelope(degenerate, request.signer, algorithm)
+        signer, certificate, chain = self._reply_signer(keys)
+        return cert_rep(addressee, PkiStatus.SUCCESS, signer, certificate, chain=chain,
+                        envelope=envelope, now=self._now(), nonce=self._nonce(NONCE_BYTES))
+
+    def _reply_signer(self, keys: ScepKeys) -> tuple[PrivateKeyTypes, x509.Certificate, tuple[x509.Certificate, ...]]:
+        """Who signs CertReps: a configured decrypter (the RA certificate, as step-ca does and
+        as clients that verify against the GetCACert certificates expect), else the CA."""
+        if keys.decrypter_certificate != self._ca.certificate:
+            return keys.decrypter, keys.decrypter_certificate, (self._ca.certificate,)
+        return self._ca.signer, self._ca.certificate, ()
+
+    def _failure(self, addressee: Addressee, failure: ScepFailure, provisioner: SCEPProvisioner) -> bytes:
+        log.warning("SCEP provisioner '%s' refused transaction %s: %s (failInfo %s)", provisioner.name,
+                    addressee.transaction_id, failure.message, failure.fail_info.name)
+        signer, certificate, chain = self._reply_signer(self._keys[provisioner.name])
+        return cert_rep(addressee, PkiStatus.FAILURE, signer, certificate, chain=chain,
+                        fail_info=failure.fail_info, now=self._now(), nonce=self._nonce(NONCE_BYTES))
+
+
+def _csr(der: bytes) -> x509.CertificateSigningRequest:
+    try:
+        csr = x509.load_der_x509_csr(der)
+        valid = csr.is_signature_valid
+    except (ValueError, UnsupportedAlgorithm):
+        raise ScepFailure(FailInfo.BAD_REQUEST, "the envelope does not hold a PKCS#10 request") from None
+    if not valid:
+        raise ScepFailure(FailInfo.BAD_MESSAGE_CHECK, "the PKCS#10 request's signature does not verify")
+    return csr
+
+
+def _challenge(csr: x509.CertificateSigningRequest) -> bytes:
+    try:
+        return csr.attributes.get_attribute_for_oid(AttributeOID.CHALLENGE_PASSWORD).value
+    except x509.AttributeNotFound:
+        return b""
+
