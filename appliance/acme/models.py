@@ -97,6 +97,7 @@ class Order:
     error: dict[str, Any] | None = None
     certificate_id: str | None = None
     replaces: str | None = None
+    profile: str | None = None
 
 
 @dataclass(frozen=True)

@@ -79,6 +79,19 @@ def csr_identifiers(csr: x509.CertificateSigningRequest) -> set[Identifier]:
     return found
 
 
+def order_provisioner(provisioner: ACMEProvisioner, profile: object) -> ACMEProvisioner:
+    """The provisioner an order naming ``profile`` issues with (draft-ietf-acme-profiles):
+    ``invalidProfile`` unless the provisioner lists it."""
+    if profile is not None and not isinstance(profile, str):
+        raise AcmeError(Problem.MALFORMED, "profile must be a string")
+    try:
+        return provisioner.with_profile(profile)
+    except KeyError:
+        offered = ", ".join(sorted(provisioner.profile_descriptions)) or "none"
+        raise AcmeError(Problem.INVALID_PROFILE,
+                        f"no profile named '{str(profile)[:64]}' (offered: {offered})") from None
+
+
 def names_of(identifiers: tuple[Identifier, ...]) -> Names:
     """The DNS names and IP addresses among the identifiers (the ones name policies judge)."""
     return Names.parse([i.value for i in identifiers if i.type != PERMANENT_IDENTIFIER])
@@ -159,6 +172,8 @@ class Orders:
         account, provisioner, core = signed.owner, request.provisioner, self._core
         fields = signed.fields()
         identifiers = parse_identifiers(fields.get("identifiers"))
+        profile = fields.get("profile") or None
+        order_provisioner(provisioner, profile)
         if len(identifiers) > 1 and any(i.type == PERMANENT_IDENTIFIER for i in identifiers):
             raise AcmeError(Problem.REJECTED_IDENTIFIER, "an order for a permanent identifier has no other identifiers")
         refused = core.authority.refused_names(provisioner, names_of(identifiers))
@@ -180,7 +195,7 @@ class Orders:
             expires=now + core.settings.order_lifetime, identifiers=identifiers,
             authorization_ids=tuple(a.id for a in authorizations), created_at=now,
             not_before=parse_rfc3339(fields.get("notBefore"), "notBefore"),
-            not_after=parse_rfc3339(fields.get("notAfter"), "notAfter"), replaces=replaces,
+            not_after=parse_rfc3339(fields.get("notAfter"), "notAfter"), replaces=replaces, profile=profile,
         )
         core.store.create_order(order, authorizations)
         metrics.acme_orders.labels(provisioner.name, "created").inc()
@@ -266,10 +281,11 @@ class Orders:
             raise AcmeError(Problem.ORDER_NOT_READY, f"the order is {order.status.value}, not ready")
         attestation = self._attestation(order, account)
         csr = self._csr(signed, order, attestation)
+        provisioner = order_provisioner(request.provisioner, order.profile)
         if not core.store.set_order_status(order.id, Status.PROCESSING, frozenset({Status.READY})):
             raise AcmeError(Problem.ORDER_NOT_READY, "the order is being finalized already")
         try:
-            issued = core.authority.sign_for_order(csr, request.provisioner, names_of(order.identifiers),
+            issued = core.authority.sign_for_order(csr, provisioner, names_of(order.identifiers),
                                                    order.not_before, order.not_after, attestation=attestation)
         except ApplianceError as exc:
             error = _finalize_problem(order, exc)

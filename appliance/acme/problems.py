@@ -33,6 +33,7 @@ class Problem(enum.Enum):
     EXTERNAL_ACCOUNT_REQUIRED = "externalAccountRequired"
     INCORRECT_RESPONSE = "incorrectResponse"
     INVALID_CONTACT = "invalidContact"
+    INVALID_PROFILE = "invalidProfile"
     MALFORMED = "malformed"
     ORDER_NOT_READY = "orderNotReady"
     REJECTED_IDENTIFIER = "rejectedIdentifier"

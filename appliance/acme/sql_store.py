@@ -154,7 +154,7 @@ class SQLAcmeStore:
                 "status": order.status.value, "expires": order.expires,
                 "identifiers": [i.to_json() for i in order.identifiers], "not_before": order.not_before,
                 "not_after": order.not_after, "error": order.error, "certificate_id": order.certificate_id,
-                "replaces": order.replaces, "created_at": order.created_at,
+                "replaces": order.replaces, "profile": order.profile, "created_at": order.created_at,
             })
             conn.execute(insert(acme_order_authorizations), [
                 {"order_id": order.id, "authorization_id": a.id, "position": i} for i, a in enumerate(authorizations)])
@@ -327,7 +327,8 @@ def _order(row: Row[Any], authorization_ids: tuple[str, ...]) -> Order:
     return Order(id=row.id, account_id=row.account_id, provisioner=row.provisioner, status=Status(row.status),
                  expires=row.expires, identifiers=tuple(Identifier(**i) for i in row.identifiers),
                  authorization_ids=authorization_ids, created_at=row.created_at, not_before=row.not_before,
-                 not_after=row.not_after, error=row.error, certificate_id=row.certificate_id, replaces=row.replaces)
+                 not_after=row.not_after, error=row.error, certificate_id=row.certificate_id, replaces=row.replaces,
+                 profile=row.profile)
 
 
 def _challenge(row: Row[Any]) -> Challenge:

@@ -356,6 +356,13 @@ class Authority:
                                 attestation=attestation)
         return self._issue_profile(profile, provisioner, public_key, start, end)
 
+    @events.issuance("est")
+    def sign_authenticated(self, csr: x509.CertificateSigningRequest, provisioner: Provisioner) -> IssuedCertificate:
+        """The certificate for a CSR whose requester a protocol core authenticated for
+        ``provisioner`` (EST): the CSR's names, policies, claims, template and webhooks."""
+        events.note_provisioner(provisioner.name)
+        return self._sign_csr_names(csr, csr_public_key(csr), provisioner, csr_names(csr), False)
+
     @events.issuance("server")
     def issue_server_certificate(self, public_key: CertificatePublicKeyTypes,
                                  lifetime: datetime.timedelta = datetime.timedelta(hours=24)) -> IssuedCertificate:

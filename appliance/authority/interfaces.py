@@ -91,6 +91,10 @@ class AuthorityInterface(Protocol):
         """Issue the certificate of a SCEP request whose challenge was met (the CSR's names)."""
         ...
 
+    def sign_authenticated(self, csr: x509.CertificateSigningRequest, provisioner: Provisioner) -> IssuedCertificate:
+        """Issue for a CSR whose requester a protocol core authenticated (EST)."""
+        ...
+
     def refused_names(self, provisioner: Provisioner, names: Names, common_name: str = "") -> dict[str, str]:
         """The names the authority's or the provisioner's policy refuses, each with the reason."""
         ...

@@ -102,6 +102,7 @@ STEPS: tuple[Step, ...] = (
          _add_columns(acme_schema.acme_authorizations, "attestation")),
     Step(11, "admin changes: who changed provisioners and admins, before and after", _create_admin_changes),
     Step(12, "audit log: hash-chained records, their head, signed checkpoints", audit_schema.create_audit_tables),
+    Step(14, "ACME orders: the profile a new-order named", _add_columns(acme_schema.acme_orders, "profile")),
 )
 
 LATEST = STEPS[-1].version

@@ -11,7 +11,8 @@ Our additions, for tests and unusual networks (step-ca has no equivalent in ca.j
 
 - ``challengePorts``: ``{"http-01": 80, "tls-alpn-01": 443}``, the ports validation connects to;
 - ``challengeResolver``: ``"host:port"`` of the DNS server that dns-01 queries
-  (default: the system's resolvers).
+  (default: the system's resolvers);
+- ``profiles``: ACME profiles a new-order may name (``appliance.provisioner.acme_profiles``).
 """
 
 from __future__ import annotations
@@ -24,6 +25,7 @@ from cryptography import x509
 
 from appliance.errors import BadRequest, Unauthorized
 from appliance.jose import UnverifiedToken
+from appliance.provisioner.acme_profiles import parse_profiles
 from appliance.provisioner.checks import config_strings
 from appliance.provisioner.base import Provisioner, ProvisionerContext, RevokeAuthorization, SignOptions
 from appliance.provisioner.types import PROVISIONER_TYPES
@@ -61,6 +63,21 @@ class ACMEProvisioner(Provisioner):
         if not isinstance(resolver, str):
             raise BadRequest(f"{where}: 'challengeResolver' must be a \"host:port\" string")
         self.challenge_resolver = resolver
+        profiles = parse_profiles(config, where)
+        self.profile_descriptions = {name: p.description for name, p in profiles.items()}
+        self._profiles = {name: self._profile(name, p.config, context) for name, p in profiles.items()}
+
+    @staticmethod
+    def _profile(name: str, config: dict[str, Any], context: ProvisionerContext) -> ACMEProvisioner:
+        try:
+            return ACMEProvisioner(config, context)
+        except BadRequest as exc:
+            raise BadRequest(f"profile '{name}' of {exc.message}") from None
+
+    def with_profile(self, profile: str | None) -> ACMEProvisioner:
+        """The provisioner an order naming ``profile`` issues with (none: this one);
+        ``KeyError`` if this provisioner has no such profile."""
+        return self if profile is None else self._profiles[profile]
 
     @staticmethod
     def _ports(value: Any, where: str) -> dict[str, int]:
