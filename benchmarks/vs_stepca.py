@@ -250,6 +250,7 @@ def main() -> None:
     parser.add_argument("--postgresql", action="store_true", help="The appliance on PostgreSQL instead of SQLite.")
     parser.add_argument("--softhsm", action="store_true", help="Add the appliance with a SoftHSM2 intermediate.")
     args = parser.parse_args()
+    signal.signal(signal.SIGTERM, lambda *_: sys.exit(143))  # stop the servers (their own sessions) on SIGTERM too
     clients = [int(n) for n in args.clients.split(",")]
     load = os.getloadavg()
     print(f"# {os.cpu_count()} CPUs, load average {load[0]:.1f} {load[1]:.1f} {load[2]:.1f}, "
