@@ -22,7 +22,7 @@ from typing import Callable
 from sqlalchemy import Connection, Engine, Table, inspect, select, text
 from sqlalchemy.schema import CreateColumn
 
-from appliance.db import acme_schema, audit_schema, crl_store, schema, ssh_schema
+from appliance.db import acme_schema, audit_schema, crl_store, scep_schema, schema, ssh_schema
 
 log = logging.getLogger(__name__)
 
@@ -79,6 +79,7 @@ STEPS: tuple[Step, ...] = (
     Step(6, "crls: the published CRL and its number, shared by every process", _create(crl_store.crls)),
     Step(7, "blocked keys: keys revoked for keyCompromise", _create(schema.blocked_keys)),
     Step(8, "SSH certificates, revoked SSH serials and keys", _create(*ssh_schema.TABLES)),
+    Step(9, "SCEP transactions: replays answered with the certificate issued once", _create(*scep_schema.TABLES)),
     Step(12, "audit log: hash-chained records, their head, signed checkpoints", audit_schema.create_audit_tables),
 )
 

@@ -33,10 +33,10 @@ def post(env: ScepEnv, message: bytes, provisioner: str = "scep") -> httpx.Respo
 def test_openssl_client_enrols_with_each_content_cipher(env: ScepEnv, tmp_path: Path, cipher: str) -> None:
     client = OpensslClient(tmp_path / "client")
     before = env.issued()
-    response = post(env, client.request(env.ca.intermediate_path, CHALLENGE, cipher=cipher, transaction_id="tx-1"))
+    response = post(env, client.request(env.ca.intermediate_path, CHALLENGE, cipher=cipher, transaction_id=f"tx{cipher}"))
     assert response.status_code == 200 and response.headers["content-type"] == "application/x-pki-message"
     reply = client.read_reply(response.content, env.ca.root_path)
-    assert (reply["messageType"], reply["pkiStatus"], reply["transactionID"]) == ("3", "0", "tx-1")
+    assert (reply["messageType"], reply["pkiStatus"], reply["transactionID"]) == ("3", "0", f"tx{cipher}")
     openssl_verify(env.ca, Path(reply["certificate"]))
     assert env.issued() == before + 1
 
