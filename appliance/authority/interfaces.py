@@ -89,6 +89,12 @@ class AuthorityInterface(Protocol):
         """Issue the certificate of a SCEP request whose challenge was met (the CSR's names)."""
         ...
 
+    def renew_for_scep(self, certificate: x509.Certificate, csr: x509.CertificateSigningRequest,
+                       provisioner: SCEPProvisioner) -> IssuedCertificate:
+        """Issue a SCEP RenewalReq signed by ``certificate`` (issued by ``provisioner``, valid,
+        not revoked), for the CSR's names within ``certificate``'s."""
+        ...
+
     def refused_names(self, provisioner: Provisioner, names: Names, common_name: str = "") -> dict[str, str]:
         """The names the authority's or the provisioner's policy refuses, each with the reason."""
         ...

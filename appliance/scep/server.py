@@ -23,7 +23,7 @@ from appliance.provisioner.scep import SCEPProvisioner
 from appliance.scep.envelope import open_envelope, seal_envelope
 from appliance.scep.errors import Addressee, FailInfo, ScepFailure
 from appliance.scep.keys import CaSigner, ScepKeys, open_scep_keys
-from appliance.scep.store import SQLScepStore, ScepTransaction
+from appliance.scep.store import ScepTransaction, SQLScepStore, TransactionKey
 from appliance.scep.messages import NONCE_BYTES, MessageType, PkiMessage, PkiStatus, cert_rep, parse_pki_message
 
 log = logging.getLogger(__name__)
@@ -121,7 +121,9 @@ class ScepServer:
         csr = _csr(opened.content)
         algorithm = provisioner.response_encryption or opened.algorithm
         request_sha256 = hashlib.sha256(opened.content).hexdigest()
-        known = self._store.claim(provisioner.name, request.transaction_id, request_sha256, self._now())
+        renews = str(request.signer.serial_number) if request.message_type is MessageType.RENEWAL_REQ else ""
+        key = TransactionKey(provisioner.name, request.transaction_id, renews)
+        known = self._store.claim(key, request_sha256, self._now())
         if known is not None:
             if known.request_sha256 != request_sha256:
                 raise ScepFailure(FailInfo.BAD_REQUEST,
@@ -132,9 +134,9 @@ class ScepServer:
         try:
             issued = self._issue(provisioner, request, csr)
         except BaseException:
-            self._store.release(provisioner.name, request.transaction_id)
+            self._store.release(key)
             raise
-        self._store.complete(provisioner.name, request.transaction_id, issued.certificate)
+        self._store.complete(key, issued.certificate)
         log.info("SCEP provisioner '%s' issued serial %s (transaction %s)", provisioner.name,
                  issued.certificate.serial_number, request.transaction_id)
         return self._success(issued.certificate, keys, addressee, algorithm)
@@ -142,6 +144,8 @@ class ScepServer:
     def _issue(self, provisioner: SCEPProvisioner, request: PkiMessage,
                csr: x509.CertificateSigningRequest) -> IssuedCertificate:
         try:
+            if request.message_type is MessageType.RENEWAL_REQ:
+                return self._authority.renew_for_scep(request.signer, csr, provisioner)
             provisioner.check_challenge(_challenge(csr))
             return self._authority.sign_for_scep(csr, provisioner)
         except ApplianceError as exc:
@@ -154,7 +158,7 @@ class ScepServer:
         """GetCertInitial: the certificate of a known transaction (PENDING while it is being
         issued); an unknown one is ``badCertId``."""
         opened = open_envelope(request.envelope, keys.decrypter_certificate, keys.decrypter)
-        known = self._store.get(provisioner.name, request.transaction_id)
+        known = self._store.latest(provisioner.name, request.transaction_id)
         if known is None:
             raise ScepFailure(FailInfo.BAD_CERT_ID, f"no transaction {request.transaction_id}")
         return self._answer(known, keys, addressee, provisioner.response_encryption or opened.algorithm)

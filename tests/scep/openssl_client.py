@@ -44,9 +44,9 @@ class OpensslClient:
                 payload: bytes | None = None, signer: tuple[str, str] = ("key.pem", "self.pem")) -> bytes:
         """A pkiMessage (DER; a PKCSReq unless ``message_type``) encrypted to ``recipient`` (a
         PEM certificate): the CSR, or ``payload``; signed by ``signer`` (key, certificate)."""
+        attributes = f"attributes = attrs\n[attrs]\nchallengePassword = {challenge}\n" if challenge else ""
         (self.work / "req.cnf").write_text(
-            "[req]\ndistinguished_name = dn\nattributes = attrs\nprompt = no\n"
-            f"[dn]\nCN = {self.cn}\n[attrs]\nchallengePassword = {challenge}\n")
+            f"[req]\ndistinguished_name = dn\nprompt = no\n{attributes}[dn]\nCN = {self.cn}\n")
         openssl("req", "-new", "-key", "key.pem", "-config", "req.cnf", "-outform", "DER", "-out", "csr.der",
                 cwd=self.work)
         if payload is not None:
@@ -91,9 +91,10 @@ class OpensslClient:
         })
         return cms.ContentInfo({"content_type": "signed_data", "content": signed}).dump()
 
-    def read_reply(self, reply: bytes, root: Path) -> dict[str, str]:
+    def read_reply(self, reply: bytes, root: Path, recipient: str = "self.pem") -> dict[str, str]:
         """``openssl cms -verify`` the CertRep under ``root``; its SCEP attributes (and
-        ``certificate``: the path of the PEM certificate it carried, on SUCCESS)."""
+        ``certificate``: the path of the PEM certificate it carried, on SUCCESS, decrypted
+        as ``recipient``: the certificate that signed the request)."""
         (self.work / "reply.der").write_bytes(reply)
         (self.work / "empty").write_bytes(b"")
         printed = openssl("cms", "-cmsout", "-print", "-inform", "DER", "-in", "reply.der", cwd=self.work).decode()
@@ -108,7 +109,7 @@ class OpensslClient:
         if content:
             (self.work / "reply-env.der").write_bytes(content)
             openssl("cms", "-decrypt", *LEGACY, "-inform", "DER", "-in", "reply-env.der", "-inkey", "key.pem",
-                    "-recip", "self.pem", "-out", "issued.p7", "-binary", cwd=self.work)
+                    "-recip", recipient, "-out", "issued.p7", "-binary", cwd=self.work)
             openssl("pkcs7", "-inform", "DER", "-in", "issued.p7", "-print_certs", "-out", "issued.pem",
                     cwd=self.work)
             fields["certificate"] = str(self.work / "issued.pem")
