@@ -165,3 +165,14 @@ def test_an_ec_intermediate_without_a_decrypter_refuses_to_start(tmp_path: Path)
     with pytest.raises(BadRequest, match="SCEP provisioner 'scep': SCEP needs an RSA key.*decrypterKeyURI"):
         start_scep(ca)
     assert PASSWORD
+
+
+def test_a_sha1_request_gets_a_sha256_reply(env: ScepEnv, tmp_path: Path) -> None:
+    """scepclient 2.1 signs with SHA-1; the CA answers, and signs no SHA-1 itself."""
+    client = OpensslClient(tmp_path / "client")
+    reply = client.read_reply(post(env, client.request(env.ca.intermediate_path, CHALLENGE, digest="sha1")).content,
+                              env.ca.root_path)
+    assert reply["pkiStatus"] == "0"
+    printed = subprocess.run(["openssl", "cms", "-cmsout", "-print", "-inform", "DER", "-in",
+                              str(tmp_path / "client" / "reply.der")], capture_output=True, text=True, check=True).stdout
+    assert "algorithm: sha256" in printed and "algorithm: sha1 " not in printed
