@@ -1,4 +1,5 @@
-"""Order identifiers: DNS names (wildcards only as the leftmost label) and IP addresses."""
+"""Order identifiers: DNS names (wildcards only as the leftmost label), IP addresses, and the
+permanent identifiers (a device's serial number) that device-attest-01 proves."""
 
 from __future__ import annotations
 
@@ -10,6 +11,8 @@ from appliance.acme.models import Identifier
 from appliance.acme.problems import AcmeError, Problem, Subproblem
 
 MAX_IDENTIFIERS = 100
+PERMANENT_IDENTIFIER = "permanent-identifier"
+MAX_PERMANENT_IDENTIFIER = 128
 _LABEL = re.compile(r"^(?!-)[a-z0-9-]{1,63}(?<!-)$")
 
 
@@ -38,6 +41,11 @@ def _one(raw: Any) -> tuple[Identifier | None, Subproblem | None]:
         if error:
             return None, Subproblem(Problem.REJECTED_IDENTIFIER, error, {"type": "dns", "value": value})
         return Identifier("dns", name), None
+    if kind == PERMANENT_IDENTIFIER:
+        if not value or len(value) > MAX_PERMANENT_IDENTIFIER or not value.isprintable():
+            return None, Subproblem(Problem.MALFORMED, f"'{value[:80]}' is not a permanent identifier (1 to "
+                                    f"{MAX_PERMANENT_IDENTIFIER} printable characters)", {"type": kind, "value": value[:80]})
+        return Identifier(kind, value), None
     return None, Subproblem(Problem.UNSUPPORTED_IDENTIFIER, f"identifier type '{str(kind)[:20]}' is not supported",
                             {"type": str(kind)[:20], "value": value})
 

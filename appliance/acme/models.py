@@ -31,11 +31,12 @@ class ChallengeType(str, enum.Enum):
     HTTP_01 = "http-01"
     DNS_01 = "dns-01"
     TLS_ALPN_01 = "tls-alpn-01"
+    DEVICE_ATTEST_01 = "device-attest-01"
 
 
 @dataclass(frozen=True)
 class Identifier:
-    """``{"type": "dns"|"ip", "value": ...}``."""
+    """``{"type": "dns"|"ip"|"permanent-identifier", "value": ...}``."""
 
     type: str
     value: str
@@ -77,6 +78,8 @@ class Authorization:
     status: Status
     expires: datetime.datetime
     challenges: tuple[Challenge, ...] = ()
+    #: What a device-attest-01 challenge proved (``appliance.acme.device_attest``), None otherwise.
+    attestation: dict[str, Any] | None = None
 
 
 @dataclass(frozen=True)
@@ -94,6 +97,7 @@ class Order:
     error: dict[str, Any] | None = None
     certificate_id: str | None = None
     replaces: str | None = None
+    profile: str | None = None
 
 
 @dataclass(frozen=True)

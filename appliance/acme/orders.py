@@ -7,14 +7,16 @@ import dataclasses
 import datetime
 import ipaddress
 import secrets
+from typing import Any
 
 from cryptography import x509
 from cryptography.hazmat.primitives.serialization import Encoding, PublicFormat
 
 from appliance import metrics
-from appliance.acme import scheduling
+from appliance.acme import device_attest, scheduling
+from appliance.acme.attestation.statement import key_fingerprint
 from appliance.acme.context import AcmeRequest, Core, Reply, Settling, Signed, parse_rfc3339
-from appliance.acme.identifiers import compound, parse_identifiers
+from appliance.acme.identifiers import PERMANENT_IDENTIFIER, compound, parse_identifiers
 from appliance.acme.models import (Account, Authorization, Challenge, ChallengeType, Identifier, IssuedCertificate,
                                    Order, Status, new_id)
 from appliance.acme.problems import AcmeError, Problem, Subproblem
@@ -34,8 +36,12 @@ OPEN = frozenset({Status.PENDING, Status.READY})
 
 
 def challenge_types(provisioner: ACMEProvisioner, identifier: Identifier, wildcard: bool) -> list[ChallengeType]:
-    """dns-01 only for wildcards, never for IP addresses (RFC 8738)."""
+    """dns-01 only for wildcards, never for IP addresses (RFC 8738); device-attest-01 only
+    (and only it) for permanent identifiers."""
     allowed = [ChallengeType(c) for c in provisioner.challenges]
+    if identifier.type == PERMANENT_IDENTIFIER:
+        return [c for c in allowed if c == ChallengeType.DEVICE_ATTEST_01]
+    allowed = [c for c in allowed if c != ChallengeType.DEVICE_ATTEST_01]
     if wildcard:
         return [c for c in allowed if c == ChallengeType.DNS_01]
     if identifier.type == "ip":
@@ -71,6 +77,24 @@ def csr_identifiers(csr: x509.CertificateSigningRequest) -> set[Identifier]:
         except ValueError:
             found.add(Identifier("dns", value))
     return found
+
+
+def order_provisioner(provisioner: ACMEProvisioner, profile: object) -> ACMEProvisioner:
+    """The provisioner an order naming ``profile`` issues with (draft-ietf-acme-profiles):
+    ``invalidProfile`` unless the provisioner lists it."""
+    if profile is not None and not isinstance(profile, str):
+        raise AcmeError(Problem.MALFORMED, "profile must be a string")
+    try:
+        return provisioner.with_profile(profile)
+    except KeyError:
+        offered = ", ".join(sorted(provisioner.profile_descriptions)) or "none"
+        raise AcmeError(Problem.INVALID_PROFILE,
+                        f"no profile named '{str(profile)[:64]}' (offered: {offered})") from None
+
+
+def names_of(identifiers: tuple[Identifier, ...]) -> Names:
+    """The DNS names and IP addresses among the identifiers (the ones name policies judge)."""
+    return Names.parse([i.value for i in identifiers if i.type != PERMANENT_IDENTIFIER])
 
 
 def rejections(identifiers: tuple[Identifier, ...], refused: dict[str, str]) -> list[Subproblem]:
@@ -148,7 +172,11 @@ class Orders:
         account, provisioner, core = signed.owner, request.provisioner, self._core
         fields = signed.fields()
         identifiers = parse_identifiers(fields.get("identifiers"))
-        refused = core.authority.refused_names(provisioner, Names.parse([i.value for i in identifiers]))
+        profile = fields.get("profile") or None
+        order_provisioner(provisioner, profile)
+        if len(identifiers) > 1 and any(i.type == PERMANENT_IDENTIFIER for i in identifiers):
+            raise AcmeError(Problem.REJECTED_IDENTIFIER, "an order for a permanent identifier has no other identifiers")
+        refused = core.authority.refused_names(provisioner, names_of(identifiers))
         problems = rejections(identifiers, refused)
         for identifier in identifiers:
             wildcard = identifier.value.startswith("*.")
@@ -167,7 +195,7 @@ class Orders:
             expires=now + core.settings.order_lifetime, identifiers=identifiers,
             authorization_ids=tuple(a.id for a in authorizations), created_at=now,
             not_before=parse_rfc3339(fields.get("notBefore"), "notBefore"),
-            not_after=parse_rfc3339(fields.get("notAfter"), "notAfter"), replaces=replaces,
+            not_after=parse_rfc3339(fields.get("notAfter"), "notAfter"), replaces=replaces, profile=profile,
         )
         core.store.create_order(order, authorizations)
         metrics.acme_orders.labels(provisioner.name, "created").inc()
@@ -224,6 +252,9 @@ class Orders:
             return self._challenge_reply(request, challenge)
         if authorization_status(authz, core.now()) != Status.PENDING:
             raise AcmeError(Problem.MALFORMED, f"the authorization is {authorization_status(authz, core.now()).value}")
+        if challenge.type == ChallengeType.DEVICE_ATTEST_01:
+            device_attest.respond(core, request.provisioner, account, authz, challenge, signed.fields())
+            return self._challenge_reply(request, core.store.get_challenge(challenge.id) or challenge)
         first_attempt = scheduling.start(core, request.provisioner, account, authz, challenge)
 
         def current() -> Reply:
@@ -248,12 +279,14 @@ class Orders:
         order = self._order(order_id, account)
         if order.status != Status.READY:
             raise AcmeError(Problem.ORDER_NOT_READY, f"the order is {order.status.value}, not ready")
-        csr = self._csr(signed, order)
+        attestation = self._attestation(order, account)
+        csr = self._csr(signed, order, attestation)
+        provisioner = order_provisioner(request.provisioner, order.profile)
         if not core.store.set_order_status(order.id, Status.PROCESSING, frozenset({Status.READY})):
             raise AcmeError(Problem.ORDER_NOT_READY, "the order is being finalized already")
-        names = Names.parse([i.value for i in order.identifiers])
         try:
-            issued = core.authority.sign_for_order(csr, request.provisioner, names, order.not_before, order.not_after)
+            issued = core.authority.sign_for_order(csr, provisioner, names_of(order.identifiers),
+                                                   order.not_before, order.not_after, attestation=attestation)
         except ApplianceError as exc:
             error = _finalize_problem(order, exc)
             if exc.kind is ErrorKind.UNAVAILABLE:  # the key's device is away: the client may finalize again
@@ -274,8 +307,17 @@ class Orders:
             core.store.mark_replaced(order.replaces, order.id)
         return self.order(request, signed, order.id)
 
-    def _csr(self, signed: Signed, order: Order) -> x509.CertificateSigningRequest:
-        """The finalize CSR, if it asks for exactly the order's identifiers with a key that is not the account's."""
+    def _attestation(self, order: Order, account: Account) -> dict[str, Any] | None:
+        """What the order's device-attest-01 authorization proved (None for other orders)."""
+        for authorization_id in order.authorization_ids:
+            attestation = self._authorization(authorization_id, account).attestation
+            if attestation is not None:
+                return attestation
+        return None
+
+    def _csr(self, signed: Signed, order: Order, attestation: dict[str, Any] | None) -> x509.CertificateSigningRequest:
+        """The finalize CSR, if it asks for exactly the order's identifiers with a key that is not the
+        account's; for an attested order, the attested key, named by the permanent identifier (if at all)."""
         value = signed.fields().get("csr")
         try:
             csr = x509.load_der_x509_csr(b64decode(value)) if isinstance(value, str) else None
@@ -289,6 +331,8 @@ class Orders:
             raise AcmeError(Problem.BAD_CSR, exc.message) from None
         if _public_key_der(public_key) == _public_key_der(signed.key.get_op_key("verify")):
             raise AcmeError(Problem.BAD_CSR, "the CSR key must not be the account key")
+        if any(i.type == PERMANENT_IDENTIFIER for i in order.identifiers):
+            return _attested_csr(csr, order, attestation, public_key)
         wanted = set(order.identifiers)
         asked = csr_identifiers(csr)
         if asked != wanted:
@@ -298,3 +342,17 @@ class Orders:
                             + (f"; not in the order: {', '.join(extra)}" if extra else "")
                             + (f"; missing: {', '.join(missing)}" if missing else ""))
         return csr
+
+
+def _attested_csr(csr: x509.CertificateSigningRequest, order: Order, attestation: dict[str, Any] | None,
+                  public_key: object) -> x509.CertificateSigningRequest:
+    """As step-ca: the CSR's common name, if any, is the permanent identifier (its SANs are not
+    certified: the template decides), and its key is the attested key."""
+    identifier = next(i.value for i in order.identifiers if i.type == PERMANENT_IDENTIFIER)
+    common_names = [str(a.value) for a in csr.subject.get_attributes_for_oid(x509.NameOID.COMMON_NAME)]
+    if common_names and common_names != [identifier]:
+        raise AcmeError(Problem.BAD_CSR, f"the CSR's common name must be the permanent identifier {identifier!r}")
+    if attestation is None or not secrets.compare_digest(str(attestation.get("fingerprint", "")),
+                                                         key_fingerprint(public_key)):  # type: ignore[arg-type]
+        raise AcmeError(Problem.BAD_CSR, "the CSR's key is not the attested key")
+    return csr

@@ -73,6 +73,8 @@ class AcmeServer:
             meta["website"] = provisioner.website
         if provisioner.caa_identities:
             meta["caaIdentities"] = list(provisioner.caa_identities)
+        if provisioner.profile_descriptions:
+            meta["profiles"] = dict(provisioner.profile_descriptions)
         return {"newNonce": links.new_nonce, "newAccount": links.new_account, "newOrder": links.new_order,
                 "revokeCert": links.revoke_cert, "keyChange": links.key_change,
                 "renewalInfo": links.renewal_info, "meta": meta}

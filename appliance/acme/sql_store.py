@@ -154,7 +154,7 @@ class SQLAcmeStore:
                 "status": order.status.value, "expires": order.expires,
                 "identifiers": [i.to_json() for i in order.identifiers], "not_before": order.not_before,
                 "not_after": order.not_after, "error": order.error, "certificate_id": order.certificate_id,
-                "replaces": order.replaces, "created_at": order.created_at,
+                "replaces": order.replaces, "profile": order.profile, "created_at": order.created_at,
             })
             conn.execute(insert(acme_order_authorizations), [
                 {"order_id": order.id, "authorization_id": a.id, "position": i} for i, a in enumerate(authorizations)])
@@ -209,6 +209,19 @@ class SQLAcmeStore:
             return conn.execute(update(acme_authorizations).where(
                 acme_authorizations.c.id == authorization_id,
                 acme_authorizations.c.status.in_(_values(expected))).values(status=status.value)).rowcount == 1
+
+    def record_attestation(self, authorization_id: str, challenge_id: str, attestation: dict[str, Any],
+                           validated_at: datetime.datetime) -> bool:
+        pending = [Status.PENDING.value]
+        with self._write() as conn:
+            if conn.execute(update(acme_challenges).where(
+                    acme_challenges.c.id == challenge_id, acme_challenges.c.status.in_(pending),
+            ).values(status=Status.VALID.value, validated_at=validated_at)).rowcount != 1:
+                return False
+            conn.execute(update(acme_authorizations).where(
+                acme_authorizations.c.id == authorization_id, acme_authorizations.c.status.in_(pending),
+            ).values(status=Status.VALID.value, attestation=attestation))
+        return True
 
     def get_challenge(self, challenge_id: str) -> Challenge | None:
         with self._db.transaction() as conn:
@@ -291,7 +304,7 @@ def _insert_authorization(conn: Connection, authz: Authorization) -> None:
     conn.execute(insert(acme_authorizations), {
         "id": authz.id, "account_id": authz.account_id, "identifier_type": authz.identifier.type,
         "identifier_value": authz.identifier.value, "wildcard": authz.wildcard, "status": authz.status.value,
-        "expires": authz.expires,
+        "expires": authz.expires, "attestation": authz.attestation,
     })
     conn.execute(insert(acme_challenges), [{
         "id": c.id, "authorization_id": authz.id, "type": c.type.value, "token": c.token, "status": c.status.value,
@@ -314,7 +327,8 @@ def _order(row: Row[Any], authorization_ids: tuple[str, ...]) -> Order:
     return Order(id=row.id, account_id=row.account_id, provisioner=row.provisioner, status=Status(row.status),
                  expires=row.expires, identifiers=tuple(Identifier(**i) for i in row.identifiers),
                  authorization_ids=authorization_ids, created_at=row.created_at, not_before=row.not_before,
-                 not_after=row.not_after, error=row.error, certificate_id=row.certificate_id, replaces=row.replaces)
+                 not_after=row.not_after, error=row.error, certificate_id=row.certificate_id, replaces=row.replaces,
+                 profile=row.profile)
 
 
 def _challenge(row: Row[Any]) -> Challenge:
@@ -329,4 +343,4 @@ def _authorization(conn: Connection, row: Row[Any]) -> Authorization:
     return Authorization(id=row.id, account_id=row.account_id,
                          identifier=Identifier(row.identifier_type, row.identifier_value), wildcard=bool(row.wildcard),
                          status=Status(row.status), expires=row.expires,
-                         challenges=tuple(_challenge(c) for c in challenges))
+                         challenges=tuple(_challenge(c) for c in challenges), attestation=row.attestation)

@@ -76,6 +76,12 @@ class AcmeStore(Protocol):
     def set_authorization_status(self, authorization_id: str, status: Status,
                                  expected: frozenset[Status]) -> bool: ...
 
+    def record_attestation(self, authorization_id: str, challenge_id: str, attestation: dict[str, Any],
+                           validated_at: datetime.datetime) -> bool:
+        """In one transaction: the pending challenge valid, its pending authorization valid
+        keeping ``attestation`` (device-attest-01); False if the challenge was not pending."""
+        ...
+
     def get_challenge(self, challenge_id: str) -> Challenge | None: ...
 
     def set_challenge_status(self, challenge_id: str, status: Status, expected: frozenset[Status], *,

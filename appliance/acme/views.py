@@ -59,4 +59,6 @@ def order_json(request: AcmeRequest, order: Order) -> dict[str, Any]:
         body["certificate"] = links.certificate(order.certificate_id)
     if order.replaces is not None:
         body["replaces"] = order.replaces
+    if order.profile is not None:
+        body["profile"] = order.profile
     return body

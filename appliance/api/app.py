@@ -11,11 +11,13 @@ from appliance import __version__
 from appliance.acme import AcmeServer
 from appliance.api.acme import acme_router
 from appliance.api.errors import install_error_handlers
+from appliance.api.est import est_router
 from appliance.api.middleware import DEFAULT_MAX_BODY, AccessLog, BodyLimit
 from appliance.api.scep import scep_router
 from appliance.api.routes import certificate_router, crl_router, read_only_router
 from appliance.api.ssh import ssh_router
 from appliance.authority.interfaces import AuthorityInterface
+from appliance.est import EstServer
 from appliance.kms.health import SignerHealth
 from appliance.scep import ScepServer
 from appliance.config.tls import TlsOptions
@@ -41,7 +43,7 @@ class ApiSettings:
 
 def _build(authority: AuthorityInterface, settings: ApiSettings, routers: list[APIRouter],
            acme: AcmeServer | None = None, scep: ScepServer | None = None,
-           mounts: tuple[tuple[str, ASGIApp], ...] = ()) -> ASGIApp:
+           mounts: tuple[tuple[str, ASGIApp], ...] = (), est: bool = False) -> ASGIApp:
     app = FastAPI(title="appliance", version=__version__, docs_url=None, redoc_url=None,
                   openapi_url="/openapi.json" if settings.openapi else None)
     app.state.authority = authority
@@ -57,6 +59,9 @@ def _build(authority: AuthorityInterface, settings: ApiSettings, routers: list[A
     if scep is not None:
         app.state.scep = scep
         app.include_router(scep_router())
+    if est:
+        app.state.est = EstServer(authority)
+        app.include_router(est_router())
     for path, mounted in mounts:
         app.mount(path, mounted)
     return AccessLog(BodyLimit(app, settings.max_body_bytes))
@@ -65,10 +70,10 @@ def _build(authority: AuthorityInterface, settings: ApiSettings, routers: list[A
 def create_app(authority: AuthorityInterface, settings: ApiSettings | None = None,
                acme: AcmeServer | None = None, scep: ScepServer | None = None) -> ASGIApp:
     """The step-ca API, at ``/`` and ``/1.0/``; ACME at ``/acme/`` and ``/2.0/acme/``, SCEP at
-    ``/scep/`` and ``/1.0/scep/`` when given."""
+    ``/scep/`` and ``/1.0/scep/`` when given; EST at ``/.well-known/est/``."""
     settings = settings or ApiSettings()
     return _build(authority, settings, [read_only_router(), certificate_router(), crl_router(), ssh_router()],
-                  acme, scep, settings.mounts)
+                  acme, scep, settings.mounts, est=True)
 
 
 def create_insecure_app(authority: AuthorityInterface, settings: ApiSettings | None = None,

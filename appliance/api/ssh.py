@@ -128,7 +128,8 @@ def ssh_router() -> APIRouter:
             add_user_public_key=_public_key(body.addUserPublicKey, "addUserPublicKey") if body.addUserPublicKey
             else None,
         )
-        signed = ssh.sign(sign_request) if ssh.signs_in_process else await _off_loop(ssh.sign, sign_request)
+        # in the thread pool even for softkms keys: webhooks may be called, and block
+        signed = await _off_loop(ssh.sign, sign_request)
         _note(request, serial=str(signed.certificate.serial), subject=signed.certificate.key_id.decode())
         response = {"crt": _b64(certificate_blob(signed.certificate))}
         if signed.add_user_certificate is not None:

@@ -13,6 +13,7 @@ from cryptography.hazmat.primitives.asymmetric.types import CertificatePublicKey
 
 from appliance.audit import NO_AUDIT, AuditSink
 from appliance.authority import events
+from appliance.authority.attested import add_attestation, attested_options
 from appliance.authority.crl import CrlPublisher
 from appliance.authority.root_crl import RootCrl, load_root_crl
 from appliance.authority.interfaces import IssuedCertificate, KeyCompromised, RevokeRequest, SignRequest
@@ -131,7 +132,8 @@ class Authority:
             config.ssh, SQLSshStore(database), self.provisioner_collection,
             SshPolicy.from_config(config.authority.policy, "authority policy"),
             user_signer=ssh_signers.user, host_signer=ssh_signers.host, now=now,
-            backdate=config.authority.backdate, webhook_client=lambda: self.webhook_client) if config.ssh is not None and ssh_signers is not None else None
+            backdate=config.authority.backdate, webhook_client=lambda: self.webhook_client,
+            disable_hosts=config.raw.get("authority", {}).get("disableGetSSHHosts") is True) if config.ssh is not None and ssh_signers is not None else None
         self.revocation_urls = revocation_urls(config)
         self._root_crl = (RootCrl(load_root_crl(config.crl.root_crl, self._roots[0]), now)
                           if config.crl.root_crl else None)
@@ -266,14 +268,18 @@ class Authority:
                  public_key: CertificatePublicKeyTypes, common_name: str, names: Names,
                  validity: tuple[datetime.datetime, datetime.datetime],
                  claims: dict[str, Any] | None = None, user: dict[str, Any] | None = None,
-                 authorization: x509.Certificate | NebulaCertificate | None = None) -> CertificateProfile:
+                 authorization: x509.Certificate | NebulaCertificate | None = None,
+                 attestation: dict[str, Any] | None = None) -> CertificateProfile:
         """The provisioner's template (step-ca's default leaf template unless configured)
         rendered for this request, between its ENRICHING and AUTHORIZING webhooks; the
-        policies apply to the names it certifies."""
-        data = template_data(provisioner.x509_options, common_name=common_name, names=names, csr=csr,
+        policies apply to the names it certifies. ``attestation``: ``appliance.authority.attested``."""
+        options = provisioner.x509_options if attestation is None else attested_options(provisioner.x509_options)
+        data = template_data(options, common_name=common_name, names=names, csr=csr,
                              claims=claims, user=user, authorization=authorization)
+        if attestation is not None:
+            add_attestation(data, attestation)
         enrich(self.webhook_client, provisioner, csr, data)
-        profile = with_default_subject(render_profile(provisioner.x509_options, data, public_key),
+        profile = with_default_subject(render_profile(options, data, public_key),
                                        self.config.authority.default_subject)
         if provisioner.allow_must_staple:
             profile = with_must_staple(profile, csr)
@@ -321,12 +327,14 @@ class Authority:
     @events.issuance("acme")
     def sign_for_order(self, csr: x509.CertificateSigningRequest, provisioner: ACMEProvisioner, names: Names,
                        not_before: datetime.datetime | None = None,
-                       not_after: datetime.datetime | None = None) -> IssuedCertificate:
+                       not_after: datetime.datetime | None = None,
+                       attestation: dict[str, Any] | None = None) -> IssuedCertificate:
         """The certificate of an ACME order whose challenges were met and whose CSR names are
-        the order's: the policies and the provisioner's claims apply as for ``sign``."""
+        the order's: the policies and the provisioner's claims apply as for ``sign``; with the
+        ``attestation`` of a device-attest-01 order, for its permanent identifier."""
         events.note_provisioner(provisioner.name)
         return self._sign_csr_names(csr, csr_public_key(csr), provisioner, names, provisioner.force_cn,
-                                    not_before, not_after)
+                                    not_before, not_after, attestation)
 
     @events.issuance("scep")
     def sign_for_scep(self, csr: x509.CertificateSigningRequest, provisioner: SCEPProvisioner) -> IssuedCertificate:
@@ -360,12 +368,21 @@ class Authority:
     def _sign_csr_names(self, csr: x509.CertificateSigningRequest, public_key: CertificatePublicKeyTypes,
                         provisioner: Provisioner, names: Names, force_cn: bool,
                         not_before: datetime.datetime | None = None,
-                        not_after: datetime.datetime | None = None) -> IssuedCertificate:
+                        not_after: datetime.datetime | None = None,
+                        attestation: dict[str, Any] | None = None) -> IssuedCertificate:
         common_name = csr_common_name(csr) or (names.as_strings()[0] if force_cn and names else "")
         self._check_policy(provisioner, common_name, names)
         start, end = validity(self._now(), self.config.authority.backdate, provisioner.claimer, not_before, not_after)
-        profile = self._profile(provisioner, csr, public_key, common_name, names, (start, end))
+        profile = self._profile(provisioner, csr, public_key, common_name, names, (start, end),
+                                attestation=attestation)
         return self._issue_profile(profile, provisioner, public_key, start, end)
+
+    @events.issuance("est")
+    def sign_authenticated(self, csr: x509.CertificateSigningRequest, provisioner: Provisioner) -> IssuedCertificate:
+        """The certificate for a CSR whose requester a protocol core authenticated for
+        ``provisioner`` (EST): the CSR's names, policies, claims, template and webhooks."""
+        events.note_provisioner(provisioner.name)
+        return self._sign_csr_names(csr, csr_public_key(csr), provisioner, csr_names(csr), False)
 
     @events.issuance("server")
     def issue_server_certificate(self, public_key: CertificatePublicKeyTypes,

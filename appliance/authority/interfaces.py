@@ -81,8 +81,10 @@ class AuthorityInterface(Protocol):
 
     def sign_for_order(self, csr: x509.CertificateSigningRequest, provisioner: ACMEProvisioner, names: Names,
                        not_before: datetime.datetime | None = None,
-                       not_after: datetime.datetime | None = None) -> IssuedCertificate:
-        """Issue an ACME order's certificate for exactly ``names`` (challenges already met)."""
+                       not_after: datetime.datetime | None = None,
+                       attestation: dict[str, Any] | None = None) -> IssuedCertificate:
+        """Issue an ACME order's certificate for exactly ``names`` (challenges already met), or
+        for the permanent identifier a device-attest-01 ``attestation`` proved."""
         ...
 
     def sign_for_scep(self, csr: x509.CertificateSigningRequest, provisioner: SCEPProvisioner) -> IssuedCertificate:
@@ -93,6 +95,10 @@ class AuthorityInterface(Protocol):
                        provisioner: SCEPProvisioner) -> IssuedCertificate:
         """Issue a SCEP RenewalReq signed by ``certificate`` (issued by ``provisioner``, valid,
         not revoked), for the CSR's names within ``certificate``'s."""
+        ...
+
+    def sign_authenticated(self, csr: x509.CertificateSigningRequest, provisioner: Provisioner) -> IssuedCertificate:
+        """Issue for a CSR whose requester a protocol core authenticated (EST)."""
         ...
 
     def refused_names(self, provisioner: Provisioner, names: Names, common_name: str = "") -> dict[str, str]:

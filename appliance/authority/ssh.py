@@ -21,7 +21,7 @@ from cryptography.hazmat.primitives.serialization import (SSHCertificate, SSHCer
 from appliance.authority.ssh_interface import SshHost, SshKeys, SshRevokeRequest, SshSigned, SshSignRequest
 from appliance.config.ssh import SshConfig
 from appliance.db.ssh_store import SQLSshStore, SshCertificateRecord, SshRevocation, SshRevokedKey
-from appliance.errors import BadRequest, Forbidden, NotImplementedFeature, Unauthorized
+from appliance.errors import BadRequest, Forbidden, NotFound, NotImplementedFeature, Unauthorized
 from appliance.kms import KeyManager, open_key_manager, parse_uri
 from appliance.jose import InvalidKey, UnverifiedToken, key_from_dict
 from appliance.policy import NamesRefused, SshPolicy
@@ -89,8 +89,9 @@ class SshAuthority:
     def __init__(self, config: SshConfig, store: SQLSshStore, provisioners: Collection, policy: SshPolicy, *,
                  user_signer: PrivateKeyTypes | None, host_signer: PrivateKeyTypes | None,
                  now: Callable[[], datetime.datetime], backdate: datetime.timedelta,
-                 webhook_client: Callable[[], WebhookClient]) -> None:
-        """``webhook_client``: the authority's client for the provisioners' SSH webhooks."""
+                 webhook_client: Callable[[], WebhookClient], disable_hosts: bool = False) -> None:
+        """``webhook_client``: the authority's client for the provisioners' SSH webhooks;
+        ``disable_hosts``: ``authority.disableGetSSHHosts`` (``/ssh/hosts`` answers 404)."""
         self.config = config
         self.store = store
         self.provisioners = provisioners
@@ -99,8 +100,7 @@ class SshAuthority:
         self._now = now
         self._backdate = backdate
         self._webhook_client = webhook_client
-        self.signs_in_process = all(type(s).__module__.startswith("cryptography.hazmat.bindings.")
-                                    for s in self._signers.values() if s is not None)
+        self._disable_hosts = disable_hosts
         own = {kind: tuple(_ssh_public(s) for s in [signer] if s is not None) for kind, signer in self._signers.items()}
         extra: dict[tuple[str, bool], list[SSHPublicKey]] = {}
         for entry in config.keys:
@@ -120,6 +120,11 @@ class SshAuthority:
 
     def hosts(self) -> list[SshHost]:
         """The hosts with an unexpired, unrevoked host certificate, each name once."""
+        if self._disable_hosts:
+            raise NotFound("ssh hosts list api disabled (authority.disableGetSSHHosts)")
+        return self._current_hosts()
+
+    def _current_hosts(self) -> list[SshHost]:
         revoked = {r.serial for r in self.store.revocation_list().certificates}
         seen: dict[str, SshHost] = {}
         for record in self.store.certificates("host", self._now()):
@@ -138,7 +143,7 @@ class SshAuthority:
 
     def check_host(self, principal: str) -> bool:
         """Whether ``principal`` holds a current host certificate from this CA."""
-        return any(host.hostname == principal for host in self.hosts())
+        return any(host.hostname == principal for host in self._current_hosts())
 
     # -- signing --------------------------------------------------------------------
 

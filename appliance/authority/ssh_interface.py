@@ -61,9 +61,6 @@ class SshHost:
 class SshAuthorityInterface(Protocol):
     """Everything the HTTP API may ask of the SSH CA."""
 
-    #: Both CA keys sign in this process (softkms), not on a device.
-    signs_in_process: bool
-
     def sign(self, request: SshSignRequest) -> SshSigned: ...
 
     def renew(self, token: str) -> SshSigned:

@@ -20,6 +20,7 @@ from cryptography.hazmat.primitives.asymmetric.types import CertificatePublicKey
 from cryptography.x509.oid import ExtendedKeyUsageOID, NameOID, ObjectIdentifier
 
 from appliance.errors import BadRequest
+from appliance.pki.permanent_identifier import permanent_identifier
 from appliance.provisioner import Names
 from appliance.provisioner.nebula_cert import NebulaCertificate
 from appliance.provisioner.options import X509Options, go_json
@@ -335,6 +336,8 @@ def _general_name(kind: str, value: str) -> x509.GeneralName:
             return x509.IPAddress(ipaddress.ip_address(value))
         if kind == "uri":
             return x509.UniformResourceIdentifier(value)
+        if kind == "permanentidentifier":
+            return permanent_identifier(value)
     except ValueError as exc:
         raise BadRequest(f"certificate template: SAN {value!r}: {exc}") from None
     raise BadRequest(f"certificate template: SAN type {kind!r} is not supported")

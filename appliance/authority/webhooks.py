@@ -14,6 +14,7 @@ from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import ec, ed25519, rsa
 from cryptography.hazmat.primitives.asymmetric.types import CertificatePublicKeyTypes
 
+from appliance.authority.attested import webhook_attestation
 from appliance.authority.templating import csr_description
 from appliance.errors import ApplianceError
 from appliance.provisioner import Provisioner
@@ -48,13 +49,20 @@ def _spki(public_key: CertificatePublicKeyTypes) -> str:
     return base64.b64encode(der).decode()
 
 
+def _attestation_member(data: dict[str, Any]) -> dict[str, Any]:
+    """``attestationData`` for a device-attest-01 order's certificate, as step-ca sends it."""
+    attestation = webhook_attestation(data)
+    return {} if attestation is None else {"attestationData": attestation}
+
+
 def enrich(client: WebhookClient, provisioner: Provisioner, csr: x509.CertificateSigningRequest,
            data: dict[str, Any]) -> None:
     """Call the ENRICHING webhooks with the request; each must allow, its data goes to the template."""
     hooks = [h for h in provisioner.webhooks if h.kind == "ENRICHING" and h.applies_to("X509")]
     if not hooks:
         return
-    request = {"x509CertificateRequest": _csr_request(csr, data["Insecure"]["CR"].json_value)}
+    request = {"x509CertificateRequest": _csr_request(csr, data["Insecure"]["CR"].json_value),
+               **_attestation_member(data)}
     results = data.setdefault("Webhooks", {})
     for hook in hooks:
         answer = client.call(hook, request, data)
@@ -73,7 +81,7 @@ def authorize(client: WebhookClient, provisioner: Provisioner, description: dict
     request = {"x509Certificate": {
         **description, "publicKey": _spki(public_key), "publicKeyAlgorithm": _key_algorithm(public_key),
         "notBefore": _go_time(not_before), "notAfter": _go_time(not_after),
-    }}
+    }, **_attestation_member(data)}
     for hook in hooks:
         if not client.call(hook, request, data).allow:
             raise WebhookDenied(f"webhook '{hook.name}' denied the certificate")

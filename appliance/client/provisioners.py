@@ -180,6 +180,7 @@ CREDENTIAL_HANDLERS: dict[str, CredentialHandler] = {
     "K8SSA": FieldsType("K8sSA", ("publicKeys",), ("--pem-keys",)),
     "NEBULA": FieldsType("Nebula", ("roots",), ("--nebula-root",)),
     "SSHPOP": FieldsType("SSHPOP", (), ()),
+    "EST": FieldsType("EST", ("roots",), ()),  # its secret goes into ca.json by hand: no flag carries secrets
     "AWS": FieldsType("AWS", ("accounts", "iidRoots", "instanceAge", "disableCustomSANs", "disableTrustOnFirstUse"),
                       ("--iid-roots",)),
     "GCP": FieldsType("GCP", ("serviceAccounts", "projectIDs", "instanceAge", "disableCustomSANs",

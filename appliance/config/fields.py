@@ -9,7 +9,8 @@ SUPPORTED = {
         "logger", "db", "tls", "kms", "crl", "ocsp", "lint", "authority", "password", "commonName", "metricsAddress",
         "connections", "ssh", "audit", "console",
     }),
-    "authority": frozenset({"provisioners", "claims", "policy", "disableIssuedAtCheck", "backdate"}),
+    "authority": frozenset({"provisioners", "claims", "policy", "disableIssuedAtCheck", "backdate",
+                            "disableGetSSHHosts"}),
     "authority.claims": frozenset({
         "minTLSCertDuration", "maxTLSCertDuration", "defaultTLSCertDuration",
         "disableRenewal", "allowRenewalAfterExpiry", "disableIssuedAtCheck",
@@ -21,7 +22,7 @@ SUPPORTED = {
     "authority.provisioners[]": frozenset({
         "type", "name", "claims", "options", "policy", "webhooks", "key", "encryptedKey", "forceCN", "challenges",
         "termsOfService", "website", "caaIdentities", "requireEAB", "challengePorts", "challengeResolver",
-        "lint", "allowMustStaple",
+        "lint", "allowMustStaple", "attestationFormats", "attestationRoots",
     }),
     "crl": frozenset({"enabled", "generateOnRevoke", "cacheDuration", "renewPeriod", "idpURL"}),
     "ocsp": frozenset({"enabled", "validity", "cacheSize", "url", "responderKey", "responderValidity"}),
@@ -34,12 +35,11 @@ SUPPORTED = {
 STEP_CA_ONLY = {
     "": frozenset({"templates", "monitoring", "skipValidation", "debug", "storage"}),
     "authority": frozenset({
-        "template", "enableAdmin", "admins", "disableGetSSHHosts", "deploymentType",
+        "template", "enableAdmin", "admins", "deploymentType",
         "authorityId", "type", "certificateAuthority", "certificateAuthorityFingerprint",
         "credentialsFile", "certificateIssuer", "options", "disableCurrentTimeCheck",
     }),
     "authority.claims": frozenset({"disableSmallstepExtensions"}),
-    "authority.provisioners[]": frozenset({"attestationFormats", "attestationRoots"}),
     "kms": frozenset({"credentialsFile", "region", "profile", "pin", "managementKey"}),
     "logger": frozenset({"traceHeader"}),
 }

@@ -27,10 +27,6 @@ def _true(value: Any, built: AbstractSet[str]) -> bool:
     return value is True
 
 
-def _mysql(value: Any, built: AbstractSet[str]) -> bool:
-    return isinstance(value, str) and value.lower() == "mysql"
-
-
 def _registration_authority(value: Any, built: AbstractSet[str]) -> bool:
     return isinstance(value, str) and value.lower() not in ("", "softcas")
 
@@ -56,7 +52,6 @@ UNSUPPORTED: tuple[Unsupported, ...] = (
     Unsupported("authority.type", "other than softcas", _registration_authority,
                 "registration-authority mode (another CA signs)"),
     Unsupported("authority.certificateIssuer", "set", _set, "registration-authority mode (another CA signs)"),
-    Unsupported("db.type", "mysql", _mysql, "MySQL storage"),
 )
 
 

@@ -1,5 +1,5 @@
 """The ACME tables (created by migration step 3, ``acme_challenges.processing_since``
-added by step 4), on the shared schema metadata."""
+added by step 4, ``acme_authorizations.attestation`` by step 10, ``acme_orders.profile`` by step 14), on the shared schema metadata."""
 
 from __future__ import annotations
 
@@ -50,6 +50,7 @@ acme_orders = Table(
     Column("error", JSON, nullable=True),
     Column("certificate_id", ID, nullable=True),
     Column("replaces", String(255), nullable=True),
+    Column("profile", NAME, nullable=True),
     Column("created_at", UTCDateTime, nullable=False),
     Index("ix_acme_orders_account_id", "account_id"),
     Index("ix_acme_orders_expires", "expires"),
@@ -65,6 +66,7 @@ acme_authorizations = Table(
     Column("wildcard", Boolean, nullable=False),
     Column("status", STATUS, nullable=False),
     Column("expires", UTCDateTime, nullable=False),
+    Column("attestation", JSON, nullable=True),
     Index("ix_acme_authorizations_account", "account_id", "identifier_value"),
     Index("ix_acme_authorizations_expires", "expires"),
 )

@@ -5,7 +5,7 @@ the signed checkpoints."""
 
 from __future__ import annotations
 
-from sqlalchemy import BigInteger, Column, Connection, Integer, String, Table, Text, insert
+from sqlalchemy import BigInteger, Column, Connection, Integer, String, Table, Text, insert, select
 
 from appliance.db.schema import metadata
 
@@ -49,5 +49,6 @@ TABLES = (audit_records, audit_head, audit_checkpoints)
 
 def create_audit_tables(conn: Connection) -> None:
     """Migration 12: the tables, and the head of an empty chain."""
-    metadata.create_all(conn, tables=list(TABLES), checkfirst=False)
-    conn.execute(insert(audit_head).values(id=HEAD_ID, seq=0, hash=GENESIS, checkpoint_at=""))
+    metadata.create_all(conn, tables=list(TABLES), checkfirst=conn.dialect.name == "mysql")  # MySQL: re-runnable
+    if conn.execute(select(audit_head.c.id).where(audit_head.c.id == HEAD_ID)).first() is None:
+        conn.execute(insert(audit_head).values(id=HEAD_ID, seq=0, hash=GENESIS, checkpoint_at=""))

@@ -9,6 +9,7 @@ import datetime
 from dataclasses import dataclass
 
 from sqlalchemy import BigInteger, Column, Connection, LargeBinary, String, Table, insert, select, update
+from sqlalchemy.dialects import mysql
 
 from appliance.db.schema import metadata
 from appliance.db.types import UTCDateTime
@@ -23,7 +24,7 @@ crls = Table(
     Column("issuer", String(64), nullable=False),
     Column("revision", BigInteger, nullable=False),
     Column("this_update", UTCDateTime, nullable=False),
-    Column("der", LargeBinary, nullable=False),
+    Column("der", LargeBinary().with_variant(mysql.LONGBLOB(), "mysql"), nullable=False),  # BLOB stops at 64 KiB
 )
 
 

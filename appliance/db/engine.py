@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import logging
 import os
+import re
 import sqlite3
 import time
 import weakref
@@ -12,9 +13,9 @@ from typing import Any
 
 from sqlalchemy import Engine, create_engine, event
 from sqlalchemy.engine import URL, make_url
-from sqlalchemy.pool import StaticPool
+from sqlalchemy.pool import NullPool, StaticPool
 
-from appliance.errors import BadRequest, NotImplementedFeature
+from appliance.errors import BadRequest
 from appliance.db.metered import meter
 
 log = logging.getLogger(__name__)
@@ -25,6 +26,11 @@ SQLITE_FILE_IN_DIRECTORY = "appliance.sqlite"
 _BADGER_TYPES = frozenset({"badger", "badgerv1", "badgerv2"})
 _POSTGRES_TYPES = frozenset({"postgresql", "postgres"})
 _POSTGRES_DRIVER = "postgresql+psycopg"
+_MYSQL_DRIVER = "mysql+pymysql"
+# Go's MySQL DSN, as step-ca takes it: [user[:password]@][tcp(host[:port])]/[dbname][?param=value&...]
+_GO_MYSQL_DSN = re.compile(r"^(?:(?P<user>[^:@/]*)(?::(?P<password>.*))?@)?"
+                           r"(?:(?P<net>\w+)(?:\((?P<address>[^)]*)\))?)?/(?P<database>[^?]*)(?:\?(?P<query>.*))?$")
+_MYSQL_PARAMS = frozenset({"charset", "unix_socket", "ssl_ca", "ssl_cert", "ssl_key", "ssl_verify_cert", "ssl_verify_identity"})
 
 
 def database_url(db_config: dict[str, Any]) -> URL:
@@ -34,7 +40,7 @@ def database_url(db_config: dict[str, Any]) -> URL:
     if db_type in _POSTGRES_TYPES:
         return _postgres_url(source, db_config.get("database"))
     if db_type == "mysql":
-        raise NotImplementedFeature("db.type 'mysql' is not supported yet: use 'sqlite' or 'postgresql'")
+        return _mysql_url(source, db_config.get("database"))
     if not source:
         raise BadRequest(f"db.dataSource is required for db.type '{db_type}'")
     if db_type == "sqlite":
@@ -45,7 +51,7 @@ def database_url(db_config: dict[str, Any]) -> URL:
         log.warning("db.type '%s' is step-ca's embedded store: using SQLite at %s instead "
                     "(step-ca's data is not imported)", db_type, path)
         return _sqlite_url(str(path))
-    raise BadRequest(f"unknown db.type '{db_type}' (supported: sqlite, postgresql; "
+    raise BadRequest(f"unknown db.type '{db_type}' (supported: sqlite, postgresql, mysql; "
                      "badger, badgerv1, badgerv2 and bbolt are mapped to sqlite)")
 
 
@@ -95,16 +101,77 @@ def _url_from_conninfo(source: str) -> URL:
     )
 
 
+def _mysql_url(source: str, database: Any) -> URL:
+    """A mysql:// URL or Go's ``user:password@tcp(host:port)/dbname`` DSN, on the PyMySQL driver."""
+    if not source:
+        raise BadRequest("db.dataSource is required for db.type 'mysql'")
+    if "://" in source:
+        try:
+            url = make_url(source)
+        except Exception:
+            raise BadRequest("db.dataSource is not a valid MySQL URL") from None
+        if url.get_backend_name() not in ("mysql", "mariadb"):
+            raise BadRequest(f"db.dataSource for mysql must start with mysql://, not {url.drivername}://")
+        url = url.set(drivername=_MYSQL_DRIVER)
+    else:
+        url = _url_from_go_dsn(source)
+    url = url.set(query={k: v for k, v in url.query.items() if k in _MYSQL_PARAMS})
+    return url.set(database=str(database)) if database else url
+
+
+def _url_from_go_dsn(source: str) -> URL:
+    match = _GO_MYSQL_DSN.match(source)
+    if match is None or (match["net"] or "tcp") not in ("tcp", "unix"):
+        raise BadRequest("db.dataSource is neither a mysql:// URL nor a DSN like user:password@tcp(host:port)/dbname")
+    query = dict(part.split("=", 1) for part in (match["query"] or "").split("&") if "=" in part)
+    host, port, address = None, None, match["address"] or ""
+    if match["net"] == "unix":
+        query["unix_socket"] = address
+    elif address:
+        host, _, port_text = address.rpartition(":") if ":" in address.rsplit("]", 1)[-1] else (address, "", "")
+        host = host.strip("[]")
+        if port_text and not port_text.isdigit():
+            raise BadRequest("db.dataSource: the port in tcp(host:port) is not a number")
+        port = int(port_text) if port_text else None
+    return URL.create(_MYSQL_DRIVER, username=match["user"] or None, password=match["password"],
+                      host=host or None, port=port, database=match["database"] or None, query=query)
+
+
 def create_database_engine(url: URL) -> Engine:
     """A pooled engine tuned for short transactions on the issuance hot path."""
     if url.get_backend_name() == "sqlite":
         engine = _sqlite_engine(url)
+    elif url.get_backend_name() == "mysql":
+        engine = _mysql_engine(url)
     else:
         engine = create_engine(url, pool_size=10, max_overflow=20, hide_parameters=True,
                                connect_args={"connect_timeout": 10, "application_name": "appliance"})
     _dispose_in_forked_children(engine)
     meter(engine)
     return engine
+
+
+def _mysql_engine(url: URL) -> Engine:
+    """InnoDB in its default REPEATABLE READ (a locking read of an absent row holds its gap:
+    see ``SQLDatabase.record_renewal``), utf8mb4, UTC sessions."""
+    return create_engine(url.update_query_dict({"charset": url.query.get("charset", "utf8mb4")}), pool_size=10, max_overflow=20,
+                         pool_pre_ping=True, pool_recycle=3600, hide_parameters=True,
+                         connect_args={"connect_timeout": 10, "init_command": "SET time_zone = '+00:00'"})
+
+
+def create_database_if_absent(engine: Engine) -> None:
+    """MySQL: create the database the engine names when absent, as step-ca does."""
+    url = engine.url
+    if url.get_backend_name() != "mysql" or not url.database:
+        return
+    server = create_engine(url.set(database=None), poolclass=NullPool, hide_parameters=True,
+                           connect_args={"connect_timeout": 10})
+    try:
+        with server.connect() as conn:
+            name = str(url.database).replace("`", "``")
+            conn.exec_driver_sql(f"CREATE DATABASE IF NOT EXISTS `{name}` CHARACTER SET utf8mb4")
+    finally:
+        server.dispose()
 
 
 def _sqlite_engine(url: URL) -> Engine:

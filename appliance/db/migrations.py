@@ -2,9 +2,12 @@
 
 Steps run in order, each at most once, inside one transaction that holds a
 database-wide lock (``pg_advisory_xact_lock`` on PostgreSQL, ``BEGIN
-IMMEDIATE`` on SQLite), so several CA processes starting at once against one
-database migrate it exactly once. PostgreSQL and SQLite have transactional
-DDL: a failed step leaves nothing behind. Adding tables (ACME state, ...) is a
+IMMEDIATE`` on SQLite, the session lock ``GET_LOCK`` on MySQL), so several CA
+processes starting at once against one database migrate it exactly once.
+PostgreSQL and SQLite have transactional DDL: a failed step leaves nothing
+behind. MySQL commits each DDL statement at once: there a step is written to be
+re-run over what an interrupted run of it left (tables created only if absent,
+rows inserted only if absent). Adding tables (ACME state, ...) is a
 new entry at the end of ``STEPS``; never edit or reorder a released step.
 
 Tables are declared once, as they are now: a step that creates a table creates
@@ -14,20 +17,24 @@ skip what is already there.
 
 from __future__ import annotations
 
+import contextlib
 import datetime
 import logging
 from dataclasses import dataclass
-from typing import Callable
+from typing import Callable, Iterator
 
 from sqlalchemy import Connection, Engine, Table, inspect, select, text
 from sqlalchemy.schema import CreateColumn
 
-from appliance.db import acme_schema, audit_schema, crl_store, scep_schema, schema, ssh_schema
+from appliance.db import acme_schema, admin_schema, audit_schema, crl_store, scep_schema, schema, ssh_schema
+from appliance.errors import Unavailable
 
 log = logging.getLogger(__name__)
 
 # Any constant shared by every appliance: advisory locks are per database.
 _PG_LOCK_KEY = 0x61707069616E6365  # "appliance"
+_MYSQL_LOCK_NAME = "appliance-migrations"  # GET_LOCK names are per server: prefixed with the database's
+_MYSQL_LOCK_TIMEOUT_S = 300
 
 
 @dataclass(frozen=True)
@@ -43,7 +50,7 @@ def _create(*tables: Table) -> Callable[[Connection], None]:
     """A step that creates tables (with their indexes)."""
 
     def apply(conn: Connection) -> None:
-        schema.metadata.create_all(conn, tables=list(tables), checkfirst=False)
+        schema.metadata.create_all(conn, tables=list(tables), checkfirst=conn.dialect.name == "mysql")
 
     return apply
 
@@ -61,10 +68,22 @@ def _add_columns(table: Table, *names: str) -> Callable[[Connection], None]:
     return apply
 
 
+def _add_revision(conn: Connection, name: str) -> None:
+    """A revision row at 0, unless there is one."""
+    if conn.execute(select(schema.revisions.c.name).where(schema.revisions.c.name == name)).first() is None:
+        conn.execute(schema.revisions.insert().values(name=name, value=0))
+
+
 def _create_revisions(conn: Connection) -> None:
     """The revisions table, with the revocations' revision at 0."""
     _create(schema.revisions)(conn)
-    conn.execute(schema.revisions.insert().values(name=schema.REVOCATIONS_REVISION, value=0))
+    _add_revision(conn, schema.REVOCATIONS_REVISION)
+
+
+def _create_admin_changes(conn: Connection) -> None:
+    """The change record of remote management, and its revision at 0."""
+    _create(admin_schema.admin_changes)(conn)
+    _add_revision(conn, admin_schema.ADMIN_REVISION)
 
 
 STEPS: tuple[Step, ...] = (
@@ -80,7 +99,11 @@ STEPS: tuple[Step, ...] = (
     Step(7, "blocked keys: keys revoked for keyCompromise", _create(schema.blocked_keys)),
     Step(8, "SSH certificates, revoked SSH serials and keys", _create(*ssh_schema.TABLES)),
     Step(9, "SCEP transactions: replays answered with the certificate issued once", _create(*scep_schema.TABLES)),
+    Step(10, "ACME authorizations: what a device-attest-01 attestation proved",
+         _add_columns(acme_schema.acme_authorizations, "attestation")),
+    Step(11, "admin changes: who changed provisioners and admins, before and after", _create_admin_changes),
     Step(12, "audit log: hash-chained records, their head, signed checkpoints", audit_schema.create_audit_tables),
+    Step(14, "ACME orders: the profile a new-order named", _add_columns(acme_schema.acme_orders, "profile")),
 )
 
 LATEST = STEPS[-1].version
@@ -92,10 +115,29 @@ def _lock(conn: Connection) -> None:
         conn.execute(text("SELECT pg_advisory_xact_lock(:key)"), {"key": _PG_LOCK_KEY})
 
 
+@contextlib.contextmanager
+def _mysql_session_lock(conn: Connection) -> Iterator[None]:
+    """MySQL's DDL ends transactions: hold a named session lock across the whole run instead."""
+    if conn.dialect.name != "mysql":
+        yield
+        return
+    name = f"{_MYSQL_LOCK_NAME}:{conn.exec_driver_sql('SELECT DATABASE()').scalar()}"
+    if conn.execute(text("SELECT GET_LOCK(:name, :timeout)"),
+                    {"name": name, "timeout": _MYSQL_LOCK_TIMEOUT_S}).scalar() != 1:
+        raise Unavailable(f"another process has held the migration lock {name} for {_MYSQL_LOCK_TIMEOUT_S} s")
+    conn.commit()
+    try:
+        yield
+    finally:
+        conn.execute(text("SELECT RELEASE_LOCK(:name)"), {"name": name})
+        conn.commit()
+
+
 def migrate(engine: Engine) -> list[int]:
     """Apply the steps this database lacks; the versions applied now."""
     applied_now: list[int] = []
-    with engine.connect().execution_options(sqlite_begin="IMMEDIATE") as conn, conn.begin():
+    with engine.connect().execution_options(sqlite_begin="IMMEDIATE") as conn, _mysql_session_lock(conn), \
+            conn.begin():
         _lock(conn)
         schema.schema_migrations.create(conn, checkfirst=True)
         done = set(conn.scalars(select(schema.schema_migrations.c.version)))

@@ -10,13 +10,13 @@ import threading
 from typing import Any, Callable, ContextManager, Iterator
 
 from sqlalchemy import Connection, Engine, Insert, Row, delete, exc, insert, or_, select, text, update
-from sqlalchemy.dialects import postgresql, sqlite
+from sqlalchemy.dialects import mysql, postgresql, sqlite
 from sqlalchemy.engine import URL
 
 from appliance.db import crl_store, migrations
 from appliance.db.crl_store import CrlState
 from appliance.db.acme_retention import purge_expired_acme
-from appliance.db.engine import create_database_engine, database_url
+from appliance.db.engine import create_database_engine, create_database_if_absent, database_url
 from appliance.db.interfaces import CertificateRecord, RevocationRecord
 from appliance.db.schema import (REVOCATIONS_REVISION, blocked_keys, certificates, revisions, revocations,
                                  used_tokens)
@@ -46,12 +46,23 @@ def _serial_lock_key(serial: str) -> int:
 
 
 def _insert_if_absent(dialect: str) -> Insert:
-    """``INSERT ... ON CONFLICT DO NOTHING RETURNING``: a row back only for the first use.
+    """``INSERT ... ON CONFLICT DO NOTHING RETURNING``: a row back only for the first use
+    (MySQL: ``INSERT IGNORE``, one row affected only for the first use).
 
     The primary key makes it atomic across processes; no error, so no aborted
     transaction to roll back on PostgreSQL."""
+    if dialect == "mysql":
+        return mysql.insert(used_tokens).prefix_with("IGNORE")
     dialect_insert = postgresql.insert if dialect == "postgresql" else sqlite.insert
     return dialect_insert(used_tokens).on_conflict_do_nothing().returning(used_tokens.c.token_id)
+
+
+def mark_token_used(conn: Connection, token_id: str, provisioner: str, expires_at: datetime.datetime) -> bool:
+    """Spend a one-time token in ``conn``'s transaction: False if it was spent already."""
+    dialect = conn.dialect.name
+    result = conn.execute(_insert_if_absent(dialect), {"token_id": token_id, "provisioner": provisioner,
+                                                        "expires_at": expires_at, "used_at": datetime.datetime.now(UTC)})
+    return result.rowcount == 1 if dialect == "mysql" else result.first() is not None
 
 
 AuditHook = Callable[[Connection, CertificateRecord | RevocationRecord, str], None]
@@ -59,14 +70,13 @@ AuditHook = Callable[[Connection, CertificateRecord | RevocationRecord, str], No
 
 
 class SQLDatabase:
-    """Certificates, revocations and used tokens in SQLite or PostgreSQL."""
+    """Certificates, revocations and used tokens in SQLite, PostgreSQL or MySQL/MariaDB."""
 
     def __init__(self, engine: Engine, *, url: URL) -> None:
         self.engine = engine
         # Safe to log: no password, and no query (libpq accepts ?password=... too).
         self.description = url.set(query={}).render_as_string(hide_password=True)
         self._secret = url.password
-        self._use_token = _insert_if_absent(engine.dialect.name)
         # SQLite has one writer at a time. This process's writers queue on a lock (and are
         # woken as soon as it is free) rather than each sleeping in SQLite's busy handler
         # (back-offs of up to 100 ms); only other processes are waited for there.
@@ -121,6 +131,7 @@ class SQLDatabase:
     def migrate(self) -> list[int]:
         """Bring the schema up to date; the versions applied now."""
         with self._reachable():
+            create_database_if_absent(self.engine)
             return migrations.migrate(self.engine)
 
     @staticmethod
@@ -146,11 +157,6 @@ class SQLDatabase:
         if self.dialect == "postgresql":
             conn.execute(_SERIAL_LOCK, {"key": _serial_lock_key(serial)})
 
-    def _mark_used(self, conn: Connection, token_id: str, provisioner: str, expires_at: datetime.datetime) -> bool:
-        params = {"token_id": token_id, "provisioner": provisioner, "expires_at": expires_at,
-                  "used_at": datetime.datetime.now(UTC)}
-        return conn.execute(self._use_token, params).first() is not None
-
     def record_certificate(self, record: CertificateRecord) -> None:
         with self._new_serial(record.serial), self._begin(immediate=True) as conn:
             self._insert_certificate(conn, record)
@@ -158,7 +164,7 @@ class SQLDatabase:
     def use_token_and_record(self, token_id: str, provisioner: str, expires_at: datetime.datetime,
                              record: CertificateRecord) -> bool:
         with self._new_serial(record.serial), self._begin(immediate=True) as conn:
-            if not self._mark_used(conn, token_id, provisioner, expires_at):
+            if not mark_token_used(conn, token_id, provisioner, expires_at):
                 return False
             self._insert_certificate(conn, record)
         return True
@@ -166,7 +172,10 @@ class SQLDatabase:
     def record_renewal(self, renewed_serial: str, record: CertificateRecord) -> bool:
         with self._new_serial(record.serial), self._begin(immediate=True) as conn:
             self._lock_revocation_status(conn, renewed_serial)
-            if conn.execute(select(revocations.c.serial).where(revocations.c.serial == renewed_serial)).first():
+            # MySQL: a locking read of the (absent) row holds its gap until commit, so a revocation's
+            # insert waits for this renewal, and this read sees a revocation committed before it.
+            if conn.execute(select(revocations.c.serial).where(revocations.c.serial == renewed_serial)
+                            .with_for_update()).first():
                 return False
             self._insert_certificate(conn, record, renewed_serial)
         return True
@@ -239,7 +248,7 @@ class SQLDatabase:
         with self._begin(immediate=True) as conn:
             if self.dialect == "postgresql":
                 conn.execute(_ASYNC_COMMIT)
-            return self._mark_used(conn, token_id, provisioner, expires_at)
+            return mark_token_used(conn, token_id, provisioner, expires_at)
 
     def purge_expired(self, now: datetime.datetime) -> dict[str, int]:
         with self._begin(immediate=True) as conn:

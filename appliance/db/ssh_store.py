@@ -11,7 +11,7 @@ from typing import Any
 from sqlalchemy import Row, exc, func, insert, select
 
 from appliance.db.interfaces import Database
-from appliance.db.sql import _insert_if_absent
+from appliance.db.sql import mark_token_used
 from appliance.db.ssh_schema import ssh_certificates, ssh_revocations, ssh_revoked_keys
 from appliance.errors import Conflict
 
@@ -68,7 +68,6 @@ class SQLSshStore:
 
     def __init__(self, database: Database) -> None:
         self._db = database
-        self._use_token = _insert_if_absent(database.dialect)
 
     def record_certificate(self, record: SshCertificateRecord,
                            token: tuple[str, str, datetime.datetime] | None = None) -> bool:
@@ -79,10 +78,7 @@ class SQLSshStore:
             with self._db.transaction(immediate=True) as conn:
                 if token is not None:
                     token_id, provisioner, expires_at = token
-                    spent = conn.execute(self._use_token, {
-                        "token_id": token_id, "provisioner": provisioner, "expires_at": expires_at,
-                        "used_at": datetime.datetime.now(datetime.timezone.utc)}).first()
-                    if spent is None:
+                    if not mark_token_used(conn, token_id, provisioner, expires_at):
                         return False
                 conn.execute(insert(ssh_certificates), {
                     **{name: getattr(record, name) for name in record.__dataclass_fields__},

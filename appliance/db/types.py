@@ -6,6 +6,7 @@ import datetime
 from typing import Any
 
 from sqlalchemy import DateTime
+from sqlalchemy.dialects import mysql
 from sqlalchemy.engine import Dialect
 from sqlalchemy.types import TypeDecorator
 
@@ -16,12 +17,18 @@ class UTCDateTime(TypeDecorator[datetime.datetime]):
     """A timezone-aware datetime, stored in UTC on every engine.
 
     PostgreSQL keeps it as ``timestamptz``; engines without time zones (SQLite,
-    MySQL) store the naive UTC value, which also keeps text comparisons ordered.
+    MySQL) store the naive UTC value, which also keeps text comparisons ordered;
+    MySQL's with microseconds (``DATETIME(6)``), as the others keep them.
     Naive datetimes are refused: their meaning depends on the host's clock.
     """
 
     impl = DateTime(timezone=True)
     cache_ok = True
+
+    def load_dialect_impl(self, dialect: Dialect) -> Any:
+        if dialect.name == "mysql":
+            return dialect.type_descriptor(mysql.DATETIME(fsp=6))
+        return dialect.type_descriptor(self.impl)
 
     def process_bind_param(self, value: datetime.datetime | None, dialect: Dialect) -> Any:
         if value is None:

@@ -1,6 +1,9 @@
 """The ACME provisioner (step-ca's ``ACME`` type): authorises orders, not tokens.
 
-step-ca's fields: ``name``, ``forceCN``, ``challenges`` (default all three),
+step-ca's fields: ``name``, ``forceCN``, ``challenges`` (default http-01, dns-01 and
+tls-alpn-01; ``device-attest-01`` when named), ``attestationFormats`` (``apple``,
+``step``, ``tpm``; default all three), ``attestationRoots`` (a base64-encoded PEM
+bundle; default: the roots ``appliance.acme.attestation`` ships for each format),
 ``claims``, ``termsOfService``, ``website``, ``caaIdentities``, ``requireEAB``,
 and ``policy`` (read by every provisioner type: ``appliance.policy``).
 
@@ -8,20 +11,28 @@ Our additions, for tests and unusual networks (step-ca has no equivalent in ca.j
 
 - ``challengePorts``: ``{"http-01": 80, "tls-alpn-01": 443}``, the ports validation connects to;
 - ``challengeResolver``: ``"host:port"`` of the DNS server that dns-01 queries
-  (default: the system's resolvers).
+  (default: the system's resolvers);
+- ``profiles``: ACME profiles a new-order may name (``appliance.provisioner.acme_profiles``).
 """
 
 from __future__ import annotations
 
+import base64
+import binascii
 from typing import Any
+
+from cryptography import x509
 
 from appliance.errors import BadRequest, Unauthorized
 from appliance.jose import UnverifiedToken
+from appliance.provisioner.acme_profiles import parse_profiles
 from appliance.provisioner.checks import config_strings
 from appliance.provisioner.base import Provisioner, ProvisionerContext, RevokeAuthorization, SignOptions
 from appliance.provisioner.types import PROVISIONER_TYPES
 
 CHALLENGE_TYPES = ("http-01", "dns-01", "tls-alpn-01")
+DEVICE_ATTEST = "device-attest-01"
+ATTESTATION_FORMATS = ("apple", "step", "tpm")
 DEFAULT_PORTS = {"http-01": 80, "tls-alpn-01": 443}
 
 
@@ -34,9 +45,14 @@ class ACMEProvisioner(Provisioner):
         super().__init__(config, context)
         where = f"provisioner '{self.name}'"
         self.challenges = config_strings(config, "challenges", where) or CHALLENGE_TYPES
-        unknown = sorted(set(self.challenges) - set(CHALLENGE_TYPES))
+        unknown = sorted(set(self.challenges) - {*CHALLENGE_TYPES, DEVICE_ATTEST})
         if unknown:
             raise BadRequest(f"{where}: unsupported challenges {', '.join(unknown)}")
+        self.attestation_formats = config_strings(config, "attestationFormats", where) or ATTESTATION_FORMATS
+        unknown = sorted(set(self.attestation_formats) - set(ATTESTATION_FORMATS))
+        if unknown:
+            raise BadRequest(f"{where}: unsupported attestationFormats {', '.join(unknown)}")
+        self.attestation_roots = _attestation_roots(config.get("attestationRoots"), where)
         self.force_cn = bool(config.get("forceCN", False))
         self.require_eab = bool(config.get("requireEAB", False))
         self.terms_of_service = str(config.get("termsOfService") or "")
@@ -47,6 +63,21 @@ class ACMEProvisioner(Provisioner):
         if not isinstance(resolver, str):
             raise BadRequest(f"{where}: 'challengeResolver' must be a \"host:port\" string")
         self.challenge_resolver = resolver
+        profiles = parse_profiles(config, where)
+        self.profile_descriptions = {name: p.description for name, p in profiles.items()}
+        self._profiles = {name: self._profile(name, p.config, context) for name, p in profiles.items()}
+
+    @staticmethod
+    def _profile(name: str, config: dict[str, Any], context: ProvisionerContext) -> ACMEProvisioner:
+        try:
+            return ACMEProvisioner(config, context)
+        except BadRequest as exc:
+            raise BadRequest(f"profile '{name}' of {exc.message}") from None
+
+    def with_profile(self, profile: str | None) -> ACMEProvisioner:
+        """The provisioner an order naming ``profile`` issues with (none: this one);
+        ``KeyError`` if this provisioner has no such profile."""
+        return self if profile is None else self._profiles[profile]
 
     @staticmethod
     def _ports(value: Any, where: str) -> dict[str, int]:
@@ -69,3 +100,17 @@ class ACMEProvisioner(Provisioner):
 
     def authorize_revoke(self, token: UnverifiedToken) -> RevokeAuthorization:
         raise Unauthorized(f"provisioner '{self.name}' is an ACME provisioner: it does not accept tokens")
+
+
+def _attestation_roots(value: Any, where: str) -> tuple[x509.Certificate, ...]:
+    """``attestationRoots``: base64 of a PEM bundle (step-ca's format); empty when absent."""
+    if value is None or value == "":
+        return ()
+    try:
+        pem = base64.b64decode(value, validate=True) if isinstance(value, str) else b""
+        roots = tuple(x509.load_pem_x509_certificates(pem))
+    except (binascii.Error, ValueError):
+        roots = ()
+    if not roots:
+        raise BadRequest(f"{where}: 'attestationRoots' must be a base64-encoded bundle of PEM certificates")
+    return roots

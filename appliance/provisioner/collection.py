@@ -13,6 +13,7 @@ from appliance.provisioner.base import Provisioner, ProvisionerContext
 from appliance.provisioner.extension import ProvisionerExtension
 from appliance.provisioner.acme import ACMEProvisioner
 from appliance.provisioner.aws import AWSProvisioner
+from appliance.provisioner.est import ESTProvisioner
 from appliance.provisioner.azure import AzureProvisioner
 from appliance.provisioner.gcp import GCPProvisioner
 from appliance.provisioner.jwk import JWKProvisioner
@@ -39,6 +40,7 @@ IMPLEMENTATIONS: dict[str, type[Provisioner]] = {
     "NEBULA": NebulaProvisioner,
     "SSHPOP": SSHPOPProvisioner,
     "SCEP": SCEPProvisioner,
+    "EST": ESTProvisioner,
 }
 MAX_LIMIT = 100
 

@@ -31,6 +31,7 @@ PROVISIONER_TYPES: dict[str, ProvisionerType] = {t.name: t for t in (
     ProvisionerType("SSHPOP", 9),
     ProvisionerType("SCEP", 10),
     ProvisionerType("NEBULA", 11),
+    ProvisionerType("EST", 128),  # ours (RFC 7030): step-ca has no EST type; a code clear of step-ca's
 )}
 BUILT_TYPES = tuple(PROVISIONER_TYPES)
 TYPE_NAMES_BY_CODE = {t.code: t.name for t in PROVISIONER_TYPES.values()}

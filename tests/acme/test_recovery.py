@@ -18,7 +18,7 @@ from appliance.pki.clock import utc_now
 from tests.acme.client import AcmeClient
 from tests.acme.conftest import FAST_VALIDATION, AcmeEnv
 from tests.clock import FakeClock
-from tests.db.conftest import DbConfigFactory, db_config, postgres_config, sqlite_config  # noqa: F401
+from tests.db.conftest import DbConfigFactory, db_config, mysql_config, postgres_config, sqlite_config  # noqa: F401
 
 HOUR = datetime.timedelta(hours=1)
 SECOND = datetime.timedelta(seconds=1)

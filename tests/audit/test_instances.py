@@ -7,7 +7,7 @@ import threading
 
 from appliance.audit import AuditLog
 from appliance.db import open_database
-from tests.db.conftest import DbConfigFactory, db_config, postgres_config, sqlite_config  # noqa: F401
+from tests.db.conftest import DbConfigFactory, db_config, mysql_config, postgres_config, sqlite_config  # noqa: F401
 
 
 def test_concurrent_instances_share_one_chain(db_config: DbConfigFactory) -> None:

@@ -22,7 +22,7 @@ from appliance.jose import sign
 from appliance.provisioner import ProvisionerExtension
 from tests.ca_fixtures import TestCA, build_ca, make_csr, new_key
 from tests.conftest import run_openssl
-from tests.db.conftest import DbConfigFactory, db_config, postgres_config, sqlite_config  # noqa: F401
+from tests.db.conftest import DbConfigFactory, db_config, mysql_config, postgres_config, sqlite_config  # noqa: F401
 
 CA = tuple[Authority, TestCA]
 

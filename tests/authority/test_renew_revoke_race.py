@@ -31,7 +31,7 @@ from appliance.authority.interfaces import SignRequest
 from appliance.db import SQLDatabase, open_database
 from appliance.errors import Unauthorized
 from tests.ca_fixtures import TestCA, build_ca, make_csr, new_key
-from tests.db.conftest import DbConfigFactory, db_config, postgres_config, sqlite_config  # noqa: F401
+from tests.db.conftest import DbConfigFactory, db_config, mysql_config, postgres_config, sqlite_config  # noqa: F401
 
 PAIRS = 48
 BATCH = 8

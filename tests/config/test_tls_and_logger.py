@@ -97,12 +97,10 @@ def test_metrics_address_is_served_without_a_notice(tmp_path: Path, caplog: pyte
 
 
 def test_unknown_provisioner_members_get_a_notice(tmp_path: Path, caplog: pytest.LogCaptureFixture) -> None:
-    ca = build_ca(tmp_path, provisioner={"attestationRoots": "x", "madeUp": 1,
+    ca = build_ca(tmp_path, provisioner={"madeUp": 1,
                                          "claims": {"maxUserSSHCertDuration": "20h", "disableRenewal": False}})
     caplog.set_level(logging.WARNING)
     load_runtime(ca.config_path, PASSWORD, report=True).close()
     notices = [r.getMessage() for r in caplog.records]
-    assert "ca.json: 'authority.provisioners[0].attestationRoots' is a step-ca setting that appliance does not " \
-           "implement yet; ignored" in notices
     assert "ca.json: unknown field 'authority.provisioners[0].madeUp'; ignored" in notices
     assert not any("disableRenewal" in n or "SSHCertDuration" in n or ".key'" in n or "encryptedKey" in n for n in notices)

@@ -27,7 +27,6 @@ EXAMPLES: dict[str, tuple[dict[str, Any], str]] = {
                        "'authority.type' = \"stepcas\""),
     "authority.certificateIssuer": ({"authority": {"certificateIssuer": {"type": "jwk", "password": "s3cr3t"}}},
                                     "'authority.certificateIssuer'"),
-    "db.type": ({"db": {"type": "mysql", "dataSource": "root@tcp(127.0.0.1:3306)/"}}, "'db.type' = \"mysql\""),
 }
 
 

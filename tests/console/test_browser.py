@@ -13,6 +13,7 @@ from pathlib import Path
 from typing import Iterator
 
 import pytest
+from cryptography import x509
 
 from tests.e2e.harness import CA, Server, csr_pem, init_ca, new_key, start_server, token, write_pem
 
@@ -41,7 +42,6 @@ def _issue(ca: CA, name: str, directory: Path) -> tuple[str, Path, Path]:
         response = http.post("/1.0/sign", json={"csr": csr_pem(name, key, (name,)), "ott": token(ca, name)})
     assert response.status_code == 201, response.text
     crt = response.json()["crt"]
-    from cryptography import x509
     serial = str(x509.load_pem_x509_certificate(crt.encode()).serial_number)
     return serial, write_pem(directory / f"{name}.crt", crt), write_pem(directory / f"{name}.key", key)
 

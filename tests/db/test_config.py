@@ -12,7 +12,7 @@ import pytest
 
 from appliance.db import open_database
 from appliance.db.engine import SQLITE_FILE_IN_DIRECTORY, database_url
-from appliance.errors import BadRequest, ErrorKind, NotImplementedFeature, Unavailable
+from appliance.errors import BadRequest, ErrorKind, Unavailable
 from tests.db.conftest import PG_ADMIN_DSN
 
 PASSWORD = "s3cr3t-Pa55"
@@ -75,6 +75,11 @@ def test_postgres_keyword_dsn_and_step_ca_database_field() -> None:
     ({"dataSource": "x"}, "unknown db.type ''"),
     ({"type": "sqlite"}, "dataSource is required"),
     ({"type": "postgresql", "dataSource": "mysql://x@y/z"}, "must start with postgresql://"),
+    ({"type": "mysql"}, "dataSource is required"),
+    ({"type": "mysql", "dataSource": "postgresql://x@y/z"}, "must start with mysql://"),
+    ({"type": "mysql", "dataSource": "root@tcp(db:port)/ca"}, "port .* is not a number"),
+    ({"type": "mysql", "dataSource": "root@udp(db:3306)/ca"}, "neither a mysql:// URL nor a DSN"),
+    ({"type": "mysql", "dataSource": "no slash at all"}, "neither a mysql:// URL nor a DSN"),
 ])
 def test_bad_config_is_a_bad_request(config: dict[str, str], message: str) -> None:
     with pytest.raises(BadRequest, match=message) as info:
@@ -82,9 +87,27 @@ def test_bad_config_is_a_bad_request(config: dict[str, str], message: str) -> No
     assert info.value.kind is ErrorKind.BAD_REQUEST
 
 
-def test_mysql_is_not_implemented() -> None:
-    with pytest.raises(NotImplementedFeature, match="mysql"):
-        database_url({"type": "mysql", "dataSource": "root@tcp(127.0.0.1:3306)/"})
+@pytest.mark.parametrize("config, expected", [
+    ({"dataSource": f"ca:{PASSWORD}@tcp(db.example:3307)/", "database": "stepca"},
+     ("ca", PASSWORD, "db.example", 3307, "stepca")),
+    ({"dataSource": "root@tcp(127.0.0.1)/ca?parseTime=true"}, ("root", None, "127.0.0.1", None, "ca")),
+    ({"dataSource": f"ca:{PASSWORD}@/ca"}, ("ca", PASSWORD, None, None, "ca")),
+    ({"dataSource": "ca@tcp([::1]:3306)/ca"}, ("ca", None, "::1", 3306, "ca")),
+    ({"dataSource": "ca:p@ss@tcp(db)/ca"}, ("ca", "p@ss", "db", None, "ca")),
+    ({"dataSource": f"mysql://ca:{PASSWORD}@db.example:3307/ca?charset=utf8mb4&parseTime=true"},
+     ("ca", PASSWORD, "db.example", 3307, "ca")),
+    ({"dataSource": "mariadb://ca@db.example/x", "database": "stepca"}, ("ca", None, "db.example", None, "stepca")),
+])
+def test_mysql_go_dsn_and_url_use_pymysql(config: dict[str, str], expected: tuple[object, ...]) -> None:
+    url = database_url({"type": "mysql", **config})
+    assert url.drivername == "mysql+pymysql"
+    assert (url.username, url.password, url.host, url.port, url.database) == expected
+    assert "parseTime" not in url.query  # Go driver options PyMySQL does not know are dropped
+
+
+def test_mysql_unix_socket_dsn() -> None:
+    url = database_url({"type": "mysql", "dataSource": "ca@unix(/run/mysqld/mysqld.sock)/stepca"})
+    assert (url.host, url.database, url.query["unix_socket"]) == (None, "stepca", "/run/mysqld/mysqld.sock")
 
 
 @pytest.mark.parametrize("data_source", [
@@ -95,6 +118,15 @@ def test_mysql_is_not_implemented() -> None:
 def test_unreachable_postgres_is_unavailable_without_the_password(data_source: str) -> None:
     with pytest.raises(Unavailable) as info:
         open_database({"type": "postgresql", "dataSource": data_source})
+    assert "127.0.0.1" in str(info.value)
+    assert PASSWORD not in str(info.value)
+    assert info.value.__cause__ is None and info.value.__suppress_context__
+
+
+@pytest.mark.parametrize("data_source", [f"ca:{PASSWORD}@tcp(127.0.0.1:1)/ca", f"mysql://ca:{PASSWORD}@127.0.0.1:1/ca"])
+def test_unreachable_mysql_is_unavailable_without_the_password(data_source: str) -> None:
+    with pytest.raises(Unavailable) as info:
+        open_database({"type": "mysql", "dataSource": data_source})
     assert "127.0.0.1" in str(info.value)
     assert PASSWORD not in str(info.value)
     assert info.value.__cause__ is None and info.value.__suppress_context__

@@ -35,6 +35,19 @@ def migrate(db_config: dict[str, Any], start: Any) -> list[int]:
         engine.dispose()
 
 
+def import_provisioners(db_config: dict[str, Any], start: Any) -> bool:
+    """Open the database, wait for every racer, import two provisioners as ca.json's; imported?"""
+    from appliance.db.admin_store import AdminStore, ProvisionerRecord
+
+    database = open_database(db_config)
+    records = [ProvisionerRecord(f"{name}-{id(database)}", name, "JWK", {}) for name in ("one", "two")]
+    start.wait()
+    try:
+        return AdminStore(database).import_provisioners(records, datetime.datetime.now(datetime.timezone.utc))
+    finally:
+        database.close()
+
+
 def acme_traffic(db_config: dict[str, Any], threads: int, orders: int, start: Any) -> list[str]:
     """Open the database, wait for every racer, then from ``threads`` threads each
     register an account and create ``orders`` orders (two new authorizations each),

@@ -20,7 +20,7 @@ import httpx
 import pytest
 from cryptography import x509
 
-from tests.db.conftest import postgres_config  # noqa: F401  (fresh database per run, dropped afterwards)
+from tests.db.conftest import mysql_config, postgres_config  # noqa: F401  (fresh database per run, dropped afterwards)
 from tests.e2e.harness import CA, csr_pem, init_ca, new_key, start_server, token
 
 pytestmark = pytest.mark.slow
@@ -115,3 +115,13 @@ def test_postgresql_keeps_every_certificate_a_client_received(
     data["db"] = postgres_config()
     ca.write(data)
     _check("postgresql", *_kill_during_load(ca))
+
+
+@pytest.mark.mysql
+def test_mysql_keeps_every_certificate_a_client_received(
+        tmp_path: Path, mysql_config: Callable[[], dict[str, Any]]) -> None:  # noqa: F811
+    ca = init_ca(tmp_path)
+    data = ca.data()
+    data["db"] = mysql_config()
+    ca.write(data)
+    _check("mysql", *_kill_during_load(ca))

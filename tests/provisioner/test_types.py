@@ -18,7 +18,8 @@ def test_every_built_type_has_a_server_implementation_and_a_client_handler() -> 
 
 def test_codes_are_step_cas() -> None:
     assert TYPE_NAMES_BY_CODE == {1: "JWK", 2: "OIDC", 3: "GCP", 4: "AWS", 5: "AZURE", 6: "ACME", 7: "X5C",
-                                  8: "K8SSA", 9: "SSHPOP", 10: "SCEP", 11: "NEBULA"}
+                                  8: "K8SSA", 9: "SSHPOP", 10: "SCEP", 11: "NEBULA",
+                                  128: "EST"}  # ours
 
 
 def test_names_are_case_insensitive_and_unknown_ones_refused() -> None:

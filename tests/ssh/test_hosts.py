@@ -46,3 +46,11 @@ def test_bastion(make_ssh_ca) -> None:  # type: ignore[no-untyped-def]
     assert ask("Bastion.Internal") == {"hostname": "Bastion.Internal"}  # none for the bastion itself
     missing = ssh_ca.client.post("/ssh/bastion", content=json.dumps({"user": "x"}))
     assert missing.status_code == 400 and "missing or empty hostname" in missing.json()["message"]
+
+
+def test_hosts_list_disabled(make_ssh_ca) -> None:  # type: ignore[no-untyped-def]
+    ssh_ca = make_ssh_ca(authority={"disableGetSSHHosts": True})
+    response = ssh_ca.client.get("/ssh/hosts")
+    assert response.status_code == 404 and "disabled" in response.json()["message"]
+    assert ssh_ca.client.post("/ssh/check-host", content=json.dumps({"type": "host", "principal": "x"})
+                              ).json() == {"exists": False}

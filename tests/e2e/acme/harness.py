@@ -31,16 +31,22 @@ def appliance_cli(ca: CA, *args: str) -> str:
     return result.stdout
 
 
+#: The ACME profiles of the ``acme`` provisioner (``test_profiles.py``).
+PROFILES = {"shortlived": {"description": "6-day server certificates", "validity": "144h",
+                           "keyUsage": ["digitalSignature"], "extKeyUsage": ["serverAuth"]}}
+
+
 def add_acme_provisioner(ca: CA, name: str, *, require_eab: bool, http_port: int, tls_port: int,
                          resolver: str) -> None:
     """``appliance ca provisioner add NAME --type ACME``, then the test-only validation
-    options (``challengePorts``, ``challengeResolver``), which have no flags."""
+    options (``challengePorts``, ``challengeResolver``), which have no flags, and the profiles."""
     appliance_cli(ca, "ca", "provisioner", "add", name, "--type", "ACME",
               "--require-eab" if require_eab else "--no-require-eab")
     data = ca.data()
     (provisioner,) = [p for p in data["authority"]["provisioners"] if p["name"] == name]
     provisioner["challengePorts"] = {"http-01": http_port, "tls-alpn-01": tls_port}
     provisioner["challengeResolver"] = resolver
+    provisioner["profiles"] = PROFILES
     ca.write(data)
 
 

@@ -1,5 +1,5 @@
-"""Two CA processes sharing one PostgreSQL database: a token accepted by one is
-refused by the other, and concurrent issuance never reuses a serial."""
+"""Two CA processes sharing one PostgreSQL or MariaDB (MySQL) database: a token
+accepted by one is refused by the other, and concurrent issuance never reuses a serial."""
 
 from __future__ import annotations
 
@@ -9,18 +9,20 @@ from typing import Any, Callable, Iterator
 
 import pytest
 from cryptography import x509
-from tests.db.conftest import postgres_config  # noqa: F401  (fresh database per run, dropped afterwards)
+from tests.db.conftest import mysql_config, postgres_config  # noqa: F401  (fresh database per run, dropped afterwards)
 from tests.e2e.harness import CA, Server, csr_pem, init_ca, new_key, start_server, token
 
-pytestmark = [pytest.mark.slow, pytest.mark.postgres]
+pytestmark = [pytest.mark.slow]
 CERTIFICATES_PER_INSTANCE = 12
 
 
-@pytest.fixture
-def two_instances(tmp_path: Path, postgres_config: Callable[[], dict[str, Any]]) -> Iterator[tuple[Server, Server]]:
+@pytest.fixture(params=[pytest.param("postgres", marks=pytest.mark.postgres),
+                        pytest.param("mysql", marks=pytest.mark.mysql)])
+def two_instances(tmp_path: Path, request: pytest.FixtureRequest) -> Iterator[tuple[Server, Server]]:
+    database: Callable[[], dict[str, Any]] = request.getfixturevalue(f"{request.param}_config")
     first = init_ca(tmp_path)
     data = first.data()
-    data["db"] = postgres_config()
+    data["db"] = database()
     first.write(data)
     second = first.another_instance()
     servers: list[Server] = []

@@ -1,0 +1,5 @@
+"""EST (RFC 7030): certificate enrolment over HTTPS for devices, through EST provisioners."""
+
+from appliance.est.server import EstCredentials, EstServer
+
+__all__ = ["EstCredentials", "EstServer"]

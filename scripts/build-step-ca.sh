@@ -1,0 +1,54 @@
+#!/usr/bin/env bash
+# Build step-ca 0.19 from Debian's golang-github-smallstep-certificates-dev source (GO111MODULE=off)
+# with a minimal main package, cache it under .cache/step-ca/ in the checkout, print the binary's path.
+# Usage: scripts/build-step-ca.sh            (needs golang-go + golang-github-smallstep-certificates-dev)
+# The binary takes: step-ca-bench CONFIG_JSON PASSWORD_FILE
+set -euo pipefail
+root="$(cd "$(dirname "$0")/.." && pwd)"
+cache="$root/.cache/step-ca"
+binary="$cache/step-ca-bench"
+if [ -x "$binary" ]; then echo "$binary"; exit 0; fi
+src=/usr/share/gocode/src/github.com/smallstep/certificates
+[ -d "$src/ca" ] || { echo "missing $src: apt-get install golang-github-smallstep-certificates-dev golang-go" >&2; exit 1; }
+mkdir -p "$cache"
+work="$(mktemp -d)"
+trap 'rm -rf "$work"' EXIT
+mkdir -p "$work/src/stepcabench"
+cat > "$work/src/stepcabench/main.go" <<'GO'
+// Command stepcabench runs step-ca's own ca.New/Run on a ca.json, the intermediate key's password read from a file.
+package main
+
+import (
+	"bytes"
+	"log"
+	"os"
+
+	"github.com/smallstep/certificates/authority/config"
+	"github.com/smallstep/certificates/ca"
+)
+
+func main() {
+	if len(os.Args) != 3 {
+		log.Fatal("usage: step-ca-bench CONFIG_JSON PASSWORD_FILE")
+	}
+	cfg, err := config.LoadConfiguration(os.Args[1])
+	if err != nil {
+		log.Fatal(err)
+	}
+	password, err := os.ReadFile(os.Args[2])
+	if err != nil {
+		log.Fatal(err)
+	}
+	srv, err := ca.New(cfg, ca.WithConfigFile(os.Args[1]), ca.WithPassword(bytes.TrimSpace(password)))
+	if err != nil {
+		log.Fatal(err)
+	}
+	if err := srv.Run(); err != nil {
+		log.Fatal(err)
+	}
+}
+GO
+GO111MODULE=off GOPATH="$work:/usr/share/gocode" GOCACHE="$cache/gocache" \
+    go build -o "$binary.tmp" stepcabench >&2
+mv "$binary.tmp" "$binary"
+echo "$binary"
