@@ -8,6 +8,7 @@ from typing import Any, Callable
 
 from cryptography import x509
 from cryptography.exceptions import InvalidSignature
+from cryptography.x509.oid import NameOID
 from cryptography.hazmat.primitives.asymmetric.types import CertificatePublicKeyTypes, PrivateKeyTypes
 
 from appliance.audit import NO_AUDIT, AuditSink
@@ -343,6 +344,26 @@ class Authority:
         public_key = csr_public_key(csr)
         provisioner.check_public_key(public_key)
         return self._sign_csr_names(csr, public_key, provisioner, csr_names(csr), provisioner.force_cn)
+
+    @events.issuance("scep")
+    def renew_for_scep(self, certificate: x509.Certificate, csr: x509.CertificateSigningRequest,
+                       provisioner: SCEPProvisioner) -> IssuedCertificate:
+        """A SCEP RenewalReq, signed by ``certificate``: one this provisioner issued, still
+        valid and not revoked, so no challenge; the CSR's names limited to its names."""
+        if self._renewable(certificate).name != provisioner.name:
+            raise Unauthorized(f"the certificate was not issued by SCEP provisioner '{provisioner.name}'")
+        if not certificate.not_valid_before_utc <= self._now() <= certificate.not_valid_after_utc:
+            raise Unauthorized("the certificate that signs a RenewalReq must be valid now")
+        public_key = csr_public_key(csr)
+        provisioner.check_public_key(public_key)
+        try:
+            san = certificate.extensions.get_extension_for_class(x509.SubjectAlternativeName).value
+        except x509.ExtensionNotFound:
+            san = None
+        common_names = certificate.subject.get_attributes_for_oid(NameOID.COMMON_NAME)
+        old_common_name = str(common_names[0].value) if common_names else ""
+        names = authorised_names(csr, old_common_name, Names.from_san(san))
+        return self._sign_csr_names(csr, public_key, provisioner, names, provisioner.force_cn)
 
     def _sign_csr_names(self, csr: x509.CertificateSigningRequest, public_key: CertificatePublicKeyTypes,
                         provisioner: Provisioner, names: Names, force_cn: bool,

@@ -12,7 +12,7 @@ from __future__ import annotations
 import enum
 import functools
 import time
-from typing import TYPE_CHECKING, Any, Callable, NoReturn, Protocol, TypeVar
+from typing import TYPE_CHECKING, Any, Callable, NoReturn, Protocol, TypeVar, runtime_checkable
 
 from cryptography.exceptions import InvalidSignature
 from cryptography.hazmat.primitives import hashes, serialization
@@ -43,6 +43,13 @@ class DeviceKey(Protocol):
     def sign_message(self, message: bytes) -> bytes:
         """Ed25519 signature over the whole message."""
         ...
+
+
+@runtime_checkable
+class DecryptingDeviceKey(Protocol):
+    """A device key that also decrypts (RSA); ``ValueError`` when the ciphertext does not open."""
+
+    def decrypt(self, ciphertext: bytes, rsa_padding: padding.AsymmetricPadding) -> bytes: ...
 
 
 def _digest(data: Buffer, algorithm: hashes.HashAlgorithm | utils.Prehashed) -> tuple[bytes, hashes.HashAlgorithm]:
@@ -227,7 +234,9 @@ class DeviceRSAKey(rsa.RSAPrivateKey):
         return self._public_key
 
     def decrypt(self, ciphertext: bytes, padding: padding.AsymmetricPadding) -> bytes:
-        raise UnsupportedKeyOperation("decryption is not supported on device keys")
+        if not isinstance(self._device, DecryptingDeviceKey):
+            raise UnsupportedKeyOperation(f"{backend_name(self._device)} device keys do not decrypt")
+        return self._device.decrypt(ciphertext, padding)
 
     def private_numbers(self) -> rsa.RSAPrivateNumbers:
         _no_export()
