@@ -74,21 +74,25 @@ def backend_name(device: DeviceKey) -> str:
     return type(device).__module__.rsplit(".", 1)[-1].split("_")[0]
 
 
-def _metered(sign: _Sign) -> _Sign:
-    """Count and time a device key's ``sign`` (an error: the device failed or its signature did not verify)."""
+def _metered(operation: str) -> Callable[[_Sign], _Sign]:
+    """Count and time a device key's ``operation`` (sign or decrypt; an error: the device
+    failed, or its answer did not check)."""
 
-    @functools.wraps(sign)
-    def metered(self: Any, *args: Any) -> bytes:
-        backend, began, outcome = backend_name(self._device), time.perf_counter(), "error"
-        try:
-            signature = sign(self, *args)
-            outcome = "ok"
-            return signature
-        finally:
-            metrics.kms_duration.labels(backend, "sign").observe(time.perf_counter() - began)
-            metrics.kms_operations.labels(backend, "sign", outcome).inc()
+    def decorate(method: _Sign) -> _Sign:
+        @functools.wraps(method)
+        def metered(self: Any, *args: Any) -> bytes:
+            backend, began, outcome = backend_name(self._device), time.perf_counter(), "error"
+            try:
+                result = method(self, *args)
+                outcome = "ok"
+                return result
+            finally:
+                metrics.kms_duration.labels(backend, operation).observe(time.perf_counter() - began)
+                metrics.kms_operations.labels(backend, operation, outcome).inc()
 
-    return metered  # type: ignore[return-value]
+        return metered  # type: ignore[return-value]
+
+    return decorate
 
 
 def _no_export() -> NoReturn:
@@ -132,7 +136,7 @@ class DeviceEllipticCurveKey(ec.EllipticCurvePrivateKey):
     def device(self) -> DeviceKey:
         return self._device
 
-    @_metered
+    @_metered("sign")
     def sign(self, data: Buffer, signature_algorithm: ec.EllipticCurveSignatureAlgorithm) -> bytes:
         if not isinstance(signature_algorithm, ec.ECDSA):
             raise UnsupportedKeyOperation("only ECDSA signatures are supported")
@@ -209,7 +213,7 @@ class DeviceRSAKey(rsa.RSAPrivateKey):
     def device(self) -> DeviceKey:
         return self._device
 
-    @_metered
+    @_metered("sign")
     def sign(self, data: Buffer, padding: padding.AsymmetricPadding,
              algorithm: hashes.HashAlgorithm | utils.Prehashed | utils.NoDigestInfo) -> bytes:
         if not isinstance(algorithm, (hashes.HashAlgorithm, utils.Prehashed)):
@@ -233,6 +237,7 @@ class DeviceRSAKey(rsa.RSAPrivateKey):
     def public_key(self) -> rsa.RSAPublicKey:
         return self._public_key
 
+    @_metered("decrypt")
     def decrypt(self, ciphertext: bytes, padding: padding.AsymmetricPadding) -> bytes:
         if not isinstance(self._device, DecryptingDeviceKey):
             raise UnsupportedKeyOperation(f"{backend_name(self._device)} device keys do not decrypt")
@@ -273,7 +278,7 @@ class DeviceEd25519Key(ed25519.Ed25519PrivateKey):
     def device(self) -> DeviceKey:
         return self._device
 
-    @_metered
+    @_metered("sign")
     def sign(self, data: Buffer) -> bytes:
         signature = self._device.sign_message(bytes(data))  # the same object when data is already bytes
         try:
