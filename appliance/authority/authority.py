@@ -34,7 +34,7 @@ from appliance.authority.templating import (
     with_default_subject,
     with_must_staple,
 )
-from appliance.authority.webhooks import authorize, enrich
+from appliance.authority.webhooks import authorize, enrich, notify
 from appliance.config import CaConfig
 from appliance.db.interfaces import CertificateRecord, Database, RevocationRecord
 from appliance.errors import BadRequest, Conflict, NotFound, Unauthorized
@@ -364,6 +364,11 @@ class Authority:
         old_common_name = str(common_names[0].value) if common_names else ""
         names = authorised_names(csr, old_common_name, Names.from_san(san))
         return self._sign_csr_names(csr, public_key, provisioner, names, provisioner.force_cn)
+
+    def notify_scep(self, provisioner: SCEPProvisioner, csr: x509.CertificateSigningRequest, transaction_id: str, *,
+                    certificate: x509.Certificate | None = None, error: str = "") -> None:
+        notify(self.webhook_client, provisioner, csr, certificate=certificate, transaction_id=transaction_id,
+               error=error)
 
     def _sign_csr_names(self, csr: x509.CertificateSigningRequest, public_key: CertificatePublicKeyTypes,
                         provisioner: Provisioner, names: Names, force_cn: bool,

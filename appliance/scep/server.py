@@ -133,10 +133,15 @@ class ScepServer:
             return self._answer(known, keys, addressee, algorithm)
         try:
             issued = self._issue(provisioner, request, csr)
+        except ScepFailure as refused:
+            self._store.release(key)
+            self._authority.notify_scep(provisioner, csr, request.transaction_id, error=refused.message)
+            raise
         except BaseException:
             self._store.release(key)
             raise
         self._store.complete(key, issued.certificate)
+        self._authority.notify_scep(provisioner, csr, request.transaction_id, certificate=issued.certificate)
         log.info("SCEP provisioner '%s' issued serial %s (transaction %s)", provisioner.name,
                  issued.certificate.serial_number, request.transaction_id)
         return self._success(issued.certificate, keys, addressee, algorithm)
