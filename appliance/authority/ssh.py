@@ -18,6 +18,7 @@ from cryptography.hazmat.primitives.asymmetric.types import PrivateKeyTypes
 from cryptography.hazmat.primitives.serialization import (SSHCertificate, SSHCertificateBuilder, SSHCertificateType,
                                                           load_pem_public_key)
 
+from appliance.authority.templating import authorization_object
 from appliance.authority.ssh_interface import SshHost, SshKeys, SshRevokeRequest, SshSigned, SshSignRequest
 from appliance.config.ssh import SshConfig
 from appliance.db.ssh_store import SQLSshStore, SshCertificateRecord, SshRevocation, SshRevokedKey
@@ -66,6 +67,20 @@ def _match(pinned: SshRequestOptions, got: SshRequestOptions) -> None:
         if want is not None and asked is not None and want != asked:
             field = "validAfter" if name == "valid_after" else "validBefore"
             raise Forbidden(f"ssh certificate {field} does not match")
+
+
+#: step-ca's ``sshCertOptionsRequireValidator`` messages.
+_MISSING = {"certType": ("cert_type", "ssh certificate type has not been provided"),
+            "keyID": ("key_id", "ssh certificate key id has not been provided"),
+            "principals": ("principals", "ssh certificate principals have not been provided")}
+
+
+def _require(required: frozenset[str], got: SshRequestOptions) -> None:
+    """The request names what the provisioner requires it to (step-ca's ``sshCertOptionsRequireValidator``)."""
+    for name in sorted(required):
+        attribute, message = _MISSING[name]
+        if not getattr(got, attribute):
+            raise BadRequest(message)
 
 
 def _absolute(value: TimeOrDuration | None, now: datetime.datetime) -> int:
@@ -158,6 +173,7 @@ class SshAuthority:
         provisioner = self.provisioners.for_token(token)
         options = provisioner.authorize_ssh_sign(token)
         _match(options.pinned, request.options)
+        _require(options.required, request.options)
         check_key_strength(request.public_key)
         if self.store.is_key_revoked(_key_sha256(request.public_key)):
             raise Forbidden("the public key has been revoked: use a new key")
@@ -195,8 +211,12 @@ class SshAuthority:
         }
         if template.custom:
             data["Insecure"]["User"] = go_json(request.template_data)
+        if options.authorization_certificate is not None:
+            data["AuthorizationCrt"] = authorization_object(options.authorization_certificate)
         self._enrich(provisioner, options, request.public_key, data)
-        text = template.template.execute(data)
+        chosen = template.template if template.custom or options.default_template is None else \
+            options.default_template
+        text = chosen.execute(data)
         try:
             description = json.loads(text)
         except ValueError as exc:
@@ -256,8 +276,17 @@ class SshAuthority:
         if not valid_after:
             backdate = int(self._backdate.total_seconds())
             valid_after = int(now.timestamp())
+        limit = int(options.not_after_limit.timestamp()) if options.not_after_limit else 0
+        if limit and valid_after > limit:
+            raise Forbidden(f"provisioning credential expiration ({options.not_after_limit}) is before requested "
+                            "certificate validAfter")
         if not valid_before:
             valid_before = valid_after + int(default.total_seconds())
+            if limit:
+                valid_before = min(valid_before, limit)
+        elif limit and valid_before > limit:
+            raise Forbidden(f"provisioning credential expiration ({options.not_after_limit}) is before requested "
+                            "certificate validBefore")
         valid_after = max(0, valid_after - backdate)
         if valid_before < int(now.timestamp()):
             raise BadRequest("ssh certificate validBefore cannot be in the past")

@@ -255,6 +255,13 @@ def _nebula_object(certificate: NebulaCertificate) -> GoObject:
     return GoObject("*cert.certificateV1", fields, json_value, text="&{...}")
 
 
+def authorization_object(certificate: x509.Certificate | NebulaCertificate) -> GoObject:
+    """The certificate that signed the token as a template's ``.AuthorizationCrt``."""
+    if isinstance(certificate, NebulaCertificate):
+        return _nebula_object(certificate)
+    return _certificate_object(certificate)
+
+
 def template_data(options: X509Options, *, common_name: str, names: Names, csr: x509.CertificateSigningRequest,
                   claims: dict[str, Any] | None = None, user: dict[str, Any] | None = None,
                   webhooks: dict[str, Any] | None = None,
@@ -269,10 +276,8 @@ def template_data(options: X509Options, *, common_name: str, names: Names, csr: 
     data["Insecure"] = insecure
     if claims is not None:
         data["Token"] = go_json(claims)
-    if isinstance(authorization, NebulaCertificate):
-        data["AuthorizationCrt"] = _nebula_object(authorization)
-    elif authorization is not None:
-        data["AuthorizationCrt"] = _certificate_object(authorization)
+    if authorization is not None:
+        data["AuthorizationCrt"] = authorization_object(authorization)
     if webhooks:
         data["Webhooks"] = go_json(webhooks)
     return data

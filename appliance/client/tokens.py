@@ -71,9 +71,10 @@ def renew_token(chain: Sequence[x509.Certificate], key: PrivateKeyTypes, *, ca_u
 
 def x5c_token(chain: Sequence[x509.Certificate], key: PrivateKeyTypes, *, provisioner: str, ca_url: str,
               endpoint: str, subject: str, root_fingerprint: str, sans: Sequence[str] = (),
-              now: float | None = None) -> str:
+              now: float | None = None, ssh: dict[str, Any] | None = None) -> str:
     """An X5C provisioner's token (``step ca token --x5c-cert --x5c-key``): the audience
-    carries ``#x5c/<provisioner>`` so that the CA finds the provisioner."""
+    carries ``#x5c/<provisioner>`` so that the CA finds the provisioner; ``ssh``: the
+    ``step.ssh`` claim of an SSH token."""
     claims: dict[str, Any] = {
         "iss": provisioner,
         "aud": f"{audience(ca_url, endpoint)}#x5c/{provisioner}",
@@ -84,6 +85,8 @@ def x5c_token(chain: Sequence[x509.Certificate], key: PrivateKeyTypes, *, provis
     }
     if endpoint == "sign":
         claims["sans"] = list(sans) or [subject]
+    if ssh is not None:
+        claims["step"] = {"ssh": ssh}
     return _x5c_signed(claims, chain, key)
 
 
@@ -97,9 +100,11 @@ def find_provisioner(provisioners: list[dict[str, Any]], name: str, kid: str | N
 
 
 def nebula_token(certificate_pem: bytes, key_pem: bytes, *, provisioner: str, ca_url: str, endpoint: str,
-                 subject: str, sans: Sequence[str] = (), now: float | None = None) -> str:
+                 subject: str, sans: Sequence[str] = (), now: float | None = None,
+                 ssh: dict[str, Any] | None = None) -> str:
     """A Nebula provisioner's token (``step ca token --nebula-cert --nebula-key``): signed
-    (XEdDSA) by the host's X25519 key, its Nebula certificate in the ``nebula`` header."""
+    (XEdDSA) by the host's X25519 key, its Nebula certificate in the ``nebula`` header;
+    ``ssh``: the ``step.ssh`` claim of an SSH token."""
     certificate, key = _nebula_pem(certificate_pem, "NEBULA CERTIFICATE"), _nebula_pem(key_pem, "NEBULA X25519 PRIVATE KEY")
     claims: dict[str, Any] = {
         "iss": provisioner,
@@ -110,6 +115,8 @@ def nebula_token(certificate_pem: bytes, key_pem: bytes, *, provisioner: str, ca
     }
     if endpoint == "sign" and sans:
         claims["sans"] = list(sans)
+    if ssh is not None:
+        claims["step"] = {"ssh": ssh}
     return sign_xeddsa(claims, key, {"nebula": base64.b64encode(certificate).decode("ascii")})
 
 

@@ -30,9 +30,10 @@ from cryptography.hazmat.primitives.asymmetric import padding, rsa
 from appliance.errors import BadRequest, Unauthorized
 from appliance.jose import InvalidToken, UnverifiedToken
 from appliance.pki.duration import parse_duration
-from appliance.provisioner.base import Provisioner, ProvisionerContext, RevokeAuthorization, SignOptions
+from appliance.provisioner.base import Provisioner, ProvisionerContext, RevokeAuthorization, SignOptions, TokenUse
 from appliance.provisioner.checks import config_flag, config_string, config_strings, instance_use, require_member
 from appliance.provisioner.names import Names
+from appliance.provisioner.ssh import SshSignOptions, instance_ssh_options
 from appliance.provisioner.token import check_times, string_claim
 from appliance.provisioner.types import PROVISIONER_TYPES
 
@@ -126,7 +127,8 @@ class AWSProvisioner(Provisioner):
         if pending.tzinfo is None or now - pending > self.instance_age:
             raise Unauthorized("AWS instance is older than the provisioner's instanceAge")
 
-    def authorize_sign(self, token: UnverifiedToken) -> SignOptions:
+    def _authorize(self, token: UnverifiedToken) -> tuple[dict[str, Any], dict[str, Any], str, TokenUse]:
+        """The token's claims, its verified document, subject and replay mark."""
         amazon = token.claims.get("amazon")
         secret = _b64(amazon.get("signature") if isinstance(amazon, dict) else None, "signature")
         try:
@@ -145,6 +147,10 @@ class AWSProvisioner(Provisioner):
         self._check_age(document, now)
         use = instance_use(self.token_id, document["instanceId"], token, trust_on_first_use=self.trust_on_first_use,
                            expires_at=times.expires_at)
+        return claims, document, subject, use
+
+    def authorize_sign(self, token: UnverifiedToken) -> SignOptions:
+        claims, document, subject, use = self._authorize(token)
         if not self.disable_custom_sans:
             return SignOptions(provisioner=self, subject=subject, names=Names(), token=use, any_name=True,
                                claims=claims)
@@ -153,6 +159,14 @@ class AWSProvisioner(Provisioner):
             raise Unauthorized("AWS token subject (sub) must be the instance id, private IP or private DNS name")
         return SignOptions(provisioner=self, subject=subject, names=Names.parse([dns_name, document["privateIp"]]),
                            token=use, claims=claims)
+
+    def authorize_ssh_sign(self, token: UnverifiedToken) -> SshSignOptions:
+        """A host certificate for the instance id, principals its private IP and DNS name."""
+        self.check_ssh_enabled()
+        claims, document, _, use = self._authorize(token)
+        return instance_ssh_options(self, claims, use, document["instanceId"],
+                                    [document["privateIp"], private_dns_name(document)],
+                                    custom_principals=not self.disable_custom_sans)
 
     def authorize_revoke(self, token: UnverifiedToken) -> RevokeAuthorization:
         raise Unauthorized(f"provisioner '{self.name}' is an AWS provisioner: revoke with the certificate (mTLS)")

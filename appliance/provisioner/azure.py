@@ -20,7 +20,7 @@ from typing import Any
 
 from appliance.errors import Unauthorized, Unavailable
 from appliance.jose import UnverifiedToken
-from appliance.provisioner.base import Provisioner, ProvisionerContext, RevokeAuthorization, SignOptions
+from appliance.provisioner.base import Provisioner, ProvisionerContext, RevokeAuthorization, SignOptions, TokenUse
 from appliance.provisioner.checks import (
     audience_includes,
     config_flag,
@@ -31,6 +31,7 @@ from appliance.provisioner.checks import (
 )
 from appliance.provisioner.jwks import RemoteKeySet, fetch_json, verify_with
 from appliance.provisioner.names import Names
+from appliance.provisioner.ssh import SshSignOptions, instance_ssh_options
 from appliance.provisioner.token import check_times
 from appliance.provisioner.types import PROVISIONER_TYPES
 
@@ -89,7 +90,8 @@ class AzureProvisioner(Provisioner):
                 self._keys = RemoteKeySet(str(url), self.context.now)
             return self._keys
 
-    def authorize_sign(self, token: UnverifiedToken) -> SignOptions:
+    def _authorize(self, token: UnverifiedToken) -> tuple[dict[str, Any], str, TokenUse]:
+        """The token's claims, the virtual machine's name and the replay mark."""
         claims = verify_with(self._key_set(), token)
         if claims.get("iss") != self.issuer:
             raise Unauthorized("Azure token issuer (iss) is not the tenant's")
@@ -105,11 +107,21 @@ class AzureProvisioner(Provisioner):
         require_member(claims.get("oid"), self.object_ids, "Azure managed identity (oid)")
         use = instance_use(self.token_id, str(claims["xms_mirid"]).lower(), token,
                            trust_on_first_use=self.trust_on_first_use, expires_at=times.expires_at)
+        return claims, name, use
+
+    def authorize_sign(self, token: UnverifiedToken) -> SignOptions:
+        claims, name, use = self._authorize(token)
         if not self.disable_custom_sans:
             return SignOptions(provisioner=self, subject=name, names=Names(), token=use, any_name=True,
                                claims=claims)
         return SignOptions(provisioner=self, subject=name, names=Names.parse([name]), token=use,
                            claims=claims)
+
+    def authorize_ssh_sign(self, token: UnverifiedToken) -> SshSignOptions:
+        """A host certificate whose key id and principal are the virtual machine's name."""
+        self.check_ssh_enabled()
+        claims, name, use = self._authorize(token)
+        return instance_ssh_options(self, claims, use, name, [name], custom_principals=not self.disable_custom_sans)
 
     def authorize_revoke(self, token: UnverifiedToken) -> RevokeAuthorization:
         raise Unauthorized(f"provisioner '{self.name}' is an Azure provisioner: revoke with the certificate (mTLS)")

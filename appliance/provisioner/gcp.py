@@ -20,10 +20,11 @@ from typing import Any
 from appliance.errors import BadRequest, Unauthorized
 from appliance.jose import UnverifiedToken
 from appliance.pki.duration import parse_duration
-from appliance.provisioner.base import Provisioner, ProvisionerContext, RevokeAuthorization, SignOptions
+from appliance.provisioner.base import Provisioner, ProvisionerContext, RevokeAuthorization, SignOptions, TokenUse
 from appliance.provisioner.checks import config_flag, config_string, config_strings, instance_use, require_member
 from appliance.provisioner.jwks import RemoteKeySet, verify_with
 from appliance.provisioner.names import Names
+from appliance.provisioner.ssh import SshSignOptions, instance_ssh_options
 from appliance.provisioner.token import check_times, string_claim
 from appliance.provisioner.types import PROVISIONER_TYPES
 
@@ -41,6 +42,12 @@ def _created(instance: dict[str, Any]) -> datetime.datetime:
         return datetime.datetime.fromtimestamp(created, datetime.timezone.utc)
     except (ValueError, OverflowError, OSError):
         raise Unauthorized("GCP token has no valid instance_creation_timestamp") from None
+
+
+def _internal_names(instance: dict[str, Any]) -> list[str]:
+    """The instance's internal DNS names (global and zonal)."""
+    name, project, zone = instance["instance_name"], instance["project_id"], instance["zone"]
+    return [f"{name}.c.{project}.internal", f"{name}.{zone}.c.{project}.internal"]
 
 
 class GCPProvisioner(Provisioner):
@@ -69,7 +76,8 @@ class GCPProvisioner(Provisioner):
     def token_id(self) -> str:
         return f"gcp/{self.name}"
 
-    def authorize_sign(self, token: UnverifiedToken) -> SignOptions:
+    def _authorize(self, token: UnverifiedToken) -> tuple[dict[str, Any], dict[str, Any], TokenUse]:
+        """The token's claims, its ``compute_engine`` claim and replay mark."""
         claims = verify_with(self.keys, token)
         if claims.get("iss") not in ISSUERS:
             raise Unauthorized("GCP token issuer (iss) is not Google")
@@ -92,13 +100,23 @@ class GCPProvisioner(Provisioner):
             raise Unauthorized("GCP instance is older than the provisioner's instanceAge")
         use = instance_use(self.token_id, instance["instance_id"], token,
                            trust_on_first_use=self.trust_on_first_use, expires_at=times.expires_at)
+        return claims, instance, use
+
+    def authorize_sign(self, token: UnverifiedToken) -> SignOptions:
+        claims, instance, use = self._authorize(token)
         name = instance["instance_name"]
         if not self.disable_custom_sans:
             return SignOptions(provisioner=self, subject=name, names=Names(), token=use, any_name=True,
                                claims=claims)
-        project, zone = instance["project_id"], instance["zone"]
-        names = Names.parse([f"{name}.c.{project}.internal", f"{name}.{zone}.c.{project}.internal"])
-        return SignOptions(provisioner=self, subject=name, names=names, token=use, claims=claims)
+        return SignOptions(provisioner=self, subject=name, names=Names.parse(_internal_names(instance)), token=use,
+                           claims=claims)
+
+    def authorize_ssh_sign(self, token: UnverifiedToken) -> SshSignOptions:
+        """A host certificate for the instance id, principals its internal DNS names."""
+        self.check_ssh_enabled()
+        claims, instance, use = self._authorize(token)
+        return instance_ssh_options(self, claims, use, instance["instance_id"], _internal_names(instance),
+                                    custom_principals=not self.disable_custom_sans)
 
     def authorize_revoke(self, token: UnverifiedToken) -> RevokeAuthorization:
         raise Unauthorized(f"provisioner '{self.name}' is a GCP provisioner: revoke with the certificate (mTLS)")

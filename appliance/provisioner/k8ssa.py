@@ -25,6 +25,7 @@ from appliance.jose import InvalidToken, PublicKey, UnverifiedToken, verificatio
 from appliance.provisioner.base import Provisioner, ProvisionerContext, RevokeAuthorization, SignOptions, TokenUse
 from appliance.provisioner.checks import LASTING_MARK, replay_key
 from appliance.provisioner.names import Names
+from appliance.provisioner.ssh import REQUEST_FIELDS, REQUEST_TEMPLATE, SshRequestOptions, SshSignOptions
 from appliance.provisioner.token import check_times, string_claim
 from appliance.provisioner.types import PROVISIONER_TYPES
 
@@ -86,7 +87,7 @@ class K8sSAProvisioner(Provisioner):
     def token_id(self) -> str:
         return f"k8ssa/{self.name}"
 
-    def _authorize(self, token: UnverifiedToken) -> tuple[dict[str, Any], str, TokenUse]:
+    def _authorize(self, token: UnverifiedToken, endpoint: str) -> tuple[dict[str, Any], str, TokenUse]:
         claims: dict[str, Any] | None = None
         for key in self.public_keys:
             try:
@@ -103,15 +104,24 @@ class K8sSAProvisioner(Provisioner):
         else:
             if not isinstance(claims.get("kubernetes.io"), dict):
                 raise Unauthorized(f"service-account token issuer (iss) must be '{LEGACY_ISSUER}' or bound")
-            if not self.context.audiences.matches(claims.get("aud"), "sign"):
-                raise Unauthorized("bound service-account token audience (aud) is not this CA's /sign endpoint")
+            if not self.context.audiences.matches(claims.get("aud"), endpoint):
+                raise Unauthorized(f"bound service-account token audience (aud) is not this CA's /{endpoint} endpoint")
             expires = check_times(claims, now, max_lifetime=None).expires_at
         _, name = _service_account(claims)
         return claims, name, TokenUse(token_id=replay_key(token, claim=None), expires_at=expires)
 
     def authorize_sign(self, token: UnverifiedToken) -> SignOptions:
-        claims, name, use = self._authorize(token)
+        claims, name, use = self._authorize(token, "sign")
         return SignOptions(provisioner=self, subject=name, names=Names(), token=use, any_name=True, claims=claims)
+
+    def authorize_ssh_sign(self, token: UnverifiedToken) -> SshSignOptions:
+        """As step-ca: the certificate the request describes (its type, key id and principals,
+        all required); a custom template sees a host certificate for the service account."""
+        self.check_ssh_enabled()
+        claims, name, use = self._authorize(token, "ssh/sign")
+        return SshSignOptions(provisioner=self, cert_type="host", key_id=name, principals=(name,), token=use,
+                              pinned=SshRequestOptions(), claims=claims, required=frozenset(REQUEST_FIELDS),
+                              default_template=REQUEST_TEMPLATE)
 
     def authorize_revoke(self, token: UnverifiedToken) -> RevokeAuthorization:
         raise Unauthorized(f"provisioner '{self.name}' is a K8sSA provisioner: revoke with the certificate (mTLS)")

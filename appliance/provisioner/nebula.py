@@ -14,11 +14,12 @@ import base64
 import binascii
 from typing import Any
 
-from appliance.errors import Unauthorized
+from appliance.errors import Forbidden, Unauthorized
 from appliance.jose import InvalidToken, UnverifiedToken
 from appliance.provisioner.base import Provisioner, ProvisionerContext, RevokeAuthorization, SignOptions, TokenUse
 from appliance.provisioner.checks import replay_key, requested_sans
 from appliance.provisioner.names import Names
+from appliance.provisioner.ssh import SshRequestOptions, SshSignOptions, has_ssh_claim, token_ssh_options
 from appliance.provisioner.nebula_cert import MalformedCertificate, NebulaCertificate, load_ca_pool, verify
 from appliance.provisioner.token import check_times, string_claim
 from appliance.provisioner.types import PROVISIONER_TYPES
@@ -76,6 +77,24 @@ class NebulaProvisioner(Provisioner):
         return SignOptions(provisioner=self, subject=claims["sub"], names=names, token=use,
                            not_after_limit=certificate.not_after, claims=claims,
                            authorization_certificate=certificate)
+
+    def authorize_ssh_sign(self, token: UnverifiedToken) -> SshSignOptions:
+        """As step-ca: a host certificate keyed by the subject for the Nebula certificate's
+        name and IPs; the token's ``step.ssh`` (if any) narrows them, and so may the request."""
+        self.check_ssh_enabled()
+        claims, certificate, use = self._authorize(token, "ssh/sign")
+        allowed = (certificate.name, *(str(ip.ip) for ip in certificate.ips))
+        pinned = token_ssh_options(claims) if has_ssh_claim(claims) else SshRequestOptions()
+        if pinned.cert_type not in ("", "host"):
+            raise Forbidden(f"ssh certificate type does not match - got {pinned.cert_type}, want host")
+        outside = [p for p in pinned.principals if p not in allowed]
+        if outside:
+            raise Forbidden(f"principals {', '.join(outside)} are not in the Nebula certificate")
+        principals = pinned.principals or allowed
+        pinned = SshRequestOptions("host", pinned.key_id, principals, pinned.valid_after, pinned.valid_before)
+        return SshSignOptions(provisioner=self, cert_type="host", key_id=pinned.key_id or claims["sub"],
+                              principals=principals, token=use, pinned=pinned, claims=claims,
+                              not_after_limit=certificate.not_after, authorization_certificate=certificate)
 
     def authorize_revoke(self, token: UnverifiedToken) -> RevokeAuthorization:
         claims, _, use = self._authorize(token, "revoke")

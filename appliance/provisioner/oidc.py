@@ -17,6 +17,7 @@ fetched again when a token names a new key id (rotation).
 
 from __future__ import annotations
 
+import re
 import threading
 from typing import Any
 from urllib.parse import urlsplit, urlunsplit
@@ -27,8 +28,24 @@ from appliance.provisioner.base import Provisioner, ProvisionerContext, RevokeAu
 from appliance.provisioner.checks import audience_includes, config_string, config_strings, replay_key
 from appliance.provisioner.jwks import RemoteKeySet, fetch_json, verify_with
 from appliance.provisioner.names import Names
+from appliance.provisioner.ssh import REQUEST_FIELDS, REQUEST_TEMPLATE, SshRequestOptions, SshSignOptions
 from appliance.provisioner.token import check_times, string_claim
 from appliance.provisioner.types import PROVISIONER_TYPES
+
+
+#: step-ca's ``sshUserRegex``: what a sanitized login name must look like.
+_SSH_USER = re.compile(r"[a-z][-a-z0-9_]*")
+
+
+def ssh_user_principals(email: str) -> tuple[str, ...]:
+    """step-ca's default identity of an email for SSH: the local part as a login name
+    (lowercased, dots dropped, other characters ``_``), the local part itself, the email."""
+    local = email.rpartition("@")[0] if "@" in email else email
+    login = "".join(c if c.isascii() and (c.isalnum() or c == "-") else "" if c == "." else "_"
+                    for c in local.lower())
+    if not _SSH_USER.fullmatch(login):
+        raise Unauthorized(f"invalid principal '{login}' from email '{email}'")
+    return tuple(dict.fromkeys(p for p in (login, local, email) if p))
 
 
 class OIDCProvisioner(Provisioner):
@@ -128,6 +145,23 @@ class OIDCProvisioner(Provisioner):
             sans.append(urlunsplit((parts.scheme, parts.netloc, parts.path, parts.query, claims["sub"])))
         return SignOptions(provisioner=self, subject=claims["sub"], names=Names.parse(sans), token=use,
                            claims=claims)
+
+    def authorize_ssh_sign(self, token: UnverifiedToken) -> SshSignOptions:
+        """As step-ca: a user certificate keyed by the email for the principals of its local
+        part and the email itself; admins get what the request names (type, key id and
+        principals required), hosts included."""
+        self.check_ssh_enabled()
+        claims, use = self._authorize(token)
+        email = claims.get("email") or ""
+        if not email:
+            raise Unauthorized("ID token has no email: SSH certificates need one")
+        principals = ssh_user_principals(email)
+        if self.is_admin(email):
+            return SshSignOptions(provisioner=self, cert_type="user", key_id=email, principals=principals,
+                                  token=use, pinned=SshRequestOptions(), claims=claims,
+                                  required=frozenset(REQUEST_FIELDS), default_template=REQUEST_TEMPLATE)
+        return SshSignOptions(provisioner=self, cert_type="user", key_id=email, principals=principals, token=use,
+                              pinned=SshRequestOptions(cert_type="user", principals=principals), claims=claims)
 
     def authorize_revoke(self, token: UnverifiedToken) -> RevokeAuthorization:
         """Only an admin's ID token revokes (any serial), as in step-ca."""

@@ -7,11 +7,14 @@ import datetime
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
+from cryptography import x509
 from cryptography.hazmat.primitives.serialization import SSHCertificate
 
 from appliance.errors import BadRequest, Unauthorized
 from appliance.pki.duration import parse_time_duration
+from appliance.provisioner.nebula_cert import NebulaCertificate
 from appliance.provisioner.token import string_claim
+from appliance.templates import FUNCTIONS, Template
 
 if TYPE_CHECKING:
     from appliance.provisioner.base import Provisioner, TokenUse
@@ -19,6 +22,33 @@ if TYPE_CHECKING:
 #: step-ca's ``SSHUserCert`` and ``SSHHostCert``.
 CERT_TYPES = ("user", "host")
 TimeOrDuration = datetime.datetime | datetime.timedelta
+#: The request fields a provisioner may require (step-ca's ``sshCertOptionsRequireValidator``).
+REQUEST_FIELDS = ("certType", "keyID", "principals")
+
+#: smallstep/crypto ``sshutil.CertificateRequestTemplate`` (and ``DefaultAdminTemplate``): the
+#: certificate the request describes (OIDC admins, K8sSA).
+REQUEST_TEMPLATE = Template("ssh-request", """{
+	"type": {{ toJson .Insecure.CR.Type }},
+	"keyId": {{ toJson .Insecure.CR.KeyID }},
+	"principals": {{ toJson .Insecure.CR.Principals }}
+{{- if eq .Insecure.CR.Type "user" }},
+	"extensions": {{ toJson .Extensions }},
+	"criticalOptions": {{ toJson .CriticalOptions }}
+{{- end }}
+}""", FUNCTIONS)
+
+#: smallstep/crypto ``sshutil.DefaultIIDTemplate``: a cloud instance's host certificate, for the
+#: request's principals if it names any, else the instance's names.
+IID_TEMPLATE = Template("ssh-iid", """{
+	"type": {{ toJson .Type }},
+	"keyId": {{ toJson .KeyID }},
+{{- if .Insecure.CR.Principals }}
+	"principals": {{ toJson .Insecure.CR.Principals }},
+{{- else }}
+	"principals": {{ toJson .Principals }},
+{{- end }}
+	"extensions": {{ toJson .Extensions }}
+}""", FUNCTIONS)
 
 
 @dataclass(frozen=True)
@@ -45,6 +75,14 @@ class SshSignOptions:
     pinned: SshRequestOptions
     #: The verified token's claims: the template's ``.Token``.
     claims: dict[str, Any] = field(default_factory=dict)
+    #: What the request must name itself (of ``REQUEST_FIELDS``).
+    required: frozenset[str] = frozenset()
+    #: The template when ``options.ssh`` names none (``None``: sshutil's ``DefaultTemplate``).
+    default_template: Template | None = None
+    #: The credential's own end (an X5C leaf, a Nebula certificate): step-ca's ``sshLimitDuration``.
+    not_after_limit: datetime.datetime | None = None
+    #: The certificate that signed the token: the template's ``.AuthorizationCrt``.
+    authorization_certificate: x509.Certificate | NebulaCertificate | None = None
 
 
 @dataclass(frozen=True)
@@ -67,6 +105,12 @@ def _time(value: Any, name: str) -> TimeOrDuration | None:
         raise Unauthorized(f"token step.ssh.{name}: {exc.message}") from None
 
 
+def has_ssh_claim(claims: dict[str, Any]) -> bool:
+    """Whether the token carries ``step.ssh``."""
+    step = claims.get("step")
+    return isinstance(step, dict) and step.get("ssh") is not None
+
+
 def token_ssh_options(claims: dict[str, Any]) -> SshRequestOptions:
     """The ``step.ssh`` claim of an SSH token; ``Unauthorized`` if there is none."""
     step = claims.get("step")
@@ -85,9 +129,11 @@ def token_ssh_options(claims: dict[str, Any]) -> SshRequestOptions:
                              _time(ssh.get("validBefore"), "validBefore"))
 
 
-def ssh_sign_options(provisioner: Provisioner, claims: dict[str, Any], use: TokenUse) -> SshSignOptions:
-    """step-ca's ``AuthorizeSSHSign`` defaults for a token whose subject is the key id:
-    a user certificate for the subject, unless ``step.ssh`` says otherwise."""
+def ssh_sign_options(provisioner: Provisioner, claims: dict[str, Any], use: TokenUse, *,
+                     not_after_limit: datetime.datetime | None = None,
+                     authorization_certificate: x509.Certificate | None = None) -> SshSignOptions:
+    """step-ca's ``AuthorizeSSHSign`` defaults for a token whose subject is the key id (JWK,
+    X5C): a user certificate for the subject, unless ``step.ssh`` says otherwise."""
     pinned = token_ssh_options(claims)
     subject = string_claim(claims, "sub")
     pinned = SshRequestOptions(pinned.cert_type, pinned.key_id or subject, pinned.principals,
@@ -95,4 +141,18 @@ def ssh_sign_options(provisioner: Provisioner, claims: dict[str, Any], use: Toke
     return SshSignOptions(
         provisioner=provisioner, cert_type=pinned.cert_type or "user", key_id=pinned.key_id,
         principals=pinned.principals or (subject,), token=use, pinned=pinned, claims=claims,
+        not_after_limit=not_after_limit, authorization_certificate=authorization_certificate,
+    )
+
+
+def instance_ssh_options(provisioner: Provisioner, claims: dict[str, Any], use: TokenUse, key_id: str,
+                         principals: list[str], *, custom_principals: bool) -> SshSignOptions:
+    """step-ca's SSH options of the cloud identity types (AWS, GCP, Azure): a host certificate
+    whose key id is the instance; its principals are the request's, which must name some, or,
+    without ``custom_principals`` (``disableCustomSANs``), only among the instance's names."""
+    pinned = SshRequestOptions(cert_type="host", principals=() if custom_principals else tuple(principals))
+    return SshSignOptions(
+        provisioner=provisioner, cert_type="host", key_id=key_id, principals=tuple(principals), token=use,
+        pinned=pinned, claims=claims, required=frozenset({"principals"}) if custom_principals else frozenset(),
+        default_template=IID_TEMPLATE,
     )

@@ -20,6 +20,7 @@ from appliance.errors import BadRequest, Unauthorized
 from appliance.jose import UnverifiedToken
 from appliance.provisioner.base import Provisioner, ProvisionerContext, RevokeAuthorization, SignOptions, TokenUse
 from appliance.provisioner.checks import replay_key, requested_sans
+from appliance.provisioner.ssh import SshSignOptions, ssh_sign_options
 from appliance.provisioner.token import check_times, string_claim
 from appliance.provisioner.types import PROVISIONER_TYPES
 
@@ -136,6 +137,13 @@ class X5CProvisioner(Provisioner):
         return SignOptions(provisioner=self, subject=claims["sub"], names=requested_sans(claims, [claims["sub"]]),
                            token=use, not_after_limit=leaf.not_valid_after_utc, claims=claims,
                            authorization_certificate=leaf)
+
+    def authorize_ssh_sign(self, token: UnverifiedToken) -> SshSignOptions:
+        """As JWK's (``step.ssh`` claims), and never beyond the x5c leaf's end."""
+        self.check_ssh_enabled()
+        claims, leaf, use = self._authorize(token, "ssh/sign")
+        return ssh_sign_options(self, claims, use, not_after_limit=leaf.not_valid_after_utc,
+                                authorization_certificate=leaf)
 
     def authorize_revoke(self, token: UnverifiedToken) -> RevokeAuthorization:
         claims, _, use = self._authorize(token, "revoke")

@@ -63,8 +63,10 @@ def make_ssh_ca(tmp_path: Path) -> Iterator[Callable[..., SshCA]]:
 
     def make(*, provisioner: dict[str, Any] | None = None, authority: dict[str, Any] | None = None,
              ssh: dict[str, Any] | None = None, host_key_kind: str = "EC",
-             user_key_uri: str | None = None, sshpop: bool = False) -> SshCA:
-        """``user_key_uri``: the user CA key in a KMS (pkcs11:...) instead of a softkms file."""
+             user_key_uri: str | None = None, sshpop: bool = False,
+             provisioners: tuple[dict[str, Any], ...] = ()) -> SshCA:
+        """``user_key_uri``: the user CA key in a KMS (pkcs11:...) instead of a softkms file;
+        ``provisioners``: more provisioners after the JWK one."""
         ca = build_ca(tmp_path / f"ca{len(opened)}", provisioner={"claims": {"enableSSHCA": True},
                                                                    **(provisioner or {})}, authority=authority)
         user_key = ec.generate_private_key(ec.SECP256R1())
@@ -79,6 +81,7 @@ def make_ssh_ca(tmp_path: Path) -> Iterator[Callable[..., SshCA]]:
         if sshpop:
             data["authority"]["provisioners"].append({"type": "SSHPOP", "name": "sshpop",
                                                       "claims": {"enableSSHCA": True}})
+        data["authority"]["provisioners"].extend(provisioners)
         data["ssh"] = {"userKey": user_key_uri or str(ca.path / "secrets" / "ssh_user_ca_key"),
                        "hostKey": str(ca.path / "secrets" / "ssh_host_ca_key"), **(ssh or {})}
         ca.config_path.write_text(json.dumps(data))
