@@ -22,6 +22,7 @@ from appliance.client.renewal import Renewer, expires_within, run_hook
 from appliance.client.revocation import ocsp_request, ocsp_status, parse_serial_number, verified_crl
 from appliance.client.settings import CaSettings, ClientPaths, resolve
 from appliance.client.identity import CLOUD_TYPES, cloud_token
+from appliance.client.ssh import load_sshpop_key, sshpop_token
 from appliance.client.oidc_login import oidc_device_login, oidc_login
 from appliance.client.tokens import (
     K8SSA_TOKEN_PATH,
@@ -36,6 +37,7 @@ from appliance.pki.duration import parse_duration
 from appliance.pki.pem import load_certificates
 from appliance.errors import BadRequest
 from appliance.jose import UnverifiedToken, decrypt_jwk, key_from_dict, thumbprint
+from appliance.sshcert import parse_certificate
 
 F = Callable[..., Any]
 
@@ -75,6 +77,8 @@ class TokenSource:
     x5c_key: str | None = None
     nebula_cert: str | None = None
     nebula_key: str | None = None
+    sshpop_cert: str | None = None
+    sshpop_key: str | None = None
     k8ssa_token_path: str | None = None
     metadata_url: str | None = None
     console: bool = False
@@ -90,6 +94,8 @@ _SOURCE_OPTIONS = [
     click.option("--x5c-key", type=_FILE, help="X5C: the key of --x5c-cert, which signs the token."),
     click.option("--nebula-cert", type=_FILE, help="Nebula: the host's Nebula certificate."),
     click.option("--nebula-key", type=_FILE, help="Nebula: the host's X25519 key (nebula-cert's .key)."),
+    click.option("--sshpop-cert", type=_FILE, help="SSHPOP: the SSH host certificate that authorises the token."),
+    click.option("--sshpop-key", type=_FILE, help="SSHPOP: the private key of --sshpop-cert, which signs the token."),
     click.option("--k8ssa-token-path", type=_FILE,
                  help=f"K8sSA: the service-account token file (default {K8SSA_TOKEN_PATH})."),
     click.option("--metadata-url", help="AWS/GCP/Azure: the instance metadata service (default: the cloud's)."),
@@ -114,13 +120,28 @@ def provisioner_options(command: F) -> F:
 def make_token(client: CaClient, settings: CaSettings, source: TokenSource, *, endpoint: str, subject: str,
                sans: Sequence[str] = ()) -> str:
     """A one-time token for the named provisioner: JWK (its encrypted key, fetched from
-    the CA), X5C (signed by --x5c-key), Nebula (by --nebula-key), OIDC (a login),
-    K8sSA (the service-account token), AWS/GCP/Azure (the metadata service)."""
+    the CA), X5C (signed by --x5c-key), Nebula (by --nebula-key), SSHPOP (by --sshpop-key),
+    OIDC (a login), K8sSA (the service-account token), AWS/GCP/Azure (the metadata service)."""
     name = source.provisioner_name
     if not name:
         raise BadRequest("pass --token, or --provisioner (with --password-file) to make one")
-    if (source.x5c_cert is None) != (source.x5c_key is None) or (source.nebula_cert is None) != (source.nebula_key is None):
-        raise BadRequest("--x5c-cert and --x5c-key go together, and so do --nebula-cert and --nebula-key")
+    if (source.x5c_cert is None) != (source.x5c_key is None) or (source.nebula_cert is None) != (source.nebula_key is None) \
+            or (source.sshpop_cert is None) != (source.sshpop_key is None):
+        raise BadRequest("--x5c-cert and --x5c-key go together, and so do --nebula-cert and --nebula-key, "
+                         "and --sshpop-cert and --sshpop-key")
+    if source.sshpop_cert and source.sshpop_key:
+        if endpoint not in SSHPOP_ENDPOINTS:
+            raise BadRequest("an SSHPOP token is for --ssh with --renew, --rekey or --revoke")
+        try:
+            certificate = parse_certificate(Path(source.sshpop_cert).read_text(), "--sshpop-cert")
+        except (OSError, UnicodeDecodeError) as exc:
+            raise BadRequest(f"cannot read --sshpop-cert {source.sshpop_cert}: {exc}") from None
+        pop_key = load_sshpop_key(Path(source.sshpop_key), read_password_file(source.password_file))
+        return sshpop_token(certificate, pop_key, provisioner=name, ca_url=settings.ca_url, endpoint=endpoint,
+                            subject=subject)
+    if endpoint in ("ssh/sign", "ssh/renew", "ssh/rekey"):
+        raise BadRequest("SSH sign tokens come with `appliance ssh certificate`; renew and rekey tokens need "
+                         "--sshpop-cert and --sshpop-key")
     if source.nebula_cert and source.nebula_key:
         return nebula_token(Path(source.nebula_cert).read_bytes(), Path(source.nebula_key).read_bytes(),
                             provisioner=name, ca_url=settings.ca_url, endpoint=endpoint, subject=subject, sans=sans)
@@ -145,6 +166,21 @@ def make_token(client: CaClient, settings: CaSettings, source: TokenSource, *, e
     jwk = decrypt_jwk(encrypted, secret(source.password_file, f"Password of provisioner '{name}'"))
     return provisioner_token(jwk, provisioner=name, ca_url=settings.ca_url, endpoint=endpoint,
                              subject=subject, sans=sans, root_fingerprint=settings.root_fingerprint)
+
+
+#: The endpoints an SSHPOP token serves.
+SSHPOP_ENDPOINTS = ("ssh/renew", "ssh/rekey", "ssh/revoke")
+
+
+def token_endpoint(*, ssh: bool, revoke: bool, renew: bool, rekey: bool) -> str:
+    """The endpoint of ``ca token``'s flags (step's token types)."""
+    if revoke + renew + rekey > 1:
+        raise BadRequest("--revoke, --renew and --rekey exclude each other")
+    if not ssh:
+        if renew or rekey:
+            raise BadRequest("--renew and --rekey need --ssh (X.509 certificates renew with `ca renew`)")
+        return "revoke" if revoke else "sign"
+    return "ssh/revoke" if revoke else "ssh/renew" if renew else "ssh/rekey" if rekey else "ssh/sign"
 
 
 def _show_code(url: str, code: str) -> None:
@@ -185,17 +221,21 @@ def health(ca_url: str | None, root: str | None) -> None:
 @click.argument("subject")
 @click.option("--san", multiple=True, help="A name the certificate may hold (repeatable; default: SUBJECT).")
 @click.option("--revoke", is_flag=True, help="A token to revoke SUBJECT, a serial number.")
+@click.option("--ssh", is_flag=True, help="A token for the SSH API (with --renew, --rekey or --revoke).")
+@click.option("--renew", is_flag=True, help="With --ssh: a token to renew a host certificate (SSHPOP).")
+@click.option("--rekey", is_flag=True, help="With --ssh: a token to rekey a host certificate (SSHPOP).")
 @provisioner_options
 @ca_options
-def token(subject: str, san: tuple[str, ...], revoke: bool, source: TokenSource, ca_url: str | None,
-          root: str | None) -> None:
-    """Print a one-time token for /sign (or /revoke) from the named provisioner."""
+def token(subject: str, san: tuple[str, ...], revoke: bool, ssh: bool, renew: bool, rekey: bool,
+          source: TokenSource, ca_url: str | None, root: str | None) -> None:
+    """Print a one-time token for /sign (or /revoke; with --ssh, /ssh/renew, /ssh/rekey or
+    /ssh/revoke) from the named provisioner."""
     if not source.provisioner_name:
         raise BadRequest("--provisioner is required")
+    endpoint = token_endpoint(ssh=ssh, revoke=revoke, renew=renew, rekey=rekey)
     settings = resolve(client_paths(), ca_url, root)
     with settings.client() as client:
-        click.echo(make_token(client, settings, source, endpoint="revoke" if revoke else "sign",
-                              subject=subject, sans=san))
+        click.echo(make_token(client, settings, source, endpoint=endpoint, subject=subject, sans=san))
 
 
 def _token_sans(ott: str) -> list[str]:

@@ -17,7 +17,7 @@ from cryptography.hazmat.primitives.serialization import SSHCertificate, SSHCert
 from appliance.cli.options import default_path, password_file_option, read_password_file
 from appliance.client.http import tls_context
 from appliance.client.settings import ClientPaths, resolve
-from appliance.client.ssh import SshClient, ssh_token, sshpop_token
+from appliance.client.ssh import SshClient, load_sshpop_key, ssh_token, sshpop_token
 from appliance.client.ssh_agent import SshAgent
 from appliance.client.tokens import find_provisioner
 from appliance.errors import BadRequest
@@ -177,13 +177,7 @@ def list_certificates() -> None:
 
 
 def _load_private(path: str, password_file: str | None) -> ec.EllipticCurvePrivateKey | ed25519.Ed25519PrivateKey:
-    try:
-        key = serialization.load_ssh_private_key(Path(path).read_bytes(), read_password_file(password_file))
-    except (OSError, ValueError) as exc:
-        raise BadRequest(f"cannot read the private key {path}: {exc}") from None
-    if not isinstance(key, (ec.EllipticCurvePrivateKey, ed25519.Ed25519PrivateKey)):
-        raise BadRequest("SSHPOP tokens are signed with ECDSA or Ed25519 keys")
-    return key
+    return load_sshpop_key(Path(path), read_password_file(password_file))
 
 
 @ssh.command()

@@ -6,8 +6,11 @@ from __future__ import annotations
 import base64
 import os
 import time
+from pathlib import Path
 from typing import Any, Sequence
 
+from cryptography.hazmat.primitives import serialization
+from cryptography.hazmat.primitives.asymmetric import ec, ed25519
 from cryptography.hazmat.primitives.asymmetric.types import PrivateKeyTypes
 from cryptography.hazmat.primitives.serialization import SSHCertificate
 from jwcrypto.jwk import JWK
@@ -48,6 +51,19 @@ def sshpop_token(certificate: SSHCertificate, key: PrivateKeyTypes, *, provision
     except (TypeError, ValueError) as exc:
         raise BadRequest(f"the key cannot sign an SSHPOP token: {exc}") from None
     return sign(claims, signing_key, headers={"sshpop": _b64(certificate_blob(certificate))})
+
+
+def load_sshpop_key(path: Path, password: bytes | None) -> ec.EllipticCurvePrivateKey | ed25519.Ed25519PrivateKey:
+    """The private key of an SSH certificate (OpenSSH or PEM format), to sign SSHPOP tokens."""
+    try:
+        data = path.read_bytes()
+        key = (serialization.load_ssh_private_key(data, password) if b"OPENSSH PRIVATE KEY" in data
+               else serialization.load_pem_private_key(data, password))
+    except (OSError, ValueError, TypeError) as exc:
+        raise BadRequest(f"cannot read the private key {path}: {exc}") from None
+    if not isinstance(key, (ec.EllipticCurvePrivateKey, ed25519.Ed25519PrivateKey)):
+        raise BadRequest("SSHPOP tokens are signed with ECDSA or Ed25519 keys")
+    return key
 
 
 class SshClient(CaClient):
