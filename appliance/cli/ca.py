@@ -22,7 +22,7 @@ from appliance.client.renewal import Renewer, expires_within, run_hook
 from appliance.client.revocation import ocsp_request, ocsp_status, parse_serial_number, verified_crl
 from appliance.client.settings import CaSettings, ClientPaths, resolve
 from appliance.client.identity import CLOUD_TYPES, cloud_token
-from appliance.client.ssh import load_sshpop_key, sshpop_token
+from appliance.client.ssh import load_sshpop_key, ssh_sign_claim, ssh_token, sshpop_token
 from appliance.client.oidc_login import oidc_device_login, oidc_login
 from appliance.client.tokens import (
     K8SSA_TOKEN_PATH,
@@ -118,10 +118,11 @@ def provisioner_options(command: F) -> F:
 
 
 def make_token(client: CaClient, settings: CaSettings, source: TokenSource, *, endpoint: str, subject: str,
-               sans: Sequence[str] = ()) -> str:
+               sans: Sequence[str] = (), ssh: dict[str, Any] | None = None) -> str:
     """A one-time token for the named provisioner: JWK (its encrypted key, fetched from
     the CA), X5C (signed by --x5c-key), Nebula (by --nebula-key), SSHPOP (by --sshpop-key),
-    OIDC (a login), K8sSA (the service-account token), AWS/GCP/Azure (the metadata service)."""
+    OIDC (a login), K8sSA (the service-account token), AWS/GCP/Azure (the metadata service).
+    ``ssh``: the ``step.ssh`` claim of an ``ssh/sign`` token (JWK, X5C, Nebula)."""
     name = source.provisioner_name
     if not name:
         raise BadRequest("pass --token, or --provisioner (with --password-file) to make one")
@@ -139,16 +140,17 @@ def make_token(client: CaClient, settings: CaSettings, source: TokenSource, *, e
         pop_key = load_sshpop_key(Path(source.sshpop_key), read_password_file(source.password_file))
         return sshpop_token(certificate, pop_key, provisioner=name, ca_url=settings.ca_url, endpoint=endpoint,
                             subject=subject)
-    if endpoint in ("ssh/sign", "ssh/renew", "ssh/rekey"):
-        raise BadRequest("SSH sign tokens come with `appliance ssh certificate`; renew and rekey tokens need "
-                         "--sshpop-cert and --sshpop-key")
+    if endpoint in ("ssh/renew", "ssh/rekey"):
+        raise BadRequest("SSH renew and rekey tokens need --sshpop-cert and --sshpop-key")
     if source.nebula_cert and source.nebula_key:
         return nebula_token(Path(source.nebula_cert).read_bytes(), Path(source.nebula_key).read_bytes(),
-                            provisioner=name, ca_url=settings.ca_url, endpoint=endpoint, subject=subject, sans=sans)
+                            provisioner=name, ca_url=settings.ca_url, endpoint=endpoint, subject=subject, sans=sans,
+                            ssh=ssh)
     if source.x5c_cert and source.x5c_key:
         key = load_key_file(Path(source.x5c_key), read_password_file(source.password_file))
         return x5c_token(load_certificates(Path(source.x5c_cert)), key, provisioner=name, ca_url=settings.ca_url,
-                         endpoint=endpoint, subject=subject, sans=sans, root_fingerprint=settings.root_fingerprint)
+                         endpoint=endpoint, subject=subject, sans=sans, root_fingerprint=settings.root_fingerprint,
+                         ssh=ssh)
     entry = find_provisioner(client.provisioners(), name, source.kid)
     kind = str(entry.get("type", "")).upper()
     if kind in CLOUD_TYPES:
@@ -164,6 +166,10 @@ def make_token(client: CaClient, settings: CaSettings, source: TokenSource, *, e
     key_id = str(entry["key"].get("kid") or thumbprint(key_from_dict(entry["key"])))
     encrypted = entry.get("encryptedKey") or client.encrypted_key(key_id)
     jwk = decrypt_jwk(encrypted, secret(source.password_file, f"Password of provisioner '{name}'"))
+    if endpoint == "ssh/sign":
+        return ssh_token(jwk, provisioner=name, ca_url=settings.ca_url, endpoint=endpoint, subject=subject,
+                         root_fingerprint=settings.root_fingerprint, cert_type=str((ssh or {}).get("certType", "")),
+                         principals=list((ssh or {}).get("principals", [])))
     return provisioner_token(jwk, provisioner=name, ca_url=settings.ca_url, endpoint=endpoint,
                              subject=subject, sans=sans, root_fingerprint=settings.root_fingerprint)
 
@@ -221,21 +227,26 @@ def health(ca_url: str | None, root: str | None) -> None:
 @click.argument("subject")
 @click.option("--san", multiple=True, help="A name the certificate may hold (repeatable; default: SUBJECT).")
 @click.option("--revoke", is_flag=True, help="A token to revoke SUBJECT, a serial number.")
-@click.option("--ssh", is_flag=True, help="A token for the SSH API (with --renew, --rekey or --revoke).")
+@click.option("--ssh", is_flag=True, help="A token for the SSH API: /ssh/sign, or with --renew, --rekey, --revoke.")
 @click.option("--renew", is_flag=True, help="With --ssh: a token to renew a host certificate (SSHPOP).")
 @click.option("--rekey", is_flag=True, help="With --ssh: a token to rekey a host certificate (SSHPOP).")
+@click.option("--host", is_flag=True, help="With --ssh: a host certificate (default: a user certificate).")
+@click.option("--principal", "principals", multiple=True, help="With --ssh: a principal (repeatable; default: SUBJECT).")
 @provisioner_options
 @ca_options
-def token(subject: str, san: tuple[str, ...], revoke: bool, ssh: bool, renew: bool, rekey: bool,
-          source: TokenSource, ca_url: str | None, root: str | None) -> None:
-    """Print a one-time token for /sign (or /revoke; with --ssh, /ssh/renew, /ssh/rekey or
-    /ssh/revoke) from the named provisioner."""
+def token(subject: str, san: tuple[str, ...], revoke: bool, ssh: bool, renew: bool, rekey: bool, host: bool,
+          principals: tuple[str, ...], source: TokenSource, ca_url: str | None, root: str | None) -> None:
+    """Print a one-time token for /sign (or /revoke; with --ssh, /ssh/sign, /ssh/renew,
+    /ssh/rekey or /ssh/revoke) from the named provisioner."""
     if not source.provisioner_name:
         raise BadRequest("--provisioner is required")
+    if (host or principals) and not ssh:
+        raise BadRequest("--host and --principal need --ssh")
     endpoint = token_endpoint(ssh=ssh, revoke=revoke, renew=renew, rekey=rekey)
+    claim = ssh_sign_claim(subject, "host" if host else "user", principals) if endpoint == "ssh/sign" else None
     settings = resolve(client_paths(), ca_url, root)
     with settings.client() as client:
-        click.echo(make_token(client, settings, source, endpoint=endpoint, subject=subject, sans=san))
+        click.echo(make_token(client, settings, source, endpoint=endpoint, subject=subject, sans=san, ssh=claim))
 
 
 def _token_sans(ott: str) -> list[str]:

@@ -26,6 +26,12 @@ def _b64(blob: bytes) -> str:
     return base64.b64encode(blob).decode()
 
 
+def ssh_sign_claim(key_id: str, cert_type: str, principals: Sequence[str]) -> dict[str, Any]:
+    """The ``step.ssh`` claim step puts in an SSH sign token."""
+    return {"certType": cert_type, "keyID": key_id, "principals": list(principals) or [key_id],
+            "validAfter": "", "validBefore": ""}
+
+
 def ssh_token(key: JWK, *, provisioner: str, ca_url: str, endpoint: str, subject: str, root_fingerprint: str,
               cert_type: str = "", principals: Sequence[str] = ()) -> str:
     """A JWK provisioner's token for ``/ssh/sign`` (``step.ssh`` claims) or ``/ssh/revoke``."""
@@ -34,8 +40,7 @@ def ssh_token(key: JWK, *, provisioner: str, ca_url: str, endpoint: str, subject
                               "sha": root_fingerprint, "iat": now, "nbf": now, "exp": now + TOKEN_LIFETIME,
                               "jti": os.urandom(32).hex()}
     if endpoint == "ssh/sign":
-        claims["step"] = {"ssh": {"certType": cert_type, "keyID": subject, "principals": list(principals),
-                                  "validAfter": "", "validBefore": ""}}
+        claims["step"] = {"ssh": ssh_sign_claim(subject, cert_type, principals)}
     return sign(claims, key)
 
 

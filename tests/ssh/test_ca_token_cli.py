@@ -1,6 +1,7 @@
-"""``appliance ca token --ssh --renew|--rekey|--revoke --sshpop-cert --sshpop-key`` (step's
-SSHPOP tokens), taken by the SSH API: renewal checked by ``ssh-keygen -L``, revocation by
-the KRL (``ssh-keygen -Q``)."""
+"""``appliance ca token --ssh``: SSH sign tokens of the X5C and Nebula provisioners
+(``--x5c-cert``, ``--nebula-cert``) and SSHPOP tokens (``--renew|--rekey|--revoke
+--sshpop-cert --sshpop-key``), taken by the SSH API: certificates checked by
+``ssh-keygen -L``, revocation by the KRL (``ssh-keygen -Q``)."""
 
 from __future__ import annotations
 
@@ -16,7 +17,10 @@ from cryptography.hazmat.primitives.asymmetric import ed25519
 
 from appliance.cli.main import cli
 from appliance.sshcert import parse_certificate
+from tests.provisioner.openssl_chain import make_chain
+from tests.provisioner.test_nebula import Mesh
 from tests.ssh.conftest import SshCA
+from tests.ssh.test_provisioner_types import issued, nebula_provisioner, post_sign, x5c_provisioner
 
 
 @pytest.fixture
@@ -34,8 +38,8 @@ def host(make_ssh_ca: Callable[..., SshCA], tmp_path: Path) -> tuple[SshCA, Path
     return ca, certificate_path, key_path
 
 
-def ca_token(ca: SshCA, tmp_path: Path, *args: str) -> tuple[int, str]:
-    result = CliRunner().invoke(cli, ["ca", "token", *args, "--provisioner", "sshpop", "--ca-url",
+def ca_token(ca: SshCA, tmp_path: Path, *args: str, provisioner: str = "sshpop") -> tuple[int, str]:
+    result = CliRunner().invoke(cli, ["ca", "token", *args, "--provisioner", provisioner, "--ca-url",
                                       "https://ca.test:9000", "--root", str(ca.ca.root_path)],
                                 env={"APPLIANCE_PATH": str(tmp_path / "client")})
     return result.exit_code, result.output.strip()
@@ -80,3 +84,24 @@ def test_sshpop_tokens_only_for_the_ssh_endpoints(host: tuple[SshCA, Path, Path]
     code, output = ca_token(ca, tmp_path, "web.internal", "--ssh", "--renew", "--sshpop-cert", str(key_path),
                             "--sshpop-key", str(key_path))
     assert code != 0 and "sshpop-cert" in output
+
+
+def test_ssh_sign_tokens_of_x5c_and_nebula(make_ssh_ca: Callable[..., SshCA], tmp_path: Path) -> None:
+    chain = make_chain(tmp_path / "x5c")
+    mesh = Mesh(tmp_path / "mesh")
+    mesh.host("web1.mesh")
+    ca = make_ssh_ca(provisioners=(x5c_provisioner(chain), nebula_provisioner(mesh)))
+    code, ott = ca_token(ca, tmp_path, "device", "--ssh", "--host", "--principal", "device.internal",
+                         "--x5c-cert", str(chain.bundle("device")), "--x5c-key", str(chain.key("device")),
+                         provisioner="x5c")
+    assert code == 0, ott
+    listing = issued(tmp_path, post_sign(ca, ott, "host", "device", ("device.internal",)))
+    assert "host certificate" in listing and "device.internal" in listing
+    code, ott = ca_token(ca, tmp_path, "web1.mesh", "--ssh", "--host", "--principal", "10.42.0.5",
+                         "--nebula-cert", str(mesh.directory / "web1.mesh.crt"),
+                         "--nebula-key", str(mesh.directory / "web1.mesh.key"), provisioner="mesh")
+    assert code == 0, ott
+    listing = issued(tmp_path, post_sign(ca, ott, "host", "", ("10.42.0.5",)))
+    assert "host certificate" in listing and "10.42.0.5" in listing
+    code, output = ca_token(ca, tmp_path, "device", "--host", provisioner="x5c")
+    assert code != 0 and "need --ssh" in output
