@@ -267,3 +267,16 @@ def test_nebula_refusals_issue_nothing(make_ssh_ca: Callable[..., SshCA], mesh: 
     disabled = make_ssh_ca(provisioners=(nebula_provisioner(mesh, **NO_SSH),))
     assert post_sign(disabled, nebula_ott(mesh)).status_code == 401
     assert ssh_count(ca) == 0
+
+
+def test_ssh_templates_see_the_credential_as_authorization_crt(make_ssh_ca: Callable[..., SshCA], chain: Chain,
+                                                               mesh: Mesh, tmp_path: Path) -> None:
+    template = ('{"type": "host", "keyId": {{ toJson (printf "crt-%%s" .AuthorizationCrt.%s) }}, '
+                '"principals": {{ toJson .Principals }}}')
+    ca = make_ssh_ca(provisioners=(
+        x5c_provisioner(chain, options={"ssh": {"template": template % "Subject.CommonName"}}),
+        nebula_provisioner(mesh, options={"ssh": {"template": template % "Name"}})))
+    x5c_listing = issued(tmp_path, post_sign(ca, x5c_ssh_token(chain, ca, {"certType": "host"})))
+    common_name = chain.certificates("device")[0].subject.rfc4514_string().removeprefix("CN=")
+    assert f'Key ID: "crt-{common_name}"' in x5c_listing
+    assert 'Key ID: "crt-web1.mesh"' in issued(tmp_path, post_sign(ca, nebula_ott(mesh)))
