@@ -33,11 +33,12 @@ SSH = {"claims": {"enableSSHCA": True}}
 NO_SSH = {"claims": {"enableSSHCA": False}}
 
 
-def post_sign(ca: SshCA, ott: str, cert_type: str = "", key_id: str = "", principals: tuple[str, ...] = ()) -> Any:
+def post_sign(ca: SshCA, ott: str, cert_type: str = "", key_id: str = "", principals: tuple[str, ...] = (),
+              **extra: Any) -> Any:
     """``POST /ssh/sign`` as step sends it, for a fresh Ed25519 key."""
     key = ed25519.Ed25519PrivateKey.generate().public_key()
     body = {"publicKey": base64.b64encode(key_blob(key)).decode(), "ott": ott, "certType": cert_type,
-            "keyID": key_id, "principals": list(principals)}
+            "keyID": key_id, "principals": list(principals), **extra}
     return ca.client.post("/1.0/ssh/sign", content=json.dumps(body))
 
 
@@ -137,6 +138,15 @@ def test_k8ssa_request_must_name_type_key_id_and_principals(make_ssh_ca: Callabl
     outside = post_sign(policed, legacy_token(), "host", "api", ("db.other.svc",))
     assert outside.status_code == 403
     assert ssh_count(ca) == 0 and ssh_count(policed) == 0
+
+
+def test_k8ssa_host_durations_from_the_provisioner_claims(make_ssh_ca: Callable[..., SshCA]) -> None:
+    ca = make_ssh_ca(provisioners=(k8ssa_provisioner(claims={
+        "enableSSHCA": True, "maxHostSSHCertDuration": "2h", "defaultHostSSHCertDuration": "1h"}),))
+    default = parse_certificate(post_sign(ca, legacy_token(), "host", "api", ("api",)).json()["crt"])
+    assert 3600 <= default.valid_before - default.valid_after <= 3600 + 60  # + the authority's backdate
+    too_long = post_sign(ca, legacy_token(namespace="other"), "host", "api", ("api",), validBefore="3h")
+    assert too_long.status_code == 403 and "maximum accepted duration" in too_long.json()["message"]
 
 
 # -- AWS / GCP / Azure --------------------------------------------------------------------
