@@ -1,0 +1,117 @@
+"""``POST /ssh/config``: the client's and sshd's configuration from the built-in templates
+(step-ca's) and from ca.json's ``templates``; the CA keys checked with ssh-keygen."""
+
+from __future__ import annotations
+
+import base64
+import json
+import subprocess
+from pathlib import Path
+from typing import Any, Callable
+
+import pytest
+
+from appliance.config import ConfigError
+from appliance.sshcert import key_blob
+from tests.ssh.conftest import SshCA
+
+
+def _config(ssh_ca: SshCA, kind: str, data: dict[str, Any] | None = None) -> Any:
+    return ssh_ca.client.post("/1.0/ssh/config", content=json.dumps({"type": kind, "data": data or {}}))
+
+
+def _contents(outputs: list[dict[str, str]]) -> dict[str, str]:
+    return {o["name"]: base64.b64decode(o["content"]).decode() for o in outputs}
+
+
+def _authorized(key: Any) -> str:
+    blob = key_blob(key.public_key())
+    return f"{blob[4:4 + int.from_bytes(blob[:4], 'big')].decode()} {base64.b64encode(blob).decode()}"
+
+
+def test_user_config_trusts_the_host_ca(ssh_ca: SshCA, tmp_path: Path) -> None:
+    response = _config(ssh_ca, "user", {"StepPath": "/home/alice/.appliance", "User": "alice"})
+    assert response.status_code == 200
+    outputs = response.json()["userKey"]
+    assert [(o["name"], o["type"], o["path"], o["comment"]) for o in outputs] == [
+        ("include.tpl", "snippet", "~/.ssh/config", "#"), ("config.tpl", "file", "ssh/config", "#"),
+        ("known_hosts.tpl", "file", "ssh/known_hosts", "#")]
+    files = _contents(outputs)
+    assert files["include.tpl"] == 'Host *\n\tInclude "/home/alice/.appliance/ssh/config"'
+    assert "\tUser alice\n" in files["config.tpl"]
+    assert '\tUserKnownHostsFile "/home/alice/.appliance/ssh/known_hosts"' in files["config.tpl"]
+    assert files["known_hosts.tpl"] == f"@cert-authority * {_authorized(ssh_ca.host_key)}\n"
+    # the line is a key ssh-keygen reads: its fingerprint is the host CA key's
+    line = tmp_path / "ca.pub"
+    line.write_text(files["known_hosts.tpl"].removeprefix("@cert-authority * "))
+    found = subprocess.run(["ssh-keygen", "-l", "-f", str(line)], capture_output=True, text=True, check=True)
+    expected = tmp_path / "expected.pub"
+    expected.write_text(_authorized(ssh_ca.host_key) + "\n")
+    assert found.stdout.split()[1] == subprocess.run(["ssh-keygen", "-l", "-f", str(expected)], capture_output=True,
+                                                     text=True, check=True).stdout.split()[1]
+
+
+def test_host_config_needs_certificate_and_key(ssh_ca: SshCA) -> None:
+    missing = _config(ssh_ca, "host", {"Certificate": "ssh_host_ecdsa_key-cert.pub"})
+    assert missing.status_code == 400 and "required variable 'Key' is missing" in missing.json()["message"]
+    response = _config(ssh_ca, "host", {"Certificate": "ssh_host_ecdsa_key-cert.pub", "Key": "ssh_host_ecdsa_key"})
+    assert response.status_code == 200 and "userKey" not in response.json()
+    files = _contents(response.json()["hostKey"])
+    assert files["sshd_config.tpl"] == ("Match all\n\tTrustedUserCAKeys /etc/ssh/ca.pub\n"
+                                        "\tHostCertificate /etc/ssh/ssh_host_ecdsa_key-cert.pub\n"
+                                        "\tHostKey /etc/ssh/ssh_host_ecdsa_key")
+    assert files["ca.tpl"] == _authorized(ssh_ca.user_key) + "\n"
+
+
+def test_a_custom_template_from_ca_json(make_ssh_ca: Callable[..., SshCA], tmp_path: Path) -> None:
+    template = tmp_path / "motd.tpl"
+    template.write_text('{{ .Greeting }}, {{ .User.Name | upper }}\n{{ .Step.SSH.UserKey.Type }}\n')
+    ssh_ca = make_ssh_ca(templates={
+        "ssh": {"user": [{"name": "motd.tpl", "type": "file", "template": str(template), "path": "~/motd",
+                          "comment": ";"}],
+                "host": [{"name": "keys", "type": "directory", "path": "/etc/ssh/keys"}]},
+        "data": {"Greeting": "hello"}})
+    outputs = _config(ssh_ca, "user", {"Name": "alice"}).json()["userKey"]
+    assert outputs == [{"name": "motd.tpl", "type": "file", "comment": ";", "path": "~/motd",
+                        "content": base64.b64encode(b"hello, ALICE\necdsa-sha2-nistp256\n").decode()}]
+    assert _config(ssh_ca, "host").json() == {"hostKey": [
+        {"name": "keys", "type": "directory", "comment": "#", "path": "/etc/ssh/keys", "content": ""}]}
+
+
+def test_a_failing_template_is_a_400_naming_it(make_ssh_ca: Callable[..., SshCA], tmp_path: Path) -> None:
+    template = tmp_path / "broken.tpl"
+    template.write_text('{{ fail "no user here" }}')
+    ssh_ca = make_ssh_ca(templates={"ssh": {"user": [
+        {"name": "broken.tpl", "type": "file", "template": str(template), "path": "x"}]}})
+    response = _config(ssh_ca, "user")
+    assert response.status_code == 400
+    assert "broken.tpl" in response.json()["message"] and "no user here" in response.json()["message"]
+
+
+@pytest.mark.parametrize("templates, named", [
+    ({"ssh": {"user": [{"name": "a", "type": "file", "template": "nowhere.tpl", "path": "x"}]}},
+     "templates.ssh.user[0].template"),
+    ({"ssh": {"user": [{"name": "a", "type": "zip", "template": "a.tpl", "path": "x"}]}}, "templates.ssh.user[0].type"),
+    ({"ssh": {"host": [{"name": "a", "type": "file", "template": "a.tpl", "path": "x", "mode": 1}]}},
+     "templates.ssh.host[0].mode"),
+    ({"x509": {}}, "templates.x509"),
+    ({"ssh": {"user": [{"name": "a", "type": "file", "template": "{{ .x", "path": "x"}]}}, "SSH template a"),
+])
+def test_bad_templates_stop_the_ca_naming_the_field(make_ssh_ca: Callable[..., SshCA], tmp_path: Path,
+                                                    templates: dict[str, Any], named: str) -> None:
+    for item in templates.get("ssh", {}).get("user", []):
+        if item["template"].startswith("{{"):
+            (tmp_path / "bad.tpl").write_text(item["template"])
+            item["template"] = str(tmp_path / "bad.tpl")
+    with pytest.raises(ConfigError) as refused:
+        make_ssh_ca(templates=templates)
+    assert named in refused.value.message
+
+
+def test_bad_type_and_data(ssh_ca: SshCA) -> None:
+    bad = _config(ssh_ca, "admin")
+    assert bad.status_code == 400 and "invalid type 'admin'" in bad.json()["message"]
+    not_strings = ssh_ca.client.post("/1.0/ssh/config", content=json.dumps({"type": "user", "data": {"a": [1]}}))
+    assert not_strings.status_code == 400
+    default = ssh_ca.client.post("/1.0/ssh/config", content=json.dumps({}))
+    assert default.status_code == 200 and "userKey" in default.json()
