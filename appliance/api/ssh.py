@@ -193,7 +193,7 @@ def ssh_router() -> APIRouter:
         return _keys(_ssh(request).federation())
 
     @router.post("/ssh/config")
-    async def config(request: Request) -> dict[str, list[dict[str, str]]]:
+    async def config(request: Request) -> dict[str, list[dict[str, str | None]]]:
         ssh = _ssh(request)
         body = await _json_body(request, SshConfigBody)
         kind = body.type or "user"
@@ -201,7 +201,7 @@ def ssh_router() -> APIRouter:
             raise BadRequest(f"invalid type '{kind[:20]}'")
         outputs = await _off_loop(ssh.config_outputs, kind, body.data)
         return {f"{kind}Key": [{"name": o.name, "type": o.type, "comment": o.comment, "path": o.path,
-                                "content": _b64(o.content)} for o in outputs]}
+                                "content": None if o.type == "directory" else _b64(o.content)} for o in outputs]}
 
     @router.post("/ssh/check-host")
     async def check_host(request: Request) -> dict[str, bool]:

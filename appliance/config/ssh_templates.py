@@ -84,6 +84,9 @@ def parse_templates(value: Any, resolve: Callable[[str], Path]) -> SshTemplatesC
     data = value.get("data") or {}
     if not isinstance(ssh, dict) or not isinstance(data, dict):
         raise ConfigError("ca.json: 'templates.ssh' and 'templates.data' must be objects")
+    reserved = sorted({"Step", "User"} & set(data))
+    if reserved:
+        raise ConfigError(f"ca.json: 'templates.data.{reserved[0]}' is reserved (the CA's keys and the request's data)")
     unknown = sorted(set(ssh) - set(KINDS))
     if unknown:
         raise ConfigError(f"ca.json: 'templates.ssh.{unknown[0]}' is not supported (only 'user' and 'host')")
