@@ -9,11 +9,12 @@ import re
 from dataclasses import dataclass
 from typing import Any, Sequence
 
-from sqlalchemy import ColumnElement, Engine, and_, String, cast, func, literal, or_, select, tuple_
+from sqlalchemy import ColumnElement, Engine, and_, func, literal, select, tuple_
 from sqlalchemy.sql import Executable
 
 from appliance.db.acme_schema import acme_accounts, acme_orders
 from appliance.db.crl_store import CrlState, crl_state
+from appliance.db.name_index import serials_named
 from appliance.db.schema import certificates, revocations
 from appliance.errors import BadRequest
 from appliance.pki.serial import MAX_SERIAL
@@ -134,21 +135,13 @@ def serial_candidates(text: str) -> set[str]:
     return {str(value) for value in found if 0 < value <= MAX_SERIAL}
 
 
-def _like(text: str) -> str:
-    """A LIKE pattern for ``text`` anywhere, its wildcards escaped (with ``\\``)."""
-    escaped = text.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
-    return f"%{escaped}%"
-
-
-def _matches(query: str) -> ColumnElement[bool]:
+def _matches(query: str, dialect: str) -> ColumnElement[bool]:
     """A serial-shaped query (``0x``, colons, or 8+ hex digits) looks the serial up (primary key);
-    any other finds it in the subject or a SAN (case-insensitive)."""
+    any other finds certificates with a common name or SAN that is it or begins with it (case-insensitive)."""
     serials = serial_candidates(query) if _SERIAL_SHAPED.fullmatch(query.lower()) else set()
     if serials:
         return certificates.c.serial.in_(sorted(serials))
-    pattern = _like(query.lower())
-    return or_(func.lower(certificates.c.subject).like(pattern, escape="\\"),
-               func.lower(cast(certificates.c.sans, String)).like(pattern, escape="\\"))
+    return serials_named(query, dialect)
 
 
 def _seek(after: Cursor | None, time_column: Any, key_column: Any) -> ColumnElement[bool]:
@@ -178,7 +171,7 @@ class ReadModel:
                  .order_by(certificates.c.not_after.desc(), certificates.c.serial.desc())
                  .limit(size + 1))
         if where.query.strip():
-            query = query.where(_matches(where.query.strip()))
+            query = query.where(_matches(where.query.strip(), self.engine.dialect.name))
         if where.provisioner:
             query = query.where(certificates.c.provisioner == where.provisioner)
         if where.status == "revoked":
