@@ -135,10 +135,15 @@ def serial_candidates(text: str) -> set[str]:
     return {str(value) for value in found if 0 < value <= MAX_SERIAL}
 
 
+def _serials(query: str) -> set[str]:
+    """The serials a serial-shaped query (``0x``, colons, or 8+ hex digits) may mean; none for any other."""
+    return serial_candidates(query) if _SERIAL_SHAPED.fullmatch(query.lower()) else set()
+
+
 def _matches(query: str, dialect: str) -> ColumnElement[bool]:
-    """A serial-shaped query (``0x``, colons, or 8+ hex digits) looks the serial up (primary key);
-    any other finds certificates with a common name or SAN that is it or begins with it (case-insensitive)."""
-    serials = serial_candidates(query) if _SERIAL_SHAPED.fullmatch(query.lower()) else set()
+    """A serial-shaped query looks the serial up (primary key); any other finds certificates with a
+    common name or SAN that is it or begins with it (case-insensitive)."""
+    serials = _serials(query)
     if serials:
         return certificates.c.serial.in_(sorted(serials))
     return serials_named(query, dialect)
@@ -163,13 +168,17 @@ class ReadModel:
 
     def certificates(self, where: CertificateFilter, now: datetime.datetime, after: Cursor | None = None,
                      size: int = PAGE_SIZE) -> Page:
-        """One page of the certificates ``where`` selects, latest ``not_after`` first."""
-        query = (select(certificates.c.serial, certificates.c.subject, certificates.c.sans, certificates.c.not_before,
-                        certificates.c.not_after, certificates.c.provisioner, revocations.c.revoked_at)
-                 .select_from(certificates.outerjoin(revocations, revocations.c.serial == certificates.c.serial))
+        """One page of the certificates ``where`` selects, latest ``not_after`` first. A search by name
+        first picks the page's serials (from the names and the narrow ``(not_after, serial)`` index, not
+        the wide table), then reads their rows."""
+        columns = (certificates.c.serial, certificates.c.subject, certificates.c.sans, certificates.c.not_before,
+                   certificates.c.not_after, certificates.c.provisioner, revocations.c.revoked_at)
+        with_revocation = certificates.outerjoin(revocations, revocations.c.serial == certificates.c.serial)
+        order = (certificates.c.not_after.desc(), certificates.c.serial.desc())
+        by_name = bool(where.query.strip()) and not _serials(where.query.strip())
+        query = (select(*((certificates.c.serial,) if by_name else columns)).select_from(with_revocation)
                  .where(_seek(after, certificates.c.not_after, certificates.c.serial))
-                 .order_by(certificates.c.not_after.desc(), certificates.c.serial.desc())
-                 .limit(size + 1))
+                 .order_by(*order).limit(size + 1))
         if where.query.strip():
             query = query.where(_matches(where.query.strip(), self.engine.dialect.name))
         if where.provisioner:
@@ -180,6 +189,11 @@ class ReadModel:
             query = query.where(certificates.c.not_after > now, revocations.c.serial.is_(None))
         elif where.status == "expired":
             query = query.where(certificates.c.not_after <= now, revocations.c.serial.is_(None))
+        if by_name:
+            page = query.subquery()  # joined, not IN (...): MySQL has no LIMIT in an IN subquery
+            query = (select(*columns).select_from(page.join(certificates, certificates.c.serial == page.c.serial)
+                                                  .outerjoin(revocations, revocations.c.serial == certificates.c.serial))
+                     .order_by(*order))
         rows = [CertificateRow(r.serial, r.subject, tuple(r.sans), r.not_before, r.not_after, r.provisioner,
                                r.revoked_at) for r in self._all(query)]
         return _page(rows, size, lambda row: Cursor(row.not_after, row.serial))
