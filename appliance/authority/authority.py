@@ -8,6 +8,7 @@ from typing import Any, Callable
 
 from cryptography import x509
 from cryptography.exceptions import InvalidSignature
+from cryptography.x509.oid import NameOID
 from cryptography.hazmat.primitives.asymmetric.types import CertificatePublicKeyTypes, PrivateKeyTypes
 
 from appliance.audit import NO_AUDIT, AuditSink
@@ -33,7 +34,7 @@ from appliance.authority.templating import (
     with_default_subject,
     with_must_staple,
 )
-from appliance.authority.webhooks import authorize, enrich
+from appliance.authority.webhooks import authorize, enrich, notify
 from appliance.config import CaConfig
 from appliance.db.interfaces import CertificateRecord, Database, RevocationRecord
 from appliance.errors import BadRequest, Conflict, NotFound, Unauthorized
@@ -343,6 +344,31 @@ class Authority:
         public_key = csr_public_key(csr)
         provisioner.check_public_key(public_key)
         return self._sign_csr_names(csr, public_key, provisioner, csr_names(csr), provisioner.force_cn)
+
+    @events.issuance("scep")
+    def renew_for_scep(self, certificate: x509.Certificate, csr: x509.CertificateSigningRequest,
+                       provisioner: SCEPProvisioner) -> IssuedCertificate:
+        """A SCEP RenewalReq, signed by ``certificate``: one this provisioner issued, still
+        valid and not revoked, so no challenge; the CSR's names limited to its names."""
+        if self._renewable(certificate).name != provisioner.name:
+            raise Unauthorized(f"the certificate was not issued by SCEP provisioner '{provisioner.name}'")
+        if not certificate.not_valid_before_utc <= self._now() <= certificate.not_valid_after_utc:
+            raise Unauthorized("the certificate that signs a RenewalReq must be valid now")
+        public_key = csr_public_key(csr)
+        provisioner.check_public_key(public_key)
+        try:
+            san = certificate.extensions.get_extension_for_class(x509.SubjectAlternativeName).value
+        except x509.ExtensionNotFound:
+            san = None
+        common_names = certificate.subject.get_attributes_for_oid(NameOID.COMMON_NAME)
+        old_common_name = str(common_names[0].value) if common_names else ""
+        names = authorised_names(csr, old_common_name, Names.from_san(san))
+        return self._sign_csr_names(csr, public_key, provisioner, names, provisioner.force_cn)
+
+    def notify_scep(self, provisioner: SCEPProvisioner, csr: x509.CertificateSigningRequest, transaction_id: str, *,
+                    certificate: x509.Certificate | None = None, error: str = "") -> None:
+        notify(self.webhook_client, provisioner, csr, certificate=certificate, transaction_id=transaction_id,
+               error=error)
 
     def _sign_csr_names(self, csr: x509.CertificateSigningRequest, public_key: CertificatePublicKeyTypes,
                         provisioner: Provisioner, names: Names, force_cn: bool,

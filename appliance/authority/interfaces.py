@@ -91,6 +91,17 @@ class AuthorityInterface(Protocol):
         """Issue the certificate of a SCEP request whose challenge was met (the CSR's names)."""
         ...
 
+    def renew_for_scep(self, certificate: x509.Certificate, csr: x509.CertificateSigningRequest,
+                       provisioner: SCEPProvisioner) -> IssuedCertificate:
+        """Issue a SCEP RenewalReq signed by ``certificate`` (issued by ``provisioner``, valid,
+        not revoked), for the CSR's names within ``certificate``'s."""
+        ...
+
+    def notify_scep(self, provisioner: SCEPProvisioner, csr: x509.CertificateSigningRequest, transaction_id: str, *,
+                    certificate: x509.Certificate | None = None, error: str = "") -> None:
+        """Tell the provisioner's NOTIFYING webhooks how a SCEP request ended (never fails)."""
+        ...
+
     def sign_authenticated(self, csr: x509.CertificateSigningRequest, provisioner: Provisioner) -> IssuedCertificate:
         """Issue for a CSR whose requester a protocol core authenticated (EST)."""
         ...

@@ -26,7 +26,7 @@ from typing import Callable, Iterator
 from sqlalchemy import Connection, Engine, Table, inspect, select, text
 from sqlalchemy.schema import CreateColumn
 
-from appliance.db import acme_schema, admin_schema, audit_schema, crl_store, name_index, schema, ssh_schema
+from appliance.db import acme_schema, admin_schema, audit_schema, crl_store, name_index, scep_schema, schema, ssh_schema
 from appliance.errors import Unavailable
 
 log = logging.getLogger(__name__)
@@ -98,6 +98,7 @@ STEPS: tuple[Step, ...] = (
     Step(6, "crls: the published CRL and its number, shared by every process", _create(crl_store.crls)),
     Step(7, "blocked keys: keys revoked for keyCompromise", _create(schema.blocked_keys)),
     Step(8, "SSH certificates, revoked SSH serials and keys", _create(*ssh_schema.TABLES)),
+    Step(9, "SCEP transactions: replays answered with the certificate issued once", _create(*scep_schema.TABLES)),
     Step(10, "ACME authorizations: what a device-attest-01 attestation proved",
          _add_columns(acme_schema.acme_authorizations, "attestation")),
     Step(11, "admin changes: who changed provisioners and admins, before and after", _create_admin_changes),

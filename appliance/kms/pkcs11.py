@@ -13,7 +13,8 @@ backend uses one session per token because calls into a module are serialised
 
 Digests are made on the host and signed with the raw mechanisms every module
 has (CKM_ECDSA, CKM_RSA_PKCS over a DigestInfo, CKM_RSA_PKCS_PSS); Ed25519
-signs the message with CKM_EDDSA.
+signs the message with CKM_EDDSA. RSA keys with CKA_DECRYPT decrypt on the token
+(C_Decrypt with CKM_RSA_PKCS or CKM_RSA_PKCS_OAEP): SCEP's decrypter.
 """
 
 from __future__ import annotations
@@ -25,8 +26,10 @@ from typing import Any, Callable, Mapping
 from urllib.parse import quote
 
 import pkcs11
+import pkcs11.exceptions
 from cryptography import x509
 from cryptography.hazmat.primitives import hashes, serialization
+from cryptography.hazmat.primitives.asymmetric import padding, rsa
 from cryptography.hazmat.primitives.asymmetric.types import PrivateKeyTypes, PublicKeyTypes
 from pkcs11 import Attribute, Mechanism, ObjectClass
 from pkcs11.util.x509 import decode_x509_certificate
@@ -35,13 +38,17 @@ from appliance.kms.algorithms import KeyType
 from appliance.kms.errors import InvalidKmsUri, KeyNotFound, KmsError, UnsupportedKeyOperation
 from appliance.kms.faults import Fault, KmsUnavailable, with_one_retry
 from appliance.kms.interface import CreatedKey, KeyManager
-from appliance.kms.pkcs11_keys import keypair_templates, public_key_from_object, signing_mechanism
+from appliance.kms.pkcs11_keys import decryption_mechanism, keypair_templates, public_key_from_object, signing_mechanism
 from appliance.kms.pkcs11_module import TokenSelector, TokenSession, load_module, token_serial
-from appliance.kms.signer import RsaPadding, device_private_key
+from appliance.kms.signer import DeviceRSAKey, RsaPadding, device_private_key
 from appliance.kms.uri import KmsUri
 
 _TOKEN_ATTRIBUTES = ("module-path", "token", "serial", "slot-id")
-_ID_BYTES = 2  # a YubiHSM 2 object id is 16 bits; any token takes it
+_ID_BYTES = 2
+#: What C_Decrypt answers to a ciphertext that does not open; SoftHSM2 says CKR_GENERAL_ERROR
+#: (a device that is gone answers with session or token errors, which stay faults).
+_UNDECRYPTABLE = (pkcs11.exceptions.EncryptedDataInvalid, pkcs11.exceptions.EncryptedDataLenRange,
+                  pkcs11.exceptions.GeneralError)  # a YubiHSM 2 object id is 16 bits; any token takes it
 
 
 class Pkcs11DeviceKey:
@@ -84,8 +91,9 @@ class Pkcs11DeviceKey:
             self._operations[cache_key] = operation
         return operation
 
-    def _signed(self, sign: Callable[[], tuple[bytes, Callable[[bytes], bytes]]], data: bytes) -> bytes:
-        """``operation(prefix + data)`` for ``(prefix, operation) = sign()``, healed once on a fault.
+    def _on_device(self, what: str, operation: Callable[[], tuple[bytes, Callable[[bytes], bytes]]],
+                   data: bytes) -> bytes:
+        """``run(prefix + data)`` for ``(prefix, run) = operation()``, healed once on a fault.
         The heal names the session generation the failed call used, so that a call that
         raced with another caller's heal does not re-initialise the module once more."""
         used = self._generation
@@ -94,17 +102,35 @@ class Pkcs11DeviceKey:
             nonlocal used
             self._current_key()
             used = self._generation
-            prefix, operation = sign()
-            return self._session.call("signing", operation, prefix + data)
+            prefix, run = operation()
+            return self._session.call(what, run, prefix + data)
 
         return with_one_retry(self._what, attempt, lambda fault: self._session.heal(used))
 
     def sign_digest(self, digest: bytes, algorithm: hashes.HashAlgorithm, rsa_padding: RsaPadding | None) -> bytes:
-        return self._signed(lambda: self._operation(algorithm, rsa_padding), digest)
+        return self._on_device("signing", lambda: self._operation(algorithm, rsa_padding), digest)
 
     def sign_message(self, message: bytes) -> bytes:
-        return self._signed(lambda: (b"", functools.partial(self._current_key().sign, mechanism=Mechanism.EDDSA)),
-                            message)
+        return self._on_device(
+            "signing", lambda: (b"", functools.partial(self._current_key().sign, mechanism=Mechanism.EDDSA)), message)
+
+    def decrypt(self, ciphertext: bytes, rsa_padding: padding.AsymmetricPadding) -> bytes:
+        """C_Decrypt (RSA); ``ValueError`` when the ciphertext does not open, as ``cryptography`` raises."""
+        mechanism, param = decryption_mechanism(rsa_padding)
+
+        def run(data: bytes) -> bytes:
+            key = self._current_key()
+            if not isinstance(key, pkcs11.DecryptMixin):  # python-pkcs11 adds it for CKA_DECRYPT
+                raise UnsupportedKeyOperation("the key may not decrypt (CKA_DECRYPT is false)")
+            try:
+                plain = key.decrypt(data, mechanism=mechanism, mechanism_param=param)
+            except _UNDECRYPTABLE:
+                plain = None
+            if plain is None:  # raised outside the handler: no device error in its context to retry on
+                raise ValueError("the ciphertext does not decrypt with this key")
+            return plain if isinstance(plain, bytes) else b"".join(plain)
+
+        return self._on_device("decrypting", lambda: (b"", run), ciphertext)
 
 
 def _key_attributes(uri: KmsUri) -> dict[Attribute, Any]:
@@ -239,6 +265,21 @@ class PKCS11KMS(KeyManager):
         if private is None or public_key is None:
             raise self._not_found(token, attributes)
         return device_private_key(public_key, Pkcs11DeviceKey(token, private, public_key, attributes))
+
+    def create_decrypter(self, key: str | KmsUri) -> rsa.RSAPrivateKey:
+        """An RSA key on the token that may decrypt (CKA_DECRYPT), as SCEP's decrypter."""
+        uri = self.key_uri(key)
+        token, attributes = self._token(uri), _key_attributes(uri)
+        with token.use("opening a decrypter") as session:
+            private = _find_one(session, ObjectClass.PRIVATE_KEY, attributes)
+            public_key = self._public_key(session, attributes) if private is not None else None
+            may_decrypt = private is not None and bool(private[Attribute.DECRYPT])
+        if private is None or public_key is None:
+            raise self._not_found(token, attributes)
+        if not isinstance(public_key, rsa.RSAPublicKey) or not may_decrypt:
+            raise UnsupportedKeyOperation(f"the key {_describe(attributes)} is not an RSA key that may decrypt "
+                                          "(CKA_DECRYPT)")
+        return DeviceRSAKey(public_key, Pkcs11DeviceKey(token, private, public_key, attributes))
 
     def store_certificate(self, key: str | KmsUri, certificate: x509.Certificate) -> None:
         """Store ``certificate`` with the key's id and label; refuses to replace one."""

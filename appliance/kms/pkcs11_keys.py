@@ -1,11 +1,11 @@
-"""PKCS#11 key material: generation templates, public keys, signing mechanisms."""
+"""PKCS#11 key material: generation templates, public keys, signing and decryption mechanisms."""
 
 from __future__ import annotations
 
 from typing import Any
 
 from cryptography.hazmat.primitives import hashes
-from cryptography.hazmat.primitives.asymmetric import ec, ed25519, rsa
+from cryptography.hazmat.primitives.asymmetric import ec, ed25519, padding, rsa
 from cryptography.hazmat.primitives.asymmetric.types import PublicKeyTypes
 from pkcs11 import MGF, Attribute, Mechanism
 from pkcs11 import KeyType as P11KeyType
@@ -30,6 +30,9 @@ _PSS_HASHES = {
     "sha384": (Mechanism.SHA384, MGF.SHA384),
     "sha512": (Mechanism.SHA512, MGF.SHA512),
 }
+
+#: OAEP adds SHA-1, the one hash SoftHSM2 2.6 takes for it (and the default of most tools).
+_OAEP_HASHES = {"sha1": (Mechanism.SHA_1, MGF.SHA1), **_PSS_HASHES}
 
 
 def keypair_templates(key_type: KeyType, key_id: bytes, label: str | None) -> dict[str, Any]:
@@ -105,3 +108,18 @@ def signing_mechanism(public_key: PublicKeyTypes, algorithm: hashes.HashAlgorith
     if prefix is None:
         raise UnsupportedKeyOperation(f"RSA PKCS#1 v1.5 with {algorithm.name} is not supported")
     return prefix, Mechanism.RSA_PKCS, None
+
+
+def decryption_mechanism(rsa_padding: padding.AsymmetricPadding) -> tuple[Mechanism, Any]:
+    """(mechanism, parameter) for C_Decrypt: CKM_RSA_PKCS, or CKM_RSA_PKCS_OAEP with the
+    padding's hash for both the label and MGF1 (no label)."""
+    if isinstance(rsa_padding, padding.PKCS1v15):
+        return Mechanism.RSA_PKCS, None
+    if isinstance(rsa_padding, padding.OAEP):
+        hashing = _OAEP_HASHES.get(rsa_padding.algorithm.name)
+        mgf = rsa_padding.mgf
+        same_mgf = isinstance(mgf, padding.MGF1) and mgf._algorithm.name == rsa_padding.algorithm.name
+        if hashing is None or not same_mgf or rsa_padding._label:
+            raise UnsupportedKeyOperation("RSA-OAEP needs SHA-1 or SHA-224..512 for both the hash and MGF1, without a label")
+        return Mechanism.RSA_PKCS_OAEP, (*hashing, None)
+    raise UnsupportedKeyOperation(f"unsupported RSA decryption padding {rsa_padding.name}")

@@ -12,7 +12,7 @@ from __future__ import annotations
 import enum
 import functools
 import time
-from typing import TYPE_CHECKING, Any, Callable, NoReturn, Protocol, TypeVar
+from typing import TYPE_CHECKING, Any, Callable, NoReturn, Protocol, TypeVar, runtime_checkable
 
 from cryptography.exceptions import InvalidSignature
 from cryptography.hazmat.primitives import hashes, serialization
@@ -45,6 +45,13 @@ class DeviceKey(Protocol):
         ...
 
 
+@runtime_checkable
+class DecryptingDeviceKey(Protocol):
+    """A device key that also decrypts (RSA); ``ValueError`` when the ciphertext does not open."""
+
+    def decrypt(self, ciphertext: bytes, rsa_padding: padding.AsymmetricPadding) -> bytes: ...
+
+
 def _digest(data: Buffer, algorithm: hashes.HashAlgorithm | utils.Prehashed) -> tuple[bytes, hashes.HashAlgorithm]:
     if isinstance(algorithm, utils.Prehashed):
         hash_alg = algorithm._algorithm  # cryptography exposes no public accessor
@@ -67,21 +74,25 @@ def backend_name(device: DeviceKey) -> str:
     return type(device).__module__.rsplit(".", 1)[-1].split("_")[0]
 
 
-def _metered(sign: _Sign) -> _Sign:
-    """Count and time a device key's ``sign`` (an error: the device failed or its signature did not verify)."""
+def _metered(operation: str) -> Callable[[_Sign], _Sign]:
+    """Count and time a device key's ``operation`` (sign or decrypt; an error: the device
+    failed, or its answer did not check)."""
 
-    @functools.wraps(sign)
-    def metered(self: Any, *args: Any) -> bytes:
-        backend, began, outcome = backend_name(self._device), time.perf_counter(), "error"
-        try:
-            signature = sign(self, *args)
-            outcome = "ok"
-            return signature
-        finally:
-            metrics.kms_duration.labels(backend, "sign").observe(time.perf_counter() - began)
-            metrics.kms_operations.labels(backend, "sign", outcome).inc()
+    def decorate(method: _Sign) -> _Sign:
+        @functools.wraps(method)
+        def metered(self: Any, *args: Any) -> bytes:
+            backend, began, outcome = backend_name(self._device), time.perf_counter(), "error"
+            try:
+                result = method(self, *args)
+                outcome = "ok"
+                return result
+            finally:
+                metrics.kms_duration.labels(backend, operation).observe(time.perf_counter() - began)
+                metrics.kms_operations.labels(backend, operation, outcome).inc()
 
-    return metered  # type: ignore[return-value]
+        return metered  # type: ignore[return-value]
+
+    return decorate
 
 
 def _no_export() -> NoReturn:
@@ -125,7 +136,7 @@ class DeviceEllipticCurveKey(ec.EllipticCurvePrivateKey):
     def device(self) -> DeviceKey:
         return self._device
 
-    @_metered
+    @_metered("sign")
     def sign(self, data: Buffer, signature_algorithm: ec.EllipticCurveSignatureAlgorithm) -> bytes:
         if not isinstance(signature_algorithm, ec.ECDSA):
             raise UnsupportedKeyOperation("only ECDSA signatures are supported")
@@ -202,7 +213,7 @@ class DeviceRSAKey(rsa.RSAPrivateKey):
     def device(self) -> DeviceKey:
         return self._device
 
-    @_metered
+    @_metered("sign")
     def sign(self, data: Buffer, padding: padding.AsymmetricPadding,
              algorithm: hashes.HashAlgorithm | utils.Prehashed | utils.NoDigestInfo) -> bytes:
         if not isinstance(algorithm, (hashes.HashAlgorithm, utils.Prehashed)):
@@ -226,8 +237,11 @@ class DeviceRSAKey(rsa.RSAPrivateKey):
     def public_key(self) -> rsa.RSAPublicKey:
         return self._public_key
 
+    @_metered("decrypt")
     def decrypt(self, ciphertext: bytes, padding: padding.AsymmetricPadding) -> bytes:
-        raise UnsupportedKeyOperation("decryption is not supported on device keys")
+        if not isinstance(self._device, DecryptingDeviceKey):
+            raise UnsupportedKeyOperation(f"{backend_name(self._device)} device keys do not decrypt")
+        return self._device.decrypt(ciphertext, padding)
 
     def private_numbers(self) -> rsa.RSAPrivateNumbers:
         _no_export()
@@ -264,7 +278,7 @@ class DeviceEd25519Key(ed25519.Ed25519PrivateKey):
     def device(self) -> DeviceKey:
         return self._device
 
-    @_metered
+    @_metered("sign")
     def sign(self, data: Buffer) -> bytes:
         signature = self._device.sign_message(bytes(data))  # the same object when data is already bytes
         try:

@@ -101,8 +101,6 @@ class SCEPProvisioner(Provisioner):
         self.minimum_public_key_length = minimum
         self.response_encryption = self._encryption(config.get("encryptionAlgorithmIdentifier"), where)
         self.decrypter = _decrypter(config, where)
-        if any(hook.kind == "NOTIFYING" for hook in self.webhooks):
-            raise BadRequest(f"{where}: NOTIFYING webhooks are not called by SCEP yet: remove them to start the CA")
         if self.exclude_intermediate and not self.decrypter.configured:
             raise BadRequest(f"{where}: 'excludeIntermediate' needs a 'decrypterCertificate': clients encrypt "
                              "to a certificate GetCACert returns")

@@ -49,6 +49,8 @@ cms.CMSAttributeType._reverse_map = None  # rebuilt from _map on next use
 DIGESTS: dict[str, type[hashes.HashAlgorithm]] = {
     "sha1": hashes.SHA1, "sha256": hashes.SHA256, "sha384": hashes.SHA384, "sha512": hashes.SHA512,
 }
+#: The CA signs no SHA-1: a request signed with it (scepclient 2.1 does) gets a SHA-256 reply.
+REPLY_DIGESTS = {"sha1": "sha256"}
 NONCE_BYTES = 16
 MAX_TRANSACTION_ID = 256
 
@@ -182,13 +184,15 @@ def cert_rep(addressee: Addressee, status: PkiStatus, signer: PrivateKeyTypes, s
              *, now: datetime.datetime, nonce: bytes, envelope: bytes | None = None,
              fail_info: FailInfo | None = None, chain: tuple[x509.Certificate, ...] = ()) -> bytes:
     """A CertRep pkiMessage (DER): ``envelope`` (the encrypted degenerate SignedData of the
-    certificate) on SUCCESS, ``fail_info`` on FAILURE; signed through the KMS, with ``chain``
+    certificate) on SUCCESS, ``fail_info`` on FAILURE; signed through the KMS with the
+    request's digest (SHA-256 for a SHA-1 request), with ``chain``
     (the certificates above the signer's) beside the signer's certificate."""
     content = envelope or b""
+    digest = REPLY_DIGESTS.get(addressee.digest, addressee.digest)
     attributes = [
         cms.CMSAttribute({"type": "content_type", "values": ["data"]}),
         cms.CMSAttribute({"type": "signing_time", "values": [cms.Time({"utc_time": now.replace(microsecond=0)})]}),
-        cms.CMSAttribute({"type": "message_digest", "values": [hashlib.new(addressee.digest, content).digest()]}),
+        cms.CMSAttribute({"type": "message_digest", "values": [hashlib.new(digest, content).digest()]}),
         cms.CMSAttribute({"type": "scep_message_type", "values": [MessageType.CERT_REP.value]}),
         cms.CMSAttribute({"type": "scep_pki_status", "values": [status.value]}),
         cms.CMSAttribute({"type": "scep_transaction_id", "values": [addressee.transaction_id]}),
@@ -198,9 +202,9 @@ def cert_rep(addressee: Addressee, status: PkiStatus, signer: PrivateKeyTypes, s
     if fail_info is not None:
         attributes.append(cms.CMSAttribute({"type": "scep_fail_info", "values": [fail_info.value]}))
     signed_attrs = cms.CMSAttributes(attributes)
-    signature, signature_algorithm = _signature(signer, signed_attrs.dump(), addressee.digest)
+    signature, signature_algorithm = _signature(signer, signed_attrs.dump(), digest)
     issuer = asn1_x509.Certificate.load(signer_certificate.public_bytes(Encoding.DER))
-    digest_algorithm = algos.DigestAlgorithm({"algorithm": addressee.digest})
+    digest_algorithm = algos.DigestAlgorithm({"algorithm": digest})
     signer_info = cms.SignerInfo({
         "version": "v1",
         "sid": cms.SignerIdentifier({"issuer_and_serial_number": cms.IssuerAndSerialNumber(

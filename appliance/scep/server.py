@@ -1,9 +1,10 @@
 """The SCEP operations of RFC 8894 for every SCEP provisioner: GetCACaps, GetCACert and
-PKIOperation (PKCSReq). Transport-free: ``appliance.api.scep`` serves it over HTTP."""
+PKIOperation (PKCSReq, RenewalReq, GetCertInitial). Transport-free: ``appliance.api.scep`` serves it over HTTP."""
 
 from __future__ import annotations
 
 import datetime
+import hashlib
 import logging
 import os
 from dataclasses import dataclass
@@ -15,13 +16,14 @@ from cryptography.hazmat.primitives.asymmetric.types import PrivateKeyTypes
 from cryptography.hazmat.primitives.serialization import Encoding, pkcs7
 from cryptography.x509.oid import AttributeOID
 
-from appliance.authority.interfaces import AuthorityInterface
+from appliance.authority.interfaces import AuthorityInterface, IssuedCertificate
 from appliance.errors import ApplianceError, BadRequest, ErrorKind, NotFound
 from appliance.pki.clock import utc_now
 from appliance.provisioner.scep import SCEPProvisioner
 from appliance.scep.envelope import open_envelope, seal_envelope
 from appliance.scep.errors import Addressee, FailInfo, ScepFailure
 from appliance.scep.keys import CaSigner, ScepKeys, open_scep_keys
+from appliance.scep.store import ScepTransaction, SQLScepStore, TransactionKey
 from appliance.scep.messages import NONCE_BYTES, MessageType, PkiMessage, PkiStatus, cert_rep, parse_pki_message
 
 log = logging.getLogger(__name__)
@@ -45,10 +47,12 @@ class CaCertificates:
 class ScepServer:
     """One per process generation; the decrypters are opened once, at start."""
 
-    def __init__(self, authority: AuthorityInterface, ca: CaSigner, provisioners: list[SCEPProvisioner], *,
+    def __init__(self, authority: AuthorityInterface, ca: CaSigner, provisioners: list[SCEPProvisioner],
+                 store: SQLScepStore, *,
                  now: Callable[[], datetime.datetime] = utc_now,
                  nonce: Callable[[int], bytes] = os.urandom) -> None:
         self._authority = authority
+        self._store = store
         self._ca = ca
         self._now = now
         self._nonce = nonce
@@ -101,28 +105,80 @@ class ScepServer:
             return self._failure(failure.addressee, failure, provisioner)
         addressee = Addressee(request.transaction_id, request.sender_nonce, request.signer, request.digest)
         try:
-            if request.message_type is MessageType.PKCS_REQ:
+            if request.message_type in (MessageType.PKCS_REQ, MessageType.RENEWAL_REQ):
                 return self._enrol(provisioner, keys, request, addressee)
+            if request.message_type is MessageType.CERT_POLL:
+                return self._poll(provisioner, keys, request, addressee)
             raise ScepFailure(FailInfo.BAD_REQUEST, f"messageType {request.message_type.name} is not served")
         except ScepFailure as failure:
             return self._failure(addressee, failure, provisioner)
 
     def _enrol(self, provisioner: SCEPProvisioner, keys: ScepKeys, request: PkiMessage,
                addressee: Addressee) -> bytes:
+        """PKCSReq and RenewalReq: the transaction is claimed before anything is issued, so
+        a replay (the same request again) is answered with the certificate issued once."""
         opened = open_envelope(request.envelope, keys.decrypter_certificate, keys.decrypter)
         csr = _csr(opened.content)
+        algorithm = provisioner.response_encryption or opened.algorithm
+        request_sha256 = hashlib.sha256(opened.content).hexdigest()
+        renews = str(request.signer.serial_number) if request.message_type is MessageType.RENEWAL_REQ else ""
+        key = TransactionKey(provisioner.name, request.transaction_id, renews)
+        known = self._store.claim(key, request_sha256, self._now())
+        if known is not None:
+            if known.request_sha256 != request_sha256:
+                raise ScepFailure(FailInfo.BAD_REQUEST,
+                                  f"transaction {request.transaction_id} was opened with another request")
+            log.info("SCEP provisioner '%s' answers replayed transaction %s", provisioner.name,
+                     request.transaction_id)
+            return self._answer(known, keys, addressee, algorithm)
         try:
+            issued = self._issue(provisioner, request, csr)
+        except ScepFailure as refused:
+            self._store.release(key)
+            self._authority.notify_scep(provisioner, csr, request.transaction_id, error=refused.message)
+            raise
+        except BaseException:
+            self._store.release(key)
+            raise
+        self._store.complete(key, issued.certificate)
+        self._authority.notify_scep(provisioner, csr, request.transaction_id, certificate=issued.certificate)
+        log.info("SCEP provisioner '%s' issued serial %s (transaction %s)", provisioner.name,
+                 issued.certificate.serial_number, request.transaction_id)
+        return self._success(issued.certificate, keys, addressee, algorithm)
+
+    def _issue(self, provisioner: SCEPProvisioner, request: PkiMessage,
+               csr: x509.CertificateSigningRequest) -> IssuedCertificate:
+        try:
+            if request.message_type is MessageType.RENEWAL_REQ:
+                return self._authority.renew_for_scep(request.signer, csr, provisioner)
             provisioner.check_challenge(_challenge(csr))
-            issued = self._authority.sign_for_scep(csr, provisioner)
+            return self._authority.sign_for_scep(csr, provisioner)
         except ApplianceError as exc:
             if exc.kind not in REFUSALS:
                 raise
             raise ScepFailure(FailInfo.BAD_REQUEST, exc.message) from None
-        log.info("SCEP provisioner '%s' issued serial %s (transaction %s)", provisioner.name,
-                 issued.certificate.serial_number, request.transaction_id)
-        degenerate = pkcs7.serialize_certificates([issued.certificate], Encoding.DER)
-        algorithm = provisioner.response_encryption or opened.algorithm
-        envelope = seal_envelope(degenerate, request.signer, algorithm)
+
+    def _poll(self, provisioner: SCEPProvisioner, keys: ScepKeys, request: PkiMessage,
+              addressee: Addressee) -> bytes:
+        """GetCertInitial: the certificate of a known transaction (PENDING while it is being
+        issued); an unknown one is ``badCertId``."""
+        opened = open_envelope(request.envelope, keys.decrypter_certificate, keys.decrypter)
+        known = self._store.latest(provisioner.name, request.transaction_id)
+        if known is None:
+            raise ScepFailure(FailInfo.BAD_CERT_ID, f"no transaction {request.transaction_id}")
+        return self._answer(known, keys, addressee, provisioner.response_encryption or opened.algorithm)
+
+    def _answer(self, known: ScepTransaction, keys: ScepKeys, addressee: Addressee, algorithm: str) -> bytes:
+        if known.certificate is not None:
+            return self._success(known.certificate, keys, addressee, algorithm)
+        signer, certificate, chain = self._reply_signer(keys)
+        return cert_rep(addressee, PkiStatus.PENDING, signer, certificate, chain=chain,
+                        now=self._now(), nonce=self._nonce(NONCE_BYTES))
+
+    def _success(self, issued: x509.Certificate, keys: ScepKeys, addressee: Addressee, algorithm: str) -> bytes:
+        """SUCCESS: ``issued`` in a degenerate SignedData, encrypted to the request's signer."""
+        degenerate = pkcs7.serialize_certificates([issued], Encoding.DER)
+        envelope = seal_envelope(degenerate, addressee.signer, algorithm)
         signer, certificate, chain = self._reply_signer(keys)
         return cert_rep(addressee, PkiStatus.SUCCESS, signer, certificate, chain=chain,
                         envelope=envelope, now=self._now(), nonce=self._nonce(NONCE_BYTES))

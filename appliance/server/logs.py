@@ -79,6 +79,11 @@ def configure_logging(options: LoggerOptions | None = None) -> None:
     handler.addFilter(RequestIdFilter())
     logging.basicConfig(level=options.level, handlers=[handler], force=True)
     logging.getLogger("httpx").setLevel(max(logging.WARNING, options.level))
-    access_logger = logging.getLogger(ACCESS_LOGGER)
-    access_logger.handlers[:] = []
-    access_logger.propagate = True
+    for name in (ACCESS_LOGGER, "uvicorn", "uvicorn.error", "uvicorn.access"):
+        # uvicorn's own dictConfig (any in-process uvicorn.Config) gives these handlers and levels
+        # of their own and stops propagation: every line goes through the one handler above instead
+        logger = logging.getLogger(name)
+        logger.handlers[:] = []
+        logger.propagate = True
+        logger.disabled = False
+        logger.setLevel(logging.NOTSET)

@@ -21,6 +21,7 @@ from appliance.console.audit_source import ChainAuditSource
 from appliance.db import SQLDatabase, open_database
 from appliance.kms.health import SignerHealth
 from appliance.acme.sql_store import SQLAcmeStore
+from appliance.scep.store import SQLScepStore
 from appliance.provisioner.types import BUILT_TYPES
 from appliance.server.tls import tls_context
 from appliance.scep import CaSigner, ScepServer
@@ -94,7 +95,7 @@ def scep_server(authority: Authority) -> ScepServer:
     ca = CaSigner(authority.intermediates()[0], authority.leaf_signer.signer, authority.config.key,
                   authority.key_manager)
     provisioners = [p for p in authority.provisioner_collection if isinstance(p, SCEPProvisioner)]
-    return ScepServer(authority, ca, provisioners)
+    return ScepServer(authority, ca, provisioners, SQLScepStore(authority.database))
 
 
 def load_runtime(config_path: Path, password: bytes | None, *, report: bool = False,

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import pytest
 from cryptography.hazmat.primitives import hashes
-from cryptography.hazmat.primitives.asymmetric import ec
+from cryptography.hazmat.primitives.asymmetric import ec, padding, rsa
 from prometheus_client import REGISTRY
 
 from appliance.kms import KeyType, open_key_manager
@@ -52,3 +52,36 @@ def test_a_failed_signature_is_an_error() -> None:
     with pytest.raises(KmsError):
         key.sign(b"x", ec.ECDSA(hashes.SHA256()))
     assert _count("test", "error") == before + 1
+
+
+class DecryptingDevice:
+    """An RSA key in memory behind the device interface, decrypting (backend label "test")."""
+
+    def __init__(self) -> None:
+        self.key = rsa.generate_private_key(public_exponent=65537, key_size=2048)
+
+    def sign_digest(self, digest: bytes, algorithm: hashes.HashAlgorithm, rsa_padding: RsaPadding | None) -> bytes:
+        raise KmsError("not used")
+
+    def sign_message(self, message: bytes) -> bytes:
+        raise KmsError("not used")
+
+    def decrypt(self, ciphertext: bytes, rsa_padding: padding.AsymmetricPadding) -> bytes:
+        return self.key.decrypt(ciphertext, rsa_padding)
+
+
+def test_decryptions_are_counted_by_outcome() -> None:
+    device = DecryptingDevice()
+    key = device_private_key(device.key.public_key(), device)
+    assert isinstance(key, rsa.RSAPrivateKey)
+
+    def count(outcome: str) -> float:
+        return REGISTRY.get_sample_value("appliance_kms_operations_total",
+                                         {"backend": "test", "operation": "decrypt", "outcome": outcome}) or 0.0
+
+    ok, error = count("ok"), count("error")
+    ciphertext = device.key.public_key().encrypt(b"content key", padding.PKCS1v15())
+    assert key.decrypt(ciphertext, padding.PKCS1v15()) == b"content key"
+    with pytest.raises(ValueError):
+        key.decrypt(b"\x01" * 10, padding.PKCS1v15())  # not the key's length
+    assert (count("ok"), count("error")) == (ok + 1, error + 1)

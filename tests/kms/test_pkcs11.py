@@ -16,7 +16,7 @@ from appliance.kms import KeyType, SignatureAlgorithm, open_key_manager
 from appliance.kms.errors import InvalidKmsUri, KeyNotFound, KmsAuthenticationFailed, KmsError, UnsupportedKeyOperation
 from appliance.kms.interface import CertificateStore, KeyDeleter, TokenInfo
 from appliance.kms.pkcs11 import PKCS11KMS
-from tests.conftest import APPLIANCE, SOFTHSM_MODULE, SoftHSMToken
+from tests.conftest import APPLIANCE, SOFTHSM_MODULE, SoftHSMToken, run_openssl
 from tests.kms.artefacts import self_signed_ca, verify_artefacts
 
 pytestmark = pytest.mark.hsm
@@ -257,3 +257,32 @@ def test_token_info_reports_the_serial_pkcs11_tool_sees(softhsm_token: SoftHSMTo
     block = listing[listing.index(f"token label        : {softhsm_token.label}"):]
     serial_line = next(line for line in block.splitlines() if line.strip().startswith("serial num"))
     assert info["serial"] == serial_line.split(":", 1)[1].strip() != ""
+
+
+def test_rsa_decrypter_on_the_token_opens_what_openssl_encrypts(manager: PKCS11KMS, softhsm_token: SoftHSMToken,
+                                                                 tmp_path: Path) -> None:
+    """The Decrypter capability (SCEP): C_Decrypt with PKCS#1 v1.5 and OAEP on a key made
+    for decryption by pkcs11-tool; a signing-only key and a bad ciphertext are refused.
+    (SoftHSM2 2.6 takes OAEP with SHA-1 only.)"""
+    from cryptography.hazmat.primitives.asymmetric import padding
+
+    pkcs11_tool(softhsm_token, "--keypairgen", "--key-type", "rsa:2048", "--usage-decrypt", "--id", "d1",
+                "--label", "scep-decrypter")
+    decrypter = manager.create_decrypter("pkcs11:object=scep-decrypter")
+    (tmp_path / "pub.pem").write_bytes(decrypter.public_key().public_bytes(
+        serialization.Encoding.PEM, serialization.PublicFormat.SubjectPublicKeyInfo))
+    (tmp_path / "plain").write_bytes(b"content key 0123")
+    for options, pad in (((), padding.PKCS1v15()),
+                         (("-pkeyopt", "rsa_padding_mode:oaep", "-pkeyopt", "rsa_oaep_md:sha1",
+                           "-pkeyopt", "rsa_mgf1_md:sha1"),
+                          padding.OAEP(padding.MGF1(hashes.SHA1()), hashes.SHA1(), None))):
+        run_openssl("pkeyutl", "-encrypt", "-pubin", "-inkey", tmp_path / "pub.pem", *options,
+                    "-in", tmp_path / "plain", "-out", tmp_path / "ct")
+        assert decrypter.decrypt((tmp_path / "ct").read_bytes(), pad) == b"content key 0123"
+    with pytest.raises(ValueError):
+        decrypter.decrypt(b"\x01" * 256, padding.PKCS1v15())
+    manager.create_key("pkcs11:id=5151;object=signing-only", KeyType.RSA_2048)
+    with pytest.raises(UnsupportedKeyOperation, match="may decrypt"):
+        manager.create_decrypter("pkcs11:object=signing-only")
+    with pytest.raises(UnsupportedKeyOperation, match="may not decrypt"):
+        manager.create_signer("pkcs11:object=signing-only").decrypt(b"x", padding.PKCS1v15())  # type: ignore[union-attr]

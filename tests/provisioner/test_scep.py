@@ -54,8 +54,6 @@ def test_minimum_public_key_length() -> None:
     ({"decrypterKeyURI": "softkms:path=/k"}, "needs its 'decrypterCertificate'"),
     ({"decrypterCertificate": "not base64!"}, "must be base64"),
     ({"forceCN": "yes"}, "forceCN"),
-    ({"webhooks": [{"name": "n", "url": "https://hook.test", "kind": "NOTIFYING", "secret": "c2VjcmV0"}]},
-     "NOTIFYING webhooks are not called by SCEP yet"),
 ])
 def test_bad_fields_refuse_to_start(fields: dict[str, Any], message: str) -> None:
     with pytest.raises(BadRequest, match=message):

@@ -40,14 +40,18 @@ class OpensslClient:
                 "-out", "self.pem", cwd=self.work)
 
     def request(self, recipient: Path, challenge: str, *, cipher: str = "-aes256", digest: str = "sha256",
-                message_type: str = "19", transaction_id: str | None = None, nonce: bytes | None = None) -> bytes:
-        """A PKCSReq pkiMessage (DER) encrypted to ``recipient`` (a PEM certificate)."""
+                message_type: str = "19", transaction_id: str | None = None, nonce: bytes | None = None,
+                payload: bytes | None = None, signer: tuple[str, str] = ("key.pem", "self.pem")) -> bytes:
+        """A pkiMessage (DER; a PKCSReq unless ``message_type``) encrypted to ``recipient`` (a
+        PEM certificate): the CSR, or ``payload``; signed by ``signer`` (key, certificate)."""
+        attributes = f"attributes = attrs\n[attrs]\nchallengePassword = {challenge}\n" if challenge else ""
         (self.work / "req.cnf").write_text(
-            "[req]\ndistinguished_name = dn\nattributes = attrs\nprompt = no\n"
-            f"[dn]\nCN = {self.cn}\n[attrs]\nchallengePassword = {challenge}\n")
+            f"[req]\ndistinguished_name = dn\nprompt = no\n{attributes}[dn]\nCN = {self.cn}\n")
         openssl("req", "-new", "-key", "key.pem", "-config", "req.cnf", "-outform", "DER", "-out", "csr.der",
                 cwd=self.work)
-        openssl("cms", "-encrypt", *LEGACY, "-binary", "-in", "csr.der", "-outform", "DER", "-out", "env.der", cipher,
+        if payload is not None:
+            (self.work / "payload.der").write_bytes(payload)
+        openssl("cms", "-encrypt", *LEGACY, "-binary", "-in", "csr.der" if payload is None else "payload.der", "-outform", "DER", "-out", "env.der", cipher,
                 str(recipient), cwd=self.work)
         envelope = (self.work / "env.der").read_bytes()
         digest_hex = openssl("dgst", f"-{digest}", "-r", "env.der", cwd=self.work).split()[0].decode()
@@ -64,12 +68,12 @@ class OpensslClient:
             "[sn]", "oid=OID:2.16.840.1.113733.1.9.5", "val=SET:snv", "[snv]", f"v=FORMAT:HEX,OCTETSTRING:{nonce_hex}",
             ""]))
         openssl("asn1parse", "-genconf", "attrs.cnf", "-out", "attrs.der", "-noout", cwd=self.work)
-        openssl("dgst", f"-{digest}", "-sign", "key.pem", "-out", "sig.bin", "attrs.der", cwd=self.work)
-        return self._signed_data(envelope, digest)
+        openssl("dgst", f"-{digest}", "-sign", signer[0], "-out", "sig.bin", "attrs.der", cwd=self.work)
+        return self._signed_data(envelope, digest, signer[1])
 
-    def _signed_data(self, envelope: bytes, digest: str) -> bytes:
+    def _signed_data(self, envelope: bytes, digest: str, signer_certificate: str) -> bytes:
         certificate = asn1_x509.Certificate.load(
-            openssl("x509", "-in", "self.pem", "-outform", "DER", cwd=self.work))
+            openssl("x509", "-in", signer_certificate, "-outform", "DER", cwd=self.work))
         attrs = cms.CMSAttributes.load((self.work / "attrs.der").read_bytes())
         signer = cms.SignerInfo({
             "version": "v1",
@@ -87,9 +91,10 @@ class OpensslClient:
         })
         return cms.ContentInfo({"content_type": "signed_data", "content": signed}).dump()
 
-    def read_reply(self, reply: bytes, root: Path) -> dict[str, str]:
+    def read_reply(self, reply: bytes, root: Path, recipient: str = "self.pem") -> dict[str, str]:
         """``openssl cms -verify`` the CertRep under ``root``; its SCEP attributes (and
-        ``certificate``: the path of the PEM certificate it carried, on SUCCESS)."""
+        ``certificate``: the path of the PEM certificate it carried, on SUCCESS, decrypted
+        as ``recipient``: the certificate that signed the request)."""
         (self.work / "reply.der").write_bytes(reply)
         (self.work / "empty").write_bytes(b"")
         printed = openssl("cms", "-cmsout", "-print", "-inform", "DER", "-in", "reply.der", cwd=self.work).decode()
@@ -100,10 +105,11 @@ class OpensslClient:
         fields = {name: _attribute(printed, oid) for name, oid in
                   (("messageType", "2.16.840.1.113733.1.9.2"), ("pkiStatus", "2.16.840.1.113733.1.9.3"),
                    ("failInfo", "2.16.840.1.113733.1.9.4"), ("transactionID", "2.16.840.1.113733.1.9.7"))}
+        fields["recipientNonce"] = _octets(printed, "2.16.840.1.113733.1.9.6")
         if content:
             (self.work / "reply-env.der").write_bytes(content)
             openssl("cms", "-decrypt", *LEGACY, "-inform", "DER", "-in", "reply-env.der", "-inkey", "key.pem",
-                    "-recip", "self.pem", "-out", "issued.p7", "-binary", cwd=self.work)
+                    "-recip", recipient, "-out", "issued.p7", "-binary", cwd=self.work)
             openssl("pkcs7", "-inform", "DER", "-in", "issued.p7", "-print_certs", "-out", "issued.pem",
                     cwd=self.work)
             fields["certificate"] = str(self.work / "issued.pem")
@@ -114,3 +120,12 @@ def _attribute(printed: str, oid: str) -> str:
     """The value of a signed attribute in ``openssl cms -cmsout -print`` output."""
     match = re.search(re.escape(oid) + r"\)\s*\n\s*set:\s*\n\s*[A-Z]+ ?STRING:(.*)", printed)
     return match.group(1).strip() if match else ""
+
+
+def _octets(printed: str, oid: str) -> str:
+    """The hex of an OCTET STRING attribute, from openssl's hex dump of it."""
+    match = re.search(re.escape(oid) + r"\)\s*\n\s*set:\s*\n\s*OCTET STRING:\s*\n((?:\s*[0-9a-f]{4} - .*\n)+)", printed)
+    if not match:
+        return ""
+    rows = (re.split(r"\s{3,}", line.split(" - ", 1)[1])[0] for line in match.group(1).splitlines())
+    return "".join(row.replace("-", " ").replace(" ", "") for row in rows)

@@ -33,10 +33,10 @@ def post(env: ScepEnv, message: bytes, provisioner: str = "scep") -> httpx.Respo
 def test_openssl_client_enrols_with_each_content_cipher(env: ScepEnv, tmp_path: Path, cipher: str) -> None:
     client = OpensslClient(tmp_path / "client")
     before = env.issued()
-    response = post(env, client.request(env.ca.intermediate_path, CHALLENGE, cipher=cipher, transaction_id="tx-1"))
+    response = post(env, client.request(env.ca.intermediate_path, CHALLENGE, cipher=cipher, transaction_id=f"tx{cipher}"))
     assert response.status_code == 200 and response.headers["content-type"] == "application/x-pki-message"
     reply = client.read_reply(response.content, env.ca.root_path)
-    assert (reply["messageType"], reply["pkiStatus"], reply["transactionID"]) == ("3", "0", "tx-1")
+    assert (reply["messageType"], reply["pkiStatus"], reply["transactionID"]) == ("3", "0", f"tx{cipher}")
     openssl_verify(env.ca, Path(reply["certificate"]))
     assert env.issued() == before + 1
 
@@ -165,3 +165,14 @@ def test_an_ec_intermediate_without_a_decrypter_refuses_to_start(tmp_path: Path)
     with pytest.raises(BadRequest, match="SCEP provisioner 'scep': SCEP needs an RSA key.*decrypterKeyURI"):
         start_scep(ca)
     assert PASSWORD
+
+
+def test_a_sha1_request_gets_a_sha256_reply(env: ScepEnv, tmp_path: Path) -> None:
+    """scepclient 2.1 signs with SHA-1; the CA answers, and signs no SHA-1 itself."""
+    client = OpensslClient(tmp_path / "client")
+    reply = client.read_reply(post(env, client.request(env.ca.intermediate_path, CHALLENGE, digest="sha1")).content,
+                              env.ca.root_path)
+    assert reply["pkiStatus"] == "0"
+    printed = subprocess.run(["openssl", "cms", "-cmsout", "-print", "-inform", "DER", "-in",
+                              str(tmp_path / "client" / "reply.der")], capture_output=True, text=True, check=True).stdout
+    assert "algorithm: sha256" in printed and "algorithm: sha1 " not in printed

@@ -1,0 +1,85 @@
+"""SCEP transactions in the CA's database (``appliance.db.scep_schema``): a transaction is
+claimed before its certificate is issued, so that a replay, even a concurrent one, never
+issues a second certificate."""
+
+from __future__ import annotations
+
+import datetime
+from dataclasses import dataclass
+from typing import Any
+
+from cryptography import x509
+from cryptography.hazmat.primitives import serialization
+from sqlalchemy import ColumnElement, Row, delete, exc, insert, select, update
+
+from appliance.db.scep_schema import scep_transactions
+from appliance.db.interfaces import Database
+
+
+@dataclass(frozen=True)
+class TransactionKey:
+    """A transaction: ``renews`` is the serial of the certificate that signed a RenewalReq,
+    '' for a PKCSReq."""
+
+    provisioner: str
+    transaction_id: str
+    renews: str = ""
+
+
+@dataclass(frozen=True)
+class ScepTransaction:
+    """A claimed transaction; ``certificate`` is None while its issuance is under way."""
+
+    request_sha256: str
+    certificate: x509.Certificate | None
+
+
+class SQLScepStore:
+    """The ``scep_transactions`` table."""
+
+    def __init__(self, database: Database) -> None:
+        self._db = database
+
+    def claim(self, key: TransactionKey, request_sha256: str, now: datetime.datetime) -> ScepTransaction | None:
+        """Open the transaction for this request: None if it is now ours to issue, else
+        the transaction as an earlier request opened it."""
+        try:
+            with self._db.transaction(immediate=True) as conn:
+                conn.execute(insert(scep_transactions), {
+                    "provisioner": key.provisioner, "transaction_id": key.transaction_id, "renews": key.renews,
+                    "request_sha256": request_sha256, "created_at": now})
+            return None
+        except exc.IntegrityError:
+            with self._db.transaction() as conn:
+                row = conn.execute(select(scep_transactions).where(*_where(key))).first()
+            return ScepTransaction(request_sha256, None) if row is None else _transaction(row)
+
+    def complete(self, key: TransactionKey, certificate: x509.Certificate) -> None:
+        """Record the certificate the claimed transaction issued."""
+        with self._db.transaction(immediate=True) as conn:
+            conn.execute(update(scep_transactions).where(*_where(key)).values(
+                serial=str(certificate.serial_number),
+                certificate=certificate.public_bytes(serialization.Encoding.PEM).decode()))
+
+    def release(self, key: TransactionKey) -> None:
+        """Forget a claimed transaction that issued nothing (refused, or the KMS was down)."""
+        with self._db.transaction(immediate=True) as conn:
+            conn.execute(delete(scep_transactions).where(*_where(key), scep_transactions.c.certificate.is_(None)))
+
+    def latest(self, provisioner: str, transaction_id: str) -> ScepTransaction | None:
+        """The newest transaction of that id (GetCertInitial names no renewed certificate)."""
+        with self._db.transaction() as conn:
+            row = conn.execute(select(scep_transactions).where(
+                scep_transactions.c.provisioner == provisioner, scep_transactions.c.transaction_id == transaction_id)
+                .order_by(scep_transactions.c.created_at.desc()).limit(1)).first()
+        return None if row is None else _transaction(row)
+
+
+def _where(key: TransactionKey) -> tuple[ColumnElement[bool], ...]:
+    return (scep_transactions.c.provisioner == key.provisioner, scep_transactions.c.transaction_id == key.transaction_id,
+            scep_transactions.c.renews == key.renews)
+
+
+def _transaction(row: Row[Any]) -> ScepTransaction:
+    certificate = None if row.certificate is None else x509.load_pem_x509_certificate(row.certificate.encode())
+    return ScepTransaction(row.request_sha256, certificate)
