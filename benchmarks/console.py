@@ -58,6 +58,8 @@ SELECT (CAST(:first AS bigint) + i)::text, 'CN=host-' || i || '.example.test',
        'prov-' || (i % 5), :pem, CAST(:start AS timestamptz) + (i * :step) * interval '1 second' - interval '90 days'
 FROM generate_series(0, :rows - 1) AS i
 """
+# What record_certificate writes for each: its (common) name, lower case, for the search by name.
+_NAMES = "INSERT INTO certificate_names (name, serial) SELECT LOWER(SUBSTR(subject, 4)), serial FROM certificates"
 _REVOKE = """
 INSERT INTO revocations (serial, reason_code, reason, revoked_at, provisioner, passive, mtls)
 SELECT serial, 1, 'bench', issued_at, provisioner, {true}, {false} FROM certificates
@@ -74,6 +76,7 @@ def fill(database: SQLDatabase, rows: int) -> float:
                               "start": begin.isoformat() if postgres else begin.strftime("%Y-%m-%d %H:%M:%S")}
     with database.engine.begin() as conn:
         conn.execute(text(_POSTGRES_FILL if postgres else _SQLITE_FILL), params)
+        conn.execute(text(_NAMES))
         conn.execute(text(_REVOKE.format(true="true" if postgres else "1", false="false" if postgres else "0")))
     # What autovacuum does after a bulk insert on PostgreSQL (statistics and the visibility map, which
     # lets counts on the not_after index skip the table), and ANALYZE on SQLite.

@@ -77,6 +77,14 @@ class SshBastionBody(BaseModel):
     hostname: str = ""
 
 
+class SshConfigBody(BaseModel):
+    """``POST /ssh/config`` (step-ca's ``SSHConfigRequest``)."""
+
+    model_config = ConfigDict(extra="ignore")
+    type: str = ""
+    data: dict[str, str] = Field(default_factory=dict)
+
+
 def _ssh(request: Request) -> SshAuthorityInterface:
     ssh: SshAuthorityInterface | None = request.app.state.authority.ssh
     if ssh is None:
@@ -183,6 +191,17 @@ def ssh_router() -> APIRouter:
     @router.get("/ssh/federation")
     async def federation(request: Request) -> dict[str, list[str]]:
         return _keys(_ssh(request).federation())
+
+    @router.post("/ssh/config")
+    async def config(request: Request) -> dict[str, list[dict[str, str | None]]]:
+        ssh = _ssh(request)
+        body = await _json_body(request, SshConfigBody)
+        kind = body.type or "user"
+        if kind not in CERT_TYPES:
+            raise BadRequest(f"invalid type '{kind[:20]}'")
+        outputs = await _off_loop(ssh.config_outputs, kind, body.data)
+        return {f"{kind}Key": [{"name": o.name, "type": o.type, "comment": o.comment, "path": o.path,
+                                "content": None if o.type == "directory" else _b64(o.content)} for o in outputs]}
 
     @router.post("/ssh/check-host")
     async def check_host(request: Request) -> dict[str, bool]:

@@ -133,7 +133,8 @@ class Authority:
             SshPolicy.from_config(config.authority.policy, "authority policy"),
             user_signer=ssh_signers.user, host_signer=ssh_signers.host, now=now,
             backdate=config.authority.backdate, webhook_client=lambda: self.webhook_client,
-            disable_hosts=config.raw.get("authority", {}).get("disableGetSSHHosts") is True) if config.ssh is not None and ssh_signers is not None else None
+            disable_hosts=config.raw.get("authority", {}).get("disableGetSSHHosts") is True,
+            templates=config.ssh_templates) if config.ssh is not None and ssh_signers is not None else None
         self.revocation_urls = revocation_urls(config)
         self._root_crl = (RootCrl(load_root_crl(config.crl.root_crl, self._roots[0]), now)
                           if config.crl.root_crl else None)

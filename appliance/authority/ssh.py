@@ -18,9 +18,11 @@ from cryptography.hazmat.primitives.asymmetric.types import PrivateKeyTypes
 from cryptography.hazmat.primitives.serialization import (SSHCertificate, SSHCertificateBuilder, SSHCertificateType,
                                                           load_pem_public_key)
 
+from appliance.authority.ssh_config import SshConfigTemplates
+from appliance.authority.ssh_interface import SshConfigOutput, SshHost, SshKeys, SshRevokeRequest, SshSigned, SshSignRequest
 from appliance.authority.templating import authorization_object
-from appliance.authority.ssh_interface import SshHost, SshKeys, SshRevokeRequest, SshSigned, SshSignRequest
 from appliance.config.ssh import SshConfig
+from appliance.config.ssh_templates import SshTemplatesConfig
 from appliance.db.ssh_store import SQLSshStore, SshCertificateRecord, SshRevocation, SshRevokedKey
 from appliance.errors import BadRequest, Forbidden, NotFound, NotImplementedFeature, Unauthorized
 from appliance.kms import KeyManager, open_key_manager, parse_uri
@@ -104,9 +106,11 @@ class SshAuthority:
     def __init__(self, config: SshConfig, store: SQLSshStore, provisioners: Collection, policy: SshPolicy, *,
                  user_signer: PrivateKeyTypes | None, host_signer: PrivateKeyTypes | None,
                  now: Callable[[], datetime.datetime], backdate: datetime.timedelta,
-                 webhook_client: Callable[[], WebhookClient], disable_hosts: bool = False) -> None:
+                 webhook_client: Callable[[], WebhookClient], disable_hosts: bool = False,
+                 templates: SshTemplatesConfig | None = None) -> None:
         """``webhook_client``: the authority's client for the provisioners' SSH webhooks;
-        ``disable_hosts``: ``authority.disableGetSSHHosts`` (``/ssh/hosts`` answers 404)."""
+        ``disable_hosts``: ``authority.disableGetSSHHosts`` (``/ssh/hosts`` answers 404);
+        ``templates``: ca.json's ``templates`` for ``/ssh/config`` (None: the defaults)."""
         self.config = config
         self.store = store
         self.provisioners = provisioners
@@ -116,6 +120,7 @@ class SshAuthority:
         self._backdate = backdate
         self._webhook_client = webhook_client
         self._disable_hosts = disable_hosts
+        self._templates = SshConfigTemplates(templates)
         own = {kind: tuple(_ssh_public(s) for s in [signer] if s is not None) for kind, signer in self._signers.items()}
         extra: dict[tuple[str, bool], list[SSHPublicKey]] = {}
         for entry in config.keys:
@@ -155,6 +160,9 @@ class SshAuthority:
         if bastion and bastion["hostname"].lower() != hostname.lower():
             return dict(bastion)
         return None
+
+    def config_outputs(self, kind: str, data: dict[str, str]) -> list[SshConfigOutput]:
+        return self._templates.render(kind, self._roots, self._federation, data)
 
     def check_host(self, principal: str) -> bool:
         """Whether ``principal`` holds a current host certificate from this CA."""

@@ -51,6 +51,18 @@ class SshKeys:
 
 
 @dataclass(frozen=True)
+class SshConfigOutput:
+    """One rendered SSH config template (step-ca's ``templates.Output``): what the client
+    writes at ``path`` and how (``type``: snippet, prepend-line, file, directory)."""
+
+    name: str
+    type: str
+    comment: str
+    path: str
+    content: bytes
+
+
+@dataclass(frozen=True)
 class SshHost:
     """A host this CA certified (step-ca's ``config.Host``): its certificate serial and name."""
 
@@ -85,6 +97,10 @@ class SshAuthorityInterface(Protocol):
 
     def bastion(self, hostname: str) -> dict[str, str] | None:
         """The bastion to reach ``hostname`` through (None: go direct)."""
+        ...
+
+    def config_outputs(self, kind: str, data: dict[str, str]) -> list[SshConfigOutput]:
+        """The ``user`` or ``host`` SSH configuration rendered with ``data`` as ``.User``."""
         ...
 
     def krl(self) -> bytes:

@@ -19,6 +19,7 @@ from appliance.client.http import tls_context
 from appliance.client.settings import ClientPaths, resolve
 from appliance.client.ssh import SshClient, load_sshpop_key, ssh_token, sshpop_token
 from appliance.client.ssh_agent import SshAgent
+from appliance.client.ssh_config import ConfigOutput, Destination, write_output
 from appliance.client.tokens import find_provisioner
 from appliance.errors import BadRequest
 from appliance.jose import decrypt_jwk, key_from_dict, thumbprint
@@ -306,3 +307,41 @@ def check_host(hostname: str, ca_url: str | None, root: str | None) -> None:
     click.echo("true" if exists else "false")
     if not exists:
         raise SystemExit(1)
+
+
+def _settings(pairs: tuple[str, ...]) -> dict[str, str]:
+    data = {}
+    for pair in pairs:
+        name, equals, value = pair.partition("=")
+        if not equals or not name:
+            raise click.BadParameter(f"'{pair}' is not key=value", param_hint="--set")
+        data[name] = value
+    return data
+
+
+@ssh.command(name="config")
+@click.option("--host", is_flag=True, help="sshd's configuration (default: the client's).")
+@click.option("--set", "pairs", multiple=True, metavar="KEY=VALUE",
+              help="Template data (.User.KEY; repeatable), e.g. --set Certificate=ssh_host_ecdsa_key-cert.pub.")
+@click.option("--dir", "directory", type=click.Path(file_okay=False),
+              help="Write under this directory: ~ is it, and absolute paths (/etc/ssh/...) go below it.")
+@click.option("--dry-run", is_flag=True, help="Print the files instead of writing them.")
+@_ca_options
+def config(host: bool, pairs: tuple[str, ...], directory: str | None, dry_run: bool, ca_url: str | None,
+           root: str | None) -> None:
+    """Write the SSH client configuration (trust the host CA) or, with --host, sshd's (trust the user CA)."""
+    base = default_path()
+    data = {} if host else {"GOOS": "linux", "StepPath": base, "StepBasePath": base}
+    data.update(_settings(pairs))
+    client, _, _ = _client(ca_url, root)
+    with client:
+        outputs = [ConfigOutput.from_json(o) for o in client.ssh_config("host" if host else "user", data)]
+    destination = Destination(home=Path(directory) if directory else Path.home(), base=Path(base),
+                              root=Path(directory) if directory else None)
+    now = datetime.datetime.now(datetime.timezone.utc)
+    for output in outputs:
+        if dry_run:
+            click.echo(f"{output.comment} {destination.resolve(output.path)} ({output.type})")
+            click.echo(output.content.decode())
+        else:
+            click.echo(f"{write_output(output, destination, now)}")

@@ -106,6 +106,11 @@ class SshClient(CaClient):
     def ssh_hosts(self) -> list[dict[str, Any]]:
         return list(self._request("GET", "/1.0/ssh/hosts").get("hosts") or [])
 
+    def ssh_config(self, kind: str, data: dict[str, str]) -> list[dict[str, Any]]:
+        """``POST /ssh/config``: the outputs of the ``user`` or ``host`` templates."""
+        return list(self._request("POST", "/1.0/ssh/config", json={"type": kind, "data": data}).get(f"{kind}Key")
+                    or [])
+
     def ssh_check_host(self, principal: str) -> bool:
         return bool(self._request("POST", "/1.0/ssh/check-host",
                                   json={"type": "host", "principal": principal}).get("exists"))

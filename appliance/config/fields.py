@@ -7,7 +7,7 @@ SUPPORTED = {
     "": frozenset({
         "root", "federatedRoots", "crt", "key", "address", "insecureAddress", "dnsNames",
         "logger", "db", "tls", "kms", "crl", "ocsp", "lint", "authority", "password", "commonName", "metricsAddress",
-        "connections", "ssh", "audit", "console",
+        "connections", "ssh", "templates", "audit", "console",
     }),
     "authority": frozenset({"provisioners", "claims", "policy", "disableIssuedAtCheck", "backdate",
                             "disableGetSSHHosts"}),
@@ -33,7 +33,7 @@ SUPPORTED = {
 }
 
 STEP_CA_ONLY = {
-    "": frozenset({"templates", "monitoring", "skipValidation", "debug", "storage"}),
+    "": frozenset({"monitoring", "skipValidation", "debug", "storage"}),
     "authority": frozenset({
         "template", "enableAdmin", "admins", "deploymentType",
         "authorityId", "type", "certificateAuthority", "certificateAuthorityFingerprint",

@@ -19,6 +19,7 @@ from appliance.config.errors import ConfigError
 from appliance.config.fields import unsupported_notices
 from appliance.config.logger import parse_logger
 from appliance.config.ssh import parse_ssh
+from appliance.config.ssh_templates import parse_templates
 from appliance.config.tls import parse_tls
 from appliance.config.model import (DEFAULT_RETENTION, AuthorityConfig, CaConfig, CrlConfig, DefaultsConfig, LintConfig, OcspConfig,
                                     KmsConfig)
@@ -244,6 +245,7 @@ def parse_config(data: dict[str, Any], *, path: Path | None = None, base_dir: Pa
         lint=_lint(data),
         connections=_connections(data),
         ssh=parse_ssh(data.get("ssh"), lambda name: name if _KMS_URI.match(name) else str(_resolve(base_dir, name))),
+        ssh_templates=parse_templates(data.get("templates"), lambda name: _resolve(base_dir, name)),
         audit=parse_audit(_object(data, "audit")),
         console=parse_console(_object(data, "console")),
         authority=authority,

@@ -12,6 +12,7 @@ from appliance.config.connections import ConnectionSettings
 from appliance.config.console import ConsoleOptions
 from appliance.config.logger import LoggerOptions
 from appliance.config.ssh import SshConfig
+from appliance.config.ssh_templates import SshTemplatesConfig
 from appliance.config.tls import TlsOptions
 
 DEFAULT_BACKDATE = datetime.timedelta(minutes=1)
@@ -119,6 +120,8 @@ class CaConfig:
     connections: ConnectionSettings = field(default_factory=ConnectionSettings)
     #: ``ssh``: the SSH CA (None: not an SSH CA).
     ssh: SshConfig | None = None
+    #: ``templates``: the SSH config templates (None: the built-in defaults).
+    ssh_templates: SshTemplatesConfig | None = None
     audit: AuditConfig = field(default_factory=AuditConfig)
     console: ConsoleOptions = field(default_factory=ConsoleOptions)
     path: Path | None = None

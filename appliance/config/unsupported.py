@@ -46,7 +46,6 @@ class Unsupported:
 
 
 UNSUPPORTED: tuple[Unsupported, ...] = (
-    Unsupported("templates", "set", _set, "the SSH configuration templates of the SSH CA"),
     Unsupported("authority.provisioners[].type", "a type step-ca does not have", _not_built, "this provisioner type"),
     Unsupported("authority.enableAdmin", "true", _true, "the admin API and provisioners kept in the database"),
     Unsupported("authority.type", "other than softcas", _registration_authority,

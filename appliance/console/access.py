@@ -33,10 +33,12 @@ PeerCertificate = Callable[[Scope], "x509.Certificate | None"]
 
 @dataclass(frozen=True)
 class Visitor:
-    """Who is looking: a name to show and a role."""
+    """Who is looking: a name to show and a role (and the client certificate's subject and serial)."""
 
     name: str
     role: str
+    subject: str = ""
+    serial: str = ""
 
     @property
     def may_revoke(self) -> bool:
@@ -67,12 +69,13 @@ def identify(request: Request, options: ConsoleOptions, authority: AuthorityInte
     label = names[0] if names else certificate.subject.rfc4514_string()
     if authority.is_revoked(str(certificate.serial_number)):
         raise Forbidden(f"the client certificate of {label} is revoked")
+    subject, serial = certificate.subject.rfc4514_string(), str(certificate.serial_number)
     if options.admins.intersection(names):
-        return Visitor(label, ADMIN)
+        return Visitor(label, ADMIN, subject, serial)
     if options.viewers.intersection(names):
-        return Visitor(label, VIEWER)
+        return Visitor(label, VIEWER, subject, serial)
     if options.public_view:
-        return Visitor(label, PUBLIC)
+        return Visitor(label, PUBLIC, subject, serial)
     raise Forbidden(f"{label} is not named in console.admins or console.viewers")
 
 

@@ -31,7 +31,9 @@ from appliance.authority.interfaces import AuthorityInterface
 from appliance.config.console import ConsoleOptions
 from appliance.config.model import CrlConfig, OcspConfig
 from appliance.console.access import CSRF_COOKIE, CSRF_FIELD, Visitor, check_csrf, csrf_token, identify
+from appliance.audit import NO_AUDIT, AuditSink
 from appliance.console.audit import AuditLog
+from appliance.console.logins import LoginRecorder
 from appliance.console.decode import Decoded, decode
 from appliance.console.read_model import STATUSES, CertificateFilter, Cursor, ReadModel
 from appliance.errors import ApplianceError, BadRequest, Conflict, Forbidden, NotFound
@@ -72,6 +74,8 @@ class ConsoleSettings:
     key_backend: str = ""  # the KMS type behind the intermediate key (a URI's scheme: never its PIN)
     health: SignerHealth | None = None
     audit: AuditLog | None = None
+    #: Where ``console.login`` records go (the runtime's ``authority.audit``).
+    audit_sink: AuditSink = NO_AUDIT
     clock: Callable[[], datetime.datetime] = utc_now
 
 
@@ -113,9 +117,11 @@ def console_app(authority: AuthorityInterface, settings: ConsoleSettings) -> ASG
     templates = _templates()
     stylesheet = importlib.resources.files("appliance.console").joinpath("static/console.css").read_bytes()
     model = settings.read_model
+    logins = LoginRecorder(settings.audit_sink, settings.clock)
 
     def visitor(request: Request) -> Visitor:
         found = identify(request, settings.options, authority, peer_certificate)
+        logins.seen(found)
         request.state.visitor = found
         return found
 

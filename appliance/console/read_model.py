@@ -9,11 +9,12 @@ import re
 from dataclasses import dataclass
 from typing import Any, Sequence
 
-from sqlalchemy import ColumnElement, Engine, and_, String, cast, func, literal, or_, select, tuple_
+from sqlalchemy import ColumnElement, Engine, and_, func, literal, select, tuple_
 from sqlalchemy.sql import Executable
 
 from appliance.db.acme_schema import acme_accounts, acme_orders
 from appliance.db.crl_store import CrlState, crl_state
+from appliance.db.name_index import serials_named
 from appliance.db.schema import certificates, revocations
 from appliance.errors import BadRequest
 from appliance.pki.serial import MAX_SERIAL
@@ -134,21 +135,18 @@ def serial_candidates(text: str) -> set[str]:
     return {str(value) for value in found if 0 < value <= MAX_SERIAL}
 
 
-def _like(text: str) -> str:
-    """A LIKE pattern for ``text`` anywhere, its wildcards escaped (with ``\\``)."""
-    escaped = text.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
-    return f"%{escaped}%"
+def _serials(query: str) -> set[str]:
+    """The serials a serial-shaped query (``0x``, colons, or 8+ hex digits) may mean; none for any other."""
+    return serial_candidates(query) if _SERIAL_SHAPED.fullmatch(query.lower()) else set()
 
 
-def _matches(query: str) -> ColumnElement[bool]:
-    """A serial-shaped query (``0x``, colons, or 8+ hex digits) looks the serial up (primary key);
-    any other finds it in the subject or a SAN (case-insensitive)."""
-    serials = serial_candidates(query) if _SERIAL_SHAPED.fullmatch(query.lower()) else set()
+def _matches(query: str, dialect: str) -> ColumnElement[bool]:
+    """A serial-shaped query looks the serial up (primary key); any other finds certificates with a
+    common name or SAN that is it or begins with it (case-insensitive)."""
+    serials = _serials(query)
     if serials:
         return certificates.c.serial.in_(sorted(serials))
-    pattern = _like(query.lower())
-    return or_(func.lower(certificates.c.subject).like(pattern, escape="\\"),
-               func.lower(cast(certificates.c.sans, String)).like(pattern, escape="\\"))
+    return serials_named(query, dialect)
 
 
 def _seek(after: Cursor | None, time_column: Any, key_column: Any) -> ColumnElement[bool]:
@@ -170,15 +168,19 @@ class ReadModel:
 
     def certificates(self, where: CertificateFilter, now: datetime.datetime, after: Cursor | None = None,
                      size: int = PAGE_SIZE) -> Page:
-        """One page of the certificates ``where`` selects, latest ``not_after`` first."""
-        query = (select(certificates.c.serial, certificates.c.subject, certificates.c.sans, certificates.c.not_before,
-                        certificates.c.not_after, certificates.c.provisioner, revocations.c.revoked_at)
-                 .select_from(certificates.outerjoin(revocations, revocations.c.serial == certificates.c.serial))
+        """One page of the certificates ``where`` selects, latest ``not_after`` first. A search by name
+        first picks the page's serials (from the names and the narrow ``(not_after, serial)`` index, not
+        the wide table), then reads their rows."""
+        columns = (certificates.c.serial, certificates.c.subject, certificates.c.sans, certificates.c.not_before,
+                   certificates.c.not_after, certificates.c.provisioner, revocations.c.revoked_at)
+        with_revocation = certificates.outerjoin(revocations, revocations.c.serial == certificates.c.serial)
+        order = (certificates.c.not_after.desc(), certificates.c.serial.desc())
+        by_name = bool(where.query.strip()) and not _serials(where.query.strip())
+        query = (select(*((certificates.c.serial,) if by_name else columns)).select_from(with_revocation)
                  .where(_seek(after, certificates.c.not_after, certificates.c.serial))
-                 .order_by(certificates.c.not_after.desc(), certificates.c.serial.desc())
-                 .limit(size + 1))
+                 .order_by(*order).limit(size + 1))
         if where.query.strip():
-            query = query.where(_matches(where.query.strip()))
+            query = query.where(_matches(where.query.strip(), self.engine.dialect.name))
         if where.provisioner:
             query = query.where(certificates.c.provisioner == where.provisioner)
         if where.status == "revoked":
@@ -187,6 +189,11 @@ class ReadModel:
             query = query.where(certificates.c.not_after > now, revocations.c.serial.is_(None))
         elif where.status == "expired":
             query = query.where(certificates.c.not_after <= now, revocations.c.serial.is_(None))
+        if by_name:
+            page = query.subquery()  # joined, not IN (...): MySQL has no LIMIT in an IN subquery
+            query = (select(*columns).select_from(page.join(certificates, certificates.c.serial == page.c.serial)
+                                                  .outerjoin(revocations, revocations.c.serial == certificates.c.serial))
+                     .order_by(*order))
         rows = [CertificateRow(r.serial, r.subject, tuple(r.sans), r.not_before, r.not_after, r.provisioner,
                                r.revoked_at) for r in self._all(query)]
         return _page(rows, size, lambda row: Cursor(row.not_after, row.serial))
@@ -213,13 +220,12 @@ class ReadModel:
         starts = [datetime.timedelta(0), *(window for _, window in TIMELINE[:-1])]
         bands = [int(self._all(select(func.count()).select_from(certificates).where(expiring(start, end)))[0][0])
                  for start, (_, end) in zip(starts, TIMELINE)]
-        # Driven from the revocations (far fewer than the certificates): one primary-key read each.
-        revoked_expiry = (select(select(certificates.c.not_after).where(certificates.c.serial == revocations.c.serial)
-                                 .correlate(revocations).scalar_subquery().label("not_after"))
-                          .select_from(revocations).subquery())
-        revoked = self._all(select(*(func.count().filter(revoked_expiry.c.not_after > now,
-                                                         revoked_expiry.c.not_after <= now + window)
-                                     for _, window in TIMELINE)))[0]
+        # The revoked ones expiring within the longest window: a range of the (not_after, serial)
+        # index (no table read) joined to the revocations.
+        revoked = self._all(select(*(func.count().filter(certificates.c.not_after <= now + window)
+                                     for _, window in TIMELINE))
+                            .select_from(certificates.join(revocations, revocations.c.serial == certificates.c.serial))
+                            .where(expiring(datetime.timedelta(0), TIMELINE[-1][1])))[0]
         return [(label, sum(bands[:i + 1]) - int(revoked[i] or 0)) for i, (label, _) in enumerate(TIMELINE)]
 
     def revocation_count(self) -> int:

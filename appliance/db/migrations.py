@@ -26,7 +26,7 @@ from typing import Callable, Iterator
 from sqlalchemy import Connection, Engine, Table, inspect, select, text
 from sqlalchemy.schema import CreateColumn
 
-from appliance.db import acme_schema, admin_schema, audit_schema, crl_store, scep_schema, schema, ssh_schema
+from appliance.db import acme_schema, admin_schema, audit_schema, crl_store, name_index, scep_schema, schema, ssh_schema
 from appliance.errors import Unavailable
 
 log = logging.getLogger(__name__)
@@ -104,6 +104,8 @@ STEPS: tuple[Step, ...] = (
     Step(11, "admin changes: who changed provisioners and admins, before and after", _create_admin_changes),
     Step(12, "audit log: hash-chained records, their head, signed checkpoints", audit_schema.create_audit_tables),
     Step(14, "ACME orders: the profile a new-order named", _add_columns(acme_schema.acme_orders, "profile")),
+    Step(15, "certificate names for the console's search; certificates by provisioner and expiry",
+         name_index.create_name_index),
 )
 
 LATEST = STEPS[-1].version

@@ -30,6 +30,8 @@ certificates = Table(
     Column("pem", Text, nullable=False),
     Column("issued_at", UTCDateTime, nullable=False),
     Index("ix_certificates_not_after", "not_after"),
+    Index("ix_certificates_provisioner_not_after", "provisioner", "not_after"),  # migration 15
+    Index("ix_certificates_not_after_serial", "not_after", "serial"),  # migration 15
 )
 
 revocations = Table(

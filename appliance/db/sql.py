@@ -14,6 +14,7 @@ from sqlalchemy.dialects import mysql, postgresql, sqlite
 from sqlalchemy.engine import URL
 
 from appliance.db import crl_store, migrations
+from appliance.db.name_index import index_names
 from appliance.db.crl_store import CrlState
 from appliance.db.acme_retention import purge_expired_acme
 from appliance.db.engine import create_database_engine, create_database_if_absent, database_url
@@ -151,6 +152,7 @@ class SQLDatabase:
             "not_before": record.not_before, "not_after": record.not_after,
             "provisioner": record.provisioner, "pem": record.pem, "issued_at": record.issued_at,
         })
+        index_names(conn, record.serial, record.subject, record.sans)
 
     def _lock_revocation_status(self, conn: Connection, serial: str) -> None:
         """Serialise with any other transaction on ``serial``'s revocation (PostgreSQL)."""

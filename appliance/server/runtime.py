@@ -78,7 +78,7 @@ def open_runtime(config: CaConfig, password: bytes | None, *,
     if config.console.enabled:
         console = ConsoleSettings(config.console, ReadModel(database.engine), crl=config.crl, ocsp=config.ocsp,
                                   key_backend=config.kms.type if config.kms else "softkms", health=health,
-                                  audit=None if audit is None else ChainAuditSource(audit))
+                                  audit=None if audit is None else ChainAuditSource(audit), audit_sink=authority.audit)
         mounts = (("/console", console_app(authority, console)),)
     settings = ApiSettings(tls_options=config.tls_options, health=health, mounts=mounts)
     try:

@@ -269,6 +269,7 @@ class Supervisor:
             self.spec, self.workers = previous_spec, previous_workers
             return False
         self._retire(previous_workers)
+        self._await_not_accepting(previous_workers)
         self.renewal_retry_at = None  # a new certificate: its own schedule
         return True
 
@@ -306,6 +307,13 @@ class Supervisor:
             if worker.process.is_alive():
                 worker.process.terminate()
         self.retiring.extend(workers)
+
+    def _await_not_accepting(self, workers: list[_Worker]) -> None:
+        """Until every retired worker has stopped accepting (or exited), within
+        ``start_timeout``: after a reload, no connection reaches the old configuration."""
+        deadline = time.monotonic() + self.options.start_timeout
+        while time.monotonic() < deadline and any(w.ready.is_set() and w.process.is_alive() for w in workers):
+            time.sleep(0.01)
 
     def _reap(self) -> None:
         """Forget retired workers that exited; replace current ones that died."""

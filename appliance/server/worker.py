@@ -96,14 +96,17 @@ def uvicorn_server(app: ASGIApp, *, tls: TLSMaterial | None, slots: ConnectionSl
     return WorkerServer(config, slots)
 
 
-def _stop(servers: list[WorkerServer]) -> None:
+def _stop(servers: list[WorkerServer], ready: Event | None = None) -> None:
     """Graceful shutdown: stop accepting now (uvicorn would at its next 0.1 s tick,
     while a new generation already serves the new configuration on the same
-    sockets), finish in-flight requests."""
+    sockets), finish in-flight requests. ``ready`` is cleared once nothing is
+    accepted any more: the supervisor waits for it before it reports a reload."""
     for server in servers:
         for listener in server.servers:
             listener.close()
         server.should_exit = True
+    if ready is not None:
+        ready.clear()
 
 
 async def _exit_with_supervisor(supervisor_pid: int, servers: list[WorkerServer]) -> None:
@@ -125,7 +128,7 @@ async def _serve(spec: WorkerSpec, runtime: Runtime, ready: Event) -> None:
     servers = [server for server, _ in listeners]
     loop = asyncio.get_running_loop()
     for sig in (signal.SIGTERM, signal.SIGINT):
-        loop.add_signal_handler(sig, _stop, servers)
+        loop.add_signal_handler(sig, _stop, servers, ready)
     tasks = [asyncio.create_task(server.serve(sockets=list(sockets))) for server, sockets in listeners]
     while not all(server.started for server in servers) and not any(task.done() for task in tasks):
         await asyncio.sleep(0.01)

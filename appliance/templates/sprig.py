@@ -40,8 +40,8 @@ def strval(value: Any) -> str:
     """sprig's ``strval``: strings as they are, anything else as ``%v``."""
     if isinstance(value, str):
         return value
-    if isinstance(value, bytes):
-        return value.decode("utf-8", "replace")
+    if isinstance(value, bytes):  # a Go byte string: bytes that are not UTF-8 kept as surrogates
+        return value.decode("utf-8", "surrogateescape")
     return format_value(value)
 
 
@@ -807,7 +807,7 @@ SPRIG: dict[str, Function] = {
     "sha1sum": _f(lambda s: hashlib.sha1(s.encode()).hexdigest(), "string"),
     "sha256sum": _f(lambda s: hashlib.sha256(s.encode()).hexdigest(), "string"),
     "adler32sum": _f(lambda s: str(zlib.adler32(s.encode())), "string"),
-    "b64enc": _f(lambda s: base64.b64encode(s.encode()).decode(), "string"),
+    "b64enc": _f(lambda s: base64.b64encode(s.encode("utf-8", "surrogateescape")).decode(), "string"),
     "b64dec": _f(_b64dec, "string"),
     "b32enc": _f(lambda s: base64.b32encode(s.encode()).decode(), "string"),
     "b32dec": _f(_b32dec, "string"),

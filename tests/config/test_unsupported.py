@@ -18,7 +18,6 @@ from tests.ca_fixtures import PASSWORD, build_ca
 
 #: One ca.json fragment per row of the table: (row path, what to merge, the field named in the error).
 EXAMPLES: dict[str, tuple[dict[str, Any], str]] = {
-    "templates": ({"templates": {"x509": "x.tpl"}}, "'templates'"),
     "authority.provisioners[].type": (
         {"extra_provisioner": {"type": "FOO", "name": "routers"}},
         "'authority.provisioners[1] (provisioner 'routers').type' = \"FOO\""),
@@ -78,6 +77,6 @@ def test_empty_and_default_values_are_not_refused(tmp_path: Path) -> None:
 
 def test_every_refused_setting_is_named_at_once(tmp_path: Path) -> None:
     data = _with(json.loads(build_ca(tmp_path).config_path.read_text()),
-                 {"templates": {"ssh": {}}, "authority": {"enableAdmin": True}})
+                 {"authority": {"enableAdmin": True, "type": "stepcas"}})
     found = unsupported_settings(data, frozenset(BUILT_TYPES))
-    assert [line.split("'")[1] for line in found] == ["templates", "authority.enableAdmin"]
+    assert [line.split("'")[1] for line in found] == ["authority.enableAdmin", "authority.type"]

@@ -6,7 +6,7 @@ from __future__ import annotations
 import datetime
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Iterator
+from typing import Callable, Iterator
 
 import pytest
 from cryptography import x509
@@ -14,12 +14,14 @@ from cryptography.hazmat.primitives import hashes
 from starlette.testclient import TestClient
 
 from appliance.api import ApiSettings, create_app
+from appliance.audit import NO_AUDIT, AuditSink
 from appliance.authority.authority import Authority
 from appliance.authority.interfaces import IssuedCertificate, SignRequest
 from appliance.config.console import ConsoleOptions
 from appliance.console import AuditLog, ConsoleSettings, ReadModel, console_app
 from appliance.db import open_database
 from appliance.db.sql import SQLDatabase
+from appliance.pki.clock import utc_now
 from tests.api.conftest import WithPeer
 from tests.ca_fixtures import PASSWORD, TestCA, build_ca, make_csr, new_key
 
@@ -51,12 +53,13 @@ class ConsoleCA:
                 .sign(self.ca.intermediate_key, hashes.SHA256()))  # type: ignore[arg-type]
 
     def client(self, peer: x509.Certificate | None = None, *, public_view: bool = False,
-               audit: AuditLog | None = None) -> TestClient:
+               audit: AuditLog | None = None, audit_sink: AuditSink = NO_AUDIT,
+               clock: Callable[[], datetime.datetime] = utc_now) -> TestClient:
         options = ConsoleOptions(enabled=True, public_view=public_view, admins=frozenset({ADMIN}),
                                  viewers=frozenset({VIEWER}))
         config = self.ca.config()
         console = ConsoleSettings(options, ReadModel(self.database.engine), crl=config.crl, ocsp=config.ocsp,
-                                  audit=audit)
+                                  audit=audit, audit_sink=audit_sink, clock=clock)
         app = create_app(self.authority, ApiSettings(mounts=(("/console", console_app(self.authority, console)),)))
         return TestClient(WithPeer(app, peer) if peer else app, base_url="https://ca.test",
                           raise_server_exceptions=False)

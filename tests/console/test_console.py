@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import datetime
+import json
 import re
 import subprocess
 from pathlib import Path
@@ -10,6 +11,8 @@ from pathlib import Path
 from cryptography import x509
 from cryptography.hazmat.primitives.serialization import Encoding
 
+from appliance.audit import AuditLog as ChainLog
+from appliance.authority.events import transaction_hook
 from appliance.console import AuditRecord, ChainStatus
 from appliance.console.app import CONTENT_SECURITY_POLICY, redact
 from appliance.console.read_model import CertificateFilter, Cursor, ReadModel, serial_candidates
@@ -200,3 +203,54 @@ def test_the_console_is_not_served_on_the_insecure_address(console_ca: ConsoleCA
     settings = ApiSettings(mounts=(("/console", console_ca.client().app),))
     insecure = TestClient(create_insecure_app(console_ca.authority, settings), base_url="http://ca.test")
     assert insecure.get("/console/certificates").status_code == 404
+
+
+def _chained_audit(console_ca: ConsoleCA) -> ChainLog:
+    """The database's audit chain, wired as the serving runtime wires it."""
+    audit = ChainLog(console_ca.database.transaction)
+    console_ca.authority.audit = audit
+    console_ca.database.audit_hook = transaction_hook(audit)
+    return audit
+
+
+def test_a_console_revocation_is_in_the_audit_chain(console_ca: ConsoleCA) -> None:
+    audit = _chained_audit(console_ca)
+    leaf = console_ca.issue("audited.ca.test")
+    http = console_ca.client(console_ca.client_certificate(ADMIN))
+    url = f"/console/certificates/{leaf.serial_number}/revoke"
+    done = http.post(url, data={"reason_code": "1", "reason": "key lost", "csrf_token": _token(http.get(url).text)},
+                     follow_redirects=False)
+    assert done.status_code == 303
+    revoked = [json.loads(r.data) for r in audit.page(event_prefix="revoke.").records]
+    assert revoked == [{"provisioner": f"console:{ADMIN}", "serial": str(leaf.serial_number), "reason_code": 1,
+                        "reason": "key lost", "mtls": False, "passive": True}]
+    assert audit.verify().ok
+
+
+def test_console_login_is_audited_once_an_hour_per_certificate(console_ca: ConsoleCA) -> None:
+    audit = _chained_audit(console_ca)
+    now = [datetime.datetime(2026, 6, 1, 12, tzinfo=datetime.timezone.utc)]
+    admin, viewer = console_ca.client_certificate(ADMIN), console_ca.client_certificate(VIEWER)
+    as_admin = console_ca.client(admin, audit_sink=audit, clock=lambda: now[0])
+    as_admin.cookies.set("__Host-console-csrf", "S" * 43)
+    stranger = console_ca.client(console_ca.client_certificate("someone@ca.test"), audit_sink=audit)
+
+    def logins() -> list[dict[str, str]]:
+        return [json.loads(r.data) for r in audit.page(event_prefix="console.").records]
+
+    for path in ("/console/", "/console/certificates", "/console/audit"):
+        assert as_admin.get(path).status_code == 200
+    assert stranger.get("/console/").status_code == 403
+    assert console_ca.client(None, public_view=True, audit_sink=audit).get("/console/").status_code == 200
+    assert logins() == [{"actor": ADMIN, "role": "admin", "subject": admin.subject.rfc4514_string(),
+                         "serial": str(admin.serial_number)}]
+    now[0] += datetime.timedelta(minutes=59)
+    as_admin.get("/console/")
+    assert len(logins()) == 1
+    now[0] += datetime.timedelta(minutes=1)
+    as_admin.get("/console/")
+    console_ca.client(viewer, audit_sink=audit).get("/console/")
+    assert [(login["serial"], login["role"]) for login in logins()] == [
+        (str(admin.serial_number), "admin"), (str(admin.serial_number), "admin"), (str(viewer.serial_number), "viewer")]
+    assert "S" * 43 not in json.dumps(logins())  # nothing of the session
+    assert audit.verify().ok

@@ -61,8 +61,10 @@ def test_sighup_picks_up_a_new_provisioner(reloadable: Server) -> None:
     data["authority"]["provisioners"].append({"type": "JWK", "name": "ops", "key": public_dict(key),
                                               "encryptedKey": encrypt_jwk(key, PASSWORD.encode())})
     ca.write(data)
+    reloads = reloadable.log().count("reloaded")
     reloadable.signal(signal.SIGHUP)
-    _wait_for(lambda: _provisioner_names(ca) == ["admin", "ops"])
+    _wait_for(lambda: reloadable.log().count("reloaded") > reloads)  # once the old workers stopped accepting
+    assert _provisioner_names(ca) == ["admin", "ops"]
     with ca.client() as client:
         response = client.post("/sign", json={"csr": csr_pem("ops.example", new_key()),
                                               "ott": token(ca, "ops.example", provisioner="ops")})

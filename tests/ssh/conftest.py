@@ -64,9 +64,10 @@ def make_ssh_ca(tmp_path: Path) -> Iterator[Callable[..., SshCA]]:
     def make(*, provisioner: dict[str, Any] | None = None, authority: dict[str, Any] | None = None,
              ssh: dict[str, Any] | None = None, host_key_kind: str = "EC",
              user_key_uri: str | None = None, sshpop: bool = False,
-             provisioners: tuple[dict[str, Any], ...] = ()) -> SshCA:
+             templates: dict[str, Any] | None = None, provisioners: tuple[dict[str, Any], ...] = ()) -> SshCA:
         """``user_key_uri``: the user CA key in a KMS (pkcs11:...) instead of a softkms file;
-        ``provisioners``: more provisioners after the JWK one."""
+        ``templates``: ca.json's top-level ``templates``; ``provisioners``: more provisioners
+        after the JWK one."""
         ca = build_ca(tmp_path / f"ca{len(opened)}", provisioner={"claims": {"enableSSHCA": True},
                                                                    **(provisioner or {})}, authority=authority)
         user_key = ec.generate_private_key(ec.SECP256R1())
@@ -84,6 +85,8 @@ def make_ssh_ca(tmp_path: Path) -> Iterator[Callable[..., SshCA]]:
         data["authority"]["provisioners"].extend(provisioners)
         data["ssh"] = {"userKey": user_key_uri or str(ca.path / "secrets" / "ssh_user_ca_key"),
                        "hostKey": str(ca.path / "secrets" / "ssh_host_ca_key"), **(ssh or {})}
+        if templates is not None:
+            data["templates"] = templates
         ca.config_path.write_text(json.dumps(data))
         config = ca.config()
         authority_object = Authority.from_config(config, open_database(config.db), password=ca.password)

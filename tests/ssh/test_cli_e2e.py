@@ -1,5 +1,5 @@
 """``appliance ssh ...`` against ``appliance serve`` (made by ``appliance init --ssh``, two
-workers): certificate, inspect, check-host, revoke, krl, renew, rekey, login/list/logout with a real
+workers): certificate, inspect, check-host, config (client and --host), revoke, krl, renew, rekey, login/list/logout with a real
 ssh-agent; checked by ssh-keygen and ssh-add (``hosts``
 speaks the endpoint tests/ssh/test_hosts.py covers)."""
 
@@ -46,6 +46,20 @@ def test_ssh_commands_against_a_running_ca(tmp_path: Path) -> None:
         run("certificate", "web.internal", str(keys / "ssh_host_key"), "--host", "--principal", "web.internal",
             "--provisioner", "admin", "--password-file", str(ca.password_file), *common)
         assert run("check-host", "web.internal", *common).stdout.strip() == "true"
+
+        home = tmp_path / "home"
+        run("config", "--dir", str(home), *common)
+        host_ca = json.loads(subprocess.run(["curl", "-sf", "--cacert", str(ca.root), f"{ca.url}/ssh/roots"],
+                                            check=True, capture_output=True, text=True).stdout)["hostKey"][0]
+        known_hosts = (tmp_path / "client" / "ssh" / "known_hosts").read_text().split()
+        assert known_hosts[0] == "@cert-authority" and known_hosts[3] == host_ca
+        assert f'Include "{tmp_path / "client"}/ssh/config"' in (home / ".ssh" / "config").read_text()
+        refused = run("config", "--host", "--dir", str(home), *common, check=False)
+        assert refused.returncode != 0 and "required variable 'Certificate'" in refused.stderr
+        run("config", "--host", "--set", "Certificate=ssh_host_key-cert.pub", "--set", "Key=ssh_host_key",
+            "--dir", str(home), *common)
+        assert "\tHostCertificate /etc/ssh/ssh_host_key-cert.pub\n" in (home / "etc/ssh/sshd_config").read_text()
+        subprocess.run(["ssh-keygen", "-l", "-f", str(home / "etc/ssh/ca.pub")], check=True, capture_output=True)
 
         run("renew", str(keys / "ssh_host_key-cert.pub"), str(keys / "ssh_host_key"), "--force", *common)
         renewed = json.loads(run("inspect", str(keys / "ssh_host_key-cert.pub")).stdout)

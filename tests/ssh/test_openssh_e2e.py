@@ -4,9 +4,9 @@ SoftHSM2 through PKCS#11) and presents a host certificate signed by the host CA 
 the host through ``@cert-authority``; once the certificate is revoked and sshd's
 ``RevokedKeys`` file is refreshed from ``/ssh/krl``, the same login is refused.
 
-The CA runs in-process (its real HTTP app); the OpenSSH programs are Debian's. The
-``known_hosts`` line is written by the test (the ``appliance ssh config`` command is not
-built yet)."""
+The CA runs in-process (its real HTTP app); the OpenSSH programs are Debian's. sshd's
+``TrustedUserCAKeys`` file and the client's ``known_hosts`` are the CA's ``/ssh/config`` outputs
+(host and user), written by the writer ``appliance ssh config`` uses."""
 
 from __future__ import annotations
 
@@ -24,6 +24,7 @@ from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import ed25519
 
 from appliance.client.ssh_agent import SshAgent
+from appliance.client.ssh_config import ConfigOutput, Destination, write_output
 from appliance.sshcert import SSHPublicKey, authorized_key, key_from_authorized, key_from_blob, parse_certificate
 from tests.conftest import SoftHSMToken
 from tests.ssh.conftest import SshCA
@@ -31,6 +32,15 @@ from tests.ssh.conftest import SshCA
 pytestmark = [pytest.mark.slow, pytest.mark.hsm]
 SSHD = "/usr/sbin/sshd"
 START_TIMEOUT = 20.0
+
+
+def _write_config(ssh_ca: SshCA, kind: str, data: dict[str, str], root: Path) -> dict[str, Path]:
+    """``appliance ssh config [--host] --dir root``: the CA's outputs written; their paths by name."""
+    response = ssh_ca.client.post("/ssh/config", content=json.dumps({"type": kind, "data": data}))
+    assert response.status_code == 200, response.text
+    destination = Destination(home=root, base=root / ".appliance", root=root)
+    return {o["name"]: write_output(ConfigOutput.from_json(o), destination, ssh_ca.clock.now())
+            for o in response.json()[f"{kind}Key"]}
 
 
 def key_from_authorized_blob(blob_b64: str) -> SSHPublicKey:
@@ -75,9 +85,8 @@ def sshd(tmp_path: Path, ssh_ca_on_hsm: SshCA) -> Iterator[tuple[int, Path]]:
     Path("/run/sshd").mkdir(exist_ok=True)  # sshd's privilege-separation directory
     host_key = _keygen(tmp_path / "ssh_host_ed25519_key")
     _certify(ssh_ca, host_key, "127.0.0.1", "host", ["127.0.0.1", "localhost"])
-    roots = ssh_ca.client.get("/ssh/roots").json()
-    (tmp_path / "user_ca.pub").write_text("\n".join(
-        authorized_key(key_from_authorized_blob(b)) for b in roots["userKey"]) + "\n")
+    user_ca = _write_config(ssh_ca, "host", {"Certificate": f"{host_key.name}-cert.pub", "Key": host_key.name},
+                            tmp_path / "host")["ca.tpl"]
     krl = tmp_path / "revoked.krl"
     krl.write_bytes(ssh_ca.client.get("/ssh/krl").content)
     port = _free_port()
@@ -86,7 +95,7 @@ def sshd(tmp_path: Path, ssh_ca_on_hsm: SshCA) -> Iterator[tuple[int, Path]]:
 ListenAddress 127.0.0.1
 HostKey {host_key}
 HostCertificate {host_key}-cert.pub
-TrustedUserCAKeys {tmp_path / 'user_ca.pub'}
+TrustedUserCAKeys {user_ca}
 RevokedKeys {krl}
 AuthorizedKeysFile none
 PubkeyAuthentication yes
@@ -143,8 +152,9 @@ def test_login_with_a_user_certificate_then_refused_after_revocation(
     ssh_ca = ssh_ca_on_hsm
     port, krl = sshd
     host_ca = ssh_ca.client.get("/ssh/roots").json()["hostKey"][0]
-    known_hosts = tmp_path / "known_hosts"
-    known_hosts.write_text(f"@cert-authority * {authorized_key(key_from_authorized_blob(host_ca))}\n")
+    known_hosts = _write_config(ssh_ca, "user", {"StepPath": str(tmp_path / "client")},
+                                tmp_path / "client")["known_hosts.tpl"]
+    assert known_hosts.read_text() == f"@cert-authority * {authorized_key(key_from_authorized_blob(host_ca))}\n"
 
     user_key = _keygen(tmp_path / "id_ed25519")
     serial = _certify(ssh_ca, user_key, "root", "user", ["root"])
