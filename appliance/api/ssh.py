@@ -6,22 +6,31 @@ from __future__ import annotations
 
 import base64
 import binascii
+import datetime
 from typing import Any
 
+from cryptography import x509
+from cryptography.hazmat.primitives.serialization import SSHCertificate
 from fastapi import APIRouter, Request
 from fastapi.responses import JSONResponse, Response
 from pydantic import BaseModel, ConfigDict, Field
 
-from appliance.api.routes import _json_body, _note, _off_loop, claimed_issuer
-from appliance.api.schemas import MAX_REASON_CODE
+from appliance.api.routes import _authority, _json_body, _note, _off_loop, claimed_issuer
+from appliance.api.schemas import MAX_REASON_CODE, parse_csr
+from appliance.authority.interfaces import SignRequest
 from appliance.authority.ssh_interface import (SshAuthorityInterface, SshKeys, SshRevokeRequest, SshSigned,
                                                 SshSignRequest)
 from appliance.errors import BadRequest, Conflict, NotFound, NotImplementedFeature
 from appliance.pki.duration import parse_time_duration
+from appliance.pki.keys import verified_csr_key
+from appliance.pki.pem import to_pem
 from appliance.provisioner.ssh import CERT_TYPES, SshRequestOptions
 from appliance.sshcert import SSHPublicKey, certificate_blob, key_blob, key_from_blob
 
 KRL_MEDIA_TYPE = "application/octet-stream"
+#: A certificate valid "forever" (validBefore 2^64-1) gives an identity certificate this long
+#: (year 2318, which any duration claim refuses) rather than a date Python cannot hold.
+_LATEST = 2**33
 
 
 class SshSignBody(BaseModel):
@@ -111,6 +120,28 @@ def _keys(keys: SshKeys) -> dict[str, list[str]]:
     return {name: value for name, value in listed.items() if value}
 
 
+def _identity_csr(pem: str) -> x509.CertificateSigningRequest:
+    """``identityCSR``, parsed and its signature checked before anything is signed."""
+    try:
+        csr = parse_csr(pem)
+        verified_csr_key(csr)
+    except BadRequest as exc:
+        raise BadRequest(f"invalid identityCSR: {exc.message}") from None
+    return csr
+
+
+async def _identity(request: Request, csr: x509.CertificateSigningRequest, token: str,
+                    certificate: SSHCertificate) -> list[str]:
+    """step-ca's identity certificate: the X.509 certificate for ``csr``, authorised by the
+    same token, valid exactly as long as the SSH certificate; the chain in PEM."""
+    def moment(value: int) -> datetime.datetime:
+        return datetime.datetime.fromtimestamp(min(value, _LATEST), datetime.timezone.utc)
+
+    issued = await _off_loop(_authority(request).sign_identity, SignRequest(
+        csr, token, not_before=moment(certificate.valid_after), not_after=moment(certificate.valid_before)))
+    return [to_pem(issued.certificate), *(to_pem(c) for c in issued.chain)]
+
+
 def ssh_router() -> APIRouter:
     router = APIRouter()
 
@@ -125,8 +156,7 @@ def ssh_router() -> APIRouter:
             raise BadRequest("missing or empty publicKey")
         if not body.ott:
             raise BadRequest("missing or empty ott")
-        if body.identityCSR:
-            raise BadRequest("identityCSR is not supported by this CA yet")
+        identity_csr = _identity_csr(body.identityCSR) if body.identityCSR else None
         sign_request = SshSignRequest(
             public_key=_public_key(body.publicKey, "publicKey"),
             token=body.ott,
@@ -142,6 +172,8 @@ def ssh_router() -> APIRouter:
         response = {"crt": _b64(certificate_blob(signed.certificate))}
         if signed.add_user_certificate is not None:
             response["addUserCrt"] = _b64(certificate_blob(signed.add_user_certificate))
+        if identity_csr is not None:
+            response["identityCrt"] = await _identity(request, identity_csr, body.ott, signed.certificate)
         return JSONResponse(response, status_code=201)
 
     def _signed(signed: SshSigned) -> JSONResponse:

@@ -51,6 +51,7 @@ from appliance.provisioner import (
     Provisioner,
     ProvisionerContext,
     ProvisionerExtension,
+    SignOptions,
     TokenUse,
 )
 from appliance.provisioner.acme import ACMEProvisioner
@@ -313,17 +314,35 @@ class Authority:
         provisioner = self.provisioner_collection.for_token(token)
         events.note_provisioner(provisioner.name)
         options = provisioner.authorize_sign(token)
+        return self._sign_authorized(request, public_key, options, options.token)
+
+    @events.issuance("identity")
+    def sign_identity(self, request: SignRequest) -> IssuedCertificate:
+        """The X.509 identity certificate for an ``/ssh/sign`` request's ``identityCSR``
+        (step-ca's ``SignIdentityMethod``): authorised by the SSH token again without
+        spending it, for exactly ``request``'s not_before/not_after (the SSH certificate's)."""
+        public_key = csr_public_key(request.csr)
+        token = UnverifiedToken.parse(request.token, allow_special=True)
+        provisioner = self.provisioner_collection.for_token(token)
+        events.note_provisioner(provisioner.name)
+        return self._sign_authorized(request, public_key, provisioner.authorize_identity(token), None,
+                                     identity=True)
+
+    def _sign_authorized(self, request: SignRequest, public_key: CertificatePublicKeyTypes, options: SignOptions,
+                         token: TokenUse | None, *, identity: bool = False) -> IssuedCertificate:
+        provisioner = options.provisioner
         if options.any_name:
             names, common_name = csr_names(request.csr), options.subject or csr_common_name(request.csr)
         else:
-            names, common_name = authorised_names(request.csr, options.subject, options.names), options.subject
+            names = authorised_names(request.csr, options.subject, options.names, identity=identity)
+            common_name = options.subject
         self._check_policy(provisioner, common_name, names)
         not_before, not_after = validity(self._now(), self.config.authority.backdate, provisioner.claimer,
                                          request.not_before, request.not_after, options.not_after_limit)
         profile = self._profile(provisioner, request.csr, public_key, common_name, names, (not_before, not_after),
                                 claims=options.claims, user=request.template_data,
                                 authorization=options.authorization_certificate)
-        return self._issue_profile(profile, provisioner, public_key, not_before, not_after, options.token)
+        return self._issue_profile(profile, provisioner, public_key, not_before, not_after, token)
 
     @events.issuance("acme")
     def sign_for_order(self, csr: x509.CertificateSigningRequest, provisioner: ACMEProvisioner, names: Names,

@@ -67,6 +67,10 @@ class AuthorityInterface(Protocol):
 
     def sign(self, request: SignRequest) -> IssuedCertificate: ...
 
+    def sign_identity(self, request: SignRequest) -> IssuedCertificate:
+        """The X.509 identity certificate of an ``/ssh/sign`` (its token, already spent)."""
+        ...
+
     def renew(self, certificate: x509.Certificate) -> IssuedCertificate:
         """Renew a certificate whose possession was proven (mTLS or x5c token)."""
         ...

@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import dataclasses
 import datetime
+import uuid
 
 from cryptography import x509
 from cryptography.hazmat.primitives.asymmetric.types import CertificatePublicKeyTypes
@@ -36,13 +38,38 @@ def csr_names(csr: x509.CertificateSigningRequest) -> Names:
     return Names.from_san(san)
 
 
-def authorised_names(csr: x509.CertificateSigningRequest, subject: str, allowed: Names) -> Names:
+def identity_uri(csr: x509.CertificateSigningRequest) -> str | None:
+    """The CSR's first ``urn:uuid:`` URI (step-ca's ``getIdentityURI``: a host's id)."""
+    for uri in csr_names(csr).uris:
+        if len(uri) == 45 and uri[:9].lower() == "urn:uuid:":
+            try:
+                uuid.UUID(uri[9:])
+            except ValueError:
+                continue
+            return uri
+    return None
+
+
+def authorised_names(csr: x509.CertificateSigningRequest, subject: str, allowed: Names, *,
+                     identity: bool = False) -> Names:
     """The SANs to certify: the CSR's, each authorised by the token (the token's if the
-    CSR has none); the CSR's common name, if any, must be the token subject."""
+    CSR has none); the CSR's common name, if any, must be the token subject. For an
+    ``identity`` certificate (step-ca's ``SignIdentityMethod``) the CSR's URIs are not
+    checked, and its ``urn:uuid:`` one is certified too."""
     common_name = csr_common_name(csr)
     if common_name and common_name != subject and common_name.lower() not in allowed.as_strings():
         raise Forbidden(f"certificate request common name '{common_name}' is not authorised by the token")
     requested = csr_names(csr)
+    if identity:
+        uri = identity_uri(csr)
+        requested = dataclasses.replace(requested, uris=frozenset())
+        names = _within(requested, allowed)
+        return dataclasses.replace(names, uris=names.uris | {uri}) if uri else names
+    return _within(requested, allowed)
+
+
+def _within(requested: Names, allowed: Names) -> Names:
+    """``requested`` if ``allowed`` holds every one of them, ``allowed`` if none is requested."""
     outside = requested.outside(allowed)
     if outside:
         raise Forbidden(f"certificate request names {', '.join(outside)} are not authorised by the token")

@@ -83,6 +83,7 @@ def _ocsp_validator() -> validation.ValidatorContainer:
 #: is how every CA writes a wildcard. Under the PKIX profile such names are no error.
 _LABEL = r"[A-Za-z0-9_](?:[A-Za-z0-9_-]{0,61}[A-Za-z0-9_])?"
 _QUOTED = re.compile(r'"([^"]*)"')
+_UUID_URN = re.compile(r"urn:uuid:[0-9a-f]{8}(?:-[0-9a-f]{4}){3}-[0-9a-f]{12}", re.IGNORECASE)
 _PREFERRED_NAME = re.compile(rf'Invalid domain name syntax: "(?:\*\.)?{_LABEL}(?:\.{_LABEL})*"')
 
 
@@ -99,13 +100,16 @@ def _findings(results: Any, profile: Profile | None = None) -> list[Finding]:
 
 def _private_name(finding: Finding) -> bool:
     """A finding that only says a DNS name or a URL's host is a single label (or a
-    wildcard): valid by RFC 5280, the everyday names of a private CA."""
+    wildcard), or that a URI is a URN (pkilint takes every URI for a URL; step's host
+    identity is a ``urn:uuid:``): valid by RFC 5280, the everyday names of a private CA."""
     if finding.code == "pkix.invalid_domain_name_syntax":
         return bool(_PREFERRED_NAME.fullmatch(finding.message))
     if finding.code == "pkix.invalid_uri_syntax":
         quoted = _QUOTED.search(finding.message)
         if quoted is None:
             return False
+        if _UUID_URN.fullmatch(quoted.group(1)):
+            return True
         url = urllib.parse.urlsplit(quoted.group(1))
         return url.scheme in ("http", "https") and bool(url.hostname) and re.fullmatch(_LABEL, url.hostname or "") is not None
     return False

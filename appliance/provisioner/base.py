@@ -125,6 +125,12 @@ class Provisioner(abc.ABC):
     def authorize_revoke(self, token: UnverifiedToken) -> RevokeAuthorization:
         """Verify a revoke token."""
 
+    def authorize_identity(self, token: UnverifiedToken) -> SignOptions:
+        """Verify an SSH sign token as an X.509 sign, for the identity certificate of an
+        ``identityCSR`` (step-ca's ``SignIdentityMethod``; its sign audiences include
+        ``/ssh/sign``). The token is not spent again: the SSH certificate spent it."""
+        return self.authorize_sign(token)
+
     def authorize_ssh_sign(self, token: UnverifiedToken) -> SshSignOptions:
         """Verify an SSH sign token (``step.ssh`` claims); types without SSH refuse."""
         raise Unauthorized(f"provisioner '{self.name}' ({self.kind.name}) does not sign SSH certificates")

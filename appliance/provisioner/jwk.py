@@ -81,7 +81,13 @@ class JWKProvisioner(Provisioner):
         return claims, TokenUse(token_id=string_claim(claims, "jti"), expires_at=times.expires_at)
 
     def authorize_sign(self, token: UnverifiedToken) -> SignOptions:
-        claims, use = self._authorize(token, "sign")
+        return self._sign_options(token, "sign")
+
+    def authorize_identity(self, token: UnverifiedToken) -> SignOptions:
+        return self._sign_options(token, "ssh/sign")
+
+    def _sign_options(self, token: UnverifiedToken, endpoint: str) -> SignOptions:
+        claims, use = self._authorize(token, endpoint)
         names = requested_sans(claims, [claims["sub"]])
         return SignOptions(provisioner=self, subject=claims["sub"], names=names, token=use, claims=claims)
 

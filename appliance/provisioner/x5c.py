@@ -133,7 +133,13 @@ class X5CProvisioner(Provisioner):
         return claims, leaf, TokenUse(token_id=replay_key(token), expires_at=times.expires_at)
 
     def authorize_sign(self, token: UnverifiedToken) -> SignOptions:
-        claims, leaf, use = self._authorize(token, "sign")
+        return self._sign_options(token, "sign")
+
+    def authorize_identity(self, token: UnverifiedToken) -> SignOptions:
+        return self._sign_options(token, "ssh/sign")
+
+    def _sign_options(self, token: UnverifiedToken, endpoint: str) -> SignOptions:
+        claims, leaf, use = self._authorize(token, endpoint)
         return SignOptions(provisioner=self, subject=claims["sub"], names=requested_sans(claims, [claims["sub"]]),
                            token=use, not_after_limit=leaf.not_valid_after_utc, claims=claims,
                            authorization_certificate=leaf)
