@@ -169,7 +169,7 @@ def ssh_router() -> APIRouter:
         # in the thread pool even for softkms keys: webhooks may be called, and block
         signed = await _off_loop(ssh.sign, sign_request)
         _note(request, serial=str(signed.certificate.serial), subject=signed.certificate.key_id.decode())
-        response = {"crt": _b64(certificate_blob(signed.certificate))}
+        response: dict[str, Any] = {"crt": _b64(certificate_blob(signed.certificate))}
         if signed.add_user_certificate is not None:
             response["addUserCrt"] = _b64(certificate_blob(signed.add_user_certificate))
         if identity_csr is not None:

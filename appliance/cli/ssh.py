@@ -17,13 +17,17 @@ from cryptography.hazmat.primitives.serialization import SSHCertificate, SSHCert
 from appliance.cli.options import default_path, password_file_option, read_password_file
 from appliance.client.http import tls_context
 from appliance.client.settings import ClientPaths, resolve
+from appliance.client.keys import KeyType, kms_public_key
 from appliance.client.ssh import SshClient, load_sshpop_key, ssh_token, sshpop_token
 from appliance.client.ssh_agent import SshAgent
 from appliance.client.ssh_config import ConfigOutput, Destination, write_output
+from appliance.client.ssh_identity import IdentityFiles, token_identity
+from appliance.client.ssh_proxy import bastion_command, proxy_direct
 from appliance.client.tokens import find_provisioner
 from appliance.errors import BadRequest
 from appliance.jose import decrypt_jwk, key_from_dict, thumbprint
-from appliance.sshcert import fingerprint, key_from_authorized, parse_certificate
+from appliance.sshcert import (SSHPublicKey, authorized_key, fingerprint, key_blob, key_from_authorized,
+                               parse_certificate, ssh_key)
 
 
 def _client(ca_url: str | None, root: str | None) -> tuple[SshClient, str, str]:
@@ -70,6 +74,30 @@ def ssh() -> None:
     """SSH certificates: get, renew, revoke, inspect, log in through ssh-agent; the CA's hosts and KRL."""
 
 
+def _identity_option(command: F) -> F:
+    return click.option("--identity", is_flag=True,
+                        help="Also get the X.509 identity certificate (identityCSR), kept in $APPLIANCE_PATH/identity "
+                             "(step does so when the CA's /version requires client authentication).")(command)
+
+
+def _sign_user(client: SshClient, public_key: SSHPublicKey, ott: str, key_id: str, principals: tuple[str, ...],
+               identity: bool, valid_after: str = "", valid_before: str = "") -> SSHCertificate:
+    """``/ssh/sign`` for a user certificate; with ``identity`` (or when the CA requires client
+    authentication, as step decides), the identity certificate is written as step writes it."""
+    files = IdentityFiles(Path(default_path()))
+    request = files.request(token_identity(ott, key_id)) if identity or client.requires_client_authentication() \
+        else None
+    signed = client.ssh_sign(public_key, ott, cert_type="user", key_id=key_id, principals=principals,
+                             valid_after=valid_after, valid_before=valid_before,
+                             identity_csr=request[0] if request else None)
+    if request is not None:
+        if not signed.identity:
+            raise BadRequest("the CA did not return the identity certificate (identityCrt)")
+        files.write(signed.identity, request[1])
+        click.echo(f"Your identity certificate has been saved in {files.certificate}.", err=True)
+    return signed.certificate
+
+
 @ssh.command()
 @click.argument("key_id")
 @click.argument("key_file")
@@ -79,21 +107,30 @@ def ssh() -> None:
 @click.option("--token", "ott", help="A token for /ssh/sign made elsewhere.")
 @click.option("--not-before", default="", help="validAfter: a time (RFC 3339) or a duration (-5m).")
 @click.option("--not-after", default="", help="validBefore: a time or a duration (8h).")
+@click.option("--kms", "kms_uri", help="Keep the private key in this KMS/HSM (created there unless it exists): "
+                                       "only KEY_FILE.pub and KEY_FILE-cert.pub are written.")
+@click.option("--key-uri", help="The key's URI in --kms (default: KEY_FILE).")
 @click.option("--force", is_flag=True, help="Overwrite existing files.")
+@_identity_option
 @password_file_option
 @_ca_options
 def certificate(key_id: str, key_file: str, host: bool, principals: tuple[str, ...], provisioner: str | None,
-                ott: str | None, not_before: str, not_after: str, force: bool, password_file: str | None,
-                ca_url: str | None, root: str | None) -> None:
-    """Create a key (KEY_FILE, KEY_FILE.pub; an existing KEY_FILE.pub is used as it is) and get
-    it certified; the certificate goes to KEY_FILE-cert.pub."""
+                ott: str | None, not_before: str, not_after: str, kms_uri: str | None, key_uri: str | None,
+                force: bool, identity: bool, password_file: str | None, ca_url: str | None, root: str | None) -> None:
+    """Create a key (KEY_FILE, KEY_FILE.pub; an existing KEY_FILE.pub is used as it is; with
+    --kms, in the KMS) and get it certified; the certificate goes to KEY_FILE-cert.pub."""
     cert_type = "host" if host else "user"
+    if identity and host:
+        raise BadRequest("--identity is for user certificates")
     principals = principals or (key_id,)
     key_path, public_path, cert_path = Path(key_file), Path(f"{key_file}.pub"), _cert_path(key_file)
     if cert_path.exists() and not force:
         raise BadRequest(f"{cert_path} exists: pass --force to overwrite it")
     new_key = None
-    if public_path.exists() and not key_path.exists():
+    if kms_uri:
+        where, kms_public = kms_public_key(kms_uri, key_uri or key_file, KeyType.EC_P256)
+        public_key = ssh_key(kms_public, f"the key {where}")
+    elif public_path.exists() and not key_path.exists():
         public_key = key_from_authorized(public_path.read_text())
     else:
         if key_path.exists() and not force:
@@ -106,15 +143,35 @@ def certificate(key_id: str, key_file: str, host: bool, principals: tuple[str, .
             if not provisioner:
                 raise BadRequest("pass --token, or --provisioner (with --password-file) to make one")
             ott = _jwk_token(client, url, sha, provisioner, password_file, "ssh/sign", key_id, cert_type, principals)
-        signed = client.ssh_sign(public_key, ott, cert_type=cert_type, key_id=key_id, principals=principals,
-                                 valid_after=not_before, valid_before=not_after)
+        signed = _sign_user(client, public_key, ott, key_id, principals, identity, not_before, not_after) \
+            if not host else client.ssh_sign(public_key, ott, cert_type=cert_type, key_id=key_id,
+                                             principals=principals, valid_after=not_before,
+                                             valid_before=not_after).certificate
     if new_key is not None:
         _write(key_path, new_key.private_bytes(serialization.Encoding.PEM, serialization.PrivateFormat.OpenSSH,
                                                serialization.NoEncryption()), 0o600)
-        _write(public_path, new_key.public_key().public_bytes(serialization.Encoding.OpenSSH,
-                                                              serialization.PublicFormat.OpenSSH) + b"\n", 0o644)
+    if new_key is not None or kms_uri:
+        _write(public_path, authorized_key(public_key).encode() + b"\n", 0o644)
     _write(cert_path, signed.public_bytes() + b"\n", 0o644)
+    if kms_uri:
+        click.echo(f"The private key is {where}.", err=True)
     click.echo(f"Your certificate has been saved in {cert_path} (serial {signed.serial}).", err=True)
+
+
+def _login(client: SshClient, url: str, sha: str, key_id: str, principals: tuple[str, ...], provisioner: str | None,
+           ott: str | None, password_file: str | None, identity: bool, valid_after: str = "",
+           valid_before: str = "") -> SSHCertificate:
+    """``step ssh login``: a user certificate for a new key held only by the ssh-agent."""
+    agent = SshAgent()
+    key = ed25519.Ed25519PrivateKey.generate()
+    if not ott:
+        if not provisioner:
+            raise BadRequest("pass --token, or --provisioner (with --password-file) to make one")
+        ott = _jwk_token(client, url, sha, provisioner, password_file, "ssh/sign", key_id, "user", principals)
+    signed = _sign_user(client, key.public_key(), ott, key_id, principals, identity, valid_after, valid_before)
+    lifetime = max(1, signed.valid_before - int(datetime.datetime.now(datetime.timezone.utc).timestamp()))
+    agent.add_certificate(key, signed, key_id, lifetime=min(lifetime, 2**32 - 1))
+    return signed
 
 
 @ssh.command()
@@ -123,25 +180,17 @@ def certificate(key_id: str, key_file: str, host: bool, principals: tuple[str, .
 @click.option("--provisioner", help="The JWK provisioner that makes the token.")
 @click.option("--token", "ott", help="A token for /ssh/sign made elsewhere.")
 @click.option("--not-after", default="", help="validBefore: a time or a duration (default: the provisioner's).")
+@_identity_option
 @password_file_option
 @_ca_options
 def login(key_id: str, principals: tuple[str, ...], provisioner: str | None, ott: str | None, not_after: str,
-          password_file: str | None, ca_url: str | None, root: str | None) -> None:
+          identity: bool, password_file: str | None, ca_url: str | None, root: str | None) -> None:
     """Get a user certificate for a new key held only by the ssh-agent at SSH_AUTH_SOCK,
     which forgets both when the certificate expires."""
-    agent = SshAgent()
-    principals = principals or (key_id,)
-    key = ed25519.Ed25519PrivateKey.generate()
     client, url, sha = _client(ca_url, root)
     with client:
-        if not ott:
-            if not provisioner:
-                raise BadRequest("pass --token, or --provisioner (with --password-file) to make one")
-            ott = _jwk_token(client, url, sha, provisioner, password_file, "ssh/sign", key_id, "user", principals)
-        signed = client.ssh_sign(key.public_key(), ott, cert_type="user", key_id=key_id, principals=principals,
-                                 valid_before=not_after)
-    lifetime = max(1, signed.valid_before - int(datetime.datetime.now(datetime.timezone.utc).timestamp()))
-    agent.add_certificate(key, signed, key_id, lifetime=min(lifetime, 2**32 - 1))
+        signed = _login(client, url, sha, key_id, principals or (key_id,), provisioner, ott, password_file, identity,
+                        valid_before=not_after)
     click.echo(f"The certificate (serial {signed.serial}) and its key are in the ssh-agent.", err=True)
 
 
@@ -151,6 +200,44 @@ def _agent_certificates(agent: SshAgent) -> list[tuple[bytes, SSHCertificate]]:
         if b"-cert-v01@openssh.com" in blob[:64]:
             found.append((blob, parse_certificate(base64.b64encode(blob))))
     return found
+
+
+def _logged_in(agent: SshAgent, user_ca_keys: list[str], now: int) -> bool:
+    """Whether the agent holds a current certificate of one of the CA's user keys (wire
+    form, base64); expired ones are removed, as step's ``WithRemoveExpiredCerts``."""
+    current = False
+    for blob, certificate in _agent_certificates(agent):
+        if certificate.valid_before <= now:
+            agent.remove(blob)
+        elif base64.b64encode(key_blob(certificate.signature_key())).decode() in user_ca_keys and \
+                certificate.valid_after <= now:
+            current = True
+    return current
+
+
+@ssh.command()
+@click.argument("user")
+@click.argument("host")
+@click.argument("port")
+@click.option("--provisioner", help="The JWK provisioner that makes the token, if a login is needed.")
+@password_file_option
+@_ca_options
+def proxycommand(user: str, host: str, port: str, provisioner: str | None, password_file: str | None,
+                 ca_url: str | None, root: str | None) -> None:
+    """ssh's ProxyCommand (``ProxyCommand appliance ssh proxycommand %r %h %p``), as step's: make
+    sure the ssh-agent holds a current user certificate of the CA (else log in as USER), then
+    connect to HOST:PORT through the CA's bastion for HOST (with ssh) or directly, piping
+    stdin and stdout."""
+    client, url, sha = _client(ca_url, root)
+    with client:
+        now = int(datetime.datetime.now(datetime.timezone.utc).timestamp())
+        if not _logged_in(SshAgent(), client.ssh_roots().get("userKey", []), now):
+            _login(client, url, sha, user, (user,), provisioner, None, password_file, False, valid_after="-1m")
+        bastion = client.ssh_bastion(user, host)
+    if bastion is not None:
+        command = bastion_command(bastion, user, host, port)
+        os.execvp(command[0], command)
+    proxy_direct(host, port)
 
 
 @ssh.command()

@@ -7,14 +7,15 @@ from typing import Iterator, Sequence
 
 from cryptography import x509
 from cryptography.hazmat.primitives import serialization
-from cryptography.hazmat.primitives.asymmetric.types import PrivateKeyTypes
+from cryptography.hazmat.primitives.asymmetric.types import PrivateKeyTypes, PublicKeyTypes
 
 from appliance.pki.keys import signature_hash
 from appliance.kms import KeyType, open_key_manager
+from appliance.kms.errors import KeyNotFound
 from appliance.kms.softkms import generate_private_key
 from appliance.provisioner.names import Names
 
-__all__ = ["KeyType", "created_kms_key", "csr_pem", "generate_private_key", "make_csr"]
+__all__ = ["KeyType", "created_kms_key", "csr_pem", "generate_private_key", "kms_public_key", "make_csr"]
 
 
 @contextmanager
@@ -25,6 +26,16 @@ def created_kms_key(kms_uri: str, key_uri: str, key_type: KeyType,
     with open_key_manager(kms_uri, password=password) as manager:
         created = manager.create_key(key_uri, key_type)
         yield created.uri, manager.create_signer(created.uri)
+
+
+def kms_public_key(kms_uri: str, key_uri: str, key_type: KeyType) -> tuple[str, PublicKeyTypes]:
+    """The URI and public key of the key at ``key_uri`` in a KMS, created first if there is none."""
+    with open_key_manager(kms_uri) as manager:
+        try:
+            return str(manager.key_uri(key_uri)), manager.get_public_key(key_uri)
+        except KeyNotFound:
+            created = manager.create_key(key_uri, key_type)
+            return created.uri, created.public_key
 
 
 def make_csr(subject: str, sans: Sequence[str], key: PrivateKeyTypes) -> x509.CertificateSigningRequest:

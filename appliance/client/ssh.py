@@ -7,8 +7,10 @@ import base64
 import os
 import time
 from pathlib import Path
+from dataclasses import dataclass
 from typing import Any, Sequence
 
+from cryptography import x509
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import ec, ed25519
 from cryptography.hazmat.primitives.asymmetric.types import PrivateKeyTypes
@@ -71,6 +73,14 @@ def load_sshpop_key(path: Path, password: bytes | None) -> ec.EllipticCurvePriva
     return key
 
 
+@dataclass(frozen=True)
+class SshSignResponse:
+    """step-ca's ``SSHSignResponse``: the certificate and the identity chain (``identityCrt``)."""
+
+    certificate: SSHCertificate
+    identity: tuple[x509.Certificate, ...] = ()
+
+
 class SshClient(CaClient):
     """``CaClient`` with step-ca's ``/ssh/*`` endpoints."""
 
@@ -81,10 +91,23 @@ class SshClient(CaClient):
             raise CaRequestFailed("the CA returned a malformed SSH certificate") from None
 
     def ssh_sign(self, public_key: SSHPublicKey, ott: str, *, cert_type: str, key_id: str,
-                 principals: Sequence[str], valid_after: str = "", valid_before: str = "") -> SSHCertificate:
+                 principals: Sequence[str], valid_after: str = "", valid_before: str = "",
+                 identity_csr: x509.CertificateSigningRequest | None = None) -> SshSignResponse:
+        """``POST /ssh/sign``; with ``identity_csr``, the X.509 identity chain too."""
         body = {"publicKey": _b64(key_blob(public_key)), "ott": ott, "certType": cert_type, "keyID": key_id,
                 "principals": list(principals), "validAfter": valid_after, "validBefore": valid_before}
-        return self._certificate(self._request("POST", "/1.0/ssh/sign", json=body))
+        if identity_csr is not None:
+            body["identityCSR"] = identity_csr.public_bytes(serialization.Encoding.PEM).decode()
+        answer = self._request("POST", "/1.0/ssh/sign", json=body)
+        try:
+            identity = tuple(x509.load_pem_x509_certificate(str(pem).encode()) for pem in answer.get("identityCrt") or [])
+        except ValueError:
+            raise CaRequestFailed("the CA returned a malformed identity certificate") from None
+        return SshSignResponse(self._certificate(answer), identity)
+
+    def requires_client_authentication(self) -> bool:
+        """``requireClientAuthentication`` of ``GET /version``: step then gets an identity certificate."""
+        return self._request("GET", "/version").get("requireClientAuthentication") is True
 
     def ssh_renew(self, ott: str) -> SSHCertificate:
         return self._certificate(self._request("POST", "/1.0/ssh/renew", json={"ott": ott}))
@@ -110,6 +133,12 @@ class SshClient(CaClient):
         """``POST /ssh/config``: the outputs of the ``user`` or ``host`` templates."""
         return list(self._request("POST", "/1.0/ssh/config", json={"type": kind, "data": data}).get(f"{kind}Key")
                     or [])
+
+    def ssh_bastion(self, user: str, hostname: str) -> dict[str, str] | None:
+        """``POST /ssh/bastion``: the bastion to reach ``hostname`` through, None to go direct."""
+        found = self._request("POST", "/1.0/ssh/bastion", json={"user": user, "hostname": hostname}).get("bastion")
+        return {str(k): str(v) for k, v in found.items()} if isinstance(found, dict) and found.get("hostname") \
+            else None
 
     def ssh_check_host(self, principal: str) -> bool:
         return bool(self._request("POST", "/1.0/ssh/check-host",

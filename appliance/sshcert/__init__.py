@@ -12,6 +12,7 @@ from appliance.sshcert.keys import (
     key_from_authorized,
     key_from_blob,
     parse_certificate,
+    ssh_key,
 )
 from appliance.sshcert.krl import RevokedCertificates, build_krl
 
@@ -27,4 +28,5 @@ __all__ = [
     "key_from_authorized",
     "key_from_blob",
     "parse_certificate",
+    "ssh_key",
 ]

@@ -35,7 +35,8 @@ def _blob_type(blob: bytes) -> str:
     return blob[4:4 + length].decode("ascii")
 
 
-def _checked(key: object, what: str) -> SSHPublicKey:
+def ssh_key(key: object, what: str = "publicKey") -> SSHPublicKey:
+    """``key`` if it is a type OpenSSH knows (ECDSA, RSA, Ed25519); ``BadRequest`` otherwise."""
     if not isinstance(key, (ec.EllipticCurvePublicKey, rsa.RSAPublicKey, ed25519.Ed25519PublicKey)):
         raise BadRequest(f"{what}: unsupported key type")
     return key
@@ -62,7 +63,7 @@ def key_from_authorized(line: str, what: str = "publicKey") -> SSHPublicKey:
         raise BadRequest(f"error parsing {what}: unsupported key type") from None
     except (ValueError, UnicodeEncodeError) as exc:
         raise BadRequest(f"error parsing {what}: {exc}") from None
-    return _checked(key, f"error parsing {what}")
+    return ssh_key(key, f"error parsing {what}")
 
 
 def parse_certificate(text: str | bytes, what: str = "certificate") -> SSHCertificate:

@@ -12,10 +12,7 @@ from __future__ import annotations
 
 import base64
 import json
-import os
-import socket
 import subprocess
-import time
 from pathlib import Path
 from typing import Callable, Iterator
 
@@ -28,10 +25,9 @@ from appliance.client.ssh_config import ConfigOutput, Destination, write_output
 from appliance.sshcert import SSHPublicKey, authorized_key, key_from_authorized, key_from_blob, parse_certificate
 from tests.conftest import SoftHSMToken
 from tests.ssh.conftest import SshCA
+from tests.ssh.openssh import keygen, running_agent, running_sshd
 
 pytestmark = [pytest.mark.slow, pytest.mark.hsm]
-SSHD = "/usr/sbin/sshd"
-START_TIMEOUT = 20.0
 
 
 def _write_config(ssh_ca: SshCA, kind: str, data: dict[str, str], root: Path) -> dict[str, Path]:
@@ -46,17 +42,6 @@ def _write_config(ssh_ca: SshCA, kind: str, data: dict[str, str], root: Path) ->
 def key_from_authorized_blob(blob_b64: str) -> SSHPublicKey:
     """A key as /ssh/roots lists it (wire form, base64)."""
     return key_from_blob(base64.b64decode(blob_b64))
-
-
-def _free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
-
-
-def _keygen(path: Path) -> Path:
-    subprocess.run(["ssh-keygen", "-q", "-t", "ed25519", "-N", "", "-f", str(path)], check=True)
-    return path
 
 
 def _certify(ssh_ca: SshCA, key_file: Path, subject: str, cert_type: str, principals: list[str]) -> int:
@@ -82,61 +67,20 @@ def ssh_ca_on_hsm(make_ssh_ca: Callable[..., SshCA], softhsm_token: SoftHSMToken
 def sshd(tmp_path: Path, ssh_ca_on_hsm: SshCA) -> Iterator[tuple[int, Path]]:
     """A real sshd on loopback; yields its port and its RevokedKeys file."""
     ssh_ca = ssh_ca_on_hsm
-    Path("/run/sshd").mkdir(exist_ok=True)  # sshd's privilege-separation directory
-    host_key = _keygen(tmp_path / "ssh_host_ed25519_key")
+    host_key = keygen(tmp_path / "ssh_host_ed25519_key")
     _certify(ssh_ca, host_key, "127.0.0.1", "host", ["127.0.0.1", "localhost"])
     user_ca = _write_config(ssh_ca, "host", {"Certificate": f"{host_key.name}-cert.pub", "Key": host_key.name},
                             tmp_path / "host")["ca.tpl"]
     krl = tmp_path / "revoked.krl"
     krl.write_bytes(ssh_ca.client.get("/ssh/krl").content)
-    port = _free_port()
-    config = tmp_path / "sshd_config"
-    config.write_text(f"""Port {port}
-ListenAddress 127.0.0.1
-HostKey {host_key}
-HostCertificate {host_key}-cert.pub
-TrustedUserCAKeys {user_ca}
-RevokedKeys {krl}
-AuthorizedKeysFile none
-PubkeyAuthentication yes
-PasswordAuthentication no
-KbdInteractiveAuthentication no
-PermitRootLogin prohibit-password
-StrictModes no
-UsePAM no
-PidFile {tmp_path / 'sshd.pid'}
-""")
-    process = subprocess.Popen([SSHD, "-D", "-e", "-f", str(config)], stderr=subprocess.PIPE, text=True)
-    try:
-        deadline = time.monotonic() + START_TIMEOUT
-        while True:
-            try:
-                socket.create_connection(("127.0.0.1", port), timeout=1).close()
-                break
-            except OSError:
-                assert process.poll() is None, process.stderr.read() if process.stderr else ""
-                assert time.monotonic() < deadline, "sshd did not start"
-                time.sleep(0.05)
+    with running_sshd(tmp_path, host_key, user_ca, krl) as port:
         yield port, krl
-    finally:
-        process.terminate()
-        process.wait(timeout=10)
 
 
 @pytest.fixture
 def agent(tmp_path: Path) -> Iterator[dict[str, str]]:
-    """A real ssh-agent; yields the environment that points ssh at it."""
-    socket_path = tmp_path / "agent.sock"
-    process = subprocess.Popen(["ssh-agent", "-D", "-a", str(socket_path)], stdout=subprocess.DEVNULL)
-    try:
-        deadline = time.monotonic() + START_TIMEOUT
-        while not socket_path.exists():
-            assert time.monotonic() < deadline, "ssh-agent did not start"
-            time.sleep(0.02)
-        yield {**os.environ, "SSH_AUTH_SOCK": str(socket_path)}
-    finally:
-        process.terminate()
-        process.wait(timeout=10)
+    with running_agent(tmp_path) as environment:
+        yield environment
 
 
 def _login(port: int, known_hosts: Path, env: dict[str, str]) -> subprocess.CompletedProcess[str]:
@@ -156,7 +100,7 @@ def test_login_with_a_user_certificate_then_refused_after_revocation(
                                 tmp_path / "client")["known_hosts.tpl"]
     assert known_hosts.read_text() == f"@cert-authority * {authorized_key(key_from_authorized_blob(host_ca))}\n"
 
-    user_key = _keygen(tmp_path / "id_ed25519")
+    user_key = keygen(tmp_path / "id_ed25519")
     serial = _certify(ssh_ca, user_key, "root", "user", ["root"])
     listing = subprocess.run(["ssh-keygen", "-L", "-f", f"{user_key}-cert.pub"], check=True, capture_output=True,
                              text=True).stdout
@@ -174,7 +118,7 @@ def test_login_with_a_user_certificate_then_refused_after_revocation(
 
     # A host key the CA did not certify: ssh refuses it under the same known_hosts.
     wrong = tmp_path / "known_hosts.other"
-    other_ca = key_from_authorized(_keygen(tmp_path / "other_ca").with_suffix(".pub").read_text())
+    other_ca = key_from_authorized(keygen(tmp_path / "other_ca").with_suffix(".pub").read_text())
     wrong.write_text(f"@cert-authority * {authorized_key(other_ca)}\n")
     assert _login(port, wrong, agent).returncode != 0
 
