@@ -27,7 +27,8 @@ _USER_CA = """\
 
 #: step-ca's default SSH templates (``templates.DefaultSSHTemplates``), for the ``appliance`` client:
 #: ``~/.ssh/config`` includes ``$APPLIANCE_PATH/ssh/config``, which checks each host with
-#: ``appliance ssh check-host`` and trusts the host CA through ``ssh/known_hosts``; sshd trusts
+#: ``appliance ssh check-host``, trusts the host CA through ``ssh/known_hosts`` and connects through
+#: ``appliance ssh proxycommand`` (``--set Provisioner=NAME`` for its logins); sshd trusts
 #: the user CA (``/etc/ssh/ca.pub``) and presents its host certificate.
 DEFAULT_TEMPLATES = SshTemplatesConfig(
     user=(
@@ -36,7 +37,9 @@ DEFAULT_TEMPLATES = SshTemplatesConfig(
         SshTemplateConfig("config.tpl", "file", "ssh/config",
                           'Match exec "appliance ssh check-host %h"\n'
                           '{{- if .User.User }}\n\tUser {{.User.User}}\n{{- end }}\n'
-                          '\tUserKnownHostsFile "{{.User.StepPath}}/ssh/known_hosts"\n'),
+                          '\tUserKnownHostsFile "{{.User.StepPath}}/ssh/known_hosts"\n'
+                          '\tProxyCommand appliance ssh proxycommand'
+                          '{{- if .User.Provisioner }} --provisioner {{ .User.Provisioner }}{{- end }} %r %h %p\n'),
         SshTemplateConfig("known_hosts.tpl", "file", "ssh/known_hosts", _KNOWN_HOSTS),
     ),
     host=(

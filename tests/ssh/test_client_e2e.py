@@ -152,7 +152,7 @@ def test_certificate_for_a_key_on_softhsm_logs_in_with_pkcs11provider(world: Wor
                       "-o", "IdentityAgent=none")
     assert login.returncode == 0, login.stderr
     assert login.stdout.strip() == "in-as-root"
-    bare = world.ssh({**env, **_askpass(tmp_path, softhsm_token.pin)}, "root@127.0.0.1", "-o", "BatchMode=yes",
+    bare = world.ssh({**env, **_askpass(tmp_path, softhsm_token.pin)}, "root@127.0.0.1",
                      "-o", f"PKCS11Provider={softhsm_token.module}", "-i", f"{key_file}.pub",
                      "-o", "IdentitiesOnly=yes", "-o", "IdentityAgent=none")
     assert bare.returncode == 255  # the key alone, without its certificate: refused

@@ -32,7 +32,8 @@ def _authorized(key: Any) -> str:
 
 
 def test_user_config_trusts_the_host_ca(ssh_ca: SshCA, tmp_path: Path) -> None:
-    response = _config(ssh_ca, "user", {"StepPath": "/home/alice/.appliance", "User": "alice"})
+    response = _config(ssh_ca, "user", {"StepPath": "/home/alice/.appliance", "User": "alice",
+                                        "Provisioner": "admin"})
     assert response.status_code == 200
     outputs = response.json()["userKey"]
     assert [(o["name"], o["type"], o["path"], o["comment"]) for o in outputs] == [
@@ -42,6 +43,7 @@ def test_user_config_trusts_the_host_ca(ssh_ca: SshCA, tmp_path: Path) -> None:
     assert files["include.tpl"] == 'Host *\n\tInclude "/home/alice/.appliance/ssh/config"'
     assert "\tUser alice\n" in files["config.tpl"]
     assert '\tUserKnownHostsFile "/home/alice/.appliance/ssh/known_hosts"' in files["config.tpl"]
+    assert "\tProxyCommand appliance ssh proxycommand --provisioner admin %r %h %p\n" in files["config.tpl"]
     assert files["known_hosts.tpl"] == f"@cert-authority * {_authorized(ssh_ca.host_key)}\n"
     # the line is a key ssh-keygen reads: its fingerprint is the host CA key's
     line = tmp_path / "ca.pub"
