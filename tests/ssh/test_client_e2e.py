@@ -156,6 +156,13 @@ def test_certificate_for_a_key_on_softhsm_logs_in_with_pkcs11provider(world: Wor
                      "-o", f"PKCS11Provider={softhsm_token.module}", "-i", f"{key_file}.pub",
                      "-o", "IdentitiesOnly=yes", "-o", "IdentityAgent=none")
     assert bare.returncode == 255  # the key alone, without its certificate: refused
+    with running_agent(tmp_path) as agent:  # the token's key through ssh-agent (ssh-add -s), the same certificate
+        added = subprocess.run(["ssh-add", "-s", softhsm_token.module], env={**agent, **_askpass(tmp_path, softhsm_token.pin)},
+                               capture_output=True, text=True, timeout=60)
+        assert added.returncode == 0, added.stderr
+        through_agent = world.ssh(agent, "root@127.0.0.1", "-o", "BatchMode=yes", "-i", f"{key_file}.pub",
+                                  "-o", f"CertificateFile={key_file}-cert.pub", "-o", "IdentitiesOnly=yes")
+        assert through_agent.returncode == 0, through_agent.stderr
 
     world.appliance(env, "certificate", "root", str(key_file), "--kms", softhsm_token.kms_uri, "--key-uri", key_uri,
                     "--force", *world.provisioner_flags, *world.ca_flags)
