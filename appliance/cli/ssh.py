@@ -6,12 +6,14 @@ import base64
 import datetime
 import json
 import os
+from contextlib import contextmanager
 from pathlib import Path
-from typing import Any, Callable, TypeVar
+from typing import Any, Callable, Iterator, TypeVar
 
 import click
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import ec, ed25519
+from cryptography.hazmat.primitives.asymmetric.types import PrivateKeyTypes
 from cryptography.hazmat.primitives.serialization import SSHCertificate, SSHCertificateType
 
 from appliance.cli.options import default_path, password_file_option, read_password_file
@@ -26,6 +28,7 @@ from appliance.client.ssh_proxy import bastion_command, proxy_direct
 from appliance.client.tokens import find_provisioner
 from appliance.errors import BadRequest
 from appliance.jose import decrypt_jwk, key_from_dict, thumbprint
+from appliance.kms import open_key_manager
 from appliance.sshcert import (SSHPublicKey, authorized_key, fingerprint, key_blob, key_from_authorized,
                                parse_certificate, ssh_key)
 
@@ -264,55 +267,78 @@ def list_certificates() -> None:
         click.echo(f"{described['keyID']}\t{described['type']}\t{described['serial']}\t{described['validBefore']}")
 
 
-def _load_private(path: str, password_file: str | None) -> ec.EllipticCurvePrivateKey | ed25519.Ed25519PrivateKey:
-    return load_sshpop_key(Path(path), read_password_file(password_file))
+@contextmanager
+def _sshpop_key(key_file: str, kms_uri: str | None, password_file: str | None) -> Iterator[PrivateKeyTypes]:
+    """The key that signs the SSHPOP token: KEY_FILE, or with ``--kms`` the key at the URI
+    KEY_FILE in that KMS (it signs there)."""
+    if not kms_uri:
+        yield load_sshpop_key(Path(key_file), read_password_file(password_file))
+        return
+    with open_key_manager(kms_uri, password=read_password_file(password_file)) as manager:
+        yield manager.create_signer(key_file)
+
+
+_KMS_SSHPOP = click.option("--kms", "kms_uri", help="KEY_FILE is the key's URI in this KMS/HSM, which signs the "
+                                                   "SSHPOP token there.")
 
 
 @ssh.command()
 @click.argument("cert_file", type=click.Path(exists=True, dir_okay=False))
-@click.argument("key_file", type=click.Path(exists=True, dir_okay=False))
+@click.argument("key_file")
 @click.option("--provisioner", default="sshpop", show_default=True, help="The SSHPOP provisioner.")
 @click.option("--force", is_flag=True, help="Overwrite CERT_FILE.")
+@_KMS_SSHPOP
 @password_file_option
 @_ca_options
-def renew(cert_file: str, key_file: str, provisioner: str, force: bool, password_file: str | None,
-          ca_url: str | None, root: str | None) -> None:
+def renew(cert_file: str, key_file: str, provisioner: str, force: bool, kms_uri: str | None,
+          password_file: str | None, ca_url: str | None, root: str | None) -> None:
     """Renew a host certificate with an SSHPOP token signed by its key; CERT_FILE is rewritten."""
     if not force:
         click.confirm(f"Overwrite {cert_file} with the renewed certificate?", abort=True, err=True)
     old = parse_certificate(Path(cert_file).read_text())
     client, url, _ = _client(ca_url, root)
-    with client:
-        renewed = client.ssh_renew(sshpop_token(old, _load_private(key_file, password_file), provisioner=provisioner,
-                                                ca_url=url, endpoint="ssh/renew"))
+    with client, _sshpop_key(key_file, kms_uri, password_file) as key:
+        renewed = client.ssh_renew(sshpop_token(old, key, provisioner=provisioner, ca_url=url, endpoint="ssh/renew"))
     Path(cert_file).write_bytes(renewed.public_bytes() + b"\n")
     click.echo(f"Your certificate has been saved in {cert_file} (serial {renewed.serial}).", err=True)
 
 
 @ssh.command()
 @click.argument("cert_file", type=click.Path(exists=True, dir_okay=False))
-@click.argument("key_file", type=click.Path(exists=True, dir_okay=False))
+@click.argument("key_file")
 @click.option("--provisioner", default="sshpop", show_default=True, help="The SSHPOP provisioner.")
 @click.option("--force", is_flag=True, help="Overwrite CERT_FILE, KEY_FILE and KEY_FILE.pub.")
+@_KMS_SSHPOP
+@click.option("--new-key-uri", help="With --kms: create the new key in the KMS at this URI (CERT_FILE and the "
+                                    ".pub beside it are rewritten).")
 @password_file_option
 @_ca_options
-def rekey(cert_file: str, key_file: str, provisioner: str, force: bool, password_file: str | None,
-          ca_url: str | None, root: str | None) -> None:
+def rekey(cert_file: str, key_file: str, provisioner: str, force: bool, kms_uri: str | None, new_key_uri: str | None,
+          password_file: str | None, ca_url: str | None, root: str | None) -> None:
     """Replace a host certificate's key (a new P-256 key) with an SSHPOP token signed by the old
-    one; KEY_FILE, KEY_FILE.pub and CERT_FILE are rewritten."""
+    one; KEY_FILE, KEY_FILE.pub and CERT_FILE are rewritten (with --kms, the new key is made in
+    the KMS at --new-key-uri and CERT_FILE's .pub is rewritten)."""
+    if bool(kms_uri) != bool(new_key_uri):
+        raise BadRequest("--kms and --new-key-uri go together")
     if not force:
         click.confirm(f"Overwrite {key_file} and {cert_file}?", abort=True, err=True)
     old = parse_certificate(Path(cert_file).read_text())
-    new_key = ec.generate_private_key(ec.SECP256R1())
+    new_key = None
+    if kms_uri and new_key_uri:
+        where, kms_public = kms_public_key(kms_uri, new_key_uri, KeyType.EC_P256)
+        new_public = ssh_key(kms_public, f"the key {where}")
+        public_path = Path(f"{cert_file.removesuffix('-cert.pub')}.pub")
+    else:
+        new_key = ec.generate_private_key(ec.SECP256R1())
+        new_public, public_path = new_key.public_key(), Path(f"{key_file}.pub")
     client, url, _ = _client(ca_url, root)
-    with client:
-        token = sshpop_token(old, _load_private(key_file, password_file), provisioner=provisioner, ca_url=url,
-                             endpoint="ssh/rekey")
-        rekeyed = client.ssh_rekey(token, new_key.public_key())
-    _write(Path(key_file), new_key.private_bytes(serialization.Encoding.PEM, serialization.PrivateFormat.OpenSSH,
-                                                 serialization.NoEncryption()), 0o600)
-    Path(f"{key_file}.pub").write_bytes(new_key.public_key().public_bytes(
-        serialization.Encoding.OpenSSH, serialization.PublicFormat.OpenSSH) + b"\n")
+    with client, _sshpop_key(key_file, kms_uri, password_file) as key:
+        token = sshpop_token(old, key, provisioner=provisioner, ca_url=url, endpoint="ssh/rekey")
+        rekeyed = client.ssh_rekey(token, new_public)
+    if new_key is not None:
+        _write(Path(key_file), new_key.private_bytes(serialization.Encoding.PEM, serialization.PrivateFormat.OpenSSH,
+                                                     serialization.NoEncryption()), 0o600)
+    public_path.write_bytes(authorized_key(new_public).encode() + b"\n")
     Path(cert_file).write_bytes(rekeyed.public_bytes() + b"\n")
     click.echo(f"Your certificate has been saved in {cert_file} (serial {rekeyed.serial}).", err=True)
 

@@ -20,7 +20,7 @@ from jwcrypto.jwk import JWK
 from appliance.client.http import CaClient, CaRequestFailed
 from appliance.client.tokens import TOKEN_LIFETIME, audience
 from appliance.errors import BadRequest
-from appliance.jose import sign
+from appliance.jose import sign, sign_with_key
 from appliance.sshcert import SSHPublicKey, certificate_blob, key_blob, parse_certificate
 
 
@@ -48,16 +48,13 @@ def ssh_token(key: JWK, *, provisioner: str, ca_url: str, endpoint: str, subject
 
 def sshpop_token(certificate: SSHCertificate, key: PrivateKeyTypes, *, provisioner: str, ca_url: str,
                  endpoint: str, subject: str = "") -> str:
-    """An SSHPOP token: signed by ``key``, the key of ``certificate`` (in the ``sshpop`` header)."""
+    """An SSHPOP token: signed by ``key``, the key of ``certificate`` (in the ``sshpop`` header),
+    in memory or in a KMS."""
     now = int(time.time())
     claims = {"iss": provisioner, "aud": f"{audience(ca_url, endpoint)}#sshpop/{provisioner}",
               "sub": subject or str(certificate.serial), "iat": now, "nbf": now, "exp": now + TOKEN_LIFETIME,
               "jti": os.urandom(32).hex()}
-    try:
-        signing_key = JWK.from_pyca(key)
-    except (TypeError, ValueError) as exc:
-        raise BadRequest(f"the key cannot sign an SSHPOP token: {exc}") from None
-    return sign(claims, signing_key, headers={"sshpop": _b64(certificate_blob(certificate))})
+    return sign_with_key(claims, key, headers={"sshpop": _b64(certificate_blob(certificate))})
 
 
 def load_sshpop_key(path: Path, password: bytes | None) -> ec.EllipticCurvePrivateKey | ed25519.Ed25519PrivateKey:

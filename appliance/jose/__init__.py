@@ -15,6 +15,7 @@ from appliance.jose.jws import (
     UnverifiedToken,
     sign,
     sign_hmac,
+    sign_with_key,
     sign_xeddsa,
     verification_key,
 )
@@ -36,6 +37,7 @@ __all__ = [
     "public_dict",
     "sign",
     "sign_hmac",
+    "sign_with_key",
     "sign_xeddsa",
     "thumbprint",
     "verification_key",

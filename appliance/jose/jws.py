@@ -13,12 +13,13 @@ import hashlib
 import hmac
 import json
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, Callable
 
 from cryptography.exceptions import InvalidSignature
 from cryptography.hazmat.primitives import hashes
 from cryptography.hazmat.primitives.asymmetric import ec, ed25519, padding, rsa
-from cryptography.hazmat.primitives.asymmetric.utils import encode_dss_signature
+from cryptography.hazmat.primitives.asymmetric.types import PrivateKeyTypes
+from cryptography.hazmat.primitives.asymmetric.utils import decode_dss_signature, encode_dss_signature
 from jwcrypto import jws as jwcrypto_jws
 
 from appliance.jose import xeddsa
@@ -56,21 +57,42 @@ def sign(claims: dict[str, Any], key: JWK, *, alg: str | None = None,
     return token.serialize(compact=True)
 
 
+def _compact(protected: dict[str, Any], claims: dict[str, Any], sign_input: Callable[[bytes], bytes]) -> str:
+    header = b64encode(json.dumps(protected, separators=(",", ":")).encode())
+    payload = b64encode(json.dumps(claims, separators=(",", ":")).encode())
+    return f"{header}.{payload}.{b64encode(sign_input(f'{header}.{payload}'.encode('ascii')))}"
+
+
 def sign_hmac(claims: dict[str, Any], secret: bytes) -> str:
     """An HS256 compact JWS of ``claims`` (step's AWS identity tokens)."""
-    header = b64encode(json.dumps({"alg": "HS256", "typ": "JWT"}, separators=(",", ":")).encode())
-    payload = b64encode(json.dumps(claims, separators=(",", ":")).encode())
-    signature = hmac.new(secret, f"{header}.{payload}".encode("ascii"), hashlib.sha256).digest()
-    return f"{header}.{payload}.{b64encode(signature)}"
+    return _compact({"alg": "HS256", "typ": "JWT"}, claims,
+                    lambda data: hmac.new(secret, data, hashlib.sha256).digest())
 
 
 def sign_xeddsa(claims: dict[str, Any], x25519_private_key: bytes, headers: dict[str, Any]) -> str:
     """An XEdDSA compact JWS of ``claims`` (step's Nebula tokens)."""
-    protected = {"alg": XEDDSA, "typ": "JWT", **headers}
-    header = b64encode(json.dumps(protected, separators=(",", ":")).encode())
-    payload = b64encode(json.dumps(claims, separators=(",", ":")).encode())
-    signature = xeddsa.sign(x25519_private_key, f"{header}.{payload}".encode("ascii"))
-    return f"{header}.{payload}.{b64encode(signature)}"
+    return _compact({"alg": XEDDSA, "typ": "JWT", **headers}, claims,
+                    lambda data: xeddsa.sign(x25519_private_key, data))
+
+
+def sign_with_key(claims: dict[str, Any], key: PrivateKeyTypes, *, headers: dict[str, Any] | None = None) -> str:
+    """A compact JWS of ``claims`` made with ``key``'s ``sign`` alone, so a key in a KMS or HSM
+    (a KMS signer) signs it: ES256/ES384/ES512 by the curve, or EdDSA."""
+    if isinstance(key, ec.EllipticCurvePrivateKey):
+        algorithm = next((alg for alg, curve in _CURVES.items() if curve == key.curve.name), "")
+        if not algorithm:
+            raise InvalidToken(f"no JWS algorithm for the curve {key.curve.name}")
+        size = (key.curve.key_size + 7) // 8
+        hash_alg = _HASHES[algorithm[2:]]()
+
+        def sign_input(data: bytes) -> bytes:
+            r, s = decode_dss_signature(key.sign(data, ec.ECDSA(hash_alg)))
+            return r.to_bytes(size, "big") + s.to_bytes(size, "big")
+    elif isinstance(key, ed25519.Ed25519PrivateKey):
+        algorithm, sign_input = "EdDSA", key.sign
+    else:
+        raise InvalidToken("the key cannot sign tokens (ECDSA or Ed25519)")
+    return _compact({"alg": algorithm, "typ": "JWT", **(headers or {})}, claims, sign_input)
 
 
 PublicKey = ec.EllipticCurvePublicKey | rsa.RSAPublicKey | ed25519.Ed25519PublicKey

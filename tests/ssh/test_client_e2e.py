@@ -69,6 +69,7 @@ def world(tmp_path_factory: pytest.TempPathFactory) -> Iterator[World]:
         "hostname": "127.0.0.1", "user": "root", "port": str(port), "cmd": f"touch {marker}; socat - TCP:%h:%p",
         "flags": f"-F /dev/null -o UserKnownHostsFile={known_hosts} -o GlobalKnownHostsFile=/dev/null "
                  "-o StrictHostKeyChecking=yes -o BatchMode=yes"}
+    data["authority"]["provisioners"].append({"type": "SSHPOP", "name": "sshpop", "claims": {"enableSSHCA": True}})
     ca.write(data)
     server = start_server(ca, workers=1)
     try:
@@ -135,13 +136,12 @@ def test_certificate_for_a_key_on_softhsm_logs_in_with_pkcs11provider(world: Wor
     world.appliance(env, "certificate", "root", str(key_file), "--kms", softhsm_token.kms_uri,
                     "--key-uri", key_uri, *world.provisioner_flags, *world.ca_flags)
     assert not key_file.exists()  # the private key stays on the token
-    listing = subprocess.run(["ssh-keygen", "-L", "-f", f"{key_file}-cert.pub"], check=True, capture_output=True,
-                             text=True).stdout
+    listing = _listing(Path(f"{key_file}-cert.pub"))
     assert "ecdsa-sha2-nistp256-cert-v01@openssh.com user certificate" in listing and "root" in listing
     on_token = subprocess.run(["ssh-keygen", "-D", softhsm_token.module], env=env, check=True, capture_output=True,
-                              text=True).stdout.split()
+                              text=True).stdout.splitlines()
     public = Path(f"{key_file}.pub").read_text().split()
-    assert public[:2] == on_token[:2]  # OpenSSH's own PKCS#11 reading of the token: the same key
+    assert " ".join(public[:2]) in {" ".join(line.split()[:2]) for line in on_token}  # OpenSSH's own PKCS#11 reading
     certified = parse_certificate(Path(f"{key_file}-cert.pub").read_text()).public_key()
     assert authorized_key(certified) == " ".join(public[:2])
 
@@ -167,6 +167,37 @@ def test_certificate_for_a_key_on_softhsm_logs_in_with_pkcs11provider(world: Wor
     world.appliance(env, "certificate", "root", str(key_file), "--kms", softhsm_token.kms_uri, "--key-uri", key_uri,
                     "--force", *world.provisioner_flags, *world.ca_flags)
     assert Path(f"{key_file}.pub").read_text().split() == public  # the key on the token, used again
+
+
+def _listing(certificate: Path) -> str:
+    return subprocess.run(["ssh-keygen", "-L", "-f", str(certificate)], check=True, capture_output=True,
+                          text=True).stdout
+
+
+def test_host_key_on_softhsm_is_renewed_and_rekeyed_by_sshpop_tokens_it_signs(world: World, tmp_path: Path,
+                                                                              softhsm_token: SoftHSMToken) -> None:
+    env = {**os.environ, "APPLIANCE_PATH": str(tmp_path / "client")}
+    base, kms = tmp_path / "ssh_host_hsm", ["--kms", softhsm_token.kms_uri]
+    old_uri, new_uri = "pkcs11:id=7001;object=host", "pkcs11:id=7002;object=host-next"
+    certificate = Path(f"{base}-cert.pub")
+    world.appliance(env, "certificate", "web.internal", str(base), "--host", "--principal", "web.internal", *kms,
+                    "--key-uri", old_uri, *world.provisioner_flags, *world.ca_flags)
+    issued = parse_certificate(certificate.read_text())
+    world.appliance(env, "renew", str(certificate), old_uri, *kms, "--force", *world.ca_flags)
+    renewed = parse_certificate(certificate.read_text())
+    assert renewed.serial != issued.serial and renewed.public_key() == issued.public_key()
+    assert "host certificate" in _listing(certificate) and "web.internal" in _listing(certificate)
+
+    world.appliance(env, "rekey", str(certificate), old_uri, *kms, "--new-key-uri", new_uri, "--force",
+                    *world.ca_flags)
+    rekeyed = parse_certificate(certificate.read_text())
+    assert rekeyed.public_key() != issued.public_key()
+    on_token = subprocess.run(["ssh-keygen", "-D", softhsm_token.module], env=env, check=True, capture_output=True,
+                              text=True).stdout.splitlines()
+    assert {authorized_key(issued.public_key()), authorized_key(rekeyed.public_key())} <= \
+        {" ".join(line.split()[:2]) for line in on_token}  # both keys on the token (SoftHSM2 lists every token's)
+    assert Path(f"{base}.pub").read_text().split()[:2] == authorized_key(rekeyed.public_key()).split()
+    assert "host certificate" in _listing(certificate)
 
 
 def test_certificate_for_a_softkms_key_logs_in(world: World, tmp_path: Path) -> None:
