@@ -182,3 +182,19 @@ def _lint_mode(value: Any, where: str) -> str | None:
     if mode not in LINT_MODES:
         raise BadRequest(f"{where}: lint must be {{\"mode\": one of {', '.join(LINT_MODES)}}}")
     return str(mode)
+
+
+class AudienceProvisioner(Provisioner):
+    """A provisioner whose tokens name the CA endpoint in their audience (JWK, X5C, K8sSA,
+    Nebula): the identity certificate of an ``/ssh/sign`` is authorised by that token, for
+    ``/ssh/sign`` (step-ca's sign audiences include it)."""
+
+    def authorize_sign(self, token: UnverifiedToken) -> SignOptions:
+        return self.sign_options(token, "sign")
+
+    def authorize_identity(self, token: UnverifiedToken) -> SignOptions:
+        return self.sign_options(token, "ssh/sign")
+
+    @abc.abstractmethod
+    def sign_options(self, token: UnverifiedToken, endpoint: str) -> SignOptions:
+        """Verify a token for ``endpoint`` as an X.509 sign."""

@@ -16,8 +16,8 @@ from appliance.jose import (
     verification_key,
 )
 from appliance.provisioner.base import (
+    AudienceProvisioner,
     ProvisionerContext,
-    Provisioner,
     RevokeAuthorization,
     SignOptions,
     TokenUse,
@@ -28,7 +28,7 @@ from appliance.provisioner.token import check_times, string_claim
 from appliance.provisioner.types import PROVISIONER_TYPES
 
 
-class JWKProvisioner(Provisioner):
+class JWKProvisioner(AudienceProvisioner):
     """step-ca's ``JWK`` type: ``{type, name, key, encryptedKey?, claims?}``."""
 
     kind = PROVISIONER_TYPES["JWK"]
@@ -80,13 +80,7 @@ class JWKProvisioner(Provisioner):
         string_claim(claims, "sub")
         return claims, TokenUse(token_id=string_claim(claims, "jti"), expires_at=times.expires_at)
 
-    def authorize_sign(self, token: UnverifiedToken) -> SignOptions:
-        return self._sign_options(token, "sign")
-
-    def authorize_identity(self, token: UnverifiedToken) -> SignOptions:
-        return self._sign_options(token, "ssh/sign")
-
-    def _sign_options(self, token: UnverifiedToken, endpoint: str) -> SignOptions:
+    def sign_options(self, token: UnverifiedToken, endpoint: str) -> SignOptions:
         claims, use = self._authorize(token, endpoint)
         names = requested_sans(claims, [claims["sub"]])
         return SignOptions(provisioner=self, subject=claims["sub"], names=names, token=use, claims=claims)

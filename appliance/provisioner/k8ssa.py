@@ -22,7 +22,7 @@ from cryptography.hazmat.primitives.serialization import load_pem_public_key
 
 from appliance.errors import BadRequest, Unauthorized
 from appliance.jose import InvalidToken, PublicKey, UnverifiedToken, verification_key
-from appliance.provisioner.base import Provisioner, ProvisionerContext, RevokeAuthorization, SignOptions, TokenUse
+from appliance.provisioner.base import AudienceProvisioner, ProvisionerContext, RevokeAuthorization, SignOptions, TokenUse
 from appliance.provisioner.checks import LASTING_MARK, replay_key
 from appliance.provisioner.names import Names
 from appliance.provisioner.ssh import REQUEST_FIELDS, REQUEST_TEMPLATE, SshRequestOptions, SshSignOptions
@@ -69,7 +69,7 @@ def _service_account(claims: dict[str, Any]) -> tuple[str, str]:
     return namespace, name
 
 
-class K8sSAProvisioner(Provisioner):
+class K8sSAProvisioner(AudienceProvisioner):
     """step-ca's ``K8sSA`` type."""
 
     kind = PROVISIONER_TYPES["K8SSA"]
@@ -110,8 +110,8 @@ class K8sSAProvisioner(Provisioner):
         _, name = _service_account(claims)
         return claims, name, TokenUse(token_id=replay_key(token, claim=None), expires_at=expires)
 
-    def authorize_sign(self, token: UnverifiedToken) -> SignOptions:
-        claims, name, use = self._authorize(token, "sign")
+    def sign_options(self, token: UnverifiedToken, endpoint: str) -> SignOptions:
+        claims, name, use = self._authorize(token, endpoint)
         return SignOptions(provisioner=self, subject=name, names=Names(), token=use, any_name=True, claims=claims)
 
     def authorize_ssh_sign(self, token: UnverifiedToken) -> SshSignOptions:

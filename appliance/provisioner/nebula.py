@@ -16,7 +16,7 @@ from typing import Any
 
 from appliance.errors import Forbidden, Unauthorized
 from appliance.jose import InvalidToken, UnverifiedToken
-from appliance.provisioner.base import Provisioner, ProvisionerContext, RevokeAuthorization, SignOptions, TokenUse
+from appliance.provisioner.base import AudienceProvisioner, ProvisionerContext, RevokeAuthorization, SignOptions, TokenUse
 from appliance.provisioner.checks import replay_key, requested_sans
 from appliance.provisioner.names import Names
 from appliance.provisioner.ssh import SshRequestOptions, SshSignOptions, has_ssh_claim, token_ssh_options
@@ -25,7 +25,7 @@ from appliance.provisioner.token import check_times, string_claim
 from appliance.provisioner.types import PROVISIONER_TYPES
 
 
-class NebulaProvisioner(Provisioner):
+class NebulaProvisioner(AudienceProvisioner):
     """step-ca's ``Nebula`` type."""
 
     kind = PROVISIONER_TYPES["NEBULA"]
@@ -67,8 +67,8 @@ class NebulaProvisioner(Provisioner):
         string_claim(claims, "sub")
         return claims, certificate, TokenUse(token_id=replay_key(token), expires_at=times.expires_at)
 
-    def authorize_sign(self, token: UnverifiedToken) -> SignOptions:
-        claims, certificate, use = self._authorize(token, "sign")
+    def sign_options(self, token: UnverifiedToken, endpoint: str) -> SignOptions:
+        claims, certificate, use = self._authorize(token, endpoint)
         allowed = Names.parse([certificate.name, *(str(ip.ip) for ip in certificate.ips)])
         names = requested_sans(claims, list(allowed.as_strings()))
         outside = names.outside(allowed)

@@ -18,7 +18,7 @@ from cryptography.exceptions import InvalidSignature, UnsupportedAlgorithm
 
 from appliance.errors import BadRequest, Unauthorized
 from appliance.jose import UnverifiedToken
-from appliance.provisioner.base import Provisioner, ProvisionerContext, RevokeAuthorization, SignOptions, TokenUse
+from appliance.provisioner.base import AudienceProvisioner, ProvisionerContext, RevokeAuthorization, SignOptions, TokenUse
 from appliance.provisioner.checks import replay_key, requested_sans
 from appliance.provisioner.ssh import SshSignOptions, ssh_sign_options
 from appliance.provisioner.token import check_times, string_claim
@@ -90,7 +90,7 @@ def verify_chain(chain: list[x509.Certificate], roots: list[x509.Certificate], n
     raise Unauthorized("x5c certificate chain is too long")
 
 
-class X5CProvisioner(Provisioner):
+class X5CProvisioner(AudienceProvisioner):
     """step-ca's ``X5C`` type."""
 
     kind = PROVISIONER_TYPES["X5C"]
@@ -132,13 +132,7 @@ class X5CProvisioner(Provisioner):
         string_claim(claims, "sub")
         return claims, leaf, TokenUse(token_id=replay_key(token), expires_at=times.expires_at)
 
-    def authorize_sign(self, token: UnverifiedToken) -> SignOptions:
-        return self._sign_options(token, "sign")
-
-    def authorize_identity(self, token: UnverifiedToken) -> SignOptions:
-        return self._sign_options(token, "ssh/sign")
-
-    def _sign_options(self, token: UnverifiedToken, endpoint: str) -> SignOptions:
+    def sign_options(self, token: UnverifiedToken, endpoint: str) -> SignOptions:
         claims, leaf, use = self._authorize(token, endpoint)
         return SignOptions(provisioner=self, subject=claims["sub"], names=requested_sans(claims, [claims["sub"]]),
                            token=use, not_after_limit=leaf.not_valid_after_utc, claims=claims,

@@ -12,6 +12,7 @@ from pathlib import Path
 from typing import Any, Callable, Iterator
 
 import pytest
+from cryptography import x509
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import ed25519
 
@@ -26,6 +27,7 @@ from tests.provisioner.test_gcp import EMAIL, GOOGLE_KEY
 from tests.provisioner.test_k8ssa import CLUSTER_KEY, bound_token, k8ssa_config, legacy_token
 from tests.provisioner.test_nebula import Mesh
 from tests.ssh.conftest import SshCA
+from tests.ssh.test_identity import identity_csr
 from tests.ssh.test_sign import keygen_list
 
 CA_URL = "https://ca.test:9000"
@@ -105,6 +107,18 @@ def test_x5c_token_spent_once(make_ssh_ca: Callable[..., SshCA], chain: Chain) -
     replayed = post_sign(ca, ott)
     assert replayed.status_code == 401 and "already used" in replayed.json()["message"]
     assert ssh_count(ca) == 1
+
+
+def test_x5c_identity_certificate_for_the_ssh_token(make_ssh_ca: Callable[..., SshCA], chain: Chain) -> None:
+    """identityCSR with an X5C token (audience /ssh/sign, as step-ca's sign audiences allow)."""
+    ca = make_ssh_ca(provisioners=(x5c_provisioner(chain),))
+    csr = identity_csr("device", x509.DNSName("device"))
+    response = post_sign(ca, x5c_ssh_token(chain, ca, {"certType": "user"}), "user", identityCSR=csr)
+    assert response.status_code == 201, response.text
+    leaf = x509.load_pem_x509_certificate(response.json()["identityCrt"][0].encode())
+    certificate = parse_certificate(response.json()["crt"])
+    assert leaf.subject.rfc4514_string() == "CN=device"
+    assert int(leaf.not_valid_after_utc.timestamp()) == certificate.valid_before
 
 
 # -- K8sSA -------------------------------------------------------------------------------
