@@ -5,8 +5,8 @@ The operations are decorated (:func:`issuance`, :func:`revocation`); the provisi
 that authorised one is noted when it is known (:func:`note_provisioner`), so that
 a refusal is labelled with it too. A certificate or a revocation is audited in the
 transaction that records it (:func:`transaction_hook`, installed on the database),
-as ``<kind>.issued`` (sign, acme, scep, est, renew, rekey, server) or ``revoke.done``; a refusal,
-which changes nothing, as ``<kind>.refused`` with the reason."""
+as ``<kind>.issued`` (sign, identity, acme, scep, est, renew, rekey, server) or ``revoke.done``;
+a refusal, which changes nothing, as ``<kind>.refused`` with the reason."""
 
 from __future__ import annotations
 
@@ -82,7 +82,8 @@ def transaction_hook(audit: AuditLog) -> AuditHook:
 
 def issuance(kind: str) -> Callable[[_Method], _Method]:
     """Count, time and audit an operation returning an ``IssuedCertificate``: ``kind`` is
-    sign, acme, scep, est, renew, rekey or server. A renewal's first argument is the old certificate."""
+    sign, identity (an ``/ssh/sign`` identityCSR), acme, scep, est, renew, rekey or server. A
+    renewal's first argument is the old certificate."""
 
     def decorate(method: _Method) -> _Method:
         @functools.wraps(method)

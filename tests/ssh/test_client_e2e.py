@@ -243,3 +243,12 @@ def test_login_with_identity_keeps_the_x509_identity_as_step_does(world: World, 
     utc = datetime.timezone.utc
     assert chain[0].not_valid_before_utc == datetime.datetime.fromtimestamp(certificate.valid_after, utc)
     assert chain[0].not_valid_after_utc == datetime.datetime.fromtimestamp(certificate.valid_before, utc)
+
+    key = (base / "identity" / "identity_key").read_bytes()
+    (tmp_path / "again").mkdir()
+    with running_agent(tmp_path / "again") as agent:  # a second login: a new identity certificate, the same key
+        world.appliance(_client_env(tmp_path, agent), "login", "alice", "--identity", *world.provisioner_flags,
+                        *world.ca_flags)
+    assert (base / "identity" / "identity_key").read_bytes() == key
+    renewed = x509.load_pem_x509_certificates((base / "identity" / "identity.crt").read_bytes())[0]
+    assert renewed.serial_number != chain[0].serial_number and renewed.public_key() == chain[0].public_key()
