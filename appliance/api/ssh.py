@@ -45,7 +45,7 @@ class SshSignBody(BaseModel):
     validAfter: str = ""
     validBefore: str = ""
     addUserPublicKey: str = ""
-    identityCSR: str = ""
+    identityCSR: str | None = None  # step sends null when it asks for none
     templateData: dict[str, Any] | None = None
 
 

@@ -109,3 +109,11 @@ def test_identity_names_outside_the_token_are_refused(ssh_ca: SshCA) -> None:
     csr = identity_csr(IDENTITY, x509.RFC822Name(IDENTITY), x509.DNSName("evil.example"))
     response = ssh_ca.client.post("/1.0/ssh/sign", content=json.dumps(sign_body(ssh_ca, IDENTITY, "user", csr)))
     assert response.status_code == 403 and "evil.example" in response.json()["message"]
+
+
+def test_null_identity_csr_as_step_sends_it_is_no_identity(ssh_ca: SshCA) -> None:
+    """step marshals an absent CSR as ``"identityCSR": null`` (api.CertificateRequest)."""
+    body = {**sign_body(ssh_ca, IDENTITY, "user", ""), "identityCSR": None}
+    response = ssh_ca.client.post("/1.0/ssh/sign", content=json.dumps(body))
+    assert response.status_code == 201, response.text
+    assert set(response.json()) == {"crt"}
