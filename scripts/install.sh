@@ -15,7 +15,7 @@ SUDO=""
 runtime_debs=(python3 python3-venv python3-dev gcc libpcsclite-dev swig openssl)
 test_debs=(softhsm2 scep opensc openssh-client openssh-server lego dehydrated bsdextrautils pebble systemd curl jq ca-certificates
            postgresql postgresql-client mariadb-server mariadb-client nodejs nebula golang-go
-           golang-github-masterminds-sprig-dev prometheus chromium chromium-driver
+           golang-github-masterminds-sprig-dev prometheus chromium chromium-driver socat
            golang-github-smallstep-certificates-dev)
 
 debs=("${runtime_debs[@]}")
