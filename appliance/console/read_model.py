@@ -9,7 +9,7 @@ import re
 from dataclasses import dataclass
 from typing import Any, Sequence
 
-from sqlalchemy import ColumnElement, Engine, and_, func, literal, select, tuple_
+from sqlalchemy import ColumnElement, Engine, and_, case, func, literal, select, tuple_
 from sqlalchemy.sql import Executable
 
 from appliance.db.acme_schema import acme_accounts, acme_orders
@@ -221,8 +221,8 @@ class ReadModel:
         bands = [int(self._all(select(func.count()).select_from(certificates).where(expiring(start, end)))[0][0])
                  for start, (_, end) in zip(starts, TIMELINE)]
         # The revoked ones expiring within the longest window: a range of the (not_after, serial)
-        # index (no table read) joined to the revocations.
-        revoked = self._all(select(*(func.count().filter(certificates.c.not_after <= now + window)
+        # index (no table read) joined to the revocations. COUNT(CASE ...), not COUNT(*) FILTER: MariaDB.
+        revoked = self._all(select(*(func.count(case((certificates.c.not_after <= now + window, 1)))
                                      for _, window in TIMELINE))
                             .select_from(certificates.join(revocations, revocations.c.serial == certificates.c.serial))
                             .where(expiring(datetime.timedelta(0), TIMELINE[-1][1])))[0]
