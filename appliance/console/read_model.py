@@ -10,7 +10,7 @@ import re
 from dataclasses import dataclass
 from typing import Any, Sequence
 
-from sqlalchemy import ColumnElement, Engine, Select, and_, case, func, literal, select, tuple_
+from sqlalchemy import ColumnElement, Engine, Select, and_, case, func, literal, or_, select
 from sqlalchemy.sql import Executable
 
 from appliance.db.acme_schema import acme_accounts, acme_orders
@@ -177,10 +177,18 @@ def page_cursor(where: CertificateFilter, text: str) -> Cursor | NameCursor | No
 
 
 def _seek(after: Cursor | None, time_column: Any, key_column: Any) -> ColumnElement[bool]:
-    """Rows strictly after ``after`` in (time, key) descending order."""
+    """Rows strictly after ``after`` in (time, key) descending order: written out, not as a row
+    comparison, of which MariaDB reads no index range (a page in the middle took seconds)."""
     if after is None:
         return literal(True)
-    return tuple_(time_column, key_column) < tuple_(literal(after.time, time_column.type), literal(after.key))
+    time = literal(after.time, time_column.type)
+    return and_(time_column <= time, or_(time_column < time, key_column < literal(after.key)))
+
+
+#: MariaDB joins the revocations first (few rows) and then reads each certificate's row by its
+#: key, which costs a random read of the wide table per revocation (a second for 10,000): it
+#: must walk the certificates' ``not_after`` index instead, probing the small revocations table.
+_CERTIFICATES_FIRST = "STRAIGHT_JOIN"
 
 
 _COLUMNS = (certificates.c.serial, certificates.c.subject, certificates.c.sans, certificates.c.not_before,
@@ -228,7 +236,8 @@ class ReadModel:
         query = (select(*_COLUMNS).select_from(_WITH_REVOCATION)
                  .where(_seek(after if isinstance(after, Cursor) else None, certificates.c.not_after,
                               certificates.c.serial))
-                 .order_by(certificates.c.not_after.desc(), certificates.c.serial.desc()).limit(size + 1))
+                 .order_by(certificates.c.not_after.desc(), certificates.c.serial.desc()).limit(size + 1)
+                 .prefix_with(_CERTIFICATES_FIRST, dialect="mysql"))
         if where.query.strip():
             query = query.where(certificates.c.serial.in_(sorted(_serials(where.query.strip()))))
         rows = [_row(r) for r in self._all(_filtered(query, where, now))]
@@ -274,7 +283,8 @@ class ReadModel:
         revoked = self._all(select(*(func.count(case((certificates.c.not_after <= now + window, 1)))
                                      for _, window in TIMELINE))
                             .select_from(certificates.join(revocations, revocations.c.serial == certificates.c.serial))
-                            .where(expiring(datetime.timedelta(0), TIMELINE[-1][1])))[0]
+                            .where(expiring(datetime.timedelta(0), TIMELINE[-1][1]))
+                            .prefix_with(_CERTIFICATES_FIRST, dialect="mysql"))[0]
         return [(label, sum(bands[:i + 1]) - int(revoked[i] or 0)) for i, (label, _) in enumerate(TIMELINE)]
 
     def revocation_count(self) -> int:
