@@ -83,12 +83,12 @@ class OidcLogin:
         with self._lock:
             if self._provider is None:
                 document = fetch_json(self.options.configuration_endpoint)
-                values = {name: document.get(name) if isinstance(document, dict) else None
-                          for name in ("issuer", "authorization_endpoint", "token_endpoint", "jwks_uri")}
-                if not all(isinstance(v, str) and v for v in values.values()):
-                    raise Unavailable(f"{self.options.configuration_endpoint} lacks one of {', '.join(values)}")
-                self._provider = _Provider(values["issuer"], values["authorization_endpoint"],
-                                           values["token_endpoint"], RemoteKeySet(values["jwks_uri"], self._now))
+                names = ("issuer", "authorization_endpoint", "token_endpoint", "jwks_uri")
+                values = [document.get(name) if isinstance(document, dict) else None for name in names]
+                issuer, authorize, token, jwks = (v if isinstance(v, str) else "" for v in values)
+                if not (issuer and authorize and token and jwks):
+                    raise Unavailable(f"{self.options.configuration_endpoint} lacks one of {', '.join(names)}")
+                self._provider = _Provider(issuer, authorize, token, RemoteKeySet(jwks, self._now))
             return self._provider
 
     @property
