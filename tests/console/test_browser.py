@@ -52,13 +52,19 @@ def _issue(ca: CA, name: str, directory: Path) -> tuple[str, Path, Path]:
     return serial, write_pem(directory / f"{name}.crt", crt), write_pem(directory / f"{name}.key", key)
 
 
-def test_console_in_chromium(console_server: tuple[CA, Server], tmp_path: Path) -> None:
+def _chromium(tmp_path: Path) -> tuple[Any, Path]:
+    """Playwright's sync API (Debian's chromium, no download) and the screenshots' directory."""
     playwright_api = pytest.importorskip("playwright.sync_api")
     if not os.path.exists(CHROMIUM):
         pytest.skip("Debian's chromium is not installed (scripts/install.sh test_debs)")
-    ca, _ = console_server
     shots = tmp_path / "console-screenshots"
     shots.mkdir()
+    return playwright_api, shots
+
+
+def test_console_in_chromium(console_server: tuple[CA, Server], tmp_path: Path) -> None:
+    playwright_api, shots = _chromium(tmp_path)
+    ca, _ = console_server
     _, admin_crt, admin_key = _issue(ca, ADMIN, tmp_path)
     target, _, _ = _issue(ca, "retire-me.ca.test", tmp_path)
     _issue(ca, "keep-me.ca.test", tmp_path)
@@ -163,12 +169,8 @@ def _log_in(page: Any, provider: OpenIDProvider, login: str) -> Any:
 
 
 def test_oidc_login_in_chromium(oidc_console: tuple[CA, OpenIDProvider], tmp_path: Path) -> None:
-    playwright_api = pytest.importorskip("playwright.sync_api")
-    if not os.path.exists(CHROMIUM):
-        pytest.skip("Debian's chromium is not installed (scripts/install.sh test_debs)")
+    playwright_api, shots = _chromium(tmp_path)
     ca, provider = oidc_console
-    shots = tmp_path / "console-screenshots"
-    shots.mkdir()
     target, _, _ = _issue(ca, "oidc-retire.ca.test", tmp_path)
     base = f"{ca.url}/console"
 
