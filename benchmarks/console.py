@@ -118,8 +118,9 @@ def pages(model: ReadModel, rows: int) -> list[tuple[str, str]]:
         ("provisioner=prov-3", "/console/certificates?provisioner=prov-3"),
         ("search serial (decimal)", f"/console/certificates?q={one}"),
         ("search name, common (host-1)", "/console/certificates?q=host-1"),
-        ("search name, common, 2nd page", f"/console/certificates?q=host-1&after={FIRST_SERIAL + 100041}.host-100041.example.test"),
-        ("search common + status=active (0)", "/console/certificates?q=host-1&status=active"),
+        ("search name, common, 2nd page",
+         f"/console/certificates?q=host-1&after={FIRST_SERIAL + 100041}.host-100041.example.test"),
+        ("search common, status=active (0)", "/console/certificates?q=host-1&status=active"),
         ("search name, one match", f"/console/certificates?q=host-{rows // 3}.example"),
     ]
 

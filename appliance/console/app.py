@@ -42,7 +42,7 @@ from appliance.console.logins import LoginRecorder
 from appliance.console.oidc import OidcLogin, PendingLogin, identity_data, stored_identity
 from appliance.console.decode import Decoded, decode
 from appliance.db.console_sessions import LOGIN, SESSION, ConsoleSessionStore
-from appliance.console.read_model import STATUSES, CertificateFilter, Cursor, ReadModel, page_cursor
+from appliance.console.read_model import SCAN_BUDGET, STATUSES, CertificateFilter, Cursor, ReadModel, page_cursor
 from appliance.errors import ApplianceError, BadRequest, Conflict, Forbidden, NotFound, Unauthorized
 from appliance.kms.health import SignerHealth
 from appliance.pki.clock import utc_now
@@ -184,7 +184,7 @@ def console_app(authority: AuthorityInterface, settings: ConsoleSettings) -> ASG
                      "after": page.next.encode()}
             next_url = "?" + urllib.parse.urlencode({k: v for k, v in query.items() if v})
         return render(request, "certificates.html", where=where, page=page, statuses=STATUSES,
-                      next_url=next_url, first_page=after is not None)
+                      next_url=next_url, first_page=after is not None, scan_budget=f"{SCAN_BUDGET:,}")
 
     async def _detail(serial: str) -> Any:
         detail = await run_in_threadpool(model.certificate, parse_serial(serial))

@@ -10,7 +10,7 @@ import re
 from dataclasses import dataclass
 from typing import Any, Sequence
 
-from sqlalchemy import ColumnElement, Engine, Select, and_, case, func, literal, or_, select
+from sqlalchemy import ColumnElement, Engine, Select, and_, case, func, literal, not_, or_, select
 from sqlalchemy.sql import Executable
 
 from appliance.db.acme_schema import acme_accounts, acme_orders
@@ -21,6 +21,10 @@ from appliance.errors import BadRequest
 from appliance.pki.serial import MAX_SERIAL
 
 PAGE_SIZE = 50
+#: How many matching names a page of a filtered search by name reads at most: a filter that
+#: excludes nearly every match ends the page early (its next page goes on) instead of reading
+#: every match in one request.
+SCAN_BUDGET = 5000
 STATUSES = ("all", "active", "expired", "revoked")
 MAX_QUERY = 255
 _EPOCH = datetime.datetime(1970, 1, 1, tzinfo=datetime.timezone.utc)
@@ -119,10 +123,12 @@ class CertificateRow:
 
 @dataclass(frozen=True)
 class Page:
-    """One page of rows and the cursor of the next (None on the last)."""
+    """One page of rows and the cursor of the next (None on the last); ``cut``: the page ended
+    at the scan budget, before it was full."""
 
     rows: Sequence[Any]
     next: Cursor | NameCursor | None
+    cut: bool = False
 
 
 @dataclass(frozen=True)
@@ -225,14 +231,15 @@ class ReadModel:
             return conn.execute(query).all()
 
     def certificates(self, where: CertificateFilter, now: datetime.datetime,
-                     after: Cursor | NameCursor | None = None, size: int = PAGE_SIZE) -> Page:
+                     after: Cursor | NameCursor | None = None, size: int = PAGE_SIZE,
+                     budget: int = SCAN_BUDGET) -> Page:
         """One page of the certificates ``where`` selects: latest ``not_after`` first, or, for a search
         by name, one row per matching name in the name index's order (a page reads a page of the
         index, not every match, however common the name's beginning)."""
         if where.by_name != isinstance(after, NameCursor) and after is not None:
             raise BadRequest("invalid page cursor")
         if where.by_name:
-            return self._named(where, now, after if isinstance(after, NameCursor) else None, size)
+            return self._named(where, now, after if isinstance(after, NameCursor) else None, size, budget)
         query = (select(*_COLUMNS).select_from(_WITH_REVOCATION)
                  .where(_seek(after if isinstance(after, Cursor) else None, certificates.c.not_after,
                               certificates.c.serial))
@@ -244,18 +251,32 @@ class ReadModel:
         return _page(rows, size, lambda row: Cursor(row.not_after, row.serial))
 
     def _named(self, where: CertificateFilter, now: datetime.datetime, after: NameCursor | None,
-               size: int) -> Page:
-        """A search by name: the name index's range, in its order, joined to each certificate."""
+               size: int, budget: int) -> Page:
+        """A search by name: the name index's range, in its order, joined to each certificate. With a
+        filter, the range ends ``budget`` names on (found first, from the index alone)."""
         dialect = self.engine.dialect.name
+        matching = names_beginning(where.query.strip(), dialect)
+        if after is not None:
+            matching = and_(matching, names_after(after.name, after.serial, dialect))
+        end = None
+        if where.provisioner or where.status != "all":
+            end = self._first(select(certificate_names.c.name, certificate_names.c.serial).where(matching)
+                              .order_by(*name_order()).offset(budget - 1).limit(1))
         query = (select(*_COLUMNS, certificate_names.c.name)
                  .select_from(certificate_names.join(_WITH_REVOCATION,
                                                      certificates.c.serial == certificate_names.c.serial))
-                 .where(names_beginning(where.query.strip(), dialect))
-                 .order_by(*name_order()).limit(size + 1))
-        if after is not None:
-            query = query.where(names_after(after.name, after.serial, dialect))
+                 .where(matching).order_by(*name_order()).limit(size + 1))
+        if end is not None:
+            query = query.where(not_(names_after(end.name, end.serial, dialect)))
         rows = [_row(r, r.name) for r in self._all(_filtered(query, where, now))]
-        return _page(rows, size, lambda row: NameCursor(row.matched, row.serial))
+        page = _page(rows, size, lambda row: NameCursor(row.matched, row.serial))
+        if end is not None and page.next is None:  # not full: the budget ran out, the search goes on
+            return Page(page.rows, NameCursor(end.name, end.serial), cut=True)
+        return page
+
+    def _first(self, query: Executable) -> Any:
+        found = self._all(query)
+        return found[0] if found else None
 
     def certificate(self, serial: str) -> CertificateDetail | None:
         query = (select(certificates, revocations.c.revoked_at, revocations.c.reason_code, revocations.c.reason,

@@ -54,7 +54,8 @@ class ConsoleCA:
 
     def client(self, peer: x509.Certificate | None = None, *, public_view: bool = False,
                audit: AuditLog | None = None, audit_sink: AuditSink = NO_AUDIT,
-               clock: Callable[[], datetime.datetime] = utc_now, oidc: OidcLoginOptions | None = None) -> TestClient:
+               clock: Callable[[], datetime.datetime] = utc_now,
+               oidc: OidcLoginOptions | None = None) -> TestClient:
         options = ConsoleOptions(enabled=True, public_view=public_view, admins=frozenset({ADMIN}),
                                  viewers=frozenset({VIEWER}), oidc=oidc)
         config = self.ca.config()

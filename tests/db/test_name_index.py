@@ -94,13 +94,15 @@ def test_searchable_names() -> None:
     assert searchable_names("CN=x", (LONG_URI,)) == {"x", LONG_URI[:NAME_LENGTH]}
 
 
-def _pages(model: ReadModel, where: CertificateFilter) -> list[Any]:
+def _pages(model: ReadModel, where: CertificateFilter, budget: int = 100, cuts: list[bool] | None = None) -> list[Any]:
     """Every row of ``where``'s list, page by page (2 a page), through the encoded cursors."""
     rows: list[Any] = []
     after = None
     while True:
-        page = model.certificates(where, NOW, after, size=2)
+        page = model.certificates(where, NOW, after, size=2, budget=budget)
         rows.extend(page.rows)
+        if cuts is not None:
+            cuts.append(page.cut)
         if page.next is None:
             return rows
         after = page_cursor(where, page.next.encode())
@@ -119,8 +121,12 @@ def test_lists_page_through_every_row_once_on_every_engine(db: SQLDatabase) -> N
                      ("web.ca.test", "1"), ("web.ca.test", "5"), ("web_1.ca.test", "4")]
     assert [(r.matched, r.serial) for r in _pages(model, CertificateFilter("web", status="revoked"))] == [
         ("web-b.ca.test", "6")]
-    assert [r.serial for r in _pages(model, CertificateFilter("web", provisioner="jwk", status="active"))] == [
-        "5", "5", "1", "5", "4"]
+    filtered = CertificateFilter("web", provisioner="jwk", status="active")
+    assert [r.serial for r in _pages(model, filtered)] == ["5", "5", "1", "5", "4"]
+    cuts: list[bool] = []  # a filtered page reads at most 2 names: the same rows, on more pages
+    assert [r.serial for r in _pages(model, filtered, budget=2, cuts=cuts)] == ["5", "5", "1", "5", "4"]
+    assert [r.serial for r in _pages(model, CertificateFilter("web", status="revoked"), budget=2)] == ["6"]
+    assert True in cuts
     assert [r.serial for r in _pages(model, CertificateFilter())] == ["6", "5", "4", "3", "2", "1"]
     assert [r.serial for r in _pages(model, CertificateFilter(status="revoked"))] == ["6"]
     with pytest.raises(BadRequest):
