@@ -17,7 +17,11 @@ from starlette.testclient import TestClient
 
 from appliance.audit import AuditLog as ChainLog
 from appliance.config.console import OidcLoginOptions
+from appliance.console.access import ADMIN, VIEWER
+from appliance.console.oidc import Identity, OidcLogin
 from appliance.db.console_sessions import console_sessions
+from appliance.errors import Forbidden
+from appliance.pki.clock import utc_now
 from tests.console.conftest import ConsoleCA
 from tests.console.test_console import _chained_audit, _token
 from tests.provisioner.openid_provider import OpenIDProvider, signing_key
@@ -31,7 +35,8 @@ CLIENT = {"client_id": "console", "client_secret": "console-secret-1", "redirect
 
 @pytest.fixture(scope="module")
 def provider(tmp_path_factory: pytest.TempPathFactory) -> Iterator[OpenIDProvider]:
-    accounts = {"grace@ca.test": {"groups": ["pki-viewers"]}, "mallory@ca.test": {"groups": ["staff"]}}
+    accounts = {"grace@ca.test": {"groups": ["pki-viewers"]}, "mallory@ca.test": {"groups": ["staff"]},
+                "eve": {"email": "eve@ca.test", "email_verified": False}}  # subject "eve"
     started = OpenIDProvider(tmp_path_factory.mktemp("op"), [CLIENT], [signing_key("console-key")],
                              accounts=accounts).start()
     yield started
@@ -41,7 +46,7 @@ def provider(tmp_path_factory: pytest.TempPathFactory) -> Iterator[OpenIDProvide
 def _options(provider: OpenIDProvider) -> OidcLoginOptions:
     return OidcLoginOptions(configuration_endpoint=provider.configuration_endpoint, client_id="console",
                             client_secret=CLIENT["client_secret"], redirect_uri=CALLBACK,
-                            admins=frozenset({ADMIN_EMAIL}), viewer_groups=frozenset({"pki-viewers"}))
+                            admins=frozenset({ADMIN_EMAIL, "eve@ca.test"}), viewer_groups=frozenset({"pki-viewers"}))
 
 
 def _start(http: TestClient, provider: OpenIDProvider) -> str:
@@ -117,12 +122,17 @@ def test_a_person_not_named_is_refused_a_viewer_may_not_revoke(console_ca: Conso
     assert "__Host-console-session" not in refused.headers.get("set-cookie", "")
     assert stranger.get("/console/certificates").status_code == 401
 
+    unverified = console_ca.client(oidc=_options(provider), audit_sink=audit)  # named, but not a verified email
+    assert _login(unverified, provider, "eve").status_code == 403
+
     viewer = console_ca.client(oidc=_options(provider), audit_sink=audit)
     assert _login(viewer, provider, "grace@ca.test").status_code == 303  # by the groups claim
     assert "grace@ca.test (viewer)" in viewer.get("/console/certificates").text
     assert viewer.get(f"/console/certificates/{leaf.serial_number}/revoke").status_code == 403
     assert [(e, d.get("actor", d.get("reason"))) for e, d in _events(audit)] == [
         ("console.login.refused", "mallory@ca.test is not named in console.oidc "
+                                  "(admins, adminGroups, viewers, viewerGroups)"),
+        ("console.login.refused", "eve is not named in console.oidc "
                                   "(admins, adminGroups, viewers, viewerGroups)"),
         ("console.login", "grace@ca.test")]
 
@@ -157,3 +167,20 @@ def test_an_unreachable_provider_is_a_503(console_ca: ConsoleCA, tmp_path: Path)
                                client_id="console", redirect_uri=CALLBACK, admins=frozenset({ADMIN_EMAIL}))
     assert console_ca.client(oidc=options).get("/console/oidc/login").status_code == 503
     assert console_ca.client().get("/console/oidc/login").status_code == 404  # not configured
+
+
+def test_roles_by_email_subject_and_group() -> None:
+    options = OidcLoginOptions(configuration_endpoint="https://idp.test/.well-known/openid-configuration",
+                               client_id="console", redirect_uri=CALLBACK, admins=frozenset({ADMIN_EMAIL, "sub-7"}),
+                               admin_groups=frozenset({"PKI"}), viewers=frozenset({"bob@ca.test"}),
+                               viewer_groups=frozenset({"ops"}))
+    login = OidcLogin(options, utc_now)
+
+    def role(subject: str, email: str = "", groups: tuple[str, ...] = ()) -> str:
+        return login.role(Identity("https://idp.test", subject, email, groups))
+
+    assert role("1", ADMIN_EMAIL) == role("SUB-7") == role("2", groups=("x", "PKI")) == ADMIN
+    assert role("3", "bob@ca.test") == role("4", groups=("ops",)) == VIEWER
+    for nobody in (("5", "carol@ca.test", ("pki",)), ("6", "", ())):
+        with pytest.raises(Forbidden):
+            role(*nobody)
