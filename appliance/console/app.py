@@ -2,11 +2,15 @@
 ``/console`` on the HTTPS address, behind the visitor check of ``access.py``.
 
 Every response carries a strict Content-Security-Policy (nothing but this origin's
-stylesheet) and is never cached; the only form, revocation, is for admins, confirmed
-on its own page and protected by a CSRF token."""
+stylesheet) and is never cached; the forms (revocation, for admins, confirmed on its
+own page; logging out) are protected by a CSRF token. With ``console.oidc``,
+``/oidc/login`` and ``/oidc/callback`` log a visitor in through the OpenID provider
+into a session kept in the database (``__Host-`` cookie, SameSite=Lax so that the
+provider's redirect back carries the login's cookie)."""
 
 from __future__ import annotations
 
+import dataclasses
 import datetime
 import importlib.resources
 import json
@@ -30,13 +34,16 @@ from appliance.api.peer import peer_certificate
 from appliance.authority.interfaces import AuthorityInterface
 from appliance.config.console import ConsoleOptions
 from appliance.config.model import CrlConfig, OcspConfig
-from appliance.console.access import CSRF_COOKIE, CSRF_FIELD, Visitor, check_csrf, csrf_token, identify
+from appliance.console.access import (CSRF_COOKIE, CSRF_FIELD, OIDC, Visitor, check_csrf, cookie_token, csrf_token,
+                                      identify, new_token)
 from appliance.audit import NO_AUDIT, AuditSink
 from appliance.console.audit import AuditLog
 from appliance.console.logins import LoginRecorder
+from appliance.console.oidc import OidcLogin, PendingLogin, identity_data, stored_identity
 from appliance.console.decode import Decoded, decode
-from appliance.console.read_model import STATUSES, CertificateFilter, Cursor, ReadModel
-from appliance.errors import ApplianceError, BadRequest, Conflict, Forbidden, NotFound
+from appliance.db.console_sessions import LOGIN, SESSION, ConsoleSessionStore
+from appliance.console.read_model import SCAN_BUDGET, STATUSES, CertificateFilter, Cursor, ReadModel, page_cursor
+from appliance.errors import ApplianceError, BadRequest, Conflict, Forbidden, NotFound, Unauthorized
 from appliance.kms.health import SignerHealth
 from appliance.pki.clock import utc_now
 from appliance.pki.duration import format_duration
@@ -58,6 +65,11 @@ REASONS = {0: "unspecified", 1: "keyCompromise", 3: "affiliationChanged", 4: "su
 MAX_REASON = 256
 AUDIT_PAGE_SIZE = 50
 MAX_FORM = 4096
+SESSION_COOKIE = "__Host-console-session"
+LOGIN_COOKIE = "__Host-console-login"
+#: How long a session from an OpenID login lasts, and a login may wait for the provider.
+SESSION_LIFETIME = datetime.timedelta(hours=8)
+LOGIN_LIFETIME = datetime.timedelta(minutes=10)
 #: Provisioner members never shown, whatever their type (keys, secrets, credentials).
 _SECRET_MEMBER = re.compile(r"secret|password|passphrase|encryptedkey|private|credential|token|hmac|pin$|auth",
                             re.IGNORECASE)
@@ -118,9 +130,19 @@ def console_app(authority: AuthorityInterface, settings: ConsoleSettings) -> ASG
     stylesheet = importlib.resources.files("appliance.console").joinpath("static/console.css").read_bytes()
     model = settings.read_model
     logins = LoginRecorder(settings.audit_sink, settings.clock)
+    oidc = OidcLogin(settings.options.oidc, settings.clock) if settings.options.oidc else None
+    sessions = ConsoleSessionStore(model.engine)
+
+    def logged_in(request: Request) -> Visitor | None:
+        token = cookie_token(request, SESSION_COOKIE)
+        data = sessions.get(token, SESSION, settings.clock()) if oidc and token else None
+        if oidc is None or data is None:
+            return None
+        identity = stored_identity(data)
+        return Visitor(identity.name, oidc.role(identity), f"{identity.issuer}#{identity.subject}", method=OIDC)
 
     def visitor(request: Request) -> Visitor:
-        found = identify(request, settings.options, authority, peer_certificate)
+        found = identify(request, settings.options, authority, peer_certificate, logged_in)
         logins.seen(found)
         request.state.visitor = found
         return found
@@ -129,7 +151,7 @@ def console_app(authority: AuthorityInterface, settings: ConsoleSettings) -> ASG
         token, new_cookie = csrf_token(request)
         body = templates.get_template(template).render(
             base=request.scope.get("root_path", ""), visitor=getattr(request.state, "visitor", None),
-            csrf_field=CSRF_FIELD, csrf_token=token, now=settings.clock(), **context)
+            csrf_field=CSRF_FIELD, csrf_token=token, now=settings.clock(), oidc=oidc is not None, **context)
         response = HTMLResponse(body, status_code=status_code)
         if new_cookie:
             response.set_cookie(CSRF_COOKIE, token, secure=True, httponly=True, samesite="strict", path="/")
@@ -153,7 +175,7 @@ def console_app(authority: AuthorityInterface, settings: ConsoleSettings) -> ASG
         params = request.query_params
         where = CertificateFilter(query=params.get("q", ""), provisioner=params.get("provisioner", ""),
                                   status=params.get("status", "") or "all")
-        after = Cursor.decode(params.get("after", ""))
+        after = page_cursor(where, params.get("after", ""))
         now = settings.clock()
         page = await run_in_threadpool(model.certificates, where, now, after)
         next_url = ""
@@ -162,7 +184,7 @@ def console_app(authority: AuthorityInterface, settings: ConsoleSettings) -> ASG
                      "after": page.next.encode()}
             next_url = "?" + urllib.parse.urlencode({k: v for k, v in query.items() if v})
         return render(request, "certificates.html", where=where, page=page, statuses=STATUSES,
-                      next_url=next_url, first_page=after is not None)
+                      next_url=next_url, first_page=after is not None, scan_budget=f"{SCAN_BUDGET:,}")
 
     async def _detail(serial: str) -> Any:
         detail = await run_in_threadpool(model.certificate, parse_serial(serial))
@@ -242,6 +264,55 @@ def console_app(authority: AuthorityInterface, settings: ConsoleSettings) -> ASG
         return render(request, "audit.html", configured=True, records=records, status=status, page=page,
                       more=len(records) == AUDIT_PAGE_SIZE)
 
+    def login_configured() -> OidcLogin:
+        if oidc is None:
+            raise NotFound("console.oidc is not configured")
+        return oidc
+
+    async def oidc_login(request: Request) -> Response:
+        provider = login_configured()
+        pending, token, now = PendingLogin.new(), new_token(), settings.clock()
+        url = await run_in_threadpool(provider.authorization_url, pending)
+        await run_in_threadpool(sessions.put, token, LOGIN, dataclasses.asdict(pending), now + LOGIN_LIFETIME, now)
+        response = RedirectResponse(url, status_code=303)
+        _set_cookie(response, LOGIN_COOKIE, token, LOGIN_LIFETIME)
+        return response
+
+    async def oidc_callback(request: Request) -> Response:
+        provider = login_configured()
+        params = request.query_params
+        if "error" in params:
+            raise Unauthorized(f"the OpenID provider did not log you in: {params['error'][:100]}")
+        token, now = cookie_token(request, LOGIN_COOKIE), settings.clock()
+        pending = await run_in_threadpool(sessions.take, token, LOGIN, now) if token else None
+        if pending is None:
+            raise BadRequest("no login is under way in this browser (or it took too long): log in again")
+        try:
+            identity = await run_in_threadpool(provider.finish, PendingLogin(**pending), params.get("state", ""),
+                                               params.get("code", ""))
+            role = provider.role(identity)
+        except (Unauthorized, Forbidden) as exc:
+            settings.audit_sink.record("console.login.refused", {"method": OIDC, "reason": exc.message})
+            raise
+        session = new_token()
+        await run_in_threadpool(sessions.put, session, SESSION, identity_data(identity), now + SESSION_LIFETIME, now)
+        settings.audit_sink.record("console.login", {"actor": identity.name, "role": role, "method": OIDC,
+                                                     "subject": f"{identity.issuer}#{identity.subject}"})
+        response = RedirectResponse(f"{request.scope.get('root_path', '')}/", status_code=303)
+        _set_cookie(response, SESSION_COOKIE, session, SESSION_LIFETIME)
+        response.delete_cookie(LOGIN_COOKIE, path="/", secure=True, httponly=True, samesite="lax")
+        return response
+
+    async def logout(request: Request) -> Response:
+        form = await _form(request)
+        check_csrf(request, form.get(CSRF_FIELD, ""))
+        token = cookie_token(request, SESSION_COOKIE)
+        if token:
+            await run_in_threadpool(sessions.delete, token)
+        response = RedirectResponse(f"{request.scope.get('root_path', '')}/", status_code=303)
+        response.delete_cookie(SESSION_COOKIE, path="/", secure=True, httponly=True, samesite="lax")
+        return response
+
     async def static_css(request: Request) -> Response:
         return Response(stylesheet, media_type="text/css")
 
@@ -262,9 +333,18 @@ def console_app(authority: AuthorityInterface, settings: ConsoleSettings) -> ASG
         Route("/provisioners", provisioners),
         Route("/acme", acme),
         Route("/audit", audit),
+        Route("/oidc/login", oidc_login),
+        Route("/oidc/callback", oidc_callback),
+        Route("/logout", logout, methods=["POST"]),
         Route("/static/console.css", static_css),
     ], exception_handlers={ApplianceError: refused, HTTPException: refused})
     return SecurityHeaders(app)
+
+
+def _set_cookie(response: Response, name: str, token: str, lifetime: datetime.timedelta) -> None:
+    """A ``__Host-`` cookie; Lax: the provider's redirect back (a cross-site navigation) must carry it."""
+    response.set_cookie(name, token, max_age=int(lifetime.total_seconds()), secure=True, httponly=True,
+                        samesite="lax", path="/")
 
 
 async def _form(request: Request) -> dict[str, str]:

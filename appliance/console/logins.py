@@ -1,6 +1,8 @@
 """``console.login`` audit records: the first request of an admin's or viewer's certificate,
 then at most once an hour per certificate and worker process (who: the certificate's
-subject and serial, the name it was let in by, the role; nothing secret)."""
+subject and serial, the name it was let in by, the role, the method ``mtls``; nothing
+secret). A login through an OpenID provider is recorded once, when it succeeds (method
+``oidc``), or as ``console.login.refused`` with the reason."""
 
 from __future__ import annotations
 
@@ -9,7 +11,7 @@ import threading
 from typing import Callable
 
 from appliance.audit import AuditSink
-from appliance.console.access import ADMIN, VIEWER, Visitor
+from appliance.console.access import ADMIN, MTLS, VIEWER, Visitor
 
 INTERVAL = datetime.timedelta(hours=1)
 
@@ -24,7 +26,7 @@ class LoginRecorder:
         self._lock = threading.Lock()
 
     def seen(self, visitor: Visitor) -> None:
-        if visitor.role not in (ADMIN, VIEWER) or not visitor.serial:
+        if visitor.role not in (ADMIN, VIEWER) or visitor.method != MTLS:
             return
         now = self._clock()
         with self._lock:
@@ -34,7 +36,7 @@ class LoginRecorder:
             self._recorded = {serial: at for serial, at in self._recorded.items() if now - at < INTERVAL}
             self._recorded[visitor.serial] = now
         try:
-            self._audit.record("console.login", {"actor": visitor.name, "role": visitor.role,
+            self._audit.record("console.login", {"actor": visitor.name, "role": visitor.role, "method": "mtls",
                                                  "subject": visitor.subject, "serial": visitor.serial})
         except BaseException:
             with self._lock:  # not recorded: the next request tries again

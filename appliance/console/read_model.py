@@ -1,6 +1,7 @@
 """The console's queries: pages of certificates (keyset paging on the ``not_after``
-index, newest expiry first), one certificate, the expiry timeline, ACME accounts and
-orders, the published CRL. Read-only; every list is bounded by its page size."""
+index, newest expiry first; a search by name on the name index, in name order), one
+certificate, the expiry timeline, ACME accounts and orders, the published CRL.
+Read-only; every list is bounded by its page size."""
 
 from __future__ import annotations
 
@@ -9,17 +10,21 @@ import re
 from dataclasses import dataclass
 from typing import Any, Sequence
 
-from sqlalchemy import ColumnElement, Engine, and_, func, literal, select, tuple_
+from sqlalchemy import ColumnElement, Engine, Select, and_, case, func, literal, not_, or_, select
 from sqlalchemy.sql import Executable
 
 from appliance.db.acme_schema import acme_accounts, acme_orders
 from appliance.db.crl_store import CrlState, crl_state
-from appliance.db.name_index import serials_named
+from appliance.db.name_index import NAME_LENGTH, certificate_names, name_order, names_after, names_beginning
 from appliance.db.schema import certificates, revocations
 from appliance.errors import BadRequest
 from appliance.pki.serial import MAX_SERIAL
 
 PAGE_SIZE = 50
+#: How many matching names a page of a filtered search by name reads at most: a filter that
+#: excludes nearly every match ends the page early (its next page goes on) instead of reading
+#: every match in one request.
+SCAN_BUDGET = 5000
 STATUSES = ("all", "active", "expired", "revoked")
 MAX_QUERY = 255
 _EPOCH = datetime.datetime(1970, 1, 1, tzinfo=datetime.timezone.utc)
@@ -56,6 +61,27 @@ class Cursor:
 
 
 @dataclass(frozen=True)
+class NameCursor:
+    """Where a page of a search by name starts: after this (name, serial)."""
+
+    name: str
+    serial: str
+
+    def encode(self) -> str:
+        return f"{self.serial}.{self.name}"
+
+    @classmethod
+    def decode(cls, text: str) -> NameCursor | None:
+        """The cursor in a query string ("" for the first page); ``BadRequest`` if malformed."""
+        if not text:
+            return None
+        serial, _, name = text.partition(".")
+        if not re.fullmatch(r"\d{1,49}", serial) or not name or len(name) > NAME_LENGTH or "\x00" in name:
+            raise BadRequest("invalid page cursor")
+        return cls(name, serial)
+
+
+@dataclass(frozen=True)
 class CertificateFilter:
     """A search (serial, or part of the subject or of a SAN), a provisioner, a status."""
 
@@ -68,6 +94,13 @@ class CertificateFilter:
             raise BadRequest(f"status must be one of {', '.join(STATUSES)}")
         if len(self.query) > MAX_QUERY or len(self.provisioner) > MAX_QUERY:
             raise BadRequest(f"search terms are limited to {MAX_QUERY} characters")
+        if "\x00" in self.query + self.provisioner:
+            raise BadRequest("search terms cannot contain NUL characters")
+
+    @property
+    def by_name(self) -> bool:
+        """A search by (the beginning of) a name: any term that is not serial-shaped."""
+        return bool(self.query.strip()) and not _serials(self.query.strip())
 
 
 @dataclass(frozen=True)
@@ -79,6 +112,8 @@ class CertificateRow:
     not_after: datetime.datetime
     provisioner: str
     revoked_at: datetime.datetime | None
+    #: The name a search by name matched (a certificate is listed once per name that matches).
+    matched: str = ""
 
     def status(self, now: datetime.datetime) -> str:
         if self.revoked_at is not None:
@@ -88,10 +123,12 @@ class CertificateRow:
 
 @dataclass(frozen=True)
 class Page:
-    """One page of rows and the cursor of the next (None on the last)."""
+    """One page of rows and the cursor of the next (None on the last); ``cut``: the page ended
+    at the scan budget, before it was full."""
 
     rows: Sequence[Any]
-    next: Cursor | None
+    next: Cursor | NameCursor | None
+    cut: bool = False
 
 
 @dataclass(frozen=True)
@@ -140,20 +177,47 @@ def _serials(query: str) -> set[str]:
     return serial_candidates(query) if _SERIAL_SHAPED.fullmatch(query.lower()) else set()
 
 
-def _matches(query: str, dialect: str) -> ColumnElement[bool]:
-    """A serial-shaped query looks the serial up (primary key); any other finds certificates with a
-    common name or SAN that is it or begins with it (case-insensitive)."""
-    serials = _serials(query)
-    if serials:
-        return certificates.c.serial.in_(sorted(serials))
-    return serials_named(query, dialect)
+def page_cursor(where: CertificateFilter, text: str) -> Cursor | NameCursor | None:
+    """The cursor of a page of ``where``'s list, from its query string."""
+    return NameCursor.decode(text) if where.by_name else Cursor.decode(text)
 
 
 def _seek(after: Cursor | None, time_column: Any, key_column: Any) -> ColumnElement[bool]:
-    """Rows strictly after ``after`` in (time, key) descending order."""
+    """Rows strictly after ``after`` in (time, key) descending order: written out, not as a row
+    comparison, of which MariaDB reads no index range (a page in the middle took seconds)."""
     if after is None:
         return literal(True)
-    return tuple_(time_column, key_column) < tuple_(literal(after.time, time_column.type), literal(after.key))
+    time = literal(after.time, time_column.type)
+    return and_(time_column <= time, or_(time_column < time, key_column < literal(after.key)))
+
+
+#: MariaDB joins the revocations first (few rows) and then reads each certificate's row by its
+#: key, which costs a random read of the wide table per revocation (a second for 10,000): it
+#: must walk the certificates' ``not_after`` index instead, probing the small revocations table.
+_CERTIFICATES_FIRST = "STRAIGHT_JOIN"
+
+
+_COLUMNS = (certificates.c.serial, certificates.c.subject, certificates.c.sans, certificates.c.not_before,
+            certificates.c.not_after, certificates.c.provisioner, revocations.c.revoked_at)
+_WITH_REVOCATION = certificates.outerjoin(revocations, revocations.c.serial == certificates.c.serial)
+
+
+def _row(r: Any, matched: str = "") -> CertificateRow:
+    return CertificateRow(r.serial, r.subject, tuple(r.sans), r.not_before, r.not_after, r.provisioner,
+                          r.revoked_at, matched)
+
+
+def _filtered(query: Select[Any], where: CertificateFilter, now: datetime.datetime) -> Select[Any]:
+    """``query`` narrowed to ``where``'s provisioner and status."""
+    if where.provisioner:
+        query = query.where(certificates.c.provisioner == where.provisioner)
+    if where.status == "revoked":
+        query = query.where(revocations.c.serial.is_not(None))
+    elif where.status == "active":
+        query = query.where(certificates.c.not_after > now, revocations.c.serial.is_(None))
+    elif where.status == "expired":
+        query = query.where(certificates.c.not_after <= now, revocations.c.serial.is_(None))
+    return query
 
 
 class ReadModel:
@@ -166,37 +230,53 @@ class ReadModel:
         with self.engine.connect() as conn:
             return conn.execute(query).all()
 
-    def certificates(self, where: CertificateFilter, now: datetime.datetime, after: Cursor | None = None,
-                     size: int = PAGE_SIZE) -> Page:
-        """One page of the certificates ``where`` selects, latest ``not_after`` first. A search by name
-        first picks the page's serials (from the names and the narrow ``(not_after, serial)`` index, not
-        the wide table), then reads their rows."""
-        columns = (certificates.c.serial, certificates.c.subject, certificates.c.sans, certificates.c.not_before,
-                   certificates.c.not_after, certificates.c.provisioner, revocations.c.revoked_at)
-        with_revocation = certificates.outerjoin(revocations, revocations.c.serial == certificates.c.serial)
-        order = (certificates.c.not_after.desc(), certificates.c.serial.desc())
-        by_name = bool(where.query.strip()) and not _serials(where.query.strip())
-        query = (select(*((certificates.c.serial,) if by_name else columns)).select_from(with_revocation)
-                 .where(_seek(after, certificates.c.not_after, certificates.c.serial))
-                 .order_by(*order).limit(size + 1))
+    def certificates(self, where: CertificateFilter, now: datetime.datetime,
+                     after: Cursor | NameCursor | None = None, size: int = PAGE_SIZE,
+                     budget: int = SCAN_BUDGET) -> Page:
+        """One page of the certificates ``where`` selects: latest ``not_after`` first, or, for a search
+        by name, one row per matching name in the name index's order (a page reads a page of the
+        index, not every match, however common the name's beginning)."""
+        if where.by_name != isinstance(after, NameCursor) and after is not None:
+            raise BadRequest("invalid page cursor")
+        if where.by_name:
+            return self._named(where, now, after if isinstance(after, NameCursor) else None, size, budget)
+        query = (select(*_COLUMNS).select_from(_WITH_REVOCATION)
+                 .where(_seek(after if isinstance(after, Cursor) else None, certificates.c.not_after,
+                              certificates.c.serial))
+                 .order_by(certificates.c.not_after.desc(), certificates.c.serial.desc()).limit(size + 1)
+                 .prefix_with(_CERTIFICATES_FIRST, dialect="mysql"))
         if where.query.strip():
-            query = query.where(_matches(where.query.strip(), self.engine.dialect.name))
-        if where.provisioner:
-            query = query.where(certificates.c.provisioner == where.provisioner)
-        if where.status == "revoked":
-            query = query.where(revocations.c.serial.is_not(None))
-        elif where.status == "active":
-            query = query.where(certificates.c.not_after > now, revocations.c.serial.is_(None))
-        elif where.status == "expired":
-            query = query.where(certificates.c.not_after <= now, revocations.c.serial.is_(None))
-        if by_name:
-            page = query.subquery()  # joined, not IN (...): MySQL has no LIMIT in an IN subquery
-            query = (select(*columns).select_from(page.join(certificates, certificates.c.serial == page.c.serial)
-                                                  .outerjoin(revocations, revocations.c.serial == certificates.c.serial))
-                     .order_by(*order))
-        rows = [CertificateRow(r.serial, r.subject, tuple(r.sans), r.not_before, r.not_after, r.provisioner,
-                               r.revoked_at) for r in self._all(query)]
+            query = query.where(certificates.c.serial.in_(sorted(_serials(where.query.strip()))))
+        rows = [_row(r) for r in self._all(_filtered(query, where, now))]
         return _page(rows, size, lambda row: Cursor(row.not_after, row.serial))
+
+    def _named(self, where: CertificateFilter, now: datetime.datetime, after: NameCursor | None,
+               size: int, budget: int) -> Page:
+        """A search by name: the name index's range, in its order, joined to each certificate. With a
+        filter, the range ends ``budget`` names on (found first, from the index alone)."""
+        dialect = self.engine.dialect.name
+        matching = names_beginning(where.query.strip(), dialect)
+        if after is not None:
+            matching = and_(matching, names_after(after.name, after.serial, dialect))
+        end = None
+        if where.provisioner or where.status != "all":
+            end = self._first(select(certificate_names.c.name, certificate_names.c.serial).where(matching)
+                              .order_by(*name_order()).offset(budget - 1).limit(1))
+        query = (select(*_COLUMNS, certificate_names.c.name)
+                 .select_from(certificate_names.join(_WITH_REVOCATION,
+                                                     certificates.c.serial == certificate_names.c.serial))
+                 .where(matching).order_by(*name_order()).limit(size + 1))
+        if end is not None:
+            query = query.where(not_(names_after(end.name, end.serial, dialect)))
+        rows = [_row(r, r.name) for r in self._all(_filtered(query, where, now))]
+        page = _page(rows, size, lambda row: NameCursor(row.matched, row.serial))
+        if end is not None and page.next is None:  # not full: the budget ran out, the search goes on
+            return Page(page.rows, NameCursor(end.name, end.serial), cut=True)
+        return page
+
+    def _first(self, query: Executable) -> Any:
+        found = self._all(query)
+        return found[0] if found else None
 
     def certificate(self, serial: str) -> CertificateDetail | None:
         query = (select(certificates, revocations.c.revoked_at, revocations.c.reason_code, revocations.c.reason,
@@ -207,8 +287,7 @@ class ReadModel:
         if not found:
             return None
         r = found[0]
-        row = CertificateRow(r.serial, r.subject, tuple(r.sans), r.not_before, r.not_after, r.provisioner, r.revoked_at)
-        return CertificateDetail(row, r.pem, r.reason_code, r.reason or "", r.revoked_by or "")
+        return CertificateDetail(_row(r), r.pem, r.reason_code, r.reason or "", r.revoked_by or "")
 
     def expiry_timeline(self, now: datetime.datetime) -> list[tuple[str, int]]:
         """How many unrevoked certificates expire within each window from now: one range count on the
@@ -221,11 +300,12 @@ class ReadModel:
         bands = [int(self._all(select(func.count()).select_from(certificates).where(expiring(start, end)))[0][0])
                  for start, (_, end) in zip(starts, TIMELINE)]
         # The revoked ones expiring within the longest window: a range of the (not_after, serial)
-        # index (no table read) joined to the revocations.
-        revoked = self._all(select(*(func.count().filter(certificates.c.not_after <= now + window)
+        # index (no table read) joined to the revocations. COUNT(CASE ...), not COUNT(*) FILTER: MariaDB.
+        revoked = self._all(select(*(func.count(case((certificates.c.not_after <= now + window, 1)))
                                      for _, window in TIMELINE))
                             .select_from(certificates.join(revocations, revocations.c.serial == certificates.c.serial))
-                            .where(expiring(datetime.timedelta(0), TIMELINE[-1][1])))[0]
+                            .where(expiring(datetime.timedelta(0), TIMELINE[-1][1]))
+                            .prefix_with(_CERTIFICATES_FIRST, dialect="mysql"))[0]
         return [(label, sum(bands[:i + 1]) - int(revoked[i] or 0)) for i, (label, _) in enumerate(TIMELINE)]
 
     def revocation_count(self) -> int:

@@ -26,7 +26,8 @@ from typing import Callable, Iterator
 from sqlalchemy import Connection, Engine, Table, inspect, select, text
 from sqlalchemy.schema import CreateColumn
 
-from appliance.db import acme_schema, admin_schema, audit_schema, crl_store, name_index, scep_schema, schema, ssh_schema
+from appliance.db import (acme_schema, admin_schema, audit_schema, console_sessions, crl_store, name_index, scep_schema,
+                          schema, ssh_schema)
 from appliance.errors import Unavailable
 
 log = logging.getLogger(__name__)
@@ -106,6 +107,7 @@ STEPS: tuple[Step, ...] = (
     Step(14, "ACME orders: the profile a new-order named", _add_columns(acme_schema.acme_orders, "profile")),
     Step(15, "certificate names for the console's search; certificates by provisioner and expiry",
          name_index.create_name_index),
+    Step(20, "console sessions: logins through an OpenID provider", _create(console_sessions.console_sessions)),
 )
 
 LATEST = STEPS[-1].version

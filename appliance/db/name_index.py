@@ -1,16 +1,20 @@
 """The names of each certificate, lower case, for the console's search by name: the subject's
 common names and every SAN, one row each (created and backfilled by migration 15, written in
 the transaction that records the certificate). A search matches a name or its beginning,
-read from the index on ``name`` (``text_pattern_ops`` on PostgreSQL, so ``LIKE 'x%'`` uses it
-whatever the database's collation; a binary collation on MySQL; a range on SQLite)."""
+read from the index on ``(name, serial)`` (``text_pattern_ops`` on PostgreSQL, so ``LIKE 'x%'``
+uses it whatever the database's collation; a binary collation on MySQL; a range on SQLite) in
+that index's order, so that a page of matches reads a page of the index however many match."""
 
 from __future__ import annotations
 
-from typing import Iterable
+from typing import Any, Iterable
 
 from cryptography import x509
-from sqlalchemy import Column, ColumnElement, Connection, Index, String, Table, insert, literal, select
+from sqlalchemy import Column, ColumnElement, Connection, Index, String, Table, and_, insert, literal, or_, select
 from sqlalchemy.dialects import mysql
+from sqlalchemy.ext.compiler import compiles
+from sqlalchemy.sql.compiler import SQLCompiler
+from sqlalchemy.sql.visitors import InternalTraversal
 
 from appliance.db.schema import SERIAL, certificates, metadata
 
@@ -72,13 +76,51 @@ def create_name_index(conn: Connection) -> None:
             index.create(conn, checkfirst=True)
 
 
-def serials_named(prefix: str, dialect: str) -> ColumnElement[bool]:
-    """Certificates with a name that is ``prefix`` or begins with it (case-insensitive)."""
+class _BytewiseOrder(ColumnElement[str]):
+    """A name in the order of its index: ``name USING ~<~`` on PostgreSQL (the ``text_pattern_ops``
+    order; plain ``ORDER BY name`` follows the collation and would sort every match), the column's
+    own (binary) order elsewhere."""
+
+    inherit_cache = True
+    _traverse_internals = [("column", InternalTraversal.dp_clauseelement)]
+
+    def __init__(self, column: ColumnElement[str]) -> None:
+        self.column = column
+
+
+@compiles(_BytewiseOrder)
+def _order(element: _BytewiseOrder, compiler: SQLCompiler, **kw: Any) -> str:
+    return compiler.process(element.column, **kw)
+
+
+@compiles(_BytewiseOrder, "postgresql")
+def _order_postgresql(element: _BytewiseOrder, compiler: SQLCompiler, **kw: Any) -> str:
+    return f"{compiler.process(element.column, **kw)} USING ~<~"
+
+
+def _compare(operator: str, value: str, dialect: str) -> ColumnElement[bool]:
+    """``name <operator> value`` byte-wise (``~>~`` and kin on PostgreSQL: what its index answers)."""
+    name = certificate_names.c.name
+    return name.op(f"~{operator}~" if dialect == "postgresql" else operator, is_comparison=True)(literal(value))
+
+
+def names_beginning(prefix: str, dialect: str) -> ColumnElement[bool]:
+    """Names that are ``prefix`` or begin with it (case-insensitive): a range of the name index."""
     prefix = prefix.lower()[:NAME_LENGTH]
     name = certificate_names.c.name
     if dialect == "sqlite":  # LIKE is case-insensitive there and so reads no index: a range does
-        found = name.between(literal(prefix), literal(prefix + _LAST_CHARACTER))
-    else:
-        escaped = prefix.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
-        found = name.like(escaped + "%", escape="\\")
-    return certificates.c.serial.in_(select(certificate_names.c.serial).where(found))
+        return name.between(literal(prefix), literal(prefix + _LAST_CHARACTER))
+    escaped = prefix.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
+    return name.like(escaped + "%", escape="\\")
+
+
+def name_order() -> tuple[ColumnElement[Any], ...]:
+    """The order of the name index: name (byte-wise), then serial."""
+    return _BytewiseOrder(certificate_names.c.name), certificate_names.c.serial
+
+
+def names_after(name: str, serial: str, dialect: str) -> ColumnElement[bool]:
+    """Rows after (``name``, ``serial``) in ``name_order``: a range of the index that starts there
+    (written out, not as a row comparison, which MariaDB reads no range of)."""
+    return and_(_compare(">=", name, dialect),
+                or_(_compare(">", name, dialect), certificate_names.c.serial > literal(serial)))

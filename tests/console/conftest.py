@@ -17,7 +17,7 @@ from appliance.api import ApiSettings, create_app
 from appliance.audit import NO_AUDIT, AuditSink
 from appliance.authority.authority import Authority
 from appliance.authority.interfaces import IssuedCertificate, SignRequest
-from appliance.config.console import ConsoleOptions
+from appliance.config.console import ConsoleOptions, OidcLoginOptions
 from appliance.console import AuditLog, ConsoleSettings, ReadModel, console_app
 from appliance.db import open_database
 from appliance.db.sql import SQLDatabase
@@ -54,9 +54,10 @@ class ConsoleCA:
 
     def client(self, peer: x509.Certificate | None = None, *, public_view: bool = False,
                audit: AuditLog | None = None, audit_sink: AuditSink = NO_AUDIT,
-               clock: Callable[[], datetime.datetime] = utc_now) -> TestClient:
+               clock: Callable[[], datetime.datetime] = utc_now,
+               oidc: OidcLoginOptions | None = None) -> TestClient:
         options = ConsoleOptions(enabled=True, public_view=public_view, admins=frozenset({ADMIN}),
-                                 viewers=frozenset({VIEWER}))
+                                 viewers=frozenset({VIEWER}), oidc=oidc)
         config = self.ca.config()
         console = ConsoleSettings(options, ReadModel(self.database.engine), crl=config.crl, ocsp=config.ocsp,
                                   audit=audit, audit_sink=audit_sink, clock=clock)

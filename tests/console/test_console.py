@@ -242,7 +242,7 @@ def test_console_login_is_audited_once_an_hour_per_certificate(console_ca: Conso
         assert as_admin.get(path).status_code == 200
     assert stranger.get("/console/").status_code == 403
     assert console_ca.client(None, public_view=True, audit_sink=audit).get("/console/").status_code == 200
-    assert logins() == [{"actor": ADMIN, "role": "admin", "subject": admin.subject.rfc4514_string(),
+    assert logins() == [{"actor": ADMIN, "role": "admin", "method": "mtls", "subject": admin.subject.rfc4514_string(),
                          "serial": str(admin.serial_number)}]
     now[0] += datetime.timedelta(minutes=59)
     as_admin.get("/console/")

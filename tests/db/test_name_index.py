@@ -4,13 +4,15 @@ recorded before, searched by the console by a name or its beginning, on every en
 from __future__ import annotations
 
 import datetime
+from typing import Any
 
 import pytest
 from sqlalchemy import inspect, insert, select
 
-from appliance.console.read_model import CertificateFilter, ReadModel
+from appliance.console.read_model import CertificateFilter, Cursor, ReadModel, page_cursor
 from appliance.db import SQLDatabase, migrations, open_database
-from appliance.db.interfaces import CertificateRecord
+from appliance.db.interfaces import CertificateRecord, RevocationRecord
+from appliance.errors import BadRequest
 from appliance.db.name_index import MIGRATION_15_INDEXES, NAME_LENGTH, certificate_names, searchable_names
 from appliance.db.schema import certificates
 from tests.db.conftest import DbConfigFactory
@@ -90,3 +92,50 @@ def test_searchable_names() -> None:
     assert searchable_names("CN=A.example,CN=b.example,O=X", ("A.example", "")) == {"a.example", "b.example"}
     assert searchable_names("not an rfc 4514 name", ("x.test",)) == {"x.test"}
     assert searchable_names("CN=x", (LONG_URI,)) == {"x", LONG_URI[:NAME_LENGTH]}
+
+
+def _pages(model: ReadModel, where: CertificateFilter, budget: int = 100, cuts: list[bool] | None = None) -> list[Any]:
+    """Every row of ``where``'s list, page by page (2 a page), through the encoded cursors."""
+    rows: list[Any] = []
+    after = None
+    while True:
+        page = model.certificates(where, NOW, after, size=2, budget=budget)
+        rows.extend(page.rows)
+        if cuts is not None:
+            cuts.append(page.cut)
+        if page.next is None:
+            return rows
+        after = page_cursor(where, page.next.encode())
+
+
+def test_lists_page_through_every_row_once_on_every_engine(db: SQLDatabase) -> None:
+    """A search by name lists each matching name once, in byte order, however the engine collates;
+    the plain list goes newest expiry first; a mismatched cursor is refused."""
+    for record in (*RECORDS, _record(5, "CN=web-z.ca.test", ("web-z.ca.test", "WEB-a.ca.test", "web.ca.test")),
+                   _record(6, "CN=Web-B.ca.test", ())):
+        db.record_certificate(record)
+    db.revoke(RevocationRecord(serial="6", reason_code=1, reason="", revoked_at=NOW, provisioner="jwk"))
+    model = ReadModel(db.engine)
+    named = [(row.matched, row.serial) for row in _pages(model, CertificateFilter("web"))]
+    assert named == [("web-a.ca.test", "5"), ("web-b.ca.test", "6"), ("web-z.ca.test", "5"),
+                     ("web.ca.test", "1"), ("web.ca.test", "5"), ("web_1.ca.test", "4")]
+    assert [(r.matched, r.serial) for r in _pages(model, CertificateFilter("web", status="revoked"))] == [
+        ("web-b.ca.test", "6")]
+    filtered = CertificateFilter("web", provisioner="jwk", status="active")
+    assert [r.serial for r in _pages(model, filtered)] == ["5", "5", "1", "5", "4"]
+    cuts: list[bool] = []  # a filtered page reads at most 2 names: the same rows, on more pages
+    assert [r.serial for r in _pages(model, filtered, budget=2, cuts=cuts)] == ["5", "5", "1", "5", "4"]
+    assert [r.serial for r in _pages(model, CertificateFilter("web", status="revoked"), budget=2)] == ["6"]
+    assert True in cuts
+    assert [r.serial for r in _pages(model, CertificateFilter())] == ["6", "5", "4", "3", "2", "1"]
+    assert [r.serial for r in _pages(model, CertificateFilter(status="revoked"))] == ["6"]
+    with pytest.raises(BadRequest):
+        model.certificates(CertificateFilter("web"), NOW, Cursor(NOW, "1"))
+
+
+def test_expiry_timeline_on_every_engine(db: SQLDatabase) -> None:
+    for record in RECORDS:  # expiring 1, 2, 3 and 4 days from NOW
+        db.record_certificate(record)
+    db.revoke(RevocationRecord(serial="2", reason_code=1, reason="", revoked_at=NOW, provisioner="jwk"))
+    assert ReadModel(db.engine).expiry_timeline(NOW) == [("24 hours", 1), ("7 days", 3), ("30 days", 3),
+                                                         ("90 days", 3)]
