@@ -373,7 +373,7 @@ class _SlotKey:
     key_type: KEY_TYPE
     public_key: PublicKeyTypes
     pin: str | None
-    reopen: Callable[[], _Card]
+    reopen: Callable[[_Card], _Card]  # a new connection in place of the broken card given
     stand_in: rsa.RSAPrivateKey | None = None  # see _stand_in
 
     def sign_digest(self, digest: bytes, algorithm: hashes.HashAlgorithm, rsa_padding: RsaPadding | None) -> bytes:
@@ -415,7 +415,7 @@ class _SlotKey:
                 return card.sign(self.slot, self.key_type, data)
 
         def heal(fault: Fault) -> None:
-            self.card = self.reopen()
+            self.card = self.reopen(self.card)  # the card this key uses now: an earlier heal replaced the first
 
         return with_one_retry(f"YubiKey slot {self.slot:02x}", attempt, heal)
 
@@ -487,7 +487,7 @@ class YubiKeyKMS(KeyManager):
         pin = self._pin(uri)
         with card.lock, _device_errors("verify the PIN"):
             card.verify_pin(pin)  # fail early on a wrong PIN
-        return _SlotKey(card, slot, key_type, public_key, pin, functools.partial(self._reopen, card))
+        return _SlotKey(card, slot, key_type, public_key, pin, self._reopen)
 
     def create_signer(self, key: str | KmsUri) -> PrivateKeyTypes:
         slot_key = self._slot_key(key)

@@ -10,14 +10,15 @@ key with every padding the backend offers and the backend decrypts it; the
 paddings the service has not (AWS and Cloud KMS have no PKCS#1 v1.5 decryption)
 are refused before any call; a ciphertext that does not open is a ``ValueError``,
 as ``cryptography`` raises it; a key that may not decrypt is refused; every
-decryption on a device is counted in the KMS metrics.
+decryption on a device is counted in the KMS metrics; a device or service fault
+heals with one retry, and one that persists is ``KmsUnavailable`` (the API's 503).
 """
 
 from __future__ import annotations
 
 import os
 import subprocess
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Callable, Iterator
 
@@ -33,10 +34,12 @@ from prometheus_client import REGISTRY
 
 from appliance.kms import Decrypter, KeyManager, KeyType, open_key_manager, parse_uri
 from appliance.kms.errors import UnsupportedKeyOperation
+from appliance.kms.faults import KmsUnavailable
 from appliance.kms.yubikey import YubiKeyKMS
 from tests.conftest import SOFTHSM_MODULE, init_softhsm_token
-from tests.kms.fakes.azure_keyvault_server import KeyVaultServer
+from tests.kms.fakes.azure_keyvault_server import KeyVaultServer, VaultError
 from tests.kms.fakes.cloudkms_server import FakeCloudKms
+from tests.kms.fakes.fault_proxy import FaultProxy
 from tests.kms.fakes.piv_card import SoftPivCard
 
 PKCS1V15 = padding.PKCS1v15()
@@ -68,6 +71,9 @@ class Backend:
     paddings: tuple[padding.AsymmetricPadding, ...]  # what the service decrypts
     refused: tuple[padding.AsymmetricPadding, ...] = ()  # what it has not: refused before any call
     device: bool = True  # decrypts outside this process (softkms does not)
+    # outage(1): the next call fails (a retry heals it); outage(2): calls fail until outage(0)
+    outage: Callable[[int], object] | None = None
+    cleanup: list[Callable[[], object]] = field(default_factory=list)
 
 
 def _softkms(tmp: Path, request: pytest.FixtureRequest) -> Backend:
@@ -92,12 +98,16 @@ def _pkcs11(tmp: Path, request: pytest.FixtureRequest) -> Backend:
 
 def _awskms(tmp: Path, request: pytest.FixtureRequest) -> Backend:
     endpoint = request.getfixturevalue("moto_endpoint")
-    manager = open_key_manager(f"awskms:region=us-east-1;endpoint={endpoint}")
+    proxy = FaultProxy(endpoint).__enter__()
+    manager = open_key_manager(f"awskms:region=us-east-1;endpoint={proxy.url}")
     client = boto3.client("kms", region_name="us-east-1", endpoint_url=endpoint)  # as aws kms create-key does
     key_id = client.create_key(KeySpec="RSA_2048", KeyUsage="ENCRYPT_DECRYPT")["KeyMetadata"]["KeyId"]
     client.close()
     signing = manager.create_key("awskms:", KeyType.RSA_2048).uri
-    return Backend("awskms", manager, f"awskms:key-id={key_id}", signing, (OAEP_SHA1, OAEP_SHA256), (PKCS1V15,))
+    backend = Backend("awskms", manager, f"awskms:key-id={key_id}", signing, (OAEP_SHA1, OAEP_SHA256), (PKCS1V15,),
+                      outage=lambda count: proxy.fail(400, "KMSInternalException", count))
+    backend.cleanup.append(lambda: proxy.__exit__(None, None, None))
+    return backend
 
 
 def _cloudkms(tmp: Path, request: pytest.FixtureRequest) -> Backend:
@@ -114,7 +124,8 @@ def _cloudkms(tmp: Path, request: pytest.FixtureRequest) -> Backend:
     client.transport.close()
     signing = manager.create_key(f"cloudkms:{ring}/cryptoKeys/signing;protection-level=SOFTWARE", KeyType.RSA_2048)
     return Backend("cloudkms", manager, f"cloudkms:{ring}/cryptoKeys/scep/cryptoKeyVersions/1", signing.uri,
-                   (OAEP_SHA256,), (PKCS1V15, OAEP_SHA1))
+                   (OAEP_SHA256,), (PKCS1V15, OAEP_SHA1),
+                   outage=lambda count: fake.fail("AsymmetricDecrypt", grpc.StatusCode.UNAVAILABLE, count))
 
 
 def _azurekms(tmp: Path, request: pytest.FixtureRequest) -> Backend:
@@ -122,7 +133,8 @@ def _azurekms(tmp: Path, request: pytest.FixtureRequest) -> Backend:
     manager = open_key_manager(f"azurekms:vault-url={vault.url}")
     vault.create("scep", {"kty": "RSA-HSM", "key_size": 2048, "key_ops": ["decrypt", "encrypt"]})  # as az keyvault key create
     signing = manager.create_key("azurekms:name=signing", KeyType.RSA_2048)
-    return Backend("azurekms", manager, "azurekms:name=scep", signing.uri, ALL_PADDINGS)
+    return Backend("azurekms", manager, "azurekms:name=scep", signing.uri, ALL_PADDINGS,
+                   outage=lambda count: vault.failures.extend([VaultError(503, "ServiceUnavailable", "later")] * count))
 
 
 def _yubikey(tmp: Path, request: pytest.FixtureRequest) -> Backend:
@@ -131,7 +143,14 @@ def _yubikey(tmp: Path, request: pytest.FixtureRequest) -> Backend:
                          readers=lambda: [card.connect])
     manager.create_key("yubikey:slot-id=9d", KeyType.RSA_2048)  # Key Management, PIV's decryption slot
     manager.create_key("yubikey:slot-id=9a", KeyType.EC_P256)
-    return Backend("yubikey", manager, "yubikey:slot-id=9d", "yubikey:slot-id=9a", ALL_PADDINGS)
+
+    def outage(count: int) -> None:
+        if count == 2:
+            card.present = False  # pulled from the reader
+        else:
+            card.reinsert()  # put back: the old connection is dead, a new one works
+
+    return Backend("yubikey", manager, "yubikey:slot-id=9d", "yubikey:slot-id=9a", ALL_PADDINGS, outage=outage)
 
 
 _FACTORIES: dict[str, Callable[[Path, pytest.FixtureRequest], Backend]] = {
@@ -145,6 +164,8 @@ def backend(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFac
     made = _FACTORIES[request.param](tmp_path_factory.mktemp(request.param), request)
     yield made
     made.manager.close()
+    for step in made.cleanup:
+        step()
 
 
 def _decrypter(backend: Backend) -> rsa.RSAPrivateKey:
@@ -197,3 +218,20 @@ def test_a_key_that_may_not_decrypt_is_refused(backend: Backend) -> None:
     assert isinstance(backend.manager, Decrypter)
     with pytest.raises(UnsupportedKeyOperation):
         backend.manager.create_decrypter(backend.not_decrypting)
+
+
+def test_a_fault_heals_with_one_retry_and_one_that_persists_is_unavailable(backend: Backend) -> None:
+    if backend.outage is None:
+        pytest.skip(f"{backend.name}: no outage to stage here (pkcs11 faults: tests/kms/test_faults.py)")
+    decrypter = _decrypter(backend)
+    pad = backend.paddings[-1]
+    ciphertext = decrypter.public_key().encrypt(PLAINTEXT, pad)
+    backend.outage(1)
+    assert decrypter.decrypt(ciphertext, pad) == PLAINTEXT
+    backend.outage(2)
+    try:
+        with pytest.raises(KmsUnavailable):
+            decrypter.decrypt(ciphertext, pad)
+    finally:
+        backend.outage(0)
+    assert decrypter.decrypt(ciphertext, pad) == PLAINTEXT
