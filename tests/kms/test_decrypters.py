@@ -37,6 +37,7 @@ from appliance.kms.errors import UnsupportedKeyOperation
 from appliance.kms.faults import KmsUnavailable
 from appliance.kms.yubikey import YubiKeyKMS
 from tests.conftest import SOFTHSM_MODULE, init_softhsm_token
+from tests.kms.test_contract import made_backend
 from tests.kms.fakes.azure_keyvault_server import KeyVaultServer, VaultError
 from tests.kms.fakes.cloudkms_server import FakeCloudKms
 from tests.kms.fakes.fault_proxy import FaultProxy
@@ -161,11 +162,7 @@ _FACTORIES: dict[str, Callable[[Path, pytest.FixtureRequest], Backend]] = {
 
 @pytest.fixture(scope="module", params=list(_FACTORIES))
 def backend(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Backend]:
-    made = _FACTORIES[request.param](tmp_path_factory.mktemp(request.param), request)
-    yield made
-    made.manager.close()
-    for step in made.cleanup:
-        step()
+    yield from made_backend(_FACTORIES, request, tmp_path_factory)
 
 
 def _decrypter(backend: Backend) -> rsa.RSAPrivateKey:
