@@ -72,6 +72,7 @@ class Backend:
     paddings: tuple[padding.AsymmetricPadding, ...]  # what the service decrypts
     refused: tuple[padding.AsymmetricPadding, ...] = ()  # what it has not: refused before any call
     device: bool = True  # decrypts outside this process (softkms does not)
+    requests: Callable[[], int] = lambda: 0  # requests the service has received so far
     # outage(1): the next call fails (a retry heals it); outage(2): calls fail until outage(0)
     outage: Callable[[int], object] | None = None
     cleanup: list[Callable[[], object]] = field(default_factory=list)
@@ -106,7 +107,8 @@ def _awskms(tmp: Path, request: pytest.FixtureRequest) -> Backend:
     client.close()
     signing = manager.create_key("awskms:", KeyType.RSA_2048).uri
     backend = Backend("awskms", manager, f"awskms:key-id={key_id}", signing, (OAEP_SHA1, OAEP_SHA256), (PKCS1V15,),
-                      outage=lambda count: proxy.fail(400, "KMSInternalException", count))
+                      outage=lambda count: proxy.fail(400, "KMSInternalException", count),
+                      requests=lambda: len(proxy.credentials))
     backend.cleanup.append(lambda: proxy.__exit__(None, None, None))
     return backend
 
@@ -126,7 +128,8 @@ def _cloudkms(tmp: Path, request: pytest.FixtureRequest) -> Backend:
     signing = manager.create_key(f"cloudkms:{ring}/cryptoKeys/signing;protection-level=SOFTWARE", KeyType.RSA_2048)
     return Backend("cloudkms", manager, f"cloudkms:{ring}/cryptoKeys/scep/cryptoKeyVersions/1", signing.uri,
                    (OAEP_SHA256,), (PKCS1V15, OAEP_SHA1),
-                   outage=lambda count: fake.fail("AsymmetricDecrypt", grpc.StatusCode.UNAVAILABLE, count))
+                   outage=lambda count: fake.fail("AsymmetricDecrypt", grpc.StatusCode.UNAVAILABLE, count),
+                   requests=lambda: len(fake.requests))
 
 
 def _azurekms(tmp: Path, request: pytest.FixtureRequest) -> Backend:
@@ -196,9 +199,11 @@ def test_paddings_the_service_lacks_are_refused(backend: Backend) -> None:
         pytest.skip(f"{backend.name}: no padding to refuse")
     decrypter = _decrypter(backend)
     ciphertext = decrypter.public_key().encrypt(PLAINTEXT, backend.paddings[0])
+    sent = backend.requests()
     for pad in backend.refused:
-        with pytest.raises(UnsupportedKeyOperation):
+        with pytest.raises(UnsupportedKeyOperation, match="PKCS#1 v1.5"):
             decrypter.decrypt(ciphertext, pad)
+    assert backend.requests() == sent  # refused before any call
 
 
 def test_a_ciphertext_that_does_not_open_is_a_value_error(backend: Backend) -> None:
