@@ -226,6 +226,7 @@ class FakeCloudKms:
         if crc is not None and crc != google_crc32c.value(request.ciphertext):
             context.abort(grpc.StatusCode.INVALID_ARGUMENT, "the CRC32C of the request does not match its payload")
         hash_alg = _OAEP_HASHES[name.rsplit("_", 1)[-1]]
+        assert isinstance(key, rsa.RSAPrivateKey)  # abort raised above otherwise
         try:
             plaintext = key.decrypt(request.ciphertext, padding.OAEP(padding.MGF1(hash_alg), hash_alg, None))
         except ValueError:

@@ -80,7 +80,7 @@ def patch_moto_kms() -> None:
         return key.sign(message, pad, chosen)
 
     KmsResponse.sign = response_sign  # type: ignore[method-assign]
-    KmsResponse.decrypt = _asymmetric_decrypt(KmsResponse.decrypt)  # type: ignore[method-assign]
+    KmsResponse.decrypt = _asymmetric_decrypt(KmsResponse.decrypt)  # type: ignore[method-assign,assignment]
     kms_utils.RSAPrivateKey.sign = key_sign  # type: ignore[method-assign]
     kms_utils.ECDSAPrivateKey.sign = key_sign  # type: ignore[method-assign]
 
