@@ -6,20 +6,24 @@ with the options ``profile`` (a named profile), ``credentials-file`` (instead of
 ``create_key`` takes an optional ``alias=`` (or ``name=``, or ``key-id=alias/...``)
 and returns ``awskms:key-id=<uuid>;region=...``. Signing sends the host-made
 digest with ``MessageType=DIGEST``; the key's own ``SigningAlgorithms`` are
-checked before every call.
+checked before every call. An RSA key with KeyUsage ``ENCRYPT_DECRYPT`` is a
+decrypter (``create_decrypter``): ``Decrypt`` with ``RSAES_OAEP_SHA_1`` or
+``RSAES_OAEP_SHA_256``; AWS KMS has no RSA PKCS#1 v1.5 decryption, so that
+padding is refused before any call.
 """
 
 from __future__ import annotations
 
 import functools
 from contextlib import contextmanager, suppress
-from typing import Any, Callable, Iterator
+from typing import Any, Callable, Collection, Iterator
 
 import boto3
 import botocore.config
 import botocore.exceptions
 import botocore.session
 from cryptography.hazmat.primitives import serialization
+from cryptography.hazmat.primitives.asymmetric import rsa
 from cryptography.hazmat.primitives.asymmetric.types import PrivateKeyTypes, PublicKeyTypes
 
 from appliance.errors import ErrorKind
@@ -34,7 +38,7 @@ from appliance.kms.errors import (
 from appliance.kms.faults import Fault
 from appliance.kms.interface import CreatedKey, KeyManager
 from appliance.kms.remote import RemoteDigestKey
-from appliance.kms.signer import device_private_key
+from appliance.kms.signer import DeviceRSAKey, device_private_key
 from appliance.kms.uri import KmsUri
 
 KEY_SPECS: dict[KeyType, str] = {
@@ -44,6 +48,7 @@ KEY_SPECS: dict[KeyType, str] = {
     KeyType.RSA_3072: "RSA_3072",
     KeyType.RSA_4096: "RSA_4096",
 }
+_RSA_SPECS = frozenset(spec for key_type, spec in KEY_SPECS.items() if key_type.kty == "RSA")
 _FAMILIES = {"ES": "ECDSA_SHA_", "RS": "RSASSA_PKCS1_V1_5_SHA_", "PS": "RSASSA_PSS_SHA_"}
 DELETION_WINDOW_DAYS = 7  # the shortest AWS allows
 
@@ -53,6 +58,7 @@ _AUTH_ERRORS = frozenset({
     "MissingAuthenticationToken", "SignatureDoesNotMatch",
 })
 _KEY_ERRORS = frozenset({"UnsupportedOperationException", "InvalidKeyUsageException"})
+_ENCRYPTION = {"RSA-OAEP": "RSAES_OAEP_SHA_1", "RSA-OAEP-256": "RSAES_OAEP_SHA_256"}  # JWA -> AWS
 
 
 def aws_algorithm(algorithm: SignatureAlgorithm) -> str:
@@ -71,6 +77,8 @@ def aws_errors(action: str) -> Iterator[None]:
         message = f"awskms: {action}: {error.get('Message') or code} ({code})"
         if code == "NotFoundException":
             raise KeyNotFound(message) from None
+        if code == "InvalidCiphertextException":  # as ``cryptography`` says it
+            raise ValueError(message) from None
         if code in _AUTH_ERRORS:
             raise KmsAuthenticationFailed(message) from None
         if code in _KEY_ERRORS:
@@ -89,7 +97,8 @@ def aws_errors(action: str) -> Iterator[None]:
 
 
 class AwsKey(RemoteDigestKey):
-    """One asymmetric KMS key, with the algorithms GetPublicKey says it allows."""
+    """One asymmetric KMS key, with the algorithms GetPublicKey says it allows (signing
+    or encryption algorithms: an AWS key does one or the other)."""
 
     def __init__(self, client: Any, key_id: str, public_key: PublicKeyTypes, algorithms: frozenset[str],
                  connect: Callable[[], Any]) -> None:
@@ -111,6 +120,16 @@ class AwsKey(RemoteDigestKey):
         with aws_errors(f"sign with {self.key_id}"):
             response = self.client.sign(KeyId=self.key_id, Message=digest, MessageType="DIGEST", SigningAlgorithm=name)
         return bytes(response["Signature"])
+
+    def decrypt_with(self, algorithm: str, ciphertext: bytes) -> bytes:
+        name = _ENCRYPTION.get(algorithm, algorithm)
+        if name not in self.algorithms:
+            allowed = ", ".join(sorted(self.algorithms)) or "none"
+            raise UnsupportedKeyOperation(f"awskms: key {self.key_id} does not decrypt with {name} (it allows "
+                                          f"{allowed}; AWS KMS has no RSA PKCS#1 v1.5 decryption)")
+        with aws_errors(f"decrypt with {self.key_id}"):
+            response = self.client.decrypt(KeyId=self.key_id, CiphertextBlob=ciphertext, EncryptionAlgorithm=name)
+        return bytes(response["Plaintext"])
 
 
 class AWSKMS(KeyManager):
@@ -153,19 +172,31 @@ class AWSKMS(KeyManager):
     def get_public_key(self, key: str | KmsUri) -> PublicKeyTypes:
         return serialization.load_der_public_key(self._public_key(self.key_uri(key))[2]["PublicKey"])
 
-    def create_signer(self, key: str | KmsUri) -> PrivateKeyTypes:
+    def _remote_key(self, key: str | KmsUri, usage: str, specs: Collection[str], needs: str) -> AwsKey:
+        """The key ``key`` names, if its KeyUsage is ``usage`` and its KeySpec one of ``specs``."""
         uri = self.key_uri(key)
         client, key_id, response = self._public_key(uri)
         spec = response.get("KeySpec") or response.get("CustomerMasterKeySpec")
-        if response.get("KeyUsage") != "SIGN_VERIFY" or spec not in KEY_SPECS.values():
-            raise UnsupportedKeyOperation(
-                f"awskms: key {key_id} is {spec}/{response.get('KeyUsage')}: signing needs an EC P-256/P-384"
-                " or RSA key with KeyUsage SIGN_VERIFY"
-            )
+        if response.get("KeyUsage") != usage or spec not in specs:
+            raise UnsupportedKeyOperation(f"awskms: key {key_id} is {spec}/{response.get('KeyUsage')}: {needs}")
         public_key = serialization.load_der_public_key(response["PublicKey"])
-        algorithms = frozenset(response.get("SigningAlgorithms", ()))
+        field = "SigningAlgorithms" if usage == "SIGN_VERIFY" else "EncryptionAlgorithms"
+        algorithms = frozenset(response.get(field) or ())
         connect = functools.partial(self._client, uri, fresh=True)
-        return device_private_key(public_key, AwsKey(client, response["KeyId"], public_key, algorithms, connect))
+        return AwsKey(client, response["KeyId"], public_key, algorithms, connect)
+
+    def create_signer(self, key: str | KmsUri) -> PrivateKeyTypes:
+        aws = self._remote_key(key, "SIGN_VERIFY", KEY_SPECS.values(),
+                               "signing needs an EC P-256/P-384 or RSA key with KeyUsage SIGN_VERIFY")
+        return device_private_key(aws.public_key, aws)
+
+    def create_decrypter(self, key: str | KmsUri) -> rsa.RSAPrivateKey:
+        """An RSA key with KeyUsage ENCRYPT_DECRYPT, decrypting with RSAES_OAEP_SHA_1/256 (SCEP's decrypter)."""
+        aws = self._remote_key(key, "ENCRYPT_DECRYPT", _RSA_SPECS,
+                               "decrypting needs an RSA key with KeyUsage ENCRYPT_DECRYPT")
+        if not isinstance(aws.public_key, rsa.RSAPublicKey):
+            raise KmsError(f"awskms: the public key of {aws.key_id} is not the RSA key its KeySpec says")
+        return DeviceRSAKey(aws.public_key, aws)
 
     def create_key(self, key: str | KmsUri, key_type: KeyType) -> CreatedKey:
         uri = self.key_uri(key)

@@ -16,7 +16,9 @@ as in step-ca. Options:
   ``*.vault.azure.net`` resource: the operator vouched for the URL.
 
 ``create_key`` refuses a name that exists unless ``new-version=true`` asks for a
-new version of it; it returns the URI pinned to the created version. TLS trust
+new version of it; it returns the URI pinned to the created version. An RSA key
+whose ``key_ops`` allow ``decrypt`` is a decrypter (``create_decrypter``): Key
+Vault's ``decrypt`` with ``RSA1_5``, ``RSA-OAEP`` or ``RSA-OAEP-256``. TLS trust
 for ``vault-url`` comes from the system store or ``REQUESTS_CA_BUNDLE``.
 """
 
@@ -37,7 +39,7 @@ from azure.core.exceptions import (
 )
 from azure.identity import ClientSecretCredential, DefaultAzureCredential
 from azure.keyvault.keys import KeyClient, KeyVaultKey
-from azure.keyvault.keys.crypto import CryptographyClient
+from azure.keyvault.keys.crypto import CryptographyClient, EncryptionAlgorithm
 from azure.keyvault.keys.crypto import SignatureAlgorithm as AzureAlgorithm
 from cryptography.hazmat.primitives.asymmetric import ec, rsa
 from cryptography.hazmat.primitives.asymmetric.types import PrivateKeyTypes, PublicKeyTypes
@@ -54,7 +56,7 @@ from appliance.kms.errors import (
 from appliance.kms.faults import Fault
 from appliance.kms.interface import CreatedKey, KeyManager
 from appliance.kms.remote import RemoteDigestKey
-from appliance.kms.signer import device_private_key
+from appliance.kms.signer import DeviceRSAKey, device_private_key
 from appliance.kms.uri import KmsUri
 
 
@@ -147,6 +149,14 @@ class AzureKey(RemoteDigestKey):
         with azure_errors(f"sign with {self.name}"):
             return bytes(self.client.sign(AzureAlgorithm(algorithm.name), digest, retry_total=0).signature)
 
+    def decrypt_with(self, algorithm: str, ciphertext: bytes) -> bytes:
+        try:
+            with azure_errors(f"decrypt with {self.name}"):
+                return bytes(self.client.decrypt(EncryptionAlgorithm(algorithm), ciphertext, retry_total=0).plaintext)
+        except UnsupportedKeyOperation as exc:  # Key Vault's 400 to a ciphertext that does not open
+            failed = exc
+        raise ValueError(failed.message)  # outside the handler: no service error in its context to retry on
+
     def reconnect(self, fault: Fault) -> None:
         self.client = self._connect()
 
@@ -188,10 +198,12 @@ class AzureKMS(KeyManager):
     def get_public_key(self, key: str | KmsUri) -> PublicKeyTypes:
         return public_key_from_jwk(self._get(key)[1])
 
-    def create_signer(self, key: str | KmsUri) -> PrivateKeyTypes:
+    def _remote_key(self, key: str | KmsUri, operation: str) -> AzureKey:
+        """The key ``key`` names, if it is enabled and its ``key_ops`` allow ``operation``."""
         client, found = self._get(key)
-        if "sign" not in [_text(op) for op in found.key_operations or []]:
-            raise UnsupportedKeyOperation(f"azurekms: key {found.name} does not allow 'sign' (key_ops: {found.key_operations})")
+        if operation not in [_text(op) for op in found.key_operations or []]:
+            raise UnsupportedKeyOperation(
+                f"azurekms: key {found.name} does not allow '{operation}' (key_ops: {found.key_operations})")
         if found.properties.enabled is False:
             raise UnsupportedKeyOperation(f"azurekms: key {found.name} is disabled")
         public_key = public_key_from_jwk(found)
@@ -201,7 +213,19 @@ class AzureKMS(KeyManager):
             return self._client(uri, fresh=True).get_cryptography_client(name, key_version=version)
 
         crypto = client.get_cryptography_client(name, key_version=version)
-        return device_private_key(public_key, AzureKey(crypto, name, public_key, connect))
+        return AzureKey(crypto, name, public_key, connect)
+
+    def create_signer(self, key: str | KmsUri) -> PrivateKeyTypes:
+        azure = self._remote_key(key, "sign")
+        return device_private_key(azure.public_key, azure)
+
+    def create_decrypter(self, key: str | KmsUri) -> rsa.RSAPrivateKey:
+        """An RSA key whose ``key_ops`` allow ``decrypt`` (SCEP's decrypter; it signs CertReps
+        too when its ``key_ops`` also allow ``sign``)."""
+        azure = self._remote_key(key, "decrypt")
+        if not isinstance(azure.public_key, rsa.RSAPublicKey):
+            raise UnsupportedKeyOperation(f"azurekms: key {azure.name} is not an RSA key: only RSA keys decrypt")
+        return DeviceRSAKey(azure.public_key, azure)
 
     def create_key(self, key: str | KmsUri, key_type: KeyType) -> CreatedKey:
         uri = self.key_uri(key)

@@ -1,4 +1,4 @@
-"""cloudkms: asymmetric signing keys in Google Cloud KMS.
+"""cloudkms: asymmetric signing (and decryption) keys in Google Cloud KMS.
 
 Key URIs name a crypto key version, as step-ca does:
 ``cloudkms:projects/P/locations/L/keyRings/R/cryptoKeys/K/cryptoKeyVersions/N``
@@ -23,6 +23,11 @@ Every response is checked as Google recommends: the resource name, and the
 CRC32C of the public key, of the digest (``verified_digest_crc32c``) and of
 the signature. A key version fixes its algorithm and padding; a signature it
 cannot make is refused before any request is sent.
+
+A version of an ``ASYMMETRIC_DECRYPT`` key (``RSA_DECRYPT_OAEP_<size>_<hash>``) is
+a decrypter (``create_decrypter``): AsymmetricDecrypt, RSA-OAEP with the version's
+hash for MGF1 too. Cloud KMS has no RSA PKCS#1 v1.5 decryption: that padding, or
+another OAEP hash than the version's, is refused before any request is sent.
 """
 
 from __future__ import annotations
@@ -35,11 +40,13 @@ import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
+from typing import TypeVar
 
 import google.auth
 import google_crc32c
 import grpc
 from cryptography.hazmat.primitives import hashes, serialization
+from cryptography.hazmat.primitives.asymmetric import padding, rsa
 from cryptography.hazmat.primitives.asymmetric.types import PrivateKeyTypes, PublicKeyTypes
 from google.api_core import exceptions as api_exceptions
 from google.api_core.client_options import ClientOptions
@@ -62,7 +69,7 @@ from appliance.kms.errors import (
 )
 from appliance.kms.faults import Fault, with_one_retry
 from appliance.kms.interface import CreatedKey, KeyManager
-from appliance.kms.signer import RsaPadding, device_private_key
+from appliance.kms.signer import DeviceRSAKey, RsaPadding, device_private_key, oaep_hash
 from appliance.kms.uri import KmsUri
 
 _KEY = r"projects/[^/]+/locations/[^/]+/keyRings/[^/]+/cryptoKeys/[^/]+"
@@ -235,8 +242,11 @@ def _integrity_error(what: str, name: str) -> KmsError:
                     kind=ErrorKind.UNAVAILABLE)
 
 
-class _CloudKmsKey:
-    """One crypto key version: signs digests (or messages, Ed25519) with AsymmetricSign."""
+_Response = TypeVar("_Response")
+
+
+class _CloudKmsVersion:
+    """One crypto key version and the client that reaches it."""
 
     def __init__(self, client: kms_v1.KeyManagementServiceClient, name: str, algorithm: Algorithm,
                  connect: Callable[[], kms_v1.KeyManagementServiceClient]) -> None:
@@ -244,6 +254,65 @@ class _CloudKmsKey:
         self._connect = connect
         self._name = name
         self._algorithm = algorithm
+
+    def _call(self, action: str, rpc: Callable[[kms_v1.KeyManagementServiceClient], _Response]) -> _Response:
+        """One RPC, without the client library's minute of retries: a fault heals by one
+        retry on a new client (new credentials), else it is unavailable."""
+        def attempt() -> _Response:
+            with _translated(action, self._name):
+                return rpc(self._client)
+
+        def reconnect(fault: Fault) -> None:
+            self._client = self._connect()
+
+        return with_one_retry(f"cloudkms: {self._name}", attempt, reconnect)
+
+
+class _CloudKmsDecrypter(_CloudKmsVersion):
+    """A version of an ASYMMETRIC_DECRYPT key: RSA-OAEP with its hash, by AsymmetricDecrypt."""
+
+    def __init__(self, client: kms_v1.KeyManagementServiceClient, name: str, algorithm: Algorithm,
+                 connect: Callable[[], kms_v1.KeyManagementServiceClient]) -> None:
+        super().__init__(client, name, algorithm, connect)
+        self._hash = algorithm.name.rsplit("_", 1)[-1].lower()  # RSA_DECRYPT_OAEP_2048_SHA256 -> sha256
+
+    def decrypt(self, ciphertext: bytes, rsa_padding: padding.AsymmetricPadding) -> bytes:
+        """The plaintext; ``ValueError`` when the ciphertext does not open (INVALID_ARGUMENT)."""
+        if not isinstance(rsa_padding, padding.OAEP) or oaep_hash(rsa_padding).name != self._hash:
+            raise UnsupportedKeyOperation(
+                f"cloudkms: key version {self._name} is {self._algorithm.name}: it decrypts RSA-OAEP with "
+                f"{self._hash.upper()} only (Cloud KMS has no PKCS#1 v1.5 decryption)")
+        request = kms_v1.AsymmetricDecryptRequest(name=self._name, ciphertext=ciphertext,
+                                                  ciphertext_crc32c=crc32c(ciphertext))
+
+        def rpc(client: kms_v1.KeyManagementServiceClient) -> kms_v1.AsymmetricDecryptResponse | None:
+            try:
+                return client.asymmetric_decrypt(request=request, retry=None, timeout=SIGN_TIMEOUT_SECONDS)
+            except api_exceptions.InvalidArgument:
+                return None
+
+        response = self._call("decrypting with", rpc)
+        if response is None:  # raised outside the handler: no service error in its context to retry on
+            raise ValueError(f"cloudkms: the ciphertext does not decrypt with {self._name}")
+        if not response.verified_ciphertext_crc32c:
+            raise _integrity_error("the ciphertext sent", self._name)
+        if response.plaintext_crc32c != crc32c(response.plaintext):
+            raise _integrity_error("the plaintext", self._name)
+        return response.plaintext
+
+    def sign_digest(self, digest: bytes, algorithm: hashes.HashAlgorithm, rsa_padding: RsaPadding | None) -> bytes:
+        raise UnsupportedKeyOperation(f"cloudkms: key version {self._name} is {self._algorithm.name}: it does not sign")
+
+    def sign_message(self, message: bytes) -> bytes:
+        return self.sign_digest(message, hashes.SHA256(), None)
+
+
+class _CloudKmsKey(_CloudKmsVersion):
+    """A version of an ASYMMETRIC_SIGN key: signs digests (or messages, Ed25519) with AsymmetricSign."""
+
+    def __init__(self, client: kms_v1.KeyManagementServiceClient, name: str, algorithm: Algorithm,
+                 connect: Callable[[], kms_v1.KeyManagementServiceClient]) -> None:
+        super().__init__(client, name, algorithm, connect)
         self._spec = SPECS[algorithm]
 
     def _refuse(self, requested: str) -> UnsupportedKeyOperation:
@@ -276,16 +345,8 @@ class _CloudKmsKey:
         return response.signature
 
     def _sign(self, request: kms_v1.AsymmetricSignRequest) -> kms_v1.AsymmetricSignResponse:
-        """One AsymmetricSign, without the client library's minute of retries: a fault
-        heals by one retry on a new client (new credentials), else it is unavailable."""
-        def attempt() -> kms_v1.AsymmetricSignResponse:
-            with _translated("signing with", self._name):
-                return self._client.asymmetric_sign(request=request, retry=None, timeout=SIGN_TIMEOUT_SECONDS)
-
-        def reconnect(fault: Fault) -> None:
-            self._client = self._connect()
-
-        response = with_one_retry(f"cloudkms: {self._name}", attempt, reconnect)
+        response = self._call("signing with", lambda client: client.asymmetric_sign(
+            request=request, retry=None, timeout=SIGN_TIMEOUT_SECONDS))
         if response.name != self._name or response.signature_crc32c != crc32c(response.signature):
             raise _integrity_error("the signature", self._name)
         return response
@@ -365,21 +426,34 @@ class CloudKMS(KeyManager):
         public_key = _load_pem(self._public_key(client, version, wait=True).pem, version)
         return CreatedKey(uri=f"cloudkms:{version}", public_key=public_key)
 
-    def create_signer(self, key: str | KmsUri) -> PrivateKeyTypes:
+    def _version(self, key: str | KmsUri) -> tuple[str, Algorithm, PublicKeyTypes, KmsUri]:
+        """The version ``key`` names: its name, algorithm and public key, and the merged URI."""
         uri = self.key_uri(key)
         name = self._name(uri, _VERSION_NAME, "crypto key version")
-        client = self._client(uri)
-        response = self._public_key(client, name)
-        algorithm = Algorithm(response.algorithm)
+        response = self._public_key(self._client(uri), name)
+        return name, Algorithm(response.algorithm), _load_pem(response.pem, name), uri
+
+    def create_signer(self, key: str | KmsUri) -> PrivateKeyTypes:
+        name, algorithm, public_key, uri = self._version(key)
         spec = SPECS.get(algorithm)
         if spec is None:
             raise UnsupportedKeyOperation(f"cloudkms: key version {name} is {algorithm.name}: not a supported "
                                           "signing algorithm")
-        public_key = _load_pem(response.pem, name)
         if KeyType.of(public_key) is not spec.key_type:
             raise KmsError(f"cloudkms: the public key of {name} does not fit its algorithm {algorithm.name}")
         connect = functools.partial(self._client, uri, fresh=True)
-        return device_private_key(public_key, _CloudKmsKey(client, name, algorithm, connect))
+        return device_private_key(public_key, _CloudKmsKey(self._client(uri), name, algorithm, connect))
+
+    def create_decrypter(self, key: str | KmsUri) -> rsa.RSAPrivateKey:
+        """A version of an ASYMMETRIC_DECRYPT key (RSA_DECRYPT_OAEP_*), as SCEP's decrypter."""
+        name, algorithm, public_key, uri = self._version(key)
+        if not algorithm.name.startswith("RSA_DECRYPT_OAEP_"):
+            raise UnsupportedKeyOperation(f"cloudkms: key version {name} is {algorithm.name}: decrypting needs "
+                                          "an ASYMMETRIC_DECRYPT key (RSA_DECRYPT_OAEP_*)")
+        if not isinstance(public_key, rsa.RSAPublicKey):
+            raise KmsError(f"cloudkms: the public key of {name} does not fit its algorithm {algorithm.name}")
+        connect = functools.partial(self._client, uri, fresh=True)
+        return DeviceRSAKey(public_key, _CloudKmsDecrypter(self._client(uri), name, algorithm, connect))
 
     def close(self) -> None:
         with self._lock:

@@ -14,7 +14,7 @@ from pkcs11.util.ec import encode_named_curve_parameters
 from appliance.kms.algorithms import KeyType
 from appliance.kms.errors import UnsupportedKeyOperation
 from appliance.pki.digest_info import DIGEST_INFO_PREFIXES
-from appliance.kms.signer import RsaPadding
+from appliance.kms.signer import RsaPadding, oaep_hash
 
 _CURVES: dict[KeyType, tuple[str, ec.EllipticCurve | None]] = {
     KeyType.EC_P256: ("1.2.840.10045.3.1.7", ec.SECP256R1()),
@@ -116,10 +116,8 @@ def decryption_mechanism(rsa_padding: padding.AsymmetricPadding) -> tuple[Mechan
     if isinstance(rsa_padding, padding.PKCS1v15):
         return Mechanism.RSA_PKCS, None
     if isinstance(rsa_padding, padding.OAEP):
-        hashing = _OAEP_HASHES.get(rsa_padding.algorithm.name)
-        mgf = rsa_padding.mgf
-        same_mgf = isinstance(mgf, padding.MGF1) and mgf._algorithm.name == rsa_padding.algorithm.name
-        if hashing is None or not same_mgf or rsa_padding._label:
-            raise UnsupportedKeyOperation("RSA-OAEP needs SHA-1 or SHA-224..512 for both the hash and MGF1, without a label")
+        hashing = _OAEP_HASHES.get(oaep_hash(rsa_padding).name)
+        if hashing is None:
+            raise UnsupportedKeyOperation(f"RSA-OAEP with {rsa_padding.algorithm.name} is not supported (SHA-1, SHA-224..512)")
         return Mechanism.RSA_PKCS_OAEP, (*hashing, None)
     raise UnsupportedKeyOperation(f"unsupported RSA decryption padding {rsa_padding.name}")

@@ -3,7 +3,9 @@
 Such services bind the hash to the key: an ECDSA key signs only with the hash
 of its curve's size (P-256/SHA-256, P-384/SHA-384), and RSA takes PKCS#1 v1.5
 or PSS with salt = digest length. :func:`jose_algorithm` names the operation
-the ``cryptography`` caller asked for, or refuses it before any network call.
+the ``cryptography`` caller asked for, or refuses it before any network call;
+:func:`jose_encryption` does the same for RSA decryption (JWA's ``RSA1_5``,
+``RSA-OAEP``, ``RSA-OAEP-256``).
 """
 
 from __future__ import annotations
@@ -11,13 +13,13 @@ from __future__ import annotations
 import abc
 
 from cryptography.hazmat.primitives import hashes
-from cryptography.hazmat.primitives.asymmetric import ec, rsa
+from cryptography.hazmat.primitives.asymmetric import ec, padding, rsa
 from cryptography.hazmat.primitives.asymmetric.types import PublicKeyTypes
 
 from appliance.kms.algorithms import SignatureAlgorithm
 from appliance.kms.errors import UnsupportedKeyOperation
 from appliance.kms.faults import Fault, with_one_retry
-from appliance.kms.signer import RsaPadding
+from appliance.kms.signer import RsaPadding, oaep_hash
 
 _EC_HASH_BITS = {"secp256r1": 256, "secp384r1": 384, "secp521r1": 512}
 
@@ -41,11 +43,27 @@ def jose_algorithm(
     raise UnsupportedKeyOperation(f"unsupported cloud KMS key {type(public_key).__name__}")
 
 
+_OAEP_NAMES = {"sha1": "RSA-OAEP", "sha256": "RSA-OAEP-256"}
+
+
+def jose_encryption(rsa_padding: padding.AsymmetricPadding) -> str:
+    """``RSA1_5`` (PKCS#1 v1.5), ``RSA-OAEP`` (SHA-1) or ``RSA-OAEP-256`` (SHA-256, MGF1 too)."""
+    if isinstance(rsa_padding, padding.PKCS1v15):
+        return "RSA1_5"
+    if isinstance(rsa_padding, padding.OAEP):
+        name = _OAEP_NAMES.get(oaep_hash(rsa_padding).name)
+        if name is not None:
+            return name
+    raise UnsupportedKeyOperation(f"cloud KMS keys decrypt RSA PKCS#1 v1.5 or OAEP with SHA-1 or SHA-256, "
+                                  f"not {rsa_padding.name} with {getattr(rsa_padding, 'algorithm', None)}")
+
+
 class RemoteDigestKey(abc.ABC):
-    """A :class:`~appliance.kms.signer.DeviceKey` for a cloud key that signs digests.
+    """A :class:`~appliance.kms.signer.DeviceKey` for a cloud key that signs digests (or
+    decrypts, an RSA key whose usage is decryption).
 
     A transient fault or expired credentials heal once within the call: the
-    client is made anew (with fresh credentials) and the signature asked again."""
+    client is made anew (with fresh credentials) and the operation asked again."""
 
     def __init__(self, public_key: PublicKeyTypes, what: str) -> None:
         self.public_key = public_key
@@ -60,6 +78,18 @@ class RemoteDigestKey(abc.ABC):
     @abc.abstractmethod
     def sign_with(self, algorithm: SignatureAlgorithm, digest: bytes) -> bytes:
         """The service's signature (DER or raw r||s for ECDSA) over ``digest``."""
+
+    def decrypt(self, ciphertext: bytes, rsa_padding: padding.AsymmetricPadding) -> bytes:
+        """The plaintext, decrypted by the service; ``ValueError`` if it does not open."""
+        if not isinstance(self.public_key, rsa.RSAPublicKey):
+            raise UnsupportedKeyOperation(f"{self.what} is not an RSA key: only RSA keys decrypt")
+        named = jose_encryption(rsa_padding)
+        return with_one_retry(self.what, lambda: self.decrypt_with(named, ciphertext), self.reconnect)
+
+    @abc.abstractmethod
+    def decrypt_with(self, algorithm: str, ciphertext: bytes) -> bytes:
+        """The service's decryption with a JWA algorithm; ``ValueError`` for a ciphertext
+        that does not open, ``UnsupportedKeyOperation`` for an algorithm the key refuses."""
 
     @abc.abstractmethod
     def reconnect(self, fault: Fault) -> None:

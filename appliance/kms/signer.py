@@ -260,6 +260,16 @@ class DeviceRSAKey(rsa.RSAPrivateKey):
 _PKCS1V15 = padding.PKCS1v15()
 
 
+def oaep_hash(rsa_padding: padding.OAEP) -> hashes.HashAlgorithm:
+    """The hash of an RSA-OAEP padding as devices and cloud KMSs take it: the same hash
+    for MGF1, and no label; else ``UnsupportedKeyOperation``."""
+    mgf = rsa_padding.mgf
+    same_mgf = isinstance(mgf, padding.MGF1) and mgf._algorithm.name == rsa_padding.algorithm.name
+    if not same_mgf or rsa_padding._label:  # cryptography exposes no public accessors
+        raise UnsupportedKeyOperation("RSA-OAEP on a device needs MGF1 with the OAEP hash, and no label")
+    return rsa_padding.algorithm
+
+
 def padding_for(kind: RsaPadding, hash_alg: hashes.HashAlgorithm) -> padding.AsymmetricPadding:
     """The ``cryptography`` padding object for a device padding kind."""
     if kind is RsaPadding.PSS:

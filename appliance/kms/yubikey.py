@@ -22,6 +22,12 @@ A lock keeps each operation's APDUs together, and the PIN is verified before
 every signature, so keys with PIN policy "always" work. ECDSA digests and RSA
 padding (PKCS#1 v1.5, PSS) are prepared here and sent through one raw GENERAL
 AUTHENTICATE: yubikit's own RSA padding generates a throw-away RSA key per call.
+
+An RSA slot (9d, Key Management, by PIV's convention; any RSA slot works) is a
+decrypter (``create_decrypter``): the ciphertext goes to the card through the same
+raw GENERAL AUTHENTICATE (PIV's decipher), and the padding (PKCS#1 v1.5, OAEP) is
+removed on the host by ``cryptography``, as yubikit does, through a stand-in key
+made once per decrypter rather than once per call.
 """
 
 from __future__ import annotations
@@ -36,7 +42,7 @@ from typing import Any, Callable, Iterator, TypeVar
 
 from cryptography import x509
 from cryptography.hazmat.primitives import hashes
-from cryptography.hazmat.primitives.asymmetric import rsa
+from cryptography.hazmat.primitives.asymmetric import padding, rsa
 from cryptography.hazmat.primitives.asymmetric.types import PrivateKeyTypes, PublicKeyTypes
 from smartcard.Exceptions import SmartcardException
 from smartcard.ExclusiveConnectCardConnection import ExclusiveConnectCardConnection
@@ -69,7 +75,7 @@ from appliance.kms.errors import (
 from appliance.kms.faults import Fault, with_one_retry
 from appliance.kms.interface import CreatedKey, KeyManager
 from appliance.pki.digest_info import DIGEST_INFO_PREFIXES
-from appliance.kms.signer import RsaPadding, device_private_key
+from appliance.kms.signer import DeviceRSAKey, RsaPadding, device_private_key
 from appliance.kms.uri import KmsUri
 
 logger = logging.getLogger(__name__)
@@ -331,7 +337,8 @@ class _Card:
             raise
 
     def sign(self, slot: SLOT, key_type: KEY_TYPE, data: bytes) -> bytes:
-        """GENERAL AUTHENTICATE with a prepared block (hash, padded RSA block or message)."""
+        """GENERAL AUTHENTICATE with a prepared block (hash, padded RSA block or message;
+        for RSA also a ciphertext: PIV's decipher is the same raw private-key operation)."""
         response = self.session.protocol.send_apdu(
             0,
             INS_AUTHENTICATE,
@@ -345,6 +352,16 @@ class _Card:
             raise BadResponseError("malformed GENERAL AUTHENTICATE response") from None
 
 
+def _unpad(block: bytes, rsa_padding: padding.AsymmetricPadding, stand_in: rsa.RSAPrivateKey) -> bytes:
+    """The message in a padded RSA block (the card's raw decryption), unpadded by ``cryptography``
+    (in constant time, with its implicit rejection): the block, encrypted raw with the stand-in's
+    public key, is what the stand-in decrypts. The stand-in's modulus exceeds the card key's, so
+    every block the card returns fits."""
+    numbers = stand_in.public_key().public_numbers()
+    return stand_in.decrypt(pow(int.from_bytes(block, "big"), numbers.e, numbers.n).to_bytes(len(block), "big"),
+                            rsa_padding)
+
+
 @dataclass
 class _SlotKey:
     """The ``DeviceKey`` of one slot: verify the PIN, then sign on the card.
@@ -356,7 +373,8 @@ class _SlotKey:
     key_type: KEY_TYPE
     public_key: PublicKeyTypes
     pin: str | None
-    reopen: Callable[[], _Card]
+    reopen: Callable[[_Card], _Card]  # a new connection in place of the broken card given
+    stand_in: rsa.RSAPrivateKey | None = None  # see _stand_in
 
     def sign_digest(self, digest: bytes, algorithm: hashes.HashAlgorithm, rsa_padding: RsaPadding | None) -> bytes:
         if isinstance(self.public_key, rsa.RSAPublicKey):
@@ -369,15 +387,35 @@ class _SlotKey:
     def sign_message(self, message: bytes) -> bytes:
         return self._sign(message)
 
-    def _sign(self, data: bytes) -> bytes:
+    def decrypt(self, ciphertext: bytes, rsa_padding: padding.AsymmetricPadding) -> bytes:
+        """Raw RSA on the card, the padding removed on the host; ``ValueError`` when it does not open."""
+        if not isinstance(self.public_key, rsa.RSAPublicKey):
+            raise UnsupportedKeyOperation(f"YubiKey slot {self.slot:02x} is not an RSA key: only RSA keys decrypt")
+        if len(ciphertext) != (self.public_key.key_size + 7) // 8 or \
+                int.from_bytes(ciphertext, "big") >= self.public_key.public_numbers().n:
+            raise ValueError("the ciphertext does not fit the RSA key")
+        if not isinstance(rsa_padding, (padding.PKCS1v15, padding.OAEP)):
+            raise UnsupportedKeyOperation(f"unsupported RSA decryption padding {rsa_padding.name}")
+        return _unpad(self._sign(ciphertext, "decrypt with"), rsa_padding, self._stand_in())
+
+    def _stand_in(self) -> rsa.RSAPrivateKey:
+        """A throw-away key of the slot's size, with a larger modulus, whose ``decrypt``
+        removes the padding (see :func:`_unpad`); made once per decrypter."""
+        assert isinstance(self.public_key, rsa.RSAPublicKey)
+        modulus = self.public_key.public_numbers().n
+        while self.stand_in is None or self.stand_in.public_key().public_numbers().n <= modulus:
+            self.stand_in = rsa.generate_private_key(65537, self.public_key.key_size)
+        return self.stand_in
+
+    def _sign(self, data: bytes, action: str = "sign with") -> bytes:
         def attempt() -> bytes:
             card = self.card
-            with card.lock, _device_errors(f"sign with slot {self.slot:02x}"):
+            with card.lock, _device_errors(f"{action} slot {self.slot:02x}"):
                 card.verify_pin(self.pin)
                 return card.sign(self.slot, self.key_type, data)
 
         def heal(fault: Fault) -> None:
-            self.card = self.reopen()
+            self.card = self.reopen(self.card)  # the card this key uses now: an earlier heal replaced the first
 
         return with_one_retry(f"YubiKey slot {self.slot:02x}", attempt, heal)
 
@@ -444,13 +482,23 @@ class YubiKeyKMS(KeyManager):
             public_key = card.session.generate_key(slot, _KEY_TYPES[key_type], pin_policy, touch_policy)
         return CreatedKey(uri=_key_name(card, slot), public_key=public_key)
 
-    def create_signer(self, key: str | KmsUri) -> PrivateKeyTypes:
+    def _slot_key(self, key: str | KmsUri) -> _SlotKey:
         uri, card, slot, key_type, public_key = self._existing(key)
         pin = self._pin(uri)
         with card.lock, _device_errors("verify the PIN"):
             card.verify_pin(pin)  # fail early on a wrong PIN
-        return device_private_key(public_key, _SlotKey(card, slot, key_type, public_key, pin,
-                                                       functools.partial(self._reopen, card)))
+        return _SlotKey(card, slot, key_type, public_key, pin, self._reopen)
+
+    def create_signer(self, key: str | KmsUri) -> PrivateKeyTypes:
+        slot_key = self._slot_key(key)
+        return device_private_key(slot_key.public_key, slot_key)
+
+    def create_decrypter(self, key: str | KmsUri) -> rsa.RSAPrivateKey:
+        """The RSA key of a slot (9d by PIV's convention), decrypting on the card (SCEP's decrypter)."""
+        slot_key = self._slot_key(key)
+        if not isinstance(slot_key.public_key, rsa.RSAPublicKey):
+            raise UnsupportedKeyOperation(f"YubiKey slot {slot_key.slot:02x} is not an RSA key: only RSA keys decrypt")
+        return DeviceRSAKey(slot_key.public_key, slot_key)
 
     def _reopen(self, broken: _Card) -> _Card:
         """A new PIV connection to the card, in place of ``broken`` (unless already replaced)."""

@@ -17,7 +17,7 @@ import itertools
 import os
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Callable, Iterator
+from typing import Callable, Iterator, Mapping, Protocol, TypeVar
 
 import pytest
 from cryptography.hazmat.primitives.asymmetric.types import PrivateKeyTypes
@@ -149,13 +149,29 @@ _FACTORIES: dict[str, Callable[[Path, pytest.FixtureRequest], Backend]] = {
 }
 
 
-@pytest.fixture(scope="module", params=BACKENDS)
-def backend(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Backend]:
-    made = _FACTORIES[request.param](tmp_path_factory.mktemp(request.param), request)
+class Made(Protocol):
+    """What a backend factory makes: an open manager and what to undo after it is closed."""
+
+    manager: KeyManager
+    cleanup: list[Callable[[], object]]
+
+
+M = TypeVar("M", bound=Made)
+
+
+def made_backend(factories: Mapping[str, Callable[[Path, pytest.FixtureRequest], M]], request: pytest.FixtureRequest,
+                 tmp_path_factory: pytest.TempPathFactory) -> Iterator[M]:
+    """The backend ``request.param`` names, made by its factory; closed and cleaned up after."""
+    made = factories[request.param](tmp_path_factory.mktemp(request.param), request)
     yield made
     made.manager.close()
     for step in made.cleanup:
         step()
+
+
+@pytest.fixture(scope="module", params=BACKENDS)
+def backend(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Backend]:
+    yield from made_backend(_FACTORIES, request, tmp_path_factory)
 
 
 

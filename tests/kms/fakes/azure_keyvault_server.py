@@ -6,7 +6,10 @@ Vault's 401 bearer challenge, and serves ``GET /keys/{name}[/{version}]``,
 needing ``api-version``) with Key Vault's JSON shapes: JWKs with base64url
 ``x``/``y`` or ``n``/``e``, ``kid`` URLs, ``{"error": {"code", "message"}}``.
 It holds real keys and signs as Key Vault does: ECDSA as raw r||s, RSA-PSS
-with salt length = digest length. Tokens come from an App Service managed
+with salt length = digest length; ``POST /keys/{name}/{version}/decrypt``
+opens RSA1_5, RSA-OAEP (SHA-1) and RSA-OAEP-256 (SHA-256, MGF1 too) with the
+key, needing ``decrypt`` in its ``key_ops``, and answers 400 BadParameter to a
+ciphertext that does not open. Tokens come from an App Service managed
 identity endpoint (``GET /msi/token``), so ``DefaultAzureCredential`` works
 offline. Keys named ``forbidden-*`` answer 403, as Key Vault does without RBAC rights.
 """
@@ -37,6 +40,11 @@ CHALLENGE = f'Bearer authorization="https://login.microsoftonline.com/{TENANT}",
 _CURVES = {"P-256": ec.SECP256R1, "P-384": ec.SECP384R1, "P-521": ec.SECP521R1}
 _HASHES = {"256": hashes.SHA256, "384": hashes.SHA384, "512": hashes.SHA512}
 _EC_ALGORITHMS = {"P-256": "ES256", "P-384": "ES384", "P-521": "ES512"}
+_PADDINGS: dict[str, padding.AsymmetricPadding] = {
+    "RSA1_5": padding.PKCS1v15(),
+    "RSA-OAEP": padding.OAEP(padding.MGF1(hashes.SHA1()), hashes.SHA1(), None),
+    "RSA-OAEP-256": padding.OAEP(padding.MGF1(hashes.SHA256()), hashes.SHA256(), None),
+}
 
 
 def b64url(data: bytes) -> str:
@@ -100,6 +108,16 @@ class StoredKey:
         return key.sign(digest, pad, prehashed)
 
 
+    def decrypt(self, alg: str, ciphertext: bytes) -> bytes:
+        key = self.private_key
+        if not isinstance(key, rsa.RSAPrivateKey) or alg not in _PADDINGS:
+            raise VaultError(400, "BadParameter", "Key and encryption algorithm are incompatible.")
+        try:
+            return key.decrypt(ciphertext, _PADDINGS[alg])
+        except ValueError:
+            raise VaultError(400, "BadParameter", "Error decrypting the ciphertext.") from None
+
+
 def make_tls(directory: Path) -> tuple[Path, Path, Path]:
     """A test CA and a certificate for 127.0.0.1 signed by it: (ca, cert, key) PEM paths."""
     now = datetime.datetime.now(datetime.timezone.utc)
@@ -138,7 +156,7 @@ class KeyVaultServer:
         self.identity_header = secrets.token_hex(8)
         self.requests: list[tuple[str, str, int, bool]] = []  # method, path, status, had a bearer token
         self.lock = threading.Lock()
-        self.failures: list[VaultError] = []  # answers to the next sign requests, in order
+        self.failures: list[VaultError] = []  # answers to the next sign or decrypt requests, in order
         self._httpd = ThreadingHTTPServer(("127.0.0.1", 0), _handler(self))
         context = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
         context.load_cert_chain(cert, key)
@@ -242,16 +260,17 @@ def _handler(server: KeyVaultServer) -> type[BaseHTTPRequestHandler]:
                 return server.find(name, rest[0] if rest else None).bundle(server.url)
             if method == "POST" and rest == ["create"]:
                 return server.create(name, body).bundle(server.url)
-            if method == "POST" and len(rest) == 2 and rest[1] == "sign":
+            if method == "POST" and len(rest) == 2 and rest[1] in ("sign", "decrypt"):
                 with server.lock:
                     failure = server.failures.pop(0) if server.failures else None
                 if failure is not None:
                     raise failure
-                stored = server.find(name, rest[0])
-                if "sign" not in stored.key_ops:
-                    raise VaultError(403, "Forbidden", "Operation sign is not permitted on this key.")
-                signature = stored.sign(str(body.get("alg")), unb64url(str(body.get("value", ""))))
-                return {"kid": stored.bundle(server.url)["key"]["kid"], "value": b64url(signature)}
+                stored, operation = server.find(name, rest[0]), rest[1]
+                if operation not in stored.key_ops:
+                    raise VaultError(403, "Forbidden", f"Operation {operation} is not permitted on this key.")
+                run = stored.sign if operation == "sign" else stored.decrypt
+                answer = run(str(body.get("alg")), unb64url(str(body.get("value", ""))))
+                return {"kid": stored.bundle(server.url)["key"]["kid"], "value": b64url(answer)}
             raise VaultError(405, "MethodNotAllowed", f"{method} is not allowed here")
 
         def do_GET(self) -> None:  # noqa: N802 - http.server's naming

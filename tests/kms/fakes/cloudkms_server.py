@@ -2,14 +2,16 @@
 
 No Cloud KMS emulator exists, so this serves the part of
 ``google.cloud.kms.v1.KeyManagementService`` the appliance uses
-(CreateCryptoKey, GetPublicKey, AsymmetricSign) over real gRPC on a loopback
+(CreateCryptoKey, GetPublicKey, AsymmetricSign, AsymmetricDecrypt) over real gRPC on a loopback
 port. Messages are the client library's own protobuf types, served through
 generic handlers (the package ships no servicer), so the real
 ``KeyManagementServiceClient`` talks to it unchanged.
 
 It keeps real keys (``cryptography``) and signs as Cloud KMS does: DER ECDSA
 over the digest, RSA PKCS#1 v1.5 or PSS with salt length = digest length,
-Ed25519 over the data; it checks request CRC32Cs and fills the response ones.
+Ed25519 over the data; ASYMMETRIC_DECRYPT keys (``RSA_DECRYPT_OAEP_*``) open
+RSA-OAEP with their hash (for MGF1 too) and answer INVALID_ARGUMENT to a
+ciphertext that does not open; it checks request CRC32Cs and fills the response ones.
 Tests steer it: ``corrupt(field)`` spoils one field of the next response,
 ``pending_reads`` makes new versions PENDING_GENERATION for that many reads,
 and the projects in ``FAILING_PROJECTS`` answer with a fixed gRPC error.
@@ -42,10 +44,13 @@ FAILING_PROJECTS = {
 _KEY_ID = re.compile(r"^[a-zA-Z0-9_-]{1,63}$")
 _CURVES: dict[str, ec.EllipticCurve] = {"P256": ec.SECP256R1(), "P384": ec.SECP384R1(), "SECP256K1": ec.SECP256K1()}
 _HASHES: dict[str, hashes.HashAlgorithm] = {"SHA256": hashes.SHA256(), "SHA384": hashes.SHA384(), "SHA512": hashes.SHA512()}
+_OAEP_HASHES: dict[str, hashes.HashAlgorithm] = {"SHA1": hashes.SHA1(), **_HASHES}
+_PURPOSES = {kms_v1.CryptoKey.CryptoKeyPurpose.ASYMMETRIC_SIGN: "_SIGN_",
+             kms_v1.CryptoKey.CryptoKeyPurpose.ASYMMETRIC_DECRYPT: "_DECRYPT_"}
 
 
 def _generate(algorithm: Algorithm) -> PrivateKeyTypes:
-    """A key pair for a ``*_SIGN_*`` algorithm, as Cloud KMS would generate it."""
+    """A key pair for a ``*_SIGN_*`` or ``RSA_DECRYPT_*`` algorithm, as Cloud KMS would generate it."""
     parts = algorithm.name.split("_")
     if parts[:2] == ["EC", "SIGN"]:
         return ed25519.Ed25519PrivateKey.generate() if parts[2] == "ED25519" else ec.generate_private_key(_CURVES[parts[2]])
@@ -95,6 +100,8 @@ class FakeCloudKms:
             "CreateCryptoKey": (self._create_crypto_key, kms_v1.CreateCryptoKeyRequest, kms_v1.CryptoKey),
             "GetPublicKey": (self._get_public_key, kms_v1.GetPublicKeyRequest, kms_v1.PublicKey),
             "AsymmetricSign": (self._asymmetric_sign, kms_v1.AsymmetricSignRequest, kms_v1.AsymmetricSignResponse),
+            "AsymmetricDecrypt": (self._asymmetric_decrypt, kms_v1.AsymmetricDecryptRequest,
+                                  kms_v1.AsymmetricDecryptResponse),
         }
         handlers = {
             method: grpc.unary_unary_rpc_method_handler(
@@ -159,9 +166,9 @@ class FakeCloudKms:
         template = request.crypto_key.version_template
         if not _KEY_ID.match(request.crypto_key_id):
             context.abort(grpc.StatusCode.INVALID_ARGUMENT, "crypto_key_id is invalid")
-        asymmetric_sign = kms_v1.CryptoKey.CryptoKeyPurpose.ASYMMETRIC_SIGN
-        if request.crypto_key.purpose != asymmetric_sign or "_SIGN_" not in template.algorithm.name:
-            context.abort(grpc.StatusCode.INVALID_ARGUMENT, "this fake makes ASYMMETRIC_SIGN keys only")
+        if _PURPOSES.get(request.crypto_key.purpose, "-") not in template.algorithm.name:
+            context.abort(grpc.StatusCode.INVALID_ARGUMENT, "this fake makes ASYMMETRIC_SIGN and ASYMMETRIC_DECRYPT "
+                                                            "keys only, with an algorithm of that purpose")
         if name in self._keys:
             context.abort(grpc.StatusCode.ALREADY_EXISTS, f"{name} already exists.")
         level = template.protection_level or kms_v1.ProtectionLevel.SOFTWARE
@@ -207,6 +214,26 @@ class FakeCloudKms:
             verified_digest_crc32c=hash_alg is not None and crc is not None,
             verified_data_crc32c=hash_alg is None and crc is not None,
             protection_level=version.protection_level,
+        )
+
+    def _asymmetric_decrypt(self, request: kms_v1.AsymmetricDecryptRequest,
+                            context: grpc.ServicerContext) -> kms_v1.AsymmetricDecryptResponse:
+        version = self._version(request.name, context)
+        key, name = version.key, version.algorithm.name
+        if not name.startswith("RSA_DECRYPT_OAEP_") or not isinstance(key, rsa.RSAPrivateKey):
+            context.abort(grpc.StatusCode.FAILED_PRECONDITION, f"{request.name} has purpose other than ASYMMETRIC_DECRYPT")
+        crc = request.ciphertext_crc32c
+        if crc is not None and crc != google_crc32c.value(request.ciphertext):
+            context.abort(grpc.StatusCode.INVALID_ARGUMENT, "the CRC32C of the request does not match its payload")
+        hash_alg = _OAEP_HASHES[name.rsplit("_", 1)[-1]]
+        assert isinstance(key, rsa.RSAPrivateKey)  # abort raised above otherwise
+        try:
+            plaintext = key.decrypt(request.ciphertext, padding.OAEP(padding.MGF1(hash_alg), hash_alg, None))
+        except ValueError:
+            context.abort(grpc.StatusCode.INVALID_ARGUMENT, "Decryption failed: the ciphertext is invalid.")
+        return kms_v1.AsymmetricDecryptResponse(
+            plaintext=plaintext, plaintext_crc32c=google_crc32c.value(plaintext),
+            verified_ciphertext_crc32c=crc is not None, protection_level=version.protection_level,
         )
 
     @staticmethod

@@ -6,17 +6,27 @@ moto 5.2.x gets two things about asymmetric signing wrong (see
 
 * it ignores ``MessageType``: a ``DIGEST`` message is hashed again, so the
   signature is over H(digest) and fails to verify over the digest;
-* RSA-PSS uses ``salt_length=MAX_LENGTH``; AWS uses salt length = digest length.
+* RSA-PSS uses ``salt_length=MAX_LENGTH``; AWS uses salt length = digest length;
+* it has no asymmetric decryption: ``Decrypt`` ignores ``EncryptionAlgorithm`` and
+  reads every ciphertext as its own symmetric blob (``moto/kms/utils.py`` ``decrypt``),
+  so an RSA ``ENCRYPT_DECRYPT`` key answers InvalidCiphertextException to any
+  ciphertext made with its public key.
 
 :func:`patch_moto_kms` fixes the emulator (never the production code): the
 response handler notes the request's ``MessageType`` and the key classes sign
-a ``DIGEST`` as ``Prehashed``, refusing one of the wrong length as AWS does.
+a ``DIGEST`` as ``Prehashed``, refusing one of the wrong length as AWS does;
+``Decrypt`` with ``RSAES_OAEP_SHA_1``/``RSAES_OAEP_SHA_256`` opens the ciphertext
+with the RSA key moto generated (OAEP with that hash for MGF1 too, as AWS), and
+answers as AWS: InvalidKeyUsageException for a key that does not decrypt,
+InvalidCiphertextException for a ciphertext that does not open.
 Run ``python -m tests.kms.fakes.moto_kms -p PORT`` to serve the patched moto;
 :func:`moto_server` does that on a free loopback port.
 """
 
 from __future__ import annotations
 
+import base64
+import json
 import socket
 import subprocess
 import sys
@@ -26,7 +36,7 @@ import time
 import urllib.request
 from contextlib import contextmanager
 from pathlib import Path
-from typing import IO, Iterator
+from typing import IO, Any, Callable, Iterator
 
 from cryptography.hazmat.primitives import hashes
 from cryptography.hazmat.primitives.asymmetric import ec, padding, utils
@@ -70,8 +80,36 @@ def patch_moto_kms() -> None:
         return key.sign(message, pad, chosen)
 
     KmsResponse.sign = response_sign  # type: ignore[method-assign]
+    KmsResponse.decrypt = _asymmetric_decrypt(KmsResponse.decrypt)  # type: ignore[method-assign,assignment]
     kms_utils.RSAPrivateKey.sign = key_sign  # type: ignore[method-assign]
     kms_utils.ECDSAPrivateKey.sign = key_sign  # type: ignore[method-assign]
+
+
+_OAEP = {"RSAES_OAEP_SHA_1": hashes.SHA1, "RSAES_OAEP_SHA_256": hashes.SHA256}
+
+
+def _asymmetric_decrypt(symmetric: Callable[[Any], str]) -> Callable[[Any], str]:
+    """moto's ``Decrypt`` handler, with AWS's RSAES_OAEP_* decryption in front of it."""
+    from moto.kms.exceptions import InvalidCiphertextException, InvalidKeyUsageException, ValidationException
+
+    def decrypt(self: Any) -> str:
+        algorithm = self._get_param("EncryptionAlgorithm") or "SYMMETRIC_DEFAULT"
+        if algorithm == "SYMMETRIC_DEFAULT":
+            return symmetric(self)
+        key = self.kms_backend.describe_key(self._get_param("KeyId"))  # NotFoundException as moto answers it
+        if key.key_usage != "ENCRYPT_DECRYPT" or not key.key_spec.startswith("RSA_"):
+            raise InvalidKeyUsageException()
+        if algorithm not in _OAEP:
+            raise ValidationException(f"Value '{algorithm}' at 'encryptionAlgorithm' failed to satisfy constraint")
+        oaep = padding.OAEP(mgf=padding.MGF1(_OAEP[algorithm]()), algorithm=_OAEP[algorithm](), label=None)
+        try:
+            plaintext = key.private_key.private_key.decrypt(self._get_param("CiphertextBlob"), oaep)
+        except ValueError:
+            raise InvalidCiphertextException() from None
+        return json.dumps({"Plaintext": base64.b64encode(plaintext).decode(), "KeyId": key.arn,
+                           "EncryptionAlgorithm": algorithm})
+
+    return decrypt
 
 
 def free_port() -> int:

@@ -3,7 +3,7 @@
 No YubiKey emulator exists, so the ``yubikey:`` tests drive yubikit's real
 ``PivSession`` against this card through yubikit's ``SmartCardConnection``
 interface: SELECT, GET VERSION/SERIAL/METADATA, VERIFY, GENERAL AUTHENTICATE
-(management-key witness/challenge and signing), GENERATE ASYMMETRIC, ATTEST,
+(management-key witness/challenge, signing and RSA decipher), GENERATE ASYMMETRIC, ATTEST,
 GET/PUT DATA, command chaining (CLA 0x10) and response chaining (61xx + GET
 RESPONSE). Keys are real ``cryptography`` keys. The card holds an F9
 attestation key whose certificate is issued by a fake "Yubico PIV Root CA" it
@@ -120,7 +120,8 @@ def _encoded_public_key(key: PrivateKeyTypes) -> bytes:
 
 def _sign(key: PrivateKeyTypes, data: bytes) -> bytes:
     """What the card's GENERAL AUTHENTICATE computes: ECDSA over the hash given,
-    raw RSA over the padded block, Ed25519 over the message."""
+    raw RSA over the padded block (and over the ciphertext: PIV's decipher, which the
+    host unpads), Ed25519 over the message."""
     if isinstance(key, ec.EllipticCurvePrivateKey):
         if len(data) != (key.curve.key_size + 7) // 8:
             raise CardError(SW_INCORRECT_DATA)
