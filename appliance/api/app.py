@@ -50,8 +50,9 @@ def _build(authority: AuthorityInterface, settings: ApiSettings, routers: list[A
     app.state.health = settings.health
     app.state.tls_options = settings.tls_options
     install_error_handlers(app)
-    for prefix in API_PREFIXES:
-        for router in routers:
+    # Routes are tried in order and no two of these match one path: the hot ones first.
+    for router in routers:
+        for prefix in API_PREFIXES:
             app.include_router(router, prefix=prefix)
     if acme is not None:
         app.state.acme = acme
@@ -72,7 +73,7 @@ def create_app(authority: AuthorityInterface, settings: ApiSettings | None = Non
     """The step-ca API, at ``/`` and ``/1.0/``; ACME at ``/acme/`` and ``/2.0/acme/``, SCEP at
     ``/scep/`` and ``/1.0/scep/`` when given; EST at ``/.well-known/est/``."""
     settings = settings or ApiSettings()
-    return _build(authority, settings, [read_only_router(), certificate_router(), crl_router(), ssh_router()],
+    return _build(authority, settings, [certificate_router(), read_only_router(), crl_router(), ssh_router()],
                   acme, scep, settings.mounts, est=True)
 
 
