@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import contextlib
 import datetime
+import functools
 import hashlib
 import logging
 import threading
@@ -41,7 +42,9 @@ _ASYNC_COMMIT = text("SET LOCAL synchronous_commit TO off")
 _SERIAL_LOCK = text("SELECT pg_advisory_xact_lock(:key)")
 
 
+#: Statements of every issuance, built once (SQLAlchemy then reuses their compiled form).
 _BLOCKED = select(blocked_keys.c.serial).where(blocked_keys.c.spki_sha256 == bindparam("key"))
+_INSERT_CERTIFICATE = insert(certificates)
 
 
 def _serial_lock_key(serial: str) -> int:
@@ -49,6 +52,7 @@ def _serial_lock_key(serial: str) -> int:
     return int.from_bytes(hashlib.sha256(b"revocation:" + serial.encode()).digest()[:8], "big", signed=True)
 
 
+@functools.cache
 def _insert_if_absent(dialect: str) -> Insert:
     """``INSERT ... ON CONFLICT DO NOTHING RETURNING``: a row back only for the first use
     (MySQL: ``INSERT IGNORE``, one row affected only for the first use).
@@ -157,7 +161,7 @@ class SQLDatabase:
     def _insert_certificate(self, conn: Connection, record: CertificateRecord, renews: str = "") -> None:
         if self.audit_hook is not None:
             self.audit_hook(conn, record, renews)
-        conn.execute(insert(certificates), {
+        conn.execute(_INSERT_CERTIFICATE, {
             "serial": record.serial, "subject": record.subject, "sans": list(record.sans),
             "not_before": record.not_before, "not_after": record.not_after,
             "provisioner": record.provisioner, "pem": record.pem, "issued_at": record.issued_at,
