@@ -18,7 +18,7 @@ from appliance.db import crl_store, migrations
 from appliance.db.name_index import index_names
 from appliance.db.crl_store import CrlState
 from appliance.db.acme_retention import purge_expired_acme
-from appliance.db.engine import create_database_engine, create_database_if_absent, database_url
+from appliance.db.engine import create_database_engine, create_database_if_absent, database_url, sqlite_synchronous
 from appliance.db.interfaces import CertificateRecord, KeyBlocked, RevocationRecord
 from appliance.db.schema import (REVOCATIONS_REVISION, blocked_keys, certificates, revisions, revocations,
                                  used_tokens)
@@ -292,7 +292,7 @@ def _revocation(row: Row[Any]) -> RevocationRecord:
 def open_database(db_config: dict[str, Any]) -> SQLDatabase:
     """Open the database of step-ca's ``db`` section and migrate it to the latest schema."""
     url = database_url(db_config)
-    database = SQLDatabase(create_database_engine(url), url=url)
+    database = SQLDatabase(create_database_engine(url, synchronous=sqlite_synchronous(db_config, url)), url=url)
     try:
         applied = database.migrate()
     except BaseException:

@@ -83,6 +83,6 @@ def index(container: validation.ValidatorContainer) -> validation.ValidatorConta
             continue
         seen.add(id(validator))
         if isinstance(validator, validation.ValidatorContainer):
-            validator._validate_rec = _Walk(validator)  # type: ignore[method-assign]
+            validator._validate_rec = _Walk(validator)
             pending.extend(validator.validators)
     return container
