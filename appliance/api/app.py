@@ -11,6 +11,7 @@ from appliance import __version__
 from appliance.acme import AcmeServer
 from appliance.api.acme import acme_router
 from appliance.api.errors import install_error_handlers
+from appliance.api.hot import HotRoutes
 from appliance.api.est import est_router
 from appliance.api.middleware import DEFAULT_MAX_BODY, AccessLog, BodyLimit
 from appliance.api.scep import scep_router
@@ -65,7 +66,7 @@ def _build(authority: AuthorityInterface, settings: ApiSettings, routers: list[A
         app.include_router(est_router())
     for path, mounted in mounts:
         app.mount(path, mounted)
-    return AccessLog(BodyLimit(app, settings.max_body_bytes))
+    return AccessLog(BodyLimit(HotRoutes.of(app, routers, API_PREFIXES), settings.max_body_bytes))
 
 
 def create_app(authority: AuthorityInterface, settings: ApiSettings | None = None,
