@@ -11,6 +11,7 @@ from appliance import __version__
 from appliance.acme import AcmeServer
 from appliance.api.acme import acme_router
 from appliance.api.errors import install_error_handlers
+from appliance.api.hot import HotRoutes
 from appliance.api.est import est_router
 from appliance.api.middleware import DEFAULT_MAX_BODY, AccessLog, BodyLimit
 from appliance.api.scep import scep_router
@@ -50,8 +51,9 @@ def _build(authority: AuthorityInterface, settings: ApiSettings, routers: list[A
     app.state.health = settings.health
     app.state.tls_options = settings.tls_options
     install_error_handlers(app)
-    for prefix in API_PREFIXES:
-        for router in routers:
+    # Routes are tried in order and no two of these match one path: the hot ones first.
+    for router in routers:
+        for prefix in API_PREFIXES:
             app.include_router(router, prefix=prefix)
     if acme is not None:
         app.state.acme = acme
@@ -64,7 +66,7 @@ def _build(authority: AuthorityInterface, settings: ApiSettings, routers: list[A
         app.include_router(est_router())
     for path, mounted in mounts:
         app.mount(path, mounted)
-    return AccessLog(BodyLimit(app, settings.max_body_bytes))
+    return AccessLog(BodyLimit(HotRoutes.of(app, routers, API_PREFIXES), settings.max_body_bytes))
 
 
 def create_app(authority: AuthorityInterface, settings: ApiSettings | None = None,
@@ -72,7 +74,7 @@ def create_app(authority: AuthorityInterface, settings: ApiSettings | None = Non
     """The step-ca API, at ``/`` and ``/1.0/``; ACME at ``/acme/`` and ``/2.0/acme/``, SCEP at
     ``/scep/`` and ``/1.0/scep/`` when given; EST at ``/.well-known/est/``."""
     settings = settings or ApiSettings()
-    return _build(authority, settings, [read_only_router(), certificate_router(), crl_router(), ssh_router()],
+    return _build(authority, settings, [certificate_router(), read_only_router(), crl_router(), ssh_router()],
                   acme, scep, settings.mounts, est=True)
 
 

@@ -26,6 +26,10 @@ log = logging.getLogger(__name__)
 
 Transaction = Callable[..., AbstractContextManager[Connection]]
 _EVENT = re.compile(r"[a-z0-9_.-]{1,64}")
+#: The statements of an append, built once (SQLAlchemy then reuses their compiled form).
+_LOCK_HEAD = select(audit_head).where(audit_head.c.id == HEAD_ID).with_for_update()
+_INSERT_RECORD = insert(audit_records)
+_MOVE_HEAD = update(audit_head).where(audit_head.c.id == HEAD_ID)
 #: Field names that could carry a secret: dropped from every record, whoever passes them.
 _SECRET_NAME = re.compile(r"token|password|passphrase|secret|pin|private|credential|^ott$|^csr$", re.IGNORECASE)
 PAGE_LIMIT = 1000
@@ -100,12 +104,12 @@ class AuditLog:
         if not _EVENT.fullmatch(event):
             raise ValueError(f"invalid audit event name {event!r}")
         text = canonical(scrub(data))
-        head = conn.execute(select(audit_head).where(audit_head.c.id == HEAD_ID).with_for_update()).one()
+        head = conn.execute(_LOCK_HEAD).one()
         now = self._now()
         seq, at = head.seq + 1, _rfc3339(now)
         record = AuditRecord(seq, at, event, text, head.hash, record_hash(seq, at, event, text, head.hash))
-        conn.execute(insert(audit_records).values(seq=seq, at=at, event=event, data=text,
-                                                  prev_hash=record.prev_hash, hash=record.hash))
+        conn.execute(_INSERT_RECORD, {"seq": seq, "at": at, "event": event, "data": text,
+                                      "prev_hash": record.prev_hash, "hash": record.hash})
         checkpoint_at = head.checkpoint_at
         if self._checkpoint_due(seq, head.checkpoint_at, now):
             assert self._policy is not None
@@ -113,8 +117,7 @@ class AuditLog:
             conn.execute(insert(audit_checkpoints).values(**signed.to_json()))
             checkpoint_at = at
             metrics.audit_checkpoints.inc()
-        conn.execute(update(audit_head).where(audit_head.c.id == HEAD_ID)
-                     .values(seq=seq, hash=record.hash, checkpoint_at=checkpoint_at))
+        conn.execute(_MOVE_HEAD, {"seq": seq, "hash": record.hash, "checkpoint_at": checkpoint_at})
         metrics.audit_records.labels("ok").inc()
         return record
 

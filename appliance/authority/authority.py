@@ -36,7 +36,7 @@ from appliance.authority.templating import (
 )
 from appliance.authority.webhooks import authorize, enrich, notify
 from appliance.config import CaConfig
-from appliance.db.interfaces import CertificateRecord, Database, RevocationRecord
+from appliance.db.interfaces import CertificateRecord, Database, KeyBlocked, RevocationRecord
 from appliance.errors import BadRequest, Conflict, NotFound, Unauthorized
 from appliance.pki.serial import parse_serial
 from appliance.jose import UnverifiedToken
@@ -222,9 +222,7 @@ class Authority:
         attempts = SERIAL_ATTEMPTS
         while True:
             certificate = build()
-            if self.database.is_key_blocked(spki_sha256(certificate.public_key())):
-                raise KeyCompromised("the key was reported compromised (a certificate for it was revoked "
-                                     "for keyCompromise): use a new key")
+            key = spki_sha256(certificate.public_key())
             record = CertificateRecord(
                 serial=str(certificate.serial_number),
                 subject=certificate.subject.rfc4514_string(),
@@ -234,15 +232,18 @@ class Authority:
                 provisioner=provisioner,
                 pem=to_pem(certificate),
             )
-            try:
+            try:  # the key's block is checked in the transaction that records the certificate
                 if renews is not None:
-                    if not self.database.record_renewal(renews, record):
+                    if not self.database.record_renewal(renews, record, key=key):
                         raise Unauthorized("the certificate has been revoked")
                 elif token is None:
-                    self.database.record_certificate(record)
-                elif not self.database.use_token_and_record(token.token_id, provisioner, token.expires_at, record):
+                    self.database.record_certificate(record, key=key)
+                elif not self.database.use_token_and_record(token.token_id, provisioner, token.expires_at, record,
+                                                            key=key):
                     events.token_replayed(provisioner)
                     raise Unauthorized("token already used")
+            except KeyBlocked as exc:
+                raise KeyCompromised(exc.message) from None
             except Conflict:
                 attempts -= 1
                 if not attempts:

@@ -30,6 +30,12 @@ _MYSQL_DRIVER = "mysql+pymysql"
 # Go's MySQL DSN, as step-ca takes it: [user[:password]@][tcp(host[:port])]/[dbname][?param=value&...]
 _GO_MYSQL_DSN = re.compile(r"^(?:(?P<user>[^:@/]*)(?::(?P<password>.*))?@)?"
                            r"(?:(?P<net>\w+)(?:\((?P<address>[^)]*)\))?)?/(?P<database>[^?]*)(?:\?(?P<query>.*))?$")
+#: ``db.synchronous`` (ours, SQLite only): NORMAL (default) commits survive a crash of any
+#: process, and in WAL mode the database stays consistent after a power loss, but the last
+#: transactions before it may be lost (rolled back: a certificate sent may be missing, a spent
+#: token usable again); FULL and EXTRA sync the WAL at every commit, so none is (one fsync
+#: per issuance).
+SQLITE_SYNCHRONOUS = ("NORMAL", "FULL", "EXTRA")
 _MYSQL_PARAMS = frozenset({"charset", "unix_socket", "ssl_ca", "ssl_cert", "ssl_key", "ssl_verify_cert", "ssl_verify_identity"})
 
 
@@ -137,10 +143,24 @@ def _url_from_go_dsn(source: str) -> URL:
                       host=host or None, port=port, database=match["database"] or None, query=query)
 
 
-def create_database_engine(url: URL) -> Engine:
-    """A pooled engine tuned for short transactions on the issuance hot path."""
+def sqlite_synchronous(db_config: dict[str, Any], url: URL) -> str:
+    """``db.synchronous`` (NORMAL when absent); refused with an error naming it unless it is one
+    of ``SQLITE_SYNCHRONOUS`` and the database is SQLite."""
+    value = db_config.get("synchronous")
+    if value is None:
+        return "NORMAL"
+    if url.get_backend_name() != "sqlite":
+        raise BadRequest(f"db.synchronous is a SQLite setting: not for db.type {db_config.get('type')!r}")
+    if not isinstance(value, str) or value.upper() not in SQLITE_SYNCHRONOUS:
+        raise BadRequest(f"db.synchronous must be one of {', '.join(SQLITE_SYNCHRONOUS)}")
+    return value.upper()
+
+
+def create_database_engine(url: URL, *, synchronous: str = "NORMAL") -> Engine:
+    """A pooled engine tuned for short transactions on the issuance hot path; ``synchronous``:
+    SQLite's setting (``SQLITE_SYNCHRONOUS``)."""
     if url.get_backend_name() == "sqlite":
-        engine = _sqlite_engine(url)
+        engine = _sqlite_engine(url, synchronous)
     elif url.get_backend_name() == "mysql":
         engine = _mysql_engine(url)
     else:
@@ -174,8 +194,8 @@ def create_database_if_absent(engine: Engine) -> None:
         server.dispose()
 
 
-def _sqlite_engine(url: URL) -> Engine:
-    """WAL, a busy timeout so that worker processes wait for each other's
+def _sqlite_engine(url: URL, synchronous: str) -> Engine:
+    """WAL, ``synchronous``, a busy timeout so that worker processes wait for each other's
     writes, foreign keys, and transactions begun by us (``BEGIN IMMEDIATE``
     when a connection asks for it with ``sqlite_begin="IMMEDIATE"``)."""
     memory = url.database in (None, "", ":memory:")
@@ -191,7 +211,7 @@ def _sqlite_engine(url: URL) -> Engine:
         cursor = dbapi_conn.cursor()
         cursor.execute(f"PRAGMA busy_timeout = {SQLITE_BUSY_TIMEOUT_MS}")
         _enable_wal(cursor)
-        for pragma in ("synchronous = NORMAL", "foreign_keys = ON"):
+        for pragma in (f"synchronous = {synchronous}", "foreign_keys = ON"):
             cursor.execute(f"PRAGMA {pragma}")
         cursor.close()
 

@@ -15,6 +15,7 @@ from typing import Protocol
 from sqlalchemy import Connection
 
 from appliance.db.crl_store import CrlState
+from appliance.errors import Forbidden
 
 
 @dataclass(frozen=True)
@@ -44,14 +45,20 @@ class RevocationRecord:
     mtls: bool = False
 
 
+class KeyBlocked(Forbidden):
+    """The certificate's key was blocked by a revocation for keyCompromise: nothing was written."""
+
+
 class Database(Protocol):
     """Storage of certificates, revocations and used one-time tokens."""
 
-    def record_certificate(self, record: CertificateRecord) -> None:
-        """Store an issued certificate; ``Conflict`` if the serial exists."""
+    def record_certificate(self, record: CertificateRecord, *, key: str = "") -> None:
+        """Store an issued certificate; ``Conflict`` if the serial exists. With ``key`` (the
+        SPKI SHA-256, hex, of its public key) ``KeyBlocked``, with nothing written, if
+        ``is_key_blocked(key)``: the check is in the transaction that records it."""
         ...
 
-    def record_renewal(self, renewed_serial: str, record: CertificateRecord) -> bool:
+    def record_renewal(self, renewed_serial: str, record: CertificateRecord, *, key: str = "") -> bool:
         """``record_certificate`` for a renewal (or rekey) of ``renewed_serial``, unless that
         serial is revoked: False, with nothing written, if it is. The check and the insert
         are one transaction, serialised with ``revoke`` of the same serial, so a
@@ -100,10 +107,10 @@ class Database(Protocol):
         ...
 
     def use_token_and_record(self, token_id: str, provisioner: str, expires_at: datetime.datetime,
-                             record: CertificateRecord) -> bool:
+                             record: CertificateRecord, *, key: str = "") -> bool:
         """``use_token`` and ``record_certificate`` in one transaction: False, with
-        nothing written, if the token was used before; ``Conflict``, with nothing
-        written (the token stays unused), if the serial exists."""
+        nothing written, if the token was used before; ``Conflict`` or ``KeyBlocked``, with
+        nothing written (the token stays unused), if the serial exists or the key is blocked."""
         ...
 
     def purge_expired(self, now: datetime.datetime) -> dict[str, int]:

@@ -36,6 +36,9 @@ certificate_names = Table(
 )
 
 
+_INSERT_NAMES = insert(certificate_names)
+
+
 def searchable_names(subject: str, sans: Iterable[str]) -> set[str]:
     """The subject's common names (from its RFC 4514 string) and the SANs, lower case."""
     try:
@@ -50,7 +53,7 @@ def index_names(conn: Connection, serial: str, subject: str, sans: Iterable[str]
     """Record a certificate's names, in ``conn``'s transaction."""
     rows = [{"name": name, "serial": serial} for name in sorted(searchable_names(subject, sans))]
     if rows:
-        conn.execute(insert(certificate_names), rows)
+        conn.execute(_INSERT_NAMES, rows)
 
 
 def create_name_index(conn: Connection) -> None:

@@ -4,12 +4,13 @@ from __future__ import annotations
 
 import contextlib
 import datetime
+import functools
 import hashlib
 import logging
 import threading
 from typing import Any, Callable, ContextManager, Iterator
 
-from sqlalchemy import Connection, Engine, Insert, Row, delete, exc, insert, or_, select, text, update
+from sqlalchemy import Connection, Engine, Insert, Row, bindparam, delete, exc, insert, or_, select, text, update
 from sqlalchemy.dialects import mysql, postgresql, sqlite
 from sqlalchemy.engine import URL
 
@@ -17,8 +18,8 @@ from appliance.db import crl_store, migrations
 from appliance.db.name_index import index_names
 from appliance.db.crl_store import CrlState
 from appliance.db.acme_retention import purge_expired_acme
-from appliance.db.engine import create_database_engine, create_database_if_absent, database_url
-from appliance.db.interfaces import CertificateRecord, RevocationRecord
+from appliance.db.engine import create_database_engine, create_database_if_absent, database_url, sqlite_synchronous
+from appliance.db.interfaces import CertificateRecord, KeyBlocked, RevocationRecord
 from appliance.db.schema import (REVOCATIONS_REVISION, blocked_keys, certificates, revisions, revocations,
                                  used_tokens)
 from appliance.errors import Conflict, Unavailable
@@ -41,11 +42,17 @@ _ASYNC_COMMIT = text("SET LOCAL synchronous_commit TO off")
 _SERIAL_LOCK = text("SELECT pg_advisory_xact_lock(:key)")
 
 
+#: Statements of every issuance, built once (SQLAlchemy then reuses their compiled form).
+_BLOCKED = select(blocked_keys.c.serial).where(blocked_keys.c.spki_sha256 == bindparam("key"))
+_INSERT_CERTIFICATE = insert(certificates)
+
+
 def _serial_lock_key(serial: str) -> int:
     """A signed 64-bit advisory-lock key for a serial's revocation status."""
     return int.from_bytes(hashlib.sha256(b"revocation:" + serial.encode()).digest()[:8], "big", signed=True)
 
 
+@functools.cache
 def _insert_if_absent(dialect: str) -> Insert:
     """``INSERT ... ON CONFLICT DO NOTHING RETURNING``: a row back only for the first use
     (MySQL: ``INSERT IGNORE``, one row affected only for the first use).
@@ -144,10 +151,17 @@ class SQLDatabase:
         except exc.IntegrityError:
             raise Conflict(f"a certificate with serial {serial} is already recorded") from None
 
+    @staticmethod
+    def _refuse_blocked(conn: Connection, key: str) -> None:
+        """``KeyBlocked`` if ``key`` (an SPKI SHA-256, or "" for no check) is blocked."""
+        if key and conn.execute(_BLOCKED, {"key": key}).first() is not None:
+            raise KeyBlocked("the key was reported compromised (a certificate for it was revoked "
+                             "for keyCompromise): use a new key")
+
     def _insert_certificate(self, conn: Connection, record: CertificateRecord, renews: str = "") -> None:
         if self.audit_hook is not None:
             self.audit_hook(conn, record, renews)
-        conn.execute(insert(certificates), {
+        conn.execute(_INSERT_CERTIFICATE, {
             "serial": record.serial, "subject": record.subject, "sans": list(record.sans),
             "not_before": record.not_before, "not_after": record.not_after,
             "provisioner": record.provisioner, "pem": record.pem, "issued_at": record.issued_at,
@@ -159,20 +173,23 @@ class SQLDatabase:
         if self.dialect == "postgresql":
             conn.execute(_SERIAL_LOCK, {"key": _serial_lock_key(serial)})
 
-    def record_certificate(self, record: CertificateRecord) -> None:
+    def record_certificate(self, record: CertificateRecord, *, key: str = "") -> None:
         with self._new_serial(record.serial), self._begin(immediate=True) as conn:
+            self._refuse_blocked(conn, key)
             self._insert_certificate(conn, record)
 
     def use_token_and_record(self, token_id: str, provisioner: str, expires_at: datetime.datetime,
-                             record: CertificateRecord) -> bool:
+                             record: CertificateRecord, *, key: str = "") -> bool:
         with self._new_serial(record.serial), self._begin(immediate=True) as conn:
+            self._refuse_blocked(conn, key)
             if not mark_token_used(conn, token_id, provisioner, expires_at):
                 return False
             self._insert_certificate(conn, record)
         return True
 
-    def record_renewal(self, renewed_serial: str, record: CertificateRecord) -> bool:
+    def record_renewal(self, renewed_serial: str, record: CertificateRecord, *, key: str = "") -> bool:
         with self._new_serial(record.serial), self._begin(immediate=True) as conn:
+            self._refuse_blocked(conn, key)
             self._lock_revocation_status(conn, renewed_serial)
             # MySQL: a locking read of the (absent) row holds its gap until commit, so a revocation's
             # insert waits for this renewal, and this read sees a revocation committed before it.
@@ -209,8 +226,7 @@ class SQLDatabase:
 
     def is_key_blocked(self, spki_sha256: str) -> bool:
         with self._begin() as conn:
-            return conn.execute(select(blocked_keys.c.serial)
-                                .where(blocked_keys.c.spki_sha256 == spki_sha256)).first() is not None
+            return conn.execute(_BLOCKED, {"key": spki_sha256}).first() is not None
 
     def get_revocation(self, serial: str) -> RevocationRecord | None:
         with self._begin() as conn:
@@ -276,7 +292,7 @@ def _revocation(row: Row[Any]) -> RevocationRecord:
 def open_database(db_config: dict[str, Any]) -> SQLDatabase:
     """Open the database of step-ca's ``db`` section and migrate it to the latest schema."""
     url = database_url(db_config)
-    database = SQLDatabase(create_database_engine(url), url=url)
+    database = SQLDatabase(create_database_engine(url, synchronous=sqlite_synchronous(db_config, url)), url=url)
     try:
         applied = database.migrate()
     except BaseException:

@@ -14,6 +14,8 @@ from pkilint import loader, pkix, validation
 from pkilint.cabf import serverauth
 from pkilint.pkix import certificate, crl, extension, name, ocsp
 
+from appliance.lint.dispatch import index
+
 
 class Profile(enum.Enum):
     """What a certificate is checked against."""
@@ -40,8 +42,8 @@ class Finding:
         return f"{self.severity} {self.code}{where}" + (f": {self.message}" if self.message else "")
 
 
-@functools.cache
-def _certificate_validator(profile: Profile) -> validation.ValidatorContainer:
+def new_certificate_validator(profile: Profile) -> validation.ValidatorContainer:
+    """pkilint's certificate validator for ``profile``, as pkilint builds it."""
     if profile is Profile.CABF_SERVERAUTH:
         kind = serverauth.serverauth_constants.CertificateType.DV_FINAL_CERTIFICATE
         return certificate.create_pkix_certificate_validator_container(
@@ -58,8 +60,7 @@ def _certificate_validator(profile: Profile) -> validation.ValidatorContainer:
     )
 
 
-@functools.cache
-def _crl_validator() -> validation.ValidatorContainer:
+def new_crl_validator() -> validation.ValidatorContainer:
     return crl.create_pkix_crl_validator_container(
         [pkix.create_attribute_decoder(name.ATTRIBUTE_TYPE_MAPPINGS),
          pkix.create_extension_decoder(extension.EXTENSION_MAPPINGS)],
@@ -68,13 +69,27 @@ def _crl_validator() -> validation.ValidatorContainer:
     )
 
 
-@functools.cache
-def _ocsp_validator() -> validation.ValidatorContainer:
+def new_ocsp_validator() -> validation.ValidatorContainer:
     return ocsp.create_pkix_ocsp_response_validator_container(
         [ocsp.create_response_decoder(), pkix.create_attribute_decoder(name.ATTRIBUTE_TYPE_MAPPINGS),
          pkix.create_extension_decoder(extension.EXTENSION_MAPPINGS)],
         [],
     )
+
+
+@functools.cache
+def _certificate_validator(profile: Profile) -> validation.ValidatorContainer:
+    return index(new_certificate_validator(profile))
+
+
+@functools.cache
+def _crl_validator() -> validation.ValidatorContainer:
+    return index(new_crl_validator())
+
+
+@functools.cache
+def _ocsp_validator() -> validation.ValidatorContainer:
+    return index(new_ocsp_validator())
 
 
 #: pkilint checks DNS names with a validator that wants a top-level domain and no

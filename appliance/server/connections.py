@@ -21,9 +21,10 @@ import logging
 import socket
 import ssl
 import time
-from typing import Any, Callable
+from typing import Any, Callable, cast
 
 from appliance.config.connections import ConnectionSettings
+from appliance.server.coalesce import CoalescingTransport
 from appliance.server.tls import TLSHttpToolsProtocol
 
 log = logging.getLogger("appliance.server")
@@ -168,7 +169,8 @@ class Acceptor:
 
 class DeadlineProtocol(TLSHttpToolsProtocol):
     """uvicorn's httptools protocol with a deadline for each request to arrive
-    complete; gives its slot back when the connection ends."""
+    complete; gives its slot back when the connection ends. Its transport sends each
+    response in one write (``appliance.server.coalesce``)."""
 
     def __init__(self, *, release: Callable[[], None], request_timeout: float, **kwargs: Any) -> None:
         super().__init__(**kwargs)
@@ -177,7 +179,7 @@ class DeadlineProtocol(TLSHttpToolsProtocol):
         self.request_deadline: asyncio.TimerHandle | None = None
 
     def connection_made(self, transport: asyncio.Transport) -> None:  # type: ignore[override]
-        super().connection_made(transport)
+        super().connection_made(cast(asyncio.Transport, CoalescingTransport(transport, self.loop)))
         self._arm()
 
     def data_received(self, data: bytes) -> None:

@@ -144,3 +144,24 @@ def test_missing_postgres_database_is_unavailable_without_the_password() -> None
 def test_unopenable_sqlite_file_is_unavailable(tmp_path: Path) -> None:
     with pytest.raises(Unavailable, match="unable to open"):
         open_database({"type": "sqlite", "dataSource": str(tmp_path)})  # a directory, not a file
+
+
+@pytest.mark.parametrize(("setting", "pragma"), [(None, 1), ("NORMAL", 1), ("full", 2), ("EXTRA", 3)])
+def test_sqlite_synchronous_is_configurable(tmp_path: Path, setting: str | None, pragma: int) -> None:
+    config = {"type": "sqlite", "dataSource": str(tmp_path / "ca.db")}
+    database = open_database({**config, "synchronous": setting} if setting else config)
+    try:
+        with database.engine.connect() as conn:
+            assert conn.exec_driver_sql("PRAGMA synchronous").scalar() == pragma
+            assert conn.exec_driver_sql("PRAGMA journal_mode").scalar() == "wal"
+    finally:
+        database.close()
+
+
+@pytest.mark.parametrize("config", [
+    {"type": "sqlite", "synchronous": "OFF"}, {"type": "sqlite", "synchronous": 2},
+    {"type": "postgresql", "dataSource": "postgresql://ca@db.example/ca", "synchronous": "FULL"},
+])
+def test_unusable_synchronous_is_refused_naming_it(tmp_path: Path, config: dict[str, object]) -> None:
+    with pytest.raises(BadRequest, match="db.synchronous"):
+        open_database({"dataSource": str(tmp_path / "ca.db"), **config})

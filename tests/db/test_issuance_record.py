@@ -10,6 +10,7 @@ from typing import Any
 import pytest
 
 from appliance.db import SQLDatabase, open_database
+from appliance.db.interfaces import KeyBlocked, RevocationRecord
 from appliance.errors import Conflict
 from tests.db.conftest import DbConfigFactory
 from tests.db.test_database import HOUR, NOW, certificate
@@ -32,6 +33,21 @@ def test_serial_conflict_leaves_the_token_unused(db: SQLDatabase) -> None:
     with pytest.raises(Conflict):
         db.use_token_and_record("jti-1", "jwk", NOW + HOUR, certificate("1"))
     assert db.use_token_and_record("jti-1", "jwk", NOW + HOUR, certificate("2")) is True
+
+
+def test_a_blocked_key_is_refused_in_the_recording_transaction(db: SQLDatabase) -> None:
+    db.record_certificate(certificate("1"))
+    db.revoke(RevocationRecord(serial="1", reason_code=1, reason="", revoked_at=NOW, provisioner="jwk"),
+              block_key="ab" * 32)
+    with pytest.raises(KeyBlocked):
+        db.use_token_and_record("jti-1", "jwk", NOW + HOUR, certificate("2"), key="ab" * 32)
+    with pytest.raises(KeyBlocked):
+        db.record_certificate(certificate("3"), key="ab" * 32)
+    db.record_certificate(certificate("4"))
+    with pytest.raises(KeyBlocked):
+        db.record_renewal("4", certificate("5"), key="ab" * 32)
+    assert [db.get_certificate(s) for s in ("2", "3", "5")] == [None, None, None]
+    assert db.use_token_and_record("jti-1", "jwk", NOW + HOUR, certificate("2"), key="cd" * 32) is True
 
 
 def test_token_is_used_once_across_threads(db: SQLDatabase) -> None:
