@@ -132,12 +132,17 @@ def test_yubikey_gets_a_certificate_for_its_serial(env: AcmeEnv, kms: YubiKeyKMS
     eku = leaf.extensions.get_extension_for_class(x509.ExtendedKeyUsage).value
     assert list(eku) == [x509.ExtendedKeyUsageOID.CLIENT_AUTH]  # step's attested leaf template
 
+    assert_verified_for(env, leaf, tmp_path, "13371337")
+
+
+def assert_verified_for(env: AcmeEnv, leaf: x509.Certificate, tmp_path: Path, identifier: str) -> None:
+    """``openssl verify`` accepts the leaf and its SAN is the permanent identifier ``identifier``."""
     path = tmp_path / "leaf.pem"
     path.write_bytes(leaf.public_bytes(Encoding.PEM))
     verified = subprocess.run(["openssl", "verify", "-CAfile", str(env.ca.root_path), "-untrusted",
                                str(env.ca.intermediate_path), str(path)], capture_output=True, text=True)
     assert verified.returncode == 0, verified.stdout + verified.stderr
-    assert openssl_san(path) == ["OBJECT            :Permanent Identifier", "UTF8STRING        :13371337"]
+    assert openssl_san(path) == ["OBJECT            :Permanent Identifier", f"UTF8STRING        :{identifier}"]
 
 
 def openssl_san(path: Path) -> list[str]:

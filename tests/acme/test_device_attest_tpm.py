@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import datetime
 import hashlib
-import subprocess
 from pathlib import Path
 from typing import Any, Iterator
 
@@ -31,7 +30,7 @@ from tests.acme.client import AcmeClient
 from tests.acme.conftest import AcmeEnv, start
 from tests.acme.servers import DnsServer, HttpServer, TlsAlpnServer
 from tests.acme.swtpm import KEY_HANDLE, SoftwareTpm
-from tests.acme.test_device_attest import BAD_ATTESTATION, answer, openssl_san, order_for, roots_field
+from tests.acme.test_device_attest import BAD_ATTESTATION, answer, assert_verified_for, order_for, roots_field
 
 DEVICE = "laptop-4711"
 OTHER_KEY, EXPORTABLE_KEY = KEY_HANDLE + 1, KEY_HANDLE + 2
@@ -162,13 +161,7 @@ def test_tpm_key_gets_a_certificate_for_the_device(env: AcmeEnv, machine: Machin
     leaf = x509.load_pem_x509_certificates(client.post(client.poll(order["url"])["certificate"]).text.encode())[0]
     assert leaf.public_key() == tpm_key.public_key()
     assert permanent_identifiers(leaf.extensions.get_extension_for_class(x509.SubjectAlternativeName).value) == [DEVICE]
-
-    path = tmp_path / "leaf.pem"
-    path.write_bytes(leaf.public_bytes(Encoding.PEM))
-    verified = subprocess.run(["openssl", "verify", "-CAfile", str(env.ca.root_path), "-untrusted",
-                               str(env.ca.intermediate_path), str(path)], capture_output=True, text=True)
-    assert verified.returncode == 0, verified.stdout + verified.stderr
-    assert openssl_san(path) == ["OBJECT            :Permanent Identifier", f"UTF8STRING        :{DEVICE}"]
+    assert_verified_for(env, leaf, tmp_path, DEVICE)
 
 
 def test_finalize_refuses_a_csr_for_another_key(env: AcmeEnv, machine: Machine, attestation_ca: AttestationCA) -> None:
