@@ -233,3 +233,16 @@ def test_an_ak_certificate_outside_the_profile_is_refused(env: AcmeEnv, machine:
     x5c = [not_an_ak.public_bytes(Encoding.DER), attestation_ca.sub.public_bytes(Encoding.DER)]
     statement = machine.attestation(x5c, client.key_authorization(challenge["token"]))
     _refused(client, challenge, statement, "tcg-kp-AIKCertificate")
+
+
+def test_tpm_has_no_default_roots(tmp_path: Path, responders: tuple[DnsServer, HttpServer, TlsAlpnServer],
+                                  machine: Machine, attestation_ca: AttestationCA) -> None:
+    env = start(tmp_path, responders, challenges=["device-attest-01"])
+    try:
+        client = env.account()
+        _, _, challenge = order_for(client, DEVICE)
+        statement = machine.attestation(attestation_ca.chain(machine.ak_public), client.key_authorization(challenge["token"]))
+        _refused(client, challenge, statement, "no attestation roots are configured")
+    finally:
+        env.server.close()
+        env.database.close()

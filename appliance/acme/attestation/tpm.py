@@ -26,7 +26,14 @@ from cryptography.exceptions import InvalidSignature
 from cryptography.hazmat.primitives import hashes
 from cryptography.hazmat.primitives.asymmetric import ec, padding, rsa
 from cryptography.hazmat.primitives.asymmetric.utils import encode_dss_signature
-from fido2.attestation.tpm import ATTRIBUTES, TpmAlgAsym, TpmAttestationFormat, TpmPublicFormat, TpmsRsaParms
+from fido2.attestation.tpm import (
+    ATTRIBUTES,
+    TpmAttestationFormat,
+    TpmEccCurve,
+    TpmPublicFormat,
+    TpmsEccParms,
+    TpmsRsaParms,
+)
 
 from appliance.acme.attestation.chain import attested_key, refused, verify_chain, x5c_certificates
 from appliance.acme.attestation.statement import Attestation, Challenge
@@ -45,6 +52,7 @@ TPM_HASHES = {0x0004: "sha1", 0x000B: "sha256", 0x000C: "sha384", 0x000D: "sha51
 #: A key that is the TPM's own: it never leaves the TPM, cannot be re-parented and was made inside it.
 REQUIRED_ATTRIBUTES = ATTRIBUTES.FIXED_TPM | ATTRIBUTES.FIXED_PARENT | ATTRIBUTES.SENSITIVE_DATA_ORIGIN
 MIN_RSA_BITS = 2048
+SECURE_CURVES = frozenset({TpmEccCurve.NIST_P256, TpmEccCurve.NIST_P384, TpmEccCurve.NIST_P521})
 
 
 def _bytes(statement: dict[Any, Any], name: str) -> bytes:
@@ -132,9 +140,11 @@ def _certified_key(pub_area: bytes, cert_info: bytes) -> tuple[TpmPublicFormat, 
         raise refused("the attested key is not fixed to the TPM or was not generated in it")
     if public.attributes & ATTRIBUTES.RESTRICTED or not public.attributes & ATTRIBUTES.SIGN_ENCRYPT:
         raise refused("the attested key is not an unrestricted signing key")
-    if public.sign_alg == TpmAlgAsym.RSA and isinstance(public.parameters, TpmsRsaParms) \
-            and public.parameters.key_bits < MIN_RSA_BITS:
+    parameters = public.parameters
+    if isinstance(parameters, TpmsRsaParms) and parameters.key_bits < MIN_RSA_BITS:
         raise refused(f"the attested RSA key has fewer than {MIN_RSA_BITS} bits")
+    if isinstance(parameters, TpmsEccParms) and parameters.curve_id not in SECURE_CURVES:
+        raise refused("the attested key's curve is not P-256, P-384 or P-521")
     return public, certified
 
 
