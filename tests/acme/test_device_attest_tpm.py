@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import datetime
 import hashlib
+import random
 from pathlib import Path
 from typing import Any, Iterator
 
@@ -24,7 +25,9 @@ from cryptography.x509.oid import NameOID
 
 from fido2.attestation.tpm import TpmPublicFormat
 
+from appliance.acme import attestation
 from appliance.acme.attestation import tpm
+from appliance.acme.problems import AcmeError, Problem
 from appliance.pki.permanent_identifier import permanent_identifier, permanent_identifiers
 from tests.acme.client import AcmeClient
 from tests.acme.conftest import AcmeEnv, start
@@ -246,3 +249,27 @@ def test_tpm_has_no_default_roots(tmp_path: Path, responders: tuple[DnsServer, H
     finally:
         env.server.close()
         env.database.close()
+
+
+def test_mangled_statements_are_refused_not_errors(machine: Machine, attestation_ca: AttestationCA) -> None:
+    """Truncated or bit-flipped pubArea, certInfo and sig: always badAttestationStatement (never a 500)."""
+    key_authorization = "token.thumbprint"
+    good = machine.attestation(attestation_ca.chain(machine.ak_public), key_authorization)
+    challenge = attestation.Challenge("token", key_authorization, NOW)
+    assert tpm.verify(good, [attestation_ca.root], challenge).identifiers == (DEVICE,)
+    rng = random.Random(13)
+    for round_ in range(600):
+        name = ("pubArea", "certInfo", "sig")[round_ % 3]
+        data = bytearray(good[name])
+        if round_ % 2:
+            del data[rng.randrange(len(data)):]
+        else:
+            data[rng.randrange(len(data))] ^= 1 << rng.randrange(8)
+        with pytest.raises(AcmeError) as refused:
+            tpm.verify(good | {name: bytes(data)}, [attestation_ca.root], challenge)
+        assert refused.value.problem is Problem.BAD_ATTESTATION_STATEMENT
+    for forged in ({"alg": True}, {"alg": "RS256"}, {"pubArea": "text"}, {"sig": b""}, {"certInfo": None},
+                   {"x5c": b"der"}, {"x5c": [b"not DER"]}, {"ver": 2.0}):
+        with pytest.raises(AcmeError) as refused:
+            tpm.verify(good | forged, [attestation_ca.root], challenge)
+        assert refused.value.problem is Problem.BAD_ATTESTATION_STATEMENT
