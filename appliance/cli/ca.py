@@ -337,14 +337,14 @@ def _attested_certificate(settings: CaSettings, subject: str, crt: Path, attesta
             httpx.Client(verify=tls_context(settings.roots_pem), timeout=TIMEOUT) as http:
         key = attested_key(manager, attestation_uri, key_type)
         if key.created:
-            say(f"Created a {key_type.name} key in {key.uri}.")
+            say(f"Created a {key_type.name} key in {key.name}.")
         chain = enrol(AcmeClient(http, directory, generate_jwk("EC")), subject, key)
         if store_certificate:
             if not isinstance(manager, CertificateStore):
                 raise BadRequest(f"the {manager.scheme}: backend cannot store certificates")
-            manager.store_certificate(key.uri, chain[0])
+            manager.store_certificate(attestation_uri, chain[0])
     write_certificates(crt, chain)
-    say(f"Your certificate has been saved in {crt}; its key is {key.uri}.")
+    say(f"Your certificate has been saved in {crt}; its key is {key.name}.")
 
 
 @ca.command()

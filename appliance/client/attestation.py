@@ -31,9 +31,10 @@ DEVICE_ATTEST = "device-attest-01"
 
 @dataclass(frozen=True)
 class AttestedKey:
-    """A device key, its signer and the device's attestation chain for it (attested key first)."""
+    """A device key (``name``: its URI without secrets), its signer and the device's attestation
+    chain for it (attested key first)."""
 
-    uri: str
+    name: str
     signer: PrivateKeyTypes
     chain: list[x509.Certificate]
     created: bool
@@ -45,10 +46,10 @@ def attested_key(manager: KeyManager, uri: str, key_type: KeyType) -> AttestedKe
         raise BadRequest(f"the {manager.scheme}: backend cannot attest keys (--attestation-uri)")
     try:
         manager.get_public_key(uri)
-        created = False
+        name, created = str(manager.key_uri(uri)), False
     except KeyNotFound:
-        uri, created = manager.create_key(uri, key_type).uri, True
-    return AttestedKey(uri, manager.create_signer(uri), manager.attest(uri), created)
+        name, created = manager.create_key(uri, key_type).uri, True
+    return AttestedKey(name, manager.create_signer(uri), manager.attest(uri), created)
 
 
 def step_attestation_object(key: AttestedKey, key_authorization: str) -> bytes:
