@@ -81,22 +81,24 @@ class AcmeClient:
         return f"{token}.{self.thumbprint}"
 
     def post(self, url: str, payload: dict[str, Any] | None = None) -> httpx.Response:
-        """A JWS POST (POST-as-GET when ``payload`` is None), retried once on ``badNonce``."""
-        for attempt in range(2):
-            if self._nonce is None:
-                self._request("HEAD", self.directory["newNonce"])
-            protected: dict[str, Any] = {"alg": algorithm_for(self.key), "nonce": self._nonce, "url": url}
-            if self.account_url:
-                protected["kid"] = self.account_url
-            else:
-                protected["jwk"] = {k: v for k, v in public_dict(self.key).items() if k not in ("kid", "alg", "use")}
-            self._nonce = None
-            token = jws.JWS(b"" if payload is None else json.dumps(payload).encode())
-            token.add_signature(self.key, alg=protected["alg"], protected=json.dumps(protected))
-            response = self._request("POST", url, content=token.serialize(compact=False), headers=JOSE)
-            if response.status_code != 400 or attempt or _problem_type(response) != BAD_NONCE:
-                return response
-        raise AssertionError("unreachable")
+        """A JWS POST (POST-as-GET when ``payload`` is None), sent again once on ``badNonce``."""
+        response = self._signed_post(url, payload)
+        if response.status_code == 400 and _problem_type(response) == BAD_NONCE:
+            response = self._signed_post(url, payload)
+        return response
+
+    def _signed_post(self, url: str, payload: dict[str, Any] | None) -> httpx.Response:
+        if self._nonce is None:
+            self._request("HEAD", self.directory["newNonce"])
+        protected: dict[str, Any] = {"alg": algorithm_for(self.key), "nonce": self._nonce, "url": url}
+        if self.account_url:
+            protected["kid"] = self.account_url
+        else:
+            protected["jwk"] = {k: v for k, v in public_dict(self.key).items() if k not in ("kid", "alg", "use")}
+        self._nonce = None
+        token = jws.JWS(b"" if payload is None else json.dumps(payload).encode())
+        token.add_signature(self.key, alg=protected["alg"], protected=json.dumps(protected))
+        return self._request("POST", url, content=token.serialize(compact=False), headers=JOSE)
 
     def fetch(self, url: str, payload: dict[str, Any] | None = None) -> Resource:
         response = self.post(url, payload)
