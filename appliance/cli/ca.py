@@ -301,11 +301,16 @@ def certificate(subject: str, crt_file: str, key_file: str | None, ott: str | No
     settings = resolve(client_paths(), ca_url, root)
     key_type = KeyType.parse(kty, crv, size)
     crt = Path(crt_file)
+    attested_only = {"--pin-source": pin_source, "--store-certificate": store_certificate}
     if attestation_uri:
+        _refuse_with_attestation({"KEY_FILE": key_file, "--token": ott, "--san": san, "--kms": kms_uri,
+                                  "--key-uri": key_uri, "--not-before": not_before, "--not-after": not_after})
         refuse_overwrite([crt], force)
         _attested_certificate(settings, subject, crt, attestation_uri, read_password_file(pin_source), key_type,
                               source.provisioner_name, store_certificate)
         return
+    if any(attested_only.values()):
+        raise BadRequest(f"{', '.join(k for k, v in attested_only.items() if v)} only apply with --attestation-uri")
     if kms_uri:
         uri = key_uri or key_file
         if not uri:
@@ -325,6 +330,13 @@ def certificate(subject: str, crt_file: str, key_file: str | None, ott: str | No
     write_certificates(crt, signed.certificates)
     say(f"Your certificate has been saved in {crt}.")
     say(f"Your private key has been saved in {key_file}.")
+
+
+def _refuse_with_attestation(options: dict[str, Any]) -> None:
+    given = [name for name, value in options.items() if value]
+    if given:
+        raise BadRequest(f"--attestation-uri cannot be combined with {', '.join(given)}: the key is the device's "
+                         f"and the order names only SUBJECT")
 
 
 def _attested_certificate(settings: CaSettings, subject: str, crt: Path, attestation_uri: str, pin: bytes | None,

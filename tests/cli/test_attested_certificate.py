@@ -110,3 +110,14 @@ def test_the_provisioner_is_required(bootstrapped: Client, plugged: SoftPivCard,
     error = bootstrapped.fails("ca", "certificate", str(SERIAL), str(tmp_path / "x.crt"),
                                "--attestation-uri", "yubikey:slot-id=9a", "--pin-source", str(pin_file))
     assert "--attestation-uri needs --provisioner" in error
+
+
+def test_options_that_do_not_apply_are_refused(bootstrapped: Client, plugged: SoftPivCard, pin_file: Path,
+                                                tmp_path: Path) -> None:
+    crt = str(tmp_path / "x.crt")
+    error = bootstrapped.fails("ca", "certificate", str(SERIAL), crt, str(tmp_path / "x.key"), "--san", "a.example",
+                               "--attestation-uri", "yubikey:slot-id=9a", "--provisioner", PROVISIONER)
+    assert "--attestation-uri cannot be combined with KEY_FILE, --san" in error
+    error = bootstrapped.fails("ca", "certificate", "web.example", crt, str(tmp_path / "x.key"),
+                               "--pin-source", str(pin_file), "--provisioner", "admin")
+    assert "--pin-source only apply with --attestation-uri" in error
