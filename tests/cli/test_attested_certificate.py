@@ -69,6 +69,7 @@ def enrol(client: Client, crt: Path, pin_file: Path, subject: str = str(SERIAL),
 
 def test_one_command_enrols_a_yubikey(bootstrapped: Client, server: Server, plugged: SoftPivCard, pin_file: Path,
                                       tmp_path: Path) -> None:
+    plugged.slots.pop(0x9A, None)  # an empty slot, whatever ran before
     crt = tmp_path / "yubikey.crt"
     result = bootstrapped.ok(*enrol(bootstrapped, crt, pin_file, str(SERIAL), "--store-certificate"))
     assert "Created a EC_P256 key in yubikey:serial=13371337;slot-id=9a" in result.stderr
