@@ -3,7 +3,8 @@
 #   scripts/install.sh          runtime: every KMS backend and database driver
 #   scripts/install.sh --test   also every server and command the tests and the README's examples run:
 #       PostgreSQL and MariaDB servers, SoftHSM2 (softhsm2-util), OpenSC (pkcs11-tool), ssh-keygen, lego,
-#       dehydrated (with hexdump, which it needs for EAB), pebble-challtestsrv, systemd-analyze, curl, jq;
+#       dehydrated (with hexdump, which it needs for EAB), pebble-challtestsrv, systemd-analyze, curl, jq,
+#       a software TPM (swtpm, swtpm-tools) and tpm2-tools;
 #       certbot and moto_server come from PyPI
 #   Either way .venv/bin/appliance is linked into /usr/local/bin (APPLIANCE_LAUNCHER=0: not).
 set -euo pipefail
@@ -16,7 +17,7 @@ runtime_debs=(python3 python3-venv python3-dev gcc libpcsclite-dev swig openssl)
 test_debs=(softhsm2 scep opensc openssh-client openssh-server lego dehydrated bsdextrautils pebble systemd curl jq ca-certificates
            postgresql postgresql-client mariadb-server mariadb-client nodejs nebula golang-go
            golang-github-masterminds-sprig-dev prometheus chromium chromium-driver socat
-           golang-github-smallstep-certificates-dev)
+           golang-github-smallstep-certificates-dev swtpm swtpm-tools tpm2-tools)
 
 debs=("${runtime_debs[@]}")
 extras="all"

@@ -3,7 +3,7 @@ permanent identifier as an RFC 4043 ``otherName`` SAN, smallstep/crypto's attest
 template (clientAuth only) unless the provisioner has its own, and what the attestation
 proved in the template data as ``.AttestationData`` (our addition: ``PermanentIdentifier``,
 ``Format``, ``Fingerprint`` and, for YubiKeys, ``SerialNumber``, ``Firmware``, ``PINPolicy``,
-``TouchPolicy``)."""
+``TouchPolicy``; for TPMs, ``TPMManufacturer``, ``TPMModel``, ``TPMVersion``)."""
 
 from __future__ import annotations
 
@@ -28,7 +28,8 @@ _ATTESTED_LEAF = Template("attested-leaf", DEFAULT_ATTESTED_LEAF_TEMPLATE, FUNCT
 #: The recorded attestation's JSON members and their template names.
 _TEMPLATE_NAMES = {"permanentIdentifier": "PermanentIdentifier", "format": "Format", "fingerprint": "Fingerprint",
                    "serialNumber": "SerialNumber", "firmware": "Firmware", "pinPolicy": "PINPolicy",
-                   "touchPolicy": "TouchPolicy", "formFactor": "FormFactor", "udid": "UDID"}
+                   "touchPolicy": "TouchPolicy", "formFactor": "FormFactor", "udid": "UDID",
+                   "tpmManufacturer": "TPMManufacturer", "tpmModel": "TPMModel", "tpmVersion": "TPMVersion"}
 
 
 def attested_options(options: X509Options) -> X509Options:

@@ -9,6 +9,7 @@ from pathlib import Path
 from typing import Any, Callable, Sequence
 
 import click
+import httpx
 from cryptography import x509
 from cryptography.exceptions import InvalidSignature
 from cryptography.hazmat.primitives.asymmetric.types import PrivateKeyTypes
@@ -16,7 +17,9 @@ from cryptography.hazmat.primitives.asymmetric.types import PrivateKeyTypes
 from appliance.cli.options import default_path, password_file_option, read_password_file
 from appliance.client.bootstrap import bootstrap as bootstrap_ca
 from appliance.client.files import load_key_file, refuse_overwrite, write_certificates, write_private_key
-from appliance.client.http import CaClient, SignedChain
+from appliance.client.acme import AcmeClient
+from appliance.client.attestation import attested_key, enrol
+from appliance.client.http import TIMEOUT, CaClient, SignedChain, tls_context
 from appliance.client.keys import KeyType, created_kms_key, csr_pem, generate_private_key, make_csr
 from appliance.client.renewal import Renewer, expires_within, run_hook
 from appliance.client.revocation import ocsp_request, ocsp_status, parse_serial_number, verified_crl
@@ -36,7 +39,8 @@ from appliance.pki.clock import utc_now
 from appliance.pki.duration import parse_duration
 from appliance.pki.pem import load_certificates
 from appliance.errors import BadRequest
-from appliance.jose import UnverifiedToken, decrypt_jwk, key_from_dict, thumbprint
+from appliance.jose import UnverifiedToken, decrypt_jwk, generate_jwk, key_from_dict, thumbprint
+from appliance.kms import CertificateStore, open_key_manager
 from appliance.sshcert import parse_certificate
 
 F = Callable[..., Any]
@@ -280,17 +284,33 @@ def _issue(settings: CaSettings, key: PrivateKeyTypes, subject: str, sans: Seque
 @click.option("--size", type=int, help="RSA key size: 2048, 3072 (default) or 4096.")
 @click.option("--kms", "kms_uri", help="Create the key in this KMS/HSM instead of a file.")
 @click.option("--key-uri", help="The key's URI in --kms (default: KEY_FILE).")
+@click.option("--attestation-uri", help="ACME device-attest-01 with the key in this device (yubikey:slot-id=9a; "
+                                      "created when the slot is empty); SUBJECT is the device's serial number.")
+@click.option("--pin-source", type=click.Path(exists=True, dir_okay=False),
+              help="A file holding the PIN of --attestation-uri's device.")
+@click.option("--store-certificate", is_flag=True, help="With --attestation-uri: also write the certificate into the slot.")
 @click.option("--force", is_flag=True, help="Overwrite existing files.")
 @provisioner_options
 @ca_options
 def certificate(subject: str, crt_file: str, key_file: str | None, ott: str | None, san: tuple[str, ...],
                 not_before: str, not_after: str, kty: str, crv: str | None, size: int | None,
-                kms_uri: str | None, key_uri: str | None, force: bool, source: TokenSource, ca_url: str | None,
+                kms_uri: str | None, key_uri: str | None, attestation_uri: str | None, pin_source: str | None,
+                store_certificate: bool, force: bool, source: TokenSource, ca_url: str | None,
                 root: str | None) -> None:
     """Create a key (file or KMS), get it certified, write CRT (leaf + chain) and KEY."""
     settings = resolve(client_paths(), ca_url, root)
     key_type = KeyType.parse(kty, crv, size)
     crt = Path(crt_file)
+    attested_only = {"--pin-source": pin_source, "--store-certificate": store_certificate}
+    if attestation_uri:
+        _refuse_with_attestation({"KEY_FILE": key_file, "--token": ott, "--san": san, "--kms": kms_uri,
+                                  "--key-uri": key_uri, "--not-before": not_before, "--not-after": not_after})
+        refuse_overwrite([crt], force)
+        _attested_certificate(settings, subject, crt, attestation_uri, read_password_file(pin_source), key_type,
+                              source.provisioner_name, store_certificate)
+        return
+    if any(attested_only.values()):
+        raise BadRequest(f"{', '.join(k for k, v in attested_only.items() if v)} only apply with --attestation-uri")
     if kms_uri:
         uri = key_uri or key_file
         if not uri:
@@ -310,6 +330,33 @@ def certificate(subject: str, crt_file: str, key_file: str | None, ott: str | No
     write_certificates(crt, signed.certificates)
     say(f"Your certificate has been saved in {crt}.")
     say(f"Your private key has been saved in {key_file}.")
+
+
+def _refuse_with_attestation(options: dict[str, Any]) -> None:
+    given = [name for name, value in options.items() if value]
+    if given:
+        raise BadRequest(f"--attestation-uri cannot be combined with {', '.join(given)}: the key is the device's "
+                         f"and the order names only SUBJECT")
+
+
+def _attested_certificate(settings: CaSettings, subject: str, crt: Path, attestation_uri: str, pin: bytes | None,
+                          key_type: KeyType, provisioner: str | None, store_certificate: bool) -> None:
+    """The device-attest-01 order of ``step ca certificate --attestation-uri`` with an ACME provisioner."""
+    if not provisioner:
+        raise BadRequest("--attestation-uri needs --provisioner: the ACME provisioner with device-attest-01")
+    directory = f"{settings.ca_url}/acme/{provisioner}/directory"
+    with open_key_manager(attestation_uri, password=pin) as manager, \
+            httpx.Client(verify=tls_context(settings.roots_pem), timeout=TIMEOUT) as http:
+        key = attested_key(manager, attestation_uri, key_type)
+        if key.created:
+            say(f"Created a {key_type.name} key in {key.name}.")
+        chain = enrol(AcmeClient(http, directory, generate_jwk("EC")), subject, key)
+        if store_certificate:
+            if not isinstance(manager, CertificateStore):
+                raise BadRequest(f"the {manager.scheme}: backend cannot store certificates")
+            manager.store_certificate(attestation_uri, chain[0])
+    write_certificates(crt, chain)
+    say(f"Your certificate has been saved in {crt}; its key is {key.name}.")
 
 
 @ca.command()

@@ -132,12 +132,17 @@ def test_yubikey_gets_a_certificate_for_its_serial(env: AcmeEnv, kms: YubiKeyKMS
     eku = leaf.extensions.get_extension_for_class(x509.ExtendedKeyUsage).value
     assert list(eku) == [x509.ExtendedKeyUsageOID.CLIENT_AUTH]  # step's attested leaf template
 
+    assert_verified_for(env, leaf, tmp_path, "13371337")
+
+
+def assert_verified_for(env: AcmeEnv, leaf: x509.Certificate, tmp_path: Path, identifier: str) -> None:
+    """``openssl verify`` accepts the leaf and its SAN is the permanent identifier ``identifier``."""
     path = tmp_path / "leaf.pem"
     path.write_bytes(leaf.public_bytes(Encoding.PEM))
     verified = subprocess.run(["openssl", "verify", "-CAfile", str(env.ca.root_path), "-untrusted",
                                str(env.ca.intermediate_path), str(path)], capture_output=True, text=True)
     assert verified.returncode == 0, verified.stdout + verified.stderr
-    assert openssl_san(path) == ["OBJECT            :Permanent Identifier", "UTF8STRING        :13371337"]
+    assert openssl_san(path) == ["OBJECT            :Permanent Identifier", f"UTF8STRING        :{identifier}"]
 
 
 def openssl_san(path: Path) -> list[str]:
@@ -297,3 +302,32 @@ def test_templates_see_the_attestation(tmp_path: Path, kms: YubiKeyKMS, card: So
     assert leaf.subject.get_attributes_for_oid(NameOID.SERIAL_NUMBER)[0].value == "13371337"
     san = leaf.extensions.get_extension_for_class(x509.SubjectAlternativeName).value
     assert permanent_identifiers(san) == ["13371337"]
+
+
+TOUCH_REQUIRED = ('{{ if ne .AttestationData.TouchPolicy "always" }}{{ fail "this key must require a touch" }}{{ end }}'
+                  '{"subject": {"commonName": {{ toJson .Subject.CommonName }}}, "sans": {{ toJson .SANs }}}')
+
+
+def test_a_template_can_require_a_touch_policy(tmp_path: Path, card: SoftPivCard,
+                                               responders: tuple[DnsServer, HttpServer, TlsAlpnServer]) -> None:
+    """step-ca has no provisioner option for PIN or touch policies: its templates enforce them with ``fail``."""
+    kms = YubiKeyKMS(parse_uri("yubikey:"), readers=lambda: [card.connect])
+    kms.create_key(SLOT, KeyType.EC_P256)  # touch policy: never
+    touching = f"{OTHER_SLOT}&touch-policy=always"
+    kms.create_key(touching, KeyType.EC_P256)
+    env = device_env(tmp_path, responders, card.root_certificate, options={"x509": {"template": TOUCH_REQUIRED}})
+    try:
+        results = []
+        for slot in (SLOT, touching):
+            client = env.account()
+            order, _, challenge = order_for(client, "13371337")
+            att_obj = step_attestation(kms, client.key_authorization(challenge["token"]), attest=slot, sign=slot)
+            assert answer(client, challenge, att_obj)["status"] == "valid"
+            client.poll(order["url"], ("ready", "invalid"))
+            results.append(client.finalize(order, attested_csr(kms, "13371337", slot)))
+    finally:
+        env.server.close()
+        env.database.close()
+    never, always = results
+    assert never.status_code == 400 and never.json()["detail"] == "this key must require a touch", never.text
+    assert always.status_code == 200, always.text

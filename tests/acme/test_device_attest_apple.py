@@ -8,7 +8,6 @@ from __future__ import annotations
 import base64
 import datetime
 import hashlib
-import subprocess
 from pathlib import Path
 from typing import Iterator
 
@@ -24,7 +23,7 @@ from appliance.acme.attestation import apple
 from appliance.pki.permanent_identifier import permanent_identifiers
 from tests.acme.conftest import AcmeEnv, start
 from tests.acme.servers import DnsServer, HttpServer, TlsAlpnServer
-from tests.acme.test_device_attest import BAD_ATTESTATION, answer, openssl_san, order_for
+from tests.acme.test_device_attest import BAD_ATTESTATION, answer, assert_verified_for, order_for
 
 SERIAL, UDID = "C02XK1ABJGH5", "00008103-000A1C2E3F4A001E"
 NOW = datetime.datetime.now(datetime.timezone.utc)
@@ -88,12 +87,7 @@ def test_apple_device_gets_a_certificate_for_its_udid(env: AcmeEnv, device: Appl
     leaf = x509.load_pem_x509_certificates(client.post(client.poll(order["url"])["certificate"]).text.encode())[0]
     assert leaf.public_key() == device.key.public_key()
     assert permanent_identifiers(leaf.extensions.get_extension_for_class(x509.SubjectAlternativeName).value) == [UDID]
-    path = tmp_path / "leaf.pem"
-    path.write_bytes(leaf.public_bytes(Encoding.PEM))
-    verified = subprocess.run(["openssl", "verify", "-CAfile", str(env.ca.root_path), "-untrusted",
-                               str(env.ca.intermediate_path), str(path)], capture_output=True, text=True)
-    assert verified.returncode == 0, verified.stdout + verified.stderr
-    assert openssl_san(path) == ["OBJECT            :Permanent Identifier", f"UTF8STRING        :{UDID}"]
+    assert_verified_for(env, leaf, tmp_path, UDID)
 
 
 def test_the_serial_number_names_the_device_too(env: AcmeEnv, device: AppleDevice) -> None:

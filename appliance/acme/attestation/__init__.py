@@ -10,7 +10,7 @@ from typing import Any, Callable, Sequence
 import cbor2
 from cryptography import x509
 
-from appliance.acme.attestation import apple, step
+from appliance.acme.attestation import apple, step, tpm
 from appliance.acme.attestation.chain import refused
 from appliance.acme.attestation.roots import shipped_roots
 from appliance.acme.attestation.statement import Attestation, Challenge
@@ -52,7 +52,7 @@ def decode(payload: dict[str, Any]) -> AttestationObject:
 Verifier = Callable[[dict[Any, Any], Sequence[x509.Certificate], Challenge], Attestation]
 
 
-VERIFIERS: dict[str, Verifier] = {"step": step.verify, "apple": apple.verify}
+VERIFIERS: dict[str, Verifier] = {"step": step.verify, "apple": apple.verify, "tpm": tpm.verify}
 
 
 def verify(attestation: AttestationObject, formats: Sequence[str], roots: Sequence[x509.Certificate],
