@@ -1,19 +1,29 @@
 #!/usr/bin/env bash
 # Build step-ca 0.19 from Debian's golang-github-smallstep-certificates-dev source (GO111MODULE=off)
 # with a minimal main package, cache it under .cache/step-ca/ in the checkout, print the binary's path.
-# Usage: scripts/build-step-ca.sh            (needs golang-go + golang-github-smallstep-certificates-dev)
+# Debian's smallstep/nosql (0.3.8) gets nosql 0.4.0's PostgreSQL driver laid over it (scripts/step-ca-nosql/),
+# so that db.type postgresql works as well as mysql, badger and bbolt.
+# Usage: scripts/build-step-ca.sh   (needs golang-go, golang-github-smallstep-certificates-dev,
+#                                    golang-github-jackc-pgx-v4-dev)
 # The binary takes: step-ca-bench CONFIG_JSON PASSWORD_FILE
 set -euo pipefail
 root="$(cd "$(dirname "$0")/.." && pwd)"
 cache="$root/.cache/step-ca"
-binary="$cache/step-ca-bench"
+# the binary's name changes with this script and the overlay, so a stale build is never reused
+version="$(cat "$0" "$root"/scripts/step-ca-nosql/nosql.go "$root"/scripts/step-ca-nosql/postgresql/postgresql.go \
+    | sha256sum | cut -c1-12)"
+binary="$cache/step-ca-bench-$version"
 if [ -x "$binary" ]; then echo "$binary"; exit 0; fi
 src=/usr/share/gocode/src/github.com/smallstep/certificates
 [ -d "$src/ca" ] || { echo "missing $src: apt-get install golang-github-smallstep-certificates-dev golang-go" >&2; exit 1; }
 mkdir -p "$cache"
 work="$(mktemp -d)"
 trap 'rm -rf "$work"' EXIT
-mkdir -p "$work/src/stepcabench"
+mkdir -p "$work/src/stepcabench" "$work/src/github.com/smallstep"
+cp -r /usr/share/gocode/src/github.com/smallstep/nosql "$work/src/github.com/smallstep/nosql"
+chmod -R u+w "$work/src/github.com/smallstep/nosql"
+cp "$root/scripts/step-ca-nosql/nosql.go" "$work/src/github.com/smallstep/nosql/nosql.go"
+cp -r "$root/scripts/step-ca-nosql/postgresql" "$work/src/github.com/smallstep/nosql/"
 cat > "$work/src/stepcabench/main.go" <<'GO'
 // Command stepcabench runs step-ca's own ca.New/Run on a ca.json, the intermediate key's password read from a file.
 package main
