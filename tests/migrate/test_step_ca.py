@@ -194,7 +194,7 @@ def test_step_ca_data_carries_over(engine: str, request: pytest.FixtureRequest, 
         model = ReadModel(engine)
         found = model.certificates(CertificateFilter(query="web2.example"), now).rows
         assert [(r.serial, r.provisioner, r.status(now)) for r in found] == [(serial, "admin", "revoked")]
-        imported = {r.serial for r in model.certificates(CertificateFilter(query="example"), now).rows}
+        imported = {r.serial for r in model.certificates(CertificateFilter(query="web"), now).rows}
         assert {str(c.serial_number) for c, _, _ in issued.values()} <= imported
         with engine.connect() as conn:
             row = conn.execute(text("SELECT reason_code, reason FROM revocations WHERE serial = :s"), {"s": serial}).one()
