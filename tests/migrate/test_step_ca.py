@@ -24,6 +24,7 @@ import pytest
 from cryptography import x509
 from sqlalchemy import create_engine, text
 
+from appliance.jose import decrypt_jwk, key_from_dict, public_dict
 from appliance.jose.b64 import b64decode
 from appliance.console.read_model import CertificateFilter, ReadModel
 from appliance.db import open_database
@@ -106,6 +107,26 @@ def _curl_renew(ca: CA, crt: Path, key: Path) -> tuple[int, dict[str, Any]]:
     return int(status), json.loads(body)
 
 
+def _check_remote_management(db: dict[str, Any], ca: CA) -> None:
+    """step-ca's first provisioner is a JWK one in ca.json's form, its encrypted key opening with the
+    CA's password to the public key beside it; its super-admin is bound to it."""
+    engine = create_engine(database_url(db))
+    try:
+        with engine.connect() as conn:
+            (provisioner,) = conn.execute(text("SELECT id, name, type, details FROM provisioners")).all()
+            (admin,) = conn.execute(text("SELECT provisioner_id, subject, type FROM admins")).all()
+            changes = conn.execute(text("SELECT actor, kind FROM admin_changes ORDER BY id")).all()
+    finally:
+        engine.dispose()
+    details = provisioner.details if isinstance(provisioner.details, dict) else json.loads(provisioner.details)
+    assert (provisioner.name, provisioner.type, details["type"], details["name"]) == ("Admin JWK", "JWK", "JWK",
+                                                                                      "Admin JWK")
+    private = decrypt_jwk(details["encryptedKey"], ca.password_file.read_text().strip().encode())
+    assert public_dict(private) == public_dict(key_from_dict(details["key"]))
+    assert tuple(admin) == (provisioner.id, "step", "SUPER_ADMIN")
+    assert [tuple(c) for c in changes] == [("migrate step-ca", "provisioner"), ("migrate step-ca", "admin")]
+
+
 @pytest.mark.parametrize("engine", [pytest.param("postgres", marks=pytest.mark.postgres),
                                     pytest.param("mysql", marks=pytest.mark.mysql)])
 def test_step_ca_data_carries_over(engine: str, request: pytest.FixtureRequest, step_ca_binary: Path,
@@ -119,6 +140,11 @@ def test_step_ca_data_carries_over(engine: str, request: pytest.FixtureRequest, 
     step_config = appliance_ca.data()
     step_config.pop("crl", None)
     step_config["db"] = step_db
+    # first with remote management, which writes its first provisioner ("Admin JWK", a new key
+    # encrypted with the CA's password) and super-admin ("step") into the database; then without
+    step_ca.write({**step_config, "authority": {**step_config["authority"], "enableAdmin": True}})
+    with running_step_ca(step_ca_binary, step_ca):
+        pass
     step_ca.write(step_config)
 
     issued: dict[str, tuple[x509.Certificate, Path, Path]] = {}
@@ -160,8 +186,10 @@ def test_step_ca_data_carries_over(engine: str, request: pytest.FixtureRequest, 
     assert second.returncode == 0, second.stderr
     assert "certificates: 0 imported, 3 already present" in second.stdout
     assert "0 records imported" in second.stdout
+    assert "provisioners: 1 imported" in first.stdout and "admins: 1 imported" in first.stdout
     counts = _counts(target_db)
     assert counts["certificates"] == 3 and counts["revocations"] == 1 and counts["used_tokens"] == 4
+    _check_remote_management(target_db, appliance_ca)
 
     server = start_server(appliance_ca)
     try:
