@@ -107,6 +107,15 @@ def _curl_renew(ca: CA, crt: Path, key: Path) -> tuple[int, dict[str, Any]]:
     return int(status), json.loads(body)
 
 
+def _lego(ca: CA, directory: Path, *command: str) -> None:
+    """lego for ``localhost`` with its own http-01 server on port 80, where step-ca 0.19 validates."""
+    result = subprocess.run(
+        ["lego", "--server", f"{ca.url}/acme/acme/directory", "--accept-tos", "--email", "admin@example.org",
+         "--path", str(directory), "--domains", "localhost", "--http", "--http.port", "127.0.0.1:80", *command],
+        capture_output=True, text=True, timeout=120, env={**os.environ, "LEGO_CA_CERTIFICATES": str(ca.root)})
+    assert result.returncode == 0, result.stdout + result.stderr
+
+
 def _check_remote_management(db: dict[str, Any], ca: CA) -> None:
     """step-ca's first provisioner is a JWK one in ca.json's form, its encrypted key opening with the
     CA's password to the public key beside it; its super-admin is bound to it."""
@@ -137,6 +146,8 @@ def test_step_ca_data_carries_over(engine: str, request: pytest.FixtureRequest, 
     # step-ca: the same ca.json (root, intermediate, JWK provisioner, address: the same token
     # audiences), its own database; the appliance starts there once step-ca has stopped
     step_ca = CA(appliance_ca.path, appliance_ca.port, appliance_ca.password_file, "step-ca.json")
+    appliance_ca.write({**appliance_ca.data(), "authority": {**appliance_ca.data()["authority"], "provisioners": [
+        *appliance_ca.data()["authority"]["provisioners"], {"type": "ACME", "name": "acme"}]}})
     step_config = appliance_ca.data()
     step_config.pop("crl", None)
     step_config["db"] = step_db
@@ -165,6 +176,8 @@ def test_step_ca_data_carries_over(engine: str, request: pytest.FixtureRequest, 
             "serial": serial, "ott": token(step_ca, serial, [serial], endpoint="revoke"), "reasonCode": 4,
             "reason": "superseded by web2b", "passive": True})
         assert revoke.status_code == 200, revoke.text
+    with running_step_ca(step_ca_binary, step_ca):  # lego's account, order and certificate
+        _lego(step_ca, tmp_path / "lego", "run")
 
     appliance_ca.write({**appliance_ca.data(), "db": target_db})
 
@@ -179,16 +192,18 @@ def test_step_ca_data_carries_over(engine: str, request: pytest.FixtureRequest, 
 
     first = _migrate(appliance_ca, step_db)
     assert first.returncode == 0, first.stderr
-    assert "certificates: 3 imported, 0 already present" in first.stdout
+    assert "certificates: 4 imported, 0 already present" in first.stdout
     assert "revocations: 1 imported" in first.stdout
     assert "used tokens: 4 imported" in first.stdout  # three sign tokens and the revoke token
+    for kind in ("ACME accounts", "ACME orders", "ACME certificates"):
+        assert f"{kind}: 1 imported" in first.stdout, first.stdout
     second = _migrate(appliance_ca, step_db)
     assert second.returncode == 0, second.stderr
-    assert "certificates: 0 imported, 3 already present" in second.stdout
+    assert "certificates: 0 imported, 4 already present" in second.stdout
     assert "0 records imported" in second.stdout
     assert "provisioners: 1 imported" in first.stdout and "admins: 1 imported" in first.stdout
     counts = _counts(target_db)
-    assert counts["certificates"] == 3 and counts["revocations"] == 1 and counts["used_tokens"] == 4
+    assert counts["certificates"] == 4 and counts["revocations"] == 1 and counts["used_tokens"] == 4
     _check_remote_management(target_db, appliance_ca)
 
     server = start_server(appliance_ca)
@@ -202,6 +217,9 @@ def test_step_ca_data_carries_over(engine: str, request: pytest.FixtureRequest, 
             renewed = write_pem(tmp_path / f"{name}.renewed.crt", body["crt"])
             openssl("verify", "-CAfile", appliance_ca.root, "-untrusted", appliance_ca.intermediate, renewed)
             assert x509.load_pem_x509_certificate(body["crt"].encode()).subject == certificate.subject
+        # lego revokes the certificate step-ca issued to it, signing with the account it registered there:
+        # the appliance knows the account's key and that the certificate is the account's
+        _lego(appliance_ca, tmp_path / "lego", "revoke", "--keep", "--reason", "4")
     finally:
         server.stop()
 
@@ -226,6 +244,14 @@ def test_step_ca_data_carries_over(engine: str, request: pytest.FixtureRequest, 
         assert {str(c.serial_number) for c, _, _ in issued.values()} <= imported
         with engine.connect() as conn:
             row = conn.execute(text("SELECT reason_code, reason FROM revocations WHERE serial = :s"), {"s": serial}).one()
+            (account,) = conn.execute(text("SELECT id FROM acme_accounts")).all()
+            (order,) = conn.execute(text("SELECT account_id, status, certificate_id FROM acme_orders")).all()
+            (acme_serial,) = conn.execute(text("SELECT serial FROM acme_certificates WHERE account_id = :a"),
+                                          {"a": account.id}).one()
+            acme_revoked = conn.execute(text("SELECT reason_code FROM revocations WHERE serial = :s"),
+                                        {"s": acme_serial}).scalar_one()
         assert tuple(row) == (4, "superseded by web2b")
+        assert (order.account_id, order.status) == (account.id, "valid") and order.certificate_id
+        assert acme_revoked == 4
     finally:
         engine.dispose()
