@@ -68,10 +68,10 @@ def migrate(source: StepCaSource, conn: Connection, now: datetime.datetime, *,
     admin.import_provisioners(run)
     admin.import_admins(run)
     certificates = _import_certificates(run)
-    _import_revocations(run, certificates)
-    _import_used_tokens(run)
     ssh = _import_ssh_certificates(run)
+    _import_revocations(run, certificates, ssh)
     _import_ssh_revocations(run, ssh)
+    _import_used_tokens(run)
     acme.import_acme(run)
     _report_unused(run)
     return run.summary
@@ -126,11 +126,16 @@ def _revocation_info(bucket: str, key: bytes, value: bytes) -> tuple[str, int, s
         bool(info.get("MTLS"))
 
 
-def _import_revocations(run: Run, certificates: dict[str, x509.Certificate]) -> None:
-    """``revoked_x509_certs``: renewals stop, CRL and OCSP list them; keyCompromise blocks the key."""
+def _import_revocations(run: Run, certificates: dict[str, x509.Certificate], ssh: dict[str, SSHCertificate]) -> None:
+    """``revoked_x509_certs``: renewals stop, CRL and OCSP list them; keyCompromise blocks the key.
+    step-ca records there too an SSH certificate revoked with any provisioner but SSHPOP: the serial
+    of an SSH certificate and of no X.509 one is an SSH revocation."""
     changed = False
     for key, value in run.source.entries("revoked_x509_certs"):
         serial, code, reason, revoked_at, provisioner_id, mtls = _revocation_info("revoked_x509_certs", key, value)
+        if serial not in certificates and serial in ssh:
+            _import_ssh_revocation(run, ssh[serial], code, reason, revoked_at, provisioner_id)
+            continue
         inserted = insert_absent(run.conn, revocations, {
             "serial": serial, "reason_code": code, "reason": reason, "revoked_at": revoked_at,
             "provisioner": run.provisioner_name(provisioner_id), "passive": True, "mtls": mtls})
@@ -198,11 +203,16 @@ def _import_ssh_revocations(run: Run, certificates: dict[str, SSHCertificate]) -
         if certificate is None:
             run.summary.skip("SSH revocations", "without their certificate (the KRL needs its CA key)")
             continue
-        inserted = insert_absent(run.conn, ssh_revocations, {
-            "serial": serial, "ca_key": base64.b64encode(key_blob(certificate.signature_key())).decode(),
-            "reason_code": code, "reason": reason, "revoked_at": revoked_at,
-            "provisioner": run.provisioner_name(provisioner_id)})
-        run.summary.count("SSH revocations", inserted)
+        _import_ssh_revocation(run, certificate, code, reason, revoked_at, provisioner_id)
+
+
+def _import_ssh_revocation(run: Run, certificate: SSHCertificate, code: int, reason: str,
+                           revoked_at: datetime.datetime, provisioner_id: str) -> None:
+    inserted = insert_absent(run.conn, ssh_revocations, {
+        "serial": str(certificate.serial), "ca_key": base64.b64encode(key_blob(certificate.signature_key())).decode(),
+        "reason_code": code, "reason": reason, "revoked_at": revoked_at,
+        "provisioner": run.provisioner_name(provisioner_id)})
+    run.summary.count("SSH revocations", inserted)
 
 
 #: step-ca buckets with nothing the appliance keeps: derived indexes and short-lived state.

@@ -25,11 +25,12 @@ class Summary:
         kinds = sorted(set(self.imported) | set(self.present) | set(self.skipped))
         out = []
         for kind in kinds:
-            line = f"{kind}: {self.imported[kind]} imported, {self.present[kind]} already present"
+            parts = [f"{self.imported[kind]} imported, {self.present[kind]} already present"] \
+                if kind in self.imported or kind in self.present else []
             reasons = self.skipped.get(kind)
             if reasons:
-                line += "; not imported: " + ", ".join(f"{n} {why}" for why, n in sorted(reasons.items()))
-            out.append(line)
+                parts.append("not imported: " + ", ".join(f"{n} {why}" for why, n in sorted(reasons.items())))
+            out.append(f"{kind}: {'; '.join(parts)}")
         return out or ["nothing to import"]
 
     @property

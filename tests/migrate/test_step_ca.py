@@ -22,9 +22,12 @@ from typing import Any, Callable, Iterator
 import httpx
 import pytest
 from cryptography import x509
+from cryptography.hazmat.primitives.asymmetric import ed25519
+from cryptography.hazmat.primitives.serialization import (Encoding, PublicFormat, SSHCertificate,
+                                                          load_ssh_public_identity)
 from sqlalchemy import create_engine, text
 
-from appliance.jose import decrypt_jwk, key_from_dict, public_dict
+from appliance.jose import decrypt_jwk, key_from_dict, public_dict, sign
 from appliance.jose.b64 import b64decode
 from appliance.console.read_model import CertificateFilter, ReadModel
 from appliance.db import open_database
@@ -116,6 +119,31 @@ def _lego(ca: CA, directory: Path, *command: str) -> None:
     assert result.returncode == 0, result.stdout + result.stderr
 
 
+def _ssh_sign(client: httpx.Client, ca: CA, principal: str, directory: Path) -> Path:
+    """A user certificate from step-ca for a new Ed25519 key (``step ssh certificate``'s request); its file."""
+    public = ed25519.Ed25519PrivateKey.generate().public_key().public_bytes(Encoding.OpenSSH, PublicFormat.OpenSSH)
+    ssh = {"certType": "user", "keyID": principal, "principals": [principal]}
+    response = client.post("/1.0/ssh/sign", json={
+        "publicKey": public.split()[1].decode(), "ott": _ssh_token(ca, principal, ssh), **ssh})
+    assert response.status_code == 201, response.text
+    path = directory / f"{principal}-cert.pub"
+    path.write_text(f"ssh-ed25519-cert-v01@openssh.com {response.json()['crt']}\n")
+    return path
+
+
+def _ssh_token(ca: CA, subject: str, ssh: dict[str, Any]) -> str:
+    now = int(time.time())
+    return sign({"iss": "admin", "aud": f"{ca.url}/1.0/ssh/sign", "sub": subject, "iat": now, "nbf": now,
+                 "exp": now + 300, "jti": uuid.uuid4().hex, "sha": ca.fingerprint, "step": {"ssh": ssh}},
+                ca.provisioner_key("admin"))
+
+
+def _ssh_serial(path: Path) -> str:
+    certificate = load_ssh_public_identity(path.read_bytes())
+    assert isinstance(certificate, SSHCertificate)
+    return str(certificate.serial)
+
+
 def _check_remote_management(db: dict[str, Any], ca: CA) -> None:
     """step-ca's first provisioner is a JWK one in ca.json's form, its encrypted key opening with the
     CA's password to the public key beside it; its super-admin is bound to it."""
@@ -141,7 +169,7 @@ def _check_remote_management(db: dict[str, Any], ca: CA) -> None:
 def test_step_ca_data_carries_over(engine: str, request: pytest.FixtureRequest, step_ca_binary: Path,
                                    tmp_path: Path, openssl: Callable[..., Any]) -> None:
     new_database: DbConfigFactory = request.getfixturevalue(f"{engine}_config")
-    appliance_ca = init_ca(tmp_path / "appliance")
+    appliance_ca = init_ca(tmp_path / "appliance", "--ssh")
     step_db, target_db = new_database(), new_database()
     # step-ca: the same ca.json (root, intermediate, JWK provisioner, address: the same token
     # audiences), its own database; the appliance starts there once step-ca has stopped
@@ -176,6 +204,12 @@ def test_step_ca_data_carries_over(engine: str, request: pytest.FixtureRequest, 
             "serial": serial, "ott": token(step_ca, serial, [serial], endpoint="revoke"), "reasonCode": 4,
             "reason": "superseded by web2b", "passive": True})
         assert revoke.status_code == 200, revoke.text
+        ssh_certificates = [_ssh_sign(client, step_ca, principal, tmp_path) for principal in ("alice", "bob")]
+        ssh_serial = _ssh_serial(ssh_certificates[1])
+        revoke = client.post("/1.0/ssh/revoke", json={
+            "serial": ssh_serial, "ott": token(step_ca, ssh_serial, [ssh_serial], endpoint="ssh/revoke"),
+            "reasonCode": 1, "reason": "laptop stolen", "passive": True})
+        assert revoke.status_code == 200, revoke.text
     with running_step_ca(step_ca_binary, step_ca):  # lego's account, order and certificate
         _lego(step_ca, tmp_path / "lego", "run")
 
@@ -194,16 +228,17 @@ def test_step_ca_data_carries_over(engine: str, request: pytest.FixtureRequest, 
     assert first.returncode == 0, first.stderr
     assert "certificates: 4 imported, 0 already present" in first.stdout
     assert "revocations: 1 imported" in first.stdout
-    assert "used tokens: 4 imported" in first.stdout  # three sign tokens and the revoke token
-    for kind in ("ACME accounts", "ACME orders", "ACME certificates"):
+    assert "used tokens: 7 imported" in first.stdout  # the sign and revoke tokens, X.509 and SSH
+    for kind in ("ACME accounts", "ACME orders", "ACME certificates", "SSH revocations"):
         assert f"{kind}: 1 imported" in first.stdout, first.stdout
     second = _migrate(appliance_ca, step_db)
     assert second.returncode == 0, second.stderr
     assert "certificates: 0 imported, 4 already present" in second.stdout
     assert "0 records imported" in second.stdout
+    assert "SSH certificates: 2 imported" in first.stdout
     assert "provisioners: 1 imported" in first.stdout and "admins: 1 imported" in first.stdout
     counts = _counts(target_db)
-    assert counts["certificates"] == 4 and counts["revocations"] == 1 and counts["used_tokens"] == 4
+    assert counts["certificates"] == 4 and counts["revocations"] == 1 and counts["used_tokens"] == 7
     _check_remote_management(target_db, appliance_ca)
 
     server = start_server(appliance_ca)
@@ -220,6 +255,15 @@ def test_step_ca_data_carries_over(engine: str, request: pytest.FixtureRequest, 
         # lego revokes the certificate step-ca issued to it, signing with the account it registered there:
         # the appliance knows the account's key and that the certificate is the account's
         _lego(appliance_ca, tmp_path / "lego", "revoke", "--keep", "--reason", "4")
+        # the KRL lists the SSH certificate step-ca revoked, not the other (ssh-keygen reads it)
+        with appliance_ca.client() as client:
+            krl = client.get("/ssh/krl")
+        assert krl.status_code == 200
+        (tmp_path / "krl").write_bytes(krl.content)
+        queried = [subprocess.run(["ssh-keygen", "-Q", "-f", str(tmp_path / "krl"), str(path)], capture_output=True,
+                                  text=True) for path in ssh_certificates]
+        assert [q.returncode for q in queried] == [0, 1], [q.stdout for q in queried]
+        assert "REVOKED" in queried[1].stdout
     finally:
         server.stop()
 
