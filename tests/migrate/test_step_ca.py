@@ -21,6 +21,7 @@ from typing import Any, Callable, Iterator
 
 import httpx
 import pytest
+from click.testing import CliRunner, Result
 from cryptography import x509
 from cryptography.hazmat.primitives.asymmetric import ed25519
 from cryptography.hazmat.primitives.serialization import (Encoding, PublicFormat, SSHCertificate,
@@ -29,11 +30,11 @@ from sqlalchemy import create_engine, text
 
 from appliance.jose import decrypt_jwk, key_from_dict, public_dict, sign
 from appliance.jose.b64 import b64decode
+from appliance.cli.main import cli
 from appliance.console.read_model import CertificateFilter, ReadModel
 from appliance.db import open_database
 from appliance.db.engine import database_url
 from appliance.db.stepca_source import source_url
-from tests.conftest import APPLIANCE
 from tests.db.conftest import DbConfigFactory, mysql_config, postgres_config  # noqa: F401 (fixtures)
 from tests.e2e.harness import CA, csr_pem, init_ca, new_key, start_server, token, write_pem
 
@@ -78,9 +79,10 @@ def _dsn(db: dict[str, Any]) -> str:
     return f"{db['dataSource']}{db['database']}"
 
 
-def _migrate(ca: CA, db: dict[str, Any]) -> subprocess.CompletedProcess[str]:
-    return subprocess.run([str(APPLIANCE), "migrate", "step-ca", "--from", _dsn(db), "--ca-config", str(ca.ca_json)],
-                          capture_output=True, text=True, timeout=120)
+def _migrate(ca: CA, db: dict[str, Any]) -> Result:
+    """``appliance migrate step-ca`` (in this process: the command as the CLI runs it, without a
+    second interpreter's start-up)."""
+    return CliRunner().invoke(cli, ["migrate", "step-ca", "--from", _dsn(db), "--ca-config", str(ca.ca_json)])
 
 
 def _counts(db: dict[str, Any]) -> dict[str, int]:
@@ -219,20 +221,20 @@ def test_step_ca_data_carries_over(engine: str, request: pytest.FixtureRequest, 
     _source_exec(step_db, "INSERT INTO revoked_x509_certs (nkey, nvalue) VALUES (:k, :v)",
                  k=b"9999", v=b"{not json")
     failed = _migrate(appliance_ca, step_db)
-    assert failed.returncode == 1, failed.stdout + failed.stderr
+    assert failed.exit_code == 1, failed.output
     assert "revoked_x509_certs/9999 cannot be read" in failed.stderr
     assert _counts(target_db) == dict.fromkeys(APPLIANCE_TABLES, 0)
     _source_exec(step_db, "DELETE FROM revoked_x509_certs WHERE nkey = :k", k=b"9999")
 
     first = _migrate(appliance_ca, step_db)
-    assert first.returncode == 0, first.stderr
+    assert first.exit_code == 0, first.output
     assert "certificates: 4 imported, 0 already present" in first.stdout
     assert "revocations: 1 imported" in first.stdout
     assert "used tokens: 7 imported" in first.stdout  # the sign and revoke tokens, X.509 and SSH
     for kind in ("ACME accounts", "ACME orders", "ACME certificates", "SSH revocations"):
         assert f"{kind}: 1 imported" in first.stdout, first.stdout
     second = _migrate(appliance_ca, step_db)
-    assert second.returncode == 0, second.stderr
+    assert second.exit_code == 0, second.output
     assert "certificates: 0 imported, 4 already present" in second.stdout
     assert "0 records imported" in second.stdout
     assert "SSH certificates: 2 imported" in first.stdout
