@@ -4,6 +4,7 @@ bucket as a table of ``(nkey, nvalue)`` byte strings (``VARBINARY``/``BLOB`` on 
 
 from __future__ import annotations
 
+import re
 from typing import Iterator
 
 from sqlalchemy import Engine, column, create_engine, exc, inspect, select, table
@@ -13,12 +14,15 @@ from sqlalchemy.pool import NullPool
 from appliance.db.engine import database_url
 from appliance.errors import BadRequest, Unavailable
 
+#: A libpq ``key=value`` connection string (Go's MySQL DSN starts with a user, a protocol or a slash).
+_LIBPQ_KEYWORDS = re.compile(r"^\s*[a-z_]+\s*=")
+
 
 def source_url(dsn: str, database: str | None = None) -> URL:
     """The URL of a step-ca ``dataSource``: ``postgresql://...`` (or a libpq ``key=value`` DSN
     with ``dbname``), ``mysql://...`` or Go's ``user:password@tcp(host:port)/dbname``;
     ``database`` as step-ca's ``db.database`` (it overrides the DSN's)."""
-    postgres = dsn.startswith(("postgresql://", "postgres://")) or ("=" in dsn and "@" not in dsn)
+    postgres = dsn.startswith(("postgresql://", "postgres://")) or _LIBPQ_KEYWORDS.match(dsn) is not None
     return database_url({"type": "postgresql" if postgres else "mysql", "dataSource": dsn, "database": database})
 
 

@@ -19,11 +19,11 @@ from typing import Any
 from cryptography import x509
 from cryptography.exceptions import UnsupportedAlgorithm
 from cryptography.hazmat.primitives.serialization import SSHCertificate, SSHCertificateType, load_ssh_public_identity
-from sqlalchemy import Connection
+from sqlalchemy import Connection, select
 
 from appliance.db.imports import import_certificate, insert_absent, revocations_changed
 from appliance.db.interfaces import CertificateRecord
-from appliance.db.schema import blocked_keys, revocations, used_tokens
+from appliance.db.schema import blocked_keys, certificates, revocations, used_tokens
 from appliance.db.ssh_schema import ssh_certificates, ssh_revocations
 from appliance.db.stepca_source import StepCaSource
 from appliance.migrate import acme, admin
@@ -67,9 +67,9 @@ def migrate(source: StepCaSource, conn: Connection, now: datetime.datetime, *,
     run = Run(source, conn, now, Summary(), {}, default_acme)
     admin.import_provisioners(run)
     admin.import_admins(run)
-    certificates = _import_certificates(run)
+    x509_serials = _import_certificates(run)
     ssh = _import_ssh_certificates(run)
-    _import_revocations(run, certificates, ssh)
+    _import_revocations(run, x509_serials, ssh)
     _import_ssh_revocations(run, ssh)
     _import_used_tokens(run)
     acme.import_acme(run)
@@ -77,15 +77,15 @@ def migrate(source: StepCaSource, conn: Connection, now: datetime.datetime, *,
     return run.summary
 
 
-def _import_certificates(run: Run) -> dict[str, x509.Certificate]:
-    """``x509_certs``, each with the provisioner ``x509_certs_data`` names; the certificates by serial."""
+def _import_certificates(run: Run) -> set[str]:
+    """``x509_certs``, each with the provisioner ``x509_certs_data`` names; their serials."""
     issuers: dict[bytes, dict[str, Any]] = {}
     for key, value in run.source.entries("x509_certs_data"):
         provisioner = json_object("x509_certs_data", key, value).get("provisioner") or {}
         if isinstance(provisioner, dict) and provisioner.get("name"):
             issuers[key] = provisioner
             run.names.setdefault(str(provisioner.get("id", "")), str(provisioner["name"]))
-    found: dict[str, x509.Certificate] = {}
+    found: set[str] = set()
     for key, value in run.source.entries("x509_certs"):
         try:
             certificate = x509.load_der_x509_certificate(value)
@@ -93,7 +93,7 @@ def _import_certificates(run: Run) -> dict[str, x509.Certificate]:
         except ValueError as err:
             raise CorruptValue("x509_certs", key, f"not a DER certificate ({err})") from None
         serial = str(certificate.serial_number)
-        found[serial] = certificate
+        found.add(serial)
         record = CertificateRecord(
             serial=serial, subject=certificate.subject.rfc4514_string(), sans=sans,
             not_before=certificate.not_valid_before_utc, not_after=certificate.not_valid_after_utc,
@@ -126,14 +126,14 @@ def _revocation_info(bucket: str, key: bytes, value: bytes) -> tuple[str, int, s
         bool(info.get("MTLS"))
 
 
-def _import_revocations(run: Run, certificates: dict[str, x509.Certificate], ssh: dict[str, SSHCertificate]) -> None:
+def _import_revocations(run: Run, x509_serials: set[str], ssh: dict[str, SSHCertificate]) -> None:
     """``revoked_x509_certs``: renewals stop, CRL and OCSP list them; keyCompromise blocks the key.
     step-ca records there too an SSH certificate revoked with any provisioner but SSHPOP: the serial
     of an SSH certificate and of no X.509 one is an SSH revocation."""
     changed = False
     for key, value in run.source.entries("revoked_x509_certs"):
         serial, code, reason, revoked_at, provisioner_id, mtls = _revocation_info("revoked_x509_certs", key, value)
-        if serial not in certificates and serial in ssh:
+        if serial not in x509_serials and serial in ssh:
             _import_ssh_revocation(run, ssh[serial], code, reason, revoked_at, provisioner_id)
             continue
         inserted = insert_absent(run.conn, revocations, {
@@ -141,11 +141,18 @@ def _import_revocations(run: Run, certificates: dict[str, x509.Certificate], ssh
             "provisioner": run.provisioner_name(provisioner_id), "passive": True, "mtls": mtls})
         run.summary.count("revocations", inserted)
         changed |= inserted
-        if code == KEY_COMPROMISE and serial in certificates:
-            insert_absent(run.conn, blocked_keys, {"spki_sha256": spki_sha256(certificates[serial].public_key()),
-                                                   "serial": serial, "blocked_at": revoked_at})
+        if code == KEY_COMPROMISE and serial in x509_serials:
+            _block_key(run, serial, revoked_at)
     if changed:
         revocations_changed(run.conn)
+
+
+def _block_key(run: Run, serial: str, revoked_at: datetime.datetime) -> None:
+    """No new certificate for the key of ``serial`` (imported in this run), as after a keyCompromise here."""
+    pem = run.conn.execute(select(certificates.c.pem).where(certificates.c.serial == serial)).scalar_one()
+    key = x509.load_pem_x509_certificate(pem.encode()).public_key()
+    insert_absent(run.conn, blocked_keys, {"spki_sha256": spki_sha256(key), "serial": serial,
+                                           "blocked_at": revoked_at})
 
 
 def _import_used_tokens(run: Run) -> None:

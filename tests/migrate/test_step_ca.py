@@ -190,6 +190,7 @@ def test_step_ca_data_carries_over(engine: str, request: pytest.FixtureRequest, 
 
     issued: dict[str, tuple[x509.Certificate, Path, Path]] = {}
     spent = []
+    keys: dict[str, Any] = {}
     with running_step_ca(step_ca_binary, step_ca), step_ca.client() as client:
         for name in ("web1.example", "web2.example", "web3.example"):
             key = new_key()
@@ -200,11 +201,12 @@ def test_step_ca_data_carries_over(engine: str, request: pytest.FixtureRequest, 
             certificate = x509.load_pem_x509_certificate(response.json()["crt"].encode())
             crt = write_pem(tmp_path / f"{name}.crt", certificate)
             issued[name] = (certificate, crt, write_pem(tmp_path / f"{name}.key", key))
+            keys[name] = key
         revoked = issued["web2.example"][0]
         serial = str(revoked.serial_number)
         revoke = client.post("/1.0/revoke", json={
-            "serial": serial, "ott": token(step_ca, serial, [serial], endpoint="revoke"), "reasonCode": 4,
-            "reason": "superseded by web2b", "passive": True})
+            "serial": serial, "ott": token(step_ca, serial, [serial], endpoint="revoke"), "reasonCode": 1,
+            "reason": "key left on a laptop", "passive": True})
         assert revoke.status_code == 200, revoke.text
         ssh_certificates = [_ssh_sign(client, step_ca, principal, tmp_path) for principal in ("alice", "bob")]
         ssh_serial = _ssh_serial(ssh_certificates[1])
@@ -257,6 +259,11 @@ def test_step_ca_data_carries_over(engine: str, request: pytest.FixtureRequest, 
         # lego revokes the certificate step-ca issued to it, signing with the account it registered there:
         # the appliance knows the account's key and that the certificate is the account's
         _lego(appliance_ca, tmp_path / "lego", "revoke", "--keep", "--reason", "4")
+        with appliance_ca.client() as client:  # revoked for keyCompromise on step-ca: its key is blocked here
+            reused = client.post("/1.0/sign", json={"csr": csr_pem("web2.example", keys["web2.example"],
+                                                                    ("web2.example",)),
+                                                     "ott": token(appliance_ca, "web2.example", ["web2.example"])})
+        assert reused.status_code == 403 and "compromised" in reused.text, reused.text
         # the KRL lists the SSH certificate step-ca revoked, not the other (ssh-keygen reads it)
         with appliance_ca.client() as client:
             krl = client.get("/ssh/krl")
@@ -280,15 +287,15 @@ def test_step_ca_data_carries_over(engine: str, request: pytest.FixtureRequest, 
         database.close()
 
     # the inventory: found by name, with step-ca's provisioner and the revocation
-    engine = create_engine(database_url(target_db))
+    inventory = create_engine(database_url(target_db))
     try:
         now = datetime.datetime.now(datetime.timezone.utc)
-        model = ReadModel(engine)
+        model = ReadModel(inventory)
         found = model.certificates(CertificateFilter(query="web2.example"), now).rows
         assert [(r.serial, r.provisioner, r.status(now)) for r in found] == [(serial, "admin", "revoked")]
         imported = {r.serial for r in model.certificates(CertificateFilter(query="web"), now).rows}
         assert {str(c.serial_number) for c, _, _ in issued.values()} <= imported
-        with engine.connect() as conn:
+        with inventory.connect() as conn:
             row = conn.execute(text("SELECT reason_code, reason FROM revocations WHERE serial = :s"), {"s": serial}).one()
             (account,) = conn.execute(text("SELECT id FROM acme_accounts")).all()
             (order,) = conn.execute(text("SELECT account_id, status, certificate_id FROM acme_orders")).all()
@@ -296,8 +303,8 @@ def test_step_ca_data_carries_over(engine: str, request: pytest.FixtureRequest, 
                                           {"a": account.id}).one()
             acme_revoked = conn.execute(text("SELECT reason_code FROM revocations WHERE serial = :s"),
                                         {"s": acme_serial}).scalar_one()
-        assert tuple(row) == (4, "superseded by web2b")
+        assert tuple(row) == (1, "key left on a laptop")
         assert (order.account_id, order.status) == (account.id, "valid") and order.certificate_id
         assert acme_revoked == 4
     finally:
-        engine.dispose()
+        inventory.dispose()
