@@ -30,12 +30,15 @@ def step_ca(dsn: str, database: str | None, ca_config: str | None) -> None:
     """Import a stopped step-ca's data; a record already present is left as it is, so a second run
     imports nothing. All or nothing: on any error the target is unchanged."""
     config = load_config(resolve_ca_config(ClientPaths.at(default_path()), ca_config), report=False)
-    acme = [str(p.get("name")) for p in config.authority.provisioners if str(p.get("type", "")).upper() == "ACME"]
+    acme = [p for p in config.authority.provisioners if str(p.get("type", "")).upper() == "ACME"]
+    eab = [p for p in acme if p.get("requireEAB")]
     source = StepCaSource(source_url(dsn, database))
     target = open_database(config.db)
     try:
         with target.transaction(immediate=True) as conn:
-            summary = import_step_ca(source, conn, utc_now(), default_acme=acme[0] if len(acme) == 1 else None)
+            summary = import_step_ca(source, conn, utc_now(),
+                                     default_acme=str(acme[0]["name"]) if len(acme) == 1 else None,
+                                     default_eab=str(eab[0]["name"]) if len(eab) == 1 else None)
     finally:
         target.close()
         source.close()

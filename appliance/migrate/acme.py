@@ -44,8 +44,9 @@ def import_acme(run: Run) -> None:
         provisioner_of.setdefault(str(order.get("accountID")), run.provisioner_name(str(order.get("provisionerID"))))
     bound_key: dict[str, str] = {}
     for key_id, (_, eab) in eab_keys.items():
-        if eab.get("accountID"):
-            provisioner_of.setdefault(str(eab["accountID"]), run.provisioner_name(str(eab.get("provisionerID"))))
+        provisioner = _eab_provisioner(run, eab)
+        if eab.get("accountID") and provisioner is not None:
+            provisioner_of.setdefault(str(eab["accountID"]), provisioner)
             bound_key[str(eab["accountID"])] = key_id
     imported: set[str] = set()
     for account_id, (key, account) in accounts.items():
@@ -68,10 +69,22 @@ def import_acme(run: Run) -> None:
     _import_certificates(run, imported)
 
 
+def _eab_provisioner(run: Run, eab: dict[str, Any]) -> str | None:
+    """The provisioner of an EAB key: step-ca's id for it, or none for a ca.json provisioner (those have no
+    id in step-ca 0.19, and look their keys up under ""): then the target's only ACME provisioner with
+    ``requireEAB``."""
+    provisioner_id = str(eab.get("provisionerID") or "")
+    return run.provisioner_name(provisioner_id) if provisioner_id else run.default_eab
+
+
 def _import_eab_keys(run: Run, eab_keys: dict[str, tuple[bytes, dict[str, Any]]], accounts: set[str]) -> None:
     """EAB keys by their id (what a client sends as ``kid``); step-ca's ``reference`` has no place here."""
     for key_id, (key, eab) in eab_keys.items():
         account_id = str(eab.get("accountID") or "") or None
+        provisioner = _eab_provisioner(run, eab)
+        if provisioner is None:
+            run.summary.skip("ACME EAB keys", "of no known provisioner (not one ACME provisioner requires EAB)")
+            continue
         if account_id is not None and account_id not in accounts:
             run.summary.skip("ACME EAB keys", "bound to an account not imported")
             continue
@@ -80,7 +93,7 @@ def _import_eab_keys(run: Run, eab_keys: dict[str, tuple[bytes, dict[str, Any]]]
         except ValueError as err:
             raise CorruptValue("acme_external_account_keys", key, str(err)) from None
         run.summary.count("ACME EAB keys", insert_absent(run.conn, acme_eab_keys, {
-            "provisioner": run.provisioner_name(str(eab.get("provisionerID"))), "key_id": key_id,
+            "provisioner": provisioner, "key_id": key_id,
             "hmac_key": hmac_key, "account_id": account_id,
             "created_at": _time("acme_external_account_keys", key, eab.get("createdAt")) or run.now,
             "bound_at": _time("acme_external_account_keys", key, eab.get("boundAt"))}))

@@ -49,6 +49,8 @@ class Run:
     names: dict[str, str]
     #: The target's only ACME provisioner, for step-ca accounts no order or EAB key ties to one.
     default_acme: str | None = None
+    #: The target's only ACME provisioner that requires EAB, for keys of step-ca's ca.json provisioners.
+    default_eab: str | None = None
 
     def provisioner_name(self, provisioner_id: str) -> str:
         """A provisioner's name from step-ca's id for it (``name:kid`` for JWK, ``acme/name`` for ACME, a UUID with
@@ -62,9 +64,9 @@ class Run:
 
 
 def migrate(source: StepCaSource, conn: Connection, now: datetime.datetime, *,
-            default_acme: str | None = None) -> Summary:
+            default_acme: str | None = None, default_eab: str | None = None) -> Summary:
     """Import everything the appliance has a place for into ``conn``'s transaction."""
-    run = Run(source, conn, now, Summary(), {}, default_acme)
+    run = Run(source, conn, now, Summary(), {}, default_acme, default_eab)
     admin.import_provisioners(run)
     admin.import_admins(run)
     x509_serials = _import_certificates(run)

@@ -35,6 +35,7 @@ from appliance.console.read_model import CertificateFilter, ReadModel
 from appliance.db import open_database
 from appliance.db.engine import database_url
 from appliance.db.stepca_source import source_url
+from tests.e2e.acme.clients import CERTBOT
 from tests.db.conftest import DbConfigFactory, mysql_config, postgres_config  # noqa: F401 (fixtures)
 from tests.e2e.harness import CA, csr_pem, init_ca, new_key, start_server, token, write_pem
 
@@ -112,11 +113,12 @@ def _curl_renew(ca: CA, crt: Path, key: Path) -> tuple[int, dict[str, Any]]:
     return int(status), json.loads(body)
 
 
-def _lego(ca: CA, directory: Path, *command: str) -> None:
+def _lego(ca: CA, directory: Path, *command: str, provisioner: str = "acme", binding: tuple[str, ...] = ()) -> None:
     """lego for ``localhost`` with its own http-01 server on port 80, where step-ca 0.19 validates."""
     result = subprocess.run(
-        ["lego", "--server", f"{ca.url}/acme/acme/directory", "--accept-tos", "--email", "admin@example.org",
-         "--path", str(directory), "--domains", "localhost", "--http", "--http.port", "127.0.0.1:80", *command],
+        ["lego", "--server", f"{ca.url}/acme/{provisioner}/directory", "--accept-tos", "--email", "admin@example.org",
+         "--path", str(directory), *binding, "--domains", "localhost", "--http", "--http.port", "127.0.0.1:80",
+         *command],
         capture_output=True, text=True, timeout=120, env={**os.environ, "LEGO_CA_CERTIFICATES": str(ca.root)})
     assert result.returncode == 0, result.stdout + result.stderr
 
@@ -144,6 +146,25 @@ def _ssh_serial(path: Path) -> str:
     certificate = load_ssh_public_identity(path.read_bytes())
     assert isinstance(certificate, SSHCertificate)
     return str(certificate.serial)
+
+
+def _step_ca_eab(binary: Path, ca: CA, reference: str) -> dict[str, str]:
+    """An EAB key in step-ca's database for its ca.json ACME provisioners (step-ca 0.19 gives those no id: it
+    looks their keys up under "")."""
+    made = subprocess.run([str(binary), "eab", str(ca.ca_json), "", reference], capture_output=True,
+                          text=True, timeout=60)
+    assert made.returncode == 0, made.stderr
+    return dict(json.loads(made.stdout))
+
+
+def _certbot_register(ca: CA, directory: Path, eab: dict[str, str]) -> subprocess.CompletedProcess[str]:
+    """``certbot register`` with an EAB key on the ``acme-eab`` provisioner."""
+    return subprocess.run(
+        [str(CERTBOT), "register", "--server", f"{ca.url}/acme/acme-eab/directory", "--agree-tos",
+         "--register-unsafely-without-email", "--eab-kid", eab["id"], "--eab-hmac-key", eab["key"],
+         "--config-dir", str(directory / "config"), "--work-dir", str(directory / "work"),
+         "--logs-dir", str(directory / "logs"), "--non-interactive"],
+        capture_output=True, text=True, timeout=120, env={**os.environ, "REQUESTS_CA_BUNDLE": str(ca.root)})
 
 
 def _check_remote_management(db: dict[str, Any], ca: CA) -> None:
@@ -177,7 +198,8 @@ def test_step_ca_data_carries_over(engine: str, request: pytest.FixtureRequest, 
     # audiences), its own database; the appliance starts there once step-ca has stopped
     step_ca = CA(appliance_ca.path, appliance_ca.port, appliance_ca.password_file, "step-ca.json")
     appliance_ca.write({**appliance_ca.data(), "authority": {**appliance_ca.data()["authority"], "provisioners": [
-        *appliance_ca.data()["authority"]["provisioners"], {"type": "ACME", "name": "acme"}]}})
+        *appliance_ca.data()["authority"]["provisioners"], {"type": "ACME", "name": "acme"},
+        {"type": "ACME", "name": "acme-eab", "requireEAB": True}]}})
     step_config = appliance_ca.data()
     step_config.pop("crl", None)
     step_config["db"] = step_db
@@ -214,8 +236,12 @@ def test_step_ca_data_carries_over(engine: str, request: pytest.FixtureRequest, 
             "serial": ssh_serial, "ott": token(step_ca, ssh_serial, [ssh_serial], endpoint="ssh/revoke"),
             "reasonCode": 1, "reason": "laptop stolen", "passive": True})
         assert revoke.status_code == 200, revoke.text
-    with running_step_ca(step_ca_binary, step_ca):  # lego's account, order and certificate
+    # two EAB keys, written by step-ca's own code: lego binds one on step-ca, the other stays free
+    bound, spare = (_step_ca_eab(step_ca_binary, step_ca, reference) for reference in ("lego", "spare"))
+    with running_step_ca(step_ca_binary, step_ca):  # lego's accounts, order and certificate
         _lego(step_ca, tmp_path / "lego", "run")
+        _lego(step_ca, tmp_path / "lego-eab", "run", provisioner="acme-eab",
+              binding=("--eab", "--kid", bound["id"], "--hmac", bound["key"]))
 
     appliance_ca.write({**appliance_ca.data(), "db": target_db})
 
@@ -230,19 +256,20 @@ def test_step_ca_data_carries_over(engine: str, request: pytest.FixtureRequest, 
 
     first = _migrate(appliance_ca, step_db)
     assert first.exit_code == 0, first.output
-    assert "certificates: 4 imported, 0 already present" in first.stdout
+    assert "certificates: 5 imported, 0 already present" in first.stdout
     assert "revocations: 1 imported" in first.stdout
     assert "used tokens: 7 imported" in first.stdout  # the sign and revoke tokens, X.509 and SSH
-    for kind in ("ACME accounts", "ACME orders", "ACME certificates", "SSH revocations"):
-        assert f"{kind}: 1 imported" in first.stdout, first.stdout
+    for kind in ("ACME accounts", "ACME orders", "ACME certificates", "ACME EAB keys", "SSH revocations"):
+        count = 2 if kind in ("ACME accounts", "ACME orders", "ACME certificates", "ACME EAB keys") else 1
+        assert f"{kind}: {count} imported" in first.output, first.output
     second = _migrate(appliance_ca, step_db)
     assert second.exit_code == 0, second.output
-    assert "certificates: 0 imported, 4 already present" in second.stdout
+    assert "certificates: 0 imported, 5 already present" in second.stdout
     assert "0 records imported" in second.stdout
     assert "SSH certificates: 2 imported" in first.stdout
     assert "provisioners: 1 imported" in first.stdout and "admins: 1 imported" in first.stdout
     counts = _counts(target_db)
-    assert counts["certificates"] == 4 and counts["revocations"] == 1 and counts["used_tokens"] == 7
+    assert counts["certificates"] == 5 and counts["revocations"] == 1 and counts["used_tokens"] == 7
     _check_remote_management(target_db, appliance_ca)
 
     server = start_server(appliance_ca)
@@ -264,6 +291,10 @@ def test_step_ca_data_carries_over(engine: str, request: pytest.FixtureRequest, 
                                                                     ("web2.example",)),
                                                      "ott": token(appliance_ca, "web2.example", ["web2.example"])})
         assert reused.status_code == 403 and "compromised" in reused.text, reused.text
+        # the free EAB key registers an account here; the one lego bound on step-ca is bound here too
+        assert _certbot_register(appliance_ca, tmp_path / "certbot-spare", spare).returncode == 0
+        reused_binding = _certbot_register(appliance_ca, tmp_path / "certbot-bound", bound)
+        assert reused_binding.returncode != 0 and "bound" in reused_binding.stderr, reused_binding.stderr
         # the KRL lists the SSH certificate step-ca revoked, not the other (ssh-keygen reads it)
         with appliance_ca.client() as client:
             krl = client.get("/ssh/krl")
@@ -297,8 +328,10 @@ def test_step_ca_data_carries_over(engine: str, request: pytest.FixtureRequest, 
         assert {str(c.serial_number) for c, _, _ in issued.values()} <= imported
         with inventory.connect() as conn:
             row = conn.execute(text("SELECT reason_code, reason FROM revocations WHERE serial = :s"), {"s": serial}).one()
-            (account,) = conn.execute(text("SELECT id FROM acme_accounts")).all()
-            (order,) = conn.execute(text("SELECT account_id, status, certificate_id FROM acme_orders")).all()
+            (account,) = conn.execute(text("SELECT id FROM acme_accounts WHERE provisioner = 'acme'")).all()
+            (order,) = conn.execute(text("SELECT account_id, status, certificate_id FROM acme_orders "
+                                         "WHERE provisioner = 'acme'")).all()
+            eab_accounts = conn.execute(text("SELECT key_id, account_id FROM acme_eab_keys")).all()
             (acme_serial,) = conn.execute(text("SELECT serial FROM acme_certificates WHERE account_id = :a"),
                                           {"a": account.id}).one()
             acme_revoked = conn.execute(text("SELECT reason_code FROM revocations WHERE serial = :s"),
@@ -306,5 +339,6 @@ def test_step_ca_data_carries_over(engine: str, request: pytest.FixtureRequest, 
         assert tuple(row) == (1, "key left on a laptop")
         assert (order.account_id, order.status) == (account.id, "valid") and order.certificate_id
         assert acme_revoked == 4
+        assert all(account_id for _, account_id in eab_accounts) and len({a for _, a in eab_accounts}) == 2
     finally:
         inventory.dispose()
