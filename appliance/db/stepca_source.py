@@ -16,6 +16,7 @@ from appliance.errors import BadRequest, Unavailable
 
 #: A libpq ``key=value`` connection string (Go's MySQL DSN starts with a user, a protocol or a slash).
 _LIBPQ_KEYWORDS = re.compile(r"^\s*[a-z_]+\s*=")
+_BATCH = 1000
 
 
 def source_url(dsn: str, database: str | None = None) -> URL:
@@ -42,16 +43,16 @@ class StepCaSource:
             first = (str(err.orig).strip().splitlines() or ["unreachable"])[0]
             raise Unavailable(f"step-ca database {self.description}: {first}") from None
 
-    def has(self, bucket: str) -> bool:
-        return bucket in self._tables
-
     def entries(self, bucket: str) -> Iterator[tuple[bytes, bytes]]:
-        """Every ``(key, value)`` of a bucket, ordered by key (nothing if step-ca never created it)."""
+        """Every ``(key, value)`` of a bucket, ordered by key, streamed from a server-side cursor (nothing if
+        step-ca never created it)."""
         if bucket not in self._tables:
             return
         nosql = table(bucket, column("nkey"), column("nvalue"))
         with self._engine.connect() as conn:
-            for key, value in conn.execute(select(nosql.c.nkey, nosql.c.nvalue).order_by(nosql.c.nkey)):
+            rows = conn.execution_options(yield_per=_BATCH).execute(
+                select(nosql.c.nkey, nosql.c.nvalue).order_by(nosql.c.nkey))
+            for key, value in rows:
                 yield _bytes(key), _bytes(value)
 
     def close(self) -> None:
