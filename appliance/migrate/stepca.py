@@ -229,7 +229,8 @@ _NOT_IMPORTED = {
     "ssh_hosts": "derived from SSH host certificates", "ssh_users": "derived from SSH user certificates",
     "ssh_host_principals": "derived from SSH host certificates",
     "nonces": "ACME nonces are short-lived", "acme_authzs": "ACME authorizations are re-validated",
-    "acme_challenges": "ACME challenges are re-validated", "authority_policies": "not imported: set it again",
+    "acme_challenges": "ACME challenges are re-validated", "authority_policies": "policies: set them again",
+    "x509_crl": "step-ca's last CRL: this CA signs its own",
 }
 
 
