@@ -1,10 +1,13 @@
 """``appliance migrate step-ca`` against a real step-ca 0.19 (built from Debian's source by
-scripts/build-step-ca.sh) on PostgreSQL and on MariaDB: step-ca issues certificates for
-JWK one-time tokens and revokes one; after the migration the appliance, on the same root,
-intermediate and provisioner, refuses to renew the revoked certificate, renews the
-others (mTLS with curl, verified with openssl), lists them in its inventory, refuses the
-tokens step-ca spent, and a second run imports nothing. A corrupt row stops a run with
-the target unchanged."""
+scripts/build-step-ca.sh) on PostgreSQL and on MariaDB. step-ca issues X.509 and SSH certificates
+for JWK one-time tokens and revokes one of each, writes its remote-management provisioner and
+super-admin, issues lego a certificate over ACME and binds an EAB key to a second lego account.
+After the migration the appliance, on the same root, intermediate, provisioners and address,
+refuses to renew the revoked certificate (and to certify its compromised key), renews the others
+(mTLS with curl, checked with openssl), lists the SSH revocation in its KRL (ssh-keygen), lets lego
+revoke its certificate with its step-ca account, registers certbot with the free EAB key and not
+with the bound one, finds the certificates in its inventory and keeps step-ca's spent tokens spent.
+A second run imports nothing; a run stopped by a corrupt row leaves the target unchanged."""
 
 from __future__ import annotations
 
@@ -28,15 +31,15 @@ from cryptography.hazmat.primitives.serialization import (Encoding, PublicFormat
                                                           load_ssh_public_identity)
 from sqlalchemy import create_engine, text
 
-from appliance.jose import decrypt_jwk, key_from_dict, public_dict, sign
-from appliance.jose.b64 import b64decode
 from appliance.cli.main import cli
 from appliance.console.read_model import CertificateFilter, ReadModel
 from appliance.db import open_database
 from appliance.db.engine import database_url
 from appliance.db.stepca_source import source_url
-from tests.e2e.acme.clients import CERTBOT
+from appliance.jose import decrypt_jwk, key_from_dict, public_dict, sign
+from appliance.jose.b64 import b64decode
 from tests.db.conftest import DbConfigFactory, mysql_config, postgres_config  # noqa: F401 (fixtures)
+from tests.e2e.acme.clients import CERTBOT
 from tests.e2e.harness import CA, csr_pem, init_ca, new_key, start_server, token, write_pem
 
 pytestmark = pytest.mark.slow
