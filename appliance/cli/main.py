@@ -18,6 +18,7 @@ from appliance.cli.certificate import certificate
 from appliance.cli.crypto import crypto
 from appliance.cli.init import init
 from appliance.cli.kms import kms
+from appliance.cli.migrate import migrate
 from appliance.cli.serve import serve
 from appliance.cli.ssh import ssh
 
@@ -50,3 +51,4 @@ cli.add_command(certificate)
 cli.add_command(crypto)
 cli.add_command(ssh)
 cli.add_command(audit)
+cli.add_command(migrate)
