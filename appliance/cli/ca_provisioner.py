@@ -176,8 +176,8 @@ def webhook_options(command: F) -> F:
     options = [
         click.option("--url", help="The webhook's URL (a template: {{ .Token.email }} ...)."),
         click.option("--kind", type=click.Choice(list(KINDS), case_sensitive=False),
-                     help="ENRICHING (data for templates, the default), AUTHORIZING (allow or deny) or "
-                          "NOTIFYING (told of SCEP issuances)."),
+                     help="ENRICHING (data for templates, the default), AUTHORIZING (allow or deny), "
+                          "SCEPCHALLENGE (validates SCEP challenges) or NOTIFYING (told of SCEP issuances)."),
         click.option("--cert-type", type=click.Choice(["ALL", "X509", "SSH"], case_sensitive=False),
                      help="Which certificates the webhook sees (default ALL)."),
         click.option("--bearer-token-file", type=click.Path(exists=True, dir_okay=False),
