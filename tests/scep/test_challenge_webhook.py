@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import base64
 import logging
+import subprocess
 import threading
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
@@ -199,3 +200,32 @@ def test_a_static_challenge_beside_a_challenge_webhook_stops_the_ca(tmp_path: Pa
     add_provisioners(ca, scep_provisioner(webhooks=[hook]))
     with pytest.raises(BadRequest, match="either a 'challenge' or SCEPCHALLENGE webhooks"):
         start_scep(ca)
+
+
+def test_scepclient_polls_a_deferred_challenge_until_it_is_approved(webhook_server: WebhookServer,  # noqa: F811
+                                                                    tmp_path: Path) -> None:
+    """scepclient re-sends its PKCSReq 30 s after a PENDING (its own sleep, the one wall-clock
+    wait of these tests): the webhook, asked again, approves, and the certificate is issued."""
+    validator = Validator()
+
+    def approve_when_asked_again(body: dict[str, Any], path: str) -> tuple[int, bytes]:
+        answer = validator(body, path)
+        validator.decisions[body["scepTransactionID"]] = True
+        return answer
+
+    webhook_server.reply = approve_when_asked_again
+    env = _env(tmp_path, webhook_server)
+    try:
+        work = tmp_path / "scepclient"
+        work.mkdir()
+        result = subprocess.run(["scepclient", "-server-url", env.url(), "-challenge", DEFERRED, "-cn", "kiosk-9",
+                                 "-private-key", str(work / "key.pem"), "-certificate", str(work / "cert.pem")],
+                                capture_output=True, text=True, cwd=work, timeout=120)
+        assert result.returncode == 0, result.stdout + result.stderr
+        assert "PENDING" in result.stdout + result.stderr
+        openssl_verify(env.ca, work / "cert.pem")
+        bodies = [request["body"] for request in webhook_server.requests]
+        assert len(bodies) == 2 and bodies[0]["scepChallenge"] == DEFERRED and "scepChallenge" not in bodies[1]
+        assert env.issued() == 1
+    finally:
+        env.close()
