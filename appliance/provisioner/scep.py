@@ -27,7 +27,7 @@ from appliance.provisioner.checks import config_flag, config_string, config_stri
 from appliance.provisioner.types import PROVISIONER_TYPES
 
 #: What GetCACaps answers unless ``capabilities`` says otherwise.
-DEFAULT_CAPABILITIES = ("AES", "DES3", "SHA-256", "SHA-512", "SHA-1", "POSTPKIOperation", "SCEPStandard")
+DEFAULT_CAPABILITIES = ("AES", "DES3", "SHA-256", "SHA-512", "SHA-1", "POSTPKIOperation", "Renewal", "SCEPStandard")
 DEFAULT_MINIMUM_KEY_LENGTH = 2048
 #: step-ca's ``encryptionAlgorithmIdentifier`` values: the content encryption of CertReps.
 #: 0 (single DES) and 3/4 (AES-GCM) are refused: DES is broken, GCM no SCEP client reads.

@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import base64
 import logging
-import subprocess
 import threading
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
@@ -25,6 +24,7 @@ from tests.ca_fixtures import build_ca
 from tests.provisioner.test_webhooks import SECRET, WebhookServer, webhook_server  # noqa: F401
 from tests.scep.conftest import ScepEnv, add_provisioners, openssl_verify, scep_provisioner, start_scep
 from tests.scep.openssl_client import OpensslClient
+from tests.scep.test_scepclient import scepclient
 from tests.scep.test_openssl_client import post
 from tests.scep.test_transactions import IssuerAndSubject
 
@@ -217,10 +217,7 @@ def test_scepclient_polls_a_deferred_challenge_until_it_is_approved(webhook_serv
     env = _env(tmp_path, webhook_server)
     try:
         work = tmp_path / "scepclient"
-        work.mkdir()
-        result = subprocess.run(["scepclient", "-server-url", env.url(), "-challenge", DEFERRED, "-cn", "kiosk-9",
-                                 "-private-key", str(work / "key.pem"), "-certificate", str(work / "cert.pem")],
-                                capture_output=True, text=True, cwd=work, timeout=120)
+        result = scepclient(env.url(), work, DEFERRED, "kiosk-9")
         assert result.returncode == 0, result.stdout + result.stderr
         assert "PENDING" in result.stdout + result.stderr
         openssl_verify(env.ca, work / "cert.pem")

@@ -8,7 +8,6 @@ import datetime
 import json
 from pathlib import Path
 
-import pytest
 from cryptography import x509
 from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import rsa
@@ -17,20 +16,11 @@ from appliance.authority.authority import Authority
 from appliance.db import open_database
 from appliance.kms.softkms import encrypted_pem
 from appliance.server.runtime import scep_server
-from tests.ca_fixtures import PASSWORD, TestCA, build_ca
+from tests.ca_fixtures import PASSWORD, TestCA
 from tests.cli.conftest import Client
+from tests.provisioner.test_provisioner_cli import ca, client  # noqa: F401
 
 DECRYPTER_PASSWORD = b"decrypter-pass-7"
-
-
-@pytest.fixture
-def client(tmp_path: Path) -> Client:
-    return Client(tmp_path / "client")
-
-
-@pytest.fixture
-def ca(tmp_path: Path) -> TestCA:
-    return build_ca(tmp_path / "ca")
 
 
 def _decrypter(ca: TestCA, work: Path) -> tuple[Path, Path, Path, x509.Certificate]:
@@ -55,7 +45,8 @@ def _entry(ca: TestCA, name: str = "devices") -> dict:
     return entry
 
 
-def test_add_scep_with_steps_flags_and_the_ca_loads_it(client: Client, ca: TestCA, tmp_path: Path) -> None:
+def test_add_scep_with_steps_flags_and_the_ca_loads_it(client: Client, ca: TestCA,  # noqa: F811
+                                                       tmp_path: Path) -> None:
     cert_file, key_file, password_file, certificate = _decrypter(ca, tmp_path / "ra")
     client.ok("ca", "provisioner", "add", "devices", "--type", "SCEP", "--challenge", "s3cret-enrol",
               "--capabilities", "AES", "--capabilities", "SHA-256", "--capabilities", "POSTPKIOperation",
@@ -97,7 +88,7 @@ def test_add_scep_with_steps_flags_and_the_ca_loads_it(client: Client, ca: TestC
     assert updated["includeRoot"] is True  # kept
 
 
-def test_scep_flags_are_checked(client: Client, ca: TestCA, tmp_path: Path) -> None:
+def test_scep_flags_are_checked(client: Client, ca: TestCA) -> None:  # noqa: F811
     before = ca.config_path.read_bytes()
     args = ("--ca-config", ca.config_path)
     assert "one --challenge" in client.fails("ca", "provisioner", "add", "d", "--type", "SCEP", "--challenge", "a",
