@@ -91,15 +91,15 @@ def authorize(client: WebhookClient, provisioner: Provisioner, description: dict
 
 def scep_challenge(client: WebhookClient, provisioner: Provisioner, csr: x509.CertificateSigningRequest,
                    challenge: str | None, transaction_id: str) -> ScepChallengeVerdict | None:
-    """Ask the SCEPCHALLENGE webhooks with step-ca's body (the CSR, ``scepChallenge``,
-    ``scepTransactionID``; no ``scepChallenge`` when a poll asks again): accepted if one allows
+    """Ask the SCEPCHALLENGE webhooks with step-ca's body (the CSR, ``provisionerName``,
+    ``scepChallenge``, ``scepTransactionID``; no ``scepChallenge`` when a poll asks again): accepted if one allows
     (the data of each that allows goes to the template), pending if none allows and one answers
     ``pending``, else ``WebhookDenied``. None when the provisioner has no such webhook."""
     hooks = [h for h in provisioner.webhooks if h.kind == "SCEPCHALLENGE" and h.applies_to("X509")]
     if not hooks:
         return None
     request: dict[str, Any] = {"x509CertificateRequest": _csr_request(csr, csr_description(csr)),
-                               "scepTransactionID": transaction_id}
+                               "provisionerName": provisioner.name, "scepTransactionID": transaction_id}
     if challenge is not None:
         request["scepChallenge"] = challenge
     allowed: dict[str, Any] = {}

@@ -104,6 +104,7 @@ def test_the_webhook_allows_with_data_for_the_template_and_denies(
         assert asked["headers"]["X-Smallstep-Webhook-ID"] == "id-validator"
         body = asked["body"]
         assert body["scepChallenge"] == GOOD and body["scepTransactionID"] == "tx-allowed"
+        assert body["provisionerName"] == "scep"
         csr = x509.load_der_x509_csr(base64.b64decode(body["x509CertificateRequest"]["raw"]))
         assert csr.subject.rfc4514_string() == "CN=laptop-17"
         before = env.issued()
