@@ -16,7 +16,8 @@ from appliance.authority import events
 from appliance.authority.attested import add_attestation, attested_options
 from appliance.authority.crl import CrlPublisher
 from appliance.authority.root_crl import RootCrl, load_root_crl
-from appliance.authority.interfaces import IssuedCertificate, KeyCompromised, RevokeRequest, SignRequest
+from appliance.authority.interfaces import (IssuedCertificate, KeyCompromised, RevokeRequest, ScepChallengeVerdict,
+                                            SignRequest)
 from appliance.authority.leaf import IssuanceFailed, LeafSigner
 from appliance.authority.ocsp import OcspResponder, ResponderDelegate
 from appliance.authority.urls import revocation_urls, url_extensions
@@ -34,7 +35,7 @@ from appliance.authority.templating import (
     with_default_subject,
     with_must_staple,
 )
-from appliance.authority.webhooks import authorize, enrich, notify
+from appliance.authority.webhooks import authorize, enrich, notify, scep_challenge
 from appliance.config import CaConfig
 from appliance.db.interfaces import CertificateRecord, Database, KeyBlocked, RevocationRecord
 from appliance.errors import BadRequest, Conflict, NotFound, Unauthorized
@@ -272,13 +273,14 @@ class Authority:
                  validity: tuple[datetime.datetime, datetime.datetime],
                  claims: dict[str, Any] | None = None, user: dict[str, Any] | None = None,
                  authorization: x509.Certificate | NebulaCertificate | None = None,
-                 attestation: dict[str, Any] | None = None) -> CertificateProfile:
+                 attestation: dict[str, Any] | None = None,
+                 webhooks: dict[str, Any] | None = None) -> CertificateProfile:
         """The provisioner's template (step-ca's default leaf template unless configured)
         rendered for this request, between its ENRICHING and AUTHORIZING webhooks; the
         policies apply to the names it certifies. ``attestation``: ``appliance.authority.attested``."""
         options = provisioner.x509_options if attestation is None else attested_options(provisioner.x509_options)
         data = template_data(options, common_name=common_name, names=names, csr=csr,
-                             claims=claims, user=user, authorization=authorization)
+                             claims=claims, user=user, webhooks=webhooks, authorization=authorization)
         if attestation is not None:
             add_attestation(data, attestation)
         enrich(self.webhook_client, provisioner, csr, data)
@@ -357,14 +359,40 @@ class Authority:
         return self._sign_csr_names(csr, csr_public_key(csr), provisioner, names, provisioner.force_cn,
                                     not_before, not_after, attestation)
 
+    def check_scep_challenge(self, provisioner: SCEPProvisioner, csr: x509.CertificateSigningRequest,
+                             challenge: bytes | None, transaction_id: str) -> ScepChallengeVerdict:
+        verdict = scep_challenge(self.webhook_client, provisioner, csr,
+                                 None if challenge is None else challenge.decode("utf-8", "replace"), transaction_id)
+        if verdict is not None:
+            return verdict
+        provisioner.check_challenge(challenge or b"")
+        return ScepChallengeVerdict()
+
     @events.issuance("scep")
-    def sign_for_scep(self, csr: x509.CertificateSigningRequest, provisioner: SCEPProvisioner) -> IssuedCertificate:
+    def sign_for_scep(self, csr: x509.CertificateSigningRequest, provisioner: SCEPProvisioner,
+                      webhooks: dict[str, Any] | None = None) -> IssuedCertificate:
         """The certificate of a SCEP request whose challenge was met: the CSR's names, the
-        provisioner's key length, policies, claims and template."""
+        provisioner's key length, policies, claims and template (with ``.Webhooks``: the
+        challenge webhooks' data)."""
         events.note_provisioner(provisioner.name)
         public_key = csr_public_key(csr)
         provisioner.check_public_key(public_key)
-        return self._sign_csr_names(csr, public_key, provisioner, csr_names(csr), provisioner.force_cn)
+        return self._sign_csr_names(csr, public_key, provisioner, csr_names(csr), provisioner.force_cn,
+                                    webhooks=webhooks)
+
+    def scep_requester(self, certificate: x509.Certificate) -> None:
+        try:
+            self.leaf_signer.verify(certificate)
+        except IssuanceFailed:
+            raise Unauthorized("the request is not signed with a certificate this CA issued") from None
+        if not certificate.not_valid_before_utc <= self._now() <= certificate.not_valid_after_utc:
+            raise Unauthorized("the certificate that signs the request must be valid now")
+        if self.database.get_revocation(str(certificate.serial_number)) is not None:
+            raise Unauthorized("the certificate that signs the request is revoked")
+
+    def issued_certificate(self, serial: int) -> x509.Certificate | None:
+        record = self.database.get_certificate(str(serial))
+        return None if record is None else x509.load_pem_x509_certificate(record.pem.encode())
 
     @events.issuance("scep")
     def renew_for_scep(self, certificate: x509.Certificate, csr: x509.CertificateSigningRequest,
@@ -395,12 +423,13 @@ class Authority:
                         provisioner: Provisioner, names: Names, force_cn: bool,
                         not_before: datetime.datetime | None = None,
                         not_after: datetime.datetime | None = None,
-                        attestation: dict[str, Any] | None = None) -> IssuedCertificate:
+                        attestation: dict[str, Any] | None = None,
+                        webhooks: dict[str, Any] | None = None) -> IssuedCertificate:
         common_name = csr_common_name(csr) or (names.as_strings()[0] if force_cn and names else "")
         self._check_policy(provisioner, common_name, names)
         start, end = validity(self._now(), self.config.authority.backdate, provisioner.claimer, not_before, not_after)
         profile = self._profile(provisioner, csr, public_key, common_name, names, (start, end),
-                                attestation=attestation)
+                                attestation=attestation, webhooks=webhooks)
         return self._issue_profile(profile, provisioner, public_key, start, end)
 
     @events.issuance("est")

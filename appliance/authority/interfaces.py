@@ -32,6 +32,16 @@ class IssuedCertificate:
 
 
 @dataclass(frozen=True)
+class ScepChallengeVerdict:
+    """A SCEP challenge accepted (``webhooks``: the data of the SCEPCHALLENGE webhooks that
+    allowed it, for the template at ``.Webhooks.<name>``), or ``pending``: a webhook cannot
+    decide yet. A refused challenge is an ``Unauthorized`` or ``Forbidden`` error instead."""
+
+    pending: bool = False
+    webhooks: dict[str, Any] = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
 class SignRequest:
     """``POST /sign``: a CSR authorised by a one-time token."""
 
@@ -91,8 +101,26 @@ class AuthorityInterface(Protocol):
         for the permanent identifier a device-attest-01 ``attestation`` proved."""
         ...
 
-    def sign_for_scep(self, csr: x509.CertificateSigningRequest, provisioner: SCEPProvisioner) -> IssuedCertificate:
-        """Issue the certificate of a SCEP request whose challenge was met (the CSR's names)."""
+    def check_scep_challenge(self, provisioner: SCEPProvisioner, csr: x509.CertificateSigningRequest,
+                             challenge: bytes | None, transaction_id: str) -> ScepChallengeVerdict:
+        """Judge a SCEP request's challenge password: by the provisioner's SCEPCHALLENGE webhooks
+        (with the CSR; ``challenge`` None: a poll of a deferred transaction, asked again without
+        it), else its static ``challenge``. ``Unauthorized``/``Forbidden`` when refused."""
+        ...
+
+    def sign_for_scep(self, csr: x509.CertificateSigningRequest, provisioner: SCEPProvisioner,
+                      webhooks: dict[str, Any] | None = None) -> IssuedCertificate:
+        """Issue the certificate of a SCEP request whose challenge was met (the CSR's names;
+        ``webhooks``: the challenge webhooks' data for the template)."""
+        ...
+
+    def scep_requester(self, certificate: x509.Certificate) -> None:
+        """GetCert and GetCRL: ``certificate`` (the request's signer) must be one this CA
+        issued, valid now and not revoked; ``Unauthorized`` otherwise."""
+        ...
+
+    def issued_certificate(self, serial: int) -> x509.Certificate | None:
+        """The certificate this CA issued with ``serial``; None if there is none."""
         ...
 
     def renew_for_scep(self, certificate: x509.Certificate, csr: x509.CertificateSigningRequest,

@@ -1,6 +1,7 @@
 """A provisioner's webhooks around the template: ENRICHING before it renders (their data at
-``.Webhooks.<name>``), AUTHORIZING on the certificate it describes, before signing; NOTIFYING
-after the request (step-ca calls them from SCEP only: ``notify`` is for the SCEP handler)."""
+``.Webhooks.<name>``), AUTHORIZING on the certificate it describes, before signing; for SCEP,
+SCEPCHALLENGE on the challenge password and the CSR (``scep_challenge``) and NOTIFYING after
+the request (step-ca calls them from SCEP only: ``notify`` is for the SCEP handler)."""
 
 from __future__ import annotations
 
@@ -15,6 +16,7 @@ from cryptography.hazmat.primitives.asymmetric import ec, ed25519, rsa
 from cryptography.hazmat.primitives.asymmetric.types import CertificatePublicKeyTypes
 
 from appliance.authority.attested import webhook_attestation
+from appliance.authority.interfaces import ScepChallengeVerdict
 from appliance.authority.templating import csr_description
 from appliance.errors import ApplianceError
 from appliance.provisioner import Provisioner
@@ -85,6 +87,33 @@ def authorize(client: WebhookClient, provisioner: Provisioner, description: dict
     for hook in hooks:
         if not client.call(hook, request, data).allow:
             raise WebhookDenied(f"webhook '{hook.name}' denied the certificate")
+
+
+def scep_challenge(client: WebhookClient, provisioner: Provisioner, csr: x509.CertificateSigningRequest,
+                   challenge: str | None, transaction_id: str) -> ScepChallengeVerdict | None:
+    """Ask the SCEPCHALLENGE webhooks with step-ca's body (the CSR, ``provisionerName``,
+    ``scepChallenge``, ``scepTransactionID``; no ``scepChallenge`` when a poll asks again): accepted if one allows
+    (the data of each that allows goes to the template), pending if none allows and one answers
+    ``pending``, else ``WebhookDenied``. None when the provisioner has no such webhook."""
+    hooks = [h for h in provisioner.webhooks if h.kind == "SCEPCHALLENGE" and h.applies_to("X509")]
+    if not hooks:
+        return None
+    request: dict[str, Any] = {"x509CertificateRequest": _csr_request(csr, csr_description(csr)),
+                               "provisionerName": provisioner.name, "scepTransactionID": transaction_id}
+    if challenge is not None:
+        request["scepChallenge"] = challenge
+    allowed: dict[str, Any] = {}
+    pending = False
+    for hook in hooks:
+        answer = client.call(hook, request, {})
+        if answer.allow:
+            allowed[hook.name] = answer.data
+        pending = pending or answer.pending
+    if allowed:
+        return ScepChallengeVerdict(webhooks=allowed)
+    if pending:
+        return ScepChallengeVerdict(pending=True)
+    raise WebhookDenied("no SCEPCHALLENGE webhook accepted the challenge")
 
 
 def notify(client: WebhookClient, provisioner: Provisioner, csr: x509.CertificateSigningRequest, *,

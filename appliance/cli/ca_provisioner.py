@@ -53,8 +53,8 @@ def edit_options(command: F) -> F:
         click.option("--allow-renewal-after-expiry/--disallow-renewal-after-expiry", default=None,
                      help="Allow renewing an expired certificate (with an x5c token)."),
         click.option("--challenge", "challenges", multiple=True,
-                     type=click.Choice(["http-01", "dns-01", "tls-alpn-01"]),
-                     help="ACME: an enabled challenge type (repeatable; default all three)."),
+                     help="ACME: an enabled challenge type, http-01, dns-01 or tls-alpn-01 (repeatable; default "
+                          "all three). SCEP: the challenge password (step's flag: it shows in the process list)."),
         click.option("--require-eab/--no-require-eab", default=None,
                      help="ACME: require an External Account Binding to register."),
     ]
@@ -66,11 +66,14 @@ def edit_options(command: F) -> F:
 
 
 def _field_option(field: FieldFlag) -> Callable[[F], F]:
+    names = (field.flag, *field.aliases)
     if field.kind == "flag":
-        return click.option(field.flag, is_flag=True, default=None, help=field.help)
-    if field.kind == "str":
-        return click.option(field.flag, help=field.help)
-    return click.option(field.flag, multiple=True, type=click.Path(exists=True, dir_okay=False)
+        return click.option(*names, is_flag=True, default=None, help=field.help)
+    if field.kind in ("str", "int"):
+        return click.option(*names, type=int if field.kind == "int" else None, help=field.help)
+    if field.kind == "secret":
+        return click.option(*names, type=click.Path(exists=True, dir_okay=False), help=field.help)
+    return click.option(*names, multiple=True, type=click.Path(exists=True, dir_okay=False)
                         if field.kind == "pem" else None, help=field.help)
 
 
@@ -84,6 +87,8 @@ def _settings(values: dict[str, Any]) -> dict[str, Any]:
         if field.kind == "pem":
             pem = b"".join(Path(path).read_bytes() for path in value)
             settings[field.member] = base64.b64encode(pem).decode("ascii")
+        elif field.kind == "secret":
+            settings[field.member] = (read_password_file(value) or b"").decode("utf-8")
         else:
             settings[field.member] = list(value) if field.kind == "list" else value
     return settings
@@ -176,8 +181,8 @@ def webhook_options(command: F) -> F:
     options = [
         click.option("--url", help="The webhook's URL (a template: {{ .Token.email }} ...)."),
         click.option("--kind", type=click.Choice(list(KINDS), case_sensitive=False),
-                     help="ENRICHING (data for templates, the default), AUTHORIZING (allow or deny) or "
-                          "NOTIFYING (told of SCEP issuances)."),
+                     help="ENRICHING (data for templates, the default), AUTHORIZING (allow or deny), "
+                          "SCEPCHALLENGE (validates SCEP challenges) or NOTIFYING (told of SCEP issuances)."),
         click.option("--cert-type", type=click.Choice(["ALL", "X509", "SSH"], case_sensitive=False),
                      help="Which certificates the webhook sees (default ALL)."),
         click.option("--bearer-token-file", type=click.Path(exists=True, dir_okay=False),

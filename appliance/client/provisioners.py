@@ -27,6 +27,10 @@ CLAIM_NAMES = frozenset({
 })
 
 
+#: What ``--challenge`` names for an ACME provisioner (for SCEP, it is the challenge password).
+ACME_CHALLENGES = ("http-01", "dns-01", "tls-alpn-01")
+
+
 @dataclass(frozen=True)
 class ProvisionerOptions:
     """What the command line asks of a provisioner's credential and claims."""
@@ -87,12 +91,19 @@ class JwkType:
 
 
 class AcmeType:
-    """``ACME``: no credential; ``challenges`` and ``requireEAB`` as asked."""
+    """``ACME``: no credential; ``challenges``, ``requireEAB`` and ``forceCN`` as asked."""
 
     def update(self, entry: dict[str, Any], options: ProvisionerOptions) -> dict[str, Any]:
         if options.create or options.public_key is not None:
             raise BadRequest("an ACME provisioner has no key: --create and --public-key do not apply")
-        entry = dict(entry)
+        unknown = sorted(set(options.challenges) - set(ACME_CHALLENGES))
+        if unknown:
+            raise BadRequest(f"--challenge {', '.join(unknown)}: an ACME challenge is one of {', '.join(ACME_CHALLENGES)}")
+        foreign = sorted(set(options.settings) - {"forceCN"})
+        if foreign:
+            flags = [f.flag for f in FIELD_FLAGS if f.member in foreign]
+            raise BadRequest(f"{', '.join(flags)} do not apply to an ACME provisioner")
+        entry = {**entry, **options.settings}
         if options.challenges:
             entry["challenges"] = list(dict.fromkeys(options.challenges))
         if options.require_eab is not None:
@@ -107,13 +118,15 @@ class AcmeType:
 class FieldFlag:
     """One of step's ``provisioner add`` flags that sets a ca.json member.
 
-    ``kind``: ``str``, ``list`` (repeatable), ``flag`` (boolean) or ``pem`` (files whose
-    PEM is joined and base64-encoded, as step-ca stores ``roots`` and ``publicKeys``)."""
+    ``kind``: ``str``, ``int``, ``list`` (repeatable), ``flag`` (boolean), ``pem`` (files whose
+    PEM is joined and base64-encoded, as step-ca stores ``roots`` and ``publicKeys``) or
+    ``secret`` (a file whose first line is the value: a password never on the command line)."""
 
     flag: str
     member: str
     kind: str
     help: str
+    aliases: tuple[str, ...] = ()
 
 
 FIELD_FLAGS = (
@@ -143,6 +156,24 @@ FIELD_FLAGS = (
     FieldFlag("--disable-custom-sans", "disableCustomSANs", "flag", "Cloud types: only the instance's own names."),
     FieldFlag("--disable-trust-on-first-use", "disableTrustOnFirstUse", "flag",
               "Cloud types: allow more than one certificate per instance."),
+    FieldFlag("--capabilities", "capabilities", "list", "SCEP: a capability GetCACaps advertises (repeatable)."),
+    FieldFlag("--include-root", "includeRoot", "flag", "SCEP: GetCACert returns the root too."),
+    FieldFlag("--exclude-intermediate", "excludeIntermediate", "flag",
+              "SCEP: GetCACert leaves the intermediate out (needs a decrypter certificate)."),
+    FieldFlag("--min-public-key-length", "minimumPublicKeyLength", "int",
+              "SCEP: the shortest RSA key, in bits, a CSR may have (default 2048).",
+              aliases=("--minimum-public-key-length",)),
+    FieldFlag("--encryption-algorithm-identifier", "encryptionAlgorithmIdentifier", "int",
+              "SCEP: how CertReps are encrypted: 1 AES-128-CBC, 2 AES-256-CBC (default: as the request)."),
+    FieldFlag("--force-cn", "forceCN", "flag", "ACME/SCEP: set a common name from the SANs when there is none."),
+    FieldFlag("--scep-decrypter-certificate-file", "decrypterCertificate", "pem",
+              "SCEP: the certificate of the RSA key that decrypts requests."),
+    FieldFlag("--scep-decrypter-key-file", "decrypterKeyPEM", "pem",
+              "SCEP: the decrypter's PEM key (prefer --scep-decrypter-key-uri: a key in a KMS)."),
+    FieldFlag("--scep-decrypter-key-uri", "decrypterKeyURI", "str",
+              "SCEP: the decrypter's key URI (softkms:, pkcs11:, awskms:, ...)."),
+    FieldFlag("--scep-decrypter-key-password-file", "decrypterKeyPassword", "secret",
+              "SCEP: a file holding the password of the decrypter's key."),
 )
 
 
@@ -160,7 +191,11 @@ class FieldsType:
         if foreign:
             flags = [f.flag for f in FIELD_FLAGS if f.member in foreign]
             raise BadRequest(f"{', '.join(flags)} do not apply to a {self.type_name} provisioner")
-        return {**entry, **options.settings}
+        if options.challenges and "challenge" not in self.members:
+            raise BadRequest(f"--challenge does not apply to a {self.type_name} provisioner")
+        if len(options.challenges) > 1:
+            raise BadRequest(f"a {self.type_name} provisioner has one --challenge (its challenge password)")
+        return {**entry, **options.settings, **({"challenge": options.challenges[0]} if options.challenges else {})}
 
     def new(self, name: str, options: ProvisionerOptions) -> dict[str, Any]:
         entry = self.update({"type": self.type_name, "name": name}, options)

@@ -115,7 +115,7 @@ class Database(Protocol):
 
     def purge_expired(self, now: datetime.datetime) -> dict[str, int]:
         """Delete used tokens and ACME state (nonces, orders, authorizations, challenges)
-        past their expiry; the rows deleted, by kind."""
+        past their expiry, and SCEP transactions past their lifetime; the rows deleted, by kind."""
         ...
 
     @property

@@ -107,6 +107,8 @@ STEPS: tuple[Step, ...] = (
     Step(14, "ACME orders: the profile a new-order named", _add_columns(acme_schema.acme_orders, "profile")),
     Step(15, "certificate names for the console's search; certificates by provisioner and expiry",
          name_index.create_name_index),
+    Step(17, "SCEP transactions: pending and denied states, the CSR a deferred challenge decides on",
+         _add_columns(scep_schema.scep_transactions, "state", "csr")),
     Step(20, "console sessions: logins through an OpenID provider", _create(console_sessions.console_sessions)),
 )
 

@@ -18,6 +18,7 @@ from appliance.db import crl_store, migrations
 from appliance.db.name_index import index_names
 from appliance.db.crl_store import CrlState
 from appliance.db.acme_retention import purge_expired_acme
+from appliance.db.scep_schema import purge_old_scep_transactions
 from appliance.db.engine import create_database_engine, create_database_if_absent, database_url, sqlite_synchronous
 from appliance.db.interfaces import CertificateRecord, KeyBlocked, RevocationRecord
 from appliance.db.schema import (REVOCATIONS_REVISION, blocked_keys, certificates, revisions, revocations,
@@ -271,7 +272,7 @@ class SQLDatabase:
     def purge_expired(self, now: datetime.datetime) -> dict[str, int]:
         with self._begin(immediate=True) as conn:
             used = conn.execute(delete(used_tokens).where(used_tokens.c.expires_at < now)).rowcount
-            return {"used_tokens": used, **purge_expired_acme(conn, now)}
+            return {"used_tokens": used, **purge_expired_acme(conn, now), **purge_old_scep_transactions(conn, now)}
 
     def close(self) -> None:
         self.engine.dispose()

@@ -93,6 +93,8 @@ class Provisioner(abc.ABC):
         self.ssh_options = SshOptions.from_config(config.get("options"), f"provisioner '{self.name}'", "ssh")
         self.ssh_policy = SshPolicy.from_config(config.get("policy"), f"policy of provisioner '{self.name}'")
         self.webhooks = webhooks_from_config(config.get("webhooks"), f"provisioner '{self.name}'")
+        if self.kind.name != "SCEP" and any(hook.kind == "SCEPCHALLENGE" for hook in self.webhooks):
+            raise BadRequest(f"provisioner '{self.name}': SCEPCHALLENGE webhooks are for SCEP provisioners")
         self.lint_mode = _lint_mode(config.get("lint"), f"provisioner '{self.name}'")
         self.allow_must_staple = config.get("allowMustStaple", False)
         if not isinstance(self.allow_must_staple, bool):

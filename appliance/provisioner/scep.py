@@ -1,4 +1,5 @@
-"""The SCEP provisioner (step-ca's ``SCEP`` type): a shared challenge authorises a PKCS#10 request.
+"""The SCEP provisioner (step-ca's ``SCEP`` type): a shared challenge, or SCEPCHALLENGE webhooks
+(dynamic challenges, ``appliance.authority.webhooks.scep_challenge``), authorise a PKCS#10 request.
 
 step-ca's fields: ``name``, ``forceCN``, ``challenge``, ``capabilities``, ``includeRoot``,
 ``excludeIntermediate``, ``minimumPublicKeyLength`` (default 2048), ``encryptionAlgorithmIdentifier``,
@@ -26,7 +27,7 @@ from appliance.provisioner.checks import config_flag, config_string, config_stri
 from appliance.provisioner.types import PROVISIONER_TYPES
 
 #: What GetCACaps answers unless ``capabilities`` says otherwise.
-DEFAULT_CAPABILITIES = ("AES", "DES3", "SHA-256", "SHA-512", "SHA-1", "POSTPKIOperation", "SCEPStandard")
+DEFAULT_CAPABILITIES = ("AES", "DES3", "SHA-256", "SHA-512", "SHA-1", "POSTPKIOperation", "Renewal", "SCEPStandard")
 DEFAULT_MINIMUM_KEY_LENGTH = 2048
 #: step-ca's ``encryptionAlgorithmIdentifier`` values: the content encryption of CertReps.
 #: 0 (single DES) and 3/4 (AES-GCM) are refused: DES is broken, GCM no SCEP client reads.
@@ -101,6 +102,8 @@ class SCEPProvisioner(Provisioner):
         self.minimum_public_key_length = minimum
         self.response_encryption = self._encryption(config.get("encryptionAlgorithmIdentifier"), where)
         self.decrypter = _decrypter(config, where)
+        if self._challenge and any(hook.kind == "SCEPCHALLENGE" for hook in self.webhooks):
+            raise BadRequest(f"{where}: either a 'challenge' or SCEPCHALLENGE webhooks validate challenges, not both")
         if self.exclude_intermediate and not self.decrypter.configured:
             raise BadRequest(f"{where}: 'excludeIntermediate' needs a 'decrypterCertificate': clients encrypt "
                              "to a certificate GetCACert returns")

@@ -1,11 +1,13 @@
 """Provisioner webhooks as step-ca calls them: ENRICHING (data for the template at
-``.Webhooks.<name>``), AUTHORIZING (allow or refuse the certificate about to be signed) and
+``.Webhooks.<name>``), AUTHORIZING (allow or refuse the certificate about to be signed),
+SCEPCHALLENGE (SCEP provisioners only: validate a SCEP challenge password and its CSR) and
 NOTIFYING (told of an issuance or a failure; step-ca sends these for SCEP only, and neither
 their answer nor their failure changes the request).
 
 Each call is a POST of step-ca's JSON request body, HMAC-SHA256 signed with the webhook's
 base64 secret (hex in ``X-Smallstep-Signature``), ``X-Smallstep-Webhook-ID``, bearer or
-basic authorisation; the answer is ``{"allow": bool, "data": ...}``. Every failure fails
+basic authorisation; the answer is ``{"allow": bool, "data": ...}`` (a SCEPCHALLENGE webhook
+may also answer ``"pending": true``: it cannot decide yet, see ``appliance.scep``). Every failure fails
 closed: a webhook that is down, slow, answers an error status or garbage refuses the
 certificate (``WebhookUnavailable``: 503, the CA cannot decide), a denial is a 403.
 """
@@ -29,8 +31,7 @@ from appliance import metrics
 from appliance.errors import BadRequest, Forbidden, Unavailable
 from appliance.templates import FUNCTIONS, Template, TemplateError
 
-KINDS = ("ENRICHING", "AUTHORIZING", "NOTIFYING")
-KINDS_LATER = {"SCEPCHALLENGE": "arrives with SCEP"}
+KINDS = ("ENRICHING", "AUTHORIZING", "SCEPCHALLENGE", "NOTIFYING")
 MAX_RESPONSE = 1 << 20
 RETRIES = 1
 
@@ -64,8 +65,6 @@ class Webhook:
         name = str(config.get("name") or "")
         where = f"{where} webhook '{name}'"
         kind = str(config.get("kind") or "").upper()
-        if kind in KINDS_LATER:
-            raise BadRequest(f"{where}: kind {kind} {KINDS_LATER[kind]}")
         if kind not in KINDS:
             raise BadRequest(f"{where}: kind must be {', '.join(KINDS[:-1])} or {KINDS[-1]}")
         if not name or not config.get("url"):
@@ -123,6 +122,8 @@ def webhooks_from_config(value: Any, where: str) -> tuple[Webhook, ...]:
 class WebhookResponse:
     allow: bool
     data: Any
+    #: A SCEPCHALLENGE webhook that cannot decide yet (``"pending": true``); never with ``allow``.
+    pending: bool = False
 
 
 class WebhookClient:
@@ -216,9 +217,14 @@ def _parse(raw: bytes, hook: Webhook) -> WebhookResponse:
         answer = json.loads(raw)
     except ValueError:
         raise WebhookUnavailable(f"webhook '{hook.name}' answered something that is not JSON") from None
-    if not isinstance(answer, dict) or not isinstance(answer.get("allow", False), bool):
+    if (not isinstance(answer, dict) or not isinstance(answer.get("allow", False), bool)
+            or not isinstance(answer.get("pending", False), bool)):
         raise WebhookUnavailable(f"webhook '{hook.name}' answered a body that is not {{allow, data}}")
-    return WebhookResponse(allow=bool(answer.get("allow", False)), data=answer.get("data"))
+    allow, pending = bool(answer.get("allow", False)), bool(answer.get("pending", False))
+    if pending and (allow or hook.kind != "SCEPCHALLENGE"):
+        raise WebhookUnavailable(f"webhook '{hook.name}' answered 'pending', which only a SCEPCHALLENGE webhook "
+                                 "may, and never with 'allow'")
+    return WebhookResponse(allow=allow, data=answer.get("data"), pending=pending)
 
 
 def _rfc3339(moment: datetime.datetime) -> str:

@@ -9,7 +9,7 @@ from __future__ import annotations
 import os
 from dataclasses import dataclass
 
-from asn1crypto import algos, cms, core, parser
+from asn1crypto import algos, cms, core, crl, parser
 from asn1crypto import x509 as asn1_x509
 from cryptography import x509
 from cryptography.hazmat.decrepit.ciphers.algorithms import TripleDES
@@ -173,3 +173,12 @@ def seal_envelope(content: bytes, recipient: x509.Certificate, algorithm: str) -
         }),
     })
     return cms.ContentInfo({"content_type": "enveloped_data", "content": envelope}).dump()
+
+
+def degenerate_crl(der: bytes) -> bytes:
+    """A degenerate SignedData (no signers) carrying the DER CRL ``der``: GetCRL's answer."""
+    signed = cms.SignedData({
+        "version": "v1", "digest_algorithms": [], "encap_content_info": {"content_type": "data"},
+        "crls": [cms.RevocationInfoChoice(name="crl", value=crl.CertificateList.load(der))], "signer_infos": [],
+    })
+    return cms.ContentInfo({"content_type": "signed_data", "content": signed}).dump()

@@ -1,6 +1,7 @@
 """SCEP transactions in the CA's database (``appliance.db.scep_schema``): a transaction is
 claimed before its certificate is issued, so that a replay, even a concurrent one, never
-issues a second certificate."""
+issues a second certificate. A transaction whose challenge a webhook deferred is ``pending``
+(with its CSR) until a poll, having taken it (``take_pending``), issues or denies it."""
 
 from __future__ import annotations
 
@@ -26,12 +27,20 @@ class TransactionKey:
     renews: str = ""
 
 
+PENDING = "pending"
+DENIED = "denied"
+
+
 @dataclass(frozen=True)
 class ScepTransaction:
-    """A claimed transaction; ``certificate`` is None while its issuance is under way."""
+    """A claimed transaction; ``certificate`` is None while its issuance is under way, while it
+    is ``pending`` (``csr``: what it will issue for) or once ``denied``."""
 
     request_sha256: str
     certificate: x509.Certificate | None
+    state: str | None = None
+    csr: x509.CertificateSigningRequest | None = None
+    renews: str = ""
 
 
 class SQLScepStore:
@@ -54,6 +63,24 @@ class SQLScepStore:
                 row = conn.execute(select(scep_transactions).where(*_where(key))).first()
             return ScepTransaction(request_sha256, None) if row is None else _transaction(row)
 
+    def defer(self, key: TransactionKey, csr: x509.CertificateSigningRequest) -> None:
+        """The claimed (or taken) transaction waits for its challenge's verdict, on ``csr``."""
+        with self._db.transaction(immediate=True) as conn:
+            conn.execute(update(scep_transactions).where(*_where(key)).values(
+                state=PENDING, csr=csr.public_bytes(serialization.Encoding.PEM).decode()))
+
+    def take_pending(self, key: TransactionKey) -> bool:
+        """Take a pending transaction to decide it: True for exactly one of concurrent pollers."""
+        with self._db.transaction(immediate=True) as conn:
+            taken = conn.execute(update(scep_transactions).where(*_where(key), scep_transactions.c.state == PENDING)
+                                 .values(state=None)).rowcount
+        return taken == 1
+
+    def deny(self, key: TransactionKey) -> None:
+        """A pending transaction refused: it stays, so that every later poll is answered FAILURE."""
+        with self._db.transaction(immediate=True) as conn:
+            conn.execute(update(scep_transactions).where(*_where(key)).values(state=DENIED))
+
     def complete(self, key: TransactionKey, certificate: x509.Certificate) -> None:
         """Record the certificate the claimed transaction issued."""
         with self._db.transaction(immediate=True) as conn:
@@ -62,9 +89,11 @@ class SQLScepStore:
                 certificate=certificate.public_bytes(serialization.Encoding.PEM).decode()))
 
     def release(self, key: TransactionKey) -> None:
-        """Forget a claimed transaction that issued nothing (refused, or the KMS was down)."""
+        """Forget a claimed transaction that issued nothing (refused, or the KMS was down); a
+        pending or denied one stays."""
         with self._db.transaction(immediate=True) as conn:
-            conn.execute(delete(scep_transactions).where(*_where(key), scep_transactions.c.certificate.is_(None)))
+            conn.execute(delete(scep_transactions).where(*_where(key), scep_transactions.c.certificate.is_(None),
+                                                         scep_transactions.c.state.is_(None)))
 
     def latest(self, provisioner: str, transaction_id: str) -> ScepTransaction | None:
         """The newest transaction of that id (GetCertInitial names no renewed certificate)."""
@@ -82,4 +111,5 @@ def _where(key: TransactionKey) -> tuple[ColumnElement[bool], ...]:
 
 def _transaction(row: Row[Any]) -> ScepTransaction:
     certificate = None if row.certificate is None else x509.load_pem_x509_certificate(row.certificate.encode())
-    return ScepTransaction(row.request_sha256, certificate)
+    csr = None if row.csr is None else x509.load_pem_x509_csr(row.csr.encode())
+    return ScepTransaction(row.request_sha256, certificate, row.state, csr, row.renews)

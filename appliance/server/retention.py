@@ -1,5 +1,6 @@
-"""The retention job of ``appliance serve``: purge expired used tokens and ACME state
-(nonces, orders, authorizations, challenges) at start, then every ``db.retention``.
+"""The retention job of ``appliance serve``: purge expired used tokens, ACME state
+(nonces, orders, authorizations, challenges) and old SCEP transactions at start, then every
+``db.retention``.
 
 It runs in a daemon thread of the supervisor, on a database connection of its own,
 so a slow purge never delays signal handling or worker management. Instances that

@@ -9,6 +9,7 @@ from concurrent.futures import ThreadPoolExecutor
 from cryptography import x509
 from cryptography.hazmat.primitives import hashes
 
+from appliance.db.scep_schema import TRANSACTION_LIFETIME
 from appliance.db.sql import SQLDatabase
 from appliance.scep.store import SQLScepStore, TransactionKey
 from tests.ca_fixtures import new_key
@@ -51,3 +52,34 @@ def test_release_forgets_only_an_unissued_claim(db: SQLDatabase) -> None:
     store.complete(issued, _certificate())
     store.release(issued)
     assert store.latest("scep", "issued") is not None
+
+
+def test_retention_purges_transactions_past_their_lifetime(db: SQLDatabase) -> None:
+    """``db.retention``'s purge, with its clock injected: a transaction lives ``TRANSACTION_LIFETIME``."""
+    store = SQLScepStore(db)
+    old, recent = TransactionKey("scep", "old"), TransactionKey("scep", "recent")
+    assert store.claim(old, "aa" * 32, NOW) is None
+    store.complete(old, _certificate())
+    assert store.claim(recent, "bb" * 32, NOW + datetime.timedelta(days=20)) is None
+    assert db.purge_expired(NOW + TRANSACTION_LIFETIME)["scep_transactions"] == 0  # not past it yet
+    assert db.purge_expired(NOW + TRANSACTION_LIFETIME + datetime.timedelta(seconds=1))["scep_transactions"] == 1
+    assert store.latest("scep", "old") is None and store.latest("scep", "recent") is not None
+    assert db.purge_expired(NOW + datetime.timedelta(days=51))["scep_transactions"] == 1
+
+
+def test_a_pending_transaction_is_taken_by_one_poller_and_denied_for_good(db: SQLDatabase) -> None:
+    store = SQLScepStore(db)
+    key = TransactionKey("scep", "deferred")
+    assert store.claim(key, "aa" * 32, NOW) is None
+    csr = x509.CertificateSigningRequestBuilder().subject_name(x509.Name.from_rfc4514_string("CN=device")).sign(
+        new_key(), hashes.SHA256())
+    store.defer(key, csr)
+    pending = store.latest("scep", "deferred")
+    assert pending is not None and pending.state == "pending" and pending.csr == csr
+    with ThreadPoolExecutor(8) as pool:
+        taken = list(pool.map(lambda _: store.take_pending(key), range(8)))
+    assert taken.count(True) == 1
+    store.deny(key)
+    store.release(key)  # a denial is not forgotten: later polls are answered FAILURE
+    denied = store.latest("scep", "deferred")
+    assert denied is not None and denied.state == "denied" and not store.take_pending(key)

@@ -266,9 +266,9 @@ def test_a_slow_server_fails_closed_at_the_timeout(webhook_server: WebhookServer
 
 
 @pytest.mark.parametrize("hook, message", [
-    ({"name": "s", "url": "https://x", "kind": "SCEPCHALLENGE"}, "arrives with SCEP"),
+    ({"name": "s", "url": "https://x", "kind": "SCEPCHALLENGE"}, "SCEPCHALLENGE webhooks are for SCEP provisioners"),
     ({"name": "s", "url": "https://x", "kind": "ENRICHING", "secret": "!!"}, "secret must be base64"),
-    ({"name": "s", "url": "https://x", "kind": "WHATEVER"}, "ENRICHING, AUTHORIZING or NOTIFYING"),
+    ({"name": "s", "url": "https://x", "kind": "WHATEVER"}, "ENRICHING, AUTHORIZING, SCEPCHALLENGE or NOTIFYING"),
     ({"name": "s", "url": "https://x/{{ .Nope", "kind": "ENRICHING"}, "url"),
 ])
 def test_bad_webhook_configuration_stops_the_ca(tmp_path: Path, hook: dict[str, Any], message: str) -> None:

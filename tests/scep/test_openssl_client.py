@@ -52,7 +52,7 @@ def test_pkioperation_by_get_with_a_base64_message(env: ScepEnv, tmp_path: Path)
 
 def test_get_ca_caps_and_ca_certificates(env: ScepEnv, tmp_path: Path) -> None:
     caps = httpx.get(env.url(), params={"operation": "GetCACaps"}).text.split("\n")
-    assert {"AES", "SHA-256", "POSTPKIOperation", "SCEPStandard"} <= set(caps)
+    assert {"AES", "SHA-256", "SHA-512", "POSTPKIOperation", "Renewal", "SCEPStandard"} <= set(caps)
     single = httpx.get(env.url(), params={"operation": "GetCACert"})
     assert single.headers["content-type"] == "application/x-x509-ca-cert"
     assert x509.load_der_x509_certificate(single.content) == env.ca.intermediate

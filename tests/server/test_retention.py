@@ -1,5 +1,5 @@
-"""The retention job of ``appliance serve``: expired used tokens and ACME state go,
-live rows and certificates stay, on SQLite and PostgreSQL."""
+"""The retention job of ``appliance serve``: expired used tokens, ACME state and old SCEP
+transactions go, live rows and certificates stay, on SQLite and PostgreSQL."""
 
 from __future__ import annotations
 
@@ -20,10 +20,12 @@ from appliance.db.acme_schema import (acme_accounts, acme_authorizations, acme_c
                                       acme_nonces, acme_orders)
 from appliance.acme.sql_store import SQLAcmeStore
 from appliance.db.schema import used_tokens
+from appliance.db.scep_schema import TRANSACTION_LIFETIME, scep_transactions
+from appliance.scep.store import SQLScepStore, TransactionKey
 from tests.db.conftest import DbConfigFactory
 
 TABLES = (used_tokens, acme_nonces, acme_orders, acme_authorizations, acme_challenges, acme_accounts,
-          acme_certificates)
+          acme_certificates, scep_transactions)
 
 
 def _populate(db_config: dict[str, Any]) -> None:
@@ -46,6 +48,9 @@ def _populate(db_config: dict[str, Any]) -> None:
             store.create_order(order, [authz])
         store.record_certificate(IssuedCertificate(new_id(), account.id, order.id, "1234", "cert-id", "PEM",
                                                    past, future))
+        scep = SQLScepStore(database)
+        for name, opened in (("old", now - TRANSACTION_LIFETIME - datetime.timedelta(hours=1)), ("recent", past)):
+            assert scep.claim(TransactionKey("scep", name), "aa" * 32, opened) is None
     finally:
         store.close()
 
@@ -66,9 +71,11 @@ def test_purge_deletes_expired_rows_and_keeps_live_ones(db_config: DbConfigFacto
     caplog.set_level(logging.INFO, "appliance.retention")
     job = RetentionJob(config, datetime.timedelta(minutes=10))
     counts = job.purge_once()
-    assert counts == {"used_tokens": 1, "nonces": 1, "orders": 1, "authorizations": 1, "challenges": 1}
+    assert counts == {"used_tokens": 1, "nonces": 1, "orders": 1, "authorizations": 1, "challenges": 1,
+                      "scep_transactions": 1}
     assert _counts(config) == {"used_tokens": 1, "acme_nonces": 1, "acme_orders": 1, "acme_authorizations": 1,
-                               "acme_challenges": 1, "acme_accounts": 1, "acme_certificates": 1}
+                               "acme_challenges": 1, "acme_accounts": 1, "acme_certificates": 1,
+                               "scep_transactions": 1}
     assert job.purge_once() == dict.fromkeys(counts, 0)  # idempotent: what another instance finds
     assert "retention: deleted expired used_tokens 1, nonces 1, orders 1" in caplog.text
     job.stop()  # never started: closes its database
