@@ -110,6 +110,7 @@ class EabKey:
     created_at: datetime.datetime
     account_id: str | None = None
     bound_at: datetime.datetime | None = None
+    reference: str = ""  # the admin API's optional name of the key
 
 
 @dataclass(frozen=True)

@@ -119,6 +119,7 @@ class SQLAcmeStore:
                 conn.execute(insert(acme_eab_keys), {
                     "provisioner": key.provisioner, "key_id": key.key_id, "hmac_key": key.hmac_key,
                     "account_id": key.account_id, "created_at": key.created_at, "bound_at": key.bound_at,
+                    "reference": key.reference or None,
                 })
         except exc.IntegrityError:
             raise Conflict(f"provisioner '{key.provisioner}' already has an EAB key '{key.key_id}'") from None
@@ -320,7 +321,8 @@ def _account(row: Row[Any]) -> Account:
 
 def _eab_key(row: Row[Any]) -> EabKey:
     return EabKey(provisioner=row.provisioner, key_id=row.key_id, hmac_key=bytes(row.hmac_key),
-                  created_at=row.created_at, account_id=row.account_id, bound_at=row.bound_at)
+                  created_at=row.created_at, account_id=row.account_id, bound_at=row.bound_at,
+                  reference=row.reference or "")
 
 
 def _order(row: Row[Any], authorization_ids: tuple[str, ...]) -> Order:

@@ -106,6 +106,8 @@ STEPS: tuple[Step, ...] = (
     Step(14, "ACME orders: the profile a new-order named", _add_columns(acme_schema.acme_orders, "profile")),
     Step(15, "certificate names for the console's search; certificates by provisioner and expiry",
          name_index.create_name_index),
+    Step(16, "ACME EAB keys: the reference the admin API gives a key",
+         _add_columns(acme_schema.acme_eab_keys, "reference")),
 )
 
 LATEST = STEPS[-1].version
