@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import time
 import uuid
+from typing import Callable
 
 from appliance.acme.sql_store import SQLAcmeStore
 from appliance.admin import SUPER_ADMIN, AdminApi
@@ -36,10 +37,12 @@ def bootstrap(store: AdminStore, authority: Authority, subject: str = DEFAULT_AD
     return True
 
 
-def open_remote_management(authority: Authority, database: SQLDatabase) -> AdminApi:
-    """Bootstrap the database's provisioners if needed, serve them, and the admin API core."""
+def open_remote_management(authority: Authority, database: SQLDatabase,
+                           clock: Callable[[], float] = time.monotonic) -> AdminApi:
+    """Bootstrap the database's provisioners if needed, serve them, and the admin API core;
+    ``clock``: the monotonic clock of the revision polls."""
     store = AdminStore(database)
     bootstrap(store, authority)
-    state = AdminStateCache(store, clock=time.monotonic, poll_interval=POLL_SECONDS)
+    state = AdminStateCache(store, clock=clock, poll_interval=POLL_SECONDS)
     authority.use_admin_state(state)
     return AdminApi(authority, store, state, SQLAcmeStore(database), utc_now)
