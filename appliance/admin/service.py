@@ -19,9 +19,9 @@ from typing import Any, Callable
 
 from appliance.acme.models import EabKey
 from appliance.acme.store import AcmeStore
-from appliance.admin.linkedca import (
-    Json, admin_to_linkedca, policy_from_linkedca, policy_to_linkedca, provisioner_from_linkedca,
-    provisioner_to_linkedca, webhook_from_linkedca, webhook_to_linkedca,
+from appliance.provisioner.linkedca import (
+    Json, policy_from_linkedca, policy_to_linkedca, provisioner_from_linkedca,
+    provisioner_to_linkedca, timestamp, webhook_from_linkedca, webhook_to_linkedca,
 )
 from appliance.authority.interfaces import AdminAuthorityInterface
 from appliance.db.admin_store import AdminRecord, AdminState, AdminStateCache, AdminStore, ProvisionerRecord
@@ -309,6 +309,15 @@ def _admin_type(value: Any) -> str:
 def _another_super_admin(state: AdminState, admin_id: str) -> None:
     if not any(a.type == SUPER_ADMIN and a.id != admin_id for a in state.admins):
         raise BadRequest("cannot remove or demote the last super admin")
+
+
+def admin_to_linkedca(admin: AdminRecord) -> Json:
+    """An admin as a linkedca ``Admin``."""
+    message: Json = {"id": admin.id, "subject": admin.subject, "provisionerId": admin.provisioner_id,
+                     "type": admin.type}
+    if admin.created_at is not None:
+        message["createdAt"] = timestamp(admin.created_at)
+    return message
 
 
 def _eab_json(key: EabKey) -> Json:

@@ -4,6 +4,7 @@ made by the client code."""
 
 from __future__ import annotations
 
+import functools
 import json
 import time
 from dataclasses import dataclass, field
@@ -56,6 +57,11 @@ class Instance:
     api: AdminApi
     http: TestClient
     clock: FakeClock = field(default_factory=FakeClock)
+
+    @functools.cached_property
+    def step(self) -> Credential:
+        """The first super admin's certificate (subject ``step``, the JWK provisioner's)."""
+        return self.certificate("step")
 
     def certificate(self, subject: str) -> Credential:
         """A certificate for ``subject`` issued through the CA's JWK provisioner."""
@@ -117,9 +123,11 @@ def instance(tmp_path: Path, db_config: DbConfigFactory) -> Iterator[Instance]: 
 
 
 @pytest.fixture
-def step(instance: Instance) -> Credential:
-    """The first super admin's certificate (subject ``step``, the JWK provisioner's)."""
-    return instance.certificate("step")
+def single(tmp_path: Path, sqlite_config: DbConfigFactory) -> Iterator[Instance]:  # noqa: F811
+    """An instance on SQLite, for what does not depend on the engine."""
+    opened = open_instance(remote_ca(tmp_path, sqlite_config()))
+    yield opened
+    opened.close()
 
 
 def now_minus(seconds: float) -> float:

@@ -6,6 +6,7 @@ refused request leaves the database as it was."""
 from __future__ import annotations
 
 import base64
+import datetime
 import json
 from pathlib import Path
 from typing import Any, Callable
@@ -15,8 +16,8 @@ from cryptography import x509
 from cryptography.hazmat.primitives import hashes
 from cryptography.hazmat.primitives.asymmetric import ec
 
-from appliance.admin.linkedca import provisioner_to_linkedca
-from appliance.authority.interfaces import SignRequest
+from appliance.provisioner.linkedca import provisioner_from_linkedca, provisioner_to_linkedca
+from appliance.authority.interfaces import RevokeRequest, SignRequest
 from appliance.db.admin_store import AdminStore
 from appliance.errors import ApplianceError, NotFound
 from appliance.jose import generate_jwk
@@ -39,7 +40,8 @@ def _jwk_message(name: str) -> tuple[dict[str, Any], Any]:
     return message, key
 
 
-def test_the_first_start_imports_ca_json_and_makes_step_its_super_admin(instance: Instance, step: Credential) -> None:
+def test_the_first_start_imports_ca_json_and_makes_step_its_super_admin(single: Instance) -> None:
+    instance, step = single, single.step
     admins = instance.call("GET", "/admin/admins", step).json()["admins"]
     listed = instance.call("GET", "/admin/provisioners", step).json()
     assert [(a["subject"], a["type"]) for a in admins] == [("step", "SUPER_ADMIN")]
@@ -50,8 +52,8 @@ def test_the_first_start_imports_ca_json_and_makes_step_its_super_admin(instance
         instance.ca.provisioner_key.kid
 
 
-def test_a_provisioner_created_updated_and_deleted_over_the_api_is_served_at_once(
-        instance: Instance, step: Credential) -> None:
+def test_a_provisioner_created_updated_and_deleted_over_the_api_is_served_at_once(instance: Instance) -> None:
+    step = instance.step
     created = instance.call("POST", "/admin/provisioners", step, ACME)
     assert created.status_code == 201, created.text
     assert created.json()["details"]["ACME"] == {"forceCn": True, "challenges": ["HTTP_01", "DNS_01"]}
@@ -74,7 +76,8 @@ def test_a_provisioner_created_updated_and_deleted_over_the_api_is_served_at_onc
     assert changes[-2].after["details"]["challenges"] == ["tls-alpn-01"]  # type: ignore[index]
 
 
-def test_a_jwk_provisioner_added_over_the_api_issues_certificates(instance: Instance, step: Credential) -> None:
+def test_a_jwk_provisioner_added_over_the_api_issues_certificates(single: Instance) -> None:
+    instance, step = single, single.step
     message, key = _jwk_message("ops")
     assert instance.call("POST", "/admin/provisioners", step, message).status_code == 201
     token = instance.ca.token("web.example", issuer="ops", key=key)
@@ -82,7 +85,8 @@ def test_a_jwk_provisioner_added_over_the_api_issues_certificates(instance: Inst
     assert issued.certificate.subject.rfc4514_string() == "CN=web.example"
 
 
-def test_an_admin_manages_provisioners_but_not_admins(instance: Instance, step: Credential) -> None:
+def test_an_admin_manages_provisioners_but_not_admins(instance: Instance) -> None:
+    step = instance.step
     created = instance.call("POST", "/admin/admins", step,
                             {"subject": "alice", "provisioner": PROVISIONER, "type": "ADMIN"})
     assert created.status_code == 201 and created.json()["type"] == "ADMIN"
@@ -103,7 +107,8 @@ def test_an_admin_manages_provisioners_but_not_admins(instance: Instance, step: 
                                                           "type": "ADMIN"}).status_code == 201
 
 
-def test_the_last_super_admin_is_kept(instance: Instance, step: Credential) -> None:
+def test_the_last_super_admin_is_kept(single: Instance) -> None:
+    instance, step = single, single.step
     admin_id = instance.call("GET", "/admin/admins", step).json()["admins"][0]["id"]
     before = instance.snapshot()
     for method, path, body in (("DELETE", f"/admin/admins/{admin_id}", None),
@@ -114,7 +119,6 @@ def test_the_last_super_admin_is_kept(instance: Instance, step: Credential) -> N
 
 
 def _self_signed(subject: str) -> Credential:
-    import datetime
     key = ec.generate_private_key(ec.SECP256R1())
     name = x509.Name([x509.NameAttribute(x509.NameOID.COMMON_NAME, subject)])
     now = datetime.datetime.now(datetime.timezone.utc)
@@ -144,24 +148,23 @@ BAD_REQUESTS: dict[str, tuple[Callable[[Instance, Credential], dict[str, Any]], 
 }
 
 
-@pytest.mark.parametrize("case", list(BAD_REQUESTS))
-def test_a_refused_request_changes_nothing(instance: Instance, step: Credential, case: str) -> None:
-    make, status = BAD_REQUESTS[case]
-    request = {"credential": step, "body": ACME, **make(instance, step)}
-    before = instance.snapshot()
-    body = request["body"]
-    if isinstance(body, str):
-        token = instance.token(step, "/admin/provisioners")
-        response = instance.http.post("/admin/provisioners", content=body.encode(), headers={"Authorization": token})
-    else:
-        response = instance.call("POST", "/admin/provisioners", request["credential"], body,
-                                 token=request.get("token"))
-    assert response.status_code == status, response.text
-    assert set(response.json()) == {"status", "message"}
-    assert instance.snapshot() == before
-
-
-def test_an_admin_token_is_used_once(instance: Instance, step: Credential) -> None:
+def test_a_refused_request_changes_nothing_and_a_token_is_used_once(instance: Instance) -> None:
+    step = instance.step
+    for case, (make, status) in BAD_REQUESTS.items():
+        request = {"credential": step, "body": ACME, **make(instance, step)}
+        before = instance.snapshot()
+        body = request["body"]
+        if isinstance(body, str):
+            token = instance.token(step, "/admin/provisioners")
+            response = instance.http.post("/admin/provisioners", content=body.encode(),
+                                          headers={"Authorization": token})
+        else:
+            response = instance.call("POST", "/admin/provisioners", request["credential"], body,
+                                     token=request.get("token"))
+        assert response.status_code == status, (case, response.text)
+        assert set(response.json()) == {"status", "message"}, case
+        assert instance.snapshot() == before, case
+    # a replayed token: the first use passes, the second is refused
     token = instance.token(step, "/admin/provisioners")
     assert instance.call("POST", "/admin/provisioners", body=ACME, token=token).status_code == 201
     before = instance.snapshot()
@@ -170,14 +173,15 @@ def test_an_admin_token_is_used_once(instance: Instance, step: Credential) -> No
     assert instance.snapshot() == before
 
 
-def test_a_revoked_admin_certificate_is_refused(instance: Instance, step: Credential) -> None:
-    from appliance.authority.interfaces import RevokeRequest
+def test_a_revoked_admin_certificate_is_refused(single: Instance) -> None:
+    instance, step = single, single.step
     serial = str(step.chain[0].serial_number)
     instance.authority.revoke(RevokeRequest(serial, token=instance.ca.token(serial, endpoint="revoke")))
     assert instance.call("GET", "/admin/admins", step).status_code == 401
 
 
-def test_eab_keys_with_references(instance: Instance, step: Credential) -> None:
+def test_eab_keys_with_references(single: Instance) -> None:
+    instance, step = single, single.step
     instance.call("POST", "/admin/provisioners", step, ACME)
     created = instance.call("POST", "/admin/acme/eab/acme", step, {"reference": "host-1"})
     assert created.status_code == 201 and len(base64.b64decode(created.json()["hmacKey"])) == 32
@@ -191,7 +195,8 @@ def test_eab_keys_with_references(instance: Instance, step: Credential) -> None:
     assert instance.call("POST", f"/admin/acme/eab/{PROVISIONER}", step, {}).status_code == 400
 
 
-def test_a_provisioner_policy_set_over_the_api_is_enforced(instance: Instance, step: Credential) -> None:
+def test_a_provisioner_policy_set_over_the_api_is_enforced(single: Instance) -> None:
+    instance, step = single, single.step
     policy = {"x509": {"allow": {"dns": ["*.example.com"]}}}
     path = f"/admin/provisioners/{PROVISIONER}/policy"
     assert instance.call("GET", path, step).status_code == 404
@@ -205,7 +210,8 @@ def test_a_provisioner_policy_set_over_the_api_is_enforced(instance: Instance, s
     instance.authority.sign(SignRequest(make_csr("www.other.org")[0], instance.ca.token("www.other.org")))
 
 
-def test_webhooks_per_provisioner(instance: Instance, step: Credential) -> None:
+def test_webhooks_per_provisioner(single: Instance) -> None:
+    instance, step = single, single.step
     path = f"/admin/provisioners/{PROVISIONER}/webhooks"
     hook = {"name": "people", "url": "https://hooks.example/people", "kind": "ENRICHING",
             "bearerToken": {"bearerToken": "t0ken"}}
@@ -222,7 +228,8 @@ def test_webhooks_per_provisioner(instance: Instance, step: Credential) -> None:
     assert instance.call("DELETE", f"{path}/people", step).status_code == 404
 
 
-def test_another_instance_serves_a_change_within_the_poll_interval(instance: Instance, step: Credential) -> None:
+def test_another_instance_serves_a_change_within_the_poll_interval(instance: Instance) -> None:
+    step = instance.step
     other = open_instance(instance.ca)
     try:
         assert instance.call("POST", "/admin/provisioners", step, ACME).status_code == 201
@@ -249,7 +256,6 @@ def test_the_linkedca_shape_round_trips(tmp_path: Path) -> None:
                                      "data": base64.b64encode(b'{"a": 1}').decode()},
                     "policy": {"x509": {"allow": {"dns": ["*.example"], "ips": ["10.0.0.0/8"]}},
                                "ssh": {"user": {"allow": {"emails": ["@example"]}}}}})
-    from appliance.admin.linkedca import provisioner_from_linkedca
     config = provisioner_from_linkedca(message)
     assert config["claims"] == {"disableRenewal": True, "minTLSCertDuration": "5m", "maxTLSCertDuration": "24h",
                                 "defaultTLSCertDuration": "1h", "defaultUserSSHCertDuration": "8h",

@@ -1,6 +1,6 @@
 """step-ca's admin API JSON: the protobuf-JSON of smallstep/linkedca's ``Provisioner``,
-``Admin`` and ``Policy`` messages, converted to and from the ca.json objects the CA builds
-its provisioners from (and keeps in the database).
+``Policy`` and ``Webhook`` messages, converted to and from the ca.json objects the CA builds
+its provisioners from (and remote management keeps in the database).
 
 protobuf-JSON writes field names in lowerCamelCase, enums by name and ``bytes`` in
 standard base64; a ``oneof`` ``details`` holds one member named after the type."""
@@ -13,7 +13,6 @@ import datetime
 import json
 from typing import Any, Callable
 
-from appliance.db.admin_store import AdminRecord
 from appliance.errors import BadRequest
 
 Json = dict[str, Any]
@@ -262,7 +261,8 @@ def provisioner_from_linkedca(message: Any) -> Json:
     return config
 
 
-def _timestamp(value: datetime.datetime | None) -> str | None:
+def timestamp(value: datetime.datetime | None) -> str | None:
+    """protobuf-JSON's ``Timestamp``: RFC 3339 in UTC."""
     return None if value is None else value.astimezone(datetime.timezone.utc).isoformat().replace("+00:00", "Z")
 
 
@@ -284,14 +284,5 @@ def provisioner_to_linkedca(provisioner_id: str, config: Json,
     if isinstance(config.get("webhooks"), list) and config["webhooks"]:
         message["webhooks"] = [webhook_to_linkedca(hook) for hook in config["webhooks"] if isinstance(hook, dict)]
     if created_at is not None:
-        message["createdAt"] = _timestamp(created_at)
-    return message
-
-
-def admin_to_linkedca(admin: AdminRecord) -> Json:
-    """An admin as a linkedca ``Admin``."""
-    message: Json = {"id": admin.id, "subject": admin.subject, "provisionerId": admin.provisioner_id,
-                     "type": admin.type}
-    if admin.created_at is not None:
-        message["createdAt"] = _timestamp(admin.created_at)
+        message["createdAt"] = timestamp(created_at)
     return message
