@@ -1,5 +1,6 @@
-"""``appliance ca provisioner ...``: list and edit the provisioners in ca.json
-(reload the CA with SIGHUP to apply an edit)."""
+"""``appliance ca provisioner ...``: list and edit the provisioners in ca.json (reload
+the CA with SIGHUP to apply an edit), or, with remote management (``--admin-*``
+options, or a local ca.json with ``enableAdmin``), through the CA's admin API."""
 
 from __future__ import annotations
 
@@ -10,7 +11,11 @@ from typing import Any, Callable
 
 import click
 
-from appliance.cli.options import ca_config_option, default_path, password_file_option, read_password_file
+from appliance.cli.options import (
+    AdminOptions, admin_options, admin_session, ca_config_option, default_path, password_file_option,
+    read_password_file,
+)
+from appliance.client.admin import RemoteProvisioners
 from appliance.client.provisioners import FIELD_FLAGS, CaJson, FieldFlag, ProvisionerOptions
 from appliance.provisioner.types import BUILT_TYPES
 from appliance.provisioner.webhooks import KINDS
@@ -125,10 +130,28 @@ def provisioner() -> None:
     """List, add, remove and update the provisioners in ca.json."""
 
 
+def _remote(ca_config: str | None, admin: AdminOptions) -> bool:
+    """Whether to edit through the admin API: admin options given, or the local ca.json
+    says the CA keeps its provisioners in its database."""
+    if admin.given:
+        return True
+    path = resolve_ca_config(ClientPaths.at(default_path()), ca_config)
+    return path.is_file() and CaJson(path).data.get("authority", {}).get("enableAdmin") is True
+
+
+def _applied(what: str) -> None:
+    click.echo(f"{what} through the admin API; every CA instance serves it within seconds.", err=True)
+
+
 @provisioner.command("list")
 @ca_config_option
-def list_provisioners(ca_config: str | None) -> None:
+@admin_options
+def list_provisioners(ca_config: str | None, admin: AdminOptions) -> None:
     """Print the provisioners as JSON."""
+    if _remote(ca_config, admin):
+        with admin_session(admin) as session:
+            click.echo(json.dumps(RemoteProvisioners(session).list(), indent=3))
+        return
     click.echo(json.dumps(_ca_json(ca_config).provisioners, indent=3))
 
 
@@ -137,8 +160,14 @@ def list_provisioners(ca_config: str | None) -> None:
 @type_option
 @edit_options
 @ca_config_option
-def add(name: str, type_name: str | None, ca_config: str | None, **values: Any) -> None:
+@admin_options
+def add(name: str, type_name: str | None, ca_config: str | None, admin: AdminOptions, **values: Any) -> None:
     """Add a provisioner (JWK: --create a key, or --public-key FILE)."""
+    if _remote(ca_config, admin):
+        with admin_session(admin) as session:
+            RemoteProvisioners(session).add(name, type_name or "JWK", _options(values))
+        _applied(f"Added provisioner '{name}'")
+        return
     ca_json = _ca_json(ca_config)
     ca_json.add(name, type_name or "JWK", _options(values))
     _saved(ca_json, f"Added provisioner '{name}'")
@@ -148,8 +177,14 @@ def add(name: str, type_name: str | None, ca_config: str | None, **values: Any) 
 @click.argument("name")
 @type_option
 @ca_config_option
-def remove(name: str, type_name: str | None, ca_config: str | None) -> None:
+@admin_options
+def remove(name: str, type_name: str | None, ca_config: str | None, admin: AdminOptions) -> None:
     """Remove a provisioner."""
+    if _remote(ca_config, admin):
+        with admin_session(admin) as session:
+            RemoteProvisioners(session).remove(name)
+        _applied(f"Removed provisioner '{name}'")
+        return
     ca_json = _ca_json(ca_config)
     ca_json.remove(name, type_name)
     _saved(ca_json, f"Removed provisioner '{name}'")
@@ -160,8 +195,14 @@ def remove(name: str, type_name: str | None, ca_config: str | None) -> None:
 @type_option
 @edit_options
 @ca_config_option
-def update(name: str, type_name: str | None, ca_config: str | None, **values: Any) -> None:
+@admin_options
+def update(name: str, type_name: str | None, ca_config: str | None, admin: AdminOptions, **values: Any) -> None:
     """Change a provisioner's key (--create, --public-key) or claims."""
+    if _remote(ca_config, admin):
+        with admin_session(admin) as session:
+            RemoteProvisioners(session).update(name, _options(values))
+        _applied(f"Updated provisioner '{name}'")
+        return
     ca_json = _ca_json(ca_config)
     ca_json.update(name, type_name, _options(values))
     _saved(ca_json, f"Updated provisioner '{name}'")
