@@ -3,7 +3,8 @@ the changes it makes to the provisioners and admins kept in the database.
 
 Every request carries a one-time admin token (``appliance.authority.admin_token``) of an
 admin certificate; its names, with the provisioner that authorised the certificate, must
-be an admin's subject. An ``ADMIN`` manages provisioners, their policies and webhooks and
+be an admin's subject. The API itself reads the latest state (one revision read per
+request), so an admin sees every change at once on any instance. An ``ADMIN`` manages provisioners, their policies and webhooks and
 ACME EAB keys; only a ``SUPER_ADMIN`` changes admins (as step-ca). Every change is
 recorded by the store (who, what, before and after) and in the audit log, and is checked
 first: a provisioner that would not load is refused and nothing changes."""
@@ -72,7 +73,7 @@ class AdminApi:
         if not token:
             raise Unauthorized("missing authorization header token")
         credential = self._authority.authorize_admin_token(token, path.lstrip("/"))
-        state = self._state.current()
+        state = self._state.refresh()
         provisioner = _by_name(state, credential.provisioner)
         for name in credential.names:
             found = next((a for a in state.admins if a.provisioner_id == provisioner.id and a.subject == name), None)
@@ -89,18 +90,18 @@ class AdminApi:
 
     def list_provisioners(self, cursor: str, limit: int) -> Json:
         """``GET /admin/provisioners``: their ca.json objects, as step-ca lists them."""
-        listed, next_cursor = page([{**p.details, "_id": p.id} for p in self._state.current().provisioners],
+        listed, next_cursor = page([{**p.details, "_id": p.id} for p in self._state.refresh().provisioners],
                                    "_id", cursor, limit)
         return {"provisioners": [{k: v for k, v in p.items() if k != "_id"} for p in listed],
                 "nextCursor": next_cursor}
 
     def get_provisioner(self, name: str) -> Json:
-        record = _by_name(self._state.current(), name)
+        record = _by_name(self._state.refresh(), name)
         return provisioner_to_linkedca(record.id, record.details, record.created_at)
 
     def create_provisioner(self, caller: Caller, message: Any) -> Json:
         config = provisioner_from_linkedca(message)
-        state = self._state.current()
+        state = self._state.refresh()
         record = ProvisionerRecord(str(uuid.uuid4()), config["name"], config["type"], config)
         self._check_loads(state, record)
         self._store.create_provisioner(record, caller.actor, self._now())
@@ -109,7 +110,7 @@ class AdminApi:
 
     def update_provisioner(self, caller: Caller, name: str, message: Any) -> Json:
         """``PUT /admin/provisioners/{name}``: replace its configuration (type and id stay)."""
-        state = self._state.current()
+        state = self._state.refresh()
         before = _by_name(state, name)
         config = provisioner_from_linkedca(message)
         if config["type"] != before.type:
@@ -118,7 +119,7 @@ class AdminApi:
 
     def delete_provisioner(self, caller: Caller, name: str) -> None:
         """Delete a provisioner and its admins; refused if no super admin would remain."""
-        state = self._state.current()
+        state = self._state.refresh()
         record = _by_name(state, name)
         remaining = [a for a in state.admins if a.type == SUPER_ADMIN and a.provisioner_id != record.id]
         if not remaining:
@@ -144,14 +145,14 @@ class AdminApi:
     # -- provisioner policy and webhooks ------------------------------------------------
 
     def get_provisioner_policy(self, name: str) -> Json:
-        policy = _by_name(self._state.current(), name).details.get("policy")
+        policy = _by_name(self._state.refresh(), name).details.get("policy")
         if not policy:
             raise NotFound(f"provisioner '{name}' has no policy")
         return policy_to_linkedca(policy)
 
     def set_provisioner_policy(self, caller: Caller, name: str, message: Any, *, create: bool) -> Json:
         """Create (``Conflict`` if one exists) or replace (``NotFound`` if none) a provisioner's policy."""
-        state = self._state.current()
+        state = self._state.refresh()
         before = _by_name(state, name)
         if create == bool(before.details.get("policy")):
             if create:
@@ -164,7 +165,7 @@ class AdminApi:
         return policy_to_linkedca(policy)
 
     def delete_provisioner_policy(self, caller: Caller, name: str) -> None:
-        state = self._state.current()
+        state = self._state.refresh()
         before = _by_name(state, name)
         if not before.details.get("policy"):
             raise NotFound(f"provisioner '{name}' has no policy")
@@ -173,7 +174,7 @@ class AdminApi:
     def set_webhook(self, caller: Caller, name: str, message: Any, webhook: str | None = None) -> Json:
         """Add a webhook (``webhook`` None; a secret is made when none is given) or replace
         the one named ``webhook``."""
-        state = self._state.current()
+        state = self._state.refresh()
         before = _by_name(state, name)
         hook = webhook_from_linkedca(message)
         hooks = [h for h in before.details.get("webhooks") or [] if isinstance(h, dict)]
@@ -194,7 +195,7 @@ class AdminApi:
         return webhook_to_linkedca(hooks[-1] if webhook is None else hooks[names.index(webhook)])
 
     def delete_webhook(self, caller: Caller, name: str, webhook: str) -> None:
-        state = self._state.current()
+        state = self._state.refresh()
         before = _by_name(state, name)
         hooks = [h for h in before.details.get("webhooks") or [] if isinstance(h, dict)]
         kept = [h for h in hooks if h.get("name") != webhook]
@@ -205,18 +206,18 @@ class AdminApi:
     # -- admins ------------------------------------------------------------------------
 
     def list_admins(self, cursor: str, limit: int) -> Json:
-        listed, next_cursor = page([admin_to_linkedca(a) for a in self._state.current().admins], "id", cursor,
+        listed, next_cursor = page([admin_to_linkedca(a) for a in self._state.refresh().admins], "id", cursor,
                                    limit)
         return {"admins": listed, "nextCursor": next_cursor}
 
     def get_admin(self, admin_id: str) -> Json:
-        return admin_to_linkedca(_admin(self._state.current(), admin_id))
+        return admin_to_linkedca(_admin(self._state.refresh(), admin_id))
 
     def create_admin(self, caller: Caller, body: Any) -> Json:
         """``POST /admin/admins``: ``{subject, provisioner (name), type}``."""
         if not isinstance(body, dict) or not isinstance(body.get("subject"), str) or not body["subject"]:
             raise BadRequest("the admin needs a subject")
-        provisioner = _by_name(self._state.current(), str(body.get("provisioner") or ""))
+        provisioner = _by_name(self._state.refresh(), str(body.get("provisioner") or ""))
         record = AdminRecord(str(uuid.uuid4()), provisioner.id, body["subject"], _admin_type(body.get("type")))
         self._store.create_admin(record, caller.actor, self._now())
         self._changed(caller, "admin.create", record.id, record.subject)
@@ -225,7 +226,7 @@ class AdminApi:
 
     def update_admin(self, caller: Caller, admin_id: str, body: Any) -> Json:
         """``PATCH /admin/admins/{id}``: ``{type}``; the last super admin stays one."""
-        state = self._state.current()
+        state = self._state.refresh()
         before = _admin(state, admin_id)
         admin_type = _admin_type(body.get("type") if isinstance(body, dict) else None)
         if before.type == SUPER_ADMIN and admin_type != SUPER_ADMIN:
@@ -235,7 +236,7 @@ class AdminApi:
         return admin_to_linkedca(after)
 
     def delete_admin(self, caller: Caller, admin_id: str) -> None:
-        state = self._state.current()
+        state = self._state.refresh()
         before = _admin(state, admin_id)
         if before.type == SUPER_ADMIN:
             _another_super_admin(state, admin_id)
@@ -245,7 +246,7 @@ class AdminApi:
     # -- ACME external account binding keys ----------------------------------------------
 
     def _acme_provisioner(self, name: str) -> ProvisionerRecord:
-        record = _by_name(self._state.current(), name)
+        record = _by_name(self._state.refresh(), name)
         if record.type != "ACME":
             raise BadRequest(f"provisioner '{name}' is not an ACME provisioner")
         return record

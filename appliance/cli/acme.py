@@ -61,13 +61,13 @@ def _remote_key(key: dict[str, Any]) -> dict[str, Any]:
 @click.option("--reference", default="", help="With --admin-*: a unique name for the key (e.g. a host).")
 @ca_config_option
 @admin_options
-def add(provisioner: str, key_id: str | None, reference: str, ca_config: str | None, admin: AdminOptions) -> None:
+def add(provisioner: str, key_id: str | None, reference: str, ca_config: str | None, admin_api: AdminOptions) -> None:
     """Create a key; prints its id and base64url HMAC key (shown only once). With the
     --admin-* options, through the CA's admin API (remote management)."""
-    if admin.given:
+    if admin_api.given:
         if key_id:
             raise BadRequest("--key-id is chosen by the CA with remote management")
-        with admin_session(admin) as session:
+        with admin_session(admin_api) as session:
             created = session.call("POST", f"/admin/acme/eab/{provisioner}", {"reference": reference})
         click.echo(json.dumps(_remote_key(created), indent=2))
         return
@@ -88,11 +88,11 @@ def add(provisioner: str, key_id: str | None, reference: str, ca_config: str | N
 @click.option("--reference", default="", help="With --admin-*: only the key with this reference.")
 @ca_config_option
 @admin_options
-def list_keys(provisioner: str, reference: str, ca_config: str | None, admin: AdminOptions) -> None:
+def list_keys(provisioner: str, reference: str, ca_config: str | None, admin_api: AdminOptions) -> None:
     """Print the provisioner's keys (without their HMAC keys) as JSON."""
-    if admin.given:
+    if admin_api.given:
         path = f"/admin/acme/eab/{provisioner}" + (f"/{reference}" if reference else "")
-        with admin_session(admin) as session:
+        with admin_session(admin_api) as session:
             click.echo(json.dumps([_remote_key(k) for k in session.pages(path, "eaks")], indent=2))
         return
     store = _store(ca_config, provisioner)
@@ -108,10 +108,10 @@ def list_keys(provisioner: str, reference: str, ca_config: str | None, admin: Ad
 @click.option("--key-id", required=True, help="The key to remove.")
 @ca_config_option
 @admin_options
-def remove(provisioner: str, key_id: str, ca_config: str | None, admin: AdminOptions) -> None:
+def remove(provisioner: str, key_id: str, ca_config: str | None, admin_api: AdminOptions) -> None:
     """Remove a key (an account already bound with it stays registered)."""
-    if admin.given:
-        with admin_session(admin) as session:
+    if admin_api.given:
+        with admin_session(admin_api) as session:
             session.call("DELETE", f"/admin/acme/eab/{provisioner}/{key_id}")
         click.echo(f"Removed EAB key '{key_id}' of provisioner '{provisioner}'.", err=True)
         return

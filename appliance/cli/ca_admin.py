@@ -36,9 +36,9 @@ def admin() -> None:
 
 @admin.command("list")
 @admin_options
-def list_admins(admin: AdminOptions) -> None:
+def list_admins(admin_api: AdminOptions) -> None:
     """Print the admins: subject, provisioner, type, id (tab-separated)."""
-    with admin_session(admin) as session:
+    with admin_session(admin_api) as session:
         names = _provisioner_names(session)
         for entry in session.pages("/admin/admins", "admins"):
             click.echo("\t".join((str(entry["subject"]), names.get(str(entry["provisionerId"]), "?"),
@@ -50,9 +50,9 @@ def list_admins(admin: AdminOptions) -> None:
 @click.argument("provisioner")
 @click.option("--super", "super_admin", is_flag=True, help="A SUPER_ADMIN (may manage admins), not an ADMIN.")
 @admin_options
-def add_admin(subject: str, provisioner: str, super_admin: bool, admin: AdminOptions) -> None:
+def add_admin(subject: str, provisioner: str, super_admin: bool, admin_api: AdminOptions) -> None:
     """Make SUBJECT (a certificate name) an admin authenticated through PROVISIONER."""
-    with admin_session(admin) as session:
+    with admin_session(admin_api) as session:
         _show(session.call("POST", "/admin/admins", {"subject": subject, "provisioner": provisioner,
                                                       "type": _admin_type(super_admin)}))
 
@@ -61,9 +61,9 @@ def add_admin(subject: str, provisioner: str, super_admin: bool, admin: AdminOpt
 @click.argument("subject")
 @click.option("--provisioner", help="The admin's provisioner, when several admins share SUBJECT.")
 @admin_options
-def remove_admin(subject: str, provisioner: str | None, admin: AdminOptions) -> None:
+def remove_admin(subject: str, provisioner: str | None, admin_api: AdminOptions) -> None:
     """Remove an admin (the last super admin stays)."""
-    with admin_session(admin) as session:
+    with admin_session(admin_api) as session:
         found = session.find_admin(subject, provisioner)
         session.call("DELETE", f"/admin/admins/{found['id']}")
     click.echo(f"Removed admin '{subject}'.", err=True)
@@ -74,9 +74,9 @@ def remove_admin(subject: str, provisioner: str | None, admin: AdminOptions) -> 
 @click.option("--super/--admin", "super_admin", required=True, help="The new type: SUPER_ADMIN or ADMIN.")
 @click.option("--provisioner", help="The admin's provisioner, when several admins share SUBJECT.")
 @admin_options
-def update_admin(subject: str, super_admin: bool, provisioner: str | None, admin: AdminOptions) -> None:
+def update_admin(subject: str, super_admin: bool, provisioner: str | None, admin_api: AdminOptions) -> None:
     """Change an admin's type."""
-    with admin_session(admin) as session:
+    with admin_session(admin_api) as session:
         found = session.find_admin(subject, provisioner)
         _show(session.call("PATCH", f"/admin/admins/{found['id']}", {"type": _admin_type(super_admin)}))
 
@@ -93,9 +93,9 @@ def _policy_path(provisioner: str) -> str:
 @policy.command("view")
 @click.argument("provisioner")
 @admin_options
-def view_policy(provisioner: str, admin: AdminOptions) -> None:
+def view_policy(provisioner: str, admin_api: AdminOptions) -> None:
     """Print PROVISIONER's policy."""
-    with admin_session(admin) as session:
+    with admin_session(admin_api) as session:
         _show(session.call("GET", _policy_path(provisioner)))
 
 
@@ -103,14 +103,14 @@ def view_policy(provisioner: str, admin: AdminOptions) -> None:
 @click.argument("provisioner")
 @click.argument("policy_file", type=click.Path(exists=True, dir_okay=False))
 @admin_options
-def set_policy(provisioner: str, policy_file: str, admin: AdminOptions) -> None:
+def set_policy(provisioner: str, policy_file: str, admin_api: AdminOptions) -> None:
     """Create or replace PROVISIONER's policy from POLICY_FILE, e.g.
     {"x509": {"allow": {"dns": ["*.example.com"]}}}."""
     try:
         body = json.loads(Path(policy_file).read_text(encoding="utf-8"))
     except (OSError, ValueError) as exc:
         raise BadRequest(f"cannot read a JSON policy from {policy_file}: {exc}") from None
-    with admin_session(admin) as session:
+    with admin_session(admin_api) as session:
         exists = bool(session.call("GET", f"/admin/provisioners/{provisioner}").get("policy"))
         _show(session.call("PUT" if exists else "POST", _policy_path(provisioner), body))
 
@@ -118,8 +118,8 @@ def set_policy(provisioner: str, policy_file: str, admin: AdminOptions) -> None:
 @policy.command("remove")
 @click.argument("provisioner")
 @admin_options
-def remove_policy(provisioner: str, admin: AdminOptions) -> None:
+def remove_policy(provisioner: str, admin_api: AdminOptions) -> None:
     """Remove PROVISIONER's policy."""
-    with admin_session(admin) as session:
+    with admin_session(admin_api) as session:
         session.call("DELETE", _policy_path(provisioner))
     click.echo(f"Removed the policy of provisioner '{provisioner}'.", err=True)

@@ -130,10 +130,10 @@ def provisioner() -> None:
     """List, add, remove and update the provisioners in ca.json."""
 
 
-def _remote(ca_config: str | None, admin: AdminOptions) -> bool:
+def _remote(ca_config: str | None, admin_api: AdminOptions) -> bool:
     """Whether to edit through the admin API: admin options given, or the local ca.json
     says the CA keeps its provisioners in its database."""
-    if admin.given:
+    if admin_api.given:
         return True
     path = resolve_ca_config(ClientPaths.at(default_path()), ca_config)
     return path.is_file() and CaJson(path).data.get("authority", {}).get("enableAdmin") is True
@@ -146,10 +146,10 @@ def _applied(what: str) -> None:
 @provisioner.command("list")
 @ca_config_option
 @admin_options
-def list_provisioners(ca_config: str | None, admin: AdminOptions) -> None:
+def list_provisioners(ca_config: str | None, admin_api: AdminOptions) -> None:
     """Print the provisioners as JSON."""
-    if _remote(ca_config, admin):
-        with admin_session(admin) as session:
+    if _remote(ca_config, admin_api):
+        with admin_session(admin_api) as session:
             click.echo(json.dumps(RemoteProvisioners(session).list(), indent=3))
         return
     click.echo(json.dumps(_ca_json(ca_config).provisioners, indent=3))
@@ -161,10 +161,10 @@ def list_provisioners(ca_config: str | None, admin: AdminOptions) -> None:
 @edit_options
 @ca_config_option
 @admin_options
-def add(name: str, type_name: str | None, ca_config: str | None, admin: AdminOptions, **values: Any) -> None:
+def add(name: str, type_name: str | None, ca_config: str | None, admin_api: AdminOptions, **values: Any) -> None:
     """Add a provisioner (JWK: --create a key, or --public-key FILE)."""
-    if _remote(ca_config, admin):
-        with admin_session(admin) as session:
+    if _remote(ca_config, admin_api):
+        with admin_session(admin_api) as session:
             RemoteProvisioners(session).add(name, type_name or "JWK", _options(values))
         _applied(f"Added provisioner '{name}'")
         return
@@ -178,10 +178,10 @@ def add(name: str, type_name: str | None, ca_config: str | None, admin: AdminOpt
 @type_option
 @ca_config_option
 @admin_options
-def remove(name: str, type_name: str | None, ca_config: str | None, admin: AdminOptions) -> None:
+def remove(name: str, type_name: str | None, ca_config: str | None, admin_api: AdminOptions) -> None:
     """Remove a provisioner."""
-    if _remote(ca_config, admin):
-        with admin_session(admin) as session:
+    if _remote(ca_config, admin_api):
+        with admin_session(admin_api) as session:
             RemoteProvisioners(session).remove(name)
         _applied(f"Removed provisioner '{name}'")
         return
@@ -196,10 +196,10 @@ def remove(name: str, type_name: str | None, ca_config: str | None, admin: Admin
 @edit_options
 @ca_config_option
 @admin_options
-def update(name: str, type_name: str | None, ca_config: str | None, admin: AdminOptions, **values: Any) -> None:
+def update(name: str, type_name: str | None, ca_config: str | None, admin_api: AdminOptions, **values: Any) -> None:
     """Change a provisioner's key (--create, --public-key) or claims."""
-    if _remote(ca_config, admin):
-        with admin_session(admin) as session:
+    if _remote(ca_config, admin_api):
+        with admin_session(admin_api) as session:
             RemoteProvisioners(session).update(name, _options(values))
         _applied(f"Updated provisioner '{name}'")
         return

@@ -81,11 +81,11 @@ _ADMIN_FIELDS = {"admin_cert": "cert", "admin_key": "key", "admin_subject": "sub
 
 
 def admin_options(command: F) -> F:
-    """The options of ``AdminOptions``, handed to the command as ``admin``."""
+    """The options of ``AdminOptions``, handed to the command as ``admin_api``."""
 
     @functools.wraps(command)
     def with_admin(**values: Any) -> Any:
-        return command(admin=AdminOptions(**{ours: values.pop(flag) for flag, ours in _ADMIN_FIELDS.items()}),
+        return command(admin_api=AdminOptions(**{ours: values.pop(flag) for flag, ours in _ADMIN_FIELDS.items()}),
                        **values)
 
     for option in reversed(_ADMIN_OPTIONS):

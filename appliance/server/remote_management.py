@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import time
 import uuid
-from typing import Callable
+from typing import Any, Callable, Iterable
 
 from appliance.acme.sql_store import SQLAcmeStore
 from appliance.admin import SUPER_ADMIN, AdminApi
@@ -23,12 +23,12 @@ POLL_SECONDS = 5.0
 DEFAULT_ADMIN_SUBJECT = "step"
 
 
-def bootstrap(store: AdminStore, authority: Authority, subject: str = DEFAULT_ADMIN_SUBJECT) -> bool:
+def bootstrap(store: AdminStore, provisioners: Iterable[dict[str, Any]], subject: str = DEFAULT_ADMIN_SUBJECT) -> bool:
     """On a database that never had provisioners, import ca.json's and make ``subject`` the
     super admin of the first JWK one (as step-ca does on its first start). True if done now."""
     now = utc_now()
     records = [ProvisionerRecord(str(uuid.uuid4()), str(p["name"]), provisioner_type(str(p["type"])).name, dict(p))
-               for p in authority.config.authority.provisioners]
+               for p in provisioners]
     if not store.import_provisioners(records, now):
         return False
     first_jwk = next((r for r in records if r.type == "JWK"), None)
@@ -42,7 +42,7 @@ def open_remote_management(authority: Authority, database: SQLDatabase,
     """Bootstrap the database's provisioners if needed, serve them, and the admin API core;
     ``clock``: the monotonic clock of the revision polls."""
     store = AdminStore(database)
-    bootstrap(store, authority)
+    bootstrap(store, authority.config.authority.provisioners)
     state = AdminStateCache(store, clock=clock, poll_interval=POLL_SECONDS)
     authority.use_admin_state(state)
     return AdminApi(authority, store, state, SQLAcmeStore(database), utc_now)
