@@ -44,120 +44,57 @@ def _limit(request: Request) -> tuple[str, int]:
     return cursor, int(limit)
 
 
-async def _call(function: Callable[..., Any], *args: Any, status: int = 200) -> JSONResponse:
-    result = await run_in_threadpool(function, *args)
-    return JSONResponse(OK if result is None else result, status_code=status)
+#: ``(api, caller, path parameters, body, query) -> JSON or None (ok)``
+Operation = Callable[[AdminApi, Caller, dict[str, str], Any, tuple[str, int]], Any]
+
+#: method, path, operation, has a body, status of success.
+ROUTES: tuple[tuple[str, str, Operation, bool, int], ...] = (
+    ("GET", "/provisioners", lambda a, c, p, b, q: a.list_provisioners(*q), False, 200),
+    ("GET", "/provisioners/{name}", lambda a, c, p, b, q: a.get_provisioner(p["name"]), False, 200),
+    ("POST", "/provisioners", lambda a, c, p, b, q: a.create_provisioner(c, b), True, 201),
+    ("PUT", "/provisioners/{name}", lambda a, c, p, b, q: a.update_provisioner(c, p["name"], b), True, 200),
+    ("DELETE", "/provisioners/{name}", lambda a, c, p, b, q: a.delete_provisioner(c, p["name"]), False, 200),
+    ("GET", "/provisioners/{name}/policy", lambda a, c, p, b, q: a.get_provisioner_policy(p["name"]), False, 200),
+    ("POST", "/provisioners/{name}/policy",
+     lambda a, c, p, b, q: a.set_provisioner_policy(c, p["name"], b, create=True), True, 201),
+    ("PUT", "/provisioners/{name}/policy",
+     lambda a, c, p, b, q: a.set_provisioner_policy(c, p["name"], b, create=False), True, 200),
+    ("DELETE", "/provisioners/{name}/policy", lambda a, c, p, b, q: a.delete_provisioner_policy(c, p["name"]),
+     False, 200),
+    ("POST", "/provisioners/{name}/webhooks", lambda a, c, p, b, q: a.set_webhook(c, p["name"], b), True, 201),
+    ("PUT", "/provisioners/{name}/webhooks/{webhook}",
+     lambda a, c, p, b, q: a.set_webhook(c, p["name"], b, p["webhook"]), True, 200),
+    ("DELETE", "/provisioners/{name}/webhooks/{webhook}",
+     lambda a, c, p, b, q: a.delete_webhook(c, p["name"], p["webhook"]), False, 200),
+    ("GET", "/admins", lambda a, c, p, b, q: a.list_admins(*q), False, 200),
+    ("GET", "/admins/{admin_id}", lambda a, c, p, b, q: a.get_admin(p["admin_id"]), False, 200),
+    ("POST", "/admins", lambda a, c, p, b, q: a.create_admin(c, b), True, 201),
+    ("PATCH", "/admins/{admin_id}", lambda a, c, p, b, q: a.update_admin(c, p["admin_id"], b), True, 200),
+    ("DELETE", "/admins/{admin_id}", lambda a, c, p, b, q: a.delete_admin(c, p["admin_id"]), False, 200),
+    ("POST", "/acme/eab/{provisioner}", lambda a, c, p, b, q: a.create_eab_key(c, p["provisioner"], b), True, 201),
+    ("GET", "/acme/eab/{provisioner}", lambda a, c, p, b, q: a.list_eab_keys(p["provisioner"], "", *q), False, 200),
+    ("GET", "/acme/eab/{provisioner}/{reference}",
+     lambda a, c, p, b, q: a.list_eab_keys(p["provisioner"], p["reference"], *q), False, 200),
+    ("DELETE", "/acme/eab/{provisioner}/{key_id}",
+     lambda a, c, p, b, q: a.delete_eab_key(c, p["provisioner"], p["key_id"]), False, 200),
+)
+
+
+def _handler(operation: Operation, has_body: bool, status: int) -> Callable[[Request], Any]:
+    async def handle(request: Request) -> JSONResponse:
+        caller = await _caller(request)
+        body = await _body(request) if has_body else None
+        query = _limit(request)
+        result = await run_in_threadpool(operation, _api(request), caller, dict(request.path_params), body, query)
+        return JSONResponse(OK if result is None else result, status_code=status)
+
+    return handle
 
 
 def admin_router() -> APIRouter:
     """The admin API's routes (prefix ``/admin``)."""
     router = APIRouter(prefix="/admin")
-
-    @router.get("/provisioners")
-    async def list_provisioners(request: Request) -> JSONResponse:
-        await _caller(request)
-        return await _call(_api(request).list_provisioners, *_limit(request))
-
-    @router.get("/provisioners/{name}")
-    async def get_provisioner(name: str, request: Request) -> JSONResponse:
-        await _caller(request)
-        return await _call(_api(request).get_provisioner, name)
-
-    @router.post("/provisioners")
-    async def create_provisioner(request: Request) -> JSONResponse:
-        caller = await _caller(request)
-        return await _call(_api(request).create_provisioner, caller, await _body(request), status=201)
-
-    @router.put("/provisioners/{name}")
-    async def update_provisioner(name: str, request: Request) -> JSONResponse:
-        caller = await _caller(request)
-        return await _call(_api(request).update_provisioner, caller, name, await _body(request))
-
-    @router.delete("/provisioners/{name}")
-    async def delete_provisioner(name: str, request: Request) -> JSONResponse:
-        caller = await _caller(request)
-        return await _call(_api(request).delete_provisioner, caller, name)
-
-    @router.get("/provisioners/{name}/policy")
-    async def get_provisioner_policy(name: str, request: Request) -> JSONResponse:
-        await _caller(request)
-        return await _call(_api(request).get_provisioner_policy, name)
-
-    @router.post("/provisioners/{name}/policy")
-    async def create_provisioner_policy(name: str, request: Request) -> JSONResponse:
-        caller = await _caller(request)
-        body = await _body(request)
-        return await _call(lambda: _api(request).set_provisioner_policy(caller, name, body, create=True), status=201)
-
-    @router.put("/provisioners/{name}/policy")
-    async def update_provisioner_policy(name: str, request: Request) -> JSONResponse:
-        caller = await _caller(request)
-        body = await _body(request)
-        return await _call(lambda: _api(request).set_provisioner_policy(caller, name, body, create=False))
-
-    @router.delete("/provisioners/{name}/policy")
-    async def delete_provisioner_policy(name: str, request: Request) -> JSONResponse:
-        caller = await _caller(request)
-        return await _call(_api(request).delete_provisioner_policy, caller, name)
-
-    @router.post("/provisioners/{name}/webhooks")
-    async def create_webhook(name: str, request: Request) -> JSONResponse:
-        caller = await _caller(request)
-        return await _call(_api(request).set_webhook, caller, name, await _body(request), status=201)
-
-    @router.put("/provisioners/{name}/webhooks/{webhook}")
-    async def update_webhook(name: str, webhook: str, request: Request) -> JSONResponse:
-        caller = await _caller(request)
-        return await _call(_api(request).set_webhook, caller, name, await _body(request), webhook)
-
-    @router.delete("/provisioners/{name}/webhooks/{webhook}")
-    async def delete_webhook(name: str, webhook: str, request: Request) -> JSONResponse:
-        caller = await _caller(request)
-        return await _call(_api(request).delete_webhook, caller, name, webhook)
-
-    @router.get("/admins")
-    async def list_admins(request: Request) -> JSONResponse:
-        await _caller(request)
-        return await _call(_api(request).list_admins, *_limit(request))
-
-    @router.get("/admins/{admin_id}")
-    async def get_admin(admin_id: str, request: Request) -> JSONResponse:
-        await _caller(request)
-        return await _call(_api(request).get_admin, admin_id)
-
-    @router.post("/admins")
-    async def create_admin(request: Request) -> JSONResponse:
-        caller = await _caller(request)
-        return await _call(_api(request).create_admin, caller, await _body(request), status=201)
-
-    @router.patch("/admins/{admin_id}")
-    async def update_admin(admin_id: str, request: Request) -> JSONResponse:
-        caller = await _caller(request)
-        return await _call(_api(request).update_admin, caller, admin_id, await _body(request))
-
-    @router.delete("/admins/{admin_id}")
-    async def delete_admin(admin_id: str, request: Request) -> JSONResponse:
-        caller = await _caller(request)
-        return await _call(_api(request).delete_admin, caller, admin_id)
-
-    @router.post("/acme/eab/{provisioner}")
-    async def create_eab_key(provisioner: str, request: Request) -> JSONResponse:
-        caller = await _caller(request)
-        return await _call(_api(request).create_eab_key, caller, provisioner, await _body(request), status=201)
-
-    @router.get("/acme/eab/{provisioner}")
-    async def list_eab_keys(provisioner: str, request: Request) -> JSONResponse:
-        await _caller(request)
-        return await _call(_api(request).list_eab_keys, provisioner, "", *_limit(request))
-
-    @router.get("/acme/eab/{provisioner}/{reference}")
-    async def eab_keys_by_reference(provisioner: str, reference: str, request: Request) -> JSONResponse:
-        await _caller(request)
-        return await _call(_api(request).list_eab_keys, provisioner, reference, *_limit(request))
-
-    @router.delete("/acme/eab/{provisioner}/{key_id}")
-    async def delete_eab_key(provisioner: str, key_id: str, request: Request) -> JSONResponse:
-        caller = await _caller(request)
-        return await _call(_api(request).delete_eab_key, caller, provisioner, key_id)
-
+    for method, path, operation, has_body, status in ROUTES:
+        router.add_api_route(path, _handler(operation, has_body, status), methods=[method],
+                             name=f"admin {method} {path}")
     return router
