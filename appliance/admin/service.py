@@ -142,6 +142,37 @@ class AdminApi:
         except BadRequest as err:
             raise BadRequest(f"provisioner '{record.name}' would not load: {err.message}") from None
 
+    # -- the authority's policy ---------------------------------------------------------
+
+    def get_authority_policy(self) -> Json:
+        policy = self._state.refresh().authority_policy
+        if not policy:
+            raise NotFound("authority policy does not exist")
+        return policy_to_linkedca(policy)
+
+    def set_authority_policy(self, caller: Caller, message: Any, *, create: bool) -> Json:
+        """Create (``Conflict`` if one exists) or replace (``NotFound`` if none) the authority
+        policy; it replaces ca.json's ``authority.policy`` on every instance. Refused if it
+        would lock out the calling admin or a super admin (as step-ca)."""
+        state = self._state.refresh()
+        exists = state.authority_policy is not None
+        if create == exists:
+            raise Conflict("authority already has a policy") if create else NotFound("authority policy does not exist")
+        policy = policy_from_linkedca(message)
+        if not policy:
+            raise BadRequest("the policy has no rules")
+        subjects = {caller.admin.subject, *(a.subject for a in state.admins if a.type == SUPER_ADMIN)}
+        self._authority.check_authority_policy(policy, sorted(subjects))
+        self._store.set_authority_policy(policy, caller.actor, self._now())
+        self._changed(caller, "policy.update" if exists else "policy.create", "authority", "authority")
+        return policy_to_linkedca(policy)
+
+    def delete_authority_policy(self, caller: Caller) -> None:
+        if self._state.refresh().authority_policy is None:
+            raise NotFound("authority policy does not exist")
+        self._store.set_authority_policy(None, caller.actor, self._now())
+        self._changed(caller, "policy.delete", "authority", "authority")
+
     # -- provisioner policy and webhooks ------------------------------------------------
 
     def get_provisioner_policy(self, name: str) -> Json:

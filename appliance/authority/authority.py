@@ -5,7 +5,7 @@ from __future__ import annotations
 import datetime
 import functools
 import logging
-from typing import Any, Callable
+from typing import Any, Callable, Iterable
 
 from cryptography import x509
 from cryptography.exceptions import InvalidSignature
@@ -210,6 +210,18 @@ class Authority:
         naming the first that would not load."""
         return Collection.from_config(configs, self._provisioner_context)
 
+    def check_authority_policy(self, policy: dict[str, Any], admin_subjects: Iterable[str]) -> None:
+        """``BadRequest`` naming what is wrong if ``policy`` would not load as the authority's,
+        or would refuse certificates to one of ``admin_subjects`` (it would lock them out)."""
+        names = NamePolicy.from_config(policy, "authority policy")
+        SshPolicy.from_config(policy, "authority policy")
+        for subject in admin_subjects:
+            parsed = Names.parse([subject])
+            refused = names.refusals(dns=parsed.dns, ips=parsed.ips, emails=parsed.emails, uris=parsed.uris,
+                                     common_name=subject)
+            if refused:
+                raise BadRequest(f"the policy would lock out admin '{subject}': {next(iter(refused.values()))}")
+
     def use_admin_state(self, state: AdminStateCache) -> None:
         """Serve the provisioners kept in the database (``enableAdmin``), as ``state`` reads them."""
         self._admin_state = state
@@ -219,14 +231,18 @@ class Authority:
     @property
     def provisioner_collection(self) -> Collection:
         """The provisioners now: ca.json's, or the database's at the admin revision last
-        read (rebuilt when it moves; a revision whose provisioners would not load keeps
-        the last that did, logged)."""
+        read (rebuilt when it moves, with the authority policy; a revision whose
+        provisioners or policy would not load keeps the last that did, logged)."""
         if self._admin_state is None:
             return self._collection
         state = self._admin_state.current()
         if state.revision != self._collection_revision:
             try:
                 self._collection = self.build_provisioners([p.details for p in state.provisioners])
+                policy = self.config.authority.policy if state.authority_policy is None else state.authority_policy
+                self.policy = NamePolicy.from_config(policy, "authority policy")
+                if self.ssh is not None:
+                    self.ssh.policy = SshPolicy.from_config(policy, "authority policy")
             except BadRequest as err:
                 log.error("admin revision %d: its provisioners do not load (%s); serving the last that did",
                           state.revision, err.message)

@@ -65,6 +65,11 @@ class AdminAuthorityInterface(Protocol):
         """Check a one-time admin token for the request at ``endpoint`` (its path, no leading ``/``)."""
         ...
 
+    def check_authority_policy(self, policy: dict[str, Any], admin_subjects: Iterable[str]) -> None:
+        """``BadRequest`` if ``policy`` would not load as the authority's (ca.json ``policy``)
+        or would refuse certificates to one of ``admin_subjects``."""
+        ...
+
     def build_provisioners(self, configs: list[dict[str, Any]]) -> Iterable[Provisioner]:
         """Build ca.json provisioner objects as the CA would; ``BadRequest`` if one would not load."""
         ...

@@ -10,6 +10,7 @@ import click
 
 from appliance.cli.options import AdminOptions, admin_options, admin_session
 from appliance.client.admin import AdminSession
+from appliance.client.http import CaRequestFailed
 from appliance.errors import BadRequest
 
 ADMIN_TYPES = {"super": "SUPER_ADMIN", "admin": "ADMIN"}
@@ -83,43 +84,51 @@ def update_admin(subject: str, super_admin: bool, provisioner: str | None, admin
 
 @click.group("policy")
 def policy() -> None:
-    """A provisioner's name policy, through the admin API (linkedca ``Policy`` JSON)."""
+    """The authority's or a provisioner's name policy, through the admin API (linkedca
+    ``Policy`` JSON); the authority's replaces ca.json's ``authority.policy``."""
 
 
-def _policy_path(provisioner: str) -> str:
-    return f"/admin/provisioners/{provisioner}/policy"
+provisioner_option = click.option("--provisioner", help="A provisioner's policy (default: the authority's).")
+
+
+def _policy_path(provisioner: str | None) -> str:
+    return f"/admin/provisioners/{provisioner}/policy" if provisioner else "/admin/authority/policy"
 
 
 @policy.command("view")
-@click.argument("provisioner")
+@provisioner_option
 @admin_options
-def view_policy(provisioner: str, admin_api: AdminOptions) -> None:
-    """Print PROVISIONER's policy."""
+def view_policy(provisioner: str | None, admin_api: AdminOptions) -> None:
+    """Print the policy."""
     with admin_session(admin_api) as session:
         _show(session.call("GET", _policy_path(provisioner)))
 
 
 @policy.command("set")
-@click.argument("provisioner")
 @click.argument("policy_file", type=click.Path(exists=True, dir_okay=False))
+@provisioner_option
 @admin_options
-def set_policy(provisioner: str, policy_file: str, admin_api: AdminOptions) -> None:
-    """Create or replace PROVISIONER's policy from POLICY_FILE, e.g.
+def set_policy(policy_file: str, provisioner: str | None, admin_api: AdminOptions) -> None:
+    """Create or replace the policy from POLICY_FILE, e.g.
     {"x509": {"allow": {"dns": ["*.example.com"]}}}."""
     try:
         body = json.loads(Path(policy_file).read_text(encoding="utf-8"))
     except (OSError, ValueError) as exc:
         raise BadRequest(f"cannot read a JSON policy from {policy_file}: {exc}") from None
     with admin_session(admin_api) as session:
-        exists = bool(session.call("GET", f"/admin/provisioners/{provisioner}").get("policy"))
-        _show(session.call("PUT" if exists else "POST", _policy_path(provisioner), body))
+        try:
+            _show(session.call("PUT", _policy_path(provisioner), body))
+        except CaRequestFailed as err:
+            if err.status != 404:
+                raise
+            _show(session.call("POST", _policy_path(provisioner), body))
 
 
 @policy.command("remove")
-@click.argument("provisioner")
+@provisioner_option
 @admin_options
-def remove_policy(provisioner: str, admin_api: AdminOptions) -> None:
-    """Remove PROVISIONER's policy."""
+def remove_policy(provisioner: str | None, admin_api: AdminOptions) -> None:
+    """Remove the policy."""
     with admin_session(admin_api) as session:
         session.call("DELETE", _policy_path(provisioner))
-    click.echo(f"Removed the policy of provisioner '{provisioner}'.", err=True)
+    click.echo("Removed the policy.", err=True)

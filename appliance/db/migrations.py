@@ -86,6 +86,12 @@ def _create_admin_changes(conn: Connection) -> None:
     _add_revision(conn, admin_schema.ADMIN_REVISION)
 
 
+def _remote_management_16(conn: Connection) -> None:
+    """The reference the admin API gives an EAB key; the authority policy it sets."""
+    _add_columns(acme_schema.acme_eab_keys, "reference")(conn)
+    _create(admin_schema.authority_policies)(conn)
+
+
 STEPS: tuple[Step, ...] = (
     Step(1, "certificates, revocations, used tokens",
          _create(schema.certificates, schema.revocations, schema.used_tokens)),
@@ -106,8 +112,7 @@ STEPS: tuple[Step, ...] = (
     Step(14, "ACME orders: the profile a new-order named", _add_columns(acme_schema.acme_orders, "profile")),
     Step(15, "certificate names for the console's search; certificates by provisioner and expiry",
          name_index.create_name_index),
-    Step(16, "ACME EAB keys: the reference the admin API gives a key",
-         _add_columns(acme_schema.acme_eab_keys, "reference")),
+    Step(16, "remote management: ACME EAB key references, the authority's policy", _remote_management_16),
 )
 
 LATEST = STEPS[-1].version

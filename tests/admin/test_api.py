@@ -210,6 +210,28 @@ def test_a_provisioner_policy_set_over_the_api_is_enforced(single: Instance) -> 
     instance.authority.sign(SignRequest(make_csr("www.other.org")[0], instance.ca.token("www.other.org")))
 
 
+def test_the_authority_policy_set_over_the_api_replaces_ca_json_s(single: Instance) -> None:
+    instance, step = single, single.step
+    before = instance.snapshot()
+    bad = instance.call("POST", "/admin/authority/policy", step, {"x509": {"allow": {"dns": ["*.*.example.com"]}}})
+    assert bad.status_code == 400 and instance.snapshot() == before
+    locks_out = instance.call("POST", "/admin/authority/policy", step, {"x509": {"allow": {"dns": ["*.example.com"]}}})
+    assert locks_out.status_code == 400 and "lock out admin 'step'" in locks_out.json()["message"]
+    assert instance.snapshot() == before
+    policy = {"x509": {"allow": {"dns": ["*.example.com", "step"]}}}
+    assert instance.call("GET", "/admin/authority/policy", step).status_code == 404
+    assert instance.call("POST", "/admin/authority/policy", step, policy).status_code == 201
+    assert instance.call("POST", "/admin/authority/policy", step, policy).status_code == 409
+    assert instance.call("GET", "/admin/authority/policy", step).json() == policy
+    with pytest.raises(ApplianceError, match="authority policy"):
+        instance.authority.sign(SignRequest(make_csr("www.other.org")[0], instance.ca.token("www.other.org")))
+    assert instance.call("DELETE", "/admin/authority/policy", step).status_code == 200
+    instance.authority.sign(SignRequest(make_csr("www.other.org")[0], instance.ca.token("www.other.org")))
+    changes = AdminStore(instance.database).changes()
+    assert [(c.action, c.kind, c.object_id) for c in changes[-2:]] == [
+        ("create", "policy", "authority"), ("delete", "policy", "authority")]
+
+
 def test_webhooks_per_provisioner(single: Instance) -> None:
     instance, step = single, single.step
     path = f"/admin/provisioners/{PROVISIONER}/webhooks"

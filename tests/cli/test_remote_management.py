@@ -54,13 +54,19 @@ def test_admins_provisioners_policies_and_eab_keys_over_the_admin_api(
     assert "super admin" in client.fails("ca", "admin", "add", "mallory", "admin", *alice)
     policy = tmp_path / "policy.json"
     policy.write_text(json.dumps({"x509": {"allow": {"dns": ["*.example.com"]}}}))
-    client.ok("ca", "policy", "set", "acme", policy, *alice)
-    assert json.loads(client.ok("ca", "policy", "view", "acme", *alice).output) == {
+    client.ok("ca", "policy", "set", policy, "--provisioner", "acme", *alice)
+    assert json.loads(client.ok("ca", "policy", "view", "--provisioner", "acme", *alice).output) == {
         "x509": {"allow": {"dns": ["*.example.com"]}}}
+    assert "lock out admin" in client.fails("ca", "policy", "set", policy, *alice)  # the authority's
+    policy.write_text(json.dumps({"x509": {"allow": {"dns": ["*.example.com", "step", "alice"]}}}))
+    client.ok("ca", "policy", "set", policy, *alice)
+    assert json.loads(client.ok("ca", "policy", "view", *alice).output) == {
+        "x509": {"allow": {"dns": ["*.example.com", "step", "alice"]}}}
+    client.ok("ca", "policy", "remove", *alice)
     client.ok("ca", "admin", "update", "alice", "--super", *jwk)
     client.ok("ca", "admin", "add", "bob", "admin", *alice)
     client.ok("ca", "admin", "remove", "bob", *alice)
     subjects = [line.split("\t")[0] for line in client.ok("ca", "admin", "list", *alice).output.splitlines()]
     assert subjects == ["step", "alice"]
     client.ok("ca", "provisioner", "remove", "acme", *alice)
-    assert "not found" in client.fails("ca", "policy", "view", "acme", *alice)
+    assert "not found" in client.fails("ca", "policy", "view", "--provisioner", "acme", *alice)
