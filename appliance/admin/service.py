@@ -12,6 +12,7 @@ first: a provisioner that would not load is refused and nothing changes."""
 from __future__ import annotations
 
 import base64
+import dataclasses
 import datetime
 import secrets
 import uuid
@@ -27,6 +28,7 @@ from appliance.provisioner.linkedca import (
 from appliance.authority.interfaces import AdminAuthorityInterface
 from appliance.db.admin_store import AdminRecord, AdminState, AdminStateCache, AdminStore, ProvisionerRecord
 from appliance.errors import BadRequest, Conflict, NotFound, Unauthorized
+from appliance.policy import NamePolicy
 
 SUPER_ADMIN, ADMIN = "SUPER_ADMIN", "ADMIN"
 ADMIN_TYPES = (SUPER_ADMIN, ADMIN)
@@ -293,6 +295,7 @@ class AdminApi:
         key = EabKey(provisioner=provisioner, key_id=secrets.token_urlsafe(24), hmac_key=secrets.token_bytes(32),
                      created_at=self._now(), reference=reference)
         self._acme.add_eab_key(key)
+        self._store.record_change(caller.actor, "create", "eab", key.key_id, self._now(), None, _eab_record(key))
         self._changed(caller, "eab.create", key.key_id, provisioner)
         return _eab_json(key)
 
@@ -305,9 +308,55 @@ class AdminApi:
 
     def delete_eab_key(self, caller: Caller, provisioner: str, key_id: str) -> None:
         self._acme_provisioner(provisioner)
-        if not self._acme.remove_eab_key(provisioner, key_id):
+        before = self._acme.get_eab_key(provisioner, key_id)
+        if before is None or not self._acme.remove_eab_key(provisioner, key_id):
             raise NotFound(f"ACME EAB key {key_id} not found")
+        self._store.record_change(caller.actor, "delete", "eab", key_id, self._now(), _eab_record(before), None)
         self._changed(caller, "eab.delete", key_id, provisioner)
+
+    # -- ACME account policies (on the EAB key that binds the account) ---------------------
+
+    def _bound_key(self, provisioner: str, by: str, value: str) -> EabKey:
+        """The EAB key named by ``key`` id or ``reference``."""
+        self._acme_provisioner(provisioner)
+        keys = self._acme.list_eab_keys(provisioner)
+        found = next((k for k in keys if (k.key_id if by == "key" else k.reference) == value), None)
+        if found is None:
+            raise NotFound(f"no ACME EAB key with {by} '{value}'")
+        return found
+
+    def get_acme_policy(self, provisioner: str, by: str, value: str) -> Json:
+        key = self._bound_key(provisioner, by, value)
+        if not key.policy:
+            raise NotFound("ACME account policy does not exist")
+        return policy_to_linkedca(key.policy)
+
+    def set_acme_policy(self, caller: Caller, provisioner: str, by: str, value: str, message: Any, *,
+                        create: bool) -> Json:
+        """Create (``Conflict`` if one exists) or replace (``NotFound`` if none) the policy of
+        the ACME account an EAB key binds: its orders' names must pass it (X.509 only)."""
+        key = self._bound_key(provisioner, by, value)
+        if create == bool(key.policy):
+            raise Conflict("ACME account already has a policy") if create else NotFound(
+                "ACME account policy does not exist")
+        policy = {"x509": policy_from_linkedca(message).get("x509") or {}}
+        if not policy["x509"]:
+            raise BadRequest("the policy has no X.509 rules")
+        NamePolicy.from_config(policy, "ACME account policy")
+        self._acme.set_eab_policy(provisioner, key.key_id, policy)
+        self._store.record_change(caller.actor, "update", "eab", key.key_id, self._now(), _eab_record(key),
+                                  _eab_record(dataclasses.replace(key, policy=policy)))
+        self._changed(caller, "acme_policy.create" if create else "acme_policy.update", key.key_id, provisioner)
+        return policy_to_linkedca(policy)
+
+    def delete_acme_policy(self, caller: Caller, provisioner: str, by: str, value: str) -> None:
+        key = self._bound_key(provisioner, by, value)
+        if not key.policy:
+            raise NotFound("ACME account policy does not exist")
+        self._acme.set_eab_policy(provisioner, key.key_id, None)
+        self._store.record_change(caller.actor, "update", "eab", key.key_id, self._now(), _eab_record(key),
+                                  _eab_record(dataclasses.replace(key, policy=None)))
+        self._changed(caller, "acme_policy.delete", key.key_id, provisioner)
 
     # -- helpers -----------------------------------------------------------------------
 
@@ -341,6 +390,12 @@ def _admin_type(value: Any) -> str:
 def _another_super_admin(state: AdminState, admin_id: str) -> None:
     if not any(a.type == SUPER_ADMIN and a.id != admin_id for a in state.admins):
         raise BadRequest("cannot remove or demote the last super admin")
+
+
+def _eab_record(key: EabKey) -> Json:
+    """An EAB key in the change record (never its HMAC key)."""
+    return {"id": key.key_id, "provisioner": key.provisioner, "reference": key.reference, "account": key.account_id,
+            "policy": key.policy}
 
 
 def admin_to_linkedca(admin: AdminRecord) -> Json:

@@ -12,7 +12,7 @@ from starlette.concurrency import run_in_threadpool
 
 from appliance.admin import AdminApi, Caller
 from appliance.pki import bounded_json
-from appliance.errors import BadRequest
+from appliance.errors import BadRequest, NotFound
 
 OK = {"status": "ok"}
 
@@ -44,6 +44,13 @@ def _limit(request: Request) -> tuple[str, int]:
     return cursor, int(limit)
 
 
+def _by(params: dict[str, str]) -> str:
+    """``reference`` or ``key`` (step-ca's two paths of an ACME account policy)."""
+    if params["by"] not in ("reference", "key"):
+        raise NotFound("no such admin API path")
+    return params["by"]
+
+
 #: ``(api, caller, path parameters, body, query) -> JSON or None (ok)``
 Operation = Callable[[AdminApi, Caller, dict[str, str], Any, tuple[str, int]], Any]
 
@@ -70,6 +77,14 @@ ROUTES: tuple[tuple[str, str, Operation, bool, int], ...] = (
     ("POST", "/authority/policy", lambda a, c, p, b, q: a.set_authority_policy(c, b, create=True), True, 201),
     ("PUT", "/authority/policy", lambda a, c, p, b, q: a.set_authority_policy(c, b, create=False), True, 200),
     ("DELETE", "/authority/policy", lambda a, c, p, b, q: a.delete_authority_policy(c), False, 200),
+    ("GET", "/acme/policy/{provisioner}/{by}/{value}",
+     lambda a, c, p, b, q: a.get_acme_policy(p["provisioner"], _by(p), p["value"]), False, 200),
+    ("POST", "/acme/policy/{provisioner}/{by}/{value}",
+     lambda a, c, p, b, q: a.set_acme_policy(c, p["provisioner"], _by(p), p["value"], b, create=True), True, 201),
+    ("PUT", "/acme/policy/{provisioner}/{by}/{value}",
+     lambda a, c, p, b, q: a.set_acme_policy(c, p["provisioner"], _by(p), p["value"], b, create=False), True, 200),
+    ("DELETE", "/acme/policy/{provisioner}/{by}/{value}",
+     lambda a, c, p, b, q: a.delete_acme_policy(c, p["provisioner"], _by(p), p["value"]), False, 200),
     ("GET", "/admins", lambda a, c, p, b, q: a.list_admins(*q), False, 200),
     ("GET", "/admins/{admin_id}", lambda a, c, p, b, q: a.get_admin(p["admin_id"]), False, 200),
     ("POST", "/admins", lambda a, c, p, b, q: a.create_admin(c, b), True, 201),

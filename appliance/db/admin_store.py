@@ -197,6 +197,12 @@ class AdminStore:
             action = "delete" if policy is None else "create" if before is None else "update"
             _record(conn, now, actor, action, "policy", AUTHORITY_POLICY, revision, before, policy)
 
+    def record_change(self, actor: str, action: str, kind: str, object_id: str, now: datetime.datetime,
+                      before: dict[str, Any] | None, after: dict[str, Any] | None) -> None:
+        """Record a change another store made (ACME EAB keys and their policies), after it."""
+        with self._db.transaction(immediate=True) as conn:
+            _record(conn, now, actor, action, kind, object_id, _bump(conn), before, after)
+
     def delete_admin(self, admin_id: str, actor: str, now: datetime.datetime) -> None:
         with self._db.transaction(immediate=True) as conn:
             revision = _bump(conn)

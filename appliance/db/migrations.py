@@ -87,8 +87,9 @@ def _create_admin_changes(conn: Connection) -> None:
 
 
 def _remote_management_16(conn: Connection) -> None:
-    """The reference the admin API gives an EAB key; the authority policy it sets."""
-    _add_columns(acme_schema.acme_eab_keys, "reference")(conn)
+    """The reference and the account policy the admin API gives an EAB key; the authority
+    policy it sets."""
+    _add_columns(acme_schema.acme_eab_keys, "reference", "policy")(conn)
     _create(admin_schema.authority_policies)(conn)
 
 
@@ -112,7 +113,8 @@ STEPS: tuple[Step, ...] = (
     Step(14, "ACME orders: the profile a new-order named", _add_columns(acme_schema.acme_orders, "profile")),
     Step(15, "certificate names for the console's search; certificates by provisioner and expiry",
          name_index.create_name_index),
-    Step(16, "remote management: ACME EAB key references, the authority's policy", _remote_management_16),
+    Step(16, "remote management: ACME EAB key references and account policies, the authority's policy",
+         _remote_management_16),
 )
 
 LATEST = STEPS[-1].version

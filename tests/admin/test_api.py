@@ -17,6 +17,7 @@ from cryptography.hazmat.primitives import hashes
 from cryptography.hazmat.primitives.asymmetric import ec
 
 from appliance.provisioner.linkedca import provisioner_from_linkedca, provisioner_to_linkedca
+from appliance.acme.sql_store import SQLAcmeStore
 from appliance.authority.interfaces import RevokeRequest, SignRequest
 from appliance.db.admin_store import AdminStore
 from appliance.errors import ApplianceError, NotFound
@@ -193,6 +194,28 @@ def test_eab_keys_with_references(single: Instance) -> None:
     assert instance.call("DELETE", f"/admin/acme/eab/acme/{created.json()['id']}", step).status_code == 200
     assert instance.call("GET", "/admin/acme/eab/acme/host-1", step).json()["eaks"] == []
     assert instance.call("POST", f"/admin/acme/eab/{PROVISIONER}", step, {}).status_code == 400
+
+
+def test_acme_account_policies_by_reference_and_by_key(single: Instance) -> None:
+    instance, step = single, single.step
+    instance.call("POST", "/admin/provisioners", step, ACME)
+    key_id = instance.call("POST", "/admin/acme/eab/acme", step, {"reference": "host-1"}).json()["id"]
+    policy = {"x509": {"allow": {"dns": ["*.example.com"]}}}
+    by_reference, by_key = "/admin/acme/policy/acme/reference/host-1", f"/admin/acme/policy/acme/key/{key_id}"
+    assert instance.call("GET", by_key, step).status_code == 404
+    before = instance.snapshot()
+    assert instance.call("POST", by_reference, step, {"x509": {"allow": {"dns": ["*.*.bad"]}}}).status_code == 400
+    assert instance.call("POST", "/admin/acme/policy/acme/reference/nope", step, policy).status_code == 404
+    assert instance.snapshot() == before
+    assert instance.call("POST", by_reference, step, policy).json() == policy
+    assert instance.call("POST", by_key, step, policy).status_code == 409
+    assert instance.call("GET", by_key, step).json() == policy
+    assert SQLAcmeStore(instance.database).get_eab_key("acme", key_id).policy == policy  # type: ignore[union-attr]
+    assert instance.call("DELETE", by_key, step).status_code == 200
+    assert instance.call("GET", by_reference, step).status_code == 404
+    change = AdminStore(instance.database).changes()[-1]
+    assert (change.kind, change.object_id, change.before["policy"], change.after["policy"]) == (  # type: ignore[index]
+        "eab", key_id, policy, None)
 
 
 def test_a_provisioner_policy_set_over_the_api_is_enforced(single: Instance) -> None:
