@@ -253,8 +253,17 @@ def _webhook_values(values: dict[str, Any]) -> WebhookOptions:
 @click.argument("name")
 @webhook_options
 @ca_config_option
-def webhook_add(provisioner_name: str, name: str, ca_config: str | None, **values: Any) -> None:
+@admin_options
+def webhook_add(provisioner_name: str, name: str, ca_config: str | None, admin_api: AdminOptions,
+                **values: Any) -> None:
     """Add a webhook; prints its id and signing secret for the webhook server."""
+    if _remote(ca_config, admin_api):
+        with admin_session(admin_api) as session:
+            entry = RemoteProvisioners(session).add_webhook(provisioner_name, name, _webhook_values(values))
+        _applied(f"Added webhook '{name}' to provisioner '{provisioner_name}'")
+        click.echo(f"Webhook ID: {entry['id']}")
+        click.echo(f"Signing Secret: {entry['secret']}")
+        return
     ca_json = _ca_json(ca_config)
     entry = add_webhook(ca_json, provisioner_name, name, _webhook_values(values))
     _saved(ca_json, f"Added webhook '{name}' to provisioner '{provisioner_name}'")
@@ -267,8 +276,15 @@ def webhook_add(provisioner_name: str, name: str, ca_config: str | None, **value
 @click.argument("name")
 @webhook_options
 @ca_config_option
-def webhook_update(provisioner_name: str, name: str, ca_config: str | None, **values: Any) -> None:
+@admin_options
+def webhook_update(provisioner_name: str, name: str, ca_config: str | None, admin_api: AdminOptions,
+                   **values: Any) -> None:
     """Change a webhook's URL, kind, certificate type or authentication."""
+    if _remote(ca_config, admin_api):
+        with admin_session(admin_api) as session:
+            RemoteProvisioners(session).update_webhook(provisioner_name, name, _webhook_values(values))
+        _applied(f"Updated webhook '{name}' of provisioner '{provisioner_name}'")
+        return
     ca_json = _ca_json(ca_config)
     update_webhook(ca_json, provisioner_name, name, _webhook_values(values))
     _saved(ca_json, f"Updated webhook '{name}' of provisioner '{provisioner_name}'")
@@ -278,8 +294,14 @@ def webhook_update(provisioner_name: str, name: str, ca_config: str | None, **va
 @click.argument("provisioner_name")
 @click.argument("name")
 @ca_config_option
-def webhook_remove(provisioner_name: str, name: str, ca_config: str | None) -> None:
+@admin_options
+def webhook_remove(provisioner_name: str, name: str, ca_config: str | None, admin_api: AdminOptions) -> None:
     """Remove a webhook."""
+    if _remote(ca_config, admin_api):
+        with admin_session(admin_api) as session:
+            RemoteProvisioners(session).remove_webhook(provisioner_name, name)
+        _applied(f"Removed webhook '{name}' from provisioner '{provisioner_name}'")
+        return
     ca_json = _ca_json(ca_config)
     remove_webhook(ca_json, provisioner_name, name)
     _saved(ca_json, f"Removed webhook '{name}' from provisioner '{provisioner_name}'")

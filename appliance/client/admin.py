@@ -22,7 +22,10 @@ from appliance.client.tokens import admin_token, find_provisioner, provisioner_t
 from appliance.errors import BadRequest, NotFound
 from appliance.jose import decrypt_jwk, key_from_dict, thumbprint
 from appliance.pki.pem import load_certificates
-from appliance.provisioner.linkedca import provisioner_from_linkedca, provisioner_to_linkedca
+from appliance.client.webhooks import WebhookOptions, apply_webhook_options
+from appliance.provisioner.linkedca import (
+    provisioner_from_linkedca, provisioner_to_linkedca, webhook_from_linkedca, webhook_to_linkedca,
+)
 
 
 @dataclass(frozen=True)
@@ -129,6 +132,25 @@ class RemoteProvisioners:
 
     def replace(self, name: str, entry: dict[str, Any]) -> None:
         self._session.call("PUT", f"/admin/provisioners/{_quote(name)}", provisioner_to_linkedca("", entry))
+
+    def add_webhook(self, provisioner: str, name: str, options: WebhookOptions) -> dict[str, Any]:
+        """A new webhook (the CA makes its id and signing secret); as ca.json has it."""
+        if not options.url:
+            raise BadRequest("a webhook needs --url")
+        entry = apply_webhook_options({"name": name, "kind": "ENRICHING", "certType": "ALL"}, options)
+        return webhook_from_linkedca(self._session.call("POST", f"/admin/provisioners/{_quote(provisioner)}/webhooks",
+                                                        webhook_to_linkedca(entry)))
+
+    def update_webhook(self, provisioner: str, name: str, options: WebhookOptions) -> None:
+        hooks = self.get(provisioner).get("webhooks") or []
+        entry = next((h for h in hooks if h.get("name") == name), None)
+        if entry is None:
+            raise NotFound(f"provisioner '{provisioner}' has no webhook named '{name}'")
+        self._session.call("PUT", f"/admin/provisioners/{_quote(provisioner)}/webhooks/{_quote(name)}",
+                           webhook_to_linkedca(apply_webhook_options(entry, options)))
+
+    def remove_webhook(self, provisioner: str, name: str) -> None:
+        self._session.call("DELETE", f"/admin/provisioners/{_quote(provisioner)}/webhooks/{_quote(name)}")
 
 
 def _quote(segment: str) -> str:

@@ -63,6 +63,13 @@ def test_admins_provisioners_policies_and_eab_keys_over_the_admin_api(
     assert json.loads(client.ok("ca", "policy", "view", *alice).output) == {
         "x509": {"allow": {"dns": ["*.example.com", "step", "alice"]}}}
     client.ok("ca", "policy", "remove", *alice)
+    added = client.ok("ca", "provisioner", "webhook", "add", "acme", "people", "--url", "https://hooks.test/p",
+                      *alice).output
+    assert "Webhook ID: " in added and "Signing Secret: " in added
+    client.ok("ca", "provisioner", "webhook", "update", "acme", "people", "--kind", "AUTHORIZING", *alice)
+    hooks = json.loads(client.ok("ca", "provisioner", "list", *alice).output)[1]["webhooks"]
+    assert [(h["name"], h["url"], h["kind"]) for h in hooks] == [("people", "https://hooks.test/p", "AUTHORIZING")]
+    client.ok("ca", "provisioner", "webhook", "remove", "acme", "people", *alice)
     client.ok("ca", "admin", "update", "alice", "--super", *jwk)
     client.ok("ca", "admin", "add", "bob", "admin", *alice)
     client.ok("ca", "admin", "remove", "bob", *alice)
