@@ -32,6 +32,8 @@ from appliance.policy import NamePolicy
 
 SUPER_ADMIN, ADMIN = "SUPER_ADMIN", "ADMIN"
 ADMIN_TYPES = (SUPER_ADMIN, ADMIN)
+#: linkedca's ``Admin.Type`` numbers.
+ADMIN_TYPE_NUMBERS = {1: ADMIN, 2: SUPER_ADMIN}
 DEFAULT_LIMIT, MAX_LIMIT = 20, 100
 
 
@@ -382,6 +384,8 @@ def _admin(state: AdminState, admin_id: str) -> AdminRecord:
 
 
 def _admin_type(value: Any) -> str:
+    """``SUPER_ADMIN`` or ``ADMIN``, also as linkedca's enum numbers (step's Go client sends those)."""
+    value = ADMIN_TYPE_NUMBERS.get(value, value) if isinstance(value, int) and not isinstance(value, bool) else value
     if value not in ADMIN_TYPES:
         raise BadRequest(f"admin type must be {' or '.join(ADMIN_TYPES)}")
     return str(value)

@@ -49,6 +49,10 @@ DETAILS: dict[str, tuple[str, tuple[tuple[str, str, str], ...]]] = {
     "NEBULA": ("Nebula", (("roots", "roots", "pems"),)),
 }
 
+#: linkedca's ``Provisioner.Type`` numbers (protobuf-JSON accepts an enum's number too).
+TYPE_NUMBERS = {1: "JWK", 2: "OIDC", 3: "GCP", 4: "AWS", 5: "AZURE", 6: "ACME", 7: "X5C", 8: "K8SSA", 9: "SSHPOP",
+                10: "SCEP", 11: "NEBULA"}
+
 #: linkedca ``Claims`` duration members <-> ca.json claims.
 DURATIONS = (("x509", "durations", "TLSCert"), ("ssh", "userDurations", "UserSSHCert"),
              ("ssh", "hostDurations", "HostSSHCert"))
@@ -227,7 +231,8 @@ def provisioner_from_linkedca(message: Any) -> Json:
     ``BadRequest`` naming what is wrong."""
     if not isinstance(message, dict):
         raise BadRequest("the provisioner must be a JSON object")
-    kind, name = str(message.get("type") or "").upper(), message.get("name")
+    kind, name = message.get("type"), message.get("name")
+    kind = TYPE_NUMBERS.get(kind, "") if isinstance(kind, int) else str(kind or "").upper()
     if kind not in DETAILS:
         raise BadRequest(f"provisioner type '{message.get('type')}' is not one of {', '.join(DETAILS)}")
     if not isinstance(name, str) or not name:
