@@ -24,7 +24,9 @@ from appliance.errors import ApplianceError, NotFound
 from appliance.jose import generate_jwk
 from appliance.jose.jwe import encrypt_jwk
 from appliance.jose.jwk import public_dict
-from appliance.server.remote_management import POLL_SECONDS
+from appliance.config.errors import ConfigError
+from appliance.db import open_database
+from appliance.server.remote_management import POLL_SECONDS, bootstrap
 from tests.admin.conftest import Credential, Instance, now_minus, open_instance
 from tests.ca_fixtures import PASSWORD, PROVISIONER, make_csr
 
@@ -310,3 +312,13 @@ def test_the_linkedca_shape_round_trips(tmp_path: Path) -> None:
                                          "templateData": {"a": 1}}
     back = provisioner_to_linkedca("id-1", config)
     assert {k: back[k] for k in message} == message
+
+
+def test_remote_management_on_a_new_database_needs_a_jwk_provisioner(single: Instance) -> None:
+    database = open_database({"type": "sqlite", "dataSource": str(single.ca.path / "fresh.sqlite")})
+    try:
+        with pytest.raises(ConfigError, match="enableAdmin"):
+            bootstrap(AdminStore(database), [{"type": "ACME", "name": "acme"}])
+    finally:
+        database.close()
+    assert bootstrap(AdminStore(single.database), [{"type": "ACME", "name": "acme"}]) is False  # imported before
