@@ -106,9 +106,9 @@ def open_instance(ca: TestCA) -> Instance:
     return Instance(ca, database, authority, api, http, clock)
 
 
-def remote_ca(tmp_path: Path, db: dict[str, Any]) -> TestCA:
+def remote_ca(tmp_path: Path, db: dict[str, Any], intermediate_kind: str = "EC") -> TestCA:
     """A CA on disk whose ca.json has ``enableAdmin`` and the database ``db``."""
-    ca = build_ca(tmp_path, authority={"enableAdmin": True})
+    ca = build_ca(tmp_path, authority={"enableAdmin": True}, intermediate_kind=intermediate_kind)
     data = json.loads(ca.config_path.read_text())
     data["db"] = db
     ca.config_path.write_text(json.dumps(data))

@@ -27,8 +27,10 @@ from appliance.jose.jwk import public_dict
 from appliance.config.errors import ConfigError
 from appliance.db import open_database
 from appliance.server.remote_management import POLL_SECONDS, bootstrap
-from tests.admin.conftest import Credential, Instance, now_minus, open_instance
+from appliance.server.runtime import scep_server
+from tests.admin.conftest import Credential, Instance, now_minus, open_instance, remote_ca
 from tests.ca_fixtures import PASSWORD, PROVISIONER, make_csr
+from tests.db.conftest import DbConfigFactory
 
 ACME = {"type": "ACME", "name": "acme", "details": {"ACME": {"forceCn": True, "challenges": ["HTTP_01", "DNS_01"]}},
         "claims": {"x509": {"durations": {"default": "12h", "max": "24h"}}}}
@@ -322,3 +324,18 @@ def test_remote_management_on_a_new_database_needs_a_jwk_provisioner(single: Ins
     finally:
         database.close()
     assert bootstrap(AdminStore(single.database), [{"type": "ACME", "name": "acme"}]) is False  # imported before
+
+
+def test_a_scep_provisioner_added_over_the_api_is_served_without_a_restart(
+        tmp_path: Path, sqlite_config: DbConfigFactory) -> None:
+    instance = open_instance(remote_ca(tmp_path, sqlite_config(), intermediate_kind="RSA"))
+    scep = scep_server(instance.authority)
+    try:
+        message = {"type": "SCEP", "name": "scep", "details": {"SCEP": {"challenge": "s3cret",
+                                                                       "capabilities": ["AES", "SHA-256"]}}}
+        assert instance.call("POST", "/admin/provisioners", instance.step, message).status_code == 201
+        assert scep.capabilities("scep").splitlines() == ["AES", "SHA-256"]
+        assert x509.load_der_x509_certificate(scep.ca_certificates("scep").body) == instance.ca.intermediate
+    finally:
+        scep.close()
+        instance.close()
