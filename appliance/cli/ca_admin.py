@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 from pathlib import Path
+from typing import Any, Callable
 
 import click
 
@@ -13,6 +14,7 @@ from appliance.client.admin import AdminSession
 from appliance.client.http import CaRequestFailed
 from appliance.errors import BadRequest
 
+F = Callable[..., Any]
 ADMIN_TYPES = {"super": "SUPER_ADMIN", "admin": "ADMIN"}
 
 
@@ -88,27 +90,42 @@ def policy() -> None:
     ``Policy`` JSON); the authority's replaces ca.json's ``authority.policy``."""
 
 
-provisioner_option = click.option("--provisioner", help="A provisioner's policy (default: the authority's).")
+def policy_options(command: F) -> F:
+    """Whose policy: the authority's (default), a provisioner's, or an ACME account's."""
+    for option in reversed([
+        click.option("--provisioner", help="A provisioner's policy (default: the authority's)."),
+        click.option("--eab-key-id", help="With an ACME --provisioner: the policy of the account this EAB key binds."),
+        click.option("--eab-reference", help="With an ACME --provisioner: the same, the EAB key named by reference."),
+    ]):
+        command = option(command)
+    return command
 
 
-def _policy_path(provisioner: str | None) -> str:
+def _policy_path(provisioner: str | None, eab_key_id: str | None, eab_reference: str | None) -> str:
+    if eab_key_id or eab_reference:
+        if not provisioner or (eab_key_id and eab_reference):
+            raise BadRequest("an ACME account policy needs --provisioner and one of --eab-key-id, --eab-reference")
+        by, value = ("key", eab_key_id) if eab_key_id else ("reference", eab_reference)
+        return f"/admin/acme/policy/{provisioner}/{by}/{value}"
     return f"/admin/provisioners/{provisioner}/policy" if provisioner else "/admin/authority/policy"
 
 
 @policy.command("view")
-@provisioner_option
+@policy_options
 @admin_options
-def view_policy(provisioner: str | None, admin_api: AdminOptions) -> None:
+def view_policy(provisioner: str | None, eab_key_id: str | None, eab_reference: str | None,
+                admin_api: AdminOptions) -> None:
     """Print the policy."""
     with admin_session(admin_api) as session:
-        _show(session.call("GET", _policy_path(provisioner)))
+        _show(session.call("GET", _policy_path(provisioner, eab_key_id, eab_reference)))
 
 
 @policy.command("set")
 @click.argument("policy_file", type=click.Path(exists=True, dir_okay=False))
-@provisioner_option
+@policy_options
 @admin_options
-def set_policy(policy_file: str, provisioner: str | None, admin_api: AdminOptions) -> None:
+def set_policy(policy_file: str, provisioner: str | None, eab_key_id: str | None, eab_reference: str | None,
+               admin_api: AdminOptions) -> None:
     """Create or replace the policy from POLICY_FILE, e.g.
     {"x509": {"allow": {"dns": ["*.example.com"]}}}."""
     try:
@@ -117,18 +134,19 @@ def set_policy(policy_file: str, provisioner: str | None, admin_api: AdminOption
         raise BadRequest(f"cannot read a JSON policy from {policy_file}: {exc}") from None
     with admin_session(admin_api) as session:
         try:
-            _show(session.call("PUT", _policy_path(provisioner), body))
+            _show(session.call("PUT", _policy_path(provisioner, eab_key_id, eab_reference), body))
         except CaRequestFailed as err:
             if err.status != 404:
                 raise
-            _show(session.call("POST", _policy_path(provisioner), body))
+            _show(session.call("POST", _policy_path(provisioner, eab_key_id, eab_reference), body))
 
 
 @policy.command("remove")
-@provisioner_option
+@policy_options
 @admin_options
-def remove_policy(provisioner: str | None, admin_api: AdminOptions) -> None:
+def remove_policy(provisioner: str | None, eab_key_id: str | None, eab_reference: str | None,
+                admin_api: AdminOptions) -> None:
     """Remove the policy."""
     with admin_session(admin_api) as session:
-        session.call("DELETE", _policy_path(provisioner))
+        session.call("DELETE", _policy_path(provisioner, eab_key_id, eab_reference))
     click.echo("Removed the policy.", err=True)

@@ -20,6 +20,8 @@ from starlette.testclient import TestClient
 
 from appliance.admin import AdminApi
 from appliance.api import create_app
+from appliance.audit import AuditLog
+from appliance.audit.setup import open_audit_log
 from appliance.authority.authority import Authority
 from appliance.authority.interfaces import SignRequest
 from appliance.client.tokens import admin_token
@@ -82,6 +84,11 @@ class Instance:
         return self.http.request(method, path, headers=headers,
                                  content=None if body is None else json.dumps(body).encode())
 
+    def audit_events(self) -> list[tuple[str, dict[str, Any]]]:
+        """The audit log's admin records: event and data."""
+        log = AuditLog(self.database.transaction)
+        return [(r.event, json.loads(r.data)) for r in log.records() if r.event.startswith("admin.")]
+
     def snapshot(self) -> tuple[Any, ...]:
         """The admin revision, the live provisioners and admins, and the change record's size."""
         store = AdminStore(self.database)
@@ -100,6 +107,9 @@ def open_instance(ca: TestCA) -> Instance:
     config = ca.config()
     database = open_database(config.db)
     authority = Authority.from_config(config, database, password=PASSWORD)
+    audit = open_audit_log(config.audit, database.transaction)
+    if audit is not None:
+        authority.audit = audit
     clock = FakeClock()
     api = open_remote_management(authority, database, clock=lambda: clock.elapsed)
     http = TestClient(create_app(authority, admin=api), base_url=CA_URL, raise_server_exceptions=False)

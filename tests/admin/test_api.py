@@ -79,6 +79,10 @@ def test_a_provisioner_created_updated_and_deleted_over_the_api_is_served_at_onc
     assert changes[-2].actor == f"admin:step@{PROVISIONER}"
     assert changes[-2].before["details"]["challenges"] == ["http-01", "dns-01"]  # type: ignore[index]
     assert changes[-2].after["details"]["challenges"] == ["tls-alpn-01"]  # type: ignore[index]
+    actor = f"admin:step@{PROVISIONER}"
+    assert instance.audit_events() == [
+        (f"admin.provisioner.{action}", {"actor": actor, "id": created.json()["id"], "name": "acme"})
+        for action in ("create", "update", "delete")]
 
 
 def test_a_jwk_provisioner_added_over_the_api_issues_certificates(single: Instance) -> None:

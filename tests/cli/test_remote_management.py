@@ -43,6 +43,11 @@ def test_admins_provisioners_policies_and_eab_keys_over_the_admin_api(
     assert created["reference"] == "web-1" and created["hmacKey"]
     found = json.loads(client.ok("ca", "acme", "eab", "list", "acme", "--reference", "web-1", *jwk).output)
     assert [k["keyID"] for k in found] == [created["keyID"]] and "hmacKey" not in found[0]
+    account_policy = tmp_path / "account.json"
+    account_policy.write_text(json.dumps({"x509": {"allow": {"dns": ["web-1.example.com"]}}}))
+    client.ok("ca", "policy", "set", account_policy, "--provisioner", "acme", "--eab-reference", "web-1", *jwk)
+    assert json.loads(client.ok("ca", "policy", "view", "--provisioner", "acme", "--eab-key-id", created["keyID"],
+                                *jwk).output) == {"x509": {"allow": {"dns": ["web-1.example.com"]}}}
     client.ok("ca", "acme", "eab", "remove", "acme", "--key-id", created["keyID"], *jwk)
 
     # an admin certificate in files (``ca certificate`` through the JWK provisioner)
