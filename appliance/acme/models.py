@@ -110,6 +110,9 @@ class EabKey:
     created_at: datetime.datetime
     account_id: str | None = None
     bound_at: datetime.datetime | None = None
+    reference: str = ""  # the admin API's optional name of the key
+    #: The name policy (ca.json ``policy`` shape) of the account this key binds; set over the admin API.
+    policy: dict[str, Any] | None = None
 
 
 @dataclass(frozen=True)

@@ -27,7 +27,7 @@ from appliance.pki.keys import verified_csr_key
 from appliance.pki.pem import to_pem
 from appliance.errors import ApplianceError, BadRequest, ErrorKind
 from appliance.jose.b64 import b64decode
-from appliance.policy import NamesRefused
+from appliance.policy import NamePolicy, NamesRefused
 from appliance.provisioner import Names
 from appliance.provisioner.acme import ACMEProvisioner
 
@@ -95,6 +95,17 @@ def order_provisioner(provisioner: ACMEProvisioner, profile: object) -> ACMEProv
 def names_of(identifiers: tuple[Identifier, ...]) -> Names:
     """The DNS names and IP addresses among the identifiers (the ones name policies judge)."""
     return Names.parse([i.value for i in identifiers if i.type != PERMANENT_IDENTIFIER])
+
+
+def account_refusals(core: Core, account: Account, identifiers: tuple[Identifier, ...]) -> dict[str, str]:
+    """The names refused by the policy of the EAB key the account was bound with (step-ca's
+    ACME account policy, set over the admin API)."""
+    key = core.store.get_eab_key(account.provisioner, account.eab_key_id) if account.eab_key_id else None
+    if key is None or not key.policy:
+        return {}
+    names = names_of(identifiers)
+    return NamePolicy.from_config(key.policy, f"ACME account policy (EAB key {key.key_id})").refusals(
+        dns=names.dns, ips=names.ips, emails=names.emails, uris=names.uris)
 
 
 def rejections(identifiers: tuple[Identifier, ...], refused: dict[str, str]) -> list[Subproblem]:
@@ -176,7 +187,8 @@ class Orders:
         order_provisioner(provisioner, profile)
         if len(identifiers) > 1 and any(i.type == PERMANENT_IDENTIFIER for i in identifiers):
             raise AcmeError(Problem.REJECTED_IDENTIFIER, "an order for a permanent identifier has no other identifiers")
-        refused = core.authority.refused_names(provisioner, names_of(identifiers))
+        refused = {**account_refusals(core, account, identifiers),
+                   **core.authority.refused_names(provisioner, names_of(identifiers))}
         problems = rejections(identifiers, refused)
         for identifier in identifiers:
             wildcard = identifier.value.startswith("*.")

@@ -119,6 +119,7 @@ class SQLAcmeStore:
                 conn.execute(insert(acme_eab_keys), {
                     "provisioner": key.provisioner, "key_id": key.key_id, "hmac_key": key.hmac_key,
                     "account_id": key.account_id, "created_at": key.created_at, "bound_at": key.bound_at,
+                    "reference": key.reference or None, "policy": key.policy,
                 })
         except exc.IntegrityError:
             raise Conflict(f"provisioner '{key.provisioner}' already has an EAB key '{key.key_id}'") from None
@@ -139,6 +140,12 @@ class SQLAcmeStore:
         with self._write() as conn:
             return conn.execute(delete(acme_eab_keys).where(
                 acme_eab_keys.c.provisioner == provisioner, acme_eab_keys.c.key_id == key_id)).rowcount == 1
+
+    def set_eab_policy(self, provisioner: str, key_id: str, policy: dict[str, Any] | None) -> bool:
+        with self._write() as conn:
+            return conn.execute(update(acme_eab_keys).where(
+                acme_eab_keys.c.provisioner == provisioner, acme_eab_keys.c.key_id == key_id)
+                .values(policy=policy)).rowcount == 1
 
     # -- orders, authorizations, challenges --------------------------------------------
 
@@ -320,7 +327,8 @@ def _account(row: Row[Any]) -> Account:
 
 def _eab_key(row: Row[Any]) -> EabKey:
     return EabKey(provisioner=row.provisioner, key_id=row.key_id, hmac_key=bytes(row.hmac_key),
-                  created_at=row.created_at, account_id=row.account_id, bound_at=row.bound_at)
+                  created_at=row.created_at, account_id=row.account_id, bound_at=row.bound_at,
+                  reference=row.reference or "", policy=dict(row.policy) if row.policy else None)
 
 
 def _order(row: Row[Any], authorization_ids: tuple[str, ...]) -> Order:

@@ -52,6 +52,10 @@ class AcmeStore(Protocol):
 
     def remove_eab_key(self, provisioner: str, key_id: str) -> bool: ...
 
+    def set_eab_policy(self, provisioner: str, key_id: str, policy: dict[str, Any] | None) -> bool:
+        """Set (None: remove) the policy of the account a key binds; False if there is no such key."""
+        ...
+
     # orders, authorizations, challenges
     def create_order(self, order: Order, authorizations: list[Authorization]) -> None:
         """The order, its new authorizations and their challenges, in one transaction."""

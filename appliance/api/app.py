@@ -9,7 +9,9 @@ from starlette.types import ASGIApp
 
 from appliance import __version__
 from appliance.acme import AcmeServer
+from appliance.admin import AdminApi
 from appliance.api.acme import acme_router
+from appliance.api.admin import admin_router
 from appliance.api.errors import install_error_handlers
 from appliance.api.hot import HotRoutes
 from appliance.api.est import est_router
@@ -44,7 +46,7 @@ class ApiSettings:
 
 def _build(authority: AuthorityInterface, settings: ApiSettings, routers: list[APIRouter],
            acme: AcmeServer | None = None, scep: ScepServer | None = None,
-           mounts: tuple[tuple[str, ASGIApp], ...] = (), est: bool = False) -> ASGIApp:
+           mounts: tuple[tuple[str, ASGIApp], ...] = (), est: bool = False, admin: AdminApi | None = None) -> ASGIApp:
     app = FastAPI(title="appliance", version=__version__, docs_url=None, redoc_url=None,
                   openapi_url="/openapi.json" if settings.openapi else None)
     app.state.authority = authority
@@ -55,6 +57,10 @@ def _build(authority: AuthorityInterface, settings: ApiSettings, routers: list[A
     for router in routers:
         for prefix in API_PREFIXES:
             app.include_router(router, prefix=prefix)
+    if admin is not None:
+        app.state.admin = admin
+        for prefix in API_PREFIXES:
+            app.include_router(admin_router(), prefix=prefix)
     if acme is not None:
         app.state.acme = acme
         app.include_router(acme_router())
@@ -70,12 +76,14 @@ def _build(authority: AuthorityInterface, settings: ApiSettings, routers: list[A
 
 
 def create_app(authority: AuthorityInterface, settings: ApiSettings | None = None,
-               acme: AcmeServer | None = None, scep: ScepServer | None = None) -> ASGIApp:
+               acme: AcmeServer | None = None, scep: ScepServer | None = None,
+               admin: AdminApi | None = None) -> ASGIApp:
     """The step-ca API, at ``/`` and ``/1.0/``; ACME at ``/acme/`` and ``/2.0/acme/``, SCEP at
-    ``/scep/`` and ``/1.0/scep/`` when given; EST at ``/.well-known/est/``."""
+    ``/scep/`` and ``/1.0/scep/``, the admin API at ``/admin/`` and ``/1.0/admin/`` when given;
+    EST at ``/.well-known/est/``."""
     settings = settings or ApiSettings()
     return _build(authority, settings, [certificate_router(), read_only_router(), crl_router(), ssh_router()],
-                  acme, scep, settings.mounts, est=True)
+                  acme, scep, settings.mounts, est=True, admin=admin)
 
 
 def create_insecure_app(authority: AuthorityInterface, settings: ApiSettings | None = None,

@@ -4,7 +4,8 @@ from __future__ import annotations
 
 import datetime
 import functools
-from typing import Any, Callable
+import logging
+from typing import Any, Callable, Iterable
 
 from cryptography import x509
 from cryptography.exceptions import InvalidSignature
@@ -23,8 +24,12 @@ from appliance.authority.ocsp import OcspResponder, ResponderDelegate
 from appliance.authority.urls import revocation_urls, url_extensions
 from appliance.pki.keys import spki_sha256
 from appliance.pki.pem import fingerprint, load_certificates, to_pem
+from appliance.authority.admin_token import (
+    ADMIN_CLIENT_ISSUER, AdminCredential, certificate_names, verify_admin_token,
+)
 from appliance.authority.renew_token import verify_renew_token
 from appliance.authority.ssh import SshAuthority, SshSigners, open_ssh_signers
+from appliance.db.admin_store import AdminStateCache
 from appliance.db.ssh_store import SQLSshStore
 from appliance.policy import SshPolicy
 from appliance.authority.request import authorised_names, csr_common_name, csr_names, csr_public_key, validity
@@ -60,6 +65,8 @@ from appliance.provisioner.scep import SCEPProvisioner
 from appliance.provisioner.nebula_cert import NebulaCertificate
 from appliance.provisioner.webhooks import WebhookClient
 from appliance.pki.clock import utc_now
+
+log = logging.getLogger(__name__)
 
 
 SERIAL_ATTEMPTS = 3
@@ -127,11 +134,14 @@ class Authority:
             claims=claims.merged(config.authority.claims, "authority"),
             now=now,
         )
-        self.provisioner_collection = Collection.from_config(config.authority.provisioners, context)
+        self._provisioner_context = context
+        self._collection = self.build_provisioners(config.authority.provisioners)
+        self._admin_state: AdminStateCache | None = None
+        self._collection_revision = -1
         self._ssh_signers = ssh_signers
         #: The SSH CA (``ssh`` in ca.json and its keys opened), else None.
         self.ssh = SshAuthority(
-            config.ssh, SQLSshStore(database), self.provisioner_collection,
+            config.ssh, SQLSshStore(database), lambda: self.provisioner_collection,
             SshPolicy.from_config(config.authority.policy, "authority policy"),
             user_signer=ssh_signers.user, host_signer=ssh_signers.host, now=now,
             backdate=config.authority.backdate, webhook_client=lambda: self.webhook_client,
@@ -196,6 +206,55 @@ class Authority:
             _verifies(self._intermediates[-1], root) for root in self._roots
         ):
             raise BadRequest("the intermediate certificate does not chain to the root")
+
+    def build_provisioners(self, configs: tuple[dict[str, Any], ...] | list[dict[str, Any]]) -> Collection:
+        """Provisioners built from ca.json objects as this CA builds its own; ``BadRequest``
+        naming the first that would not load."""
+        return Collection.from_config(configs, self._provisioner_context)
+
+    def check_authority_policy(self, policy: dict[str, Any], admin_subjects: Iterable[str]) -> None:
+        """``BadRequest`` naming what is wrong if ``policy`` would not load as the authority's,
+        or would refuse certificates to one of ``admin_subjects`` (it would lock them out)."""
+        names = NamePolicy.from_config(policy, "authority policy")
+        SshPolicy.from_config(policy, "authority policy")
+        for subject in admin_subjects:
+            parsed = Names.parse([subject])
+            refused = names.refusals(dns=parsed.dns, ips=parsed.ips, emails=parsed.emails, uris=parsed.uris,
+                                     common_name=subject)
+            if refused:
+                raise BadRequest(f"the policy would lock out admin '{subject}': {next(iter(refused.values()))}")
+
+    def use_admin_state(self, state: AdminStateCache) -> None:
+        """Serve the provisioners kept in the database (``enableAdmin``), as ``state`` reads them."""
+        self._admin_state = state
+        self._collection_revision = -1
+        self._collection = self.provisioner_collection
+
+    @property
+    def provisioner_collection(self) -> Collection:
+        """The provisioners now: ca.json's, or the database's at the admin revision last
+        read (rebuilt when it moves, with the authority policy; a revision whose
+        provisioners or policy would not load keeps the last that did, logged)."""
+        if self._admin_state is None:
+            return self._collection
+        state = self._admin_state.current()
+        if state.revision != self._collection_revision:
+            try:
+                self._collection = self.build_provisioners([p.details for p in state.provisioners])
+                policy = self.config.authority.policy if state.authority_policy is None else state.authority_policy
+                self.policy = NamePolicy.from_config(policy, "authority policy")
+                if self.ssh is not None:
+                    self.ssh.policy = SshPolicy.from_config(policy, "authority policy")
+            except BadRequest as err:
+                log.error("admin revision %d: its provisioners do not load (%s); serving the last that did",
+                          state.revision, err.message)
+            self._collection_revision = state.revision
+        return self._collection
+
+    @property
+    def admin_state(self) -> AdminStateCache | None:
+        """The database's provisioners and admins (``enableAdmin``), else None."""
+        return self._admin_state
 
     @property
     def key_manager(self) -> KeyManager | None:
@@ -514,6 +573,25 @@ class Authority:
         provisioner = self._provisioner_of(certificate)
         self._use_token(use, provisioner.name)
         return certificate
+
+    def authorize_admin_token(self, token: str, endpoint: str) -> AdminCredential:
+        """Check an admin token for the request at ``endpoint`` (its path without the
+        leading ``/``): a certificate this CA issued and did not revoke, signed by its key,
+        in time, for this URL, issued by step's admin client or the certificate's
+        provisioner, used once."""
+        parsed = UnverifiedToken.parse(token)
+        certificate, claims, use = verify_admin_token(parsed, endpoint, self.leaf_signer, self.audiences,
+                                                      self._now())
+        serial = str(certificate.serial_number)
+        if self.database.get_certificate(serial) is None:
+            raise Unauthorized("admin token certificate is not one this CA issued")
+        if self.database.get_revocation(serial) is not None:
+            raise Unauthorized("admin token certificate has been revoked")
+        provisioner = self._provisioner_of(certificate)
+        if claims.get("iss") not in (ADMIN_CLIENT_ISSUER, provisioner.name):
+            raise Unauthorized("admin token issuer (iss) is neither step's admin client nor the provisioner")
+        self._use_token(use, provisioner.name)
+        return AdminCredential(certificate, provisioner.name, certificate_names(certificate))
 
     # -- revocation ------------------------------------------------------------------
 

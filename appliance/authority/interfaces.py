@@ -5,10 +5,12 @@ from __future__ import annotations
 
 import datetime
 from dataclasses import dataclass, field
-from typing import Any, Protocol
+from typing import Any, Iterable, Protocol
 
 from cryptography import x509
 
+from appliance.audit import AuditSink
+from appliance.authority.admin_token import AdminCredential
 from appliance.authority.ssh_interface import SshAuthorityInterface
 from appliance.errors import Forbidden
 from appliance.provisioner import Names, Provisioner
@@ -62,6 +64,25 @@ class RevokeRequest:
     passive: bool = True
     token: str | None = None
     client_certificate: x509.Certificate | None = None
+
+
+class AdminAuthorityInterface(Protocol):
+    """What the admin API core (``appliance.admin``) asks of the CA."""
+
+    audit: AuditSink
+
+    def authorize_admin_token(self, token: str, endpoint: str) -> AdminCredential:
+        """Check a one-time admin token for the request at ``endpoint`` (its path, no leading ``/``)."""
+        ...
+
+    def check_authority_policy(self, policy: dict[str, Any], admin_subjects: Iterable[str]) -> None:
+        """``BadRequest`` if ``policy`` would not load as the authority's (ca.json ``policy``)
+        or would refuse certificates to one of ``admin_subjects``."""
+        ...
+
+    def build_provisioners(self, configs: list[dict[str, Any]]) -> Iterable[Provisioner]:
+        """Build ca.json provisioner objects as the CA would; ``BadRequest`` if one would not load."""
+        ...
 
 
 class AuthorityInterface(Protocol):

@@ -16,20 +16,21 @@ from appliance.provisioner import Audiences, TokenUse
 from appliance.provisioner.token import check_times, string_claim
 
 
-def _leaf(token: UnverifiedToken) -> x509.Certificate:
+def x5c_leaf(token: UnverifiedToken) -> x509.Certificate:
+    """The first certificate of a token's ``x5c`` header."""
     chain = token.header.get("x5c")
     if not isinstance(chain, list) or not chain or not isinstance(chain[0], str):
-        raise Unauthorized("renew token has no x5c certificate")
+        raise Unauthorized("token has no x5c certificate")
     try:
         return x509.load_der_x509_certificate(base64.b64decode(chain[0], validate=True))
     except (ValueError, binascii.Error):
-        raise Unauthorized("renew token x5c certificate is malformed") from None
+        raise Unauthorized("token x5c certificate is malformed") from None
 
 
 def verify_renew_token(token: UnverifiedToken, leaf_signer: LeafSigner, audiences: Audiences,
                        now: datetime.datetime) -> tuple[x509.Certificate, TokenUse]:
     """The certificate of a valid renew token and the token's one-time id."""
-    leaf = _leaf(token)
+    leaf = x5c_leaf(token)
     try:
         leaf_signer.verify(leaf)
     except IssuanceFailed:

@@ -103,12 +103,13 @@ def _string_map(value: Any, field: str) -> dict[str, str]:
 class SshAuthority:
     """Implements ``SshAuthorityInterface``; built by ``Authority`` when ca.json has ``ssh``."""
 
-    def __init__(self, config: SshConfig, store: SQLSshStore, provisioners: Collection, policy: SshPolicy, *,
+    def __init__(self, config: SshConfig, store: SQLSshStore, provisioners: Callable[[], Collection], policy: SshPolicy, *,
                  user_signer: PrivateKeyTypes | None, host_signer: PrivateKeyTypes | None,
                  now: Callable[[], datetime.datetime], backdate: datetime.timedelta,
                  webhook_client: Callable[[], WebhookClient], disable_hosts: bool = False,
                  templates: SshTemplatesConfig | None = None) -> None:
-        """``webhook_client``: the authority's client for the provisioners' SSH webhooks;
+        """``provisioners``: the authority's current provisioners (they change under remote
+        management); ``webhook_client``: the authority's client for the provisioners' SSH webhooks;
         ``disable_hosts``: ``authority.disableGetSSHHosts`` (``/ssh/hosts`` answers 404);
         ``templates``: ca.json's ``templates`` for ``/ssh/config`` (None: the defaults)."""
         self.config = config
@@ -178,7 +179,7 @@ class SshAuthority:
 
     def sign(self, request: SshSignRequest) -> SshSigned:
         token = UnverifiedToken.parse(request.token, allow_special=True)
-        provisioner = self.provisioners.for_token(token)
+        provisioner = self.provisioners().for_token(token)
         options = provisioner.authorize_ssh_sign(token)
         _match(options.pinned, request.options)
         _require(options.required, request.options)
@@ -376,7 +377,7 @@ class SshAuthority:
         """step-ca's ``RenewSSH``/``RekeySSH``: the host certificate again, for as long as it
         was valid, from now (backdated), for the same or a new key."""
         parsed = UnverifiedToken.parse(token, allow_special=True)
-        provisioner = self.provisioners.for_token(parsed)
+        provisioner = self.provisioners().for_token(parsed)
         authorization = (provisioner.authorize_ssh_renew(parsed) if public_key is None
                          else provisioner.authorize_ssh_rekey(parsed))
         old = authorization.certificate
@@ -407,7 +408,7 @@ class SshAuthority:
 
     def revoke(self, request: SshRevokeRequest) -> None:
         token = UnverifiedToken.parse(request.token, allow_special=True)
-        provisioner = self.provisioners.for_token(token)
+        provisioner = self.provisioners().for_token(token)
         authorization = provisioner.authorize_ssh_revoke(token)
         now = self._now()
         if request.public_key is not None:

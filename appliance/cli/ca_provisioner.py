@@ -1,5 +1,6 @@
-"""``appliance ca provisioner ...``: list and edit the provisioners in ca.json
-(reload the CA with SIGHUP to apply an edit)."""
+"""``appliance ca provisioner ...``: list and edit the provisioners in ca.json (reload
+the CA with SIGHUP to apply an edit), or, with remote management (``--admin-*``
+options, or a local ca.json with ``enableAdmin``), through the CA's admin API."""
 
 from __future__ import annotations
 
@@ -10,7 +11,11 @@ from typing import Any, Callable
 
 import click
 
-from appliance.cli.options import ca_config_option, default_path, password_file_option, read_password_file
+from appliance.cli.options import (
+    AdminOptions, admin_options, admin_session, ca_config_option, default_path, password_file_option,
+    read_password_file,
+)
+from appliance.client.admin import RemoteProvisioners
 from appliance.client.provisioners import FIELD_FLAGS, CaJson, FieldFlag, ProvisionerOptions
 from appliance.provisioner.types import BUILT_TYPES
 from appliance.provisioner.webhooks import KINDS
@@ -130,10 +135,28 @@ def provisioner() -> None:
     """List, add, remove and update the provisioners in ca.json."""
 
 
+def _remote(ca_config: str | None, admin_api: AdminOptions) -> bool:
+    """Whether to edit through the admin API: admin options given, or the local ca.json
+    says the CA keeps its provisioners in its database."""
+    if admin_api.given:
+        return True
+    path = resolve_ca_config(ClientPaths.at(default_path()), ca_config)
+    return path.is_file() and CaJson(path).data.get("authority", {}).get("enableAdmin") is True
+
+
+def _applied(what: str) -> None:
+    click.echo(f"{what} through the admin API; every CA instance serves it within seconds.", err=True)
+
+
 @provisioner.command("list")
 @ca_config_option
-def list_provisioners(ca_config: str | None) -> None:
+@admin_options
+def list_provisioners(ca_config: str | None, admin_api: AdminOptions) -> None:
     """Print the provisioners as JSON."""
+    if _remote(ca_config, admin_api):
+        with admin_session(admin_api) as session:
+            click.echo(json.dumps(RemoteProvisioners(session).list(), indent=3))
+        return
     click.echo(json.dumps(_ca_json(ca_config).provisioners, indent=3))
 
 
@@ -142,8 +165,14 @@ def list_provisioners(ca_config: str | None) -> None:
 @type_option
 @edit_options
 @ca_config_option
-def add(name: str, type_name: str | None, ca_config: str | None, **values: Any) -> None:
+@admin_options
+def add(name: str, type_name: str | None, ca_config: str | None, admin_api: AdminOptions, **values: Any) -> None:
     """Add a provisioner (JWK: --create a key, or --public-key FILE)."""
+    if _remote(ca_config, admin_api):
+        with admin_session(admin_api) as session:
+            RemoteProvisioners(session).add(name, type_name or "JWK", _options(values))
+        _applied(f"Added provisioner '{name}'")
+        return
     ca_json = _ca_json(ca_config)
     ca_json.add(name, type_name or "JWK", _options(values))
     _saved(ca_json, f"Added provisioner '{name}'")
@@ -153,8 +182,14 @@ def add(name: str, type_name: str | None, ca_config: str | None, **values: Any) 
 @click.argument("name")
 @type_option
 @ca_config_option
-def remove(name: str, type_name: str | None, ca_config: str | None) -> None:
+@admin_options
+def remove(name: str, type_name: str | None, ca_config: str | None, admin_api: AdminOptions) -> None:
     """Remove a provisioner."""
+    if _remote(ca_config, admin_api):
+        with admin_session(admin_api) as session:
+            RemoteProvisioners(session).remove(name)
+        _applied(f"Removed provisioner '{name}'")
+        return
     ca_json = _ca_json(ca_config)
     ca_json.remove(name, type_name)
     _saved(ca_json, f"Removed provisioner '{name}'")
@@ -165,8 +200,14 @@ def remove(name: str, type_name: str | None, ca_config: str | None) -> None:
 @type_option
 @edit_options
 @ca_config_option
-def update(name: str, type_name: str | None, ca_config: str | None, **values: Any) -> None:
+@admin_options
+def update(name: str, type_name: str | None, ca_config: str | None, admin_api: AdminOptions, **values: Any) -> None:
     """Change a provisioner's key (--create, --public-key) or claims."""
+    if _remote(ca_config, admin_api):
+        with admin_session(admin_api) as session:
+            RemoteProvisioners(session).update(name, _options(values))
+        _applied(f"Updated provisioner '{name}'")
+        return
     ca_json = _ca_json(ca_config)
     ca_json.update(name, type_name, _options(values))
     _saved(ca_json, f"Updated provisioner '{name}'")
@@ -217,8 +258,17 @@ def _webhook_values(values: dict[str, Any]) -> WebhookOptions:
 @click.argument("name")
 @webhook_options
 @ca_config_option
-def webhook_add(provisioner_name: str, name: str, ca_config: str | None, **values: Any) -> None:
+@admin_options
+def webhook_add(provisioner_name: str, name: str, ca_config: str | None, admin_api: AdminOptions,
+                **values: Any) -> None:
     """Add a webhook; prints its id and signing secret for the webhook server."""
+    if _remote(ca_config, admin_api):
+        with admin_session(admin_api) as session:
+            entry = RemoteProvisioners(session).add_webhook(provisioner_name, name, _webhook_values(values))
+        _applied(f"Added webhook '{name}' to provisioner '{provisioner_name}'")
+        click.echo(f"Webhook ID: {entry['id']}")
+        click.echo(f"Signing Secret: {entry['secret']}")
+        return
     ca_json = _ca_json(ca_config)
     entry = add_webhook(ca_json, provisioner_name, name, _webhook_values(values))
     _saved(ca_json, f"Added webhook '{name}' to provisioner '{provisioner_name}'")
@@ -231,8 +281,15 @@ def webhook_add(provisioner_name: str, name: str, ca_config: str | None, **value
 @click.argument("name")
 @webhook_options
 @ca_config_option
-def webhook_update(provisioner_name: str, name: str, ca_config: str | None, **values: Any) -> None:
+@admin_options
+def webhook_update(provisioner_name: str, name: str, ca_config: str | None, admin_api: AdminOptions,
+                   **values: Any) -> None:
     """Change a webhook's URL, kind, certificate type or authentication."""
+    if _remote(ca_config, admin_api):
+        with admin_session(admin_api) as session:
+            RemoteProvisioners(session).update_webhook(provisioner_name, name, _webhook_values(values))
+        _applied(f"Updated webhook '{name}' of provisioner '{provisioner_name}'")
+        return
     ca_json = _ca_json(ca_config)
     update_webhook(ca_json, provisioner_name, name, _webhook_values(values))
     _saved(ca_json, f"Updated webhook '{name}' of provisioner '{provisioner_name}'")
@@ -242,8 +299,14 @@ def webhook_update(provisioner_name: str, name: str, ca_config: str | None, **va
 @click.argument("provisioner_name")
 @click.argument("name")
 @ca_config_option
-def webhook_remove(provisioner_name: str, name: str, ca_config: str | None) -> None:
+@admin_options
+def webhook_remove(provisioner_name: str, name: str, ca_config: str | None, admin_api: AdminOptions) -> None:
     """Remove a webhook."""
+    if _remote(ca_config, admin_api):
+        with admin_session(admin_api) as session:
+            RemoteProvisioners(session).remove_webhook(provisioner_name, name)
+        _applied(f"Removed webhook '{name}' from provisioner '{provisioner_name}'")
+        return
     ca_json = _ca_json(ca_config)
     remove_webhook(ca_json, provisioner_name, name)
     _saved(ca_json, f"Removed webhook '{name}' from provisioner '{provisioner_name}'")

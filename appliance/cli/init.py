@@ -21,6 +21,7 @@ from appliance.authority.urls import ROOT_PATH, public_base
 from appliance.ceremony.build import authority_key_identifier, ca_certificate, signature_hash
 from appliance.ceremony.model import CertificateProfile, Subject
 from appliance.cli.options import default_path, password_file_option, read_password_file
+from appliance.server.remote_management import DEFAULT_ADMIN_SUBJECT
 from appliance.config import DefaultsConfig, parse_config, write_defaults, write_json
 from appliance.errors import BadRequest
 from appliance.jose import encrypt_jwk, generate_jwk, public_dict
@@ -104,6 +105,8 @@ class InitOptions:
     ssh: bool = False
     ssh_user_key_uri: str | None = None
     ssh_host_key_uri: str | None = None
+    #: ``--remote-management``: ``enableAdmin`` (provisioners and admins in the database).
+    remote_management: bool = False
 
 
 @dataclass(frozen=True)
@@ -242,6 +245,8 @@ def _ca_json(options: InitOptions, layout: Layout, intermediate_key: str) -> dic
     }
     if options.ocsp:
         data["ocsp"] = {"enabled": True}
+    if options.remote_management:
+        data["authority"]["enableAdmin"] = True
     if options.kms_uri:
         data["kms"] = {"type": parse_uri(options.kms_uri).scheme, "uri": options.kms_uri}
     return data
@@ -376,6 +381,9 @@ def _prompt_dns(ctx: click.Context, param: click.Parameter, dns: tuple[str, ...]
 @click.option("--kms", "kms_uri", help="The KMS/HSM of the CA keys (e.g. a pkcs11: URI).")
 @click.option("--root-key-uri", help="The root key's URI in --kms.")
 @click.option("--intermediate-key-uri", help="The intermediate key's URI in --kms.")
+@click.option("--remote-management", is_flag=True,
+              help="Keep provisioners and admins in the database, managed over the admin API; the first "
+                   "start makes 'step' the super admin of the first provisioner.")
 @click.option("--ssh", is_flag=True, help="An SSH CA too: user and host CA keys, SSH on the first provisioner.")
 @click.option("--ssh-user-key-uri", help="The SSH user CA key's URI in --kms.")
 @click.option("--ssh-host-key-uri", help="The SSH host CA key's URI in --kms.")
@@ -389,7 +397,7 @@ def init(path: str, name: str, dns: tuple[str, ...], address: str, provisioner: 
          kms_uri: str | None, root_key_uri: str | None, intermediate_key_uri: str | None,
          root_cert: str | None, root_key_file: str | None, intermediate_cert: str | None,
          insecure_address: str, ocsp: bool, ssh: bool, ssh_user_key_uri: str | None,
-         ssh_host_key_uri: str | None) -> None:
+         ssh_host_key_uri: str | None, remote_management: bool) -> None:
     """Create a root and an intermediate CA, or take them from a key ceremony (--root, --intermediate);
     a JWK provisioner, ca.json and defaults.json."""
     password = read_password_file(password_file)
@@ -402,7 +410,7 @@ def init(path: str, name: str, dns: tuple[str, ...], address: str, provisioner: 
         root_cert=Path(root_cert) if root_cert else None, root_key_file=Path(root_key_file) if root_key_file else None,
         intermediate_cert=Path(intermediate_cert) if intermediate_cert else None,
         insecure_address=insecure_address, ocsp=ocsp, ssh=ssh, ssh_user_key_uri=ssh_user_key_uri,
-        ssh_host_key_uri=ssh_host_key_uri,
+        ssh_host_key_uri=ssh_host_key_uri, remote_management=remote_management,
     ))
     root = load_certificate_file(layout.root_crt)
     click.echo(f"Root certificate: {layout.root_crt}")
@@ -411,5 +419,8 @@ def init(path: str, name: str, dns: tuple[str, ...], address: str, provisioner: 
     if ssh:
         click.echo(f"SSH user CA key: {layout.base / 'certs' / 'ssh_user_ca_key.pub'}")
         click.echo(f"SSH host CA key: {layout.base / 'certs' / 'ssh_host_ca_key.pub'}")
+    if remote_management:
+        click.echo(f"Remote management: on; the first start makes '{DEFAULT_ADMIN_SUBJECT}' the super admin "
+                   f"of provisioner '{provisioner}'")
     click.echo(f"Configuration: {layout.ca_json}")
     click.echo(f"Defaults: {layout.defaults_json}")

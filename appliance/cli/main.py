@@ -12,6 +12,7 @@ from appliance.errors import ApplianceError
 from appliance.cli.acme import acme
 from appliance.cli.audit import audit
 from appliance.cli.ca import ca
+from appliance.cli.ca_admin import admin, policy
 from appliance.cli.ca_provisioner import provisioner
 from appliance.cli.ceremony import ceremony
 from appliance.cli.certificate import certificate
@@ -47,6 +48,8 @@ cli.add_command(ceremony)
 cli.add_command(ca)
 ca.add_command(provisioner)
 ca.add_command(acme)
+ca.add_command(admin)
+ca.add_command(policy)
 cli.add_command(certificate)
 cli.add_command(crypto)
 cli.add_command(ssh)

@@ -2,12 +2,20 @@
 
 from __future__ import annotations
 
+import contextlib
+import functools
 import os
+from dataclasses import dataclass
 from pathlib import Path
+from typing import Any, Callable, Iterator
 
 import click
 
+from appliance.client.admin import AdminSession, load_admin_credential, request_admin_credential
+from appliance.client.settings import ClientPaths, resolve
 from appliance.errors import BadRequest
+
+F = Callable[..., Any]
 
 
 def read_password_file(path: str | None) -> bytes | None:
@@ -34,3 +42,73 @@ def default_path() -> str:
 
 ca_config_option = click.option("--ca-config", type=click.Path(dir_okay=False),
                                 help="The CA's ca.json (default: defaults.json's ca-config, or config/ca.json).")
+
+
+@dataclass(frozen=True)
+class AdminOptions:
+    """How to reach the admin API and prove an admin: ``--admin-cert``/``--admin-key``, or
+    ``--admin-subject``/``--admin-provisioner`` (a certificate asked of the CA with a JWK token)."""
+
+    cert: str | None = None
+    key: str | None = None
+    subject: str | None = None
+    provisioner: str | None = None
+    password_file: str | None = None
+    ca_url: str | None = None
+    root: str | None = None
+
+    @property
+    def given(self) -> bool:
+        """Whether any admin credential was named (the command then works remotely)."""
+        return bool(self.cert or self.key or self.subject or self.provisioner)
+
+
+_ADMIN_OPTIONS = [
+    click.option("--admin-cert", type=click.Path(exists=True, dir_okay=False),
+                 help="Remote management: the admin certificate (and chain) that signs admin tokens."),
+    click.option("--admin-key", type=click.Path(exists=True, dir_okay=False), help="The key of --admin-cert."),
+    click.option("--admin-subject", help="Remote management: the admin subject to get a certificate for "
+                                         "(with --admin-provisioner, a JWK provisioner; default subject: step)."),
+    click.option("--admin-provisioner", help="The JWK provisioner that authenticates --admin-subject."),
+    click.option("--admin-password-file", type=click.Path(exists=True, dir_okay=False),
+                 help="The password of --admin-key, or of --admin-provisioner's key."),
+    click.option("--ca-url", help="The CA's URL (default: defaults.json)."),
+    click.option("--root", type=click.Path(dir_okay=False), help="The pinned root certificate (default: defaults.json)."),
+]
+_ADMIN_FIELDS = {"admin_cert": "cert", "admin_key": "key", "admin_subject": "subject",
+                 "admin_provisioner": "provisioner", "admin_password_file": "password_file", "ca_url": "ca_url",
+                 "root": "root"}
+
+
+def admin_options(command: F) -> F:
+    """The options of ``AdminOptions``, handed to the command as ``admin_api``."""
+
+    @functools.wraps(command)
+    def with_admin(**values: Any) -> Any:
+        return command(admin_api=AdminOptions(**{ours: values.pop(flag) for flag, ours in _ADMIN_FIELDS.items()}),
+                       **values)
+
+    for option in reversed(_ADMIN_OPTIONS):
+        with_admin = option(with_admin)
+    return with_admin
+
+
+@contextlib.contextmanager
+def admin_session(options: AdminOptions) -> Iterator[AdminSession]:
+    """An admin API session with the credential ``options`` name."""
+    settings = resolve(ClientPaths.at(default_path()), options.ca_url, options.root)
+    password = read_password_file(options.password_file)
+    if (options.cert is None) != (options.key is None):
+        raise BadRequest("--admin-cert and --admin-key go together")
+    with settings.client() as client:
+        if options.cert and options.key:
+            credential = load_admin_credential(Path(options.cert), Path(options.key), password)
+        else:
+            if not options.provisioner:
+                raise BadRequest("pass --admin-cert and --admin-key, or --admin-provisioner (and --admin-subject)")
+            if password is None:
+                password = click.prompt(f"Password of provisioner '{options.provisioner}'", hide_input=True,
+                                        err=True).encode()
+            credential = request_admin_credential(client, settings, options.subject or "step", options.provisioner,
+                                                  password)
+        yield AdminSession(client, credential)

@@ -110,6 +110,11 @@ class CaClient:
         except ValueError:
             raise CaRequestFailed(f"the CA sent a response that is not JSON for {path}") from None
 
+    def admin(self, method: str, path: str, token: str, body: Any = None) -> Any:
+        """A call of the admin API (``path`` starts with ``/admin``) authorised by an admin token."""
+        return self._request(method, path, headers={"Authorization": token},
+                             **({} if body is None else {"json": body}))
+
     def health(self) -> str:
         return str(self._request("GET", "/health").get("status", ""))
 

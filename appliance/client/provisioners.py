@@ -232,7 +232,7 @@ def credential_handler(name: str) -> CredentialHandler:
     return CREDENTIAL_HANDLERS[provisioner_type(name).name]
 
 
-def _with_claims(entry: dict[str, Any], claims: dict[str, Any]) -> dict[str, Any]:
+def with_claims(entry: dict[str, Any], claims: dict[str, Any]) -> dict[str, Any]:
     unknown = set(claims) - CLAIM_NAMES
     if unknown:
         raise BadRequest(f"unknown claims: {', '.join(sorted(unknown))}")
@@ -278,7 +278,7 @@ class CaJson:
         if any(p.get("name") == name and str(p.get("type", "")).upper() == type_name.upper()
                for p in self.provisioners):
             raise Conflict(f"a {type_name.upper()} provisioner named '{name}' already exists")
-        entry = _with_claims(credential_handler(type_name).new(name, options), options.claims)
+        entry = with_claims(credential_handler(type_name).new(name, options), options.claims)
         self.provisioners.append(entry)
         return entry
 
@@ -289,7 +289,7 @@ class CaJson:
         index = self._index(name, type_name)
         entry = self.provisioners[index]
         updated = credential_handler(str(entry.get("type", ""))).update(entry, options)
-        self.provisioners[index] = _with_claims(updated, options.claims)
+        self.provisioners[index] = with_claims(updated, options.claims)
         return self.provisioners[index]
 
     def save(self) -> None:

@@ -20,6 +20,8 @@ from appliance.jose.jwk import JWK
 TOKEN_LIFETIME = 300
 #: step-ca checks this issuer in renew tokens.
 RENEW_TOKEN_ISSUER = "step-ca-client/1.0"
+#: ... and this one in admin tokens.
+ADMIN_TOKEN_ISSUER = "step-admin-client/1.0"
 
 
 def audience(ca_url: str, endpoint: str) -> str:
@@ -66,6 +68,20 @@ def renew_token(chain: Sequence[x509.Certificate], key: PrivateKeyTypes, *, ca_u
     }
     if common_names:
         claims["sub"] = str(common_names[0].value)
+    return _x5c_signed(claims, chain, key)
+
+
+def admin_token(chain: Sequence[x509.Certificate], key: PrivateKeyTypes, *, ca_url: str, path: str, subject: str,
+                now: float | None = None) -> str:
+    """An admin token for one admin API request (step's): the request's URL as audience,
+    the admin certificate's chain in the ``x5c`` header, signed by its key."""
+    claims: dict[str, Any] = {
+        "iss": ADMIN_TOKEN_ISSUER,
+        "aud": f"{ca_url.rstrip('/')}{path}",
+        "sub": subject,
+        **_times(now),
+        "jti": os.urandom(32).hex(),
+    }
     return _x5c_signed(claims, chain, key)
 
 

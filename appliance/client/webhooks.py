@@ -38,7 +38,8 @@ def _webhooks(ca_json: CaJson, provisioner: str) -> list[dict[str, Any]]:
     return hooks
 
 
-def _apply(entry: dict[str, Any], options: WebhookOptions) -> dict[str, Any]:
+def apply_webhook_options(entry: dict[str, Any], options: WebhookOptions) -> dict[str, Any]:
+    """Set on a ca.json webhook what ``options`` names."""
     if options.url is not None:
         entry["url"] = options.url
     if options.kind is not None:
@@ -67,7 +68,7 @@ def add_webhook(ca_json: CaJson, provisioner: str, name: str, options: WebhookOp
         raise Conflict(f"provisioner '{provisioner}' already has a webhook named '{name}'")
     if not options.url:
         raise BadRequest("a webhook needs --url")
-    entry = _apply({"id": str(uuid.uuid4()), "name": name, "kind": "ENRICHING", "certType": "ALL",
+    entry = apply_webhook_options({"id": str(uuid.uuid4()), "name": name, "kind": "ENRICHING", "certType": "ALL",
                     "secret": base64.b64encode(secrets.token_bytes(SECRET_BYTES)).decode()}, options)
     hooks.append(entry)
     return entry
@@ -77,7 +78,7 @@ def update_webhook(ca_json: CaJson, provisioner: str, name: str, options: Webhoo
     hooks = _webhooks(ca_json, provisioner)
     for entry in hooks:
         if entry.get("name") == name:
-            return _apply(entry, options)
+            return apply_webhook_options(entry, options)
     raise NotFound(f"provisioner '{provisioner}' has no webhook named '{name}'")
 
 

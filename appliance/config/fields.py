@@ -10,7 +10,7 @@ SUPPORTED = {
         "connections", "ssh", "templates", "audit", "console",
     }),
     "authority": frozenset({"provisioners", "claims", "policy", "disableIssuedAtCheck", "backdate",
-                            "disableGetSSHHosts"}),
+                            "disableGetSSHHosts", "enableAdmin"}),
     "authority.claims": frozenset({
         "minTLSCertDuration", "maxTLSCertDuration", "defaultTLSCertDuration",
         "disableRenewal", "allowRenewalAfterExpiry", "disableIssuedAtCheck",
@@ -35,7 +35,7 @@ SUPPORTED = {
 STEP_CA_ONLY = {
     "": frozenset({"monitoring", "skipValidation", "debug", "storage"}),
     "authority": frozenset({
-        "template", "enableAdmin", "admins", "deploymentType",
+        "template", "admins", "deploymentType",
         "authorityId", "type", "certificateAuthority", "certificateAuthorityFingerprint",
         "credentialsFile", "certificateIssuer", "options", "disableCurrentTimeCheck",
     }),

@@ -118,6 +118,7 @@ def _authority(data: dict[str, Any]) -> tuple[AuthorityConfig, list[str]]:
         disable_issued_at_check=_bool(authority, "disableIssuedAtCheck", False, "authority"),
         backdate=_duration(authority, "backdate", "authority", AuthorityConfig().backdate),
         default_subject=_default_subject(authority),
+        enable_admin=_bool(authority, "enableAdmin", False, "authority"),
     )
     return config, notices
 

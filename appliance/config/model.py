@@ -87,6 +87,9 @@ class AuthorityConfig:
     #: ``authority.template``: step-ca's default subject (its ``ASN1DN``), filling the fields
     #: a certificate's subject leaves empty.
     default_subject: dict[str, str] = field(default_factory=dict)
+    #: ``authority.enableAdmin``: provisioners and admins live in the database and change
+    #: over the admin API (``appliance.admin``); ``provisioners`` are imported on first start.
+    enable_admin: bool = False
 
 
 @dataclass(frozen=True)

@@ -23,10 +23,6 @@ def _set(value: Any, built: AbstractSet[str]) -> bool:
     return value not in (None, "", {}, [], False)
 
 
-def _true(value: Any, built: AbstractSet[str]) -> bool:
-    return value is True
-
-
 def _registration_authority(value: Any, built: AbstractSet[str]) -> bool:
     return isinstance(value, str) and value.lower() not in ("", "softcas")
 
@@ -47,7 +43,6 @@ class Unsupported:
 
 UNSUPPORTED: tuple[Unsupported, ...] = (
     Unsupported("authority.provisioners[].type", "a type step-ca does not have", _not_built, "this provisioner type"),
-    Unsupported("authority.enableAdmin", "true", _true, "the admin API and provisioners kept in the database"),
     Unsupported("authority.type", "other than softcas", _registration_authority,
                 "registration-authority mode (another CA signs)"),
     Unsupported("authority.certificateIssuer", "set", _set, "registration-authority mode (another CA signs)"),

@@ -1,5 +1,6 @@
 """The ACME tables (created by migration step 3, ``acme_challenges.processing_since``
-added by step 4, ``acme_authorizations.attestation`` by step 10, ``acme_orders.profile`` by step 14), on the shared schema metadata."""
+added by step 4, ``acme_authorizations.attestation`` by step 10, ``acme_orders.profile`` by step 14,
+``acme_eab_keys.reference`` and ``policy`` by step 16), on the shared schema metadata."""
 
 from __future__ import annotations
 
@@ -34,6 +35,8 @@ acme_eab_keys = Table(
     Column("account_id", ID, ForeignKey("acme_accounts.id"), nullable=True),
     Column("created_at", UTCDateTime, nullable=False),
     Column("bound_at", UTCDateTime, nullable=True),
+    Column("reference", String(256), nullable=True),  # the admin API's optional name of a key
+    Column("policy", JSON, nullable=True),  # the name policy of the account the key binds (admin API)
 )
 
 acme_orders = Table(

@@ -1,5 +1,6 @@
-"""The change record of remote management (created by migration step 11), on the
-shared schema metadata, and the revision other instances poll to see changes."""
+"""The change record of remote management (created by migration step 11) and the
+authority's policy set over the admin API (step 16), on the shared schema metadata, and
+the revision other instances poll to see changes."""
 
 from __future__ import annotations
 
@@ -23,4 +24,15 @@ admin_changes = Table(
     Column("before", JSON, nullable=True),
     Column("after", JSON, nullable=True),
     Index("ix_admin_changes_changed_at", "changed_at"),
+)
+
+
+#: The authority-level name policy set over the admin API (one row, id ``authority``); it
+#: replaces ca.json's ``authority.policy`` while it exists (step-ca's ``authority_policies``).
+authority_policies = Table(
+    "authority_policies",
+    metadata,
+    Column("id", String(32), primary_key=True),
+    Column("policy", JSON, nullable=False),
+    Column("updated_at", UTCDateTime, nullable=False),
 )

@@ -17,9 +17,9 @@ import threading
 from dataclasses import dataclass, field
 from typing import Any, Callable, Iterable
 
-from sqlalchemy import Connection, Row, func, insert, select, update
+from sqlalchemy import Connection, Row, delete, func, insert, select, update
 
-from appliance.db.admin_schema import ADMIN_REVISION, admin_changes
+from appliance.db.admin_schema import ADMIN_REVISION, admin_changes, authority_policies
 from appliance.db.schema import admins, provisioners, revisions
 from appliance.db.sql import SQLDatabase
 from appliance.errors import Conflict, NotFound, Unavailable
@@ -28,6 +28,8 @@ log = logging.getLogger(__name__)
 
 #: The ``actor`` of the provisioners imported from ca.json on first start.
 CA_JSON = "ca.json"
+#: The id of the authority's policy row.
+AUTHORITY_POLICY = "authority"
 
 @dataclass(frozen=True)
 class ProvisionerRecord:
@@ -102,6 +104,11 @@ class AdminStore:
             rows = conn.execute(select(admins).where(admins.c.deleted_at.is_(None))
                                 .order_by(admins.c.created_at, admins.c.id))
             return [_admin(row) for row in rows]
+
+    def authority_policy(self) -> dict[str, Any] | None:
+        """The authority policy set over the admin API (None: ca.json's applies)."""
+        with self._db.transaction() as conn:
+            return _authority_policy(conn)
 
     def changes(self, *, after_id: int = 0, limit: int = 1000) -> list[Change]:
         """Recorded changes with an id above ``after_id``, in order."""
@@ -179,6 +186,23 @@ class AdminStore:
             _record(conn, now, actor, "update", "admin", admin_id, revision, _admin_json(before), _admin_json(after))
         return after
 
+    def set_authority_policy(self, policy: dict[str, Any] | None, actor: str, now: datetime.datetime) -> None:
+        """Set (or with None, remove) the authority policy."""
+        with self._db.transaction(immediate=True) as conn:
+            revision = _bump(conn)
+            before = _authority_policy(conn)
+            conn.execute(delete(authority_policies).where(authority_policies.c.id == AUTHORITY_POLICY))
+            if policy is not None:
+                conn.execute(insert(authority_policies), {"id": AUTHORITY_POLICY, "policy": policy, "updated_at": now})
+            action = "delete" if policy is None else "create" if before is None else "update"
+            _record(conn, now, actor, action, "policy", AUTHORITY_POLICY, revision, before, policy)
+
+    def record_change(self, actor: str, action: str, kind: str, object_id: str, now: datetime.datetime,
+                      before: dict[str, Any] | None, after: dict[str, Any] | None) -> None:
+        """Record a change another store made (ACME EAB keys and their policies), after it."""
+        with self._db.transaction(immediate=True) as conn:
+            _record(conn, now, actor, action, kind, object_id, _bump(conn), before, after)
+
     def delete_admin(self, admin_id: str, actor: str, now: datetime.datetime) -> None:
         with self._db.transaction(immediate=True) as conn:
             revision = _bump(conn)
@@ -201,6 +225,11 @@ class AdminStore:
                            revision: int) -> None:
         conn.execute(update(admins).where(admins.c.id == record.id).values(deleted_at=now))
         _record(conn, now, actor, "delete", "admin", record.id, revision, _admin_json(record), None)
+
+
+def _authority_policy(conn: Connection) -> dict[str, Any] | None:
+    row = conn.execute(select(authority_policies.c.policy).where(authority_policies.c.id == AUTHORITY_POLICY)).first()
+    return None if row is None else dict(row.policy)
 
 
 def _bump(conn: Connection) -> int:
@@ -247,11 +276,12 @@ def _admin(row: Row[Any]) -> AdminRecord:
 
 @dataclass(frozen=True)
 class AdminState:
-    """The provisioners and admins at one admin revision."""
+    """The provisioners, admins and authority policy at one admin revision."""
 
     revision: int
     provisioners: tuple[ProvisionerRecord, ...]
     admins: tuple[AdminRecord, ...]
+    authority_policy: dict[str, Any] | None = None
 
 
 class AdminStateCache:
@@ -274,7 +304,8 @@ class AdminStateCache:
 
     def _load(self) -> AdminState:
         revision = self._store.revision()
-        return AdminState(revision, tuple(self._store.provisioners()), tuple(self._store.admins()))
+        return AdminState(revision, tuple(self._store.provisioners()), tuple(self._store.admins()),
+                          self._store.authority_policy())
 
     def current(self) -> AdminState:
         """The state, re-read if the poll interval has passed and the revision moved."""

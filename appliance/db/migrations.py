@@ -87,6 +87,13 @@ def _create_admin_changes(conn: Connection) -> None:
     _add_revision(conn, admin_schema.ADMIN_REVISION)
 
 
+def _remote_management_16(conn: Connection) -> None:
+    """The reference and the account policy the admin API gives an EAB key; the authority
+    policy it sets."""
+    _add_columns(acme_schema.acme_eab_keys, "reference", "policy")(conn)
+    _create(admin_schema.authority_policies)(conn)
+
+
 STEPS: tuple[Step, ...] = (
     Step(1, "certificates, revocations, used tokens",
          _create(schema.certificates, schema.revocations, schema.used_tokens)),
@@ -107,6 +114,8 @@ STEPS: tuple[Step, ...] = (
     Step(14, "ACME orders: the profile a new-order named", _add_columns(acme_schema.acme_orders, "profile")),
     Step(15, "certificate names for the console's search; certificates by provisioner and expiry",
          name_index.create_name_index),
+    Step(16, "remote management: ACME EAB key references and account policies, the authority's policy",
+         _remote_management_16),
     Step(17, "SCEP transactions: pending and denied states, the CSR a deferred challenge decides on",
          _add_columns(scep_schema.scep_transactions, "state", "csr")),
     Step(20, "console sessions: logins through an OpenID provider", _create(console_sessions.console_sessions)),

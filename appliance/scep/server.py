@@ -15,6 +15,7 @@ import functools
 import hashlib
 import logging
 import os
+import threading
 from dataclasses import dataclass
 from typing import Any, Callable, TypeVar
 
@@ -30,7 +31,7 @@ from cryptography.x509.oid import AttributeOID
 from appliance.authority.interfaces import AuthorityInterface, IssuedCertificate
 from appliance.errors import ApplianceError, BadRequest, ErrorKind, NotFound, NotImplementedFeature
 from appliance.pki.clock import utc_now
-from appliance.provisioner.scep import SCEPProvisioner
+from appliance.provisioner.scep import DecrypterSettings, SCEPProvisioner
 from appliance.scep.envelope import degenerate_crl, open_envelope, seal_envelope
 from appliance.scep.errors import Addressee, FailInfo, ScepFailure
 from appliance.scep.keys import CaSigner, ScepKeys, open_scep_keys
@@ -66,7 +67,9 @@ class CaCertificates:
 
 
 class ScepServer:
-    """One per process generation; the decrypters are opened once, at start."""
+    """One per process generation; the decrypters are opened once, at start, and for a
+    SCEP provisioner added or changed later (remote management) on its first request.
+    A replaced decrypter stays open until ``close`` (a request may still be using it)."""
 
     def __init__(self, authority: AuthorityInterface, ca: CaSigner, provisioners: list[SCEPProvisioner],
                  store: SQLScepStore, *,
@@ -77,24 +80,33 @@ class ScepServer:
         self._ca = ca
         self._now = now
         self._nonce = nonce
-        self._keys: dict[str, ScepKeys] = {}
+        self._keys: dict[str, tuple[DecrypterSettings, ScepKeys]] = {}
+        self._replaced: list[ScepKeys] = []
+        self._lock = threading.Lock()
         try:
             for provisioner in provisioners:
-                self._keys[provisioner.name] = open_scep_keys(provisioner, ca)
+                self._keys[provisioner.name] = (provisioner.decrypter, open_scep_keys(provisioner, ca))
         except BaseException:
             self.close()
             raise
 
     def close(self) -> None:
-        for keys in self._keys.values():
+        for _, keys in self._keys.values():
+            keys.close()
+        for keys in self._replaced:
             keys.close()
 
     def _provisioner(self, name: str) -> tuple[SCEPProvisioner, ScepKeys]:
         provisioner = self._authority.provisioner(name)
-        keys = self._keys.get(name)
-        if not isinstance(provisioner, SCEPProvisioner) or keys is None:
+        if not isinstance(provisioner, SCEPProvisioner):
             raise NotFound(f"no SCEP provisioner '{name}'")
-        return provisioner, keys
+        with self._lock:
+            opened = self._keys.get(name)
+            if opened is None or opened[0] != provisioner.decrypter:
+                self._keys[name] = (provisioner.decrypter, open_scep_keys(provisioner, self._ca))
+                if opened is not None:
+                    self._replaced.append(opened[1])
+            return provisioner, self._keys[name][1]
 
     def capabilities(self, name: str) -> str:
         """GetCACaps: one capability a line."""
@@ -263,7 +275,7 @@ class ScepServer:
     def _failure(self, addressee: Addressee, failure: ScepFailure, provisioner: SCEPProvisioner) -> bytes:
         log.warning("SCEP provisioner '%s' refused transaction %s: %s (failInfo %s)", provisioner.name,
                     addressee.transaction_id, failure.message, failure.fail_info.name)
-        signer, certificate, chain = self._reply_signer(self._keys[provisioner.name])
+        signer, certificate, chain = self._reply_signer(self._keys[provisioner.name][1])
         return cert_rep(addressee, PkiStatus.FAILURE, signer, certificate, chain=chain,
                         fail_info=failure.fail_info, now=self._now(), nonce=self._nonce(NONCE_BYTES))
 

@@ -10,6 +10,7 @@ from pathlib import Path
 from starlette.types import ASGIApp
 
 from appliance.acme import AcmeServer
+from appliance.admin import AdminApi
 from appliance.api.app import ApiSettings
 from appliance.audit.setup import OpenedAuditLog, open_audit_log
 from appliance.authority.authority import Authority
@@ -23,6 +24,7 @@ from appliance.kms.health import SignerHealth
 from appliance.acme.sql_store import SQLAcmeStore
 from appliance.scep.store import SQLScepStore
 from appliance.provisioner.types import BUILT_TYPES
+from appliance.server.remote_management import open_remote_management
 from appliance.server.tls import tls_context
 from appliance.scep import CaSigner, ScepServer
 from appliance.provisioner.scep import SCEPProvisioner
@@ -39,6 +41,7 @@ class Runtime:
     acme: AcmeServer
     scep: ScepServer
     audit: OpenedAuditLog | None = None
+    admin: AdminApi | None = None  # the admin API (``authority.enableAdmin``)
 
     def close(self) -> None:
         self.acme.close()
@@ -82,12 +85,14 @@ def open_runtime(config: CaConfig, password: bytes | None, *,
         mounts = (("/console", console_app(authority, console)),)
     settings = ApiSettings(tls_options=config.tls_options, health=health, mounts=mounts)
     try:
+        admin = open_remote_management(authority, database) if config.authority.enable_admin else None
         scep = scep_server(authority)
     except BaseException:
         authority.close()
         database.close()
         raise
-    return Runtime(config, database, authority, settings, AcmeServer(authority, SQLAcmeStore(database)), scep, audit)
+    return Runtime(config, database, authority, settings, AcmeServer(authority, SQLAcmeStore(database)), scep, audit,
+                   admin)
 
 
 def scep_server(authority: Authority) -> ScepServer:

@@ -118,7 +118,7 @@ async def _exit_with_supervisor(supervisor_pid: int, servers: list[WorkerServer]
 
 
 async def _serve(spec: WorkerSpec, runtime: Runtime, ready: Event) -> None:
-    app = create_app(runtime.authority, runtime.settings, runtime.acme, runtime.scep)
+    app = create_app(runtime.authority, runtime.settings, runtime.acme, runtime.scep, runtime.admin)
     slots = ConnectionSlots(runtime.config.connections)  # the cap counts both listeners
     listeners = [(uvicorn_server(app, tls=spec.tls, slots=slots, tls_options=runtime.config.tls_options),
                   spec.sockets)]

@@ -21,7 +21,6 @@ EXAMPLES: dict[str, tuple[dict[str, Any], str]] = {
     "authority.provisioners[].type": (
         {"extra_provisioner": {"type": "FOO", "name": "routers"}},
         "'authority.provisioners[1] (provisioner 'routers').type' = \"FOO\""),
-    "authority.enableAdmin": ({"authority": {"enableAdmin": True}}, "'authority.enableAdmin' = true"),
     "authority.type": ({"authority": {"type": "stepcas", "certificateAuthority": "https://up"}},
                        "'authority.type' = \"stepcas\""),
     "authority.certificateIssuer": ({"authority": {"certificateIssuer": {"type": "jwk", "password": "s3cr3t"}}},
@@ -77,6 +76,6 @@ def test_empty_and_default_values_are_not_refused(tmp_path: Path) -> None:
 
 def test_every_refused_setting_is_named_at_once(tmp_path: Path) -> None:
     data = _with(json.loads(build_ca(tmp_path).config_path.read_text()),
-                 {"authority": {"enableAdmin": True, "type": "stepcas"}})
+                 {"authority": {"certificateIssuer": {"type": "jwk"}, "type": "stepcas"}})
     found = unsupported_settings(data, frozenset(BUILT_TYPES))
-    assert [line.split("'")[1] for line in found] == ["authority.enableAdmin", "authority.type"]
+    assert [line.split("'")[1] for line in found] == ["authority.type", "authority.certificateIssuer"]

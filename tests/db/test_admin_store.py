@@ -170,3 +170,15 @@ def test_the_last_good_state_is_served_while_the_database_is_unreachable(
         reader.close()
         with mysql_admin() as admin, admin.cursor() as cursor:
             cursor.execute(f"DROP USER IF EXISTS '{user}'@'%'")
+
+
+def test_the_authority_policy_is_set_replaced_and_removed_with_its_record(store: AdminStore) -> None:
+    policy = {"x509": {"allow": {"dns": ["*.example.com"]}}}
+    assert store.authority_policy() is None
+    store.set_authority_policy(policy, "step", NOW)
+    store.set_authority_policy({"x509": {"deny": {"dns": ["bad.example.com"]}}}, "step", NOW)
+    assert store.authority_policy() == {"x509": {"deny": {"dns": ["bad.example.com"]}}}
+    store.set_authority_policy(None, "step", NOW)
+    assert store.authority_policy() is None and store.revision() == 3
+    assert [(c.action, c.before is None, c.after is None) for c in store.changes()] == [
+        ("create", True, False), ("update", False, False), ("delete", False, True)]

@@ -19,12 +19,12 @@ TIMEOUT = 60.0
 def test_serve_refuses_to_start_naming_the_setting(tmp_path: Path) -> None:
     ca = init_ca(tmp_path)
     data = ca.data()
-    data["authority"]["enableAdmin"] = True
+    data["authority"]["type"] = "stepcas"
     ca.write(data)
     result = subprocess.run([str(APPLIANCE), "serve", str(ca.ca_json), "--password-file", str(ca.password_file),
                              "--workers", "1"], capture_output=True, text=True, timeout=TIMEOUT)
     assert result.returncode != 0
-    assert "'authority.enableAdmin' = true" in result.stderr
+    assert "'authority.type' = \"stepcas\"" in result.stderr
     assert "not supported yet" in result.stderr
 
 
