@@ -81,6 +81,24 @@ def softhsm_token() -> Iterator[SoftHSMToken]:
     yield init_softhsm_token(f"test-{os.getpid()}-{next(_token_numbers)}")
 
 
+@pytest.fixture
+def private_softhsm_token(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> SoftHSMToken:
+    """A SoftHSM2 token alone in a token directory of its own, for the processes this test starts.
+
+    Programs that load the whole module (OpenSSH's ``PKCS11Provider``, ``ssh-add -s``) see every
+    token of the directory; in the shared one they would trip over other tests' keys. SOFTHSM2_CONF
+    is pointed at the private directory for child processes; this process keeps the shared one."""
+    tokens = tmp_path / "softhsm-tokens"
+    tokens.mkdir()
+    conf = tmp_path / "softhsm2.conf"
+    conf.write_text(f"directories.tokendir = {tokens}\nobjectstore.backend = file\nlog.level = ERROR\n")
+    monkeypatch.setenv("SOFTHSM2_CONF", str(conf))
+    token = SoftHSMToken(label="private", pin="1234", so_pin="5678")
+    subprocess.run(["softhsm2-util", "--init-token", "--free", "--label", token.label, "--pin", token.pin,
+                    "--so-pin", token.so_pin], check=True, capture_output=True)
+    return token
+
+
 def run_openssl(*args: str | Path) -> subprocess.CompletedProcess[str]:
     """Run openssl; fail the test with its output if it exits non-zero."""
     result = subprocess.run(["openssl", *map(str, args)], capture_output=True, text=True)

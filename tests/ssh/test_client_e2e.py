@@ -129,43 +129,44 @@ def _askpass(tmp_path: Path, secret: str) -> dict[str, str]:
 
 
 def test_certificate_for_a_key_on_softhsm_logs_in_with_pkcs11provider(world: World, tmp_path: Path,
-                                                                       softhsm_token: SoftHSMToken) -> None:
+                                                                       private_softhsm_token: SoftHSMToken) -> None:
     env = {**os.environ, "APPLIANCE_PATH": str(tmp_path / "client")}
     key_file = tmp_path / "id_hsm"
     key_uri = "pkcs11:id=7777;object=ssh-user"
-    world.appliance(env, "certificate", "root", str(key_file), "--kms", softhsm_token.kms_uri,
+    world.appliance(env, "certificate", "root", str(key_file), "--kms", private_softhsm_token.kms_uri,
                     "--key-uri", key_uri, *world.provisioner_flags, *world.ca_flags)
     assert not key_file.exists()  # the private key stays on the token
     listing = _listing(Path(f"{key_file}-cert.pub"))
     assert "ecdsa-sha2-nistp256-cert-v01@openssh.com user certificate" in listing and "root" in listing
-    on_token = subprocess.run(["ssh-keygen", "-D", softhsm_token.module], env=env, check=True, capture_output=True,
-                              text=True).stdout.splitlines()
+    on_token = subprocess.run(["ssh-keygen", "-D", private_softhsm_token.module], env=env, check=True,
+                              capture_output=True, text=True).stdout.splitlines()
     public = Path(f"{key_file}.pub").read_text().split()
     assert " ".join(public[:2]) in {" ".join(line.split()[:2]) for line in on_token}  # OpenSSH's own PKCS#11 reading
     certified = parse_certificate(Path(f"{key_file}-cert.pub").read_text()).public_key()
     assert authorized_key(certified) == " ".join(public[:2])
 
     # IdentitiesOnly drops a PKCS#11 key no IdentityFile names: -i names it by its public key file
-    login = world.ssh({**env, **_askpass(tmp_path, softhsm_token.pin)}, "root@127.0.0.1",
-                      "-o", f"PKCS11Provider={softhsm_token.module}", "-i", f"{key_file}.pub",
+    login = world.ssh({**env, **_askpass(tmp_path, private_softhsm_token.pin)}, "root@127.0.0.1",
+                      "-o", f"PKCS11Provider={private_softhsm_token.module}", "-i", f"{key_file}.pub",
                       "-o", f"CertificateFile={key_file}-cert.pub", "-o", "IdentitiesOnly=yes",
                       "-o", "IdentityAgent=none")
     assert login.returncode == 0, login.stderr
     assert login.stdout.strip() == "in-as-root"
-    bare = world.ssh({**env, **_askpass(tmp_path, softhsm_token.pin)}, "root@127.0.0.1",
-                     "-o", f"PKCS11Provider={softhsm_token.module}", "-i", f"{key_file}.pub",
+    bare = world.ssh({**env, **_askpass(tmp_path, private_softhsm_token.pin)}, "root@127.0.0.1",
+                     "-o", f"PKCS11Provider={private_softhsm_token.module}", "-i", f"{key_file}.pub",
                      "-o", "IdentitiesOnly=yes", "-o", "IdentityAgent=none")
     assert bare.returncode == 255  # the key alone, without its certificate: refused
     with running_agent(tmp_path) as agent:  # the token's key through ssh-agent (ssh-add -s), the same certificate
-        added = subprocess.run(["ssh-add", "-s", softhsm_token.module], env={**agent, **_askpass(tmp_path, softhsm_token.pin)},
+        added = subprocess.run(["ssh-add", "-s", private_softhsm_token.module],
+                               env={**agent, **_askpass(tmp_path, private_softhsm_token.pin)},
                                capture_output=True, text=True, timeout=60)
         assert added.returncode == 0, added.stderr
         through_agent = world.ssh(agent, "root@127.0.0.1", "-o", "BatchMode=yes", "-i", f"{key_file}.pub",
                                   "-o", f"CertificateFile={key_file}-cert.pub", "-o", "IdentitiesOnly=yes")
         assert through_agent.returncode == 0, through_agent.stderr
 
-    world.appliance(env, "certificate", "root", str(key_file), "--kms", softhsm_token.kms_uri, "--key-uri", key_uri,
-                    "--force", *world.provisioner_flags, *world.ca_flags)
+    world.appliance(env, "certificate", "root", str(key_file), "--kms", private_softhsm_token.kms_uri,
+                    "--key-uri", key_uri, "--force", *world.provisioner_flags, *world.ca_flags)
     assert Path(f"{key_file}.pub").read_text().split() == public  # the key on the token, used again
 
 
@@ -174,10 +175,10 @@ def _listing(certificate: Path) -> str:
                           text=True).stdout
 
 
-def test_host_key_on_softhsm_is_renewed_and_rekeyed_by_sshpop_tokens_it_signs(world: World, tmp_path: Path,
-                                                                              softhsm_token: SoftHSMToken) -> None:
+def test_host_key_on_softhsm_is_renewed_and_rekeyed_by_sshpop_tokens_it_signs(
+        world: World, tmp_path: Path, private_softhsm_token: SoftHSMToken) -> None:
     env = {**os.environ, "APPLIANCE_PATH": str(tmp_path / "client")}
-    base, kms = tmp_path / "ssh_host_hsm", ["--kms", softhsm_token.kms_uri]
+    base, kms = tmp_path / "ssh_host_hsm", ["--kms", private_softhsm_token.kms_uri]
     old_uri, new_uri = "pkcs11:id=7001;object=host", "pkcs11:id=7002;object=host-next"
     certificate = Path(f"{base}-cert.pub")
     world.appliance(env, "certificate", "web.internal", str(base), "--host", "--principal", "web.internal", *kms,
@@ -192,10 +193,10 @@ def test_host_key_on_softhsm_is_renewed_and_rekeyed_by_sshpop_tokens_it_signs(wo
                     *world.ca_flags)
     rekeyed = parse_certificate(certificate.read_text())
     assert rekeyed.public_key() != issued.public_key()
-    on_token = subprocess.run(["ssh-keygen", "-D", softhsm_token.module], env=env, check=True, capture_output=True,
-                              text=True).stdout.splitlines()
+    on_token = subprocess.run(["ssh-keygen", "-D", private_softhsm_token.module], env=env, check=True,
+                              capture_output=True, text=True).stdout.splitlines()
     assert {authorized_key(issued.public_key()), authorized_key(rekeyed.public_key())} <= \
-        {" ".join(line.split()[:2]) for line in on_token}  # both keys on the token (SoftHSM2 lists every token's)
+        {" ".join(line.split()[:2]) for line in on_token}  # both keys on the token
     assert Path(f"{base}.pub").read_text().split()[:2] == authorized_key(rekeyed.public_key()).split()
     assert "host certificate" in _listing(certificate)
 
