@@ -10,13 +10,16 @@ import subprocess
 import sys
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Callable, Iterator
+from collections import Counter
+from typing import Any, Callable, Iterator
 
 import pytest
 
 SOFTHSM_MODULE = "/usr/lib/softhsm/libsofthsm2.so"
 APPLIANCE = Path(sys.executable).parent / "appliance"  # the command line of the environment running the tests
 _token_numbers = itertools.count(1)
+FUZZ_CASES = "fuzz cases"  # the user property in which tests/fuzz reports each test's cases
+_fuzz_cases: Counter[str] = Counter()
 
 
 def pytest_configure(config: pytest.Config) -> None:
@@ -28,6 +31,21 @@ def pytest_configure(config: pytest.Config) -> None:
     conf = base / "softhsm2.conf"
     conf.write_text(f"directories.tokendir = {tokens}\nobjectstore.backend = file\nlog.level = ERROR\n")
     os.environ["SOFTHSM2_CONF"] = str(conf)
+
+
+def pytest_runtest_logreport(report: pytest.TestReport) -> None:
+    """Sums the fuzz tests' cases, from this process's tests or from pytest-xdist's workers."""
+    if report.when == "teardown":
+        for name, cases in report.user_properties:
+            if name == FUZZ_CASES:
+                _fuzz_cases.update(cases)
+
+
+def pytest_terminal_summary(terminalreporter: Any) -> None:
+    if _fuzz_cases:
+        terminalreporter.write_sep("-", FUZZ_CASES)
+        for key in sorted(_fuzz_cases):
+            terminalreporter.write_line(f"{key}: {_fuzz_cases[key]}")
 
 
 def pytest_unconfigure(config: pytest.Config) -> None:

@@ -4,8 +4,9 @@ description published, and the real ACME server (tests/acme/conftest.py).
 Every fuzz test runs twice: ``quick`` in the default run (a few thousand cases
 in all) and ``long``, marked ``fuzz``, with ten times the examples: deselected
 unless the marker expression names ``fuzz`` (``-m fuzz``), so that neither the
-default run nor ``-m "not slow"`` takes it. The cases and 5xx answers are counted and reported at
-the end of the run."""
+default run nor ``-m "not slow"`` takes it. The cases and 5xx answers are counted per test, carried
+in the test's report (so they reach pytest-xdist's controller) and summed at the end of the run by
+tests/conftest.py."""
 
 from __future__ import annotations
 
@@ -20,10 +21,11 @@ from appliance.api import ApiSettings
 from tests.acme.conftest import AcmeEnv, start
 from tests.acme.servers import DnsServer, HttpServer, TlsAlpnServer
 from tests.api.real_ca import RealCA, start_real_ca
+from tests.conftest import FUZZ_CASES
 
 LONG = 10
 SCALES = [pytest.param(1, id="quick"), pytest.param(LONG, id="long", marks=pytest.mark.fuzz)]
-TALLY: Counter[str] = Counter()
+TALLY: Counter[str] = Counter()  # the running test's cases
 
 
 def fuzz_settings(examples: int, scale: int) -> Callable[[Any], Any]:
@@ -47,11 +49,11 @@ def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item
         items[:] = [item for item in items if not item.get_closest_marker("fuzz")]
 
 
-def pytest_terminal_summary(terminalreporter: Any) -> None:
-    if TALLY:
-        terminalreporter.write_sep("-", "fuzz cases")
-        for key in sorted(TALLY):
-            terminalreporter.write_line(f"{key}: {TALLY[key]}")
+@pytest.fixture(autouse=True)
+def _report_cases(request: pytest.FixtureRequest) -> Iterator[None]:
+    TALLY.clear()
+    yield
+    request.node.user_properties.append((FUZZ_CASES, dict(TALLY)))
 
 
 @pytest.fixture(scope="module")
