@@ -85,7 +85,7 @@ def _certs_only(body: bytes) -> list[x509.Certificate]:
 
 def _media(content_type: str) -> tuple[str, str | None]:
     header = email.policy.HTTP.header_factory("content-type", content_type)
-    return header.content_type, header.params.get("smime-type")  # type: ignore[attr-defined]
+    return header.content_type, header.params.get("smime-type")
 
 
 class EstClient:
@@ -132,8 +132,8 @@ class EstClient:
         message = email.parser.BytesParser(policy=email.policy.HTTP).parsebytes(
             b"Content-Type: " + response.headers["content-type"].encode() + b"\r\n\r\n" + response.content)
         assert message.get_content_type() == "multipart/mixed"
-        key_part, certificate_part = message.iter_parts()  # type: ignore[attr-defined]
-        assert (certificate_part.get_content_type(), certificate_part.get_param("smime-type")) == CERTS_ONLY
-        (certificate,) = _certs_only(certificate_part.get_payload(decode=False).encode())
-        return ServerKey(key_part.get_content_type(), key_part.get_param("smime-type"),
-                         base64.b64decode(key_part.get_payload(decode=False)), certificate)
+        key_part, certificate_part = message.iter_parts()
+        assert _media(str(certificate_part["content-type"])) == CERTS_ONLY
+        (certificate,) = _certs_only(str(certificate_part.get_payload()).encode())
+        media_type, smime_type = _media(str(key_part["content-type"]))
+        return ServerKey(media_type, smime_type, base64.b64decode(str(key_part.get_payload())), certificate)

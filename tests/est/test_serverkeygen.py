@@ -13,21 +13,16 @@ import pytest
 from asn1crypto import core
 from cryptography import x509
 from cryptography.hazmat.primitives.asymmetric import ec, rsa
-from cryptography.hazmat.primitives.serialization import Encoding, NoEncryption, PrivateFormat, PublicFormat
+from cryptography.hazmat.primitives.serialization import Encoding, NoEncryption, PrivateFormat
 from starlette.testclient import TestClient
 from starlette.types import ASGIApp, Receive, Scope, Send
 
 from appliance.api import create_app
+from tests.est.openssl_checks import open_server_generated_key, same_public_key
 from tests.est.rfc7030_client import ASYMMETRIC_DECRYPT_KEY_ID, DECRYPT_KEY_ID, EstClient, EstRefused, pkcs10
 from tests.est.test_est import EST, SECRET, Env, openssl_verify, start
 
 KEYGEN = {**EST, "name": "keygen", "serverKeyGen": True}
-
-
-def run(*args: str | Path, stdin: bytes | None = None) -> bytes:
-    result = subprocess.run([str(a) for a in args], input=stdin, capture_output=True, timeout=60)
-    assert result.returncode == 0, result.stderr.decode()
-    return result.stdout
 
 
 class ClientCertificate:
@@ -57,12 +52,6 @@ def client(env: Env, label: str = "keygen", certificate: x509.Certificate | None
     return EstClient(http, "https://ca.test", label)
 
 
-def same_public_key(key_der: Path, certificate: x509.Certificate) -> None:
-    """openssl pkey reads the DER private key; its public key is the certificate's."""
-    public = run("openssl", "pkey", "-inform", "DER", "-in", key_der, "-pubout")
-    assert public == certificate.public_key().public_bytes(Encoding.PEM, PublicFormat.SubjectPublicKeyInfo)
-
-
 @pytest.mark.parametrize("request_key,expected", [
     (ec.generate_private_key(ec.SECP384R1()), "secp384r1"),
     (rsa.generate_private_key(65537, 2048), "rsa2048"),
@@ -76,6 +65,7 @@ def test_serverkeygen_returns_pkcs8_and_the_certificate(env: Env, tmp_path: Path
     openssl_verify(env, reply.certificate, tmp_path)
     assert reply.certificate.public_key() != request_key.public_key()
     key = reply.certificate.public_key()
+    assert isinstance(key, (ec.EllipticCurvePublicKey, rsa.RSAPublicKey))
     assert (key.curve.name if isinstance(key, ec.EllipticCurvePublicKey) else f"rsa{key.key_size}") == expected
     assert reply.certificate.extensions.get_extension_for_class(x509.SubjectAlternativeName).value \
         .get_values_for_type(x509.DNSName) == ["cam1.devices.test"]
@@ -98,18 +88,8 @@ def test_serverkeygen_encrypts_for_the_tls_client_key(env: Env, tmp_path: Path) 
                      ((ASYMMETRIC_DECRYPT_KEY_ID, core.OctetString(key_id)),))
     reply = client(env, certificate=certificate).serverkeygen(request)
     assert (reply.media_type, reply.smime_type) == ("application/pkcs7-mime", "server-generated-key")
-    (tmp_path / "reply.p7").write_bytes(reply.key)
-    signed = run("openssl", "cms", "-decrypt", "-inform", "DER", "-in", tmp_path / "reply.p7",
-                 "-recip", certificate_file, "-inkey", key_file, "-binary")
-    (tmp_path / "signed.der").write_bytes(signed)
-    package = tmp_path / "package.der"  # the AsymmetricKeyPackage, once the CA's signature holds
-    run("openssl", "cms", "-verify", "-inform", "DER", "-in", tmp_path / "signed.der", "-binary",
-        "-CAfile", env.ca.root_path, "-purpose", "any", "-out", package)
-    structure = run("openssl", "asn1parse", "-inform", "DER", "-in", package).decode().splitlines()
-    offset = structure[1].split(":")[0].strip()  # the first OneAsymmetricKey of the SEQUENCE OF
-    run("openssl", "asn1parse", "-inform", "DER", "-in", package, "-offset", offset, "-noout",
-        "-out", tmp_path / "key.der")
-    same_public_key(tmp_path / "key.der", reply.certificate)
+    key = open_server_generated_key(reply.key, certificate_file, key_file, env.ca.root_path, tmp_path)
+    same_public_key(key, reply.certificate)
     openssl_verify(env, reply.certificate, tmp_path)
     wrong_key = rsa.generate_private_key(65537, 2048).private_bytes(Encoding.PEM, PrivateFormat.PKCS8, NoEncryption())
     (tmp_path / "wrong.key").write_bytes(wrong_key)
@@ -126,21 +106,22 @@ def test_refused_serverkeygen_issues_nothing(env: Env, tmp_path: Path) -> None:
     key_id = certificate.extensions.get_extension_for_class(x509.SubjectKeyIdentifier).value.digest
     ec_key_id = ec_certificate.extensions.get_extension_for_class(x509.SubjectKeyIdentifier).value.digest
     new = ec.generate_private_key(ec.SECP256R1())
+    plain = client(env)
     cases = [
         (client(env, "devices"), pkcs10(new, "a.devices.test"), 400, "serverKeyGen is false"),
         (client(env, secret="wrong"), pkcs10(new, "a.devices.test"), 401, "wrong or missing credentials"),
-        (client(env), b"garbage", 400, "PKCS#10"),
-        (client(env), pkcs10(new, "printer.example.test"), 403, "printer.example.test"),
-        (client(env), pkcs10(rsa.generate_private_key(65537, 1024), "a.devices.test"), 403, "at least 2048"),
-        (client(env), pkcs10(new, "a.devices.test", ((DECRYPT_KEY_ID, core.OctetString(b"k1")),)), 400,
+        (plain, b"garbage", 400, "PKCS#10"),
+        (plain, pkcs10(new, "printer.example.test"), 403, "printer.example.test"),
+        (plain, pkcs10(rsa.generate_private_key(65537, 1024), "a.devices.test"), 403, "at least 2048"),
+        (plain, pkcs10(new, "a.devices.test", ((DECRYPT_KEY_ID, core.OctetString(b"k1")),)), 400,
          "DecryptKeyIdentifier"),
-        (client(env), pkcs10(new, "a.devices.test", ((ASYMMETRIC_DECRYPT_KEY_ID, core.OctetString(key_id)),)), 400,
+        (plain, pkcs10(new, "a.devices.test", ((ASYMMETRIC_DECRYPT_KEY_ID, core.OctetString(key_id)),)), 400,
          "names no key"),  # no TLS client certificate
         (client(env, certificate=certificate), pkcs10(new, "a.devices.test", (
             (ASYMMETRIC_DECRYPT_KEY_ID, core.OctetString(b"other")),)), 400, "names no key"),
         (client(env, certificate=ec_certificate), pkcs10(new, "a.devices.test", (
             (ASYMMETRIC_DECRYPT_KEY_ID, core.OctetString(ec_key_id)),)), 400, "must be RSA"),
-        (client(env), pkcs10(new, "a.devices.test", ((ASYMMETRIC_DECRYPT_KEY_ID, core.Integer(1)),)), 400,
+        (plain, pkcs10(new, "a.devices.test", ((ASYMMETRIC_DECRYPT_KEY_ID, core.Integer(1)),)), 400,
          "malformed"),
     ]
     for est, request, status, says in cases:
