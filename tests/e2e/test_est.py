@@ -14,6 +14,7 @@ serverkeygen where the provisioner turns it off (400)."""
 
 from __future__ import annotations
 
+import base64
 import json
 import ssl
 import subprocess
@@ -189,6 +190,10 @@ def test_every_operation_with_the_rfc_client(est: CA, client: Client, tmp_path: 
     (tmp_path / "plain.der").write_bytes(plain.key)
     same_public_key(tmp_path / "plain.der", plain.certificate)
     verify(plain.certificate, est.root, est.intermediate, tmp_path)
+    for path in est.path.rglob("*"):  # ca.json, keys, the database, the server's log
+        if path.is_file():
+            content = path.read_bytes()
+            assert plain.key not in content and base64.b64encode(plain.key)[:64] not in content, path
 
     key_id = certificate.extensions.get_extension_for_class(x509.SubjectKeyIdentifier).value.digest
     encrypted = client(tls=(certificate_file, key_file)).serverkeygen(rfc_pkcs10(
