@@ -125,12 +125,14 @@ class EstServer:
         recipient = None if key_id is None else (key_id, self._recipient(key_id, credentials))
         check_public_key(csr.public_key())
         private_key = new_key_like(csr.public_key())
-        certificate = self.authority.sign_authenticated(csr, provisioner, private_key.public_key()).certificate
         if recipient is None:
-            return ServerGeneratedKey(base64.encodebytes(pkcs8(private_key)), PKCS8, certs_only([certificate]))
-        signer, signer_certificate = self.authority.content_signer()
-        envelope = enveloped_for_key_id(signed_key_package(private_key, signer, signer_certificate), *recipient)
-        return ServerGeneratedKey(base64.encodebytes(envelope), SERVER_GENERATED_KEY, certs_only([certificate]))
+            key_part, media_type = pkcs8(private_key), PKCS8
+        else:  # sealed before issuing: a KMS that fails to sign leaves no certificate behind
+            signer, signer_certificate = self.authority.content_signer()
+            key_part = enveloped_for_key_id(signed_key_package(private_key, signer, signer_certificate), *recipient)
+            media_type = SERVER_GENERATED_KEY
+        certificate = self.authority.sign_authenticated(csr, provisioner, private_key.public_key()).certificate
+        return ServerGeneratedKey(base64.encodebytes(key_part), media_type, certs_only([certificate]))
 
     @staticmethod
     def _recipient(key_id: bytes, credentials: EstCredentials) -> rsa.RSAPublicKey:
