@@ -52,12 +52,11 @@ def client(env: Env, label: str = "keygen", certificate: x509.Certificate | None
     return EstClient(http, "https://ca.test", label)
 
 
-@pytest.mark.parametrize("request_key,expected", [
-    (ec.generate_private_key(ec.SECP384R1()), "secp384r1"),
-    (rsa.generate_private_key(65537, 2048), "rsa2048"),
-])
-def test_serverkeygen_returns_pkcs8_and_the_certificate(env: Env, tmp_path: Path, request_key: rsa.RSAPrivateKey,
-                                                       expected: str) -> None:
+@pytest.mark.parametrize("expected", ["secp384r1", "rsa2048"])
+def test_serverkeygen_returns_pkcs8_and_the_certificate(env: Env, tmp_path: Path, expected: str) -> None:
+    """The new key is of the CSR key's type (curve or RSA size), and not the CSR's key."""
+    request_key = ec.generate_private_key(ec.SECP384R1()) if expected == "secp384r1" \
+        else rsa.generate_private_key(65537, 2048)
     reply = client(env).serverkeygen(pkcs10(request_key, "cam1.devices.test"))
     assert (reply.media_type, reply.smime_type) == ("application/pkcs8", None)
     (tmp_path / "key.der").write_bytes(reply.key)
@@ -69,6 +68,8 @@ def test_serverkeygen_returns_pkcs8_and_the_certificate(env: Env, tmp_path: Path
     assert (key.curve.name if isinstance(key, ec.EllipticCurvePublicKey) else f"rsa{key.key_size}") == expected
     assert reply.certificate.extensions.get_extension_for_class(x509.SubjectAlternativeName).value \
         .get_values_for_type(x509.DNSName) == ["cam1.devices.test"]
+    validity = reply.certificate.not_valid_after_utc - reply.certificate.not_valid_before_utc
+    assert validity.total_seconds() == 72 * 3600 + 60  # the provisioner's claims (and backdate)
     assert env.issued() == 1
 
 
