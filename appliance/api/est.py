@@ -22,8 +22,7 @@ from appliance.api import request_id
 from appliance.api.errors import internal_message, retry_after, status_for
 from appliance.api.peer import peer_certificate
 from appliance.errors import ApplianceError, BadRequest
-from appliance.est import EstCredentials, EstServer
-from appliance.est.server import ServerGeneratedKey
+from appliance.est import EstCredentials, EstServer, ServerGeneratedKey
 
 BASE = "/.well-known/est"
 CERTS_ONLY = "application/pkcs7-mime; smime-type=certs-only"
