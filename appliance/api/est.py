@@ -1,7 +1,8 @@
 """EST's HTTP binding (RFC 7030 section 3.2.2): ``/.well-known/est/[label/]<operation>``.
 
 Bodies are base64 (``Content-Transfer-Encoding: base64``); answers are
-``application/pkcs7-mime; smime-type=certs-only``; errors are ``text/plain`` with
+``application/pkcs7-mime; smime-type=certs-only``, ``/serverkeygen``'s ``multipart/mixed``
+(the private key, then the certificate: section 4.4.2); errors are ``text/plain`` with
 the status the RFC's HTTP semantics call for (400 bad request, 401 with a
 ``WWW-Authenticate`` challenge, 403, 404, 503 with ``Retry-After``)."""
 
@@ -10,6 +11,7 @@ from __future__ import annotations
 import base64
 import binascii
 import logging
+import secrets
 from typing import Callable
 
 from fastapi import APIRouter, Request
@@ -20,7 +22,7 @@ from appliance.api import request_id
 from appliance.api.errors import internal_message, retry_after, status_for
 from appliance.api.peer import peer_certificate
 from appliance.errors import ApplianceError, BadRequest
-from appliance.est import EstCredentials, EstServer
+from appliance.est import EstCredentials, EstServer, ServerGeneratedKey
 
 BASE = "/.well-known/est"
 CERTS_ONLY = "application/pkcs7-mime; smime-type=certs-only"
@@ -54,7 +56,8 @@ def _error(request: Request, error: ApplianceError) -> Response:
     return Response(message + "\n", status_code=status, media_type="text/plain", headers=headers)
 
 
-async def _respond(request: Request, work: Callable[[EstServer], bytes | None], media_type: str = CERTS_ONLY) -> Response:
+async def _respond(request: Request, work: Callable[[EstServer], bytes | ServerGeneratedKey | None],
+                   media_type: str = CERTS_ONLY) -> Response:
     server: EstServer = request.app.state.est
     try:
         body = await run_in_threadpool(work, server)
@@ -62,7 +65,18 @@ async def _respond(request: Request, work: Callable[[EstServer], bytes | None], 
         return _error(request, error)
     if body is None:
         return Response(status_code=204)
+    if isinstance(body, ServerGeneratedKey):
+        return _multipart(body)
     return Response(body, media_type=media_type, headers={"Content-Transfer-Encoding": "base64"})
+
+
+def _multipart(reply: ServerGeneratedKey) -> Response:
+    """Section 4.4.2's ``multipart/mixed``: the private-key part, then the certs-only part."""
+    boundary = "est-" + secrets.token_hex(16)
+    parts = [(reply.key_media_type, reply.key), (CERTS_ONLY, reply.certificate)]
+    body = b"".join(f"--{boundary}\r\nContent-Type: {media_type}\r\nContent-Transfer-Encoding: base64\r\n\r\n".encode()
+                    + content.replace(b"\n", b"\r\n") for media_type, content in parts)
+    return Response(body + f"--{boundary}--\r\n".encode(), media_type=f"multipart/mixed; boundary={boundary}")
 
 
 async def _pkcs10(request: Request) -> bytes:
@@ -86,25 +100,25 @@ def est_router() -> APIRouter:
 
         @router.post(prefix + "/simpleenroll")
         async def simpleenroll(request: Request, label: str | None = None) -> Response:
-            return await _enroll(request, label, reenroll=False)
+            return await _enroll(request, lambda est, body, credentials: est.simpleenroll(label, body, credentials))
 
         @router.post(prefix + "/simplereenroll")
         async def simplereenroll(request: Request, label: str | None = None) -> Response:
-            return await _enroll(request, label, reenroll=True)
+            return await _enroll(request, lambda est, body, credentials: est.simplereenroll(label, body, credentials))
 
         @router.post(prefix + "/serverkeygen")
         async def serverkeygen(request: Request, label: str | None = None) -> Response:
-            return await _respond(request, lambda est: est.serverkeygen(label))
+            return await _enroll(request, lambda est, body, credentials: est.serverkeygen(label, body, credentials))
 
     return router
 
 
-async def _enroll(request: Request, label: str | None, *, reenroll: bool) -> Response:
+async def _enroll(request: Request,
+                  work: Callable[[EstServer, bytes, EstCredentials], bytes | ServerGeneratedKey]) -> Response:
+    """A POST carrying a PKCS#10: its credentials and body, then ``work``."""
     try:
         credentials = _credentials(request)
         body = await _pkcs10(request)
     except ApplianceError as error:
         return _error(request, error)
-    if reenroll:
-        return await _respond(request, lambda est: est.simplereenroll(label, body, credentials))
-    return await _respond(request, lambda est: est.simpleenroll(label, body, credentials))
+    return await _respond(request, lambda est: work(est, body, credentials))

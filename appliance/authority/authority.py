@@ -492,11 +492,17 @@ class Authority:
         return self._issue_profile(profile, provisioner, public_key, start, end)
 
     @events.issuance("est")
-    def sign_authenticated(self, csr: x509.CertificateSigningRequest, provisioner: Provisioner) -> IssuedCertificate:
+    def sign_authenticated(self, csr: x509.CertificateSigningRequest, provisioner: Provisioner,
+                           public_key: CertificatePublicKeyTypes | None = None) -> IssuedCertificate:
         """The certificate for a CSR whose requester a protocol core authenticated for
-        ``provisioner`` (EST): the CSR's names, policies, claims, template and webhooks."""
+        ``provisioner`` (EST): the CSR's names, policies, claims, template and webhooks; for
+        ``public_key`` (a key the core generated) instead of the CSR's when given."""
         events.note_provisioner(provisioner.name)
-        return self._sign_csr_names(csr, csr_public_key(csr), provisioner, csr_names(csr), False)
+        return self._sign_csr_names(csr, public_key or csr_public_key(csr), provisioner, csr_names(csr), False)
+
+    def content_signer(self) -> tuple[PrivateKeyTypes, x509.Certificate]:
+        """The issuing key (its KMS signer) and certificate, for CMS content the CA vouches for."""
+        return self.leaf_signer.signer, self.leaf_signer.issuer
 
     @events.issuance("server")
     def issue_server_certificate(self, public_key: CertificatePublicKeyTypes,

@@ -8,6 +8,7 @@ from dataclasses import dataclass, field
 from typing import Any, Iterable, Protocol
 
 from cryptography import x509
+from cryptography.hazmat.primitives.asymmetric.types import CertificatePublicKeyTypes, PrivateKeyTypes
 
 from appliance.audit import AuditSink
 from appliance.authority.admin_token import AdminCredential
@@ -155,8 +156,14 @@ class AuthorityInterface(Protocol):
         """Tell the provisioner's NOTIFYING webhooks how a SCEP request ended (never fails)."""
         ...
 
-    def sign_authenticated(self, csr: x509.CertificateSigningRequest, provisioner: Provisioner) -> IssuedCertificate:
-        """Issue for a CSR whose requester a protocol core authenticated (EST)."""
+    def sign_authenticated(self, csr: x509.CertificateSigningRequest, provisioner: Provisioner,
+                           public_key: CertificatePublicKeyTypes | None = None) -> IssuedCertificate:
+        """Issue for a CSR whose requester a protocol core authenticated (EST), for
+        ``public_key`` (a key the core generated) instead of the CSR's when given."""
+        ...
+
+    def content_signer(self) -> tuple[PrivateKeyTypes, x509.Certificate]:
+        """The issuing key (its KMS signer) and certificate, for CMS content the CA vouches for."""
         ...
 
     def refused_names(self, provisioner: Provisioner, names: Names, common_name: str = "") -> dict[str, str]:

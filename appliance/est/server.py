@@ -1,7 +1,8 @@
 """The EST core (RFC 7030 section 4): CA certificates, enrolment, re-enrolment, CSR
-attributes; server-side key generation is refused. Bodies in and out are base64 DER
-(PKCS#10 in, a certs-only CMC Simple PKI Response, i.e. degenerate PKCS#7, out); the
-HTTP layer (``appliance.api.est``) only moves them."""
+attributes and, where the provisioner allows it, server-side key generation. Bodies in
+and out are base64 DER (PKCS#10 in, a certs-only CMC Simple PKI Response, i.e. degenerate
+PKCS#7, out; section 4.4.2's private-key part beside it); the HTTP layer
+(``appliance.api.est``) only moves them and writes the multipart reply."""
 
 from __future__ import annotations
 
@@ -12,12 +13,15 @@ from dataclasses import dataclass
 from typing import Callable
 
 from cryptography import x509
+from cryptography.hazmat.primitives.asymmetric import rsa
 from cryptography.hazmat.primitives.serialization import Encoding, pkcs7
 
 from appliance.authority.interfaces import AuthorityInterface
 from appliance.errors import BadRequest, Forbidden, NotFound, NotImplementedFeature, Unauthorized
 from appliance.pki.clock import utc_now
-from appliance.pki.keys import verified_csr_key
+from appliance.est.keygen import (enveloped_for_key_id, new_key_like, pkcs8, requested_key_id, signed_key_package,
+                                   subject_key_id)
+from appliance.pki.keys import check_public_key, verified_csr_key
 from appliance.provisioner.est import ESTProvisioner
 from appliance.provisioner.x5c import verify_chain
 
@@ -30,6 +34,21 @@ class EstCredentials:
     username: str | None = None
     secret: str | None = None
     client_certificate: x509.Certificate | None = None
+
+
+#: Section 4.4.2's media types of the private-key part: plain, or encrypted for the client.
+PKCS8 = "application/pkcs8"
+SERVER_GENERATED_KEY = "application/pkcs7-mime; smime-type=server-generated-key"
+
+
+@dataclass(frozen=True)
+class ServerGeneratedKey:
+    """Section 4.4.2's two parts, each base64: the private key (``key_media_type``) and the
+    certificate (certs-only PKCS#7, as ``/simpleenroll`` answers)."""
+
+    key: bytes
+    key_media_type: str
+    certificate: bytes
 
 
 def certs_only(certificates: list[x509.Certificate]) -> bytes:
@@ -91,9 +110,42 @@ class EstServer:
         self.provisioner(label)
         return None
 
-    def serverkeygen(self, label: str | None) -> bytes:
-        self.provisioner(label)
-        raise NotImplementedFeature("server-side key generation is turned off (serverKeyGen is false)")
+    def serverkeygen(self, label: str | None, body: bytes, credentials: EstCredentials) -> ServerGeneratedKey:
+        """Server-side key generation (section 4.4), authenticated as ``/simpleenroll``: a new key
+        of the CSR key's type, certified with the CSR's subject and names. The key is encrypted
+        for the TLS client certificate's RSA key when the CSR names it by an
+        AsymmetricDecryptKeyIdentifier, else returned as PKCS#8 under TLS alone."""
+        provisioner = self.provisioner(label)
+        self._authenticate(provisioner, credentials)
+        if not provisioner.server_key_gen:
+            raise NotImplementedFeature(f"EST provisioner '{provisioner.name}': server-side key generation "
+                                        "is turned off (serverKeyGen is false)")
+        csr = parse_pkcs10(body)
+        key_id = requested_key_id(csr)
+        recipient = None if key_id is None else (key_id, self._recipient(key_id, credentials))
+        check_public_key(csr.public_key())
+        private_key = new_key_like(csr.public_key())
+        if recipient is None:
+            key_part, media_type = pkcs8(private_key), PKCS8
+        else:  # sealed before issuing: a KMS that fails to sign leaves no certificate behind
+            signer, signer_certificate = self.authority.content_signer()
+            key_part = enveloped_for_key_id(signed_key_package(private_key, signer, signer_certificate), *recipient)
+            media_type = SERVER_GENERATED_KEY
+        certificate = self.authority.sign_authenticated(csr, provisioner, private_key.public_key()).certificate
+        return ServerGeneratedKey(base64.encodebytes(key_part), media_type, certs_only([certificate]))
+
+    @staticmethod
+    def _recipient(key_id: bytes, credentials: EstCredentials) -> rsa.RSAPublicKey:
+        """The key an AsymmetricDecryptKeyIdentifier names: the TLS client certificate's, if it
+        is that certificate's subjectKeyIdentifier and an RSA key (section 4.4.1.2)."""
+        current = credentials.client_certificate
+        if current is None or subject_key_id(current) != key_id:
+            raise BadRequest("the AsymmetricDecryptKeyIdentifier names no key this server knows: it must be the "
+                             "subjectKeyIdentifier of the TLS client certificate")
+        public_key = current.public_key()
+        if not isinstance(public_key, rsa.RSAPublicKey):
+            raise BadRequest("the key the AsymmetricDecryptKeyIdentifier names must be RSA (key transport)")
+        return public_key
 
     def simpleenroll(self, label: str | None, body: bytes, credentials: EstCredentials) -> bytes:
         """Enrol (section 4.2.1): the provisioner's secret or a client certificate under its roots."""

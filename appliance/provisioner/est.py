@@ -8,7 +8,8 @@ ca.json: ``{"type": "EST", "name", "secret", "username", "roots", "claims", "pol
 - ``roots``: PEM bundle (base64 or plain, as X5C's): a TLS client certificate chaining to
   one of them may enrol. Re-enrolment needs a client certificate this CA issued, not
   revoked, naming what the CSR asks for.
-- ``serverKeyGen``: only ``false``: ``/serverkeygen`` is refused (400).
+- ``serverKeyGen``: ``true`` turns ``/serverkeygen`` on (the CA makes the key, RFC 7030
+  section 4.4); ``false`` (the default) refuses it (400).
 """
 
 from __future__ import annotations
@@ -37,8 +38,9 @@ class ESTProvisioner(Provisioner):
         self.roots = load_roots(config["roots"], where) if config.get("roots") else []
         if not self._secret and not self.roots:
             raise BadRequest(f"{where}: an EST provisioner needs a 'secret' or 'roots' (or both)")
-        if config.get("serverKeyGen", False) is not False:
-            raise BadRequest(f"{where}: 'serverKeyGen' is not supported yet: only false")
+        self.server_key_gen = config.get("serverKeyGen", False)
+        if not isinstance(self.server_key_gen, bool):
+            raise BadRequest(f"{where}: 'serverKeyGen' must be true or false")
 
     def secret_matches(self, username: str | None, secret: str) -> bool:
         """Whether HTTP basic (``username`` given) or bearer (``None``) credentials are this provisioner's."""

@@ -150,7 +150,7 @@ def test_wrong_media_type_unknown_label_csrattrs_serverkeygen_reenroll_without_c
 
 @pytest.mark.parametrize("fields,says", [
     ({}, "needs a 'secret' or 'roots'"),
-    ({"secret": "x", "serverKeyGen": True}, "'serverKeyGen' is not supported yet"),
+    ({"secret": "x", "serverKeyGen": "yes"}, "'serverKeyGen' must be true or false"),
     ({"roots": "not pem"}, "'roots'"),
 ])
 def test_bad_est_provisioners_stop_the_ca(tmp_path: Path, fields: dict[str, Any], says: str) -> None:
