@@ -14,6 +14,7 @@ from cryptography import x509
 from cryptography.exceptions import InvalidSignature
 from cryptography.hazmat.primitives.asymmetric.types import PrivateKeyTypes
 
+from appliance.cli.lazy import LazyGroup
 from appliance.cli.options import default_path, password_file_option, read_password_file
 from appliance.client.bootstrap import bootstrap as bootstrap_ca
 from appliance.client.files import load_key_file, refuse_overwrite, write_certificates, write_private_key
@@ -202,7 +203,9 @@ def _open_browser(url: str) -> None:
     webbrowser.open(url)
 
 
-@click.group()
+@click.group(cls=LazyGroup, lazy={
+    "provisioner": "appliance.cli.ca_provisioner:provisioner", "acme": "appliance.cli.acme:acme",
+    "admin": "appliance.cli.ca_admin:admin", "policy": "appliance.cli.ca_admin:policy"})
 def ca() -> None:
     """Use an online CA: bootstrap trust, get, renew and revoke certificates."""
 

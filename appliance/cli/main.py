@@ -1,4 +1,4 @@
-"""The ``appliance`` command: one group per area, each in its own module."""
+"""The ``appliance`` command: one group per area, each in its own module, imported when it runs."""
 
 from __future__ import annotations
 
@@ -8,23 +8,16 @@ from typing import Any
 import click
 
 from appliance import __version__
+from appliance.cli.lazy import LazyGroup
 from appliance.errors import ApplianceError
-from appliance.cli.acme import acme
-from appliance.cli.audit import audit
-from appliance.cli.ca import ca
-from appliance.cli.ca_admin import admin, policy
-from appliance.cli.ca_provisioner import provisioner
-from appliance.cli.ceremony import ceremony
-from appliance.cli.certificate import certificate
-from appliance.cli.crypto import crypto
-from appliance.cli.init import init
-from appliance.cli.kms import kms
-from appliance.cli.migrate import migrate
-from appliance.cli.serve import serve
-from appliance.cli.ssh import ssh
+
+AREAS = {name: f"appliance.cli.{module}:{name}" for name, module in [
+    ("init", "init"), ("kms", "kms"), ("serve", "serve"), ("ceremony", "ceremony"), ("ca", "ca"),
+    ("certificate", "certificate"), ("crypto", "crypto"), ("ssh", "ssh"), ("audit", "audit"),
+    ("migrate", "migrate")]}
 
 
-class ApplianceGroup(click.Group):
+class ApplianceGroup(LazyGroup):
     """Reports domain errors as one line on stderr and exit status 1."""
 
     def invoke(self, ctx: click.Context) -> Any:
@@ -35,23 +28,7 @@ class ApplianceGroup(click.Group):
             sys.exit(1)
 
 
-@click.group(cls=ApplianceGroup)
+@click.group(cls=ApplianceGroup, lazy=AREAS)
 @click.version_option(__version__, prog_name="appliance")
 def cli() -> None:
     """An HSM- and KMS-centric certificate authority."""
-
-
-cli.add_command(init)
-cli.add_command(kms)
-cli.add_command(serve)
-cli.add_command(ceremony)
-cli.add_command(ca)
-ca.add_command(provisioner)
-ca.add_command(acme)
-ca.add_command(admin)
-ca.add_command(policy)
-cli.add_command(certificate)
-cli.add_command(crypto)
-cli.add_command(ssh)
-cli.add_command(audit)
-cli.add_command(migrate)
