@@ -37,7 +37,9 @@ class DnsPersist01Response(challenges.ChallengeResponse):
 def acme_client(acme: AcmeCA) -> tuple[client.ClientV2, str]:
     """A registered client of the ``acme-persist`` provisioner, and its account URL."""
     key = jose.JWKEC(key=ec.generate_private_key(ec.SECP256R1()))
-    network = client.ClientNetwork(key, alg=jose.ES256, verify_ssl=str(acme.ca.root), user_agent="appliance-tests")
+    # verify_ssl goes to requests' ``verify``, which also takes a CA bundle (typed bool only)
+    network = client.ClientNetwork(key, alg=jose.ES256, verify_ssl=str(acme.ca.root),  # type: ignore[arg-type]
+                                   user_agent="appliance-tests")
     directory = client.ClientV2.get_directory(f"{acme.base('acme-persist')}/directory", network)
     acme_v2 = client.ClientV2(directory, network)
     account = acme_v2.new_account(messages.NewRegistration.from_data(terms_of_service_agreed=True))
@@ -73,7 +75,7 @@ def test_python_acme_client_issues_twice_with_one_record(acme: AcmeCA, tmp_path:
             obtain(other, name, tmp_path)
         (failed,) = refused.value.failed_authzrs
         (challb,) = failed.body.challenges
-        assert challb.error.typ == "urn:ietf:params:acme:error:unauthorized"
-        assert "not this account's URL" in challb.error.detail
+        assert challb.error is not None and challb.error.typ == "urn:ietf:params:acme:error:unauthorized"
+        assert "not this account's URL" in str(challb.error.detail)
     finally:
         acme.dns.clear_txt(f"_validation-persist.{name}")
