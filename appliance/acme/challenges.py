@@ -1,4 +1,5 @@
-"""Challenge validation: http-01 and dns-01 (RFC 8555 section 8), tls-alpn-01 (RFC 8737).
+"""Challenge validation: http-01 and dns-01 (RFC 8555 section 8), tls-alpn-01 (RFC 8737);
+dns-persist-01 is ``appliance.acme.persist``.
 
 Each check is one attempt, bounded by a timeout, that raises :class:`AcmeError`
 with the problem type the RFC names (``connection``, ``dns``, ``tls``,
@@ -73,14 +74,23 @@ class ValidationTarget:
             return str(answer[0])
         raise AcmeError(Problem.DNS, f"no A or AAAA record for {identifier.value}")
 
-    def txt_records(self, name: str) -> list[str]:
+    def find_txt(self, name: str, lifetime: float | None = None) -> list[str]:
+        """The TXT records at ``name`` (their strings joined), none if the name has none;
+        ``lifetime`` bounds the lookup (default: ``timeout``)."""
         try:
-            answer = self._resolver().resolve(name, "TXT")
+            answer = self._resolver().resolve(name, "TXT", lifetime=lifetime)
         except (dns.resolver.NXDOMAIN, dns.resolver.NoAnswer):
-            raise AcmeError(Problem.DNS, f"no TXT record at {name}") from None
+            return []
         except dns.exception.DNSException as exc:
             raise AcmeError(Problem.DNS, f"looking up TXT {name}: {exc}") from None
         return [b"".join(record.strings).decode(errors="replace") for record in answer]
+
+    def txt_records(self, name: str) -> list[str]:
+        """The TXT records at ``name``; a ``dns`` problem if it has none."""
+        records = self.find_txt(name)
+        if not records:
+            raise AcmeError(Problem.DNS, f"no TXT record at {name}")
+        return records
 
 
 def _host(address: str) -> str:

@@ -32,6 +32,7 @@ class ChallengeType(str, enum.Enum):
     DNS_01 = "dns-01"
     TLS_ALPN_01 = "tls-alpn-01"
     DEVICE_ATTEST_01 = "device-attest-01"
+    DNS_PERSIST_01 = "dns-persist-01"
 
 
 @dataclass(frozen=True)

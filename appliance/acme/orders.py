@@ -33,19 +33,20 @@ from appliance.provisioner.acme import ACMEProvisioner
 
 FAILED = frozenset({Status.INVALID, Status.DEACTIVATED, Status.EXPIRED, Status.REVOKED})
 OPEN = frozenset({Status.PENDING, Status.READY})
+DNS_CHALLENGES = frozenset({ChallengeType.DNS_01, ChallengeType.DNS_PERSIST_01})
 
 
 def challenge_types(provisioner: ACMEProvisioner, identifier: Identifier, wildcard: bool) -> list[ChallengeType]:
-    """dns-01 only for wildcards, never for IP addresses (RFC 8738); device-attest-01 only
-    (and only it) for permanent identifiers."""
+    """Only the DNS challenges for wildcards, never for IP addresses (RFC 8738);
+    device-attest-01 only (and only it) for permanent identifiers."""
     allowed = [ChallengeType(c) for c in provisioner.challenges]
     if identifier.type == PERMANENT_IDENTIFIER:
         return [c for c in allowed if c == ChallengeType.DEVICE_ATTEST_01]
     allowed = [c for c in allowed if c != ChallengeType.DEVICE_ATTEST_01]
     if wildcard:
-        return [c for c in allowed if c == ChallengeType.DNS_01]
+        return [c for c in allowed if c in DNS_CHALLENGES]
     if identifier.type == "ip":
-        return [c for c in allowed if c != ChallengeType.DNS_01]
+        return [c for c in allowed if c not in DNS_CHALLENGES]
     return allowed
 
 
@@ -218,8 +219,8 @@ class Orders:
         wildcard = identifier.value.startswith("*.")
         authz_id = new_id()
         challenges = tuple(
-            Challenge(id=new_id(), authorization_id=authz_id, type=kind, token=secrets.token_urlsafe(32),
-                      status=Status.PENDING)
+            Challenge(id=new_id(), authorization_id=authz_id, type=kind, status=Status.PENDING,
+                      token="" if kind == ChallengeType.DNS_PERSIST_01 else secrets.token_urlsafe(32))
             for kind in challenge_types(provisioner, identifier, wildcard))
         return Authorization(
             id=authz_id, account_id=account.id,
@@ -232,7 +233,7 @@ class Orders:
     def _current(self, request: AcmeRequest, account: Account, authorization_id: str) -> Authorization:
         """The account's authorization, once its stale validations (if any) are started again."""
         authz = self._authorization(authorization_id, account)
-        if scheduling.resume(self._core, request.provisioner, account, authz):
+        if scheduling.resume(self._core, request.provisioner, account, authz, request.links.account(account.id)):
             authz = self._authorization(authorization_id, account)
         return authz
 
@@ -267,7 +268,8 @@ class Orders:
         if challenge.type == ChallengeType.DEVICE_ATTEST_01:
             device_attest.respond(core, request.provisioner, account, authz, challenge, signed.fields())
             return self._challenge_reply(request, core.store.get_challenge(challenge.id) or challenge)
-        first_attempt = scheduling.start(core, request.provisioner, account, authz, challenge)
+        first_attempt = scheduling.start(core, request.provisioner, account, authz, challenge,
+                                         request.links.account(account.id))
 
         def current() -> Reply:
             return self._challenge_reply(request, core.store.get_challenge(challenge.id) or challenge)

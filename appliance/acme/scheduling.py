@@ -16,10 +16,13 @@ from __future__ import annotations
 import datetime
 import logging
 from concurrent.futures import Future
+from functools import partial
+from typing import Callable
 
-from appliance.acme.challenges import ValidationTarget, key_authorization
+from appliance.acme.challenges import VALIDATORS, ValidationTarget, key_authorization
 from appliance.acme.context import Core
-from appliance.acme.models import Account, Authorization, Challenge, Status
+from appliance.acme.models import Account, Authorization, Challenge, ChallengeType, Status
+from appliance.acme.persist import validate_dns_persist01
 from appliance.acme.views import authorization_status
 from appliance.errors import NotFound
 from appliance.provisioner.acme import ACMEProvisioner
@@ -31,26 +34,43 @@ def _stale_before(core: Core) -> datetime.datetime:
     return core.now() - core.settings.validation.stale_after
 
 
-def start(core: Core, provisioner: ACMEProvisioner, account: Account, authz: Authorization,
-          challenge: Challenge) -> Future[None] | None:
-    """Claim the challenge's validation and queue it: the end of its first attempt
-    (``Validator.submit``), or None if another request or process has it."""
-    if not core.store.start_challenge(challenge.id, core.now(), _stale_before(core)):
-        return None
+def _check(core: Core, provisioner: ACMEProvisioner, account: Account, authz: Authorization,
+           challenge: Challenge, account_url: str) -> Callable[[], None]:
+    """One validation attempt of ``challenge``."""
     target = ValidationTarget(
         http_port=provisioner.challenge_ports["http-01"], tls_alpn_port=provisioner.challenge_ports["tls-alpn-01"],
         resolver=provisioner.challenge_resolver, timeout=core.settings.validation.timeout)
-    return core.validator.submit(authz, challenge, key_authorization(challenge.token, account.thumbprint), target)
+    if challenge.type == ChallengeType.DNS_PERSIST_01:
+        return partial(validate_dns_persist01, target, authz.identifier, authz.wildcard, account_url,
+                       provisioner.issuer_domain_names, core.now)
+    return partial(VALIDATORS[challenge.type], target, authz.identifier, challenge.token,
+                   key_authorization(challenge.token, account.thumbprint))
 
 
-def resume(core: Core, provisioner: ACMEProvisioner, account: Account, authz: Authorization) -> bool:
+def start(core: Core, provisioner: ACMEProvisioner, account: Account, authz: Authorization,
+          challenge: Challenge, account_url: str | None) -> Future[None] | None:
+    """Claim the challenge's validation and queue it: the end of its first attempt
+    (``Validator.submit``), or None if another request or process has it.
+    ``account_url`` is the account's URL as its client addressed the server; without
+    it (at start-up) a dns-persist-01 challenge, which checks that URL, waits for
+    its client to read it."""
+    if account_url is None and challenge.type == ChallengeType.DNS_PERSIST_01:
+        return None
+    if not core.store.start_challenge(challenge.id, core.now(), _stale_before(core)):
+        return None
+    check = _check(core, provisioner, account, authz, challenge, account_url or "")
+    return core.validator.submit(authz, challenge, check)
+
+
+def resume(core: Core, provisioner: ACMEProvisioner, account: Account, authz: Authorization,
+           account_url: str) -> bool:
     """Start again the authorization's stale validations (if it is still pending); whether any was."""
     if authorization_status(authz, core.now()) != Status.PENDING:
         return False
     stale_before = _stale_before(core)
     stale = [c for c in authz.challenges if c.status == Status.PROCESSING
              and (c.processing_since is None or c.processing_since < stale_before)]
-    return any([start(core, provisioner, account, authz, c) is not None for c in stale])
+    return any([start(core, provisioner, account, authz, c, account_url) is not None for c in stale])
 
 
 def resume_all(core: Core) -> int:
@@ -70,7 +90,7 @@ def resume_all(core: Core) -> int:
             log.warning("challenge %s: provisioner '%s' is no longer an ACME provisioner; left processing",
                         challenge_id, account.provisioner)
             continue
-        if start(core, provisioner, account, authz, challenge) is not None:
+        if start(core, provisioner, account, authz, challenge, None) is not None:
             log.info("challenge %s: validation interrupted by a stopped process; started again", challenge_id)
             resumed += 1
     return resumed

@@ -19,7 +19,6 @@ from dataclasses import dataclass
 from typing import Callable
 
 from appliance import metrics
-from appliance.acme.challenges import VALIDATORS, ValidationTarget
 from appliance.acme.models import Authorization, Challenge, Status
 from appliance.acme.problems import AcmeError, Problem
 from appliance.acme.store import AcmeStore
@@ -59,18 +58,17 @@ class Validator:
         self._stopping = threading.Event()
         self._pool = ThreadPoolExecutor(max_workers=settings.workers, thread_name_prefix="acme-validate")
 
-    def submit(self, authorization: Authorization, challenge: Challenge, key_auth: str,
-               target: ValidationTarget) -> Future[None]:
-        """Validate a challenge already moved to processing; the future completes when
-        the first attempt is over (never if ``close`` drops the validation: wait with a timeout)."""
+    def submit(self, authorization: Authorization, challenge: Challenge, check: Callable[[], None]) -> Future[None]:
+        """Validate a challenge already moved to processing, ``check`` being one attempt
+        (raises :class:`AcmeError` on failure); the future completes when the first
+        attempt is over (never if ``close`` drops the validation: wait with a timeout)."""
         first_attempt: Future[None] = Future()
-        self._pool.submit(self._run, authorization, challenge, key_auth, target, first_attempt)
+        self._pool.submit(self._run, authorization, challenge, check, first_attempt)
         return first_attempt
 
-    def _attempt(self, authorization: Authorization, challenge: Challenge, key_auth: str,
-                 target: ValidationTarget) -> AcmeError | None:
+    def _attempt(self, challenge: Challenge, check: Callable[[], None]) -> AcmeError | None:
         try:
-            VALIDATORS[challenge.type](target, authorization.identifier, challenge.token, key_auth)
+            check()
         except AcmeError as exc:
             return exc
         except Exception as exc:  # a bug or an unexpected library error: never leave it processing
@@ -78,26 +76,26 @@ class Validator:
             return AcmeError(Problem.SERVER_INTERNAL, f"validation failed: {type(exc).__name__}")
         return None
 
-    def _run(self, authorization: Authorization, challenge: Challenge, key_auth: str,
-             target: ValidationTarget, first_attempt: Future[None]) -> None:
+    def _run(self, authorization: Authorization, challenge: Challenge, check: Callable[[], None],
+             first_attempt: Future[None]) -> None:
         try:
-            self._validate(authorization, challenge, key_auth, target, first_attempt)
+            self._validate(authorization, challenge, check, first_attempt)
         finally:
             _complete(first_attempt)
 
-    def _validate(self, authorization: Authorization, challenge: Challenge, key_auth: str,
-                  target: ValidationTarget, first_attempt: Future[None]) -> None:
+    def _validate(self, authorization: Authorization, challenge: Challenge, check: Callable[[], None],
+                  first_attempt: Future[None]) -> None:
         error: AcmeError | None = None
         for attempt in range(self._settings.attempts):
             if attempt:
                 _complete(first_attempt)  # it failed: the outcome now waits for the retries
                 if self._pause(self._settings.retry_delay):
                     return
-            error = self._attempt(authorization, challenge, key_auth, target)
+            error = self._attempt(challenge, check)
             if error is None:
                 break
-            log.info("challenge %s attempt %d: %s", challenge.id, attempt + 1,
-                     error.message.replace(challenge.token, "<token>"))
+            message = error.message.replace(challenge.token, "<token>") if challenge.token else error.message
+            log.info("challenge %s attempt %d: %s", challenge.id, attempt + 1, message)
         if error is None:
             self._store.set_challenge_status(challenge.id, Status.VALID, PROCESSING, validated_at=self._now())
             self._store.set_authorization_status(authorization.id, Status.VALID, PENDING)

@@ -6,7 +6,7 @@ import datetime
 from typing import Any
 
 from appliance.acme.context import AcmeRequest, rfc3339
-from appliance.acme.models import Account, Authorization, Challenge, Order, Status
+from appliance.acme.models import Account, Authorization, Challenge, ChallengeType, Order, Status
 
 
 def account_json(request: AcmeRequest, account: Account) -> dict[str, Any]:
@@ -15,9 +15,14 @@ def account_json(request: AcmeRequest, account: Account) -> dict[str, Any]:
 
 
 def challenge_json(request: AcmeRequest, challenge: Challenge) -> dict[str, Any]:
+    """dns-persist-01 has no token but the CA's ``issuer-domain-names`` (draft-ietf-acme-dns-persist)."""
     body: dict[str, Any] = {"type": challenge.type.value,
                             "url": request.links.challenge(challenge.authorization_id, challenge.id),
-                            "status": challenge.status.value, "token": challenge.token}
+                            "status": challenge.status.value}
+    if challenge.type == ChallengeType.DNS_PERSIST_01:
+        body["issuer-domain-names"] = list(request.provisioner.issuer_domain_names)
+    else:
+        body["token"] = challenge.token
     if challenge.validated_at is not None:
         body["validated"] = rfc3339(challenge.validated_at)
     if challenge.error is not None:

@@ -22,7 +22,7 @@ SUPPORTED = {
     "authority.provisioners[]": frozenset({
         "type", "name", "claims", "options", "policy", "webhooks", "key", "encryptedKey", "forceCN", "challenges",
         "termsOfService", "website", "caaIdentities", "requireEAB", "challengePorts", "challengeResolver",
-        "lint", "allowMustStaple", "attestationFormats", "attestationRoots",
+        "lint", "allowMustStaple", "attestationFormats", "attestationRoots", "issuerDomainNames",
     }),
     "crl": frozenset({"enabled", "generateOnRevoke", "cacheDuration", "renewPeriod", "idpURL"}),
     "ocsp": frozenset({"enabled", "validity", "cacheSize", "url", "responderKey", "responderValidity"}),

@@ -1,7 +1,7 @@
 """The ACME provisioner (step-ca's ``ACME`` type): authorises orders, not tokens.
 
 step-ca's fields: ``name``, ``forceCN``, ``challenges`` (default http-01, dns-01 and
-tls-alpn-01; ``device-attest-01`` when named), ``attestationFormats`` (``apple``,
+tls-alpn-01; ``device-attest-01`` and ``dns-persist-01`` when named), ``attestationFormats`` (``apple``,
 ``step``, ``tpm``; default all three), ``attestationRoots`` (a base64-encoded PEM
 bundle; default: the roots ``appliance.acme.attestation`` ships for each format),
 ``claims``, ``termsOfService``, ``website``, ``caaIdentities``, ``requireEAB``,
@@ -10,8 +10,10 @@ and ``policy`` (read by every provisioner type: ``appliance.policy``).
 Our additions, for tests and unusual networks (step-ca has no equivalent in ca.json):
 
 - ``challengePorts``: ``{"http-01": 80, "tls-alpn-01": 443}``, the ports validation connects to;
-- ``challengeResolver``: ``"host:port"`` of the DNS server that dns-01 queries
-  (default: the system's resolvers);
+- ``challengeResolver``: ``"host:port"`` of the DNS server that dns-01 and
+  dns-persist-01 query (default: the system's resolvers);
+- ``issuerDomainNames``: the CA's issuer domain names (1 to 10) that a dns-persist-01
+  record may name (``appliance.acme.persist``); required with dns-persist-01, refused without it;
 - ``profiles``: ACME profiles a new-order may name (``appliance.provisioner.acme_profiles``).
 """
 
@@ -25,6 +27,7 @@ from cryptography import x509
 
 from appliance.errors import BadRequest, Unauthorized
 from appliance.jose import UnverifiedToken
+from appliance.pki.domain_names import normal_domain_name
 from appliance.provisioner.acme_profiles import parse_profiles
 from appliance.provisioner.checks import config_strings
 from appliance.provisioner.base import Provisioner, ProvisionerContext, RevokeAuthorization, SignOptions
@@ -32,6 +35,8 @@ from appliance.provisioner.types import PROVISIONER_TYPES
 
 CHALLENGE_TYPES = ("http-01", "dns-01", "tls-alpn-01")
 DEVICE_ATTEST = "device-attest-01"
+DNS_PERSIST = "dns-persist-01"
+MAX_ISSUER_DOMAIN_NAMES = 10  # draft-ietf-acme-dns-persist: a challenge names 1 to 10
 ATTESTATION_FORMATS = ("apple", "step", "tpm")
 DEFAULT_PORTS = {"http-01": 80, "tls-alpn-01": 443}
 
@@ -45,9 +50,10 @@ class ACMEProvisioner(Provisioner):
         super().__init__(config, context)
         where = f"provisioner '{self.name}'"
         self.challenges = config_strings(config, "challenges", where) or CHALLENGE_TYPES
-        unknown = sorted(set(self.challenges) - {*CHALLENGE_TYPES, DEVICE_ATTEST})
+        unknown = sorted(set(self.challenges) - {*CHALLENGE_TYPES, DEVICE_ATTEST, DNS_PERSIST})
         if unknown:
             raise BadRequest(f"{where}: unsupported challenges {', '.join(unknown)}")
+        self.issuer_domain_names = _issuer_domain_names(config, DNS_PERSIST in self.challenges, where)
         self.attestation_formats = config_strings(config, "attestationFormats", where) or ATTESTATION_FORMATS
         unknown = sorted(set(self.attestation_formats) - set(ATTESTATION_FORMATS))
         if unknown:
@@ -100,6 +106,24 @@ class ACMEProvisioner(Provisioner):
 
     def authorize_revoke(self, token: UnverifiedToken) -> RevokeAuthorization:
         raise Unauthorized(f"provisioner '{self.name}' is an ACME provisioner: it does not accept tokens")
+
+
+def _issuer_domain_names(config: dict[str, Any], persist: bool, where: str) -> tuple[str, ...]:
+    """``issuerDomainNames``, normalised (lowercase A-labels, no trailing dot), duplicates dropped."""
+    names = config_strings(config, "issuerDomainNames", where)
+    if not persist:
+        if names:
+            raise BadRequest(f"{where}: 'issuerDomainNames' is set but 'challenges' does not name {DNS_PERSIST}")
+        return ()
+    if not names:
+        raise BadRequest(f"{where}: {DNS_PERSIST} needs 'issuerDomainNames', the CA's issuer domain names")
+    try:
+        normal = tuple(dict.fromkeys(normal_domain_name(name) for name in names))
+    except ValueError as exc:
+        raise BadRequest(f"{where}: 'issuerDomainNames': {exc}") from None
+    if len(normal) > MAX_ISSUER_DOMAIN_NAMES:
+        raise BadRequest(f"{where}: 'issuerDomainNames' holds at most {MAX_ISSUER_DOMAIN_NAMES} names")
+    return normal
 
 
 def _attestation_roots(value: Any, where: str) -> tuple[x509.Certificate, ...]:

@@ -3,10 +3,11 @@ challenge responders (DNS, HTTP, TLS-ALPN) on loopback."""
 
 from __future__ import annotations
 
+import datetime
 import json
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Iterator
+from typing import Any, Callable, Iterator
 
 import pytest
 from sqlalchemy import func, select
@@ -20,6 +21,7 @@ from appliance.db.acme_schema import TABLES
 from appliance.acme.sql_store import SQLAcmeStore
 from appliance.db.schema import certificates, revocations
 from appliance.db.sql import SQLDatabase
+from appliance.pki.clock import utc_now
 from tests.acme.client import AcmeClient
 from tests.acme.servers import DnsServer, HttpServer, TlsAlpnServer
 from tests.ca_fixtures import PASSWORD, TestCA, build_ca
@@ -84,8 +86,9 @@ def responders() -> Iterator[tuple[DnsServer, HttpServer, TlsAlpnServer]]:
 
 def start(tmp_path: Path, responders: tuple[DnsServer, HttpServer, TlsAlpnServer],
           *extra: dict[str, Any], settings: AcmeSettings = AcmeSettings(validation=FAST_VALIDATION),
-          **fields: Any) -> AcmeEnv:
-    """A CA whose provisioner "acme" has ``fields``, with the ``extra`` provisioners too."""
+          now: Callable[[], datetime.datetime] = utc_now, **fields: Any) -> AcmeEnv:
+    """A CA whose provisioner "acme" has ``fields``, with the ``extra`` provisioners too;
+    ``now`` is the ACME server's clock."""
     dns, web, alpn = responders
     ca = build_ca(tmp_path)
     network = {"challengePorts": {"http-01": web.port, "tls-alpn-01": alpn.port}, "challengeResolver": dns.address}
@@ -94,7 +97,7 @@ def start(tmp_path: Path, responders: tuple[DnsServer, HttpServer, TlsAlpnServer
     database = open_database(config.db)
     authority = Authority.from_config(config, database, password=PASSWORD)
     store = SQLAcmeStore(database)
-    server = AcmeServer(authority, store, settings)
+    server = AcmeServer(authority, store, settings, now=now)
     http = TestClient(create_app(authority, acme=server), base_url="https://ca.test", raise_server_exceptions=False)
     return AcmeEnv(ca, database, store, authority, server, http, dns, web, alpn)
 

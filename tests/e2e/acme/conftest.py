@@ -1,7 +1,7 @@
-"""One CA for every ACME end-to-end test: ``appliance init``, two ACME provisioners
-(``acme``, and ``acme-eab`` that requires external account binding) whose
-validation uses the test's DNS server and free loopback ports, served by a real
-``appliance serve``. Failing tests get the tail of the server log in their report."""
+"""One CA for every ACME end-to-end test: ``appliance init``, three ACME provisioners
+(``acme``, ``acme-eab`` that requires external account binding, ``acme-persist`` that
+offers only dns-persist-01) whose validation uses the test's DNS server and free
+loopback ports, served by a real ``appliance serve``. Failing tests get the tail of the server log in their report."""
 
 from __future__ import annotations
 
@@ -11,7 +11,7 @@ import pytest
 
 from tests.e2e.acme.challtestsrv import ChallTestSrv, start_challtestsrv
 from tests.e2e.acme.clients import Endpoint
-from tests.e2e.acme.harness import CRL_CACHE, AcmeCA, add_acme_provisioner
+from tests.e2e.acme.harness import CRL_CACHE, ISSUERS, AcmeCA, add_acme_provisioner
 from tests.e2e.harness import Server, free_port, init_ca, start_server
 
 LOG_TAIL = 60
@@ -33,6 +33,8 @@ def acme(tmp_path_factory: pytest.TempPathFactory, challtestsrv: ChallTestSrv) -
     for name, require_eab in (("acme", False), ("acme-eab", True)):
         add_acme_provisioner(ca, name, require_eab=require_eab, http_port=http_port, tls_port=tls_port,
                              resolver=challtestsrv.resolver)
+    add_acme_provisioner(ca, "acme-persist", require_eab=False, http_port=http_port, tls_port=tls_port,
+                         resolver=challtestsrv.resolver, challenges=["dns-persist-01"], issuerDomainNames=ISSUERS)
     data = ca.data()
     data["crl"] = {"enabled": True, "cacheDuration": f"{CRL_CACHE.total_seconds():.0f}s"}
     ca.write(data)

@@ -10,6 +10,7 @@ import re
 import subprocess
 import time
 from dataclasses import dataclass
+from typing import Any
 
 from cryptography import x509
 
@@ -31,15 +32,19 @@ def appliance_cli(ca: CA, *args: str) -> str:
     return result.stdout
 
 
+#: The issuer domain names of the ``acme-persist`` provisioner (dns-persist-01).
+ISSUERS = ["ca.test", "authority.example"]
+
 #: The ACME profiles of the ``acme`` provisioner (``test_profiles.py``).
 PROFILES = {"shortlived": {"description": "6-day server certificates", "validity": "144h",
                            "keyUsage": ["digitalSignature"], "extKeyUsage": ["serverAuth"]}}
 
 
 def add_acme_provisioner(ca: CA, name: str, *, require_eab: bool, http_port: int, tls_port: int,
-                         resolver: str) -> None:
+                         resolver: str, **fields: Any) -> None:
     """``appliance ca provisioner add NAME --type ACME``, then the test-only validation
-    options (``challengePorts``, ``challengeResolver``), which have no flags, and the profiles."""
+    options (``challengePorts``, ``challengeResolver``), which have no flags, the profiles,
+    and ``fields``."""
     appliance_cli(ca, "ca", "provisioner", "add", name, "--type", "ACME",
               "--require-eab" if require_eab else "--no-require-eab")
     data = ca.data()
@@ -47,6 +52,7 @@ def add_acme_provisioner(ca: CA, name: str, *, require_eab: bool, http_port: int
     provisioner["challengePorts"] = {"http-01": http_port, "tls-alpn-01": tls_port}
     provisioner["challengeResolver"] = resolver
     provisioner["profiles"] = PROFILES
+    provisioner.update(fields)
     ca.write(data)
 
 
