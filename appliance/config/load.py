@@ -16,7 +16,7 @@ from appliance.config.audit import parse_audit
 from appliance.config.connections import ConnectionSettings, parse_connections
 from appliance.config.console import parse_console
 from appliance.config.errors import ConfigError
-from appliance.config.fields import unsupported_notices
+from appliance.config.fields import provisioner_notices, unsupported_notices
 from appliance.config.logger import parse_logger
 from appliance.config.ssh import parse_ssh
 from appliance.config.ssh_templates import parse_templates
@@ -108,7 +108,7 @@ def _authority(data: dict[str, Any]) -> tuple[AuthorityConfig, list[str]]:
     provisioners = _provisioners(authority)
     for index, provisioner in enumerate(provisioners):
         where = f"authority.provisioners[{index}]"
-        notices += unsupported_notices("authority.provisioners[]", provisioner, where)
+        notices += provisioner_notices(provisioner, where)
         if isinstance(provisioner.get("claims"), dict):
             notices += unsupported_notices("authority.claims", provisioner["claims"], f"{where}.claims")
     config = AuthorityConfig(

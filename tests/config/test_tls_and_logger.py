@@ -102,5 +102,5 @@ def test_unknown_provisioner_members_get_a_notice(tmp_path: Path, caplog: pytest
     caplog.set_level(logging.WARNING)
     load_runtime(ca.config_path, PASSWORD, report=True).close()
     notices = [r.getMessage() for r in caplog.records]
-    assert "ca.json: unknown field 'authority.provisioners[0].madeUp'; ignored" in notices
+    assert "ca.json: unknown field 'authority.provisioners[0].madeUp' for JWK provisioners; ignored" in notices
     assert not any("disableRenewal" in n or "SSHCertDuration" in n or ".key'" in n or "encryptedKey" in n for n in notices)
