@@ -27,6 +27,10 @@ def _registration_authority(value: Any, built: AbstractSet[str]) -> bool:
     return isinstance(value, str) and value.lower() not in ("", "softcas")
 
 
+def _true(value: Any, built: AbstractSet[str]) -> bool:
+    return value is True
+
+
 def _not_built(value: Any, built: AbstractSet[str]) -> bool:
     return isinstance(value, str) and value.upper() not in built
 
@@ -43,6 +47,8 @@ class Unsupported:
 
 UNSUPPORTED: tuple[Unsupported, ...] = (
     Unsupported("authority.provisioners[].type", "a type step-ca does not have", _not_built, "this provisioner type"),
+    Unsupported("authority.provisioners[].disableSSHCAHost", "true", _true,
+                "refusing SSH host certificates to GCP instances"),
     Unsupported("authority.type", "other than softcas", _registration_authority,
                 "registration-authority mode (another CA signs)"),
     Unsupported("authority.certificateIssuer", "set", _set, "registration-authority mode (another CA signs)"),

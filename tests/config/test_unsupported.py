@@ -21,6 +21,9 @@ EXAMPLES: dict[str, tuple[dict[str, Any], str]] = {
     "authority.provisioners[].type": (
         {"extra_provisioner": {"type": "FOO", "name": "routers"}},
         "'authority.provisioners[1] (provisioner 'routers').type' = \"FOO\""),
+    "authority.provisioners[].disableSSHCAHost": (
+        {"extra_provisioner": {"type": "GCP", "name": "gce", "disableSSHCAHost": True}},
+        "'authority.provisioners[1] (provisioner 'gce').disableSSHCAHost' = true"),
     "authority.type": ({"authority": {"type": "stepcas", "certificateAuthority": "https://up"}},
                        "'authority.type' = \"stepcas\""),
     "authority.certificateIssuer": ({"authority": {"certificateIssuer": {"type": "jwk", "password": "s3cr3t"}}},
