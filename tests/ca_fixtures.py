@@ -21,6 +21,7 @@ from appliance.config import CaConfig, load_config, write_json
 from appliance.jose import encrypt_jwk, generate_jwk, public_dict, sign
 from appliance.jose.jwk import JWK
 from appliance.kms.softkms import encrypted_pem
+from appliance.pki.keys import ML_DSA_PRIVATE_KEYS
 
 PASSWORD = b"test-password"
 PROVISIONER = "admin@ca.test"
@@ -78,7 +79,7 @@ def make_csr(common_name: str, names: list[str] | None = None, key: PrivateKeyTy
             general.append(x509.RFC822Name(value) if "@" in value else x509.DNSName(value))
     if general:
         builder = builder.add_extension(x509.SubjectAlternativeName(general), critical=False)
-    hash_alg = None if isinstance(key, ed25519.Ed25519PrivateKey) else hashes.SHA256()
+    hash_alg = None if isinstance(key, (ed25519.Ed25519PrivateKey, *ML_DSA_PRIVATE_KEYS)) else hashes.SHA256()
     return builder.sign(key, hash_alg), key  # type: ignore[arg-type]
 
 
