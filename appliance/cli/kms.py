@@ -60,7 +60,7 @@ def key(key_uri: str, kms_uri: str | None, password_file: str | None) -> None:
 @click.argument("key_uri")
 @kms_option
 @click.option("--in", "in_file", required=True, type=click.Path(exists=True, dir_okay=False), help="The file to sign.")
-@click.option("--alg", help="ES256, ES384, RS256, PS256 or EdDSA (default: from the key).")
+@click.option("--alg", help="ES256, ES384, RS256, PS256, EdDSA or ML-DSA-44/65/87 (default: from the key).")
 @password_file_option
 def sign(key_uri: str, kms_uri: str | None, in_file: str, alg: str | None, password_file: str | None) -> None:
     """Sign a file and print the base64 signature (DER for ECDSA)."""
