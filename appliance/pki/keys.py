@@ -32,7 +32,7 @@ def ml_dsa_set(key: object) -> int | None:
 
 def new_ml_dsa_key(number: int) -> PrivateKeyTypes:
     """A fresh software ML-DSA key of parameter set ``number`` (44, 65 or 87)."""
-    return ML_DSA_PRIVATE_KEYS[ML_DSA_SETS.index(number)].generate()  # type: ignore[no-any-return]
+    return ML_DSA_PRIVATE_KEYS[ML_DSA_SETS.index(number)].generate()
 
 
 def check_public_key(key: CertificatePublicKeyTypes) -> None:
