@@ -1,7 +1,7 @@
 """Post-quantum certificates: a CA made by ``appliance init --kty ML-DSA`` (root and
 intermediate ML-DSA-65 in softkms) issues through the step-ca ``/sign`` API, with a
 JWK token, an ML-DSA-44 leaf for an ML-DSA CSR and a P-256 leaf for a classic CSR,
-and signs its CRL with ML-DSA.
+and signs its CRL and OCSP responses with ML-DSA.
 
 Every signature is checked by an implementation that is not ours nor OpenSSL's:
 ``dilithium-py`` (pure-Python FIPS 204) verifies it over the TBS bytes as RFC 9881
@@ -24,6 +24,7 @@ from cryptography import x509
 from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import ec, mldsa
 from cryptography.hazmat.primitives.asymmetric.types import PrivateKeyTypes
+from cryptography.x509 import ocsp
 from cryptography.x509.verification import PolicyBuilder, Store
 from dilithium_py.ml_dsa import ML_DSA_44, ML_DSA_65, ML_DSA_87
 from sqlalchemy import func, select
@@ -106,7 +107,7 @@ def pq(tmp_path_factory: pytest.TempPathFactory) -> Iterator[PqCA]:
     (base / "password").write_text(PASSWORD + "\n")
     result = CliRunner().invoke(cli, [
         "init", "--path", str(base / "ca"), "--name", "PQ", "--dns", HOST, "--address", "127.0.0.1:9443",
-        "--provisioner", "admin", "--password-file", str(base / "password"), "--kty", "ML-DSA"])
+        "--provisioner", "admin", "--password-file", str(base / "password"), "--kty", "ML-DSA", "--ocsp"])
     assert result.exit_code == 0, result.output
     config_path = base / "ca" / "config" / "ca.json"
     config = load_config(config_path, report=False)
@@ -178,6 +179,19 @@ def test_the_crl_is_signed_with_ml_dsa(pq: PqCA) -> None:
     assert crl.get_revoked_certificate_by_serial_number(leaf.serial_number) is not None
     check_signed(crl.tbs_certlist_bytes, crl.signature, der, pq.intermediate, "ML-DSA-65")
     assert [f for f in lint_crl(der) if f.is_error] == []
+
+
+def test_ocsp_responses_are_signed_with_ml_dsa(pq: PqCA) -> None:
+    leaf, _ = pq.issue("ocsp.example", ec.generate_private_key(ec.SECP256R1()))
+    request = ocsp.OCSPRequestBuilder().add_certificate(leaf, pq.intermediate, hashes.SHA256()).build()
+    response = pq.http.post("/1.0/ocsp", content=request.public_bytes(serialization.Encoding.DER),
+                            headers={"Content-Type": "application/ocsp-request"})
+    assert response.status_code == 200, response.text
+    answer = ocsp.load_der_ocsp_response(response.content)
+    assert answer.certificate_status == ocsp.OCSPCertStatus.GOOD and answer.serial_number == leaf.serial_number
+    assert answer.signature_algorithm_oid.dotted_string == "2.16.840.1.101.3.4.3.18"
+    assert dilithium_verifies(pq.intermediate.public_key(), "ML-DSA-65", answer.tbs_response_bytes, answer.signature)
+    assert ALGORITHM_IDS["ML-DSA-65"] in response.content
 
 
 def test_an_ml_dsa_csr_whose_signature_does_not_verify_is_400(pq: PqCA) -> None:
