@@ -194,6 +194,17 @@ def test_ocsp_responses_are_signed_with_ml_dsa(pq: PqCA) -> None:
     assert ALGORITHM_IDS["ML-DSA-65"] in response.content
 
 
+def test_inspect_and_the_console_name_ml_dsa(pq: PqCA) -> None:
+    from appliance.client.describe import describe
+    from appliance.console.decode import decode
+
+    leaf, _ = pq.issue("named.example", mldsa.MLDSA44PrivateKey.generate())
+    described = describe(leaf)
+    assert described["subject_key_info"]["key_algorithm"] == "ML-DSA-44"
+    assert described["signature_algorithm"] == "ML-DSA-65"
+    assert ("Public key", "ML-DSA-44") in decode(leaf).fields
+
+
 def test_an_ml_dsa_csr_whose_signature_does_not_verify_is_400(pq: PqCA) -> None:
     csr, _ = make_csr("forged.example", ["forged.example"], mldsa.MLDSA65PrivateKey.generate())
     der = bytearray(csr.public_bytes(serialization.Encoding.DER))
