@@ -66,9 +66,9 @@ def check_openssl_accepts(material: TLSMaterial, certificate: x509.Certificate) 
             ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER).load_cert_chain(cert_file, key_file, material.key_password)
         except ssl.SSLError as exc:
             algorithm = certificate.signature_algorithm_oid._name
-            raise BadRequest(
-                f"{ssl.OPENSSL_VERSION} cannot serve TLS with the server certificate the intermediate signs "
-                f"({algorithm}): {exc.reason or exc}; an ML-DSA intermediate needs OpenSSL 3.5 or newer") from None
+            hint = "; an ML-DSA intermediate needs OpenSSL 3.5 or newer" if algorithm.startswith("ML-DSA") else ""
+            raise BadRequest(f"{ssl.OPENSSL_VERSION} cannot serve TLS with the server certificate the intermediate "
+                             f"signs ({algorithm}): {exc.reason or exc}{hint}") from None
 
 
 @contextlib.contextmanager
