@@ -21,6 +21,7 @@ from appliance.config import CaConfig, load_config, write_json
 from appliance.jose import encrypt_jwk, generate_jwk, public_dict, sign
 from appliance.jose.jwk import JWK
 from appliance.kms.softkms import encrypted_pem
+from appliance.pki.keys import ML_DSA_PRIVATE_KEYS, new_ml_dsa_key
 
 PASSWORD = b"test-password"
 PROVISIONER = "admin@ca.test"
@@ -51,7 +52,7 @@ def _ca_certificate(subject: str, key: PrivateKeyTypes, issuer: x509.Certificate
 
 
 def new_key(kind: str = "EC") -> PrivateKeyTypes:
-    """EC (P-256), EC384, RSA (2048) or Ed25519."""
+    """EC (P-256), EC384, RSA (2048), Ed25519 or ML-DSA-44/65/87."""
     if kind == "EC":
         return ec.generate_private_key(ec.SECP256R1())
     if kind == "EC384":
@@ -60,6 +61,8 @@ def new_key(kind: str = "EC") -> PrivateKeyTypes:
         return rsa.generate_private_key(public_exponent=65537, key_size=2048)
     if kind == "Ed25519":
         return ed25519.Ed25519PrivateKey.generate()
+    if kind.startswith("ML-DSA-"):
+        return new_ml_dsa_key(int(kind.removeprefix("ML-DSA-")))
     raise ValueError(kind)
 
 
@@ -78,7 +81,7 @@ def make_csr(common_name: str, names: list[str] | None = None, key: PrivateKeyTy
             general.append(x509.RFC822Name(value) if "@" in value else x509.DNSName(value))
     if general:
         builder = builder.add_extension(x509.SubjectAlternativeName(general), critical=False)
-    hash_alg = None if isinstance(key, ed25519.Ed25519PrivateKey) else hashes.SHA256()
+    hash_alg = None if isinstance(key, (ed25519.Ed25519PrivateKey, *ML_DSA_PRIVATE_KEYS)) else hashes.SHA256()
     return builder.sign(key, hash_alg), key  # type: ignore[arg-type]
 
 

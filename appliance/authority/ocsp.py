@@ -29,7 +29,7 @@ from appliance.config import OcspConfig
 from appliance.db.interfaces import Database
 from appliance.errors import NotImplementedFeature
 from appliance.lint import Linter, LintMode, lint_ocsp_response, throwaway_responder
-from appliance.pki.keys import signature_hash
+from appliance.pki.keys import ML_DSA_PUBLIC_KEYS, signature_hash
 
 _SUPPORTED_HASHES = (hashes.SHA1, hashes.SHA224, hashes.SHA256, hashes.SHA384, hashes.SHA512)
 
@@ -185,7 +185,7 @@ class OcspResponder:
                 key.verify(signature, data, padding.PKCS1v15(), response.signature_hash_algorithm)  # type: ignore[arg-type]
             elif isinstance(key, ec.EllipticCurvePublicKey):
                 key.verify(signature, data, ec.ECDSA(response.signature_hash_algorithm))  # type: ignore[arg-type]
-            elif isinstance(key, (ed25519.Ed25519PublicKey, ed448.Ed448PublicKey)):
+            elif isinstance(key, (ed25519.Ed25519PublicKey, ed448.Ed448PublicKey, *ML_DSA_PUBLIC_KEYS)):
                 key.verify(signature, data)
             else:
                 raise TypeError(f"unsupported issuer key {type(key).__name__}")

@@ -19,6 +19,7 @@ from appliance.ceremony.model import (
 )
 from appliance.kms import KeyType, SignatureAlgorithm
 from appliance.kms.errors import UnsupportedKeyOperation
+from appliance.pki import keys
 
 CEREMONY_KEY_TYPES = (KeyType.EC_P256, KeyType.EC_P384, KeyType.RSA_2048, KeyType.RSA_3072, KeyType.RSA_4096)
 
@@ -106,7 +107,9 @@ def ca_certificate(
     signer: PrivateKeyTypes,
     issuer: x509.Certificate | None,
 ) -> x509.Certificate:
-    """A CA certificate for ``subject_key``; self-signed when ``issuer`` is None."""
+    """A CA certificate for ``subject_key``; self-signed when ``issuer`` is None. Any key
+    type the CA signs with (``appliance init --kty`` too, ML-DSA included): a ceremony has
+    checked its key's type before (:func:`signature_hash`, at preflight)."""
     subject = profile.subject.name()
     ski = x509.SubjectKeyIdentifier.from_public_key(subject_key)  # type: ignore[arg-type]
     aki = (authority_key_identifier(issuer) if issuer is not None
@@ -126,7 +129,7 @@ def ca_certificate(
     )
     for extension, critical in _profile_extensions(profile):
         builder = builder.add_extension(extension, critical=critical)
-    return builder.sign(signer, signature_hash(signer))  # type: ignore[arg-type]
+    return builder.sign(signer, keys.signature_hash(signer))  # type: ignore[arg-type]
 
 
 def csr(profile: CsrProfile, signer: PrivateKeyTypes) -> x509.CertificateSigningRequest:

@@ -15,7 +15,7 @@ from cryptography.exceptions import InvalidSignature
 from cryptography.hazmat.primitives.asymmetric.types import PrivateKeyTypes
 
 from appliance.cli.lazy import LazyGroup
-from appliance.cli.options import default_path, password_file_option, read_password_file
+from appliance.cli.options import default_path, key_type_options, password_file_option, read_password_file
 from appliance.client.bootstrap import bootstrap as bootstrap_ca
 from appliance.client.files import load_key_file, refuse_overwrite, write_certificates, write_private_key
 from appliance.client.acme import AcmeClient
@@ -282,9 +282,7 @@ def _issue(settings: CaSettings, key: PrivateKeyTypes, subject: str, sans: Seque
 @click.option("--san", multiple=True, help="A name for the certificate (repeatable; default: the token's).")
 @click.option("--not-before", default="", help="Validity start: RFC 3339 time or duration from now.")
 @click.option("--not-after", default="", help="Validity end: RFC 3339 time or duration from now (e.g. 2h).")
-@click.option("--kty", type=click.Choice(["EC", "RSA", "OKP"], case_sensitive=False), default="EC", show_default=True)
-@click.option("--crv", help="P-256 (default), P-384 or Ed25519.")
-@click.option("--size", type=int, help="RSA key size: 2048, 3072 (default) or 4096.")
+@key_type_options
 @click.option("--kms", "kms_uri", help="Create the key in this KMS/HSM instead of a file.")
 @click.option("--key-uri", help="The key's URI in --kms (default: KEY_FILE).")
 @click.option("--attestation-uri", help="ACME device-attest-01 with the key in this device (yubikey:slot-id=9a; "

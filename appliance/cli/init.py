@@ -18,9 +18,9 @@ from cryptography.hazmat.primitives.asymmetric.types import PrivateKeyTypes, Pub
 
 from appliance.authority.root_crl import ROOT_CRL_PATH
 from appliance.authority.urls import ROOT_PATH, public_base
-from appliance.ceremony.build import authority_key_identifier, ca_certificate, signature_hash
+from appliance.ceremony.build import authority_key_identifier, ca_certificate
 from appliance.ceremony.model import CertificateProfile, Subject
-from appliance.cli.options import default_path, password_file_option, read_password_file
+from appliance.cli.options import default_path, key_type_options, password_file_option, read_password_file
 from appliance.server.remote_management import DEFAULT_ADMIN_SUBJECT
 from appliance.config import DefaultsConfig, parse_config, write_defaults, write_json
 from appliance.errors import BadRequest
@@ -28,11 +28,12 @@ from appliance.jose import encrypt_jwk, generate_jwk, public_dict
 from appliance.kms import KeyManager, KeyType, open_key_manager, parse_uri
 from appliance.kms.softkms import load_private_key
 from appliance.lint import lint_crl
+from appliance.pki.keys import signature_hash
 
 CA_VALIDITY = datetime.timedelta(days=3650)
 ROOT_CRL_VALIDITY = datetime.timedelta(days=365)
 CA_KEY_USAGES = frozenset({"cert-sign", "crl-sign"})
-KEY_TYPE = KeyType.EC_P256
+KEY_TYPE = KeyType.EC_P256  # the default of --kty, and the SSH CA keys' type
 TLS_DEFAULTS = {
     "cipherSuites": [
         "TLS_ECDHE_ECDSA_WITH_CHACHA20_POLY1305_SHA256",
@@ -107,6 +108,8 @@ class InitOptions:
     ssh_host_key_uri: str | None = None
     #: ``--remote-management``: ``enableAdmin`` (provisioners and admins in the database).
     remote_management: bool = False
+    #: ``--kty/--crv/--size``: the type of the new root and intermediate keys.
+    key_type: KeyType = KEY_TYPE
 
 
 @dataclass(frozen=True)
@@ -131,9 +134,9 @@ def _profile(common_name: str, organization: str, path_length: int,
     )
 
 
-def _new_key(manager: KeyManager, uri: str) -> CaKey:
-    """A new P-256 key named ``uri`` (a KMS key URI, or a path for softkms)."""
-    created = manager.create_key(uri, KEY_TYPE)
+def _new_key(manager: KeyManager, uri: str, key_type: KeyType = KEY_TYPE) -> CaKey:
+    """A new key named ``uri`` (a KMS key URI, or a path for softkms)."""
+    created = manager.create_key(uri, key_type)
     return CaKey(manager.create_signer(created.uri), uri)
 
 
@@ -274,6 +277,8 @@ def _check(options: InitOptions, layout: Layout) -> None:
         raise BadRequest("--ssh with --kms needs --ssh-user-key-uri and --ssh-host-key-uri")
     if (options.ssh_user_key_uri or options.ssh_host_key_uri) and not options.ssh:
         raise BadRequest("--ssh-user-key-uri and --ssh-host-key-uri go with --ssh")
+    if options.key_type is not KEY_TYPE and options.intermediate_cert is not None:
+        raise BadRequest("--kty/--crv/--size choose new keys: a key ceremony's (--intermediate) exist already")
 
 
 def _make_directories(layout: Layout, *, secrets: bool) -> None:
@@ -304,11 +309,12 @@ def _new_pki(options: InitOptions, layout: Layout) -> tuple[x509.Certificate, x5
         if options.root_cert is not None:
             root, root_signer = _existing_root(options)
         else:
-            root_key = _new_key(manager, options.root_key_uri or str(layout.root_key))
+            root_key = _new_key(manager, options.root_key_uri or str(layout.root_key), options.key_type)
             root = ca_certificate(_profile(f"{options.name} Root CA", options.name, 1),
                                   root_key.signer.public_key(), root_key.signer, None)
             root_signer = root_key.signer
-        intermediate_key = _new_key(manager, options.intermediate_key_uri or str(layout.intermediate_key))
+        intermediate_key = _new_key(manager, options.intermediate_key_uri or str(layout.intermediate_key),
+                                    options.key_type)
         # the CRL is enabled, so leaves carry URLs: the intermediate names its issuer and the issuer's CRL
         base = public_base(options.dns_names, options.address, options.insecure_address)
         intermediate = ca_certificate(_profile(f"{options.name} Intermediate CA", options.name, 0,
@@ -384,6 +390,7 @@ def _prompt_dns(ctx: click.Context, param: click.Parameter, dns: tuple[str, ...]
 @click.option("--remote-management", is_flag=True,
               help="Keep provisioners and admins in the database, managed over the admin API; the first "
                    "start makes 'step' the super admin of the first provisioner.")
+@key_type_options
 @click.option("--ssh", is_flag=True, help="An SSH CA too: user and host CA keys, SSH on the first provisioner.")
 @click.option("--ssh-user-key-uri", help="The SSH user CA key's URI in --kms.")
 @click.option("--ssh-host-key-uri", help="The SSH host CA key's URI in --kms.")
@@ -397,9 +404,11 @@ def init(path: str, name: str, dns: tuple[str, ...], address: str, provisioner: 
          kms_uri: str | None, root_key_uri: str | None, intermediate_key_uri: str | None,
          root_cert: str | None, root_key_file: str | None, intermediate_cert: str | None,
          insecure_address: str, ocsp: bool, ssh: bool, ssh_user_key_uri: str | None,
-         ssh_host_key_uri: str | None, remote_management: bool) -> None:
+         ssh_host_key_uri: str | None, remote_management: bool, kty: str, crv: str | None, size: int | None) -> None:
     """Create a root and an intermediate CA, or take them from a key ceremony (--root, --intermediate);
-    a JWK provisioner, ca.json and defaults.json."""
+    a JWK provisioner, ca.json and defaults.json. --kty/--crv/--size choose the type of both new CA
+    keys (ML-DSA too); SSH CA keys stay EC P-256."""
+    key_type = KeyType.parse(kty, crv, size)
     password = read_password_file(password_file)
     if password is None:
         password = click.prompt("Password for the CA keys and the provisioner key", hide_input=True,
@@ -410,7 +419,7 @@ def init(path: str, name: str, dns: tuple[str, ...], address: str, provisioner: 
         root_cert=Path(root_cert) if root_cert else None, root_key_file=Path(root_key_file) if root_key_file else None,
         intermediate_cert=Path(intermediate_cert) if intermediate_cert else None,
         insecure_address=insecure_address, ocsp=ocsp, ssh=ssh, ssh_user_key_uri=ssh_user_key_uri,
-        ssh_host_key_uri=ssh_host_key_uri, remote_management=remote_management,
+        ssh_host_key_uri=ssh_host_key_uri, remote_management=remote_management, key_type=key_type,
     ))
     root = load_certificate_file(layout.root_crt)
     click.echo(f"Root certificate: {layout.root_crt}")

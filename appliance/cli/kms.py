@@ -10,7 +10,7 @@ from cryptography.hazmat.primitives import serialization
 
 from appliance.errors import BadRequest
 from appliance.kms import Attester, KeyManager, KeyType, SignatureAlgorithm, open_key_manager, parse_uri
-from appliance.cli.options import password_file_option, read_password_file
+from appliance.cli.options import key_type_options, password_file_option, read_password_file
 
 
 def _open(key_uri: str, kms_uri: str | None, password_file: str | None) -> KeyManager:
@@ -36,9 +36,7 @@ def kms() -> None:
 @kms.command()
 @click.argument("key_uri")
 @kms_option
-@click.option("--kty", type=click.Choice(["EC", "RSA", "OKP"], case_sensitive=False), default="EC", show_default=True)
-@click.option("--crv", help="P-256 (default), P-384 or Ed25519.")
-@click.option("--size", type=int, help="RSA key size: 2048, 3072 (default) or 4096.")
+@key_type_options
 @password_file_option
 def create(key_uri: str, kms_uri: str | None, kty: str, crv: str | None, size: int | None, password_file: str | None) -> None:
     """Create a key pair and print its public key as PEM."""
@@ -62,7 +60,7 @@ def key(key_uri: str, kms_uri: str | None, password_file: str | None) -> None:
 @click.argument("key_uri")
 @kms_option
 @click.option("--in", "in_file", required=True, type=click.Path(exists=True, dir_okay=False), help="The file to sign.")
-@click.option("--alg", help="ES256, ES384, RS256, PS256 or EdDSA (default: from the key).")
+@click.option("--alg", help="ES256, ES384, RS256, PS256, EdDSA or ML-DSA-44/65/87 (default: from the key).")
 @password_file_option
 def sign(key_uri: str, kms_uri: str | None, in_file: str, alg: str | None, password_file: str | None) -> None:
     """Sign a file and print the base64 signature (DER for ECDSA)."""

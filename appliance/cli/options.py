@@ -35,6 +35,20 @@ password_file_option = click.option(
 )
 
 
+def key_type_options(function: F) -> F:
+    """``--kty/--crv/--size``, as ``KeyType.parse`` reads them."""
+    options = [
+        click.option("--kty", type=click.Choice(["EC", "RSA", "OKP", "ML-DSA", "ML-DSA-44", "ML-DSA-65", "ML-DSA-87"],
+                                                case_sensitive=False), default="EC", show_default=True,
+                     help="Key type; ML-DSA is FIPS 204 (ML-DSA-65 unless --crv or the name says 44 or 87)."),
+        click.option("--crv", help="P-256 (default), P-384, Ed25519, or an ML-DSA parameter set."),
+        click.option("--size", type=int, help="RSA key size: 2048, 3072 (default) or 4096."),
+    ]
+    for option in reversed(options):
+        function = option(function)
+    return function
+
+
 def default_path() -> str:
     """The CA's directory: $APPLIANCE_PATH, else ~/.appliance (step-ca's $STEPPATH)."""
     return os.environ.get("APPLIANCE_PATH") or str(Path.home() / ".appliance")

@@ -11,6 +11,7 @@ from cryptography import x509
 from cryptography.hazmat.primitives.asymmetric import ec, ed448, ed25519, rsa
 from cryptography.hazmat.primitives.asymmetric.types import CertificatePublicKeyTypes
 
+from appliance.pki.keys import ml_dsa_set
 from appliance.pki.pem import fingerprint
 from appliance.provisioner.extension import PROVISIONER_OID, ProvisionerExtension
 from appliance.provisioner.types import TYPE_NAMES_BY_CODE
@@ -79,7 +80,8 @@ def _public_key(key: CertificatePublicKeyTypes) -> dict[str, Any]:
         return {"key_algorithm": "RSA", "size": key.key_size, "exponent": key.public_numbers().e}
     if isinstance(key, (ed25519.Ed25519PublicKey, ed448.Ed448PublicKey)):
         return {"key_algorithm": "Ed25519" if isinstance(key, ed25519.Ed25519PublicKey) else "Ed448"}
-    return {"key_algorithm": type(key).__name__}
+    number = ml_dsa_set(key)
+    return {"key_algorithm": f"ML-DSA-{number}" if number else type(key).__name__}
 
 
 def describe(certificate: x509.Certificate) -> dict[str, Any]:

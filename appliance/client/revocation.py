@@ -15,6 +15,7 @@ from cryptography.hazmat.primitives.asymmetric import ec, ed448, ed25519, paddin
 from cryptography.x509 import ocsp
 
 from appliance.errors import BadRequest
+from appliance.pki.keys import ML_DSA_PUBLIC_KEYS
 
 
 class RevocationCheckFailed(BadRequest):
@@ -55,7 +56,7 @@ def _signed_by(issuer: x509.Certificate, signature: bytes, data: bytes,
             key.verify(signature, data, padding.PKCS1v15(), algorithm)
         elif isinstance(key, ec.EllipticCurvePublicKey) and algorithm is not None:
             key.verify(signature, data, ec.ECDSA(algorithm))
-        elif isinstance(key, (ed25519.Ed25519PublicKey, ed448.Ed448PublicKey)):
+        elif isinstance(key, (ed25519.Ed25519PublicKey, ed448.Ed448PublicKey, *ML_DSA_PUBLIC_KEYS)):
             key.verify(signature, data)
         else:
             return False

@@ -9,6 +9,8 @@ from cryptography.hazmat.primitives import hashes
 from cryptography.hazmat.primitives.asymmetric import dsa, ec, ed448, ed25519, rsa
 from cryptography.hazmat.primitives.asymmetric.types import CertificatePublicKeyTypes
 
+from appliance.pki.keys import ml_dsa_set
+
 
 @dataclass(frozen=True)
 class Decoded:
@@ -25,7 +27,8 @@ def _key(key: CertificatePublicKeyTypes) -> str:
         return "Ed25519" if isinstance(key, ed25519.Ed25519PublicKey) else "Ed448"
     if isinstance(key, dsa.DSAPublicKey):
         return f"DSA {key.key_size} bits"
-    return type(key).__name__
+    number = ml_dsa_set(key)
+    return f"ML-DSA-{number}" if number else type(key).__name__
 
 
 def _hex(serial: int) -> str:

@@ -201,6 +201,8 @@ def _algorithm_for(key_type: KeyType, requested: str | None) -> Algorithm:
         if spec.key_type is key_type and (wanted is None or spec.signature == wanted):
             return algorithm
     offered = sorted({spec.signature.name for spec in SPECS.values() if spec.key_type is key_type})
+    if not offered:
+        raise UnsupportedKeyOperation(f"cloudkms: cannot create {key_type.name} keys")
     raise UnsupportedKeyOperation(
         f"cloudkms: no {requested} key of type {key_type.name} (for it Cloud KMS offers {', '.join(offered)})"
     )

@@ -15,7 +15,7 @@ from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import ec, ed25519, rsa
 from cryptography.hazmat.primitives.asymmetric.types import PrivateKeyTypes, PublicKeyTypes
 
-from appliance.kms.algorithms import KeyType
+from appliance.kms.algorithms import ML_DSA, KeyType
 from appliance.kms.errors import (
     InvalidKmsUri,
     KeyNotFound,
@@ -24,6 +24,7 @@ from appliance.kms.errors import (
 )
 from appliance.kms.interface import CreatedKey, KeyManager
 from appliance.kms.uri import KmsUri
+from appliance.pki.keys import new_ml_dsa_key
 
 
 def generate_private_key(key_type: KeyType) -> PrivateKeyTypes:
@@ -33,6 +34,8 @@ def generate_private_key(key_type: KeyType) -> PrivateKeyTypes:
         return ec.generate_private_key(curve)
     if key_type.kty == "RSA":
         return rsa.generate_private_key(public_exponent=65537, key_size=key_type.size)
+    if key_type.kty == ML_DSA:
+        return new_ml_dsa_key(key_type.size)
     return ed25519.Ed25519PrivateKey.generate()
 
 

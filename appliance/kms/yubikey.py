@@ -469,6 +469,8 @@ class YubiKeyKMS(KeyManager):
         return self._existing(key)[4]
 
     def create_key(self, key: str | KmsUri, key_type: KeyType) -> CreatedKey:
+        if key_type not in _KEY_TYPES:
+            raise UnsupportedKeyOperation(f"yubikey: PIV cannot hold {key_type.curve or key_type.name} keys")
         uri, card, slot = self._locate(key)
         management_key = _ManagementKey.from_uri(uri)
         pin_policy = _policy(uri, "pin-policy", PIN_POLICY)

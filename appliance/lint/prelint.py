@@ -15,7 +15,7 @@ from cryptography.hazmat.primitives.asymmetric import ec, ed448, ed25519, rsa
 from cryptography.hazmat.primitives.asymmetric.types import PrivateKeyTypes, PublicKeyTypes
 
 from appliance.errors import BadRequest
-from appliance.pki.keys import signature_hash
+from appliance.pki.keys import ml_dsa_set, new_ml_dsa_key, signature_hash
 from appliance.lint.findings import Finding
 
 log = logging.getLogger(__name__)
@@ -39,6 +39,8 @@ def _throwaway(kind: str, size: int) -> PrivateKeyTypes:
         return ed25519.Ed25519PrivateKey.generate()
     if kind == "ed448":
         return ed448.Ed448PrivateKey.generate()
+    if kind == "ml-dsa":
+        return new_ml_dsa_key(size)
     curves = {256: ec.SECP256R1(), 384: ec.SECP384R1(), 521: ec.SECP521R1()}
     return ec.generate_private_key(curves[size])
 
@@ -54,6 +56,9 @@ def throwaway_key(public_key: PublicKeyTypes) -> PrivateKeyTypes:
         return _throwaway("ed25519", 0)
     if isinstance(public_key, ed448.Ed448PublicKey):
         return _throwaway("ed448", 0)
+    number = ml_dsa_set(public_key)
+    if number is not None:
+        return _throwaway("ml-dsa", number)
     raise TypeError(f"no throw-away key for {type(public_key).__name__}")
 
 

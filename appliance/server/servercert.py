@@ -7,6 +7,7 @@ import contextlib
 import datetime
 import os
 import secrets
+import ssl
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Iterator
@@ -15,6 +16,7 @@ from cryptography import x509
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import ec
 
+from appliance.errors import BadRequest
 from appliance.pki.clock import utc_now
 from appliance.pki.pem import to_pem
 from appliance.authority.interfaces import IssuedCertificate
@@ -41,7 +43,7 @@ def tls_material(key: ec.EllipticCurvePrivateKey, issued: IssuedCertificate,
     """The chain, the encrypted key and the client CA bundle of one generation
     (issued at ``now``, by default the wall clock's)."""
     password = secrets.token_urlsafe(32).encode()
-    return TLSMaterial(
+    material = TLSMaterial(
         cert_pem="".join(to_pem(c) for c in (issued.certificate, *issued.chain)).encode(),
         key_pem=key.private_bytes(serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8,
                                   serialization.BestAvailableEncryption(password)),
@@ -50,6 +52,23 @@ def tls_material(key: ec.EllipticCurvePrivateKey, issued: IssuedCertificate,
         renew_at=renew_at(issued.certificate, now or utc_now()),
         not_after=issued.certificate.not_valid_after_utc,
     )
+    check_openssl_accepts(material, issued.certificate)
+    return material
+
+
+def check_openssl_accepts(material: TLSMaterial, certificate: x509.Certificate) -> None:
+    """The workers' OpenSSL loads the chain, or ``BadRequest`` saying why, before any
+    worker starts. OpenSSL before 3.5 refuses a certificate signed with an algorithm
+    it does not know (ML-DSA: "ca md too weak"), so a CA whose intermediate key is
+    ML-DSA cannot serve its API over TLS with it there."""
+    with memory_files(material.cert_pem, material.key_pem) as (cert_file, key_file):
+        try:
+            ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER).load_cert_chain(cert_file, key_file, material.key_password)
+        except ssl.SSLError as exc:
+            algorithm = certificate.signature_algorithm_oid._name
+            hint = "; an ML-DSA intermediate needs OpenSSL 3.5 or newer" if algorithm.startswith("ML-DSA") else ""
+            raise BadRequest(f"{ssl.OPENSSL_VERSION} cannot serve TLS with the server certificate the intermediate "
+                             f"signs ({algorithm}): {exc.reason or exc}{hint}") from None
 
 
 @contextlib.contextmanager

@@ -60,6 +60,27 @@ def test_issue_each_key_type_and_verify_with_openssl(ca: CA, key_kind: str, tmp_
     assert cert.not_valid_after_utc - cert.not_valid_before_utc == 24 * H + datetime.timedelta(minutes=1)
 
 
+def test_an_ml_dsa_key_under_a_classic_intermediate(ca: CA, tmp_path: Path) -> None:
+    """OpenSSL 3.0 cannot read an ML-DSA subject key, so ``openssl verify`` is out: it checks the
+    intermediate's ECDSA signature over the TBS bytes instead, and ``cryptography`` the path."""
+    from cryptography.hazmat.primitives.asymmetric import mldsa
+    from cryptography.x509.verification import PolicyBuilder, Store
+
+    authority, test_ca = ca
+    cert = _sign(authority, test_ca, "pq.test", ["pq.test"], key_kind="ML-DSA-65").certificate
+    assert isinstance(cert.public_key(), mldsa.MLDSA65PublicKey)
+    ku = cert.extensions.get_extension_for_class(x509.KeyUsage).value
+    assert ku.digital_signature and not ku.key_encipherment  # RFC 9881 section 5
+    (tmp_path / "tbs").write_bytes(cert.tbs_certificate_bytes)
+    (tmp_path / "sig").write_bytes(cert.signature)
+    (tmp_path / "issuer.pem").write_bytes(test_ca.intermediate.public_key().public_bytes(
+        serialization.Encoding.PEM, serialization.PublicFormat.SubjectPublicKeyInfo))
+    run_openssl("dgst", "-sha256", "-verify", tmp_path / "issuer.pem", "-signature", tmp_path / "sig", tmp_path / "tbs")
+    verifier = (PolicyBuilder().store(Store([test_ca.root])).time(cert.not_valid_before_utc)
+                .build_server_verifier(x509.DNSName("pq.test")))
+    assert verifier.verify(cert, [test_ca.intermediate])[-1] == test_ca.root
+
+
 def test_issued_certificate_is_recorded(ca: CA) -> None:
     authority, test_ca = ca
     issued = _sign(authority, test_ca, "rec.test", ["rec.test", "alt.rec.test"])

@@ -122,6 +122,25 @@ def test_certificate_with_a_token_takes_the_token_names(bootstrapped: Client, se
     assert not other.exists()
 
 
+def test_certificate_with_an_ml_dsa_key(bootstrapped: Client, server: Server, openssl: Callable[..., Any]) -> None:
+    """``--kty ML-DSA-44``: the client's key and CSR in ML-DSA, the (classic) CA's ECDSA signature
+    over the TBS bytes checked by openssl (OpenSSL 3.0 cannot read the ML-DSA key itself), and the
+    key file's signature checked by dilithium-py against the certificate's key."""
+    from dilithium_py.ml_dsa import ML_DSA_44
+
+    crt, key = _issue(bootstrapped, server, "pq.example", "--kty", "ML-DSA-44")
+    leaf, intermediate = _chain(crt)
+    raw = leaf.public_key().public_bytes(serialization.Encoding.Raw, serialization.PublicFormat.Raw)
+    private = serialization.load_pem_private_key(key.read_bytes(), None)
+    assert ML_DSA_44.verify(raw, b"proof", private.sign(b"proof"))  # type: ignore[call-arg,union-attr]
+    (bootstrapped.path / "tbs").write_bytes(leaf.tbs_certificate_bytes)
+    (bootstrapped.path / "sig").write_bytes(leaf.signature)
+    (bootstrapped.path / "issuer.pem").write_bytes(intermediate.public_key().public_bytes(
+        serialization.Encoding.PEM, serialization.PublicFormat.SubjectPublicKeyInfo))
+    openssl("dgst", "-sha256", "-verify", bootstrapped.path / "issuer.pem", "-signature", bootstrapped.path / "sig",
+            bootstrapped.path / "tbs")
+
+
 @pytest.mark.hsm
 def test_certificate_with_the_key_in_softhsm(bootstrapped: Client, server: Server, softhsm_token: SoftHSMToken,
                                              openssl: Callable[..., Any]) -> None:

@@ -271,3 +271,43 @@ def test_init_signs_an_empty_root_crl_named_by_ca_json(tmp_path: Path, openssl: 
     intermediate = x509.load_pem_x509_certificate((ca / "certs" / "intermediate_ca.crt").read_bytes())
     cdp = intermediate.extensions.get_extension_for_class(x509.CRLDistributionPoints).value
     assert [point.full_name[0].value for point in cdp] == ["https://ca.test:9443/1.0/root.crl"]
+
+
+def test_init_with_ml_dsa_87_keys(tmp_path: Path) -> None:
+    """``--kty ML-DSA-87``: both CA keys ML-DSA-87 in softkms; the signatures checked by dilithium-py
+    (OpenSSL 3.0 cannot: the rest of the CA's ML-DSA path is in tests/api/test_mldsa.py)."""
+    from cryptography.hazmat.primitives.asymmetric import mldsa
+    from dilithium_py.ml_dsa import ML_DSA_87
+
+    ca, _ = _init(tmp_path, "--kty", "ML-DSA-87")
+    root = x509.load_pem_x509_certificate((ca / "certs" / "root_ca.crt").read_bytes())
+    intermediate = x509.load_pem_x509_certificate((ca / "certs" / "intermediate_ca.crt").read_bytes())
+    assert isinstance(intermediate.public_key(), mldsa.MLDSA87PublicKey)
+    raw = root.public_key().public_bytes(serialization.Encoding.Raw, serialization.PublicFormat.Raw)
+    assert ML_DSA_87.verify(raw, intermediate.tbs_certificate_bytes, intermediate.signature)
+    assert _basic_constraints(intermediate).path_length == 0
+    with open_key_manager("softkms:", password=PASSWORD.encode()) as manager:
+        assert manager.get_public_key(str(ca / "secrets" / "intermediate_ca_key")) == intermediate.public_key()
+
+
+def test_init_with_rsa_keys(tmp_path: Path, openssl: Callable[..., object]) -> None:
+    ca, _ = _init(tmp_path, "--kty", "RSA", "--size", "2048")
+    intermediate = x509.load_pem_x509_certificate((ca / "certs" / "intermediate_ca.crt").read_bytes())
+    assert isinstance(intermediate.public_key(), rsa.RSAPublicKey) and intermediate.public_key().key_size == 2048
+    openssl("verify", "-CAfile", ca / "certs" / "root_ca.crt", ca / "certs" / "intermediate_ca.crt")
+
+
+@pytest.mark.hsm
+def test_init_refuses_key_types_it_cannot_make(tmp_path: Path, softhsm_token: SoftHSMToken) -> None:
+    """A parameter set that does not exist, a key type for a ceremony's existing key, and
+    ML-DSA in SoftHSM2 (no such mechanism there): refused, no configuration written (init's
+    directories may stay, as for any key the KMS refuses: a second init is not blocked)."""
+    assert "unsupported ML-DSA parameter set 'ML-DSA-99'" in _init_fails(
+        tmp_path, "--kty", "ML-DSA", "--crv", "ML-DSA-99")
+    root, intermediate, key_uri = _ceremony_outputs(tmp_path)
+    assert "a key ceremony's (--intermediate) exist already" in _init_fails(
+        tmp_path, "--kty", "ML-DSA", "--root", root, "--intermediate", intermediate, "--intermediate-key-uri", key_uri)
+    result = _invoke(tmp_path, "--kty", "ML-DSA", "--kms", softhsm_token.kms_uri, "--root-key-uri",
+                     "pkcs11:object=pq-root", "--intermediate-key-uri", "pkcs11:object=pq-int")
+    assert result.exit_code == 1 and "ML-DSA-65 keys are not supported" in result.output
+    assert not (tmp_path / "ca" / "config" / "ca.json").exists()

@@ -210,3 +210,15 @@ def test_cli_reports_an_unknown_key_in_one_line(kms_uri: str) -> None:
     assert result.stderr.startswith("error: awskms: get the public key of alias/absent:")
     assert "NotFoundException" in result.stderr and len(result.stderr.strip().splitlines()) == 1
 
+
+
+def test_ml_dsa_is_refused_as_the_emulator_has_none(manager: AWSKMS, endpoint: str) -> None:
+    """AWS KMS offers ML-DSA keys (KeySpec ML_DSA_44/65/87, SigningAlgorithm ML_DSA_SHAKE_256);
+    moto's KMS does not (it refuses the key spec, as asserted here): with nothing to test
+    against, awskms refuses ML-DSA instead of claiming support it never exercised. When this
+    test fails on the emulator's answer, moto has learnt ML-DSA and awskms can follow."""
+    client = boto3.client("kms", region_name="us-east-1", endpoint_url=endpoint)
+    with pytest.raises(ClientError, match="ML_DSA_65"):
+        client.create_key(KeySpec="ML_DSA_65", KeyUsage="SIGN_VERIFY")
+    with pytest.raises(UnsupportedKeyOperation, match="cannot create ML_DSA_65"):
+        manager.create_key("awskms:", KeyType.ML_DSA_65)

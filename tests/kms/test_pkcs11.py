@@ -286,3 +286,19 @@ def test_rsa_decrypter_on_the_token_opens_what_openssl_encrypts(manager: PKCS11K
         manager.create_decrypter("pkcs11:object=signing-only")
     with pytest.raises(UnsupportedKeyOperation, match="may not decrypt"):
         manager.create_signer("pkcs11:object=signing-only").decrypt(b"x", padding.PKCS1v15())  # type: ignore[union-attr]
+
+
+def test_ml_dsa_is_refused_as_softhsm2_offers_no_mechanism(manager: PKCS11KMS, softhsm_token: SoftHSMToken) -> None:
+    """PKCS#11 3.2 names ML-DSA (CKM_ML_DSA_KEY_PAIR_GEN, CKM_ML_DSA); SoftHSM2 2.6 offers neither
+    (asserted here), so pkcs11 ML-DSA keys cannot be tested and are refused, nothing created."""
+    from pkcs11 import Mechanism
+
+    from appliance.kms.pkcs11_module import load_module
+
+    mechanisms = load_module(SOFTHSM_MODULE).lib.get_token(token_label=softhsm_token.label).slot.get_mechanisms()
+    assert Mechanism.ECDSA in mechanisms
+    assert not {Mechanism.ML_DSA_KEY_PAIR_GEN, Mechanism.ML_DSA} & set(mechanisms)
+    with pytest.raises(UnsupportedKeyOperation, match="ML-DSA-65 keys are not supported"):
+        manager.create_key("pkcs11:object=pq", KeyType.ML_DSA_65)
+    with pytest.raises(KeyNotFound):
+        manager.get_public_key("pkcs11:object=pq")

@@ -7,7 +7,12 @@ from pathlib import Path
 import pytest
 from cryptography.hazmat.primitives import hashes, serialization
 
-from appliance.kms import KeyType, open_key_manager
+from click.testing import CliRunner
+from cryptography.exceptions import InvalidSignature
+from dilithium_py.ml_dsa import ML_DSA_44, ML_DSA_65, ML_DSA_87
+
+from appliance.cli.main import cli
+from appliance.kms import KeyType, SignatureAlgorithm, open_key_manager
 from appliance.kms.errors import KmsAuthenticationFailed, MissingDependency, UnsupportedKeyOperation
 from appliance.kms.registry import BACKENDS, backend_class
 from tests.conftest import APPLIANCE
@@ -94,3 +99,63 @@ def test_rsa_keys_decrypt_pkcs1v15_and_oaep_as_openssl_encrypts(tmp_path: Path) 
     manager.create_key(str(tmp_path / "ec.pem"), KeyType.EC_P256)
     with pytest.raises(UnsupportedKeyOperation, match="only RSA keys decrypt"):
         manager.create_decrypter(str(tmp_path / "ec.pem"))
+
+
+_DILITHIUM = {KeyType.ML_DSA_44: ML_DSA_44, KeyType.ML_DSA_65: ML_DSA_65, KeyType.ML_DSA_87: ML_DSA_87}
+
+
+@pytest.mark.parametrize("key_type", list(_DILITHIUM), ids=lambda t: t.name)
+def test_ml_dsa_keys_are_encrypted_and_sign_as_fips_204(tmp_path: Path, key_type: KeyType) -> None:
+    """softkms ML-DSA keys: PKCS#8, AES-encrypted; signatures (pure ML-DSA, empty context)
+    verified by dilithium-py, an independent FIPS 204 implementation."""
+    manager = open_key_manager("softkms:", password=b"pw")
+    created = manager.create_key(str(tmp_path / "pq.pem"), key_type)
+    assert (tmp_path / "pq.pem").read_bytes().startswith(b"-----BEGIN ENCRYPTED PRIVATE KEY-----")
+    signer = manager.create_signer(str(tmp_path / "pq.pem"))
+    assert KeyType.of(signer) is KeyType.of(created.public_key) is key_type
+    assert manager.get_public_key(str(tmp_path / "pq.pem")) == created.public_key
+    algorithm = SignatureAlgorithm.default_for(signer)
+    assert algorithm.name == key_type.curve and algorithm.hash is None
+    signature = algorithm.sign(signer, b"sign me")
+    raw = created.public_key.public_bytes(serialization.Encoding.Raw, serialization.PublicFormat.Raw)
+    assert _DILITHIUM[key_type].verify(raw, b"sign me", signature)
+    assert not _DILITHIUM[key_type].verify(raw, b"sign me!", signature)
+    with pytest.raises(InvalidSignature):
+        algorithm.verify(created.public_key, signature, b"sign me!")
+
+
+@pytest.mark.parametrize("spelling, expected", [
+    (("ML-DSA",), KeyType.ML_DSA_65), (("ml-dsa-44",), KeyType.ML_DSA_44), (("ML-DSA", "ML-DSA-87"), KeyType.ML_DSA_87),
+    (("ML-DSA", None, 44), KeyType.ML_DSA_44), (("ML-DSA-87", "ml-dsa-87"), KeyType.ML_DSA_87),
+])
+def test_ml_dsa_spellings(spelling: tuple[str, ...], expected: KeyType) -> None:
+    assert KeyType.parse(*spelling) is expected  # type: ignore[arg-type]
+
+
+@pytest.mark.parametrize("spelling", [("ML-DSA-99",), ("ML-DSA-44", "ML-DSA-65"), ("ML-DSA", None, 2048)])
+def test_ml_dsa_bad_spellings_are_refused(spelling: tuple[str, ...]) -> None:
+    with pytest.raises(UnsupportedKeyOperation, match="use ML-DSA-44, ML-DSA-65 or ML-DSA-87"):
+        KeyType.parse(*spelling)  # type: ignore[arg-type]
+
+
+def test_ml_dsa_algorithms_fit_only_their_parameter_set(tmp_path: Path) -> None:
+    signer = open_key_manager("softkms:", password=b"pw").create_key(str(tmp_path / "k"), KeyType.ML_DSA_44)
+    with pytest.raises(UnsupportedKeyOperation, match="ML-DSA-65 does not fit a ML-DSA-44 key"):
+        SignatureAlgorithm.parse("ML-DSA-65").check_key(signer.public_key)
+    with pytest.raises(UnsupportedKeyOperation, match="ES256 does not fit a ML-DSA key"):
+        SignatureAlgorithm.parse("ES256").check_key(signer.public_key)
+
+
+def test_cli_creates_and_signs_with_ml_dsa(tmp_path: Path) -> None:
+    (tmp_path / "pw").write_text("pw\n")
+    (tmp_path / "data").write_bytes(b"sign me")
+    key = f"softkms:path={tmp_path}/pq.pem"
+    runner = CliRunner()
+    created = runner.invoke(cli, ["kms", "create", key, "--kty", "ML-DSA-87", "--password-file", str(tmp_path / "pw")])
+    assert created.exit_code == 0, created.output
+    public = serialization.load_pem_public_key(created.output.encode())
+    signed = runner.invoke(cli, ["kms", "sign", key, "--in", str(tmp_path / "data"),
+                                 "--password-file", str(tmp_path / "pw")])
+    assert signed.exit_code == 0, signed.output
+    raw = public.public_bytes(serialization.Encoding.Raw, serialization.PublicFormat.Raw)
+    assert ML_DSA_87.verify(raw, b"sign me", base64.b64decode(signed.output))

@@ -9,7 +9,7 @@ import logging
 import pytest
 from cryptography import x509
 from cryptography.hazmat.primitives import hashes, serialization
-from cryptography.hazmat.primitives.asymmetric import ec, ed25519, rsa
+from cryptography.hazmat.primitives.asymmetric import ec, ed25519, mldsa, rsa
 from cryptography.x509 import ocsp
 from cryptography.x509.oid import NameOID
 
@@ -108,7 +108,7 @@ def test_off_does_not_even_sign() -> None:
 
 @pytest.mark.parametrize("key", [
     ec.generate_private_key(ec.SECP384R1()), rsa.generate_private_key(public_exponent=65537, key_size=2048),
-    ed25519.Ed25519PrivateKey.generate(),
+    ed25519.Ed25519PrivateKey.generate(), mldsa.MLDSA44PrivateKey.generate(), mldsa.MLDSA87PrivateKey.generate(),
 ])
 def test_throwaway_key_has_the_real_keys_type_and_size(key: object) -> None:
     public = key.public_key()  # type: ignore[attr-defined]
@@ -171,3 +171,25 @@ def test_urls_on_single_label_hosts_pass_pkix() -> None:
     assert _errors(lint_certificate(with_cdp("http://localhost:8080/1.0/crl"))) == []
     assert "pkix.invalid_uri_syntax" in _errors(lint_certificate(with_cdp("http://a..b/crl")))
     assert "pkix.invalid_uri_syntax" in _errors(lint_certificate(with_cdp("not a url")))
+
+
+@pytest.mark.parametrize("key_encipherment", [False, True], ids=["signing", "key-encipherment"])
+def test_pkilint_knows_ml_dsa(key_encipherment: bool) -> None:
+    """pkilint 0.13 knows RFC 9881: ML-DSA keys and signatures (sizes, no parameters) raise no
+    "unsupported algorithm" notice, and an ML-DSA key may not encipher (section 5): nothing of
+    its findings needs filtering for ML-DSA."""
+    issuer, subject = mldsa.MLDSA65PrivateKey.generate(), mldsa.MLDSA44PrivateKey.generate()
+    usage = x509.KeyUsage(True, False, key_encipherment, False, False, False, False, False, False)
+    certificate = (
+        x509.CertificateBuilder().subject_name(x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "pq.example")]))
+        .issuer_name(x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "Issuer")]))
+        .public_key(subject.public_key()).serial_number(x509.random_serial_number())
+        .not_valid_before(NOW).not_valid_after(NOW + datetime.timedelta(days=1))
+        .add_extension(x509.SubjectAlternativeName([x509.DNSName("pq.example")]), critical=False)
+        .add_extension(usage, critical=True)
+        .add_extension(x509.AuthorityKeyIdentifier.from_issuer_public_key(issuer.public_key()), critical=False)
+        .sign(issuer, None)
+    )
+    findings = lint_certificate(_der(certificate))
+    assert not [f for f in findings if "unsupported" in f.code]
+    assert _errors(findings) == (["pkix.key_usage_value_prohibited_for_mldsa"] if key_encipherment else [])
