@@ -22,7 +22,7 @@ from sqlalchemy import Connection, select
 
 from appliance.db.imports import import_certificate, insert_absent, revocations_changed
 from appliance.db.interfaces import CertificateRecord
-from appliance.db.schema import blocked_keys, certificates, revocations, used_tokens
+from appliance.db.schema import blocked_keys, certificates, revocations, revoked_not_after, used_tokens
 from appliance.db.ssh_schema import ssh_certificates, ssh_revocations
 from appliance.db.stepca_source import StepCaSource
 from appliance.migrate import acme, admin
@@ -114,7 +114,8 @@ def _import_revocations(run: Run, x509_serials: set[str], ssh: dict[str, SSHCert
             continue
         inserted = insert_absent(run.conn, revocations, {
             "serial": serial, "reason_code": code, "reason": reason, "revoked_at": revoked_at,
-            "provisioner": run.provisioner_name(provisioner_id), "passive": True, "mtls": mtls})
+            "provisioner": run.provisioner_name(provisioner_id), "passive": True, "mtls": mtls,
+            "not_after": revoked_not_after(serial)})
         run.summary.count("revocations", inserted)
         changed |= inserted
         if code == KEY_COMPROMISE and serial in x509_serials:
