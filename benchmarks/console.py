@@ -76,8 +76,8 @@ _FILLS = {"sqlite": _SQLITE_FILL, "postgresql": _POSTGRES_FILL, "mysql": _MYSQL_
 # What record_certificate writes for each: its (common) name, lower case, for the search by name.
 _NAMES = "INSERT INTO certificate_names (name, serial) SELECT LOWER(SUBSTR(subject, 4)), serial FROM certificates"
 _REVOKE = """
-INSERT INTO revocations (serial, reason_code, reason, revoked_at, provisioner, passive, mtls)
-SELECT serial, 1, 'bench', issued_at, provisioner, {true}, {false} FROM certificates
+INSERT INTO revocations (serial, reason_code, reason, revoked_at, provisioner, passive, mtls, not_after)
+SELECT serial, 1, 'bench', issued_at, provisioner, {true}, {false}, not_after FROM certificates
 WHERE SUBSTR(serial, LENGTH(serial) - 1) = '07'
 """
 

@@ -17,7 +17,9 @@ from cryptography.hazmat.primitives.asymmetric import ec, ed25519, rsa
 from cryptography.hazmat.primitives.asymmetric.types import PrivateKeyTypes
 from cryptography.x509.oid import NameOID
 
+from appliance.authority.authority import Authority
 from appliance.config import CaConfig, load_config, write_json
+from appliance.db import SQLDatabase, open_database
 from appliance.jose import encrypt_jwk, generate_jwk, public_dict, sign
 from appliance.jose.jwk import JWK
 from appliance.kms.softkms import encrypted_pem
@@ -189,3 +191,10 @@ def build_ca(tmp_path: Path, *, dns_names: tuple[str, ...] = ("ca.test", "localh
     write_json(config_path, ca_json)
     return TestCA(path=tmp_path, config_path=config_path, root=root, root_key=root_key, intermediate=intermediate,
                   intermediate_key=intermediate_key, provisioner_key=jwk, dns_names=dns_names)
+
+
+def open_authority(ca: TestCA) -> tuple[SQLDatabase, Authority]:
+    """The database ca.json names and the authority on it, as ``appliance serve`` composes them."""
+    config = ca.config()
+    database = open_database(config.db)
+    return database, Authority.from_config(config, database, password=ca.password)

@@ -1,6 +1,8 @@
 """Domain errors to HTTP: the one place where an ``ErrorKind`` becomes a status.
 
-Bodies are step-ca's ``{"status": N, "message": "..."}``.
+Bodies are step-ca's ``{"status": N, "message": "..."}``; under ``/admin/`` (and
+``/1.0/admin/``) they are its admin API's (``authority/admin/errors.go``):
+``{"type": "notFound", "detail": "resource not found", "message": "..."}``.
 """
 
 from __future__ import annotations
@@ -53,8 +55,41 @@ def status_for(error: ApplianceError) -> int:
     return STATUS_BY_KIND.get(error.kind, 500)
 
 
-def error_response(status: int, message: str, headers: dict[str, str] | None = None) -> JSONResponse:
-    """step-ca's error body."""
+#: step-ca's admin problem types (``authority/admin/errors.go``): type and detail by status.
+ADMIN_PROBLEMS: dict[int, tuple[str, str]] = {
+    400: ("badRequest", "bad request"),
+    401: ("unauthorized", "unauthorized"),
+    404: ("notFound", "resource not found"),
+    409: ("conflict", "conflict"),
+}
+ADMIN_NOT_IMPLEMENTED = ("notImplemented", "not implemented")
+ADMIN_SERVER_ERROR = ("internalServerError", "the server experienced an internal error")
+
+
+def is_admin_path(scope: Scope) -> bool:
+    """A request to the admin API, whose errors have step-ca's admin shape."""
+    path = str(scope.get("path", ""))
+    return path.removeprefix("/1.0").startswith("/admin/")
+
+
+def _admin_error(status: int, message: str, headers: dict[str, str] | None,
+                 kind: ErrorKind | None) -> JSONResponse:
+    """step-ca's admin error: a refusal of the caller's rights is 401, as step-ca has no 403 there;
+    a feature this CA lacks keeps its 400 (no input yields a 5xx) with step-ca's ``notImplemented``."""
+    status = 401 if status == 403 else status
+    if kind is ErrorKind.NOT_IMPLEMENTED:
+        problem = ADMIN_NOT_IMPLEMENTED
+    else:
+        problem = ADMIN_PROBLEMS.get(status, ADMIN_SERVER_ERROR if status >= 500 else ADMIN_PROBLEMS[400])
+    return JSONResponse({"type": problem[0], "detail": problem[1], "message": message}, status_code=status,
+                        headers=headers)
+
+
+def error_response(scope: Scope, status: int, message: str, headers: dict[str, str] | None = None,
+                   kind: ErrorKind | None = None) -> JSONResponse:
+    """step-ca's error body for the request of ``scope`` (its admin API's shape under ``/admin/``)."""
+    if is_admin_path(scope):
+        return _admin_error(status, message, headers, kind)
     return JSONResponse({"status": status, "message": message}, status_code=status, headers=headers)
 
 
@@ -72,7 +107,7 @@ async def _domain_error(request: Request, exc: Exception) -> JSONResponse:
     if status == 500:
         _log.error("internal error: %s", exc.message)
     _note_outcome(request, exc.message)
-    return error_response(status, message, retry_after(exc))
+    return error_response(request.scope, status, message, retry_after(exc), exc.kind)
 
 
 async def _validation_error(request: Request, exc: Exception) -> JSONResponse:
@@ -81,19 +116,19 @@ async def _validation_error(request: Request, exc: Exception) -> JSONResponse:
     where = ".".join(str(part) for part in first.get("loc", ()) if part != "body")
     message = f"error reading request body: {first.get('msg', 'invalid')}" + (f" ({where})" if where else "")
     _note_outcome(request, message)
-    return error_response(400, message)
+    return error_response(request.scope, 400, message)
 
 
 async def _http_error(request: Request, exc: Exception) -> JSONResponse:
     assert isinstance(exc, HTTPException)
     _note_outcome(request, str(exc.detail))
-    return error_response(exc.status_code, str(exc.detail))
+    return error_response(request.scope, exc.status_code, str(exc.detail))
 
 
 async def _unexpected_error(request: Request, exc: Exception) -> JSONResponse:
     """Starlette re-raises after this, and ``middleware.AccessLog`` logs the traceback."""
     _note_outcome(request, type(exc).__name__)
-    return error_response(500, internal_message(request.scope))
+    return error_response(request.scope, 500, internal_message(request.scope))
 
 
 def install_error_handlers(app: FastAPI) -> None:

@@ -48,7 +48,7 @@ class BodyLimit:
         if declared is not None and (not declared.isdigit() or int(declared) > self.max_bytes):
             status = 413 if declared.isdigit() else 400
             message = BodyTooLarge(self.max_bytes).detail if status == 413 else "invalid Content-Length"
-            await error_response(status, message)(scope, receive, send)
+            await error_response(scope, status, message)(scope, receive, send)
             return
         received = 0
 
@@ -120,7 +120,7 @@ class AccessLog:
             _log.exception("unexpected error handling %s %s (request id %s)", scope["method"], scope["path"], rid)
             noted.setdefault("error", type(exc).__name__)
             if not status:
-                await error_response(500, internal_message(scope))(scope, receive, watching)
+                await error_response(scope, 500, internal_message(scope))(scope, receive, watching)
         finally:
             client = scope.get("client")
             fields: dict[str, Any] = {

@@ -21,6 +21,7 @@ from appliance.authority.urls import ROOT_PATH, public_base
 from appliance.ceremony.build import authority_key_identifier, ca_certificate
 from appliance.ceremony.model import CertificateProfile, Subject
 from appliance.cli.options import default_path, key_type_options, password_file_option, read_password_file
+from appliance.client.settings import ClientPaths
 from appliance.server.remote_management import DEFAULT_ADMIN_SUBJECT
 from appliance.config import DefaultsConfig, parse_config, write_defaults, write_json
 from appliance.errors import BadRequest
@@ -46,14 +47,8 @@ TLS_DEFAULTS = {
 
 
 @dataclass(frozen=True)
-class Layout:
-    """step-ca's directory layout under ``$STEPPATH``."""
-
-    base: Path
-
-    @property
-    def root_crt(self) -> Path:
-        return self.base / "certs" / "root_ca.crt"
+class Layout(ClientPaths):
+    """step-ca's directory layout under ``$STEPPATH``: the client's files and the CA's."""
 
     @property
     def root_crl(self) -> Path:
@@ -70,14 +65,6 @@ class Layout:
     @property
     def intermediate_key(self) -> Path:
         return self.base / "secrets" / "intermediate_ca_key"
-
-    @property
-    def ca_json(self) -> Path:
-        return self.base / "config" / "ca.json"
-
-    @property
-    def defaults_json(self) -> Path:
-        return self.base / "config" / "defaults.json"
 
     @property
     def database(self) -> Path:
@@ -233,7 +220,7 @@ def _ssh_keys(options: InitOptions, layout: Layout) -> dict[str, str]:
 
 def _ca_json(options: InitOptions, layout: Layout, intermediate_key: str) -> dict[str, Any]:
     data: dict[str, Any] = {
-        "root": str(layout.root_crt),
+        "root": str(layout.root),
         "federatedRoots": None,
         "crt": str(layout.intermediate_crt),
         "key": intermediate_key,
@@ -335,7 +322,7 @@ def initialise(options: InitOptions) -> Layout:
     else:
         _make_directories(layout, secrets=True)
         root, intermediate, intermediate_key, root_crl = _new_pki(options, layout)
-    layout.root_crt.write_bytes(_pem(root))
+    layout.root.write_bytes(_pem(root))
     layout.intermediate_crt.write_bytes(_pem(intermediate))
     data = _ca_json(options, layout, intermediate_key)
     if root_crl is not None:
@@ -348,9 +335,9 @@ def initialise(options: InitOptions) -> Layout:
     write_defaults(DefaultsConfig(
         ca_url=f"https://{options.dns_names[0]}:{options.address.rsplit(':', 1)[-1] or '443'}",
         fingerprint=root.fingerprint(hashes.SHA256()).hex(),
-        root=str(layout.root_crt),
+        root=str(layout.root),
         ca_config=str(layout.ca_json),
-    ), layout.defaults_json)
+    ), layout.defaults)
     return layout
 
 
@@ -421,8 +408,8 @@ def init(path: str, name: str, dns: tuple[str, ...], address: str, provisioner: 
         insecure_address=insecure_address, ocsp=ocsp, ssh=ssh, ssh_user_key_uri=ssh_user_key_uri,
         ssh_host_key_uri=ssh_host_key_uri, remote_management=remote_management, key_type=key_type,
     ))
-    root = load_certificate_file(layout.root_crt)
-    click.echo(f"Root certificate: {layout.root_crt}")
+    root = load_certificate_file(layout.root)
+    click.echo(f"Root certificate: {layout.root}")
     click.echo(f"Root fingerprint: {root.fingerprint(hashes.SHA256()).hex()}")
     click.echo(f"Intermediate certificate: {layout.intermediate_crt}")
     if ssh:
@@ -432,4 +419,4 @@ def init(path: str, name: str, dns: tuple[str, ...], address: str, provisioner: 
         click.echo(f"Remote management: on; the first start makes '{DEFAULT_ADMIN_SUBJECT}' the super admin "
                    f"of provisioner '{provisioner}'")
     click.echo(f"Configuration: {layout.ca_json}")
-    click.echo(f"Defaults: {layout.defaults_json}")
+    click.echo(f"Defaults: {layout.defaults}")

@@ -87,7 +87,7 @@ def _sign_user(client: SshClient, public_key: SSHPublicKey, ott: str, key_id: st
                identity: bool, valid_after: str = "", valid_before: str = "") -> SSHCertificate:
     """``/ssh/sign`` for a user certificate; with ``identity`` (or when the CA requires client
     authentication, as step decides), the identity certificate is written as step writes it."""
-    files = IdentityFiles(Path(default_path()))
+    files = IdentityFiles(ClientPaths.at(default_path()))
     request = files.request(token_identity(ott, key_id)) if identity or client.requires_client_authentication() \
         else None
     signed = client.ssh_sign(public_key, ott, cert_type="user", key_id=key_id, principals=principals,
@@ -97,7 +97,7 @@ def _sign_user(client: SshClient, public_key: SSHPublicKey, ott: str, key_id: st
         if not signed.identity:
             raise BadRequest("the CA did not return the identity certificate (identityCrt)")
         files.write(signed.identity, request[1])
-        click.echo(f"Your identity certificate has been saved in {files.certificate}.", err=True)
+        click.echo(f"Your identity certificate has been saved in {files.paths.identity_certificate}.", err=True)
     return signed.certificate
 
 

@@ -14,7 +14,7 @@ from appliance.errors import BadRequest
 
 @dataclass(frozen=True)
 class ClientPaths:
-    """The client's files under ``$APPLIANCE_PATH``."""
+    """The client's files under ``$APPLIANCE_PATH`` (step's ``$STEPPATH`` layout)."""
 
     base: Path
 
@@ -33,6 +33,18 @@ class ClientPaths:
     @property
     def ca_json(self) -> Path:
         return self.base / "config" / "ca.json"
+
+    @property
+    def identity_certificate(self) -> Path:
+        return self.base / "identity" / "identity.crt"
+
+    @property
+    def identity_key(self) -> Path:
+        return self.base / "identity" / "identity_key"
+
+    @property
+    def identity_json(self) -> Path:
+        return self.base / "config" / "identity.json"
 
 
 @dataclass(frozen=True)

@@ -7,7 +7,6 @@ from __future__ import annotations
 
 import json
 from dataclasses import dataclass
-from pathlib import Path
 from typing import Sequence
 
 from cryptography import x509
@@ -15,6 +14,7 @@ from cryptography.hazmat.primitives.asymmetric.types import PrivateKeyTypes
 
 from appliance.client.files import load_key_file, write_atomic, write_certificates, write_private_key
 from appliance.client.keys import KeyType, generate_private_key, make_csr
+from appliance.client.settings import ClientPaths
 from appliance.jose import InvalidToken, UnverifiedToken
 
 
@@ -22,32 +22,21 @@ from appliance.jose import InvalidToken, UnverifiedToken
 class IdentityFiles:
     """Where the identity lives under the client's base directory (step's ``$STEPPATH``)."""
 
-    base: Path
-
-    @property
-    def certificate(self) -> Path:
-        return self.base / "identity" / "identity.crt"
-
-    @property
-    def key(self) -> Path:
-        return self.base / "identity" / "identity_key"
-
-    @property
-    def description(self) -> Path:
-        return self.base / "config" / "identity.json"
+    paths: ClientPaths
 
     def request(self, subject: str) -> tuple[x509.CertificateSigningRequest, PrivateKeyTypes]:
         """step's ``ca.CreateIdentityRequest``: a CSR for ``subject`` signed by the identity key
         already kept (else a new P-256 key)."""
-        key = load_key_file(self.key) if self.key.exists() else generate_private_key(KeyType.EC_P256)
+        path = self.paths.identity_key
+        key = load_key_file(path) if path.exists() else generate_private_key(KeyType.EC_P256)
         return make_csr(subject, [], key), key
 
     def write(self, chain: Sequence[x509.Certificate], key: PrivateKeyTypes) -> None:
         """The certificate chain, its key (0600) and ``identity.json`` (type ``mTLS``)."""
-        write_certificates(self.certificate, chain)
-        write_private_key(self.key, key)
-        description = {"type": "mTLS", "crt": str(self.certificate), "key": str(self.key)}
-        write_atomic(self.description, json.dumps(description, indent=3).encode() + b"\n", mode=0o600)
+        write_certificates(self.paths.identity_certificate, chain)
+        write_private_key(self.paths.identity_key, key)
+        description = {"type": "mTLS", "crt": str(self.paths.identity_certificate), "key": str(self.paths.identity_key)}
+        write_atomic(self.paths.identity_json, json.dumps(description, indent=3).encode() + b"\n", mode=0o600)
 
 
 def token_identity(token: str, default: str) -> str:

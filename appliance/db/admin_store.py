@@ -22,7 +22,7 @@ from sqlalchemy import Connection, Row, delete, func, insert, select, update
 from appliance.db.admin_schema import ADMIN_REVISION, admin_changes, authority_policies
 from appliance.db.schema import admins, provisioners, revisions
 from appliance.db.sql import SQLDatabase
-from appliance.errors import Conflict, NotFound, Unavailable
+from appliance.errors import BadRequest, NotFound, Unavailable
 
 log = logging.getLogger(__name__)
 
@@ -142,7 +142,7 @@ class AdminStore:
             revision = _bump(conn)
             before = _live_provisioner(conn, record.id)
             if before.type != record.type:
-                raise Conflict(f"provisioner {record.id} is of type {before.type}, not {record.type}")
+                raise BadRequest(f"provisioner {record.id} is of type {before.type}, not {record.type}")
             if record.name != before.name:
                 _name_free(conn, record.name)
             conn.execute(update(provisioners).where(provisioners.c.id == record.id)
@@ -170,7 +170,7 @@ class AdminStore:
             if conn.execute(select(admins.c.id).where(
                     admins.c.provisioner_id == record.provisioner_id, admins.c.subject == record.subject,
                     admins.c.deleted_at.is_(None))).first():
-                raise Conflict(f"admin {record.subject} already exists for this provisioner")
+                raise BadRequest(f"admin {record.subject} already exists for this provisioner")
             conn.execute(insert(admins), {"id": record.id, "provisioner_id": record.provisioner_id,
                                           "subject": record.subject, "type": record.type, "details": {},
                                           "created_at": now})
@@ -215,7 +215,7 @@ class AdminStore:
                             revision: int) -> None:
         _name_free(conn, record.name)
         if conn.execute(select(provisioners.c.id).where(provisioners.c.id == record.id)).first():
-            raise Conflict(f"provisioner id {record.id} is already taken")
+            raise BadRequest(f"provisioner id {record.id} is already taken")
         conn.execute(insert(provisioners), {"id": record.id, "name": record.name, "type": record.type,
                                             "details": record.details, "created_at": now})
         _record(conn, now, actor, "create", "provisioner", record.id, revision, None, _provisioner_json(record))
@@ -248,7 +248,7 @@ def _record(conn: Connection, now: datetime.datetime, actor: str, action: str, k
 def _name_free(conn: Connection, name: str) -> None:
     if conn.execute(select(provisioners.c.id).where(provisioners.c.name == name,
                                                     provisioners.c.deleted_at.is_(None))).first():
-        raise Conflict(f"a provisioner named {name} already exists")
+        raise BadRequest(f"a provisioner named {name} already exists")
 
 
 def _live_provisioner(conn: Connection, provisioner_id: str) -> ProvisionerRecord:

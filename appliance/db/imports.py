@@ -19,11 +19,11 @@ IMPORT_ACTOR = "migrate step-ca"
 
 
 def insert_absent(conn: Connection, table: Table, row: dict[str, Any]) -> bool:
-    """Insert ``row`` unless a row with its primary key exists; True if inserted."""
+    """Insert ``row`` (values or SQL expressions) unless a row with its primary key exists; True if inserted."""
     key = list(table.primary_key.columns)
     if conn.execute(select(*key).where(and_(*(column == row[column.name] for column in key)))).first():
         return False
-    conn.execute(insert(table), row)
+    conn.execute(insert(table).values(row))
     return True
 
 

@@ -94,6 +94,16 @@ def _remote_management_16(conn: Connection) -> None:
     _create(admin_schema.authority_policies)(conn)
 
 
+def _revocations_not_after_21(conn: Connection) -> None:
+    """Each revocation with its certificate's ``not_after``, indexed. Re-runnable (MySQL commits each DDL)."""
+    _add_columns(schema.revocations, "not_after")(conn)
+    conn.execute(schema.revocations.update().where(schema.revocations.c.not_after.is_(None))
+                 .values(not_after=schema.revoked_not_after(schema.revocations.c.serial)))
+    for index in schema.revocations.indexes:
+        if index.name == "ix_revocations_not_after":
+            index.create(conn, checkfirst=True)
+
+
 STEPS: tuple[Step, ...] = (
     Step(1, "certificates, revocations, used tokens",
          _create(schema.certificates, schema.revocations, schema.used_tokens)),
@@ -119,6 +129,7 @@ STEPS: tuple[Step, ...] = (
     Step(17, "SCEP transactions: pending and denied states, the CSR a deferred challenge decides on",
          _add_columns(scep_schema.scep_transactions, "state", "csr")),
     Step(20, "console sessions: logins through an OpenID provider", _create(console_sessions.console_sessions)),
+    Step(21, "revocations: the certificate's expiry, for the console's expiry timeline", _revocations_not_after_21),
 )
 
 LATEST = STEPS[-1].version

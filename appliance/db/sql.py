@@ -21,7 +21,7 @@ from appliance.db.acme_retention import purge_expired_acme
 from appliance.db.scep_schema import purge_old_scep_transactions
 from appliance.db.engine import create_database_engine, create_database_if_absent, database_url, sqlite_synchronous
 from appliance.db.interfaces import CertificateRecord, KeyBlocked, RevocationRecord
-from appliance.db.schema import (REVOCATIONS_REVISION, blocked_keys, certificates, revisions, revocations,
+from appliance.db.schema import (REVOCATIONS_REVISION, blocked_keys, certificates, revisions, revocations, revoked_not_after,
                                  used_tokens)
 from appliance.errors import Conflict, Unavailable
 
@@ -209,11 +209,10 @@ class SQLDatabase:
         try:
             with self._begin(immediate=True) as conn:
                 self._lock_revocation_status(conn, record.serial)
-                conn.execute(insert(revocations), {
-                    "serial": record.serial, "reason_code": record.reason_code, "reason": record.reason,
-                    "revoked_at": record.revoked_at, "provisioner": record.provisioner,
-                    "passive": record.passive, "mtls": record.mtls,
-                })
+                conn.execute(insert(revocations).values(
+                    serial=record.serial, reason_code=record.reason_code, reason=record.reason,
+                    revoked_at=record.revoked_at, provisioner=record.provisioner,
+                    passive=record.passive, mtls=record.mtls, not_after=revoked_not_after(record.serial)))
                 if block_key and not conn.execute(select(blocked_keys.c.serial)
                                                   .where(blocked_keys.c.spki_sha256 == block_key)).first():
                     conn.execute(insert(blocked_keys), {"spki_sha256": block_key, "serial": record.serial,

@@ -3,7 +3,10 @@
 from __future__ import annotations
 
 from appliance.kms.algorithms import KeyType, SignatureAlgorithm
-from appliance.kms.interface import Attester, CertificateStore, CreatedKey, Decrypter, KeyDeleter, KeyManager, TokenInfo
+from appliance.kms.interface import (
+    EVERY_DECRYPTION_PADDING, Attester, CertificateStore, CreatedKey, Decrypter, DecryptionPadding, KeyDeleter, KeyManager,
+    TokenInfo,
+)
 from appliance.kms.registry import open_key_manager
 from appliance.kms.uri import KmsUri, parse_uri
 
@@ -12,6 +15,8 @@ __all__ = [
     "CertificateStore",
     "CreatedKey",
     "Decrypter",
+    "DecryptionPadding",
+    "EVERY_DECRYPTION_PADDING",
     "KeyDeleter",
     "KeyManager",
     "KeyType",

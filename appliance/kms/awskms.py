@@ -36,7 +36,7 @@ from appliance.kms.errors import (
     UnsupportedKeyOperation,
 )
 from appliance.kms.faults import Fault
-from appliance.kms.interface import CreatedKey, KeyManager
+from appliance.kms.interface import CreatedKey, DecryptionPadding, KeyManager
 from appliance.kms.remote import RemoteDigestKey
 from appliance.kms.signer import DeviceRSAKey, device_private_key
 from appliance.kms.uri import KmsUri
@@ -189,6 +189,10 @@ class AWSKMS(KeyManager):
         aws = self._remote_key(key, "SIGN_VERIFY", KEY_SPECS.values(),
                                "signing needs an EC P-256/P-384 or RSA key with KeyUsage SIGN_VERIFY")
         return device_private_key(aws.public_key, aws)
+
+    def decryption_paddings(self) -> frozenset[DecryptionPadding]:
+        """AWS KMS decrypts RSA with RSAES_OAEP_SHA_1/256 only: no PKCS#1 v1.5."""
+        return frozenset({DecryptionPadding.OAEP})
 
     def create_decrypter(self, key: str | KmsUri) -> rsa.RSAPrivateKey:
         """An RSA key with KeyUsage ENCRYPT_DECRYPT, decrypting with RSAES_OAEP_SHA_1/256 (SCEP's decrypter)."""

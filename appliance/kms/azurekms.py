@@ -54,7 +54,7 @@ from appliance.kms.errors import (
     UnsupportedKeyOperation,
 )
 from appliance.kms.faults import Fault
-from appliance.kms.interface import CreatedKey, KeyManager
+from appliance.kms.interface import EVERY_DECRYPTION_PADDING, CreatedKey, DecryptionPadding, KeyManager
 from appliance.kms.remote import RemoteDigestKey
 from appliance.kms.signer import DeviceRSAKey, device_private_key
 from appliance.kms.uri import KmsUri
@@ -218,6 +218,9 @@ class AzureKMS(KeyManager):
     def create_signer(self, key: str | KmsUri) -> PrivateKeyTypes:
         azure = self._remote_key(key, "sign")
         return device_private_key(azure.public_key, azure)
+
+    def decryption_paddings(self) -> frozenset[DecryptionPadding]:
+        return EVERY_DECRYPTION_PADDING
 
     def create_decrypter(self, key: str | KmsUri) -> rsa.RSAPrivateKey:
         """An RSA key whose ``key_ops`` allow ``decrypt`` (SCEP's decrypter; it signs CertReps

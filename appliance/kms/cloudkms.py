@@ -68,7 +68,7 @@ from appliance.kms.errors import (
     UnsupportedKeyOperation,
 )
 from appliance.kms.faults import Fault, with_one_retry
-from appliance.kms.interface import CreatedKey, KeyManager
+from appliance.kms.interface import CreatedKey, DecryptionPadding, KeyManager
 from appliance.kms.signer import DeviceRSAKey, RsaPadding, device_private_key, oaep_hash
 from appliance.kms.uri import KmsUri
 
@@ -445,6 +445,10 @@ class CloudKMS(KeyManager):
             raise KmsError(f"cloudkms: the public key of {name} does not fit its algorithm {algorithm.name}")
         connect = functools.partial(self._client, uri, fresh=True)
         return device_private_key(public_key, _CloudKmsKey(self._client(uri), name, algorithm, connect))
+
+    def decryption_paddings(self) -> frozenset[DecryptionPadding]:
+        """Cloud KMS decrypts RSA with RSA_DECRYPT_OAEP_* only: no PKCS#1 v1.5."""
+        return frozenset({DecryptionPadding.OAEP})
 
     def create_decrypter(self, key: str | KmsUri) -> rsa.RSAPrivateKey:
         """A version of an ASYMMETRIC_DECRYPT key (RSA_DECRYPT_OAEP_*), as SCEP's decrypter."""

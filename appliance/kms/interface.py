@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import abc
+import enum
 from dataclasses import dataclass
 from typing import Mapping, Protocol, runtime_checkable
 
@@ -98,9 +99,24 @@ class KeyDeleter(Protocol):
     def delete_key(self, key: str | KmsUri) -> None: ...
 
 
+class DecryptionPadding(enum.Enum):
+    """An RSA decryption padding a backend's decrypters may offer."""
+
+    PKCS1V15 = "RSA PKCS#1 v1.5"
+    OAEP = "RSA-OAEP"
+
+
+#: What a backend that decrypts on the host or through PKCS#11/PIV/Key Vault offers.
+EVERY_DECRYPTION_PADDING = frozenset(DecryptionPadding)
+
+
 @runtime_checkable
 class Decrypter(Protocol):
-    """A backend whose RSA keys decrypt (SCEP's pkcsPKIEnvelope): RSA PKCS#1 v1.5 and OAEP."""
+    """A backend whose RSA keys decrypt (SCEP's pkcsPKIEnvelope): RSA PKCS#1 v1.5 and/or OAEP."""
+
+    def decryption_paddings(self) -> frozenset[DecryptionPadding]:
+        """The paddings this backend's decrypters open, known without a call to the device or service."""
+        ...
 
     def create_decrypter(self, key: str | KmsUri) -> rsa.RSAPrivateKey:
         """A ``cryptography`` RSA private key whose ``decrypt`` runs on the backend;

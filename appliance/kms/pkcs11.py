@@ -37,7 +37,7 @@ from pkcs11.util.x509 import decode_x509_certificate
 from appliance.kms.algorithms import KeyType
 from appliance.kms.errors import InvalidKmsUri, KeyNotFound, KmsError, UnsupportedKeyOperation
 from appliance.kms.faults import Fault, KmsUnavailable, with_one_retry
-from appliance.kms.interface import CreatedKey, KeyManager
+from appliance.kms.interface import EVERY_DECRYPTION_PADDING, CreatedKey, DecryptionPadding, KeyManager
 from appliance.kms.pkcs11_keys import decryption_mechanism, keypair_templates, public_key_from_object, signing_mechanism
 from appliance.kms.pkcs11_module import TokenSelector, TokenSession, load_module, token_serial
 from appliance.kms.signer import DeviceRSAKey, RsaPadding, device_private_key
@@ -265,6 +265,9 @@ class PKCS11KMS(KeyManager):
         if private is None or public_key is None:
             raise self._not_found(token, attributes)
         return device_private_key(public_key, Pkcs11DeviceKey(token, private, public_key, attributes))
+
+    def decryption_paddings(self) -> frozenset[DecryptionPadding]:
+        return EVERY_DECRYPTION_PADDING
 
     def create_decrypter(self, key: str | KmsUri) -> rsa.RSAPrivateKey:
         """An RSA key on the token that may decrypt (CKA_DECRYPT), as SCEP's decrypter."""

@@ -22,7 +22,7 @@ from appliance.kms.errors import (
     KmsAuthenticationFailed,
     UnsupportedKeyOperation,
 )
-from appliance.kms.interface import CreatedKey, KeyManager
+from appliance.kms.interface import EVERY_DECRYPTION_PADDING, CreatedKey, DecryptionPadding, KeyManager
 from appliance.kms.uri import KmsUri
 from appliance.pki.keys import new_ml_dsa_key
 
@@ -119,6 +119,9 @@ class SoftKMS(KeyManager):
     def create_signer(self, key: str | KmsUri) -> PrivateKeyTypes:
         path = self._path(key)
         return load_private_key(self._read(path), self._password(key))
+
+    def decryption_paddings(self) -> frozenset[DecryptionPadding]:
+        return EVERY_DECRYPTION_PADDING
 
     def create_decrypter(self, key: str | KmsUri) -> rsa.RSAPrivateKey:
         private_key = self.create_signer(key)

@@ -73,7 +73,7 @@ from appliance.kms.errors import (
     UnsupportedKeyOperation,
 )
 from appliance.kms.faults import Fault, with_one_retry
-from appliance.kms.interface import CreatedKey, KeyManager
+from appliance.kms.interface import EVERY_DECRYPTION_PADDING, CreatedKey, DecryptionPadding, KeyManager
 from appliance.pki.digest_info import DIGEST_INFO_PREFIXES
 from appliance.kms.signer import DeviceRSAKey, RsaPadding, device_private_key
 from appliance.kms.uri import KmsUri
@@ -494,6 +494,9 @@ class YubiKeyKMS(KeyManager):
     def create_signer(self, key: str | KmsUri) -> PrivateKeyTypes:
         slot_key = self._slot_key(key)
         return device_private_key(slot_key.public_key, slot_key)
+
+    def decryption_paddings(self) -> frozenset[DecryptionPadding]:
+        return EVERY_DECRYPTION_PADDING
 
     def create_decrypter(self, key: str | KmsUri) -> rsa.RSAPrivateKey:
         """The RSA key of a slot (9d by PIV's convention), decrypting on the card (SCEP's decrypter)."""

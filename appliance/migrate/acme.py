@@ -7,7 +7,7 @@ over (a new order validates again)."""
 from __future__ import annotations
 
 import datetime
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 from cryptography import x509
 
@@ -15,10 +15,8 @@ from appliance.acme.renewal import cert_id
 from appliance.db.acme_schema import acme_accounts, acme_certificates, acme_eab_keys, acme_orders
 from appliance.db.imports import insert_absent
 from appliance.jose import InvalidKey, key_from_dict, public_dict, thumbprint
+from appliance.migrate.run import Run
 from appliance.migrate.values import CorruptValue, go_bytes, go_time, json_object
-
-if TYPE_CHECKING:
-    from appliance.migrate.stepca import Run
 
 NO_PROVISIONER = "accounts of no known ACME provisioner (no order, no EAB key, and not one ACME provisioner)"
 

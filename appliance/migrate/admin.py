@@ -7,14 +7,12 @@ not converted yet are left out (and their admins with them), named in the summar
 from __future__ import annotations
 
 import json
-from typing import TYPE_CHECKING, Any, Callable
+from typing import Any, Callable
 
 from appliance.db.imports import insert_absent, record_admin_import
 from appliance.db.schema import admins, provisioners
+from appliance.migrate.run import Run
 from appliance.migrate.values import CorruptValue, go_bytes, go_time, json_object
-
-if TYPE_CHECKING:
-    from appliance.migrate.stepca import Run
 
 # linkedca.Provisioner_Type and linkedca.Admin_Type
 PROVISIONER_TYPES = {1: "JWK", 2: "OIDC", 3: "GCP", 4: "AWS", 5: "AZURE", 6: "ACME", 7: "X5C", 8: "K8SSA",

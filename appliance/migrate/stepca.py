@@ -13,7 +13,6 @@ from __future__ import annotations
 import base64
 import datetime
 import hashlib
-from dataclasses import dataclass
 from typing import Any
 
 from cryptography import x509
@@ -23,10 +22,11 @@ from sqlalchemy import Connection, select
 
 from appliance.db.imports import import_certificate, insert_absent, revocations_changed
 from appliance.db.interfaces import CertificateRecord
-from appliance.db.schema import blocked_keys, certificates, revocations, used_tokens
+from appliance.db.schema import blocked_keys, certificates, revocations, revoked_not_after, used_tokens
 from appliance.db.ssh_schema import ssh_certificates, ssh_revocations
 from appliance.db.stepca_source import StepCaSource
 from appliance.migrate import acme, admin
+from appliance.migrate.run import Run
 from appliance.migrate.summary import Summary
 from appliance.migrate.values import CorruptValue, go_time, json_object, token_claims
 from appliance.pki.keys import spki_sha256
@@ -35,32 +35,6 @@ from appliance.provisioner.names import Names
 from appliance.sshcert.keys import key_blob
 
 KEY_COMPROMISE = 1
-
-
-@dataclass
-class Run:
-    """One migration: the source, the target's transaction, what was done, and the
-    provisioner names step-ca's provisioner ids stand for."""
-
-    source: StepCaSource
-    conn: Connection
-    now: datetime.datetime
-    summary: Summary
-    names: dict[str, str]
-    #: The target's only ACME provisioner, for step-ca accounts no order or EAB key ties to one.
-    default_acme: str | None = None
-    #: The target's only ACME provisioner that requires EAB, for keys of step-ca's ca.json provisioners.
-    default_eab: str | None = None
-
-    def provisioner_name(self, provisioner_id: str) -> str:
-        """A provisioner's name from step-ca's id for it (``name:kid`` for JWK, ``acme/name`` for ACME, a UUID with
-        remote management)."""
-        if provisioner_id in self.names:
-            return self.names[provisioner_id]
-        for prefix in ("acme/", "scep/", "x5c/", "k8ssa/", "sshpop/", "nebula/"):
-            if provisioner_id.startswith(prefix):
-                return provisioner_id[len(prefix):]
-        return provisioner_id.split(":", 1)[0]
 
 
 def migrate(source: StepCaSource, conn: Connection, now: datetime.datetime, *,
@@ -140,7 +114,8 @@ def _import_revocations(run: Run, x509_serials: set[str], ssh: dict[str, SSHCert
             continue
         inserted = insert_absent(run.conn, revocations, {
             "serial": serial, "reason_code": code, "reason": reason, "revoked_at": revoked_at,
-            "provisioner": run.provisioner_name(provisioner_id), "passive": True, "mtls": mtls})
+            "provisioner": run.provisioner_name(provisioner_id), "passive": True, "mtls": mtls,
+            "not_after": revoked_not_after(serial)})
         run.summary.count("revocations", inserted)
         changed |= inserted
         if code == KEY_COMPROMISE and serial in x509_serials:

@@ -10,7 +10,7 @@ from cryptography.hazmat.primitives.asymmetric import rsa
 from cryptography.hazmat.primitives.asymmetric.types import PrivateKeyTypes
 
 from appliance.errors import BadRequest
-from appliance.kms import Decrypter, KeyManager, open_key_manager, parse_uri
+from appliance.kms import Decrypter, DecryptionPadding, KeyManager, open_key_manager, parse_uri
 from appliance.kms.softkms import load_private_key
 from appliance.provisioner.scep import SCEPProvisioner
 
@@ -39,10 +39,17 @@ class ScepKeys:
             manager.close()
 
 
-def _decrypter(manager: KeyManager | None, key: str, where: str) -> rsa.RSAPrivateKey:
+def _decrypter(manager: KeyManager | None, key: str, where: str, setting: str) -> rsa.RSAPrivateKey:
+    """``key`` opened as the decrypter; refused, naming ``setting``, unless its KMS opens PKCS#1 v1.5
+    (what SCEP clients encrypt the content key with), asked of the backend without a call to the service."""
     if not isinstance(manager, Decrypter):
         scheme = manager.scheme if manager is not None else "this"
-        raise BadRequest(f"{where}: the {scheme} KMS cannot decrypt: SCEP needs a decrypter key")
+        raise BadRequest(f"{where}: {setting}: the {scheme} KMS cannot decrypt: SCEP needs a decrypter key")
+    if DecryptionPadding.PKCS1V15 not in manager.decryption_paddings():
+        offered = " and ".join(sorted(p.value for p in manager.decryption_paddings()))
+        raise BadRequest(f"{where}: {setting}: {manager.scheme} keys decrypt only {offered}, and their decryption "
+                         "keys cannot sign CertReps, but SCEP clients encrypt the content key with RSA PKCS#1 v1.5: "
+                         "use a decrypter key in softkms, pkcs11, yubikey or azurekms")
     return manager.create_decrypter(key)
 
 
@@ -55,7 +62,8 @@ def open_scep_keys(provisioner: SCEPProvisioner, ca: CaSigner) -> ScepKeys:
         if not isinstance(ca.certificate.public_key(), rsa.RSAPublicKey):
             raise BadRequest(f"{where}: SCEP needs an RSA key to decrypt requests and the intermediate's key is not "
                              "RSA: set decrypterCertificate and decrypterKeyURI (an RSA key in a KMS)")
-        certificate, decrypter = ca.certificate, _decrypter(ca.key_manager, ca.key_uri, where)
+        certificate = ca.certificate
+        decrypter = _decrypter(ca.key_manager, ca.key_uri, where, "key (the CA's key decrypts without decrypterCertificate)")
     elif settings.key_uri:
         certificate, manager = settings.certificate, ca.key_manager
         scheme = parse_uri(settings.key_uri, default_scheme="softkms").scheme
@@ -63,7 +71,7 @@ def open_scep_keys(provisioner: SCEPProvisioner, ca: CaSigner) -> ScepKeys:
             manager = open_key_manager(settings.key_uri, password=settings.key_password)
             owned.append(manager)
         try:
-            decrypter = _decrypter(manager, settings.key_uri, where)
+            decrypter = _decrypter(manager, settings.key_uri, where, "decrypterKeyURI")
         except BaseException:
             for opened in owned:
                 opened.close()

@@ -3,6 +3,7 @@ challenge responders (DNS, HTTP, TLS-ALPN) on loopback."""
 
 from __future__ import annotations
 
+import base64
 import datetime
 import json
 from dataclasses import dataclass
@@ -10,13 +11,14 @@ from pathlib import Path
 from typing import Any, Callable, Iterator
 
 import pytest
+from cryptography import x509
+from cryptography.hazmat.primitives.serialization import Encoding
 from sqlalchemy import func, select
 from starlette.testclient import TestClient
 
 from appliance.acme import AcmeServer, AcmeSettings, ValidationSettings
 from appliance.api import create_app
 from appliance.authority.authority import Authority
-from appliance.db import open_database
 from appliance.db.acme_schema import TABLES
 from appliance.acme.sql_store import SQLAcmeStore
 from appliance.db.schema import certificates, revocations
@@ -24,7 +26,7 @@ from appliance.db.sql import SQLDatabase
 from appliance.pki.clock import utc_now
 from tests.acme.client import AcmeClient
 from tests.acme.servers import DnsServer, HttpServer, TlsAlpnServer
-from tests.ca_fixtures import PASSWORD, TestCA, build_ca
+from tests.ca_fixtures import TestCA, build_ca, open_authority
 
 FAST_VALIDATION = ValidationSettings(attempts=2, retry_delay=0.05, timeout=2.0, workers=4)
 
@@ -42,6 +44,16 @@ class AcmeEnv:
     dns: DnsServer
     web: HttpServer
     alpn: TlsAlpnServer
+
+    def __enter__(self) -> AcmeEnv:
+        return self
+
+    def __exit__(self, *_: object) -> None:
+        self.close()
+
+    def close(self) -> None:
+        self.server.close()
+        self.database.close()
 
     def directory(self, provisioner: str = "acme") -> str:
         return f"https://ca.test/acme/{provisioner}/directory"
@@ -75,6 +87,11 @@ def add_provisioners(ca: TestCA, *provisioners: dict[str, Any]) -> None:
     ca.config_path.write_text(json.dumps(data))
 
 
+def roots_field(*certificates: x509.Certificate) -> str:
+    """``attestationRoots``: the PEM bundle, base64-encoded as in step-ca's ca.json."""
+    return base64.b64encode(b"".join(c.public_bytes(Encoding.PEM) for c in certificates)).decode()
+
+
 @pytest.fixture
 def responders() -> Iterator[tuple[DnsServer, HttpServer, TlsAlpnServer]]:
     dns, web, alpn = DnsServer(), HttpServer(), TlsAlpnServer()
@@ -93,9 +110,7 @@ def start(tmp_path: Path, responders: tuple[DnsServer, HttpServer, TlsAlpnServer
     ca = build_ca(tmp_path)
     network = {"challengePorts": {"http-01": web.port, "tls-alpn-01": alpn.port}, "challengeResolver": dns.address}
     add_provisioners(ca, acme_provisioner(**network, **fields), *extra)
-    config = ca.config()
-    database = open_database(config.db)
-    authority = Authority.from_config(config, database, password=PASSWORD)
+    database, authority = open_authority(ca)
     store = SQLAcmeStore(database)
     server = AcmeServer(authority, store, settings, now=now)
     http = TestClient(create_app(authority, acme=server), base_url="https://ca.test", raise_server_exceptions=False)
@@ -108,3 +123,10 @@ def env(tmp_path: Path, responders: tuple[DnsServer, HttpServer, TlsAlpnServer])
     yield running
     running.server.close()
     running.database.close()
+
+
+def device_attest_env(tmp_path: Path, responders: tuple[DnsServer, HttpServer, TlsAlpnServer], attestation_format: str,
+                      *roots: x509.Certificate, **fields: Any) -> AcmeEnv:
+    """A CA whose provisioner "acme" offers device-attest-01 in ``attestation_format`` trusting ``roots``."""
+    return start(tmp_path, responders, challenges=["device-attest-01"], attestationFormats=[attestation_format],
+                 attestationRoots=roots_field(*roots), **fields)

@@ -29,17 +29,13 @@ from appliance.kms import KeyType, parse_uri
 from appliance.kms.yubikey import YubiKeyKMS
 from appliance.pki.permanent_identifier import permanent_identifiers
 from tests.acme.client import AcmeClient, b64
-from tests.acme.conftest import AcmeEnv, start
+from tests.acme.conftest import AcmeEnv, device_attest_env, roots_field, start
 from tests.acme.servers import DnsServer, HttpServer, TlsAlpnServer
 from tests.kms.fakes.piv_card import SoftPivCard
 
 SLOT = f"yubikey:slot-id=9a?pin-value=123456&management-key={DEFAULT_MANAGEMENT_KEY.hex()}"
 OTHER_SLOT = f"yubikey:slot-id=9c?pin-value=123456&management-key={DEFAULT_MANAGEMENT_KEY.hex()}"
 BAD_ATTESTATION = "urn:ietf:params:acme:error:badAttestationStatement"
-
-
-def roots_field(*certificates: x509.Certificate) -> str:
-    return base64.b64encode(b"".join(c.public_bytes(Encoding.PEM) for c in certificates)).decode()
 
 
 @pytest.fixture
@@ -54,19 +50,11 @@ def kms(card: SoftPivCard) -> YubiKeyKMS:
     return kms
 
 
-def device_env(tmp_path: Path, responders: tuple[DnsServer, HttpServer, TlsAlpnServer],
-               *roots: x509.Certificate, **fields: Any) -> AcmeEnv:
-    return start(tmp_path, responders, challenges=["device-attest-01"], attestationFormats=["step"],
-                 attestationRoots=roots_field(*roots), **fields)
-
-
 @pytest.fixture
 def env(tmp_path: Path, responders: tuple[DnsServer, HttpServer, TlsAlpnServer],
         card: SoftPivCard) -> Iterator[AcmeEnv]:
-    running = device_env(tmp_path, responders, card.root_certificate)
-    yield running
-    running.server.close()
-    running.database.close()
+    with device_attest_env(tmp_path, responders, "step", card.root_certificate) as running:
+        yield running
 
 
 def step_attestation(kms: YubiKeyKMS, key_authorization: str, *, attest: str = SLOT, sign: str = SLOT) -> bytes:
@@ -183,28 +171,20 @@ def test_attestation_of_another_key_is_refused(env: AcmeEnv, kms: YubiKeyKMS) ->
 def test_chain_to_an_untrusted_root_is_refused(tmp_path: Path, responders: tuple[DnsServer, HttpServer, TlsAlpnServer],
                                                kms: YubiKeyKMS) -> None:
     other = SoftPivCard(serial=13371337)
-    env = device_env(tmp_path, responders, other.root_certificate)
-    try:
+    with device_attest_env(tmp_path, responders, "step", other.root_certificate) as env:
         client = env.account()
         _, _, challenge = order_for(client, "13371337")
         _refused(answer(client, challenge, step_attestation(kms, client.key_authorization(challenge["token"]))),
                  "x5c is not valid")
-    finally:
-        env.server.close()
-        env.database.close()
 
 
 def test_shipped_yubico_roots_do_not_trust_the_test_card(tmp_path: Path, kms: YubiKeyKMS,
                                                          responders: tuple[DnsServer, HttpServer, TlsAlpnServer]) -> None:
-    env = start(tmp_path, responders, challenges=["device-attest-01"])
-    try:
+    with start(tmp_path, responders, challenges=["device-attest-01"]) as env:
         client = env.account()
         _, _, challenge = order_for(client, "13371337")
         _refused(answer(client, challenge, step_attestation(kms, client.key_authorization(challenge["token"]))),
                  "x5c is not valid")
-    finally:
-        env.server.close()
-        env.database.close()
 
 
 def test_replayed_attestation_is_refused(env: AcmeEnv, kms: YubiKeyKMS) -> None:
@@ -247,16 +227,12 @@ def test_malformed_answers_change_nothing(env: AcmeEnv) -> None:
 
 def test_a_disabled_format_is_refused(tmp_path: Path, responders: tuple[DnsServer, HttpServer, TlsAlpnServer],
                                       kms: YubiKeyKMS, card: SoftPivCard) -> None:
-    env = start(tmp_path, responders, challenges=["device-attest-01"], attestationFormats=["apple"],
-                attestationRoots=roots_field(card.root_certificate))
-    try:
+    with start(tmp_path, responders, challenges=["device-attest-01"], attestationFormats=["apple"],
+               attestationRoots=roots_field(card.root_certificate)) as env:
         client = env.account()
         _, _, challenge = order_for(client, "13371337")
         _refused(answer(client, challenge, step_attestation(kms, client.key_authorization(challenge["token"]))),
                  "is not enabled")
-    finally:
-        env.server.close()
-        env.database.close()
 
 
 def test_permanent_identifiers_need_device_attest(env: AcmeEnv) -> None:
@@ -286,17 +262,14 @@ def test_templates_see_the_attestation(tmp_path: Path, kms: YubiKeyKMS, card: So
                 '{{ printf "%s %s pin=%s touch=%s" .AttestationData.Format .AttestationData.Firmware '
                 '.AttestationData.PINPolicy .AttestationData.TouchPolicy | toJson }}, '
                 '"serialNumber": {{ toJson .AttestationData.SerialNumber }}}, "sans": {{ toJson .SANs }}}')
-    env = device_env(tmp_path, responders, card.root_certificate, options={"x509": {"template": template}})
-    try:
+    with device_attest_env(tmp_path, responders, "step", card.root_certificate,
+                           options={"x509": {"template": template}}) as env:
         client = env.account()
         order, _, challenge = order_for(client, "13371337")
         answer(client, challenge, step_attestation(kms, client.key_authorization(challenge["token"])))
         client.poll(order["url"], ("ready", "invalid"))
         assert client.finalize(order, attested_csr(kms, "13371337")).status_code == 200
         leaf = x509.load_pem_x509_certificates(client.post(client.poll(order["url"])["certificate"]).text.encode())[0]
-    finally:
-        env.server.close()
-        env.database.close()
     assert leaf.subject.get_attributes_for_oid(NameOID.ORGANIZATIONAL_UNIT_NAME)[0].value == \
         "step 5.7.1 pin=once touch=never"
     assert leaf.subject.get_attributes_for_oid(NameOID.SERIAL_NUMBER)[0].value == "13371337"
@@ -315,8 +288,8 @@ def test_a_template_can_require_a_touch_policy(tmp_path: Path, card: SoftPivCard
     kms.create_key(SLOT, KeyType.EC_P256)  # touch policy: never
     touching = f"{OTHER_SLOT}&touch-policy=always"
     kms.create_key(touching, KeyType.EC_P256)
-    env = device_env(tmp_path, responders, card.root_certificate, options={"x509": {"template": TOUCH_REQUIRED}})
-    try:
+    with device_attest_env(tmp_path, responders, "step", card.root_certificate,
+                           options={"x509": {"template": TOUCH_REQUIRED}}) as env:
         results = []
         for slot in (SLOT, touching):
             client = env.account()
@@ -325,9 +298,6 @@ def test_a_template_can_require_a_touch_policy(tmp_path: Path, card: SoftPivCard
             assert answer(client, challenge, att_obj)["status"] == "valid"
             client.poll(order["url"], ("ready", "invalid"))
             results.append(client.finalize(order, attested_csr(kms, "13371337", slot)))
-    finally:
-        env.server.close()
-        env.database.close()
     never, always = results
     assert never.status_code == 400 and never.json()["detail"] == "this key must require a touch", never.text
     assert always.status_code == 200, always.text

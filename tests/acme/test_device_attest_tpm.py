@@ -30,10 +30,10 @@ from appliance.acme.attestation import tpm
 from appliance.acme.problems import AcmeError, Problem
 from appliance.pki.permanent_identifier import permanent_identifier, permanent_identifiers
 from tests.acme.client import AcmeClient
-from tests.acme.conftest import AcmeEnv, start
+from tests.acme.conftest import AcmeEnv, device_attest_env, start
 from tests.acme.servers import DnsServer, HttpServer, TlsAlpnServer
 from tests.acme.swtpm import KEY_HANDLE, SoftwareTpm
-from tests.acme.test_device_attest import BAD_ATTESTATION, answer, assert_verified_for, order_for, roots_field
+from tests.acme.test_device_attest import BAD_ATTESTATION, answer, assert_verified_for, order_for
 
 DEVICE = "laptop-4711"
 OTHER_KEY, EXPORTABLE_KEY = KEY_HANDLE + 1, KEY_HANDLE + 2
@@ -118,19 +118,11 @@ def attestation_ca() -> AttestationCA:
     return AttestationCA()
 
 
-def tpm_env(tmp_path: Path, responders: tuple[DnsServer, HttpServer, TlsAlpnServer],
-            root: x509.Certificate) -> AcmeEnv:
-    return start(tmp_path, responders, challenges=["device-attest-01"], attestationFormats=["tpm"],
-                 attestationRoots=roots_field(root))
-
-
 @pytest.fixture
 def env(tmp_path: Path, responders: tuple[DnsServer, HttpServer, TlsAlpnServer],
         attestation_ca: AttestationCA) -> Iterator[AcmeEnv]:
-    running = tpm_env(tmp_path, responders, attestation_ca.root)
-    yield running
-    running.server.close()
-    running.database.close()
+    with device_attest_env(tmp_path, responders, "tpm", attestation_ca.root) as running:
+        yield running
 
 
 def csr(key: ec.EllipticCurvePrivateKey, common_name: str = DEVICE) -> x509.CertificateSigningRequest:
@@ -240,15 +232,11 @@ def test_an_ak_certificate_outside_the_profile_is_refused(env: AcmeEnv, machine:
 
 def test_tpm_has_no_default_roots(tmp_path: Path, responders: tuple[DnsServer, HttpServer, TlsAlpnServer],
                                   machine: Machine, attestation_ca: AttestationCA) -> None:
-    env = start(tmp_path, responders, challenges=["device-attest-01"])
-    try:
+    with start(tmp_path, responders, challenges=["device-attest-01"]) as env:
         client = env.account()
         _, _, challenge = order_for(client, DEVICE)
         statement = machine.attestation(attestation_ca.chain(machine.ak_public), client.key_authorization(challenge["token"]))
         _refused(client, challenge, statement, "no attestation roots are configured")
-    finally:
-        env.server.close()
-        env.database.close()
 
 
 def test_mangled_statements_are_refused_not_errors(machine: Machine, attestation_ca: AttestationCA) -> None:

@@ -25,11 +25,11 @@ from appliance.audit.setup import open_audit_log
 from appliance.authority.authority import Authority
 from appliance.authority.interfaces import SignRequest
 from appliance.client.tokens import admin_token
-from appliance.db import SQLDatabase, open_database
+from appliance.db import SQLDatabase
 from appliance.db.admin_schema import admin_changes
 from appliance.db.admin_store import AdminStore
 from appliance.server.remote_management import open_remote_management
-from tests.ca_fixtures import PASSWORD, TestCA, build_ca, make_csr
+from tests.ca_fixtures import TestCA, build_ca, make_csr, open_authority
 from tests.clock import FakeClock
 from tests.db.conftest import DbConfigFactory, db_config, mysql_config, postgres_config, sqlite_config  # noqa: F401
 
@@ -104,10 +104,8 @@ class Instance:
 
 def open_instance(ca: TestCA) -> Instance:
     """A CA instance as ``appliance serve`` composes it, on the database ca.json names."""
-    config = ca.config()
-    database = open_database(config.db)
-    authority = Authority.from_config(config, database, password=PASSWORD)
-    audit = open_audit_log(config.audit, database.transaction)
+    database, authority = open_authority(ca)
+    audit = open_audit_log(authority.config.audit, database.transaction)
     if audit is not None:
         authority.audit = audit
     clock = FakeClock()

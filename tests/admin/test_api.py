@@ -140,6 +140,20 @@ def _self_signed(subject: str) -> Credential:
     return Credential([cert], key)
 
 
+#: step-ca's admin problem types (authority/admin/errors.go): the detail of each.
+ADMIN_DETAILS = {"badRequest": "bad request", "unauthorized": "unauthorized", "notFound": "resource not found",
+                 "conflict": "conflict"}
+
+
+def assert_admin_error(response: Any, status: int, problem: str) -> None:
+    """step-ca's admin error: the status, and exactly ``type``, ``detail`` and a ``message``, as JSON."""
+    assert response.status_code == status, response.text
+    assert response.headers["content-type"] == "application/json"
+    body = response.json()
+    assert set(body) == {"type", "detail", "message"}, body
+    assert (body["type"], body["detail"]) == (problem, ADMIN_DETAILS[problem]) and body["message"], body
+
+
 #: Refused requests: (what, how to send it) -> the status. Each would create a provisioner.
 BAD_REQUESTS: dict[str, tuple[Callable[[Instance, Credential], dict[str, Any]], int]] = {
     "no token": (lambda i, c: {"credential": None}, 401),
@@ -150,7 +164,7 @@ BAD_REQUESTS: dict[str, tuple[Callable[[Instance, Credential], dict[str, Any]], 
     "a token for another URL": (lambda i, c: {"token": i.token(c, "/admin/admins")}, 401),
     "a provisioner that would not load": (lambda i, c: {"body": {"type": "JWK", "name": "nokey"}}, 400),
     "an unknown type": (lambda i, c: {"body": {"type": "FOO", "name": "foo"}}, 400),
-    "a provisioner name taken": (lambda i, c: {"body": {**ACME, "name": PROVISIONER}}, 409),
+    "a provisioner name taken": (lambda i, c: {"body": {**ACME, "name": PROVISIONER}}, 400),  # as step-ca
     "bad base64 in details": (lambda i, c: {"body": {"type": "X5C", "name": "x", "details": {
         "X5C": {"roots": ["%%%"]}}}}, 400),
     "a body that is not JSON": (lambda i, c: {"body": "{"}, 400),
@@ -171,7 +185,7 @@ def test_a_refused_request_changes_nothing_and_a_token_is_used_once(instance: In
             response = instance.call("POST", "/admin/provisioners", request["credential"], body,
                                      token=request.get("token"))
         assert response.status_code == status, (case, response.text)
-        assert set(response.json()) == {"status", "message"}, case
+        assert_admin_error(response, status, "unauthorized" if status == 401 else "badRequest")
         assert instance.snapshot() == before, case
     # a replayed token: the first use passes, the second is refused
     token = instance.token(step, "/admin/provisioners")
@@ -343,3 +357,38 @@ def test_a_scep_provisioner_added_over_the_api_is_served_without_a_restart(
     finally:
         scep.close()
         instance.close()
+
+
+def test_errors_have_step_ca_s_admin_shape_and_status(single: Instance) -> None:
+    """Each error path answers as step-ca's admin API (type, detail, message; status as step-ca's),
+    under both prefixes, and changes nothing."""
+    instance, step = single, single.step
+    before = instance.snapshot()
+    missing = instance.http.get("/admin/provisioners")  # no token at all
+    assert_admin_error(missing, 401, "unauthorized")
+    assert missing.json()["message"] == "missing authorization header token"
+    assert_admin_error(instance.call("GET", "/1.0/admin/provisioners", token="not.a.token"), 401, "unauthorized")
+    unknown = instance.call("GET", "/admin/provisioners/nope", step)
+    assert_admin_error(unknown, 404, "notFound")
+    assert "nope" in unknown.json()["message"]
+    assert_admin_error(instance.call("PUT", "/1.0/admin/provisioners/nope", step, ACME), 404, "notFound")
+    assert_admin_error(instance.call("GET", "/admin/admins/no-such-id", step), 404, "notFound")
+    assert_admin_error(instance.call("POST", "/admin/admins", step, {"subject": "x", "provisioner": "nope",
+                                                                     "type": "ADMIN"}), 404, "notFound")
+    assert_admin_error(instance.call("POST", "/admin/provisioners", step, [1, 2]), 400, "badRequest")
+    assert_admin_error(instance.call("GET", "/admin/provisioners?limit=x", step), 400, "badRequest")
+    assert_admin_error(instance.call("POST", "/admin/admins", step, {"subject": "step", "provisioner": PROVISIONER,
+                                                                     "type": "SUPER_ADMIN"}), 400, "badRequest")
+    assert instance.snapshot() == before
+    policy = {"x509": {"allow": {"dns": ["*.example.com", "step"]}}}
+    assert instance.call("POST", "/admin/authority/policy", step, policy).status_code == 201
+    conflict = instance.call("POST", "/admin/authority/policy", step, policy)
+    assert_admin_error(conflict, 409, "conflict")
+    assert conflict.json()["message"] == "authority already has a policy"
+    assert_admin_error(instance.http.get("/admin/no-such-path"), 404, "notFound")
+
+
+def test_the_core_api_keeps_step_ca_s_status_and_message(single: Instance) -> None:
+    """Outside /admin/ errors stay step-ca's ``{status, message}``."""
+    refused = single.http.post("/sign", json={})
+    assert refused.status_code == 400 and set(refused.json()) == {"status", "message"}

@@ -13,10 +13,9 @@ from starlette.testclient import TestClient
 
 from appliance.api import ApiSettings, create_app
 from appliance.authority.authority import Authority
-from appliance.db import open_database
 from appliance.db.schema import certificates, revocations
 from appliance.db.sql import SQLDatabase
-from tests.ca_fixtures import PASSWORD, TestCA, build_ca
+from tests.ca_fixtures import TestCA, build_ca, open_authority
 
 
 @dataclass
@@ -41,9 +40,7 @@ class RealCA:
 
 def start_real_ca(tmp_path: Path, settings: ApiSettings | None = None) -> RealCA:
     ca = build_ca(tmp_path)
-    config = ca.config()
-    database = open_database(config.db)
-    authority = Authority.from_config(config, database, password=PASSWORD)
+    database, authority = open_authority(ca)
     http = TestClient(create_app(authority, settings), base_url="https://ca.test", raise_server_exceptions=False)
     return RealCA(ca, database, authority, http)
 

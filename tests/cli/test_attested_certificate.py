@@ -17,7 +17,8 @@ from cryptography import x509
 
 from appliance.kms import yubikey
 from appliance.pki.permanent_identifier import permanent_identifiers
-from tests.acme.test_device_attest import openssl_san, roots_field
+from tests.acme.conftest import roots_field
+from tests.acme.test_device_attest import openssl_san
 from tests.cli.conftest import Client
 from tests.e2e.harness import Server, init_ca, start_server
 from tests.kms.fakes.piv_card import SoftPivCard

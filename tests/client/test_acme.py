@@ -17,7 +17,8 @@ from appliance.kms import KeyType, parse_uri
 from appliance.kms.yubikey import YubiKeyKMS
 from tests.acme.conftest import AcmeEnv, responders, start  # noqa: F401 (responders is a fixture)
 from tests.acme.servers import DnsServer, HttpServer, TlsAlpnServer
-from tests.acme.test_device_attest import SLOT, roots_field
+from tests.acme.conftest import roots_field
+from tests.acme.test_device_attest import SLOT
 from tests.kms.fakes.piv_card import SoftPivCard
 
 

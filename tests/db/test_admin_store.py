@@ -13,7 +13,7 @@ import pytest
 
 from appliance.db import SQLDatabase, open_database
 from appliance.db.admin_store import CA_JSON, AdminRecord, AdminStateCache, AdminStore, ProvisionerRecord
-from appliance.errors import Conflict, NotFound
+from appliance.errors import BadRequest, NotFound
 from tests.db import workers
 from tests.clock import FakeClock
 from tests.db.conftest import DbConfigFactory, mysql_admin
@@ -94,7 +94,7 @@ def test_a_refused_change_changes_nothing(store: AdminStore) -> None:
     store.create_admin(SUPER, "step", NOW)
     before = (store.provisioners(), store.admins(), store.changes(), store.revision())
     for number, bad_change in enumerate(BAD_CHANGES):
-        with pytest.raises((Conflict, NotFound)):
+        with pytest.raises((BadRequest, NotFound)):
             bad_change(store)
         assert (store.provisioners(), store.admins(), store.changes(), store.revision()) == before, number
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import datetime
 import multiprocessing
 
 import pytest
@@ -126,5 +127,40 @@ def test_mysql_steps_interrupted_after_their_ddl_are_completed_on_the_next_start
         with database.engine.connect() as conn:
             assert versions(conn) == [step.version for step in migrations.STEPS]
         assert database.revocations_revision() == 0
+    finally:
+        database.close()
+
+
+def test_migration_21_gives_each_revocation_its_certificate_s_expiry(db_config: DbConfigFactory,
+                                                                      monkeypatch: pytest.MonkeyPatch) -> None:
+    """A database from before migration 21 (no ``revocations.not_after``) with revocations: the
+    upgrade copies each certificate's ``not_after`` (NULL for a serial not recorded) and indexes it."""
+    config = db_config()
+    with monkeypatch.context() as before_21:
+        before_21.setattr(migrations, "STEPS", tuple(step for step in migrations.STEPS if step.version < 21))
+        old = open_database(config)
+    not_after = datetime.datetime(2027, 1, 2, 3, 4, 5, tzinfo=datetime.timezone.utc)
+    revoked_at = datetime.datetime(2026, 1, 1, tzinfo=datetime.timezone.utc)
+    try:
+        with old.engine.begin() as conn:  # the shape migrations 1..20 left
+            conn.execute(text("DROP INDEX ix_revocations_not_after" + (" ON revocations" if old.dialect == "mysql"
+                                                                       else "")))
+            conn.execute(text("ALTER TABLE revocations DROP COLUMN not_after"))
+            conn.execute(schema.certificates.insert(), {
+                "serial": "7", "subject": "CN=a", "sans": [], "not_before": revoked_at, "not_after": not_after,
+                "provisioner": "p", "pem": "", "issued_at": revoked_at})
+            for serial in ("7", "8"):  # 8: a serial this CA has no certificate of
+                conn.execute(text("INSERT INTO revocations (serial, reason_code, reason, revoked_at, provisioner, "
+                                  "passive, mtls) VALUES (:serial, 1, '', :at, 'p', :no, :no)"),
+                             {"serial": serial, "at": revoked_at.replace(tzinfo=None), "no": False})
+    finally:
+        old.close()
+    database = open_database(config)
+    try:
+        with database.engine.connect() as conn:
+            assert versions(conn)[-1] == migrations.LATEST
+            rows = dict(conn.execute(select(schema.revocations.c.serial, schema.revocations.c.not_after)).all())
+        assert rows == {"7": not_after, "8": None}
+        assert "ix_revocations_not_after" in {i["name"] for i in inspect(database.engine).get_indexes("revocations")}
     finally:
         database.close()

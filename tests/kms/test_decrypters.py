@@ -8,7 +8,7 @@ google-cloud-kms client on the gRPC test double, a Key Vault key whose
 PIV card driven by the real yubikit). ``openssl pkeyutl`` encrypts to its public
 key with every padding the backend offers and the backend decrypts it; the
 paddings the service has not (AWS and Cloud KMS have no PKCS#1 v1.5 decryption)
-are refused before any call; a ciphertext that does not open is a ``ValueError``,
+are refused before any call, and the backend names what it offers without a call; a ciphertext that does not open is a ``ValueError``,
 as ``cryptography`` raises it; a key that may not decrypt is refused; every
 decryption on a device is counted in the KMS metrics; a device or service fault
 heals with one retry, and one that persists is ``KmsUnavailable`` (the API's 503).
@@ -32,7 +32,7 @@ from google.cloud.kms_v1.services.key_management_service.transports import KeyMa
 from google.auth.credentials import AnonymousCredentials
 from prometheus_client import REGISTRY
 
-from appliance.kms import Decrypter, KeyManager, KeyType, open_key_manager, parse_uri
+from appliance.kms import Decrypter, DecryptionPadding, KeyManager, KeyType, open_key_manager, parse_uri
 from appliance.kms.errors import UnsupportedKeyOperation
 from appliance.kms.faults import KmsUnavailable
 from appliance.kms.yubikey import YubiKeyKMS
@@ -192,6 +192,18 @@ def test_decrypts_what_openssl_encrypts_with_every_padding_it_offers(backend: Ba
         assert decrypter.decrypt((tmp_path / "ct").read_bytes(), pad) == PLAINTEXT, _name(pad)
     if backend.device:
         assert _decryptions(backend) == before + len(backend.paddings)
+
+
+def test_the_backend_names_its_paddings_without_a_call(backend: Backend) -> None:
+    """What SCEP asks at start (PKCS#1 v1.5 or not): the paddings the service decrypts, no request sent."""
+    assert isinstance(backend.manager, Decrypter)
+    sent = backend.requests()
+    kinds = {DecryptionPadding.PKCS1V15 if isinstance(pad, padding.PKCS1v15) else DecryptionPadding.OAEP
+             for pad in backend.paddings}
+    assert backend.manager.decryption_paddings() == kinds
+    assert not any(isinstance(pad, padding.PKCS1v15) for pad in backend.refused) or \
+        DecryptionPadding.PKCS1V15 not in backend.manager.decryption_paddings()
+    assert backend.requests() == sent
 
 
 def test_paddings_the_service_lacks_are_refused(backend: Backend) -> None:

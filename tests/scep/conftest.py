@@ -21,12 +21,11 @@ from sqlalchemy import func, select
 
 from appliance.api import create_insecure_app
 from appliance.authority.authority import Authority
-from appliance.db import open_database
 from appliance.db.schema import certificates
 from appliance.db.sql import SQLDatabase
 from appliance.scep import ScepServer
 from appliance.server.runtime import scep_server
-from tests.ca_fixtures import PASSWORD, TestCA, build_ca
+from tests.ca_fixtures import TestCA, build_ca, open_authority
 
 CHALLENGE = "s3cr3t-challenge"
 
@@ -93,9 +92,7 @@ class ScepEnv:
 
 
 def start_scep(ca: TestCA) -> ScepEnv:
-    config = ca.config()
-    database = open_database(config.db)
-    authority = Authority.from_config(config, database, password=PASSWORD)
+    database, authority = open_authority(ca)
     scep = scep_server(authority)
     http = HttpServer(create_insecure_app(authority, scep=scep))
     return ScepEnv(ca, database, authority, scep, http)

@@ -7,7 +7,9 @@ azure-keyvault-keys client); the YubiKey is the software PIV card, driven by the
 yubikit, in slot 9d (Key Management) and reached through the same reader list a real
 card is (``pcsc_readers``). AWS KMS and Cloud KMS decrypt RSA-OAEP only and their
 decryption keys do not sign, so SCEP's PKCS#1 v1.5 envelopes cannot be opened with them:
-their decrypters are tested in tests/kms/test_decrypters.py."""
+a provisioner whose ``decrypterKeyURI`` names such a key (made in moto_server through boto3,
+and in the Cloud KMS gRPC test double through the real google-cloud-kms client) stops the CA
+at start, naming it; their decrypters themselves are tested in tests/kms/test_decrypters.py."""
 
 from __future__ import annotations
 
@@ -15,18 +17,25 @@ import datetime
 from pathlib import Path
 from typing import Callable, Iterator
 
+import boto3
+import grpc
 import pytest
 from cryptography import x509
 from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import rsa
+from google.auth.credentials import AnonymousCredentials
+from google.cloud import kms_v1
+from google.cloud.kms_v1.services.key_management_service.transports import KeyManagementServiceGrpcTransport
 from prometheus_client import REGISTRY
 
-from appliance.kms import KeyType, parse_uri
+from appliance.errors import BadRequest
+from appliance.kms import KeyType, open_key_manager, parse_uri
 from appliance.kms import yubikey as yubikey_module
 from appliance.kms.azurekms import AzureKMS
 from appliance.kms.yubikey import YubiKeyKMS
 from tests.ca_fixtures import TestCA, build_ca
-from tests.kms.conftest import keyvault  # noqa: F401 - the Key Vault test double, a fixture
+from tests.kms.conftest import aws_env, cloudkms_fake, keyvault, moto_endpoint  # noqa: F401 - test doubles, fixtures
+from tests.kms.fakes.cloudkms_server import FakeCloudKms
 from tests.kms.fakes.azure_keyvault_server import KeyVaultServer
 from tests.kms.fakes.piv_card import SoftPivCard
 from tests.scep.conftest import CHALLENGE, add_provisioners, openssl_verify, pem_b64, scep_provisioner, start_scep
@@ -102,3 +111,47 @@ def test_openssl_client_enrols_with_the_decrypter_key_in_a_kms(decrypter: tuple[
         assert _operations(backend, "sign") == signed + 1  # the CertRep signed by the same key there
     finally:
         env.close()
+
+
+def _awskms_oaep(request: pytest.FixtureRequest) -> tuple[str, Callable[[], int]]:
+    """An ENCRYPT_DECRYPT RSA key in moto_server, made as ``aws kms create-key`` makes it."""
+    endpoint: str = request.getfixturevalue("moto_endpoint")
+    client = boto3.client("kms", region_name="us-east-1", endpoint_url=endpoint)
+    key_id = client.create_key(KeySpec="RSA_2048", KeyUsage="ENCRYPT_DECRYPT")["KeyMetadata"]["KeyId"]
+    client.close()
+    return f"awskms:key-id={key_id};region=us-east-1;endpoint={endpoint}", lambda: 0
+
+
+def _cloudkms_oaep(request: pytest.FixtureRequest) -> tuple[str, Callable[[], int]]:
+    """A version of an ASYMMETRIC_DECRYPT key (RSA_DECRYPT_OAEP_2048_SHA256) in the Cloud KMS test double."""
+    fake: FakeCloudKms = request.getfixturevalue("cloudkms_fake")
+    endpoint = f"127.0.0.1:{fake.port}"
+    client = kms_v1.KeyManagementServiceClient(transport=KeyManagementServiceGrpcTransport(
+        host=endpoint, credentials=AnonymousCredentials(), channel=grpc.insecure_channel(endpoint)))
+    ring = "projects/p/locations/europe-west1/keyRings/scep-refused"
+    Purpose, Algorithm = kms_v1.CryptoKey.CryptoKeyPurpose, kms_v1.CryptoKeyVersion.CryptoKeyVersionAlgorithm
+    client.create_crypto_key(request={"parent": ring, "crypto_key_id": "ra", "crypto_key": kms_v1.CryptoKey(
+        purpose=Purpose.ASYMMETRIC_DECRYPT,
+        version_template=kms_v1.CryptoKeyVersionTemplate(algorithm=Algorithm.RSA_DECRYPT_OAEP_2048_SHA256))})
+    client.transport.close()
+    return f"cloudkms:{ring}/cryptoKeys/ra/cryptoKeyVersions/1;endpoint={endpoint};insecure=true", \
+        lambda: len(fake.requests)
+
+
+@pytest.mark.parametrize("backend", ["awskms", "cloudkms"])
+def test_an_oaep_only_decrypter_stops_the_ca_naming_it(backend: str, request: pytest.FixtureRequest,
+                                                       tmp_path: Path) -> None:
+    key_uri, requests = {"awskms": _awskms_oaep, "cloudkms": _cloudkms_oaep}[backend](request)
+    with open_key_manager(key_uri) as manager:
+        public_key = manager.get_public_key(key_uri)
+    assert isinstance(public_key, rsa.RSAPublicKey)
+    ca = build_ca(tmp_path / "ca")
+    certificate = _ra_certificate(ca, public_key, backend)
+    add_provisioners(ca, scep_provisioner("devices", decrypterCertificate=pem_b64(certificate), decrypterKeyURI=key_uri))
+    sent = requests()
+    with pytest.raises(BadRequest) as refused:
+        start_scep(ca)
+    assert str(refused.value).startswith(f"SCEP provisioner 'devices': decrypterKeyURI: {backend} keys decrypt only "
+                                         "RSA-OAEP")
+    assert "PKCS#1 v1.5" in str(refused.value)
+    assert requests() == sent, str(refused.value)  # known without asking the service

@@ -12,11 +12,9 @@ from cryptography import x509
 from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import rsa
 
-from appliance.authority.authority import Authority
-from appliance.db import open_database
 from appliance.kms.softkms import encrypted_pem
 from appliance.server.runtime import scep_server
-from tests.ca_fixtures import PASSWORD, TestCA
+from tests.ca_fixtures import TestCA, open_authority
 from tests.cli.conftest import Client
 from tests.provisioner.test_provisioner_cli import ca, client  # noqa: F401
 
@@ -63,9 +61,7 @@ def test_add_scep_with_steps_flags_and_the_ca_loads_it(client: Client, ca: TestC
                      "forceCN": True, "decrypterKeyURI": f"softkms:path={key_file}",
                      "decrypterKeyPassword": DECRYPTER_PASSWORD.decode(),
                      "claims": {"defaultTLSCertDuration": "8h"}}
-    config = ca.config()
-    database = open_database(config.db)
-    authority = Authority.from_config(config, database, password=PASSWORD)
+    database, authority = open_authority(ca)
     scep = scep_server(authority)  # opens the decrypter through softkms, with its password
     try:
         assert scep.capabilities("devices") == "AES\nSHA-256\nPOSTPKIOperation"
