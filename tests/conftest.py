@@ -33,6 +33,13 @@ def pytest_configure(config: pytest.Config) -> None:
     os.environ["SOFTHSM2_CONF"] = str(conf)
 
 
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    """Files with slow end-to-end tests first, each file's tests together and in order: the
+    xdist workers start the long ones early instead of ending the run on them."""
+    slow_files = {item.path for item in items if item.get_closest_marker("slow")}
+    items.sort(key=lambda item: item.path not in slow_files)
+
+
 def pytest_runtest_logreport(report: pytest.TestReport) -> None:
     """Sums the fuzz tests' cases, from this process's tests or from pytest-xdist's workers."""
     if report.when == "teardown":
