@@ -32,7 +32,8 @@ from appliance.pki.duration import format_duration
 from appliance.pki.serial import parse_serial
 from appliance.provisioner import Collection, Provisioner, TokenUse
 from appliance.provisioner.options import go_json
-from appliance.provisioner.ssh import SshRequestOptions, SshSignOptions, TimeOrDuration
+from appliance.provisioner.ssh import SshRequestOptions, TimeOrDuration
+from appliance.provisioner.base import SshSignOptions
 from appliance.sshcert import (RevokedCertificates, SSHPublicKey, build_krl, check_key_strength, fingerprint,
                                key_blob, key_from_blob)
 from appliance.provisioner.webhooks import WebhookClient, WebhookDenied

@@ -30,10 +30,10 @@ from cryptography.hazmat.primitives.asymmetric import padding, rsa
 from appliance.errors import BadRequest, Unauthorized
 from appliance.jose import InvalidToken, UnverifiedToken
 from appliance.pki.duration import parse_duration
-from appliance.provisioner.base import Provisioner, ProvisionerContext, RevokeAuthorization, SignOptions, TokenUse
+from appliance.provisioner.base import Provisioner, ProvisionerContext, RevokeAuthorization, SignOptions, SshSignOptions, TokenUse
 from appliance.provisioner.checks import config_flag, config_string, config_strings, instance_use, require_member
 from appliance.provisioner.names import Names
-from appliance.provisioner.ssh import SshSignOptions, instance_ssh_options
+from appliance.provisioner.ssh_defaults import instance_ssh_options
 from appliance.provisioner.token import check_times, string_claim
 from appliance.provisioner.types import PROVISIONER_TYPES
 

@@ -20,7 +20,7 @@ from typing import Any
 
 from appliance.errors import Unauthorized, Unavailable
 from appliance.jose import UnverifiedToken
-from appliance.provisioner.base import Provisioner, ProvisionerContext, RevokeAuthorization, SignOptions, TokenUse
+from appliance.provisioner.base import Provisioner, ProvisionerContext, RevokeAuthorization, SignOptions, SshSignOptions, TokenUse
 from appliance.provisioner.checks import (
     audience_includes,
     config_flag,
@@ -31,7 +31,7 @@ from appliance.provisioner.checks import (
 )
 from appliance.provisioner.jwks import RemoteKeySet, fetch_json, verify_with
 from appliance.provisioner.names import Names
-from appliance.provisioner.ssh import SshSignOptions, instance_ssh_options
+from appliance.provisioner.ssh_defaults import instance_ssh_options
 from appliance.provisioner.token import check_times
 from appliance.provisioner.types import PROVISIONER_TYPES
 

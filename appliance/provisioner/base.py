@@ -20,10 +20,11 @@ from appliance.provisioner.extension import ProvisionerExtension
 from appliance.provisioner.names import Names
 from appliance.provisioner.nebula_cert import NebulaCertificate
 from appliance.provisioner.options import SshOptions, X509Options
-from appliance.provisioner.ssh import SshPopAuthorization, SshSignOptions
+from appliance.provisioner.ssh import SshRequestOptions
 from appliance.provisioner.webhooks import webhooks_from_config
 from appliance.provisioner.types import ProvisionerType
 from appliance.pki.clock import utc_now
+from appliance.templates import Template
 
 
 @dataclass(frozen=True)
@@ -63,6 +64,38 @@ class SignOptions:
     #: The certificate that signed the token (X5C's x509 leaf, Nebula's host certificate):
     #: the template's ``.AuthorizationCrt``.
     authorization_certificate: x509.Certificate | NebulaCertificate | None = None
+
+
+@dataclass(frozen=True)
+class SshSignOptions:
+    """A verified SSH sign token: the certificate it lets the template describe (type, key id,
+    principals) and the request options it pins (``pinned``)."""
+
+    provisioner: Provisioner
+    cert_type: str
+    key_id: str
+    principals: tuple[str, ...]
+    token: TokenUse
+    pinned: SshRequestOptions
+    #: The verified token's claims: the template's ``.Token``.
+    claims: dict[str, Any] = field(default_factory=dict)
+    #: What the request must name itself (of ``REQUEST_FIELDS``).
+    required: frozenset[str] = frozenset()
+    #: The template when ``options.ssh`` names none (``None``: sshutil's ``DefaultTemplate``).
+    default_template: Template | None = None
+    #: The credential's own end (an X5C leaf, a Nebula certificate): step-ca's ``sshLimitDuration``.
+    not_after_limit: datetime.datetime | None = None
+    #: The certificate that signed the token: the template's ``.AuthorizationCrt``.
+    authorization_certificate: x509.Certificate | NebulaCertificate | None = None
+
+
+@dataclass(frozen=True)
+class SshPopAuthorization:
+    """A verified SSHPOP token: the certificate whose key signed it."""
+
+    provisioner: Provisioner
+    certificate: SSHCertificate
+    token: TokenUse
 
 
 @dataclass(frozen=True)

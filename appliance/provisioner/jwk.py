@@ -23,7 +23,8 @@ from appliance.provisioner.base import (
     TokenUse,
 )
 from appliance.provisioner.checks import requested_sans
-from appliance.provisioner.ssh import SshSignOptions, ssh_sign_options
+from appliance.provisioner.ssh_defaults import ssh_sign_options
+from appliance.provisioner.base import SshSignOptions
 from appliance.provisioner.token import check_times, string_claim
 from appliance.provisioner.types import PROVISIONER_TYPES
 

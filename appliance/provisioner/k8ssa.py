@@ -22,10 +22,10 @@ from cryptography.hazmat.primitives.serialization import load_pem_public_key
 
 from appliance.errors import BadRequest, Unauthorized
 from appliance.jose import InvalidToken, PublicKey, UnverifiedToken, verification_key
-from appliance.provisioner.base import AudienceProvisioner, ProvisionerContext, RevokeAuthorization, SignOptions, TokenUse
+from appliance.provisioner.base import AudienceProvisioner, ProvisionerContext, RevokeAuthorization, SignOptions, SshSignOptions, TokenUse
 from appliance.provisioner.checks import LASTING_MARK, replay_key
 from appliance.provisioner.names import Names
-from appliance.provisioner.ssh import REQUEST_FIELDS, REQUEST_TEMPLATE, SshRequestOptions, SshSignOptions
+from appliance.provisioner.ssh import REQUEST_FIELDS, REQUEST_TEMPLATE, SshRequestOptions
 from appliance.provisioner.token import check_times, string_claim
 from appliance.provisioner.types import PROVISIONER_TYPES
 

@@ -16,10 +16,10 @@ from typing import Any
 
 from appliance.errors import Forbidden, Unauthorized
 from appliance.jose import InvalidToken, UnverifiedToken
-from appliance.provisioner.base import AudienceProvisioner, ProvisionerContext, RevokeAuthorization, SignOptions, TokenUse
+from appliance.provisioner.base import AudienceProvisioner, ProvisionerContext, RevokeAuthorization, SignOptions, SshSignOptions, TokenUse
 from appliance.provisioner.checks import replay_key, requested_sans
 from appliance.provisioner.names import Names
-from appliance.provisioner.ssh import SshRequestOptions, SshSignOptions, has_ssh_claim, token_ssh_options
+from appliance.provisioner.ssh import SshRequestOptions, has_ssh_claim, token_ssh_options
 from appliance.provisioner.nebula_cert import MalformedCertificate, NebulaCertificate, load_ca_pool, verify
 from appliance.provisioner.token import check_times, string_claim
 from appliance.provisioner.types import PROVISIONER_TYPES

@@ -24,11 +24,11 @@ from urllib.parse import urlsplit, urlunsplit
 
 from appliance.errors import BadRequest, Unauthorized, Unavailable
 from appliance.jose import UnverifiedToken
-from appliance.provisioner.base import Provisioner, ProvisionerContext, RevokeAuthorization, SignOptions, TokenUse
+from appliance.provisioner.base import Provisioner, ProvisionerContext, RevokeAuthorization, SignOptions, SshSignOptions, TokenUse
 from appliance.provisioner.checks import audience_includes, config_string, config_strings, replay_key
 from appliance.provisioner.jwks import RemoteKeySet, fetch_json, verify_with
 from appliance.provisioner.names import Names
-from appliance.provisioner.ssh import REQUEST_FIELDS, REQUEST_TEMPLATE, SshRequestOptions, SshSignOptions
+from appliance.provisioner.ssh import REQUEST_FIELDS, REQUEST_TEMPLATE, SshRequestOptions
 from appliance.provisioner.token import check_times, string_claim
 from appliance.provisioner.types import PROVISIONER_TYPES
 

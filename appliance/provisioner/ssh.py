@@ -4,20 +4,13 @@
 from __future__ import annotations
 
 import datetime
-from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Any
+from dataclasses import dataclass
+from typing import Any
 
-from cryptography import x509
-from cryptography.hazmat.primitives.serialization import SSHCertificate
 
 from appliance.errors import BadRequest, Unauthorized
 from appliance.pki.duration import parse_time_duration
-from appliance.provisioner.nebula_cert import NebulaCertificate
-from appliance.provisioner.token import string_claim
 from appliance.templates import FUNCTIONS, Template
-
-if TYPE_CHECKING:
-    from appliance.provisioner.base import Provisioner, TokenUse
 
 #: step-ca's ``SSHUserCert`` and ``SSHHostCert``.
 CERT_TYPES = ("user", "host")
@@ -62,38 +55,6 @@ class SshRequestOptions:
     valid_before: TimeOrDuration | None = None
 
 
-@dataclass(frozen=True)
-class SshSignOptions:
-    """A verified SSH sign token: the certificate it lets the template describe (type, key id,
-    principals) and the request options it pins (``pinned``)."""
-
-    provisioner: Provisioner
-    cert_type: str
-    key_id: str
-    principals: tuple[str, ...]
-    token: TokenUse
-    pinned: SshRequestOptions
-    #: The verified token's claims: the template's ``.Token``.
-    claims: dict[str, Any] = field(default_factory=dict)
-    #: What the request must name itself (of ``REQUEST_FIELDS``).
-    required: frozenset[str] = frozenset()
-    #: The template when ``options.ssh`` names none (``None``: sshutil's ``DefaultTemplate``).
-    default_template: Template | None = None
-    #: The credential's own end (an X5C leaf, a Nebula certificate): step-ca's ``sshLimitDuration``.
-    not_after_limit: datetime.datetime | None = None
-    #: The certificate that signed the token: the template's ``.AuthorizationCrt``.
-    authorization_certificate: x509.Certificate | NebulaCertificate | None = None
-
-
-@dataclass(frozen=True)
-class SshPopAuthorization:
-    """A verified SSHPOP token: the certificate whose key signed it."""
-
-    provisioner: Provisioner
-    certificate: SSHCertificate
-    token: TokenUse
-
-
 def _time(value: Any, name: str) -> TimeOrDuration | None:
     if value in (None, ""):
         return None
@@ -127,32 +88,3 @@ def token_ssh_options(claims: dict[str, Any]) -> SshRequestOptions:
         raise Unauthorized("token step.ssh: keyID must be a string and principals a list of strings")
     return SshRequestOptions(cert_type, key_id, tuple(principals), _time(ssh.get("validAfter"), "validAfter"),
                              _time(ssh.get("validBefore"), "validBefore"))
-
-
-def ssh_sign_options(provisioner: Provisioner, claims: dict[str, Any], use: TokenUse, *,
-                     not_after_limit: datetime.datetime | None = None,
-                     authorization_certificate: x509.Certificate | None = None) -> SshSignOptions:
-    """step-ca's ``AuthorizeSSHSign`` defaults for a token whose subject is the key id (JWK,
-    X5C): a user certificate for the subject, unless ``step.ssh`` says otherwise."""
-    pinned = token_ssh_options(claims)
-    subject = string_claim(claims, "sub")
-    pinned = SshRequestOptions(pinned.cert_type, pinned.key_id or subject, pinned.principals,
-                               pinned.valid_after, pinned.valid_before)
-    return SshSignOptions(
-        provisioner=provisioner, cert_type=pinned.cert_type or "user", key_id=pinned.key_id,
-        principals=pinned.principals or (subject,), token=use, pinned=pinned, claims=claims,
-        not_after_limit=not_after_limit, authorization_certificate=authorization_certificate,
-    )
-
-
-def instance_ssh_options(provisioner: Provisioner, claims: dict[str, Any], use: TokenUse, key_id: str,
-                         principals: list[str], *, custom_principals: bool) -> SshSignOptions:
-    """step-ca's SSH options of the cloud identity types (AWS, GCP, Azure): a host certificate
-    whose key id is the instance; its principals are the request's, which must name some, or,
-    without ``custom_principals`` (``disableCustomSANs``), only among the instance's names."""
-    pinned = SshRequestOptions(cert_type="host", principals=() if custom_principals else tuple(principals))
-    return SshSignOptions(
-        provisioner=provisioner, cert_type="host", key_id=key_id, principals=tuple(principals), token=use,
-        pinned=pinned, claims=claims, required=frozenset({"principals"}) if custom_principals else frozenset(),
-        default_template=IID_TEMPLATE,
-    )

@@ -14,8 +14,7 @@ from cryptography.hazmat.primitives.serialization import SSHCertificate, SSHCert
 
 from appliance.errors import BadRequest, Unauthorized
 from appliance.jose import InvalidToken, UnverifiedToken
-from appliance.provisioner.base import Provisioner, RevokeAuthorization, SignOptions, TokenUse
-from appliance.provisioner.ssh import SshPopAuthorization
+from appliance.provisioner.base import Provisioner, RevokeAuthorization, SignOptions, SshPopAuthorization, TokenUse
 from appliance.provisioner.token import check_times, string_claim
 from appliance.provisioner.types import PROVISIONER_TYPES
 from appliance.sshcert import parse_certificate

@@ -18,9 +18,9 @@ from cryptography.exceptions import InvalidSignature, UnsupportedAlgorithm
 
 from appliance.errors import BadRequest, Unauthorized
 from appliance.jose import UnverifiedToken
-from appliance.provisioner.base import AudienceProvisioner, ProvisionerContext, RevokeAuthorization, SignOptions, TokenUse
+from appliance.provisioner.base import AudienceProvisioner, ProvisionerContext, RevokeAuthorization, SignOptions, SshSignOptions, TokenUse
 from appliance.provisioner.checks import replay_key, requested_sans
-from appliance.provisioner.ssh import SshSignOptions, ssh_sign_options
+from appliance.provisioner.ssh_defaults import ssh_sign_options
 from appliance.provisioner.token import check_times, string_claim
 from appliance.provisioner.types import PROVISIONER_TYPES
 

@@ -8,7 +8,8 @@ from typing import Any
 from appliance.templates.errors import TemplateError
 from appliance.templates.execute import Function
 from appliance.templates.gofmt import sprintf
-from appliance.templates.values import INVALID, format_value, kind, truth
+from appliance.templates.printing import format_value
+from appliance.templates.values import INVALID, kind, truth
 
 _INCOMPATIBLE = "incompatible types for comparison"
 

@@ -24,7 +24,8 @@ from appliance.templates.parse import (
     Variable,
     parse,
 )
-from appliance.templates.values import INVALID, GoObject, GoTime, format_value, kind, truth, type_name
+from appliance.templates.printing import format_value
+from appliance.templates.values import INVALID, GoObject, GoTime, kind, truth, type_name
 
 
 @dataclass(frozen=True)

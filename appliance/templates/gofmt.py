@@ -6,10 +6,10 @@ import math
 from dataclasses import dataclass
 from typing import Any
 
+from appliance.templates.printing import format_value
 from appliance.templates.values import (
     INVALID,
     format_float,
-    format_value,
     go_string_quote,
     type_name,
 )

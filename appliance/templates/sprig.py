@@ -21,6 +21,7 @@ from appliance.templates.errors import TemplateError, TemplateFail
 from appliance.templates.execute import Function
 from appliance.templates.goregex import compile_go
 from appliance.templates.gotime import UTC, format_duration, format_time, parse_duration, parse_time, to_time, zone
+from appliance.templates.printing import format_value
 from appliance.templates.values import (
     INVALID,
     GoObject,
@@ -28,7 +29,6 @@ from appliance.templates.values import (
     Int64,
     StrList,
     StrMap,
-    format_value,
     json_float,
     kind,
     truth,

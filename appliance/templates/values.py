@@ -226,32 +226,6 @@ def _fixed_form(digits: str, point: int) -> str:
     return digits[:point] + "." + digits[point:]
 
 
-def format_value(value: Any, plus: bool = False) -> str:
-    """Go's ``fmt.Sprint`` of one value (``%v``, or ``%+v`` with ``plus``)."""
-    if value is None or value is INVALID:
-        return "<nil>"
-    if isinstance(value, bool):
-        return "true" if value else "false"
-    if isinstance(value, int):
-        return str(value)
-    if isinstance(value, float):
-        return format_float(value, "g", -1)
-    if isinstance(value, str):
-        return value
-    if isinstance(value, bytes):
-        return "[" + " ".join(str(b) for b in value) + "]"
-    if isinstance(value, list):
-        return "[" + " ".join(format_value(item, plus) for item in value) + "]"
-    if isinstance(value, dict):
-        return "map[" + " ".join(f"{key}:{format_value(value[key], plus)}" for key in sorted(value)) + "]"
-    if isinstance(value, GoObject):
-        return value.text or "{" + " ".join(format_value(v, plus) for v in value.fields.values()) + "}"
-    if isinstance(value, GoTime):
-        from appliance.templates.gotime import format_time
-        return format_time(value, "2006-01-02 15:04:05.999999999 -0700 MST")
-    return str(value)
-
-
 def go_string_quote(text: str) -> str:
     """strconv.Quote: a Go double-quoted string literal."""
     out = ['"']
