@@ -1,5 +1,5 @@
 """A provisioner's ``options.x509`` and ``options.ssh`` (step-ca's ``provisioner.X509Options``
-and ``SSHOptions``): the certificate template (inline or from a file) and the data it sees
+and ``SSHOptions``; ``options.webhooks`` is read with the provisioner's webhooks): the certificate template (inline or from a file) and the data it sees
 at top level."""
 
 from __future__ import annotations
@@ -34,6 +34,8 @@ DEFAULT_SSH_TEMPLATE = """{
 }"""
 
 _KNOWN = frozenset({"template", "templateFile", "templateData"})
+#: ``options`` members read elsewhere: ``webhooks`` with the provisioner's webhooks.
+_OTHER_OPTIONS = frozenset({"webhooks"})
 #: Each kind of ``options`` member: the default template and its name.
 _DEFAULTS = {"x509": ("leaf", DEFAULT_LEAF_TEMPLATE), "ssh": ("ssh", DEFAULT_SSH_TEMPLATE)}
 
@@ -54,7 +56,7 @@ class X509Options:
         does not parse stops the CA at start, naming the provisioner."""
         if options is not None and not isinstance(options, dict):
             raise BadRequest(f"{where}: options must be an object")
-        unknown_options = sorted(set(options or {}) - set(_DEFAULTS))
+        unknown_options = sorted(set(options or {}) - set(_DEFAULTS) - _OTHER_OPTIONS)
         if unknown_options:
             raise BadRequest(f"{where}: options.{', options.'.join(unknown_options)} not supported")
         default_name, default_text = _DEFAULTS[kind]

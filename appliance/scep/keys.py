@@ -54,7 +54,7 @@ def open_scep_keys(provisioner: SCEPProvisioner, ca: CaSigner) -> ScepKeys:
     if settings.certificate is None:
         if not isinstance(ca.certificate.public_key(), rsa.RSAPublicKey):
             raise BadRequest(f"{where}: SCEP needs an RSA key to decrypt requests and the intermediate's key is not "
-                             "RSA: set decrypterCertificate and decrypterKeyURI (an RSA key in a KMS)")
+                             "RSA: set decrypterCertificate and decrypterKey (an RSA key in a KMS)")
         certificate, decrypter = ca.certificate, _decrypter(ca.key_manager, ca.key_uri, where)
     elif settings.key_uri:
         certificate, manager = settings.certificate, ca.key_manager
