@@ -1,4 +1,4 @@
-"""The SCEP decrypter key in a cloud KMS or on a YubiKey (``decrypterKeyURI`` = azurekms:...,
+"""The SCEP decrypter key in a cloud KMS or on a YubiKey (``decrypterKey`` = azurekms:...,
 yubikey:...): the openssl client enrols; its pkcsPKIEnvelope (RSA PKCS#1 v1.5 key transport)
 is opened by the backend's decrypt, and the CertRep is signed by the same key through it.
 
@@ -77,7 +77,7 @@ def _operations(backend: str, operation: str) -> float:
 
 @pytest.fixture(params=list(_BACKENDS))
 def decrypter(request: pytest.FixtureRequest) -> Iterator[tuple[str, str, rsa.RSAPublicKey]]:
-    """(backend, decrypterKeyURI, public key) of an RSA key that decrypts and signs."""
+    """(backend, decrypterKey, public key) of an RSA key that decrypts and signs."""
     uri, public_key = _BACKENDS[request.param](request)
     yield request.param, uri, public_key
 
@@ -87,7 +87,7 @@ def test_openssl_client_enrols_with_the_decrypter_key_in_a_kms(decrypter: tuple[
     backend, key_uri, public_key = decrypter
     ca = build_ca(tmp_path / "ca")  # an EC intermediate: the decrypter is the KMS key or nothing
     certificate = _ra_certificate(ca, public_key, backend)
-    add_provisioners(ca, scep_provisioner(decrypterCertificate=pem_b64(certificate), decrypterKeyURI=key_uri))
+    add_provisioners(ca, scep_provisioner(decrypterCertificate=pem_b64(certificate), decrypterKey=key_uri))
     env = start_scep(ca)
     try:
         recipient = tmp_path / "decrypter.pem"
