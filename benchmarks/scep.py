@@ -7,7 +7,7 @@ Requests are built beforehand by the openssl client of the tests (AES-256, RSA 2
 POSTed by N concurrent threads; each is a full PKCSReq: RSA decrypt, CSR checks, issue
 (lint, sign, record), CertRep sign. Decrypters: ``softkms`` (the RSA intermediate's key
 decrypts and signs the CertReps) and ``softhsm`` (an RSA 2048 key on a SoftHSM2 token,
-``decrypterKeyURI``: C_Decrypt opens requests, C_Sign signs CertReps as the RA; an EC
+``decrypterKey``: C_Decrypt opens requests, C_Sign signs CertReps as the RA; an EC
 intermediate issues). Also prints the cost of one RSA decrypt and one RSA signature with
 that key, through the same KMS objects the server uses."""
 
@@ -70,7 +70,7 @@ def _softhsm_decrypter(work: Path, ca: TestCA) -> tuple[str, Path]:
     path = work / "decrypter.pem"
     path.write_bytes(certificate.public_bytes(serialization.Encoding.PEM))
     uri = f"pkcs11:module-path={SOFTHSM_MODULE};token=bench;object=scep?pin-value={PIN}"
-    add_provisioners(ca, scep_provisioner(decrypterCertificate=pem_b64(certificate), decrypterKeyURI=uri))
+    add_provisioners(ca, scep_provisioner(decrypterCertificate=pem_b64(certificate), decrypterKey=uri))
     return uri, path
 
 

@@ -25,6 +25,7 @@ from appliance.provisioner.linkedca import (
     Json, policy_from_linkedca, policy_to_linkedca, provisioner_from_linkedca,
     provisioner_to_linkedca, timestamp, webhook_from_linkedca, webhook_to_linkedca,
 )
+from appliance.provisioner.renamed import step_ca_names, webhook_list
 from appliance.authority.interfaces import AdminAuthorityInterface
 from appliance.db.admin_store import AdminRecord, AdminState, AdminStateCache, AdminStore, ProvisionerRecord
 from appliance.errors import BadRequest, Conflict, NotFound, Unauthorized
@@ -212,7 +213,9 @@ class AdminApi:
         state = self._state.refresh()
         before = _by_name(state, name)
         hook = webhook_from_linkedca(message)
-        hooks = [h for h in before.details.get("webhooks") or [] if isinstance(h, dict)]
+        details = step_ca_names(before.details, f"provisioner '{name}'")
+        hooks = webhook_list(details, f"provisioner '{name}'")
+        hooks[:] = [h for h in hooks if isinstance(h, dict)]
         names = [h.get("name") for h in hooks]
         if webhook is None:
             if hook.get("name") in names:
@@ -226,17 +229,19 @@ class AdminApi:
             old = hooks[names.index(webhook)]
             hooks[names.index(webhook)] = {**hook, "name": webhook, "id": old.get("id", ""),
                                            "secret": old.get("secret", "")}
-        self._replace(caller, state, before, {**before.details, "webhooks": hooks})
+        self._replace(caller, state, before, details)
         return webhook_to_linkedca(hooks[-1] if webhook is None else hooks[names.index(webhook)])
 
     def delete_webhook(self, caller: Caller, name: str, webhook: str) -> None:
         state = self._state.refresh()
         before = _by_name(state, name)
-        hooks = [h for h in before.details.get("webhooks") or [] if isinstance(h, dict)]
-        kept = [h for h in hooks if h.get("name") != webhook]
+        details = step_ca_names(before.details, f"provisioner '{name}'")
+        hooks = webhook_list(details, f"provisioner '{name}'")
+        kept = [h for h in hooks if isinstance(h, dict) and h.get("name") != webhook]
         if len(kept) == len(hooks):
             raise NotFound(f"provisioner '{name}' has no webhook named '{webhook}'")
-        self._replace(caller, state, before, {**before.details, "webhooks": kept})
+        hooks[:] = kept
+        self._replace(caller, state, before, details)
 
     # -- admins ------------------------------------------------------------------------
 

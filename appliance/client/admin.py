@@ -142,7 +142,7 @@ class RemoteProvisioners:
                                                         webhook_to_linkedca(entry)))
 
     def update_webhook(self, provisioner: str, name: str, options: WebhookOptions) -> None:
-        hooks = self.get(provisioner).get("webhooks") or []
+        hooks = (self.get(provisioner).get("options") or {}).get("webhooks") or []
         entry = next((h for h in hooks if h.get("name") == name), None)
         if entry is None:
             raise NotFound(f"provisioner '{provisioner}' has no webhook named '{name}'")

@@ -17,6 +17,7 @@ from appliance.config import ConfigError, parse_config, write_json
 from appliance.errors import BadRequest, Conflict, NotFound
 from appliance.jose import encrypt_jwk, generate_jwk, key_from_dict, public_dict, thumbprint
 from appliance.provisioner import Audiences, Claimer, Collection, ProvisionerContext
+from appliance.provisioner.renamed import step_ca_names
 from appliance.provisioner.types import provisioner_type
 from appliance.pki.clock import utc_now
 
@@ -170,7 +171,7 @@ FIELD_FLAGS = (
               "SCEP: the certificate of the RSA key that decrypts requests."),
     FieldFlag("--scep-decrypter-key-file", "decrypterKeyPEM", "pem",
               "SCEP: the decrypter's PEM key (prefer --scep-decrypter-key-uri: a key in a KMS)."),
-    FieldFlag("--scep-decrypter-key-uri", "decrypterKeyURI", "str",
+    FieldFlag("--scep-decrypter-key-uri", "decrypterKey", "str",
               "SCEP: the decrypter's key URI (softkms:, pkcs11:, awskms:, ...)."),
     FieldFlag("--scep-decrypter-key-password-file", "decrypterKeyPassword", "secret",
               "SCEP: a file holding the password of the decrypter's key."),
@@ -224,7 +225,7 @@ CREDENTIAL_HANDLERS: dict[str, CredentialHandler] = {
                                   "disableCustomSANs", "disableTrustOnFirstUse", "jwksURL"), ("--tenant-id",)),
     "SCEP": FieldsType("SCEP", ("challenge", "capabilities", "includeRoot", "excludeIntermediate", "forceCN",
                                 "minimumPublicKeyLength", "encryptionAlgorithmIdentifier", "decrypterCertificate",
-                                "decrypterKeyPEM", "decrypterKeyURI", "decrypterKeyPassword"), ()),
+                                "decrypterKeyPEM", "decrypterKey", "decrypterKeyPassword"), ()),
 }
 
 
@@ -287,7 +288,7 @@ class CaJson:
 
     def update(self, name: str, type_name: str | None, options: ProvisionerOptions) -> dict[str, Any]:
         index = self._index(name, type_name)
-        entry = self.provisioners[index]
+        entry = step_ca_names(self.provisioners[index], f"provisioner '{name}'")
         updated = credential_handler(str(entry.get("type", ""))).update(entry, options)
         self.provisioners[index] = with_claims(updated, options.claims)
         return self.provisioners[index]

@@ -1,5 +1,6 @@
-"""``ca provisioner webhook``: add, update and remove a provisioner's webhooks in ca.json,
-as ``step ca provisioner webhook`` does (a new webhook gets an id and a signing secret)."""
+"""``ca provisioner webhook``: add, update and remove a provisioner's webhooks in ca.json
+(``options.webhooks``), as ``step ca provisioner webhook`` does (a new webhook gets an id and
+a signing secret)."""
 
 from __future__ import annotations
 
@@ -11,6 +12,7 @@ from typing import Any
 
 from appliance.client.provisioners import CaJson
 from appliance.errors import BadRequest, Conflict, NotFound
+from appliance.provisioner.renamed import step_ca_names, webhook_list
 
 SECRET_BYTES = 64
 
@@ -29,13 +31,14 @@ class WebhookOptions:
 
 
 def _webhooks(ca_json: CaJson, provisioner: str) -> list[dict[str, Any]]:
-    matches = [p for p in ca_json.provisioners if p.get("name") == provisioner]
+    """The provisioner's ``options.webhooks`` (step-ca's place), into which webhooks in our
+    old top-level place are moved."""
+    provisioners = ca_json.provisioners
+    matches = [i for i, p in enumerate(provisioners) if p.get("name") == provisioner]
     if not matches:
         raise NotFound(f"no provisioner named '{provisioner}' in {ca_json.path}")
-    hooks = matches[0].setdefault("webhooks", [])
-    if not isinstance(hooks, list):
-        raise BadRequest(f"provisioner '{provisioner}': webhooks must be a list")
-    return hooks
+    entry = provisioners[matches[0]] = step_ca_names(provisioners[matches[0]], f"provisioner '{provisioner}'")
+    return webhook_list(entry, f"provisioner '{provisioner}'")
 
 
 def apply_webhook_options(entry: dict[str, Any], options: WebhookOptions) -> dict[str, Any]:

@@ -18,7 +18,8 @@ SUPPORTED = {
         "minHostSSHCertDuration", "maxHostSSHCertDuration", "defaultHostSSHCertDuration", "enableSSHCA",
     }),
     # The members every provisioner type reads (appliance.provisioner.base, and ``type``
-    # its collection); each type's own are in PROVISIONER_FIELDS.
+    # its collection); each type's own are in PROVISIONER_FIELDS. ``webhooks``: our old
+    # place of step-ca's ``options.webhooks`` (PROVISIONER_OLD_NAMES).
     "authority.provisioners[]": frozenset({
         "type", "name", "claims", "options", "policy", "webhooks", "lint", "allowMustStaple",
     }),
@@ -53,8 +54,8 @@ PROVISIONER_FIELDS: dict[str, frozenset[str]] = {
     "SSHPOP": frozenset(),
     "SCEP": frozenset({
         "forceCN", "challenge", "capabilities", "includeRoot", "excludeIntermediate", "minimumPublicKeyLength",
-        "encryptionAlgorithmIdentifier", "decrypterCertificate", "decrypterKeyPEM", "decrypterKeyURI",
-        "decrypterKeyPassword",
+        "encryptionAlgorithmIdentifier", "decrypterCertificate", "decrypterKeyPEM", "decrypterKey",
+        "decrypterKeyURI", "decrypterKeyPassword",
     }),
     "NEBULA": frozenset({"roots"}),
     "EST": frozenset({"secret", "username", "roots", "serverKeyGen"}),
@@ -65,8 +66,13 @@ PROVISIONER_STEP_CA_ONLY: dict[str, frozenset[str]] = {
     # step-ca's switches for GCP's SSH user (default off) and host certificates; ours
     # signs host certificates only.
     "GCP": frozenset({"disableSSHCAUser", "disableSSHCAHost"}),
-    # step-ca's JSON name of the decrypter key URI; ours reads ``decrypterKeyURI``.
-    "SCEP": frozenset({"decrypterKey"}),
+}
+
+#: Our old names of step-ca members (appliance.provisioner.renamed), still read: each
+#: gets a notice naming step-ca's (``""``: every type).
+PROVISIONER_OLD_NAMES: dict[str, dict[str, str]] = {
+    "": {"webhooks": "options.webhooks"},
+    "SCEP": {"decrypterKeyURI": "decrypterKey"},
 }
 
 STEP_CA_ONLY = {
@@ -96,8 +102,11 @@ def provisioner_notices(provisioner: dict[str, object], where: str) -> list[str]
     if kind not in PROVISIONER_FIELDS:
         return []
     supported = SUPPORTED["authority.provisioners[]"] | PROVISIONER_FIELDS[kind]
-    return _notices(provisioner, supported, PROVISIONER_STEP_CA_ONLY.get(kind, frozenset()), f"{where}.",
-                    f" for {kind} provisioners")
+    old_names = {**PROVISIONER_OLD_NAMES[""], **PROVISIONER_OLD_NAMES.get(kind, {})}
+    renamed = [f"ca.json: '{where}.{old}' is appliance's old name of step-ca's '{new}'; it is read, "
+               f"but write '{new}'" for old, new in old_names.items() if old in provisioner]
+    return renamed + _notices(provisioner, supported, PROVISIONER_STEP_CA_ONLY.get(kind, frozenset()),
+                              f"{where}.", f" for {kind} provisioners")
 
 
 def _notices(members: dict[str, object], supported: frozenset[str], step_ca_only: frozenset[str],

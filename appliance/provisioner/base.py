@@ -20,6 +20,7 @@ from appliance.provisioner.extension import ProvisionerExtension
 from appliance.provisioner.names import Names
 from appliance.provisioner.nebula_cert import NebulaCertificate
 from appliance.provisioner.options import SshOptions, X509Options
+from appliance.provisioner.renamed import renamed_member
 from appliance.provisioner.ssh import SshRequestOptions
 from appliance.provisioner.webhooks import webhooks_from_config
 from appliance.provisioner.types import ProvisionerType
@@ -125,7 +126,8 @@ class Provisioner(abc.ABC):
         self.x509_options = X509Options.from_config(config.get("options"), f"provisioner '{self.name}'")
         self.ssh_options = SshOptions.from_config(config.get("options"), f"provisioner '{self.name}'", "ssh")
         self.ssh_policy = SshPolicy.from_config(config.get("policy"), f"policy of provisioner '{self.name}'")
-        self.webhooks = webhooks_from_config(config.get("webhooks"), f"provisioner '{self.name}'")
+        self.webhooks = webhooks_from_config(renamed_member(config, "webhooks", f"provisioner '{self.name}'"),
+                                             f"provisioner '{self.name}'")
         if self.kind.name != "SCEP" and any(hook.kind == "SCEPCHALLENGE" for hook in self.webhooks):
             raise BadRequest(f"provisioner '{self.name}': SCEPCHALLENGE webhooks are for SCEP provisioners")
         self.lint_mode = _lint_mode(config.get("lint"), f"provisioner '{self.name}'")
@@ -199,10 +201,13 @@ class Provisioner(abc.ABC):
         return None
 
     def to_json(self) -> dict[str, Any]:
-        """The provisioner as step-ca's ``/provisioners`` lists it (webhooks without their secrets)."""
+        """The provisioner as step-ca's ``/provisioners`` lists it (its webhooks in
+        ``options.webhooks``, without their secrets)."""
         listed = dict(self.config)
-        if self.webhooks:
-            listed["webhooks"] = [hook.to_json() for hook in self.webhooks]
+        listed.pop("webhooks", None)
+        options = listed.get("options") or {}
+        if self.webhooks or "webhooks" in options:
+            listed["options"] = {**options, "webhooks": [hook.to_json() for hook in self.webhooks]}
         return listed
 
 

@@ -1,7 +1,7 @@
 """The EST provisioner (RFC 7030 enrolment): ours, step-ca has no EST type.
 
 ca.json: ``{"type": "EST", "name", "secret", "username", "roots", "claims", "policy",
-"options", "webhooks"}``.
+"options"}`` (webhooks in ``options.webhooks``).
 
 - ``secret``: what ``/simpleenroll`` accepts as HTTP basic password (with ``username``,
   if set) or as bearer token; absent: no secret is accepted.

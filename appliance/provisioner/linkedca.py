@@ -14,6 +14,7 @@ import json
 from typing import Any, Callable
 
 from appliance.errors import BadRequest
+from appliance.provisioner.renamed import step_ca_names
 
 Json = dict[str, Any]
 
@@ -45,7 +46,8 @@ DETAILS: dict[str, tuple[str, tuple[tuple[str, str, str], ...]]] = {
     "SSHPOP": ("SSHPOP", ()),
     "SCEP": ("SCEP", (("forceCn", "forceCN", ""), ("challenge", "challenge", ""), ("capabilities", "capabilities", ""),
                       ("minimumPublicKeyLength", "minimumPublicKeyLength", ""), ("includeRoot", "includeRoot", ""),
-                      ("encryptionAlgorithmIdentifier", "encryptionAlgorithmIdentifier", ""))),
+                      ("encryptionAlgorithmIdentifier", "encryptionAlgorithmIdentifier", ""),
+                      ("excludeIntermediate", "excludeIntermediate", ""))),
     "NEBULA": ("Nebula", (("roots", "roots", "pems"),)),
 }
 
@@ -60,6 +62,10 @@ FLAGS = ("disableRenewal", "allowRenewalAfterExpiry", "disableSmallstepExtension
 #: linkedca policy name lists <-> ca.json's.
 POLICY_NAMES = (("dns", "dns"), ("ips", "ip"), ("emails", "email"), ("uris", "uri"), ("commonNames", "cn"),
                 ("principals", "principal"))
+#: linkedca ``SCEPDecrypter`` (SCEP's ``details.SCEP.decrypter``) members <-> ca.json's
+#: (bytes in both are base64: ca.json's certificate and PEM key are base64 of PEM).
+DECRYPTER_MEMBERS = (("certificate", "decrypterCertificate", ""), ("key", "decrypterKeyPEM", ""),
+                     ("keyUri", "decrypterKey", ""), ("keyPassword", "decrypterKeyPassword", "text"))
 WEBHOOK_MEMBERS = (("name", "name"), ("id", "id"), ("url", "url"), ("kind", "kind"), ("secret", "secret"),
                    ("disableTlsClientAuth", "disableTLSClientAuth"), ("certType", "certType"))
 
@@ -248,22 +254,33 @@ def provisioner_from_linkedca(message: Any) -> Json:
     for theirs, ours, codec in fields:
         if data.get(theirs) not in (None, "", []):
             config[ours] = _decode(codec, data[theirs], f"details.{member}.{theirs}")
+    if kind == "SCEP":
+        config.update(_decrypter_in(data.get("decrypter")))
     if isinstance(message.get("claims"), dict) and (claims := _claims_in(message["claims"])):
         config["claims"] = claims
     options: Json = {}
     for theirs, ours in (("x509Template", "x509"), ("sshTemplate", "ssh")):
         if template := _template_in(message.get(theirs)):
             options[ours] = template
-    if options:
-        config["options"] = options
-    if policy := policy_from_linkedca(message.get("policy")):
-        config["policy"] = policy
     hooks = message.get("webhooks") or []
     if not isinstance(hooks, list):
         raise BadRequest("webhooks must be a list")
     if hooks:
-        config["webhooks"] = [webhook_from_linkedca(hook) for hook in hooks]
+        options["webhooks"] = [webhook_from_linkedca(hook) for hook in hooks]
+    if options:
+        config["options"] = options
+    if policy := policy_from_linkedca(message.get("policy")):
+        config["policy"] = policy
     return config
+
+
+def _decrypter_in(decrypter: Any) -> Json:
+    if decrypter is None:
+        return {}
+    if not isinstance(decrypter, dict):
+        raise BadRequest("details.SCEP.decrypter must be an object")
+    return {ours: _decode(codec, decrypter[theirs], f"details.SCEP.decrypter.{theirs}")
+            for theirs, ours, codec in DECRYPTER_MEMBERS if decrypter.get(theirs) not in (None, "")}
 
 
 def timestamp(value: datetime.datetime | None) -> str | None:
@@ -273,10 +290,15 @@ def timestamp(value: datetime.datetime | None) -> str | None:
 
 def provisioner_to_linkedca(provisioner_id: str, config: Json,
                             created_at: datetime.datetime | None = None) -> Json:
-    """A ca.json provisioner object (kept under ``provisioner_id``) as a linkedca ``Provisioner``."""
+    """A ca.json provisioner object (kept under ``provisioner_id``) as a linkedca ``Provisioner``
+    (our old member names read as step-ca's)."""
+    config = step_ca_names(config, f"provisioner '{config.get('name', '')}'")
     kind = str(config.get("type", "")).upper()
     member, fields = DETAILS.get(kind, (kind, ()))
     data = {theirs: _encode(codec, config[ours]) for theirs, ours, codec in fields if ours in config}
+    decrypter = {theirs: _encode(codec, config[ours]) for theirs, ours, codec in DECRYPTER_MEMBERS if ours in config}
+    if kind == "SCEP" and decrypter:
+        data["decrypter"] = decrypter
     message: Json = {"id": provisioner_id, "type": kind, "name": config.get("name", ""), "details": {member: data}}
     if isinstance(config.get("claims"), dict) and (claims := _claims_out(config["claims"])):
         message["claims"] = claims
@@ -286,8 +308,9 @@ def provisioner_to_linkedca(provisioner_id: str, config: Json,
             message[theirs] = template
     if policy := policy_to_linkedca(config.get("policy")):
         message["policy"] = policy
-    if isinstance(config.get("webhooks"), list) and config["webhooks"]:
-        message["webhooks"] = [webhook_to_linkedca(hook) for hook in config["webhooks"] if isinstance(hook, dict)]
+    hooks = options.get("webhooks")
+    if isinstance(hooks, list) and hooks:
+        message["webhooks"] = [webhook_to_linkedca(hook) for hook in hooks if isinstance(hook, dict)]
     if created_at is not None:
         message["createdAt"] = timestamp(created_at)
     return message

@@ -1,9 +1,11 @@
 """A provisioner's ``options.x509`` and ``options.ssh`` (step-ca's ``provisioner.X509Options``
-and ``SSHOptions``): the certificate template (inline or from a file) and the data it sees
-at top level."""
+and ``SSHOptions``; ``options.webhooks`` is read with the provisioner's webhooks): the certificate
+template (inline, as text or base64, or from a file) and the data it sees at top level."""
 
 from __future__ import annotations
 
+import base64
+import binascii
 import json
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -34,6 +36,8 @@ DEFAULT_SSH_TEMPLATE = """{
 }"""
 
 _KNOWN = frozenset({"template", "templateFile", "templateData"})
+#: ``options`` members read elsewhere: ``webhooks`` with the provisioner's webhooks.
+_OTHER_OPTIONS = frozenset({"webhooks"})
 #: Each kind of ``options`` member: the default template and its name.
 _DEFAULTS = {"x509": ("leaf", DEFAULT_LEAF_TEMPLATE), "ssh": ("ssh", DEFAULT_SSH_TEMPLATE)}
 
@@ -54,7 +58,7 @@ class X509Options:
         does not parse stops the CA at start, naming the provisioner."""
         if options is not None and not isinstance(options, dict):
             raise BadRequest(f"{where}: options must be an object")
-        unknown_options = sorted(set(options or {}) - set(_DEFAULTS))
+        unknown_options = sorted(set(options or {}) - set(_DEFAULTS) - _OTHER_OPTIONS)
         if unknown_options:
             raise BadRequest(f"{where}: options.{', options.'.join(unknown_options)} not supported")
         default_name, default_text = _DEFAULTS[kind]
@@ -69,8 +73,12 @@ class X509Options:
         data = section.get("templateData") or {}
         if not isinstance(data, dict):
             raise BadRequest(f"{where}: options.{kind}.templateData must be an object")
-        text, name = section.get("template"), "template"
-        if section.get("templateFile"):
+        text, name = section.get("template") or None, "template"
+        if text is not None:
+            if not isinstance(text, str):
+                raise BadRequest(f"{where}: options.{kind}.template must be a string")
+            text = _inline_template(text, f"{where}: options.{kind}.template")
+        elif section.get("templateFile"):
             path = Path(str(section["templateFile"]))
             try:
                 text, name = path.read_text(), path.name
@@ -78,13 +86,23 @@ class X509Options:
                 raise BadRequest(f"{where}: options.{kind}.templateFile {path}: {exc.strerror}") from None
         if text is None:
             return cls(Template(default_name, default_text, FUNCTIONS), data=go_json(data))
-        if not isinstance(text, str):
-            raise BadRequest(f"{where}: options.{kind}.template must be a string")
         try:
             template = Template(name, text, FUNCTIONS)
         except TemplateError as exc:
             raise BadRequest(f"{where}: options.{kind} template: {exc.message}") from None
         return cls(template, custom=True, data=go_json(data))
+
+
+def _inline_template(text: str, where: str) -> str:
+    """An inline ``template`` as step-ca reads it (it wins over ``templateFile``): JSON
+    template text when it starts with ``{`` (trimmed), else the base64 of one."""
+    text = text.strip()
+    if text.startswith("{"):
+        return text
+    try:
+        return base64.b64decode(text.replace("\r", "").replace("\n", ""), validate=True).decode()
+    except (binascii.Error, ValueError):
+        raise BadRequest(f"{where} is neither a template (starting with '{{') nor the base64 of one") from None
 
 
 #: ``options.ssh``: the SSH certificate template, as ``options.x509`` is the X.509 one.

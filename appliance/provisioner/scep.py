@@ -3,7 +3,8 @@
 
 step-ca's fields: ``name``, ``forceCN``, ``challenge``, ``capabilities``, ``includeRoot``,
 ``excludeIntermediate``, ``minimumPublicKeyLength`` (default 2048), ``encryptionAlgorithmIdentifier``,
-``decrypterCertificate``, ``decrypterKeyPEM``, ``decrypterKeyURI``, ``decrypterKeyPassword``,
+``decrypterCertificate``, ``decrypterKeyPEM``, ``decrypterKey`` (the key's KMS URI; our older
+name ``decrypterKeyURI`` is still read, ``appliance.provisioner.renamed``), ``decrypterKeyPassword``,
 ``claims``, ``options`` and ``policy``. The decrypter settings are kept as given here;
 ``appliance.scep`` opens the key through the KMS.
 """
@@ -24,6 +25,7 @@ from appliance.errors import BadRequest, Unauthorized
 from appliance.jose import UnverifiedToken
 from appliance.provisioner.base import Provisioner, ProvisionerContext, RevokeAuthorization, SignOptions
 from appliance.provisioner.checks import config_flag, config_string, config_strings
+from appliance.provisioner.renamed import renamed_member
 from appliance.provisioner.types import PROVISIONER_TYPES
 
 #: What GetCACaps answers unless ``capabilities`` says otherwise.
@@ -64,7 +66,9 @@ def _base64_field(config: dict[str, Any], name: str, where: str) -> bytes:
 def _decrypter(config: dict[str, Any], where: str) -> DecrypterSettings:
     certificate_pem = _base64_field(config, "decrypterCertificate", where)
     key_pem = _base64_field(config, "decrypterKeyPEM", where)
-    key_uri = config_string(config, "decrypterKeyURI", where)
+    key_uri = renamed_member(config, "decrypterKeyURI", where)
+    if key_uri is not None and not isinstance(key_uri, str):
+        raise BadRequest(f"{where}: 'decrypterKey' must be a string (a KMS key URI)")
     password = config_string(config, "decrypterKeyPassword", where)
     certificate = None
     if certificate_pem:
@@ -77,8 +81,8 @@ def _decrypter(config: dict[str, Any], where: str) -> DecrypterSettings:
     if (key_uri or key_pem) and certificate is None:
         raise BadRequest(f"{where}: a decrypter key needs its 'decrypterCertificate'")
     if certificate is not None and not (key_uri or key_pem):
-        raise BadRequest(f"{where}: 'decrypterCertificate' needs 'decrypterKeyURI' (or 'decrypterKeyPEM')")
-    return DecrypterSettings(certificate, key_uri, key_pem, password.encode() if password else None)
+        raise BadRequest(f"{where}: 'decrypterCertificate' needs 'decrypterKey' (or 'decrypterKeyPEM')")
+    return DecrypterSettings(certificate, key_uri or "", key_pem, password.encode() if password else None)
 
 
 class SCEPProvisioner(Provisioner):

@@ -61,7 +61,7 @@ def open_scep_keys(provisioner: SCEPProvisioner, ca: CaSigner) -> ScepKeys:
     if settings.certificate is None:
         if not isinstance(ca.certificate.public_key(), rsa.RSAPublicKey):
             raise BadRequest(f"{where}: SCEP needs an RSA key to decrypt requests and the intermediate's key is not "
-                             "RSA: set decrypterCertificate and decrypterKeyURI (an RSA key in a KMS)")
+                             "RSA: set decrypterCertificate and decrypterKey (an RSA key in a KMS)")
         certificate = ca.certificate
         decrypter = _decrypter(ca.key_manager, ca.key_uri, where, "key (the CA's key decrypts without decrypterCertificate)")
     elif settings.key_uri:
@@ -71,7 +71,7 @@ def open_scep_keys(provisioner: SCEPProvisioner, ca: CaSigner) -> ScepKeys:
             manager = open_key_manager(settings.key_uri, password=settings.key_password)
             owned.append(manager)
         try:
-            decrypter = _decrypter(manager, settings.key_uri, where, "decrypterKeyURI")
+            decrypter = _decrypter(manager, settings.key_uri, where, "decrypterKey")
         except BaseException:
             for opened in owned:
                 opened.close()

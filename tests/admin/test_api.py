@@ -6,6 +6,7 @@ refused request leaves the database as it was."""
 from __future__ import annotations
 
 import base64
+import dataclasses
 import datetime
 import json
 from pathlib import Path
@@ -291,8 +292,28 @@ def test_webhooks_per_provisioner(single: Instance) -> None:
     listed = instance.call("GET", f"/admin/provisioners/{PROVISIONER}", step).json()["webhooks"]
     assert [(h["name"], h["url"], h["bearerToken"]) for h in listed] == [
         ("people", "https://hooks.example/v2", {"bearerToken": "t0ken"})]
+    stored = {p.name: p.details for p in AdminStore(instance.database).provisioners()}[PROVISIONER]
+    assert "webhooks" not in stored and [h["name"] for h in stored["options"]["webhooks"]] == ["people"]
     assert instance.call("DELETE", f"{path}/people", step).status_code == 200
     assert instance.call("DELETE", f"{path}/people", step).status_code == 404
+
+
+def test_webhooks_kept_in_our_old_place_are_moved_by_the_next_change(single: Instance) -> None:
+    """A provisioner an older appliance kept with top-level ``webhooks``: listed as before;
+    the next webhook change stores them all in step-ca's ``options.webhooks``."""
+    instance, step = single, single.step
+    store = AdminStore(instance.database)
+    record = {p.name: p for p in store.provisioners()}[PROVISIONER]
+    old = {"id": "1", "name": "old", "url": "https://hooks.example/old", "kind": "AUTHORIZING", "secret": "c2VjcmV0"}
+    store.update_provisioner(dataclasses.replace(record, details={**record.details, "webhooks": [old]}), "test",
+                             datetime.datetime.now(datetime.timezone.utc))
+    listed = instance.call("GET", f"/admin/provisioners/{PROVISIONER}", step).json()["webhooks"]
+    assert [(h["name"], h["secret"]) for h in listed] == [("old", "c2VjcmV0")]
+    hook = {"name": "new", "url": "https://hooks.example/new", "kind": "ENRICHING"}
+    assert instance.call("POST", f"/admin/provisioners/{PROVISIONER}/webhooks", step, hook).status_code == 201
+    stored = {p.name: p.details for p in store.provisioners()}[PROVISIONER]
+    assert "webhooks" not in stored and [h["name"] for h in stored["options"]["webhooks"]] == ["old", "new"]
+    assert stored["options"]["webhooks"][0] == old
 
 
 def test_another_instance_serves_a_change_within_the_poll_interval(instance: Instance) -> None:

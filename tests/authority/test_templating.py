@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import base64
 import datetime
 import time
 import uuid
@@ -131,7 +132,7 @@ def test_a_template_that_does_not_parse_stops_the_ca(make_authority: MakeAuthori
 
 
 @pytest.mark.parametrize("output, message", [
-    ("not json", "valid JSON"),
+    ("{not json", "valid JSON"),  # an inline template not starting with "{" is base64 (as step-ca)
     ('{"serialNumber": 5}', "unsupported fields serialNumber"),
     ('{"keyUsage": ["flying"]}', "unsupported keyUsage"),
     ('{"sans": [{"type": "dns", "value": "x"}], "extensions": [{"id": "nope", "value": "AA=="}]}', "object identifier"),
@@ -153,6 +154,20 @@ def test_template_file_and_basic_constraints(make_authority: MakeAuthority, tmp_
     assert cert.extensions.get_extension_for_class(x509.BasicConstraints).value.ca is False
     with pytest.raises(x509.ExtensionNotFound):
         cert.extensions.get_extension_for_class(x509.ExtendedKeyUsage)
+
+
+def test_an_inline_template_in_base64_and_before_the_file(make_authority: MakeAuthority, tmp_path: Path) -> None:
+    """step-ca reads an inline ``template`` that does not start with ``{`` as base64, and
+    prefers it to ``templateFile``."""
+    template = '{"subject": {"commonName": "from base64"}, "sans": {{ toJson .SANs }}}'
+    encoded = base64.b64encode(template.encode()).decode()
+    path = tmp_path / "leaf.tpl"
+    path.write_text('{"subject": {"commonName": "from the file"}, "sans": {{ toJson .SANs }}}')
+    authority, ca = make_authority(provisioner={"options": {"x509": {"template": f"\n{encoded[:8]}\n{encoded[8:]}\n",
+                                                                     "templateFile": str(path)}}})
+    csr, _ = make_csr("host.test", None, new_key("EC"))
+    cert = authority.sign(SignRequest(csr=csr, token=ca.token("host.test"))).certificate
+    assert cert.subject.rfc4514_string() == "CN=from base64"
 
 
 def test_acme_orders_render_the_acme_provisioners_template(make_authority: MakeAuthority) -> None:
@@ -185,6 +200,8 @@ def test_subject_in_gos_order(make_authority: MakeAuthority) -> None:
 @pytest.mark.parametrize("options, message", [
     ({"ssh": {"template": "{{ .Type"}}, "options.ssh template"),
     ({"nebula": {}}, "options.nebula not supported"),
+    ({"wire": {"oidc": {}}}, "options.wire not supported"),  # step-ca's ACME Wire integration: not here
+    ({"x509": {"template": "not a template!"}}, "options.x509.template is neither a template"),
     ({"x509": {"template": "{}", "allow": {}}}, "unsupported fields allow"),
     ({"x509": {"templateFile": "/nonexistent/leaf.tpl"}}, "templateFile /nonexistent/leaf.tpl"),
     ({"x509": {"templateData": ["not", "an", "object"]}}, "templateData must be an object"),

@@ -72,7 +72,7 @@ def test_admins_provisioners_policies_and_eab_keys_over_the_admin_api(
                       *alice).output
     assert "Webhook ID: " in added and "Signing Secret: " in added
     client.ok("ca", "provisioner", "webhook", "update", "acme", "people", "--kind", "AUTHORIZING", *alice)
-    hooks = json.loads(client.ok("ca", "provisioner", "list", *alice).output)[1]["webhooks"]
+    hooks = json.loads(client.ok("ca", "provisioner", "list", *alice).output)[1]["options"]["webhooks"]
     assert [(h["name"], h["url"], h["kind"]) for h in hooks] == [("people", "https://hooks.test/p", "AUTHORIZING")]
     client.ok("ca", "provisioner", "webhook", "remove", "acme", "people", *alice)
     client.ok("ca", "admin", "update", "alice", "--super", *jwk)

@@ -160,12 +160,18 @@ def test_notices_judge_members_by_type(tmp_path: Path, minimal: dict[str, dict[s
         tmp_path,
         {"type": "JWK", "name": "j", **minimal["JWK"], "clientID": "ca"},
         {"type": "oidc", "name": "o", **minimal["OIDC"]},
-        {"type": "SCEP", "name": "s", "decrypterKeyURI": "softkms:path=/none"},
+        {"type": "SCEP", "name": "s", "decrypterKey": "softkms:path=/none"},
         {"type": "GCP", "name": "g", "disableSSHCAHost": False},
+        {"type": "SCEP", "name": "s2", "decrypterKeyURI": "softkms:path=/none"},
+        {"type": "JWK", "name": "w", **minimal["JWK"], "webhooks": []},
     )
     provisioner_notices = [n for n in notices if "authority.provisioners" in n]
     assert provisioner_notices == [
         "ca.json: unknown field 'authority.provisioners[1].clientID' for JWK provisioners; ignored",
         "ca.json: 'authority.provisioners[4].disableSSHCAHost' is a step-ca setting that appliance "
         "does not implement yet for GCP provisioners; ignored",
+        "ca.json: 'authority.provisioners[5].decrypterKeyURI' is appliance's old name of step-ca's "
+        "'decrypterKey'; it is read, but write 'decrypterKey'",
+        "ca.json: 'authority.provisioners[6].webhooks' is appliance's old name of step-ca's "
+        "'options.webhooks'; it is read, but write 'options.webhooks'",
     ]

@@ -51,7 +51,7 @@ def test_minimum_public_key_length() -> None:
     ({"encryptionAlgorithmIdentifier": 9}, "must be 1"),
     ({"minimumPublicKeyLength": "big"}, "minimumPublicKeyLength"),
     ({"excludeIntermediate": True}, "needs a 'decrypterCertificate'"),
-    ({"decrypterKeyURI": "softkms:path=/k"}, "needs its 'decrypterCertificate'"),
+    ({"decrypterKey": "softkms:path=/k"}, "needs its 'decrypterCertificate'"),
     ({"decrypterCertificate": "not base64!"}, "must be base64"),
     ({"forceCN": "yes"}, "forceCN"),
 ])
@@ -66,9 +66,16 @@ def test_a_decrypter_certificate_must_be_rsa_and_have_a_key(tmp_path: Any) -> No
 
     ec_pem = base64.b64encode(ca.intermediate.public_bytes(Encoding.PEM)).decode()
     with pytest.raises(BadRequest, match="RSA key"):
-        scep(decrypterCertificate=ec_pem, decrypterKeyURI="softkms:path=/k")
+        scep(decrypterCertificate=ec_pem, decrypterKey="softkms:path=/k")
     rsa_ca = build_ca(tmp_path / "rsa", intermediate_kind="RSA")
     rsa_pem = base64.b64encode(rsa_ca.intermediate.public_bytes(Encoding.PEM)).decode()
-    with pytest.raises(BadRequest, match="needs 'decrypterKeyURI'"):
+    with pytest.raises(BadRequest, match="needs 'decrypterKey'"):
         scep(decrypterCertificate=rsa_pem)
-    assert scep(decrypterCertificate=rsa_pem, decrypterKeyURI="softkms:path=/k").decrypter.configured
+    assert scep(decrypterCertificate=rsa_pem, decrypterKey="softkms:path=/k").decrypter.configured
+    # appliance's older name of step-ca's decrypterKey is still read, never with it
+    assert scep(decrypterCertificate=rsa_pem, decrypterKeyURI="softkms:path=/old").decrypter.key_uri == \
+        "softkms:path=/old"
+    with pytest.raises(BadRequest, match="both 'decrypterKey' .*and 'decrypterKeyURI'"):
+        scep(decrypterCertificate=rsa_pem, decrypterKey="softkms:path=/k", decrypterKeyURI="softkms:path=/k")
+    with pytest.raises(BadRequest, match="'decrypterKey' must be a string"):
+        scep(decrypterCertificate=rsa_pem, decrypterKey=7)

@@ -52,6 +52,7 @@ class WebhookServer:
     tls: ssl.SSLContext
     reply: Reply = lambda body, path: (200, b'{"allow": true}')  # noqa: E731
     secret: str = SECRET
+    #: The bearer token it wants; ``""``: it wants no Authorization header.
     bearer: str = "tok3n"
     requests: list[dict[str, Any]] = field(default_factory=list)
     release: threading.Event = field(default_factory=threading.Event)
@@ -89,7 +90,7 @@ def webhook_server(tmp_path: Path) -> Iterator[WebhookServer]:
             peer = self.connection.getpeercert()  # type: ignore[attr-defined]
             record = {"path": self.path, "headers": dict(self.headers), "body": json.loads(raw), "peer": peer}
             server.requests.append(record)
-            if self.headers.get("Authorization") != f"Bearer {server.bearer}":
+            if self.headers.get("Authorization") != (f"Bearer {server.bearer}" if server.bearer else None):
                 return self._answer(401, b"Unauthorized")
             if not hmac.compare_digest(self.headers.get("X-Smallstep-Signature", ""), wanted):
                 return self._answer(400, b"Invalid signature")
@@ -126,9 +127,9 @@ def make(tmp_path: Path) -> Iterator[Callable[..., tuple[Authority, TestCA, list
 
     def build(server: WebhookServer, hooks: list[dict[str, Any]], template: str | None = None,
               timeout: float = 5.0) -> tuple[Authority, TestCA, list[float]]:
-        provisioner: dict[str, Any] = {"webhooks": hooks}
+        provisioner: dict[str, Any] = {"options": {"webhooks": hooks}}
         if template is not None:
-            provisioner["options"] = {"x509": {"template": template}}
+            provisioner["options"]["x509"] = {"template": template}
         ca = build_ca(tmp_path / f"ca{len(opened)}", provisioner=provisioner)
         config = ca.config()
         slept: list[float] = []
@@ -177,6 +178,49 @@ def test_enriching_data_reaches_the_template(webhook_server: WebhookServer, make
     assert csr_request["publicKeyAlgorithm"] == "ECDSA"
     assert x509.load_der_x509_csr(base64.b64decode(csr_request["raw"])).subject.rfc4514_string() == "CN=host.test"
     assert request["body"]["timestamp"].endswith("Z")
+
+
+def test_a_step_ca_shaped_provisioner_with_options_webhooks(webhook_server: WebhookServer,
+                                                           make: Callable[..., Any]) -> None:
+    """A provisioner as step-ca's ca.json holds it: an ENRICHING webhook in ``options.webhooks``
+    beside the template, with the members step-ca reads from ca.json (its ``Webhook`` struct
+    drops ``secret`` and credentials there: it signs with an empty key and sends no
+    Authorization), and the server checks exactly that."""
+    webhook_server.secret, webhook_server.bearer = "", ""
+    webhook_server.reply = lambda body, path: (200, json.dumps({"allow": True, "data": {"role": "ops"}}).encode())
+    hook = {"id": "5a5c0d4e-1f3b-4bb5-9c1d-2b8f3e0a7c11", "name": "people", "url": webhook_server.url + "/people",
+            "kind": "ENRICHING", "certType": "X509", "disableTLSClientAuth": True}
+    authority, ca, _ = make(webhook_server, [hook], TEMPLATE)
+    (stored,) = json.loads(ca.config_path.read_text())["authority"]["provisioners"]
+    assert "webhooks" not in stored and stored["options"]["webhooks"] == [hook]
+    cert = _sign(authority, ca)
+    assert cert.subject.get_attributes_for_oid(NameOID.ORGANIZATIONAL_UNIT_NAME)[0].value == "ops"
+    [request] = webhook_server.requests
+    assert "Authorization" not in request["headers"]
+    assert request["headers"]["X-Smallstep-Webhook-ID"] == hook["id"]
+    listed = authority.provisioner(ca.provisioner).to_json()
+    assert "webhooks" not in listed and listed["options"]["webhooks"] == [
+        {"id": hook["id"], "name": "people", "kind": "ENRICHING", "certType": "X509"}]
+    assert listed["options"]["x509"] == {"template": TEMPLATE}
+
+
+def test_webhooks_in_our_old_place_still_act(webhook_server: WebhookServer, tmp_path: Path) -> None:
+    """A ca.json an older appliance wrote: top-level ``webhooks`` still act (an AUTHORIZING
+    webhook that denies still denies) and are listed in step-ca's place, without secrets."""
+    webhook_server.reply = lambda body, path: (200, b'{"allow": false}')
+    ca = build_ca(tmp_path, provisioner={"webhooks": [_hook(webhook_server, "gate", "AUTHORIZING")]})
+    config = ca.config()
+    authority = Authority.from_config(config, open_database(config.db), password=ca.password)
+    authority.webhook_client = WebhookClient(timeout=5.0, cafile=webhook_server.cafile)
+    try:
+        with pytest.raises(WebhookDenied, match="webhook 'gate' denied"):
+            _sign(authority, ca)
+        listed = authority.provisioner(ca.provisioner).to_json()
+        assert "webhooks" not in listed and listed["options"]["webhooks"] == [
+            {"id": "id-gate", "name": "gate", "kind": "AUTHORIZING", "certType": "ALL"}]
+    finally:
+        authority.close()
+        authority.database.close()
 
 
 def test_authorizing_sees_the_certificate_and_allows(webhook_server: WebhookServer, make: Callable[..., Any]) -> None:
@@ -272,7 +316,7 @@ def test_a_slow_server_fails_closed_at_the_timeout(webhook_server: WebhookServer
     ({"name": "s", "url": "https://x/{{ .Nope", "kind": "ENRICHING"}, "url"),
 ])
 def test_bad_webhook_configuration_stops_the_ca(tmp_path: Path, hook: dict[str, Any], message: str) -> None:
-    ca = build_ca(tmp_path, provisioner={"webhooks": [hook]})
+    ca = build_ca(tmp_path, provisioner={"options": {"webhooks": [hook]}})
     config = ca.config()
     with pytest.raises(BadRequest, match=message):
         Authority.from_config(config, open_database(config.db), password=ca.password)

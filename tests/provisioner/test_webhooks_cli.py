@@ -15,7 +15,8 @@ from tests.cli.conftest import Client
 
 def _hooks(ca: TestCA) -> list[dict]:
     (entry,) = json.loads(ca.config_path.read_text())["authority"]["provisioners"]
-    return list(entry.get("webhooks", []))
+    assert "webhooks" not in entry  # step-ca's place only
+    return list(entry.get("options", {}).get("webhooks", []))
 
 
 def test_add_update_remove_a_webhook(tmp_path: Path) -> None:
@@ -50,6 +51,22 @@ def test_add_update_remove_a_webhook(tmp_path: Path) -> None:
 
     client.ok("ca", "provisioner", "webhook", "remove", ca.provisioner, "people", "--ca-config", ca.config_path)
     assert _hooks(ca) == []
+
+
+def test_webhooks_in_our_old_place_are_moved_to_step_cas(tmp_path: Path) -> None:
+    """A ca.json an older appliance wrote (top-level ``webhooks``): the next webhook command
+    moves them to ``options.webhooks``, beside the provisioner's other options."""
+    ca = build_ca(tmp_path / "ca")
+    data = json.loads(ca.config_path.read_text())
+    old = {"id": "1", "name": "old", "kind": "AUTHORIZING", "url": "https://gate.test/", "secret": "c2VjcmV0"}
+    data["authority"]["provisioners"][0].update(webhooks=[old], options={"x509": {"templateData": {"a": 1}}})
+    ca.config_path.write_text(json.dumps(data))
+    client = Client(tmp_path / "client")
+    client.ok("ca", "provisioner", "webhook", "add", ca.provisioner, "new", "--url", "https://hr.test/",
+              "--ca-config", ca.config_path)
+    assert [h["name"] for h in _hooks(ca)] == ["old", "new"] and _hooks(ca)[0] == old
+    (entry,) = json.loads(ca.config_path.read_text())["authority"]["provisioners"]
+    assert entry["options"]["x509"] == {"templateData": {"a": 1}}
 
 
 def test_refusals_leave_ca_json_as_it_was(tmp_path: Path) -> None:

@@ -62,7 +62,7 @@ def _env(tmp_path: Path, server: WebhookServer, *, secret: str = SECRET, timeout
     ca = build_ca(tmp_path / "ca", intermediate_kind="RSA")
     hook = {"id": "id-validator", "name": "validator", "url": server.url, "kind": "SCEPCHALLENGE", "secret": secret,
             "bearerToken": server.bearer}
-    add_provisioners(ca, scep_provisioner(challenge="", webhooks=[hook], options={"x509": {"template": TEMPLATE}}))
+    add_provisioners(ca, scep_provisioner(challenge="", options={"x509": {"template": TEMPLATE}, "webhooks": [hook]}))
     env = start_scep(ca)
     env.authority.webhook_client = WebhookClient(timeout=timeout, cafile=server.cafile, sleep=lambda _: None)
     return env
@@ -198,7 +198,7 @@ def test_a_static_challenge_beside_a_challenge_webhook_stops_the_ca(tmp_path: Pa
     """step-ca would silently ignore the static challenge; here the CA names the conflict."""
     ca = build_ca(tmp_path / "ca", intermediate_kind="RSA")
     hook = {"name": "validator", "url": "https://127.0.0.1:1/", "kind": "SCEPCHALLENGE"}
-    add_provisioners(ca, scep_provisioner(webhooks=[hook]))
+    add_provisioners(ca, scep_provisioner(options={"webhooks": [hook]}))
     with pytest.raises(BadRequest, match="either a 'challenge' or SCEPCHALLENGE webhooks"):
         start_scep(ca)
 

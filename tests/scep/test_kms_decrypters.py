@@ -1,4 +1,4 @@
-"""The SCEP decrypter key in a cloud KMS or on a YubiKey (``decrypterKeyURI`` = azurekms:...,
+"""The SCEP decrypter key in a cloud KMS or on a YubiKey (``decrypterKey`` = azurekms:...,
 yubikey:...): the openssl client enrols; its pkcsPKIEnvelope (RSA PKCS#1 v1.5 key transport)
 is opened by the backend's decrypt, and the CertRep is signed by the same key through it.
 
@@ -7,7 +7,7 @@ azure-keyvault-keys client); the YubiKey is the software PIV card, driven by the
 yubikit, in slot 9d (Key Management) and reached through the same reader list a real
 card is (``pcsc_readers``). AWS KMS and Cloud KMS decrypt RSA-OAEP only and their
 decryption keys do not sign, so SCEP's PKCS#1 v1.5 envelopes cannot be opened with them:
-a provisioner whose ``decrypterKeyURI`` names such a key (made in moto_server through boto3,
+a provisioner whose ``decrypterKey`` names such a key (made in moto_server through boto3,
 and in the Cloud KMS gRPC test double through the real google-cloud-kms client) stops the CA
 at start, naming it; their decrypters themselves are tested in tests/kms/test_decrypters.py."""
 
@@ -86,7 +86,7 @@ def _operations(backend: str, operation: str) -> float:
 
 @pytest.fixture(params=list(_BACKENDS))
 def decrypter(request: pytest.FixtureRequest) -> Iterator[tuple[str, str, rsa.RSAPublicKey]]:
-    """(backend, decrypterKeyURI, public key) of an RSA key that decrypts and signs."""
+    """(backend, decrypterKey, public key) of an RSA key that decrypts and signs."""
     uri, public_key = _BACKENDS[request.param](request)
     yield request.param, uri, public_key
 
@@ -96,7 +96,7 @@ def test_openssl_client_enrols_with_the_decrypter_key_in_a_kms(decrypter: tuple[
     backend, key_uri, public_key = decrypter
     ca = build_ca(tmp_path / "ca")  # an EC intermediate: the decrypter is the KMS key or nothing
     certificate = _ra_certificate(ca, public_key, backend)
-    add_provisioners(ca, scep_provisioner(decrypterCertificate=pem_b64(certificate), decrypterKeyURI=key_uri))
+    add_provisioners(ca, scep_provisioner(decrypterCertificate=pem_b64(certificate), decrypterKey=key_uri))
     env = start_scep(ca)
     try:
         recipient = tmp_path / "decrypter.pem"
@@ -147,11 +147,11 @@ def test_an_oaep_only_decrypter_stops_the_ca_naming_it(backend: str, request: py
     assert isinstance(public_key, rsa.RSAPublicKey)
     ca = build_ca(tmp_path / "ca")
     certificate = _ra_certificate(ca, public_key, backend)
-    add_provisioners(ca, scep_provisioner("devices", decrypterCertificate=pem_b64(certificate), decrypterKeyURI=key_uri))
+    add_provisioners(ca, scep_provisioner("devices", decrypterCertificate=pem_b64(certificate), decrypterKey=key_uri))
     sent = requests()
     with pytest.raises(BadRequest) as refused:
         start_scep(ca)
-    assert str(refused.value).startswith(f"SCEP provisioner 'devices': decrypterKeyURI: {backend} keys decrypt only "
+    assert str(refused.value).startswith(f"SCEP provisioner 'devices': decrypterKey: {backend} keys decrypt only "
                                          "RSA-OAEP")
     assert "PKCS#1 v1.5" in str(refused.value)
     assert requests() == sent, str(refused.value)  # known without asking the service

@@ -26,7 +26,7 @@ def test_notifying_webhooks_hear_of_issuances_and_refusals(webhook_server: Webho
     ca = build_ca(tmp_path / "ca", intermediate_kind="RSA")
     hook = {"id": "id-told", "name": "told", "url": webhook_server.url, "kind": "NOTIFYING", "secret": SECRET,
             "bearerToken": webhook_server.bearer}
-    add_provisioners(ca, scep_provisioner(webhooks=[hook]))
+    add_provisioners(ca, scep_provisioner(options={"webhooks": [hook]}))
     env = start_scep(ca)
     env.authority.webhook_client = WebhookClient(cafile=webhook_server.cafile)
     try:

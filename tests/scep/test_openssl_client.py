@@ -135,7 +135,7 @@ def test_an_ec_intermediate_with_a_softkms_decrypter(tmp_path: Path) -> None:
     ca = build_ca(tmp_path / "ca")
     certificate, key_path = _decrypter(tmp_path, ca.intermediate, ca.intermediate_key)
     add_provisioners(ca, scep_provisioner(decrypterCertificate=pem_b64(certificate),
-                                          decrypterKeyURI=f"softkms:path={key_path}",
+                                          decrypterKey=f"softkms:path={key_path}",
                                           decrypterKeyPassword="decrypter password", excludeIntermediate=True))
     env = start_scep(ca)
     try:
@@ -162,7 +162,7 @@ def test_an_ec_intermediate_with_a_softkms_decrypter(tmp_path: Path) -> None:
 def test_an_ec_intermediate_without_a_decrypter_refuses_to_start(tmp_path: Path) -> None:
     ca = build_ca(tmp_path)
     add_provisioners(ca, scep_provisioner())
-    with pytest.raises(BadRequest, match="SCEP provisioner 'scep': SCEP needs an RSA key.*decrypterKeyURI"):
+    with pytest.raises(BadRequest, match="SCEP provisioner 'scep': SCEP needs an RSA key.*decrypterKey"):
         start_scep(ca)
     assert PASSWORD
 

@@ -58,7 +58,7 @@ def test_add_scep_with_steps_flags_and_the_ca_loads_it(client: Client, ca: TestC
     assert entry == {"type": "SCEP", "name": "devices", "challenge": "s3cret-enrol",
                      "capabilities": ["AES", "SHA-256", "POSTPKIOperation"], "includeRoot": True,
                      "excludeIntermediate": True, "minimumPublicKeyLength": 3072, "encryptionAlgorithmIdentifier": 2,
-                     "forceCN": True, "decrypterKeyURI": f"softkms:path={key_file}",
+                     "forceCN": True, "decrypterKey": f"softkms:path={key_file}",
                      "decrypterKeyPassword": DECRYPTER_PASSWORD.decode(),
                      "claims": {"defaultTLSCertDuration": "8h"}}
     database, authority = open_authority(ca)
@@ -82,6 +82,30 @@ def test_add_scep_with_steps_flags_and_the_ca_loads_it(client: Client, ca: TestC
     assert (updated["minimumPublicKeyLength"], updated["challenge"]) == (4096, "rotated-challenge")
     assert base64.b64decode(updated["decrypterKeyPEM"]) == key_file.read_bytes()
     assert updated["includeRoot"] is True  # kept
+
+
+def test_update_moves_our_old_decrypter_key_name_to_step_cas(client: Client, ca: TestCA,  # noqa: F811
+                                                              tmp_path: Path) -> None:
+    """A provisioner an older appliance wrote (``decrypterKeyURI``): an update with the key
+    flag writes step-ca's ``decrypterKey`` alone, and the CA loads it."""
+    cert_file, key_file, password_file, _ = _decrypter(ca, tmp_path / "ra")
+    data = json.loads(ca.config_path.read_text())
+    data["authority"]["provisioners"].append({
+        "type": "SCEP", "name": "devices", "challenge": "c", "decrypterCertificate": base64.b64encode(
+            cert_file.read_bytes()).decode(), "decrypterKeyURI": "softkms:path=/old/ra.key"})
+    ca.config_path.write_text(json.dumps(data))
+    client.ok("ca", "provisioner", "update", "devices", "--scep-decrypter-key-uri", f"softkms:path={key_file}",
+              "--scep-decrypter-key-password-file", password_file, "--ca-config", ca.config_path)
+    updated = _entry(ca)
+    assert "decrypterKeyURI" not in updated and updated["decrypterKey"] == f"softkms:path={key_file}"
+    config = ca.config()
+    database = open_database(config.db)
+    authority = Authority.from_config(config, database, password=PASSWORD)
+    try:
+        assert authority.provisioner("devices").decrypter.key_uri == f"softkms:path={key_file}"  # type: ignore[attr-defined]
+    finally:
+        authority.close()
+        database.close()
 
 
 def test_scep_flags_are_checked(client: Client, ca: TestCA) -> None:  # noqa: F811

@@ -1,4 +1,4 @@
-"""The SCEP decrypter key on a SoftHSM2 token (``decrypterKeyURI`` = pkcs11:...): scepclient
+"""The SCEP decrypter key on a SoftHSM2 token (``decrypterKey`` = pkcs11:...): scepclient
 enrols and the openssl client's request opens with C_Decrypt; the EC intermediate issues."""
 
 from __future__ import annotations
@@ -38,7 +38,7 @@ def test_scepclient_enrols_with_the_decrypter_key_in_softhsm(softhsm_token: Soft
                    .sign(ca.intermediate_key, hashes.SHA256()))  # type: ignore[arg-type]
     key_uri = (f"pkcs11:module-path={softhsm_token.module};token={softhsm_token.label};object=scep-decrypter"
                f"?pin-value={softhsm_token.pin}")
-    add_provisioners(ca, scep_provisioner(decrypterCertificate=pem_b64(certificate), decrypterKeyURI=key_uri,
+    add_provisioners(ca, scep_provisioner(decrypterCertificate=pem_b64(certificate), decrypterKey=key_uri,
                                           excludeIntermediate=True))
     env = start_scep(ca)
     try:

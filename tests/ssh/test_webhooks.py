@@ -21,8 +21,8 @@ TEMPLATE = ('{"type": {{ toJson .Type }}, "keyId": {{ toJson .KeyID }}, '
 
 
 def _ca(make_ssh_ca: Callable[..., SshCA], server: WebhookServer, hooks: list[dict[str, Any]]) -> SshCA:
-    ssh_ca = make_ssh_ca(provisioner={"claims": {"enableSSHCA": True}, "webhooks": hooks,
-                                      "options": {"ssh": {"template": TEMPLATE}}})
+    ssh_ca = make_ssh_ca(provisioner={"claims": {"enableSSHCA": True},
+                                      "options": {"ssh": {"template": TEMPLATE}, "webhooks": hooks}})
     ssh_ca.authority.webhook_client = WebhookClient(timeout=5.0, cafile=server.cafile)
     return ssh_ca
 
@@ -51,6 +51,7 @@ def test_enriching_and_authorizing(make_ssh_ca: Callable[..., SshCA], webhook_se
 
 def test_x509_only_webhooks_are_not_called(make_ssh_ca: Callable[..., SshCA], webhook_server: WebhookServer) -> None:
     ssh_ca = make_ssh_ca(provisioner={"claims": {"enableSSHCA": True},
-                                      "webhooks": [_hook(webhook_server, "x", "AUTHORIZING", certType="X509")]})
+                                      "options": {"webhooks": [_hook(webhook_server, "x", "AUTHORIZING",
+                                                                     certType="X509")]}})
     response = ssh_ca.sign(ed25519.Ed25519PrivateKey.generate().public_key(), "alice")
     assert response.status_code == 201 and webhook_server.requests == []
