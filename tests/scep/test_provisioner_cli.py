@@ -98,9 +98,7 @@ def test_update_moves_our_old_decrypter_key_name_to_step_cas(client: Client, ca:
               "--scep-decrypter-key-password-file", password_file, "--ca-config", ca.config_path)
     updated = _entry(ca)
     assert "decrypterKeyURI" not in updated and updated["decrypterKey"] == f"softkms:path={key_file}"
-    config = ca.config()
-    database = open_database(config.db)
-    authority = Authority.from_config(config, database, password=PASSWORD)
+    database, authority = open_authority(ca)
     try:
         assert authority.provisioner("devices").decrypter.key_uri == f"softkms:path={key_file}"  # type: ignore[attr-defined]
     finally:
