@@ -133,6 +133,7 @@ class Authority:
             started_at=self.started_at.replace(microsecond=0),
             claims=claims.merged(config.authority.claims, "authority"),
             now=now,
+            base_dir=config.base_dir,
         )
         self._provisioner_context = context
         self._collection = self.build_provisioners(config.authority.provisioners)

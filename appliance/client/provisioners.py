@@ -298,7 +298,7 @@ class CaJson:
         config = parse_config(self.data, path=self.path)
         context = ProvisionerContext(
             audiences=Audiences(frozenset(config.hosts)), root_fingerprint="", started_at=utc_now(),
-            claims=Claimer().merged(config.authority.claims, "authority"),
+            claims=Claimer().merged(config.authority.claims, "authority"), base_dir=config.base_dir,
         )
         Collection.from_config(config.authority.provisioners, context)
         write_json(self.path, self.data)

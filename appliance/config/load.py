@@ -12,6 +12,7 @@ from pathlib import Path
 from typing import Any
 
 from appliance.pki.duration import format_duration, parse_duration
+from appliance.pki.paths import resolve_key, resolve_path
 from appliance.config.audit import parse_audit
 from appliance.config.connections import ConnectionSettings, parse_connections
 from appliance.config.console import parse_console
@@ -29,7 +30,6 @@ LINT_MODES = ("enforce", "warn", "off")
 LINT_PROFILES = ("pkix", "cabf-serverauth")
 
 log = logging.getLogger(__name__)
-_KMS_URI = re.compile(r"^[a-z][a-z0-9]*:")
 
 
 def _object(data: dict[str, Any], name: str) -> dict[str, Any]:
@@ -79,11 +79,6 @@ def _duration(data: dict[str, Any], name: str, section: str, default: Any) -> An
         return parse_duration(value)
     except BadRequest as exc:
         raise ConfigError(f"ca.json: '{section}.{name}': {exc.message}") from None
-
-
-def _resolve(base: Path | None, value: str) -> Path:
-    path = Path(value).expanduser()
-    return path if path.is_absolute() or base is None else base / path
 
 
 def _provisioners(authority: dict[str, Any]) -> tuple[dict[str, Any], ...]:
@@ -151,7 +146,7 @@ def _crl(data: dict[str, Any], base_dir: Path | None) -> CrlConfig:
         enabled=_bool(crl, "enabled", False, "crl"),
         generate_on_revoke=_bool(crl, "generateOnRevoke", True, "crl"),
         cache_duration=cache_duration, renew_period=renew_period, idp_url=idp_url,
-        root_crl=_resolve(base_dir, root_crl) if (root_crl := _string(crl, "rootCRL")) else None,
+        root_crl=resolve_path(base_dir, root_crl) if (root_crl := _string(crl, "rootCRL")) else None,
     )
 
 
@@ -167,8 +162,8 @@ def _ocsp(data: dict[str, Any], base_dir: Path | None) -> OcspConfig:
     if not datetime.timedelta(hours=1) <= responder_validity <= datetime.timedelta(days=90):
         raise ConfigError("ca.json: 'ocsp.responderValidity' must be between 1h and 2160h")
     responder_key = _string(ocsp, "responderKey")
-    if responder_key and not _KMS_URI.match(responder_key):
-        responder_key = str(_resolve(base_dir, responder_key))
+    if responder_key:
+        responder_key = resolve_key(base_dir, responder_key)
     url = _string(ocsp, "url")
     if url and not re.match(r"^https?://[^\s/]+", url):
         raise ConfigError("ca.json: 'ocsp.url' must be an http:// or https:// URL")
@@ -221,12 +216,11 @@ def parse_config(data: dict[str, Any], *, path: Path | None = None, base_dir: Pa
         raise ConfigError("ca.json: 'dnsNames' must name at least one host")
     key = _string(data, "key", required=True)
     kms = _kms(data)
-    if not _KMS_URI.match(key):
-        key = str(_resolve(base_dir, key))
+    key = resolve_key(base_dir, key)
     return CaConfig(
-        root=tuple(_resolve(base_dir, r) for r in roots),
-        federated_roots=tuple(_resolve(base_dir, r) for r in _strings(data, "federatedRoots")),
-        crt=_resolve(base_dir, _string(data, "crt", required=True)),
+        root=tuple(resolve_path(base_dir, r) for r in roots),
+        federated_roots=tuple(resolve_path(base_dir, r) for r in _strings(data, "federatedRoots")),
+        crt=resolve_path(base_dir, _string(data, "crt", required=True)),
         key=key,
         address=_string(data, "address", required=True),
         insecure_address=_string(data, "insecureAddress"),
@@ -245,12 +239,13 @@ def parse_config(data: dict[str, Any], *, path: Path | None = None, base_dir: Pa
         ocsp=_ocsp(data, base_dir),
         lint=_lint(data),
         connections=_connections(data),
-        ssh=parse_ssh(data.get("ssh"), lambda name: name if _KMS_URI.match(name) else str(_resolve(base_dir, name))),
-        ssh_templates=parse_templates(data.get("templates"), lambda name: _resolve(base_dir, name)),
+        ssh=parse_ssh(data.get("ssh"), lambda name: resolve_key(base_dir, name)),
+        ssh_templates=parse_templates(data.get("templates"), lambda name: resolve_path(base_dir, name)),
         audit=parse_audit(_object(data, "audit")),
         console=parse_console(_object(data, "console")),
         authority=authority,
         path=path,
+        base_dir=base_dir,
         raw=data,
         notices=tuple(notices + authority_notices),
     )

@@ -128,6 +128,9 @@ class CaConfig:
     audit: AuditConfig = field(default_factory=AuditConfig)
     console: ConsoleOptions = field(default_factory=ConsoleOptions)
     path: Path | None = None
+    #: Where relative paths resolve ($STEPPATH: the directory above ``config/ca.json``);
+    #: provisioners resolve their files (``templateFile``, ...) against it too.
+    base_dir: Path | None = None
     raw: dict[str, Any] = field(default_factory=dict)
     notices: tuple[str, ...] = ()
 

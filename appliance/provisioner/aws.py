@@ -19,7 +19,6 @@ import base64
 import binascii
 import datetime
 import json
-from pathlib import Path
 from typing import Any
 
 from cryptography import x509
@@ -72,13 +71,16 @@ class AWSProvisioner(Provisioner):
         unknown = sorted(set(config_strings(config, "imdsVersions", where)) - set(IMDS_VERSIONS))
         if unknown:
             raise BadRequest(f"{where}: imdsVersions must be v1 and/or v2, not {', '.join(unknown)}")
-        path = config_string(config, "iidRoots", where)
-        if not path:
+        roots = config_string(config, "iidRoots", where)
+        if not roots:
             raise BadRequest(f"{where}: 'iidRoots' (the PEM file of AWS's instance identity certificates) is "
                              "required: this appliance does not ship AWS's certificates")
+        path = context.path(roots)
         try:
-            certificates = x509.load_pem_x509_certificates(Path(path).read_bytes())
-        except (OSError, ValueError) as exc:
+            certificates = x509.load_pem_x509_certificates(path.read_bytes())
+        except OSError as exc:
+            raise BadRequest(f"{where}: cannot read iidRoots {path}: {exc.strerror}") from None
+        except ValueError as exc:
             raise BadRequest(f"{where}: cannot load iidRoots {path}: {exc}") from None
         self.keys = [key for key in (c.public_key() for c in certificates) if isinstance(key, rsa.RSAPublicKey)]
         if not self.keys:

@@ -6,6 +6,7 @@ from __future__ import annotations
 import abc
 import datetime
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any, Callable, ClassVar
 
 from cryptography import x509
@@ -25,6 +26,7 @@ from appliance.provisioner.ssh import SshRequestOptions
 from appliance.provisioner.webhooks import webhooks_from_config
 from appliance.provisioner.types import ProvisionerType
 from appliance.pki.clock import utc_now
+from appliance.pki.paths import resolve_path
 from appliance.templates import Template
 
 
@@ -37,6 +39,13 @@ class ProvisionerContext:
     started_at: datetime.datetime
     claims: Claimer
     now: Callable[[], datetime.datetime] = utc_now
+    #: Where a provisioner's relative file paths (``templateFile``, ...) resolve: ca.json's
+    #: base directory ($STEPPATH), as step-ca's ``step.Abs``; None: the working directory.
+    base_dir: Path | None = None
+
+    def path(self, value: str) -> Path:
+        """A file path of a provisioner's configuration, resolved against ``base_dir``."""
+        return resolve_path(self.base_dir, value)
 
 
 @dataclass(frozen=True)
@@ -123,8 +132,10 @@ class Provisioner(abc.ABC):
         self.context = context
         self.claimer = context.claims.merged(config.get("claims"), f"provisioner '{self.name}'")
         self.policy = NamePolicy.from_config(config.get("policy"), f"policy of provisioner '{self.name}'")
-        self.x509_options = X509Options.from_config(config.get("options"), f"provisioner '{self.name}'")
-        self.ssh_options = SshOptions.from_config(config.get("options"), f"provisioner '{self.name}'", "ssh")
+        self.x509_options = X509Options.from_config(config.get("options"), f"provisioner '{self.name}'",
+                                                    resolve=context.path)
+        self.ssh_options = SshOptions.from_config(config.get("options"), f"provisioner '{self.name}'", "ssh",
+                                                  resolve=context.path)
         self.ssh_policy = SshPolicy.from_config(config.get("policy"), f"policy of provisioner '{self.name}'")
         self.webhooks = webhooks_from_config(renamed_member(config, "webhooks", f"provisioner '{self.name}'"),
                                              f"provisioner '{self.name}'")

@@ -9,7 +9,7 @@ import binascii
 import json
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, Callable
 
 from appliance.errors import BadRequest
 from appliance.templates import FUNCTIONS, Template, TemplateError
@@ -53,9 +53,11 @@ class X509Options:
     data: dict[str, Any] = field(default_factory=dict)
 
     @classmethod
-    def from_config(cls, options: Any, where: str, kind: str = "x509") -> X509Options:
+    def from_config(cls, options: Any, where: str, kind: str = "x509",
+                    resolve: Callable[[str], Path] = Path) -> X509Options:
         """Parse ``options.<kind>`` of a provisioner's ``options`` object; a template that
-        does not parse stops the CA at start, naming the provisioner."""
+        does not parse stops the CA at start, naming the provisioner. ``resolve`` turns a
+        ``templateFile`` into the path read (the provisioner context's base directory)."""
         if options is not None and not isinstance(options, dict):
             raise BadRequest(f"{where}: options must be an object")
         unknown_options = sorted(set(options or {}) - set(_DEFAULTS) - _OTHER_OPTIONS)
@@ -79,7 +81,7 @@ class X509Options:
                 raise BadRequest(f"{where}: options.{kind}.template must be a string")
             text = _inline_template(text, f"{where}: options.{kind}.template")
         elif section.get("templateFile"):
-            path = Path(str(section["templateFile"]))
+            path = resolve(str(section["templateFile"]))
             try:
                 text, name = path.read_text(), path.name
             except OSError as exc:

@@ -23,6 +23,7 @@ from cryptography.hazmat.primitives.asymmetric.types import CertificatePublicKey
 
 from appliance.errors import BadRequest, Unauthorized
 from appliance.jose import UnverifiedToken
+from appliance.pki.paths import resolve_key
 from appliance.provisioner.base import Provisioner, ProvisionerContext, RevokeAuthorization, SignOptions
 from appliance.provisioner.checks import config_flag, config_string, config_strings
 from appliance.provisioner.renamed import renamed_member
@@ -63,7 +64,7 @@ def _base64_field(config: dict[str, Any], name: str, where: str) -> bytes:
         raise BadRequest(f"{where}: '{name}' must be base64 (of a PEM document)") from None
 
 
-def _decrypter(config: dict[str, Any], where: str) -> DecrypterSettings:
+def _decrypter(config: dict[str, Any], where: str, context: ProvisionerContext) -> DecrypterSettings:
     certificate_pem = _base64_field(config, "decrypterCertificate", where)
     key_pem = _base64_field(config, "decrypterKeyPEM", where)
     key_uri = renamed_member(config, "decrypterKeyURI", where)
@@ -82,7 +83,8 @@ def _decrypter(config: dict[str, Any], where: str) -> DecrypterSettings:
         raise BadRequest(f"{where}: a decrypter key needs its 'decrypterCertificate'")
     if certificate is not None and not (key_uri or key_pem):
         raise BadRequest(f"{where}: 'decrypterCertificate' needs 'decrypterKey' (or 'decrypterKeyPEM')")
-    return DecrypterSettings(certificate, key_uri or "", key_pem, password.encode() if password else None)
+    return DecrypterSettings(certificate, resolve_key(context.base_dir, key_uri) if key_uri else "", key_pem,
+                             password.encode() if password else None)
 
 
 class SCEPProvisioner(Provisioner):
@@ -105,7 +107,7 @@ class SCEPProvisioner(Provisioner):
             raise BadRequest(f"{where}: 'minimumPublicKeyLength' must be a number of bits, a multiple of 8")
         self.minimum_public_key_length = minimum
         self.response_encryption = self._encryption(config.get("encryptionAlgorithmIdentifier"), where)
-        self.decrypter = _decrypter(config, where)
+        self.decrypter = _decrypter(config, where, context)
         if self._challenge and any(hook.kind == "SCEPCHALLENGE" for hook in self.webhooks):
             raise BadRequest(f"{where}: either a 'challenge' or SCEPCHALLENGE webhooks validate challenges, not both")
         if self.exclude_intermediate and not self.decrypter.configured:
