@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import base64
 import datetime
+import json
 import time
 import uuid
 from pathlib import Path
@@ -280,3 +281,52 @@ def test_authority_template_fills_the_subject_fields_a_certificate_leaves_empty(
 def test_a_bad_authority_template_stops_the_ca(make_authority: MakeAuthority) -> None:
     with pytest.raises(ConfigError, match="authority.template.organization"):
         make_authority(authority={"template": {"organization": ["a"]}})
+
+
+ORGANIZATION_TEMPLATE = ('{"subject": {"commonName": {{ toJson .Subject.CommonName }}, "organization": %s}, '
+                         '"sans": {{ toJson .SANs }}, "keyUsage": ["digitalSignature"], "extKeyUsage": ["serverAuth"]}')
+
+
+def _write_under_steppath(steppath: Path, relative: str, organization: str) -> None:
+    path = steppath / relative
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(ORGANIZATION_TEMPLATE % json.dumps(organization))
+
+
+def test_a_relative_template_file_resolves_against_steppath_not_the_working_directory(
+        make_authority: MakeAuthority, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """step-ca's ``step.Abs``: ``templates/x509/leaf.tpl`` is $STEPPATH's (the directory above
+    config/ca.json), even when the working directory holds a file of the same name."""
+    _write_under_steppath(tmp_path / "ca0", "templates/x509/leaf.tpl", "From STEPPATH")
+    elsewhere = tmp_path / "elsewhere"
+    _write_under_steppath(elsewhere, "templates/x509/leaf.tpl", "From the working directory")
+    monkeypatch.chdir(elsewhere)
+    authority, ca = make_authority(provisioner={"options": {"x509": {"templateFile": "templates/x509/leaf.tpl"}}})
+    csr, _ = make_csr("host.test", None, new_key("EC"))
+    cert = authority.sign(SignRequest(csr=csr, token=ca.token("host.test"))).certificate
+    assert cert.subject.get_attributes_for_oid(NameOID.ORGANIZATION_NAME)[0].value == "From STEPPATH"
+    issued = tmp_path / "issued.pem"
+    issued.write_bytes(cert.public_bytes(serialization.Encoding.PEM))
+    assert "O = From STEPPATH" in run_openssl("x509", "-noout", "-subject", "-in", issued).stdout
+
+
+def test_an_acme_profiles_relative_template_file_resolves_against_steppath(
+        make_authority: MakeAuthority, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    _write_under_steppath(tmp_path / "ca0", "templates/acme/client.tpl", "Profile Co")
+    monkeypatch.chdir(tmp_path)
+    acme = {"type": "ACME", "name": "acme", "forceCN": True, "profiles": {
+        "custom": {"options": {"x509": {"templateFile": "templates/acme/client.tpl"}}}}}
+    authority, _ = make_authority(authority={"provisioners": [acme]})
+    provisioner = authority.provisioner("acme").with_profile("custom")  # type: ignore[attr-defined]
+    csr, _ = make_csr("", ["www.host.test"], new_key("EC"))
+    cert = authority.sign_for_order(csr, provisioner, Names.parse(["www.host.test"])).certificate
+    assert cert.subject.get_attributes_for_oid(NameOID.ORGANIZATION_NAME)[0].value == "Profile Co"
+
+
+def test_a_relative_template_file_missing_under_steppath_stops_the_ca_naming_the_resolved_path(
+        make_authority: MakeAuthority, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    _write_under_steppath(tmp_path, "templates/x509/leaf.tpl", "Only in the working directory")
+    monkeypatch.chdir(tmp_path)
+    resolved = tmp_path / "ca0" / "templates" / "x509" / "leaf.tpl"
+    with pytest.raises(BadRequest, match=f"options.x509.templateFile {resolved}: No such file"):
+        make_authority(provisioner={"options": {"x509": {"templateFile": "templates/x509/leaf.tpl"}}})

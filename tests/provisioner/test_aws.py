@@ -6,6 +6,7 @@ certificates are not exercised."""
 from __future__ import annotations
 
 import base64
+import dataclasses
 import json
 from pathlib import Path
 from typing import Any, Iterator
@@ -135,6 +136,16 @@ def test_iid_roots_required(tmp_path: Path) -> None:
         AWSProvisioner({"type": "AWS", "name": "ec2"}, context())
     with pytest.raises(BadRequest, match="imdsVersions"):
         AWSProvisioner({"type": "AWS", "name": "ec2", "iidRoots": str(tmp_path), "imdsVersions": ["v3"]}, context())
+
+
+def test_relative_iid_roots_resolve_against_the_context_base_directory(tmp_path: Path, iid_roots: Path,
+                                                                       monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.chdir(tmp_path / "..")
+    relative = {"type": "AWS", "name": "ec2", "iidRoots": iid_roots.name}
+    provisioner = AWSProvisioner(relative, dataclasses.replace(context(), base_dir=tmp_path))
+    assert provisioner.keys == [AWS_KEY.public_key()]
+    with pytest.raises(BadRequest, match=f"cannot read iidRoots {tmp_path / 'missing.pem'}: No such file"):
+        AWSProvisioner({**relative, "iidRoots": "missing.pem"}, dataclasses.replace(context(), base_dir=tmp_path))
 
 
 def test_the_template_reads_the_aws_token_as_dot_token(authority_with: MakeAuthority, imds: Any,

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import base64
+import dataclasses
 import datetime
 from typing import Any
 
@@ -79,3 +80,21 @@ def test_a_decrypter_certificate_must_be_rsa_and_have_a_key(tmp_path: Any) -> No
         scep(decrypterCertificate=rsa_pem, decrypterKey="softkms:path=/k", decrypterKeyURI="softkms:path=/k")
     with pytest.raises(BadRequest, match="'decrypterKey' must be a string"):
         scep(decrypterCertificate=rsa_pem, decrypterKey=7)
+
+
+def test_a_bare_path_decrypter_key_resolves_against_the_base_directory_a_kms_uri_does_not(tmp_path: Any) -> None:
+    """As ca.json's own ``key``: a bare path is $STEPPATH's; a ``softkms:path=`` URI is read
+    as given, as step-ca's softkms does."""
+    from cryptography.hazmat.primitives.serialization import Encoding
+
+    rsa_ca = build_ca(tmp_path / "rsa", intermediate_kind="RSA")
+    pem = base64.b64encode(rsa_ca.intermediate.public_bytes(Encoding.PEM)).decode()
+    context = dataclasses.replace(_context(), base_dir=tmp_path)
+
+    def key_uri(value: str) -> str:
+        config = {"type": "SCEP", "name": "scep", "decrypterCertificate": pem, "decrypterKey": value}
+        return SCEPProvisioner(config, context).decrypter.key_uri
+
+    assert key_uri("secrets/scep.key") == str(tmp_path / "secrets" / "scep.key")
+    assert key_uri("/etc/scep.key") == "/etc/scep.key"
+    assert key_uri("softkms:path=secrets/scep.key") == "softkms:path=secrets/scep.key"

@@ -6,6 +6,7 @@ import base64
 import subprocess
 from pathlib import Path
 
+import pytest
 from cryptography.hazmat.primitives.asymmetric import ec, ed25519
 
 from appliance.sshcert import authorized_key, fingerprint, parse_certificate
@@ -94,6 +95,24 @@ def test_template_from_options_ssh(make_ssh_ca, tmp_path: Path) -> None:  # type
     assert "source-address 10.0.0.0/8" in listing
     assert "permit-pty" in listing and "permit-agent-forwarding" not in listing
     assert listing.split("Principals:")[1].split("Critical Options:")[0].split() == ["alice", "ops"]
+
+
+def test_a_relative_ssh_template_file_resolves_against_steppath(make_ssh_ca, tmp_path: Path,  # type: ignore[no-untyped-def]
+                                                                monkeypatch: pytest.MonkeyPatch) -> None:
+    """``options.ssh.templateFile`` relative: $STEPPATH's (above config/ca.json), not the working directory's."""
+    template = tmp_path / "ca0" / "templates" / "ssh" / "user.tpl"
+    template.parent.mkdir(parents=True)
+    template.write_text('{"type": {{ toJson .Type }}, "keyId": {{ toJson .KeyID }}, '
+                        '"principals": {{ toJson .Principals }}, "extensions": {"permit-pty": ""}, '
+                        '"criticalOptions": {"force-command": "from-steppath"}}')
+    elsewhere = tmp_path / "elsewhere"
+    elsewhere.mkdir()
+    monkeypatch.chdir(elsewhere)
+    ssh_ca = make_ssh_ca(provisioner={"options": {"ssh": {"templateFile": "templates/ssh/user.tpl"}}})
+    response = ssh_ca.sign(ed25519.Ed25519PrivateKey.generate().public_key(), "alice")
+    assert response.status_code == 201, response.text
+    listing = keygen_list(tmp_path, response.json()["crt"])
+    assert "force-command from-steppath" in listing
 
 
 def test_add_user_certificate(ssh_ca: SshCA, tmp_path: Path) -> None:
