@@ -208,6 +208,8 @@ def test_acme_certificate_with_standalone_http01(step: Step) -> None:
              "web.stepcli.test", crt, key)
     leaf = certificates(crt)[0]
     assert sans(leaf) == ["web.stepcli.test"]
+    # step 0.15 sends Go's zero time as notBefore/notAfter: the provisioner's default validity applies
+    assert (leaf.not_valid_after_utc - leaf.not_valid_before_utc).total_seconds() <= 24 * 3600 + 61
     verify_chain(step.ca, crt)
 
 
