@@ -28,6 +28,7 @@ if [ -z "$orig" ]; then
     apt-get "${aptopts[@]}" update >&2
     # only the upstream tarball is used; the -dev package carries Debian's patches
     (cd "$cache/source" && apt-get "${aptopts[@]}" source --download-only golang-github-smallstep-cli >&2 || true)
+    rm -rf "$apt"
     orig="$(ls "$cache"/source/golang-github-smallstep-cli_*.orig.tar.* 2>/dev/null | head -1 || true)"
     [ -n "$orig" ] || { echo "could not download Debian's golang-github-smallstep-cli source" >&2; exit 1; }
 fi
