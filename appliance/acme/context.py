@@ -97,12 +97,18 @@ class Settling:
     reply: Callable[[], Reply]
 
 
+#: Go's zero time.Time, which Go ACME clients (smallstep's ``step`` 0.15) send for an unset notBefore/notAfter.
+GO_ZERO_TIME = "0001-01-01T00:00:00Z"
+
+
 def rfc3339(value: datetime.datetime) -> str:
-    return value.astimezone(datetime.timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ")
+    """UTC, whole seconds, a four-digit year (``strftime("%Y")`` drops leading zeros on glibc)."""
+    return value.astimezone(datetime.timezone.utc).replace(microsecond=0, tzinfo=None).isoformat() + "Z"
 
 
 def parse_rfc3339(value: Any, what: str) -> datetime.datetime | None:
-    if value is None:
+    """An RFC 3339 date; None when absent or Go's zero time (unset, as step-ca reads it)."""
+    if value is None or value == GO_ZERO_TIME:
         return None
     if not isinstance(value, str):
         raise AcmeError(Problem.MALFORMED, f"{what} must be an RFC 3339 date")

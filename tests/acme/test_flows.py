@@ -3,6 +3,7 @@ certificates verified with openssl against the root and intermediate."""
 
 from __future__ import annotations
 
+import datetime
 import subprocess
 from pathlib import Path
 from typing import Any
@@ -12,6 +13,7 @@ from cryptography import x509
 from cryptography.hazmat.primitives.serialization import Encoding
 
 from appliance.acme.challenges import dns_txt_value
+from appliance.acme.context import GO_ZERO_TIME, rfc3339
 from appliance.provisioner import PROVISIONER_OID
 from tests.acme.client import AcmeClient
 from tests.acme.conftest import AcmeEnv
@@ -44,9 +46,11 @@ def answer(env: AcmeEnv, client: AcmeClient, authz: dict[str, Any], kind: str) -
     return client.poll(challenge["url"])
 
 
-def issue(env: AcmeEnv, client: AcmeClient, names: list[str], kind: str) -> tuple[dict[str, Any], str]:
-    """Order, answer every authorization with ``kind``, finalize, download: the order and the chain."""
-    created = client.new_order(*names)
+def issue(env: AcmeEnv, client: AcmeClient, names: list[str], kind: str,
+          **order_fields: Any) -> tuple[dict[str, Any], str]:
+    """Order (with ``order_fields``), answer every authorization with ``kind``, finalize, download: the order
+    and the chain."""
+    created = client.new_order(*names, **order_fields)
     assert created.status_code == 201, created.text
     order_url = created.headers["Location"]
     for authz_url in created.json()["authorizations"]:
@@ -85,3 +89,22 @@ def test_order_flow_issues_a_verifying_certificate(env: AcmeEnv, tmp_path: Path,
     assert 23.9 * 3600 < lifetime.total_seconds() <= 24 * 3600 + 61
     assert env.database.get_certificate(str(leaf.serial_number)) is not None
     assert [i["value"] for i in order["identifiers"]] == names
+
+
+def test_go_zero_time_validity_reads_as_unset(env: AcmeEnv, tmp_path: Path) -> None:
+    """smallstep's `step` 0.15 sends Go's zero time for notBefore/notAfter it leaves unset: step-ca reads
+    it as unset, so the order carries no validity and the certificate gets the provisioner's default."""
+    order, chain = issue(env, env.account(), ["zero.example.test"], "http-01", notBefore=GO_ZERO_TIME,
+                         notAfter=GO_ZERO_TIME)
+    assert "notBefore" not in order and "notAfter" not in order
+    leaf, _ = openssl_verify(env, chain, tmp_path)
+    lifetime = leaf.not_valid_after_utc - leaf.not_valid_before_utc
+    assert 23.9 * 3600 < lifetime.total_seconds() <= 24 * 3600 + 61
+
+
+@pytest.mark.parametrize("when,text", [
+    (datetime.datetime(1, 1, 1, tzinfo=datetime.timezone.utc), "0001-01-01T00:00:00Z"),
+    (datetime.datetime(2030, 5, 6, 7, 8, 9, 999999, tzinfo=datetime.timezone.utc), "2030-05-06T07:08:09Z"),
+])
+def test_rfc3339_has_a_four_digit_year_and_whole_seconds(when: datetime.datetime, text: str) -> None:
+    assert rfc3339(when) == text
