@@ -263,3 +263,32 @@ def test_authority_template_fills_the_subject_fields_a_certificate_leaves_empty(
 def test_a_bad_authority_template_stops_the_ca(make_authority: MakeAuthority) -> None:
     with pytest.raises(ConfigError, match="authority.template.organization"):
         make_authority(authority={"template": {"organization": ["a"]}})
+
+
+@pytest.mark.parametrize("key_kind", ["EC", "RSA", "Ed25519"])
+@pytest.mark.parametrize(("common_name", "names"), [
+    ("svc.example.com", ["svc.example.com", "10.0.0.1", "ops@example.com", "spiffe://example.org/a", "::1"]),
+    ("", ["only-san.internal"]),
+    ("Ünïcödé <&> \"quoted\"\\", []),
+    ("lone \ud800 surrogate", ["a.example"]),
+])
+def test_default_leaf_profile_is_what_the_default_template_renders(key_kind: str, common_name: str,
+                                                                     names: list[str]) -> None:
+    """The interpreter-free default template gives the profile the template gives (or defers to it)."""
+    from appliance.authority.templating import default_leaf_profile, render_profile, template_data
+    from appliance.provisioner.options import X509Options
+
+    key = new_key(key_kind)
+    csr, _ = make_csr("csr-cn", ["csr.example"], key)
+    options = X509Options.from_config(None, "test")
+    parsed = Names.parse(names)
+    data = template_data(options, common_name=common_name, names=parsed, csr=csr)
+    rendered = render_profile(options, data, key.public_key())
+    fast = default_leaf_profile(options, common_name=common_name, names=parsed, csr=csr, public_key=key.public_key())
+    if "\ud800" in common_name:
+        assert fast is None
+        return
+    assert fast == rendered
+    custom = X509Options.from_config({"x509": {"template": '{"subject": {{ toJson .Subject }}}'}}, "test")
+    assert default_leaf_profile(custom, common_name=common_name, names=parsed, csr=csr,
+                                public_key=key.public_key()) is None
