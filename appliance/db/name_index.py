@@ -52,7 +52,13 @@ def searchable_names(subject: str, sans: Iterable[str]) -> set[str]:
 
 def index_names(conn: Connection, serial: str, subject: str, sans: Iterable[str]) -> None:
     """Record a certificate's names, in ``conn``'s transaction."""
-    rows = [{"name": name, "serial": serial} for name in sorted(searchable_names(subject, sans))]
+    insert_names(conn, serial, searchable_names(subject, sans))
+
+
+def insert_names(conn: Connection, serial: str, names: Iterable[str]) -> None:
+    """Record ``searchable_names`` found before the transaction (SQLite's write lock is not held
+    while the subject is parsed)."""
+    rows = [{"name": name, "serial": serial} for name in sorted(names)]
     if rows:
         _INSERT_NAMES.execute_each(conn, rows)
 

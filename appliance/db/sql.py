@@ -15,7 +15,7 @@ from sqlalchemy.dialects import mysql, postgresql, sqlite
 from sqlalchemy.engine import URL
 
 from appliance.db import crl_store, migrations
-from appliance.db.name_index import index_names
+from appliance.db.name_index import insert_names, searchable_names
 from appliance.db.crl_store import CrlState
 from appliance.db.acme_retention import purge_expired_acme
 from appliance.db.scep_schema import purge_old_scep_transactions
@@ -163,7 +163,9 @@ class SQLDatabase:
             raise KeyBlocked("the key was reported compromised (a certificate for it was revoked "
                              "for keyCompromise): use a new key")
 
-    def _insert_certificate(self, conn: Connection, record: CertificateRecord, renews: str = "") -> None:
+    def _insert_certificate(self, conn: Connection, record: CertificateRecord, names: set[str],
+                            renews: str = "") -> None:
+        """The certificate, its ``searchable_names`` and its audit record, in ``conn``'s transaction."""
         if self.audit_hook is not None:
             self.audit_hook(conn, record, renews)
         _INSERT_CERTIFICATE.execute(conn, {
@@ -171,7 +173,7 @@ class SQLDatabase:
             "not_before": record.not_before, "not_after": record.not_after,
             "provisioner": record.provisioner, "pem": record.pem, "issued_at": record.issued_at,
         })
-        index_names(conn, record.serial, record.subject, record.sans)
+        insert_names(conn, record.serial, names)
 
     def _lock_revocation_status(self, conn: Connection, serial: str) -> None:
         """Serialise with any other transaction on ``serial``'s revocation (PostgreSQL)."""
@@ -179,20 +181,23 @@ class SQLDatabase:
             conn.execute(_SERIAL_LOCK, {"key": _serial_lock_key(serial)})
 
     def record_certificate(self, record: CertificateRecord, *, key: str = "") -> None:
+        names = searchable_names(record.subject, record.sans)
         with self._new_serial(record.serial), self._begin(immediate=True) as conn:
             self._refuse_blocked(conn, key)
-            self._insert_certificate(conn, record)
+            self._insert_certificate(conn, record, names)
 
     def use_token_and_record(self, token_id: str, provisioner: str, expires_at: datetime.datetime,
                              record: CertificateRecord, *, key: str = "") -> bool:
+        names = searchable_names(record.subject, record.sans)
         with self._new_serial(record.serial), self._begin(immediate=True) as conn:
             self._refuse_blocked(conn, key)
             if not mark_token_used(conn, token_id, provisioner, expires_at):
                 return False
-            self._insert_certificate(conn, record)
+            self._insert_certificate(conn, record, names)
         return True
 
     def record_renewal(self, renewed_serial: str, record: CertificateRecord, *, key: str = "") -> bool:
+        names = searchable_names(record.subject, record.sans)
         with self._new_serial(record.serial), self._begin(immediate=True) as conn:
             self._refuse_blocked(conn, key)
             self._lock_revocation_status(conn, renewed_serial)
@@ -201,7 +206,7 @@ class SQLDatabase:
             if conn.execute(select(revocations.c.serial).where(revocations.c.serial == renewed_serial)
                             .with_for_update()).first():
                 return False
-            self._insert_certificate(conn, record, renewed_serial)
+            self._insert_certificate(conn, record, names, renewed_serial)
         return True
 
     def get_certificate(self, serial: str) -> CertificateRecord | None:
