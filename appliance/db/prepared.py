@@ -65,7 +65,8 @@ class Prepared:
 
     def execute(self, conn: Connection, values: dict[str, Any] | None = None) -> Any:
         """Run with one set of values; the DB-API cursor (to fetch from, or for its ``rowcount``)."""
-        return run(conn, self._for(conn.dialect).sql, self._for(conn.dialect).parameters(values or {}))
+        compiled = self._for(conn.dialect)
+        return run(conn, compiled.sql, compiled.parameters(values or {}))
 
     def execute_each(self, conn: Connection, rows: list[dict[str, Any]]) -> None:
         """Run once per row (a few: the names of one certificate)."""
