@@ -4,11 +4,12 @@ Both CAs share one root, intermediate (P-256, the key in an encrypted PKCS#8 fil
 for step-ca and softkms) and JWK provisioner, made by ``appliance init``; step-ca
 reads the same ca.json with only ``address`` and ``db`` changed. Databases:
 the appliance on SQLite against step-ca's default ``badgerv2`` (step-ca 0.19 has
-no SQLite backend); with ``--postgresql`` the appliance on a fresh PostgreSQL
-database against step-ca still on badgerv2 (Debian's smallstep/nosql 0.19 is
-built without its postgresql driver: "postgresql database not supported"). step-ca does not
-lint, so the appliance runs twice, ``lint.mode`` ``enforce`` (the default) and
-``off``. ``--softhsm`` adds the appliance with its intermediate in SoftHSM2.
+no SQLite backend); with ``--postgresql`` both on PostgreSQL, each on a fresh
+database of its own (scripts/build-step-ca.sh lays smallstep/nosql v0.4.0's
+PostgreSQL driver, kept in scripts/step-ca-nosql/, over Debian's nosql 0.3.8).
+step-ca does not lint, so the appliance runs twice, ``lint.mode`` ``enforce``
+(the default) and ``off``. ``--softhsm`` adds the appliance with its
+intermediate in SoftHSM2.
 
 All servers run at once (idle when not measured); every round measures each of
 them in turn for every N (alternating rounds, same load on the machine). The
@@ -20,7 +21,7 @@ processes, from /proc), the client's CPU in cores and the machine's load; then
 the medians and the appliance/step-ca ratio.
 
     .venv/bin/python benchmarks/vs_stepca.py                         # N=8,32, 3 rounds, SQLite/badger
-    .venv/bin/python benchmarks/vs_stepca.py --postgresql --softhsm  # plus PostgreSQL and SoftHSM2
+    .venv/bin/python benchmarks/vs_stepca.py --postgresql --softhsm  # both on PostgreSQL, plus SoftHSM2
 
 step-ca is built once by scripts/build-step-ca.sh (cached under .cache/step-ca/).
 """
@@ -247,7 +248,8 @@ def main() -> None:
     parser.add_argument("--client-processes", type=int, default=4, help="Load client processes.")
     parser.add_argument("--workers", type=int, default=os.cpu_count() or 1, help="Appliance worker processes.")
     parser.add_argument("--lint", default="enforce,off", help="Appliance lint modes, comma-separated.")
-    parser.add_argument("--postgresql", action="store_true", help="The appliance on PostgreSQL instead of SQLite.")
+    parser.add_argument("--postgresql", action="store_true",
+                        help="Both CAs on PostgreSQL (instead of SQLite and badgerv2).")
     parser.add_argument("--softhsm", action="store_true", help="Add the appliance with a SoftHSM2 intermediate.")
     args = parser.parse_args()
     signal.signal(signal.SIGTERM, lambda *_: sys.exit(143))  # stop the servers (their own sessions) on SIGTERM too
@@ -271,7 +273,7 @@ def main() -> None:
             servers.append(stack.enter_context(appliance_server(
                 workdir, f"appliance softhsm/{database} lint={args.lint.split(',')[-1]}", "softhsm", fresh_db(),
                 args.lint.split(",")[-1], args.workers)))
-        step_db = {"type": "badgerv2", "dataSource": str(workdir / "badger")}  # Debian's nosql: no postgresql
+        step_db = fresh_db() or {"type": "badgerv2", "dataSource": str(workdir / "badger")}
         step = stack.enter_context(step_ca_server(workdir, servers[0].ca, step_db))
         step.name = f"step-ca {step_db['type']}"
         servers.insert(0, step)

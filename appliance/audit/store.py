@@ -20,16 +20,18 @@ from appliance import metrics
 from appliance.audit.chain import (AuditRecord, Checkpoint, Verification, canonical, record_hash, sign_checkpoint,
                                    verify_chain)
 from appliance.db.audit_schema import HEAD_ID, audit_checkpoints, audit_head, audit_records
+from appliance.db.prepared import Prepared
 from appliance.pki.clock import Clock, utc_now
 
 log = logging.getLogger(__name__)
 
 Transaction = Callable[..., AbstractContextManager[Connection]]
 _EVENT = re.compile(r"[a-z0-9_.-]{1,64}")
-#: The statements of an append, built once (SQLAlchemy then reuses their compiled form).
-_LOCK_HEAD = select(audit_head).where(audit_head.c.id == HEAD_ID).with_for_update()
-_INSERT_RECORD = insert(audit_records)
-_MOVE_HEAD = update(audit_head).where(audit_head.c.id == HEAD_ID)
+#: The statements of an append, compiled once per dialect and run on the DB-API cursor.
+_LOCK_HEAD = Prepared(select(audit_head.c.seq, audit_head.c.hash, audit_head.c.checkpoint_at)
+                      .where(audit_head.c.id == HEAD_ID).with_for_update())
+_INSERT_RECORD = Prepared(insert(audit_records), ("seq", "at", "event", "data", "prev_hash", "hash"))
+_MOVE_HEAD = Prepared(update(audit_head).where(audit_head.c.id == HEAD_ID), ("seq", "hash", "checkpoint_at"))
 #: Field names that could carry a secret: dropped from every record, whoever passes them.
 _SECRET_NAME = re.compile(r"token|password|passphrase|secret|pin|private|credential|^ott$|^csr$", re.IGNORECASE)
 PAGE_LIMIT = 1000
@@ -104,20 +106,22 @@ class AuditLog:
         if not _EVENT.fullmatch(event):
             raise ValueError(f"invalid audit event name {event!r}")
         text = canonical(scrub(data))
-        head = conn.execute(_LOCK_HEAD).one()
+        head = _LOCK_HEAD.first(conn)
+        if head is None:
+            raise RuntimeError("the audit chain has no head row (migrations not applied)")
+        last_seq, last_hash, checkpoint_at = head
         now = self._now()
-        seq, at = head.seq + 1, _rfc3339(now)
-        record = AuditRecord(seq, at, event, text, head.hash, record_hash(seq, at, event, text, head.hash))
-        conn.execute(_INSERT_RECORD, {"seq": seq, "at": at, "event": event, "data": text,
+        seq, at = last_seq + 1, _rfc3339(now)
+        record = AuditRecord(seq, at, event, text, last_hash, record_hash(seq, at, event, text, last_hash))
+        _INSERT_RECORD.execute(conn, {"seq": seq, "at": at, "event": event, "data": text,
                                       "prev_hash": record.prev_hash, "hash": record.hash})
-        checkpoint_at = head.checkpoint_at
-        if self._checkpoint_due(seq, head.checkpoint_at, now):
+        if self._checkpoint_due(seq, checkpoint_at, now):
             assert self._policy is not None
             signed = sign_checkpoint(self._policy.signer, seq, record.hash, at)
             conn.execute(insert(audit_checkpoints).values(**signed.to_json()))
             checkpoint_at = at
             metrics.audit_checkpoints.inc()
-        conn.execute(_MOVE_HEAD, {"seq": seq, "hash": record.hash, "checkpoint_at": checkpoint_at})
+        _MOVE_HEAD.execute(conn, {"seq": seq, "hash": record.hash, "checkpoint_at": checkpoint_at})
         metrics.audit_records.labels("ok").inc()
         return record
 

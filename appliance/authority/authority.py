@@ -35,6 +35,7 @@ from appliance.policy import SshPolicy
 from appliance.authority.request import authorised_names, csr_common_name, csr_names, csr_public_key, validity
 from appliance.authority.templating import (
     CertificateProfile,
+    default_leaf_profile,
     render_profile,
     template_data,
     with_default_subject,
@@ -339,13 +340,19 @@ class Authority:
         rendered for this request, between its ENRICHING and AUTHORIZING webhooks; the
         policies apply to the names it certifies. ``attestation``: ``appliance.authority.attested``."""
         options = provisioner.x509_options if attestation is None else attested_options(provisioner.x509_options)
-        data = template_data(options, common_name=common_name, names=names, csr=csr,
-                             claims=claims, user=user, webhooks=webhooks, authorization=authorization)
-        if attestation is not None:
-            add_attestation(data, attestation)
-        enrich(self.webhook_client, provisioner, csr, data)
-        profile = with_default_subject(render_profile(options, data, public_key),
-                                       self.config.authority.default_subject)
+        data: dict[str, Any] = {}
+        rendered = None
+        if attestation is None and not provisioner.webhooks:  # the default template reads neither
+            rendered = default_leaf_profile(options, common_name=common_name, names=names, csr=csr,
+                                            public_key=public_key)
+        if rendered is None:
+            data = template_data(options, common_name=common_name, names=names, csr=csr,
+                                 claims=claims, user=user, webhooks=webhooks, authorization=authorization)
+            if attestation is not None:
+                add_attestation(data, attestation)
+            enrich(self.webhook_client, provisioner, csr, data)
+            rendered = render_profile(options, data, public_key)
+        profile = with_default_subject(rendered, self.config.authority.default_subject)
         if provisioner.allow_must_staple:
             profile = with_must_staple(profile, csr)
         self._check_policy(provisioner, profile.common_name, profile.names)

@@ -283,6 +283,34 @@ def template_data(options: X509Options, *, common_name: str, names: Names, csr: 
     return data
 
 
+def _encodable(text: str) -> bool:
+    """No lone surrogate (which Go's JSON, and ``toJson``, would replace)."""
+    try:
+        text.encode()
+    except UnicodeEncodeError:
+        return False
+    return True
+
+
+def default_leaf_profile(options: X509Options, *, common_name: str, names: Names,
+                         csr: x509.CertificateSigningRequest,
+                         public_key: CertificatePublicKeyTypes) -> CertificateProfile | None:
+    """What ``render_profile`` makes of step-ca's default leaf template (``DEFAULT_LEAF_TEMPLATE``)
+    for this request, without the template interpreter: the same description (``.Subject``,
+    ``.SANs``, the key usages of the CSR key's type) read by ``profile``. None when ``options``
+    name a template of their own, or a name needs ``toJson``'s escaping (then render it)."""
+    if options.custom:
+        return None
+    subject = _subject_object({"CommonName": [common_name]} if common_name else {})
+    sans = [o.json_value for o in _san_objects(names.general_names())]
+    if not all(_encodable(value) for value in (common_name, *(san["value"] for san in sans))):
+        return None
+    rsa_key = _key_type(csr.public_key()) == "*rsa.PublicKey"
+    return profile({"subject": dict(subject.json_value), "sans": sans,
+                    "keyUsage": ["keyEncipherment", "digitalSignature"] if rsa_key else ["digitalSignature"],
+                    "extKeyUsage": ["serverAuth", "clientAuth"]}, public_key)
+
+
 def render_profile(options: X509Options, data: dict[str, Any], public_key: CertificatePublicKeyTypes) -> CertificateProfile:
     """Render the template and read its JSON; ``BadRequest`` names what is wrong."""
     text = options.template.execute(data)

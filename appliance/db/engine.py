@@ -17,6 +17,7 @@ from sqlalchemy.pool import NullPool, StaticPool
 
 from appliance.errors import BadRequest
 from appliance.db.metered import meter
+from appliance.db.prepared import run
 
 log = logging.getLogger(__name__)
 
@@ -218,7 +219,7 @@ def _sqlite_engine(url: URL, synchronous: str) -> Engine:
     @event.listens_for(engine, "begin")
     def _begin(conn: Any) -> None:
         mode = conn.get_execution_options().get("sqlite_begin", "")
-        conn.exec_driver_sql(f"BEGIN {mode}".strip())
+        run(conn, f"BEGIN {mode}".strip())  # on the DB-API cursor: no execution context per transaction
 
     return engine
 

@@ -19,21 +19,28 @@ def meter(engine: Engine) -> None:
     # The labelled series, looked up once (every statement of every request records them).
     duration, succeeded = metrics.db_query_duration.labels(name), metrics.db_queries.labels(name, "ok")
 
+    # A statement without an execution context (the dialect's own, and ``appliance.db.prepared``'s,
+    # run through ``Connection._cursor_execute``) is timed on its connection's ``info``.
     @event.listens_for(engine, "before_cursor_execute")
     def _before(conn: Any, cursor: Any, statement: str, parameters: Any, context: Any, executemany: bool) -> None:
-        if context is not None:  # None for the dialect's own statements (``_cursor_execute``)
+        if context is not None:
             setattr(context, _STARTED, time.perf_counter())
+        else:
+            conn.info[_STARTED] = time.perf_counter()
 
     @event.listens_for(engine, "after_cursor_execute")
     def _after(conn: Any, cursor: Any, statement: str, parameters: Any, context: Any, executemany: bool) -> None:
-        started = getattr(context, _STARTED, None)
+        started = getattr(context, _STARTED, None) if context is not None else conn.info.pop(_STARTED, None)
         if started is not None:
             duration.observe(time.perf_counter() - started)
         succeeded.inc()
 
     @event.listens_for(engine, "handle_error")
     def _error(context: Any) -> None:
-        started = getattr(context.execution_context, _STARTED, None)
+        if context.execution_context is not None:
+            started = getattr(context.execution_context, _STARTED, None)
+        else:
+            started = context.connection.info.pop(_STARTED, None) if context.connection is not None else None
         if started is not None:
             duration.observe(time.perf_counter() - started)
         metrics.db_queries.labels(name, "error").inc()

@@ -16,6 +16,7 @@ from sqlalchemy.ext.compiler import compiles
 from sqlalchemy.sql.compiler import SQLCompiler
 from sqlalchemy.sql.visitors import InternalTraversal
 
+from appliance.db.prepared import Prepared
 from appliance.db.schema import SERIAL, certificates, metadata
 
 #: Names are stored (and searched) up to this length: a longer one is found by its beginning.
@@ -36,7 +37,7 @@ certificate_names = Table(
 )
 
 
-_INSERT_NAMES = insert(certificate_names)
+_INSERT_NAMES = Prepared(insert(certificate_names), ("name", "serial"))
 
 
 def searchable_names(subject: str, sans: Iterable[str]) -> set[str]:
@@ -51,9 +52,15 @@ def searchable_names(subject: str, sans: Iterable[str]) -> set[str]:
 
 def index_names(conn: Connection, serial: str, subject: str, sans: Iterable[str]) -> None:
     """Record a certificate's names, in ``conn``'s transaction."""
-    rows = [{"name": name, "serial": serial} for name in sorted(searchable_names(subject, sans))]
+    insert_names(conn, serial, searchable_names(subject, sans))
+
+
+def insert_names(conn: Connection, serial: str, names: Iterable[str]) -> None:
+    """Record ``searchable_names`` found before the transaction (SQLite's write lock is not held
+    while the subject is parsed)."""
+    rows = [{"name": name, "serial": serial} for name in sorted(names)]
     if rows:
-        conn.execute(_INSERT_NAMES, rows)
+        _INSERT_NAMES.execute_each(conn, rows)
 
 
 def create_name_index(conn: Connection) -> None:

@@ -10,19 +10,20 @@ import logging
 import threading
 from typing import Any, Callable, ContextManager, Iterator
 
-from sqlalchemy import Connection, Engine, Insert, Row, bindparam, delete, exc, insert, or_, select, text, update
+from sqlalchemy import Connection, Engine, Row, bindparam, delete, exc, insert, or_, select, text, update
 from sqlalchemy.dialects import mysql, postgresql, sqlite
 from sqlalchemy.engine import URL
 
 from appliance.db import crl_store, migrations
-from appliance.db.name_index import index_names
+from appliance.db.name_index import insert_names, searchable_names
 from appliance.db.crl_store import CrlState
 from appliance.db.acme_retention import purge_expired_acme
 from appliance.db.scep_schema import purge_old_scep_transactions
 from appliance.db.engine import create_database_engine, create_database_if_absent, database_url, sqlite_synchronous
 from appliance.db.interfaces import CertificateRecord, KeyBlocked, RevocationRecord
-from appliance.db.schema import (REVOCATIONS_REVISION, blocked_keys, certificates, revisions, revocations, revoked_not_after,
-                                 used_tokens)
+from appliance.db.prepared import Prepared
+from appliance.db.schema import (REVOCATIONS_REVISION, blocked_keys, certificates, revisions, revocations,
+                                 revoked_not_after, used_tokens)
 from appliance.errors import Conflict, Unavailable
 
 log = logging.getLogger(__name__)
@@ -43,9 +44,11 @@ _ASYNC_COMMIT = text("SET LOCAL synchronous_commit TO off")
 _SERIAL_LOCK = text("SELECT pg_advisory_xact_lock(:key)")
 
 
-#: Statements of every issuance, built once (SQLAlchemy then reuses their compiled form).
-_BLOCKED = select(blocked_keys.c.serial).where(blocked_keys.c.spki_sha256 == bindparam("key"))
-_INSERT_CERTIFICATE = insert(certificates)
+#: Statements of every issuance, compiled once per dialect and run on the DB-API cursor.
+_BLOCKED = Prepared(select(blocked_keys.c.serial).where(blocked_keys.c.spki_sha256 == bindparam("key")), ["key"])
+_CERTIFICATE_COLUMNS = ("serial", "subject", "sans", "not_before", "not_after", "provisioner", "pem", "issued_at")
+_INSERT_CERTIFICATE = Prepared(insert(certificates), _CERTIFICATE_COLUMNS)
+_TOKEN_COLUMNS = ("token_id", "provisioner", "expires_at", "used_at")
 
 
 def _serial_lock_key(serial: str) -> int:
@@ -54,24 +57,25 @@ def _serial_lock_key(serial: str) -> int:
 
 
 @functools.cache
-def _insert_if_absent(dialect: str) -> Insert:
+def _insert_if_absent(dialect: str) -> Prepared:
     """``INSERT ... ON CONFLICT DO NOTHING RETURNING``: a row back only for the first use
     (MySQL: ``INSERT IGNORE``, one row affected only for the first use).
 
     The primary key makes it atomic across processes; no error, so no aborted
     transaction to roll back on PostgreSQL."""
     if dialect == "mysql":
-        return mysql.insert(used_tokens).prefix_with("IGNORE")
+        return Prepared(mysql.insert(used_tokens).prefix_with("IGNORE"), _TOKEN_COLUMNS)
     dialect_insert = postgresql.insert if dialect == "postgresql" else sqlite.insert
-    return dialect_insert(used_tokens).on_conflict_do_nothing().returning(used_tokens.c.token_id)
+    return Prepared(dialect_insert(used_tokens).on_conflict_do_nothing().returning(used_tokens.c.token_id),
+                    _TOKEN_COLUMNS)
 
 
 def mark_token_used(conn: Connection, token_id: str, provisioner: str, expires_at: datetime.datetime) -> bool:
     """Spend a one-time token in ``conn``'s transaction: False if it was spent already."""
     dialect = conn.dialect.name
-    result = conn.execute(_insert_if_absent(dialect), {"token_id": token_id, "provisioner": provisioner,
-                                                        "expires_at": expires_at, "used_at": datetime.datetime.now(UTC)})
-    return result.rowcount == 1 if dialect == "mysql" else result.first() is not None
+    cursor = _insert_if_absent(dialect).execute(conn, {"token_id": token_id, "provisioner": provisioner,
+                                                       "expires_at": expires_at, "used_at": datetime.datetime.now(UTC)})
+    return cursor.rowcount == 1 if dialect == "mysql" else cursor.fetchone() is not None
 
 
 AuditHook = Callable[[Connection, CertificateRecord | RevocationRecord, str], None]
@@ -155,19 +159,21 @@ class SQLDatabase:
     @staticmethod
     def _refuse_blocked(conn: Connection, key: str) -> None:
         """``KeyBlocked`` if ``key`` (an SPKI SHA-256, or "" for no check) is blocked."""
-        if key and conn.execute(_BLOCKED, {"key": key}).first() is not None:
+        if key and _BLOCKED.first(conn, {"key": key}) is not None:
             raise KeyBlocked("the key was reported compromised (a certificate for it was revoked "
                              "for keyCompromise): use a new key")
 
-    def _insert_certificate(self, conn: Connection, record: CertificateRecord, renews: str = "") -> None:
+    def _insert_certificate(self, conn: Connection, record: CertificateRecord, names: set[str],
+                            renews: str = "") -> None:
+        """The certificate, its ``searchable_names`` and its audit record, in ``conn``'s transaction."""
         if self.audit_hook is not None:
             self.audit_hook(conn, record, renews)
-        conn.execute(_INSERT_CERTIFICATE, {
+        _INSERT_CERTIFICATE.execute(conn, {
             "serial": record.serial, "subject": record.subject, "sans": list(record.sans),
             "not_before": record.not_before, "not_after": record.not_after,
             "provisioner": record.provisioner, "pem": record.pem, "issued_at": record.issued_at,
         })
-        index_names(conn, record.serial, record.subject, record.sans)
+        insert_names(conn, record.serial, names)
 
     def _lock_revocation_status(self, conn: Connection, serial: str) -> None:
         """Serialise with any other transaction on ``serial``'s revocation (PostgreSQL)."""
@@ -175,20 +181,23 @@ class SQLDatabase:
             conn.execute(_SERIAL_LOCK, {"key": _serial_lock_key(serial)})
 
     def record_certificate(self, record: CertificateRecord, *, key: str = "") -> None:
+        names = searchable_names(record.subject, record.sans)
         with self._new_serial(record.serial), self._begin(immediate=True) as conn:
             self._refuse_blocked(conn, key)
-            self._insert_certificate(conn, record)
+            self._insert_certificate(conn, record, names)
 
     def use_token_and_record(self, token_id: str, provisioner: str, expires_at: datetime.datetime,
                              record: CertificateRecord, *, key: str = "") -> bool:
+        names = searchable_names(record.subject, record.sans)
         with self._new_serial(record.serial), self._begin(immediate=True) as conn:
             self._refuse_blocked(conn, key)
             if not mark_token_used(conn, token_id, provisioner, expires_at):
                 return False
-            self._insert_certificate(conn, record)
+            self._insert_certificate(conn, record, names)
         return True
 
     def record_renewal(self, renewed_serial: str, record: CertificateRecord, *, key: str = "") -> bool:
+        names = searchable_names(record.subject, record.sans)
         with self._new_serial(record.serial), self._begin(immediate=True) as conn:
             self._refuse_blocked(conn, key)
             self._lock_revocation_status(conn, renewed_serial)
@@ -197,7 +206,7 @@ class SQLDatabase:
             if conn.execute(select(revocations.c.serial).where(revocations.c.serial == renewed_serial)
                             .with_for_update()).first():
                 return False
-            self._insert_certificate(conn, record, renewed_serial)
+            self._insert_certificate(conn, record, names, renewed_serial)
         return True
 
     def get_certificate(self, serial: str) -> CertificateRecord | None:
@@ -226,7 +235,7 @@ class SQLDatabase:
 
     def is_key_blocked(self, spki_sha256: str) -> bool:
         with self._begin() as conn:
-            return conn.execute(_BLOCKED, {"key": spki_sha256}).first() is not None
+            return _BLOCKED.first(conn, {"key": spki_sha256}) is not None
 
     def get_revocation(self, serial: str) -> RevocationRecord | None:
         with self._begin() as conn:

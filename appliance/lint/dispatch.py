@@ -16,6 +16,7 @@ are always asked. ``tests/lint`` compares the findings with pkilint's own walk.
 
 from __future__ import annotations
 
+import functools
 from typing import Any
 
 from pkilint import validation
@@ -86,3 +87,19 @@ def index(container: validation.ValidatorContainer) -> validation.ValidatorConta
             validator._validate_rec = _Walk(validator)
             pending.extend(validator.validators)
     return container
+
+
+#: Distinct (check, string) answers remembered by ``remember_syntax_checks``.
+SYNTAX_MEMO = 4096
+
+
+def remember_syntax_checks() -> None:
+    """pkilint's URI, domain-name and e-mail syntax checks (``validators`` library regexes behind
+    ``pkilint.pkix.general_name.validators_predicate``, a pure function of the check and the
+    string) answered once per string: every leaf repeats the CA's own CRL and AIA URLs and a
+    renewal its names. Same answers, so the same findings; idempotent."""
+    from pkilint.pkix import general_name
+
+    if hasattr(general_name.validators_predicate, "cache_info"):
+        return
+    general_name.validators_predicate = functools.lru_cache(maxsize=SYNTAX_MEMO)(general_name.validators_predicate)

@@ -14,7 +14,7 @@ from pkilint import loader, pkix, validation
 from pkilint.cabf import serverauth
 from pkilint.pkix import certificate, crl, extension, name, ocsp
 
-from appliance.lint.dispatch import index
+from appliance.lint.dispatch import index, remember_syntax_checks
 
 
 class Profile(enum.Enum):
@@ -79,6 +79,7 @@ def new_ocsp_validator() -> validation.ValidatorContainer:
 
 @functools.cache
 def _certificate_validator(profile: Profile) -> validation.ValidatorContainer:
+    remember_syntax_checks()
     return index(new_certificate_validator(profile))
 
 

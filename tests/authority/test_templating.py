@@ -330,3 +330,32 @@ def test_a_relative_template_file_missing_under_steppath_stops_the_ca_naming_the
     resolved = tmp_path / "ca0" / "templates" / "x509" / "leaf.tpl"
     with pytest.raises(BadRequest, match=f"options.x509.templateFile {resolved}: No such file"):
         make_authority(provisioner={"options": {"x509": {"templateFile": "templates/x509/leaf.tpl"}}})
+
+
+@pytest.mark.parametrize("key_kind", ["EC", "RSA", "Ed25519"])
+@pytest.mark.parametrize(("common_name", "names"), [
+    ("svc.example.com", ["svc.example.com", "10.0.0.1", "ops@example.com", "spiffe://example.org/a", "::1"]),
+    ("", ["only-san.internal"]),
+    ("Ünïcödé <&> \"quoted\"\\", []),
+    ("lone \ud800 surrogate", ["a.example"]),
+])
+def test_default_leaf_profile_is_what_the_default_template_renders(key_kind: str, common_name: str,
+                                                                     names: list[str]) -> None:
+    """The interpreter-free default template gives the profile the template gives (or defers to it)."""
+    from appliance.authority.templating import default_leaf_profile, render_profile, template_data
+    from appliance.provisioner.options import X509Options
+
+    key = new_key(key_kind)
+    csr, _ = make_csr("csr-cn", ["csr.example"], key)
+    options = X509Options.from_config(None, "test")
+    parsed = Names.parse(names)
+    data = template_data(options, common_name=common_name, names=parsed, csr=csr)
+    rendered = render_profile(options, data, key.public_key())
+    fast = default_leaf_profile(options, common_name=common_name, names=parsed, csr=csr, public_key=key.public_key())
+    if "\ud800" in common_name:
+        assert fast is None
+        return
+    assert fast == rendered
+    custom = X509Options.from_config({"x509": {"template": '{"subject": {{ toJson .Subject }}}'}}, "test")
+    assert default_leaf_profile(custom, common_name=common_name, names=parsed, csr=csr,
+                                public_key=key.public_key()) is None

@@ -88,3 +88,21 @@ def test_token_is_used_once_across_processes(db_config: DbConfigFactory) -> None
     finally:
         database.close()
     assert sum(recorded) == len(ids)
+
+
+def test_the_issuance_statements_are_counted_and_keep_their_types(db: SQLDatabase) -> None:
+    """They run on the DB-API cursor (``appliance.db.prepared``): still counted as queries, and the
+    record reads back as written (UTC datetimes, the SANs' JSON, the names' index)."""
+    from appliance import metrics
+    from appliance.db.name_index import certificate_names
+    from sqlalchemy import select
+
+    counter = metrics.db_queries.labels(db.dialect, "ok")
+    before = counter._value.get()
+    record = certificate("77")
+    assert db.use_token_and_record("jti-77", "jwk", NOW + HOUR, record, key="ab" * 32) is True
+    assert counter._value.get() - before >= 4  # BEGIN (SQLite), blocked key, token, certificate, names
+    assert db.get_certificate("77") == record
+    with db.transaction() as conn:
+        names = conn.execute(select(certificate_names.c.name).where(certificate_names.c.serial == "77")).scalars()
+        assert sorted(names) == sorted({n.lower() for n in record.sans})

@@ -92,3 +92,28 @@ def test_some_cases_have_error_findings() -> None:
     results = container.validate(loader.RFC5280CertificateDocumentLoader().load_der_document(
         _certificate("", ["a..b"]), "d").root)
     assert any(d.finding.severity.name == "ERROR" for r in results for d in r.finding_descriptions)
+
+
+def test_remembered_syntax_checks_answer_as_pkilint() -> None:
+    """URI, domain and e-mail syntax answered from the memo are pkilint's answers, and a bad
+    URL still gives its finding every time it is linted."""
+    import validators
+    from pkilint.pkix import general_name
+
+    from appliance.lint.dispatch import remember_syntax_checks
+    from appliance.lint.findings import lint_certificate
+
+    remember_syntax_checks()
+    remember_syntax_checks()  # idempotent: one memo
+    predicate = general_name.validators_predicate
+    original = predicate.__wrapped__  # type: ignore[attr-defined]
+    assert not hasattr(original, "cache_info")
+    hits = predicate.cache_info().hits  # type: ignore[attr-defined]
+    values = ["http://a..b/crl", "http://ca.example/crl", "a..b", "host.example", "x@y.example", "bad@", "ldap://x"]
+    for check in (validators.url, validators.domain, validators.email):
+        for value in values:
+            assert predicate(check, value) == original(check, value) == predicate(check, value)
+    assert predicate.cache_info().hits - hits >= 21  # type: ignore[attr-defined]
+    bad = _certificate("x", ["localhost"], extra=True)
+    for _ in range(2):
+        assert "pkix.invalid_uri_syntax" in {f.code for f in lint_certificate(bad)}
