@@ -48,6 +48,7 @@ from appliance.errors import BadRequest, Conflict, NotFound, Unauthorized
 from appliance.pki.serial import parse_serial
 from appliance.jose import UnverifiedToken
 from appliance.kms import KeyManager, open_key_manager
+from appliance.kms.signer import DEVICE_KEYS
 from appliance.lint import Linter, LintMode, Profile, lint_certificate, lint_crl, lint_ocsp_response
 from appliance.policy import NamePolicy, NamesRefused
 from appliance.provisioner import (
@@ -123,6 +124,7 @@ class Authority:
         self._provisioner_linters = {mode.value: Linter(mode, functools.partial(lint_certificate, profile=profile),
                                                         "certificate") for mode in LintMode}
         self.signs_in_process = type(signer).__module__.startswith("cryptography.hazmat.bindings.")
+        self.signs_on_device = isinstance(signer, DEVICE_KEYS)
         self.root_fingerprint = fingerprint(self._roots[0])
         self.started_at = started_at or now()
         self.audiences = Audiences(frozenset(config.hosts))

@@ -92,6 +92,9 @@ class AuthorityInterface(Protocol):
     #: The intermediate key signs in this process (softkms: ~0.1 ms of CPU), not on a
     #: device or a cloud service that can take tens of milliseconds or a network trip.
     signs_in_process: bool
+    #: The intermediate key is a device key (:mod:`appliance.kms.signer`): only its device call
+    #: blocks, the rest of an issuance may run on the event loop (:mod:`appliance.pki.blocking`).
+    signs_on_device: bool
     @property
     def ssh(self) -> SshAuthorityInterface | None:
         """The SSH CA; None when ca.json has no ``ssh`` section."""

@@ -5,6 +5,8 @@ digest (EC, RSA) or a message (Ed25519). :func:`device_private_key` wraps it
 in a subclass of ``ec.EllipticCurvePrivateKey`` / ``rsa.RSAPrivateKey`` /
 ``ed25519.Ed25519PrivateKey`` that hashes on the host, normalises ECDSA to
 DER, and verifies every signature against the public key before returning it.
+The device call goes through :func:`appliance.pki.blocking.blocking`: under
+:func:`~appliance.pki.blocking.run_on_loop` it runs in a thread, the rest on the loop.
 """
 
 from __future__ import annotations
@@ -21,6 +23,7 @@ from cryptography.hazmat.primitives.asymmetric.types import PrivateKeyTypes, Pub
 
 from appliance import metrics
 from appliance.kms.errors import SignatureCheckFailed, UnsupportedKeyOperation
+from appliance.pki.blocking import blocking
 
 if TYPE_CHECKING:
     from cryptography.utils import Buffer  # bytes | bytearray | memoryview, as cryptography's ``sign`` takes
@@ -143,7 +146,7 @@ class DeviceEllipticCurveKey(ec.EllipticCurvePrivateKey):
         if getattr(signature_algorithm, "deterministic_signing", False) and not self._deterministic:
             raise UnsupportedKeyOperation("this device cannot make deterministic (RFC 6979) signatures")
         digest, hash_alg = _digest(data, signature_algorithm.algorithm)
-        answer = self._device.sign_digest(digest, hash_alg, None)
+        answer = blocking(self._device.sign_digest, digest, hash_alg, None)
         check = _prehashed(hash_alg)[1]
         # r||s converted first when the length fits (PKCS#11 answers so: saves a
         # failed verify), then the answer as DER.
@@ -222,7 +225,7 @@ class DeviceRSAKey(rsa.RSAPrivateKey):
             raise UnsupportedKeyOperation("RSA signatures without a DigestInfo are not supported")
         digest, hash_alg = _digest(data, algorithm)
         kind = _rsa_padding(padding, hash_alg)
-        signature = self._device.sign_digest(digest, hash_alg, kind)
+        signature = blocking(self._device.sign_digest, digest, hash_alg, kind)
         check = padding_for(kind, hash_alg)
         try:
             self._public_key.verify(signature, digest, check, _prehashed(hash_alg)[0])
@@ -241,7 +244,7 @@ class DeviceRSAKey(rsa.RSAPrivateKey):
     def decrypt(self, ciphertext: bytes, padding: padding.AsymmetricPadding) -> bytes:
         if not isinstance(self._device, DecryptingDeviceKey):
             raise UnsupportedKeyOperation(f"{backend_name(self._device)} device keys do not decrypt")
-        return self._device.decrypt(ciphertext, padding)
+        return blocking(self._device.decrypt, ciphertext, padding)
 
     def private_numbers(self) -> rsa.RSAPrivateNumbers:
         _no_export()
@@ -290,7 +293,7 @@ class DeviceEd25519Key(ed25519.Ed25519PrivateKey):
 
     @_metered("sign")
     def sign(self, data: Buffer) -> bytes:
-        signature = self._device.sign_message(bytes(data))  # the same object when data is already bytes
+        signature = blocking(self._device.sign_message, bytes(data))  # the same object when data is already bytes
         try:
             self._public_key.verify(signature, data)
         except InvalidSignature:
@@ -312,6 +315,10 @@ class DeviceEd25519Key(ed25519.Ed25519PrivateKey):
 
     def __deepcopy__(self, memo: dict) -> DeviceEd25519Key:
         return self
+
+
+#: The classes of every device-backed key this module makes.
+DEVICE_KEYS = (DeviceEllipticCurveKey, DeviceRSAKey, DeviceEd25519Key)
 
 
 def device_private_key(public_key: PublicKeyTypes, device: DeviceKey, *, deterministic: bool = False) -> PrivateKeyTypes:

@@ -27,6 +27,7 @@ class FakeAuthority:
     calls: list[tuple[str, Any]] = field(default_factory=list)
     fail: Exception | None = None
     signs_in_process: bool = False
+    signs_on_device: bool = False
 
     def _check(self, name: str, argument: Any) -> None:
         self.calls.append((name, argument))

@@ -285,13 +285,13 @@ class _Device:
 
 
 def test_only_a_key_of_this_process_signs_in_process(ca: CA) -> None:
-    """The API runs issuance on its event loop only then; device keys stay off it."""
+    """The API runs issuance on its event loop then; with a device key only its device call leaves it."""
     authority, test_ca = ca
-    assert authority.signs_in_process
+    assert authority.signs_in_process and not authority.signs_on_device
     device = device_private_key(test_ca.intermediate.public_key(), _Device(test_ca.intermediate_key))  # type: ignore[arg-type]
     on_device = Authority(test_ca.config(), authority.database, device, roots=[test_ca.root],
                           intermediates=[test_ca.intermediate])
-    assert not on_device.signs_in_process
+    assert not on_device.signs_in_process and on_device.signs_on_device
     assert _sign(on_device, test_ca).certificate
 
 

@@ -2,7 +2,11 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+import asyncio
+import threading
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass, field
+from typing import Any
 
 import pytest
 from cryptography.hazmat.primitives import hashes
@@ -11,6 +15,7 @@ from cryptography.hazmat.primitives.asymmetric.types import PrivateKeyTypes
 
 from appliance.kms.errors import SignatureCheckFailed, UnsupportedKeyOperation
 from appliance.kms.signer import RsaPadding, device_private_key, padding_for
+from appliance.pki.blocking import run_on_loop
 from tests.kms.artefacts import verify_artefacts
 
 
@@ -119,3 +124,35 @@ def test_private_material_cannot_be_exported() -> None:
     signer = device_private_key(key.public_key(), SoftwareDevice(key))
     with pytest.raises(UnsupportedKeyOperation, match="cannot be exported"):
         signer.private_numbers()
+
+
+@dataclass
+class ThreadNotingDevice(SoftwareDevice):
+    """A software device that notes the thread each signature ran in."""
+
+    threads: list[str] = field(default_factory=list)
+
+    def sign_digest(self, digest: bytes, algorithm: hashes.HashAlgorithm, rsa_padding: RsaPadding | None) -> bytes:
+        self.threads.append(threading.current_thread().name)
+        return super().sign_digest(digest, algorithm, rsa_padding)
+
+
+@pytest.mark.parametrize("garbage", [False, True])
+def test_under_run_on_loop_the_device_signs_in_a_thread_and_is_verified_on_the_loop(garbage: bool) -> None:
+    key = ec.generate_private_key(ec.SECP256R1())
+    device = ThreadNotingDevice(key, raw_ecdsa=True, garbage=garbage)
+    signer = device_private_key(key.public_key(), device)
+
+    async def main() -> bytes:
+        with ThreadPoolExecutor(1, thread_name_prefix="device") as pool:
+            async def offload(function: Any, *args: Any) -> Any:
+                return await asyncio.get_running_loop().run_in_executor(pool, function, *args)
+
+            return await run_on_loop(offload, signer.sign, b"tbs", ec.ECDSA(hashes.SHA256()))
+
+    if garbage:
+        with pytest.raises(SignatureCheckFailed):
+            asyncio.run(main())
+    else:
+        key.public_key().verify(asyncio.run(main()), b"tbs", ec.ECDSA(hashes.SHA256()))
+    assert [name.startswith("device") for name in device.threads] == [True]
