@@ -13,7 +13,6 @@ import os
 
 from asn1crypto import algos, cms, core, keys
 from asn1crypto import csr as asn1_csr
-from asn1crypto import x509 as asn1_x509
 from cryptography import x509
 from cryptography.hazmat.primitives import hashes, padding
 from cryptography.hazmat.primitives.asymmetric import ec, ed25519, rsa
@@ -23,6 +22,7 @@ from cryptography.hazmat.primitives.ciphers import Cipher, algorithms, modes
 from cryptography.hazmat.primitives.serialization import Encoding, NoEncryption, PrivateFormat
 
 from appliance.errors import BadRequest, Forbidden
+from appliance.pki.cms_signer import asn1_certificate, build_signer_info
 
 #: id-aa-decryptKeyID (RFC 7030 section 4.4.1.1) and id-aa-asymmDecryptKeyID (section 4.4.1.2).
 DECRYPT_KEY_ID = "1.2.840.113549.1.9.16.2.37"
@@ -110,23 +110,12 @@ def signed_key_package(private_key: PrivateKeyTypes, signer: PrivateKeyTypes, ce
         cms.CMSAttribute({"type": "message_digest", "values": [hashlib.new(digest, package).digest()]}),
     ])
     signature, algorithm = _signature(signer, signed_attrs.dump())
-    issuer = asn1_x509.Certificate.load(certificate.public_bytes(Encoding.DER))
-    digest_algorithm = algos.DigestAlgorithm({"algorithm": digest})
-    signer_info = cms.SignerInfo({
-        "version": "v1",
-        "sid": cms.SignerIdentifier({"issuer_and_serial_number": cms.IssuerAndSerialNumber(
-            {"issuer": issuer.issuer, "serial_number": issuer.serial_number})}),
-        "digest_algorithm": digest_algorithm,
-        "signed_attrs": signed_attrs,
-        "signature_algorithm": algos.SignedDigestAlgorithm({"algorithm": algorithm}),
-        "signature": signature,
-    })
     signed = cms.SignedData({
         "version": "v3",
-        "digest_algorithms": [digest_algorithm],
+        "digest_algorithms": [algos.DigestAlgorithm({"algorithm": digest})],
         "encap_content_info": {"content_type": KEY_PACKAGE, "content": core.ParsableOctetString(package)},
-        "certificates": [issuer],
-        "signer_infos": [signer_info],
+        "certificates": [asn1_certificate(certificate)],
+        "signer_infos": [build_signer_info(certificate, digest, signed_attrs, signature, algorithm)],
     })
     return cms.ContentInfo({"content_type": "signed_data", "content": signed}).dump()
 

@@ -10,14 +10,13 @@ import os
 from dataclasses import dataclass
 
 from asn1crypto import algos, cms, core, crl, parser
-from asn1crypto import x509 as asn1_x509
 from cryptography import x509
 from cryptography.hazmat.decrepit.ciphers.algorithms import TripleDES
 from cryptography.hazmat.primitives import padding as symmetric_padding
 from cryptography.hazmat.primitives.asymmetric import padding, rsa
 from cryptography.hazmat.primitives.ciphers import Cipher, CipherAlgorithm, algorithms, modes
-from cryptography.hazmat.primitives.serialization import Encoding
 
+from appliance.pki.cms_signer import issuer_and_serial
 from appliance.scep.errors import FailInfo, ScepFailure
 
 #: Content-encryption algorithms (asn1crypto's names) and their key sizes in bytes.
@@ -88,13 +87,8 @@ def _encrypted_content(info: _ReadEncryptedContentInfo) -> bytes:
     return b"".join(chunk for *_, chunk in chunks)
 
 
-def _issuer_and_serial(certificate: x509.Certificate) -> cms.IssuerAndSerialNumber:
-    parsed = asn1_x509.Certificate.load(certificate.public_bytes(Encoding.DER))
-    return cms.IssuerAndSerialNumber({"issuer": parsed.issuer, "serial_number": parsed.serial_number})
-
-
 def _recipient_key(envelope: _ReadEnvelopedData, recipient: x509.Certificate) -> bytes:
-    wanted = _issuer_and_serial(recipient)
+    wanted = issuer_and_serial(recipient)
     for info in envelope["recipient_infos"]:
         if info.name != "ktri":
             continue
@@ -158,7 +152,7 @@ def seal_envelope(content: bytes, recipient: x509.Certificate, algorithm: str) -
     ciphertext = encryptor.update(padder.update(content) + padder.finalize()) + encryptor.finalize()
     recipient_info = cms.KeyTransRecipientInfo({
         "version": "v0",
-        "rid": cms.RecipientIdentifier({"issuer_and_serial_number": _issuer_and_serial(recipient)}),
+        "rid": cms.RecipientIdentifier({"issuer_and_serial_number": issuer_and_serial(recipient)}),
         "key_encryption_algorithm": cms.KeyEncryptionAlgorithm({"algorithm": "rsaes_pkcs1v15"}),
         "encrypted_key": public_key.encrypt(key, padding.PKCS1v15()),
     })

@@ -11,15 +11,14 @@ import hashlib
 from dataclasses import dataclass
 
 from asn1crypto import algos, cms, core
-from asn1crypto import x509 as asn1_x509
 from cryptography import x509
 from cryptography.exceptions import InvalidSignature
 from cryptography.hazmat.primitives import hashes
 from cryptography.hazmat.primitives.asymmetric import ec, padding, rsa
 from cryptography.hazmat.primitives.asymmetric.types import PrivateKeyTypes
-from cryptography.hazmat.primitives.serialization import Encoding
 
 from appliance.errors import BadRequest
+from appliance.pki.cms_signer import asn1_certificate, build_signer_info
 from appliance.scep.errors import Addressee, FailInfo, ScepFailure
 
 
@@ -203,23 +202,12 @@ def cert_rep(addressee: Addressee, status: PkiStatus, signer: PrivateKeyTypes, s
         attributes.append(cms.CMSAttribute({"type": "scep_fail_info", "values": [fail_info.value]}))
     signed_attrs = cms.CMSAttributes(attributes)
     signature, signature_algorithm = _signature(signer, signed_attrs.dump(), digest)
-    issuer = asn1_x509.Certificate.load(signer_certificate.public_bytes(Encoding.DER))
-    digest_algorithm = algos.DigestAlgorithm({"algorithm": digest})
-    signer_info = cms.SignerInfo({
-        "version": "v1",
-        "sid": cms.SignerIdentifier({"issuer_and_serial_number": cms.IssuerAndSerialNumber(
-            {"issuer": issuer.issuer, "serial_number": issuer.serial_number})}),
-        "digest_algorithm": digest_algorithm,
-        "signed_attrs": signed_attrs,
-        "signature_algorithm": algos.SignedDigestAlgorithm({"algorithm": signature_algorithm}),
-        "signature": signature,
-    })
     encapsulated = {"content_type": "data", **({"content": content} if envelope else {})}
     signed = cms.SignedData({
         "version": "v1",
-        "digest_algorithms": [digest_algorithm],
+        "digest_algorithms": [algos.DigestAlgorithm({"algorithm": digest})],
         "encap_content_info": encapsulated,
-        "certificates": [issuer, *(asn1_x509.Certificate.load(c.public_bytes(Encoding.DER)) for c in chain)],
-        "signer_infos": [signer_info],
+        "certificates": [asn1_certificate(c) for c in (signer_certificate, *chain)],
+        "signer_infos": [build_signer_info(signer_certificate, digest, signed_attrs, signature, signature_algorithm)],
     })
     return cms.ContentInfo({"content_type": "signed_data", "content": signed}).dump()
