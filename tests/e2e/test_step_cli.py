@@ -21,7 +21,7 @@ from cryptography import x509
 from cryptography.hazmat.primitives import serialization
 
 from tests.conftest import run_openssl
-from tests.e2e.acme.challtestsrv import ChallTestSrv, start_challtestsrv
+from tests.e2e.acme.challtestsrv import ChallTestSrv
 from tests.e2e.acme.harness import add_acme_provisioner
 from tests.e2e.harness import CA, Server, free_port, init_ca, start_server
 
@@ -72,15 +72,6 @@ class Step:
         crt, key = self.steppath / f"{name}.crt", self.steppath / f"{name}.key"
         self.run("ca", "certificate", "--token", token, name, crt, key)
         return crt, key
-
-
-@pytest.fixture(scope="module")
-def challtestsrv(tmp_path_factory: pytest.TempPathFactory) -> Iterator[ChallTestSrv]:
-    running = start_challtestsrv(tmp_path_factory.mktemp("challtestsrv"))
-    try:
-        yield running
-    finally:
-        running.stop()
 
 
 @pytest.fixture(scope="module")

@@ -9,21 +9,12 @@ from typing import Any, Iterator
 
 import pytest
 
-from tests.e2e.acme.challtestsrv import ChallTestSrv, start_challtestsrv
+from tests.e2e.acme.challtestsrv import ChallTestSrv
 from tests.e2e.acme.clients import Endpoint
 from tests.e2e.acme.harness import CRL_CACHE, ISSUERS, AcmeCA, add_acme_provisioner
 from tests.e2e.harness import Server, free_port, init_ca, start_server
 
 LOG_TAIL = 60
-
-
-@pytest.fixture(scope="package")
-def challtestsrv(tmp_path_factory: pytest.TempPathFactory) -> Iterator[ChallTestSrv]:
-    running = start_challtestsrv(tmp_path_factory.mktemp("challtestsrv"))
-    try:
-        yield running
-    finally:
-        running.stop()
 
 
 @pytest.fixture(scope="package")
