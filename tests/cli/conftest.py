@@ -11,7 +11,7 @@ import pytest
 from click.testing import CliRunner, Result
 
 from appliance.cli.main import cli
-from tests.e2e.harness import CA, Server, init_ca, start_server
+from tests.e2e.harness import CA, Server, init_ca, running_server
 
 
 @dataclass
@@ -54,11 +54,8 @@ def bootstrap(client: Client, ca: CA) -> Client:
 @pytest.fixture(scope="module")
 def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Server]:
     """One CA server per test module (softkms, SQLite, two workers)."""
-    running = start_server(init_ca(tmp_path_factory.mktemp("cli-ca")))
-    try:
+    with running_server(init_ca(tmp_path_factory.mktemp("cli-ca"))) as running:
         yield running
-    finally:
-        running.stop()
 
 
 @pytest.fixture

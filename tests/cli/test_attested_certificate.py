@@ -20,7 +20,7 @@ from appliance.pki.permanent_identifier import permanent_identifiers
 from tests.acme.conftest import roots_field
 from tests.acme.test_device_attest import openssl_san
 from tests.cli.conftest import Client
-from tests.e2e.harness import Server, init_ca, start_server
+from tests.e2e.harness import Server, init_ca, running_server
 from tests.kms.fakes.piv_card import SoftPivCard
 
 pytestmark = pytest.mark.slow  # a real server per module
@@ -43,11 +43,8 @@ def server(tmp_path_factory: pytest.TempPathFactory, card: SoftPivCard) -> Itera
         "type": "ACME", "name": PROVISIONER, "challenges": ["device-attest-01"], "attestationFormats": ["step"],
         "attestationRoots": roots_field(card.root_certificate)})
     ca.write(data)
-    running = start_server(ca, workers=1)
-    try:
+    with running_server(ca, workers=1) as running:
         yield running
-    finally:
-        running.stop()
 
 
 @pytest.fixture

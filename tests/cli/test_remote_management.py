@@ -12,18 +12,15 @@ from typing import Iterator
 import pytest
 
 from tests.cli.conftest import Client, bootstrap
-from tests.e2e.harness import Server, init_ca, start_server
+from tests.e2e.harness import Server, init_ca, running_server
 
 pytestmark = pytest.mark.slow
 
 
 @pytest.fixture(scope="module")
 def remote(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Server]:
-    running = start_server(init_ca(tmp_path_factory.mktemp("remote-ca"), "--remote-management"))
-    try:
+    with running_server(init_ca(tmp_path_factory.mktemp("remote-ca"), "--remote-management")) as running:
         yield running
-    finally:
-        running.stop()
 
 
 def test_admins_provisioners_policies_and_eab_keys_over_the_admin_api(

@@ -15,7 +15,7 @@ from appliance.client.renewal import MIN_WAIT, Renewer
 from appliance.client.settings import CaSettings
 from appliance.pki.clock import utc_now
 from tests.cli.conftest import Client, bootstrap
-from tests.e2e.harness import Server, init_ca, start_server
+from tests.e2e.harness import Server, init_ca, running_server
 from tests.clock import FakeClock, FixedRandom
 
 pytestmark = pytest.mark.slow
@@ -30,11 +30,8 @@ def short_lived(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Server]:
     admin.ok("ca", "provisioner", "update", "admin", "--x509-min-dur", "1s", "--ca-config", ca.ca_json)
     admin.ok("ca", "provisioner", "add", "late", "--create", "--password-file", ca.password_file,
              "--x509-min-dur", "1s", "--allow-renewal-after-expiry", "--ca-config", ca.ca_json)
-    running = start_server(ca)
-    try:
+    with running_server(ca) as running:
         yield running
-    finally:
-        running.stop()
 
 
 def _leaf(path: Path) -> x509.Certificate:

@@ -11,7 +11,7 @@ import pytest
 from cryptography import x509
 
 from tests.cli.conftest import Client, bootstrap
-from tests.e2e.harness import Server, free_port, init_ca, start_server
+from tests.e2e.harness import Server, free_port, init_ca, running_server
 
 pytestmark = pytest.mark.slow
 
@@ -24,11 +24,8 @@ def revoking_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Server
     data["ocsp"] = {"enabled": True}
     data["crl"] = {"enabled": True}
     ca.write(data)
-    running = start_server(ca)
-    try:
+    with running_server(ca) as running:
         yield running
-    finally:
-        running.stop()
 
 
 @pytest.fixture

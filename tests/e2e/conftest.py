@@ -9,7 +9,7 @@ from typing import Iterator
 import pytest
 
 from tests.e2e.acme.challtestsrv import ChallTestSrv, start_challtestsrv
-from tests.e2e.harness import CA, Server, init_ca, start_server
+from tests.e2e.harness import CA, Server, init_ca, running_server
 
 
 @pytest.fixture(scope="module")
@@ -19,11 +19,8 @@ def softkms_ca(tmp_path_factory: pytest.TempPathFactory) -> CA:
 
 @pytest.fixture(scope="module")
 def server(softkms_ca: CA) -> Iterator[Server]:
-    running = start_server(softkms_ca)
-    try:
+    with running_server(softkms_ca) as running:
         yield running
-    finally:
-        running.stop()
 
 
 @pytest.fixture

@@ -4,6 +4,7 @@ as processes, clients speak HTTPS (httpx, curl), artefacts are checked with open
 from __future__ import annotations
 
 import base64
+import contextlib
 import datetime
 import functools
 import json
@@ -16,7 +17,7 @@ import time
 import uuid
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, Iterator
 
 import httpx
 from cryptography import x509
@@ -189,6 +190,16 @@ def start_server(ca: CA, workers: int = 2) -> Server:
     """``appliance serve`` as an operator runs it."""
     return launch(ca, [str(APPLIANCE), "serve", str(ca.ca_json), "--password-file", str(ca.password_file),
                        "--workers", str(workers)])
+
+
+@contextlib.contextmanager
+def running_server(ca: CA, workers: int = 2) -> Iterator[Server]:
+    """``start_server`` for the ``with`` block; stopped when it ends."""
+    server = start_server(ca, workers)
+    try:
+        yield server
+    finally:
+        server.stop()
 
 
 def new_key() -> ec.EllipticCurvePrivateKey:

@@ -17,7 +17,7 @@ from cryptography import x509
 from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.x509 import ocsp
 
-from tests.e2e.harness import CA, Server, csr_pem, free_port, init_ca, new_key, start_server, token, write_pem
+from tests.e2e.harness import CA, Server, csr_pem, free_port, init_ca, new_key, running_server, token, write_pem
 
 pytestmark = pytest.mark.slow
 
@@ -30,11 +30,8 @@ def responder(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Server]:
     data["ocsp"] = {"enabled": True, "validity": "2h"}
     data["crl"] = {"enabled": True}
     ca.write(data)
-    running = start_server(ca)
-    try:
+    with running_server(ca) as running:
         yield running
-    finally:
-        running.stop()
 
 
 def _issue(ca: CA, name: str, work: Path) -> tuple[x509.Certificate, Path]:

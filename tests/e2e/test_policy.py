@@ -8,7 +8,7 @@ from typing import Iterator
 
 import pytest
 
-from tests.e2e.harness import Server, csr_pem, init_ca, new_key, start_server, token
+from tests.e2e.harness import Server, csr_pem, init_ca, new_key, running_server, token
 
 pytestmark = pytest.mark.slow
 
@@ -20,11 +20,8 @@ def policy_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Server]:
     data["authority"]["policy"] = {"x509": {"allow": {"dns": ["*.example.test"]}}}
     data["authority"]["provisioners"][0]["policy"] = {"x509": {"deny": {"dns": ["db.example.test"]}}}
     ca.write(data)
-    running = start_server(ca, workers=1)
-    try:
+    with running_server(ca, workers=1) as running:
         yield running
-    finally:
-        running.stop()
 
 
 def sign(server: Server, name: str) -> tuple[int, dict[str, object]]:

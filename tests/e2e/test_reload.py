@@ -15,7 +15,7 @@ from cryptography import x509
 
 from appliance.jose import encrypt_jwk, generate_jwk, public_dict
 from appliance.pki.clock import utc_now
-from tests.e2e.harness import CA, PASSWORD, Server, csr_pem, free_port, init_ca, new_key, start_server, token
+from tests.e2e.harness import CA, PASSWORD, Server, csr_pem, free_port, init_ca, new_key, running_server, token
 
 pytestmark = pytest.mark.slow
 RELOAD_TIMEOUT = 30.0
@@ -27,11 +27,8 @@ def reloadable(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Server]:
     data = ca.data()
     data["insecureAddress"] = f"127.0.0.1:{free_port()}"
     ca.write(data)
-    running = start_server(ca)
-    try:
+    with running_server(ca) as running:
         yield running
-    finally:
-        running.stop()
 
 
 @pytest.fixture(scope="module", autouse=True)
