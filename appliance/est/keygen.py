@@ -9,19 +9,18 @@ signs through the KMS, inside an EnvelopedData for the client's RSA key (section
 from __future__ import annotations
 
 import hashlib
-import os
 
 from asn1crypto import algos, cms, core, keys
 from asn1crypto import csr as asn1_csr
 from cryptography import x509
-from cryptography.hazmat.primitives import hashes, padding
+from cryptography.hazmat.primitives import hashes
 from cryptography.hazmat.primitives.asymmetric import ec, ed25519, rsa
 from cryptography.hazmat.primitives.asymmetric import padding as asymmetric_padding
 from cryptography.hazmat.primitives.asymmetric.types import CertificatePublicKeyTypes, PrivateKeyTypes
-from cryptography.hazmat.primitives.ciphers import Cipher, algorithms, modes
 from cryptography.hazmat.primitives.serialization import Encoding, NoEncryption, PrivateFormat
 
 from appliance.errors import BadRequest, Forbidden
+from appliance.pki.cms_envelope import encrypted_content_info
 from appliance.pki.cms_signer import asn1_certificate, build_signer_info
 
 #: id-aa-decryptKeyID (RFC 7030 section 4.4.1.1) and id-aa-asymmDecryptKeyID (section 4.4.1.2).
@@ -123,10 +122,7 @@ def signed_key_package(private_key: PrivateKeyTypes, signer: PrivateKeyTypes, ce
 def enveloped_for_key_id(content: bytes, key_id: bytes, recipient: rsa.RSAPublicKey) -> bytes:
     """A DER ContentInfo of EnvelopedData: ``content`` (a SignedData) under AES-256-CBC, the
     content key transported to ``recipient`` with RSAES-OAEP (SHA-256), named by ``key_id``."""
-    key, iv = os.urandom(32), os.urandom(16)
-    padder = padding.PKCS7(128).padder()
-    encryptor = Cipher(algorithms.AES(key), modes.CBC(iv)).encryptor()
-    ciphertext = encryptor.update(padder.update(content) + padder.finalize()) + encryptor.finalize()
+    key, encrypted = encrypted_content_info("aes256_cbc", "signed_data", content)
     oaep = asymmetric_padding.OAEP(asymmetric_padding.MGF1(hashes.SHA256()), hashes.SHA256(), None)
     sha256 = {"algorithm": "sha256"}
     recipient_info = cms.KeyTransRecipientInfo({
@@ -140,11 +136,6 @@ def enveloped_for_key_id(content: bytes, key_id: bytes, recipient: rsa.RSAPublic
     envelope = cms.EnvelopedData({
         "version": "v2",
         "recipient_infos": [cms.RecipientInfo({"ktri": recipient_info})],
-        "encrypted_content_info": cms.EncryptedContentInfo({
-            "content_type": "signed_data",
-            "content_encryption_algorithm": algos.EncryptionAlgorithm(
-                {"algorithm": "aes256_cbc", "parameters": core.OctetString(iv)}),
-            "encrypted_content": ciphertext,
-        }),
+        "encrypted_content_info": encrypted,
     })
     return cms.ContentInfo({"content_type": "enveloped_data", "content": envelope}).dump()

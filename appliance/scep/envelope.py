@@ -6,30 +6,16 @@ key is opened through the KMS (a ``Decrypter``), never read here."""
 
 from __future__ import annotations
 
-import os
 from dataclasses import dataclass
 
 from asn1crypto import algos, cms, core, crl, parser
 from cryptography import x509
-from cryptography.hazmat.decrepit.ciphers.algorithms import TripleDES
 from cryptography.hazmat.primitives import padding as symmetric_padding
 from cryptography.hazmat.primitives.asymmetric import padding, rsa
-from cryptography.hazmat.primitives.ciphers import Cipher, CipherAlgorithm, algorithms, modes
 
+from appliance.pki.cms_envelope import BLOCK_BITS, CONTENT_ALGORITHMS, content_cipher, encrypted_content_info
 from appliance.pki.cms_signer import issuer_and_serial
 from appliance.scep.errors import FailInfo, ScepFailure
-
-#: Content-encryption algorithms (asn1crypto's names) and their key sizes in bytes.
-CONTENT_ALGORITHMS = {"aes128_cbc": 16, "aes256_cbc": 32, "tripledes_3key": 24, "des": 8}
-_BLOCK_BITS = {"aes128_cbc": 128, "aes256_cbc": 128, "tripledes_3key": 64, "des": 64}
-
-
-def _cipher(name: str, key: bytes, iv: bytes) -> Cipher[modes.CBC]:
-    if name == "des":
-        key = key * 3  # DES-EDE3 with K1 = K2 = K3 is single DES
-    algorithm: CipherAlgorithm = algorithms.AES(key) if name.startswith("aes") else TripleDES(key)
-    return Cipher(algorithm, modes.CBC(iv))
-
 
 @dataclass(frozen=True)
 class OpenedEnvelope:
@@ -124,17 +110,17 @@ def open_envelope(der: bytes, recipient: x509.Certificate, decrypter: rsa.RSAPri
     if name not in CONTENT_ALGORITHMS:
         raise ScepFailure(FailInfo.BAD_ALG,
                           f"content encryption {name} is not offered (AES-128/256-CBC, DES-EDE3-CBC, DES-CBC)")
-    if not ciphertext or len(ciphertext) % (_BLOCK_BITS[name] // 8):
+    if not ciphertext or len(ciphertext) % (BLOCK_BITS[name] // 8):
         raise ScepFailure(FailInfo.BAD_REQUEST, "the encrypted content is missing or truncated")
     try:
         key = decrypter.decrypt(encrypted_key, padding.PKCS1v15())
     except ValueError:
         raise ScepFailure(FailInfo.BAD_MESSAGE_CHECK, "the content key does not decrypt with this CA's key") from None
-    if len(key) != CONTENT_ALGORITHMS[name] or len(iv or b"") != _BLOCK_BITS[name] // 8:
+    if len(key) != CONTENT_ALGORITHMS[name] or len(iv or b"") != BLOCK_BITS[name] // 8:
         raise ScepFailure(FailInfo.BAD_MESSAGE_CHECK, "the content key or IV has the wrong length")
-    decryptor = _cipher(name, key, iv).decryptor()
+    decryptor = content_cipher(name, key, iv).decryptor()
     padded = decryptor.update(ciphertext) + decryptor.finalize()
-    unpadder = symmetric_padding.PKCS7(_BLOCK_BITS[name]).unpadder()
+    unpadder = symmetric_padding.PKCS7(BLOCK_BITS[name]).unpadder()
     try:
         return OpenedEnvelope(unpadder.update(padded) + unpadder.finalize(), name)
     except ValueError:
@@ -146,10 +132,7 @@ def seal_envelope(content: bytes, recipient: x509.Certificate, algorithm: str) -
     public_key = recipient.public_key()
     if not isinstance(public_key, rsa.RSAPublicKey):
         raise ScepFailure(FailInfo.BAD_ALG, "the request's signer certificate has no RSA key to encrypt the reply to")
-    key, iv = os.urandom(CONTENT_ALGORITHMS[algorithm]), os.urandom(_BLOCK_BITS[algorithm] // 8)
-    padder = symmetric_padding.PKCS7(_BLOCK_BITS[algorithm]).padder()
-    encryptor = _cipher(algorithm, key, iv).encryptor()
-    ciphertext = encryptor.update(padder.update(content) + padder.finalize()) + encryptor.finalize()
+    key, encrypted = encrypted_content_info(algorithm, "data", content)
     recipient_info = cms.KeyTransRecipientInfo({
         "version": "v0",
         "rid": cms.RecipientIdentifier({"issuer_and_serial_number": issuer_and_serial(recipient)}),
@@ -159,12 +142,7 @@ def seal_envelope(content: bytes, recipient: x509.Certificate, algorithm: str) -
     envelope = cms.EnvelopedData({
         "version": "v0",
         "recipient_infos": [cms.RecipientInfo({"ktri": recipient_info})],
-        "encrypted_content_info": cms.EncryptedContentInfo({
-            "content_type": "data",
-            "content_encryption_algorithm": algos.EncryptionAlgorithm(
-                {"algorithm": algorithm, "parameters": core.OctetString(iv)}),
-            "encrypted_content": ciphertext,
-        }),
+        "encrypted_content_info": encrypted,
     })
     return cms.ContentInfo({"content_type": "enveloped_data", "content": envelope}).dump()
 
