@@ -164,7 +164,7 @@ def _certbot_register(ca: CA, directory: Path, eab: dict[str, str]) -> subproces
     """``certbot register`` with an EAB key on the ``acme-eab`` provisioner."""
     return subprocess.run(
         [str(CERTBOT), "register", "--server", f"{ca.url}/acme/acme-eab/directory", "--agree-tos",
-         "--register-unsafely-without-email", "--eab-kid", eab["id"], "--eab-hmac-key", eab["key"],
+         "--register-unsafely-without-email", f"--eab-kid={eab['id']}", f"--eab-hmac-key={eab['key']}",
          "--config-dir", str(directory / "config"), "--work-dir", str(directory / "work"),
          "--logs-dir", str(directory / "logs"), "--non-interactive"],
         capture_output=True, text=True, timeout=120, env={**os.environ, "REQUESTS_CA_BUNDLE": str(ca.root)})

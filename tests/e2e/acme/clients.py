@@ -119,7 +119,8 @@ class Certbot(AcmeClient):
         )
 
     def register(self, eab: tuple[str, str] | None = None) -> str:
-        binding = ("--eab-kid", eab[0], "--eab-hmac-key", eab[1]) if eab else ()
+        # "=": a base64url key may start with "-", which argparse would take for an option
+        binding = (f"--eab-kid={eab[0]}", f"--eab-hmac-key={eab[1]}") if eab else ()
         self._certbot("register", "--agree-tos", "--register-unsafely-without-email", *binding)
         return self._account_url("config/accounts/**/regr.json", "uri")
 
