@@ -42,6 +42,7 @@ from appliance.kms.pkcs11_keys import decryption_mechanism, keypair_templates, p
 from appliance.kms.pkcs11_module import TokenSelector, TokenSession, load_module, token_serial
 from appliance.kms.signer import DeviceRSAKey, RsaPadding, device_private_key
 from appliance.kms.uri import KmsUri
+from appliance.pki.lane import DeviceLane
 
 _TOKEN_ATTRIBUTES = ("module-path", "token", "serial", "slot-id")
 _ID_BYTES = 2
@@ -67,6 +68,11 @@ class Pkcs11DeviceKey:
         self._attributes = attributes
         self._operations: dict[tuple[str, int, RsaPadding | None], tuple[bytes, Callable[[bytes], bytes]]] = {}
         self._what = f"PKCS#11 token '{session.token.label}'"
+
+    @property
+    def lane(self) -> DeviceLane:
+        """The module's lane: its calls are serialised by the module lock anyway."""
+        return self._session.module.lane
 
     def _current_key(self) -> pkcs11.SignMixin:
         """The key object, found again when its session has been re-opened."""

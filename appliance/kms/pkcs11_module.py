@@ -41,6 +41,7 @@ from pkcs11 import exceptions as p11
 from appliance.errors import ErrorKind
 from appliance.kms.errors import KeyNotFound, KmsAuthenticationFailed, KmsError
 from appliance.kms.faults import Fault, KmsUnavailable
+from appliance.pki.lane import DeviceLane
 
 if TYPE_CHECKING:
     # ``pkcs11.lib`` is the function that loads a library (once per process); this is its result's class.
@@ -75,6 +76,11 @@ class Module:
     lock: threading.RLock = field(default_factory=threading.RLock)
     sessions: dict[int, TokenSession] = field(default_factory=dict)  # by slot id
     generation: int = 0  # counts re-initialisations: sessions opened before one are dead
+    #: The one thread that runs the event loops' calls into this module (it serves one at a time).
+    lane: DeviceLane = field(init=False)
+
+    def __post_init__(self) -> None:
+        self.lane = DeviceLane(f"pkcs11 {self.path}")
 
     def reinitialize(self) -> None:
         """``C_Finalize`` + ``C_Initialize``: every session handle is dead afterwards."""

@@ -24,6 +24,7 @@ from cryptography.hazmat.primitives.asymmetric.types import PrivateKeyTypes, Pub
 from appliance import metrics
 from appliance.kms.errors import SignatureCheckFailed, UnsupportedKeyOperation
 from appliance.pki.blocking import blocking
+from appliance.pki.lane import DeviceLane
 
 if TYPE_CHECKING:
     from cryptography.utils import Buffer  # bytes | bytearray | memoryview, as cryptography's ``sign`` takes
@@ -35,7 +36,9 @@ class RsaPadding(enum.Enum):
 
 
 class DeviceKey(Protocol):
-    """One key on a device. Implement the method that fits the key type."""
+    """One key on a device. Implement the method that fits the key type. A device that runs
+    one call at a time may name a ``lane`` (:class:`~appliance.pki.lane.DeviceLane`) for
+    its calls from the event loop (:func:`device_lane`)."""
 
     def sign_digest(
         self, digest: bytes, algorithm: hashes.HashAlgorithm, rsa_padding: RsaPadding | None
@@ -70,6 +73,11 @@ def _digest(data: Buffer, algorithm: hashes.HashAlgorithm | utils.Prehashed) -> 
 
 
 _Sign = TypeVar("_Sign", bound=Callable[..., bytes])
+
+
+def device_lane(device: DeviceKey) -> DeviceLane | None:
+    """The lane of a device that runs one call at a time (its ``lane`` attribute), if it has one."""
+    return getattr(device, "lane", None)
 
 
 def backend_name(device: DeviceKey) -> str:
@@ -146,7 +154,7 @@ class DeviceEllipticCurveKey(ec.EllipticCurvePrivateKey):
         if getattr(signature_algorithm, "deterministic_signing", False) and not self._deterministic:
             raise UnsupportedKeyOperation("this device cannot make deterministic (RFC 6979) signatures")
         digest, hash_alg = _digest(data, signature_algorithm.algorithm)
-        answer = blocking(self._device.sign_digest, digest, hash_alg, None)
+        answer = blocking(self._device.sign_digest, digest, hash_alg, None, lane=device_lane(self._device))
         check = _prehashed(hash_alg)[1]
         # r||s converted first when the length fits (PKCS#11 answers so: saves a
         # failed verify), then the answer as DER.
@@ -225,7 +233,7 @@ class DeviceRSAKey(rsa.RSAPrivateKey):
             raise UnsupportedKeyOperation("RSA signatures without a DigestInfo are not supported")
         digest, hash_alg = _digest(data, algorithm)
         kind = _rsa_padding(padding, hash_alg)
-        signature = blocking(self._device.sign_digest, digest, hash_alg, kind)
+        signature = blocking(self._device.sign_digest, digest, hash_alg, kind, lane=device_lane(self._device))
         check = padding_for(kind, hash_alg)
         try:
             self._public_key.verify(signature, digest, check, _prehashed(hash_alg)[0])
@@ -244,7 +252,7 @@ class DeviceRSAKey(rsa.RSAPrivateKey):
     def decrypt(self, ciphertext: bytes, padding: padding.AsymmetricPadding) -> bytes:
         if not isinstance(self._device, DecryptingDeviceKey):
             raise UnsupportedKeyOperation(f"{backend_name(self._device)} device keys do not decrypt")
-        return blocking(self._device.decrypt, ciphertext, padding)
+        return blocking(self._device.decrypt, ciphertext, padding, lane=device_lane(self._device))
 
     def private_numbers(self) -> rsa.RSAPrivateNumbers:
         _no_export()
@@ -293,7 +301,8 @@ class DeviceEd25519Key(ed25519.Ed25519PrivateKey):
 
     @_metered("sign")
     def sign(self, data: Buffer) -> bytes:
-        signature = blocking(self._device.sign_message, bytes(data))  # the same object when data is already bytes
+        # bytes(data) is the same object when data is already bytes
+        signature = blocking(self._device.sign_message, bytes(data), lane=device_lane(self._device))
         try:
             self._public_key.verify(signature, data)
         except InvalidSignature:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import base64
 import subprocess
 import threading
@@ -16,6 +17,7 @@ from appliance.kms import KeyType, SignatureAlgorithm, open_key_manager
 from appliance.kms.errors import InvalidKmsUri, KeyNotFound, KmsAuthenticationFailed, KmsError, UnsupportedKeyOperation
 from appliance.kms.interface import CertificateStore, KeyDeleter, TokenInfo
 from appliance.kms.pkcs11 import PKCS11KMS
+from appliance.pki.blocking import run_on_loop
 from tests.conftest import APPLIANCE, SOFTHSM_MODULE, SoftHSMToken, run_openssl
 from tests.kms.artefacts import self_signed_ca, verify_artefacts
 
@@ -302,3 +304,29 @@ def test_ml_dsa_is_refused_as_softhsm2_offers_no_mechanism(manager: PKCS11KMS, s
         manager.create_key("pkcs11:object=pq", KeyType.ML_DSA_65)
     with pytest.raises(KeyNotFound):
         manager.get_public_key("pkcs11:object=pq")
+
+
+def test_signatures_from_event_loops_go_through_the_modules_one_lane(manager: PKCS11KMS) -> None:
+    """Under run_on_loop a token's signature runs on its module's lane (never the loop's offload):
+    32 concurrent issuances on one loop and 32 more on a second loop in another thread."""
+    public = manager.create_key("pkcs11:object=laned", KeyType.EC_P256).public_key
+    signer = manager.create_signer("pkcs11:object=laned")
+
+    async def refuse(function, *args):  # noqa: ANN001, ANN202 - the offload must not be used
+        raise AssertionError("a PKCS#11 call went to the thread pool")
+
+    def issuance(index: int) -> tuple[bytes, bytes]:
+        data = f"tbs {index}".encode()
+        return data, signer.sign(data, ec.ECDSA(hashes.SHA256()))
+
+    async def many(offset: int) -> list[tuple[bytes, bytes]]:
+        return await asyncio.gather(*(run_on_loop(refuse, issuance, offset + i) for i in range(32)))
+
+    with ThreadPoolExecutor(1) as other:
+        second = other.submit(asyncio.run, many(100))
+        signed = asyncio.run(many(0)) + second.result(timeout=60)
+    for data, signature in signed:
+        public.verify(signature, data, ec.ECDSA(hashes.SHA256()))
+    module_lane = signer.device.lane  # type: ignore[attr-defined]
+    assert module_lane.name.startswith("pkcs11 ") and module_lane.name.endswith("libsofthsm2.so")
+    assert len({signature for _, signature in signed}) == 64

@@ -11,6 +11,7 @@ from typing import Any, Callable
 import pytest
 
 from appliance.pki.blocking import blocking, run_on_loop
+from appliance.pki.lane import DeviceLane
 
 _request: contextvars.ContextVar[str] = contextvars.ContextVar("request", default="")
 
@@ -99,3 +100,18 @@ def test_the_loop_serves_others_while_a_blocking_call_waits() -> None:
 
 def test_outside_run_on_loop_blocking_calls_in_place() -> None:
     assert blocking(_thread) == threading.current_thread().name
+
+
+def test_a_call_that_names_a_lane_runs_there_and_not_in_the_offload() -> None:
+    lane = DeviceLane("test")
+
+    def issuance() -> tuple[str, str]:
+        return blocking(_thread, lane=lane), blocking(_thread)
+
+    async def main() -> tuple[str, str]:
+        with ThreadPoolExecutor(1, thread_name_prefix="pool") as pool:
+            return await run_on_loop(_offload_to(pool), issuance)
+
+    on_lane, in_pool = asyncio.run(main())
+    assert on_lane == "device lane test"
+    assert in_pool.startswith("pool")
