@@ -11,6 +11,12 @@
   complete ``requestTimeout`` after the handshake or after the request's first byte
   (slowloris), and, through uvicorn's keep-alive timer, one that stays idle
   ``idleTimeout`` between requests.
+
+When a worker retires (reload, server certificate renewal, stop) it stops accepting;
+a connection it had accepted whose TLS handshake is under way, or whose first request
+has not arrived, is served that request (``Connection: close``), so no client that
+reached the retiring worker sees its connection cut; idle keep-alive connections
+close at once, as in uvicorn.
 """
 
 from __future__ import annotations
@@ -31,6 +37,8 @@ log = logging.getLogger("appliance.server")
 ACCEPT_BATCH = 64  # connections accepted per wake-up, so one listener cannot hog the loop
 OUT_OF_DESCRIPTORS_PAUSE = 0.5  # seconds without accepting after EMFILE/ENFILE
 CAP_WARNING_INTERVAL = 60.0  # seconds
+#: Seconds a retiring worker gives the TLS handshakes under way when it stopped accepting.
+SHUTDOWN_HANDSHAKE_GRACE = 2.0
 _OUT_OF_RESOURCES = {errno.EMFILE, errno.ENFILE, errno.ENOBUFS, errno.ENOMEM}
 
 
@@ -154,28 +162,34 @@ class Acceptor:
             log.debug("TLS handshake failed: %s", exc)
 
     def close(self) -> None:
-        """Stop accepting and drop connections still in their handshake (the socket stays open)."""
+        """Stop accepting (the socket stays open, for the next generation of workers);
+        handshakes under way go on (:meth:`wait_closed`)."""
         self.pause()
         self.closed = True
         if self in self.slots.acceptors:
             self.slots.acceptors.remove(self)
+
+    async def wait_closed(self, grace: float = SHUTDOWN_HANDSHAKE_GRACE) -> None:
+        """Give the handshakes under way ``grace`` seconds to finish, then drop the rest
+        (a client that stalls its handshake does not hold the worker's exit)."""
+        if self.handshakes:
+            await asyncio.wait(set(self.handshakes), timeout=grace)
         for task in self.handshakes:
             task.cancel()
-
-    async def wait_closed(self) -> None:
-        if self.handshakes:
-            await asyncio.wait(self.handshakes)
 
 
 class DeadlineProtocol(TLSHttpToolsProtocol):
     """uvicorn's httptools protocol with a deadline for each request to arrive
     complete; gives its slot back when the connection ends. Its transport sends each
-    response in one write (``appliance.server.coalesce``)."""
+    response in one write (``appliance.server.coalesce``). Once its worker is
+    ``retiring``, a request's response closes the connection."""
 
-    def __init__(self, *, release: Callable[[], None], request_timeout: float, **kwargs: Any) -> None:
+    def __init__(self, *, release: Callable[[], None], request_timeout: float,
+                 retiring: Callable[[], bool] = lambda: False, **kwargs: Any) -> None:
         super().__init__(**kwargs)
         self.release = release
         self.request_timeout = request_timeout
+        self.retiring = retiring
         self.request_deadline: asyncio.TimerHandle | None = None
 
     def connection_made(self, transport: asyncio.Transport) -> None:  # type: ignore[override]
@@ -186,6 +200,18 @@ class DeadlineProtocol(TLSHttpToolsProtocol):
         if self.timeout_keep_alive_task is not None:  # the first byte of the next request on an idle connection
             self._arm()
         super().data_received(data)
+
+    def shutdown(self) -> None:
+        """uvicorn's, except for a connection whose first request has not arrived (just
+        made, or its head still coming): that request is served, with ``Connection:
+        close``, or the request deadline closes the connection."""
+        if self.cycle is not None:
+            super().shutdown()
+
+    def on_headers_complete(self) -> None:
+        super().on_headers_complete()
+        if self.retiring() and self.cycle is not None:  # a request the worker's shutdown did not see coming
+            self.cycle.keep_alive = False
 
     def on_message_complete(self) -> None:
         self._disarm()

@@ -68,7 +68,8 @@ class WorkerServer(uvicorn.Server):
 
         def protocol(release: Callable[[], None]) -> DeadlineProtocol:
             return DeadlineProtocol(config=config, server_state=self.server_state, app_state={},
-                                    release=release, request_timeout=request_timeout)
+                                    release=release, request_timeout=request_timeout,
+                                    retiring=lambda: self.should_exit)
 
         for sock in sockets or ():
             sock.listen(config.backlog)  # as loop.create_server(sock=...) does
@@ -76,6 +77,18 @@ class WorkerServer(uvicorn.Server):
         self.servers = [Acceptor(sock, protocol, config.ssl, self.slots)  # type: ignore[misc]
                         for sock in sockets or ()]
         self.started = True
+
+    async def shutdown(self, sockets: list[socket.socket] | None = None) -> None:
+        """uvicorn's graceful shutdown; then the handshakes that were under way when
+        accepting stopped finish (``Acceptor.wait_closed``), and the connections they
+        made are served before the worker exits (within the graceful timeout)."""
+        await super().shutdown(sockets)
+        for acceptor in self.servers:
+            await acceptor.wait_closed()
+        with contextlib.suppress(TimeoutError):
+            async with asyncio.timeout(self.config.timeout_graceful_shutdown):
+                while self.server_state.connections and not self.force_exit:
+                    await asyncio.sleep(0.1)
 
 
 def uvicorn_server(app: ASGIApp, *, tls: TLSMaterial | None, slots: ConnectionSlots,
