@@ -4,7 +4,10 @@ from __future__ import annotations
 
 import asyncio
 import contextvars
+import os
 import threading
+
+import pytest
 
 from appliance.pki.lane import DeviceLane
 
@@ -120,3 +123,10 @@ def test_a_closed_loop_does_not_stop_the_lane() -> None:
         return await asyncio.wait_for(lane(lambda: "next"), 10)
 
     assert asyncio.run(next_call()) == "next"
+
+
+@pytest.mark.skipif(not hasattr(os, "SCHED_BATCH"), reason="no SCHED_BATCH on this system")
+def test_the_lane_thread_does_not_preempt_the_loop() -> None:
+    lane = DeviceLane("hsm")
+    assert asyncio.run(lane(os.sched_getscheduler, 0)) == os.SCHED_BATCH
+    assert os.sched_getscheduler(0) == os.SCHED_OTHER  # the caller's thread is untouched
