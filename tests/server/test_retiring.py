@@ -92,6 +92,14 @@ def _answer(tls: ssl.SSLSocket) -> bytes:
     return received
 
 
+def _served_then_closed(answer: bytes, worker: Worker) -> None:
+    """``answer`` is a 200 with ``Connection: close``, and the worker has exited."""
+    head = answer.split(b"\r\n\r\n", 1)[0].lower()
+    assert head.startswith(b"http/1.1 200") and b"connection: close" in head
+    worker.thread.join(30)
+    assert not worker.thread.is_alive()
+
+
 def test_a_handshake_under_way_when_the_worker_retires_is_finished_and_served(
         worker: Worker, context: ssl.SSLContext) -> None:
     with socket.create_connection(worker.address, timeout=30) as raw:
@@ -100,10 +108,7 @@ def test_a_handshake_under_way_when_the_worker_retires_is_finished_and_served(
         with context.wrap_socket(raw, server_hostname="localhost") as tls:
             tls.sendall(HEALTH)
             answer = _answer(tls)
-    head = answer.split(b"\r\n\r\n", 1)[0].lower()
-    assert head.startswith(b"http/1.1 200") and b"connection: close" in head
-    worker.thread.join(30)
-    assert not worker.thread.is_alive()
+    _served_then_closed(answer, worker)
 
 
 def test_a_new_connection_without_its_request_yet_is_served_and_an_idle_one_closes(
@@ -118,7 +123,4 @@ def test_a_new_connection_without_its_request_yet_is_served_and_an_idle_one_clos
         assert _answer(idle) == b""  # uvicorn closes a keep-alive connection between requests
         new.sendall(HEALTH)
         answer = _answer(new)
-    head = answer.split(b"\r\n\r\n", 1)[0].lower()
-    assert head.startswith(b"http/1.1 200") and b"connection: close" in head
-    worker.thread.join(30)
-    assert not worker.thread.is_alive()
+    _served_then_closed(answer, worker)
