@@ -275,6 +275,24 @@ def cpu_seconds(pid: int) -> float:
     return own + sum(cpu_seconds(int(child)) for child in children)
 
 
+def context_switches(pid: int) -> int:
+    """Voluntary + involuntary context switches of every thread of a process and its
+    descendants (procfs): the thread hand-offs a device path costs show up here."""
+    try:
+        children = Path(f"/proc/{pid}/task/{pid}/children").read_text().split()
+        tasks = list(Path(f"/proc/{pid}/task").iterdir())
+    except FileNotFoundError:
+        return 0
+    total = 0
+    for task in tasks:
+        try:
+            status = (task / "status").read_text()
+        except FileNotFoundError:  # a thread that has just ended
+            continue
+        total += sum(int(line.split()[1]) for line in status.splitlines() if "ctxt_switches:" in line)
+    return total + sum(context_switches(int(child)) for child in children)
+
+
 def machine_busy() -> tuple[float, float]:
     """Busy and total jiffies of all CPUs (procfs), for the machine's utilisation."""
     values = [int(v) for v in Path("/proc/stat").read_text().split("\n", 1)[0].split()[1:]]

@@ -16,7 +16,7 @@ them in turn for every N (alternating rounds, same load on the machine). The
 load comes from ``--client-processes`` processes, each with its share of the N
 keep-alive HTTPS connections (the minimal asyncio client of ``issue.py``); every
 request has its own key, CSR and one-time token, made before the clock starts.
-Printed per round: certs/s, p50/p99, the server's CPU per certificate (all its
+Printed per round: certs/s, p50/p99, the server's CPU and context switches per certificate (all its
 processes, from /proc), the client's CPU in cores and the machine's load; then
 the medians and the appliance/step-ca ratio.
 
@@ -46,7 +46,7 @@ from pathlib import Path
 from typing import Iterator
 
 sys.path.insert(0, str(Path(__file__).parent))
-from issue import (Ca, cpu_seconds, free_port, init_ca, machine_busy,  # noqa: E402
+from issue import (Ca, context_switches, cpu_seconds, free_port, init_ca, machine_busy,  # noqa: E402
                    postgres_database, running_server, sign_requests, wait_ready)
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -170,6 +170,7 @@ class Round:
     server_cpu_seconds: float
     client_cpu_seconds: float
     machine_busy: float
+    server_switches: int
 
     @property
     def rate(self) -> float:
@@ -182,6 +183,10 @@ class Round:
     @property
     def cpu_per_cert_ms(self) -> float:
         return self.server_cpu_seconds / self.certificates * 1000
+
+    @property
+    def switches_per_cert(self) -> float:
+        return self.server_switches / self.certificates
 
 
 def measure(server: Server, clients: int, count: int, processes: int) -> Round:
@@ -201,32 +206,35 @@ def measure(server: Server, clients: int, count: int, processes: int) -> Round:
         offset += share
     barrier.wait(timeout=300)
     server_cpu, (busy, total) = cpu_seconds(server.process.pid), machine_busy()
+    switches = context_switches(server.process.pid)
     outcomes = [queue.get() for _ in workers]
     if failed := [o for o in outcomes if isinstance(o, BaseException)]:
         raise RuntimeError(f"a client process failed: {failed[0]!r}")
     server_cpu = cpu_seconds(server.process.pid) - server_cpu
+    switches = context_switches(server.process.pid) - switches
     busy_after, total_after = machine_busy()
     for worker in workers:
         worker.join()
     seconds = max(o[1] for o in outcomes) - min(o[0] for o in outcomes)
     errors = sum(o[3] for o in outcomes)
     return Round(server.name, clients, count - errors, seconds, [lat for o in outcomes for lat in o[2]], errors,
-                 server_cpu, sum(o[4] for o in outcomes), (busy_after - busy) / (total_after - total))
+                 server_cpu, sum(o[4] for o in outcomes), (busy_after - busy) / (total_after - total), switches)
 
 
-HEADER = ("| round | server | N | certs/s | p50 ms | p99 ms | errors | server CPU ms/cert | server cores "
-          "| client cores | machine busy |")
+HEADER = ("| round | server | N | certs/s | p50 ms | p99 ms | errors | server CPU ms/cert | switches/cert "
+          "| server cores | client cores | machine busy |")
 
 
 def row(label: str, r: Round) -> str:
     return (f"| {label} | {r.server} | {r.clients} | {r.rate:,.0f} | {r.percentile(0.5):.1f} | "
-            f"{r.percentile(0.99):.1f} | {r.errors} | {r.cpu_per_cert_ms:.2f} | "
+            f"{r.percentile(0.99):.1f} | {r.errors} | {r.cpu_per_cert_ms:.2f} | {r.switches_per_cert:.1f} | "
             f"{r.server_cpu_seconds / r.seconds:.0%} | {r.client_cpu_seconds / r.seconds:.0%} | {r.machine_busy:.0%} |")
 
 
 def summary(rounds: list[Round]) -> None:
-    print("\n| server | N | median certs/s | ratio to step-ca | median p99 ms | median CPU ms/cert |")
-    print("|---|---|---|---|---|---|")
+    print("\n| server | N | median certs/s | ratio to step-ca | median p99 ms | median CPU ms/cert "
+          "| median switches/cert |")
+    print("|---|---|---|---|---|---|---|")
     for n in sorted({r.clients for r in rounds}):
         names = list(dict.fromkeys(r.server for r in rounds))
         medians = {name: statistics.median(r.rate for r in rounds if r.server == name and r.clients == n)
@@ -237,7 +245,8 @@ def summary(rounds: list[Round]) -> None:
             ratio = f"{medians[name] / reference:.2f}x" if reference else "-"
             print(f"| {name} | {n} | {medians[name]:,.0f} | {ratio} | "
                   f"{statistics.median(r.percentile(0.99) for r in mine):.1f} | "
-                  f"{statistics.median(r.cpu_per_cert_ms for r in mine):.2f} |")
+                  f"{statistics.median(r.cpu_per_cert_ms for r in mine):.2f} | "
+                  f"{statistics.median(r.switches_per_cert for r in mine):.1f} |")
 
 
 def main() -> None:
@@ -278,7 +287,7 @@ def main() -> None:
         step.name = f"step-ca {step_db['type']}"
         servers.insert(0, step)
         print(HEADER)
-        print("|---|---|---|---|---|---|---|---|---|---|---|")
+        print("|---|---|---|---|---|---|---|---|---|---|---|---|")
         for number in range(1, args.rounds + 1):
             for n in clients:
                 for server in servers:
