@@ -86,6 +86,10 @@ def _batch_scheduling() -> None:
 def _run(call: _Call) -> _Outcome:
     try:
         return call.future, call.context.run(call.function, *call.args), None
+    except StopIteration as exc:  # a future refuses it (it would end the awaiting coroutine)
+        error = RuntimeError(f"{call.function!r} raised StopIteration")
+        error.__cause__ = exc
+        return call.future, None, error
     except BaseException as exc:  # noqa: BLE001 - handed to the caller, raised where it awaits
         return call.future, None, exc
 

@@ -130,3 +130,25 @@ def test_the_lane_thread_does_not_preempt_the_loop() -> None:
     lane = DeviceLane("hsm")
     assert asyncio.run(lane(os.sched_getscheduler, 0)) == os.SCHED_BATCH
     assert os.sched_getscheduler(0) == os.SCHED_OTHER  # the caller's thread is untouched
+
+
+def test_a_stop_iteration_reaches_its_caller_as_an_error_and_spares_the_batch() -> None:
+    lane = DeviceLane("hsm")
+    gate = threading.Event()
+
+    def held() -> str:
+        gate.wait(timeout=10)
+        return "first"
+
+    async def main() -> list[object]:
+        first = asyncio.ensure_future(lane(held))
+        await asyncio.sleep(0)
+        odd = asyncio.ensure_future(lane(next, iter(())))  # raises StopIteration
+        kept = asyncio.ensure_future(lane(lambda: "kept"))
+        await asyncio.sleep(0)
+        gate.set()
+        return await asyncio.wait_for(asyncio.gather(first, odd, kept, return_exceptions=True), 10)
+
+    first, odd, kept = asyncio.run(main())
+    assert (first, kept) == ("first", "kept")
+    assert isinstance(odd, RuntimeError) and isinstance(odd.__cause__, StopIteration)
