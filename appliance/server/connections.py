@@ -184,8 +184,8 @@ class DeadlineProtocol(TLSHttpToolsProtocol):
     response in one write (``appliance.server.coalesce``). Once its worker is
     ``retiring``, a request's response closes the connection."""
 
-    def __init__(self, *, release: Callable[[], None], request_timeout: float,
-                 retiring: Callable[[], bool] = lambda: False, **kwargs: Any) -> None:
+    def __init__(self, *, release: Callable[[], None], request_timeout: float, retiring: Callable[[], bool],
+                 **kwargs: Any) -> None:
         super().__init__(**kwargs)
         self.release = release
         self.request_timeout = request_timeout

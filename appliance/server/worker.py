@@ -79,16 +79,12 @@ class WorkerServer(uvicorn.Server):
         self.started = True
 
     async def shutdown(self, sockets: list[socket.socket] | None = None) -> None:
-        """uvicorn's graceful shutdown; then the handshakes that were under way when
-        accepting stopped finish (``Acceptor.wait_closed``), and the connections they
-        made are served before the worker exits (within the graceful timeout)."""
-        await super().shutdown(sockets)
+        """The handshakes under way when accepting stopped finish first (``Acceptor.wait_closed``),
+        then uvicorn's graceful shutdown serves the connections they made with the others."""
         for acceptor in self.servers:
-            await acceptor.wait_closed()
-        with contextlib.suppress(TimeoutError):
-            async with asyncio.timeout(self.config.timeout_graceful_shutdown):
-                while self.server_state.connections and not self.force_exit:
-                    await asyncio.sleep(0.1)
+            acceptor.close()
+        await asyncio.gather(*(acceptor.wait_closed() for acceptor in self.servers))
+        await super().shutdown(sockets)
 
 
 def uvicorn_server(app: ASGIApp, *, tls: TLSMaterial | None, slots: ConnectionSlots,
