@@ -264,33 +264,35 @@ async def measure(ca: Ca, clients: int, warmup: list[bytes], requests: list[byte
     return elapsed, latencies, len(failures)
 
 
+def _proc_text(path: str) -> str:
+    """A procfs file, or "" when its process or thread has ended."""
+    try:
+        return Path(path).read_text()
+    except FileNotFoundError:
+        return ""
+
+
+def process_tree(pid: int) -> list[int]:
+    """``pid`` and its descendants (procfs), parents first."""
+    children = _proc_text(f"/proc/{pid}/task/{pid}/children").split()
+    return [pid, *(found for child in children for found in process_tree(int(child)))]
+
+
 def cpu_seconds(pid: int) -> float:
     """User + system CPU time of a process and its descendants (procfs)."""
-    try:
-        fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
-        children = Path(f"/proc/{pid}/task/{pid}/children").read_text().split()
-    except FileNotFoundError:
-        return 0.0
-    own = (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
-    return own + sum(cpu_seconds(int(child)) for child in children)
+    total = 0
+    for member in process_tree(pid):
+        fields = _proc_text(f"/proc/{member}/stat").rsplit(")", 1)[-1].split()
+        total += int(fields[11]) + int(fields[12]) if len(fields) > 12 else 0
+    return total / os.sysconf("SC_CLK_TCK")
 
 
 def context_switches(pid: int) -> int:
     """Voluntary + involuntary context switches of every thread of a process and its
     descendants (procfs): the thread hand-offs a device path costs show up here."""
-    try:
-        children = Path(f"/proc/{pid}/task/{pid}/children").read_text().split()
-        tasks = list(Path(f"/proc/{pid}/task").iterdir())
-    except FileNotFoundError:
-        return 0
-    total = 0
-    for task in tasks:
-        try:
-            status = (task / "status").read_text()
-        except FileNotFoundError:  # a thread that has just ended
-            continue
-        total += sum(int(line.split()[1]) for line in status.splitlines() if "ctxt_switches:" in line)
-    return total + sum(context_switches(int(child)) for child in children)
+    threads = [task for member in process_tree(pid) for task in Path(f"/proc/{member}/task").glob("*")]
+    return sum(int(line.split()[1]) for task in threads for line in _proc_text(f"{task}/status").splitlines()
+               if "ctxt_switches:" in line)
 
 
 def machine_busy() -> tuple[float, float]:
