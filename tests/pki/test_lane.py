@@ -14,6 +14,21 @@ from appliance.pki.lane import DeviceLane
 _request: contextvars.ContextVar[str] = contextvars.ContextVar("request", default="")
 
 
+class Held:
+    """A device call that holds the lane's thread until ``release()``, then answers ``answer``."""
+
+    def __init__(self, answer: str) -> None:
+        self.answer = answer
+        self._gate = threading.Event()
+
+    def __call__(self) -> str:
+        self._gate.wait(timeout=10)
+        return self.answer
+
+    def release(self) -> None:
+        self._gate.set()
+
+
 def test_each_caller_gets_its_answer_from_the_one_lane_thread_in_its_context() -> None:
     lane = DeviceLane("hsm")
     seen: list[tuple[str, str, int]] = []
@@ -84,11 +99,7 @@ def test_answers_go_to_the_loop_of_each_caller() -> None:
 
 def test_a_caller_that_went_away_does_not_cost_the_others_their_answers() -> None:
     lane = DeviceLane("hsm")
-    gate = threading.Event()
-
-    def held() -> str:
-        gate.wait(timeout=10)
-        return "first"
+    held = Held("first")
 
     async def main() -> tuple[str, str]:
         first = asyncio.ensure_future(lane(held))
@@ -97,7 +108,7 @@ def test_a_caller_that_went_away_does_not_cost_the_others_their_answers() -> Non
         kept = asyncio.ensure_future(lane(lambda: "kept"))
         await asyncio.sleep(0)  # both queued behind it: one batch
         gone.cancel()
-        gate.set()
+        held.release()
         return await asyncio.wait_for(first, 10), await asyncio.wait_for(kept, 10)
 
     assert asyncio.run(main()) == ("first", "kept")
@@ -105,11 +116,7 @@ def test_a_caller_that_went_away_does_not_cost_the_others_their_answers() -> Non
 
 def test_a_closed_loop_does_not_stop_the_lane() -> None:
     lane = DeviceLane("hsm")
-    gate = threading.Event()
-
-    def held() -> str:
-        gate.wait(timeout=10)
-        return "late"
+    held = Held("late")
 
     loop = asyncio.new_event_loop()
     call = loop.create_task(lane(held))
@@ -117,7 +124,7 @@ def test_a_closed_loop_does_not_stop_the_lane() -> None:
     call.cancel()
     loop.run_until_complete(asyncio.gather(call, return_exceptions=True))
     loop.close()
-    gate.set()  # its answer finds the loop closed
+    held.release()  # its answer finds the loop closed
 
     async def next_call() -> str:
         return await asyncio.wait_for(lane(lambda: "next"), 10)
@@ -134,11 +141,7 @@ def test_the_lane_thread_does_not_preempt_the_loop() -> None:
 
 def test_a_stop_iteration_reaches_its_caller_as_an_error_and_spares_the_batch() -> None:
     lane = DeviceLane("hsm")
-    gate = threading.Event()
-
-    def held() -> str:
-        gate.wait(timeout=10)
-        return "first"
+    held = Held("first")
 
     async def main() -> list[object]:
         first = asyncio.ensure_future(lane(held))
@@ -146,7 +149,7 @@ def test_a_stop_iteration_reaches_its_caller_as_an_error_and_spares_the_batch() 
         odd = asyncio.ensure_future(lane(next, iter(())))  # raises StopIteration
         kept = asyncio.ensure_future(lane(lambda: "kept"))
         await asyncio.sleep(0)
-        gate.set()
+        held.release()
         return await asyncio.wait_for(asyncio.gather(first, odd, kept, return_exceptions=True), 10)
 
     first, odd, kept = asyncio.run(main())
