@@ -8,7 +8,7 @@ import functools
 import hashlib
 import logging
 import threading
-from typing import Any, Callable, ContextManager, Iterator
+from typing import Any, Callable, ContextManager, Iterator, TypeVar
 
 from sqlalchemy import Connection, Engine, Row, bindparam, delete, exc, insert, or_, select, text, update
 from sqlalchemy.dialects import mysql, postgresql, sqlite
@@ -27,10 +27,40 @@ from appliance.db.schema import (REVOCATIONS_REVISION, blocked_keys, certificate
 from appliance.errors import Conflict, Unavailable
 
 log = logging.getLogger(__name__)
+T = TypeVar("T")
 
 UTC = datetime.timezone.utc
 # Engines that lose the connection or time out; a bad statement is a bug, not these.
 _UNAVAILABLE = (exc.OperationalError, exc.InterfaceError, exc.DisconnectionError, exc.TimeoutError)
+#: How many times a write transaction runs when the database keeps picking it as a deadlock's
+#: victim (InnoDB's gap locks under concurrent renew and revoke; PostgreSQL's detector).
+DEADLOCK_ATTEMPTS = 3
+_MYSQL_DEADLOCK = 1213
+_POSTGRESQL_RETRYABLE = frozenset({"40P01", "40001"})  # deadlock_detected, serialization_failure
+
+
+class _Deadlocked(Unavailable):
+    """The database rolled the transaction back to break a deadlock: it can run again."""
+
+
+def _is_deadlock(err: exc.DBAPIError) -> bool:
+    driver_error = err.orig
+    code = getattr(driver_error, "args", (None,))[:1]
+    return code == (_MYSQL_DEADLOCK,) or getattr(driver_error, "sqlstate", None) in _POSTGRESQL_RETRYABLE
+
+
+def _retried_when_deadlocked(write: Callable[..., T]) -> Callable[..., T]:
+    """Run a write transaction again (up to ``DEADLOCK_ATTEMPTS`` in all) when the database chose
+    it as a deadlock's victim: it was rolled back whole, so nothing of it was kept."""
+    @functools.wraps(write)
+    def run(*args: Any, **kwargs: Any) -> T:
+        for _ in range(DEADLOCK_ATTEMPTS - 1):
+            try:
+                return write(*args, **kwargs)
+            except _Deadlocked:
+                log.info("%s was a deadlock's victim: running it again", write.__name__)
+        return write(*args, **kwargs)
+    return run
 
 
 # A used token is visible to every instance as soon as it commits; only its
@@ -109,7 +139,8 @@ class SQLDatabase:
         try:
             yield
         except _UNAVAILABLE as err:
-            raise Unavailable(f"database {self.description} is unavailable: {self._describe(err)}") from None
+            failure = _Deadlocked if isinstance(err, exc.DBAPIError) and _is_deadlock(err) else Unavailable
+            raise failure(f"database {self.description} is unavailable: {self._describe(err)}") from None
         except exc.StatementError as err:
             if isinstance(err.orig, ValueError):
                 raise err.orig from None
@@ -180,12 +211,14 @@ class SQLDatabase:
         if self.dialect == "postgresql":
             conn.execute(_SERIAL_LOCK, {"key": _serial_lock_key(serial)})
 
+    @_retried_when_deadlocked
     def record_certificate(self, record: CertificateRecord, *, key: str = "") -> None:
         names = searchable_names(record.subject, record.sans)
         with self._new_serial(record.serial), self._begin(immediate=True) as conn:
             self._refuse_blocked(conn, key)
             self._insert_certificate(conn, record, names)
 
+    @_retried_when_deadlocked
     def use_token_and_record(self, token_id: str, provisioner: str, expires_at: datetime.datetime,
                              record: CertificateRecord, *, key: str = "") -> bool:
         names = searchable_names(record.subject, record.sans)
@@ -196,6 +229,7 @@ class SQLDatabase:
             self._insert_certificate(conn, record, names)
         return True
 
+    @_retried_when_deadlocked
     def record_renewal(self, renewed_serial: str, record: CertificateRecord, *, key: str = "") -> bool:
         names = searchable_names(record.subject, record.sans)
         with self._new_serial(record.serial), self._begin(immediate=True) as conn:
@@ -214,6 +248,7 @@ class SQLDatabase:
             row = conn.execute(select(certificates).where(certificates.c.serial == serial)).first()
         return None if row is None else _certificate(row)
 
+    @_retried_when_deadlocked
     def revoke(self, record: RevocationRecord, *, block_key: str = "") -> None:
         try:
             with self._begin(immediate=True) as conn:
@@ -264,6 +299,7 @@ class SQLDatabase:
         with self._begin() as conn:
             return crl_store.crl_der(conn, number)
 
+    @_retried_when_deadlocked
     def publish_crl(self, state: CrlState, der: bytes) -> bool:
         try:
             with self._begin(immediate=True) as conn:
@@ -271,12 +307,14 @@ class SQLDatabase:
         except exc.IntegrityError:  # another process inserted the first CRL at the same moment
             return False
 
+    @_retried_when_deadlocked
     def use_token(self, token_id: str, provisioner: str, expires_at: datetime.datetime) -> bool:
         with self._begin(immediate=True) as conn:
             if self.dialect == "postgresql":
                 conn.execute(_ASYNC_COMMIT)
             return mark_token_used(conn, token_id, provisioner, expires_at)
 
+    @_retried_when_deadlocked
     def purge_expired(self, now: datetime.datetime) -> dict[str, int]:
         with self._begin(immediate=True) as conn:
             used = conn.execute(delete(used_tokens).where(used_tokens.c.expires_at < now)).rowcount
